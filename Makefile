@@ -1,0 +1,38 @@
+# Two commands for a newcomer: `make demo` and `make test`. Each sets up .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck unit run migrate clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed"'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m bot demo
+
+test: lint typecheck unit
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check bot tests
+	$(VENV)/bin/ruff format --check bot tests
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy bot
+
+unit: $(STAMP)
+	$(PY) -m pytest
+
+migrate: $(STAMP)
+	$(PY) -m bot db upgrade
+
+run: migrate
+	$(PY) -m bot run
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache demo.sqlite3*

@@ -1,0 +1,94 @@
+"""Wiring: settings, database, content and handlers into a python-telegram-bot Application, and its lifecycle.
+
+`serve` is the one way the bot runs: `python -m bot run`, the demo and the end-to-end tests all use it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from telegram import BotCommand, Update
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
+
+from bot.config import Settings
+from bot.content import Catalog, load_catalog
+from bot.db import ensure_current, make_engine, make_sessionmaker
+from bot.handlers import register
+from bot.scheduler import build_scheduler
+
+log = logging.getLogger(__name__)
+
+PATIENT_COMMANDS = ("help", "privacy", "revoke")
+
+
+@dataclass
+class Runtime:
+    """What every handler needs. Reach it with `bot.handlers.base.runtime_of(context)`."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    catalog: Catalog
+    bot_username: str = field(default="")
+
+    def text(self, key: str, language: str, **variables: object) -> str:
+        return self.catalog.render(key, language, **variables)
+
+    @classmethod
+    def create(cls, settings: Settings) -> Runtime:
+        engine = make_engine(settings.database_url)
+        return cls(settings, engine, make_sessionmaker(engine), load_catalog(settings.content_dir))
+
+
+def build_application(runtime: Runtime) -> Application:  # type: ignore[type-arg]
+    api = runtime.settings.telegram_api_base_url
+    builder: ApplicationBuilder = (  # type: ignore[type-arg]
+        Application.builder()
+        .token(runtime.settings.require_token())
+        .base_url(f"{api}/bot")
+        .base_file_url(f"{api}/file/bot")
+        .rate_limiter(AIORateLimiter(max_retries=3))
+        .connect_timeout(10)
+        .read_timeout(15)
+        .write_timeout(15)
+    )
+    application = builder.build()
+    application.bot_data["runtime"] = runtime
+    register(application)
+    return application
+
+
+async def _publish_commands(application: Application, runtime: Runtime) -> None:  # type: ignore[type-arg]
+    for language in runtime.catalog.languages:
+        commands = [BotCommand(name, runtime.text(f"commands.{name}", language)) for name in PATIENT_COMMANDS]
+        await application.bot.set_my_commands(commands, language_code=None if language == "en" else language)
+
+
+async def serve(runtime: Runtime, stop: asyncio.Event, *, poll_timeout: int = 10) -> None:
+    """Run the bot with long polling until `stop` is set; then finish in-flight work and shut down."""
+    await ensure_current(runtime.engine)
+    application = build_application(runtime)
+    scheduler = build_scheduler(runtime.sessions)
+    async with application:
+        runtime.bot_username = application.bot.username
+        await _publish_commands(application, runtime)
+        await application.start()
+        assert application.updater is not None
+        await application.updater.start_polling(
+            poll_interval=0,
+            timeout=poll_timeout,
+            allowed_updates=Update.ALL_TYPES,
+            drop_pending_updates=False,
+        )
+        scheduler.start()
+        log.info("event=bot.started bot_id=%s", application.bot.id)
+        try:
+            await stop.wait()
+        finally:
+            scheduler.shutdown(wait=False)
+            await application.updater.stop()
+            await application.stop()
+            log.info("event=bot.stopped")

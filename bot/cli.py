@@ -1,0 +1,347 @@
+"""`python -m bot ...`: run the bot, the demo, migrations, and the clinic's admin tasks."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from cryptography.fernet import Fernet
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import audit, db, logs
+from bot.config import ConfigError, Settings, exit_on_config_error, load_settings
+from bot.content import ContentError
+from bot.enrollment import EnrollmentError, issue_invite
+from bot.models import Counselor, CounselorRole, InviteKind
+from bot.people import add_counselor
+
+log = logging.getLogger(__name__)
+
+Command = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
+
+
+class CliError(Exception):
+    """A mistake the user can fix; printed as one line, exit status 1."""
+
+
+# ---- run ---------------------------------------------------------------------------------------------------
+
+
+async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.app import Runtime, serve
+
+    settings.require_token()
+    runtime = Runtime.create(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await serve(runtime, stop)
+    finally:
+        await runtime.engine.dispose()
+    return 0
+
+
+async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.demo import run_demo
+
+    return await run_demo(settings, database_path=Path(args.database))
+
+
+# ---- db ----------------------------------------------------------------------------------------------------
+
+
+async def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    engine = db.make_engine(settings.database_url)
+    try:
+        await db.upgrade(engine, args.revision)
+        print(f"database at migration {await db.current_revision(engine)}")
+    finally:
+        await engine.dispose()
+    return 0
+
+
+async def cmd_db_downgrade(args: argparse.Namespace, settings: Settings) -> int:
+    engine = db.make_engine(settings.database_url)
+    try:
+        await db.downgrade(engine, args.revision)
+        print(f"database at migration {await db.current_revision(engine) or 'base (empty)'}")
+    finally:
+        await engine.dispose()
+    return 0
+
+
+async def cmd_db_revision(args: argparse.Namespace, settings: Settings) -> int:
+    engine = db.make_engine(settings.database_url)
+    try:
+        await db.ensure_current(engine)
+        await db.autogenerate(engine, args.message)
+    finally:
+        await engine.dispose()
+    return 0
+
+
+async def cmd_db_current(args: argparse.Namespace, settings: Settings) -> int:
+    engine = db.make_engine(settings.database_url)
+    try:
+        current = await db.current_revision(engine)
+        print(current or "none (run `python -m bot db upgrade`)")
+        try:
+            await db.ensure_current(engine)
+        except db.SchemaNotCurrent as error:
+            print(str(error), file=sys.stderr)
+            return 1
+    finally:
+        await engine.dispose()
+    return 0
+
+
+# ---- counselors and invites -----------------------------------------------------------------------------
+
+
+async def _with_session(settings: Settings, work: Callable[..., Awaitable[int]]) -> int:
+    engine = db.make_engine(settings.database_url)
+    try:
+        await db.ensure_current(engine)
+        async with db.transaction(db.make_sessionmaker(engine)) as session:
+            return await work(session)
+    finally:
+        await engine.dispose()
+
+
+async def cmd_counselor_add(args: argparse.Namespace, settings: Settings) -> int:
+    async def work(session: AsyncSession) -> int:
+        try:
+            counselor = await add_counselor(
+                session,
+                name=args.name,
+                role=CounselorRole(args.role),
+                timezone=args.timezone or settings.default_timezone,
+            )
+        except ValueError as error:
+            raise CliError(str(error)) from None
+        audit.record(
+            session, "counselor.added", actor_type="cli", subject_type="counselor", subject_id=counselor.id
+        )
+        print(
+            f"added {counselor.role.value} {counselor.id}; link their Telegram account with "
+            f"`python -m bot invite counselor --counselor {counselor.id}`",
+            file=sys.stderr,
+        )
+        print(counselor.id)
+        return 0
+
+    return await _with_session(settings, work)
+
+
+async def cmd_counselor_list(args: argparse.Namespace, settings: Settings) -> int:
+    async def work(session: AsyncSession) -> int:
+        rows = await session.scalars(select(Counselor).order_by(Counselor.id))
+        for counselor in rows:
+            linked = "linked" if counselor.telegram_user_id else "not linked"
+            state = "active" if counselor.active else "inactive"
+            print(f"{counselor.id}\t{counselor.role.value}\t{state}\t{linked}\t{counselor.name}")
+        return 0
+
+    return await _with_session(settings, work)
+
+
+async def _deep_link_name(settings: Settings) -> str | None:
+    if settings.bot_username:
+        return settings.bot_username
+    if settings.bot_token is None:
+        return None
+    url = f"{settings.telegram_api_base_url}/bot{settings.bot_token.get_secret_value()}/getMe"
+    try:
+        async with httpx.AsyncClient(timeout=5) as client:
+            answer = (await client.get(url)).json()
+        return str(answer["result"]["username"]) if answer.get("ok") else None
+    except (httpx.HTTPError, ValueError, KeyError):
+        return None
+
+
+async def cmd_invite(args: argparse.Namespace, settings: Settings) -> int:
+    kind = InviteKind(args.kind)
+
+    async def work(session: AsyncSession) -> int:
+        try:
+            issued = await issue_invite(
+                session,
+                kind=kind,
+                counselor_id=args.counselor,
+                ttl=timedelta(hours=args.ttl_hours or settings.invite_ttl_hours),
+                alias=getattr(args, "alias", None),
+                language=getattr(args, "lang", None),
+            )
+        except EnrollmentError as error:
+            raise CliError(str(error)) from None
+        print(issued.code)
+        sys.stdout.flush()
+        name = await _deep_link_name(settings)
+        expires = issued.invite.expires_at.strftime("%Y-%m-%d %H:%M UTC")
+        if name:
+            print(f"https://t.me/{name}?start={issued.code}  (one use, expires {expires})", file=sys.stderr)
+        else:
+            print(
+                f"send /start {issued.code} to the bot (one use, expires {expires}); "
+                "set BOT_USERNAME to print a t.me link",
+                file=sys.stderr,
+            )
+        return 0
+
+    return await _with_session(settings, work)
+
+
+async def cmd_keys_new(args: argparse.Namespace, settings: Settings) -> int:
+    print(Fernet.generate_key().decode())
+    return 0
+
+
+# ---- parser ------------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bot",
+        description="IOP Companion: a Telegram companion for patients in an Intensive Outpatient Program.",
+        epilog="Settings come from the environment or a .env file: see README.md.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run",
+        help="run the bot (long polling against TELEGRAM_API_BASE_URL)",
+        description="Run the bot with long polling. Needs BOT_TOKEN and a migrated database.",
+    )
+    run.set_defaults(handler=cmd_run)
+
+    demo = commands.add_parser(
+        "demo",
+        help="chat with the bot on this machine, no Telegram needed",
+        description="Start a local Telegram stand-in, a fresh demo database and the bot, "
+        "and chat as the demo patient (or counselor) from the terminal.",
+    )
+    demo.add_argument(
+        "--database",
+        default="demo.sqlite3",
+        help="demo database file, recreated each run (default: %(default)s)",
+    )
+    demo.set_defaults(handler=cmd_demo)
+
+    database = commands.add_parser(
+        "db", help="database migrations", description="Database schema migrations (Alembic)."
+    )
+    db_commands = database.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    upgrade = db_commands.add_parser(
+        "upgrade",
+        help="migrate to the newest schema",
+        description="Migrate the database to REVISION (default: the newest).",
+    )
+    upgrade.add_argument("revision", nargs="?", default="head")
+    upgrade.set_defaults(handler=cmd_db_upgrade)
+    downgrade = db_commands.add_parser(
+        "downgrade",
+        help="migrate back",
+        description="Migrate the database back to REVISION ('base' empties it).",
+    )
+    downgrade.add_argument("revision")
+    downgrade.set_defaults(handler=cmd_db_downgrade)
+    current = db_commands.add_parser(
+        "current",
+        help="show the schema revision",
+        description="Print the schema revision; exit 1 if it is not the newest.",
+    )
+    current.set_defaults(handler=cmd_db_current)
+    revision = db_commands.add_parser(
+        "revision",
+        help="write a new migration from the models (developers)",
+        description="Compare the models with a database at the newest migration and write the "
+        "difference as a new migration file under bot/migrations/versions/.",
+    )
+    revision.add_argument("--message", "-m", required=True, help="what the migration changes")
+    revision.set_defaults(handler=cmd_db_revision)
+
+    counselor = commands.add_parser(
+        "counselor", help="manage counselors", description="Add and list counselors."
+    )
+    counselor_commands = counselor.add_subparsers(dest="counselor_command", required=True, metavar="ACTION")
+    add = counselor_commands.add_parser(
+        "add",
+        help="add a counselor (prints the new id on the last line)",
+        description="Add a counselor. Prints the new counselor's id alone on the last line of stdout.",
+    )
+    add.add_argument("--name", required=True, help="the counselor's name, as colleagues know it")
+    add.add_argument(
+        "--role", choices=[r.value for r in CounselorRole], default=CounselorRole.COUNSELOR.value
+    )
+    add.add_argument("--timezone", help="IANA time zone (default: DEFAULT_TIMEZONE)")
+    add.set_defaults(handler=cmd_counselor_add)
+    listing = counselor_commands.add_parser(
+        "list", help="list counselors", description="List counselors: id, role, state, Telegram link, name."
+    )
+    listing.set_defaults(handler=cmd_counselor_list)
+
+    invite = commands.add_parser(
+        "invite",
+        help="create one-time invite codes",
+        description="Create a one-time, expiring invite. The code is printed alone on the last "
+        "line of stdout; the t.me deep link follows on stderr.",
+    )
+    invite_kinds = invite.add_subparsers(dest="kind", required=True, metavar="KIND")
+    for kind, text in (("counselor", "link a counselor's Telegram account"), ("patient", "enroll a patient")):
+        sub = invite_kinds.add_parser(kind, help=text, description=f"Create an invite to {text}.")
+        who = "the counselor to link" if kind == "counselor" else "the patient's primary counselor"
+        sub.add_argument("--counselor", type=int, required=True, metavar="ID", help=f"id of {who}")
+        sub.add_argument(
+            "--ttl-hours", type=int, help="hours until the invite expires (default: INVITE_TTL_HOURS, 72)"
+        )
+        if kind == "patient":
+            sub.add_argument("--alias", help="the name the care team sees (default: a generated P-12345)")
+            sub.add_argument("--lang", help="the patient's language (default: from their Telegram app)")
+        sub.set_defaults(handler=cmd_invite)
+
+    keys = commands.add_parser("keys", help="encryption keys", description="Encryption key tools.")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    new = key_commands.add_parser(
+        "new",
+        help="print a new ENCRYPTION_KEY",
+        description="Print a new random Fernet key for ENCRYPTION_KEY.",
+    )
+    new.set_defaults(handler=cmd_keys_new)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as error:
+        exit_on_config_error(error)
+        raise
+    logs.configure(settings.log_level)
+    handler: Command = args.handler
+    try:
+        return asyncio.run(handler(args, settings))
+    except ConfigError as error:
+        exit_on_config_error(error)
+        raise
+    except (CliError, db.SchemaNotCurrent, ContentError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except (OperationalError, DBAPIError, OSError) as error:
+        print(f"error: cannot use the database ({type(error).__name__}); check DATABASE_URL", file=sys.stderr)
+        log.debug("event=cli.database_error", exc_info=True)
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,143 @@
+"""Configuration from the environment and an optional `.env` file.
+
+A missing or malformed setting stops start-up with one line naming it (see `load_settings`); the token is a
+`SecretStr` so it never shows in a repr, a log line or an error message.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from functools import cached_property
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from cryptography.fernet import Fernet
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+TOKEN_PATTERN = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{20,}$")
+SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./iop_companion.sqlite3"
+
+
+def _default_content_dir() -> Path:
+    """`./content` when there is one, else the content that ships beside the package (a source checkout)."""
+    here = Path("content")
+    return here if here.is_dir() else Path(__file__).resolve().parent.parent / "content"
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names it and is safe to print."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    bot_token: SecretStr | None = Field(default=None, alias="BOT_TOKEN")
+    bot_username: str | None = Field(default=None, alias="BOT_USERNAME")
+    database_url: str = Field(default=DEFAULT_DATABASE_URL, alias="DATABASE_URL")
+    telegram_api_base_url: str = Field(default="https://api.telegram.org", alias="TELEGRAM_API_BASE_URL")
+    default_timezone: str = Field(default="America/New_York", alias="DEFAULT_TIMEZONE")
+    encryption_key: SecretStr | None = Field(default=None, alias="ENCRYPTION_KEY")
+    content_dir: Path = Field(default_factory=lambda: _default_content_dir(), alias="CONTENT_DIR")
+    invite_ttl_hours: int = Field(default=72, ge=1, le=24 * 30, alias="INVITE_TTL_HOURS")
+    log_level: str = Field(default="INFO", alias="LOG_LEVEL")
+
+    @field_validator("bot_token")
+    @classmethod
+    def _token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not TOKEN_PATTERN.match(value.get_secret_value()):
+            # Never echo the value: it is a secret even when malformed.
+            raise ValueError("must look like 123456789:AA... (the token @BotFather gave you)")
+        return value
+
+    @field_validator("bot_username")
+    @classmethod
+    def _username_shape(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.removeprefix("@")
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{3,31}", value):
+            raise ValueError("must be a Telegram bot username such as iop_companion_bot")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_shape(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError("is not a database URL (example: sqlite+aiosqlite:///./iop.sqlite3)") from None
+        if url.drivername not in SUPPORTED_DRIVERS:
+            raise ValueError(f"must use one of the drivers {', '.join(SUPPORTED_DRIVERS)}")
+        return value
+
+    @field_validator("telegram_api_base_url")
+    @classmethod
+    def _api_url_shape(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be an http(s) URL such as https://api.telegram.org")
+        return value.rstrip("/")
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _timezone_exists(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("is not an IANA time zone name (example: America/Chicago)") from None
+        return value
+
+    @field_validator("encryption_key")
+    @classmethod
+    def _fernet_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        for key in value.get_secret_value().split(","):
+            try:
+                Fernet(key.strip())
+            except ValueError:
+                raise ValueError(
+                    "must be one or more comma-separated Fernet keys (make one with `python -m bot keys new`)"
+                ) from None
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        value = value.upper()
+        if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return value
+
+    @cached_property
+    def timezone(self) -> ZoneInfo:
+        return ZoneInfo(self.default_timezone)
+
+    def require_token(self) -> str:
+        if self.bot_token is None:
+            raise ConfigError("BOT_TOKEN: not set (get one from @BotFather, or run `python -m bot demo`)")
+        return self.bot_token.get_secret_value()
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    field = str(first["loc"][0]) if first["loc"] else "settings"
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return f"{field.upper()}: {message}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings; raise ConfigError naming the first bad setting (never its value)."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise ConfigError(_describe(error)) from None
+
+
+def exit_on_config_error(error: ConfigError) -> None:
+    print(f"configuration error: {error}", file=sys.stderr)
+    raise SystemExit(2)

@@ -1,0 +1,148 @@
+"""The text catalogue: `content/<lang>/*.yaml`, nested mappings of Jinja2 templates, addressed by dotted keys.
+
+English (`en`) is the reference language: a key missing in another language falls back to English.
+Every template is compiled at load time with StrictUndefined, so a typo in a variable fails at render time
+loudly instead of showing a patient an empty gap; a syntax error fails the whole load, and a running bot
+keeps its last good catalogue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jinja2 import Environment, StrictUndefined, Template, TemplateSyntaxError
+
+REFERENCE_LANGUAGE = "en"
+
+
+@dataclass(frozen=True)
+class Location:
+    path: Path
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}"
+
+
+class ContentError(Exception):
+    """Problems found in content files, each as `path:line: message`."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Entry:
+    source: str
+    template: Template
+    location: Location
+
+
+@dataclass
+class Catalog:
+    root: Path
+    entries: dict[str, dict[str, Entry]] = field(default_factory=dict)  # language -> key -> entry
+
+    @property
+    def languages(self) -> list[str]:
+        return sorted(self.entries)
+
+    def has(self, key: str, language: str = REFERENCE_LANGUAGE) -> bool:
+        return key in self.entries.get(language, {})
+
+    def entry(self, key: str, language: str) -> Entry:
+        found = self.entries.get(language, {}).get(key)
+        if found is None:
+            found = self.entries[REFERENCE_LANGUAGE].get(key)
+        if found is None:
+            raise KeyError(f"no content for {key!r}")
+        return found
+
+    def render(self, key: str, language: str, **variables: Any) -> str:
+        """Render a text; inside it, `{{ t("other.key") }}` includes another text in the same language."""
+
+        def t(other: str) -> str:
+            return self.render(other, language)
+
+        return self.entry(key, language).template.render(t=t, **variables).strip()
+
+    def keys(self, language: str = REFERENCE_LANGUAGE) -> list[str]:
+        return sorted(self.entries.get(language, {}))
+
+
+def _environment() -> Environment:
+    return Environment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)  # noqa: S701 (plain text, not HTML)
+
+
+def _flatten(
+    node: yaml.Node, prefix: str, path: Path, out: dict[str, tuple[str, Location]], problems: list[str]
+) -> None:
+    here = Location(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            if not key.replace("_", "").isalnum():
+                problems.append(
+                    f"{Location(path, key_node.start_mark.line + 1)}: "
+                    f"key {key!r} may use only letters, digits and _"
+                )
+                continue
+            dotted = f"{prefix}.{key}" if prefix else key
+            if dotted in out:
+                problems.append(
+                    f"{Location(path, key_node.start_mark.line + 1)}: "
+                    f"duplicate key {dotted!r} (first at {out[dotted][1]})"
+                )
+                continue
+            _flatten(value_node, dotted, path, out, problems)
+    elif isinstance(node, yaml.ScalarNode):
+        if node.style in ("|", ">"):  # a block text starts on the line after its key
+            here = Location(path, here.line + 1)
+        if not prefix:
+            problems.append(f"{here}: a text file must be a mapping of keys to texts")
+        else:
+            out[prefix] = (str(node.value), here)
+    else:
+        problems.append(f"{here}: {prefix or 'file'}: expected text or a mapping, found a list")
+
+
+def _load_language(directory: Path, environment: Environment, problems: list[str]) -> dict[str, Entry]:
+    sources: dict[str, tuple[str, Location]] = {}
+    for path in sorted(directory.glob("*.yaml")):
+        try:
+            node = yaml.compose(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            line = mark.line + 1 if mark is not None else 1
+            problems.append(f"{path}:{line}: not valid YAML: {getattr(error, 'problem', error)}")
+            continue
+        if node is not None:
+            _flatten(node, "", path, sources, problems)
+    entries: dict[str, Entry] = {}
+    for key, (source, location) in sources.items():
+        try:
+            entries[key] = Entry(source, environment.from_string(source), location)
+        except TemplateSyntaxError as error:
+            problems.append(
+                f"{location.path}:{location.line + (error.lineno or 1) - 1}: "
+                f"template error in {key!r}: {error.message}"
+            )
+    return entries
+
+
+def load_catalog(root: Path) -> Catalog:
+    """Load every language under `root`; raise ContentError listing all problems found."""
+    if not (root / REFERENCE_LANGUAGE).is_dir():
+        raise ContentError([f"{root}: no {REFERENCE_LANGUAGE}/ folder with the reference texts"])
+    environment = _environment()
+    problems: list[str] = []
+    catalog = Catalog(root)
+    for directory in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        catalog.entries[directory.name] = _load_language(directory, environment, problems)
+    if problems:
+        raise ContentError(problems)
+    return catalog

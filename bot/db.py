@@ -1,0 +1,97 @@
+"""Engine, sessions and schema migrations (Alembic, driven programmatically)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, event
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+class SchemaNotCurrent(Exception):
+    """The database is not at the newest migration; the message says what to run."""
+
+
+def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    engine = create_async_engine(url, pool_pre_ping=True, **kwargs)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=5000")
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.close()
+
+    return engine
+
+
+def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+@asynccontextmanager
+async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A session whose work is committed on success and rolled back on any exception."""
+    async with sessions() as session, session.begin():
+        yield session
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
+
+
+def _head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def _run(connection: Connection, action: str, revision: str) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    getattr(command, action)(config, revision)
+
+
+async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+    async with engine.begin() as connection:
+        await connection.run_sync(_run, "upgrade", revision)
+
+
+async def downgrade(engine: AsyncEngine, revision: str = "base") -> None:
+    async with engine.begin() as connection:
+        await connection.run_sync(_run, "downgrade", revision)
+
+
+async def autogenerate(engine: AsyncEngine, message: str) -> None:
+    async with engine.begin() as connection:
+        await connection.run_sync(lambda sync: _revision(sync, message))
+
+
+def _revision(connection: Connection, message: str) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    command.revision(config, message=message, autogenerate=True)
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    async with engine.connect() as connection:
+        return await connection.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
+
+
+async def ensure_current(engine: AsyncEngine) -> None:
+    """Refuse to run against a database that is not fully migrated."""
+    current, head = await current_revision(engine), _head_revision()
+    if current != head:
+        state = "has no tables yet" if current is None else f"is at migration {current}, not {head}"
+        raise SchemaNotCurrent(f"the database {state}: run `python -m bot db upgrade` first")

@@ -1,0 +1,32 @@
+"""Telegram glue only: parse the update, call a rule module, render a reply from content/."""
+
+from __future__ import annotations
+
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
+
+from bot.handlers import consent, fallback, onboarding, start, text
+from bot.handlers.errors import on_error
+
+
+def register(application: Application) -> None:  # type: ignore[type-arg]
+    private = filters.ChatType.PRIVATE
+    new_message = filters.UpdateType.MESSAGE
+    application.add_handlers(
+        [
+            MessageHandler(~private & filters.UpdateType.MESSAGES, fallback.on_group),
+            MessageHandler(private & filters.UpdateType.EDITED_MESSAGE, fallback.on_edited),
+            MessageHandler(private & new_message & filters.FORWARDED, fallback.on_forwarded),
+            CommandHandler("start", start.start, filters=private & new_message),
+            CommandHandler("help", fallback.on_help, filters=private & new_message),
+            CommandHandler("privacy", consent.privacy, filters=private & new_message),
+            CommandHandler("revoke", consent.revoke, filters=private & new_message),
+            MessageHandler(private & new_message & filters.COMMAND, fallback.on_unknown_command),
+            MessageHandler(private & new_message & filters.TEXT, text.on_text),
+            MessageHandler(private & new_message, fallback.on_non_text),
+            CallbackQueryHandler(consent.on_consent_button, pattern=r"^consent:(accept|decline|review)$"),
+            CallbackQueryHandler(consent.on_revoke_button, pattern=r"^revoke:(confirm|cancel)$"),
+            CallbackQueryHandler(onboarding.on_button, pattern=r"^(tz|time|lang):[A-Za-z0-9_/+:-]{1,60}$"),
+            CallbackQueryHandler(fallback.on_stray_button),
+        ]
+    )
+    application.add_error_handler(on_error)

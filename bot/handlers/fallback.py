@@ -1,0 +1,95 @@
+"""Answers for everything outside a flow: strangers, odd input, old buttons, unknown commands."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+
+from bot.handlers.base import Context, Turn, turn
+from bot.models import Counselor, Patient
+from bot.people import Stranger, bump_counter
+
+log = logging.getLogger(__name__)
+
+STRANGER_COUNTER = "stranger_messages"
+
+
+async def answer_stranger(t: Turn) -> None:
+    """One polite line; nothing is kept about the sender but a count."""
+    await bump_counter(t.session, STRANGER_COUNTER)
+    log.info("event=stranger.message")
+    await t.reply("stranger.not_enrolled")
+
+
+async def answer_expired_button(t: Turn) -> None:
+    query = t.update.callback_query
+    assert query is not None
+    log.info("event=button.expired")
+    await query.answer(t.text("input.button_expired"), show_alert=False)
+
+
+async def answer_not_for_role(t: Turn) -> None:
+    if isinstance(t.person, Stranger):
+        await answer_stranger(t)
+    else:
+        await t.reply("input.not_for_role")
+
+
+async def on_stray_button(update: Update, context: Context) -> None:
+    """A tap whose data no handler claims: forged, or from a version of the bot long gone."""
+    async with turn(update, context) as t:
+        await answer_expired_button(t)
+
+
+async def on_unknown_command(update: Update, context: Context) -> None:
+    async with turn(update, context) as t:
+        if isinstance(t.person, Stranger):
+            await answer_stranger(t)
+        else:
+            await t.reply("input.unknown_command")
+
+
+async def on_non_text(update: Update, context: Context) -> None:
+    """Stickers, photos, voice notes, files, locations...: say what the bot can read."""
+    async with turn(update, context) as t:
+        if isinstance(t.person, Stranger):
+            await answer_stranger(t)
+        else:
+            log.info("event=input.non_text")
+            await t.reply("input.non_text")
+
+
+async def on_edited(update: Update, context: Context) -> None:
+    async with turn(update, context) as t:
+        if not isinstance(t.person, Stranger):
+            log.info("event=input.edited")
+            await t.reply("input.edited")
+
+
+async def on_forwarded(update: Update, context: Context) -> None:
+    async with turn(update, context) as t:
+        if isinstance(t.person, Stranger):
+            await answer_stranger(t)
+        else:
+            log.info("event=input.forwarded")
+            await t.reply("input.forwarded")
+
+
+async def on_group(update: Update, context: Context) -> None:
+    """Groups are not a place for health data: answer a command once, ignore everything else."""
+    message = update.effective_message
+    log.info("event=input.group_chat")
+    if message is not None and message.text is not None and message.text.startswith("/"):
+        async with turn(update, context) as t:
+            await t.reply("input.group_chat")
+
+
+async def on_help(update: Update, context: Context) -> None:
+    async with turn(update, context) as t:
+        if isinstance(t.person, Patient):
+            await t.reply(f"help.patient_{t.person.status.value}")
+        elif isinstance(t.person, Counselor):
+            await t.reply("help.counselor")
+        else:
+            await answer_stranger(t)

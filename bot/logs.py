@@ -1,0 +1,31 @@
+"""Logging set-up. Log lines carry event names and ids only; the bot token is scrubbed as a last guard."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+_TOKEN_IN_URL = re.compile(r"\d{1,20}:[A-Za-z0-9_-]{20,}")
+
+
+class RedactTokens(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if _TOKEN_IN_URL.search(message):
+            record.msg = _TOKEN_IN_URL.sub("<token>", message)
+            record.args = None
+        return True
+
+
+def configure(level: str = "INFO") -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.addFilter(RedactTokens())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # httpx logs every request URL, and Bot API URLs contain the token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)

@@ -1,0 +1,214 @@
+"""The data model (SQLAlchemy 2 typed declarative). Alembic migrations in `bot/migrations` mirror it.
+
+Times are stored in UTC; `UTCDateTime` hands back aware datetimes on SQLite and PostgreSQL alike.
+Enumerations are stored as short strings (no native enum types) so migrations stay portable.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime, time
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Time,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, whatever the backend keeps."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def _enum(cls: type[enum.Enum]) -> Enum:
+    return Enum(
+        cls,
+        native_enum=False,
+        create_constraint=False,
+        length=24,
+        values_callable=lambda members: [m.value for m in members],
+    )
+
+
+class PatientStatus(enum.StrEnum):
+    CONSENT_PENDING = "consent_pending"
+    ONBOARDING = "onboarding"
+    ACTIVE = "active"
+    CONSENT_REVOKED = "consent_revoked"
+    DISCHARGED = "discharged"
+
+
+class CounselorRole(enum.StrEnum):
+    COUNSELOR = "counselor"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+
+
+class InviteKind(enum.StrEnum):
+    PATIENT = "patient"
+    COUNSELOR = "counselor"
+
+
+class AssignmentRole(enum.StrEnum):
+    PRIMARY = "primary"
+    BACKUP = "backup"
+
+
+class Patient(Base):
+    __tablename__ = "patients"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    telegram_user_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    alias: Mapped[str] = mapped_column(String(64), unique=True)
+    timezone: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(8))
+    checkin_time: Mapped[time | None] = mapped_column(Time)
+    quiet_start: Mapped[time] = mapped_column(Time, default=time(22, 0))
+    quiet_end: Mapped[time] = mapped_column(Time, default=time(7, 0))
+    status: Mapped[PatientStatus] = mapped_column(_enum(PatientStatus), default=PatientStatus.CONSENT_PENDING)
+    # Which set-up question the patient is answering; kept in the database so any process can carry on.
+    onboarding_step: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    assignments: Mapped[list[CareAssignment]] = relationship(back_populates="patient")
+    consents: Mapped[list[Consent]] = relationship(back_populates="patient")
+
+
+class Counselor(Base):
+    __tablename__ = "counselors"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    role: Mapped[CounselorRole] = mapped_column(_enum(CounselorRole), default=CounselorRole.COUNSELOR)
+    telegram_user_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    timezone: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    assignments: Mapped[list[CareAssignment]] = relationship(back_populates="counselor")
+
+
+class CareAssignment(Base):
+    """A counselor on a patient's care team (the primary counselor, or a backup)."""
+
+    __tablename__ = "care_assignments"
+    __table_args__ = (UniqueConstraint("patient_id", "counselor_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
+    counselor_id: Mapped[int] = mapped_column(ForeignKey("counselors.id", ondelete="CASCADE"), index=True)
+    role: Mapped[AssignmentRole] = mapped_column(_enum(AssignmentRole), default=AssignmentRole.PRIMARY)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    patient: Mapped[Patient] = relationship(back_populates="assignments")
+    counselor: Mapped[Counselor] = relationship(back_populates="assignments")
+
+
+class Invite(Base):
+    """A one-time, expiring invite. Only a SHA-256 of the code is kept, so a database reader cannot enroll."""
+
+    __tablename__ = "invites"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[InviteKind] = mapped_column(_enum(InviteKind))
+    # Patient invite: the counselor the patient is assigned to. Counselor invite: the counselor being linked.
+    counselor_id: Mapped[int] = mapped_column(ForeignKey("counselors.id", ondelete="CASCADE"), index=True)
+    patient_alias: Mapped[str | None] = mapped_column(String(64))
+    language: Mapped[str | None] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id", ondelete="SET NULL"))
+
+
+class Consent(Base):
+    """One agreement to a version of the consent text; revoking sets `revoked_at`, never deletes."""
+
+    __tablename__ = "consents"
+    __table_args__ = (Index("ix_consents_patient_active", "patient_id", "revoked_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    scope: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str] = mapped_column(String(32))
+    language: Mapped[str] = mapped_column(String(8))
+    accepted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    patient: Mapped[Patient] = relationship(back_populates="consents")
+
+
+class AuditEvent(Base):
+    """Who did what to which record. `detail` holds ids and codes only, never free text or names."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_subject", "subject_type", "subject_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    actor_type: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[int | None] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(64))
+    subject_type: Mapped[str | None] = mapped_column(String(16))
+    subject_id: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class Counter(Base):
+    """Named counters for things we must count but not record (e.g. messages from people not enrolled)."""
+
+    __tablename__ = "counters"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -1,0 +1,97 @@
+"""Shared fixtures: a migrated database (SQLite, or PostgreSQL when TEST_DATABASE_URL is set), settings,
+the local Telegram stand-in and the real bot running against it.
+
+With TEST_DATABASE_URL set, an unreachable server fails the run: nothing is ever skipped for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot import db
+from bot.config import Settings, load_settings
+from bot.models import Base
+from tests.harness import TEST_TOKEN, BotHarness
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+async def _reset_schema(url: str) -> None:
+    engine = db.make_engine(url)
+    try:
+        if engine.dialect.name == "postgresql":
+            async with engine.begin() as connection:
+                await connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+                await connection.execute(text("CREATE SCHEMA public"))
+        await db.upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = (
+        os.environ.get("TEST_DATABASE_URL")
+        or f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+    )
+    asyncio.run(_reset_schema(url))
+    return url
+
+
+async def clear_tables(engine: AsyncEngine) -> None:
+    tables = [table.name for table in reversed(Base.metadata.sorted_tables)]
+    async with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            await connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                await connection.execute(text(f"DELETE FROM {table}"))
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = db.make_engine(database_url)
+    await clear_tables(engine)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return db.make_sessionmaker(engine)
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return load_settings(
+        _env_file=None,
+        DATABASE_URL=database_url,
+        BOT_TOKEN=TEST_TOKEN,
+        TELEGRAM_API_BASE_URL="http://127.0.0.1:9",
+        CONTENT_DIR=str(REPO / "content"),
+        DEFAULT_TIMEZONE="America/New_York",
+    )
+
+
+@pytest.fixture
+async def harness(settings: Settings, engine: AsyncEngine) -> AsyncIterator[BotHarness]:
+    async with BotHarness.running(settings) as running:
+        yield running
+
+
+@pytest.fixture
+def cli_env(database_url: str) -> Iterator[dict[str, str]]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("BOT_", "TELEGRAM_", "DATABASE_", "ENCRYPTION_"))
+    }
+    env.update(DATABASE_URL=database_url, CONTENT_DIR=str(REPO / "content"), LOG_LEVEL="WARNING")
+    yield env

@@ -1,0 +1,86 @@
+"""`python -m bot demo` as a newcomer uses it: a real subprocess, typed lines, the consent and set-up."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class Session:
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.seen = ""
+
+    async def expect(self, text: str, timeout: float = 20) -> None:
+        assert self.process.stdout is not None
+
+        async def read_until() -> None:
+            while text not in self.seen:
+                chunk = await self.process.stdout.read(4096)  # type: ignore[union-attr]
+                if not chunk:
+                    raise AssertionError(f"demo ended before {text!r}:\n{self.seen}")
+                self.seen += chunk.decode()
+
+        try:
+            await asyncio.wait_for(read_until(), timeout)
+        except TimeoutError:
+            raise AssertionError(f"no {text!r} within {timeout}s:\n{self.seen}") from None
+        self.seen = self.seen[self.seen.index(text) + len(text) :]
+
+    async def type(self, line: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(f"{line}\n".encode())
+        await self.process.stdin.drain()
+
+
+async def _start(tmp_path: Path) -> Session:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "TELEGRAM_", "DATABASE_"))}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "demo",
+        "--database",
+        str(tmp_path / "demo.sqlite3"),
+        cwd=tmp_path,
+        env=env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    return Session(process)
+
+
+async def test_demo_reaches_consent_and_setup_and_switches_chats(tmp_path: Path) -> None:
+    demo = await _start(tmp_path)
+    await demo.expect("[#1] I agree")
+    await demo.type("#1")
+    await demo.expect("What time zone do you live in?")
+    await demo.type("#5")
+    await demo.expect("What time each day")
+    await demo.type("9pm")
+    await demo.expect("Which language")
+    await demo.type("!counselor")
+    await demo.expect("linked as a counselor")
+    await demo.type("!patient")
+    await demo.type("#1")
+    await demo.expect("Daily check-in time: 21:00")
+    await demo.type("#9")
+    await demo.expect("no button #9")
+    await demo.type("!quit")
+    await demo.expect("Demo ended.")
+    assert await asyncio.wait_for(demo.process.wait(), 20) == 0
+
+
+async def test_demo_ends_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    demo = await _start(tmp_path)
+    await demo.expect("[#1] I agree")
+    demo.process.send_signal(signal.SIGINT)
+    await demo.expect("Demo ended.")
+    assert await asyncio.wait_for(demo.process.wait(), 20) == 0
+    assert "Traceback" not in demo.seen

@@ -1,0 +1,143 @@
+"""Invite -> /start -> consent -> set-up, through real HTTP, the real Application and the real database."""
+
+from __future__ import annotations
+
+from datetime import time, timedelta
+
+from sqlalchemy import func, select
+
+from bot.models import AuditEvent, CareAssignment, Consent, InviteKind, PatientStatus
+from bot.people import counter_value
+from tests.harness import BotHarness
+
+
+async def test_invited_patient_consents_and_completes_setup(harness: BotHarness) -> None:
+    user = harness.new_user_id()
+    counselor_id = await harness.add_counselor()
+    code = await harness.invite(InviteKind.PATIENT, counselor_id, alias="River")
+
+    consent = await harness.say(user, f"/start {code}", "I agree", language_code="en-US")
+    for element in ("WHO SEES IT", "42 CFR Part 2", "988", "/revoke", "not end-to-end encrypted"):
+        assert element in (consent.text or "")
+    pending = await harness.patient(user)
+    assert (
+        pending is not None and pending.status is PatientStatus.CONSENT_PENDING and pending.alias == "River"
+    )
+
+    zone_question = await harness.tap(user, consent, "I agree", "time zone")
+    assert len(zone_question.buttons()) == 9
+    # Typing instead of tapping works too, in any letter case, and a bad name is re-asked.
+    await harness.say(user, "Mars/Olympus", "don't know that time zone")
+    await harness.say(user, "america/los angeles", "check-in")
+    await harness.say(user, "whenever", "couldn't read that as a time")
+    language_question = await harness.say(user, "8:30 pm", "language")
+    done = await harness.tap(user, language_question, "Español", "Listo")
+
+    assert "America/Los_Angeles" in (done.text or "") and "20:30" in (done.text or "")
+    patient = await harness.patient(user)
+    assert patient is not None
+    assert patient.status is PatientStatus.ACTIVE
+    assert (patient.timezone, patient.checkin_time, patient.language) == (
+        "America/Los_Angeles",
+        time(20, 30),
+        "es",
+    )
+    async with harness.runtime.sessions() as session:
+        consents = list(await session.scalars(select(Consent).where(Consent.patient_id == patient.id)))
+        team = list(
+            await session.scalars(select(CareAssignment).where(CareAssignment.patient_id == patient.id))
+        )
+        actions = set(await session.scalars(select(AuditEvent.action)))
+    assert [c.revoked_at for c in consents] == [None]
+    assert [a.counselor_id for a in team] == [counselor_id]
+    assert {"invite.created", "patient.enrolled", "consent.accepted", "onboarding.completed"} <= actions
+    # The buttons left on the time zone message no longer work (and the patient now reads Spanish).
+    mark = harness.standin.mark(user)
+    query = await harness.standin.tap_raw(user, zone_question.message_id, "tz:America/Chicago")
+    answer = await harness.standin.wait_for_callback_answer(query)
+    assert "ya no está activo" in answer.get("text", "")
+    assert harness.standin.mark(user) == mark
+
+
+async def test_nothing_works_before_consent(harness: BotHarness) -> None:
+    user = harness.new_user_id()
+    code = await harness.invite(InviteKind.PATIENT, await harness.add_counselor())
+    consent = await harness.say(user, f"/start {code}", "I agree")
+    await harness.say(user, "/help", 'tap "I agree"')
+    again = await harness.say(user, "I want to start", "signature")
+    declined = await harness.tap(user, again, "Not now", "nothing about you is shared")
+    review = await harness.tap(user, declined, "Read the consent again", "I agree")
+    await harness.tap(user, review, "I agree", "time zone")
+    # The consent message from before is spent: a second "I agree" does nothing new.
+    query = await harness.standin.tap_raw(user, consent.message_id, "consent:accept")
+    answer = await harness.standin.wait_for_callback_answer(query)
+    assert "no longer active" in answer.get("text", "")
+    patient = await harness.patient(user)
+    assert patient is not None
+    async with harness.runtime.sessions() as session:
+        assert (
+            await session.scalar(
+                select(func.count()).select_from(Consent).where(Consent.patient_id == patient.id)
+            )
+            == 1
+        )
+
+
+async def test_uninvited_user_gets_one_polite_line_and_is_not_stored(harness: BotHarness) -> None:
+    stranger = harness.new_user_id()
+    await harness.say(stranger, "hello?", "ask your counselor for an invite")
+    await harness.say(stranger, "/start", "ask your counselor for an invite")
+    await harness.say(stranger, "/help", "ask your counselor for an invite")
+    assert await harness.patient(stranger) is None
+    async with harness.runtime.sessions() as session:
+        assert await counter_value(session, "stranger_messages") == 3
+        assert await session.scalar(select(func.count()).select_from(AuditEvent)) == 0
+
+
+async def test_forged_reused_and_expired_codes(harness: BotHarness) -> None:
+    counselor_id = await harness.add_counselor()
+    first, second, third = (harness.new_user_id() for _ in range(3))
+    await harness.say(first, "/start NOT-A-REAL-CODE-0000000", "doesn't work")
+    await harness.say(first, "/start x';DROP TABLE patients;--", "doesn't work")
+    code = await harness.invite(InviteKind.PATIENT, counselor_id)
+    await harness.say(first, f"/start {code}", "I agree")
+    await harness.say(second, f"/start {code}", "already been used")
+    expired = await harness.invite(InviteKind.PATIENT, counselor_id, ttl=timedelta(seconds=-1))
+    await harness.say(third, f"/start {expired}", "expired")
+    assert await harness.patient(second) is None and await harness.patient(third) is None
+    # An enrolled patient with someone else's code is told they need none, and the code stays unused.
+    spare = await harness.invite(InviteKind.PATIENT, counselor_id)
+    await harness.say(first, f"/start {spare}", "I agree")  # still pending consent: shown the consent again
+    await harness.say(third, f"/start {spare}", "I agree")
+
+
+async def test_counselor_links_account_and_gets_counselor_help(harness: BotHarness) -> None:
+    user = harness.new_user_id()
+    counselor_id = await harness.add_counselor("Sam")
+    code = await harness.invite(InviteKind.COUNSELOR, counselor_id)
+    await harness.say(user, f"/start {code}", "linked as a counselor")
+    await harness.say(user, "/help", "You are set up as a counselor")
+    await harness.say(user, "/revoke", "not available to you")
+    await harness.say(user, "/privacy", "confidentiality policy")
+    counselor = await harness.counselor(counselor_id)
+    assert counselor.telegram_user_id == user
+
+
+async def test_help_privacy_and_revoke(harness: BotHarness) -> None:
+    user = harness.new_user_id()
+    await harness.enroll(user)
+    await harness.say(user, "/help", "/privacy")
+    await harness.say(user, "/privacy", "You agreed to this on")
+    prompt = await harness.say(user, "/revoke", "Do you want to stop sharing?")
+    await harness.tap(user, prompt, "No, keep going", "nothing has changed")
+    prompt = await harness.say(user, "/revoke", "Do you want to stop sharing?")
+    limited = await harness.tap(user, prompt, "Yes, stop sharing", "can't send check-ins")
+    patient = await harness.patient(user)
+    assert patient is not None and patient.status is PatientStatus.CONSENT_REVOKED
+    await harness.say(user, "anything", "988")
+    await harness.say(user, "/revoke", "not sharing anything")
+    # Agreeing again restores the patient without repeating the set-up.
+    consent = await harness.tap(user, limited, "Read the consent again", "I agree")
+    await harness.tap(user, consent, "I agree", "back on")
+    patient = await harness.patient(user)
+    assert patient is not None and patient.status is PatientStatus.ACTIVE

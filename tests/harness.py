@@ -1,0 +1,100 @@
+"""The real bot (bot.app.serve) running over real HTTP against the local Telegram stand-in."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from bot import db
+from bot.app import Runtime, serve
+from bot.config import Settings
+from bot.enrollment import issue_invite
+from bot.models import Counselor, CounselorRole, InviteKind, Patient
+from bot.people import add_counselor
+from bot.simulator import BotMessage, TelegramStandIn
+
+TEST_TOKEN = "123456789:TEST-token-for-the-local-stand-in"
+_user_ids = itertools.count(5000)
+
+
+@dataclass
+class BotHarness:
+    standin: TelegramStandIn
+    runtime: Runtime
+
+    @classmethod
+    @asynccontextmanager
+    async def running(cls, settings: Settings) -> AsyncIterator[BotHarness]:
+        async with TelegramStandIn() as standin:
+            runtime = Runtime.create(settings.model_copy(update={"telegram_api_base_url": standin.base_url}))
+            stop = asyncio.Event()
+            task = asyncio.create_task(serve(runtime, stop, poll_timeout=1))
+            try:
+                yield cls(standin, runtime)
+            finally:
+                stop.set()
+                await asyncio.wait_for(task, timeout=15)
+                await runtime.engine.dispose()
+
+    # ---- set-up helpers -----------------------------------------------------------------------------------
+
+    @staticmethod
+    def new_user_id() -> int:
+        return next(_user_ids)
+
+    async def add_counselor(self, name: str = "Dana", role: CounselorRole = CounselorRole.COUNSELOR) -> int:
+        async with db.transaction(self.runtime.sessions) as session:
+            counselor = await add_counselor(session, name=name, role=role, timezone="America/New_York")
+            return counselor.id
+
+    async def invite(
+        self, kind: InviteKind, counselor_id: int, *, ttl: timedelta = timedelta(hours=1), **extra: str
+    ) -> str:
+        async with db.transaction(self.runtime.sessions) as session:
+            issued = await issue_invite(session, kind=kind, counselor_id=counselor_id, ttl=ttl, **extra)  # type: ignore[arg-type]
+            return issued.code
+
+    async def patient(self, user_id: int) -> Patient | None:
+        async with self.runtime.sessions() as session:
+            return await session.scalar(select(Patient).where(Patient.telegram_user_id == user_id))
+
+    async def counselor(self, counselor_id: int) -> Counselor:
+        async with self.runtime.sessions() as session:
+            return await session.get_one(Counselor, counselor_id)
+
+    # ---- conversation helpers ----------------------------------------------------------------------------
+
+    async def say(self, user_id: int, text: str, expect: str, **options: object) -> BotMessage:
+        """Send text as the user and wait for a bot message (sent after it) containing `expect`."""
+        mark = self.standin.mark(user_id)
+        await self.standin.send_text(user_id, text, **options)  # type: ignore[arg-type]
+        return await self.standin.wait_for(user_id, expect, after=mark)
+
+    async def tap(self, user_id: int, message: BotMessage, label: str, expect: str) -> BotMessage:
+        data = next((d for text, d in message.buttons() if label.lower() in text.lower()), None)
+        assert data is not None, f"no button {label!r} in {message.buttons()}"
+        mark = self.standin.mark(user_id)
+        await self.standin.tap(user_id, message.message_id, data)
+        return await self.standin.wait_for(user_id, expect, after=mark)
+
+    async def enroll(
+        self, user_id: int, counselor_id: int | None = None, *, finish_setup: bool = True
+    ) -> int:
+        """Invite, /start, consent and (optionally) the whole set-up. Returns the patient id."""
+        counselor_id = counselor_id or await self.add_counselor()
+        code = await self.invite(InviteKind.PATIENT, counselor_id)
+        consent = await self.say(user_id, f"/start {code}", "I agree")
+        zone_question = await self.tap(user_id, consent, "I agree", "time zone")
+        if finish_setup:
+            time_question = await self.tap(user_id, zone_question, "Eastern", "check-in")
+            language_question = await self.tap(user_id, time_question, "20:00", "language")
+            await self.tap(user_id, language_question, "English", "all set")
+        patient = await self.patient(user_id)
+        assert patient is not None
+        return patient.id

@@ -1,0 +1,103 @@
+"""The CLI as an administrator uses it: real subprocesses against the test database."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+
+def _bot(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [],
+        ["run"],
+        ["demo"],
+        ["db"],
+        ["db", "upgrade"],
+        ["db", "downgrade"],
+        ["db", "current"],
+        ["db", "revision"],
+        ["counselor"],
+        ["counselor", "add"],
+        ["counselor", "list"],
+        ["invite"],
+        ["invite", "counselor"],
+        ["invite", "patient"],
+        ["keys", "new"],
+    ],
+)
+def test_every_command_has_help(cli_env: dict[str, str], command: list[str]) -> None:
+    result = _bot(cli_env, *command, "--help")
+    assert result.returncode == 0, result.stderr
+    assert "usage: python -m bot" in result.stdout
+
+
+async def test_counselor_and_invites_from_the_command_line(cli_env: dict[str, str], engine: object) -> None:
+    added = _bot(cli_env, "counselor", "add", "--name", "Dana Reyes", "--role", "supervisor")
+    assert added.returncode == 0, added.stderr
+    counselor_id = added.stdout.strip().splitlines()[-1]
+    assert counselor_id.isdigit()
+
+    listing = _bot(cli_env, "counselor", "list")
+    assert f"{counselor_id}\tsupervisor\tactive\tnot linked\tDana Reyes" in listing.stdout
+
+    env = {**cli_env, "BOT_USERNAME": "clinic_companion_bot"}
+    invite = _bot(env, "invite", "patient", "--counselor", counselor_id, "--alias", "River", "--lang", "es")
+    assert invite.returncode == 0, invite.stderr
+    code = invite.stdout.strip().splitlines()[-1]
+    assert len(code) >= 16
+    assert f"https://t.me/clinic_companion_bot?start={code}" in invite.stderr
+
+    linking = _bot(env, "invite", "counselor", "--counselor", counselor_id)
+    assert linking.returncode == 0 and linking.stdout.strip().splitlines()[-1] != code
+
+    taken = _bot(env, "invite", "patient", "--counselor", counselor_id, "--alias", "River")
+    assert taken.returncode == 1
+    assert taken.stderr.strip() == "error: the alias 'River' is already in use"
+
+    unknown = _bot(env, "invite", "patient", "--counselor", "424242")
+    assert unknown.returncode == 1 and unknown.stderr.strip() == "error: no active counselor with id 424242"
+
+
+def test_keys_new_prints_a_usable_key(cli_env: dict[str, str]) -> None:
+    key = _bot(cli_env, "keys", "new").stdout.strip()
+    result = _bot({**cli_env, "ENCRYPTION_KEY": key}, "keys", "new")
+    assert result.returncode == 0 and result.stdout.strip() != key
+
+
+def test_unmigrated_database_is_refused(cli_env: dict[str, str], tmp_path: object) -> None:
+    env = {
+        **cli_env,
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/fresh.sqlite3",
+        "BOT_TOKEN": "1:" + "a" * 30,
+    }
+    result = _bot(env, "run")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: the database has no tables yet: run `python -m bot db upgrade` first"
+    )
+    upgraded = _bot(env, "db", "upgrade")
+    assert upgraded.returncode == 0 and "0001" in upgraded.stdout
+    assert _bot(env, "db", "current").returncode == 0
+
+
+def test_unreachable_database_is_one_line(cli_env: dict[str, str]) -> None:
+    env = {**cli_env, "DATABASE_URL": "postgresql+asyncpg://nobody@127.0.0.1:1/none"}
+    result = _bot(env, "counselor", "list")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "error: cannot use the database (ConnectionRefusedError); check DATABASE_URL"
+    ]

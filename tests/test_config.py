@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from bot.config import ConfigError, load_settings
+from tests.harness import TEST_TOKEN
+
+
+def test_defaults_need_nothing() -> None:
+    settings = load_settings(_env_file=None)
+    assert settings.database_url.startswith("sqlite+aiosqlite:///")
+    assert settings.telegram_api_base_url == "https://api.telegram.org"
+    assert settings.bot_token is None
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DATABASE_URL", "mysql://root@localhost/x"),
+        ("DATABASE_URL", "not a url"),
+        ("BOT_TOKEN", "99999-not-a-token"),
+        ("TELEGRAM_API_BASE_URL", "ftp://example"),
+        ("DEFAULT_TIMEZONE", "Mars/Olympus"),
+        ("ENCRYPTION_KEY", "short"),
+        ("INVITE_TTL_HOURS", "-4"),
+        ("BOT_USERNAME", "x"),
+    ],
+)
+def test_a_bad_setting_is_named_and_its_value_not_shown(name: str, value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(_env_file=None, **{name: value})
+    message = str(caught.value)
+    assert message.startswith(f"{name}:")
+    assert "\n" not in message
+    if name in ("BOT_TOKEN", "ENCRYPTION_KEY"):
+        assert value not in message
+
+
+def test_token_is_secret_in_repr() -> None:
+    settings = load_settings(_env_file=None, BOT_TOKEN=TEST_TOKEN)
+    assert TEST_TOKEN not in repr(settings) and TEST_TOKEN not in str(settings)
+    assert settings.require_token() == TEST_TOKEN
+
+
+def test_missing_token_for_run_is_one_clear_line(cli_env: dict[str, str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "run"],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "configuration error: BOT_TOKEN: not set (get one from @BotFather, or run `python -m bot demo`)"
+    ]
+
+
+def test_malformed_setting_stops_startup_without_traceback(cli_env: dict[str, str]) -> None:
+    env = {**cli_env, "BOT_TOKEN": "99:short-secret-value", "DATABASE_URL": "sqlite+aiosqlite:///x.sqlite3"}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "run"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("configuration error: BOT_TOKEN:")
+    assert "short-secret-value" not in result.stderr and "Traceback" not in result.stderr

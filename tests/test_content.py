@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.content import ContentError, load_catalog
+from bot.onboarding import COMMON_TIMEZONES
+
+CONTENT = Path(__file__).resolve().parent.parent / "content"
+SAMPLE = {
+    "name": "Dana",
+    "date": "2026-11-23",
+    "version": "1",
+    "zone": "America/New_York",
+    "checkin_time": "20:00",
+    "language_name": "English",
+    "reference": "abcd1234",
+}
+
+
+def test_shipped_content_renders_in_every_language_within_telegram_limits() -> None:
+    catalog = load_catalog(CONTENT)
+    assert {"en", "es"} <= set(catalog.languages)
+    for language in catalog.languages:
+        for key in catalog.keys("en"):
+            rendered = catalog.render(key, language, **SAMPLE)
+            assert rendered, (language, key)
+            assert len(rendered) <= 4096, (language, key)
+            if key.endswith("_button") or key.startswith("onboarding.zones."):
+                assert len(rendered.encode()) <= 64, (language, key)
+
+
+def test_spanish_has_every_english_text() -> None:
+    catalog = load_catalog(CONTENT)
+    assert set(catalog.keys("es")) == set(catalog.keys("en"))
+
+
+def test_every_offered_zone_has_a_label() -> None:
+    catalog = load_catalog(CONTENT)
+    for zone in COMMON_TIMEZONES:
+        assert catalog.has(f"onboarding.zones.{zone.split('/')[-1].lower()}")
+
+
+def test_missing_translation_falls_back_to_english(tmp_path: Path) -> None:
+    (tmp_path / "en").mkdir()
+    (tmp_path / "es").mkdir()
+    (tmp_path / "en" / "a.yaml").write_text("greeting: Hello {{ name }}\nonly_en: Just English\n")
+    (tmp_path / "es" / "a.yaml").write_text("greeting: Hola {{ name }}\n")
+    catalog = load_catalog(tmp_path)
+    assert catalog.render("greeting", "es", name="Ana") == "Hola Ana"
+    assert catalog.render("only_en", "es") == "Just English"
+
+
+def test_broken_template_is_reported_with_path_and_line(tmp_path: Path) -> None:
+    (tmp_path / "en").mkdir()
+    (tmp_path / "en" / "a.yaml").write_text("fine: ok\nbroken: Hello {{ name\n")
+    with pytest.raises(ContentError) as caught:
+        load_catalog(tmp_path)
+    assert f"{tmp_path / 'en' / 'a.yaml'}:2:" in str(caught.value)
+
+
+def test_duplicate_key_and_bad_yaml_are_reported(tmp_path: Path) -> None:
+    (tmp_path / "en").mkdir()
+    (tmp_path / "en" / "a.yaml").write_text("x: one\n")
+    (tmp_path / "en" / "b.yaml").write_text("x: two\n")
+    (tmp_path / "en" / "c.yaml").write_text("y: [unclosed\n")
+    with pytest.raises(ContentError) as caught:
+        load_catalog(tmp_path)
+    problems = caught.value.problems
+    assert any("duplicate key 'x'" in p and "b.yaml:1" in p for p in problems)
+    assert any("c.yaml" in p and "not valid YAML" in p for p in problems)
+
+
+def test_undefined_variable_fails_loudly(tmp_path: Path) -> None:
+    (tmp_path / "en").mkdir()
+    (tmp_path / "en" / "a.yaml").write_text("greeting: Hello {{ nmae }}\n")
+    catalog = load_catalog(tmp_path)
+    with pytest.raises(Exception, match="nmae"):
+        catalog.render("greeting", "en", name="Ana")

@@ -1,0 +1,180 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot import consent, db, enrollment
+from bot.models import AuditEvent, CounselorRole, Invite, InviteKind, PatientStatus, utcnow
+from bot.people import Stranger, add_counselor, care_team, identify
+
+Sessions = async_sessionmaker[AsyncSession]
+
+
+async def _counselor(sessions: Sessions, name: str = "Dana") -> int:
+    async with db.transaction(sessions) as session:
+        return (await add_counselor(session, name=name, role=CounselorRole.COUNSELOR, timezone="UTC")).id
+
+
+async def _redeem(sessions: Sessions, code: str, user: int, **extra: object) -> enrollment.Redemption:
+    async with db.transaction(sessions) as session:
+        return await enrollment.redeem(
+            session,
+            code,
+            telegram_user_id=user,
+            chat_id=user,
+            language_code=extra.pop("language_code", "en"),  # type: ignore[arg-type]
+            default_timezone="America/Chicago",
+            supported_languages=["en", "es"],
+            **extra,  # type: ignore[arg-type]
+        )
+
+
+async def test_only_a_hash_of_the_code_is_stored(sessions: Sessions) -> None:
+    counselor_id = await _counselor(sessions)
+    async with db.transaction(sessions) as session:
+        issued = await enrollment.issue_invite(
+            session, kind=InviteKind.PATIENT, counselor_id=counselor_id, ttl=timedelta(hours=1)
+        )
+    async with sessions() as session:
+        stored = await session.get_one(Invite, issued.invite.id)
+    assert issued.code not in stored.code_hash
+    assert stored.code_hash == enrollment.hash_code(issued.code)
+    assert enrollment.CODE_PATTERN.match(issued.code)
+
+
+async def test_patient_enrollment_assigns_the_counselor_and_language(sessions: Sessions) -> None:
+    counselor_id = await _counselor(sessions)
+    async with db.transaction(sessions) as session:
+        code = (
+            await enrollment.issue_invite(
+                session, kind=InviteKind.PATIENT, counselor_id=counselor_id, ttl=timedelta(hours=1)
+            )
+        ).code
+    result = await _redeem(sessions, code, 77, language_code="es-MX")
+    assert isinstance(result, enrollment.PatientEnrolled)
+    patient = result.patient
+    assert (patient.language, patient.timezone, patient.status) == (
+        "es",
+        "America/Chicago",
+        PatientStatus.CONSENT_PENDING,
+    )
+    assert patient.alias.startswith("P-")
+    async with sessions() as session:
+        assert [c.id for c in await care_team(session, patient.id)] == [counselor_id]
+        assert isinstance(await identify(session, 77), type(patient))
+        assert isinstance(await identify(session, 78), Stranger)
+
+
+async def test_each_code_works_once_and_not_after_expiry(sessions: Sessions) -> None:
+    counselor_id = await _counselor(sessions)
+    async with db.transaction(sessions) as session:
+        code = (
+            await enrollment.issue_invite(
+                session, kind=InviteKind.PATIENT, counselor_id=counselor_id, ttl=timedelta(hours=1)
+            )
+        ).code
+        old = (
+            await enrollment.issue_invite(
+                session,
+                kind=InviteKind.PATIENT,
+                counselor_id=counselor_id,
+                ttl=timedelta(hours=1),
+                now=utcnow() - timedelta(hours=2),
+            )
+        ).code
+    assert isinstance(await _redeem(sessions, code, 1), enrollment.PatientEnrolled)
+    assert await _redeem(sessions, code, 2) == enrollment.Rejected("used")
+    assert await _redeem(sessions, old, 3) == enrollment.Rejected("expired")
+    assert await _redeem(sessions, "A" * 20, 4) == enrollment.Rejected("invalid")
+    assert await _redeem(sessions, "short", 5) == enrollment.Rejected("invalid")
+    assert await _redeem(sessions, old, 1) == enrollment.Rejected("already_enrolled")
+
+
+async def test_counselor_invite_links_and_cannot_be_reissued(sessions: Sessions) -> None:
+    counselor_id = await _counselor(sessions)
+    async with db.transaction(sessions) as session:
+        code = (
+            await enrollment.issue_invite(
+                session, kind=InviteKind.COUNSELOR, counselor_id=counselor_id, ttl=timedelta(hours=1)
+            )
+        ).code
+    result = await _redeem(sessions, code, 900)
+    assert isinstance(result, enrollment.CounselorLinked) and result.counselor.telegram_user_id == 900
+    async with db.transaction(sessions) as session:
+        with pytest.raises(enrollment.EnrollmentError, match="already linked"):
+            await enrollment.issue_invite(
+                session, kind=InviteKind.COUNSELOR, counselor_id=counselor_id, ttl=timedelta(hours=1)
+            )
+
+
+async def test_invite_rules(sessions: Sessions) -> None:
+    counselor_id = await _counselor(sessions)
+    async with db.transaction(sessions) as session:
+        with pytest.raises(enrollment.EnrollmentError, match="no active counselor"):
+            await enrollment.issue_invite(
+                session, kind=InviteKind.PATIENT, counselor_id=999, ttl=timedelta(hours=1)
+            )
+        await enrollment.issue_invite(
+            session, kind=InviteKind.PATIENT, counselor_id=counselor_id, ttl=timedelta(hours=1), alias="River"
+        )
+        with pytest.raises(enrollment.EnrollmentError, match="already in use"):
+            await enrollment.issue_invite(
+                session,
+                kind=InviteKind.PATIENT,
+                counselor_id=counselor_id,
+                ttl=timedelta(hours=1),
+                alias="river",
+            )
+        with pytest.raises(enrollment.EnrollmentError, match="alias"):
+            await enrollment.issue_invite(
+                session,
+                kind=InviteKind.PATIENT,
+                counselor_id=counselor_id,
+                ttl=timedelta(hours=1),
+                alias="<b>",
+            )
+
+
+async def test_consent_accept_revoke_and_audit(sessions: Sessions) -> None:
+    counselor_id = await _counselor(sessions)
+    async with db.transaction(sessions) as session:
+        code = (
+            await enrollment.issue_invite(
+                session, kind=InviteKind.PATIENT, counselor_id=counselor_id, ttl=timedelta(hours=1)
+            )
+        ).code
+    result = await _redeem(sessions, code, 5)
+    assert isinstance(result, enrollment.PatientEnrolled)
+    async with db.transaction(sessions) as session:
+        patient = await session.merge(result.patient)
+        first = await consent.accept(session, patient)
+        assert await consent.accept(session, patient) is first
+        assert patient.status is PatientStatus.ONBOARDING
+        assert await consent.revoke(session, patient)
+        assert not await consent.revoke(session, patient)
+        assert patient.status is PatientStatus.CONSENT_REVOKED
+        assert await consent.active_consent(session, patient.id) is None
+    async with sessions() as session:
+        actions = list(await session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)))
+        details = list(await session.scalars(select(AuditEvent.detail)))
+    assert actions == ["invite.created", "patient.enrolled", "consent.accepted", "consent.revoked"]
+    assert all("Dana" not in str(detail) for detail in details)
+
+
+async def test_purge_keeps_recent_and_used_invites(sessions: Sessions) -> None:
+    counselor_id = await _counselor(sessions)
+    long_ago = utcnow() - timedelta(days=60)
+    async with db.transaction(sessions) as session:
+        await enrollment.issue_invite(
+            session, kind=InviteKind.PATIENT, counselor_id=counselor_id, ttl=timedelta(hours=1), now=long_ago
+        )
+        await enrollment.issue_invite(
+            session, kind=InviteKind.PATIENT, counselor_id=counselor_id, ttl=timedelta(hours=1)
+        )
+    async with db.transaction(sessions) as session:
+        assert await enrollment.purge_expired_invites(session, older_than=timedelta(days=30)) == 1
+    async with sessions() as session:
+        assert len(list(await session.scalars(select(Invite)))) == 1

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from datetime import time
+
+import pytest
+
+from bot.onboarding import parse_clock, parse_timezone
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("20:00", time(20, 0)),
+        ("8pm", time(20, 0)),
+        ("8:30 pm", time(20, 30)),
+        ("8.15 P.M.", time(20, 15)),
+        ("12am", time(0, 0)),
+        ("12 pm", time(12, 0)),
+        ("7", time(7, 0)),
+        ("20h30", time(20, 30)),
+        (" 07:05 ", time(7, 5)),
+    ],
+)
+def test_clock_times_people_type(text: str, expected: time) -> None:
+    assert parse_clock(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "25:00", "13pm", "0am", "7:60", "evening", "8:3", "-3", "1" * 500])
+def test_not_a_time(text: str) -> None:
+    assert parse_clock(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("America/Denver", "America/Denver"),
+        ("america/los angeles", "America/Los_Angeles"),
+        ("  EUROPE/MADRID ", "Europe/Madrid"),
+        ("UTC", "UTC"),
+    ],
+)
+def test_timezone_names(text: str, expected: str) -> None:
+    assert parse_timezone(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "Mars/Olympus", "Eastern", "../../etc/passwd", "America/" + "x" * 100])
+def test_not_a_timezone(text: str) -> None:
+    assert parse_timezone(text) is None
