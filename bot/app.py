@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from telegram import BotCommand, Update
@@ -32,7 +32,6 @@ class Runtime:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     catalog: Catalog
-    bot_username: str = field(default="")
 
     def text(self, key: str, language: str, **variables: object) -> str:
         return self.catalog.render(key, language, **variables)
@@ -73,7 +72,6 @@ async def serve(runtime: Runtime, stop: asyncio.Event, *, poll_timeout: int = 10
     application = build_application(runtime)
     scheduler = build_scheduler(runtime.sessions)
     async with application:
-        runtime.bot_username = application.bot.username
         await _publish_commands(application, runtime)
         await application.start()
         assert application.updater is not None

@@ -7,7 +7,8 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import httpx
 from cryptography.fernet import Fernet
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bot import audit, db, logs
 from bot.config import ConfigError, Settings, exit_on_config_error, load_settings
@@ -62,39 +63,38 @@ async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 # ---- db ----------------------------------------------------------------------------------------------------
 
 
-async def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+@asynccontextmanager
+async def _engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
     engine = db.make_engine(settings.database_url)
     try:
-        await db.upgrade(engine, args.revision)
-        print(f"database at migration {await db.current_revision(engine)}")
+        yield engine
     finally:
         await engine.dispose()
+
+
+async def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    async with _engine(settings) as engine:
+        await db.upgrade(engine, args.revision)
+        print(f"database at migration {await db.current_revision(engine)}")
     return 0
 
 
 async def cmd_db_downgrade(args: argparse.Namespace, settings: Settings) -> int:
-    engine = db.make_engine(settings.database_url)
-    try:
+    async with _engine(settings) as engine:
         await db.downgrade(engine, args.revision)
         print(f"database at migration {await db.current_revision(engine) or 'base (empty)'}")
-    finally:
-        await engine.dispose()
     return 0
 
 
 async def cmd_db_revision(args: argparse.Namespace, settings: Settings) -> int:
-    engine = db.make_engine(settings.database_url)
-    try:
+    async with _engine(settings) as engine:
         await db.ensure_current(engine)
         await db.autogenerate(engine, args.message)
-    finally:
-        await engine.dispose()
     return 0
 
 
 async def cmd_db_current(args: argparse.Namespace, settings: Settings) -> int:
-    engine = db.make_engine(settings.database_url)
-    try:
+    async with _engine(settings) as engine:
         current = await db.current_revision(engine)
         print(current or "none (run `python -m bot db upgrade`)")
         try:
@@ -102,8 +102,6 @@ async def cmd_db_current(args: argparse.Namespace, settings: Settings) -> int:
         except db.SchemaNotCurrent as error:
             print(str(error), file=sys.stderr)
             return 1
-    finally:
-        await engine.dispose()
     return 0
 
 
@@ -111,13 +109,10 @@ async def cmd_db_current(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _with_session(settings: Settings, work: Callable[..., Awaitable[int]]) -> int:
-    engine = db.make_engine(settings.database_url)
-    try:
+    async with _engine(settings) as engine:
         await db.ensure_current(engine)
         async with db.transaction(db.make_sessionmaker(engine)) as session:
             return await work(session)
-    finally:
-        await engine.dispose()
 
 
 async def cmd_counselor_add(args: argparse.Namespace, settings: Settings) -> int:

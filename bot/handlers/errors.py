@@ -9,8 +9,8 @@ import secrets
 from telegram import Update
 from telegram.error import Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 
-from bot.content.catalog import REFERENCE_LANGUAGE
-from bot.handlers.base import Context, runtime_of
+from bot.handlers.base import Context, language_of, runtime_of
+from bot.people import Stranger
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +42,8 @@ async def on_error(update: object, context: Context) -> None:
         with contextlib.suppress(TelegramError):
             await update.callback_query.answer()
     runtime = runtime_of(context)
-    user = update.effective_user
-    code = ((user.language_code if user else None) or "").split("-")[0]
-    language = code if code in runtime.catalog.languages else REFERENCE_LANGUAGE
+    # The handler's transaction is gone; the sender's Telegram language is the best guess left.
+    language = language_of(Stranger(0), update, runtime.catalog.languages)
     try:
         await context.bot.send_message(
             update.effective_chat.id, runtime.text("error.generic", language, reference=reference)

@@ -42,22 +42,23 @@ async def on_stray_button(update: Update, context: Context) -> None:
         await answer_expired_button(t)
 
 
-async def on_unknown_command(update: Update, context: Context) -> None:
+async def _answer_enrolled(update: Update, context: Context, key: str) -> None:
+    """The polite line for strangers; for enrolled people the text `key`, logged as its event."""
     async with turn(update, context) as t:
         if isinstance(t.person, Stranger):
             await answer_stranger(t)
         else:
-            await t.reply("input.unknown_command")
+            log.info("event=%s", key)
+            await t.reply(key)
+
+
+async def on_unknown_command(update: Update, context: Context) -> None:
+    await _answer_enrolled(update, context, "input.unknown_command")
 
 
 async def on_non_text(update: Update, context: Context) -> None:
     """Stickers, photos, voice notes, files, locations...: say what the bot can read."""
-    async with turn(update, context) as t:
-        if isinstance(t.person, Stranger):
-            await answer_stranger(t)
-        else:
-            log.info("event=input.non_text")
-            await t.reply("input.non_text")
+    await _answer_enrolled(update, context, "input.non_text")
 
 
 async def on_edited(update: Update, context: Context) -> None:
@@ -68,12 +69,7 @@ async def on_edited(update: Update, context: Context) -> None:
 
 
 async def on_forwarded(update: Update, context: Context) -> None:
-    async with turn(update, context) as t:
-        if isinstance(t.person, Stranger):
-            await answer_stranger(t)
-        else:
-            log.info("event=input.forwarded")
-            await t.reply("input.forwarded")
+    await _answer_enrolled(update, context, "input.forwarded")
 
 
 async def on_group(update: Update, context: Context) -> None:

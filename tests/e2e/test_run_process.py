@@ -1,0 +1,49 @@
+"""`python -m bot run` in its own process, configured only by BOT_TOKEN and TELEGRAM_API_BASE_URL."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+
+from bot.models import InviteKind
+from bot.simulator import TelegramStandIn
+from tests.harness import TEST_TOKEN, BotHarness
+
+
+async def test_run_serves_any_bot_api_server_and_stops_on_sigterm(
+    cli_env: dict[str, str], harness: BotHarness
+) -> None:
+    # The harness's own bot is only used to create people; the process under test talks to its own stand-in.
+    counselor_id = await harness.add_counselor()
+    code = await harness.invite(InviteKind.PATIENT, counselor_id)
+    async with TelegramStandIn(bot_username="clinic_bot") as other:
+        env = {
+            **cli_env,
+            "BOT_TOKEN": TEST_TOKEN,
+            "TELEGRAM_API_BASE_URL": other.base_url,
+            "LOG_LEVEL": "INFO",
+        }
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "run",
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            await other.send_text(7001, f"/start {code}")
+            consent = await other.wait_for(7001, "I agree", timeout=30)
+            await other.tap(7001, consent.message_id, "consent:accept")
+            await other.wait_for(7001, "time zone", timeout=10)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            _, stderr = await asyncio.wait_for(process.communicate(), 30)
+        assert process.returncode == 0, stderr.decode()
+        log = stderr.decode()
+        assert "event=bot.started" in log and "event=bot.stopped" in log
+        assert TEST_TOKEN not in log and TEST_TOKEN.split(":")[1] not in log
+    patient = await harness.patient(7001)
+    assert patient is not None and patient.onboarding_step == "timezone"
