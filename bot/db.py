@@ -22,7 +22,8 @@ class SchemaNotCurrent(Exception):
 
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    engine = create_async_engine(url, pool_pre_ping=True, **kwargs)
+    # hide_parameters: a database error message must never carry the values (health data) into a log.
+    engine = create_async_engine(url, pool_pre_ping=True, hide_parameters=True, **kwargs)
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine.sync_engine, "connect")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import signal
 import sys
@@ -17,7 +16,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from bot import db
+from bot import db, logs
 from bot.app import Runtime, serve
 from bot.config import Settings
 from bot.enrollment import issue_invite
@@ -113,7 +112,7 @@ async def _prepare(runtime: Runtime) -> tuple[str, str]:
 async def run_demo(settings: Settings, *, database_path: Path) -> int:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{database_path}{suffix}").unlink(missing_ok=True)  # noqa: ASYNC240 - once, before anything runs
-    logging.getLogger().setLevel(logging.WARNING)
+    logs.configure("WARNING")  # the terminal is the chat: only problems are logged into it
     quit_now = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGINT, quit_now.set)

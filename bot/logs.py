@@ -24,6 +24,11 @@ def configure(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # Libraries at DEBUG print whole updates (message text) and request bodies: DEBUG is for our own modules.
+    for library in ("telegram", "aiosqlite", "asyncpg", "uvicorn", "starlette"):
+        logging.getLogger(library).setLevel(max(logging.getLevelName(level), logging.INFO))
+    # SQLAlchemy's INFO is every SQL statement with its parameters: health data. Never below WARNING.
+    logging.getLogger("sqlalchemy").setLevel(max(logging.getLevelName(level), logging.WARNING))
     # httpx logs every request URL, and Bot API URLs contain the token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
