@@ -22,6 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from bot import audit, db, logs
 from bot.config import ConfigError, Settings, exit_on_config_error, load_settings
 from bot.content import ContentError
+from bot.content.check import check_content
+from bot.content.modules import load_modules
 from bot.enrollment import EnrollmentError, issue_invite
 from bot.models import Counselor, CounselorRole, InviteKind
 from bot.people import add_counselor
@@ -198,6 +200,42 @@ async def cmd_invite(args: argparse.Namespace, settings: Settings) -> int:
     return await _with_session(settings, work)
 
 
+async def cmd_content_check(args: argparse.Namespace, settings: Settings) -> int:
+    root = Path(args.directory) if args.directory else settings.content_dir
+    report = check_content(root)
+    for line in report.errors:
+        print(line)
+    for line in report.warnings:
+        print(f"warning: {line}")
+    modules = len(report.modules.ids()) if report.modules else 0
+    texts = len(report.catalog.keys()) if report.catalog else 0
+    verdict = "FAILED" if report.errors else "ok"
+    print(
+        f"content check {verdict}: {texts} texts, {modules} modules, "
+        f"{len(report.errors)} errors, {len(report.warnings)} warnings ({root})"
+    )
+    return 1 if report.errors else 0
+
+
+async def cmd_content_preview(args: argparse.Namespace, settings: Settings) -> int:
+    problems: list[str] = []
+    library = load_modules(settings.content_dir, problems)
+    module = library.get(args.module, args.lang)
+    if module is None:
+        known = ", ".join(library.ids()) or "none"
+        raise CliError(
+            f"no module {args.module!r} (known: {known})" + (f"; {problems[0]}" if problems else "")
+        )
+    print(f"{module.title}  ({module.category.value}, about {module.minutes} min)")
+    print(module.summary)
+    for number, step in enumerate(module.steps, start=1):
+        print(f"\n[{number}/{len(module.steps)}]")
+        print(step.text)
+        if step.pause and number < len(module.steps):
+            print(f"   (the next step comes after {step.pause} s, or when the patient taps Next)")
+    return 0
+
+
 async def cmd_keys_new(args: argparse.Namespace, settings: Settings) -> int:
     print(Fernet.generate_key().decode())
     return 0
@@ -305,6 +343,29 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--alias", help="the name the care team sees (default: a generated P-12345)")
             sub.add_argument("--lang", help="the patient's language (default: from their Telegram app)")
         sub.set_defaults(handler=cmd_invite)
+
+    content = commands.add_parser(
+        "content",
+        help="check and preview content/ (for content editors)",
+        description="Content editor tools.",
+    )
+    content_commands = content.add_subparsers(dest="content_command", required=True, metavar="ACTION")
+    check = content_commands.add_parser(
+        "check",
+        help="validate every text and module",
+        description="Validate content: YAML, schema, duplicate keys, template syntax, undefined variables, "
+        "Telegram's length limits, translations. Problems print as path:line: message; exit 1 on any error.",
+    )
+    check.add_argument("directory", nargs="?", help="the content folder (default: CONTENT_DIR)")
+    check.set_defaults(handler=cmd_content_check)
+    preview = content_commands.add_parser(
+        "preview",
+        help="show a coping module as a patient gets it",
+        description="Print a module step by step.",
+    )
+    preview.add_argument("module", help="the module id, e.g. box_breathing")
+    preview.add_argument("--lang", default="en", help="language (default: en)")
+    preview.set_defaults(handler=cmd_content_preview)
 
     keys = commands.add_parser("keys", help="encryption keys", description="Encryption key tools.")
     key_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")

@@ -37,6 +37,8 @@ def _bot(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
         ["invite", "counselor"],
         ["invite", "patient"],
         ["keys", "new"],
+        ["content", "check"],
+        ["content", "preview"],
     ],
 )
 def test_every_command_has_help(cli_env: dict[str, str], command: list[str]) -> None:

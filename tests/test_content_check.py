@@ -1,0 +1,125 @@
+"""`content check` catches each class of error an editor can make (a test each) and passes on ours."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.content.check import check_content
+
+CONTENT = Path(__file__).resolve().parent.parent / "content"
+MODULE = """\
+id: {id}
+title: Box breathing
+category: breathing
+minutes: 3
+summary: Slow, even breaths.
+steps:
+  - text: Sit comfortably.
+  - text: Breathe in for 4.
+    pause: 4
+  - text: Well done.
+"""
+
+
+@pytest.fixture
+def content(tmp_path: Path) -> Path:
+    root = tmp_path / "content"
+    shutil.copytree(CONTENT, root)
+    (root / "en" / "modules").mkdir(exist_ok=True)
+    (root / "en" / "modules" / "test_module.yaml").write_text(MODULE.format(id="test_module"))
+    return root
+
+
+def _errors(root: Path) -> list[str]:
+    return check_content(root).errors
+
+
+def test_shipped_content_passes() -> None:
+    report = check_content(CONTENT)
+    assert report.errors == []
+
+
+def test_a_valid_copy_passes(content: Path) -> None:
+    assert _errors(content) == []
+
+
+def test_bad_yaml(content: Path) -> None:
+    (content / "en" / "extra.yaml").write_text("a: ok\nb: [unclosed\n")
+    assert any(
+        "extra.yaml:3: not valid YAML" in e or "extra.yaml:2: not valid YAML" in e for e in _errors(content)
+    )
+
+
+def test_template_syntax(content: Path) -> None:
+    (content / "en" / "extra.yaml").write_text("a: ok\nb: Hello {{ name\n")
+    assert any(
+        e.startswith(f"{content / 'en' / 'extra.yaml'}:2:") and "template error" in e
+        for e in _errors(content)
+    )
+
+
+def test_undefined_variable(content: Path) -> None:
+    (content / "en" / "extra.yaml").write_text("extra:\n  greeting: |-\n    Hello {{ nmae }}\n")
+    errors = _errors(content)
+    assert any("extra.yaml:3: extra.greeting: 'nmae' is undefined" in e for e in errors), errors
+
+
+def test_duplicate_key(content: Path) -> None:
+    (content / "en" / "extra.yaml").write_text("stranger:\n  not_enrolled: again\n")
+    assert any("extra.yaml:2: duplicate key 'stranger.not_enrolled'" in e for e in _errors(content))
+
+
+def test_too_long_for_telegram(content: Path) -> None:
+    (content / "en" / "extra.yaml").write_text("long: " + "word " * 1000 + "\n")
+    assert any("extra.yaml:1: long: 4999 characters, over Telegram's 4096" in e for e in _errors(content))
+
+
+def test_button_label_too_long(content: Path) -> None:
+    (content / "en" / "extra.yaml").write_text("x:\n  go_button: " + "é" * 40 + "\n")
+    assert any("x.go_button: a button label over 64 bytes" in e for e in _errors(content))
+
+
+def test_module_schema_errors_point_at_the_line(content: Path) -> None:
+    broken = MODULE.format(id="test_module").replace("category: breathing", "category: dancing")
+    broken = broken.replace("    pause: 4", "    pause: 400")
+    (content / "en" / "modules" / "test_module.yaml").write_text(broken)
+    errors = _errors(content)
+    path = content / "en" / "modules" / "test_module.yaml"
+    assert any(e.startswith(f"{path}:3: category:") for e in errors), errors
+    assert any(e.startswith(f"{path}:9: steps.1.pause:") for e in errors), errors
+
+
+def test_module_id_must_match_file_and_fit_callback_data(content: Path) -> None:
+    (content / "en" / "modules" / "other.yaml").write_text(MODULE.format(id="not_other"))
+    long_id = "m" * 41
+    (content / "en" / "modules" / f"{long_id}.yaml").write_text(MODULE.format(id=long_id))
+    errors = _errors(content)
+    assert any("other.yaml:1: id 'not_other' must equal the file name" in e for e in errors)
+    assert any(f"{long_id}.yaml:1: id:" in e for e in errors)
+
+
+def test_missing_translation_is_a_warning(content: Path) -> None:
+    (content / "en" / "extra.yaml").write_text("only_english: Hi\n")
+    report = check_content(content)
+    assert report.errors == []
+    assert "es: no translation of 'only_english'; English is shown instead" in report.warnings
+    assert any("es/modules/test_module.yaml: missing" in w for w in report.warnings)
+
+
+def test_cli_prints_path_line_and_fails(content: Path) -> None:
+    (content / "en" / "extra.yaml").write_text("a: Hello {{ name\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "content", "check", str(content)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert f"{content / 'en' / 'extra.yaml'}:1: template error in 'a'" in result.stdout
+    assert result.stdout.strip().splitlines()[-1].startswith("content check FAILED: ")
