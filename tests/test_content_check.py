@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -123,3 +124,67 @@ def test_cli_prints_path_line_and_fails(content: Path) -> None:
     assert result.returncode == 1
     assert f"{content / 'en' / 'extra.yaml'}:1: template error in 'a'" in result.stdout
     assert result.stdout.strip().splitlines()[-1].startswith("content check FAILED: ")
+
+
+REQUIRED_MODULES = {
+    "box_breathing",
+    "breathing_478",
+    "progressive_muscle_relaxation",
+    "urge_surfing",
+    "grounding_54321",
+    "halt_check",
+    "play_the_tape_forward",
+    "body_scan",
+}
+
+
+def test_the_required_modules_ship_in_english_and_spanish() -> None:
+    report = check_content(CONTENT)
+    assert report.modules is not None
+    for language in ("en", "es"):
+        assert set(report.modules.modules[language]) >= REQUIRED_MODULES, language
+    assert not [w for w in report.warnings if "modules/" in w]
+    relaxation = report.modules.get("progressive_muscle_relaxation", "en")
+    assert relaxation is not None
+    full_text = " ".join(step.text.lower() for step in relaxation.steps)
+    for group in (
+        "hands",
+        "forearms",
+        "upper arms",
+        "forehead",
+        "jaw",
+        "neck",
+        "shoulders",
+        "chest",
+        "stomach",
+        "lower back",
+        "thighs",
+        "calves",
+        "feet",
+    ):
+        assert group in full_text, group
+
+
+def test_preview_prints_a_module_step_by_step() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "content", "preview", "box_breathing", "--lang", "es"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "CONTENT_DIR": str(CONTENT)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Respiración cuadrada  (breathing, about 3 min)")
+    assert "[1/6]" in result.stdout and "[6/6]" in result.stdout
+    missing = subprocess.run(
+        [sys.executable, "-m", "bot", "content", "preview", "nope"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "CONTENT_DIR": str(CONTENT)},
+    )
+    assert missing.returncode == 1 and missing.stderr.startswith(
+        "error: no module 'nope' (known: body_scan, "
+    )
