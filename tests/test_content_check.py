@@ -51,9 +51,10 @@ def test_a_valid_copy_passes(content: Path) -> None:
 
 def test_bad_yaml(content: Path) -> None:
     (content / "en" / "extra.yaml").write_text("a: ok\nb: [unclosed\n")
-    assert any(
-        "extra.yaml:3: not valid YAML" in e or "extra.yaml:2: not valid YAML" in e for e in _errors(content)
-    )
+    (content / "en" / "modules" / "test_module.yaml").write_text("id: test_module\ntitle: [oops\n")
+    errors = _errors(content)
+    assert any("extra.yaml:3: not valid YAML" in e for e in errors), errors
+    assert any("test_module.yaml:3: not valid YAML" in e for e in errors), errors
 
 
 def test_template_syntax(content: Path) -> None:

@@ -74,6 +74,13 @@ class Catalog:
         return sorted(self.entries.get(language, {}))
 
 
+def yaml_problem(path: Path, error: yaml.YAMLError) -> str:
+    """A YAML syntax error as `path:line: not valid YAML: ...`."""
+    mark = getattr(error, "problem_mark", None)
+    line = mark.line + 1 if mark is not None else 1
+    return f"{path}:{line}: not valid YAML: {getattr(error, 'problem', error)}"
+
+
 def _environment() -> Environment:
     return Environment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)  # noqa: S701 (plain text, not HTML)
 
@@ -116,9 +123,7 @@ def _load_language(directory: Path, environment: Environment, problems: list[str
         try:
             node = yaml.compose(path.read_text(encoding="utf-8"))
         except yaml.YAMLError as error:
-            mark = getattr(error, "problem_mark", None)
-            line = mark.line + 1 if mark is not None else 1
-            problems.append(f"{path}:{line}: not valid YAML: {getattr(error, 'problem', error)}")
+            problems.append(yaml_problem(path, error))
             continue
         if node is not None:
             _flatten(node, "", path, sources, problems)

@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from bot.content.catalog import REFERENCE_LANGUAGE
+from bot.content.catalog import REFERENCE_LANGUAGE, yaml_problem
 
 MAX_STEP_TEXT = 600
 MAX_ID_LENGTH = 40  # ids travel in callback data (64 bytes) with a prefix
@@ -82,10 +82,7 @@ def _load_file(path: Path, problems: list[str]) -> Module | None:
         node = yaml.compose(text)
         data: Any = yaml.safe_load(text)
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        problems.append(
-            f"{path}:{mark.line + 1 if mark else 1}: not valid YAML: {getattr(error, 'problem', error)}"
-        )
+        problems.append(yaml_problem(path, error))
         return None
     try:
         module = Module.model_validate(data)
