@@ -8,27 +8,12 @@ from bot.content import ContentError, load_catalog
 from bot.onboarding import COMMON_TIMEZONES
 
 CONTENT = Path(__file__).resolve().parent.parent / "content"
-SAMPLE = {
-    "name": "Dana",
-    "date": "2026-11-23",
-    "version": "1",
-    "zone": "America/New_York",
-    "checkin_time": "20:00",
-    "language_name": "English",
-    "reference": "abcd1234",
-}
+# That every shipped text renders, non-empty and within Telegram's limits, in every language, is
+# `content check`'s job: see tests/test_content_check.py::test_shipped_content_passes.
 
 
-def test_shipped_content_renders_in_every_language_within_telegram_limits() -> None:
-    catalog = load_catalog(CONTENT)
-    assert {"en", "es"} <= set(catalog.languages)
-    for language in catalog.languages:
-        for key in catalog.keys("en"):
-            rendered = catalog.render(key, language, **SAMPLE)
-            assert rendered, (language, key)
-            assert len(rendered) <= 4096, (language, key)
-            if key.endswith("_button") or key.startswith("onboarding.zones."):
-                assert len(rendered.encode()) <= 64, (language, key)
+def test_shipped_languages() -> None:
+    assert {"en", "es"} <= set(load_catalog(CONTENT).languages)
 
 
 def test_spanish_has_every_english_text() -> None:

@@ -81,6 +81,11 @@ def test_too_long_for_telegram(content: Path) -> None:
     assert any("extra.yaml:1: long: 4999 characters, over Telegram's 4096" in e for e in _errors(content))
 
 
+def test_empty_text(content: Path) -> None:
+    (content / "en" / "extra.yaml").write_text("x:\n  blank: \"{{ '' }}\"\n")
+    assert any("extra.yaml:2: x.blank: renders empty" in e for e in _errors(content))
+
+
 def test_button_label_too_long(content: Path) -> None:
     (content / "en" / "extra.yaml").write_text("x:\n  go_button: " + "é" * 40 + "\n")
     assert any("x.go_button: a button label over 64 bytes" in e for e in _errors(content))

@@ -59,6 +59,10 @@ def _check_texts(catalog: Catalog, samples: dict[str, Any], report: Report) -> N
             except (KeyError, RecursionError) as error:
                 report.errors.append(f"{entry.location}: {key}: {error}")
                 continue
+            if not rendered:
+                report.errors.append(
+                    f"{entry.location}: {key}: renders empty; Telegram refuses an empty message"
+                )
             if len(rendered) > TELEGRAM_TEXT_LIMIT:
                 report.errors.append(
                     f"{entry.location}: {key}: {len(rendered)} characters, "
