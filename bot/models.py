@@ -7,13 +7,14 @@ Enumerations are stored as short strings (no native enum types) so migrations st
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Dialect,
     Enum,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Text,
     Time,
     TypeDecorator,
     UniqueConstraint,
@@ -113,7 +115,8 @@ class Patient(Base):
     quiet_start: Mapped[time] = mapped_column(Time, default=time(22, 0))
     quiet_end: Mapped[time] = mapped_column(Time, default=time(7, 0))
     status: Mapped[PatientStatus] = mapped_column(_enum(PatientStatus), default=PatientStatus.CONSENT_PENDING)
-    # Which set-up question the patient is answering; kept in the database so any process can carry on.
+    # Which set-up question the patient is answering (in set-up, or typing a new value in /settings);
+    # kept in the database so any process can carry on.
     onboarding_step: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -212,3 +215,96 @@ class Counter(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class CheckInStatus(enum.StrEnum):
+    OPEN = "open"
+    COMPLETE = "complete"
+    PARTIAL = "partial"  # closed unfinished, with at least one answer
+    MISSED = "missed"  # closed with no answer at all
+
+
+class CheckInSource(enum.StrEnum):
+    SCHEDULED = "scheduled"
+    ON_DEMAND = "on_demand"
+
+
+class CheckIn(Base):
+    """One daily check-in. Each answer is saved the moment it arrives; `step` is the question being asked."""
+
+    __tablename__ = "checkins"
+    __table_args__ = (
+        Index("ix_checkins_patient_day", "patient_id", "local_day"),
+        Index("ix_checkins_status_expires", "status", "expires_at"),
+        # One scheduled prompt per patient and day, even with several bot processes.
+        UniqueConstraint("patient_id", "scheduled_for", name="uq_checkins_patient_scheduled"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    source: Mapped[CheckInSource] = mapped_column(_enum(CheckInSource))
+    status: Mapped[CheckInStatus] = mapped_column(_enum(CheckInStatus), default=CheckInStatus.OPEN)
+    local_day: Mapped[date] = mapped_column(Date)
+    scheduled_for: Mapped[date | None] = mapped_column(Date)
+    step: Mapped[str | None] = mapped_column(String(16))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    nudged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    craving: Mapped[int | None] = mapped_column(Integer)
+    triggers: Mapped[list[str] | None] = mapped_column(JSON)
+    trigger_other: Mapped[str | None] = mapped_column(Text)
+    mood: Mapped[int | None] = mapped_column(Integer)
+    sleep: Mapped[str | None] = mapped_column(String(8))
+    used: Mapped[bool | None] = mapped_column(Boolean)
+    use_what: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
+    skipped: Mapped[list[str] | None] = mapped_column(JSON)
+
+
+class CopingStatus(enum.StrEnum):
+    RATING_BEFORE = "rating_before"
+    RUNNING = "running"
+    RATING_AFTER = "rating_after"
+    DONE = "done"
+    ABANDONED = "abandoned"
+
+
+class CopingSession(Base):
+    """One run of a coping module, with the craving before and after (the "what works for you" data)."""
+
+    __tablename__ = "coping_sessions"
+    __table_args__ = (
+        Index("ix_coping_sessions_patient_status", "patient_id", "status"),
+        Index("ix_coping_sessions_next_step_at", "next_step_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    module_id: Mapped[str] = mapped_column(String(40))
+    status: Mapped[CopingStatus] = mapped_column(_enum(CopingStatus), default=CopingStatus.RATING_BEFORE)
+    step_index: Mapped[int] = mapped_column(Integer, default=0)
+    steps_total: Mapped[int] = mapped_column(Integer)
+    next_step_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    stopped_early: Mapped[bool] = mapped_column(Boolean, default=False)
+    craving_before: Mapped[int | None] = mapped_column(Integer)
+    craving_after: Mapped[int | None] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class CareFlag(Base):
+    """Something the care team should know (e.g. three missed check-ins). `detail`: ids and codes only."""
+
+    __tablename__ = "care_flags"
+    __table_args__ = (Index("ix_care_flags_patient_created", "patient_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
