@@ -81,12 +81,7 @@ class Invalid(ValueError):
     """The answer does not fit the question; the handler asks again."""
 
 
-async def answer(
-    session: AsyncSession, patient: Patient, step: Step, value: str, *, languages: list[str]
-) -> Step | None:
-    """Apply one set-up answer; return the next step, or None when set-up is complete."""
-    if patient.status is not PatientStatus.ONBOARDING or patient.onboarding_step != step:
-        raise Invalid("not the current question")
+def _set(patient: Patient, step: Step, value: str, languages: list[str]) -> None:
     if step is Step.TIMEZONE:
         zone = parse_timezone(value)
         if zone is None:
@@ -101,6 +96,15 @@ async def answer(
         if value not in languages:
             raise Invalid("unsupported language")
         patient.language = value
+
+
+async def answer(
+    session: AsyncSession, patient: Patient, step: Step, value: str, *, languages: list[str]
+) -> Step | None:
+    """Apply one set-up answer; return the next step, or None when set-up is complete."""
+    if patient.status is not PatientStatus.ONBOARDING or patient.onboarding_step != step:
+        raise Invalid("not the current question")
+    _set(patient, step, value, languages)
     following = NEXT_STEP[step]
     patient.onboarding_step = following
     if following is None:
@@ -114,3 +118,27 @@ async def answer(
             subject_id=patient.id,
         )
     return following
+
+
+def await_typed(patient: Patient, step: Step) -> None:
+    """An active patient chose to type a new setting: the next text they send is taken as it."""
+    if patient.status is not PatientStatus.ACTIVE:
+        raise Invalid("settings are for active patients")
+    patient.onboarding_step = step
+
+
+def change(session: AsyncSession, patient: Patient, step: Step, value: str, *, languages: list[str]) -> None:
+    """/settings: change one set-up answer of an active patient."""
+    if patient.status is not PatientStatus.ACTIVE:
+        raise Invalid("settings are for active patients")
+    _set(patient, step, value, languages)
+    patient.onboarding_step = None
+    audit.record(
+        session,
+        "settings.changed",
+        actor_type="patient",
+        actor_id=patient.id,
+        subject_type="patient",
+        subject_id=patient.id,
+        setting=step.value,
+    )
