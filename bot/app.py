@@ -14,14 +14,16 @@ from telegram import BotCommand, Update
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 
 from bot.config import Settings
-from bot.content import Catalog, load_catalog
+from bot.content import Catalog
+from bot.content.loader import Content, load_content
+from bot.content.modules import ModuleLibrary
 from bot.db import ensure_current, make_engine, make_sessionmaker
 from bot.handlers import register
 from bot.scheduler import build_scheduler
 
 log = logging.getLogger(__name__)
 
-PATIENT_COMMANDS = ("help", "privacy", "revoke")
+PATIENT_COMMANDS = ("checkin", "cope", "history", "settings", "help", "privacy", "revoke")
 
 
 @dataclass
@@ -31,15 +33,30 @@ class Runtime:
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
-    catalog: Catalog
+    content: Content
+    refused_fingerprint: str | None = None  # the last edit that failed the check, so it is reported once
+
+    @property
+    def catalog(self) -> Catalog:
+        return self.content.catalog
+
+    @property
+    def modules(self) -> ModuleLibrary:
+        return self.content.modules
 
     def text(self, key: str, language: str, **variables: object) -> str:
         return self.catalog.render(key, language, **variables)
 
+    def reload_content(self) -> Content:
+        """Load the content again; on any problem raise ContentError and keep serving the last good one."""
+        self.content = load_content(self.settings.content_dir)
+        return self.content
+
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
+        content = load_content(settings.content_dir)
         engine = make_engine(settings.database_url)
-        return cls(settings, engine, make_sessionmaker(engine), load_catalog(settings.content_dir))
+        return cls(settings, engine, make_sessionmaker(engine), content)
 
 
 def build_application(runtime: Runtime) -> Application:  # type: ignore[type-arg]
@@ -70,7 +87,7 @@ async def serve(runtime: Runtime, stop: asyncio.Event, *, poll_timeout: int = 10
     """Run the bot with long polling until `stop` is set; then finish in-flight work and shut down."""
     await ensure_current(runtime.engine)
     application = build_application(runtime)
-    scheduler = build_scheduler(runtime.sessions)
+    scheduler = build_scheduler(runtime, application.bot)
     async with application:
         await _publish_commands(application, runtime)
         await application.start()

@@ -45,6 +45,15 @@ class Settings(BaseSettings):
     content_dir: Path = Field(default_factory=lambda: _default_content_dir(), alias="CONTENT_DIR")
     invite_ttl_hours: int = Field(default=72, ge=1, le=24 * 30, alias="INVITE_TTL_HOURS")
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
+    # Check-ins: an unfinished one closes (kept as partial) after this long; one nudge if untouched.
+    checkin_expiry_hours: float = Field(default=6, gt=0, le=24, alias="CHECKIN_EXPIRY_HOURS")
+    checkin_nudge_minutes: float = Field(default=120, gt=0, le=24 * 60, alias="CHECKIN_NUDGE_MINUTES")
+    missed_checkins_flag: int = Field(default=3, ge=1, le=30, alias="MISSED_CHECKINS_FLAG")
+    high_craving: int = Field(default=7, ge=0, le=10, alias="HIGH_CRAVING")
+    # How often time-driven work (check-in prompts, nudges, expiry) looks for something due.
+    scheduler_tick_seconds: float = Field(default=30, gt=0, le=300, alias="SCHEDULER_TICK_SECONDS")
+    # How often the running bot looks for edited content; 0 turns the watcher off (then use /reload).
+    content_watch_seconds: float = Field(default=5, ge=0, le=3600, alias="CONTENT_WATCH_SECONDS")
 
     @field_validator("bot_token")
     @classmethod

@@ -10,6 +10,7 @@ import contextlib
 import os
 import signal
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -49,6 +50,10 @@ class Terminal:
 
     def show(self, message: BotMessage) -> None:
         body = message.text or f"[{message.kind}]"
+        if message.kind == "photo" and message.file_bytes:
+            picture = Path(tempfile.gettempdir()) / f"iop-demo-{message.chat_id}-{message.message_id}.png"
+            picture.write_bytes(message.file_bytes)
+            body = f"[picture: open {picture}]\n{body}"
         self.say(self._paint(f"bot → {self.current}:", "1;36") + "\n" + body)
         for number, (label, _data) in enumerate(message.buttons(), start=1):
             self.say(self._paint(f"   [#{number}] {label}", "33"))

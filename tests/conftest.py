@@ -77,6 +77,9 @@ def settings(database_url: str) -> Settings:
         TELEGRAM_API_BASE_URL="http://127.0.0.1:9",
         CONTENT_DIR=str(REPO / "content"),
         DEFAULT_TIMEZONE="America/New_York",
+        # Time-driven work runs once at start-up; tests that need more ask for a shorter tick.
+        SCHEDULER_TICK_SECONDS=300,
+        CONTENT_WATCH_SECONDS=0,
     )
 
 

@@ -6,7 +6,7 @@ import asyncio
 import itertools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -26,21 +26,36 @@ _user_ids = itertools.count(5000)
 @dataclass
 class BotHarness:
     standin: TelegramStandIn
-    runtime: Runtime
+    settings: Settings
+    runtime: Runtime = field(init=False)
+    _stop: asyncio.Event = field(init=False)
+    _task: asyncio.Task[None] = field(init=False)
 
     @classmethod
     @asynccontextmanager
     async def running(cls, settings: Settings) -> AsyncIterator[BotHarness]:
         async with TelegramStandIn() as standin:
-            runtime = Runtime.create(settings.model_copy(update={"telegram_api_base_url": standin.base_url}))
-            stop = asyncio.Event()
-            task = asyncio.create_task(serve(runtime, stop, poll_timeout=1))
+            harness = cls(standin, settings.model_copy(update={"telegram_api_base_url": standin.base_url}))
+            await harness.start()
             try:
-                yield cls(standin, runtime)
+                yield harness
             finally:
-                stop.set()
-                await asyncio.wait_for(task, timeout=15)
-                await runtime.engine.dispose()
+                await harness.stop()
+
+    async def start(self) -> None:
+        """A new process, as far as the bot can tell: new Runtime, Application, scheduler and engine."""
+        self.runtime = Runtime.create(self.settings)
+        self._stop = asyncio.Event()
+        self._task = asyncio.create_task(serve(self.runtime, self._stop, poll_timeout=1))
+
+    async def stop(self) -> None:
+        self._stop.set()
+        await asyncio.wait_for(self._task, timeout=15)
+        await self.runtime.engine.dispose()
+
+    async def restart(self) -> None:
+        await self.stop()
+        await self.start()
 
     # ---- set-up helpers -----------------------------------------------------------------------------------
 
@@ -77,8 +92,10 @@ class BotHarness:
         return await self.standin.wait_for(user_id, expect, after=mark)
 
     async def tap(self, user_id: int, message: BotMessage, label: str, expect: str) -> BotMessage:
-        data = next((d for text, d in message.buttons() if label.lower() in text.lower()), None)
-        assert data is not None, f"no button {label!r} in {message.buttons()}"
+        buttons = message.buttons()
+        exact = [d for text, d in buttons if text.lower() == label.lower()]
+        data = (exact or [d for text, d in buttons if label.lower() in text.lower()] or [None])[0]
+        assert data is not None, f"no button {label!r} in {buttons}"
         mark = self.standin.mark(user_id)
         await self.standin.tap(user_id, message.message_id, data)
         return await self.standin.wait_for(user_id, expect, after=mark)

@@ -26,7 +26,12 @@ class Report:
 
 
 def _is_button(key: str) -> bool:
-    return key.endswith("_button") or key.startswith("onboarding.zones.") or key == "language_name"
+    return (
+        key.endswith("_button")
+        or ".buttons." in key
+        or key.startswith(("onboarding.zones.", "coping.categories."))
+        or key == "language_name"
+    )
 
 
 def _samples(root: Path, report: Report) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from bot.handlers import consent, fallback, onboarding, start, text
+from bot.handlers import admin, checkin, consent, coping, fallback, history, onboarding, settings, start, text
 from bot.handlers.errors import on_error
 
 
@@ -20,12 +20,22 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
             CommandHandler("help", fallback.on_help, filters=private & new_message),
             CommandHandler("privacy", consent.privacy, filters=private & new_message),
             CommandHandler("revoke", consent.revoke, filters=private & new_message),
+            CommandHandler("checkin", checkin.start_command, filters=private & new_message),
+            CommandHandler("cope", coping.cope_command, filters=private & new_message),
+            CommandHandler("history", history.history_command, filters=private & new_message),
+            CommandHandler("settings", settings.settings_command, filters=private & new_message),
+            CommandHandler("reload", admin.reload_command, filters=private & new_message),
             MessageHandler(private & new_message & filters.COMMAND, fallback.on_unknown_command),
             MessageHandler(private & new_message & filters.TEXT, text.on_text),
             MessageHandler(private & new_message, fallback.on_non_text),
             CallbackQueryHandler(consent.on_consent_button, pattern=r"^consent:(accept|decline|review)$"),
             CallbackQueryHandler(consent.on_revoke_button, pattern=r"^revoke:(confirm|cancel)$"),
             CallbackQueryHandler(onboarding.on_button, pattern=r"^(tz|time|lang):[A-Za-z0-9_/+:-]{1,60}$"),
+            CallbackQueryHandler(checkin.on_button, pattern=checkin.CALLBACK_PATTERN),
+            CallbackQueryHandler(coping.on_menu_button, pattern=coping.MENU_PATTERN),
+            CallbackQueryHandler(coping.on_run_button, pattern=coping.RUN_PATTERN),
+            CallbackQueryHandler(history.on_button, pattern=history.PATTERN),
+            CallbackQueryHandler(settings.on_button, pattern=settings.PATTERN),
             CallbackQueryHandler(fallback.on_stray_button),
         ]
     )

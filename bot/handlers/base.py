@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.error import BadRequest
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import ContextTypes
 
 from bot.content.catalog import REFERENCE_LANGUAGE
@@ -20,8 +21,39 @@ from bot.people import Person, Stranger, identify
 if TYPE_CHECKING:
     from bot.app import Runtime
 
+log = logging.getLogger(__name__)
+
 Context = ContextTypes.DEFAULT_TYPE
 Button = tuple[str, str]  # (label, callback_data)
+Rows = Sequence[Sequence[Button]]
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A message to send once the transaction that decided it has committed."""
+
+    chat_id: int
+    text: str
+    buttons: Rows | None = None
+    photo: bytes | None = None
+
+
+async def send(bot: Bot, message: Outgoing) -> Message:
+    markup = keyboard(message.buttons) if message.buttons else None
+    if message.photo is not None:
+        return await bot.send_photo(message.chat_id, message.photo, caption=message.text, reply_markup=markup)
+    return await bot.send_message(message.chat_id, message.text, reply_markup=markup)
+
+
+async def send_all(bot: Bot, messages: Sequence[Outgoing]) -> None:
+    """Send each message; one chat that blocked the bot or fails does not stop the others."""
+    for message in messages:
+        try:
+            await send(bot, message)
+        except Forbidden:
+            log.warning("event=delivery.blocked chat_id=%s", message.chat_id)
+        except TelegramError as error:
+            log.warning("event=delivery.failed chat_id=%s kind=%s", message.chat_id, type(error).__name__)
 
 
 def runtime_of(context: Context) -> Runtime:
@@ -45,25 +77,51 @@ class Turn:
     session: AsyncSession
     person: Person
     language: str
-    outgoing: list[tuple[str, InlineKeyboardMarkup | None]] = field(default_factory=list)
+    outgoing: list[Outgoing] = field(default_factory=list)
+    elsewhere: list[Outgoing] = field(default_factory=list)  # e.g. notices to the care team
+    after_commit: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
+
+    @property
+    def chat_id(self) -> int:
+        chat = self.update.effective_chat
+        assert chat is not None
+        return chat.id
 
     def text(self, key: str, **variables: object) -> str:
         return self.runtime.text(key, self.language, **variables)
 
-    async def reply(
-        self, key: str, *, buttons: Sequence[Sequence[Button]] | None = None, **variables: object
-    ) -> None:
+    async def reply(self, key: str, *, buttons: Rows | None = None, **variables: object) -> None:
         await self.send(self.text(key, **variables), buttons=buttons)
 
-    async def send(self, text: str, *, buttons: Sequence[Sequence[Button]] | None = None) -> None:
-        self.outgoing.append((text, keyboard(buttons) if buttons else None))
+    async def send(self, text: str, *, buttons: Rows | None = None) -> None:
+        self.outgoing.append(Outgoing(self.chat_id, text, buttons))
+
+    def send_photo(self, photo: bytes, caption: str, *, buttons: Rows | None = None) -> None:
+        self.outgoing.append(Outgoing(self.chat_id, caption, buttons, photo))
+
+    def notify(self, message: Outgoing) -> None:
+        self.elsewhere.append(message)
+
+    def then(self, action: Callable[[], Awaitable[object]]) -> None:
+        """Run `action` after the commit, before the replies (e.g. take the buttons off a message)."""
+        self.after_commit.append(action)
+
+    def clear_buttons(self) -> None:
+        self.then(lambda: remove_buttons(self.update))
+
+    def set_buttons(self, rows: Rows) -> None:
+        """Replace the keyboard of the message whose button was tapped (after the commit)."""
+        self.then(lambda: replace_buttons(self.update, rows))
 
     async def deliver(self) -> None:
-        chat = self.update.effective_chat
-        assert chat is not None
-        for text, markup in self.outgoing:
-            await self.update.get_bot().send_message(chat.id, text, reply_markup=markup)
+        for action in self.after_commit:
+            await action()
+        for message in self.outgoing:
+            await send(self.update.get_bot(), message)
+        await send_all(self.update.get_bot(), self.elsewhere)
+        self.after_commit.clear()
         self.outgoing.clear()
+        self.elsewhere.clear()
 
 
 def keyboard(rows: Sequence[Sequence[Button]]) -> InlineKeyboardMarkup:
@@ -95,11 +153,38 @@ async def turn(update: Update, context: Context) -> AsyncIterator[Turn]:
 
 async def remove_buttons(update: Update) -> None:
     """Take the keyboard off the message a button was tapped on; a second tap finds it gone already."""
+    await _edit_markup(update, None)
+
+
+async def replace_buttons(update: Update, rows: Rows) -> None:
+    await _edit_markup(update, keyboard(rows))
+
+
+async def _edit_markup(update: Update, markup: InlineKeyboardMarkup | None) -> None:
     query = update.callback_query
     if query is None or query.message is None:
         return
     try:
-        await query.edit_message_reply_markup(reply_markup=None)
+        await query.edit_message_reply_markup(reply_markup=markup)
     except BadRequest as error:
         if "not modified" not in error.message and "not found" not in error.message:
             raise
+
+
+async def remove_markup(bot: Bot, chat_id: int, message_id: int) -> None:
+    """Take the buttons off an earlier message; it may be gone or bare already."""
+    try:
+        await bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
+    except BadRequest as error:
+        if "not modified" not in error.message and "not found" not in error.message:
+            log.warning("event=buttons.remove_failed chat_id=%s", chat_id)
+    except TelegramError:
+        log.warning("event=buttons.remove_failed chat_id=%s", chat_id)
+
+
+def scale_rows(prefix: str, low: int, high: int, skip_label: str) -> list[list[Button]]:
+    """A rating scale as buttons (`prefix:N`), at most six to a row, and Skip (`prefix:skip`) below."""
+    numbers = [(str(n), f"{prefix}:{n}") for n in range(low, high + 1)]
+    half = (len(numbers) + 1) // 2 if len(numbers) > 6 else len(numbers)
+    rows = [numbers[:half], numbers[half:]] if half < len(numbers) else [numbers]
+    return [*rows, [(skip_label, f"{prefix}:skip")]]

@@ -7,7 +7,7 @@ import logging
 from telegram import Update
 
 from bot.handlers.base import Context, Turn, turn
-from bot.models import Counselor, Patient
+from bot.models import Counselor, CounselorRole, Patient
 from bot.people import Stranger, bump_counter
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,10 @@ async def on_help(update: Update, context: Context) -> None:
         if isinstance(t.person, Patient):
             await t.reply(f"help.patient_{t.person.status.value}")
         elif isinstance(t.person, Counselor):
-            await t.reply("help.counselor")
+            await counselor_help(t, t.person)
         else:
             await answer_stranger(t)
+
+
+async def counselor_help(t: Turn, counselor: Counselor) -> None:
+    await t.reply("help.counselor", admin=counselor.role is CounselorRole.ADMIN)

@@ -23,19 +23,24 @@ def _zone_label(t: Turn, zone: str) -> str:
     return t.text(f"onboarding.zones.{zone.split('/')[-1].lower()}")
 
 
-def _buttons(t: Turn, step: Step) -> list[list[Button]]:
+def choice_buttons(t: Turn, step: Step, prefix: str = "") -> list[list[Button]]:
+    """The answers offered for a set-up question; `prefix` tells /settings' buttons from set-up's."""
+    tag = f"{prefix}{PREFIX[step]}"
     if step is Step.TIMEZONE:
-        rows = [[(_zone_label(t, zone), f"tz:{zone}")] for zone in rules.COMMON_TIMEZONES]
-        return [*rows, [(t.text("onboarding.other_zone_button"), f"tz:{OTHER}")]]
+        rows = [[(_zone_label(t, zone), f"{tag}:{zone}")] for zone in rules.COMMON_TIMEZONES]
+        return [*rows, [(t.text("onboarding.other_zone_button"), f"{tag}:{OTHER}")]]
     if step is Step.CHECKIN_TIME:
-        times = [(rules.format_clock(c), f"time:{rules.format_clock(c)}") for c in rules.COMMON_CHECKIN_TIMES]
-        return [times[:3], times[3:], [(t.text("onboarding.other_time_button"), f"time:{OTHER}")]]
-    return [[(t.runtime.text("language_name", lang), f"lang:{lang}") for lang in t.runtime.catalog.languages]]
+        times = [
+            (rules.format_clock(c), f"{tag}:{rules.format_clock(c)}") for c in rules.COMMON_CHECKIN_TIMES
+        ]
+        return [times[:3], times[3:], [(t.text("onboarding.other_time_button"), f"{tag}:{OTHER}")]]
+    languages = t.runtime.catalog.languages
+    return [[(t.runtime.text("language_name", lang), f"{tag}:{lang}") for lang in languages]]
 
 
 async def ask_current(t: Turn, patient: Patient) -> None:
     step = Step(patient.onboarding_step or Step.TIMEZONE)
-    await t.reply(f"onboarding.ask_{step.value}", buttons=_buttons(t, step))
+    await t.reply(f"onboarding.ask_{step.value}", buttons=choice_buttons(t, step))
 
 
 async def _apply(t: Turn, patient: Patient, step: Step, value: str) -> None:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from telegram import Update
 
-from bot.handlers import consent, onboarding
-from bot.handlers.base import Context, turn
-from bot.handlers.fallback import answer_stranger
+from bot import checkin, coping
+from bot.handlers import checkin as checkin_handlers
+from bot.handlers import consent, onboarding, settings
+from bot.handlers import coping as coping_handlers
+from bot.handlers.base import Context, Turn, turn
+from bot.handlers.fallback import answer_stranger, counselor_help
 from bot.models import Counselor, Patient, PatientStatus
 
 
@@ -16,7 +19,7 @@ async def on_text(update: Update, context: Context) -> None:
     async with turn(update, context) as t:
         person = t.person
         if isinstance(person, Counselor):
-            await t.reply("help.counselor")
+            await counselor_help(t, person)
         elif not isinstance(person, Patient):
             await answer_stranger(t)
         elif person.status is PatientStatus.CONSENT_PENDING:
@@ -29,4 +32,22 @@ async def on_text(update: Update, context: Context) -> None:
         elif person.status is PatientStatus.DISCHARGED:
             await t.reply("discharged.note")
         else:
-            await t.reply("input.not_understood")
+            await _from_active_patient(t, person, message.text)
+
+
+async def _from_active_patient(t: Turn, patient: Patient, text: str) -> None:
+    """Everything an active patient types is screened first; then it answers whatever is waiting for it:
+    a setting being typed, an exercise under way, a check-in question."""
+    checkin_handlers.screen_free_text(patient, text)
+    if patient.onboarding_step is not None:
+        await settings.on_typed(t, patient, text)
+        return
+    run = await coping.active_session(t.session, patient.id)
+    if run is not None:
+        await coping_handlers.on_typed(t, run, text)
+        return
+    open_checkin = await checkin.open_checkin(t.session, patient.id)
+    if open_checkin is not None:
+        await checkin_handlers.on_typed(t, patient, open_checkin, text)
+        return
+    await t.reply("input.not_understood")

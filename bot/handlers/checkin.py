@@ -1,0 +1,246 @@
+"""The daily check-in over Telegram: /checkin, its buttons, typed answers. Rules are in bot/checkin.py."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import Update
+
+from bot import checkin as rules
+from bot import coping, flags, risk
+from bot.checkin import Question
+from bot.handlers.base import Button, Context, Outgoing, Rows, Turn, scale_rows, turn
+from bot.handlers.fallback import answer_expired_button
+from bot.models import CheckIn, Patient, PatientStatus, utcnow
+
+if TYPE_CHECKING:
+    from bot.app import Runtime
+
+log = logging.getLogger(__name__)
+
+PREFIX = "ci"
+TRIGGER_FIELD = "trig"  # toggles and Done on the trigger list
+CALLBACK_PATTERN = rf"^{PREFIX}:\d{{1,12}}:[a-z_]{{1,16}}:[a-z0-9_]{{1,16}}$"
+
+
+def _data(checkin: CheckIn, field: str, value: str | int) -> str:
+    return f"{PREFIX}:{checkin.id}:{field}:{value}"
+
+
+def question_buttons(runtime: Runtime, language: str, checkin: CheckIn) -> Rows:
+    def text(key: str) -> str:
+        return runtime.text(f"checkin.buttons.{key}", language)
+
+    step = Question(checkin.step or Question.CRAVING)
+    skip: list[Button] = [(text("skip"), _data(checkin, step, "skip"))]
+    if step is Question.CRAVING:
+        return scale_rows(f"{PREFIX}:{checkin.id}:{step}", *rules.CRAVING_RANGE, text("skip"))
+    if step is Question.MOOD:
+        return scale_rows(f"{PREFIX}:{checkin.id}:{step}", *rules.MOOD_RANGE, text("skip"))
+    if step is Question.TRIGGERS:
+        chosen = set(checkin.triggers or [])
+        labels = [
+            (("✓ " if key in chosen else "") + text(f"triggers.{key}"), _data(checkin, TRIGGER_FIELD, key))
+            for key in rules.TRIGGERS
+        ]
+        rows: list[list[Button]] = [labels[i : i + 2] for i in range(0, len(labels), 2)]
+        return [*rows, [(text("done"), _data(checkin, TRIGGER_FIELD, "done")), skip[0]]]
+    if step is Question.SLEEP:
+        return [[(text(f"sleep.{key}"), _data(checkin, step, key)) for key in rules.SLEEP], skip]
+    if step is Question.USE:
+        return [[(text("no"), _data(checkin, step, "no")), (text("yes"), _data(checkin, step, "yes"))], skip]
+    return [skip]  # typed answers: the "other" trigger, what was used, the note
+
+
+def question(
+    runtime: Runtime, language: str, checkin: CheckIn, *, intro: str | None = None
+) -> tuple[str, Rows]:
+    """The message asking the check-in's current question, optionally after an intro line."""
+    text = runtime.text(f"checkin.ask.{checkin.step}", language)
+    if intro:
+        text = f"{runtime.text(intro, language)}\n\n{text}"
+    return text, question_buttons(runtime, language, checkin)
+
+
+async def _ask(t: Turn, checkin: CheckIn, intro: str | None = None) -> None:
+    text, buttons = question(t.runtime, t.language, checkin, intro=intro)
+    await t.send(text, buttons=buttons)
+
+
+def _active_patient(t: Turn) -> Patient | None:
+    person = t.person
+    return person if isinstance(person, Patient) and person.status is PatientStatus.ACTIVE else None
+
+
+async def start_command(update: Update, context: Context) -> None:
+    """/checkin: start one now, or carry on with the one already open."""
+    async with turn(update, context) as t:
+        patient = _active_patient(t)
+        if patient is None:
+            await t.reply("input.not_for_role")
+            return
+        expiry = timedelta(hours=t.runtime.settings.checkin_expiry_hours)
+        checkin, new = await rules.begin_on_demand(t.session, patient, utcnow(), expiry=expiry)
+        log.info(
+            "event=checkin.%s patient_id=%s checkin_id=%s",
+            "started" if new else "resumed",
+            patient.id,
+            checkin.id,
+        )
+        await _ask(t, checkin, "checkin.intro_on_demand" if new else "checkin.resumed")
+
+
+async def on_button(update: Update, context: Context) -> None:
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    _, checkin_id, field, value = query.data.split(":")
+    async with turn(update, context) as t:
+        patient = _active_patient(t)
+        checkin = await t.session.get(CheckIn, int(checkin_id), with_for_update=True)
+        if patient is None or checkin is None or checkin.patient_id != patient.id:
+            await answer_expired_button(t)
+            return
+        try:
+            if field == TRIGGER_FIELD and value != "done":
+                rules.toggle_trigger(checkin, value, utcnow())
+                await query.answer()
+                t.set_buttons(question_buttons(t.runtime, t.language, checkin))
+                return
+            answered = Question.TRIGGERS if field == TRIGGER_FIELD else Question(field)
+            following = _apply_button(checkin, answered, value)
+        except rules.Closed:
+            await query.answer(t.text("checkin.closed"))
+            return
+        except (rules.Invalid, ValueError):
+            await answer_expired_button(t)  # a button from an earlier question, or forged data
+            return
+        await query.answer()
+        t.clear_buttons()
+        await _after_answer(t, patient, checkin, answered, following)
+
+
+def _apply_button(checkin: CheckIn, answered: Question, value: str) -> Question | None:
+    now = utcnow()
+    if value == "skip":
+        return rules.skip(checkin, answered, now)
+    if answered is Question.TRIGGERS:
+        return rules.confirm_triggers(checkin, now)
+    if answered in (Question.CRAVING, Question.MOOD):
+        return rules.answer(checkin, answered, int(value), now)
+    if answered is Question.USE:
+        if value not in ("yes", "no"):
+            raise rules.Invalid("yes or no")
+        return rules.answer(checkin, answered, value == "yes", now)
+    if answered is Question.SLEEP:
+        return rules.answer(checkin, answered, value, now)
+    raise rules.Invalid("this question takes typed text")
+
+
+async def on_typed(t: Turn, patient: Patient, checkin: CheckIn, text: str) -> None:
+    """Text typed while a check-in question is open: an answer when it can be one, else a gentle re-ask."""
+    step = Question(checkin.step or Question.CRAVING)
+    now = utcnow()
+    if step in (Question.CRAVING, Question.MOOD):
+        low, high = rules.CRAVING_RANGE if step is Question.CRAVING else rules.MOOD_RANGE
+        reading = rules.read_number(text, low, high)
+        if reading.value is None:
+            await t.reply(f"checkin.retry.{step}{'_range' if reading.out_of_range else ''}")
+            return
+        following = rules.answer(checkin, step, reading.value, now)
+    elif step is Question.USE:
+        said = rules.read_yes_no(text)
+        if said is None:
+            await t.reply("checkin.retry.buttons")
+            return
+        following = rules.answer(checkin, step, said, now)
+    elif step in rules.TEXT_QUESTIONS:
+        following = rules.answer(checkin, step, text, now)
+    else:
+        await t.reply("checkin.retry.buttons")
+        return
+    await _after_answer(t, patient, checkin, step, following)
+
+
+async def _after_answer(
+    t: Turn, patient: Patient, checkin: CheckIn, answered: Question, following: Question | None
+) -> None:
+    log.info(
+        "event=checkin.answered patient_id=%s checkin_id=%s question=%s", patient.id, checkin.id, answered
+    )
+    if answered is Question.USE and checkin.used:
+        for notice in await flags.raise_flag(
+            t.session, patient, flags.FlagKind.USE_REPORTED, utcnow(), checkin_id=checkin.id
+        ):
+            t.notify(render_notice(t.runtime, notice))
+    if following is not None:
+        await _ask(t, checkin)
+        return
+    log.info("event=checkin.completed patient_id=%s checkin_id=%s", patient.id, checkin.id)
+    await _finish(t, patient, checkin)
+
+
+async def _finish(t: Turn, patient: Patient, checkin: CheckIn) -> None:
+    days = await rules.streak(t.session, patient.id, checkin.local_day)
+    thanks = t.text("checkin.thanks")
+    follow = t.text("checkin.streak", days=days) if days >= 2 else t.text("checkin.first_in_a_while")
+    await t.send(f"{thanks} {follow}")
+    if checkin.used:
+        await t.reply("checkin.after_use")
+    if checkin.craving is not None and checkin.craving >= t.runtime.settings.high_craving:
+        await offer_module(t, patient)
+
+
+async def offer_module(t: Turn, patient: Patient) -> None:
+    """Offer at once the coping module that has helped this patient most (urge surfing if none yet)."""
+    scores = await coping.ranking(t.session, patient.id)
+    available = t.runtime.modules.ids()
+    module_id = coping.best_for_craving(scores, available)
+    module = t.runtime.modules.get(module_id, t.language) if module_id else None
+    if module is None:
+        return
+    helped = any(s.module_id == module.id for s in coping.helped(scores, available))
+    log.info("event=coping.offered patient_id=%s module=%s", patient.id, module.id)
+    await t.reply(
+        "checkin.high_craving_helped" if helped else "checkin.high_craving",
+        title=module.title,
+        minutes=module.minutes,
+        buttons=[
+            [(t.text("checkin.start_button", title=module.title), f"cope:mod:{module.id}")],
+            [(t.text("checkin.other_exercises_button"), "cope:menu")],
+        ],
+    )
+
+
+def render_notice(runtime: Runtime, notice: flags.Notice) -> Outgoing:
+    text = runtime.text(f"care.flag.{notice.kind}", notice.language, alias=notice.alias, count=notice.count)
+    return Outgoing(notice.chat_id, text)
+
+
+def screen_free_text(patient: Patient, text: str) -> risk.Screening:
+    """Every typed answer passes the risk check before anything else happens with it."""
+    return risk.screen(text, language=patient.language)
+
+
+async def scheduled_prompts(
+    runtime: Runtime, session: AsyncSession, patients: list[Patient]
+) -> list[Outgoing]:
+    """Open today's check-in for each patient it is due for; the first question for each, to send."""
+    now = utcnow()
+    expiry = timedelta(hours=runtime.settings.checkin_expiry_hours)
+    messages: list[Outgoing] = []
+    for patient in patients:
+        checkin = await rules.begin_scheduled(session, patient, now, expiry=expiry)
+        if checkin is None:
+            continue
+        log.info("event=checkin.prompted patient_id=%s checkin_id=%s", patient.id, checkin.id)
+        text, buttons = question(runtime, patient.language, checkin, intro="checkin.intro_scheduled")
+        messages.append(Outgoing(patient.chat_id, text, buttons))
+    return messages
+
+
+def nudge(runtime: Runtime, patient: Patient, checkin: CheckIn) -> Outgoing:
+    text, buttons = question(runtime, patient.language, checkin, intro="checkin.nudge")
+    return Outgoing(patient.chat_id, text, buttons)

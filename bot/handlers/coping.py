@@ -1,0 +1,264 @@
+"""The coping toolbox over Telegram: /cope, its menu, the step runner and the before/after ratings.
+
+Rules are in bot/coping.py. A step is shown by `show`, both after a tap and when a pause ends (the
+scheduler calls it), so the two paths cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from sqlalchemy import update
+from telegram import Bot, Update
+
+from bot import coping
+from bot.checkin import read_number
+from bot.content.modules import Category, Module
+from bot.db import transaction
+from bot.handlers.base import Button, Context, Outgoing, Rows, Turn, remove_markup, scale_rows, send, turn
+from bot.handlers.fallback import answer_expired_button
+from bot.models import CopingSession, CopingStatus, Patient, PatientStatus, utcnow
+
+if TYPE_CHECKING:
+    from bot.app import Runtime
+
+log = logging.getLogger(__name__)
+
+MENU = "cope:menu"
+MENU_PATTERN = r"^cope:(menu|cat:[a-z_]{1,24}|mod:[a-z0-9_]{1,40})$"
+RUN_PATTERN = r"^cs:\d{1,12}:(before|after|next|stop):[a-z0-9]{1,8}$"
+FOR_YOU = 3  # modules shown under "what works for you"
+CRAVING = (0, 10)
+
+
+def _active_patient(t: Turn) -> Patient | None:
+    person = t.person
+    return person if isinstance(person, Patient) and person.status is PatientStatus.ACTIVE else None
+
+
+async def cope_command(update: Update, context: Context) -> None:
+    async with turn(update, context) as t:
+        patient = _active_patient(t)
+        if patient is None:
+            await t.reply("input.not_for_role")
+            return
+        await show_menu(t, patient)
+
+
+async def show_menu(t: Turn, patient: Patient) -> None:
+    library = t.runtime.modules
+    top = coping.helped(await coping.ranking(t.session, patient.id), library.ids())[:FOR_YOU]
+    rows: list[list[Button]] = []
+    for score in top:
+        module = library.get(score.module_id, t.language)
+        if module is not None:
+            rows.append([(t.text("coping.for_you_button", title=module.title), f"cope:mod:{module.id}")])
+    present = {m.category for m in (library.get(i, t.language) for i in library.ids()) if m is not None}
+    categories = [
+        (t.text(f"coping.categories.{c.value}"), f"cope:cat:{c.value}") for c in Category if c in present
+    ]
+    rows.extend(categories[i : i + 2] for i in range(0, len(categories), 2))
+    await t.reply("coping.menu_for_you" if top else "coping.menu", buttons=rows)
+
+
+def _category_rows(t: Turn, category: Category) -> list[list[Button]]:
+    library = t.runtime.modules
+    modules = [m for m in (library.get(i, t.language) for i in library.ids()) if m and m.category is category]
+    rows: list[list[Button]] = [
+        [(t.text("coping.module_button", title=m.title, minutes=m.minutes), f"cope:mod:{m.id}")]
+        for m in sorted(modules, key=lambda m: m.minutes)
+    ]
+    return [*rows, [(t.text("coping.back_button"), MENU)]]
+
+
+async def on_menu_button(update: Update, context: Context) -> None:
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    kind, _, value = query.data.removeprefix("cope:").partition(":")
+    async with turn(update, context) as t:
+        patient = _active_patient(t)
+        if patient is None:
+            await answer_expired_button(t)
+            return
+        if kind == "menu":
+            await query.answer()
+            await show_menu(t, patient)
+        elif kind == "cat":
+            try:
+                category = Category(value)
+            except ValueError:
+                await answer_expired_button(t)
+                return
+            await query.answer()
+            await t.reply(
+                "coping.category_intro",
+                category=t.text(f"coping.categories.{category.value}"),
+                buttons=_category_rows(t, category),
+            )
+        else:
+            module = t.runtime.modules.get(value, t.language)
+            if module is None:
+                await query.answer(t.text("coping.unavailable"))
+                return
+            await query.answer()
+            await begin(t, patient, module)
+
+
+async def begin(t: Turn, patient: Patient, module: Module) -> None:
+    run = await coping.begin(t.session, patient.id, module, utcnow())
+    log.info("event=coping.started patient_id=%s run_id=%s module=%s", patient.id, run.id, module.id)
+    await t.reply(
+        "coping.rate_before",
+        title=module.title,
+        summary=module.summary,
+        buttons=scale_rows(f"cs:{run.id}:before", *CRAVING, t.text("coping.skip_button")),
+    )
+
+
+async def on_run_button(update: Update, context: Context) -> None:
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    _, run_id, action, argument = query.data.split(":")
+    async with turn(update, context) as t:
+        patient = _active_patient(t)
+        run = await t.session.get(CopingSession, int(run_id))
+        if patient is None or run is None or run.patient_id != patient.id:
+            await answer_expired_button(t)
+            return
+        try:
+            await _apply(t, run, action, argument)
+        except (coping.Stale, ValueError):
+            await query.answer(t.text("coping.stale"))
+            return
+        await query.answer()
+        t.clear_buttons()
+
+
+async def _apply(t: Turn, run: CopingSession, action: str, argument: str) -> None:
+    now = utcnow()
+    rating = None if argument == "skip" else int(argument)
+    if action == "before":
+        coping.rate_before(run, rating)
+        _show_after_commit(t, run.id)
+    elif action == "after":
+        coping.rate_after(run, rating, now)
+        await _finish(t, run)
+    elif action == "next":
+        await coping.advance(t.session, run, int(argument), now)
+        _show_after_commit(t, run.id)
+    else:
+        await coping.stop(t.session, run, now)
+        _show_after_commit(t, run.id)
+
+
+def _show_after_commit(t: Turn, run_id: int) -> None:
+    runtime, bot = t.runtime, t.update.get_bot()
+    t.then(lambda: show(runtime, bot, run_id))
+
+
+async def _finish(t: Turn, run: CopingSession) -> None:
+    before, after = run.craving_before, run.craving_after
+    log.info("event=coping.finished run_id=%s rated=%s", run.id, before is not None and after is not None)
+    if before is None or after is None:
+        await t.reply("coping.done_unrated")
+    elif after < before:
+        await t.reply("coping.done_lower", before=before, after=after)
+    elif after == before:
+        await t.reply("coping.done_same", after=after)
+    else:
+        await t.reply("coping.done_higher", after=after)
+
+
+def _step_message(runtime: Runtime, language: str, run: CopingSession, module: Module) -> tuple[str, Rows]:
+    text = runtime.text(
+        "coping.step",
+        language,
+        title=module.title,
+        number=run.step_index + 1,
+        total=len(module.steps),
+        text=module.steps[run.step_index].text,
+    )
+    buttons: Rows = [
+        [
+            (runtime.text("coping.next_button", language), f"cs:{run.id}:next:{run.step_index}"),
+            (runtime.text("coping.stop_button", language), f"cs:{run.id}:stop:{run.step_index}"),
+        ]
+    ]
+    return text, buttons
+
+
+async def show(runtime: Runtime, bot: Bot, run_id: int) -> None:
+    """Send what the run needs now (its current step, then the "after" question when the steps are done)
+    and take the buttons off the message before it."""
+    messages: list[Outgoing] = []
+    async with transaction(runtime.sessions) as session:
+        run = await session.get(CopingSession, run_id)
+        patient = await session.get(Patient, run.patient_id) if run else None
+        if run is None or patient is None:
+            return
+        language = patient.language
+        module = runtime.modules.get(run.module_id, language)
+        if run.status is CopingStatus.RUNNING and module is not None:
+            last = coping.showing(run, module, utcnow())
+            text, buttons = _step_message(runtime, language, run, module)
+            messages.append(Outgoing(patient.chat_id, text, None if last else buttons))
+        elif run.status is CopingStatus.RUNNING:
+            # The module was removed from the content mid-run: go straight to the closing question.
+            run.status, run.next_step_at = CopingStatus.RATING_AFTER, None
+        if run.status is CopingStatus.RATING_AFTER:
+            skip = runtime.text("coping.skip_button", language)
+            rating = scale_rows(f"cs:{run.id}:after", *CRAVING, skip)
+            messages.append(Outgoing(patient.chat_id, runtime.text("coping.rate_after", language), rating))
+        previous, step, status = run.message_id, run.step_index, run.status
+    if previous is not None:
+        await remove_markup(bot, patient.chat_id, previous)
+    sent = None
+    for message in messages:
+        sent = await send(bot, message)
+    if sent is None:
+        return
+    async with transaction(runtime.sessions) as session:
+        await session.execute(
+            update(CopingSession)
+            .where(
+                CopingSession.id == run_id, CopingSession.step_index == step, CopingSession.status == status
+            )
+            .values(message_id=sent.message_id)
+        )
+
+
+async def pause_over(runtime: Runtime, bot: Bot, run_id: int, step: int) -> None:
+    """The pause after `step` has ended: go on to the next step (unless a tap got there first)."""
+    async with transaction(runtime.sessions) as session:
+        run = await session.get(CopingSession, run_id)
+        if run is None:
+            return
+        try:
+            await coping.advance(session, run, step, utcnow())
+        except coping.Stale:
+            return
+    await show(runtime, bot, run_id)
+
+
+async def on_typed(t: Turn, run: CopingSession, text: str) -> None:
+    """Text typed during an exercise: a rating when one is asked for, else a reminder of where they are."""
+    module = t.runtime.modules.get(run.module_id, t.language)
+    if run.status in (CopingStatus.RATING_BEFORE, CopingStatus.RATING_AFTER):
+        reading = read_number(text, *CRAVING)
+        if reading.value is None:
+            await t.reply("coping.retry_rating")
+            return
+        action = "before" if run.status is CopingStatus.RATING_BEFORE else "after"
+        await _apply(t, run, action, str(reading.value))
+        return
+    if module is None:
+        return
+    _, buttons = _step_message(t.runtime, t.language, run, module)
+    await t.reply(
+        "coping.mid_exercise",
+        title=module.title,
+        number=run.step_index + 1,
+        total=len(module.steps),
+        buttons=buttons,
+    )

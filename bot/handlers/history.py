@@ -1,0 +1,80 @@
+"""/history: the last 14 or 30 days as a chart (a photo) with a one-line summary for screen readers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from telegram import Update
+
+from bot import checkin as rules
+from bot.handlers.base import Context, Turn, turn
+from bot.handlers.fallback import answer_expired_button
+from bot.history import ChartLabels, fill_window, render_chart, summarize
+from bot.models import Patient, PatientStatus, utcnow
+
+log = logging.getLogger(__name__)
+
+PATTERN = r"^hist:(14|30)$"
+WINDOWS = (14, 30)
+
+
+def _labels(t: Turn, days: int) -> ChartLabels:
+    return ChartLabels(
+        title=t.text("history.title", days=days),
+        craving=t.text("history.craving_axis"),
+        mood=t.text("history.mood_axis"),
+        use=t.text("history.use_label"),
+        triggers=t.text("history.triggers_title"),
+        no_triggers=t.text("history.no_triggers"),
+        trigger_names={key: t.text(f"checkin.buttons.triggers.{key}") for key in rules.TRIGGERS},
+        date_format=t.text("history.date_format"),
+    )
+
+
+async def history_command(update: Update, context: Context) -> None:
+    async with turn(update, context) as t:
+        if not isinstance(t.person, Patient) or t.person.status is not PatientStatus.ACTIVE:
+            await t.reply("input.not_for_role")
+            return
+        await _send_history(t, t.person, WINDOWS[0])
+
+
+async def on_button(update: Update, context: Context) -> None:
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    async with turn(update, context) as t:
+        if not isinstance(t.person, Patient) or t.person.status is not PatientStatus.ACTIVE:
+            await answer_expired_button(t)
+            return
+        await query.answer()
+        await _send_history(t, t.person, int(query.data.split(":")[1]))
+
+
+async def _send_history(t: Turn, patient: Patient, length: int) -> None:
+    today = rules.local_now(patient, utcnow()).date()
+    found = await rules.days_between(t.session, patient.id, today - timedelta(days=length - 1), today)
+    other = WINDOWS[1] if length == WINDOWS[0] else WINDOWS[0]
+    buttons = [[(t.text(f"history.days_{other}_button"), f"hist:{other}")]]
+    log.info("event=history.shown patient_id=%s days=%s", patient.id, length)
+    if not found:
+        await t.reply("history.empty", days=length, buttons=buttons)
+        return
+    days = fill_window(today, length, found)
+    summary = summarize(days)
+    trigger = t.text(f"checkin.buttons.triggers.{summary.top_trigger}") if summary.top_trigger else None
+    caption = t.text(
+        "history.summary",
+        days=length,
+        checkins=summary.checkins,
+        craving_average=summary.craving_average,
+        craving_highest=summary.craving_highest,
+        mood_average=summary.mood_average,
+        use_days=summary.use_days,
+        top_trigger=trigger,
+        top_trigger_count=summary.top_trigger_count,
+    )
+    # matplotlib is CPU work: keep it off the event loop so other patients are not kept waiting.
+    photo = await asyncio.to_thread(render_chart, days, _labels(t, length))
+    t.send_photo(photo, caption, buttons=buttons)

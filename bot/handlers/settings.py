@@ -1,0 +1,93 @@
+"""/settings: change the check-in time, time zone or language, with the same choices as set-up."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+
+from bot import onboarding as rules
+from bot.handlers.base import Context, Turn, turn
+from bot.handlers.fallback import answer_expired_button
+from bot.handlers.onboarding import OTHER, PREFIX, STEP_OF_PREFIX, choice_buttons
+from bot.models import Patient, PatientStatus
+
+log = logging.getLogger(__name__)
+
+SETTINGS = "set"
+PATTERN = rf"^{SETTINGS}:(tz|time|lang)(:[A-Za-z0-9_/+:-]{{1,60}})?$"
+
+
+def _active_patient(t: Turn) -> Patient | None:
+    person = t.person
+    return person if isinstance(person, Patient) and person.status is PatientStatus.ACTIVE else None
+
+
+def _values(t: Turn, patient: Patient) -> dict[str, str]:
+    return {
+        "zone": patient.timezone,
+        "checkin_time": rules.format_clock(patient.checkin_time) if patient.checkin_time else "-",
+        "language_name": t.runtime.text("language_name", patient.language),
+    }
+
+
+async def settings_command(update: Update, context: Context) -> None:
+    async with turn(update, context) as t:
+        patient = _active_patient(t)
+        if patient is None:
+            person = t.person
+            await t.reply(
+                f"help.patient_{person.status.value}" if isinstance(person, Patient) else "input.not_for_role"
+            )
+            return
+        patient.onboarding_step = None  # a half-typed change from before is dropped
+        await t.reply(
+            "settings.menu",
+            buttons=[
+                [(t.text("settings.checkin_time_button"), f"{SETTINGS}:{PREFIX[rules.Step.CHECKIN_TIME]}")],
+                [(t.text("settings.timezone_button"), f"{SETTINGS}:{PREFIX[rules.Step.TIMEZONE]}")],
+                [(t.text("settings.language_button"), f"{SETTINGS}:{PREFIX[rules.Step.LANGUAGE]}")],
+            ],
+            **_values(t, patient),
+        )
+
+
+async def on_button(update: Update, context: Context) -> None:
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    _, prefix, value = [*query.data.split(":", 2), ""][:3]
+    step = STEP_OF_PREFIX[prefix]
+    async with turn(update, context) as t:
+        patient = _active_patient(t)
+        if patient is None:
+            await answer_expired_button(t)
+            return
+        await query.answer()
+        if not value:
+            await t.reply(f"onboarding.ask_{step.value}", buttons=choice_buttons(t, step, f"{SETTINGS}:"))
+        elif value == OTHER:
+            rules.await_typed(patient, step)
+            await t.reply(f"onboarding.type_{step.value}")
+        else:
+            await _change(t, patient, step, value)
+
+
+async def on_typed(t: Turn, patient: Patient, text: str) -> None:
+    """The patient tapped "other" in /settings and typed the new value."""
+    step = rules.Step(patient.onboarding_step or rules.Step.CHECKIN_TIME)
+    if step is rules.Step.LANGUAGE:
+        await t.reply("onboarding.invalid_language")
+        return
+    await _change(t, patient, step, text)
+
+
+async def _change(t: Turn, patient: Patient, step: rules.Step, value: str) -> None:
+    try:
+        rules.change(t.session, patient, step, value, languages=t.runtime.catalog.languages)
+    except rules.Invalid:
+        await t.reply(f"onboarding.invalid_{step.value}")
+        return
+    log.info("event=settings.changed patient_id=%s setting=%s", patient.id, step.value)
+    t.clear_buttons()
+    t.language = patient.language
+    await t.send(t.text("settings.saved", **_values(t, patient)))

@@ -1,0 +1,122 @@
+"""The coping toolbox through the real bot: the menu, a module step by step, ratings, the ranking."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from sqlalchemy import select
+
+from bot.config import Settings
+from bot.models import CopingSession, CopingStatus
+from bot.simulator import BotMessage
+from tests.harness import BotHarness
+
+QUICK_MODULE = """\
+id: quick_test
+title: Quick test
+category: grounding
+minutes: 1
+summary: Three short steps for the test suite.
+steps:
+  - text: First step.
+    pause: 1
+  - text: Second step.
+    pause: 1
+  - text: Last step.
+"""
+
+
+async def _press(harness: BotHarness, user: int, message: BotMessage, label: str) -> BotMessage:
+    """Tap a button and return the next message the bot sends."""
+    return await harness.tap(user, message, label, "")
+
+
+async def _run_module(
+    harness: BotHarness, user: int, start: BotMessage, before: str, after: str, *, stop_at: int | None = None
+) -> BotMessage:
+    """From the "before" question: rate, tap Next through every step (or Stop at a step), rate again."""
+    mark = harness.standin.mark(user)
+    message, number = await _press(harness, user, start, before), 1
+    while message.buttons():  # the last step comes without buttons, followed by the "after" question
+        assert f"· {number}/" in (message.text or ""), message.text
+        mark = harness.standin.mark(user)
+        message = await _press(harness, user, message, "Stop" if stop_at == number else "Next")
+        number += 1
+        if "How strong is your craving now" in (message.text or ""):
+            break
+    rate = await harness.standin.wait_for(user, "How strong is your craving now", after=mark)
+    return await harness.tap(user, rate, after, "craving")
+
+
+async def test_a_module_with_ratings_then_what_works_for_you(harness: BotHarness) -> None:
+    user = harness.new_user_id()
+    await harness.enroll(user)
+    menu = await harness.say(user, "/cope", "Pick an exercise")
+    assert "★" not in (menu.text or "")
+    assert [label for label, _ in menu.buttons()][:2] == ["Breathing", "Relaxing your body"]
+    breathing = await harness.tap(user, menu, "Breathing", "pick one")
+    start = await harness.tap(user, breathing, "Box breathing", "how strong is your craving right now")
+
+    done = await _run_module(harness, user, start, "8", "4")
+    assert "went from 8 to 4" in (done.text or "")
+    # An urge-surfing run that did not lower the craving, stopped at step 2.
+    menu = await harness.say(user, "/cope", "Pick an exercise")
+    urges = await harness.tap(user, menu, "Riding out an urge", "pick one")
+    start = await harness.tap(user, urges, "Urge surfing", "how strong")
+    stayed = await _run_module(harness, user, start, "6", "6", stop_at=2)
+    assert "stayed at 6" in (stayed.text or "")
+
+    async with harness.runtime.sessions() as session:
+        runs = list(await session.scalars(select(CopingSession).order_by(CopingSession.id)))
+    assert [(r.module_id, r.craving_before, r.craving_after, r.status, r.stopped_early) for r in runs] == [
+        ("box_breathing", 8, 4, CopingStatus.DONE, False),
+        ("urge_surfing", 6, 6, CopingStatus.DONE, True),
+    ]
+    # What helped this patient is now on top of the menu, and offered first after a high craving.
+    menu = await harness.say(user, "/cope", "marked ★")
+    assert menu.buttons()[0][0] == "★ Box breathing"
+    assert not any(label == "★ Urge surfing" for label, _ in menu.buttons())
+    craving = await harness.say(user, "/checkin", "How strong is your craving")
+    question = await harness.tap(user, craving, "9", "make things harder")
+    for _ in range(4):  # skip triggers, mood, sleep, use
+        question = await _press(harness, user, question, "Skip")
+    mark = harness.standin.mark(user)
+    await harness.tap(user, question, "Skip", "Thank you for checking in")  # the note
+    offer = await harness.standin.wait_for(user, "has helped you before", after=mark)
+    assert offer.buttons()[0][0] == "Start Box breathing"
+    again = await harness.tap(user, offer, "Start Box breathing", "how strong is your craving right now")
+    assert again.buttons()
+
+
+async def test_pauses_advance_by_themselves_and_typing_mid_exercise(
+    settings: Settings, tmp_path: Path
+) -> None:
+    content = tmp_path / "content"
+    shutil.copytree(settings.content_dir, content)
+    (content / "en" / "modules" / "quick_test.yaml").write_text(QUICK_MODULE, encoding="utf-8")
+    async with BotHarness.running(settings.model_copy(update={"content_dir": content})) as harness:
+        user = harness.new_user_id()
+        await harness.enroll(user)
+        menu = await harness.say(user, "/cope", "Pick an exercise")
+        grounding = await harness.tap(user, menu, "Grounding", "pick one")
+        start = await harness.tap(user, grounding, "Quick test", "how strong")
+        first = await harness.tap(user, start, "Skip", "First step")
+        second = await harness.standin.wait_for(user, "Second step", timeout=5)  # nobody tapped Next
+        # The first step's buttons went when the second came.
+        assert not next(
+            m for m in harness.standin.transcript(user) if m.message_id == first.message_id
+        ).buttons()
+        reminder = await harness.say(user, "I feel weird", "in the middle of")
+        assert "Quick test" in (reminder.text or "") and [b for b, _ in reminder.buttons()] == [
+            "Next ›",
+            "Stop",
+        ]
+        await harness.standin.wait_for(user, "Last step", timeout=5)
+        await harness.standin.wait_for(user, "How strong is your craving now")
+        assert "· 2/3" in (second.text or "")
+        # A typed rating works as well as a tap; a Next left on an old step is answered, and does nothing.
+        await harness.say(user, "2", "Well done for taking this time")
+        query = await harness.standin.tap_raw(user, first.message_id, first.buttons()[0][1])
+        answer = await harness.standin.wait_for_callback_answer(query)
+        assert "already passed" in answer.get("text", "")
