@@ -17,13 +17,12 @@ from bot.config import Settings
 from bot.content import Catalog
 from bot.content.loader import Content, load_content
 from bot.content.modules import ModuleLibrary
+from bot.content.required import PATIENT_COMMANDS
 from bot.db import ensure_current, make_engine, make_sessionmaker
 from bot.handlers import register
 from bot.scheduler import build_scheduler
 
 log = logging.getLogger(__name__)
-
-PATIENT_COMMANDS = ("checkin", "cope", "history", "settings", "help", "privacy", "revoke")
 
 
 @dataclass

@@ -91,6 +91,21 @@ def test_button_label_too_long(content: Path) -> None:
     assert any("x.go_button: a button label over 64 bytes" in e for e in _errors(content))
 
 
+def test_a_text_the_bot_uses_was_deleted(content: Path) -> None:
+    checkin = content / "en" / "checkin.yaml"
+    checkin.write_text(
+        checkin.read_text().replace("    mood: >-\n      How is your mood", "    feeling: >-\n      How")
+    )
+    assert _errors(content) == [f"{content / 'en'}:1: missing text 'checkin.ask.mood': the bot uses it"]
+
+
+def test_unknown_text_included(content: Path) -> None:
+    (content / "en" / "extra.yaml").write_text('extra:\n  note: Hello. {{ t("crisis.shorter") }}\n')
+    assert _errors(content) == [
+        f"{content / 'en' / 'extra.yaml'}:2: extra.note: \"no content for 'crisis.shorter'\""
+    ]
+
+
 def test_module_schema_errors_point_at_the_line(content: Path) -> None:
     broken = MODULE.format(id="test_module").replace("category: breathing", "category: dancing")
     broken = broken.replace("    pause: 4", "    pause: 400")

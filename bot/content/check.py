@@ -11,6 +11,7 @@ from jinja2 import UndefinedError
 
 from bot.content.catalog import REFERENCE_LANGUAGE, Catalog, ContentError, load_catalog
 from bot.content.modules import ModuleLibrary, load_modules, translation_gaps
+from bot.content.required import required_keys
 
 TELEGRAM_TEXT_LIMIT = 4096
 BUTTON_LABEL_LIMIT = 64  # bytes; Telegram truncates longer labels on small screens anyway
@@ -94,4 +95,6 @@ def check_content(root: Path) -> Report:
     report.warnings.extend(translation_gaps(report.modules))
     if report.catalog is not None:
         _check_texts(report.catalog, _samples(root, report), report)
+        for key in sorted(required_keys() - set(report.catalog.keys(REFERENCE_LANGUAGE))):
+            report.errors.append(f"{root / REFERENCE_LANGUAGE}:1: missing text {key!r}: the bot uses it")
     return report

@@ -15,7 +15,7 @@ from telegram.ext import ContextTypes
 
 from bot.content.catalog import REFERENCE_LANGUAGE
 from bot.db import transaction
-from bot.models import Counselor, Patient
+from bot.models import Counselor, Patient, PatientStatus
 from bot.people import Person, Stranger, identify
 
 if TYPE_CHECKING:
@@ -80,6 +80,12 @@ class Turn:
     outgoing: list[Outgoing] = field(default_factory=list)
     elsewhere: list[Outgoing] = field(default_factory=list)  # e.g. notices to the care team
     after_commit: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
+
+    @property
+    def active_patient(self) -> Patient | None:
+        """The sender, if a patient who has finished set-up and not withdrawn consent."""
+        person = self.person
+        return person if isinstance(person, Patient) and person.status is PatientStatus.ACTIVE else None
 
     @property
     def chat_id(self) -> int:

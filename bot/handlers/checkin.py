@@ -14,7 +14,7 @@ from bot import coping, flags, risk
 from bot.checkin import Question
 from bot.handlers.base import Button, Context, Outgoing, Rows, Turn, scale_rows, turn
 from bot.handlers.fallback import answer_expired_button
-from bot.models import CheckIn, Patient, PatientStatus, utcnow
+from bot.models import CheckIn, Patient, utcnow
 
 if TYPE_CHECKING:
     from bot.app import Runtime
@@ -70,15 +70,10 @@ async def _ask(t: Turn, checkin: CheckIn, intro: str | None = None) -> None:
     await t.send(text, buttons=buttons)
 
 
-def _active_patient(t: Turn) -> Patient | None:
-    person = t.person
-    return person if isinstance(person, Patient) and person.status is PatientStatus.ACTIVE else None
-
-
 async def start_command(update: Update, context: Context) -> None:
     """/checkin: start one now, or carry on with the one already open."""
     async with turn(update, context) as t:
-        patient = _active_patient(t)
+        patient = t.active_patient
         if patient is None:
             await t.reply("input.not_for_role")
             return
@@ -98,7 +93,7 @@ async def on_button(update: Update, context: Context) -> None:
     assert query is not None and query.data is not None
     _, checkin_id, field, value = query.data.split(":")
     async with turn(update, context) as t:
-        patient = _active_patient(t)
+        patient = t.active_patient
         checkin = await t.session.get(CheckIn, int(checkin_id), with_for_update=True)
         if patient is None or checkin is None or checkin.patient_id != patient.id:
             await answer_expired_button(t)

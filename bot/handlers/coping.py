@@ -18,7 +18,7 @@ from bot.content.modules import Category, Module
 from bot.db import transaction
 from bot.handlers.base import Button, Context, Outgoing, Rows, Turn, remove_markup, scale_rows, send, turn
 from bot.handlers.fallback import answer_expired_button
-from bot.models import CopingSession, CopingStatus, Patient, PatientStatus, utcnow
+from bot.models import CopingSession, CopingStatus, Patient, utcnow
 
 if TYPE_CHECKING:
     from bot.app import Runtime
@@ -32,14 +32,9 @@ FOR_YOU = 3  # modules shown under "what works for you"
 CRAVING = (0, 10)
 
 
-def _active_patient(t: Turn) -> Patient | None:
-    person = t.person
-    return person if isinstance(person, Patient) and person.status is PatientStatus.ACTIVE else None
-
-
 async def cope_command(update: Update, context: Context) -> None:
     async with turn(update, context) as t:
-        patient = _active_patient(t)
+        patient = t.active_patient
         if patient is None:
             await t.reply("input.not_for_role")
             return
@@ -77,7 +72,7 @@ async def on_menu_button(update: Update, context: Context) -> None:
     assert query is not None and query.data is not None
     kind, _, value = query.data.removeprefix("cope:").partition(":")
     async with turn(update, context) as t:
-        patient = _active_patient(t)
+        patient = t.active_patient
         if patient is None:
             await answer_expired_button(t)
             return
@@ -121,7 +116,7 @@ async def on_run_button(update: Update, context: Context) -> None:
     assert query is not None and query.data is not None
     _, run_id, action, argument = query.data.split(":")
     async with turn(update, context) as t:
-        patient = _active_patient(t)
+        patient = t.active_patient
         run = await t.session.get(CopingSession, int(run_id))
         if patient is None or run is None or run.patient_id != patient.id:
             await answer_expired_button(t)

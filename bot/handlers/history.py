@@ -9,15 +9,16 @@ from datetime import timedelta
 from telegram import Update
 
 from bot import checkin as rules
+from bot.content.required import HISTORY_WINDOWS
 from bot.handlers.base import Context, Turn, turn
 from bot.handlers.fallback import answer_expired_button
 from bot.history import ChartLabels, fill_window, render_chart, summarize
-from bot.models import Patient, PatientStatus, utcnow
+from bot.models import Patient, utcnow
 
 log = logging.getLogger(__name__)
 
-PATTERN = r"^hist:(14|30)$"
-WINDOWS = (14, 30)
+WINDOWS = HISTORY_WINDOWS
+PATTERN = rf"^hist:({'|'.join(map(str, WINDOWS))})$"
 
 
 def _labels(t: Turn, days: int) -> ChartLabels:
@@ -35,21 +36,23 @@ def _labels(t: Turn, days: int) -> ChartLabels:
 
 async def history_command(update: Update, context: Context) -> None:
     async with turn(update, context) as t:
-        if not isinstance(t.person, Patient) or t.person.status is not PatientStatus.ACTIVE:
+        patient = t.active_patient
+        if patient is None:
             await t.reply("input.not_for_role")
             return
-        await _send_history(t, t.person, WINDOWS[0])
+        await _send_history(t, patient, WINDOWS[0])
 
 
 async def on_button(update: Update, context: Context) -> None:
     query = update.callback_query
     assert query is not None and query.data is not None
     async with turn(update, context) as t:
-        if not isinstance(t.person, Patient) or t.person.status is not PatientStatus.ACTIVE:
+        patient = t.active_patient
+        if patient is None:
             await answer_expired_button(t)
             return
         await query.answer()
-        await _send_history(t, t.person, int(query.data.split(":")[1]))
+        await _send_history(t, patient, int(query.data.split(":")[1]))
 
 
 async def _send_history(t: Turn, patient: Patient, length: int) -> None:

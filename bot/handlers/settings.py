@@ -10,17 +10,12 @@ from bot import onboarding as rules
 from bot.handlers.base import Context, Turn, turn
 from bot.handlers.fallback import answer_expired_button
 from bot.handlers.onboarding import OTHER, PREFIX, STEP_OF_PREFIX, choice_buttons
-from bot.models import Patient, PatientStatus
+from bot.models import Patient
 
 log = logging.getLogger(__name__)
 
 SETTINGS = "set"
 PATTERN = rf"^{SETTINGS}:(tz|time|lang)(:[A-Za-z0-9_/+:-]{{1,60}})?$"
-
-
-def _active_patient(t: Turn) -> Patient | None:
-    person = t.person
-    return person if isinstance(person, Patient) and person.status is PatientStatus.ACTIVE else None
 
 
 def _values(t: Turn, patient: Patient) -> dict[str, str]:
@@ -33,7 +28,7 @@ def _values(t: Turn, patient: Patient) -> dict[str, str]:
 
 async def settings_command(update: Update, context: Context) -> None:
     async with turn(update, context) as t:
-        patient = _active_patient(t)
+        patient = t.active_patient
         if patient is None:
             person = t.person
             await t.reply(
@@ -58,7 +53,7 @@ async def on_button(update: Update, context: Context) -> None:
     _, prefix, value = [*query.data.split(":", 2), ""][:3]
     step = STEP_OF_PREFIX[prefix]
     async with turn(update, context) as t:
-        patient = _active_patient(t)
+        patient = t.active_patient
         if patient is None:
             await answer_expired_button(t)
             return

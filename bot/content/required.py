@@ -1,0 +1,128 @@
+"""The texts the code asks for by name. `content check` (and so /reload and the watcher) refuses content
+that lacks one in English, so deleting a text the bot needs is caught before a patient meets the gap.
+
+When code starts using a new text, add its key here; a test fails until it is.
+"""
+
+from __future__ import annotations
+
+from bot.checkin import SLEEP, TRIGGERS, Question
+from bot.content.modules import Category
+from bot.flags import FlagKind
+from bot.models import PatientStatus
+from bot.onboarding import COMMON_TIMEZONES, Step
+
+PATIENT_COMMANDS = ("checkin", "cope", "history", "settings", "help", "privacy", "revoke")
+INVITE_REJECTIONS = ("invalid", "expired", "used", "already_enrolled")
+HISTORY_WINDOWS = (14, 30)
+
+NAMED = frozenset(
+    {
+        "checkin.after_use",
+        "checkin.closed",
+        "checkin.first_in_a_while",
+        "checkin.high_craving",
+        "checkin.high_craving_helped",
+        "checkin.intro_on_demand",
+        "checkin.intro_scheduled",
+        "checkin.nudge",
+        "checkin.other_exercises_button",
+        "checkin.resumed",
+        "checkin.retry.buttons",
+        "checkin.start_button",
+        "checkin.streak",
+        "checkin.thanks",
+        "consent.accept_button",
+        "consent.accepted",
+        "consent.accepted_again",
+        "consent.decline_button",
+        "consent.declined",
+        "consent.required",
+        "consent.review_button",
+        "consent.screen",
+        "content.reload_failed",
+        "content.reloaded",
+        "coping.back_button",
+        "coping.category_intro",
+        "coping.done_higher",
+        "coping.done_lower",
+        "coping.done_same",
+        "coping.done_unrated",
+        "coping.for_you_button",
+        "coping.menu",
+        "coping.menu_for_you",
+        "coping.mid_exercise",
+        "coping.module_button",
+        "coping.next_button",
+        "coping.rate_after",
+        "coping.rate_before",
+        "coping.retry_rating",
+        "coping.skip_button",
+        "coping.stale",
+        "coping.step",
+        "coping.stop_button",
+        "coping.unavailable",
+        "counselor.welcome",
+        "counselor.welcome_back",
+        "discharged.note",
+        "error.generic",
+        "help.counselor",
+        "history.craving_axis",
+        "history.date_format",
+        "history.empty",
+        "history.mood_axis",
+        "history.no_triggers",
+        "history.summary",
+        "history.title",
+        "history.triggers_title",
+        "history.use_label",
+        "input.button_expired",
+        "input.edited",
+        "input.forwarded",
+        "input.group_chat",
+        "input.non_text",
+        "input.not_for_role",
+        "input.not_understood",
+        "input.unknown_command",
+        "language_name",
+        "onboarding.done",
+        "onboarding.invalid_language",
+        "onboarding.other_time_button",
+        "onboarding.other_zone_button",
+        "privacy.not_patient",
+        "privacy.restated",
+        "revoke.cancel_button",
+        "revoke.cancelled",
+        "revoke.confirm_button",
+        "revoke.confirm_prompt",
+        "revoke.done",
+        "revoke.limited",
+        "revoke.nothing",
+        "settings.checkin_time_button",
+        "settings.language_button",
+        "settings.menu",
+        "settings.saved",
+        "settings.timezone_button",
+        "start.welcome_back",
+        "stranger.not_enrolled",
+    }
+)
+
+
+def required_keys() -> frozenset[str]:
+    keys = set(NAMED)
+    keys.update(f"commands.{name}" for name in PATIENT_COMMANDS)
+    keys.update(f"help.patient_{status.value}" for status in PatientStatus)
+    keys.update(f"start.code_{reason}" for reason in INVITE_REJECTIONS)
+    keys.update(f"onboarding.{kind}_{step.value}" for step in Step for kind in ("ask", "invalid"))
+    keys.update(f"onboarding.type_{step.value}" for step in (Step.TIMEZONE, Step.CHECKIN_TIME))
+    keys.update(f"onboarding.zones.{zone.split('/')[-1].lower()}" for zone in COMMON_TIMEZONES)
+    keys.update(f"checkin.ask.{question.value}" for question in Question)
+    keys.update(f"checkin.retry.{q}{r}" for q in ("craving", "mood") for r in ("", "_range"))
+    keys.update(f"checkin.buttons.{key}" for key in ("skip", "done", "yes", "no"))
+    keys.update(f"checkin.buttons.sleep.{key}" for key in SLEEP)
+    keys.update(f"checkin.buttons.triggers.{key}" for key in TRIGGERS)
+    keys.update(f"care.flag.{kind.value}" for kind in FlagKind)
+    keys.update(f"coping.categories.{category.value}" for category in Category)
+    keys.update(f"history.days_{days}_button" for days in HISTORY_WINDOWS)
+    return frozenset(keys)
