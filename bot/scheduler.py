@@ -45,15 +45,12 @@ async def checkin_tick(runtime: Runtime, bot: Bot) -> None:
     """Close expired check-ins (flagging long runs of missed ones), nudge once, and prompt who is due."""
     await _close_expired(runtime, bot)
     now = utcnow()
+    nudges: list[Outgoing] = []
     async with transaction(runtime.sessions) as session:
-        nudges = [
-            checkin_handlers.nudge(runtime, patient, row)
-            for row, patient in await checkin.due_nudges(
-                session, now, after=timedelta(minutes=runtime.settings.checkin_nudge_minutes)
-            )
-        ]
-    for message in nudges:
-        log.info("event=checkin.nudged chat_id=%s", message.chat_id)
+        after = timedelta(minutes=runtime.settings.checkin_nudge_minutes)
+        for row, patient in await checkin.due_nudges(session, now, after=after):
+            log.info("event=checkin.nudged patient_id=%s checkin_id=%s", patient.id, row.id)
+            nudges.append(checkin_handlers.nudge(runtime, patient, row))
     await send_all(bot, nudges)
     async with transaction(runtime.sessions) as session:
         patients = list(

@@ -18,7 +18,7 @@ from bot.content.modules import Category, Module
 from bot.db import transaction
 from bot.handlers.base import Button, Context, Outgoing, Rows, Turn, remove_markup, scale_rows, send, turn
 from bot.handlers.fallback import answer_expired_button
-from bot.models import CopingSession, CopingStatus, Patient, utcnow
+from bot.models import CopingSession, CopingStatus, Patient, PatientStatus, utcnow
 
 if TYPE_CHECKING:
     from bot.app import Runtime
@@ -191,6 +191,9 @@ async def show(runtime: Runtime, bot: Bot, run_id: int) -> None:
         run = await session.get(CopingSession, run_id)
         patient = await session.get(Patient, run.patient_id) if run else None
         if run is None or patient is None:
+            return
+        if patient.status is not PatientStatus.ACTIVE:  # withdrew consent or was discharged mid-exercise
+            run.status, run.next_step_at, run.finished_at = CopingStatus.ABANDONED, None, utcnow()
             return
         language = patient.language
         module = runtime.modules.get(run.module_id, language)

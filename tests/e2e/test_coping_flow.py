@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from pathlib import Path
 
@@ -120,3 +121,29 @@ async def test_pauses_advance_by_themselves_and_typing_mid_exercise(
         query = await harness.standin.tap_raw(user, first.message_id, first.buttons()[0][1])
         answer = await harness.standin.wait_for_callback_answer(query)
         assert "already passed" in answer.get("text", "")
+
+
+async def test_an_exercise_stops_when_consent_is_withdrawn(settings: Settings, tmp_path: Path) -> None:
+    content = tmp_path / "content"
+    shutil.copytree(settings.content_dir, content)
+    (content / "en" / "modules" / "quick_test.yaml").write_text(QUICK_MODULE, encoding="utf-8")
+    async with BotHarness.running(settings.model_copy(update={"content_dir": content})) as harness:
+        user = harness.new_user_id()
+        patient_id = await harness.enroll(user)
+        menu = await harness.say(user, "/cope", "Pick an exercise")
+        grounding = await harness.tap(user, menu, "Grounding", "pick one")
+        start = await harness.tap(user, grounding, "Quick test", "how strong")
+        await harness.tap(user, start, "Skip", "First step")
+        confirm = await harness.say(user, "/revoke", "stop sharing")
+        await harness.tap(user, confirm, "Yes, stop sharing", "")
+        # When the first pause ends the run is closed instead of showing the next step.
+        for _ in range(100):
+            async with harness.runtime.sessions() as session:
+                run = await session.scalar(
+                    select(CopingSession).where(CopingSession.patient_id == patient_id)
+                )
+            if run is not None and run.status is CopingStatus.ABANDONED:
+                break
+            await asyncio.sleep(0.05)
+        assert run is not None and run.status is CopingStatus.ABANDONED
+        assert not any("Second step" in (m.text or "") for m in harness.standin.transcript(user))
