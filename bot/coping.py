@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.checkin import CRAVING_RANGE
 from bot.content.modules import Module
 from bot.models import CopingSession, CopingStatus
 
@@ -60,12 +61,17 @@ def _require(run: CopingSession, status: CopingStatus) -> None:
         raise Stale
 
 
+def _on_scale(craving: int | None) -> int | None:
+    low, high = CRAVING_RANGE
+    if craving is not None and not low <= craving <= high:
+        raise ValueError(f"craving is {low}-{high}")
+    return craving
+
+
 def rate_before(run: CopingSession, craving: int | None) -> None:
     """Record the "before" rating (None: skipped) and start at the first step."""
     _require(run, CopingStatus.RATING_BEFORE)
-    if craving is not None and not 0 <= craving <= 10:
-        raise ValueError("craving is 0-10")
-    run.craving_before = craving
+    run.craving_before = _on_scale(craving)
     run.status = CopingStatus.RUNNING
     run.step_index = 0
 
@@ -109,7 +115,7 @@ async def stop(session: AsyncSession, run: CopingSession, now: datetime) -> None
         "next_step_at": None,
         "updated_at": now,
     }
-    await _claim(session, run, values, CopingSession.status == run.status)
+    await _claim(session, run, values)
 
 
 async def _claim(session: AsyncSession, run: CopingSession, values: dict[str, object], *where: Any) -> None:
@@ -126,9 +132,7 @@ async def _claim(session: AsyncSession, run: CopingSession, values: dict[str, ob
 
 def rate_after(run: CopingSession, craving: int | None, now: datetime) -> None:
     _require(run, CopingStatus.RATING_AFTER)
-    if craving is not None and not 0 <= craving <= 10:
-        raise ValueError("craving is 0-10")
-    run.craving_after = craving
+    run.craving_after = _on_scale(craving)
     run.status = CopingStatus.DONE
     run.finished_at = now
 

@@ -59,6 +59,10 @@ class ModuleLibrary:
     def ids(self) -> list[str]:
         return sorted(self.modules.get(REFERENCE_LANGUAGE, {}))
 
+    def in_language(self, language: str) -> list[Module]:
+        """Every module offered, in `language` where translated (else English), in id order."""
+        return [m for m in (self.get(i, language) for i in self.ids()) if m is not None]
+
 
 def _line_of(node: yaml.Node | None, location: tuple[int | str, ...]) -> int:
     """The 1-based line of the YAML node at a pydantic error location (as deep as the document goes)."""

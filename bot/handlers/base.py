@@ -173,8 +173,13 @@ async def _edit_markup(update: Update, markup: InlineKeyboardMarkup | None) -> N
     try:
         await query.edit_message_reply_markup(reply_markup=markup)
     except BadRequest as error:
-        if "not modified" not in error.message and "not found" not in error.message:
+        if not _already_so(error):
             raise
+
+
+def _already_so(error: BadRequest) -> bool:
+    """The edit was not needed: the message is gone, or already looks like that."""
+    return "not modified" in error.message or "not found" in error.message
 
 
 async def remove_markup(bot: Bot, chat_id: int, message_id: int) -> None:
@@ -182,7 +187,7 @@ async def remove_markup(bot: Bot, chat_id: int, message_id: int) -> None:
     try:
         await bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
     except BadRequest as error:
-        if "not modified" not in error.message and "not found" not in error.message:
+        if not _already_so(error):
             log.warning("event=buttons.remove_failed chat_id=%s", chat_id)
     except TelegramError:
         log.warning("event=buttons.remove_failed chat_id=%s", chat_id)

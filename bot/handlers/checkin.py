@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 
 from bot import checkin as rules
-from bot import coping, flags, risk
+from bot import coping, flags
 from bot.checkin import Question
 from bot.handlers.base import Button, Context, Outgoing, Rows, Turn, scale_rows, turn
 from bot.handlers.fallback import answer_expired_button
@@ -212,11 +212,6 @@ async def offer_module(t: Turn, patient: Patient) -> None:
 def render_notice(runtime: Runtime, notice: flags.Notice) -> Outgoing:
     text = runtime.text(f"care.flag.{notice.kind}", notice.language, alias=notice.alias, count=notice.count)
     return Outgoing(notice.chat_id, text)
-
-
-def screen_free_text(patient: Patient, text: str) -> risk.Screening:
-    """Every typed answer passes the risk check before anything else happens with it."""
-    return risk.screen(text, language=patient.language)
 
 
 async def scheduled_prompts(

@@ -13,7 +13,7 @@ from sqlalchemy import update
 from telegram import Bot, Update
 
 from bot import coping
-from bot.checkin import read_number
+from bot.checkin import CRAVING_RANGE, read_number
 from bot.content.modules import Category, Module
 from bot.db import transaction
 from bot.handlers.base import Button, Context, Outgoing, Rows, Turn, remove_markup, scale_rows, send, turn
@@ -29,7 +29,6 @@ MENU = "cope:menu"
 MENU_PATTERN = r"^cope:(menu|cat:[a-z_]{1,24}|mod:[a-z0-9_]{1,40})$"
 RUN_PATTERN = r"^cs:\d{1,12}:(before|after|next|stop):[a-z0-9]{1,8}$"
 FOR_YOU = 3  # modules shown under "what works for you"
-CRAVING = (0, 10)
 
 
 async def cope_command(update: Update, context: Context) -> None:
@@ -49,7 +48,7 @@ async def show_menu(t: Turn, patient: Patient) -> None:
         module = library.get(score.module_id, t.language)
         if module is not None:
             rows.append([(t.text("coping.for_you_button", title=module.title), f"cope:mod:{module.id}")])
-    present = {m.category for m in (library.get(i, t.language) for i in library.ids()) if m is not None}
+    present = {m.category for m in library.in_language(t.language)}
     categories = [
         (t.text(f"coping.categories.{c.value}"), f"cope:cat:{c.value}") for c in Category if c in present
     ]
@@ -58,8 +57,7 @@ async def show_menu(t: Turn, patient: Patient) -> None:
 
 
 def _category_rows(t: Turn, category: Category) -> list[list[Button]]:
-    library = t.runtime.modules
-    modules = [m for m in (library.get(i, t.language) for i in library.ids()) if m and m.category is category]
+    modules = [m for m in t.runtime.modules.in_language(t.language) if m.category is category]
     rows: list[list[Button]] = [
         [(t.text("coping.module_button", title=m.title, minutes=m.minutes), f"cope:mod:{m.id}")]
         for m in sorted(modules, key=lambda m: m.minutes)
@@ -107,7 +105,7 @@ async def begin(t: Turn, patient: Patient, module: Module) -> None:
         "coping.rate_before",
         title=module.title,
         summary=module.summary,
-        buttons=scale_rows(f"cs:{run.id}:before", *CRAVING, t.text("coping.skip_button")),
+        buttons=scale_rows(f"cs:{run.id}:before", *CRAVING_RANGE, t.text("coping.skip_button")),
     )
 
 
@@ -206,7 +204,7 @@ async def show(runtime: Runtime, bot: Bot, run_id: int) -> None:
             run.status, run.next_step_at = CopingStatus.RATING_AFTER, None
         if run.status is CopingStatus.RATING_AFTER:
             skip = runtime.text("coping.skip_button", language)
-            rating = scale_rows(f"cs:{run.id}:after", *CRAVING, skip)
+            rating = scale_rows(f"cs:{run.id}:after", *CRAVING_RANGE, skip)
             messages.append(Outgoing(patient.chat_id, runtime.text("coping.rate_after", language), rating))
         previous, step, status = run.message_id, run.step_index, run.status
     if previous is not None:
@@ -243,7 +241,7 @@ async def on_typed(t: Turn, run: CopingSession, text: str) -> None:
     """Text typed during an exercise: a rating when one is asked for, else a reminder of where they are."""
     module = t.runtime.modules.get(run.module_id, t.language)
     if run.status in (CopingStatus.RATING_BEFORE, CopingStatus.RATING_AFTER):
-        reading = read_number(text, *CRAVING)
+        reading = read_number(text, *CRAVING_RANGE)
         if reading.value is None:
             await t.reply("coping.retry_rating")
             return
