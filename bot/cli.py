@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import signal
 import sys
@@ -27,6 +28,9 @@ from bot.content.modules import load_modules
 from bot.enrollment import EnrollmentError, issue_invite
 from bot.models import Counselor, CounselorRole, InviteKind
 from bot.people import add_counselor
+from bot.risk.detector import Detector
+from bot.risk.evaluate import EvalFileError, evaluate, read_labelled
+from bot.risk.levels import RiskLevel
 
 log = logging.getLogger(__name__)
 
@@ -236,6 +240,77 @@ async def cmd_content_preview(args: argparse.Namespace, settings: Settings) -> i
     return 0
 
 
+def _detector(args: argparse.Namespace, settings: Settings) -> Detector:
+    root = Path(args.content) if args.content else settings.content_dir
+    report = check_content(root)
+    if report.risk is None:
+        raise CliError("the content does not pass `content check`:\n" + "\n".join(report.errors))
+    return report.risk
+
+
+async def cmd_risk_check(args: argparse.Namespace, settings: Settings) -> int:
+    detector = _detector(args, settings)
+    if args.file in (None, "-"):
+        lines: Any = sys.stdin
+    else:
+        try:
+            lines = await asyncio.to_thread(Path(args.file).read_text, encoding="utf-8")
+            lines = lines.splitlines()
+        except OSError as error:
+            raise CliError(f"cannot read {args.file}: {error.strerror}") from None
+    for line in lines:
+        text = line.rstrip("\n")
+        if not text.strip():
+            continue
+        result = detector.screen(text)
+        record = {
+            "text": text,
+            "level": result.level.label,
+            "categories": [str(c) for c in result.categories],
+            "matched": result.matched,
+            "follow_up": result.follow_up.value if result.follow_up else None,
+        }
+        print(json.dumps(record, ensure_ascii=False), flush=True)
+    return 0
+
+
+async def cmd_risk_eval(args: argparse.Namespace, settings: Settings) -> int:
+    detector = _detector(args, settings)
+    try:
+        items = read_labelled(Path(args.file))
+    except OSError as error:
+        raise CliError(f"cannot read {args.file}: {error.strerror}") from None
+    except EvalFileError as error:
+        raise CliError(str(error)) from None
+    evaluation = evaluate(detector, items)
+    for outcome in evaluation.misses:
+        kind = "FALSE ALARM" if outcome.false_alarm else "MISSED"
+        item = outcome.item
+        print(
+            f"{args.file}:{item.line}: {kind}: labelled {item.level.label}/{item.category}, "
+            f"screened {outcome.result.level.label}: {item.text}"
+        )
+        for description in outcome.result.matched:
+            print(f"    {description}")
+    summary = evaluation.summary()
+    recall = summary["recall"]
+    assert isinstance(recall, dict)
+    print(
+        "recall: "
+        + ", ".join(
+            f"{level} {'-' if value is None else f'{value:.3f}'} ({summary['counts'][level]})"  # type: ignore[index]
+            for level, value in recall.items()
+        )
+    )
+    rate = evaluation.false_alarm_rate
+    print(
+        f"false alarms on none: {summary['false_alarms']} of {evaluation.count(RiskLevel.NONE)}"
+        + ("" if rate is None else f" ({rate:.1%})")
+    )
+    print(f"median {summary['median_us']} microseconds per message")
+    return 0
+
+
 async def cmd_keys_new(args: argparse.Namespace, settings: Settings) -> int:
     print(Fernet.generate_key().decode())
     return 0
@@ -375,6 +450,32 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print a new random Fernet key for ENCRYPTION_KEY.",
     )
     new.set_defaults(handler=cmd_keys_new)
+
+    risk = commands.add_parser(
+        "risk",
+        help="audit the risk detector (for clinical leads)",
+        description="Screen messages with the risk lexicon in content/, or measure it on labelled messages.",
+    )
+    risk_commands = risk.add_subparsers(dest="risk_command", required=True, metavar="ACTION")
+    risk_check = risk_commands.add_parser(
+        "check",
+        help="screen messages, one per line",
+        description="Screen one message per line (from FILE, or standard input with - or no FILE) and print "
+        "one JSON object per line: text, level, categories, matched, follow_up.",
+    )
+    risk_check.add_argument("file", nargs="?", metavar="FILE|-")
+    risk_check.set_defaults(handler=cmd_risk_check)
+    risk_eval = risk_commands.add_parser(
+        "eval",
+        help="recall and false alarms on a labelled file",
+        description="Read a tab-separated file with columns level, category, text; print every miss and "
+        "false alarm, recall per level and the false-alarm rate on 'none' messages (flagged high or "
+        "imminent).",
+    )
+    risk_eval.add_argument("file", metavar="FILE.tsv")
+    risk_eval.set_defaults(handler=cmd_risk_eval)
+    for sub in (risk_check, risk_eval):
+        sub.add_argument("--content", metavar="DIR", help="the content folder (default: CONTENT_DIR)")
     return parser
 
 

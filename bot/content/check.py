@@ -12,6 +12,8 @@ from jinja2 import UndefinedError
 from bot.content.catalog import REFERENCE_LANGUAGE, Catalog, ContentError, load_catalog
 from bot.content.modules import ModuleLibrary, load_modules, translation_gaps
 from bot.content.required import required_keys
+from bot.risk.detector import Detector, self_test
+from bot.risk.lexicon import load_lexicon
 
 TELEGRAM_TEXT_LIMIT = 4096
 BUTTON_LABEL_LIMIT = 64  # bytes; Telegram truncates longer labels on small screens anyway
@@ -24,6 +26,7 @@ class Report:
     warnings: list[str] = field(default_factory=list)
     catalog: Catalog | None = None
     modules: ModuleLibrary | None = None
+    risk: Detector | None = None
 
 
 def _is_button(key: str) -> bool:
@@ -93,6 +96,12 @@ def check_content(root: Path) -> Report:
         report.errors.extend(error.problems)
     report.modules = load_modules(root, report.errors)
     report.warnings.extend(translation_gaps(report.modules))
+    lexicon = load_lexicon(root, report.errors)
+    if lexicon is not None:
+        detector = Detector(lexicon)
+        problems = self_test(detector)
+        report.errors.extend(problems)
+        report.risk = None if problems else detector
     if report.catalog is not None:
         _check_texts(report.catalog, _samples(root, report), report)
         for key in sorted(required_keys() - set(report.catalog.keys(REFERENCE_LANGUAGE))):

@@ -9,6 +9,7 @@ from pathlib import Path
 from bot.content.catalog import Catalog, ContentError
 from bot.content.check import check_content
 from bot.content.modules import ModuleLibrary
+from bot.risk.detector import Detector
 
 CONTENT_SUFFIXES = (".yaml", ".yml", ".md")
 
@@ -17,6 +18,7 @@ CONTENT_SUFFIXES = (".yaml", ".yml", ".md")
 class Content:
     catalog: Catalog
     modules: ModuleLibrary
+    risk: Detector
     fingerprint: str
 
 
@@ -34,6 +36,6 @@ def load_content(root: Path) -> Content:
     serves content that would fail the check (an undefined variable, a text over Telegram's limit...)."""
     stamp = fingerprint(root)
     report = check_content(root)
-    if report.errors or report.catalog is None or report.modules is None:
+    if report.errors or report.catalog is None or report.modules is None or report.risk is None:
         raise ContentError(report.errors or [f"{root}: no content"])
-    return Content(report.catalog, report.modules, stamp)
+    return Content(report.catalog, report.modules, report.risk, stamp)

@@ -64,7 +64,7 @@ class ModuleLibrary:
         return [m for m in (self.get(i, language) for i in self.ids()) if m is not None]
 
 
-def _line_of(node: yaml.Node | None, location: tuple[int | str, ...]) -> int:
+def line_of(node: yaml.Node | None, location: tuple[int | str, ...]) -> int:
     """The 1-based line of the YAML node at a pydantic error location (as deep as the document goes)."""
     line = node.start_mark.line + 1 if node is not None else 1
     for part in location:
@@ -93,11 +93,11 @@ def _load_file(path: Path, problems: list[str]) -> Module | None:
     except ValidationError as error:
         for detail in error.errors():
             where = ".".join(str(p) for p in detail["loc"]) or "module"
-            problems.append(f"{path}:{_line_of(node, tuple(detail['loc']))}: {where}: {detail['msg']}")
+            problems.append(f"{path}:{line_of(node, tuple(detail['loc']))}: {where}: {detail['msg']}")
         return None
     if module.id != path.stem:
         problems.append(
-            f"{path}:{_line_of(node, ('id',))}: id {module.id!r} must equal the file name {path.stem!r}"
+            f"{path}:{line_of(node, ('id',))}: id {module.id!r} must equal the file name {path.stem!r}"
         )
         return None
     return module

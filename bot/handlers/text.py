@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from telegram import Update
 
-from bot import checkin, coping, risk
+from bot import checkin, coping
 from bot.handlers import checkin as checkin_handlers
 from bot.handlers import consent, onboarding, settings
 from bot.handlers import coping as coping_handlers
@@ -38,7 +38,7 @@ async def on_text(update: Update, context: Context) -> None:
 async def _from_active_patient(t: Turn, patient: Patient, text: str) -> None:
     """Everything an active patient types is screened first; then it answers whatever is waiting for it:
     a setting being typed, an exercise under way, a check-in question."""
-    risk.screen(text, language=patient.language)
+    t.runtime.content.risk.screen(text)
     if patient.onboarding_step is not None:
         await settings.on_typed(t, patient, text)
         return

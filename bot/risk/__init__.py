@@ -1,28 +1,12 @@
-"""Risk screening of what patients type.
+"""Risk signals in what patients write (pure Python, no Telegram).
 
-Every place that takes free text from a patient (check-in notes, the "other" trigger, anything typed to the
-bot) calls `screen` first. The risk issue fills it in: a lexicon kept in content/, crisis responses, the
-C-SSRS screener and escalation to the care team. Until then it finds nothing, and says so.
+- `normalize`: what was typed becomes canonical words (case, accents, leetspeak, emoji, misspellings).
+- `lexicon`: phrases by category and level from `content/<lang>/risk/lexicon.yaml`, kept by a clinical lead.
+- `detector`: matches plus context rules (negation, past, someone else, hyperbole) give a `Screening`.
+- `evaluate`: recall and false alarms on labelled messages (`python -m bot risk eval`).
 """
 
-from __future__ import annotations
+from bot.risk.detector import Detector, Match, Screening
+from bot.risk.levels import Category, Context, FollowUp, RiskLevel
 
-import enum
-from dataclasses import dataclass
-
-
-class RiskLevel(enum.IntEnum):
-    NONE = 0
-    LOW = 1
-    HIGH = 2
-    IMMINENT = 3
-
-
-@dataclass(frozen=True)
-class Screening:
-    level: RiskLevel
-
-
-def screen(text: str, *, language: str) -> Screening:
-    """How worried to be about `text` (not yet implemented: always NONE)."""
-    return Screening(RiskLevel.NONE)
+__all__ = ["Category", "Context", "Detector", "FollowUp", "Match", "RiskLevel", "Screening"]

@@ -1,0 +1,270 @@
+"""Screen one message: lexicon matches, then context rules that lower or reroute them.
+
+Context rules (negation, the distant past, someone else's story, hyperbole, a joke) lower a moderate or high
+match to nothing. They never silence an imminent one: it becomes a question instead (the C-SSRS screener
+for suicide, "are you safe right now?" otherwise), so a crisis written as a joke or a denial is still asked
+about.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from dataclasses import dataclass, field
+
+from bot.risk.levels import Category, Context, FollowUp, RiskLevel
+from bot.risk.lexicon import CompiledEntry, Lexicon, Phrase
+
+CLAUSE_MARK = "."  # between sentences in the text phrases are matched against; no phrase contains it
+NEGATION_WINDOW = 4  # words before a match in which a "not" negates it
+OTHERS_WINDOW = 8  # words before a match in which a third-person subject makes it someone else's story
+# A joke does not soften talk of using: "relapsed lol" is still a relapse.
+SUBSTANCE = frozenset({Category.RELAPSE, Category.USE_PLAN, Category.CRAVING})
+
+
+@dataclass(frozen=True)
+class Match:
+    category: Category
+    lexicon_level: RiskLevel
+    level: RiskLevel
+    phrase: str  # the words matched, normalised
+    pattern: str  # the lexicon phrase that matched
+    context: tuple[Context, ...] = ()
+    follow_up: FollowUp | None = None
+
+    def describe(self) -> str:
+        why = f" ({', '.join(self.context)})" if self.context else ""
+        return f"{self.category}/{self.lexicon_level.label}: {self.phrase!r} ~ {self.pattern!r}{why}"
+
+
+@dataclass(frozen=True)
+class Screening:
+    level: RiskLevel
+    categories: tuple[Category, ...] = ()
+    matches: tuple[Match, ...] = ()
+    follow_up: FollowUp | None = None
+
+    @property
+    def matched(self) -> list[str]:
+        return [m.describe() for m in self.matches]
+
+
+NOTHING = Screening(RiskLevel.NONE)
+
+
+class PhraseIndex:
+    """Which phrases could match a message, from the words it has: most messages touch few phrases, and
+    skipping the rest keeps screening well under a millisecond."""
+
+    def __init__(self, phrases: list[Phrase]) -> None:
+        self.phrases = phrases
+        self._always: list[int] = []
+        self._exact: dict[str, list[int]] = {}
+        self._prefix: dict[str, list[int]] = {}
+        for number, phrase in enumerate(phrases):
+            if phrase.anchor is None:
+                self._always.append(number)
+                continue
+            exact, prefixes = phrase.anchor
+            for word in exact:
+                self._exact.setdefault(word, []).append(number)
+            for prefix in prefixes:
+                self._prefix.setdefault(prefix, []).append(number)
+        self._lengths = sorted({len(p) for p in self._prefix})
+
+    def candidates(self, tokens: set[str]) -> list[Phrase]:
+        chosen = set(self._always)
+        for token in tokens:
+            chosen.update(self._exact.get(token, ()))
+            for length in self._lengths:
+                if length > len(token):
+                    break
+                chosen.update(self._prefix.get(token[:length], ()))
+        return [self.phrases[n] for n in sorted(chosen)]
+
+
+@dataclass
+class _Text:
+    tokens: list[str]
+    clause: list[int]
+    starts: list[int]
+    joined: str
+    spans: dict[int, list[tuple[int, int]]] = field(default_factory=dict)  # id(index) -> token spans
+
+    @classmethod
+    def of(cls, clauses: list[list[str]]) -> _Text:
+        tokens: list[str] = []
+        clause: list[int] = []
+        starts: list[int] = []
+        offset = 0
+        for number, words in enumerate(clauses):
+            if number:
+                words = [CLAUSE_MARK, *words]
+            for word in words:
+                tokens.append(word)
+                clause.append(number)
+                starts.append(offset)
+                offset += len(word) + 1
+        return cls(tokens, clause, starts, " ".join(tokens))
+
+    def token_span(self, start: int, end: int) -> tuple[int, int]:
+        first = bisect_right(self.starts, start) - 1
+        last = bisect_right(self.starts, max(start, end - 1)) - 1
+        return first, last + 1
+
+    def find(self, index: PhraseIndex) -> list[tuple[int, int]]:
+        key = id(index)
+        if key not in self.spans:
+            vocabulary = set(self.tokens)
+            self.spans[key] = [
+                self.token_span(m.start(), m.end())
+                for p in index.candidates(vocabulary)
+                for m in p.regex.finditer(self.joined)
+            ]
+        return self.spans[key]
+
+
+class Detector:
+    def __init__(self, lexicon: Lexicon) -> None:
+        self.lexicon = lexicon
+        self._owner = {id(p): e for e in lexicon.entries for p in e.phrases}
+        self._entries = PhraseIndex([p for e in lexicon.entries for p in e.phrases])
+        self._benign = PhraseIndex(lexicon.benign)
+        self._not_negation = PhraseIndex(lexicon.not_negation)
+        self._past = PhraseIndex(lexicon.past)
+        self._recent = PhraseIndex(lexicon.recent)
+        self._others = PhraseIndex(lexicon.others)
+        self._reported = PhraseIndex(lexicon.reported)
+
+    def screen(self, text: str) -> Screening:
+        clauses = self.lexicon.normalizer.clauses(text)
+        if not clauses:
+            return NOTHING
+        words = _Text.of(clauses)
+        matches = [
+            self._judge(self._owner[id(phrase)], phrase, words, *words.token_span(found.start(), found.end()))
+            for phrase in self._entries.candidates(set(words.tokens))
+            for found in phrase.regex.finditer(words.joined)
+        ]
+        return _summarise(matches)
+
+    def _judge(self, compiled: CompiledEntry, phrase: Phrase, words: _Text, start: int, end: int) -> Match:
+        entry = compiled.entry
+        context = self._context(entry.category, entry.keep_for_others, words, start, end)
+        level = entry.level
+        if context:
+            level = RiskLevel.MODERATE if level is RiskLevel.IMMINENT else RiskLevel.NONE
+        return Match(
+            category=entry.category,
+            lexicon_level=entry.level,
+            level=level,
+            phrase=" ".join(words.tokens[start:end]),
+            pattern=phrase.source,
+            context=context,
+            follow_up=entry.follow_up,
+        )
+
+    def _context(
+        self, category: Category, keep_for_others: bool, words: _Text, start: int, end: int
+    ) -> tuple[Context, ...]:
+        found: list[Context] = []
+        clause = words.clause[start]
+        if self._negated(words, start, clause):
+            found.append(Context.NEGATED)
+        if self._in_past(words, start, end, clause):
+            found.append(Context.PAST)
+        if not keep_for_others and self._someone_else(words, start, end, clause):
+            found.append(Context.OTHER_PERSON)
+        if any(_softens(s, e, start, end) for s, e in words.find(self._benign)):
+            found.append(Context.HYPERBOLE)
+        if category not in SUBSTANCE and any(
+            t in self.lexicon.humor and words.clause[i] in (clause, clause + 1) for i, t in enumerate(words.tokens)
+        ):
+            found.append(Context.HUMOR)
+        return tuple(found)
+
+    def _negated(self, words: _Text, start: int, clause: int) -> bool:
+        exempt = {i for s, e in words.find(self._not_negation) for i in range(s, e)}
+        for index in range(max(0, start - NEGATION_WINDOW), start):
+            if words.clause[index] == clause and words.tokens[index] in self.lexicon.negation:
+                # "not just cutting I want to die": a new subject after the "not" starts a new statement
+                restarted = any(words.tokens[i] in self.lexicon.subjects for i in range(index + 1, start))
+                if index not in exempt and not restarted:
+                    return True
+        return False
+
+    def _in_past(self, words: _Text, start: int, end: int, clause: int) -> bool:
+        """The nearest time marker in the clause (or the one before it) says the distant past."""
+        best: tuple[int, bool] | None = None  # (distance, is_past)
+        for phrases, is_past in ((self._past, True), (self._recent, False)):
+            for s, e in words.find(phrases):
+                if words.clause[s] not in (clause, clause - 1):
+                    continue
+                if s < end and start < e:
+                    distance = 0
+                else:
+                    distance = start - e if e <= start else s - end
+                    if words.clause[s] != clause:
+                        distance += 100
+                candidate = (distance, is_past)
+                if best is None or candidate[0] < best[0] or (candidate[0] == best[0] and not is_past):
+                    best = candidate
+        return best is not None and best[1]
+
+    def _someone_else(self, words: _Text, start: int, end: int, clause: int) -> bool:
+        """A third-person subject shortly before the match and no 'I' or 'me' from it to the match's end;
+        or reported speech ("she asked if I...")."""
+        first_person = self.lexicon.first_person
+        for s, e in words.find(self._reported):
+            if e <= start and words.clause[s] == clause:
+                return True
+        for s, e in words.find(self._others):
+            if e > start or start - e > OTHERS_WINDOW or words.clause[s] != clause:
+                continue
+            if not any(words.tokens[i] in first_person for i in range(e, end)):
+                return True
+        return False
+
+
+def _softens(benign_start: int, benign_end: int, start: int, end: int) -> bool:
+    """An idiom overlapping a match softens it, unless the match is the longer, more specific phrase
+    that holds the whole idiom ("I'd kill for a drink" is a craving, not a joke)."""
+    overlaps = benign_start < end and start < benign_end
+    holds = start <= benign_start and benign_end <= end and (end - start) > (benign_end - benign_start)
+    return overlaps and not holds
+
+
+def _summarise(matches: list[Match]) -> Screening:
+    if not matches:
+        return NOTHING
+    level = max(m.level for m in matches)
+    categories = tuple(dict.fromkeys(m.category for m in matches if m.level == level and level))
+    follow_up: FollowUp | None = None
+    if any(
+        m.level >= RiskLevel.MODERATE and (m.category is Category.SUICIDE or m.follow_up is FollowUp.CSSRS)
+        for m in matches
+    ):
+        follow_up = FollowUp.CSSRS
+    elif any(m.lexicon_level is RiskLevel.IMMINENT and m.level < RiskLevel.IMMINENT for m in matches):
+        follow_up = FollowUp.SAFETY_CHECK
+    ordered = tuple(sorted(matches, key=lambda m: (-m.level, -m.lexicon_level)))
+    return Screening(level, categories, ordered, follow_up)
+
+
+def self_test(detector: Detector) -> list[str]:
+    """The lexicon's own examples: each must be found at its entry's level and category, and every safe
+    example must stay below high. A clinical lead who adds a phrase adds the messages it is for."""
+    problems: list[str] = []
+    for text, where, entry in detector.lexicon.examples:
+        result = detector.screen(text)
+        found = any(m.category is entry.category and m.level >= entry.level for m in result.matches)
+        if not found:
+            problems.append(
+                f"{where}: example {text!r} is not found as {entry.category}/{entry.level.label} "
+                f"(screened {result.level.label}: {'; '.join(result.matched) or 'no match'})"
+            )
+    for text, where in detector.lexicon.safe_examples:
+        result = detector.screen(text)
+        if result.level >= RiskLevel.HIGH:
+            matched = "; ".join(result.matched)
+            problems.append(f"{where}: safe example {text!r} is flagged {result.level.label}: {matched}")
+    return problems
