@@ -177,7 +177,8 @@ class Detector:
         if any(_softens(s, e, start, end) for s, e in words.find(self._benign)):
             found.append(Context.HYPERBOLE)
         if category not in SUBSTANCE and any(
-            t in self.lexicon.humor and words.clause[i] in (clause, clause + 1) for i, t in enumerate(words.tokens)
+            t in self.lexicon.humor and words.clause[i] in (clause, clause + 1)
+            for i, t in enumerate(words.tokens)
         ):
             found.append(Context.HUMOR)
         return tuple(found)

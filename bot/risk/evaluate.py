@@ -95,7 +95,7 @@ class Evaluation:
 
 
 def read_labelled(path: Path) -> list[Labelled]:
-    with path.open(encoding="utf-8", newline="") as handle:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
         reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
         header = next(reader, None)
         if header is None or [h.strip().lower() for h in header[:3]] != list(COLUMNS):

@@ -3,8 +3,8 @@
 A phrase is written as words separated by spaces, with a little syntax (see content/en/risk/README.md):
 `a|b` either word, `word*` any word starting so, `(two words|other words)`
 a choice between phrases, `<class>` any member of a word class, `#` a number such as
-`30` or `20mg` (`#many` 5 or more, `#year` a year), `~` any one word, `...` up to three words (`...8` up to
-eight), `word?` the word may be missing,
+`30` or `20mg` (`#many` 5 or more, `#year` a year), `~` any one word, `...` up to three words in
+the same sentence (`...8` up to eight, across sentences), `word?` the word may be missing,
 `^` and `$` the start and end of a sentence. Phrases go through
 the same normalisation as messages, so "don't" in the lexicon also finds "dont", "do not" and "DONT".
 """
@@ -27,8 +27,8 @@ from bot.risk.normalize import Normalizer
 
 LEXICON_FILE = Path("risk") / "lexicon.yaml"
 _NAME = r"[a-z_]+"
-_GAP = r"(?: [^ ]+){0,3}"
-_ANY = r"[^ ]+"
+_GAP = r"(?: [^ .]+){0,3}"  # words only: a gap never reaches into the next sentence
+_ANY = r"[^ .]+"
 _NUMBER = r"\d+[a-z]*"
 _MANY = r"(?:[5-9]|[1-9]\d+)"  # a count worth worrying about in "took 30 pills"
 _YEAR = r"(?:19[5-9]\d|20[0-2]\d)"
@@ -52,9 +52,11 @@ class Entry(BaseModel):
     def _level_by_name(cls, value: object) -> object:
         if isinstance(value, str):
             try:
-                return RiskLevel.parse(value)
+                value = RiskLevel.parse(value)
             except KeyError:
                 raise ValueError("level must be one of imminent, high, moderate") from None
+        if value in (RiskLevel.NONE, 0):
+            raise ValueError("level must be one of imminent, high, moderate")
         return value
 
 
@@ -219,7 +221,9 @@ class _Compiler:
         for index, slot in enumerate(slots):
             if gaps[index]:
                 long_gap = _LONG_GAP.fullmatch(slot)
-                pieces.append(_GAP if long_gap is None else rf"(?: [^ ]+){{0,{int(long_gap.group(1))}}}")
+                width = 3 if long_gap is None else int(long_gap.group(1))
+                word = "[^ ]" if width > 3 else "[^ .]"  # only long gaps reach across sentences
+                pieces.append(rf"(?: {word}+){{0,{width}}}")
                 continue
             optional = slot.endswith("?") and len(slot) > 1
             body = slot[:-1] if optional else slot
@@ -325,13 +329,15 @@ def lexicon_files(root: Path) -> list[Path]:
 
 def load_lexicon(root: Path, problems: list[str]) -> Lexicon | None:
     """Every language's lexicon merged into one (people mix languages); problems appended as path:line."""
+    before = len(problems)
     files: list[tuple[Path, LexiconFile, yaml.Node]] = []
     for path in lexicon_files(root):
         read = _read(path, problems)
         if read is not None:
             files.append((path, *read))
     if not files:
-        problems.append(f"{root}: no risk lexicon (expected {LEXICON_FILE} in a language folder)")
+        if len(problems) == before:
+            problems.append(f"{root}: no risk lexicon (expected {LEXICON_FILE} in a language folder)")
         return None
     emoji: dict[str, str] = {}
     rewrites: dict[str, str] = {}
@@ -344,7 +350,6 @@ def load_lexicon(root: Path, problems: list[str]) -> Lexicon | None:
     normalizer = Normalizer.build(emoji, rewrites)
     compiler = _Compiler(normalizer, classes)
     lexicon = Lexicon(normalizer)
-    before = len(problems)
 
     def compile_all(
         path: Path, node: yaml.Node, key: tuple[str | int, ...], sources: Iterable[str]

@@ -1,0 +1,356 @@
+"""The shipped risk detector (content/*/risk/lexicon.yaml) on the messages it exists for, and on the ones
+it must leave alone."""
+
+from __future__ import annotations
+
+import random
+import re
+from pathlib import Path
+
+import pytest
+
+from bot.content.check import check_content
+from bot.risk import Category, Context, Detector, FollowUp, RiskLevel, Screening
+
+CONTENT = Path(__file__).resolve().parent.parent / "content"
+
+IMMINENT, HIGH, MODERATE, NONE = RiskLevel.IMMINENT, RiskLevel.HIGH, RiskLevel.MODERATE, RiskLevel.NONE
+CSSRS = FollowUp.CSSRS
+
+
+@pytest.fixture(scope="module")
+def detector() -> Detector:
+    report = check_content(CONTENT)
+    assert report.risk is not None, report.errors
+    return report.risk
+
+
+def _explain(result: Screening) -> str:
+    return f"{result.level.label} {list(result.categories)} {result.follow_up}: {result.matched}"
+
+
+# ---- imminent ----------------------------------------------------------------------------------------------
+
+IMMINENT_CASES = [
+    # plain intent, and the ways it is typed
+    ("I want to kill myself", Category.SUICIDE),
+    ("im going to kill myself tonight", Category.SUICIDE),
+    ("k1ll myself", Category.SUICIDE),
+    ("i want to k1ll myself", Category.SUICIDE),
+    ("KILLLL MYSELF", Category.SUICIDE),
+    ("sucide tonight", Category.SUICIDE),
+    ("su1c1de tonight", Category.SUICIDE),
+    ("kill my self", Category.SUICIDE),
+    ("I want to kill my self tonight", Category.SUICIDE),
+    ("gonna kms", Category.SUICIDE),
+    ("i'm going to end it all", Category.SUICIDE),
+    # farewells
+    ("this is goodbye everyone", Category.SUICIDE),
+    ("thank you for everything. goodbye", Category.SUICIDE),
+    ("by the time you read this i'll be gone", Category.SUICIDE),
+    # giving possessions away
+    ("i've been giving my stuff away, won't need it", Category.SUICIDE),
+    ("gave away all my stuff", Category.SUICIDE),
+    ("who should get my guitar", Category.SUICIDE),
+    ("please take care of my dog for me", Category.SUICIDE),
+    # means
+    ("the rope is ready", Category.SUICIDE),
+    ("i bought a rope", Category.SUICIDE),
+    ("gun in my lap", Category.SUICIDE),
+    ("sitting here with the gun in my lap", Category.SUICIDE),
+    ("🔫 in my lap", Category.SUICIDE),
+    # pill counts
+    ("took 30 xanax", Category.OVERDOSE),
+    ("just took 30 xanax", Category.OVERDOSE),
+    ("popped 20 percs", Category.OVERDOSE),
+    ("took like 15 pills", Category.OVERDOSE),
+    # an overdose happening to someone else is still an emergency
+    ("my friend isn't breathing", Category.OVERDOSE),
+    ("my friend isnt breathing after using", Category.OVERDOSE),
+    ("my brother is not breathing", Category.OVERDOSE),
+    ("his lips are turning blue", Category.OVERDOSE),
+    # intent to harm someone
+    ("i'm going to stab him when he gets home", Category.HARM_OTHERS),
+    ("gonna kill my ex tonight", Category.HARM_OTHERS),
+    ("i'm going to hurt him", Category.HARM_OTHERS),
+    # Spanish
+    ("quiero matarme", Category.SUICIDE),
+    ("quiero matarme esta noche", Category.SUICIDE),
+    ("me voy a suicidar", Category.SUICIDE),
+    ("esta es mi despedida", Category.SUICIDE),
+    ("me tomé todas las pastillas", Category.OVERDOSE),
+    ("ME TOME TODAS LAS PASTILLAS", Category.OVERDOSE),
+    ("mi amigo no respira", Category.OVERDOSE),
+    ("lo voy a matar", Category.HARM_OTHERS),
+]
+
+
+@pytest.mark.parametrize(("text", "category"), IMMINENT_CASES, ids=[c[0] for c in IMMINENT_CASES])
+def test_imminent(detector: Detector, text: str, category: Category) -> None:
+    result = detector.screen(text)
+    assert result.level is IMMINENT, _explain(result)
+    assert category in result.categories, _explain(result)
+
+
+@pytest.mark.parametrize(
+    "text", ["I want to kill myself", "k1ll myself", "the rope is ready", "quiero matarme"]
+)
+def test_imminent_suicide_asks_the_cssrs(detector: Detector, text: str) -> None:
+    assert detector.screen(text).follow_up is CSSRS
+
+
+@pytest.mark.parametrize(
+    "text", ["my friend isn't breathing", "his lips are turning blue", "mi amigo no respira"]
+)
+def test_an_overdose_to_someone_else_is_not_softened(detector: Detector, text: str) -> None:
+    result = detector.screen(text)
+    overdose = [m for m in result.matches if m.category is Category.OVERDOSE]
+    assert overdose, _explain(result)
+    assert all(m.level is IMMINENT and Context.OTHER_PERSON not in m.context for m in overdose)
+
+
+# ---- high --------------------------------------------------------------------------------------------------
+
+HIGH_CASES = [
+    ("i want to die", Category.SUICIDE, CSSRS),
+    ("i wish i was dead", Category.SUICIDE, CSSRS),
+    ("i wish i could go to sleep and not wake up", Category.SUICIDE, CSSRS),
+    ("everyone would be better off without me", Category.SUICIDE, CSSRS),
+    ("i'm just a burden to my family", Category.SUICIDE, CSSRS),
+    ("me quiero morir", Category.SUICIDE, CSSRS),
+    ("cut myself again last night", Category.SELF_HARM, None),
+    ("i've been cutting again", Category.SELF_HARM, None),
+    ("i relapsed", Category.RELAPSE, None),
+    ("relapsed last night", Category.RELAPSE, None),
+    ("i used again", Category.RELAPSE, None),
+    ("i drank last night", Category.RELAPSE, None),
+    ("recaí anoche", Category.RELAPSE, None),
+    ("gonna get high tonight", Category.USE_PLAN, None),
+    ("calling my dealer after work", Category.USE_PLAN, None),
+    ("i'm going to drink tonight", Category.USE_PLAN, None),
+    ("he hit me again", Category.DANGER, None),
+    ("he hit me again and i'm scared to go home", Category.DANGER, None),
+    ("my husband hit me", Category.DANGER, None),
+    ("i don't feel safe at home", Category.DANGER, None),
+]
+
+
+@pytest.mark.parametrize(("text", "category", "follow_up"), HIGH_CASES, ids=[c[0] for c in HIGH_CASES])
+def test_high(detector: Detector, text: str, category: Category, follow_up: FollowUp | None) -> None:
+    result = detector.screen(text)
+    assert result.level is HIGH, _explain(result)
+    assert category in result.categories, _explain(result)
+    assert result.follow_up is follow_up, _explain(result)
+
+
+# ---- moderate ----------------------------------------------------------------------------------------------
+
+MODERATE_CASES = [
+    ("cravings are insane today", Category.CRAVING, None),
+    ("i'm craving so bad", Category.CRAVING, None),
+    ("i really want a drink", Category.CRAVING, None),
+    ("i'm so triggered right now", Category.CRAVING, None),
+    ("tengo muchas ganas de beber", Category.CRAVING, None),
+    ("i feel so hopeless", Category.HOPELESS, None),
+    ("what's the point of any of this", Category.HOPELESS, None),
+    ("I don't see a way forward", Category.HOPELESS, CSSRS),
+    ("i can't go on like this", Category.HOPELESS, CSSRS),
+    ("no way out", Category.HOPELESS, CSSRS),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "category", "follow_up"), MODERATE_CASES, ids=[c[0] for c in MODERATE_CASES]
+)
+def test_moderate(detector: Detector, text: str, category: Category, follow_up: FollowUp | None) -> None:
+    result = detector.screen(text)
+    assert result.level is MODERATE, _explain(result)
+    assert category in result.categories, _explain(result)
+    assert result.follow_up is follow_up, _explain(result)
+
+
+# ---- none: the context says it is not a risk ---------------------------------------------------------------
+
+NONE_CASES = [
+    ("I have no plan to hurt myself", Context.NEGATED),
+    ("I'm not going to drink tonight", Context.NEGATED),
+    ("back in 2019 I drank every day", Context.PAST),
+    ("i used to cut when i was 15", None),
+    ("my cousin relapsed", Context.OTHER_PERSON),
+    ("mi primo recayó", None),
+    ("this heat is murdering me", None),
+    ("I'd kill for a burger", None),
+    ("dying to go on vacation", None),
+    ("my feet are killing me", None),
+    ("took my suboxone as prescribed", None),
+    ("took my suboxone as prescribed this morning", None),
+    ("had a drink of water", Context.HYPERBOLE),
+    ("had a drink of water and went to bed", None),
+    ("the steak was overdone", None),
+    ("high school reunion is next week", None),
+    ("me muero de hambre", None),
+]
+
+
+@pytest.mark.parametrize(("text", "context"), NONE_CASES, ids=[c[0] for c in NONE_CASES])
+def test_none(detector: Detector, text: str, context: Context | None) -> None:
+    result = detector.screen(text)
+    assert result.level is NONE, _explain(result)
+    assert result.categories == ()
+    assert result.follow_up is None
+    if context is not None:  # the lexicon did match: the context rule is what lowered it
+        assert result.matches and all(context in m.context for m in result.matches), _explain(result)
+
+
+# ---- imminent is never silenced ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "context"),
+    [
+        ("I'm not going to kill myself", Context.NEGATED),
+        ("i would never kill myself", Context.NEGATED),
+        ("gonna kms lol", Context.HUMOR),
+        ("gonna kms 😂", Context.HUMOR),
+    ],
+)
+def test_imminent_softened_is_asked_about(detector: Detector, text: str, context: Context) -> None:
+    result = detector.screen(text)
+    assert result.level is MODERATE, _explain(result)
+    assert Category.SUICIDE in result.categories
+    assert result.follow_up is CSSRS
+    suicide = [m for m in result.matches if m.category is Category.SUICIDE]
+    assert suicide and all(m.lexicon_level is IMMINENT for m in suicide)
+    assert all(context in m.context and m.level is MODERATE for m in suicide), _explain(result)
+    assert any(context.value in line for line in result.matched)
+
+
+def test_a_longer_phrase_holding_an_idiom_wins(detector: Detector) -> None:
+    result = detector.screen("i'd kill for a drink")
+    assert result.level is MODERATE, _explain(result)
+    assert result.categories == (Category.CRAVING,)
+    # the phrase holding the whole idiom is not softened (a shorter one inside it may be)
+    assert any(Context.HYPERBOLE not in m.context for m in result.matches if m.category is Category.CRAVING)
+
+
+def test_kill_for_a_drink_without_the_would_is_a_craving(detector: Detector) -> None:
+    result = detector.screen("honestly kill for a drink right now")
+    assert result.level is MODERATE, _explain(result)
+    assert Category.CRAVING in result.categories
+
+
+@pytest.mark.parametrize("text", ["relapsed lol", "i relapsed lmao", "relapsed 😂"])
+def test_a_joke_does_not_soften_substance_talk(detector: Detector, text: str) -> None:
+    result = detector.screen(text)
+    assert result.level is HIGH, _explain(result)
+    assert result.categories == (Category.RELAPSE,)
+    assert all(Context.HUMOR not in m.context for m in result.matches)
+
+
+def test_a_phrase_does_not_span_two_sentences(detector: Detector) -> None:
+    result = detector.screen("fixed the roof, proud of myself")
+    assert result.level < HIGH, _explain(result)
+
+
+# ---- robustness --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", " ", "\n\n", "😂😂😂", "🌈✨🙏", "💊💊💊", "!!!???...", "...", "—", ",;:", "\u200d\ufe0f", "\x00"],
+)
+def test_nothing_to_screen(detector: Detector, text: str) -> None:
+    result = detector.screen(text)
+    assert result.level is NONE
+    assert result.matched == [] and result.categories == ()
+
+
+FILLER = "today was a normal day at work and group went fine. "
+
+
+def test_a_long_text_is_screened_whole(detector: Detector) -> None:
+    half = FILLER * (10_000 // len(FILLER))
+    text = (half + "i relapsed last night. " + half + FILLER * 3)[:20_000]
+    assert len(text) == 20_000
+    assert "relapsed" in text
+    result = detector.screen(text)
+    assert result.level is HIGH, _explain(result)
+    assert Category.RELAPSE in result.categories
+    assert detector.screen(FILLER * 400).level is NONE
+
+
+def test_a_long_text_of_one_word(detector: Detector) -> None:
+    assert detector.screen("a" * 20_000).level is NONE
+    assert detector.screen("k1ll " * 4_000).level is NONE
+
+
+def test_random_unicode_never_raises(detector: Detector) -> None:
+    rng = random.Random(20261123)
+    planes = [
+        (0x20, 0x7F),
+        (0xA0, 0x2FF),
+        (0x300, 0x36F),
+        (0x590, 0x6FF),
+        (0x2000, 0x206F),
+        (0x1F300, 0x1FAFF),
+    ]
+    for _ in range(300):
+        chars = []
+        for _ in range(rng.randrange(0, 120)):
+            low, high = rng.choice(planes)
+            chars.append(chr(rng.randrange(low, high)))
+        result = detector.screen("".join(chars))
+        assert isinstance(result, Screening)
+    assert isinstance(detector.screen("".join(chr(c) for c in range(0x20, 0x3000))), Screening)
+
+
+# ---- the Screening -----------------------------------------------------------------------------------------
+
+DESCRIPTION = re.compile(r"^[a-z_]+/(imminent|high|moderate): '[^']+' ~ '.+'( \([a-z_]+(, [a-z_]+)*\))?$")
+
+
+@pytest.mark.parametrize(
+    "text", ["I want to kill myself", "I'm not going to kill myself", "my cousin relapsed", "took 30 xanax"]
+)
+def test_matched_is_readable(detector: Detector, text: str) -> None:
+    result = detector.screen(text)
+    assert result.matched == [m.describe() for m in result.matches]
+    assert result.matched
+    for line in result.matched:
+        assert DESCRIPTION.match(line), line
+
+
+def test_matched_names_category_level_words_pattern_and_context(detector: Detector) -> None:
+    result = detector.screen("I'm not going to kill myself")
+    line = next(m for m in result.matched if m.startswith("suicide/"))
+    assert line.startswith("suicide/imminent: 'kil myself' ~ '")
+    assert line.endswith(" (negated)")
+
+
+def test_matches_are_ordered_most_serious_first(detector: Detector) -> None:
+    result = detector.screen("took 30 xanax")
+    levels = [(m.level, m.lexicon_level) for m in result.matches]
+    assert levels == sorted(levels, reverse=True)
+    assert result.matches[0].category is Category.OVERDOSE
+
+
+def test_categories_are_those_of_the_top_level_matches(detector: Detector) -> None:
+    both = detector.screen("i relapsed last night and i want to die")
+    assert both.level is HIGH
+    assert set(both.categories) == {Category.SUICIDE, Category.RELAPSE}
+    assert both.follow_up is CSSRS
+
+    mixed = detector.screen("i relapsed and the cravings are bad")
+    assert mixed.level is HIGH
+    assert mixed.categories == (Category.RELAPSE,)  # the moderate craving is a match, not a category
+    assert any(m.category is Category.CRAVING for m in mixed.matches)
+
+    for text in ("took 30 xanax", "I want to kill myself", "i want to die", "cravings are insane today"):
+        result = detector.screen(text)
+        top = {m.category for m in result.matches if m.level == result.level}
+        assert set(result.categories) == top, _explain(result)
+        assert len(result.categories) == len(set(result.categories))
+
+
+def test_a_screening_is_repeatable(detector: Detector) -> None:
+    assert detector.screen("took 30 xanax") == detector.screen("took 30 xanax")
