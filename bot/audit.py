@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.models import AuditEvent
 
 ActorType = Literal["patient", "counselor", "system", "cli"]
-SubjectType = Literal["patient", "counselor", "invite", "consent"]
+SubjectType = Literal["patient", "counselor", "invite", "consent", "escalation"]
 
 
 def record(

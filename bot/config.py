@@ -10,11 +10,12 @@ import re
 import sys
 from functools import cached_property
 from pathlib import Path
+from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cryptography.fernet import Fernet
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -50,10 +51,37 @@ class Settings(BaseSettings):
     checkin_nudge_minutes: float = Field(default=120, gt=0, le=24 * 60, alias="CHECKIN_NUDGE_MINUTES")
     missed_checkins_flag: int = Field(default=3, ge=1, le=30, alias="MISSED_CHECKINS_FLAG")
     high_craving: int = Field(default=7, ge=0, le=10, alias="HIGH_CRAVING")
+    # Minutes without an acknowledgement before each widening of an alert: to the backup counselors, then
+    # to the supervisors; after the last step it repeats at the last gap until someone answers.
+    repage_imminent_minutes: Annotated[tuple[float, ...], NoDecode] = Field(
+        default=(5, 10), alias="REPAGE_IMMINENT_MINUTES"
+    )
+    repage_high_minutes: Annotated[tuple[float, ...], NoDecode] = Field(
+        default=(30, 60), alias="REPAGE_HIGH_MINUTES"
+    )
+    # Signals of the same category within this many hours join the open escalation instead of a new one.
+    escalation_group_hours: float = Field(default=24, gt=0, le=24 * 14, alias="ESCALATION_GROUP_HOURS")
+    # This many moderate signals within 48 hours count as one high signal.
+    moderate_signals_raise: int = Field(default=3, ge=2, le=20, alias="MODERATE_SIGNALS_RAISE")
     # How often time-driven work (check-in prompts, nudges, expiry) looks for something due.
     scheduler_tick_seconds: float = Field(default=30, gt=0, le=300, alias="SCHEDULER_TICK_SECONDS")
     # How often the running bot looks for edited content; 0 turns the watcher off (then use /reload).
     content_watch_seconds: float = Field(default=5, ge=0, le=3600, alias="CONTENT_WATCH_SECONDS")
+
+    @field_validator("repage_imminent_minutes", "repage_high_minutes", mode="before")
+    @classmethod
+    def _minutes_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                minutes = tuple(float(part) for part in value.replace(";", ",").split(",") if part.strip())
+            except ValueError:
+                raise ValueError("a comma-separated list of minutes, such as 5,10") from None
+            value = minutes
+        if isinstance(value, tuple | list) and (
+            not value or any(float(m) <= 0 for m in value) or list(value) != sorted(value)
+        ):
+            raise ValueError("increasing minutes above 0, such as 5,10")
+        return value
 
     @field_validator("bot_token")
     @classmethod

@@ -7,7 +7,7 @@ prompt, nudge or exercise step that fell due while the bot was down is picked up
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -21,6 +21,7 @@ from bot.db import transaction
 from bot.enrollment import purge_expired_invites
 from bot.handlers import checkin as checkin_handlers
 from bot.handlers import coping as coping_handlers
+from bot.handlers import crisis
 from bot.handlers.base import Outgoing, send_all
 from bot.models import CheckInSource, CheckInStatus, Patient, PatientStatus, utcnow
 
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 EXPIRED_INVITE_RETENTION = timedelta(days=30)
 ABANDON_EXERCISE_AFTER = timedelta(hours=2)
 STEP_TICK_SECONDS = 1  # exercise pauses are short: look for ended pauses every second
+# Unsent first alerts (a crash right after the commit) and re-pages are looked for this often.
+ESCALATION_TICK_SECONDS = 10
 
 
 async def purge_invites(runtime: Runtime) -> None:
@@ -123,6 +126,14 @@ def build_scheduler(runtime: Runtime, bot: Bot) -> AsyncIOScheduler:
         next_run_time=utcnow(),
     )
     scheduler.add_job(step_tick, "interval", seconds=STEP_TICK_SECONDS, args=[runtime, bot], id="step_tick")
+    scheduler.add_job(
+        crisis.page_due,
+        "interval",
+        seconds=ESCALATION_TICK_SECONDS,
+        args=[runtime, bot],
+        id="page_escalations",
+        next_run_time=datetime.now(UTC),
+    )
     if settings.content_watch_seconds > 0:
         scheduler.add_job(
             watch_content,

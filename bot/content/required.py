@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from bot.checkin import SLEEP, TRIGGERS, Question
 from bot.content.modules import Category
+from bot.escalation import Outcome
 from bot.flags import FlagKind
 from bot.models import PatientStatus
 from bot.onboarding import COMMON_TIMEZONES, Step
+from bot.risk.levels import Category as RiskCategory
 
 PATIENT_COMMANDS = ("checkin", "cope", "history", "settings", "help", "privacy", "revoke")
 INVITE_REJECTIONS = ("invalid", "expired", "used", "already_enrolled")
@@ -105,6 +107,27 @@ NAMED = frozenset(
         "settings.timezone_button",
         "start.welcome_back",
         "stranger.not_enrolled",
+        "crisis.imminent",
+        "crisis.high",
+        "crisis.high_relapse",
+        "crisis.moderate",
+        "crisis.try_exercise_button",
+        "crisis.safety_check",
+        "crisis.safe_button",
+        "crisis.not_safe_button",
+        "crisis.safe_reply",
+        "escalation.alert",
+        "escalation.repage",
+        "escalation.acknowledged",
+        "escalation.resolved",
+        "escalation.details",
+        "escalation.no_details",
+        "escalation.choose_outcome",
+        "escalation.acknowledge_button",
+        "escalation.resolve_button",
+        "escalation.details_button",
+        "escalation.already",
+        "escalation.refused",
     }
 )
 
@@ -123,6 +146,9 @@ def required_keys() -> frozenset[str]:
     keys.update(f"checkin.buttons.sleep.{key}" for key in SLEEP)
     keys.update(f"checkin.buttons.triggers.{key}" for key in TRIGGERS)
     keys.update(f"care.flag.{kind.value}" for kind in FlagKind)
+    keys.update(f"escalation.levels.{level}" for level in ("imminent", "high"))
+    keys.update(f"escalation.categories.{category.value}" for category in RiskCategory)
+    keys.update(f"escalation.outcomes.{outcome.value}" for outcome in Outcome)
     keys.update(f"coping.categories.{category.value}" for category in Category)
     keys.update(f"history.days_{days}_button" for days in HISTORY_WINDOWS)
     return frozenset(keys)

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from bot.handlers import admin, checkin, consent, coping, fallback, history, onboarding, settings, start, text
+from bot.handlers import (
+    admin,
+    checkin,
+    consent,
+    coping,
+    crisis,
+    fallback,
+    history,
+    onboarding,
+    settings,
+    start,
+    text,
+)
 from bot.handlers.errors import on_error
 
 
@@ -36,6 +48,8 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
             CallbackQueryHandler(coping.on_run_button, pattern=coping.RUN_PATTERN),
             CallbackQueryHandler(history.on_button, pattern=history.PATTERN),
             CallbackQueryHandler(settings.on_button, pattern=settings.PATTERN),
+            CallbackQueryHandler(crisis.on_alert_button, pattern=crisis.ALERT_PATTERN),
+            CallbackQueryHandler(crisis.on_safety_button, pattern=crisis.SAFETY_PATTERN),
             CallbackQueryHandler(fallback.on_stray_button),
         ]
     )

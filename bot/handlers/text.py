@@ -6,11 +6,12 @@ from telegram import Update
 
 from bot import checkin, coping
 from bot.handlers import checkin as checkin_handlers
-from bot.handlers import consent, onboarding, settings
+from bot.handlers import consent, crisis, onboarding, settings
 from bot.handlers import coping as coping_handlers
 from bot.handlers.base import Context, Turn, turn
 from bot.handlers.fallback import answer_stranger, counselor_help
 from bot.models import Counselor, Patient, PatientStatus
+from bot.risk import RiskLevel
 
 
 async def on_text(update: Update, context: Context) -> None:
@@ -36,9 +37,10 @@ async def on_text(update: Update, context: Context) -> None:
 
 
 async def _from_active_patient(t: Turn, patient: Patient, text: str) -> None:
-    """Everything an active patient types is screened first; then it answers whatever is waiting for it:
-    a setting being typed, an exercise under way, a check-in question."""
-    t.runtime.content.risk.screen(text)
+    """Everything an active patient types is screened first, and a risk is answered at once; then the text
+    answers whatever is waiting for it: a setting being typed, an exercise under way, a check-in question."""
+    screening = t.runtime.content.risk.screen(text)
+    answered = await crisis.respond(t, patient, screening, text, source="message")
     if patient.onboarding_step is not None:
         await settings.on_typed(t, patient, text)
         return
@@ -49,5 +51,10 @@ async def _from_active_patient(t: Turn, patient: Patient, text: str) -> None:
     open_checkin = await checkin.open_checkin(t.session, patient.id)
     if open_checkin is not None:
         await checkin_handlers.on_typed(t, patient, open_checkin, text)
+        return
+    if answered:
+        return
+    if screening.level is RiskLevel.MODERATE:
+        await crisis.offer_exercise(t)
         return
     await t.reply("input.not_understood")

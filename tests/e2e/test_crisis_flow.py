@@ -1,0 +1,190 @@
+"""Risk in what a patient writes: the crisis reply, the care team's alert, re-paging, acknowledgement.
+
+Real HTTP, the real Application and database. Re-pages run the scheduler's own job function with the
+escalation's due time moved into the past (a controlled clock), instead of waiting minutes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from telegram import Bot
+
+from bot import db
+from bot.handlers import crisis
+from bot.models import (
+    AssignmentRole,
+    AuditEvent,
+    CareAssignment,
+    CounselorRole,
+    Escalation,
+    EscalationStatus,
+    InviteKind,
+    RiskSignal,
+    utcnow,
+)
+from bot.simulator import BotMessage
+from tests.harness import BotHarness
+
+
+async def _link(
+    harness: BotHarness, name: str, role: CounselorRole = CounselorRole.COUNSELOR
+) -> tuple[int, int]:
+    user = harness.new_user_id()
+    counselor_id = await harness.add_counselor(name, role)
+    code = await harness.invite(InviteKind.COUNSELOR, counselor_id)
+    await harness.say(user, f"/start {code}", "linked as a counselor")
+    return user, counselor_id
+
+
+async def _escalations(harness: BotHarness, patient_id: int) -> list[Escalation]:
+    async with harness.runtime.sessions() as session:
+        rows = await session.scalars(
+            select(Escalation).where(Escalation.patient_id == patient_id).order_by(Escalation.id)
+        )
+        return list(rows)
+
+
+@asynccontextmanager
+async def _bot(harness: BotHarness) -> AsyncIterator[Bot]:
+    api = harness.settings.telegram_api_base_url
+    async with Bot(harness.settings.require_token(), base_url=f"{api}/bot") as bot:
+        yield bot
+
+
+async def _time_passes(harness: BotHarness, escalation_id: int) -> None:
+    """The next page falls due, and the scheduler's job runs."""
+    async with db.transaction(harness.runtime.sessions) as session:
+        await session.execute(
+            update(Escalation)
+            .where(Escalation.id == escalation_id)
+            .values(next_page_at=utcnow() - timedelta(seconds=1))
+        )
+    async with _bot(harness) as bot:
+        await crisis.page_due(harness.runtime, bot)
+
+
+def _alerts(harness: BotHarness, user: int) -> list[BotMessage]:
+    return [m for m in harness.standin.transcript(user) if "alert:" in (m.text or "")]
+
+
+async def test_imminent_message_crisis_reply_alert_repage_widen_and_acknowledge(harness: BotHarness) -> None:
+    primary_user, primary_id = await _link(harness, "Sam")
+    backup_user, backup_id = await _link(harness, "Bo")
+    supervisor_user, _ = await _link(harness, "Ada", CounselorRole.SUPERVISOR)
+    patient_user = harness.new_user_id()
+    patient_id = await harness.enroll(patient_user, primary_id)
+    async with db.transaction(harness.runtime.sessions) as session:
+        session.add(CareAssignment(patient_id=patient_id, counselor_id=backup_id, role=AssignmentRole.BACKUP))
+    patient = await harness.patient(patient_user)
+    assert patient is not None
+
+    # One round trip: the crisis message comes straight back, with the lines to call and text.
+    reply = await harness.say(patient_user, "im going to k1ll myself tonight", "988")
+    assert "741741" in (reply.text or "") and "1-800-662-4357" in (reply.text or "")
+    assert "let your care team know" in (reply.text or "")
+
+    # The primary counselor is alerted with the least data: alias, level, category, time; not the words.
+    alert = await harness.standin.wait_for(primary_user, "URGENT alert")
+    assert patient.alias in (alert.text or "") and "suicide risk" in (alert.text or "")
+    assert "myself" not in (alert.text or "")
+    assert [label for label, _ in alert.buttons()] == ["Acknowledge", "Resolve", "Show details"]
+    assert _alerts(harness, backup_user) == [] and _alerts(harness, supervisor_user) == []
+    [escalation] = await _escalations(harness, patient_id)
+    assert escalation.level == "imminent" and escalation.status is EscalationStatus.OPEN
+    async with harness.runtime.sessions() as session:
+        signal = await session.scalar(select(RiskSignal).where(RiskSignal.patient_id == patient_id))
+    assert signal is not None and signal.categories == ["suicide"]
+
+    # Nobody answers: 5 minutes on, the backups are paged too; 10 minutes on, the supervisors.
+    await _time_passes(harness, escalation.id)
+    await harness.standin.wait_for(backup_user, "Still unanswered")
+    assert _alerts(harness, supervisor_user) == []
+    await _time_passes(harness, escalation.id)
+    supervisor_alert = await harness.standin.wait_for(supervisor_user, "Still unanswered")
+    assert len(_alerts(harness, primary_user)) == 3
+
+    # The supervisor acknowledges; every copy of the alert says so, and the paging stops.
+    await harness.standin.tap(supervisor_user, supervisor_alert.message_id, f"esc:{escalation.id}:ack")
+    await harness.standin.wait_for(primary_user, "Acknowledged by Ada")
+    [escalation] = await _escalations(harness, patient_id)
+    assert escalation.status is EscalationStatus.ACKNOWLEDGED and escalation.next_page_at is None
+    await _time_passes(harness, escalation.id)
+    assert len(_alerts(harness, primary_user)) == 3
+
+    # Details on request, audited; then resolved with an outcome.
+    details = await harness.tap(primary_user, alert, "Show details", "What")
+    assert "k1ll myself tonight" in (details.text or "")
+    outcomes = await harness.tap(primary_user, alert, "Resolve", "How was it resolved")
+    data = next(d for label, d in outcomes.buttons() if label == "Reached the patient, safe")
+    await harness.standin.tap(primary_user, outcomes.message_id, data)
+    await harness.standin.wait_for(primary_user, "Resolved by Sam")
+    [escalation] = await _escalations(harness, patient_id)
+    assert escalation.status is EscalationStatus.RESOLVED and escalation.outcome == "safe"
+    async with harness.runtime.sessions() as session:
+        actions = list(await session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)))
+    assert "escalation.details_viewed" in actions and "escalation.resolved" in actions
+
+
+async def test_a_counselor_off_the_care_team_is_refused(harness: BotHarness) -> None:
+    _, primary_id = await _link(harness, "Sam")
+    stranger_user, _ = await _link(harness, "Eve")
+    patient_user = harness.new_user_id()
+    patient_id = await harness.enroll(patient_user, primary_id)
+    await harness.say(patient_user, "took 30 xanax", "911")
+    [escalation] = await _escalations(harness, patient_id)
+    assert escalation.category == "overdose"
+
+    query = await harness.standin.tap_raw(stranger_user, 1, f"esc:{escalation.id}:det")
+    answer = await harness.standin.wait_for_callback_answer(query)
+    assert "can't act on this alert" in str(answer.get("text"))
+    query = await harness.standin.tap_raw(stranger_user, 1, f"esc:{escalation.id}:ack")
+    await harness.standin.wait_for_callback_answer(query)
+    [escalation] = await _escalations(harness, patient_id)
+    assert escalation.status is EscalationStatus.OPEN
+    async with harness.runtime.sessions() as session:
+        refused = await session.scalar(select(AuditEvent).where(AuditEvent.action == "escalation.refused"))
+    assert refused is not None
+
+
+async def test_high_signal_tells_the_patient_the_team_knows_and_softened_ones_ask(
+    harness: BotHarness,
+) -> None:
+    primary_user, primary_id = await _link(harness, "Sam")
+    patient_user = harness.new_user_id()
+    patient_id = await harness.enroll(patient_user, primary_id)
+
+    await harness.say(patient_user, "i wish i could go to sleep and not wake up", "let your care team know")
+    await harness.standin.wait_for(primary_user, "High alert")
+    # The same category again within the window joins the open escalation: no second alert.
+    await harness.say(patient_user, "everyone would be better off without me", "let your care team know")
+    assert len(await _escalations(harness, patient_id)) == 1
+    assert len(_alerts(harness, primary_user)) == 1
+
+    # A denial is not silence: "not going to kill myself" is asked about, not dropped and not paged.
+    question = await harness.say(patient_user, "im not going to kill myself", "Are you safe right now")
+    await harness.tap(patient_user, question, "I'm safe", "Thank you for letting me know")
+    assert len(await _escalations(harness, patient_id)) == 1
+    # ...and "I need help now" on that question pages at once, as imminent.
+    question = await harness.say(patient_user, "im not going to kill myself", "Are you safe right now")
+    await harness.tap(patient_user, question, "I need help now", "988")
+    await harness.standin.wait_for(primary_user, "URGENT alert")
+    levels = [e.level for e in await _escalations(harness, patient_id)]
+    assert levels == ["imminent"]  # the open suicide escalation was raised, not duplicated
+
+
+async def test_an_open_escalation_survives_a_restart_and_is_still_paged(harness: BotHarness) -> None:
+    primary_user, primary_id = await _link(harness, "Sam")
+    patient_user = harness.new_user_id()
+    patient_id = await harness.enroll(patient_user, primary_id)
+    await harness.say(patient_user, "this is goodbye. thank you for everything", "988")
+    await harness.standin.wait_for(primary_user, "URGENT alert")
+
+    await harness.restart()
+    [escalation] = await _escalations(harness, patient_id)
+    assert escalation.status is EscalationStatus.OPEN
+    await _time_passes(harness, escalation.id)
+    await harness.standin.wait_for(primary_user, "Still unanswered")
