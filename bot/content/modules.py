@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bot.content.catalog import REFERENCE_LANGUAGE, yaml_problem
 
 MAX_STEP_TEXT = 600
+M = TypeVar("M", bound=BaseModel)
 MAX_ID_LENGTH = 40  # ids travel in callback data (64 bytes) with a prefix
 
 
@@ -80,7 +81,8 @@ def line_of(node: yaml.Node | None, location: tuple[int | str, ...]) -> int:
     return line
 
 
-def _load_file(path: Path, problems: list[str]) -> Module | None:
+def read_model(path: Path, model: type[M], problems: list[str]) -> tuple[M, yaml.Node] | None:
+    """A YAML file validated against `model`; every problem appended as `path:line: field: message`."""
     text = path.read_text(encoding="utf-8")
     try:
         node = yaml.compose(text)
@@ -88,13 +90,23 @@ def _load_file(path: Path, problems: list[str]) -> Module | None:
     except yaml.YAMLError as error:
         problems.append(yaml_problem(path, error))
         return None
+    if node is None:
+        problems.append(f"{path}:1: the file is empty")
+        return None
     try:
-        module = Module.model_validate(data)
+        return model.model_validate(data), node
     except ValidationError as error:
         for detail in error.errors():
-            where = ".".join(str(p) for p in detail["loc"]) or "module"
+            where = ".".join(str(p) for p in detail["loc"]) or model.__name__.lower()
             problems.append(f"{path}:{line_of(node, tuple(detail['loc']))}: {where}: {detail['msg']}")
         return None
+
+
+def _load_file(path: Path, problems: list[str]) -> Module | None:
+    read = read_model(path, Module, problems)
+    if read is None:
+        return None
+    module, node = read
     if module.id != path.stem:
         problems.append(
             f"{path}:{line_of(node, ('id',))}: id {module.id!r} must equal the file name {path.stem!r}"

@@ -15,13 +15,11 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from bot.content.catalog import yaml_problem
-from bot.content.modules import line_of
+from bot.content.modules import line_of, read_model
 from bot.risk.levels import Category, FollowUp, RiskLevel
 from bot.risk.normalize import Normalizer
 
@@ -299,26 +297,6 @@ def _split_group(body: str) -> list[str]:
     return [p.strip() for p in parts]
 
 
-def _read(path: Path, problems: list[str]) -> tuple[LexiconFile, yaml.Node] | None:
-    text = path.read_text(encoding="utf-8")
-    try:
-        node = yaml.compose(text)
-        data: Any = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        problems.append(yaml_problem(path, error))
-        return None
-    if node is None:
-        problems.append(f"{path}:1: the lexicon is empty")
-        return None
-    try:
-        return LexiconFile.model_validate(data), node
-    except ValidationError as error:
-        for detail in error.errors():
-            where = ".".join(str(p) for p in detail["loc"]) or "lexicon"
-            problems.append(f"{path}:{line_of(node, tuple(detail['loc']))}: {where}: {detail['msg']}")
-        return None
-
-
 def lexicon_files(root: Path) -> list[Path]:
     return sorted(
         d / LEXICON_FILE
@@ -332,7 +310,7 @@ def load_lexicon(root: Path, problems: list[str]) -> Lexicon | None:
     before = len(problems)
     files: list[tuple[Path, LexiconFile, yaml.Node]] = []
     for path in lexicon_files(root):
-        read = _read(path, problems)
+        read = read_model(path, LexiconFile, problems)
         if read is not None:
             files.append((path, *read))
     if not files:
