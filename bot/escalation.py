@@ -225,6 +225,20 @@ def mark_paged(escalation: Escalation, now: datetime, settings: Settings) -> Non
     escalation.next_page_at = next_page_at(level, escalation.stage, now, settings)
 
 
+def _by_counselor(
+    session: AsyncSession, action: str, counselor: Counselor, escalation_id: int, **detail: str
+) -> None:
+    audit.record(
+        session,
+        action,
+        actor_type="counselor",
+        actor_id=counselor.id,
+        subject_type="escalation",
+        subject_id=escalation_id,
+        **detail,
+    )
+
+
 class Refusal(enum.StrEnum):
     NOT_FOUND = "not_found"
     NOT_ALLOWED = "not_allowed"
@@ -254,15 +268,7 @@ async def find_for(
     """The escalation, if this counselor may act on it; a refusal is written to the audit log."""
     escalation = await session.get(Escalation, escalation_id)
     if escalation is None or not await may_act(session, escalation, counselor):
-        audit.record(
-            session,
-            "escalation.refused",
-            actor_type="counselor",
-            actor_id=counselor.id,
-            subject_type="escalation",
-            subject_id=escalation_id,
-            attempted=action,
-        )
+        _by_counselor(session, "escalation.refused", counselor, escalation_id, attempted=action)
         return Refusal.NOT_FOUND if escalation is None else Refusal.NOT_ALLOWED
     return escalation
 
@@ -275,14 +281,7 @@ def acknowledge(session: AsyncSession, escalation: Escalation, counselor: Counse
     escalation.acknowledged_at = now
     escalation.acknowledged_by = counselor.id
     escalation.next_page_at = None
-    audit.record(
-        session,
-        "escalation.acknowledged",
-        actor_type="counselor",
-        actor_id=counselor.id,
-        subject_type="escalation",
-        subject_id=escalation.id,
-    )
+    _by_counselor(session, "escalation.acknowledged", counselor, escalation.id)
     return True
 
 
@@ -298,27 +297,12 @@ def resolve(
     escalation.resolved_by = counselor.id
     escalation.outcome = outcome.value
     escalation.next_page_at = None
-    audit.record(
-        session,
-        "escalation.resolved",
-        actor_type="counselor",
-        actor_id=counselor.id,
-        subject_type="escalation",
-        subject_id=escalation.id,
-        outcome=outcome.value,
-    )
+    _by_counselor(session, "escalation.resolved", counselor, escalation.id, outcome=outcome.value)
     return True
 
 
 def details_viewed(session: AsyncSession, escalation: Escalation, counselor: Counselor) -> None:
-    audit.record(
-        session,
-        "escalation.details_viewed",
-        actor_type="counselor",
-        actor_id=counselor.id,
-        subject_type="escalation",
-        subject_id=escalation.id,
-    )
+    _by_counselor(session, "escalation.details_viewed", counselor, escalation.id)
 
 
 async def alerts_of(session: AsyncSession, escalation_id: int) -> list[EscalationAlert]:
