@@ -88,6 +88,7 @@ class _Text:
     clause: list[int]
     starts: list[int]
     joined: str
+    vocabulary: set[str]  # the distinct words, for picking which phrases could match
     spans: dict[int, list[tuple[int, int]]] = field(default_factory=dict)  # id(index) -> token spans
 
     @classmethod
@@ -104,7 +105,7 @@ class _Text:
                 clause.append(number)
                 starts.append(offset)
                 offset += len(word) + 1
-        return cls(tokens, clause, starts, " ".join(tokens))
+        return cls(tokens, clause, starts, " ".join(tokens), set(tokens))
 
     def token_span(self, start: int, end: int) -> tuple[int, int]:
         first = bisect_right(self.starts, start) - 1
@@ -114,10 +115,9 @@ class _Text:
     def find(self, index: PhraseIndex) -> list[tuple[int, int]]:
         key = id(index)
         if key not in self.spans:
-            vocabulary = set(self.tokens)
             self.spans[key] = [
                 self.token_span(m.start(), m.end())
-                for p in index.candidates(vocabulary)
+                for p in index.candidates(self.vocabulary)
                 for m in p.regex.finditer(self.joined)
             ]
         return self.spans[key]
@@ -142,7 +142,7 @@ class Detector:
         words = _Text.of(clauses)
         matches = [
             self._judge(self._owner[id(phrase)], phrase, words, *words.token_span(found.start(), found.end()))
-            for phrase in self._entries.candidates(set(words.tokens))
+            for phrase in self._entries.candidates(words.vocabulary)
             for found in phrase.regex.finditer(words.joined)
         ]
         return _summarise(matches)
