@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     )
     # Signals of the same category within this many hours join the open escalation instead of a new one.
     escalation_group_hours: float = Field(default=24, gt=0, le=24 * 14, alias="ESCALATION_GROUP_HOURS")
+    # The C-SSRS screener: not asked again within this many hours of a finished one (a plain "are you safe?"
+    # is asked instead), and closed after this many minutes without an answer, which alerts the care team.
+    cssrs_repeat_hours: float = Field(default=24, ge=0, le=24 * 14, alias="CSSRS_REPEAT_HOURS")
+    cssrs_unanswered_minutes: float = Field(default=60, gt=0, le=24 * 60, alias="CSSRS_UNANSWERED_MINUTES")
     # This many moderate signals within 48 hours count as one high signal.
     moderate_signals_raise: int = Field(default=3, ge=2, le=20, alias="MODERATE_SIGNALS_RAISE")
     # How often time-driven work (check-in prompts, nudges, expiry) looks for something due.

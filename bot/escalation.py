@@ -305,6 +305,31 @@ def details_viewed(session: AsyncSession, escalation: Escalation, counselor: Cou
     _by_counselor(session, "escalation.details_viewed", counselor, escalation.id)
 
 
+def plan_viewed(session: AsyncSession, escalation: Escalation, counselor: Counselor) -> None:
+    _by_counselor(session, "escalation.safety_plan_viewed", counselor, escalation.id)
+
+
+async def open_for(session: AsyncSession, counselor: Counselor) -> list[Escalation]:
+    """Escalations not yet resolved that this counselor may act on: their patients', and any they were
+    paged about. Unacknowledged first, then the most urgent, then the oldest."""
+    team = select(CareAssignment.patient_id).where(CareAssignment.counselor_id == counselor.id)
+    paged = select(EscalationAlert.escalation_id).where(EscalationAlert.counselor_id == counselor.id)
+    found = await session.scalars(
+        select(Escalation).where(
+            Escalation.status != EscalationStatus.RESOLVED,
+            Escalation.patient_id.in_(team) | Escalation.id.in_(paged),
+        )
+    )
+    return sorted(
+        found,
+        key=lambda e: (
+            e.status is not EscalationStatus.OPEN,
+            -RiskLevel.parse(e.level),
+            e.created_at,
+        ),
+    )
+
+
 async def alerts_of(session: AsyncSession, escalation_id: int) -> list[EscalationAlert]:
     return list(
         await session.scalars(select(EscalationAlert).where(EscalationAlert.escalation_id == escalation_id))

@@ -19,7 +19,6 @@ from bot.people import care_team
 
 class FlagKind(enum.StrEnum):
     MISSED_CHECKINS = "missed_checkins"
-    USE_REPORTED = "use_reported"
 
 
 @dataclass(frozen=True)

@@ -371,3 +371,63 @@ class RiskSignal(Base):
     level: Mapped[str] = mapped_column(String(16))
     categories: Mapped[list[str]] = mapped_column(JSON)
     source: Mapped[str] = mapped_column(String(32))
+
+
+class ScreenStatus(enum.StrEnum):
+    OPEN = "open"
+    COMPLETE = "complete"
+    UNANSWERED = "unanswered"  # closed after waiting too long for the next answer
+
+
+class SuicideScreen(Base):
+    """One run of the C-SSRS screener (screen version). `answers` maps question ids to yes/no; `step` is the
+    question awaiting an answer. Linked to the escalation it informs, if any."""
+
+    __tablename__ = "suicide_screens"
+    __table_args__ = (Index("ix_suicide_screens_patient_status", "patient_id", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    escalation_id: Mapped[int | None] = mapped_column(ForeignKey("escalations.id", ondelete="SET NULL"))
+    trigger: Mapped[str] = mapped_column(String(16))
+    status: Mapped[ScreenStatus] = mapped_column(_enum(ScreenStatus), default=ScreenStatus.OPEN)
+    step: Mapped[str | None] = mapped_column(String(16))
+    answers: Mapped[dict[str, bool]] = mapped_column(JSON, default=dict)
+    result: Mapped[str | None] = mapped_column(String(16))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SafetyPlan(Base):
+    """A Stanley–Brown safety plan in the patient's own words: one text per step, plus a reason for living.
+    `editing` is the step the patient is typing now."""
+
+    __tablename__ = "safety_plans"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), unique=True)
+    warning_signs: Mapped[str | None] = mapped_column(Text)
+    coping: Mapped[str | None] = mapped_column(Text)
+    distraction: Mapped[str | None] = mapped_column(Text)
+    help_people: Mapped[str | None] = mapped_column(Text)
+    professionals: Mapped[str | None] = mapped_column(Text)
+    safe_environment: Mapped[str | None] = mapped_column(Text)
+    reason_for_living: Mapped[str | None] = mapped_column(Text)
+    editing: Mapped[str | None] = mapped_column(String(24))
+    walkthrough: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class OnCallShift(Base):
+    """A counselor on call from `starts_at` to `ends_at` (UTC), paged for imminent alerts out of hours."""
+
+    __tablename__ = "oncall_shifts"
+    __table_args__ = (Index("ix_oncall_shifts_span", "starts_at", "ends_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    counselor_id: Mapped[int] = mapped_column(ForeignKey("counselors.id", ondelete="CASCADE"))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

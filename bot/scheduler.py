@@ -19,9 +19,9 @@ from bot.content import ContentError
 from bot.content.loader import fingerprint
 from bot.db import transaction
 from bot.enrollment import purge_expired_invites
+from bot.handlers import alerts, screener
 from bot.handlers import checkin as checkin_handlers
 from bot.handlers import coping as coping_handlers
-from bot.handlers import crisis
 from bot.handlers.base import Outgoing, send_all
 from bot.models import CheckInSource, CheckInStatus, Patient, PatientStatus, utcnow
 
@@ -127,12 +127,19 @@ def build_scheduler(runtime: Runtime, bot: Bot) -> AsyncIOScheduler:
     )
     scheduler.add_job(step_tick, "interval", seconds=STEP_TICK_SECONDS, args=[runtime, bot], id="step_tick")
     scheduler.add_job(
-        crisis.page_due,
+        alerts.page_due,
         "interval",
         seconds=ESCALATION_TICK_SECONDS,
         args=[runtime, bot],
         id="page_escalations",
         next_run_time=datetime.now(UTC),
+    )
+    scheduler.add_job(
+        screener.close_stalled,
+        "interval",
+        seconds=ESCALATION_TICK_SECONDS,
+        args=[runtime, bot],
+        id="close_stalled_screens",
     )
     if settings.content_watch_seconds > 0:
         scheduler.add_job(

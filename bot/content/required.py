@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from bot.checkin import SLEEP, TRIGGERS, Question
 from bot.content.modules import Category
+from bot.cssrs import ColumbiaRisk
+from bot.cssrs import Question as CssrsQuestion
 from bot.escalation import Outcome
 from bot.flags import FlagKind
 from bot.models import PatientStatus
 from bot.onboarding import COMMON_TIMEZONES, Step
 from bot.risk.levels import Category as RiskCategory
+from bot.safety_plan import Step as PlanStep
 
-PATIENT_COMMANDS = ("checkin", "cope", "history", "settings", "help", "privacy", "revoke")
+PATIENT_COMMANDS = ("checkin", "cope", "safetyplan", "history", "settings", "help", "privacy", "revoke")
 INVITE_REJECTIONS = ("invalid", "expired", "used", "already_enrolled")
 HISTORY_WINDOWS = (14, 30)
 
@@ -128,6 +131,43 @@ NAMED = frozenset(
         "escalation.details_button",
         "escalation.already",
         "escalation.refused",
+        "escalation.none_open",
+        "escalation.open_list",
+        "escalation.listed_open",
+        "escalation.plan_button",
+        "escalation.screener",
+        "escalation.screener_yes",
+        "escalation.screener_no",
+        "escalation.time_format",
+        "crisis.safety_plan_button",
+        "cssrs.intro_alerted",
+        "cssrs.intro_ambiguous",
+        "cssrs.yes_button",
+        "cssrs.no_button",
+        "cssrs.use_buttons",
+        "cssrs.stale",
+        "cssrs.result_urgent",
+        "cssrs.result_concern",
+        "cssrs.result_clear_open",
+        "cssrs.result_clear",
+        "cssrs.plan_button",
+        "plan.intro",
+        "plan.start_button",
+        "plan.not_now_button",
+        "plan.not_now",
+        "plan.ask",
+        "plan.skip_button",
+        "plan.keep_button",
+        "plan.stop_button",
+        "plan.too_long",
+        "plan.stopped",
+        "plan.view",
+        "plan.empty_step",
+        "plan.edit_button",
+        "plan.edit_which",
+        "plan.done_button",
+        "plan.counselor_view",
+        "plan.counselor_none",
     }
 )
 
@@ -150,5 +190,9 @@ def required_keys() -> frozenset[str]:
     keys.update(f"escalation.categories.{category.value}" for category in RiskCategory)
     keys.update(f"escalation.outcomes.{outcome.value}" for outcome in Outcome)
     keys.update(f"coping.categories.{category.value}" for category in Category)
+    keys.update(f"cssrs.questions.{question.value}" for question in CssrsQuestion)
+    keys.update(f"escalation.screener_questions.{question.value}" for question in CssrsQuestion)
+    keys.update(f"escalation.screener_risk.{risk.value}" for risk in ColumbiaRisk)
+    keys.update(f"plan.steps.{step.value}.{part}" for step in PlanStep for part in ("title", "prompt"))
     keys.update(f"history.days_{days}_button" for days in HISTORY_WINDOWS)
     return frozenset(keys)

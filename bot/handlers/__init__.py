@@ -6,6 +6,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Mess
 
 from bot.handlers import (
     admin,
+    alerts,
     checkin,
     consent,
     coping,
@@ -13,6 +14,8 @@ from bot.handlers import (
     fallback,
     history,
     onboarding,
+    safety_plan,
+    screener,
     settings,
     start,
     text,
@@ -36,6 +39,8 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
             CommandHandler("cope", coping.cope_command, filters=private & new_message),
             CommandHandler("history", history.history_command, filters=private & new_message),
             CommandHandler("settings", settings.settings_command, filters=private & new_message),
+            CommandHandler("safetyplan", safety_plan.safety_plan_command, filters=private & new_message),
+            CommandHandler("alerts", alerts.alerts_command, filters=private & new_message),
             CommandHandler("reload", admin.reload_command, filters=private & new_message),
             MessageHandler(private & new_message & filters.COMMAND, fallback.on_unknown_command),
             MessageHandler(private & new_message & filters.TEXT, text.on_text),
@@ -48,7 +53,9 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
             CallbackQueryHandler(coping.on_run_button, pattern=coping.RUN_PATTERN),
             CallbackQueryHandler(history.on_button, pattern=history.PATTERN),
             CallbackQueryHandler(settings.on_button, pattern=settings.PATTERN),
-            CallbackQueryHandler(crisis.on_alert_button, pattern=crisis.ALERT_PATTERN),
+            CallbackQueryHandler(alerts.on_alert_button, pattern=alerts.ALERT_PATTERN),
+            CallbackQueryHandler(screener.on_button, pattern=screener.PATTERN),
+            CallbackQueryHandler(safety_plan.on_button, pattern=safety_plan.PATTERN),
             CallbackQueryHandler(crisis.on_safety_button, pattern=crisis.SAFETY_PATTERN),
             CallbackQueryHandler(fallback.on_stray_button),
         ]

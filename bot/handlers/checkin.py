@@ -12,9 +12,11 @@ from telegram import Update
 from bot import checkin as rules
 from bot import coping, flags
 from bot.checkin import Question
+from bot.handlers import crisis
 from bot.handlers.base import Button, Context, Outgoing, Rows, Turn, scale_rows, turn
 from bot.handlers.fallback import answer_expired_button
 from bot.models import CheckIn, Patient, utcnow
+from bot.risk import Category, RiskLevel
 
 if TYPE_CHECKING:
     from bot.app import Runtime
@@ -166,10 +168,10 @@ async def _after_answer(
         "event=checkin.answered patient_id=%s checkin_id=%s question=%s", patient.id, checkin.id, answered
     )
     if answered is Question.USE and checkin.used:
-        for notice in await flags.raise_flag(
-            t.session, patient, flags.FlagKind.USE_REPORTED, utcnow(), checkin_id=checkin.id
-        ):
-            t.notify(render_notice(t.runtime, notice))
+        await crisis.structured_signal(t, patient, RiskLevel.HIGH, Category.RELAPSE, "checkin")
+    high_craving = t.runtime.settings.high_craving
+    if answered is Question.CRAVING and checkin.craving is not None and checkin.craving >= high_craving:
+        await crisis.structured_signal(t, patient, RiskLevel.MODERATE, Category.CRAVING, "checkin")
     if following is not None:
         await _ask(t, checkin)
         return

@@ -56,8 +56,8 @@ async def test_a_full_check_in_with_buttons_and_typing(harness: BotHarness) -> N
     use = await harness.tap(user, sleep, "Poorly", "alcohol or drugs")
     await harness.say(user, "yes", "What did you use")
     # The care team hears about the use at once: by alias, without the details.
-    alert = await harness.standin.wait_for(counselor_user, "reported alcohol or drug use")
-    assert "beer" not in (alert.text or "") and "Please consider reaching out" in (alert.text or "")
+    alert = await harness.standin.wait_for(counselor_user, "use or relapse reported")
+    assert "beer" not in (alert.text or "") and "Please reach out and acknowledge" in (alert.text or "")
     note = await harness.say(user, "two beers", "anything else")
     mark = harness.standin.mark(user)
     await harness.tap(user, note, "Skip", "Thank you for checking in")

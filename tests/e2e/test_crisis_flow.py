@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from telegram import Bot
 
 from bot import db
-from bot.handlers import crisis
+from bot.handlers import alerts
 from bot.models import (
     AssignmentRole,
     AuditEvent,
@@ -64,7 +64,7 @@ async def _time_passes(harness: BotHarness, escalation_id: int) -> None:
             .values(next_page_at=utcnow() - timedelta(seconds=1))
         )
     async with _bot(harness) as bot:
-        await crisis.page_due(harness.runtime, bot)
+        await alerts.page_due(harness.runtime, bot)
 
 
 def _alerts(harness: BotHarness, user: int) -> list[BotMessage]:
@@ -91,7 +91,12 @@ async def test_imminent_message_crisis_reply_alert_repage_widen_and_acknowledge(
     alert = await harness.standin.wait_for(primary_user, "URGENT alert")
     assert patient.alias in (alert.text or "") and "suicide risk" in (alert.text or "")
     assert "myself" not in (alert.text or "")
-    assert [label for label, _ in alert.buttons()] == ["Acknowledge", "Resolve", "Show details"]
+    assert [label for label, _ in alert.buttons()] == [
+        "Acknowledge",
+        "Resolve",
+        "Show details",
+        "Safety plan",
+    ]
     assert _alerts(harness, backup_user) == [] and _alerts(harness, supervisor_user) == []
     [escalation] = await _escalations(harness, patient_id)
     assert escalation.level == "imminent" and escalation.status is EscalationStatus.OPEN
@@ -150,30 +155,37 @@ async def test_a_counselor_off_the_care_team_is_refused(harness: BotHarness) -> 
     assert refused is not None
 
 
-async def test_high_signal_tells_the_patient_the_team_knows_and_softened_ones_ask(
-    harness: BotHarness,
-) -> None:
+async def test_high_signal_tells_the_patient_the_team_knows_and_groups(harness: BotHarness) -> None:
     primary_user, primary_id = await _link(harness, "Sam")
     patient_user = harness.new_user_id()
     patient_id = await harness.enroll(patient_user, primary_id)
 
-    await harness.say(patient_user, "i wish i could go to sleep and not wake up", "let your care team know")
+    mark = harness.standin.mark(patient_user)
+    await harness.say(patient_user, "i wish i could go to sleep and not wake up", "wished you were dead")
+    replies = [m.text or "" for m in harness.standin.transcript(patient_user)[mark:]]
+    assert any("let your care team know" in text for text in replies)
     await harness.standin.wait_for(primary_user, "High alert")
-    # The same category again within the window joins the open escalation: no second alert.
-    await harness.say(patient_user, "everyone would be better off without me", "let your care team know")
+    # The same category again within the window joins the open escalation: no second alert; the screener
+    # question under way is asked again.
+    await harness.say(patient_user, "everyone would be better off without me", "wished you were dead")
     assert len(await _escalations(harness, patient_id)) == 1
     assert len(_alerts(harness, primary_user)) == 1
 
-    # A denial is not silence: "not going to kill myself" is asked about, not dropped and not paged.
-    question = await harness.say(patient_user, "im not going to kill myself", "Are you safe right now")
+
+async def test_a_softened_overdose_signal_asks_if_the_patient_is_safe(harness: BotHarness) -> None:
+    primary_user, primary_id = await _link(harness, "Sam")
+    patient_user = harness.new_user_id()
+    patient_id = await harness.enroll(patient_user, primary_id)
+
+    # A denial is not silence: it is asked about, not dropped and not paged.
+    question = await harness.say(patient_user, "i'm not going to overdose", "Are you safe right now")
     await harness.tap(patient_user, question, "I'm safe", "Thank you for letting me know")
-    assert len(await _escalations(harness, patient_id)) == 1
+    assert await _escalations(harness, patient_id) == []
     # ...and "I need help now" on that question pages at once, as imminent.
-    question = await harness.say(patient_user, "im not going to kill myself", "Are you safe right now")
+    question = await harness.say(patient_user, "i'm not going to overdose", "Are you safe right now")
     await harness.tap(patient_user, question, "I need help now", "988")
     await harness.standin.wait_for(primary_user, "URGENT alert")
-    levels = [e.level for e in await _escalations(harness, patient_id)]
-    assert levels == ["imminent"]  # the open suicide escalation was raised, not duplicated
+    assert [e.level for e in await _escalations(harness, patient_id)] == ["imminent"]
 
 
 async def test_an_open_escalation_survives_a_restart_and_is_still_paged(harness: BotHarness) -> None:

@@ -1,0 +1,363 @@
+"""The care team's side of an escalation: alerts to counselors, re-pages, their buttons, and /alerts.
+
+The rules (who is paged, when, grouping, who may act) are in `bot.escalation`; this module only renders and
+sends. Alerts carry the least data (alias, level, category, time); the words behind an alert are shown only
+when an authorised counselor taps "Show details", and that view is written to the audit log.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import Bot, Update
+from telegram.error import TelegramError
+
+from bot import cssrs, safety_plan
+from bot import escalation as rules
+from bot.db import transaction
+from bot.handlers.base import Button, Context, Rows, Turn, keyboard, turn
+from bot.handlers.safety_plan import sections as plan_sections
+from bot.models import (
+    Counselor,
+    Escalation,
+    EscalationAlert,
+    EscalationStatus,
+    Patient,
+    ScreenStatus,
+    utcnow,
+)
+
+if TYPE_CHECKING:
+    from bot.app import Runtime
+
+log = logging.getLogger(__name__)
+
+LIST_LIMIT = 10  # alerts shown by /alerts; the header says how many more
+ALERT_PATTERN = r"^esc:\d{1,12}:(ack|res|det|plan|out:(safe|emergency|false_alarm|other))$"
+
+
+# ---- paging ------------------------------------------------------------------------------------------------
+
+
+def _local(runtime: Runtime, moment: datetime, counselor: Counselor) -> str:
+    try:
+        zone = ZoneInfo(counselor.timezone)
+    except (KeyError, ValueError):
+        zone = ZoneInfo(runtime.settings.default_timezone)
+    return moment.astimezone(zone).strftime(runtime.text("escalation.time_format", counselor.language))
+
+
+def _alert_text(
+    runtime: Runtime,
+    key: str,
+    escalation: Escalation,
+    patient: Patient,
+    reader: Counselor,
+    **extra: object,
+) -> str:
+    language = reader.language
+    return runtime.text(
+        key,
+        language,
+        level=runtime.text(f"escalation.levels.{escalation.level}", language),
+        category=runtime.text(f"escalation.categories.{escalation.category}", language),
+        alias=patient.alias,
+        time=_local(runtime, escalation.created_at, reader),
+        **extra,
+    )
+
+
+def _alert_buttons(runtime: Runtime, escalation: Escalation, language: str) -> Rows:
+    prefix = f"esc:{escalation.id}"
+    rows: list[list[Button]] = []
+    if escalation.status is EscalationStatus.OPEN:
+        rows.append([(runtime.text("escalation.acknowledge_button", language), f"{prefix}:ack")])
+    if escalation.status is not EscalationStatus.RESOLVED:
+        rows.append([(runtime.text("escalation.resolve_button", language), f"{prefix}:res")])
+    rows.append(
+        [
+            (runtime.text("escalation.details_button", language), f"{prefix}:det"),
+            (runtime.text("escalation.plan_button", language), f"{prefix}:plan"),
+        ]
+    )
+    return rows
+
+
+async def page(runtime: Runtime, bot: Bot, escalation_id: int) -> None:
+    """Send this escalation's alert to whoever its stage pages, if it is still open and due."""
+    async with transaction(runtime.sessions) as session:
+        escalation = await session.get(Escalation, escalation_id, with_for_update=True)
+        now = utcnow()
+        if (
+            escalation is None
+            or escalation.status is not EscalationStatus.OPEN
+            or escalation.next_page_at is None
+            or escalation.next_page_at > now
+        ):
+            return
+        await _page_locked(runtime, bot, session, escalation, now)
+
+
+async def _page_locked(
+    runtime: Runtime, bot: Bot, session: AsyncSession, escalation: Escalation, now: datetime
+) -> None:
+    patient = await session.get(Patient, escalation.patient_id)
+    assert patient is not None
+    repage = escalation.alerted_at is not None
+    rules.mark_paged(escalation, now, runtime.settings)
+    counselors = await rules.recipients(session, escalation)
+    if not counselors:
+        log.error("event=escalation.nobody_to_page escalation_id=%s", escalation.id)
+    for counselor in counselors:
+        assert counselor.chat_id is not None
+        text = _alert_text(
+            runtime, "escalation.repage" if repage else "escalation.alert", escalation, patient, counselor
+        )
+        try:
+            sent = await bot.send_message(
+                counselor.chat_id,
+                text,
+                reply_markup=keyboard(_alert_buttons(runtime, escalation, counselor.language)),
+            )
+        except TelegramError as error:
+            log.warning(
+                "event=escalation.page_failed escalation_id=%s counselor_id=%s kind=%s",
+                escalation.id,
+                counselor.id,
+                type(error).__name__,
+            )
+            continue
+        session.add(
+            EscalationAlert(
+                escalation_id=escalation.id,
+                counselor_id=counselor.id,
+                chat_id=counselor.chat_id,
+                message_id=sent.message_id,
+                stage=escalation.stage,
+                sent_at=now,
+            )
+        )
+    log.info(
+        "event=escalation.paged escalation_id=%s stage=%s counselors=%s",
+        escalation.id,
+        escalation.stage,
+        len(counselors),
+    )
+
+
+async def page_due(runtime: Runtime, bot: Bot) -> None:
+    """The scheduler's job: first alerts that never went out (a crash after the commit) and re-pages."""
+    async with transaction(runtime.sessions) as session:
+        ids = [e.id for e in await rules.due(session, utcnow())]
+    for escalation_id in ids:
+        await page(runtime, bot, escalation_id)
+
+
+# ---- the counselor's buttons -------------------------------------------------------------------------------
+
+
+async def on_alert_button(update: Update, context: Context) -> None:
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    _, raw_id, action, *rest = query.data.split(":")
+    async with turn(update, context) as t:
+        counselor = t.person
+        if not isinstance(counselor, Counselor):
+            await query.answer(t.text("escalation.refused"))
+            return
+        found = await rules.find_for(t.session, int(raw_id), counselor, action)
+        if isinstance(found, rules.Refusal):
+            log.warning("event=escalation.refused counselor_id=%s escalation_id=%s", counselor.id, raw_id)
+            await query.answer(t.text("escalation.refused"))
+            return
+        escalation = found
+        patient = await t.session.get(Patient, escalation.patient_id)
+        assert patient is not None
+        now = utcnow()
+        if action == "det":
+            rules.details_viewed(t.session, escalation, counselor)
+            await query.answer()
+            await _show_details(t, escalation, patient, counselor)
+            return
+        if action == "plan":
+            rules.plan_viewed(t.session, escalation, counselor)
+            await query.answer()
+            await _show_plan(t, patient, counselor)
+            return
+        if action == "res":
+            await query.answer()
+            await t.reply(
+                "escalation.choose_outcome",
+                buttons=[
+                    [(t.text(f"escalation.outcomes.{o}"), f"esc:{escalation.id}:out:{o}")]
+                    for o in rules.Outcome
+                ],
+            )
+            return
+        if action == "ack":
+            done = rules.acknowledge(t.session, escalation, counselor, now)
+        else:
+            done = rules.resolve(t.session, escalation, counselor, rules.Outcome(rest[0]), now)
+            if done:
+                t.clear_buttons()
+        await query.answer(None if done else t.text("escalation.already"))
+        if done:
+            alerts = await rules.alerts_of(t.session, escalation.id)
+            runtime, bot, escalation_id = t.runtime, t.update.get_bot(), escalation.id
+            t.then(lambda: _refresh_alerts(runtime, bot, escalation_id, [a.id for a in alerts]))
+
+
+async def _show_details(t: Turn, escalation: Escalation, patient: Patient, counselor: Counselor) -> None:
+    """The patient's words behind the alert, then what any C-SSRS screener behind it found."""
+    runtime = t.runtime
+    if escalation.detail:
+        await t.send(
+            _alert_text(
+                runtime, "escalation.details", escalation, patient, counselor, detail=escalation.detail
+            )
+        )
+    screens = await cssrs.screens_of(t.session, escalation.id)
+    for screen in screens:
+        language = counselor.language
+        answers = " · ".join(
+            f"{runtime.text(f'escalation.screener_questions.{q}', language)}: "
+            f"{runtime.text('escalation.screener_yes' if yes else 'escalation.screener_no', language)}"
+            for q, yes in screen.answers.items()
+        )
+        await t.send(
+            runtime.text(
+                "escalation.screener",
+                language,
+                time=_local(runtime, screen.started_at, counselor),
+                risk=runtime.text(f"escalation.screener_risk.{screen.result or 'none'}", language),
+                unfinished=screen.status is not ScreenStatus.COMPLETE,
+                answers=answers,
+            )
+        )
+    if not escalation.detail and not screens:
+        await t.reply("escalation.no_details")
+
+
+async def _show_plan(t: Turn, patient: Patient, counselor: Counselor) -> None:
+    plan = await safety_plan.plan_of(t.session, patient.id)
+    if not safety_plan.filled(plan):
+        await t.reply("plan.counselor_none", alias=patient.alias)
+        return
+    assert plan is not None
+    await t.reply(
+        "plan.counselor_view",
+        alias=patient.alias,
+        time=_local(t.runtime, plan.updated_at, counselor),
+        sections=plan_sections(t, plan),
+    )
+
+
+async def _refresh_alerts(runtime: Runtime, bot: Bot, escalation_id: int, alert_ids: list[int]) -> None:
+    """Show an acknowledgement or resolution on every counselor's copy of the alert."""
+    async with transaction(runtime.sessions) as session:
+        escalation = await session.get(Escalation, escalation_id)
+        if escalation is None:
+            return
+        patient = await session.get(Patient, escalation.patient_id)
+        actor_id = escalation.resolved_by or escalation.acknowledged_by
+        actor = await session.get(Counselor, actor_id) if actor_id else None
+        for alert_id in alert_ids:
+            alert = await session.get(EscalationAlert, alert_id)
+            counselor = await session.get(Counselor, alert.counselor_id) if alert else None
+            if alert is None or counselor is None or patient is None or alert.message_id is None:
+                continue
+            resolved = escalation.status is EscalationStatus.RESOLVED
+            extra: dict[str, object] = {"counselor": actor.name if actor else "?"}
+            if resolved:
+                extra["outcome"] = runtime.text(
+                    f"escalation.outcomes.{escalation.outcome}", counselor.language
+                )
+            text = _alert_text(
+                runtime,
+                "escalation.resolved" if resolved else "escalation.acknowledged",
+                escalation,
+                patient,
+                counselor,
+                **extra,
+            )
+            rows = _alert_buttons(runtime, escalation, counselor.language)
+            try:
+                await bot.edit_message_text(
+                    text, alert.chat_id, alert.message_id, reply_markup=keyboard(rows)
+                )
+            except TelegramError as error:
+                log.warning(
+                    "event=escalation.refresh_failed alert_id=%s kind=%s", alert.id, type(error).__name__
+                )
+
+
+# ---- /alerts -----------------------------------------------------------------------------------------------
+
+
+async def alerts_command(update: Update, context: Context) -> None:
+    """A counselor's open escalations, most urgent first, each with its buttons. The copies are kept like
+    alerts, so an acknowledgement by anyone shows on them too."""
+    async with turn(update, context) as t:
+        counselor = t.person
+        if not isinstance(counselor, Counselor):
+            await t.reply("input.not_for_role")
+            return
+        found = await rules.open_for(t.session, counselor)
+        if not found:
+            await t.reply("escalation.none_open")
+            return
+        runtime, bot, counselor_id, chat_id = t.runtime, t.update.get_bot(), counselor.id, t.chat_id
+        ids = [e.id for e in found]
+        t.then(lambda: _list(runtime, bot, counselor_id, chat_id, ids))
+
+
+async def _list(runtime: Runtime, bot: Bot, counselor_id: int, chat_id: int, ids: list[int]) -> None:
+    async with transaction(runtime.sessions) as session:
+        counselor = await session.get(Counselor, counselor_id)
+        if counselor is None:
+            return
+        shown = ids[:LIST_LIMIT]
+        header = runtime.text(
+            "escalation.open_list", counselor.language, count=len(ids), more=len(ids) - len(shown)
+        )
+        await bot.send_message(chat_id, header)
+        for escalation_id in shown:
+            escalation = await session.get(Escalation, escalation_id)
+            patient = await session.get(Patient, escalation.patient_id) if escalation else None
+            if escalation is None or patient is None:
+                continue
+            key = (
+                "escalation.listed_open"
+                if escalation.status is EscalationStatus.OPEN
+                else "escalation.acknowledged"
+            )
+            acknowledger = (
+                await session.get(Counselor, escalation.acknowledged_by)
+                if escalation.acknowledged_by
+                else None
+            )
+            text = _alert_text(
+                runtime,
+                key,
+                escalation,
+                patient,
+                counselor,
+                counselor=acknowledger.name if acknowledger else "?",
+            )
+            sent = await bot.send_message(
+                chat_id, text, reply_markup=keyboard(_alert_buttons(runtime, escalation, counselor.language))
+            )
+            session.add(
+                EscalationAlert(
+                    escalation_id=escalation.id,
+                    counselor_id=counselor.id,
+                    chat_id=chat_id,
+                    message_id=sent.message_id,
+                    stage=escalation.stage,
+                    sent_at=utcnow(),
+                )
+            )

@@ -1,0 +1,170 @@
+"""The C-SSRS screener over Telegram: one question at a time with Yes/No buttons (typing yes or no works too).
+
+The rules and Columbia's triage are in `bot.cssrs`. A positive screen raises or joins an escalation and pages
+at once when it is urgent; a negative one never closes an escalation that is already open.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import Bot, Update
+
+from bot import cssrs, safety_plan
+from bot import escalation as escalations
+from bot.checkin import read_yes_no
+from bot.db import transaction
+from bot.handlers import alerts
+from bot.handlers.base import Context, Rows, Turn, turn
+from bot.handlers.fallback import answer_expired_button
+from bot.models import Patient, ScreenStatus, SuicideScreen, utcnow
+from bot.risk import Category, RiskLevel
+
+if TYPE_CHECKING:
+    from bot.app import Runtime
+
+log = logging.getLogger(__name__)
+
+QUESTIONS = "|".join(q.value for q in cssrs.Question)
+PATTERN = rf"^css:\d{{1,12}}:({QUESTIONS}):(y|n)$"
+
+
+async def offer(t: Turn, patient: Patient, trigger: cssrs.Trigger, escalation_id: int | None) -> bool:
+    """Start the screener after a suicide-adjacent message, unless one is under way (then its question is
+    asked again, and it is linked to this escalation) or one was finished recently. Returns whether a
+    screener is now under way."""
+    now = utcnow()
+    current = await cssrs.open_screen(t.session, patient.id)
+    if current is not None and current.step is not None:
+        if escalation_id is not None and current.escalation_id is None:
+            current.escalation_id = escalation_id
+        await _ask(t, current, cssrs.Question(current.step))
+        return True
+    recent = now - timedelta(hours=t.runtime.settings.cssrs_repeat_hours)
+    if await cssrs.finished_since(t.session, patient.id, recent):
+        return False
+    screen = await cssrs.start(t.session, patient.id, trigger, escalation_id, now)
+    log.info("event=cssrs.started patient_id=%s screen_id=%s trigger=%s", patient.id, screen.id, trigger)
+    await _ask(t, screen, cssrs.Question.WISH_DEAD, intro=f"cssrs.intro_{trigger}")
+    return True
+
+
+def _buttons(t: Turn, screen: SuicideScreen, question: cssrs.Question) -> Rows:
+    prefix = f"css:{screen.id}:{question}"
+    return [[(t.text("cssrs.yes_button"), f"{prefix}:y"), (t.text("cssrs.no_button"), f"{prefix}:n")]]
+
+
+async def _ask(t: Turn, screen: SuicideScreen, question: cssrs.Question, *, intro: str | None = None) -> None:
+    text = t.text(f"cssrs.questions.{question}")
+    if intro:
+        text = f"{t.text(intro)}\n\n{text}"
+    await t.send(text, buttons=_buttons(t, screen, question))
+
+
+async def on_button(update: Update, context: Context) -> None:
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    _, raw_id, raw_question, said = query.data.split(":")
+    async with turn(update, context) as t:
+        patient = t.active_patient
+        if patient is None:
+            await answer_expired_button(t)
+            return
+        screen = await t.session.get(SuicideScreen, int(raw_id), with_for_update=True)
+        question = cssrs.Question(raw_question)
+        if screen is None or screen.patient_id != patient.id:
+            log.warning("event=cssrs.foreign_button patient_id=%s", patient.id)
+            await query.answer(t.text("cssrs.stale"))
+            t.clear_buttons()
+            return
+        if screen.status is not ScreenStatus.OPEN or screen.step != question.value:
+            await query.answer(t.text("cssrs.stale"))
+            t.clear_buttons()
+            return
+        await query.answer()
+        t.clear_buttons()
+        await _answered(t, patient, screen, question, said == "y")
+
+
+async def on_typed(t: Turn, patient: Patient, screen: SuicideScreen, text: str) -> None:
+    """A typed yes or no answers the open question; anything else asks it again."""
+    assert screen.step is not None
+    question = cssrs.Question(screen.step)
+    said = read_yes_no(text)
+    if said is None:
+        await t.reply("cssrs.use_buttons")
+        await _ask(t, screen, question)
+        return
+    await _answered(t, patient, screen, question, said)
+
+
+async def _answered(
+    t: Turn, patient: Patient, screen: SuicideScreen, question: cssrs.Question, yes: bool
+) -> None:
+    following = cssrs.answer(screen, question, yes, utcnow())
+    log.info("event=cssrs.answered patient_id=%s screen_id=%s question=%s", patient.id, screen.id, question)
+    if following is not None:
+        await _ask(t, screen, following)
+        return
+    risk = cssrs.ColumbiaRisk(screen.result or cssrs.ColumbiaRisk.NONE)
+    log.info("event=cssrs.completed patient_id=%s screen_id=%s result=%s", patient.id, screen.id, risk)
+    level = cssrs.LEVELS[risk]
+    if level >= RiskLevel.HIGH:
+        raised = await _escalate(t.runtime, t.session, patient, screen, level, "cssrs")
+        if raised.page_now:
+            runtime, bot, escalation_id = t.runtime, t.update.get_bot(), raised.escalation.id
+            t.then(lambda: alerts.page(runtime, bot, escalation_id))
+    if level is RiskLevel.IMMINENT:
+        plan = await safety_plan.plan_of(t.session, patient.id)
+        await t.reply("cssrs.result_urgent", plan_contacts=safety_plan.crisis_contacts(plan) or "")
+    elif level is RiskLevel.HIGH:
+        await t.reply(
+            "cssrs.result_concern",
+            buttons=[
+                [(t.text("cssrs.plan_button"), "plan:show")],
+                [(t.text("crisis.try_exercise_button"), "cope:menu")],
+            ],
+        )
+    elif screen.escalation_id is not None:
+        await t.reply("cssrs.result_clear_open")
+    else:
+        await t.reply("cssrs.result_clear")
+
+
+async def _escalate(
+    runtime: Runtime,
+    session: AsyncSession,
+    patient: Patient,
+    screen: SuicideScreen,
+    level: RiskLevel,
+    source: str,
+) -> escalations.Raised:
+    """Raise (or join) the suicide escalation a positive or unfinished screen calls for."""
+    raised = await escalations.raise_escalation(
+        session, patient, level, Category.SUICIDE, source, None, utcnow(), runtime.settings
+    )
+    screen.escalation_id = raised.escalation.id
+    return raised
+
+
+async def close_stalled(runtime: Runtime, bot: Bot) -> None:
+    """The scheduler's job: a screener left unanswered is closed, and the care team hears of it. After an
+    ambiguous message, silence is not taken as "no": it raises a high escalation for a counselor to check."""
+    wait = timedelta(minutes=runtime.settings.cssrs_unanswered_minutes)
+    to_page: list[int] = []
+    async with transaction(runtime.sessions) as session:
+        for screen in await cssrs.stalled(session, utcnow(), wait):
+            patient = await session.get(Patient, screen.patient_id)
+            risk = cssrs.close_unanswered(screen, utcnow())
+            log.info("event=cssrs.unanswered patient_id=%s screen_id=%s", screen.patient_id, screen.id)
+            if patient is None:
+                continue
+            level = max(cssrs.LEVELS[risk], RiskLevel.HIGH)
+            raised = await _escalate(runtime, session, patient, screen, level, "cssrs_unanswered")
+            if raised.page_now:
+                to_page.append(raised.escalation.id)
+    for escalation_id in to_page:
+        await alerts.page(runtime, bot, escalation_id)

@@ -1,0 +1,157 @@
+"""/safetyplan built step by step and shown; its contacts in a crisis; the counselor's view; /alerts."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from bot.models import AuditEvent, EscalationAlert, SafetyPlan
+from bot.safety_plan import MAX_LENGTH
+from bot.simulator import BotMessage
+from tests.e2e.test_crisis_flow import _escalations, _link
+from tests.harness import BotHarness
+
+
+async def _plan(harness: BotHarness, patient_id: int) -> SafetyPlan | None:
+    async with harness.runtime.sessions() as session:
+        return await session.scalar(select(SafetyPlan).where(SafetyPlan.patient_id == patient_id))
+
+
+async def test_a_plan_is_built_step_by_step_shown_and_changed(harness: BotHarness) -> None:
+    _, counselor_id = await _link(harness, "Sam")
+    user = harness.new_user_id()
+    patient_id = await harness.enroll(user, counselor_id)
+
+    intro = await harness.say(user, "/safetyplan", "6 steps")
+    step = await harness.tap(user, intro, "Build my safety plan", "warning signs")
+    step = await harness.say(user, "I stop answering my phone", "2. Things I can do")
+    step = await harness.tap(user, step, "Skip", "3. People and places")
+    # Stop halfway: what was typed is kept.
+    await harness.tap(user, step, "Stop for now", "Saved")
+    plan = await _plan(harness, patient_id)
+    assert plan is not None and plan.warning_signs == "I stop answering my phone"
+    assert plan.coping is None and plan.editing is None
+    # Text typed now is not taken as a plan step.
+    await harness.say(user, "hello there", "understand")
+
+    shown = await harness.say(user, "/safetyplan", "Your safety plan")
+    assert "I stop answering my phone" in (shown.text or "") and "988" in (shown.text or "")
+    assert "(not filled in yet)" in (shown.text or "")
+    which = await harness.tap(user, shown, "Change a step", "Which step")
+    step = await harness.tap(user, which, "4. People I can ask for help", "names and phone numbers")
+    shown = await harness.say(user, "My sister Ana 555-0134", "Your safety plan")
+    assert "My sister Ana 555-0134" in (shown.text or "")
+
+    # Changing a step that has words shows them and offers to keep them.
+    which = await harness.tap(user, shown, "Change a step", "Which step")
+    step = await harness.tap(user, which, "1. My warning signs", "Now it says")
+    shown = await harness.tap(user, step, "Keep", "Your safety plan")
+    plan = await _plan(harness, patient_id)
+    assert plan is not None and plan.warning_signs == "I stop answering my phone"
+
+    # Too long is refused with the limit, and nothing is lost.
+    which = await harness.tap(user, shown, "Change a step", "Which step")
+    await harness.tap(user, which, "5. Professionals I can call in a crisis", "crisis lines below")
+    await harness.say(user, "x" * (MAX_LENGTH + 1), "longer than I can keep")
+    await harness.say(user, "Dr. Lee 555-0199", "Your safety plan")
+    plan = await _plan(harness, patient_id)
+    assert plan is not None and plan.professionals == "Dr. Lee 555-0199"
+    assert plan.help_people == "My sister Ana 555-0134"
+
+
+async def test_the_whole_walk_through_then_a_stale_skip(harness: BotHarness) -> None:
+    _, counselor_id = await _link(harness, "Sam")
+    user = harness.new_user_id()
+    patient_id = await harness.enroll(user, counselor_id)
+    intro = await harness.say(user, "/safetyplan", "6 steps")
+    first = await harness.tap(user, intro, "Build my safety plan", "warning signs")
+    answers = ["Isolating", "A walk", "The gym", "Ana 555-0134", "Dr. Lee", "Pills to my sister"]
+    for answer in answers:
+        await harness.say(user, answer, "Skip")
+    shown = await harness.say(user, "My kids", "Your safety plan")
+    assert all(a in (shown.text or "") for a in [*answers, "My kids"])
+    # The Skip button of the first step, tapped now, does nothing to the finished plan.
+    await harness.tap(user, first, "Skip", "no longer active")
+    plan = await _plan(harness, patient_id)
+    assert plan is not None and plan.warning_signs == "Isolating" and plan.reason_for_living == "My kids"
+
+
+async def test_crisis_shows_the_plan_contacts_and_the_counselor_can_see_the_plan(harness: BotHarness) -> None:
+    counselor_user, counselor_id = await _link(harness, "Sam")
+    stranger_user, _ = await _link(harness, "Eve")
+    user = harness.new_user_id()
+    patient_id = await harness.enroll(user, counselor_id)
+    patient = await harness.patient(user)
+    assert patient is not None
+
+    alert = None
+    intro = await harness.say(user, "/safetyplan", "6 steps")
+    await harness.tap(user, intro, "Build my safety plan", "warning signs")
+    await harness.say(user, "Isolating", "2. Things I can do")
+    await harness.say(user, "A walk", "3. People and places")
+    step = await harness.say(user, "The gym", "4. People I can ask")
+    await harness.say(user, "My sister Ana 555-0134", "5. Professionals")
+    step = await harness.say(user, "Dr. Lee 555-0199", "6. Making my surroundings safe")
+    await harness.tap(user, step, "Stop for now", "Saved")
+
+    reply = await harness.say(user, "this is goodbye. thank you for everything", "988")
+    assert "My sister Ana 555-0134" in (reply.text or "") and "Dr. Lee 555-0199" in (reply.text or "")
+    assert "Isolating" not in (reply.text or "")
+
+    alert = await harness.standin.wait_for(counselor_user, "URGENT alert")
+    [escalation] = await _escalations(harness, patient_id)
+    shown = await harness.tap(counselor_user, alert, "Safety plan", "Safety plan of")
+    assert patient.alias in (shown.text or "") and "Isolating" in (shown.text or "")
+    async with harness.runtime.sessions() as session:
+        viewed = await session.scalar(
+            select(AuditEvent).where(AuditEvent.action == "escalation.safety_plan_viewed")
+        )
+    assert viewed is not None and viewed.subject_id == escalation.id
+
+    # A counselor off the care team cannot see it.
+    query = await harness.standin.tap_raw(stranger_user, 1, f"esc:{escalation.id}:plan")
+    answer = await harness.standin.wait_for_callback_answer(query)
+    assert "can't act on this alert" in str(answer.get("text"))
+    assert not [m for m in harness.standin.transcript(stranger_user) if "Isolating" in (m.text or "")]
+
+
+async def test_alerts_lists_open_escalations_and_an_acknowledgement_shows_everywhere(
+    harness: BotHarness,
+) -> None:
+    counselor_user, counselor_id = await _link(harness, "Sam")
+    other_user, _ = await _link(harness, "Eve")
+    first_user, second_user = harness.new_user_id(), harness.new_user_id()
+    first_id = await harness.enroll(first_user, counselor_id)
+    await harness.enroll(second_user, counselor_id)
+    await harness.say(other_user, "/alerts", "no open alerts")
+
+    await harness.say(first_user, "i relapsed last night", "let your care team know")
+    await harness.say(second_user, "took 30 xanax", "911")
+    await harness.standin.wait_for(counselor_user, "URGENT alert")
+
+    mark = harness.standin.mark(counselor_user)
+    await harness.standin.send_text(counselor_user, "/alerts")
+    header = await harness.standin.wait_for(counselor_user, "Open alerts: 2", after=mark)
+    listed = await harness.standin.wait_for(counselor_user, "Not acknowledged", after=mark)
+    # The most urgent first.
+    assert "URGENT" in (listed.text or "") and "overdose" in (listed.text or "")
+    assert header.message_id < listed.message_id
+
+    # Acknowledging from the list shows on the original alert too.
+    [escalation] = await _escalations(harness, first_id)
+    relapse_copy = await harness.standin.wait_for(counselor_user, "use or relapse reported", after=mark)
+    assert f"esc:{escalation.id}:ack" in [d for _, d in relapse_copy.buttons()]
+    await harness.standin.tap(counselor_user, relapse_copy.message_id, f"esc:{escalation.id}:ack")
+    # Both copies of the relapse alert (the page and the listed one) now say who acknowledged it.
+    async with harness.runtime.sessions() as session:
+        copies = list(
+            await session.scalars(
+                select(EscalationAlert.message_id).where(EscalationAlert.escalation_id == escalation.id)
+            )
+        )
+    assert len(copies) == 2
+    for message_id in copies:
+
+        def acknowledged(m: BotMessage, message_id: int | None = message_id) -> bool:
+            return m.message_id == message_id and "Acknowledged by Sam" in (m.text or "")
+
+        await harness.standin.wait_for(counselor_user, acknowledged)
