@@ -1,9 +1,10 @@
 """The C-SSRS screener (Columbia Suicide Severity Rating Scale, screen version) and Columbia's triage.
 
-Questions 1 and 2 are always asked; 3, 4 and 5 only after a yes to 2; 6 always, and "was it in the past three
+Questions 1 and 2 are asked first; 3, 4 and 5 only after a yes to 2; then 6, and "was it in the past three
 months?" after a yes to 6. Triage: yes to 4 or 5, or behaviour in the past three months, is high risk (our
 imminent level); yes to 3, or behaviour longer ago, is moderate; yes to 1 or 2 alone is low. Every yes is at
-least our high level, since even a passive wish to be dead is one the care team should hear about.
+least our high level, since even a passive wish to be dead is one the care team should hear about. Once the
+answers are high risk no further question is asked: the urgent response comes first.
 
 The screener informs the care team; it never closes anything. An escalation is only closed by a counselor, so
 a patient who answers "no" to everything after an imminent message still gets a call.
@@ -52,7 +53,10 @@ LEVELS = {
 
 
 def next_question(answers: dict[str, bool]) -> Question | None:
-    """The next question to ask given the answers so far, or None when the screener is complete."""
+    """The next question to ask given the answers so far, or None when the screener is complete (all
+    asked, or already high risk)."""
+    if triage(answers) is ColumbiaRisk.HIGH:
+        return None
     for question in (Question.WISH_DEAD, Question.THOUGHTS):
         if question not in answers:
             return question
@@ -131,8 +135,7 @@ def answer(screen: SuicideScreen, question: Question, yes: bool, now: datetime) 
     answers = {**screen.answers, question.value: yes}
     screen.answers = answers  # a new dict, so the JSON column sees the change
     screen.answered_at = now
-    # Once intent or a plan is disclosed the triage cannot get lower: stop asking and respond at once.
-    following = None if triage(answers) is ColumbiaRisk.HIGH else next_question(answers)
+    following = next_question(answers)
     screen.step = following.value if following else None
     if following is None:
         screen.status = ScreenStatus.COMPLETE
@@ -144,15 +147,17 @@ def answer(screen: SuicideScreen, question: Question, yes: bool, now: datetime) 
 async def stalled(session: AsyncSession, now: datetime, wait: timedelta) -> list[SuicideScreen]:
     """Open screeners with no answer for `wait` (counted from the last answer, or the start)."""
     screens = await session.scalars(
-        select(SuicideScreen).where(
-            SuicideScreen.status == ScreenStatus.OPEN, SuicideScreen.started_at <= now - wait
-        )
+        select(SuicideScreen)
+        .where(SuicideScreen.status == ScreenStatus.OPEN, SuicideScreen.started_at <= now - wait)
+        .with_for_update(skip_locked=True)  # one being answered right now is left to its answer
     )
     return [s for s in screens if (s.answered_at or s.started_at) <= now - wait]
 
 
 def close_unanswered(screen: SuicideScreen, now: datetime) -> ColumbiaRisk:
     """Close a screener nobody finished; the answers given so far are triaged and kept."""
+    if screen.status is not ScreenStatus.OPEN:
+        raise ValueError("only an open screener can go unanswered")
     risk = triage(screen.answers)
     screen.status = ScreenStatus.UNANSWERED
     screen.result = risk.value
