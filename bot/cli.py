@@ -10,9 +10,10 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 from cryptography.fernet import Fernet
@@ -20,13 +21,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from bot import audit, db, logs
+from bot import audit, db, logs, oncall
 from bot.config import ConfigError, Settings, exit_on_config_error, load_settings
 from bot.content import ContentError
 from bot.content.check import check_content
 from bot.content.modules import load_modules
 from bot.enrollment import EnrollmentError, issue_invite
-from bot.models import Counselor, CounselorRole, InviteKind
+from bot.models import Counselor, CounselorRole, InviteKind, utcnow
 from bot.people import add_counselor
 from bot.risk.detector import Detector
 from bot.risk.evaluate import EvalFileError, evaluate, read_labelled
@@ -156,6 +157,73 @@ async def cmd_counselor_list(args: argparse.Namespace, settings: Settings) -> in
         return 0
 
     return await _with_session(settings, work)
+
+
+async def cmd_oncall_set(args: argparse.Namespace, settings: Settings) -> int:
+    zone = settings.timezone
+
+    async def work(session: AsyncSession) -> int:
+        try:
+            starts = oncall.local_datetime(args.start, zone)
+            ends = oncall.local_datetime(args.end, zone)
+            shift = await oncall.add_shift(session, args.counselor, starts, ends)
+        except ValueError as error:
+            raise CliError(str(error)) from None
+        counselor = await session.get(Counselor, args.counselor)
+        if counselor is not None and counselor.chat_id is None:
+            print(
+                f"warning: counselor {args.counselor} has not linked Telegram yet, so cannot be paged; "
+                f"send them `python -m bot invite counselor --counselor {args.counselor}`",
+                file=sys.stderr,
+            )
+        audit.record(
+            session,
+            "oncall.shift_added",
+            actor_type="cli",
+            subject_type="counselor",
+            subject_id=args.counselor,
+            shift_id=shift.id,
+        )
+        print(
+            f"on call: counselor {args.counselor}, {_clinic_time(starts, zone)} to {_clinic_time(ends, zone)}"
+        )
+        print(shift.id)
+        return 0
+
+    return await _with_session(settings, work)
+
+
+async def cmd_oncall_list(args: argparse.Namespace, settings: Settings) -> int:
+    zone = settings.timezone
+
+    async def work(session: AsyncSession) -> int:
+        print(f"office hours: {settings.office_hours} ({settings.default_timezone})", file=sys.stderr)
+        for shift, counselor in await oncall.shifts_from(session, utcnow()):
+            linked = "linked" if counselor.chat_id else "NOT LINKED"
+            print(
+                f"{shift.id}\t{_clinic_time(shift.starts_at, zone)}\t{_clinic_time(shift.ends_at, zone)}"
+                f"\t{counselor.id}\t{linked}\t{counselor.name}"
+            )
+        return 0
+
+    return await _with_session(settings, work)
+
+
+async def cmd_oncall_remove(args: argparse.Namespace, settings: Settings) -> int:
+    async def work(session: AsyncSession) -> int:
+        try:
+            await oncall.remove_shift(session, args.shift)
+        except ValueError as error:
+            raise CliError(str(error)) from None
+        audit.record(session, "oncall.shift_removed", actor_type="cli", shift_id=args.shift)
+        print(f"removed on-call shift {args.shift}", file=sys.stderr)
+        return 0
+
+    return await _with_session(settings, work)
+
+
+def _clinic_time(moment: datetime, zone: ZoneInfo) -> str:
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
 
 
 async def _deep_link_name(settings: Settings) -> str | None:
@@ -399,6 +467,38 @@ def build_parser() -> argparse.ArgumentParser:
         "list", help="list counselors", description="List counselors: id, role, state, Telegram link, name."
     )
     listing.set_defaults(handler=cmd_counselor_list)
+
+    on_call = commands.add_parser(
+        "oncall",
+        help="the after-hours on-call roster",
+        description=(
+            "Who gets imminent alerts outside office hours (OFFICE_HOURS, in DEFAULT_TIMEZONE), besides the "
+            "patient's own care team. Times are in the clinic's time zone."
+        ),
+    )
+    oncall_commands = on_call.add_subparsers(dest="oncall_command", required=True, metavar="ACTION")
+    shift_set = oncall_commands.add_parser(
+        "set",
+        help="put a counselor on call for a span of time (prints the shift id on the last line)",
+        description="Put a counselor on call from START to END (clinic time, e.g. 2026-11-24 18:00).",
+    )
+    shift_set.add_argument("--counselor", type=int, required=True, metavar="ID", help="the counselor's id")
+    shift_set.add_argument(
+        "--from", dest="start", required=True, metavar="START", help="e.g. 2026-11-24 18:00"
+    )
+    shift_set.add_argument("--until", dest="end", required=True, metavar="END", help="e.g. 2026-11-25 08:00")
+    shift_set.set_defaults(handler=cmd_oncall_set)
+    shift_list = oncall_commands.add_parser(
+        "list",
+        help="list current and future shifts",
+        description="List on-call shifts not yet over: id, start, end, counselor id, Telegram link, name.",
+    )
+    shift_list.set_defaults(handler=cmd_oncall_list)
+    shift_remove = oncall_commands.add_parser(
+        "remove", help="remove a shift", description="Remove an on-call shift by its id."
+    )
+    shift_remove.add_argument("shift", type=int, metavar="SHIFT_ID")
+    shift_remove.set_defaults(handler=cmd_oncall_remove)
 
     invite = commands.add_parser(
         "invite",

@@ -19,6 +19,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from bot.oncall import OfficeHours
+
 TOKEN_PATTERN = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{20,}$")
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./iop_companion.sqlite3"
@@ -65,6 +67,9 @@ class Settings(BaseSettings):
     # is asked instead), and closed after this many minutes without an answer, which alerts the care team.
     cssrs_repeat_hours: float = Field(default=24, ge=0, le=24 * 14, alias="CSSRS_REPEAT_HOURS")
     cssrs_unanswered_minutes: float = Field(default=60, gt=0, le=24 * 60, alias="CSSRS_UNANSWERED_MINUTES")
+    # Office hours in the clinic's time zone (DEFAULT_TIMEZONE); outside them imminent alerts also page
+    # whoever is on call (`python -m bot oncall set`).
+    office_hours: str = Field(default="Mon-Fri 08:00-18:00", alias="OFFICE_HOURS")
     # This many moderate signals within 48 hours count as one high signal.
     moderate_signals_raise: int = Field(default=3, ge=2, le=20, alias="MODERATE_SIGNALS_RAISE")
     # How often time-driven work (check-in prompts, nudges, expiry) looks for something due.
@@ -85,6 +90,12 @@ class Settings(BaseSettings):
             not value or any(float(m) <= 0 for m in value) or list(value) != sorted(value)
         ):
             raise ValueError("increasing minutes above 0, such as 5,10")
+        return value
+
+    @field_validator("office_hours")
+    @classmethod
+    def _office_hours(cls, value: str) -> str:
+        OfficeHours.parse(value)
         return value
 
     @field_validator("bot_token")
@@ -157,6 +168,10 @@ class Settings(BaseSettings):
     @cached_property
     def timezone(self) -> ZoneInfo:
         return ZoneInfo(self.default_timezone)
+
+    @cached_property
+    def office(self) -> OfficeHours:
+        return OfficeHours.parse(self.office_hours)
 
     def require_token(self) -> str:
         if self.bot_token is None:

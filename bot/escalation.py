@@ -9,6 +9,7 @@ last configured step the alert repeats at the last gap until someone acknowledge
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -170,9 +171,12 @@ async def raise_escalation(
     return Raised(escalation, True)
 
 
-async def recipients(session: AsyncSession, escalation: Escalation) -> list[Counselor]:
-    """Who this stage pages: primary counselors; from stage 1 also backups; from stage 2 also supervisors.
-    A stage that would page nobody reachable pages the next wider circle instead."""
+async def recipients(
+    session: AsyncSession, escalation: Escalation, on_call: Sequence[Counselor] = ()
+) -> list[Counselor]:
+    """Who this stage pages: primary counselors; from stage 1 also backups; from stage 2 also supervisors;
+    and at every stage whoever is `on_call` (after hours, for imminent alerts). A stage that would page
+    nobody reachable pages the next wider circle instead."""
     team = (
         await session.execute(
             select(Counselor, CareAssignment.role)
@@ -194,7 +198,8 @@ async def recipients(session: AsyncSession, escalation: Escalation) -> list[Coun
         [c for c, _ in team] + supervisors,
     ]
     for stage in range(min(escalation.stage, 2), 3):
-        reachable = list({c.id: c for c in circles[stage] if c.chat_id is not None}.values())
+        circle = [*circles[stage], *on_call]
+        reachable = list({c.id: c for c in circle if c.chat_id is not None}.values())
         if reachable:
             return reachable
     return []

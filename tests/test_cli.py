@@ -39,6 +39,10 @@ def _bot(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
         ["keys", "new"],
         ["content", "check"],
         ["content", "preview"],
+        ["oncall"],
+        ["oncall", "set"],
+        ["oncall", "list"],
+        ["oncall", "remove"],
     ],
 )
 def test_every_command_has_help(cli_env: dict[str, str], command: list[str]) -> None:
@@ -72,6 +76,64 @@ async def test_counselor_and_invites_from_the_command_line(cli_env: dict[str, st
 
     unknown = _bot(env, "invite", "patient", "--counselor", "424242")
     assert unknown.returncode == 1 and unknown.stderr.strip() == "error: no active counselor with id 424242"
+
+
+async def test_on_call_roster_from_the_command_line(cli_env: dict[str, str], engine: object) -> None:
+    added = _bot(cli_env, "counselor", "add", "--name", "Olu Bello")
+    counselor_id = added.stdout.strip().splitlines()[-1]
+    env = {**cli_env, "DEFAULT_TIMEZONE": "America/Chicago"}
+    # Across the end of daylight saving time: clinic times in, the same clinic times out.
+    shift = _bot(
+        env,
+        "oncall",
+        "set",
+        "--counselor",
+        counselor_id,
+        "--from",
+        "2099-10-31 18:00",
+        "--until",
+        "2099-11-01 08:00",
+    )
+    assert shift.returncode == 0, shift.stderr
+    shift_id = shift.stdout.strip().splitlines()[-1]
+    listing = _bot(env, "oncall", "list")
+    assert (
+        f"{shift_id}\t2099-10-31 18:00 CDT\t2099-11-01 08:00 CST\t{counselor_id}\tnot linked\tOlu Bello"
+        in (listing.stdout.replace("NOT LINKED", "not linked"))
+    )
+    assert "office hours: Mon-Fri 08:00-18:00 (America/Chicago)" in listing.stderr
+
+    backwards = _bot(
+        env,
+        "oncall",
+        "set",
+        "--counselor",
+        counselor_id,
+        "--from",
+        "2099-11-02 08:00",
+        "--until",
+        "2099-11-01 08:00",
+    )
+    assert backwards.returncode == 1 and "must end after it starts" in backwards.stderr
+    unknown = _bot(
+        env,
+        "oncall",
+        "set",
+        "--counselor",
+        "99999",
+        "--from",
+        "2099-11-01 08:00",
+        "--until",
+        "2099-11-02 08:00",
+    )
+    assert unknown.returncode == 1 and "no counselor 99999" in unknown.stderr
+    removed = _bot(env, "oncall", "remove", shift_id)
+    assert removed.returncode == 0, removed.stderr
+    assert shift_id not in _bot(env, "oncall", "list").stdout
+    again = _bot(env, "oncall", "remove", shift_id)
+    assert again.returncode == 1 and f"no on-call shift {shift_id}" in again.stderr
+    bad_hours = _bot({**env, "OFFICE_HOURS": "weekdays 9-5"}, "oncall", "list")
+    assert bad_hours.returncode == 2 and "OFFICE_HOURS" in bad_hours.stderr
 
 
 def test_keys_new_prints_a_usable_key(cli_env: dict[str, str]) -> None:

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot, Update
 from telegram.error import TelegramError
 
-from bot import cssrs, safety_plan
+from bot import cssrs, oncall, safety_plan
 from bot import escalation as rules
 from bot.db import transaction
 from bot.handlers.base import Button, Context, Rows, Turn, keyboard, turn
@@ -30,6 +30,7 @@ from bot.models import (
     ScreenStatus,
     utcnow,
 )
+from bot.risk import RiskLevel
 
 if TYPE_CHECKING:
     from bot.app import Runtime
@@ -109,7 +110,13 @@ async def _page_locked(
     assert patient is not None
     repage = escalation.alerted_at is not None
     rules.mark_paged(escalation, now, runtime.settings)
-    counselors = await rules.recipients(session, escalation)
+    settings = runtime.settings
+    imminent = RiskLevel.parse(escalation.level) is RiskLevel.IMMINENT
+    after_hours = not settings.office.covers(now, settings.timezone)
+    on_call = await oncall.on_call(session, now) if imminent and after_hours else []
+    if imminent and after_hours and not on_call:
+        log.warning("event=escalation.nobody_on_call escalation_id=%s", escalation.id)
+    counselors = await rules.recipients(session, escalation, on_call)
     if not counselors:
         log.error("event=escalation.nobody_to_page escalation_id=%s", escalation.id)
     for counselor in counselors:
