@@ -213,9 +213,12 @@ async def on_alert_button(update: Update, context: Context) -> None:
                 t.clear_buttons()
         await query.answer(None if done else t.text("escalation.already"))
         if done:
-            alerts = await rules.alerts_of(t.session, escalation.id)
             runtime, bot, escalation_id = t.runtime, t.update.get_bot(), escalation.id
-            t.then(lambda: _refresh_alerts(runtime, bot, escalation_id, [a.id for a in alerts]))
+            message = query.message
+            tapped = (
+                (counselor.id, message.chat.id, message.message_id) if message and action == "ack" else None
+            )
+            t.then(lambda: _refresh_alerts(runtime, bot, escalation_id, tapped))
 
 
 async def _show_details(t: Turn, escalation: Escalation, patient: Patient, counselor: Counselor) -> None:
@@ -263,42 +266,45 @@ async def _show_plan(t: Turn, patient: Patient, counselor: Counselor) -> None:
     )
 
 
-async def _refresh_alerts(runtime: Runtime, bot: Bot, escalation_id: int, alert_ids: list[int]) -> None:
-    """Show an acknowledgement or resolution on every counselor's copy of the alert."""
+async def _refresh_alerts(
+    runtime: Runtime, bot: Bot, escalation_id: int, tapped: tuple[int, int, int] | None
+) -> None:
+    """Show an acknowledgement or resolution on every counselor's copy of the alert, and on the message that
+    was tapped (counselor id, chat id, message id) even if it is a copy still being recorded."""
     async with transaction(runtime.sessions) as session:
         escalation = await session.get(Escalation, escalation_id)
-        if escalation is None:
+        patient = await session.get(Patient, escalation.patient_id) if escalation else None
+        if escalation is None or patient is None:
             return
-        patient = await session.get(Patient, escalation.patient_id)
         actor_id = escalation.resolved_by or escalation.acknowledged_by
         actor = await session.get(Counselor, actor_id) if actor_id else None
-        for alert_id in alert_ids:
-            alert = await session.get(EscalationAlert, alert_id)
-            counselor = await session.get(Counselor, alert.counselor_id) if alert else None
-            if alert is None or counselor is None or patient is None or alert.message_id is None:
+        targets = {
+            (a.chat_id, a.message_id): a.counselor_id
+            for a in await rules.alerts_of(session, escalation_id)
+            if a.message_id is not None
+        }
+        if tapped is not None:
+            targets.setdefault((tapped[1], tapped[2]), tapped[0])
+        resolved = escalation.status is EscalationStatus.RESOLVED
+        for (chat_id, message_id), counselor_id in targets.items():
+            counselor = await session.get(Counselor, counselor_id)
+            if counselor is None:
                 continue
-            resolved = escalation.status is EscalationStatus.RESOLVED
             extra: dict[str, object] = {"counselor": actor.name if actor else "?"}
             if resolved:
                 extra["outcome"] = runtime.text(
                     f"escalation.outcomes.{escalation.outcome}", counselor.language
                 )
-            text = _alert_text(
-                runtime,
-                "escalation.resolved" if resolved else "escalation.acknowledged",
-                escalation,
-                patient,
-                counselor,
-                **extra,
-            )
+            key = "escalation.resolved" if resolved else "escalation.acknowledged"
+            text = _alert_text(runtime, key, escalation, patient, counselor, **extra)
             rows = _alert_buttons(runtime, escalation, counselor.language)
             try:
-                await bot.edit_message_text(
-                    text, alert.chat_id, alert.message_id, reply_markup=keyboard(rows)
-                )
+                await bot.edit_message_text(text, chat_id, message_id, reply_markup=keyboard(rows))
             except TelegramError as error:
                 log.warning(
-                    "event=escalation.refresh_failed alert_id=%s kind=%s", alert.id, type(error).__name__
+                    "event=escalation.refresh_failed escalation_id=%s kind=%s",
+                    escalation_id,
+                    type(error).__name__,
                 )
 
 
@@ -323,7 +329,8 @@ async def alerts_command(update: Update, context: Context) -> None:
 
 
 async def _list(runtime: Runtime, bot: Bot, counselor_id: int, chat_id: int, ids: list[int]) -> None:
-    async with transaction(runtime.sessions) as session:
+    """Send the header, then each alert; each copy is recorded as soon as it is sent."""
+    async with runtime.sessions() as session:
         counselor = await session.get(Counselor, counselor_id)
         if counselor is None:
             return
@@ -331,25 +338,22 @@ async def _list(runtime: Runtime, bot: Bot, counselor_id: int, chat_id: int, ids
         header = runtime.text(
             "escalation.open_list", counselor.language, count=len(ids), more=len(ids) - len(shown)
         )
-        await bot.send_message(chat_id, header)
-        for escalation_id in shown:
+    await bot.send_message(chat_id, header)
+    for escalation_id in shown:
+        async with transaction(runtime.sessions) as session:
             escalation = await session.get(Escalation, escalation_id)
             patient = await session.get(Patient, escalation.patient_id) if escalation else None
             if escalation is None or patient is None:
                 continue
-            key = (
-                "escalation.listed_open"
-                if escalation.status is EscalationStatus.OPEN
-                else "escalation.acknowledged"
-            )
             acknowledger = (
                 await session.get(Counselor, escalation.acknowledged_by)
                 if escalation.acknowledged_by
                 else None
             )
+            open_ = escalation.status is EscalationStatus.OPEN
             text = _alert_text(
                 runtime,
-                key,
+                "escalation.listed_open" if open_ else "escalation.acknowledged",
                 escalation,
                 patient,
                 counselor,
