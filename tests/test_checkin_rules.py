@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
@@ -12,30 +11,17 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot import checkin as rules
 from bot import db
 from bot.checkin import Question
-from bot.models import CheckIn, CheckInSource, CheckInStatus, Patient, PatientStatus
+from bot.models import CheckIn, CheckInSource, CheckInStatus, Patient
+from tests.records import add_patient
 
 Sessions = async_sessionmaker[AsyncSession]
 EXPIRY = timedelta(hours=6)
-_ids = itertools.count(9000)
 
 
 async def _patient(
     sessions: Sessions, *, zone: str = "America/Chicago", at: time | None = time(20, 0), **extra: object
 ) -> Patient:
-    number = next(_ids)
-    async with db.transaction(sessions) as session:
-        patient = Patient(
-            telegram_user_id=number,
-            chat_id=number,
-            alias=f"P{number}",
-            timezone=zone,
-            language="en",
-            checkin_time=at,
-            status=PatientStatus.ACTIVE,
-            **extra,
-        )
-        session.add(patient)
-    return patient
+    return await add_patient(sessions, timezone=zone, checkin_time=at, **extra)
 
 
 def _utc(*args: int) -> datetime:

@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import coping, db
 from bot.content.modules import Module, load_modules
-from bot.models import CopingSession, CopingStatus, Patient, PatientStatus, utcnow
+from bot.models import CopingSession, CopingStatus, utcnow
+from tests.records import add_patient
 
 Sessions = async_sessionmaker[AsyncSession]
 CONTENT = Path(__file__).resolve().parent.parent / "content"
@@ -25,18 +26,7 @@ def box() -> Module:
 
 
 async def _patient(sessions: Sessions) -> int:
-    async with db.transaction(sessions) as session:
-        patient = Patient(
-            telegram_user_id=42,
-            chat_id=42,
-            alias="R",
-            timezone="UTC",
-            language="en",
-            status=PatientStatus.ACTIVE,
-        )
-        session.add(patient)
-        await session.flush()
-        return patient.id
+    return (await add_patient(sessions)).id
 
 
 def test_steady_help_beats_one_lucky_run() -> None:

@@ -4,7 +4,6 @@ module."""
 
 from __future__ import annotations
 
-import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,15 +12,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import cssrs, db
 from bot.cssrs import ColumbiaRisk, Question, Trigger
-from bot.models import Escalation, Patient, PatientStatus, ScreenStatus, SuicideScreen
+from bot.models import Escalation, ScreenStatus, SuicideScreen
 from bot.risk import RiskLevel
+from tests.records import add_patient
 
 Sessions = async_sessionmaker[AsyncSession]
 Path = tuple[tuple[Question, bool], ...]
 
 NOW = datetime(2026, 3, 2, 15, 30, tzinfo=UTC)
 WAIT = timedelta(minutes=30)
-_ids = itertools.count(7000)
 
 # Q1-Q6 and "in the past three months?" (N for intent: ruff reserves I).
 W, T, M, N, P, B, R = (
@@ -122,19 +121,7 @@ def _answer_all(screen: SuicideScreen, path: Path, now: datetime = NOW) -> Quest
 
 
 async def _patient(sessions: Sessions) -> int:
-    number = next(_ids)
-    async with db.transaction(sessions) as session:
-        patient = Patient(
-            telegram_user_id=number,
-            chat_id=number,
-            alias=f"S{number}",
-            timezone="UTC",
-            language="en",
-            status=PatientStatus.ACTIVE,
-        )
-        session.add(patient)
-        await session.flush()
-        return patient.id
+    return (await add_patient(sessions)).id
 
 
 async def _escalation(sessions: Sessions, patient_id: int) -> int:

@@ -3,19 +3,17 @@ shows, and the one plan per patient kept in the database."""
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import db
 from bot import safety_plan as plans
-from bot.models import Patient, PatientStatus, SafetyPlan
+from bot.models import SafetyPlan
 from bot.safety_plan import MAX_LENGTH, STEPS, Step
+from tests.records import add_patient
 
 Sessions = async_sessionmaker[AsyncSession]
-_ids = itertools.count(8000)
 
 IN_ORDER = [
     "warning_signs",
@@ -37,19 +35,7 @@ def _texts(plan: SafetyPlan) -> dict[str, str | None]:
 
 
 async def _patient(sessions: Sessions) -> int:
-    number = next(_ids)
-    async with db.transaction(sessions) as session:
-        patient = Patient(
-            telegram_user_id=number,
-            chat_id=number,
-            alias=f"SP{number}",
-            timezone="UTC",
-            language="en",
-            status=PatientStatus.ACTIVE,
-        )
-        session.add(patient)
-        await session.flush()
-        return patient.id
+    return (await add_patient(sessions)).id
 
 
 # ---- the steps ---------------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from bot.models import (
     ScreenStatus,
     utcnow,
 )
-from bot.risk import RiskLevel
+from bot.risk import Category, RiskLevel
 
 if TYPE_CHECKING:
     from bot.app import Runtime
@@ -86,6 +86,29 @@ def _alert_buttons(runtime: Runtime, escalation: Escalation, language: str) -> R
         ]
     )
     return rows
+
+
+async def escalate(
+    t: Turn, patient: Patient, level: RiskLevel, category: Category, source: str, detail: str | None
+) -> rules.Raised:
+    """Open or join an escalation from this turn; its page goes out once the turn has committed (and the
+    scheduler pages it anyway if this process dies first)."""
+    raised = await rules.raise_escalation(
+        t.session, patient, level, category, source, detail, utcnow(), t.runtime.settings
+    )
+    log.info(
+        "event=risk.escalated patient_id=%s escalation_id=%s level=%s category=%s source=%s paged=%s",
+        patient.id,
+        raised.escalation.id,
+        level.label,
+        category,
+        source,
+        raised.page_now,
+    )
+    if raised.page_now:
+        runtime, bot, escalation_id = t.runtime, t.update.get_bot(), raised.escalation.id
+        t.then(lambda: page(runtime, bot, escalation_id))
+    return raised
 
 
 async def page(runtime: Runtime, bot: Bot, escalation_id: int) -> None:

@@ -30,17 +30,7 @@ async def respond(t: Turn, patient: Patient, screening: Screening, text: str, *,
     level = await rules.record_signal(t.session, patient, screening, source, now, t.runtime.settings)
     if level >= RiskLevel.HIGH:
         category = screening.categories[0] if screening.categories else Category.HOPELESS
-        raised = await rules.raise_escalation(
-            t.session, patient, level, category, source, text, now, t.runtime.settings
-        )
-        log.info(
-            "event=risk.escalated patient_id=%s escalation_id=%s level=%s category=%s paged=%s",
-            patient.id,
-            raised.escalation.id,
-            level.label,
-            category,
-            raised.page_now,
-        )
+        raised = await alerts.escalate(t, patient, level, category, source, text)
         if level is RiskLevel.IMMINENT:
             plan = await safety_plan.plan_of(t.session, patient.id)
             await t.reply(
@@ -54,9 +44,6 @@ async def respond(t: Turn, patient: Patient, screening: Screening, text: str, *,
             )
         else:
             await t.reply("crisis.high", buttons=_support_buttons(t))
-        if raised.page_now:
-            runtime, bot, escalation_id = t.runtime, t.update.get_bot(), raised.escalation.id
-            t.then(lambda: alerts.page(runtime, bot, escalation_id))
         if screening.follow_up is FollowUp.CSSRS:
             await screener.offer(t, patient, cssrs.Trigger.ALERTED, raised.escalation.id)
         return True
@@ -76,25 +63,10 @@ async def structured_signal(
 ) -> None:
     """A risk shown by a structured answer (use disclosed, a high craving): recorded like a message's, and
     escalated without words behind it. The caller tells the patient the care team will see it."""
-    now = utcnow()
     screening = Screening(level, (category,), ())
-    counted = await rules.record_signal(t.session, patient, screening, source, now, t.runtime.settings)
-    if counted < RiskLevel.HIGH:
-        return
-    raised = await rules.raise_escalation(
-        t.session, patient, counted, category, source, None, now, t.runtime.settings
-    )
-    log.info(
-        "event=risk.escalated patient_id=%s escalation_id=%s level=%s category=%s paged=%s",
-        patient.id,
-        raised.escalation.id,
-        counted.label,
-        category,
-        raised.page_now,
-    )
-    if raised.page_now:
-        runtime, bot, escalation_id = t.runtime, t.update.get_bot(), raised.escalation.id
-        t.then(lambda: alerts.page(runtime, bot, escalation_id))
+    counted = await rules.record_signal(t.session, patient, screening, source, utcnow(), t.runtime.settings)
+    if counted >= RiskLevel.HIGH:
+        await alerts.escalate(t, patient, counted, category, source, None)
 
 
 def _support_buttons(t: Turn) -> Rows:

@@ -10,7 +10,6 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot, Update
 
 from bot import cssrs, safety_plan
@@ -113,10 +112,8 @@ async def _answered(
     log.info("event=cssrs.completed patient_id=%s screen_id=%s result=%s", patient.id, screen.id, risk)
     level = cssrs.LEVELS[risk]
     if level >= RiskLevel.HIGH:
-        raised = await _escalate(t.runtime, t.session, patient, screen, level, "cssrs")
-        if raised.page_now:
-            runtime, bot, escalation_id = t.runtime, t.update.get_bot(), raised.escalation.id
-            t.then(lambda: alerts.page(runtime, bot, escalation_id))
+        raised = await alerts.escalate(t, patient, level, Category.SUICIDE, "cssrs", None)
+        screen.escalation_id = raised.escalation.id
     if level is RiskLevel.IMMINENT:
         plan = await safety_plan.plan_of(t.session, patient.id)
         await t.reply("cssrs.result_urgent", plan_contacts=safety_plan.crisis_contacts(plan) or "")
@@ -134,22 +131,6 @@ async def _answered(
         await t.reply("cssrs.result_clear")
 
 
-async def _escalate(
-    runtime: Runtime,
-    session: AsyncSession,
-    patient: Patient,
-    screen: SuicideScreen,
-    level: RiskLevel,
-    source: str,
-) -> escalations.Raised:
-    """Raise (or join) the suicide escalation a positive or unfinished screen calls for."""
-    raised = await escalations.raise_escalation(
-        session, patient, level, Category.SUICIDE, source, None, utcnow(), runtime.settings
-    )
-    screen.escalation_id = raised.escalation.id
-    return raised
-
-
 async def close_stalled(runtime: Runtime, bot: Bot) -> None:
     """The scheduler's job: a screener left unanswered is closed, and the care team hears of it. After an
     ambiguous message, silence is not taken as "no": it raises a high escalation for a counselor to check."""
@@ -163,7 +144,17 @@ async def close_stalled(runtime: Runtime, bot: Bot) -> None:
             if patient is None:
                 continue
             level = max(cssrs.LEVELS[risk], RiskLevel.HIGH)
-            raised = await _escalate(runtime, session, patient, screen, level, "cssrs_unanswered")
+            raised = await escalations.raise_escalation(
+                session,
+                patient,
+                level,
+                Category.SUICIDE,
+                "cssrs_unanswered",
+                None,
+                utcnow(),
+                runtime.settings,
+            )
+            screen.escalation_id = raised.escalation.id
             if raised.page_now:
                 to_page.append(raised.escalation.id)
     for escalation_id in to_page:
