@@ -104,7 +104,7 @@ async def shifts_from(session: AsyncSession, since: datetime) -> list[tuple[OnCa
         .where(OnCallShift.ends_at > since)
         .order_by(OnCallShift.starts_at, OnCallShift.id)
     )
-    return [(shift, counselor) for shift, counselor in rows.tuples()]
+    return [(shift, counselor) for shift, counselor in rows]
 
 
 async def remove_shift(session: AsyncSession, shift_id: int) -> None:
