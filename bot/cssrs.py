@@ -129,9 +129,11 @@ async def start(
 
 
 def answer(screen: SuicideScreen, question: Question, yes: bool, now: datetime) -> Question | None:
-    """Record an answer to the question being asked; return the next one (None: complete, and triaged)."""
-    if screen.status is not ScreenStatus.OPEN or screen.step != question.value:
+    """Record an answer to the question being asked; return the next one (None: complete, and triaged).
+    A screener closed as unanswered still takes a late answer to its last question, and carries on."""
+    if screen.status is ScreenStatus.COMPLETE or screen.step != question.value:
         raise ValueError("not the question being asked")
+    screen.status = ScreenStatus.OPEN
     answers = {**screen.answers, question.value: yes}
     screen.answers = answers  # a new dict, so the JSON column sees the change
     screen.answered_at = now
@@ -155,13 +157,13 @@ async def stalled(session: AsyncSession, now: datetime, wait: timedelta) -> list
 
 
 def close_unanswered(screen: SuicideScreen, now: datetime) -> ColumbiaRisk:
-    """Close a screener nobody finished; the answers given so far are triaged and kept."""
+    """Close a screener nobody finished; the answers given so far are triaged and kept, and the question
+    left open (`step`) can still be answered late."""
     if screen.status is not ScreenStatus.OPEN:
         raise ValueError("only an open screener can go unanswered")
     risk = triage(screen.answers)
     screen.status = ScreenStatus.UNANSWERED
     screen.result = risk.value
-    screen.step = None
     screen.finished_at = now
     return risk
 

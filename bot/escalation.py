@@ -32,6 +32,7 @@ from bot.models import (
 from bot.risk import Category, RiskLevel, Screening
 
 PATTERN_WINDOW = timedelta(hours=48)
+DETAIL_LIMIT = 3000  # characters of a patient's words kept behind one escalation
 
 
 class Outcome(enum.StrEnum):
@@ -127,7 +128,8 @@ async def raise_escalation(
         stronger = level > RiskLevel.parse(existing.level)
         existing.last_signal_at = now
         if detail:
-            existing.detail = f"{existing.detail}\n---\n{detail}" if existing.detail else detail
+            joined = f"{existing.detail}\n---\n{detail}" if existing.detail else detail
+            existing.detail = joined[-DETAIL_LIMIT:]  # the newest words; an alert's details fit one message
         if stronger:
             existing.level = level.label
         page = stronger or level is RiskLevel.IMMINENT
@@ -151,7 +153,7 @@ async def raise_escalation(
         level=level.label,
         category=category.value,
         source=source,
-        detail=detail,
+        detail=detail[-DETAIL_LIMIT:] if detail else None,
         created_at=now,
         last_signal_at=now,
         next_page_at=now,
@@ -197,12 +199,12 @@ async def recipients(
         [c for c, _ in team],
         [c for c, _ in team] + supervisors,
     ]
+    reachable: list[Counselor] = []
     for stage in range(min(escalation.stage, 2), 3):
-        circle = [*circles[stage], *on_call]
-        reachable = list({c.id: c for c in circle if c.chat_id is not None}.values())
+        reachable = [c for c in circles[stage] if c.chat_id is not None]
         if reachable:
-            return reachable
-    return []
+            break
+    return list({c.id: c for c in [*reachable, *on_call] if c.chat_id is not None}.values())
 
 
 async def due(session: AsyncSession, now: datetime) -> list[Escalation]:
@@ -259,6 +261,8 @@ async def may_act(session: AsyncSession, escalation: Escalation, counselor: Coun
     )
     if on_team is not None:
         return True
+    if escalation.status is EscalationStatus.RESOLVED:
+        return False  # being paged once is no lasting licence to the patient's record
     paged = await session.scalar(
         select(EscalationAlert.id).where(
             EscalationAlert.escalation_id == escalation.id, EscalationAlert.counselor_id == counselor.id

@@ -7,13 +7,15 @@ is saved the moment it is typed, so stopping halfway loses nothing.
 from __future__ import annotations
 
 import enum
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.models import SafetyPlan
 
-MAX_LENGTH = 1000  # characters per step: a plan is read in a crisis, it has to stay short
+MAX_LENGTH = 400  # characters per step: read in a crisis, and the whole plan must fit one message
+EDIT_TIMEOUT = timedelta(minutes=30)
 
 
 class Step(enum.StrEnum):
@@ -56,8 +58,12 @@ def filled(plan: SafetyPlan | None) -> list[tuple[Step, str]]:
     return [(step, text) for step in STEPS if (text := text_of(plan, step)) is not None]
 
 
-def editing(plan: SafetyPlan | None) -> Step | None:
+def editing(plan: SafetyPlan | None, now: datetime | None = None) -> Step | None:
+    """The step being typed; with `now`, None once the patient has left it for EDIT_TIMEOUT (a plan left
+    open must not swallow what they type days later)."""
     if plan is None or plan.editing is None:
+        return None
+    if now is not None and plan.updated_at is not None and now - plan.updated_at > EDIT_TIMEOUT:
         return None
     try:
         return Step(plan.editing)

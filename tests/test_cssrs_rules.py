@@ -285,22 +285,24 @@ def test_a_complete_screen_refuses_every_answer(question: Question) -> None:
     assert screen.result == ColumbiaRisk.MODERATE.value and screen.finished_at == NOW
 
 
-@pytest.mark.parametrize("status", [ScreenStatus.COMPLETE, ScreenStatus.UNANSWERED])
-def test_a_closed_screen_refuses_even_the_question_left_in_step(status: ScreenStatus) -> None:
+def test_a_complete_screen_refuses_even_the_question_left_in_step() -> None:
     screen = _fresh_screen()
-    screen.status = status  # the status alone must close it, whatever `step` still says
+    screen.status = ScreenStatus.COMPLETE  # the status alone must close it, whatever `step` still says
     with pytest.raises(ValueError):
         cssrs.answer(screen, W, True, NOW)
-    assert screen.answers == {} and screen.status is status
+    assert screen.answers == {} and screen.status is ScreenStatus.COMPLETE
 
 
-def test_an_unanswered_screen_refuses_answers() -> None:
+def test_an_unanswered_screen_takes_a_late_answer_to_its_open_question_only() -> None:
     screen = _fresh_screen()
     cssrs.answer(screen, W, True, NOW)
     cssrs.close_unanswered(screen, NOW + WAIT)
+    assert screen.step == T.value
     with pytest.raises(ValueError):
-        cssrs.answer(screen, T, True, NOW + WAIT)
-    assert screen.answers == {W.value: True}
+        cssrs.answer(screen, W, False, NOW + WAIT)
+    # A late yes to thoughts carries the screener on, open again.
+    assert cssrs.answer(screen, T, True, NOW + 2 * WAIT) is Question.METHOD
+    assert screen.status is ScreenStatus.OPEN and screen.answers == {W.value: True, T.value: True}
 
 
 # ---- how answers are stored --------------------------------------------------------------------------------
@@ -387,7 +389,9 @@ def test_close_unanswered_triages_what_was_answered(given: Path, expected: Colum
     assert cssrs.close_unanswered(screen, closed_at) is expected
     assert screen.status is ScreenStatus.UNANSWERED
     assert screen.result == expected.value
-    assert screen.step is None
+    # The question left open stays, so a late answer can still land.
+    still_open = cssrs.next_question({question.value: yes for question, yes in given})
+    assert still_open is not None and screen.step == still_open.value
     assert screen.finished_at == closed_at
     assert screen.answers == {question.value: yes for question, yes in given}
 
@@ -562,7 +566,7 @@ async def test_a_stalled_screen_closed_unanswered_is_kept(sessions: Sessions) ->
         assert await cssrs.open_screen(session, patient_id) is None
         assert await cssrs.finished_since(session, patient_id, NOW - timedelta(days=1)) is False
     assert saved.status is ScreenStatus.UNANSWERED
-    assert (saved.result, saved.step, saved.finished_at) == ("low", None, NOW)
+    assert (saved.result, saved.finished_at) == ("low", NOW) and saved.step is not None
     assert saved.answers == {W.value: True}
 
 

@@ -3,12 +3,15 @@ shows, and the one plan per patient kept in the database."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import db
 from bot import safety_plan as plans
+from bot.content.catalog import load_catalog
 from bot.models import SafetyPlan
 from bot.safety_plan import MAX_LENGTH, STEPS, Step
 from tests.records import add_patient
@@ -353,3 +356,16 @@ async def test_a_walk_through_saved_step_by_step_is_kept(sessions: Sessions) -> 
     assert plans.editing(saved) is Step.PROFESSIONALS and saved.walkthrough is True
     assert plans.filled(saved) == [(step, f"{step.value} text") for step in STEPS[:4]]
     assert plans.crisis_contacts(saved) == "help_people text"
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_a_full_plan_at_the_longest_fits_one_telegram_message(language: str) -> None:
+    catalog = load_catalog(Path(__file__).resolve().parent.parent / "content")
+    sections = "\n\n".join(
+        f"{catalog.render(f'plan.steps.{step.value}.title', language)}\n{'x' * MAX_LENGTH}" for step in STEPS
+    )
+    for key, extra in (
+        ("plan.view", {}),
+        ("plan.counselor_view", {"alias": "P-12345", "time": "Nov 23, 14:05"}),
+    ):
+        assert len(catalog.render(key, language, sections=sections, **extra)) <= 4096

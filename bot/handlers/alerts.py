@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LIST_LIMIT = 10  # alerts shown by /alerts; the header says how many more
-ALERT_PATTERN = r"^esc:\d{1,12}:(ack|res|det|plan|out:(safe|emergency|false_alarm|other))$"
+ALERT_PATTERN = r"^esc:\d{1,9}:(ack|res|det|plan|out:(safe|emergency|false_alarm|other))$"
 
 
 # ---- paging ------------------------------------------------------------------------------------------------
@@ -184,7 +184,12 @@ async def page_due(runtime: Runtime, bot: Bot) -> None:
     async with transaction(runtime.sessions) as session:
         ids = [e.id for e in await rules.due(session, utcnow())]
     for escalation_id in ids:
-        await page(runtime, bot, escalation_id)
+        try:
+            await page(runtime, bot, escalation_id)
+        except Exception as error:
+            log.error(
+                "event=escalation.page_error escalation_id=%s kind=%s", escalation_id, type(error).__name__
+            )
 
 
 # ---- the counselor's buttons -------------------------------------------------------------------------------

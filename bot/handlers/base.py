@@ -121,7 +121,12 @@ class Turn:
 
     async def deliver(self) -> None:
         for action in self.after_commit:
-            await action()
+            # One failing action (a page, a button edit) must not cost the patient their reply; a page
+            # that did not go out is picked up by the scheduler's next pass.
+            try:
+                await action()
+            except Exception as error:
+                log.warning("event=after_commit.failed kind=%s", type(error).__name__)
         for message in self.outgoing:
             await send(self.update.get_bot(), message)
         await send_all(self.update.get_bot(), self.elsewhere)

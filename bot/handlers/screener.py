@@ -10,6 +10,7 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot, Update
 
 from bot import cssrs, safety_plan
@@ -19,7 +20,7 @@ from bot.db import transaction
 from bot.handlers import alerts
 from bot.handlers.base import Context, Rows, Turn, turn
 from bot.handlers.fallback import answer_expired_button
-from bot.models import Patient, ScreenStatus, SuicideScreen, utcnow
+from bot.models import Escalation, EscalationStatus, Patient, ScreenStatus, SuicideScreen, utcnow
 from bot.risk import Category, RiskLevel
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 QUESTIONS = "|".join(q.value for q in cssrs.Question)
-PATTERN = rf"^css:\d{{1,12}}:({QUESTIONS}):(y|n)$"
+PATTERN = rf"^css:\d{{1,9}}:({QUESTIONS}):(y|n)$"
 
 
 async def offer(t: Turn, patient: Patient, trigger: cssrs.Trigger, escalation_id: int | None) -> bool:
@@ -79,7 +80,7 @@ async def on_button(update: Update, context: Context) -> None:
             await query.answer(t.text("cssrs.stale"))
             t.clear_buttons()
             return
-        if screen.status is not ScreenStatus.OPEN or screen.step != question.value:
+        if screen.status is ScreenStatus.COMPLETE or screen.step != question.value:
             await query.answer(t.text("cssrs.stale"))
             t.clear_buttons()
             return
@@ -112,7 +113,8 @@ async def _answered(
     log.info("event=cssrs.completed patient_id=%s screen_id=%s result=%s", patient.id, screen.id, risk)
     level = cssrs.LEVELS[risk]
     if level >= RiskLevel.HIGH:
-        raised = await alerts.escalate(t, patient, level, Category.SUICIDE, "cssrs", None)
+        category = await _category(t.session, screen)
+        raised = await alerts.escalate(t, patient, level, category, "cssrs", None)
         screen.escalation_id = raised.escalation.id
     if level is RiskLevel.IMMINENT:
         plan = await safety_plan.plan_of(t.session, patient.id)
@@ -131,6 +133,17 @@ async def _answered(
         await t.reply("cssrs.result_clear")
 
 
+async def _linked_open(session: AsyncSession, screen: SuicideScreen) -> Escalation | None:
+    linked = await session.get(Escalation, screen.escalation_id) if screen.escalation_id else None
+    return linked if linked is not None and linked.status is not EscalationStatus.RESOLVED else None
+
+
+async def _category(session: AsyncSession, screen: SuicideScreen) -> Category:
+    """What a positive screen adds to: the open escalation that led to it (so it joins, not duplicates)."""
+    linked = await _linked_open(session, screen)
+    return Category(linked.category) if linked is not None else Category.SUICIDE
+
+
 async def close_stalled(runtime: Runtime, bot: Bot) -> None:
     """The scheduler's job: a screener left unanswered is closed, and the care team hears of it. After an
     ambiguous message, silence is not taken as "no": it raises a high escalation for a counselor to check."""
@@ -138,17 +151,20 @@ async def close_stalled(runtime: Runtime, bot: Bot) -> None:
     to_page: list[int] = []
     async with transaction(runtime.sessions) as session:
         for screen in await cssrs.stalled(session, utcnow(), wait):
-            patient = await session.get(Patient, screen.patient_id)
+            engaged = bool(screen.answers)
             risk = cssrs.close_unanswered(screen, utcnow())
             log.info("event=cssrs.unanswered patient_id=%s screen_id=%s", screen.patient_id, screen.id)
-            if patient is None:
+            patient = await session.get(Patient, screen.patient_id)
+            resolved = screen.escalation_id is not None and await _linked_open(session, screen) is None
+            # Nothing to add when a counselor already closed the case, or the patient said no so far.
+            if patient is None or resolved or (engaged and risk is cssrs.ColumbiaRisk.NONE):
                 continue
             level = max(cssrs.LEVELS[risk], RiskLevel.HIGH)
             raised = await escalations.raise_escalation(
                 session,
                 patient,
                 level,
-                Category.SUICIDE,
+                await _category(session, screen),
                 "cssrs_unanswered",
                 None,
                 utcnow(),

@@ -11,7 +11,7 @@ from bot.handlers import coping as coping_handlers
 from bot.handlers import safety_plan as safety_plan_handlers
 from bot.handlers.base import Context, Turn, turn
 from bot.handlers.fallback import answer_stranger, counselor_help
-from bot.models import Counselor, Patient, PatientStatus
+from bot.models import Counselor, Patient, PatientStatus, utcnow
 from bot.risk import RiskLevel
 
 
@@ -39,9 +39,16 @@ async def on_text(update: Update, context: Context) -> None:
 
 async def _from_active_patient(t: Turn, patient: Patient, text: str) -> None:
     """Everything an active patient types is screened first, and a risk is answered at once; then the text
-    answers whatever is waiting for it: a setting being typed, a screener question, a safety-plan step, an
+    answers whatever is waiting for it: a setting being typed, a safety-plan step, a screener question, an
     exercise under way, a check-in question."""
     screening = t.runtime.content.risk.screen(text)
+    plan = await safety_plan.plan_of(t.session, patient.id)
+    if safety_plan.editing(plan, utcnow()) is not None:
+        # A plan's warning signs and means are written in crisis words on purpose: asked about, not paged.
+        assert plan is not None
+        await crisis.respond(t, patient, screening.as_question(), text, source="safety_plan")
+        await safety_plan_handlers.on_typed(t, patient, plan, text)
+        return
     answered = await crisis.respond(t, patient, screening, text, source="message")
     if patient.onboarding_step is not None:
         await settings.on_typed(t, patient, text)
@@ -49,10 +56,6 @@ async def _from_active_patient(t: Turn, patient: Patient, text: str) -> None:
     screen = await cssrs.open_screen(t.session, patient.id)
     if screen is not None and not answered:
         await screener.on_typed(t, patient, screen, text)
-        return
-    plan = await safety_plan.plan_of(t.session, patient.id)
-    if plan is not None and safety_plan.editing(plan) is not None:
-        await safety_plan_handlers.on_typed(t, patient, plan, text)
         return
     run = await coping.active_session(t.session, patient.id)
     if run is not None:

@@ -47,6 +47,14 @@ class Screening:
     def matched(self) -> list[str]:
         return [m.describe() for m in self.matches]
 
+    def as_question(self) -> Screening:
+        """The same signal, to be asked about rather than paged: where the words may be meant otherwise
+        (a safety plan names warning signs in crisis words). High and imminent become moderate plus "are
+        you safe right now?"; nothing is dropped."""
+        if self.level < RiskLevel.HIGH:
+            return self
+        return Screening(RiskLevel.MODERATE, self.categories, self.matches, FollowUp.SAFETY_CHECK)
+
 
 NOTHING = Screening(RiskLevel.NONE)
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import timedelta
 
-from bot.models import AuditEvent, SafetyPlan
-from bot.safety_plan import MAX_LENGTH
+from sqlalchemy import select, update
+
+from bot import db
+from bot.models import AuditEvent, SafetyPlan, utcnow
+from bot.safety_plan import EDIT_TIMEOUT, MAX_LENGTH
 from bot.simulator import BotMessage
 from tests.e2e.test_crisis_flow import _escalations, _link
 from tests.harness import BotHarness
@@ -153,3 +156,38 @@ async def test_alerts_lists_open_escalations_and_an_acknowledgement_shows_everyw
             return m.message_id == message_id and "Acknowledged by Sam" in (m.text or "")
 
         await harness.standin.wait_for(counselor_user, acknowledged)
+
+
+async def test_crisis_words_in_a_plan_step_are_asked_about_not_paged(harness: BotHarness) -> None:
+    counselor_user, counselor_id = await _link(harness, "Sam")
+    user = harness.new_user_id()
+    patient_id = await harness.enroll(user, counselor_id)
+    intro = await harness.say(user, "/safetyplan", "6 steps")
+    await harness.tap(user, intro, "Build my safety plan", "warning signs")
+
+    # Warning signs are written in crisis words on purpose: kept, and asked about instead of paged.
+    mark = harness.standin.mark(user)
+    await harness.standin.send_text(user, "when i start thinking about killing myself")
+    await harness.standin.wait_for(user, "Are you safe right now", after=mark)
+    await harness.standin.wait_for(user, "2. Things I can do", after=mark)
+    plan = await _plan(harness, patient_id)
+    assert plan is not None and plan.warning_signs == "when i start thinking about killing myself"
+    assert await _escalations(harness, patient_id) == []
+    assert not [m for m in harness.standin.transcript(counselor_user) if "alert" in (m.text or "")]
+
+
+async def test_a_plan_step_left_open_does_not_take_later_messages(harness: BotHarness) -> None:
+    _, counselor_id = await _link(harness, "Sam")
+    user = harness.new_user_id()
+    patient_id = await harness.enroll(user, counselor_id)
+    intro = await harness.say(user, "/safetyplan", "6 steps")
+    await harness.tap(user, intro, "Build my safety plan", "warning signs")
+    async with db.transaction(harness.runtime.sessions) as session:
+        await session.execute(
+            update(SafetyPlan)
+            .where(SafetyPlan.patient_id == patient_id)
+            .values(updated_at=utcnow() - EDIT_TIMEOUT - timedelta(minutes=1))
+        )
+    await harness.say(user, "hello there", "understand")
+    plan = await _plan(harness, patient_id)
+    assert plan is not None and plan.warning_signs is None

@@ -157,7 +157,7 @@ async def test_a_screener_left_unanswered_alerts_the_care_team(harness: BotHarne
     patient_id = await harness.enroll(patient_user, counselor_id)
 
     question = await harness.say(patient_user, "i dont see a way forward", Q1)
-    await _answer(harness, patient_user, question, "Yes", Q2)
+    question = await _answer(harness, patient_user, question, "Yes", Q2)
     # An hour passes with no answer (a controlled clock), and the scheduler's job runs.
     async with db.transaction(harness.runtime.sessions) as session:
         earlier = utcnow() - timedelta(minutes=harness.settings.cssrs_unanswered_minutes + 1)
@@ -175,3 +175,8 @@ async def test_a_screener_left_unanswered_alerts_the_care_team(harness: BotHarne
     assert escalation.source == "cssrs_unanswered" and screen.escalation_id == escalation.id
     async with harness.runtime.sessions() as session:
         assert await session.scalar(select(Escalation.status).where(Escalation.id == escalation.id)) == "open"
+
+    # A late answer still counts: the screener carries on where it stopped.
+    await _answer(harness, patient_user, question, "Yes", Q3)
+    [screen] = await _screens(harness, patient_id)
+    assert screen.status is ScreenStatus.OPEN and screen.answers == {"wish_dead": True, "thoughts": True}
