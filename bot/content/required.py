@@ -150,7 +150,6 @@ NAMED = frozenset(
         "cssrs.result_concern",
         "cssrs.result_clear_open",
         "cssrs.result_clear",
-        "cssrs.plan_button",
         "plan.intro",
         "plan.start_button",
         "plan.not_now_button",

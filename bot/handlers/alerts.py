@@ -148,11 +148,7 @@ async def _page_locked(
             runtime, "escalation.repage" if repage else "escalation.alert", escalation, patient, counselor
         )
         try:
-            sent = await bot.send_message(
-                counselor.chat_id,
-                text,
-                reply_markup=keyboard(_alert_buttons(runtime, escalation, counselor.language)),
-            )
+            await _send_copy(runtime, bot, session, escalation, counselor, counselor.chat_id, text)
         except TelegramError as error:
             log.warning(
                 "event=escalation.page_failed escalation_id=%s counselor_id=%s kind=%s",
@@ -160,22 +156,35 @@ async def _page_locked(
                 counselor.id,
                 type(error).__name__,
             )
-            continue
-        session.add(
-            EscalationAlert(
-                escalation_id=escalation.id,
-                counselor_id=counselor.id,
-                chat_id=counselor.chat_id,
-                message_id=sent.message_id,
-                stage=escalation.stage,
-                sent_at=now,
-            )
-        )
     log.info(
         "event=escalation.paged escalation_id=%s stage=%s counselors=%s",
         escalation.id,
         escalation.stage,
         len(counselors),
+    )
+
+
+async def _send_copy(
+    runtime: Runtime,
+    bot: Bot,
+    session: AsyncSession,
+    escalation: Escalation,
+    counselor: Counselor,
+    chat_id: int,
+    text: str,
+) -> None:
+    """Send one copy of an alert with its buttons, and keep it so later changes can be shown on it."""
+    rows = _alert_buttons(runtime, escalation, counselor.language)
+    sent = await bot.send_message(chat_id, text, reply_markup=keyboard(rows))
+    session.add(
+        EscalationAlert(
+            escalation_id=escalation.id,
+            counselor_id=counselor.id,
+            chat_id=chat_id,
+            message_id=sent.message_id,
+            stage=escalation.stage,
+            sent_at=utcnow(),
+        )
     )
 
 
@@ -387,16 +396,4 @@ async def _list(runtime: Runtime, bot: Bot, counselor_id: int, chat_id: int, ids
                 counselor,
                 counselor=acknowledger.name if acknowledger else "?",
             )
-            sent = await bot.send_message(
-                chat_id, text, reply_markup=keyboard(_alert_buttons(runtime, escalation, counselor.language))
-            )
-            session.add(
-                EscalationAlert(
-                    escalation_id=escalation.id,
-                    counselor_id=counselor.id,
-                    chat_id=chat_id,
-                    message_id=sent.message_id,
-                    stage=escalation.stage,
-                    sent_at=utcnow(),
-                )
-            )
+            await _send_copy(runtime, bot, session, escalation, counselor, chat_id, text)

@@ -10,9 +10,10 @@ import logging
 
 from telegram import Update
 
-from bot import cssrs, safety_plan
+from bot import cssrs
 from bot import escalation as rules
 from bot.handlers import alerts, screener
+from bot.handlers import safety_plan as plan_handlers
 from bot.handlers.base import Context, Rows, Turn, turn
 from bot.models import Patient, utcnow
 from bot.risk import Category, FollowUp, RiskLevel, Screening
@@ -32,18 +33,17 @@ async def respond(t: Turn, patient: Patient, screening: Screening, text: str, *,
         category = screening.categories[0] if screening.categories else Category.HOPELESS
         raised = await alerts.escalate(t, patient, level, category, source, text)
         if level is RiskLevel.IMMINENT:
-            plan = await safety_plan.plan_of(t.session, patient.id)
             await t.reply(
                 "crisis.imminent",
                 overdose=Category.OVERDOSE in screening.categories,
-                plan_contacts=safety_plan.crisis_contacts(plan) or "",
+                plan_contacts=await plan_handlers.crisis_contacts(t, patient),
             )
         elif category in (Category.RELAPSE, Category.USE_PLAN):
             await t.reply(
                 "crisis.high_relapse", buttons=[[(t.text("crisis.try_exercise_button"), "cope:menu")]]
             )
         else:
-            await t.reply("crisis.high", buttons=_support_buttons(t))
+            await t.reply("crisis.high", buttons=plan_handlers.support_rows(t))
         if screening.follow_up is FollowUp.CSSRS:
             await screener.offer(t, patient, cssrs.Trigger.ALERTED, raised.escalation.id)
         return True
@@ -67,13 +67,6 @@ async def structured_signal(
     counted = await rules.record_signal(t.session, patient, screening, source, utcnow(), t.runtime.settings)
     if counted >= RiskLevel.HIGH:
         await alerts.escalate(t, patient, counted, category, source, None)
-
-
-def _support_buttons(t: Turn) -> Rows:
-    return [
-        [(t.text("crisis.safety_plan_button"), "plan:show")],
-        [(t.text("crisis.try_exercise_button"), "cope:menu")],
-    ]
 
 
 def _safety_buttons(t: Turn) -> Rows:

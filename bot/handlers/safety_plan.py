@@ -7,7 +7,7 @@ import logging
 from telegram import Update
 
 from bot import safety_plan as rules
-from bot.handlers.base import Button, Context, Turn, turn
+from bot.handlers.base import Button, Context, Rows, Turn, turn
 from bot.handlers.fallback import answer_expired_button
 from bot.models import Patient, SafetyPlan
 
@@ -37,6 +37,19 @@ async def safety_plan_command(update: Update, context: Context) -> None:
             )
             return
         await show(t, plan)
+
+
+async def crisis_contacts(t: Turn, patient: Patient) -> str:
+    """The patient's own people and professionals from their plan, for a crisis message ("" if none)."""
+    return rules.crisis_contacts(await rules.plan_of(t.session, patient.id)) or ""
+
+
+def support_rows(t: Turn) -> Rows:
+    """After a worrying answer: the safety plan, or an exercise."""
+    return [
+        [(t.text("crisis.safety_plan_button"), SHOW)],
+        [(t.text("crisis.try_exercise_button"), "cope:menu")],
+    ]
 
 
 def sections(t: Turn, plan: SafetyPlan | None) -> str:

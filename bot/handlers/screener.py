@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot, Update
 
-from bot import cssrs, safety_plan
+from bot import cssrs
 from bot import escalation as escalations
 from bot.checkin import read_yes_no
 from bot.db import transaction
 from bot.handlers import alerts
+from bot.handlers import safety_plan as plan_handlers
 from bot.handlers.base import Context, Rows, Turn, turn
 from bot.handlers.fallback import answer_expired_button
 from bot.models import Escalation, EscalationStatus, Patient, ScreenStatus, SuicideScreen, utcnow
@@ -117,16 +118,9 @@ async def _answered(
         raised = await alerts.escalate(t, patient, level, category, "cssrs", None)
         screen.escalation_id = raised.escalation.id
     if level is RiskLevel.IMMINENT:
-        plan = await safety_plan.plan_of(t.session, patient.id)
-        await t.reply("cssrs.result_urgent", plan_contacts=safety_plan.crisis_contacts(plan) or "")
+        await t.reply("cssrs.result_urgent", plan_contacts=await plan_handlers.crisis_contacts(t, patient))
     elif level is RiskLevel.HIGH:
-        await t.reply(
-            "cssrs.result_concern",
-            buttons=[
-                [(t.text("cssrs.plan_button"), "plan:show")],
-                [(t.text("crisis.try_exercise_button"), "cope:menu")],
-            ],
-        )
+        await t.reply("cssrs.result_concern", buttons=plan_handlers.support_rows(t))
     elif screen.escalation_id is not None:
         await t.reply("cssrs.result_clear_open")
     else:
