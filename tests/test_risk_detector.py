@@ -354,3 +354,17 @@ def test_categories_are_those_of_the_top_level_matches(detector: Detector) -> No
 
 def test_a_screening_is_repeatable(detector: Detector) -> None:
     assert detector.screen("took 30 xanax") == detector.screen("took 30 xanax")
+
+
+@pytest.mark.parametrize(
+    ("text", "level"),
+    [("he estado quemándome los brazos", RiskLevel.HIGH), ("he pensado en matarme", RiskLevel.IMMINENT)],
+)
+def test_spanish_he_is_i_have_not_english_he(detector: Detector, text: str, level: RiskLevel) -> None:
+    """All languages' lexicons screen every message: English "he" must not make Spanish "he" (I have)
+    someone else's story."""
+    assert detector.screen(text).level is level
+
+
+def test_english_he_is_still_someone_else(detector: Detector) -> None:
+    assert detector.screen("he started cutting again").level is RiskLevel.NONE

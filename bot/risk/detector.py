@@ -8,7 +8,9 @@ about.
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bot.risk.levels import Category, Context, FollowUp, RiskLevel
@@ -229,9 +231,25 @@ class Detector:
         for s, e in words.find(self._others):
             if e > start or start - e > OTHERS_WINDOW or words.clause[s] != clause:
                 continue
+            if _spanish_i_have(words.tokens, s, e):
+                continue
             if not any(words.tokens[i] in first_person for i in range(e, end)):
                 return True
         return False
+
+
+SPANISH_PARTICIPLE = re.compile(r"^\w{2,}(ado|ido|ada|ida)$|^(hecho|dicho|visto|puesto|escrito|vuelto|roto)$")
+
+
+def _spanish_i_have(tokens: Sequence[str], start: int, end: int) -> bool:
+    """Spanish "he" before a participle is "I have" ("he estado quemándome"), not English "he": the lexicons
+    of all languages are screened together, so the English third-person list meets Spanish text too."""
+    return (
+        end - start == 1
+        and tokens[start] == "he"
+        and end < len(tokens)
+        and bool(SPANISH_PARTICIPLE.match(tokens[end]))
+    )
 
 
 def _softens(benign_start: int, benign_end: int, start: int, end: int) -> bool:
