@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -20,6 +21,7 @@ from bot.content.modules import ModuleLibrary
 from bot.content.required import PATIENT_COMMANDS
 from bot.db import ensure_current, make_engine, make_sessionmaker
 from bot.handlers import register
+from bot.handlers.delivery import Dispatcher
 from bot.scheduler import build_scheduler
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,9 @@ class Runtime:
     sessions: async_sessionmaker[AsyncSession]
     content: Content
     refused_fingerprint: str | None = None  # the last edit that failed the check, so it is reported once
+    wake_outbox: Callable[[], None] = lambda: (
+        None
+    )  # send what was just put in the outbox now, not at the tick
 
     @property
     def catalog(self) -> Catalog:
@@ -65,7 +70,7 @@ def build_application(runtime: Runtime) -> Application:  # type: ignore[type-arg
         .token(runtime.settings.require_token())
         .base_url(f"{api}/bot")
         .base_file_url(f"{api}/file/bot")
-        .rate_limiter(AIORateLimiter(max_retries=3))
+        .rate_limiter(AIORateLimiter(overall_max_rate=runtime.settings.send_rate_per_second, max_retries=3))
         .connect_timeout(10)
         .read_timeout(15)
         .write_timeout(15)
@@ -86,7 +91,8 @@ async def serve(runtime: Runtime, stop: asyncio.Event, *, poll_timeout: int = 10
     """Run the bot with long polling until `stop` is set; then finish in-flight work and shut down."""
     await ensure_current(runtime.engine)
     application = build_application(runtime)
-    scheduler = build_scheduler(runtime, application.bot)
+    dispatcher = Dispatcher(runtime, application.bot)
+    scheduler = build_scheduler(runtime, application.bot, dispatcher)
     async with application:
         await _publish_commands(application, runtime)
         await application.start()
@@ -102,7 +108,8 @@ async def serve(runtime: Runtime, stop: asyncio.Event, *, poll_timeout: int = 10
         try:
             await stop.wait()
         finally:
-            scheduler.shutdown(wait=False)
+            await dispatcher.close()
+            await scheduler.stop()
             await application.updater.stop()
             await application.stop()
             log.info("event=bot.stopped")

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from bot import audit, db, logs, oncall
+from bot import audit, db, logs, oncall, schedule_cli
 from bot.config import ConfigError, Settings, exit_on_config_error, load_settings
 from bot.content import ContentError
 from bot.content.check import check_content
@@ -551,6 +551,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     new.set_defaults(handler=cmd_keys_new)
 
+    schedule_cli.add_parsers(commands, _with_session)
+
     risk = commands.add_parser(
         "risk",
         help="audit the risk detector (for clinical leads)",
@@ -593,7 +595,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         exit_on_config_error(error)
         raise
-    except (CliError, db.SchemaNotCurrent, ContentError) as error:
+    except (CliError, db.SchemaNotCurrent, ContentError, *schedule_cli.ERRORS) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except (OperationalError, DBAPIError, OSError) as error:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import sys
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated
@@ -20,6 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from bot.oncall import OfficeHours
+from bot.reminder_times import parse_offsets
 
 TOKEN_PATTERN = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{20,}$")
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
@@ -74,6 +76,20 @@ class Settings(BaseSettings):
     moderate_signals_raise: int = Field(default=3, ge=2, le=20, alias="MODERATE_SIGNALS_RAISE")
     # How often time-driven work (check-in prompts, nudges, expiry) looks for something due.
     scheduler_tick_seconds: float = Field(default=30, gt=0, le=300, alias="SCHEDULER_TICK_SECONDS")
+    # The outbox (reminders, prompts, notices, alert pages): the overall send rate (Telegram allows about 30
+    # messages a second), how many sends may be under way at once, how long a claimed row stays with the
+    # process that claimed it, how many tries before a row is marked failed, how often it looks for due rows.
+    send_rate_per_second: float = Field(default=25, gt=0, le=1000, alias="SEND_RATE_PER_SECOND")
+    outbox_concurrency: int = Field(default=16, ge=1, le=256, alias="OUTBOX_CONCURRENCY")
+    outbox_lease_seconds: float = Field(default=60, ge=5, le=3600, alias="OUTBOX_LEASE_SECONDS")
+    outbox_max_attempts: int = Field(default=6, ge=1, le=50, alias="OUTBOX_MAX_ATTEMPTS")
+    dispatch_tick_seconds: float = Field(default=2, gt=0, le=60, alias="DISPATCH_TICK_SECONDS")
+    # Session reminders: how long before a session (whole days go at the same clock time N days before;
+    # others are real time before the start), and how far ahead the planner puts them in the outbox.
+    reminder_offsets: Annotated[tuple[timedelta, ...], NoDecode] = Field(
+        default=(timedelta(hours=24), timedelta(hours=1)), alias="REMINDER_OFFSETS"
+    )
+    plan_tick_seconds: float = Field(default=300, gt=0, le=3600, alias="PLAN_TICK_SECONDS")
     # How often the running bot looks for edited content; 0 turns the watcher off (then use /reload).
     content_watch_seconds: float = Field(default=5, ge=0, le=3600, alias="CONTENT_WATCH_SECONDS")
 
@@ -90,6 +106,13 @@ class Settings(BaseSettings):
             not value or any(float(m) <= 0 for m in value) or list(value) != sorted(value)
         ):
             raise ValueError("increasing minutes above 0, such as 5,10")
+        return value
+
+    @field_validator("reminder_offsets", mode="before")
+    @classmethod
+    def _offsets(cls, value: object) -> object:
+        if isinstance(value, str):
+            return parse_offsets(value)
         return value
 
     @field_validator("office_hours")

@@ -11,8 +11,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import audit
-from bot.models import Consent, Patient, PatientStatus, utcnow
+from bot import audit, outbox
+from bot.models import Consent, OutboxMessage, Patient, PatientStatus, utcnow
 from bot.onboarding import Step
 
 CONSENT_VERSION = "2026-11.1"
@@ -66,6 +66,8 @@ async def revoke(session: AsyncSession, patient: Patient, *, now: datetime | Non
     consent.revoked_at = now or utcnow()
     patient.status = PatientStatus.CONSENT_REVOKED
     patient.onboarding_step = None
+    # Nothing more goes to them on our initiative: reminders and prompts waiting in the outbox are cancelled.
+    await outbox.cancel(session, OutboxMessage.patient_id == patient.id, reason="consent_revoked")
     audit.record(
         session,
         "consent.revoked",

@@ -30,9 +30,17 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=5000")
+            cursor.execute("PRAGMA busy_timeout=15000")
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.close()
+            dbapi_connection.isolation_level = None  # we say BEGIN ourselves, below
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _begin_immediate(connection: Connection) -> None:
+            # Take SQLite's write lock when a transaction starts, not at its first write: a transaction
+            # that read, then found another had written meanwhile, would fail at once ("database is
+            # locked") instead of waiting its turn. SQLite has one writer at a time either way.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 

@@ -12,16 +12,18 @@ import signal
 import sys
 import tempfile
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from pydantic import SecretStr
+from sqlalchemy import select
 
 from bot import db, logs
 from bot.app import Runtime, serve
 from bot.config import Settings
 from bot.enrollment import issue_invite
-from bot.models import CounselorRole, InviteKind
+from bot.models import CounselorRole, InviteKind, Patient, PatientStatus, SessionKind
 from bot.people import add_counselor
 from bot.simulator import BotMessage, TelegramStandIn
 
@@ -114,6 +116,42 @@ async def _prepare(runtime: Runtime) -> tuple[str, str]:
     return counselor_invite.code, patient_invite.code
 
 
+async def _demo_sessions(runtime: Runtime) -> None:
+    """Once the demo patient has finished set-up, put them in a group with a weekly session and one that
+    starts within the hour, so its 1-hour reminder (with its RSVP buttons) arrives at once."""
+    from bot import schedule
+    from bot.handlers.schedule import plan
+
+    while True:
+        await asyncio.sleep(2)
+        async with db.transaction(runtime.sessions) as session:
+            patient = await session.scalar(select(Patient).where(Patient.telegram_user_id == PATIENT_ID))
+            if patient is None or patient.status is not PatientStatus.ACTIVE:
+                continue
+            group = await schedule.group_named(session, "Demo evening IOP", create=True)
+            await schedule.join_group(session, group, patient)
+            zone = ZoneInfo(runtime.settings.default_timezone)
+            now = datetime.now(zone).replace(tzinfo=None, second=0, microsecond=0)
+            monday = (now + timedelta(days=7 - now.weekday())).replace(hour=18, minute=0)
+            for starts, rule in (
+                (now + timedelta(minutes=60), None),
+                (monday, "FREQ=WEEKLY;BYDAY=MO,WE,TH;COUNT=36"),
+            ):
+                await schedule.add_session(
+                    session,
+                    title="Evening IOP group",
+                    kind=SessionKind.GROUP,
+                    starts_local=starts,
+                    timezone=zone.key,
+                    duration=timedelta(hours=3),
+                    rrule=rule,
+                    group=group,
+                    location="Riverside Clinic, Group Room B",
+                )
+        await plan(runtime)
+        return
+
+
 async def run_demo(settings: Settings, *, database_path: Path) -> int:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{database_path}{suffix}").unlink(missing_ok=True)  # noqa: ASYNC240 - once, before anything runs
@@ -133,6 +171,7 @@ async def run_demo(settings: Settings, *, database_path: Path) -> int:
         counselor_code, patient_code = await _prepare(runtime)
         stop = asyncio.Event()
         bot = asyncio.create_task(serve(runtime, stop, poll_timeout=5))
+        sessions = asyncio.create_task(_demo_sessions(runtime))
         terminal = Terminal(standin)
         stdin_fd = sys.stdin.fileno()
         try:
@@ -141,12 +180,16 @@ async def run_demo(settings: Settings, *, database_path: Path) -> int:
                 f"database {database_path}."
             )
             terminal.say(HELP)
-            terminal.say("You are the demo patient, who just opened their invite link.\n")
+            terminal.say(
+                "You are the demo patient, who just opened their invite link. After set-up you join a\n"
+                "demo group whose next session starts within the hour, and its reminder comes.\n"
+            )
             await standin.send_text(COUNSELOR_ID, f"/start {counselor_code}", first_name="Dana")
             await standin.send_text(PATIENT_ID, f"/start {patient_code}", first_name="Alex")
             terminal.say(terminal._paint(f"patient: /start {patient_code}", "2"))
             await _chat(terminal, await _lines(), quit_now)
         finally:
+            sessions.cancel()
             stop.set()
             with contextlib.suppress(asyncio.CancelledError):
                 await bot

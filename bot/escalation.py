@@ -218,6 +218,7 @@ async def due(session: AsyncSession, now: datetime) -> list[Escalation]:
                 Escalation.next_page_at <= now,
             )
             .order_by(Escalation.level.desc(), Escalation.id)
+            .with_for_update(skip_locked=True)  # several processes: each escalation is re-paged by one
         )
     )
 

@@ -19,6 +19,7 @@ from bot.people import care_team
 
 class FlagKind(enum.StrEnum):
     MISSED_CHECKINS = "missed_checkins"
+    UNREACHABLE = "unreachable"  # Telegram refuses messages to the patient: they blocked the bot
 
 
 @dataclass(frozen=True)

@@ -118,6 +118,8 @@ class Patient(Base):
     # Which set-up question the patient is answering (in set-up, or typing a new value in /settings);
     # kept in the database so any process can carry on.
     onboarding_step: Mapped[str | None] = mapped_column(String(32))
+    # Set when Telegram refused a message because the patient blocked the bot; cleared when they write again.
+    unreachable_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -431,3 +433,134 @@ class OnCallShift(Base):
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OutboxStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = (
+        "failed"  # gave up after retries, or refused for good (blocked, chat gone): counted, never silent
+    )
+    DROPPED = "dropped"  # no longer worth sending (its session is over, the bot was down too long)
+    CANCELLED = "cancelled"  # made moot before it went out (session cancelled, patient discharged)
+
+
+class Priority(enum.IntEnum):
+    BULK = 0  # reminders
+    NORMAL = 5  # check-in prompts, notices to the care team
+    URGENT = 10  # alerts and re-pages: they overtake everything else
+
+
+class OutboxMessage(Base):
+    """One message to send, planned ahead. `key` makes planning idempotent (one row per patient, session
+    occurrence and offset, say); `claimed_by`/`claimed_until` lease a row to the process sending it, so
+    several processes can share the work and a crash frees its rows when the lease runs out."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_status_next_attempt", "status", "next_attempt_at"),
+        # Never reuse an id (SQLite would, after a delete): a late result must not land on another row.
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(160), unique=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    priority: Mapped[int] = mapped_column(Integer, default=Priority.NORMAL)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
+    counselor_id: Mapped[int | None] = mapped_column(ForeignKey("counselors.id", ondelete="CASCADE"))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    ref: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    status: Mapped[OutboxStatus] = mapped_column(_enum(OutboxStatus), default=OutboxStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(40))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    error: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PatientGroup(Base):
+    """A treatment group, e.g. "Evening IOP Mon/Wed/Thu"; its sessions are every member's sessions."""
+
+    __tablename__ = "patient_groups"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class GroupMember(Base):
+    __tablename__ = "group_members"
+    __table_args__ = (UniqueConstraint("group_id", "patient_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("patient_groups.id", ondelete="CASCADE"))
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SessionKind(enum.StrEnum):
+    GROUP = "group"
+    INDIVIDUAL = "individual"
+    FAMILY = "family"
+    MEDICATION = "medication"
+    OTHER = "other"
+
+
+class ProgramSession(Base):
+    """A treatment session, one-off or recurring, for a group or one patient. Times are wall-clock times in
+    `timezone` (so an 18:00 group stays at 18:00 across daylight-saving changes); `rrule` is RFC 5545.
+    `exdates`/`rdates` hold local ISO times; `overrides` moved or cancelled occurrences (see bot.recurrence).
+    `uid` is the iCalendar UID of an imported event, so importing the same file again updates it."""
+
+    __tablename__ = "program_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uid: Mapped[str | None] = mapped_column(String(255), unique=True)
+    kind: Mapped[SessionKind] = mapped_column(_enum(SessionKind), default=SessionKind.GROUP)
+    title: Mapped[str] = mapped_column(String(200))
+    location: Mapped[str | None] = mapped_column(String(300))
+    url: Mapped[str | None] = mapped_column(String(500))
+    group_id: Mapped[int | None] = mapped_column(
+        ForeignKey("patient_groups.id", ondelete="CASCADE"), index=True
+    )
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
+    counselor_id: Mapped[int | None] = mapped_column(ForeignKey("counselors.id", ondelete="SET NULL"))
+    timezone: Mapped[str] = mapped_column(String(64))
+    starts_local: Mapped[datetime] = mapped_column(DateTime(timezone=False))
+    duration_minutes: Mapped[int] = mapped_column(Integer)
+    rrule: Mapped[str | None] = mapped_column(String(500))
+    exdates: Mapped[list[str]] = mapped_column(JSON, default=list)
+    rdates: Mapped[list[str]] = mapped_column(JSON, default=list)
+    overrides: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Rsvp(enum.StrEnum):
+    COMING = "coming"
+    LATE = "late"
+    CANNOT = "cannot"
+
+
+class Attendance(Base):
+    """A patient's answer to a session reminder, for one occurrence (its original start, UTC)."""
+
+    __tablename__ = "attendance"
+    __table_args__ = (UniqueConstraint("patient_id", "session_id", "occurrence"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    session_id: Mapped[int] = mapped_column(ForeignKey("program_sessions.id", ondelete="CASCADE"))
+    occurrence: Mapped[datetime] = mapped_column(UTCDateTime)
+    response: Mapped[Rsvp] = mapped_column(_enum(Rsvp))
+    reason: Mapped[str | None] = mapped_column(Text)
+    awaiting_reason: Mapped[bool] = mapped_column(Boolean, default=False)
+    responded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

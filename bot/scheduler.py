@@ -6,15 +6,17 @@ prompt, nudge or exercise step that fell due while the bot was down is picked up
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import select
 from telegram import Bot
 
-from bot import checkin, coping, flags
+from bot import checkin, coping, flags, outbox
 from bot.content import ContentError
 from bot.content.loader import fingerprint
 from bot.db import transaction
@@ -22,7 +24,8 @@ from bot.enrollment import purge_expired_invites
 from bot.handlers import alerts, screener
 from bot.handlers import checkin as checkin_handlers
 from bot.handlers import coping as coping_handlers
-from bot.handlers.base import Outgoing, send_all
+from bot.handlers import schedule as schedule_handlers
+from bot.handlers.delivery import Dispatcher
 from bot.models import CheckInSource, CheckInStatus, Patient, PatientStatus, utcnow
 
 if TYPE_CHECKING:
@@ -35,6 +38,7 @@ ABANDON_EXERCISE_AFTER = timedelta(hours=2)
 STEP_TICK_SECONDS = 1  # exercise pauses are short: look for ended pauses every second
 # Unsent first alerts (a crash right after the commit) and re-pages are looked for this often.
 ESCALATION_TICK_SECONDS = 10
+STOP_GRACE_SECONDS = 15  # on shutdown, how long jobs under way may take to finish
 
 
 async def purge_invites(runtime: Runtime) -> None:
@@ -44,34 +48,40 @@ async def purge_invites(runtime: Runtime) -> None:
         log.info("event=invites.purged count=%d", removed)
 
 
-async def checkin_tick(runtime: Runtime, bot: Bot) -> None:
-    """Close expired check-ins (flagging long runs of missed ones), nudge once, and prompt who is due."""
-    await _close_expired(runtime, bot)
+async def checkin_tick(runtime: Runtime) -> None:
+    """Close expired check-ins (flagging long runs of missed ones), nudge once, and prompt who is due. The
+    messages go through the outbox, in the same transaction as the check-ins they belong to."""
+    queued = await _close_expired(runtime)
     now = utcnow()
-    nudges: list[Outgoing] = []
     async with transaction(runtime.sessions) as session:
         after = timedelta(minutes=runtime.settings.checkin_nudge_minutes)
+        nudges = []
         for row, patient in await checkin.due_nudges(session, now, after=after):
             log.info("event=checkin.nudged patient_id=%s checkin_id=%s", patient.id, row.id)
             nudges.append(checkin_handlers.nudge(runtime, patient, row))
-    await send_all(bot, nudges)
+        queued += await outbox.enqueue(session, nudges)
     async with transaction(runtime.sessions) as session:
         patients = list(
             await session.scalars(
                 select(Patient).where(
-                    Patient.status == PatientStatus.ACTIVE, Patient.checkin_time.is_not(None)
+                    Patient.status == PatientStatus.ACTIVE,
+                    Patient.checkin_time.is_not(None),
+                    Patient.unreachable_since.is_(None),
                 )
             )
         )
-        prompts = await checkin_handlers.scheduled_prompts(runtime, session, patients)
-    await send_all(bot, prompts)
+        queued += await outbox.enqueue(
+            session, await checkin_handlers.scheduled_prompts(runtime, session, patients)
+        )
+    if queued:
+        runtime.wake_outbox()
 
 
-async def _close_expired(runtime: Runtime, bot: Bot) -> None:
+async def _close_expired(runtime: Runtime) -> int:
     now = utcnow()
-    notices: list[Outgoing] = []
     threshold = runtime.settings.missed_checkins_flag
     async with transaction(runtime.sessions) as session:
+        notices: list[outbox.Planned] = []
         for row in await checkin.close_expired(session, now):
             log.info("event=checkin.closed checkin_id=%s status=%s", row.id, row.status)
             if row.status is not CheckInStatus.MISSED or row.source is not CheckInSource.SCHEDULED:
@@ -82,11 +92,12 @@ async def _close_expired(runtime: Runtime, bot: Bot) -> None:
             raised = await flags.raise_flag(
                 session, patient, flags.FlagKind.MISSED_CHECKINS, now, count=threshold, checkin_id=row.id
             )
-            notices.extend(checkin_handlers.render_notice(runtime, n) for n in raised)
+            notices.extend(checkin_handlers.render_notice(runtime, n, key=str(row.id)) for n in raised)
         abandoned = await coping.abandon_stale(session, now, after=ABANDON_EXERCISE_AFTER)
+        queued = await outbox.enqueue(session, notices)
     if abandoned:
         log.info("event=coping.abandoned count=%d", abandoned)
-    await send_all(bot, notices)
+    return queued
 
 
 async def step_tick(runtime: Runtime, bot: Bot) -> None:
@@ -113,40 +124,70 @@ async def watch_content(runtime: Runtime) -> None:
     log.info("event=content.reloaded by=watcher")
 
 
-def build_scheduler(runtime: Runtime, bot: Bot) -> AsyncIOScheduler:
-    scheduler = AsyncIOScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})
+class Scheduler:
+    """APScheduler's AsyncIOScheduler with a graceful stop: no new job starts, and those under way finish
+    their transaction instead of being cancelled in the middle of it."""
+
+    def __init__(self) -> None:
+        self.aps = AsyncIOScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})
+        self._running: set[asyncio.Task[Any]] = set()
+
+    def every(
+        self,
+        seconds: float,
+        job: Callable[..., Awaitable[Any]],
+        *args: Any,
+        id: str,
+        now: bool = False,
+        max_instances: int = 1,
+    ) -> None:
+        async def tracked() -> None:
+            task = asyncio.current_task()
+            assert task is not None
+            self._running.add(task)
+            try:
+                await job(*args)
+            finally:
+                self._running.discard(task)
+
+        first: dict[str, Any] = {"next_run_time": datetime.now(UTC)} if now else {}  # None would pause it
+        self.aps.add_job(tracked, "interval", seconds=seconds, id=id, max_instances=max_instances, **first)
+
+    def run_at(self, job_id: str, when: datetime) -> None:
+        """Run a job early (at `when`) if it is not due sooner anyway."""
+        job = self.aps.get_job(job_id)
+        if job is not None and (job.next_run_time is None or when < job.next_run_time):
+            job.modify(next_run_time=when)
+
+    def start(self) -> None:
+        self.aps.start()
+
+    async def stop(self) -> None:
+        self.aps.pause()
+        if self._running:
+            await asyncio.wait(set(self._running), timeout=STOP_GRACE_SECONDS)
+        if self._running:
+            log.warning("event=scheduler.stop_timeout jobs=%d", len(self._running))
+        self.aps.shutdown(wait=False)
+
+
+def build_scheduler(runtime: Runtime, bot: Bot, dispatcher: Dispatcher) -> Scheduler:
+    scheduler = Scheduler()
     settings = runtime.settings
-    scheduler.add_job(purge_invites, "interval", hours=6, args=[runtime], id="purge_invites")
-    scheduler.add_job(
-        checkin_tick,
-        "interval",
-        seconds=settings.scheduler_tick_seconds,
-        args=[runtime, bot],
-        id="checkin_tick",
-        next_run_time=utcnow(),
+    # a wake-up may come as a run ends; `drain` itself never runs twice at once
+    scheduler.every(
+        settings.dispatch_tick_seconds, dispatcher.drain, id="dispatch_outbox", now=True, max_instances=2
     )
-    scheduler.add_job(step_tick, "interval", seconds=STEP_TICK_SECONDS, args=[runtime, bot], id="step_tick")
-    scheduler.add_job(
-        alerts.page_due,
-        "interval",
-        seconds=ESCALATION_TICK_SECONDS,
-        args=[runtime, bot],
-        id="page_escalations",
-        next_run_time=datetime.now(UTC),
+    dispatcher.on_wake(lambda when: scheduler.run_at("dispatch_outbox", when))
+    runtime.wake_outbox = dispatcher.wake
+    scheduler.every(6 * 3600, purge_invites, runtime, id="purge_invites")
+    scheduler.every(settings.scheduler_tick_seconds, checkin_tick, runtime, id="checkin_tick", now=True)
+    scheduler.every(
+        settings.plan_tick_seconds, schedule_handlers.plan, runtime, id="plan_reminders", now=True
     )
-    scheduler.add_job(
-        screener.close_stalled,
-        "interval",
-        seconds=ESCALATION_TICK_SECONDS,
-        args=[runtime, bot],
-        id="close_stalled_screens",
-    )
+    scheduler.every(STEP_TICK_SECONDS, step_tick, runtime, bot, id="step_tick")
+    scheduler.every(ESCALATION_TICK_SECONDS, alerts.page_due, runtime, id="page_escalations", now=True)
+    scheduler.every(ESCALATION_TICK_SECONDS, screener.close_stalled, runtime, id="close_stalled_screens")
     if settings.content_watch_seconds > 0:
-        scheduler.add_job(
-            watch_content,
-            "interval",
-            seconds=settings.content_watch_seconds,
-            args=[runtime],
-            id="watch_content",
-        )
+        scheduler.every(settings.content_watch_seconds, watch_content, runtime, id="watch_content")
     return scheduler

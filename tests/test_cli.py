@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tests.records import add_patient
+
+DATA = Path(__file__).parent / "data"
 
 
 def _bot(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -43,6 +50,15 @@ def _bot(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
         ["oncall", "set"],
         ["oncall", "list"],
         ["oncall", "remove"],
+        ["schedule"],
+        ["schedule", "add"],
+        ["schedule", "list"],
+        ["schedule", "import"],
+        ["schedule", "cancel"],
+        ["schedule", "join"],
+        ["schedule", "leave"],
+        ["schedule", "groups"],
+        ["outbox", "stats"],
     ],
 )
 def test_every_command_has_help(cli_env: dict[str, str], command: list[str]) -> None:
@@ -136,6 +152,90 @@ async def test_on_call_roster_from_the_command_line(cli_env: dict[str, str], eng
     assert bad_hours.returncode == 2 and "OFFICE_HOURS" in bad_hours.stderr
 
 
+async def test_schedule_from_the_command_line(
+    cli_env: dict[str, str], sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    patient = await add_patient(sessions, alias="River")
+    today = date.today()
+    monday = today + timedelta(days=7 + (7 - today.weekday()) % 7)  # a Monday next week or the one after
+    env = {**cli_env, "DEFAULT_TIMEZONE": "America/New_York"}
+    joined = _bot(env, "schedule", "join", "--group", "Evening IOP", "River")
+    assert joined.returncode == 0 and "River joined: Evening IOP" in joined.stderr
+    added = _bot(
+        env,
+        "schedule",
+        "add",
+        "--title",
+        "Evening IOP group",
+        "--group",
+        "Evening IOP",
+        "--start",
+        f"{monday:%Y-%m-%d} 18:00",
+        "--minutes",
+        "180",
+        "--rrule",
+        "FREQ=WEEKLY;BYDAY=MO,WE,TH;COUNT=36",
+        "--location",
+        "Room B",
+    )
+    assert added.returncode == 0, added.stderr
+    session_id = added.stdout.strip().splitlines()[-1]
+    assert session_id.isdigit()
+
+    imported = _bot(env, "schedule", "import", str(DATA / "iop_calendar.ics"), "--group", "Evening IOP")
+    assert imported.returncode == 0, imported.stderr
+    assert "new, 0 updated" in imported.stdout
+    again = _bot(env, "schedule", "import", str(DATA / "iop_calendar.ics"), "--group", "Evening IOP")
+    assert " 0 new, 0 updated" in again.stdout
+
+    listing = _bot(env, "schedule", "list", "--patient", "River", "--days", "366")
+    assert listing.returncode == 0, listing.stderr
+    assert f"{session_id}\tgroup\tEvening IOP group\tgroup Evening IOP\tFREQ=WEEKLY" in listing.stdout
+    ours = listing.stdout.split(f"{session_id}\tgroup\t", 1)[1].split("\n\t")[1:37]
+    assert len(ours) == 36 and all(" 18:00 E" in line for line in ours)  # 18:00 in winter and summer time
+    wednesday = monday + timedelta(days=2)
+    cancelled = _bot(env, "schedule", "cancel", session_id, "--on", f"{wednesday:%Y-%m-%d} 18:00")
+    assert cancelled.returncode == 0, cancelled.stderr
+    listing = _bot(env, "schedule", "list", "--group", "Evening IOP", "--days", "366")
+    assert f"Wed {wednesday:%Y-%m-%d} 18:00" not in listing.stdout
+    assert f"Thu {monday + timedelta(days=3):%Y-%m-%d} 18:00" in listing.stdout
+    groups = _bot(env, "schedule", "groups")
+    assert "Evening IOP\t1 patients" in groups.stdout
+    assert patient.alias == "River"
+
+    stats = _bot(env, "outbox", "stats")
+    assert stats.returncode == 0, stats.stderr
+
+    for bad, message in [
+        (["schedule", "add", "--title", "X", "--group", "G", "--start", "soon"], "not a date and time"),
+        (
+            ["schedule", "add", "--title", "X", "--patient", "Nobody", "--start", "2099-01-01 10:00"],
+            "no patient",
+        ),
+        (
+            [
+                "schedule",
+                "add",
+                "--title",
+                "X",
+                "--group",
+                "G",
+                "--start",
+                "2099-01-01 10:00",
+                "--rrule",
+                "FREQ=SOMETIMES",
+            ],
+            "recurrence rule",
+        ),
+        (["schedule", "import", "/nonexistent.ics", "--group", "G"], "cannot read"),
+        (["schedule", "cancel", "99999"], "no session 99999"),
+        (["schedule", "list", "--group", "Nope"], "no group named"),
+    ]:
+        result = _bot(env, *bad)
+        assert result.returncode == 1 and message in result.stderr, (bad, result.stderr)
+        assert "Traceback" not in result.stderr
+
+
 def test_keys_new_prints_a_usable_key(cli_env: dict[str, str]) -> None:
     key = _bot(cli_env, "keys", "new").stdout.strip()
     result = _bot({**cli_env, "ENCRYPTION_KEY": key}, "keys", "new")
@@ -154,7 +254,7 @@ def test_unmigrated_database_is_refused(cli_env: dict[str, str], tmp_path: objec
         "error: the database has no tables yet: run `python -m bot db upgrade` first"
     )
     upgraded = _bot(env, "db", "upgrade")
-    assert upgraded.returncode == 0 and "0004" in upgraded.stdout
+    assert upgraded.returncode == 0 and "0005" in upgraded.stdout
     assert _bot(env, "db", "current").returncode == 0
 
 

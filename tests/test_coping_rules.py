@@ -78,10 +78,12 @@ async def test_next_and_the_timer_together_advance_once(sessions: Sessions, box:
     async with db.transaction(sessions) as session:
         run = await coping.begin(session, patient_id, box, now)
         coping.rate_before(run, None)
-    # Two processes (or a tap and the scheduler) read the run at step 0, then both try to advance it.
+    # Two processes (or a tap and the scheduler) read the run at step 0, then both try to advance it. (The
+    # second reader's transaction ends first: SQLite lets one transaction run at a time; its copy stays stale.)
     async with sessions() as first, sessions() as second:
-        mine = await first.get_one(CopingSession, run.id)
         theirs = await second.get_one(CopingSession, run.id)
+        await second.commit()
+        mine = await first.get_one(CopingSession, run.id)
         assert await coping.advance(first, mine, 0, now) is True
         await first.commit()
         with pytest.raises(coping.Stale):

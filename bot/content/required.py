@@ -12,12 +12,22 @@ from bot.cssrs import ColumbiaRisk
 from bot.cssrs import Question as CssrsQuestion
 from bot.escalation import Outcome
 from bot.flags import FlagKind
-from bot.models import PatientStatus
+from bot.models import PatientStatus, Rsvp
 from bot.onboarding import COMMON_TIMEZONES, Step
 from bot.risk.levels import Category as RiskCategory
 from bot.safety_plan import Step as PlanStep
 
-PATIENT_COMMANDS = ("checkin", "cope", "safetyplan", "history", "settings", "help", "privacy", "revoke")
+PATIENT_COMMANDS = (
+    "checkin",
+    "cope",
+    "safetyplan",
+    "schedule",
+    "history",
+    "settings",
+    "help",
+    "privacy",
+    "revoke",
+)
 INVITE_REJECTIONS = ("invalid", "expired", "used", "already_enrolled")
 HISTORY_WINDOWS = (14, 30)
 
@@ -167,6 +177,19 @@ NAMED = frozenset(
         "plan.done_button",
         "plan.counselor_view",
         "plan.counselor_none",
+        "schedule.when",
+        "schedule.date_format",
+        "schedule.reminder",
+        "schedule.ask_reason",
+        "schedule.skip_button",
+        "schedule.reason_thanks",
+        "schedule.reason_skipped",
+        "schedule.gone",
+        "schedule.list",
+        "schedule.list_item",
+        "schedule.list_empty",
+        "schedule.care_cannot",
+        "schedule.care_reason",
     }
 )
 
@@ -194,4 +217,7 @@ def required_keys() -> frozenset[str]:
     keys.update(f"escalation.screener_risk.{risk.value}" for risk in ColumbiaRisk)
     keys.update(f"plan.steps.{step.value}.{part}" for step in PlanStep for part in ("title", "prompt"))
     keys.update(f"history.days_{days}_button" for days in HISTORY_WINDOWS)
+    keys.update(f"schedule.weekdays.{day}" for day in range(7))
+    keys.update(f"schedule.buttons.{rsvp.value}" for rsvp in Rsvp)
+    keys.update(f"schedule.thanks_{rsvp.value}" for rsvp in (Rsvp.COMING, Rsvp.LATE))
     return frozenset(keys)

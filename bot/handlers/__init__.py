@@ -15,6 +15,7 @@ from bot.handlers import (
     history,
     onboarding,
     safety_plan,
+    schedule,
     screener,
     settings,
     start,
@@ -40,6 +41,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
             CommandHandler("history", history.history_command, filters=private & new_message),
             CommandHandler("settings", settings.settings_command, filters=private & new_message),
             CommandHandler("safetyplan", safety_plan.safety_plan_command, filters=private & new_message),
+            CommandHandler("schedule", schedule.schedule_command, filters=private & new_message),
             CommandHandler("alerts", alerts.alerts_command, filters=private & new_message),
             CommandHandler("reload", admin.reload_command, filters=private & new_message),
             MessageHandler(private & new_message & filters.COMMAND, fallback.on_unknown_command),
@@ -57,6 +59,8 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
             CallbackQueryHandler(screener.on_button, pattern=screener.PATTERN),
             CallbackQueryHandler(safety_plan.on_button, pattern=safety_plan.PATTERN),
             CallbackQueryHandler(crisis.on_safety_button, pattern=crisis.SAFETY_PATTERN),
+            CallbackQueryHandler(schedule.on_button, pattern=schedule.PATTERN),
+            CallbackQueryHandler(schedule.on_skip, pattern=schedule.SKIP_PATTERN),
             CallbackQueryHandler(fallback.on_stray_button),
         ]
     )

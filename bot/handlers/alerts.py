@@ -16,9 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot, Update
 from telegram.error import TelegramError
 
-from bot import cssrs, oncall, safety_plan
+from bot import cssrs, oncall, outbox, safety_plan
 from bot import escalation as rules
 from bot.db import transaction
+from bot.handlers import delivery
 from bot.handlers.base import Button, Context, Rows, Turn, keyboard, turn
 from bot.handlers.safety_plan import sections as plan_sections
 from bot.models import (
@@ -26,7 +27,9 @@ from bot.models import (
     Escalation,
     EscalationAlert,
     EscalationStatus,
+    OutboxMessage,
     Patient,
+    Priority,
     ScreenStatus,
     utcnow,
 )
@@ -37,6 +40,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+PAGE_KIND = "page"
 LIST_LIMIT = 10  # alerts shown by /alerts; the header says how many more
 ALERT_PATTERN = r"^esc:\d{1,9}:(ack|res|det|plan|out:(safe|emergency|false_alarm|other))$"
 
@@ -91,10 +95,11 @@ def _alert_buttons(runtime: Runtime, escalation: Escalation, language: str) -> R
 async def escalate(
     t: Turn, patient: Patient, level: RiskLevel, category: Category, source: str, detail: str | None
 ) -> rules.Raised:
-    """Open or join an escalation from this turn; its page goes out once the turn has committed (and the
-    scheduler pages it anyway if this process dies first)."""
+    """Open or join an escalation from this turn. Its pages are written to the outbox in the same
+    transaction, so they exist the moment the escalation does, and go out (first) once the turn commits."""
+    now = utcnow()
     raised = await rules.raise_escalation(
-        t.session, patient, level, category, source, detail, utcnow(), t.runtime.settings
+        t.session, patient, level, category, source, detail, now, t.runtime.settings
     )
     log.info(
         "event=risk.escalated patient_id=%s escalation_id=%s level=%s category=%s source=%s paged=%s",
@@ -106,29 +111,14 @@ async def escalate(
         raised.page_now,
     )
     if raised.page_now:
-        runtime, bot, escalation_id = t.runtime, t.update.get_bot(), raised.escalation.id
-        t.then(lambda: page(runtime, bot, escalation_id))
+        await page(t.runtime, t.session, raised.escalation, now)
+        t.wake_outbox()
     return raised
 
 
-async def page(runtime: Runtime, bot: Bot, escalation_id: int) -> None:
-    """Send this escalation's alert to whoever its stage pages, if it is still open and due."""
-    async with transaction(runtime.sessions) as session:
-        escalation = await session.get(Escalation, escalation_id, with_for_update=True)
-        now = utcnow()
-        if (
-            escalation is None
-            or escalation.status is not EscalationStatus.OPEN
-            or escalation.next_page_at is None
-            or escalation.next_page_at > now
-        ):
-            return
-        await _page_locked(runtime, bot, session, escalation, now)
-
-
-async def _page_locked(
-    runtime: Runtime, bot: Bot, session: AsyncSession, escalation: Escalation, now: datetime
-) -> None:
+async def page(runtime: Runtime, session: AsyncSession, escalation: Escalation, now: datetime) -> int:
+    """Put this stage's alert for each counselor it pages in the outbox's urgent lane; move to the next stage.
+    One row per escalation, stage and counselor: paging the same stage twice sends nothing new."""
     patient = await session.get(Patient, escalation.patient_id)
     assert patient is not None
     repage = escalation.alerted_at is not None
@@ -142,26 +132,56 @@ async def _page_locked(
     counselors = await rules.recipients(session, escalation, on_call)
     if not counselors:
         log.error("event=escalation.nobody_to_page escalation_id=%s", escalation.id)
+    pages = []
     for counselor in counselors:
         assert counselor.chat_id is not None
-        text = _alert_text(
-            runtime, "escalation.repage" if repage else "escalation.alert", escalation, patient, counselor
-        )
-        try:
-            await _send_copy(runtime, bot, session, escalation, counselor, counselor.chat_id, text)
-        except TelegramError as error:
-            log.warning(
-                "event=escalation.page_failed escalation_id=%s counselor_id=%s kind=%s",
-                escalation.id,
-                counselor.id,
-                type(error).__name__,
+        key = "escalation.repage" if repage else "escalation.alert"
+        pages.append(
+            outbox.Planned(
+                key=f"page:{escalation.id}:{escalation.stage}:{counselor.id}",
+                kind=PAGE_KIND,
+                chat_id=counselor.chat_id,
+                text=_alert_text(runtime, key, escalation, patient, counselor),
+                buttons=_alert_buttons(runtime, escalation, counselor.language),
+                due_at=now,
+                priority=Priority.URGENT,
+                counselor_id=counselor.id,
+                ref={"escalation_id": escalation.id, "stage": escalation.stage},
             )
+        )
+    added = await outbox.enqueue(session, pages)
     log.info(
         "event=escalation.paged escalation_id=%s stage=%s counselors=%s",
         escalation.id,
         escalation.stage,
-        len(counselors),
+        added,
     )
+    return added
+
+
+@delivery.after_sent(PAGE_KIND)
+async def _page_sent(
+    runtime: Runtime, session: AsyncSession, row: outbox.Claimed, message_id: int
+) -> delivery.FollowUp | None:
+    """Keep each alert copy, so an acknowledgement can be shown on it. If one came while this copy was on
+    its way, show it on this copy too. (The row lock orders this against an acknowledgement: either it sees
+    this copy, or this sees it.)"""
+    assert row.counselor_id is not None
+    escalation_id = row.ref["escalation_id"]
+    escalation = await session.get(Escalation, escalation_id, with_for_update=True)
+    session.add(
+        EscalationAlert(
+            escalation_id=escalation_id,
+            counselor_id=row.counselor_id,
+            chat_id=row.chat_id,
+            message_id=message_id,
+            stage=row.ref.get("stage", 0),
+            sent_at=utcnow(),
+        )
+    )
+    if escalation is None or escalation.status is EscalationStatus.OPEN:
+        return None
+    return lambda bot: _refresh_alerts(runtime, bot, escalation_id, None)
 
 
 async def _send_copy(
@@ -188,17 +208,23 @@ async def _send_copy(
     )
 
 
-async def page_due(runtime: Runtime, bot: Bot) -> None:
-    """The scheduler's job: first alerts that never went out (a crash after the commit) and re-pages."""
+async def page_due(runtime: Runtime) -> None:
+    """The scheduler's job: page again (and wider) the escalations nobody has acknowledged in time."""
     async with transaction(runtime.sessions) as session:
-        ids = [e.id for e in await rules.due(session, utcnow())]
-    for escalation_id in ids:
-        try:
-            await page(runtime, bot, escalation_id)
-        except Exception as error:
-            log.error(
-                "event=escalation.page_error escalation_id=%s kind=%s", escalation_id, type(error).__name__
-            )
+        now = utcnow()
+        added = 0
+        for escalation in await rules.due(session, now):
+            try:
+                async with session.begin_nested():
+                    added += await page(runtime, session, escalation, now)
+            except Exception as error:
+                log.error(
+                    "event=escalation.page_error escalation_id=%s kind=%s",
+                    escalation.id,
+                    type(error).__name__,
+                )
+    if added:
+        runtime.wake_outbox()
 
 
 # ---- the counselor's buttons -------------------------------------------------------------------------------
@@ -250,6 +276,8 @@ async def on_alert_button(update: Update, context: Context) -> None:
                 t.clear_buttons()
         await query.answer(None if done else t.text("escalation.already"))
         if done:
+            # Pages of this escalation not yet sent are moot now.
+            await outbox.cancel(t.session, OutboxMessage.key.like(f"page:{escalation.id}:%"), reason=action)
             runtime, bot, escalation_id = t.runtime, t.update.get_bot(), escalation.id
             message = query.message
             tapped = (

@@ -112,6 +112,15 @@ class Turn:
         """Run `action` after the commit, before the replies (e.g. take the buttons off a message)."""
         self.after_commit.append(action)
 
+    def wake_outbox(self) -> None:
+        """Send what this turn put in the outbox as soon as it has committed."""
+        runtime = self.runtime
+
+        async def wake() -> None:
+            runtime.wake_outbox()
+
+        self.then(wake)
+
     def clear_buttons(self) -> None:
         self.then(lambda: remove_buttons(self.update))
 
@@ -155,6 +164,9 @@ async def turn(update: Update, context: Context) -> AsyncIterator[Turn]:
     user = update.effective_user
     async with transaction(runtime.sessions) as session:
         person: Person = await identify(session, user.id) if user else Stranger(0)
+        if isinstance(person, Patient) and person.unreachable_since is not None:
+            person.unreachable_since = None  # they wrote to us, so they can hear from us again
+            log.info("event=patient.reachable patient_id=%s", person.id)
         current = Turn(
             update, runtime, session, person, language_of(person, update, runtime.catalog.languages)
         )

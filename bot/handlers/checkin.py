@@ -10,12 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 
 from bot import checkin as rules
-from bot import coping, flags
+from bot import coping, flags, outbox
 from bot.checkin import Question
 from bot.handlers import crisis
-from bot.handlers.base import Button, Context, Outgoing, Rows, Turn, scale_rows, turn
+from bot.handlers.base import Button, Context, Rows, Turn, scale_rows, turn
 from bot.handlers.fallback import answer_expired_button
-from bot.models import CheckIn, Patient, utcnow
+from bot.models import CheckIn, Patient, Priority, utcnow
 from bot.risk import Category, RiskLevel
 
 if TYPE_CHECKING:
@@ -211,28 +211,49 @@ async def offer_module(t: Turn, patient: Patient) -> None:
     )
 
 
-def render_notice(runtime: Runtime, notice: flags.Notice) -> Outgoing:
+def render_notice(runtime: Runtime, notice: flags.Notice, key: str) -> outbox.Planned:
+    """A care-team notice for the outbox; `key` names the event, so it is sent once per counselor."""
     text = runtime.text(f"care.flag.{notice.kind}", notice.language, alias=notice.alias, count=notice.count)
-    return Outgoing(notice.chat_id, text)
+    return outbox.Planned(
+        key=f"flag:{notice.kind}:{key}:{notice.chat_id}",
+        kind="notice",
+        chat_id=notice.chat_id,
+        text=text,
+        due_at=utcnow(),
+        priority=Priority.NORMAL,
+    )
+
+
+def _prompt(runtime: Runtime, patient: Patient, checkin: CheckIn, kind: str, intro: str) -> outbox.Planned:
+    text, buttons = question(runtime, patient.language, checkin, intro=intro)
+    return outbox.Planned(
+        key=f"{kind}:{checkin.id}",
+        kind=kind,
+        chat_id=patient.chat_id,
+        text=text,
+        buttons=buttons,
+        due_at=utcnow(),
+        expires_at=checkin.expires_at,
+        priority=Priority.NORMAL,
+        patient_id=patient.id,
+    )
 
 
 async def scheduled_prompts(
     runtime: Runtime, session: AsyncSession, patients: list[Patient]
-) -> list[Outgoing]:
-    """Open today's check-in for each patient it is due for; the first question for each, to send."""
+) -> list[outbox.Planned]:
+    """Open today's check-in for each patient it is due for; the first question for each, for the outbox."""
     now = utcnow()
     expiry = timedelta(hours=runtime.settings.checkin_expiry_hours)
-    messages: list[Outgoing] = []
+    messages: list[outbox.Planned] = []
     for patient in patients:
         checkin = await rules.begin_scheduled(session, patient, now, expiry=expiry)
         if checkin is None:
             continue
         log.info("event=checkin.prompted patient_id=%s checkin_id=%s", patient.id, checkin.id)
-        text, buttons = question(runtime, patient.language, checkin, intro="checkin.intro_scheduled")
-        messages.append(Outgoing(patient.chat_id, text, buttons))
+        messages.append(_prompt(runtime, patient, checkin, "checkin_prompt", "checkin.intro_scheduled"))
     return messages
 
 
-def nudge(runtime: Runtime, patient: Patient, checkin: CheckIn) -> Outgoing:
-    text, buttons = question(runtime, patient.language, checkin, intro="checkin.nudge")
-    return Outgoing(patient.chat_id, text, buttons)
+def nudge(runtime: Runtime, patient: Patient, checkin: CheckIn) -> outbox.Planned:
+    return _prompt(runtime, patient, checkin, "checkin_nudge", "checkin.nudge")

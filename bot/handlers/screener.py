@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import Bot, Update
+from telegram import Update
 
 from bot import cssrs
 from bot import escalation as escalations
@@ -138,11 +138,11 @@ async def _category(session: AsyncSession, screen: SuicideScreen) -> Category:
     return Category(linked.category) if linked is not None else Category.SUICIDE
 
 
-async def close_stalled(runtime: Runtime, bot: Bot) -> None:
+async def close_stalled(runtime: Runtime) -> None:
     """The scheduler's job: a screener left unanswered is closed, and the care team hears of it. After an
     ambiguous message, silence is not taken as "no": it raises a high escalation for a counselor to check."""
     wait = timedelta(minutes=runtime.settings.cssrs_unanswered_minutes)
-    to_page: list[int] = []
+    paged = 0
     async with transaction(runtime.sessions) as session:
         for screen in await cssrs.stalled(session, utcnow(), wait):
             engaged = bool(screen.answers)
@@ -166,6 +166,6 @@ async def close_stalled(runtime: Runtime, bot: Bot) -> None:
             )
             screen.escalation_id = raised.escalation.id
             if raised.page_now:
-                to_page.append(raised.escalation.id)
-    for escalation_id in to_page:
-        await alerts.page(runtime, bot, escalation_id)
+                paged += await alerts.page(runtime, session, raised.escalation, utcnow())
+    if paged:
+        runtime.wake_outbox()

@@ -6,7 +6,7 @@ from telegram import Update
 
 from bot import checkin, coping, cssrs, safety_plan
 from bot.handlers import checkin as checkin_handlers
-from bot.handlers import consent, crisis, onboarding, screener, settings
+from bot.handlers import consent, crisis, onboarding, schedule, screener, settings
 from bot.handlers import coping as coping_handlers
 from bot.handlers import safety_plan as safety_plan_handlers
 from bot.handlers.base import Context, Turn, turn
@@ -66,6 +66,10 @@ async def _from_active_patient(t: Turn, patient: Patient, text: str) -> None:
         await checkin_handlers.on_typed(t, patient, open_checkin, text)
         return
     if answered:
+        return
+    missed = await schedule.awaiting_reason(t.session, patient)
+    if missed is not None:
+        await schedule.on_reason(t, patient, missed, text)
         return
     if screening.level is RiskLevel.MODERATE:
         await crisis.offer_exercise(t)

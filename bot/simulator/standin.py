@@ -149,6 +149,15 @@ class TelegramStandIn:
         """While blocked, every call targeting that chat fails with 403 (and the bot gets my_chat_member)."""
         self._users.set_blocked(user_id, blocked)
 
+    @property
+    def rate_limited(self) -> int:
+        """Sends refused with 429 by the flood limit (0 without one)."""
+        return self._limiter.rejected if self._limiter is not None else 0
+
+    def add_user(self, user_id: int, *, first_name: str = "Test", language_code: str | None = None) -> None:
+        """A user who started a private chat with the bot earlier (the bot may message them; no update)."""
+        self._world.private_chat(self._world.user(user_id, first_name, language_code))
+
     # ------------------------------------------------------------------ observing the bot
     def transcript(self, chat_id: int) -> list[BotMessage]:
         """Snapshots of what the bot sent in the chat, in order; edits and deletions are reflected."""

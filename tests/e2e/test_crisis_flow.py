@@ -6,12 +6,9 @@ escalation's due time moved into the past (a controlled clock), instead of waiti
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from sqlalchemy import select, update
-from telegram import Bot
 
 from bot import db
 from bot.handlers import alerts
@@ -48,13 +45,6 @@ async def _escalations(harness: BotHarness, patient_id: int) -> list[Escalation]
         return list(rows)
 
 
-@asynccontextmanager
-async def _bot(harness: BotHarness) -> AsyncIterator[Bot]:
-    api = harness.settings.telegram_api_base_url
-    async with Bot(harness.settings.require_token(), base_url=f"{api}/bot") as bot:
-        yield bot
-
-
 async def _time_passes(harness: BotHarness, escalation_id: int) -> None:
     """The next page falls due, and the scheduler's job runs."""
     async with db.transaction(harness.runtime.sessions) as session:
@@ -63,8 +53,7 @@ async def _time_passes(harness: BotHarness, escalation_id: int) -> None:
             .where(Escalation.id == escalation_id)
             .values(next_page_at=utcnow() - timedelta(seconds=1))
         )
-    async with _bot(harness) as bot:
-        await alerts.page_due(harness.runtime, bot)
+    await alerts.page_due(harness.runtime)
 
 
 def _alerts(harness: BotHarness, user: int) -> list[BotMessage]:
@@ -106,10 +95,14 @@ async def test_imminent_message_crisis_reply_alert_repage_widen_and_acknowledge(
 
     # Nobody answers: 5 minutes on, the backups are paged too; 10 minutes on, the supervisors.
     await _time_passes(harness, escalation.id)
+    mark = harness.standin.mark(primary_user)
     await harness.standin.wait_for(backup_user, "Still unanswered")
+    await harness.standin.wait_for(primary_user, "Still unanswered", after=mark)
     assert _alerts(harness, supervisor_user) == []
     await _time_passes(harness, escalation.id)
+    mark = harness.standin.mark(primary_user)
     supervisor_alert = await harness.standin.wait_for(supervisor_user, "Still unanswered")
+    await harness.standin.wait_for(primary_user, "Still unanswered", after=mark)  # one a second per chat
     assert len(_alerts(harness, primary_user)) == 3
 
     # The supervisor acknowledges; every copy of the alert says so, and the paging stops.

@@ -70,6 +70,8 @@ async def test_demo_reaches_consent_and_setup_and_switches_chats(tmp_path: Path)
     await demo.type("!patient")
     await demo.type("#1")
     await demo.expect("Daily check-in time: 21:00")
+    await demo.expect("Reminder: Evening IOP group")  # the demo group's next session
+    await demo.expect("[#3] Can't make it")
     await demo.type("#9")
     await demo.expect("no button #9")
     await demo.type("!quit")

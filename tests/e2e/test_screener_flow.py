@@ -14,7 +14,7 @@ from bot import db
 from bot.handlers import screener
 from bot.models import Escalation, EscalationStatus, ScreenStatus, SuicideScreen, utcnow
 from bot.simulator import BotMessage
-from tests.e2e.test_crisis_flow import _alerts, _bot, _escalations, _link
+from tests.e2e.test_crisis_flow import _alerts, _escalations, _link
 from tests.harness import BotHarness
 
 Q1 = "wished you were dead"
@@ -166,8 +166,7 @@ async def test_a_screener_left_unanswered_alerts_the_care_team(harness: BotHarne
             .where(SuicideScreen.patient_id == patient_id)
             .values(started_at=earlier, answered_at=earlier)
         )
-    async with _bot(harness) as bot:
-        await screener.close_stalled(harness.runtime, bot)
+    await screener.close_stalled(harness.runtime)
     await harness.standin.wait_for(counselor_user, "High alert")
     [screen] = await _screens(harness, patient_id)
     assert screen.status is ScreenStatus.UNANSWERED and screen.result == "low"

@@ -573,6 +573,18 @@ async def test_rate_limit_per_chat_and_global() -> None:
         url = sim.base_url + api("sendMessage")
         codes = [(await client.post(url, json={"chat_id": u, "text": "x"})).status_code for u in range(1, 8)]
         assert codes == [200] * 5 + [429] * 2
+        assert sim.rate_limited == 2
+
+
+async def test_a_user_added_without_writing_can_be_messaged() -> None:
+    async with TelegramStandIn() as sim, httpx.AsyncClient(trust_env=False) as client:
+        url = sim.base_url + api("sendMessage")
+        refused = await client.post(url, json={"chat_id": 424242, "text": "hello"})
+        assert refused.status_code == 400 and "chat not found" in refused.json()["description"]
+        sim.add_user(424242, first_name="Ana")
+        assert (await client.post(url, json={"chat_id": 424242, "text": "hello"})).status_code == 200
+        assert sim.sent_count(424242) == 1 and sim.pending_updates == 0  # no update: they wrote earlier
+        assert sim.rate_limited == 0
 
 
 # --------------------------------------------------------------------------- webhook

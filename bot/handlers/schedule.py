@@ -1,0 +1,210 @@
+"""Sessions on the patient's side: reminders (planned into the outbox), their RSVP buttons, /schedule.
+
+The rules (occurrences, which reminders are due, answers) are in `bot.schedule`; this module renders them.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import Update
+
+from bot import outbox
+from bot import schedule as rules
+from bot.db import transaction
+from bot.handlers.base import Button, Context, Turn, turn
+from bot.models import Attendance, Patient, Priority, Rsvp, utcnow
+from bot.people import care_team
+
+if TYPE_CHECKING:
+    from bot.app import Runtime
+
+log = logging.getLogger(__name__)
+
+PATTERN = r"^rsvp:\d{1,9}:\d{1,10}:(coming|late|cannot)$"
+SKIP_PATTERN = r"^rsvp:skip:\d{1,9}$"
+LIST_DAYS = 7
+PLAN_AHEAD = timedelta(minutes=15)  # reminders go into the outbox this long before they are due
+REASON_LIMIT = 500
+REASON_WAIT = timedelta(hours=1)
+
+
+def when(runtime: Runtime, moment: datetime, timezone: str, language: str) -> str:
+    """A session time in the reader's zone and language: "Mon Nov 23, 18:00"."""
+    local = moment.astimezone(ZoneInfo(timezone))
+    return runtime.text(
+        "schedule.when",
+        language,
+        weekday=runtime.text(f"schedule.weekdays.{local.weekday()}", language),
+        date=local.strftime(runtime.text("schedule.date_format", language)),
+        time=local.strftime("%H:%M"),
+    )
+
+
+def _describe(runtime: Runtime, item: rules.Upcoming, patient: Patient, key: str) -> str:
+    return runtime.text(
+        key,
+        patient.language,
+        title=item.title,
+        when=when(runtime, item.occurrence.start, patient.timezone, patient.language),
+        location=item.location,
+        url=item.session.url,
+    )
+
+
+def rsvp_buttons(runtime: Runtime, item: rules.Upcoming, language: str) -> list[list[Button]]:
+    prefix = f"rsvp:{item.session.id}:{rules.occurrence_id(item.occurrence.original_start)}"
+    return [
+        [
+            (runtime.text("schedule.buttons.coming", language), f"{prefix}:coming"),
+            (runtime.text("schedule.buttons.late", language), f"{prefix}:late"),
+        ],
+        [(runtime.text("schedule.buttons.cannot", language), f"{prefix}:cannot")],
+    ]
+
+
+def reminder(runtime: Runtime, due: rules.DueReminder) -> outbox.Planned:
+    patient, item = due.patient, due.upcoming
+    return outbox.Planned(
+        key=due.key,
+        kind=rules.REMINDER_KIND,
+        chat_id=patient.chat_id,
+        text=_describe(runtime, item, patient, "schedule.reminder"),
+        buttons=rsvp_buttons(runtime, item, patient.language),
+        due_at=due.due_at,
+        expires_at=item.occurrence.start,  # once the session has started a reminder is no use
+        priority=Priority.BULK,
+        patient_id=patient.id,
+        ref={"session_id": item.session.id},
+    )
+
+
+async def plan(runtime: Runtime) -> int:
+    """The scheduler's planning job: put the reminders due soon into the outbox (idempotent)."""
+    async with transaction(runtime.sessions) as session:
+        now = utcnow()
+        due = await rules.due_reminders(session, now, runtime.settings.reminder_offsets, ahead=PLAN_AHEAD)
+        added = await outbox.enqueue(session, [reminder(runtime, d) for d in due])
+    if added:
+        log.info("event=reminders.planned count=%d", added)
+        runtime.wake_outbox()
+    return added
+
+
+# ---- /schedule ---------------------------------------------------------------------------------------------
+
+
+async def schedule_command(update: Update, context: Context) -> None:
+    async with turn(update, context) as t:
+        patient = t.active_patient
+        if patient is None:
+            await t.reply("input.not_for_role")
+            return
+        now = utcnow()
+        items = await rules.upcoming(t.session, patient.id, now, now + timedelta(days=LIST_DAYS))
+        if not items:
+            await t.reply("schedule.list_empty", days=LIST_DAYS)
+            return
+        lines = [_describe(t.runtime, item, patient, "schedule.list_item") for item in items]
+        await t.reply("schedule.list", days=LIST_DAYS, items="\n".join(lines))
+
+
+# ---- RSVP --------------------------------------------------------------------------------------------------
+
+
+async def on_button(update: Update, context: Context) -> None:
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    _, raw_session, raw_occurrence, choice = query.data.split(":")
+    async with turn(update, context) as t:
+        patient = t.active_patient
+        if patient is None:
+            await query.answer(t.text("input.not_for_role"))
+            return
+        found = await rules.find_occurrence(
+            t.session, patient.id, int(raw_session), rules.from_occurrence_id(int(raw_occurrence))
+        )
+        now = utcnow()
+        if found is None or found.occurrence.end <= now:
+            await query.answer(t.text("schedule.gone"))
+            t.clear_buttons()
+            return
+        response = Rsvp(choice)
+        row = await rules.answer(t.session, patient, found, response, now)
+        log.info(
+            "event=schedule.rsvp patient_id=%s session_id=%s answer=%s", patient.id, found.session.id, choice
+        )
+        await query.answer()
+        t.clear_buttons()
+        if response is Rsvp.CANNOT:
+            await _tell_care_team(t, patient, found, row, reason=None)
+            await t.reply(
+                "schedule.ask_reason", buttons=[[(t.text("schedule.skip_button"), f"rsvp:skip:{row.id}")]]
+            )
+        else:
+            await t.reply(f"schedule.thanks_{choice}")
+
+
+async def on_skip(update: Update, context: Context) -> None:
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    attendance_id = int(query.data.rsplit(":", 1)[1])
+    async with turn(update, context) as t:
+        patient = t.active_patient
+        row = await t.session.get(Attendance, attendance_id)
+        await query.answer()
+        t.clear_buttons()
+        if patient is None or row is None or row.patient_id != patient.id or not row.awaiting_reason:
+            return
+        row.awaiting_reason = False
+        await t.reply("schedule.reason_skipped")
+
+
+async def awaiting_reason(session: AsyncSession, patient: Patient) -> Attendance | None:
+    return await rules.awaiting_reason(session, patient.id, utcnow(), within=REASON_WAIT)
+
+
+async def on_reason(t: Turn, patient: Patient, row: Attendance, text: str) -> None:
+    """The optional reason after "Can't make it": kept, and passed to the care team."""
+    row.awaiting_reason = False
+    row.reason = text.strip()[:REASON_LIMIT]
+    found = await rules.find_occurrence(t.session, patient.id, row.session_id, row.occurrence)
+    if found is not None:
+        await _tell_care_team(t, patient, found, row, reason=row.reason)
+    await t.reply("schedule.reason_thanks")
+
+
+async def _tell_care_team(
+    t: Turn, patient: Patient, found: rules.Upcoming, row: Attendance, *, reason: str | None
+) -> None:
+    runtime, now = t.runtime, utcnow()
+    messages = []
+    for counselor in await care_team(t.session, patient.id):
+        if counselor.chat_id is None:
+            continue
+        text = runtime.text(
+            "schedule.care_reason" if reason else "schedule.care_cannot",
+            counselor.language,
+            alias=patient.alias,
+            title=found.title,
+            when=when(runtime, found.occurrence.start, counselor.timezone, counselor.language),
+            reason=reason,
+        )
+        part = "reason" if reason else "cannot"
+        messages.append(
+            outbox.Planned(
+                key=f"rsvp:{row.id}:{part}:{counselor.id}:{int(now.timestamp())}",
+                kind="notice",
+                chat_id=counselor.chat_id,
+                text=text,
+                due_at=now,
+                priority=Priority.NORMAL,
+                counselor_id=counselor.id,
+            )
+        )
+    if await outbox.enqueue(t.session, messages):
+        t.wake_outbox()

@@ -1,0 +1,284 @@
+"""Session reminders through the outbox: RSVP buttons, /schedule, Telegram's refusals, and downtime.
+
+Real HTTP, the real Application, database and dispatcher. Planning runs the scheduler's own job function
+(`plan`) with sessions placed so their reminders are due now, instead of waiting for the clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select, update
+
+from bot import db, outbox
+from bot import schedule as rules
+from bot.config import Settings
+from bot.handlers import schedule as schedule_handlers
+from bot.models import (
+    Attendance,
+    CareFlag,
+    InviteKind,
+    OutboxMessage,
+    OutboxStatus,
+    Patient,
+    Rsvp,
+    SessionKind,
+    utcnow,
+)
+from bot.simulator import Fault
+from tests.harness import BotHarness
+
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+async def _link_counselor(harness: BotHarness, name: str = "Dana") -> tuple[int, int]:
+    user = harness.new_user_id()
+    counselor_id = await harness.add_counselor(name)
+    code = await harness.invite(InviteKind.COUNSELOR, counselor_id)
+    await harness.say(user, f"/start {code}", "linked as a counselor")
+    return user, counselor_id
+
+
+async def _patient_in_group(
+    harness: BotHarness, counselor_id: int, group: str = "Evening IOP"
+) -> tuple[int, int]:
+    """An enrolled patient (Eastern time) without quiet hours, so the test does not depend on the hour."""
+    user = harness.new_user_id()
+    patient_id = await harness.enroll(user, counselor_id)
+    async with db.transaction(harness.runtime.sessions) as session:
+        patient = await session.get_one(Patient, patient_id)
+        patient.quiet_start = patient.quiet_end = time(0, 0)
+        await rules.join_group(session, await rules.group_named(session, group, create=True), patient)
+    return user, patient_id
+
+
+async def _session_starting_in(
+    harness: BotHarness, delay: timedelta, *, group: str = "Evening IOP", title: str = "Evening IOP group"
+) -> int:
+    """A one-off group session starting `delay` from now (clinic time)."""
+    starts = (utcnow() + delay).astimezone(NEW_YORK).replace(tzinfo=None, second=0, microsecond=0)
+    async with db.transaction(harness.runtime.sessions) as session:
+        added = await rules.add_session(
+            session,
+            title=title,
+            kind=SessionKind.GROUP,
+            starts_local=starts + timedelta(minutes=1),
+            timezone="America/New_York",
+            duration=timedelta(minutes=180),
+            group=await rules.group_named(session, group, create=True),
+            location="Riverside Clinic, Room B",
+        )
+        return added.id
+
+
+async def _rows(harness: BotHarness, kind: str = "reminder") -> list[OutboxMessage]:
+    async with harness.runtime.sessions() as session:
+        return list(
+            await session.scalars(
+                select(OutboxMessage).where(OutboxMessage.kind == kind).order_by(OutboxMessage.id)
+            )
+        )
+
+
+async def test_reminder_buttons_schedule_and_cant_make_it_with_a_reason(harness: BotHarness) -> None:
+    counselor_user, counselor_id = await _link_counselor(harness)
+    user, patient_id = await _patient_in_group(harness, counselor_id)
+    # The 1-hour reminder fell due a minute ago (the 24-hour one long before): the latest one goes, once.
+    session_id = await _session_starting_in(harness, timedelta(minutes=59))
+    assert await schedule_handlers.plan(harness.runtime) == 1
+    reminder = await harness.standin.wait_for(user, "Reminder: Evening IOP group")
+    assert "Riverside Clinic" in (reminder.text or "")
+    assert [label for label, _ in reminder.buttons()] == ["I'll be there", "Running late", "Can't make it"]
+    assert await schedule_handlers.plan(harness.runtime) == 0  # planning again adds nothing
+
+    listing = await harness.say(user, "/schedule", "next 7 days")
+    assert "Evening IOP group" in (listing.text or "") and "Riverside Clinic" in (listing.text or "")
+
+    await harness.tap(user, reminder, "I'll be there", "see you there")
+    # Changing the answer from a fresh tap is fine; "Can't make it" tells the counselor and asks why.
+    mark = harness.standin.mark(counselor_user)
+    query = await harness.standin.tap_raw(user, reminder.message_id, reminder.buttons()[2][1])
+    await harness.standin.wait_for_callback_answer(query)
+    await harness.standin.wait_for(user, "tell me why")
+    notice = await harness.standin.wait_for(counselor_user, "can't make it", after=mark)
+    patient = await harness.patient(user)
+    assert patient is not None and patient.alias in (notice.text or "")
+    await harness.say(user, "my car broke down", "passed that on")
+    reason = await harness.standin.wait_for(counselor_user, "Their reason: my car broke down")
+    assert patient.alias in (reason.text or "")
+    async with harness.runtime.sessions() as session:
+        [row] = await session.scalars(select(Attendance).where(Attendance.patient_id == patient_id))
+    assert row.session_id == session_id and row.response is Rsvp.CANNOT and not row.awaiting_reason
+    assert row.reason == "my car broke down"
+
+
+async def test_forged_rsvp_buttons_are_refused(harness: BotHarness) -> None:
+    _, counselor_id = await _link_counselor(harness)
+    user, _ = await _patient_in_group(harness, counselor_id)
+    other_group_session = await _session_starting_in(harness, timedelta(hours=3), group="Morning IOP")
+    screen = await harness.say(user, "/schedule", "no sessions")
+    # A session of another group, and an occurrence that does not exist: refused, nothing recorded.
+    for data in (f"rsvp:{other_group_session}:29000000:cannot", "rsvp:999999:29000000:coming"):
+        query = await harness.standin.tap_raw(user, screen.message_id, data)
+        answer = await harness.standin.wait_for_callback_answer(query)
+        assert "no longer on your schedule" in answer.get("text", "")
+    async with harness.runtime.sessions() as session:
+        assert list(await session.scalars(select(Attendance))) == []
+
+
+async def test_blocked_bot_marks_the_patient_unreachable_and_tells_the_counselor_once(
+    harness: BotHarness,
+) -> None:
+    counselor_user, counselor_id = await _link_counselor(harness)
+    user, patient_id = await _patient_in_group(harness, counselor_id)
+    await _session_starting_in(harness, timedelta(minutes=59))
+    await _session_starting_in(harness, timedelta(minutes=58), title="Family session")
+    harness.standin.block_bot(user)
+    await schedule_handlers.plan(harness.runtime)
+    await harness.standin.wait_for(counselor_user, "can no longer be reached")
+    await _until_recorded(harness)
+    rows = await _rows(harness)
+    assert {r.status for r in rows} <= {OutboxStatus.FAILED, OutboxStatus.CANCELLED}
+    assert any(r.status is OutboxStatus.FAILED and r.error == "blocked" for r in rows)
+    patient = await harness.patient(user)
+    assert patient is not None and patient.unreachable_since is not None
+    async with harness.runtime.sessions() as session:
+        flags = list(await session.scalars(select(CareFlag).where(CareFlag.patient_id == patient_id)))
+    assert [f.kind for f in flags] == ["unreachable"]
+    notices = [
+        m for m in harness.standin.transcript(counselor_user) if "no longer be reached" in (m.text or "")
+    ]
+    assert len(notices) == 1
+    # Nothing more is planned for them until they write again; then they are reachable.
+    assert await schedule_handlers.plan(harness.runtime) == 0
+    harness.standin.block_bot(user, blocked=False)
+    await harness.say(user, "/help", "what I can do")
+    patient = await harness.patient(user)
+    assert patient is not None and patient.unreachable_since is None
+
+
+async def test_429_and_5xx_are_retried_and_a_row_out_of_tries_is_failed_not_lost(
+    harness: BotHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(outbox, "BACKOFF_BASE", timedelta(milliseconds=300))
+    _, counselor_id = await _link_counselor(harness)
+    user, _ = await _patient_in_group(harness, counselor_id)
+    other, _ = await _patient_in_group(harness, counselor_id)
+    third, _ = await _patient_in_group(harness, counselor_id)
+    # user: Telegram says "too many requests" 4 times (more than PTB's own 3 retries); other: two 502s;
+    # third: a 502 on every try, so its row runs out of tries.
+    harness.standin.inject("sendMessage", Fault.too_many_requests(1), times=4, chat_id=user)
+    harness.standin.inject("sendMessage", Fault.server_error(502), times=2, chat_id=other)
+    harness.standin.inject("sendMessage", Fault.server_error(502), times=100, chat_id=third)
+    await _session_starting_in(harness, timedelta(minutes=59))
+    await schedule_handlers.plan(harness.runtime)
+    for chat in (user, other):
+        await harness.standin.wait_for(chat, "Reminder", timeout=20)
+    for _ in range(150):  # tries 0.3 s, 0.6 s, 1.2 s ... apart
+        rows = {r.chat_id: r for r in await _rows(harness)}
+        if rows[third].status is OutboxStatus.FAILED:
+            break
+        await asyncio.sleep(0.2)
+    assert rows[user].status is OutboxStatus.SENT and rows[other].status is OutboxStatus.SENT
+    assert rows[other].attempts == 3
+    assert rows[third].status is OutboxStatus.FAILED
+    assert rows[third].attempts == harness.settings.outbox_max_attempts
+    assert len(_reminders(harness, user)) == 1  # once, never twice
+    assert _reminders(harness, third) == []
+
+
+async def _until_recorded(harness: BotHarness) -> None:
+    """Results are written in small batches just after the sends: wait until none is in flight."""
+    for _ in range(50):
+        rows = await _rows(harness)
+        if not any(r.status is OutboxStatus.PENDING and r.claimed_by for r in rows):
+            return
+        await asyncio.sleep(0.1)
+
+
+def _reminders(harness: BotHarness, chat: int) -> list[str]:
+    return [m.text or "" for m in harness.standin.transcript(chat) if "Reminder" in (m.text or "")]
+
+
+async def test_after_downtime_reminders_still_useful_go_late_and_the_rest_are_dropped(
+    harness: BotHarness,
+) -> None:
+    _, counselor_id = await _link_counselor(harness)
+    user, _ = await _patient_in_group(harness, counselor_id)
+    later = await _session_starting_in(harness, timedelta(hours=5))
+    earlier = await _session_starting_in(harness, timedelta(hours=3), title="Medication check")
+    # Planned while up (due in the future), then the bot is down across the due times.
+    async with db.transaction(harness.runtime.sessions) as session:
+        due = await rules.due_reminders(session, utcnow(), (timedelta(hours=1),), ahead=timedelta(hours=6))
+        assert len(due) == 2
+        await outbox.enqueue(session, [schedule_handlers.reminder(harness.runtime, d) for d in due])
+    await harness.stop()
+    async with db.transaction(harness.runtime.sessions) as session:
+        now = utcnow()
+        # `later` has not started: its reminder is late but still useful. `earlier` has already started.
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.key.like(f"rem:{later}:%"))
+            .values(due_at=now - timedelta(hours=2), next_attempt_at=now - timedelta(hours=2))
+        )
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.key.like(f"rem:{earlier}:%"))
+            .values(next_attempt_at=now - timedelta(hours=4), expires_at=now - timedelta(minutes=10))
+        )
+    await harness.runtime.engine.dispose()
+    await harness.start()
+    await harness.standin.wait_for(user, "Reminder: Evening IOP group")
+    await _until_recorded(harness)
+    rows = {r.key.split(":")[1]: r for r in await _rows(harness)}
+    assert rows[str(later)].status is OutboxStatus.SENT
+    assert rows[str(earlier)].status is OutboxStatus.DROPPED and rows[str(earlier)].error == "expired"
+    assert [m for m in harness.standin.transcript(user) if "Medication check" in (m.text or "")] == []
+    async with harness.runtime.sessions() as session:
+        assert (await outbox.counts(session)).get("dropped") == 1
+
+
+async def test_urgent_alerts_overtake_bulk_reminders(settings: Settings) -> None:
+    slow = settings.model_copy(update={"send_rate_per_second": 5.0})
+    async with BotHarness.running(slow) as harness:
+        counselor_user, counselor_id = await _link_counselor(harness)
+        user, _ = await _patient_in_group(harness, counselor_id)
+        chats = [harness.new_user_id() for _ in range(40)]
+        for chat in chats:
+            harness.standin.add_user(chat)
+        bulk = [
+            outbox.Planned(key=f"bulk:{chat}", kind="reminder", chat_id=chat, text="bulk", due_at=utcnow())
+            for chat in chats
+        ]
+        async with db.transaction(harness.runtime.sessions) as session:
+            await outbox.enqueue(session, bulk)
+        harness.runtime.wake_outbox()
+        await harness.standin.wait_for(chats[0], "bulk")
+        # 40 bulk messages at 5 a second take 8 seconds; an alert raised meanwhile does not wait for them.
+        mark = harness.standin.mark(user)
+        await harness.standin.send_text(user, "i want to kill myself")
+        await harness.standin.wait_for(user, "988", after=mark, timeout=10)
+        alert = await harness.standin.wait_for(counselor_user, "URGENT alert")
+        last = await harness.standin.wait_for(chats[-1], "bulk", timeout=20)
+        assert alert.sent_at < last.sent_at - 2
+
+
+async def test_withdrawing_consent_cancels_the_reminders_waiting_for_them(harness: BotHarness) -> None:
+    _, counselor_id = await _link_counselor(harness)
+    user, _ = await _patient_in_group(harness, counselor_id)
+    await _session_starting_in(harness, timedelta(hours=5))
+    async with db.transaction(harness.runtime.sessions) as session:
+        due = await rules.due_reminders(session, utcnow(), (timedelta(hours=1),), ahead=timedelta(hours=6))
+        await outbox.enqueue(session, [schedule_handlers.reminder(harness.runtime, d) for d in due])
+    confirm = await harness.say(user, "/revoke", "stop sharing")
+    await harness.tap(user, confirm, "Yes, stop sharing", "")
+    for _ in range(50):
+        [row] = await _rows(harness)
+        if row.status is not OutboxStatus.PENDING:
+            break
+        await asyncio.sleep(0.1)
+    assert row.status is OutboxStatus.CANCELLED and row.error == "consent_revoked"
+    assert await schedule_handlers.plan(harness.runtime) == 0  # and nothing new is planned for them
