@@ -108,8 +108,10 @@ async def serve(runtime: Runtime, stop: asyncio.Event, *, poll_timeout: int = 10
         try:
             await stop.wait()
         finally:
+            # No new updates first; then sends under way finish and are recorded (what waits stays in the
+            # outbox for the next start); then the other jobs finish their transactions.
+            await application.updater.stop()
             await dispatcher.close()
             await scheduler.stop()
-            await application.updater.stop()
             await application.stop()
             log.info("event=bot.stopped")

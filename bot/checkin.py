@@ -319,6 +319,7 @@ async def due_nudges(
                 CheckIn.started_at <= now - after,
                 CheckIn.expires_at > now,
                 Patient.status == PatientStatus.ACTIVE,
+                Patient.unreachable_since.is_(None),
             )
             .with_for_update(skip_locked=True, of=CheckIn)
         )

@@ -89,7 +89,7 @@ class Settings(BaseSettings):
     reminder_offsets: Annotated[tuple[timedelta, ...], NoDecode] = Field(
         default=(timedelta(hours=24), timedelta(hours=1)), alias="REMINDER_OFFSETS"
     )
-    plan_tick_seconds: float = Field(default=300, gt=0, le=3600, alias="PLAN_TICK_SECONDS")
+    plan_tick_seconds: float = Field(default=300, gt=0, le=600, alias="PLAN_TICK_SECONDS")
     # How often the running bot looks for edited content; 0 turns the watcher off (then use /reload).
     content_watch_seconds: float = Field(default=5, ge=0, le=3600, alias="CONTENT_WATCH_SECONDS")
 

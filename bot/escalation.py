@@ -123,6 +123,7 @@ async def raise_escalation(
         )
         .order_by(Escalation.id.desc())
         .limit(1)
+        .with_for_update()  # against a re-page of the same escalation at the same moment (its stage)
     )
     if existing is not None:
         stronger = level > RiskLevel.parse(existing.level)

@@ -18,14 +18,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import bindparam, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.models import OutboxMessage, OutboxStatus, Patient, Priority
+from bot.models import OutboxMessage, OutboxStatus, Patient, PatientStatus, Priority
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +132,7 @@ async def claim(
             OutboxMessage.next_attempt_at <= now,
             or_(OutboxMessage.expires_at.is_(None), OutboxMessage.expires_at > now),
             or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now),
+            or_(OutboxMessage.patient_id.is_(None), OutboxMessage.patient_id.in_(_reachable_patients())),
         )
         .order_by(OutboxMessage.priority.desc(), OutboxMessage.next_attempt_at, OutboxMessage.id)
         .limit(limit)
@@ -301,11 +302,42 @@ async def mark_unreachable(session: AsyncSession, patient_id: int, now: datetime
 
 
 async def next_due(session: AsyncSession) -> datetime | None:
-    """When the earliest pending row falls due, so the sender can wake exactly then."""
-    due: datetime | None = await session.scalar(
-        select(func.min(OutboxMessage.next_attempt_at)).where(OutboxMessage.status == OutboxStatus.PENDING)
+    """When the earliest pending row can next be claimed (due, and its lease if any has ended), so the
+    sender can wake exactly then."""
+    ready = case(
+        (OutboxMessage.claimed_until > OutboxMessage.next_attempt_at, OutboxMessage.claimed_until),
+        else_=OutboxMessage.next_attempt_at,
     )
+    due: datetime | None = await session.scalar(
+        select(func.min(ready)).where(OutboxMessage.status == OutboxStatus.PENDING)
+    )
+    if due is not None and due.tzinfo is None:
+        due = due.replace(tzinfo=UTC)  # SQLite hands back a naive value from the expression
     return due
+
+
+def _reachable_patients() -> Any:
+    return select(Patient.id).where(
+        Patient.status == PatientStatus.ACTIVE, Patient.unreachable_since.is_(None)
+    )
+
+
+async def cancel_unwanted(session: AsyncSession, now: datetime) -> int:
+    """Rows for a patient who is no longer active (consent withdrawn, discharged) or reachable are cancelled
+    before anything is claimed, whenever and however their status changed."""
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.status == OutboxStatus.PENDING,
+            OutboxMessage.patient_id.is_not(None),
+            OutboxMessage.patient_id.not_in(_reachable_patients()),
+            unclaimed(now),
+        )
+        .values(status=OutboxStatus.CANCELLED, error="patient_inactive")
+        .execution_options(synchronize_session=False)
+    )
+    cancelled: int = result.rowcount  # type: ignore[attr-defined]
+    return cancelled
 
 
 async def counts(session: AsyncSession) -> dict[str, int]:

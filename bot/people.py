@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -40,6 +41,10 @@ async def add_counselor(
     name = " ".join(name.split())
     if not name:
         raise ValueError("a counselor needs a name")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{timezone!r} is not an IANA time zone such as America/Chicago") from None
     counselor = Counselor(name=name[:120], role=role, timezone=timezone, language=language)
     session.add(counselor)
     await session.flush()

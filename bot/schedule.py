@@ -14,6 +14,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -230,6 +231,13 @@ async def cancel_occurrence(
     session: AsyncSession, program_session: ProgramSession, original_local: datetime
 ) -> None:
     """Take one occurrence off the schedule (a holiday, say); its planned reminders go too."""
+    tz = ZoneInfo(program_session.timezone)
+    start = original_local.replace(tzinfo=tz).astimezone(UTC)
+    around = expand([program_session], start - timedelta(minutes=1), start + timedelta(minutes=1))
+    if not any(u.occurrence.original_start == start for u in around):
+        raise ScheduleError(
+            f"session {program_session.id} has no occurrence at {original_local:%Y-%m-%d %H:%M}"
+        )
     dates = list(program_session.exdates or [])
     if original_local.isoformat() not in dates:
         dates.append(original_local.isoformat())
@@ -246,13 +254,15 @@ async def remove_session(session: AsyncSession, program_session: ProgramSession)
 class Imported:
     created: int
     updated: int
+    removed: int = 0
 
 
 async def import_events(
     session: AsyncSession, events: Sequence[ImportedEvent], group: PatientGroup
 ) -> Imported:
     """Create or update one session per calendar event (matched by UID), for the group. Importing the same
-    file again changes nothing; an edited file updates the sessions and re-plans their reminders."""
+    file again changes nothing; an edited file updates the sessions and re-plans their reminders; the
+    group's imported sessions no longer in the file are removed (for them, the file is the truth)."""
     created = updated = 0
     for event in events:
         series = event.series
@@ -283,7 +293,21 @@ async def import_events(
             await forget_planned(session, existing.id)
             updated += 1
     await session.flush()
-    return Imported(created, updated)
+    in_file = {event.uid[:255] for event in events}
+    gone = [
+        program_session
+        for program_session in await session.scalars(
+            select(ProgramSession).where(
+                ProgramSession.group_id == group.id,
+                ProgramSession.uid.is_not(None),
+                ProgramSession.active.is_(True),
+            )
+        )
+        if program_session.uid not in in_file
+    ]
+    for program_session in gone:
+        await remove_session(session, program_session)
+    return Imported(created, updated, len(gone))
 
 
 async def forget_planned(session: AsyncSession, session_id: int, *, patient_id: int | None = None) -> int:

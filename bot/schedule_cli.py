@@ -150,7 +150,8 @@ async def cmd_import(args: argparse.Namespace, settings: Settings, with_session:
         print(
             f"{path.name}: {len(events)} events for group {group.name!r}: "
             f"{result.created} new, {result.updated} updated, "
-            f"{len(events) - result.created - result.updated} unchanged"
+            f"{len(events) - result.created - result.updated} unchanged, "
+            f"{result.removed} removed (not in the file)"
         )
         return 0
 

@@ -79,7 +79,7 @@ async def test_next_and_the_timer_together_advance_once(sessions: Sessions, box:
         run = await coping.begin(session, patient_id, box, now)
         coping.rate_before(run, None)
     # Two processes (or a tap and the scheduler) read the run at step 0, then both try to advance it. (The
-    # second reader's transaction ends first: SQLite lets one transaction run at a time; its copy stays stale.)
+    # second reader's transaction ends first, as SQLite runs one at a time; its copy stays stale.)
     async with sessions() as first, sessions() as second:
         theirs = await second.get_one(CopingSession, run.id)
         await second.commit()

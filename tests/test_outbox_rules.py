@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import db, outbox
-from bot.models import OutboxMessage, OutboxStatus, Patient, Priority
+from bot.models import OutboxMessage, OutboxStatus, Patient, PatientStatus, Priority
 from bot.outbox import Claimed
 from tests.records import add_patient
 
@@ -386,3 +386,25 @@ async def test_a_second_worker_skips_rows_another_holds_in_an_open_transaction(s
     async with sessions() as session:
         dialect = session.get_bind().dialect.name
     assert b_done_before_a_committed is (dialect == "postgresql")
+
+
+async def test_rows_for_a_patient_no_longer_active_are_cancelled_not_claimed(sessions: Sessions) -> None:
+    active, revoked = await _two_patients(sessions)
+    async with db.transaction(sessions) as session:
+        (await session.get_one(Patient, revoked.id)).status = PatientStatus.CONSENT_REVOKED
+    await _enqueue(
+        sessions, _msg("mine", patient_id=active.id), _msg("theirs", patient_id=revoked.id), _msg("team")
+    )
+    async with db.transaction(sessions) as session:
+        assert await outbox.cancel_unwanted(session, T0) == 1
+    assert sorted(_keys(await _claim(sessions, "w1", T0))) == ["mine", "team"]
+    rows = await _rows(sessions)
+    assert rows["theirs"].status is OutboxStatus.CANCELLED and rows["theirs"].error == "patient_inactive"
+
+
+async def test_next_due_waits_for_a_lease_to_end(sessions: Sessions) -> None:
+    """A row held by a process that died is claimable when its lease ends, not before: no busy loop."""
+    await _enqueue(sessions, _msg("held"))
+    await _claim(sessions, "dead", T0)
+    async with sessions() as session:
+        assert await outbox.next_due(session) == T0 + LEASE

@@ -368,3 +368,127 @@ def test_spanish_he_is_i_have_not_english_he(detector: Detector, text: str, leve
 
 def test_english_he_is_still_someone_else(detector: Detector) -> None:
     assert detector.screen("he started cutting again").level is RiskLevel.NONE
+
+
+# ---- phrase families added from the blind set's misses (new wordings, not its sentences) -------------------
+
+FAMILY_CASES = [
+    # suicide: at a high place deciding, fumes in a closed garage, enough to die, a farewell note, a will
+    ("been standing on the ledge of the parking garage deciding", IMMINENT, Category.SUICIDE),
+    ("pulled over on the overpass, not going back home", IMMINENT, Category.SUICIDE),
+    ("truck's running inside the garage, door is shut", IMMINENT, Category.SUICIDE),
+    ("got enough dope stashed to not wake up", IMMINENT, Category.SUICIDE),
+    ("holding the blade to my wrist", IMMINENT, Category.SUICIDE),
+    ("when my mom finds this i love you and i'm sorry", IMMINENT, Category.SUICIDE),
+    ("signed my will this morning", IMMINENT, Category.SUICIDE),
+    ("today i'm ending it all", IMMINENT, Category.SUICIDE),
+    ("won't be around to take care of him", IMMINENT, Category.SUICIDE),
+    ("nighty night forever", IMMINENT, Category.SUICIDE),
+    ("ya tengo la soga y las pastillas, adiós", IMMINENT, Category.SUICIDE),
+    ("estoy sentada en la azotea decidiendo", IMMINENT, Category.SUICIDE),
+    # overdose: voice typing, no answer to a shake, a dose after lost tolerance, a pressed pill
+    ("he snot breathing", IMMINENT, Category.OVERDOSE),
+    ("her face is turning blew", IMMINENT, Category.OVERDOSE),
+    ("he won't wake up even when i rub his chest, won't respond when we shake him", IMMINENT, Category.OVERDOSE),
+    ("used the same as before like i still had my tolerance", IMMINENT, Category.OVERDOSE),
+    ("breathing feels so slow and i'm nodding", IMMINENT, Category.OVERDOSE),
+    ("i think they're fent", IMMINENT, Category.OVERDOSE),
+    ("tiene los labios azules y no reacciona cuando lo muevo", IMMINENT, Category.OVERDOSE),
+    # harm to others: a car, fire, a baby, "end him"
+    ("swear i'll run him over with my car", IMMINENT, Category.HARM_OTHERS),
+    ("gonna set fire to her trailer", IMMINENT, Category.HARM_OTHERS),
+    ("going to torch the house while they're asleep inside", IMMINENT, Category.HARM_OTHERS),
+    ("afraid i'm going to shake my newborn", IMMINENT, Category.HARM_OTHERS),
+    ("ready to off him", IMMINENT, Category.HARM_OTHERS),
+    ("la voy a atropellar", IMMINENT, Category.HARM_OTHERS),
+    # passive ideation
+    ("why am i even still breathing", HIGH, Category.SUICIDE),
+    ("would be so easy to just disappear", NONE, None),  # no "how": a thought, not said as a wish
+    ("how easy it would be to just drive off the road", HIGH, Category.SUICIDE),
+    ("if i died tonight it wouldn't be so bad", HIGH, Category.SUICIDE),
+    ("hoping the booze finishes me", HIGH, Category.SUICIDE),
+    ("my kids would be okay without me", HIGH, Category.SUICIDE),
+    # self-harm, relapse, plans, danger
+    ("slammed my fingers in the drawer because i deserved it", HIGH, Category.SELF_HARM),
+    ("scratched his initials into my forearm", HIGH, Category.SELF_HARM),
+    ("finished a whole bottle of rum last night", HIGH, Category.RELAPSE),
+    ("took a hit off her joint at the party", HIGH, Category.RELAPSE),
+    ("been drunk every single night", HIGH, Category.RELAPSE),
+    ("gonna by a bag of dope after work", HIGH, Category.USE_PLAN),
+    ("my connect is coming by at 9", HIGH, Category.USE_PLAN),
+    ("heading to the park to get high", HIGH, Category.USE_PLAN),
+    ("ordering a couple bars online", HIGH, Category.USE_PLAN),
+    ("he says he'll shoot me if i ever leave", HIGH, Category.DANGER),
+    ("my stepdad aimed his rifle at me", HIGH, Category.DANGER),
+    ("owe the plug and now they know where my family lives", HIGH, Category.DANGER),
+    ("me amenazó que me va a matar si lo denuncio", HIGH, Category.DANGER),
+    # moderate: craving cues and hopelessness
+    ("walked past my old dealers house and my mouth watered", MODERATE, Category.CRAVING),
+    ("the urges keep getting stronger", MODERATE, Category.CRAVING),
+    ("my first thought was to get drunk", MODERATE, Category.CRAVING),
+    ("they keep passing me beers, hard to say no", MODERATE, Category.CRAVING),
+    ("i nearly relapsed", MODERATE, Category.CRAVING),
+    ("i have nothing to lose", MODERATE, Category.HOPELESS),
+    ("can't see myself ever getting better", MODERATE, Category.HOPELESS),
+    ("todo me sale mal", MODERATE, Category.HOPELESS),
+]
+
+
+@pytest.mark.parametrize(("text", "level", "category"), FAMILY_CASES, ids=[c[0] for c in FAMILY_CASES])
+def test_phrase_families(detector: Detector, text: str, level: RiskLevel, category: Category | None) -> None:
+    result = detector.screen(text)
+    assert result.level is level, _explain(result)
+    if category is not None:
+        assert category in result.categories, _explain(result)
+
+
+FIXED_FALSE_ALARMS = [
+    "nobody would notice if I dyed my hair blue",
+    "almost relapsed at the wedding but my sponsor called",
+    "the video covered relapse warning signs",
+    "does the self harm questionnaire go to my doctor",
+    "that overdose awareness walk was great",
+    "my run went fine, drank a whole bottle of water after",
+    "my daughter is fine without me for one night",
+    "we drove over the bridge on the way to the beach, last time we went was june",
+    "can you run it over to the clinic for me",
+    "he doesn't answer when i call, so annoying",
+    "nadie notaría si me pinto el pelo",
+    "hablamos de la prevención del suicidio en el grupo",
+]
+
+
+@pytest.mark.parametrize("text", FIXED_FALSE_ALARMS)
+def test_fixed_false_alarms_stay_below_high(detector: Detector, text: str) -> None:
+    result = detector.screen(text)
+    assert result.level < HIGH, _explain(result)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "in group we learned the signs of an overdose: blue lips, gurgling",
+        "saying my goodbyes at graduation tomorrow",
+    ],
+)
+def test_lesson_talk_of_an_emergency_is_asked_about_not_dropped(detector: Detector, text: str) -> None:
+    """Imminent words in a lesson or a graduation are softened to a question, never silenced."""
+    result = detector.screen(text)
+    assert result.level is MODERATE, _explain(result)
+    assert result.follow_up is not None
+    assert any(m.lexicon_level is IMMINENT and Context.HYPERBOLE in m.context for m in result.matches)
+
+
+@pytest.mark.parametrize("text", ["cut my thigh again last night lol", "burned myself with a lighter 😂"])
+def test_a_laugh_does_not_soften_a_self_harm_disclosure(detector: Detector, text: str) -> None:
+    result = detector.screen(text)
+    assert result.level is HIGH, _explain(result)
+    assert Category.SELF_HARM in result.categories
+    assert all(Context.HUMOR not in m.context for m in result.matches if m.category is Category.SELF_HARM)
+
+
+def test_spanish_he_does_not_undo_a_negation(detector: Detector) -> None:
+    """"nunca he pensado en suicidarme": the "he" (I have) after "nunca" is no new subject."""
+    result = detector.screen("nunca he pensado en suicidarme")
+    assert result.level is MODERATE, _explain(result)  # imminent words, negated: asked about, not paged
+    assert all(Context.NEGATED in m.context for m in result.matches)

@@ -180,6 +180,11 @@ async def test_cannot_make_it_stops_that_occurrences_reminders_only(sessions: Se
         g.key("2027-03-11 18:00", g.ny, DAY): ny("2027-03-10 18:00"),
         g.key("2027-03-11 18:00", g.la, DAY): ny("2027-03-10 18:00"),
     }
+    # A time that is not one of its occurrences is refused, not "cancelled".
+    async with db.transaction(sessions) as session:
+        program = await session.get_one(ProgramSession, g.session_id)
+        with pytest.raises(schedule.ScheduleError, match="no occurrence"):
+            await schedule.cancel_occurrence(session, program, datetime(2027, 3, 10, 19, 0))
 
 
 async def test_after_downtime_only_the_latest_missed_reminder_and_none_once_started(
@@ -342,6 +347,16 @@ async def test_import_is_idempotent_and_an_edited_event_is_replanned(sessions: S
         assert await session.scalar(select(func.count()).select_from(ProgramSession)) == 3
     assert await _due(sessions, now) == {evening_key: ny("2027-03-09 18:00")}
 
+    # An event deleted from the calendar goes from the schedule at the next import, reminders and all.
+    without_medication = [e for e in edited if e.uid != medication.uid]
+    async with db.transaction(sessions) as session:
+        group = await schedule.group_named(session, "Imported")
+        result = await schedule.import_events(session, without_medication, group)
+    assert result == schedule.Imported(created=0, updated=0, removed=1)
+    assert medication_key not in await _planned_keys(sessions)
+    async with sessions() as session:
+        assert not (await session.get_one(ProgramSession, medication.id)).active
+
 
 async def test_leave_group_forgets_the_patients_pending_reminders(sessions: Sessions) -> None:
     g = await _evening_group(sessions)
@@ -405,3 +420,8 @@ async def test_cancel_occurrence_takes_it_off_the_schedule(sessions: Sessions) -
         g.key("2027-03-11 18:00", g.ny, DAY): ny("2027-03-10 18:00"),
         g.key("2027-03-11 18:00", g.la, DAY): ny("2027-03-10 18:00"),
     }
+    # A time that is not one of its occurrences is refused, not "cancelled".
+    async with db.transaction(sessions) as session:
+        program = await session.get_one(ProgramSession, g.session_id)
+        with pytest.raises(schedule.ScheduleError, match="no occurrence"):
+            await schedule.cancel_occurrence(session, program, datetime(2027, 3, 10, 19, 0))

@@ -184,30 +184,6 @@ async def _page_sent(
     return lambda bot: _refresh_alerts(runtime, bot, escalation_id, None)
 
 
-async def _send_copy(
-    runtime: Runtime,
-    bot: Bot,
-    session: AsyncSession,
-    escalation: Escalation,
-    counselor: Counselor,
-    chat_id: int,
-    text: str,
-) -> None:
-    """Send one copy of an alert with its buttons, and keep it so later changes can be shown on it."""
-    rows = _alert_buttons(runtime, escalation, counselor.language)
-    sent = await bot.send_message(chat_id, text, reply_markup=keyboard(rows))
-    session.add(
-        EscalationAlert(
-            escalation_id=escalation.id,
-            counselor_id=counselor.id,
-            chat_id=chat_id,
-            message_id=sent.message_id,
-            stage=escalation.stage,
-            sent_at=utcnow(),
-        )
-    )
-
-
 async def page_due(runtime: Runtime) -> None:
     """The scheduler's job: page again (and wider) the escalations nobody has acknowledged in time."""
     async with transaction(runtime.sessions) as session:
@@ -335,8 +311,10 @@ async def _refresh_alerts(
     runtime: Runtime, bot: Bot, escalation_id: int, tapped: tuple[int, int, int] | None
 ) -> None:
     """Show an acknowledgement or resolution on every counselor's copy of the alert, and on the message that
-    was tapped (counselor id, chat id, message id) even if it is a copy still being recorded."""
-    async with transaction(runtime.sessions) as session:
+    was tapped (counselor id, chat id, message id) even if it is a copy still being recorded. The edits are
+    worked out in a short transaction and sent after it, never while it holds the database."""
+    edits: list[tuple[int, int, str, Rows]] = []
+    async with runtime.sessions() as session:
         escalation = await session.get(Escalation, escalation_id)
         patient = await session.get(Patient, escalation.patient_id) if escalation else None
         if escalation is None or patient is None:
@@ -362,15 +340,16 @@ async def _refresh_alerts(
                 )
             key = "escalation.resolved" if resolved else "escalation.acknowledged"
             text = _alert_text(runtime, key, escalation, patient, counselor, **extra)
-            rows = _alert_buttons(runtime, escalation, counselor.language)
-            try:
-                await bot.edit_message_text(text, chat_id, message_id, reply_markup=keyboard(rows))
-            except TelegramError as error:
-                log.warning(
-                    "event=escalation.refresh_failed escalation_id=%s kind=%s",
-                    escalation_id,
-                    type(error).__name__,
-                )
+            edits.append((chat_id, message_id, text, _alert_buttons(runtime, escalation, counselor.language)))
+    for chat_id, message_id, text, rows in edits:
+        try:
+            await bot.edit_message_text(text, chat_id, message_id, reply_markup=keyboard(rows))
+        except TelegramError as error:
+            log.warning(
+                "event=escalation.refresh_failed escalation_id=%s kind=%s",
+                escalation_id,
+                type(error).__name__,
+            )
 
 
 # ---- /alerts -----------------------------------------------------------------------------------------------
@@ -394,7 +373,8 @@ async def alerts_command(update: Update, context: Context) -> None:
 
 
 async def _list(runtime: Runtime, bot: Bot, counselor_id: int, chat_id: int, ids: list[int]) -> None:
-    """Send the header, then each alert; each copy is recorded as soon as it is sent."""
+    """Send the header, then each alert; each copy is recorded as soon as it is sent (in a short transaction
+    of its own, never one held across the send)."""
     async with runtime.sessions() as session:
         counselor = await session.get(Counselor, counselor_id)
         if counselor is None:
@@ -405,7 +385,7 @@ async def _list(runtime: Runtime, bot: Bot, counselor_id: int, chat_id: int, ids
         )
     await bot.send_message(chat_id, header)
     for escalation_id in shown:
-        async with transaction(runtime.sessions) as session:
+        async with runtime.sessions() as session:
             escalation = await session.get(Escalation, escalation_id)
             patient = await session.get(Patient, escalation.patient_id) if escalation else None
             if escalation is None or patient is None:
@@ -424,4 +404,17 @@ async def _list(runtime: Runtime, bot: Bot, counselor_id: int, chat_id: int, ids
                 counselor,
                 counselor=acknowledger.name if acknowledger else "?",
             )
-            await _send_copy(runtime, bot, session, escalation, counselor, chat_id, text)
+            rows = _alert_buttons(runtime, escalation, counselor.language)
+            stage = escalation.stage
+        sent = await bot.send_message(chat_id, text, reply_markup=keyboard(rows))
+        async with transaction(runtime.sessions) as session:
+            session.add(
+                EscalationAlert(
+                    escalation_id=escalation_id,
+                    counselor_id=counselor_id,
+                    chat_id=chat_id,
+                    message_id=sent.message_id,
+                    stage=stage,
+                    sent_at=utcnow(),
+                )
+            )

@@ -80,6 +80,7 @@ class Dispatcher:
         self._woken = asyncio.Event()
         self._running = False
         self._closing = False
+        self._follow_ups: set[asyncio.Task[None]] = set()
         self._wake_job: Callable[[datetime], None] | None = None
         self.sent = 0
         self.failed = 0
@@ -133,12 +134,23 @@ class Dispatcher:
         handed = 0
         try:
             while not self._closing:
-                async with transaction(self.runtime.sessions) as session:
-                    now = utcnow()
-                    dropped = await outbox.drop_expired(session, now)
-                    rows = await outbox.claim(session, self.worker, now, limit=self.batch, lease=self.lease)
+                try:
+                    async with transaction(self.runtime.sessions) as session:
+                        now = utcnow()
+                        dropped = await outbox.drop_expired(session, now)
+                        moot = await outbox.cancel_unwanted(session, now)
+                        rows = await outbox.claim(
+                            session, self.worker, now, limit=self.batch, lease=self.lease
+                        )
+                except Exception:
+                    # The database said no (locked, connection lost): send and record what is in hand,
+                    # then try again at the next tick.
+                    log.exception("event=outbox.claim_failed")
+                    break
                 if dropped:
                     log.info("event=outbox.dropped count=%d reason=expired", dropped)
+                if moot:
+                    log.info("event=outbox.cancelled count=%d reason=patient_inactive", moot)
                 if not rows:
                     break
                 for row in rows:
@@ -147,9 +159,9 @@ class Dispatcher:
                 # Claim the next batch only when this one has been handed out: urgent rows enqueued meanwhile
                 # overtake, and a crash leaves few rows claimed.
                 await _until(lambda: queue.empty() or self._closing)
-        except BaseException:
-            # Cancelled (the process is going down hard): what was sent and not recorded may go again once
-            # its lease ends, which is the in-flight window; nothing is lost.
+        except asyncio.CancelledError:
+            # The process is going down hard: what was sent and not recorded may go again once its lease
+            # ends, which is the in-flight window; nothing is lost.
             for task in [*workers, recorder]:
                 task.cancel()
             raise
@@ -190,6 +202,8 @@ class Dispatcher:
 
     async def _send(self, row: outbox.Claimed) -> Outcome:
         await self._pace(row.chat_id)
+        if self._closing:
+            return Outcome(row, error="shutdown")  # given back untried
         if utcnow() >= row.claimed_until:
             return Outcome(row, error="lease_expired")  # another process may hold it now: do not send
         markup = keyboard(row.buttons) if row.buttons else None
@@ -230,11 +244,19 @@ class Dispatcher:
                         break
                     batch.append(item)
             if batch:
-                try:
-                    await self._write(batch)
-                except Exception:
+                await self._write_with_retry(batch)
+
+    async def _write_with_retry(self, batch: list[Outcome]) -> None:
+        for attempt in range(3):
+            try:
+                await self._write(batch)
+                return
+            except Exception:
+                if attempt == 2:
                     # The rows stay claimed until their lease ends, then go again: a repeat, never a loss.
                     log.exception("event=outbox.record_failed rows=%d", len(batch))
+                    return
+                await asyncio.sleep(0.5 * (attempt + 1))
 
     async def _write(self, batch: list[Outcome]) -> None:
         settings = self.runtime.settings
@@ -283,11 +305,16 @@ class Dispatcher:
                 else:
                     log.info("event=outbox.retry outbox_id=%s error=%s", o.row.id, o.error)
         self.sent += len(sent)
-        for follow_up in follow_ups:
-            try:
-                await follow_up(self.bot)
-            except Exception as error:
-                log.warning("event=outbox.follow_up_failed kind=%s", type(error).__name__)
+        for follow_up in follow_ups:  # their own tasks: recording the next results must not wait for them
+            task = asyncio.create_task(self._follow(follow_up))
+            self._follow_ups.add(task)
+            task.add_done_callback(self._follow_ups.discard)
+
+    async def _follow(self, follow_up: FollowUp) -> None:
+        try:
+            await follow_up(self.bot)
+        except Exception as error:
+            log.warning("event=outbox.follow_up_failed kind=%s", type(error).__name__)
 
     async def _unreachable(self, session: AsyncSession, patient_id: int) -> None:
         from bot.handlers.checkin import render_notice  # the check-in handlers send through this module

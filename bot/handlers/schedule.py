@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PATTERN = r"^rsvp:\d{1,9}:\d{1,10}:(coming|late|cannot)$"
+PATTERN = r"^rsvp:\d{1,9}:\d{1,9}:(coming|late|cannot)$"
 SKIP_PATTERN = r"^rsvp:skip:\d{1,9}$"
 LIST_DAYS = 7
 PLAN_AHEAD = timedelta(minutes=15)  # reminders go into the outbox this long before they are due
@@ -35,7 +35,11 @@ REASON_WAIT = timedelta(hours=1)
 
 def when(runtime: Runtime, moment: datetime, timezone: str, language: str) -> str:
     """A session time in the reader's zone and language: "Mon Nov 23, 18:00"."""
-    local = moment.astimezone(ZoneInfo(timezone))
+    try:
+        zone = ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = runtime.settings.timezone
+    local = moment.astimezone(zone)
     return runtime.text(
         "schedule.when",
         language,
@@ -87,7 +91,9 @@ async def plan(runtime: Runtime) -> int:
     """The scheduler's planning job: put the reminders due soon into the outbox (idempotent)."""
     async with transaction(runtime.sessions) as session:
         now = utcnow()
-        due = await rules.due_reminders(session, now, runtime.settings.reminder_offsets, ahead=PLAN_AHEAD)
+        # Ahead by more than the gap between runs (several, should one fail), so none falls between two.
+        ahead = max(PLAN_AHEAD, 3 * timedelta(seconds=runtime.settings.plan_tick_seconds))
+        due = await rules.due_reminders(session, now, runtime.settings.reminder_offsets, ahead=ahead)
         added = await outbox.enqueue(session, [reminder(runtime, d) for d in due])
     if added:
         log.info("event=reminders.planned count=%d", added)
@@ -135,9 +141,7 @@ async def on_button(update: Update, context: Context) -> None:
             return
         response = Rsvp(choice)
         row = await rules.answer(t.session, patient, found, response, now)
-        log.info(
-            "event=schedule.rsvp patient_id=%s session_id=%s answer=%s", patient.id, found.session.id, choice
-        )
+        log.info("event=schedule.rsvp patient_id=%s session_id=%s", patient.id, found.session.id)
         await query.answer()
         t.clear_buttons()
         if response is Rsvp.CANNOT:
@@ -171,10 +175,13 @@ async def awaiting_reason(session: AsyncSession, patient: Patient) -> Attendance
 async def on_reason(t: Turn, patient: Patient, row: Attendance, text: str) -> None:
     """The optional reason after "Can't make it": kept, and passed to the care team."""
     row.awaiting_reason = False
-    row.reason = text.strip()[:REASON_LIMIT]
+    reason = " ".join(text.split())[:REASON_LIMIT]
     found = await rules.find_occurrence(t.session, patient.id, row.session_id, row.occurrence)
-    if found is not None:
-        await _tell_care_team(t, patient, found, row, reason=row.reason)
+    if not reason or found is None:
+        await t.reply("schedule.reason_skipped")
+        return
+    row.reason = reason
+    await _tell_care_team(t, patient, found, row, reason=reason)
     await t.reply("schedule.reason_thanks")
 
 

@@ -70,6 +70,8 @@ async def _from_active_patient(t: Turn, patient: Patient, text: str) -> None:
     missed = await schedule.awaiting_reason(t.session, patient)
     if missed is not None:
         await schedule.on_reason(t, patient, missed, text)
+        if screening.level is RiskLevel.MODERATE:
+            await crisis.offer_exercise(t)
         return
     if screening.level is RiskLevel.MODERATE:
         await crisis.offer_exercise(t)

@@ -21,6 +21,9 @@ NEGATION_WINDOW = 4  # words before a match in which a "not" negates it
 OTHERS_WINDOW = 8  # words before a match in which a third-person subject makes it someone else's story
 # A joke does not soften talk of using: "relapsed lol" is still a relapse.
 SUBSTANCE = frozenset({Category.RELAPSE, Category.USE_PLAN, Category.CRAVING})
+# Nor a self-harm disclosure: "carved his name into my thigh lol" is a laugh to cover it, not a joke. (Kitchen
+# accidents told with a laugh are `benign:` idioms: "cut my finger chopping onions lol".)
+NOT_A_JOKE = SUBSTANCE | {Category.SELF_HARM}
 
 
 @dataclass(frozen=True)
@@ -186,7 +189,7 @@ class Detector:
             found.append(Context.OTHER_PERSON)
         if any(_softens(s, e, start, end) for s, e in words.find(self._benign)):
             found.append(Context.HYPERBOLE)
-        if category not in SUBSTANCE and any(
+        if category not in NOT_A_JOKE and any(
             t in self.lexicon.humor and words.clause[i] in (clause, clause + 1)
             for i, t in enumerate(words.tokens)
         ):
@@ -198,7 +201,11 @@ class Detector:
         for index in range(max(0, start - NEGATION_WINDOW), start):
             if words.clause[index] == clause and words.tokens[index] in self.lexicon.negation:
                 # "not just cutting I want to die": a new subject after the "not" starts a new statement
-                restarted = any(words.tokens[i] in self.lexicon.subjects for i in range(index + 1, start))
+                # (Spanish "he" before a participle is "I have": "nunca he pensado en..." is still negated)
+                restarted = any(
+                    words.tokens[i] in self.lexicon.subjects and not _spanish_i_have(words.tokens, i, i + 1)
+                    for i in range(index + 1, start)
+                )
                 if index not in exempt and not restarted:
                     return True
         return False
