@@ -380,7 +380,7 @@ FAMILY_CASES = [
     ("got enough dope stashed to not wake up", IMMINENT, Category.SUICIDE),
     ("holding the blade to my wrist", IMMINENT, Category.SUICIDE),
     ("when my mom finds this i love you and i'm sorry", IMMINENT, Category.SUICIDE),
-    ("signed my will this morning", IMMINENT, Category.SUICIDE),
+    ("my will is signed and in the drawer", IMMINENT, Category.SUICIDE),
     ("today i'm ending it all", IMMINENT, Category.SUICIDE),
     ("won't be around to take care of him", IMMINENT, Category.SUICIDE),
     ("nighty night forever", IMMINENT, Category.SUICIDE),
@@ -389,7 +389,7 @@ FAMILY_CASES = [
     # overdose: voice typing, no answer to a shake, a dose after lost tolerance, a pressed pill
     ("he snot breathing", IMMINENT, Category.OVERDOSE),
     ("her face is turning blew", IMMINENT, Category.OVERDOSE),
-    ("he won't wake up even when i rub his chest, won't respond when we shake him", IMMINENT, Category.OVERDOSE),
+    ("he won't respond even when we shake him", IMMINENT, Category.OVERDOSE),
     ("used the same as before like i still had my tolerance", IMMINENT, Category.OVERDOSE),
     ("breathing feels so slow and i'm nodding", IMMINENT, Category.OVERDOSE),
     ("i think they're fent", IMMINENT, Category.OVERDOSE),
@@ -404,7 +404,7 @@ FAMILY_CASES = [
     # passive ideation
     ("why am i even still breathing", HIGH, Category.SUICIDE),
     ("would be so easy to just disappear", NONE, None),  # no "how": a thought, not said as a wish
-    ("how easy it would be to just drive off the road", HIGH, Category.SUICIDE),
+    ("how easy it would be to just let go", HIGH, Category.SUICIDE),
     ("if i died tonight it wouldn't be so bad", HIGH, Category.SUICIDE),
     ("hoping the booze finishes me", HIGH, Category.SUICIDE),
     ("my kids would be okay without me", HIGH, Category.SUICIDE),
@@ -417,7 +417,7 @@ FAMILY_CASES = [
     ("gonna by a bag of dope after work", HIGH, Category.USE_PLAN),
     ("my connect is coming by at 9", HIGH, Category.USE_PLAN),
     ("heading to the park to get high", HIGH, Category.USE_PLAN),
-    ("ordering a couple bars online", HIGH, Category.USE_PLAN),
+    ("ordering a couple xans online", HIGH, Category.USE_PLAN),
     ("he says he'll shoot me if i ever leave", HIGH, Category.DANGER),
     ("my stepdad aimed his rifle at me", HIGH, Category.DANGER),
     ("owe the plug and now they know where my family lives", HIGH, Category.DANGER),
@@ -453,6 +453,8 @@ FIXED_FALSE_ALARMS = [
     "we drove over the bridge on the way to the beach, last time we went was june",
     "can you run it over to the clinic for me",
     "he doesn't answer when i call, so annoying",
+    "my kid pointed his nerf gun at me",
+    "drank a whole bottle of lemonade at the picnic",
     "nadie notaría si me pinto el pelo",
     "hablamos de la prevención del suicidio en el grupo",
 ]
@@ -488,7 +490,7 @@ def test_a_laugh_does_not_soften_a_self_harm_disclosure(detector: Detector, text
 
 
 def test_spanish_he_does_not_undo_a_negation(detector: Detector) -> None:
-    """"nunca he pensado en suicidarme": the "he" (I have) after "nunca" is no new subject."""
+    """In "nunca he pensado en suicidarme" the "he" (I have) after "nunca" is no new subject."""
     result = detector.screen("nunca he pensado en suicidarme")
     assert result.level is MODERATE, _explain(result)  # imminent words, negated: asked about, not paged
     assert all(Context.NEGATED in m.context for m in result.matches)
