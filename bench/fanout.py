@@ -177,7 +177,9 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
             except subprocess.TimeoutExpired:
                 bot.kill()
         counts = [tg.sent_count(c) for c in chats]
-        last = max((m.sent_at for c in chats for m in tg.transcript(c)), default=due_mono)
+        times = sorted(m.sent_at for c in chats for m in tg.transcript(c))
+        last = times[-1] if times else due_mono
+        first = times[0] if times else due_mono
         rejected = tg.rate_limited
     seconds = round(last - due_mono, 3)
     ideal = n / rate
@@ -191,6 +193,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         "duplicates": sum(c - 1 for c in counts if c > 1),
         "lost": sum(1 for c in counts if c == 0),
         "rejected_429": rejected,
+        "first_after": round(first - due_mono, 3),
         "database": url.split(":", 1)[0],
     }
     if args.crash:

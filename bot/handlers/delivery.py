@@ -133,12 +133,14 @@ class Dispatcher:
         workers = [asyncio.create_task(self._work(queue, results)) for _ in range(self.concurrency)]
         handed = 0
         try:
+            first = True
             while not self._closing:
                 try:
                     async with transaction(self.runtime.sessions) as session:
                         now = utcnow()
-                        dropped = await outbox.drop_expired(session, now)
-                        moot = await outbox.cancel_unwanted(session, now)
+                        if first:  # once a pass: what has become moot since the last one
+                            await self._tidy(session, now)
+                            first = False
                         rows = await outbox.claim(
                             session, self.worker, now, limit=self.batch, lease=self.lease
                         )
@@ -147,18 +149,14 @@ class Dispatcher:
                     # then try again at the next tick.
                     log.exception("event=outbox.claim_failed")
                     break
-                if dropped:
-                    log.info("event=outbox.dropped count=%d reason=expired", dropped)
-                if moot:
-                    log.info("event=outbox.cancelled count=%d reason=patient_inactive", moot)
                 if not rows:
                     break
                 for row in rows:
                     queue.put_nowait(row)
                 handed += len(rows)
-                # Claim the next batch only when this one has been handed out: urgent rows enqueued meanwhile
-                # overtake, and a crash leaves few rows claimed.
-                await _until(lambda: queue.empty() or self._closing)
+                # Claim the next batch when half of this one has been handed out: sends never wait on a
+                # claim, yet urgent rows enqueued meanwhile overtake, and a crash leaves few rows claimed.
+                await _until(lambda: queue.qsize() <= self.batch // 2 or self._closing)
         except asyncio.CancelledError:
             # The process is going down hard: what was sent and not recorded may go again once its lease
             # ends, which is the in-flight window; nothing is lost.
@@ -172,6 +170,14 @@ class Dispatcher:
         await recorder
         return handed
 
+    async def _tidy(self, session: AsyncSession, now: datetime) -> None:
+        dropped = await outbox.drop_expired(session, now)
+        moot = await outbox.cancel_unwanted(session, now)
+        if dropped:
+            log.info("event=outbox.dropped count=%d reason=expired", dropped)
+        if moot:
+            log.info("event=outbox.cancelled count=%d reason=patient_inactive", moot)
+
     async def close(self) -> None:
         """Stop claiming; let the sends under way finish and be recorded; give back what was not tried."""
         self._closing = True
@@ -180,6 +186,8 @@ class Dispatcher:
                 await _until(lambda: not self._running)
         except TimeoutError:
             log.warning("event=outbox.close_timeout")
+        if self._follow_ups:  # edits after a send (an acknowledgement shown on a late copy): let them finish
+            await asyncio.wait(set(self._follow_ups), timeout=CLOSE_GRACE_SECONDS)
 
     async def _work(
         self, queue: asyncio.Queue[outbox.Claimed | None], results: asyncio.Queue[Outcome | None]
