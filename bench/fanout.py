@@ -197,9 +197,11 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         "database": url.split(":", 1)[0],
     }
     if args.crash:
-        # The dispatcher claims half a second of sends at a time (bot.handlers.delivery) and has up to
-        # OUTBOX_CONCURRENCY (16) sends under way: at most that many can be sent and not yet recorded.
-        result.update(restarts=restarts, in_flight_limit=max(5, min(500, int(rate / 2))) + 16)
+        # The dispatcher claims half a second of sends at a time (bot.handlers.delivery), the next batch when
+        # half the last is left, with OUTBOX_CONCURRENCY (16) sends under way: the rows it can hold at once,
+        # and so the most that can have been sent and not yet recorded at a kill.
+        batch = max(5, min(500, int(rate / 2)))
+        result.update(restarts=restarts, in_flight_limit=batch + batch // 2 + 16)
     return result
 
 

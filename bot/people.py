@@ -10,7 +10,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.models import CareAssignment, Counselor, CounselorRole, Counter, Patient
+from bot.models import AssignmentRole, CareAssignment, Counselor, CounselorRole, Counter, Patient
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,19 @@ async def care_team(session: AsyncSession, patient_id: int) -> list[Counselor]:
         .order_by(CareAssignment.role, Counselor.id)
     )
     return list(rows)
+
+
+async def assigned_counselors(session: AsyncSession, patient_id: int) -> list[Counselor]:
+    """The patient's primary counselors (linked to Telegram); the whole care team if none is."""
+    team = [c for c in await care_team(session, patient_id) if c.chat_id is not None]
+    rows = await session.execute(
+        select(CareAssignment.counselor_id, CareAssignment.role).where(
+            CareAssignment.patient_id == patient_id
+        )
+    )
+    roles = {counselor_id: role for counselor_id, role in rows.all()}
+    primary = [c for c in team if roles.get(c.id) is AssignmentRole.PRIMARY]
+    return primary or team
 
 
 async def bump_counter(session: AsyncSession, name: str, by: int = 1) -> None:

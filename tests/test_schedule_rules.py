@@ -18,7 +18,19 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import db, outbox, schedule
 from bot.ical_import import parse_calendar
-from bot.models import OutboxMessage, OutboxStatus, Patient, PatientStatus, ProgramSession, Rsvp, SessionKind
+from bot.models import (
+    AssignmentRole,
+    CareAssignment,
+    Counselor,
+    OutboxMessage,
+    OutboxStatus,
+    Patient,
+    PatientStatus,
+    ProgramSession,
+    Rsvp,
+    SessionKind,
+)
+from bot.people import assigned_counselors
 from bot.recurrence import to_local
 from bot.schedule import ScheduleError
 from tests.records import add_patient
@@ -425,3 +437,24 @@ async def test_cancel_occurrence_takes_it_off_the_schedule(sessions: Sessions) -
         program = await session.get_one(ProgramSession, g.session_id)
         with pytest.raises(schedule.ScheduleError, match="no occurrence"):
             await schedule.cancel_occurrence(session, program, datetime(2027, 3, 10, 19, 0))
+
+
+async def test_the_assigned_counselor_is_the_primary_one(sessions: Sessions) -> None:
+    """ "Can't make it" goes to the patient's primary counselor; to the whole team only if none is linked."""
+    patient = await add_patient(sessions)
+    async with db.transaction(sessions) as session:
+        primary = Counselor(name="Dana", timezone="UTC", chat_id=9001)
+        backup = Counselor(name="Sam", timezone="UTC", chat_id=9002)
+        session.add_all([primary, backup])
+        await session.flush()
+        session.add_all(
+            [
+                CareAssignment(patient_id=patient.id, counselor_id=primary.id, role=AssignmentRole.PRIMARY),
+                CareAssignment(patient_id=patient.id, counselor_id=backup.id, role=AssignmentRole.BACKUP),
+            ]
+        )
+    async with db.transaction(sessions) as session:
+        assert [c.name for c in await assigned_counselors(session, patient.id)] == ["Dana"]
+        (await session.get_one(Counselor, primary.id)).chat_id = None  # not linked to Telegram
+    async with sessions() as session:
+        assert [c.name for c in await assigned_counselors(session, patient.id)] == ["Sam"]

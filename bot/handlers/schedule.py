@@ -18,7 +18,7 @@ from bot import schedule as rules
 from bot.db import transaction
 from bot.handlers.base import Button, Context, Turn, turn
 from bot.models import Attendance, Patient, Priority, Rsvp, utcnow
-from bot.people import care_team
+from bot.people import assigned_counselors
 
 if TYPE_CHECKING:
     from bot.app import Runtime
@@ -145,7 +145,7 @@ async def on_button(update: Update, context: Context) -> None:
         await query.answer()
         t.clear_buttons()
         if response is Rsvp.CANNOT:
-            await _tell_care_team(t, patient, found, row, reason=None)
+            await _tell_counselor(t, patient, found, row, reason=None)
             await t.reply(
                 "schedule.ask_reason", buttons=[[(t.text("schedule.skip_button"), f"rsvp:skip:{row.id}")]]
             )
@@ -181,16 +181,16 @@ async def on_reason(t: Turn, patient: Patient, row: Attendance, text: str) -> No
         await t.reply("schedule.reason_skipped")
         return
     row.reason = reason
-    await _tell_care_team(t, patient, found, row, reason=reason)
+    await _tell_counselor(t, patient, found, row, reason=reason)
     await t.reply("schedule.reason_thanks")
 
 
-async def _tell_care_team(
+async def _tell_counselor(
     t: Turn, patient: Patient, found: rules.Upcoming, row: Attendance, *, reason: str | None
 ) -> None:
     runtime, now = t.runtime, utcnow()
     messages = []
-    for counselor in await care_team(t.session, patient.id):
+    for counselor in await assigned_counselors(t.session, patient.id):
         if counselor.chat_id is None:
             continue
         text = runtime.text(
