@@ -1,6 +1,6 @@
 """Benchmark: N session reminders falling due in the same minute, sent through the outbox.
 
-    python bench/fanout.py --patients 2000 --rate 200 [--crash] [--database-url URL]
+    python bench/fanout.py --patients 2000 --rate 200 [--crash] [--database-url URL-of-a-scratch-database]
 
 A local Telegram stand-in enforces R messages/s overall and 1/s per chat (429 + retry_after beyond). The real
 bot runs as its own process (`python -m bot run`) against it: N active patients in one group, whose session
@@ -212,7 +212,11 @@ def main() -> int:
     parser.add_argument("--patients", type=int, default=2000)
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--crash", action="store_true", help="SIGKILL the bot halfway and restart it")
-    parser.add_argument("--database-url", help="default: a new SQLite file in a temporary directory")
+    parser.add_argument(
+        "--database-url",
+        help="a SCRATCH database: on PostgreSQL its public schema is dropped and rebuilt "
+        "(default: a new SQLite file in a temporary directory)",
+    )
     args = parser.parse_args()
     if args.patients < 1 or args.rate <= 0:
         parser.error("--patients and --rate must be positive")

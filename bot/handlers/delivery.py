@@ -6,7 +6,7 @@ as long as Telegram asks; 403 (the patient blocked the bot) marks them unreachab
 once; timeouts and 5xx are retried with backoff; a row out of attempts is marked failed and logged.
 
 Results are written in small batches by one recorder, so a crash repeats at most the rows in flight: claimed
-and sent, not yet recorded (`in_flight_limit`).
+and sent, not yet recorded: at most a batch and a half plus the sends under way.
 """
 
 from __future__ import annotations
@@ -82,13 +82,6 @@ class Dispatcher:
         self._closing = False
         self._follow_ups: set[asyncio.Task[None]] = set()
         self._wake_job: Callable[[datetime], None] | None = None
-        self.sent = 0
-        self.failed = 0
-
-    @property
-    def in_flight_limit(self) -> int:
-        """The most rows that a crash could send twice: claimed and possibly sent but not yet recorded."""
-        return self.batch + self.concurrency
 
     def on_wake(self, callback: Callable[[datetime], None]) -> None:
         """How to run `drain` at a given time (the scheduler moves its dispatch job)."""
@@ -284,7 +277,6 @@ class Dispatcher:
                 assert o.error is not None
                 if o.final:
                     await outbox.mark_failed(session, self.worker, o.row, o.error)
-                    self.failed += 1
                     log.warning(
                         "event=outbox.failed outbox_id=%s kind=%s error=%s", o.row.id, o.row.kind, o.error
                     )
@@ -306,13 +298,11 @@ class Dispatcher:
                     max_attempts=settings.outbox_max_attempts,
                     wait=wait,
                 ):
-                    self.failed += 1
                     log.error(
                         "event=outbox.gave_up outbox_id=%s kind=%s error=%s", o.row.id, o.row.kind, o.error
                     )
                 else:
                     log.info("event=outbox.retry outbox_id=%s error=%s", o.row.id, o.error)
-        self.sent += len(sent)
         for follow_up in follow_ups:  # their own tasks: recording the next results must not wait for them
             task = asyncio.create_task(self._follow(follow_up))
             self._follow_ups.add(task)
