@@ -20,7 +20,6 @@ from bot.handlers import schedule as schedule_handlers
 from bot.models import (
     Attendance,
     CareFlag,
-    InviteKind,
     OutboxMessage,
     OutboxStatus,
     Patient,
@@ -29,17 +28,10 @@ from bot.models import (
     utcnow,
 )
 from bot.simulator import Fault
+from tests.e2e.test_crisis_flow import _link
 from tests.harness import BotHarness
 
 NEW_YORK = ZoneInfo("America/New_York")
-
-
-async def _link_counselor(harness: BotHarness, name: str = "Dana") -> tuple[int, int]:
-    user = harness.new_user_id()
-    counselor_id = await harness.add_counselor(name)
-    code = await harness.invite(InviteKind.COUNSELOR, counselor_id)
-    await harness.say(user, f"/start {code}", "linked as a counselor")
-    return user, counselor_id
 
 
 async def _patient_in_group(
@@ -84,7 +76,7 @@ async def _rows(harness: BotHarness, kind: str = "reminder") -> list[OutboxMessa
 
 
 async def test_reminder_buttons_schedule_and_cant_make_it_with_a_reason(harness: BotHarness) -> None:
-    counselor_user, counselor_id = await _link_counselor(harness)
+    counselor_user, counselor_id = await _link(harness, "Dana")
     user, patient_id = await _patient_in_group(harness, counselor_id)
     # The 1-hour reminder fell due a minute ago (the 24-hour one long before): the latest one goes, once.
     session_id = await _session_starting_in(harness, timedelta(minutes=59))
@@ -116,7 +108,7 @@ async def test_reminder_buttons_schedule_and_cant_make_it_with_a_reason(harness:
 
 
 async def test_forged_rsvp_buttons_are_refused(harness: BotHarness) -> None:
-    _, counselor_id = await _link_counselor(harness)
+    _, counselor_id = await _link(harness, "Dana")
     user, _ = await _patient_in_group(harness, counselor_id)
     other_group_session = await _session_starting_in(harness, timedelta(hours=3), group="Morning IOP")
     screen = await harness.say(user, "/schedule", "no sessions")
@@ -132,7 +124,7 @@ async def test_forged_rsvp_buttons_are_refused(harness: BotHarness) -> None:
 async def test_blocked_bot_marks_the_patient_unreachable_and_tells_the_counselor_once(
     harness: BotHarness,
 ) -> None:
-    counselor_user, counselor_id = await _link_counselor(harness)
+    counselor_user, counselor_id = await _link(harness, "Dana")
     user, patient_id = await _patient_in_group(harness, counselor_id)
     await _session_starting_in(harness, timedelta(minutes=59))
     await _session_starting_in(harness, timedelta(minutes=58), title="Family session")
@@ -164,7 +156,7 @@ async def test_429_and_5xx_are_retried_and_a_row_out_of_tries_is_failed_not_lost
     harness: BotHarness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(outbox, "BACKOFF_BASE", timedelta(milliseconds=300))
-    _, counselor_id = await _link_counselor(harness)
+    _, counselor_id = await _link(harness, "Dana")
     user, _ = await _patient_in_group(harness, counselor_id)
     other, _ = await _patient_in_group(harness, counselor_id)
     third, _ = await _patient_in_group(harness, counselor_id)
@@ -206,7 +198,7 @@ def _reminders(harness: BotHarness, chat: int) -> list[str]:
 async def test_after_downtime_reminders_still_useful_go_late_and_the_rest_are_dropped(
     harness: BotHarness,
 ) -> None:
-    _, counselor_id = await _link_counselor(harness)
+    _, counselor_id = await _link(harness, "Dana")
     user, _ = await _patient_in_group(harness, counselor_id)
     later = await _session_starting_in(harness, timedelta(hours=5))
     earlier = await _session_starting_in(harness, timedelta(hours=3), title="Medication check")
@@ -244,7 +236,7 @@ async def test_after_downtime_reminders_still_useful_go_late_and_the_rest_are_dr
 async def test_urgent_alerts_overtake_bulk_reminders(settings: Settings) -> None:
     slow = settings.model_copy(update={"send_rate_per_second": 5.0})
     async with BotHarness.running(slow) as harness:
-        counselor_user, counselor_id = await _link_counselor(harness)
+        counselor_user, counselor_id = await _link(harness, "Dana")
         user, _ = await _patient_in_group(harness, counselor_id)
         chats = [harness.new_user_id() for _ in range(40)]
         for chat in chats:
@@ -267,7 +259,7 @@ async def test_urgent_alerts_overtake_bulk_reminders(settings: Settings) -> None
 
 
 async def test_withdrawing_consent_cancels_the_reminders_waiting_for_them(harness: BotHarness) -> None:
-    _, counselor_id = await _link_counselor(harness)
+    _, counselor_id = await _link(harness, "Dana")
     user, _ = await _patient_in_group(harness, counselor_id)
     await _session_starting_in(harness, timedelta(hours=5))
     async with db.transaction(harness.runtime.sessions) as session:
