@@ -16,6 +16,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import outbox
 from bot.history import Day
 from bot.models import CheckIn, CheckInSource, CheckInStatus, Patient, PatientStatus
 
@@ -318,8 +319,7 @@ async def due_nudges(
                 CheckIn.nudged_at.is_(None),
                 CheckIn.started_at <= now - after,
                 CheckIn.expires_at > now,
-                Patient.status == PatientStatus.ACTIVE,
-                Patient.unreachable_since.is_(None),
+                outbox.may_message(),
             )
             .with_for_update(skip_locked=True, of=CheckIn)
         )

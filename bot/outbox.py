@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -316,10 +316,18 @@ async def next_due(session: AsyncSession) -> datetime | None:
     return due
 
 
+def may_message() -> ColumnElement[bool]:
+    """Patients the bot may message on its own: active (consented, not discharged) and not blocking it."""
+    return and_(Patient.status == PatientStatus.ACTIVE, Patient.unreachable_since.is_(None))
+
+
+def may_message_patient(patient: Patient) -> bool:
+    """`may_message` for a patient already loaded."""
+    return patient.status is PatientStatus.ACTIVE and patient.unreachable_since is None
+
+
 def _reachable_patients() -> Any:
-    return select(Patient.id).where(
-        Patient.status == PatientStatus.ACTIVE, Patient.unreachable_since.is_(None)
-    )
+    return select(Patient.id).where(may_message())
 
 
 async def cancel_unwanted(session: AsyncSession, now: datetime) -> int:

@@ -28,7 +28,6 @@ from bot.models import (
     OutboxStatus,
     Patient,
     PatientGroup,
-    PatientStatus,
     ProgramSession,
     Rsvp,
     SessionKind,
@@ -458,7 +457,7 @@ async def due_reminders(
         else:
             assert program_session.patient_id is not None
             people = [await session.get_one(Patient, program_session.patient_id)]
-        people = [p for p in people if p.status is PatientStatus.ACTIVE and p.unreachable_since is None]
+        people = [p for p in people if outbox.may_message_patient(p)]
         if not people:
             continue
         declined = await _declined(session, program_session.id, upcoming_here)

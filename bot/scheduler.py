@@ -26,7 +26,7 @@ from bot.handlers import checkin as checkin_handlers
 from bot.handlers import coping as coping_handlers
 from bot.handlers import schedule as schedule_handlers
 from bot.handlers.delivery import Dispatcher
-from bot.models import CheckInSource, CheckInStatus, Patient, PatientStatus, utcnow
+from bot.models import CheckInSource, CheckInStatus, Patient, utcnow
 
 if TYPE_CHECKING:
     from bot.app import Runtime
@@ -63,11 +63,7 @@ async def checkin_tick(runtime: Runtime) -> None:
     async with transaction(runtime.sessions) as session:
         patients = list(
             await session.scalars(
-                select(Patient).where(
-                    Patient.status == PatientStatus.ACTIVE,
-                    Patient.checkin_time.is_not(None),
-                    Patient.unreachable_since.is_(None),
-                )
+                select(Patient).where(outbox.may_message(), Patient.checkin_time.is_not(None))
             )
         )
         queued += await outbox.enqueue(
