@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from cryptography.fernet import Fernet  # noqa: E402
 from sqlalchemy import func, select, text  # noqa: E402
 
 from bot import db  # noqa: E402
@@ -49,13 +50,14 @@ from bot.models import (  # noqa: E402
 from bot.simulator import RateLimit, TelegramStandIn  # noqa: E402
 
 TOKEN = "123456789:BENCH-token-for-the-local-stand-in"
+KEY = Fernet.generate_key().decode()  # one run's database, one key
 FIRST_USER = 7_000_000
 ZONE = "America/New_York"
 LEAD = timedelta(seconds=25)  # start-up and planning happen before the reminders fall due
 
 
 async def seed(url: str, patients: int, due: datetime) -> None:
-    engine = db.make_engine(url)
+    engine = db.make_engine(url, encryption_key=KEY)
     try:
         if engine.dialect.name == "postgresql":
             async with engine.begin() as connection:
@@ -107,7 +109,7 @@ async def seed(url: str, patients: int, due: datetime) -> None:
 
 
 async def planned(url: str) -> int:
-    engine = db.make_engine(url)
+    engine = db.make_engine(url, encryption_key=KEY)
     try:
         async with engine.connect() as connection:
             return int(await connection.scalar(select(func.count()).select_from(OutboxMessage)) or 0)
@@ -119,6 +121,7 @@ def start_bot(url: str, api: str, rate: float, log_path: Path) -> subprocess.Pop
     env = dict(os.environ)
     env.update(
         BOT_TOKEN=TOKEN,
+        ENCRYPTION_KEY=KEY,
         DATABASE_URL=url,
         TELEGRAM_API_BASE_URL=api,
         SEND_RATE_PER_SECOND=str(rate),

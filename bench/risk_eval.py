@@ -1,15 +1,19 @@
-"""Benchmark: the risk detector on the labelled sets in bench/data/ (or the files given).
+"""Benchmark: the risk detector on labelled messages, with and without the model beside the rules.
 
     python bench/risk_eval.py [FILE.tsv ...] [--content DIR]
 
-Prints one line per set, then, as the last line, one JSON object over all sets together: recall per level,
-the false-alarm rate on `none` messages (flagged high or imminent) and the median microseconds per message.
-Targets (issue 5): imminent recall 1.00, high recall >= 0.97, false alarms <= 3%, under 1 ms per message.
+Two kinds of sets. The examples in content/*/risk/examples.tsv (1,230 messages written by people who had not
+seen the lexicon, each set measured blind first and then used to tune the lexicon) are what the rules were
+tuned on and the model trained on: their figures show the detector does what it was taught. The held-out
+sets in bench/data/ (or the files given) have been used for neither: risk_blind2.tsv was measured blind
+before the model existed, risk_blind3.tsv was written and first measured after it; their figures are the
+ones that say how the detector does on wording it has never seen.
 
-The sets were written by people who had not seen the lexicon: risk_eval.tsv was used to tune it;
-risk_holdout.tsv, risk_fresh.tsv and risk_blind.tsv were each measured blind first (figures in the issue
-notes and commit messages), then used to tune as well. risk_blind2.tsv has not been tuned on: it is the one
-figure here that says how the rules do on wording they have never seen.
+Prints one line per set, then, as the last line, one JSON object: recall per level, the share of high and
+imminent messages paged or asked about ("reached"), false alarms (a `none` message flagged high or
+imminent), questions on `none` messages, and the median microseconds per message, for the trained-on set
+and the held-out sets together, each with the model and with the rules alone.
+Targets (issue 5): imminent recall 1.00, high recall >= 0.97, false alarms <= 3%, under 1 ms per message.
 """
 
 from __future__ import annotations
@@ -23,7 +27,17 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.content.check import check_content  # noqa: E402
-from bot.risk.evaluate import Evaluation, evaluate, read_labelled  # noqa: E402
+from bot.risk.classifier import load_examples  # noqa: E402
+from bot.risk.detector import Detector  # noqa: E402
+from bot.risk.evaluate import evaluate, read_labelled  # noqa: E402
+from bot.risk.labelled import Labelled  # noqa: E402
+
+SHOWN = ("recall", "reached", "false_alarm_rate", "questions_on_none", "median_us", "messages")
+
+
+def _measure(detector: Detector, items: list[Labelled]) -> dict[str, object]:
+    summary = evaluate(detector, items).summary()
+    return {key: summary[key] for key in SHOWN}
 
 
 def main() -> int:
@@ -39,18 +53,25 @@ def main() -> int:
         print("\n".join(report.errors), file=sys.stderr)
         return 1
     detector = report.risk
-    for text in ("warm up", "i want to die", "took 30 xanax"):
-        detector.screen(text)
-    combined = Evaluation()
-    per_file: dict[str, object] = {}
+    rules = Detector(detector.lexicon)
+    for warm in (detector, rules):
+        for text in ("warm up", "i want to die", "took 30 xanax", "i just want to disappear for a while now"):
+            warm.screen(text)
+    trained_on = load_examples(args.content, [])
+    held_out: list[Labelled] = []
+    print(f"examples (trained on): {json.dumps(_measure(detector, trained_on))}")
     for path in files:
-        evaluation = evaluate(detector, read_labelled(path))
-        summary = evaluation.summary()
-        per_file[path.name] = summary
-        print(f"{path.name}: {json.dumps(summary)}")
-        combined.outcomes += evaluation.outcomes
-        combined.microseconds += evaluation.microseconds
-    result = {"sets": [p.name for p in files], **combined.summary()}
+        items = read_labelled(path)
+        held_out += items
+        print(f"{path.name}: {json.dumps(_measure(detector, items))}")
+        print(f"{path.name}, rules alone: {json.dumps(_measure(rules, items))}")
+    result = {
+        "held_out_sets": [p.name for p in files],
+        "model": detector.classifier is not None,
+        "trained_on": _measure(detector, trained_on),
+        "held_out": _measure(detector, held_out),
+        "held_out_rules_alone": _measure(rules, held_out),
+    }
     print(json.dumps(result))
     return 0
 

@@ -59,7 +59,7 @@ class Runtime:
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
         content = load_content(settings.content_dir)
-        engine = make_engine(settings.database_url)
+        engine = make_engine(settings.database_url, encryption_key=settings.require_encryption_key())
         return cls(settings, engine, make_sessionmaker(engine), content)
 
 

@@ -21,17 +21,20 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from bot import audit, db, logs, oncall, schedule_cli
+from bot import audit, db, key_rotation, logs, oncall, reassignment, records_cli, schedule_cli
 from bot.config import ConfigError, Settings, exit_on_config_error, load_settings
 from bot.content import ContentError
 from bot.content.check import check_content
 from bot.content.modules import load_modules
 from bot.enrollment import EnrollmentError, issue_invite
-from bot.models import Counselor, CounselorRole, InviteKind, utcnow
+from bot.models import Counselor, CounselorRole, InviteKind, Patient, utcnow
 from bot.people import add_counselor
+from bot.risk.classifier import EXAMPLES_FILE, MODEL_FILE, load_examples
 from bot.risk.detector import Detector
 from bot.risk.evaluate import EvalFileError, evaluate, read_labelled
 from bot.risk.levels import RiskLevel
+from bot.risk.lexicon import load_lexicon
+from bot.risk.training import THRESHOLD, TrainingUnavailable, train
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +75,8 @@ async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 @asynccontextmanager
 async def _engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
-    engine = db.make_engine(settings.database_url)
+    key = settings.encryption_key.get_secret_value() if settings.encryption_key else None
+    engine = db.make_engine(settings.database_url, encryption_key=key)
     try:
         yield engine
     finally:
@@ -120,6 +124,29 @@ async def _with_session(settings: Settings, work: Callable[..., Awaitable[int]])
         await db.ensure_current(engine)
         async with db.transaction(db.make_sessionmaker(engine)) as session:
             return await work(session)
+
+
+async def cmd_assign(args: argparse.Namespace, settings: Settings) -> int:
+    async def work(session: AsyncSession) -> int:
+        patient = await session.scalar(select(Patient).where(Patient.alias == args.alias))
+        counselor = await session.get(Counselor, args.counselor)
+        if patient is None:
+            raise CliError(f"no patient with alias {args.alias!r}")
+        if counselor is None:
+            raise CliError(f"no counselor {args.counselor} (see `python -m bot counselor list`)")
+        try:
+            moved = await reassignment.assign_primary(session, patient, counselor, utcnow())
+        except ValueError as error:
+            raise CliError(str(error)) from None
+        print(
+            f"{patient.alias}: primary counselor is now {counselor.id}"
+            + (f" (was {', '.join(map(str, moved.previous))})" if moved.previous else "")
+            + f"; {moved.escalations} open escalations paged to the care team again",
+            file=sys.stderr,
+        )
+        return 0
+
+    return await _with_session(settings, work)
 
 
 async def cmd_counselor_add(args: argparse.Namespace, settings: Settings) -> int:
@@ -308,6 +335,16 @@ async def cmd_content_preview(args: argparse.Namespace, settings: Settings) -> i
     return 0
 
 
+def _probability(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not 0.0 < number < 1.0:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a probability between 0 and 1")
+    return number
+
+
 def _detector(args: argparse.Namespace, settings: Settings) -> Detector:
     root = Path(args.content) if args.content else settings.content_dir
     report = check_content(root)
@@ -352,7 +389,7 @@ async def cmd_risk_eval(args: argparse.Namespace, settings: Settings) -> int:
         raise CliError(str(error)) from None
     evaluation = evaluate(detector, items)
     for outcome in evaluation.misses:
-        kind = "FALSE ALARM" if outcome.false_alarm else "MISSED"
+        kind = "FALSE ALARM" if outcome.false_alarm else "MISSED, ASKED" if outcome.asked else "MISSED"
         item = outcome.item
         print(
             f"{args.file}:{item.line}: {kind}: labelled {item.level.label}/{item.category}, "
@@ -375,13 +412,63 @@ async def cmd_risk_eval(args: argparse.Namespace, settings: Settings) -> int:
         f"false alarms on none: {summary['false_alarms']} of {evaluation.count(RiskLevel.NONE)}"
         + ("" if rate is None else f" ({rate:.1%})")
     )
+    reached = summary["reached"]
+    assert isinstance(reached, dict)
+    print(
+        "paged or asked: "
+        + ", ".join(f"{level} {'-' if value is None else f'{value:.3f}'}" for level, value in reached.items())
+    )
+    questions = evaluation.question_rate
+    if questions is not None:
+        print(f"questions on none: {questions:.1%}")
     print(f"median {summary['median_us']} microseconds per message")
+    return 0
+
+
+async def cmd_risk_train(args: argparse.Namespace, settings: Settings) -> int:
+    root = Path(args.content) if args.content else settings.content_dir
+    problems: list[str] = []
+    lexicon = load_lexicon(root, problems)
+    examples = load_examples(root, problems)
+    if lexicon is None or problems:
+        raise CliError("the content does not pass `content check`:\n" + "\n".join(problems))
+    if not examples:
+        raise CliError(f"no labelled examples in {root}/*/risk/{EXAMPLES_FILE}")
+    try:
+        model = await asyncio.to_thread(train, examples, lexicon.normalizer, threshold=args.threshold)
+    except (TrainingUnavailable, ValueError) as error:
+        raise CliError(str(error)) from None
+    path = root / MODEL_FILE
+    await asyncio.to_thread(path.write_text, model.to_json(), encoding="utf-8")
+    print(
+        f"wrote {path}: {len(model.weights)} features from {model.examples} examples, "
+        f"threshold {model.threshold}"
+    )
+    print("measure it on messages it has not seen: python -m bot risk eval FILE.tsv")
     return 0
 
 
 async def cmd_keys_new(args: argparse.Namespace, settings: Settings) -> int:
     print(Fernet.generate_key().decode())
     return 0
+
+
+async def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
+    settings.require_encryption_key()
+
+    async def work(session: AsyncSession) -> int:
+        written = await key_rotation.rotate(session)
+        audit.record(session, "keys.rotated", actor_type="cli", rows=sum(written.values()))
+        for table, count in written.items():
+            print(f"{table}: {count} rows")
+        print(
+            f"re-encrypted {sum(written.values())} rows with the first key of ENCRYPTION_KEY; "
+            "the other keys can now be removed",
+            file=sys.stderr,
+        )
+        return 0
+
+    return await _with_session(settings, work)
 
 
 # ---- parser ------------------------------------------------------------------------------------------------
@@ -542,6 +629,16 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument("--lang", default="en", help="language (default: en)")
     preview.set_defaults(handler=cmd_content_preview)
 
+    assign = commands.add_parser(
+        "assign",
+        help="give a patient a new primary counselor (open escalations follow)",
+        description="Make COUNSELOR the patient's primary counselor. The previous primary leaves the care "
+        "team; open escalations nobody has acknowledged are paged again at once, to the new care team.",
+    )
+    assign.add_argument("alias", help="the patient's alias")
+    assign.add_argument("counselor", type=int, help="the counselor's id")
+    assign.set_defaults(handler=cmd_assign)
+
     keys = commands.add_parser("keys", help="encryption keys", description="Encryption key tools.")
     key_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
     new = key_commands.add_parser(
@@ -550,8 +647,16 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print a new random Fernet key for ENCRYPTION_KEY.",
     )
     new.set_defaults(handler=cmd_keys_new)
+    rotate = key_commands.add_parser(
+        "rotate",
+        help="re-encrypt all free text with the first key of ENCRYPTION_KEY",
+        description="Put a new key first in ENCRYPTION_KEY (new,old), run this, then remove the old key. "
+        "Free text stored before encryption is encrypted too.",
+    )
+    rotate.set_defaults(handler=cmd_keys_rotate)
 
     schedule_cli.add_parsers(commands, _with_session)
+    records_cli.add_parsers(commands, _with_session)
 
     risk = commands.add_parser(
         "risk",
@@ -576,7 +681,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     risk_eval.add_argument("file", metavar="FILE.tsv")
     risk_eval.set_defaults(handler=cmd_risk_eval)
-    for sub in (risk_check, risk_eval):
+    risk_train = risk_commands.add_parser(
+        "train",
+        help="fit the model beside the rules on content's labelled examples (needs scikit-learn)",
+        description=f"Fit the model that asks 'are you safe right now?' when the rules find nothing high, on "
+        f"the labelled examples in */risk/{EXAMPLES_FILE}, and write {MODEL_FILE} in the content folder.",
+    )
+    risk_train.add_argument(
+        "--threshold",
+        type=_probability,
+        default=THRESHOLD,
+        help=f"ask when the model's probability is at least this (default {THRESHOLD})",
+    )
+    risk_train.set_defaults(handler=cmd_risk_train)
+    for sub in (risk_check, risk_eval, risk_train):
         sub.add_argument("--content", metavar="DIR", help="the content folder (default: CONTENT_DIR)")
     return parser
 
@@ -595,7 +713,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         exit_on_config_error(error)
         raise
-    except (CliError, db.SchemaNotCurrent, ContentError, *schedule_cli.ERRORS) as error:
+    except (CliError, db.SchemaNotCurrent, ContentError, *schedule_cli.ERRORS, *records_cli.ERRORS) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except (OperationalError, DBAPIError, OSError) as error:

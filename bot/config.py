@@ -54,6 +54,7 @@ class Settings(BaseSettings):
     checkin_expiry_hours: float = Field(default=6, gt=0, le=24, alias="CHECKIN_EXPIRY_HOURS")
     checkin_nudge_minutes: float = Field(default=120, gt=0, le=24 * 60, alias="CHECKIN_NUDGE_MINUTES")
     missed_checkins_flag: int = Field(default=3, ge=1, le=30, alias="MISSED_CHECKINS_FLAG")
+    missed_sessions_flag: int = Field(default=2, ge=1, le=30, alias="MISSED_SESSIONS_FLAG")
     high_craving: int = Field(default=7, ge=0, le=10, alias="HIGH_CRAVING")
     # Minutes without an acknowledgement before each widening of an alert: to the backup counselors, then
     # to the supervisors; after the last step it repeats at the last gap until someone answers.
@@ -195,6 +196,14 @@ class Settings(BaseSettings):
     @cached_property
     def office(self) -> OfficeHours:
         return OfficeHours.parse(self.office_hours)
+
+    def require_encryption_key(self) -> str:
+        if self.encryption_key is None:
+            raise ConfigError(
+                "ENCRYPTION_KEY: not set; free text is stored encrypted "
+                "(make a key with `python -m bot keys new`)"
+            )
+        return self.encryption_key.get_secret_value()
 
     def require_token(self) -> str:
         if self.bot_token is None:

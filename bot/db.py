@@ -14,6 +14,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from bot import crypto
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
@@ -21,9 +23,11 @@ class SchemaNotCurrent(Exception):
     """The database is not at the newest migration; the message says what to run."""
 
 
-def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
+def make_engine(url: str, *, encryption_key: str | None = None, **kwargs: Any) -> AsyncEngine:
+    """An engine; with `encryption_key` (ENCRYPTION_KEY's value), free text can be written and read."""
     # hide_parameters: a database error message must never carry the values (health data) into a log.
     engine = create_async_engine(url, pool_pre_ping=True, hide_parameters=True, **kwargs)
+    crypto.bind(engine, crypto.Keyring.parse(encryption_key) if encryption_key else None)
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine.sync_engine, "connect")

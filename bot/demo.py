@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from cryptography.fernet import Fernet
 from pydantic import SecretStr
 from sqlalchemy import select
 
@@ -165,6 +166,8 @@ async def run_demo(settings: Settings, *, database_path: Path) -> int:
                 "database_url": f"sqlite+aiosqlite:///{database_path}",
                 "telegram_api_base_url": standin.base_url,
                 "bot_token": SecretStr(DEMO_TOKEN),
+                # a new database each run, so a new key: nothing to keep
+                "encryption_key": settings.encryption_key or SecretStr(Fernet.generate_key().decode()),
             }
         )
         runtime = Runtime.create(demo_settings)

@@ -19,6 +19,7 @@ from bot.people import care_team
 
 class FlagKind(enum.StrEnum):
     MISSED_CHECKINS = "missed_checkins"
+    MISSED_SESSIONS = "missed_sessions"  # "can't make it" to several sessions in a row
     UNREACHABLE = "unreachable"  # Telegram refuses messages to the patient: they blocked the bot
 
 

@@ -23,12 +23,13 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
-    Text,
     Time,
     TypeDecorator,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from bot.crypto import EncryptedJSON, EncryptedText
 
 
 def utcnow() -> datetime:
@@ -139,6 +140,7 @@ class Counselor(Base):
     language: Mapped[str] = mapped_column(String(8), default="en")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    digest_time: Mapped[time | None] = mapped_column(Time)  # local time of the daily digest; None: none
 
     assignments: Mapped[list[CareAssignment]] = relationship(back_populates="counselor")
 
@@ -256,12 +258,12 @@ class CheckIn(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     craving: Mapped[int | None] = mapped_column(Integer)
     triggers: Mapped[list[str] | None] = mapped_column(JSON)
-    trigger_other: Mapped[str | None] = mapped_column(Text)
+    trigger_other: Mapped[str | None] = mapped_column(EncryptedText)
     mood: Mapped[int | None] = mapped_column(Integer)
     sleep: Mapped[str | None] = mapped_column(String(8))
     used: Mapped[bool | None] = mapped_column(Boolean)
-    use_what: Mapped[str | None] = mapped_column(Text)
-    note: Mapped[str | None] = mapped_column(Text)
+    use_what: Mapped[str | None] = mapped_column(EncryptedText)
+    note: Mapped[str | None] = mapped_column(EncryptedText)
     skipped: Mapped[list[str] | None] = mapped_column(JSON)
 
 
@@ -318,6 +320,18 @@ class EscalationStatus(enum.StrEnum):
     RESOLVED = "resolved"
 
 
+class CounselorNote(Base):
+    """A counselor's note on a patient, for the care team; the words are encrypted at rest."""
+
+    __tablename__ = "counselor_notes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
+    counselor_id: Mapped[int | None] = mapped_column(ForeignKey("counselors.id", ondelete="SET NULL"))
+    text: Mapped[str] = mapped_column(EncryptedText)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Escalation(Base):
     """A risk signal the care team must answer. Written before anyone is told; open until a counselor
     resolves it. `detail` is the patient's words behind it, shown only on request to the care team."""
@@ -333,7 +347,7 @@ class Escalation(Base):
     level: Mapped[str] = mapped_column(String(16))
     category: Mapped[str] = mapped_column(String(32))
     source: Mapped[str] = mapped_column(String(32))
-    detail: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[str | None] = mapped_column(EncryptedText)
     status: Mapped[EscalationStatus] = mapped_column(_enum(EscalationStatus), default=EscalationStatus.OPEN)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_signal_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -409,13 +423,13 @@ class SafetyPlan(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), unique=True)
-    warning_signs: Mapped[str | None] = mapped_column(Text)
-    coping: Mapped[str | None] = mapped_column(Text)
-    distraction: Mapped[str | None] = mapped_column(Text)
-    help_people: Mapped[str | None] = mapped_column(Text)
-    professionals: Mapped[str | None] = mapped_column(Text)
-    safe_environment: Mapped[str | None] = mapped_column(Text)
-    reason_for_living: Mapped[str | None] = mapped_column(Text)
+    warning_signs: Mapped[str | None] = mapped_column(EncryptedText)
+    coping: Mapped[str | None] = mapped_column(EncryptedText)
+    distraction: Mapped[str | None] = mapped_column(EncryptedText)
+    help_people: Mapped[str | None] = mapped_column(EncryptedText)
+    professionals: Mapped[str | None] = mapped_column(EncryptedText)
+    safe_environment: Mapped[str | None] = mapped_column(EncryptedText)
+    reason_for_living: Mapped[str | None] = mapped_column(EncryptedText)
     editing: Mapped[str | None] = mapped_column(String(24))
     walkthrough: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -470,7 +484,7 @@ class OutboxMessage(Base):
     chat_id: Mapped[int] = mapped_column(BigInteger)
     patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
     counselor_id: Mapped[int | None] = mapped_column(ForeignKey("counselors.id", ondelete="CASCADE"))
-    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    payload: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON)
     ref: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -561,6 +575,6 @@ class Attendance(Base):
     session_id: Mapped[int] = mapped_column(ForeignKey("program_sessions.id", ondelete="CASCADE"))
     occurrence: Mapped[datetime] = mapped_column(UTCDateTime)
     response: Mapped[Rsvp] = mapped_column(_enum(Rsvp))
-    reason: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(EncryptedText)
     awaiting_reason: Mapped[bool] = mapped_column(Boolean, default=False)
     responded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -42,6 +42,10 @@ REMINDER_KIND = "reminder"
 CANNOT_ATTEND = "cannot_attend"
 
 
+DECLINED_LOOKBACK = timedelta(days=60)  # how far back a run of "can't make it" answers is counted
+DECLINED_LOOKAHEAD = timedelta(days=8)  # /schedule shows a week: answers can come that far ahead
+
+
 class ScheduleError(ValueError):
     """A schedule command that cannot be done; the message says why and is safe to print."""
 
@@ -402,6 +406,32 @@ async def answer(
         )
     await session.flush()
     return row
+
+
+async def declined_in_a_row(session: AsyncSession, patient_id: int, now: datetime) -> int:
+    """How many of the patient's latest sessions in a row they said they can't make, counted back from the
+    last one answered: a session still to come without an answer is skipped, a past one ends the run (we
+    don't know whether they came)."""
+    start = now - DECLINED_LOOKBACK
+    found = expand(await sessions_of(session, patient_id), start, now + DECLINED_LOOKAHEAD)
+    answers = {
+        (row.session_id, row.occurrence): row.response
+        for row in await session.scalars(
+            select(Attendance).where(
+                Attendance.patient_id == patient_id,
+                Attendance.occurrence >= start - timedelta(days=2),  # an occurrence moved into the window
+            )
+        )
+    }
+    count = 0
+    for item in reversed(found):
+        response = answers.get((item.session.id, item.occurrence.original_start))
+        if response is None and item.occurrence.start > now:
+            continue
+        if response is not Rsvp.CANNOT:
+            break
+        count += 1
+    return count
 
 
 async def awaiting_reason(

@@ -22,8 +22,10 @@ from bot.content.loader import fingerprint
 from bot.db import transaction
 from bot.enrollment import purge_expired_invites
 from bot.handlers import alerts, screener
+from bot.handlers import caseload as caseload_handlers
 from bot.handlers import checkin as checkin_handlers
 from bot.handlers import coping as coping_handlers
+from bot.handlers import notices as notices_handlers
 from bot.handlers import schedule as schedule_handlers
 from bot.handlers.delivery import Dispatcher
 from bot.models import CheckInSource, CheckInStatus, Patient, utcnow
@@ -36,6 +38,7 @@ log = logging.getLogger(__name__)
 EXPIRED_INVITE_RETENTION = timedelta(days=30)
 ABANDON_EXERCISE_AFTER = timedelta(hours=2)
 STEP_TICK_SECONDS = 1  # exercise pauses are short: look for ended pauses every second
+DIGEST_TICK_SECONDS = 300  # a digest goes within 5 minutes of its time
 # Unsent first alerts (a crash right after the commit) and re-pages are looked for this often.
 ESCALATION_TICK_SECONDS = 10
 STOP_GRACE_SECONDS = 15  # on shutdown, how long jobs under way may take to finish
@@ -88,7 +91,7 @@ async def _close_expired(runtime: Runtime) -> int:
             raised = await flags.raise_flag(
                 session, patient, flags.FlagKind.MISSED_CHECKINS, now, count=threshold, checkin_id=row.id
             )
-            notices.extend(checkin_handlers.render_notice(runtime, n, key=str(row.id)) for n in raised)
+            notices.extend(notices_handlers.render_notice(runtime, n, key=str(row.id)) for n in raised)
         abandoned = await coping.abandon_stale(session, now, after=ABANDON_EXERCISE_AFTER)
         queued = await outbox.enqueue(session, notices)
     if abandoned:
@@ -182,6 +185,7 @@ def build_scheduler(runtime: Runtime, bot: Bot, dispatcher: Dispatcher) -> Sched
         settings.plan_tick_seconds, schedule_handlers.plan, runtime, id="plan_reminders", now=True
     )
     scheduler.every(STEP_TICK_SECONDS, step_tick, runtime, bot, id="step_tick")
+    scheduler.every(DIGEST_TICK_SECONDS, caseload_handlers.send_digests, runtime, id="send_digests", now=True)
     scheduler.every(ESCALATION_TICK_SECONDS, alerts.page_due, runtime, id="page_escalations", now=True)
     scheduler.every(ESCALATION_TICK_SECONDS, screener.close_stalled, runtime, id="close_stalled_screens")
     if settings.content_watch_seconds > 0:

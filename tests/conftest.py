@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot import db
 from bot.config import Settings, load_settings
 from bot.models import Base
-from tests.harness import TEST_TOKEN, BotHarness
+from tests.harness import TEST_ENCRYPTION_KEY, TEST_TOKEN, BotHarness
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -57,7 +57,7 @@ async def clear_tables(engine: AsyncEngine) -> None:
 
 @pytest.fixture
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = db.make_engine(database_url)
+    engine = db.make_engine(database_url, encryption_key=TEST_ENCRYPTION_KEY)
     await clear_tables(engine)
     yield engine
     await engine.dispose()
@@ -74,6 +74,7 @@ def settings(database_url: str) -> Settings:
         _env_file=None,
         DATABASE_URL=database_url,
         BOT_TOKEN=TEST_TOKEN,
+        ENCRYPTION_KEY=TEST_ENCRYPTION_KEY,
         TELEGRAM_API_BASE_URL="http://127.0.0.1:9",
         CONTENT_DIR=str(REPO / "content"),
         DEFAULT_TIMEZONE="America/New_York",
@@ -96,5 +97,10 @@ def cli_env(database_url: str) -> Iterator[dict[str, str]]:
         for k, v in os.environ.items()
         if not k.startswith(("BOT_", "TELEGRAM_", "DATABASE_", "ENCRYPTION_"))
     }
-    env.update(DATABASE_URL=database_url, CONTENT_DIR=str(REPO / "content"), LOG_LEVEL="WARNING")
+    env.update(
+        DATABASE_URL=database_url,
+        ENCRYPTION_KEY=TEST_ENCRYPTION_KEY,
+        CONTENT_DIR=str(REPO / "content"),
+        LOG_LEVEL="WARNING",
+    )
     yield env

@@ -20,6 +20,7 @@ from bot.people import add_counselor
 from bot.simulator import BotMessage, TelegramStandIn
 
 TEST_TOKEN = "123456789:TEST-token-for-the-local-stand-in"
+TEST_ENCRYPTION_KEY = "3YqCcwW2osn6N0g5gj8tLZc4iUYWXFwjtvQ0URv_lok="  # for tests only
 _user_ids = itertools.count(5000)
 
 

@@ -254,8 +254,33 @@ def test_unmigrated_database_is_refused(cli_env: dict[str, str], tmp_path: objec
         "error: the database has no tables yet: run `python -m bot db upgrade` first"
     )
     upgraded = _bot(env, "db", "upgrade")
-    assert upgraded.returncode == 0 and "0005" in upgraded.stdout
+    assert upgraded.returncode == 0 and "0007" in upgraded.stdout
     assert _bot(env, "db", "current").returncode == 0
+
+
+def test_keys_rotate(cli_env: dict[str, str], tmp_path: object) -> None:
+    env = {**cli_env, "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/rotate.sqlite3"}
+    assert _bot(env, "db", "upgrade").returncode == 0
+    new = _bot(env, "keys", "new").stdout.strip()
+    result = _bot({**env, "ENCRYPTION_KEY": f"{new},{env['ENCRYPTION_KEY']}"}, "keys", "rotate")
+    assert result.returncode == 0, result.stderr
+    assert "checkins: 0 rows" in result.stdout.splitlines()
+    assert "re-encrypted 0 rows with the first key" in result.stderr
+    unkeyed = {k: v for k, v in env.items() if k != "ENCRYPTION_KEY"}
+    refused = _bot(unkeyed, "keys", "rotate")
+    assert refused.returncode != 0 and "ENCRYPTION_KEY: not set" in refused.stderr
+
+
+def test_assign_names_what_is_wrong(cli_env: dict[str, str]) -> None:
+    result = _bot(cli_env, "assign", "P-0000", "1")
+    assert result.returncode == 1 and "error: no patient with alias 'P-0000'" in result.stderr
+
+
+def test_run_without_an_encryption_key_is_refused(cli_env: dict[str, str]) -> None:
+    env = {k: v for k, v in cli_env.items() if k != "ENCRYPTION_KEY"}
+    result = _bot({**env, "BOT_TOKEN": "1:" + "a" * 30}, "run")
+    assert result.returncode != 0
+    assert "ENCRYPTION_KEY: not set" in result.stderr and "python -m bot keys new" in result.stderr
 
 
 def test_unreachable_database_is_one_line(cli_env: dict[str, str]) -> None:

@@ -186,9 +186,11 @@ def test_risk_eval(run: Run, tmp_path: Path) -> None:
     status, out, err = run("risk", "eval", str(path))
     assert status == 0, err
     lines = out.splitlines()
+    # the rules miss it; the model asks "are you safe right now?" (and says so)
     assert lines[0] == (
-        f"{path}:3: MISSED: labelled imminent/overdose, screened none: i think i might be in trouble"
+        f"{path}:3: MISSED, ASKED: labelled imminent/overdose, screened none: i think i might be in trouble"
     )
+    assert lines[1].startswith("    model: 0.") and lines[1].endswith(" that this is high or imminent")
     false_alarm = next(i for i, line in enumerate(lines) if "FALSE ALARM" in line)
     assert lines[false_alarm] == (
         f"{path}:9: FALSE ALARM: labelled none/-, screened high: i relapsed last night"
@@ -196,6 +198,8 @@ def test_risk_eval(run: Run, tmp_path: Path) -> None:
     assert lines[false_alarm + 1].startswith("    relapse/high: ")  # what matched, indented
     assert "recall: imminent 0.500 (2), high 1.000 (2), moderate 1.000 (1)" in lines
     assert "false alarms on none: 1 of 2 (50.0%)" in lines
+    assert "paged or asked: imminent 1.000, high 1.000" in lines
+    assert "questions on none: 0.0%" in lines
     assert lines[-1].startswith("median ") and lines[-1].endswith(" microseconds per message")
     assert not any("i relapsed last night" in line and "MISSED" in line for line in lines)
 

@@ -458,3 +458,28 @@ async def test_the_assigned_counselor_is_the_primary_one(sessions: Sessions) -> 
         (await session.get_one(Counselor, primary.id)).chat_id = None  # not linked to Telegram
     async with sessions() as session:
         assert [c.name for c in await assigned_counselors(session, patient.id)] == ["Sam"]
+
+
+async def test_a_run_of_cant_make_it_is_counted_back_from_the_last_answer(sessions: Sessions) -> None:
+    g = await _evening_group(sessions)
+
+    async def answer(start: str, response: Rsvp, now: datetime) -> int:
+        async with db.transaction(sessions) as session:
+            found = await schedule.find_occurrence(session, g.ny.id, g.session_id, ny(start))
+            assert found is not None
+            await schedule.answer(session, g.ny, found, response, now)
+            return await schedule.declined_in_a_row(session, g.ny.id, now)
+
+    monday = ny("2027-03-08 12:00")
+    assert await answer("2027-03-08 18:00", Rsvp.CANNOT, monday) == 1
+    # Wednesday's, answered ahead on Monday: the run counts back from it, through Monday's
+    assert await answer("2027-03-10 18:00", Rsvp.CANNOT, monday) == 2
+    # answered the other way round, the same run
+    assert await answer("2027-03-10 18:00", Rsvp.COMING, monday) == 0
+    assert await answer("2027-03-10 18:00", Rsvp.CANNOT, monday) == 2
+    # Thursday's session passed without an answer: Friday's "can't make it" to next Monday starts a new run
+    friday = ny("2027-03-12 09:00")
+    assert await answer("2027-03-15 18:00", Rsvp.CANNOT, friday) == 1
+    # ...and the other patient in the group has no run at all
+    async with sessions() as session:
+        assert await schedule.declined_in_a_row(session, g.la.id, friday) == 0

@@ -12,6 +12,7 @@ from jinja2 import UndefinedError
 from bot.content.catalog import REFERENCE_LANGUAGE, Catalog, ContentError, load_catalog
 from bot.content.modules import ModuleLibrary, load_modules, translation_gaps
 from bot.content.required import required_keys
+from bot.risk.classifier import load_classifier, load_examples
 from bot.risk.detector import Detector, self_test
 from bot.risk.lexicon import load_lexicon
 
@@ -97,8 +98,10 @@ def check_content(root: Path) -> Report:
     report.modules = load_modules(root, report.errors)
     report.warnings.extend(translation_gaps(report.modules))
     lexicon = load_lexicon(root, report.errors)
+    examples = load_examples(root, report.errors)
+    classifier = load_classifier(root, examples, report.errors, report.warnings)
     if lexicon is not None:
-        detector = Detector(lexicon)
+        detector = Detector(lexicon, classifier)
         problems = self_test(detector)
         report.errors.extend(problems)
         report.risk = None if problems else detector

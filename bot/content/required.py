@@ -6,13 +6,16 @@ When code starts using a new text, add its key here; a test fails until it is.
 
 from __future__ import annotations
 
+from bot.caseload import Trend
 from bot.checkin import SLEEP, TRIGGERS, Question
 from bot.content.modules import Category
 from bot.cssrs import ColumbiaRisk
 from bot.cssrs import Question as CssrsQuestion
+from bot.data_export import LABELS as EXPORT_LABELS
+from bot.data_export import value_codes
 from bot.escalation import Outcome
 from bot.flags import FlagKind
-from bot.models import PatientStatus, Rsvp
+from bot.models import EscalationStatus, PatientStatus, Rsvp
 from bot.onboarding import COMMON_TIMEZONES, Step
 from bot.risk.levels import Category as RiskCategory
 from bot.safety_plan import Step as PlanStep
@@ -26,6 +29,8 @@ PATIENT_COMMANDS = (
     "settings",
     "help",
     "privacy",
+    "mydata",
+    "deleteme",
     "revoke",
 )
 INVITE_REJECTIONS = ("invalid", "expired", "used", "already_enrolled")
@@ -123,6 +128,7 @@ NAMED = frozenset(
         "crisis.imminent",
         "crisis.high",
         "crisis.high_relapse",
+        "crisis.pattern_told",
         "crisis.moderate",
         "crisis.try_exercise_button",
         "crisis.safety_check",
@@ -208,6 +214,38 @@ def required_keys() -> frozenset[str]:
     keys.update(f"checkin.buttons.sleep.{key}" for key in SLEEP)
     keys.update(f"checkin.buttons.triggers.{key}" for key in TRIGGERS)
     keys.update(f"care.flag.{kind.value}" for kind in FlagKind)
+    keys.update(f"caseload.arrows.{trend.value}" for trend in Trend)
+    keys.update(f"caseload.statuses.{status.value}" for status in EscalationStatus)
+    keys.update(
+        f"caseload.{name}"
+        for name in (
+            "header",
+            "header_program",
+            "empty",
+            "admin_only",
+            "line",
+            "previous_button",
+            "next_button",
+            "patient_usage",
+            "not_found",
+            "summary",
+            "day_line",
+            "alert_item",
+            "plan",
+            "notes",
+            "note_line",
+            "note_someone",
+            "note_usage",
+            "note_saved",
+            "chart_title",
+            "digest_usage",
+            "digest_set",
+            "digest_off",
+            "digest_bad_time",
+            "digest",
+            "silent_never",
+        )
+    )
     keys.update(f"escalation.levels.{level}" for level in ("imminent", "high"))
     keys.update(f"escalation.categories.{category.value}" for category in RiskCategory)
     keys.update(f"escalation.outcomes.{outcome.value}" for outcome in Outcome)
@@ -220,4 +258,12 @@ def required_keys() -> frozenset[str]:
     keys.update(f"schedule.weekdays.{day}" for day in range(7))
     keys.update(f"schedule.buttons.{rsvp.value}" for rsvp in Rsvp)
     keys.update(f"schedule.thanks_{rsvp.value}" for rsvp in (Rsvp.COMING, Rsvp.LATE))
+    # /mydata, /deleteme and the end of care
+    keys.update(f"mydata.{key}" for key in ("sending", "json_caption", "html_caption"))
+    keys.update(f"mydata.html.{label}" for label in EXPORT_LABELS)
+    keys.update(f"mydata.values.{code}" for code in value_codes())
+    keys.update(
+        f"deleteme.{key}" for key in ("confirm_prompt", "confirm_button", "cancel_button", "kept", "done")
+    )
+    keys.add("discharge.goodbye")
     return frozenset(keys)

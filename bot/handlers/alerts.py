@@ -48,7 +48,8 @@ ALERT_PATTERN = r"^esc:\d{1,9}:(ack|res|det|plan|out:(safe|emergency|false_alarm
 # ---- paging ------------------------------------------------------------------------------------------------
 
 
-def _local(runtime: Runtime, moment: datetime, counselor: Counselor) -> str:
+def local_time(runtime: Runtime, moment: datetime, counselor: Counselor) -> str:
+    """A moment in the counselor's own time zone, in their language's format."""
     try:
         zone = ZoneInfo(counselor.timezone)
     except (KeyError, ValueError):
@@ -71,7 +72,7 @@ def _alert_text(
         level=runtime.text(f"escalation.levels.{escalation.level}", language),
         category=runtime.text(f"escalation.categories.{escalation.category}", language),
         alias=patient.alias,
-        time=_local(runtime, escalation.created_at, reader),
+        time=local_time(runtime, escalation.created_at, reader),
         **extra,
     )
 
@@ -169,6 +170,8 @@ async def _page_sent(
     assert row.counselor_id is not None
     escalation_id = row.ref["escalation_id"]
     escalation = await session.get(Escalation, escalation_id, with_for_update=True)
+    if escalation is None:  # erased meanwhile (/deleteme): nothing to keep, and no row may point at it
+        return None
     session.add(
         EscalationAlert(
             escalation_id=escalation_id,
@@ -179,7 +182,7 @@ async def _page_sent(
             sent_at=utcnow(),
         )
     )
-    if escalation is None or escalation.status is EscalationStatus.OPEN:
+    if escalation.status is EscalationStatus.OPEN:
         return None
     return lambda bot: _refresh_alerts(runtime, bot, escalation_id, None)
 
@@ -283,7 +286,7 @@ async def _show_details(t: Turn, escalation: Escalation, patient: Patient, couns
             runtime.text(
                 "escalation.screener",
                 language,
-                time=_local(runtime, screen.started_at, counselor),
+                time=local_time(runtime, screen.started_at, counselor),
                 risk=runtime.text(f"escalation.screener_risk.{screen.result or 'none'}", language),
                 unfinished=screen.status is not ScreenStatus.COMPLETE,
                 answers=answers,
@@ -302,7 +305,7 @@ async def _show_plan(t: Turn, patient: Patient, counselor: Counselor) -> None:
     await t.reply(
         "plan.counselor_view",
         alias=patient.alias,
-        time=_local(t.runtime, plan.updated_at, counselor),
+        time=local_time(t.runtime, plan.updated_at, counselor),
         sections=plan_sections(t, plan),
     )
 

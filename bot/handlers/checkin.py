@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 
 from bot import checkin as rules
-from bot import coping, flags, outbox
+from bot import coping, outbox
 from bot.checkin import Question
 from bot.handlers import crisis
 from bot.handlers.base import Button, Context, Rows, Turn, scale_rows, turn
@@ -171,7 +171,9 @@ async def _after_answer(
         await crisis.structured_signal(t, patient, RiskLevel.HIGH, Category.RELAPSE, "checkin")
     high_craving = t.runtime.settings.high_craving
     if answered is Question.CRAVING and checkin.craving is not None and checkin.craving >= high_craving:
-        await crisis.structured_signal(t, patient, RiskLevel.MODERATE, Category.CRAVING, "checkin")
+        counted = await crisis.structured_signal(t, patient, RiskLevel.MODERATE, Category.CRAVING, "checkin")
+        if counted >= RiskLevel.HIGH:  # several strong cravings within the pattern window: no secret alerts
+            await t.reply("crisis.pattern_told")
     if following is not None:
         await _ask(t, checkin)
         return
@@ -208,19 +210,6 @@ async def offer_module(t: Turn, patient: Patient) -> None:
             [(t.text("checkin.start_button", title=module.title), f"cope:mod:{module.id}")],
             [(t.text("checkin.other_exercises_button"), "cope:menu")],
         ],
-    )
-
-
-def render_notice(runtime: Runtime, notice: flags.Notice, key: str) -> outbox.Planned:
-    """A care-team notice for the outbox; `key` names the event, so it is sent once per counselor."""
-    text = runtime.text(f"care.flag.{notice.kind}", notice.language, alias=notice.alias, count=notice.count)
-    return outbox.Planned(
-        key=f"flag:{notice.kind}:{key}:{notice.chat_id}",
-        kind="notice",
-        chat_id=notice.chat_id,
-        text=text,
-        due_at=utcnow(),
-        priority=Priority.NORMAL,
     )
 
 

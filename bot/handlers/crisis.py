@@ -60,13 +60,22 @@ async def respond(t: Turn, patient: Patient, screening: Screening, text: str, *,
 
 async def structured_signal(
     t: Turn, patient: Patient, level: RiskLevel, category: Category, source: str
-) -> None:
+) -> RiskLevel:
     """A risk shown by a structured answer (use disclosed, a high craving): recorded like a message's, and
-    escalated without words behind it. The caller tells the patient the care team will see it."""
+    escalated without words behind it. Returns the level it counted as; the caller tells the patient when
+    the care team will see it (a disclosed use always, a craving when it completes a pattern)."""
     screening = Screening(level, (category,), ())
     counted = await rules.record_signal(t.session, patient, screening, source, utcnow(), t.runtime.settings)
     if counted >= RiskLevel.HIGH:
         await alerts.escalate(t, patient, counted, category, source, None)
+    return counted
+
+
+async def ask_if_safe(t: Turn, patient: Patient, probability: float) -> None:
+    """The model (not the rules) thinks the message may be high or imminent: ask, page nobody. "I need help
+    now" then counts as imminent."""
+    log.info("event=risk.model_question patient_id=%s probability=%.2f", patient.id, probability)
+    await t.reply("crisis.safety_check", buttons=_safety_buttons(t))
 
 
 def _safety_buttons(t: Turn) -> Rows:

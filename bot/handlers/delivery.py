@@ -29,6 +29,7 @@ from telegram.warnings import PTBDeprecationWarning
 from bot import flags, outbox
 from bot.db import transaction
 from bot.handlers.base import keyboard
+from bot.handlers.notices import render_notice
 from bot.models import utcnow
 
 if TYPE_CHECKING:
@@ -315,8 +316,6 @@ class Dispatcher:
             log.warning("event=outbox.follow_up_failed kind=%s", type(error).__name__)
 
     async def _unreachable(self, session: AsyncSession, patient_id: int) -> None:
-        from bot.handlers.checkin import render_notice  # the check-in handlers send through this module
-
         now = utcnow()
         patient = await outbox.mark_unreachable(session, patient_id, now)
         if patient is None:

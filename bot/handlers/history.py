@@ -21,7 +21,7 @@ WINDOWS = HISTORY_WINDOWS
 PATTERN = rf"^hist:({'|'.join(map(str, WINDOWS))})$"
 
 
-def _labels(t: Turn, days: int) -> ChartLabels:
+def chart_labels(t: Turn, days: int) -> ChartLabels:
     return ChartLabels(
         title=t.text("history.title", days=days),
         craving=t.text("history.craving_axis"),
@@ -79,5 +79,5 @@ async def _send_history(t: Turn, patient: Patient, length: int) -> None:
         top_trigger_count=summary.top_trigger_count,
     )
     # matplotlib is CPU work: keep it off the event loop so other patients are not kept waiting.
-    photo = await asyncio.to_thread(render_chart, days, _labels(t, length))
+    photo = await asyncio.to_thread(render_chart, days, chart_labels(t, length))
     t.send_photo(photo, caption, buttons=buttons)

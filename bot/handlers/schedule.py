@@ -13,10 +13,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 
-from bot import outbox
+from bot import flags, outbox
 from bot import schedule as rules
 from bot.db import transaction
 from bot.handlers.base import Button, Context, Turn, turn
+from bot.handlers.notices import render_notice
 from bot.models import Attendance, Patient, Priority, Rsvp, utcnow
 from bot.people import assigned_counselors
 
@@ -146,11 +147,24 @@ async def on_button(update: Update, context: Context) -> None:
         t.clear_buttons()
         if response is Rsvp.CANNOT:
             await _tell_counselor(t, patient, found, row, reason=None)
+            await _flag_a_run_of_missed_sessions(t, patient, row, now)
             await t.reply(
                 "schedule.ask_reason", buttons=[[(t.text("schedule.skip_button"), f"rsvp:skip:{row.id}")]]
             )
         else:
             await t.reply(f"schedule.thanks_{choice}")
+
+
+async def _flag_a_run_of_missed_sessions(t: Turn, patient: Patient, row: Attendance, now: datetime) -> None:
+    """Flagged once per run, when it reaches MISSED_SESSIONS_FLAG (for the digest and the care team)."""
+    threshold = t.runtime.settings.missed_sessions_flag
+    if await rules.declined_in_a_row(t.session, patient.id, now) != threshold:
+        return
+    raised = await flags.raise_flag(
+        t.session, patient, flags.FlagKind.MISSED_SESSIONS, now, count=threshold, attendance_id=row.id
+    )
+    if await outbox.enqueue(t.session, [render_notice(t.runtime, n, key=str(row.id)) for n in raised]):
+        t.wake_outbox()
 
 
 async def on_skip(update: Update, context: Context) -> None:

@@ -11,8 +11,8 @@ from bot.handlers import coping as coping_handlers
 from bot.handlers import safety_plan as safety_plan_handlers
 from bot.handlers.base import Context, Turn, turn
 from bot.handlers.fallback import answer_stranger, counselor_help
-from bot.models import Counselor, Patient, PatientStatus, utcnow
-from bot.risk import RiskLevel
+from bot.models import Counselor, Patient, PatientStatus, SuicideScreen, utcnow
+from bot.risk import RiskLevel, Screening
 
 
 async def on_text(update: Update, context: Context) -> None:
@@ -40,8 +40,10 @@ async def on_text(update: Update, context: Context) -> None:
 async def _from_active_patient(t: Turn, patient: Patient, text: str) -> None:
     """Everything an active patient types is screened first, and a risk is answered at once; then the text
     answers whatever is waiting for it: a setting being typed, a safety-plan step, a screener question, an
-    exercise under way, a check-in question."""
-    screening = t.runtime.content.risk.screen(text)
+    exercise under way, a check-in question. A question from the model alone (the rules found nothing to
+    ask about) comes after that answer and never takes the text from it."""
+    screened = t.runtime.content.risk.screen(text)
+    screening = screened.rules_only()
     plan = await safety_plan.plan_of(t.session, patient.id)
     if safety_plan.editing(plan, utcnow()) is not None:
         # A plan's warning signs and means are written in crisis words on purpose: asked about, not paged.
@@ -50,30 +52,41 @@ async def _from_active_patient(t: Turn, patient: Patient, text: str) -> None:
         await safety_plan_handlers.on_typed(t, patient, plan, text)
         return
     answered = await crisis.respond(t, patient, screening, text, source="message")
+    screen = await cssrs.open_screen(t.session, patient.id)
+    handled = await _answer_waiting(t, patient, text, screening, answered, screen)
+    if screened.model is not None and not answered and screen is None:
+        await crisis.ask_if_safe(t, patient, screened.model)
+    elif not handled:
+        await t.reply("input.not_understood")
+
+
+async def _answer_waiting(
+    t: Turn, patient: Patient, text: str, screening: Screening, answered: bool, screen: SuicideScreen | None
+) -> bool:
+    """Give the text to what waits for it; False if nothing did."""
     if patient.onboarding_step is not None:
         await settings.on_typed(t, patient, text)
-        return
-    screen = await cssrs.open_screen(t.session, patient.id)
+        return True
     if screen is not None and not answered:
         await screener.on_typed(t, patient, screen, text)
-        return
+        return True
     run = await coping.active_session(t.session, patient.id)
     if run is not None:
         await coping_handlers.on_typed(t, run, text)
-        return
+        return True
     open_checkin = await checkin.open_checkin(t.session, patient.id)
     if open_checkin is not None:
         await checkin_handlers.on_typed(t, patient, open_checkin, text)
-        return
+        return True
     if answered:
-        return
+        return True
     missed = await schedule.awaiting_reason(t.session, patient)
     if missed is not None:
         await schedule.on_reason(t, patient, missed, text)
         if screening.level is RiskLevel.MODERATE:
             await crisis.offer_exercise(t)
-        return
+        return True
     if screening.level is RiskLevel.MODERATE:
         await crisis.offer_exercise(t)
-        return
-    await t.reply("input.not_understood")
+        return True
+    return False

@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from bot.risk.classifier import Classifier
 from bot.risk.levels import Category, Context, FollowUp, RiskLevel
 from bot.risk.lexicon import CompiledEntry, Lexicon, Phrase
 
@@ -24,6 +25,8 @@ SUBSTANCE = frozenset({Category.RELAPSE, Category.USE_PLAN, Category.CRAVING})
 # Nor a self-harm disclosure: "carved his name into my thigh lol" is a laugh to cover it, not a joke. (Kitchen
 # accidents told with a laugh are `benign:` idioms: "cut my finger chopping onions lol".)
 NOT_A_JOKE = SUBSTANCE | {Category.SELF_HARM}
+# The model's guess needs words to go on: on "idk" or "yes i have" (a screener's answer) it is noise.
+MODEL_MIN_WORDS = 4
 
 
 @dataclass(frozen=True)
@@ -47,10 +50,14 @@ class Screening:
     categories: tuple[Category, ...] = ()
     matches: tuple[Match, ...] = ()
     follow_up: FollowUp | None = None
+    model: float | None = None  # the model's probability, when it (and not the rules) asked the question
 
     @property
     def matched(self) -> list[str]:
-        return [m.describe() for m in self.matches]
+        found = [m.describe() for m in self.matches]
+        if self.model is not None:
+            found.append(f"model: {self.model:.2f} that this is high or imminent")
+        return found
 
     def as_question(self) -> Screening:
         """The same signal, to be asked about rather than paged: where the words may be meant otherwise
@@ -59,6 +66,10 @@ class Screening:
         if self.level < RiskLevel.HIGH:
             return self
         return Screening(RiskLevel.MODERATE, self.categories, self.matches, FollowUp.SAFETY_CHECK)
+
+    def rules_only(self) -> Screening:
+        """Without the model's question, if it asked one: what the rules alone found."""
+        return self if self.model is None else replace(self, follow_up=None, model=None)
 
 
 NOTHING = Screening(RiskLevel.NONE)
@@ -137,8 +148,9 @@ class _Text:
 
 
 class Detector:
-    def __init__(self, lexicon: Lexicon) -> None:
+    def __init__(self, lexicon: Lexicon, classifier: Classifier | None = None) -> None:
         self.lexicon = lexicon
+        self.classifier = classifier
         self._owner = {id(p): e for e in lexicon.entries for p in e.phrases}
         self._entries = PhraseIndex([p for e in lexicon.entries for p in e.phrases])
         self._benign = PhraseIndex(lexicon.benign)
@@ -158,7 +170,15 @@ class Detector:
             for phrase in self._entries.candidates(words.vocabulary)
             for found in phrase.regex.finditer(words.joined)
         ]
-        return _summarise(matches)
+        result = _summarise(matches)
+        if self.classifier is None or result.level >= RiskLevel.HIGH or result.follow_up is not None:
+            return result
+        if len(words.tokens) - len(clauses) + 1 < MODEL_MIN_WORDS or any(m.context for m in matches):
+            return result  # too short to guess from, or the rules saw the risk words and read them otherwise
+        probability = self.classifier.probability(clauses)
+        if probability < self.classifier.threshold:
+            return result
+        return replace(result, follow_up=FollowUp.SAFETY_CHECK, model=probability)
 
     def _judge(self, compiled: CompiledEntry, phrase: Phrase, words: _Text, start: int, end: int) -> Match:
         entry = compiled.entry

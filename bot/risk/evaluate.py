@@ -4,34 +4,26 @@ The file is tab-separated with a header naming the columns `level`, `category` a
 labelled at a level counts as found when it is screened at that level or above (an imminent message screened
 high is a miss; a high one screened imminent is found). A false alarm is a `none` message screened high or
 imminent, the levels that page a counselor.
+
+Not every miss goes unanswered: a message screened below its level may still be asked about (the C-SSRS
+screener, or "are you safe right now?", from a softened rule or the model). `reached` counts the high and
+imminent messages that were paged or asked about; `questions_on_none` the harmless ones asked about.
 """
 
 from __future__ import annotations
 
-import csv
 import statistics
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from bot.risk.detector import Detector, Screening
+from bot.risk.labelled import EvalFileError, Labelled, read_labelled
 from bot.risk.levels import RiskLevel
 
+__all__ = ["EvalFileError", "Evaluation", "Labelled", "Outcome", "evaluate", "read_labelled"]
+
 ALARM = RiskLevel.HIGH
-COLUMNS = ("level", "category", "text")
-
-
-class EvalFileError(ValueError):
-    pass
-
-
-@dataclass(frozen=True)
-class Labelled:
-    line: int
-    level: RiskLevel
-    category: str
-    text: str
 
 
 @dataclass(frozen=True)
@@ -46,6 +38,15 @@ class Outcome:
     @property
     def false_alarm(self) -> bool:
         return self.item.level is RiskLevel.NONE and self.result.level >= ALARM
+
+    @property
+    def asked(self) -> bool:
+        """A question follows (and nobody is paged): what the patient answers decides."""
+        return self.result.follow_up is not None and self.result.level < ALARM
+
+    @property
+    def reached(self) -> bool:
+        return self.result.level >= ALARM or self.asked
 
 
 @dataclass
@@ -62,6 +63,19 @@ class Evaluation:
             return None
         found = sum(1 for o in self.outcomes if o.item.level is level and not o.missed)
         return found / total
+
+    def reached(self, level: RiskLevel) -> float | None:
+        total = self.count(level)
+        if not total:
+            return None
+        return sum(1 for o in self.outcomes if o.item.level is level and o.reached) / total
+
+    @property
+    def question_rate(self) -> float | None:
+        total = self.count(RiskLevel.NONE)
+        if not total:
+            return None
+        return sum(1 for o in self.outcomes if o.item.level is RiskLevel.NONE and o.asked) / total
 
     @property
     def false_alarm_rate(self) -> float | None:
@@ -87,33 +101,15 @@ class Evaluation:
                 for level in (RiskLevel.IMMINENT, RiskLevel.HIGH, RiskLevel.MODERATE)
             },
             "counts": {level.label: self.count(level) for level in reversed(RiskLevel)},
+            "reached": {
+                level.label: rounded(self.reached(level)) for level in (RiskLevel.IMMINENT, RiskLevel.HIGH)
+            },
             "false_alarm_rate": rounded(self.false_alarm_rate),
+            "questions_on_none": rounded(self.question_rate),
             "false_alarms": sum(1 for o in self.outcomes if o.false_alarm),
             "missed": sum(1 for o in self.outcomes if o.missed),
             "median_us": round(self.median_microseconds, 1),
         }
-
-
-def read_labelled(path: Path) -> list[Labelled]:
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-        header = next(reader, None)
-        if header is None or [h.strip().lower() for h in header[:3]] != list(COLUMNS):
-            raise EvalFileError(f"{path}:1: the first line must name the columns: level, category, text")
-        items: list[Labelled] = []
-        for number, row in enumerate(reader, start=2):
-            if not row or not "".join(row).strip():
-                continue
-            if len(row) < 3:
-                raise EvalFileError(f"{path}:{number}: expected 3 tab-separated columns, found {len(row)}")
-            try:
-                level = RiskLevel.parse(row[0])
-            except KeyError:
-                raise EvalFileError(
-                    f"{path}:{number}: level {row[0]!r} is not one of imminent, high, moderate, none"
-                ) from None
-            items.append(Labelled(number, level, row[1].strip(), "\t".join(row[2:])))
-    return items
 
 
 def evaluate(detector: Detector, items: Iterable[Labelled]) -> Evaluation:

@@ -7,7 +7,17 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 
-from bot.models import CareFlag, CheckIn, CheckInSource, CheckInStatus, InviteKind, Patient
+from bot import db
+from bot.models import (
+    CareFlag,
+    CheckIn,
+    CheckInSource,
+    CheckInStatus,
+    InviteKind,
+    Patient,
+    RiskSignal,
+    utcnow,
+)
 from bot.simulator import BotMessage
 from tests.harness import BotHarness
 
@@ -192,3 +202,29 @@ async def test_scheduled_prompt_nudge_and_missed_days_flagged(harness: BotHarnes
 async def _link_counselor(harness: BotHarness, user: int, counselor_id: int) -> None:
     code = await harness.invite(InviteKind.COUNSELOR, counselor_id)
     await harness.say(user, f"/start {code}", "linked as a counselor")
+
+
+async def test_a_third_strong_craving_in_two_days_tells_the_patient_the_team_knows(
+    harness: BotHarness,
+) -> None:
+    user = harness.new_user_id()
+    counselor_user = harness.new_user_id()
+    counselor_id = await harness.add_counselor("Sam")
+    await _link_counselor(harness, counselor_user, counselor_id)
+    patient_id = await harness.enroll(user, counselor_id)
+    async with db.transaction(harness.runtime.sessions) as session:  # two strong cravings yesterday
+        for hours in (30, 20):
+            session.add(
+                RiskSignal(
+                    patient_id=patient_id,
+                    at=utcnow() - timedelta(hours=hours),
+                    level="moderate",
+                    categories=["craving"],
+                    source="checkin",
+                )
+            )
+    craving = await harness.say(user, "/checkin", "How strong is your craving")
+    mark = harness.standin.mark(user)
+    await harness.tap(user, craving, "8", "make things harder")
+    await harness.standin.wait_for(user, "I've let your care team know", after=mark)
+    await harness.standin.wait_for(counselor_user, "High alert")

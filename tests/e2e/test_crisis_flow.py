@@ -16,6 +16,7 @@ from bot.models import (
     AssignmentRole,
     AuditEvent,
     CareAssignment,
+    CheckIn,
     CounselorRole,
     Escalation,
     EscalationStatus,
@@ -24,6 +25,7 @@ from bot.models import (
     utcnow,
 )
 from bot.simulator import BotMessage
+from tests.e2e.test_checkin_flow import _toggle
 from tests.harness import BotHarness
 
 
@@ -176,6 +178,43 @@ async def test_a_softened_overdose_signal_asks_if_the_patient_is_safe(harness: B
     assert await _escalations(harness, patient_id) == []
     # ...and "I need help now" on that question pages at once, as imminent.
     question = await harness.say(patient_user, "i'm not going to overdose", "Are you safe right now")
+    await harness.tap(patient_user, question, "I need help now", "988")
+    await harness.standin.wait_for(primary_user, "URGENT alert")
+    assert [e.level for e in await _escalations(harness, patient_id)] == ["imminent"]
+
+
+# The rules have no phrase for this; the shipped model (content/risk_model.json) thinks it may be high or
+# imminent.
+UNLISTED = "i keep thinking everyone would move on fine if i just vanished"
+
+
+async def test_what_only_the_model_worries_about_is_asked_about_not_paged(harness: BotHarness) -> None:
+    primary_user, primary_id = await _link(harness, "Sam")
+    patient_user = harness.new_user_id()
+    patient_id = await harness.enroll(patient_user, primary_id)
+
+    mark = harness.standin.mark(patient_user)
+    question = await harness.say(patient_user, UNLISTED, "Are you safe right now")
+    replies = [m.text or "" for m in harness.standin.transcript(patient_user)[mark:]]
+    assert not any("didn't understand" in text for text in replies)
+    await harness.tap(patient_user, question, "I'm safe", "Thank you for letting me know")
+    assert await _escalations(harness, patient_id) == []
+    async with harness.runtime.sessions() as session:  # a guess is not a signal: it never adds up to an alert
+        assert (
+            list(await session.scalars(select(RiskSignal).where(RiskSignal.patient_id == patient_id))) == []
+        )
+
+    # In a check-in, the answer is kept and the question comes after it.
+    craving = await harness.say(patient_user, "/checkin", "How strong is your craving")
+    triggers = await harness.tap(patient_user, craving, "3", "make things harder")
+    triggers = await _toggle(harness, patient_user, triggers, "Something else")
+    await harness.tap(patient_user, triggers, "Done", "What else made things harder")
+    mark = harness.standin.mark(patient_user)
+    question = await harness.say(patient_user, UNLISTED, "Are you safe right now")
+    await harness.standin.wait_for(patient_user, "mood", after=mark)
+    async with harness.runtime.sessions() as session:
+        saved = await session.scalar(select(CheckIn).where(CheckIn.patient_id == patient_id))
+        assert saved is not None and saved.trigger_other == UNLISTED
     await harness.tap(patient_user, question, "I need help now", "988")
     await harness.standin.wait_for(primary_user, "URGENT alert")
     assert [e.level for e in await _escalations(harness, patient_id)] == ["imminent"]

@@ -107,6 +107,24 @@ async def test_reminder_buttons_schedule_and_cant_make_it_with_a_reason(harness:
     assert row.reason == "my car broke down"
 
 
+async def test_two_sessions_in_a_row_declined_is_a_flag_for_the_care_team(harness: BotHarness) -> None:
+    counselor_user, counselor_id = await _link(harness, "Dana")
+    user, patient_id = await _patient_in_group(harness, counselor_id)
+    await _session_starting_in(harness, timedelta(minutes=58), title="Family session")
+    await _session_starting_in(harness, timedelta(minutes=59))
+    assert await schedule_handlers.plan(harness.runtime) == 2
+    family = await harness.standin.wait_for(user, "Reminder: Family session")
+    group = await harness.standin.wait_for(user, "Reminder: Evening IOP group")
+    await harness.tap(user, group, "Can't make it", "tell me why")
+    await harness.tap(user, family, "Can't make it", "tell me why")
+    flag = await harness.standin.wait_for(counselor_user, "2 sessions in a row")
+    patient = await harness.patient(user)
+    assert patient is not None and patient.alias in (flag.text or "")
+    async with harness.runtime.sessions() as session:
+        flags = list(await session.scalars(select(CareFlag).where(CareFlag.patient_id == patient_id)))
+    assert [f.kind for f in flags] == ["missed_sessions"]
+
+
 async def test_forged_rsvp_buttons_are_refused(harness: BotHarness) -> None:
     _, counselor_id = await _link(harness, "Dana")
     user, _ = await _patient_in_group(harness, counselor_id)

@@ -1,0 +1,20 @@
+# IOP Companion: one bot process. Configure with BOT_TOKEN, ENCRYPTION_KEY and DATABASE_URL (PostgreSQL for
+# anything beyond a single small clinic); see compose.yaml and the README's "Deploying" section.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    CONTENT_DIR=/app/content
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY bot ./bot
+COPY content ./content
+COPY deploy/entrypoint.sh ./deploy/entrypoint.sh
+RUN pip install . \
+    && useradd --system --uid 10001 --home-dir /app iop \
+    && chown -R iop /app/content
+
+USER iop
+ENTRYPOINT ["/app/deploy/entrypoint.sh"]

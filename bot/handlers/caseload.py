@@ -1,0 +1,347 @@
+"""The counselor's workspace on Telegram: /caseload, /patient ALIAS, /note ALIAS TEXT, /digest, and the daily
+digest the scheduler sends. Rules (who sees whom, what the numbers are) are in `bot.caseload` and
+`bot.workspace`; every view of patient data is audited."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from dataclasses import replace
+from datetime import datetime, time
+from typing import TYPE_CHECKING
+
+from telegram import Update
+
+from bot import audit, outbox, workspace
+from bot import caseload as rules
+from bot import checkin as checkins
+from bot import safety_plan as plans
+from bot.db import transaction
+from bot.handlers import alerts
+from bot.handlers import safety_plan as plan_handlers
+from bot.handlers.base import Context, Turn, turn
+from bot.handlers.fallback import answer_expired_button
+from bot.handlers.history import chart_labels
+from bot.history import fill_window, render_chart
+from bot.models import Counselor, CounselorRole, Patient, Priority, utcnow
+
+if TYPE_CHECKING:
+    from bot.app import Runtime
+
+log = logging.getLogger(__name__)
+
+PAGE_PATTERN = r"^cl:\d{1,4}$"
+SUMMARY_DAYS = 14
+_TIME = re.compile(r"^([01]?\d|2[0-3])[:.h]([0-5]\d)$")
+
+
+def _counselor(t: Turn) -> Counselor | None:
+    person = t.person
+    return person if isinstance(person, Counselor) and person.active else None
+
+
+async def _counselor_or_refuse(t: Turn) -> Counselor | None:
+    """The sender if a counselor; otherwise they are told the command is not for them."""
+    counselor = _counselor(t)
+    if counselor is None:
+        await t.reply("input.not_for_role")
+    return counselor
+
+
+# ---- /caseload ---------------------------------------------------------------------------------------------
+
+
+async def caseload_command(update: Update, context: Context) -> None:
+    async with turn(update, context) as t:
+        counselor = await _counselor_or_refuse(t)
+        if counselor is None:
+            return
+        await _show_page(t, counselor, 1)
+
+
+async def on_page_button(update: Update, context: Context) -> None:
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    async with turn(update, context) as t:
+        counselor = _counselor(t)
+        if counselor is None:
+            await answer_expired_button(t)
+            return
+        await query.answer()
+        t.clear_buttons()
+        await _show_page(t, counselor, int(query.data.split(":")[1]))
+
+
+async def _show_page(t: Turn, counselor: Counselor, number: int) -> None:
+    everyone = workspace.whole_program(counselor)
+    lines = await rules.caseload(
+        t.session,
+        counselor.id,
+        utcnow(),
+        high_craving=t.runtime.settings.high_craving,
+        whole_program=everyone,
+    )
+    if not lines:
+        await t.reply("caseload.admin_only" if counselor.role is CounselorRole.ADMIN else "caseload.empty")
+        return
+    page = rules.page(lines, number)
+    audit.record(
+        t.session,
+        "caseload.viewed",
+        actor_type="counselor",
+        actor_id=counselor.id,
+        page=page.number,
+        patients=",".join(str(line.patient_id) for line in page.items),
+    )
+    log.info("event=caseload.viewed counselor_id=%s page=%s", counselor.id, page.number)
+    header = t.text(
+        "caseload.header_program" if everyone else "caseload.header",
+        count=len(lines),
+        page=page.number,
+        pages=page.pages,
+    )
+    text = "\n\n".join([header, *(_line(t, line) for line in page.items)])
+    row = []
+    if page.number > 1:
+        row.append((t.text("caseload.previous_button"), f"cl:{page.number - 1}"))
+    if page.number < page.pages:
+        row.append((t.text("caseload.next_button"), f"cl:{page.number + 1}"))
+    await t.send(text, buttons=[row] if row else None)
+
+
+def _line(t: Turn, line: rules.CaseloadLine) -> str:
+    level = line.highest_open_level
+    return t.text(
+        "caseload.line",
+        alert=level is not None,
+        alias=line.alias,
+        checkin_days=line.days_since_checkin,
+        craving=line.craving_mean,
+        arrow=t.text(f"caseload.arrows.{line.craving_trend}") if line.craving_trend else "",
+        use_days=line.use_days,
+        coming=line.week.coming,
+        expected=line.week.expected,
+        declined=line.week.declined,
+        open=line.open_escalations,
+        level=t.text(f"escalation.levels.{level.label}") if level is not None else "",
+    )
+
+
+# ---- /patient ALIAS ----------------------------------------------------------------------------------------
+
+
+async def patient_command(update: Update, context: Context) -> None:
+    async with turn(update, context) as t:
+        counselor = await _counselor_or_refuse(t)
+        if counselor is None:
+            return
+        if not context.args:
+            await t.reply("caseload.patient_usage", alias="P-1234")
+            return
+        patient = await _visible(t, counselor, context.args[0])
+        if patient is None:
+            return
+        await _show_patient(t, counselor, patient)
+
+
+async def _visible(t: Turn, counselor: Counselor, alias: str) -> Patient | None:
+    patient = await workspace.visible_patient(t.session, counselor, alias)
+    if patient is None:
+        log.info("event=workspace.refused counselor_id=%s", counselor.id)
+        await t.reply("caseload.not_found", alias=alias[:64])
+    return patient
+
+
+async def _show_patient(t: Turn, counselor: Counselor, patient: Patient) -> None:
+    now = utcnow()
+    summary = await rules.patient_summary(t.session, patient.id, now, days=SUMMARY_DAYS)
+    plan = await plans.plan_of(t.session, patient.id)
+    notes = await workspace.recent_notes(t.session, patient.id)
+    audit.record(
+        t.session,
+        "patient.viewed",
+        actor_type="counselor",
+        actor_id=counselor.id,
+        subject_type="patient",
+        subject_id=patient.id,
+    )
+    log.info("event=patient.viewed counselor_id=%s patient_id=%s", counselor.id, patient.id)
+    totals = summary.totals
+    text = t.text(
+        "caseload.summary",
+        alias=patient.alias,
+        days=SUMMARY_DAYS,
+        checkins=totals.checkins,
+        craving_average=totals.craving_average,
+        craving_highest=totals.craving_highest,
+        mood_average=totals.mood_average,
+        use_days=totals.use_days,
+        coming=summary.sessions.coming,
+        expected=summary.sessions.expected,
+        missed=summary.missed_sessions,
+        triggers=", ".join(
+            f"{t.text(f'checkin.buttons.triggers.{key}')} ({count})" for key, count in summary.top_triggers
+        ),
+        helped=", ".join(_module_title(t, score.module_id) for score in summary.helped),
+        plan=bool(plans.filled(plan)),
+        alerts="; ".join(_alert(t, counselor, item) for item in summary.escalations),
+    )
+    days_text = "\n".join(
+        t.text("caseload.day_line", day=d.day.isoformat(), craving=d.craving, mood=d.mood, used=d.used)
+        for d in summary.days
+        if d.craving is not None or d.mood is not None or d.used
+    )
+    found = await checkins.days_between(t.session, patient.id, summary.days[0].day, summary.days[-1].day)
+    if found:
+        days = fill_window(summary.days[-1].day, SUMMARY_DAYS, found)
+        labels = replace(
+            chart_labels(t, SUMMARY_DAYS),
+            title=t.text("caseload.chart_title", alias=patient.alias, days=SUMMARY_DAYS),
+        )
+        photo = await asyncio.to_thread(render_chart, days, labels)
+        t.send_photo(photo, t.text("caseload.chart_title", alias=patient.alias, days=SUMMARY_DAYS))
+    await t.send("\n\n".join(part for part in (text, days_text) if part))
+    if plans.filled(plan):
+        await t.reply("caseload.plan", alias=patient.alias, steps=plan_handlers.sections(t, plan))
+    if notes:
+        lines = "\n".join(
+            t.text(
+                "caseload.note_line",
+                when=alerts.local_time(t.runtime, note.at, counselor),
+                author=note.author or t.text("caseload.note_someone"),
+                text=note.text,
+            )
+            for note in notes
+        )
+        await t.reply("caseload.notes", notes=lines)
+
+
+def _module_title(t: Turn, module_id: str) -> str:
+    module = t.runtime.modules.get(module_id, t.language)
+    return module.title if module is not None else module_id
+
+
+def _alert(t: Turn, counselor: Counselor, item: rules.EscalationItem) -> str:
+    return t.text(
+        "caseload.alert_item",
+        level=t.text(f"escalation.levels.{item.level.label}"),
+        category=t.text(f"escalation.categories.{item.category}"),
+        status=t.text(f"caseload.statuses.{item.status.value}"),
+        when=alerts.local_time(t.runtime, item.created_at, counselor),
+    )
+
+
+# ---- /note ALIAS TEXT --------------------------------------------------------------------------------------
+
+
+async def note_command(update: Update, context: Context) -> None:
+    async with turn(update, context) as t:
+        counselor = await _counselor_or_refuse(t)
+        if counselor is None:
+            return
+        if not context.args or len(context.args) < 2:
+            await t.reply("caseload.note_usage", alias="P-1234")
+            return
+        patient = await _visible(t, counselor, context.args[0])
+        if patient is None:
+            return
+        note = await workspace.add_note(t.session, counselor, patient, " ".join(context.args[1:]))
+        audit.record(
+            t.session,
+            "note.added",
+            actor_type="counselor",
+            actor_id=counselor.id,
+            subject_type="patient",
+            subject_id=patient.id,
+            note_id=note.id,
+        )
+        await t.reply("caseload.note_saved", alias=patient.alias)
+
+
+# ---- /digest and the daily digest --------------------------------------------------------------------------
+
+
+async def digest_command(update: Update, context: Context) -> None:
+    async with turn(update, context) as t:
+        counselor = await _counselor_or_refuse(t)
+        if counselor is None:
+            return
+        if not context.args:
+            shown = counselor.digest_time.strftime("%H:%M") if counselor.digest_time else None
+            await t.reply("caseload.digest_usage", time=shown)
+            return
+        value = context.args[0].strip().lower()
+        if value in ("off", "no", "none", "apagar", "no"):
+            counselor.digest_time = None
+            await t.reply("caseload.digest_off")
+            return
+        match = _TIME.match(value)
+        if match is None:
+            await t.reply("caseload.digest_bad_time", value=value[:20])
+            return
+        counselor.digest_time = time(int(match[1]), int(match[2]))
+        log.info("event=digest.time_set counselor_id=%s", counselor.id)
+        await t.reply("caseload.digest_set", time=counselor.digest_time.strftime("%H:%M"))
+
+
+async def send_digests(runtime: Runtime) -> int:
+    """Queue today's digest for every counselor whose time has come (once a day: the outbox key is the
+    counselor and their local date). Nothing is sent when there is nothing to say."""
+    now = utcnow()
+    queued = 0
+    async with transaction(runtime.sessions) as session:
+        for counselor, day in await workspace.due_digests(session, now):
+            found = await rules.digest(
+                session,
+                counselor.id,
+                now,
+                high_craving=runtime.settings.high_craving,
+                whole_program=workspace.whole_program(counselor),
+            )
+            if found is None:
+                continue
+            assert counselor.chat_id is not None
+            planned = outbox.Planned(
+                key=workspace.digest_key(counselor.id, day),
+                kind="digest",
+                chat_id=counselor.chat_id,
+                text=_digest_text(runtime, counselor, found),
+                due_at=now,
+                priority=Priority.NORMAL,
+                counselor_id=counselor.id,
+            )
+            if await outbox.enqueue(session, [planned]):
+                queued += 1
+                audit.record(session, "digest.queued", actor_type="system", actor_id=counselor.id)
+    if queued:
+        log.info("event=digest.queued count=%d", queued)
+        runtime.wake_outbox()
+    return queued
+
+
+def _digest_text(runtime: Runtime, counselor: Counselor, found: rules.Digest) -> str:
+    language = counselor.language
+
+    def text(key: str, **variables: object) -> str:
+        return runtime.text(key, language, **variables)
+
+    def when(moment: datetime) -> str:
+        return alerts.local_time(runtime, moment, counselor)
+
+    never = text("caseload.silent_never")
+    return text(
+        "caseload.digest",
+        escalations=", ".join(
+            f"{e.patient.alias} ({text(f'escalation.levels.{e.escalation.level.label}')}, "
+            f"{text(f'escalation.categories.{e.escalation.category}')})"
+            for e in found.escalations
+        ),
+        used=", ".join(p.alias for p in found.used),
+        high_cravings=", ".join(f"{h.patient.alias} ({h.craving})" for h in found.high_cravings),
+        silent=", ".join(
+            f"{s.patient.alias} ({s.days if s.days is not None else never})" for s in found.silent
+        ),
+        declined=", ".join(f"{d.patient.alias} ({d.title}, {when(d.occurrence)})" for d in found.declined),
+        checked_in=", ".join(p.alias for p in found.checked_in),
+    )

@@ -1,0 +1,172 @@
+"""A patient's rights over their data: /mydata (a copy of everything) and /deleteme (erase everything).
+
+Any enrolled patient may use them, whatever their status: withdrawing consent or being discharged does not
+take these rights away. The rules are in `bot.data_export` and `bot.erasure`.
+
+The confirm button of /deleteme carries the id of the audit event that recorded the request; only the
+patient's latest request, younger than CONFIRM_WITHIN, can be confirmed, and "Keep my data" spends it. So a
+forged button, an old one, or one from a request already answered does nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy import select
+from telegram import InputFile, Update
+
+from bot import audit, data_export
+from bot.checkin import SLEEP, TRIGGERS
+from bot.cssrs import Question as ScreenerQuestion
+from bot.erasure import erase_patient
+from bot.handlers.base import Context, Turn, remove_markup, turn
+from bot.handlers.fallback import answer_expired_button, answer_not_for_role
+from bot.models import AuditEvent, Patient, Rsvp, utcnow
+from bot.risk.levels import Category as RiskCategory
+from bot.safety_plan import STEPS
+
+log = logging.getLogger(__name__)
+
+PATTERN = r"^deleteme:(yes|no):\d{1,12}$"
+REQUESTED, KEPT = "deletion.requested", "deletion.kept"
+CONFIRM_WITHIN = timedelta(minutes=30)
+
+
+# ---- /mydata -----------------------------------------------------------------------------------------------
+
+
+async def mydata_command(update: Update, context: Context) -> None:
+    files: list[tuple[bytes, str, str]] = []
+    chat_id = 0
+    async with turn(update, context) as t:
+        patient = t.person
+        if not isinstance(patient, Patient):
+            await answer_not_for_role(t)
+            return
+        now = utcnow()
+        data = await data_export.gather(t.session, patient, now)
+        today = now.strftime("%Y-%m-%d")
+        page = data_export.render_html(data, _wording(t, today))
+        audit.record(
+            t.session,
+            "data.exported",
+            actor_type="patient",
+            actor_id=patient.id,
+            subject_type="patient",
+            subject_id=patient.id,
+        )
+        log.info("event=data.exported patient_id=%s", patient.id)
+        await t.reply("mydata.sending")
+        files = [
+            (data_export.to_json(data), f"my-data-{today}.json", t.text("mydata.json_caption")),
+            (page, f"my-data-{today}.html", t.text("mydata.html_caption")),
+        ]
+        chat_id = t.chat_id
+    # After the commit and the reply: the files follow the message that explains them.
+    for content, name, caption in files:
+        await update.get_bot().send_document(chat_id, InputFile(content, filename=name), caption=caption)
+
+
+def _wording(t: Turn, today: str) -> data_export.Wording:
+    modules = {
+        module_id: module.title
+        for module_id in t.runtime.modules.ids()
+        if (module := t.runtime.modules.get(module_id, t.language)) is not None
+    }
+    return data_export.Wording(
+        labels={label: t.text(f"mydata.html.{label}", date=today) for label in data_export.LABELS},
+        values={code: t.text(f"mydata.values.{code}") for code in data_export.value_codes()},
+        names={
+            "triggers": {key: t.text(f"checkin.buttons.triggers.{key}") for key in TRIGGERS},
+            "sleep": {key: t.text(f"checkin.buttons.sleep.{key}") for key in SLEEP},
+            "plan_steps": {step.value: t.text(f"plan.steps.{step.value}.title") for step in STEPS},
+            "categories": {c.value: t.text(f"escalation.categories.{c.value}") for c in RiskCategory},
+            "answers": {rsvp.value: t.text(f"schedule.buttons.{rsvp.value}") for rsvp in Rsvp},
+            "screener": {q.value: t.text(f"cssrs.questions.{q.value}") for q in ScreenerQuestion},
+            "modules": modules,
+        },
+        language=t.language,
+    )
+
+
+# ---- /deleteme ---------------------------------------------------------------------------------------------
+
+
+async def deleteme_command(update: Update, context: Context) -> None:
+    async with turn(update, context) as t:
+        patient = t.person
+        if not isinstance(patient, Patient):
+            await answer_not_for_role(t)
+            return
+        request = audit.record(
+            t.session,
+            REQUESTED,
+            actor_type="patient",
+            actor_id=patient.id,
+            subject_type="patient",
+            subject_id=patient.id,
+        )
+        await t.session.flush()
+        log.info("event=deletion.requested patient_id=%s", patient.id)
+        await t.reply(
+            "deleteme.confirm_prompt",
+            buttons=[
+                [(t.text("deleteme.confirm_button"), f"deleteme:yes:{request.id}")],
+                [(t.text("deleteme.cancel_button"), f"deleteme:no:{request.id}")],
+            ],
+        )
+
+
+async def on_button(update: Update, context: Context) -> None:
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    _, choice, raw_id = query.data.split(":")
+    alerts: list[tuple[int, int]] = []
+    async with turn(update, context) as t:
+        patient = t.person
+        if not isinstance(patient, Patient) or not await _open_request(t, patient, int(raw_id)):
+            log.info("event=deletion.stale_button")
+            await answer_expired_button(t)
+            return
+        await query.answer()
+        t.clear_buttons()
+        if choice == "no":
+            audit.record(
+                t.session,
+                KEPT,
+                actor_type="patient",
+                actor_id=patient.id,
+                subject_type="patient",
+                subject_id=patient.id,
+            )
+            log.info("event=deletion.kept patient_id=%s", patient.id)
+            await t.reply("deleteme.kept")
+            return
+        erased = await erase_patient(t.session, patient.id, reason="request")
+        alerts = erased.alert_messages
+        await t.reply("deleteme.done")
+    # The care team's copies of the patient's alerts: their buttons would now find nothing.
+    for chat_id, message_id in alerts:
+        await remove_markup(update.get_bot(), chat_id, message_id)
+
+
+async def _open_request(t: Turn, patient: Patient, request_id: int) -> bool:
+    """Is `request_id` this patient's latest deletion request, unanswered and recent?"""
+    latest = await t.session.scalar(
+        select(AuditEvent)
+        .where(
+            AuditEvent.subject_type == "patient",
+            AuditEvent.subject_id == patient.id,
+            AuditEvent.action.in_((REQUESTED, KEPT)),
+        )
+        .order_by(AuditEvent.id.desc())
+        .limit(1)
+    )
+    return (
+        latest is not None
+        and latest.id == request_id
+        and latest.action == REQUESTED
+        and latest.actor_id == patient.id
+        and latest.at >= utcnow() - CONFIRM_WITHIN
+    )

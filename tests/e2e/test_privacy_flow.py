@@ -1,0 +1,92 @@
+"""What a patient writes stays out of the raw database and out of the logs, through a whole session."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import text
+
+from bot import logs
+from bot.models import Base
+from tests.e2e.test_checkin_flow import _toggle
+from tests.e2e.test_crisis_flow import _link
+from tests.harness import BotHarness
+
+# Words only this patient typed: none may appear in a table or a log line.
+TYPED = {
+    "trigger": "Zephyrine texted about the old crew",
+    "use": "Quillmore pills from the cabinet",
+    "crisis": "i want to kill myself tonight behind the Varnholt mill",
+    "plan": "call Ostrander my sponsor",
+}
+MARKERS = ("Zephyrine", "Quillmore", "Varnholt", "Ostrander")
+
+
+async def _raw_database(harness: BotHarness) -> str:
+    """Every value of every table, as the database holds it, in one string."""
+    parts: list[str] = []
+    async with harness.runtime.engine.connect() as connection:
+        for table in Base.metadata.sorted_tables:
+            for row in await connection.execute(text(f"SELECT * FROM {table.name}")):
+                parts.extend(str(value) for value in row)
+    return "\n".join(parts)
+
+
+@pytest.fixture
+def bot_logging(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """The bot's own logging set-up at its most verbose (DEBUG), captured; restored afterwards."""
+    root = logging.getLogger()
+    names = ("telegram", "aiosqlite", "asyncpg", "sqlalchemy", "httpx", "httpcore", "apscheduler")
+    saved = (root.handlers[:], root.level, {n: logging.getLogger(n).level for n in names})
+    logs.configure("DEBUG")
+    root.addHandler(caplog.handler)
+    caplog.handler.setLevel(logging.DEBUG)
+    try:
+        yield caplog
+    finally:
+        root.handlers[:], root.level = saved[0], saved[1]
+        for name, level in saved[2].items():
+            logging.getLogger(name).setLevel(level)
+
+
+async def test_a_whole_session_leaves_no_words_in_the_database_or_the_logs(
+    harness: BotHarness, bot_logging: pytest.LogCaptureFixture
+) -> None:
+    caplog = bot_logging
+    counselor_user, counselor_id = await _link(harness, "Sam")
+    user = harness.new_user_id()
+    await harness.enroll(user, counselor_id)
+
+    craving = await harness.say(user, "/checkin", "How strong is your craving")
+    triggers = await harness.tap(user, craving, "4", "make things harder")
+    triggers = await _toggle(harness, user, triggers, "Something else")
+    await harness.tap(user, triggers, "Done", "What else made things harder")
+    mood = await harness.say(user, TYPED["trigger"], "mood")
+    sleep = await harness.tap(user, mood, "3", "sleep")
+    use = await harness.tap(user, sleep, "Well", "alcohol or drugs")
+    await harness.tap(user, use, "Yes", "What did you use")
+    await harness.say(user, TYPED["use"], "anything else")
+
+    intro = await harness.say(user, "/safetyplan", "6 steps")
+    await harness.tap(user, intro, "Build my safety plan", "warning signs")
+    step = await harness.say(user, TYPED["plan"], "2. Things I can do")
+    await harness.tap(user, step, "Stop for now", "Saved")
+
+    await harness.say(user, TYPED["crisis"], "988")
+    alert = await harness.standin.wait_for(counselor_user, "URGENT alert")
+    assert not any(marker in (alert.text or "") for marker in MARKERS)  # least data in the alert
+
+    raw = await _raw_database(harness)
+    assert "gAAAAA" in raw  # the words are there, encrypted
+    leaked = [marker for marker in MARKERS if marker.lower() in raw.lower()]
+    assert leaked == [], f"in the raw database: {leaked}"
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "event=" in logged  # the logs did capture the session
+    leaks = [
+        f"{r.name}:{r.levelname}: {r.getMessage()[:150]}"
+        for r in caplog.records
+        if any(m.lower() in r.getMessage().lower() for m in MARKERS)
+    ]
+    assert leaks == [], "\n".join(leaks)

@@ -1,0 +1,133 @@
+"""Free text at rest: ciphertext in the raw database, readable only with the key, and key rotation."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import date, timedelta
+
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import select, text
+from sqlalchemy.exc import StatementError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot import db, key_rotation, outbox
+from bot.crypto import EncryptionError
+from bot.models import CheckIn, CheckInSource, OutboxMessage, SafetyPlan, utcnow
+from tests.harness import TEST_ENCRYPTION_KEY
+from tests.records import add_patient
+
+Sessions = async_sessionmaker[AsyncSession]
+NOTE = "relapsed at my sister's place, do not tell my PO"
+PLAN = "call Maria at 555-0100"
+
+
+async def raw_text_values(engine: AsyncEngine) -> list[str]:
+    """Every text value in every encrypted column, as the database holds it."""
+    found: list[str] = []
+    async with engine.connect() as connection:
+        for table, names in key_rotation.encrypted_columns().items():
+            for name in names:
+                rows = await connection.execute(text(f"SELECT {name} FROM {table.name}"))
+                found += [str(value) for (value,) in rows if value is not None]
+    return found
+
+
+@pytest.fixture
+async def engine_with(database_url: str) -> AsyncIterator[list[AsyncEngine]]:
+    """Engines on the test database with other keys (or none), disposed afterwards."""
+    made: list[AsyncEngine] = []
+    yield made
+    for engine in made:
+        await engine.dispose()
+
+
+def _engine(made: list[AsyncEngine], url: str, key: str | None) -> Sessions:
+    engine = db.make_engine(url, encryption_key=key)
+    made.append(engine)
+    return db.make_sessionmaker(engine)
+
+
+async def _write(sessions: Sessions) -> tuple[int, int]:
+    patient = await add_patient(sessions)
+    async with db.transaction(sessions) as session:
+        checkin = CheckIn(
+            patient_id=patient.id,
+            source=CheckInSource.ON_DEMAND,
+            local_day=date(2027, 1, 4),
+            expires_at=utcnow() + timedelta(hours=6),
+            note=NOTE,
+            use_what="two beers",
+        )
+        session.add(checkin)
+        session.add(SafetyPlan(patient_id=patient.id, help_people=PLAN))
+        await outbox.enqueue(
+            session,
+            [
+                outbox.Planned(
+                    key="k1", kind="notice", chat_id=1, text=f"Their reason: {NOTE}", due_at=utcnow()
+                )
+            ],
+        )
+        await session.flush()
+        return patient.id, checkin.id
+
+
+async def test_the_raw_database_holds_no_free_text(sessions: Sessions, engine: AsyncEngine) -> None:
+    _, checkin_id = await _write(sessions)
+    raw = await raw_text_values(engine)
+    assert len(raw) >= 4 and all(value.startswith("gAAAAA") for value in raw)
+    assert not any(word in value for value in raw for word in ("relapsed", "Maria", "beers", "reason"))
+    async with sessions() as session:  # ...and the bot reads it back as written
+        checkin = await session.get_one(CheckIn, checkin_id)
+        assert (checkin.note, checkin.use_what) == (NOTE, "two beers")
+        row = await session.scalar(select(OutboxMessage))
+        assert row is not None and row.payload["text"] == f"Their reason: {NOTE}"
+
+
+async def test_without_the_key_free_text_is_neither_written_nor_read(
+    sessions: Sessions, database_url: str, engine_with: list[AsyncEngine]
+) -> None:
+    _, checkin_id = await _write(sessions)
+    keyless = _engine(engine_with, database_url, None)
+    with pytest.raises(EncryptionError, match="ENCRYPTION_KEY is not set"):
+        async with keyless() as session:
+            await session.get(CheckIn, checkin_id)
+    with pytest.raises(StatementError, match="never stored unencrypted"):  # (SQLAlchemy wraps it)
+        await _write(keyless)
+    wrong = _engine(engine_with, database_url, Fernet.generate_key().decode())
+    with pytest.raises(EncryptionError, match="cannot be decrypted"):
+        async with wrong() as session:
+            await session.get(CheckIn, checkin_id)
+
+
+async def test_rotation_moves_everything_to_the_new_key_and_encrypts_old_plain_text(
+    sessions: Sessions, engine: AsyncEngine, database_url: str, engine_with: list[AsyncEngine]
+) -> None:
+    patient_id, checkin_id = await _write(sessions)
+    async with engine.begin() as connection:  # a value from before encryption existed
+        await connection.execute(
+            text("UPDATE safety_plans SET coping = 'walk the dog' WHERE patient_id = :id"), {"id": patient_id}
+        )
+    new = Fernet.generate_key().decode()
+    both = _engine(engine_with, database_url, f"{new},{TEST_ENCRYPTION_KEY}")
+    async with db.transaction(both) as session:
+        written = await key_rotation.rotate(session)
+    assert written["checkins"] == 1 and written["safety_plans"] == 1 and written["outbox"] == 1
+    assert all(value.startswith("gAAAAA") for value in await raw_text_values(engine))
+    only_new = _engine(engine_with, database_url, new)
+    async with only_new() as session:
+        checkin = await session.get_one(CheckIn, checkin_id)
+        plan = await session.scalar(select(SafetyPlan).where(SafetyPlan.patient_id == patient_id))
+        assert (
+            checkin.note == NOTE
+            and plan is not None
+            and (plan.help_people, plan.coping)
+            == (
+                PLAN,
+                "walk the dog",
+            )
+        )
+    with pytest.raises(EncryptionError):  # the old key alone no longer reads it
+        async with sessions() as session:
+            await session.get(CheckIn, checkin_id, populate_existing=True)
