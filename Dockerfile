@@ -5,7 +5,9 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
-    CONTENT_DIR=/app/content
+    CONTENT_DIR=/app/content \
+    WEBHOOK_LISTEN=0.0.0.0 \
+    WEBHOOK_PORT=8080
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
@@ -17,4 +19,7 @@ RUN pip install . \
     && chown -R iop /app/content
 
 USER iop
+# Only with `run --webhook` (give "--webhook" as the container's command): Telegram's webhook, /healthz,
+# /readyz and /metrics. Long polling needs no port.
+EXPOSE 8080
 ENTRYPOINT ["/app/deploy/entrypoint.sh"]

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from telegram import BotCommand, Update
@@ -22,6 +23,7 @@ from bot.content.required import PATIENT_COMMANDS
 from bot.db import ensure_current, make_engine, make_sessionmaker
 from bot.handlers import register
 from bot.handlers.delivery import Dispatcher
+from bot.metrics import Metrics
 from bot.scheduler import build_scheduler
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,7 @@ class Runtime:
     sessions: async_sessionmaker[AsyncSession]
     content: Content
     refused_fingerprint: str | None = None  # the last edit that failed the check, so it is reported once
+    metrics: Metrics = field(default_factory=Metrics)
     wake_outbox: Callable[[], None] = lambda: (
         None
     )  # send what was just put in the outbox now, not at the tick
@@ -63,10 +66,23 @@ class Runtime:
         return cls(settings, engine, make_sessionmaker(engine), content)
 
 
-def build_application(runtime: Runtime) -> Application:  # type: ignore[type-arg]
+class MeteredApplication(Application):  # type: ignore[type-arg]
+    """PTB's Application, timing every update it handles (long polling and webhook alike)."""
+
+    async def process_update(self, update: object) -> None:
+        start = time.perf_counter()
+        try:
+            await super().process_update(update)
+        finally:
+            self.bot_data["runtime"].metrics.handled(update, time.perf_counter() - start)
+
+
+def build_application(runtime: Runtime, *, polling: bool = True) -> Application:  # type: ignore[type-arg]
+    """The bot's Application; without `polling` it has no updater: updates come in through the webhook."""
     api = runtime.settings.telegram_api_base_url
     builder: ApplicationBuilder = (  # type: ignore[type-arg]
         Application.builder()
+        .application_class(MeteredApplication)
         .token(runtime.settings.require_token())
         .base_url(f"{api}/bot")
         .base_file_url(f"{api}/file/bot")
@@ -75,6 +91,8 @@ def build_application(runtime: Runtime) -> Application:  # type: ignore[type-arg
         .read_timeout(15)
         .write_timeout(15)
     )
+    if not polling:
+        builder = builder.updater(None)
     application = builder.build()
     application.bot_data["runtime"] = runtime
     register(application)
@@ -87,30 +105,53 @@ async def _publish_commands(application: Application, runtime: Runtime) -> None:
         await application.bot.set_my_commands(commands, language_code=None if language == "en" else language)
 
 
-async def serve(runtime: Runtime, stop: asyncio.Event, *, poll_timeout: int = 10) -> None:
-    """Run the bot with long polling until `stop` is set; then finish in-flight work and shut down."""
+async def serve(
+    runtime: Runtime, stop: asyncio.Event, *, poll_timeout: int = 10, webhook: bool = False
+) -> None:
+    """Run the bot until `stop` is set, taking updates by long polling or, with `webhook`, by Telegram
+    posting them to us (see bot.webhook); then finish in-flight work and shut down."""
+    from bot.webhook import WebhookServer
+
     await ensure_current(runtime.engine)
-    application = build_application(runtime)
+    application = build_application(runtime, polling=not webhook)
     dispatcher = Dispatcher(runtime, application.bot)
     scheduler = build_scheduler(runtime, application.bot, dispatcher)
+    intake = WebhookServer(runtime, application) if webhook else None
+    if intake is not None:
+        intake.listen()
     async with application:
         await _publish_commands(application, runtime)
         await application.start()
-        assert application.updater is not None
-        await application.updater.start_polling(
-            poll_interval=0,
-            timeout=poll_timeout,
-            allowed_updates=Update.ALL_TYPES,
-            drop_pending_updates=False,
-        )
+        try:
+            if intake is not None:
+                await intake.start()
+            else:
+                assert application.updater is not None
+                await application.updater.start_polling(
+                    poll_interval=0,
+                    timeout=poll_timeout,
+                    allowed_updates=Update.ALL_TYPES,
+                    drop_pending_updates=False,
+                )
+        except BaseException:
+            if intake is not None:
+                await intake.stop()
+            await application.stop()
+            raise
         scheduler.start()
-        log.info("event=bot.started bot_id=%s", application.bot.id)
+        log.info(
+            "event=bot.started bot_id=%s mode=%s", application.bot.id, "webhook" if webhook else "polling"
+        )
         try:
             await stop.wait()
         finally:
-            # No new updates first; then sends under way finish and are recorded (what waits stays in the
-            # outbox for the next start); then the other jobs finish their transactions.
-            await application.updater.stop()
+            # No new updates first, and those under way are finished; then sends under way finish and are
+            # recorded (what was claimed and not tried goes back to the outbox for any process); then the
+            # other jobs finish their transactions.
+            if intake is not None:
+                await intake.stop()
+            elif application.updater is not None:
+                await application.updater.stop()
             await dispatcher.close()
             await scheduler.stop()
             await application.stop()

@@ -35,6 +35,7 @@ from bot.risk.evaluate import EvalFileError, evaluate, read_labelled
 from bot.risk.levels import RiskLevel
 from bot.risk.lexicon import load_lexicon
 from bot.risk.training import THRESHOLD, TrainingUnavailable, train
+from bot.webhook import WebhookError
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +53,15 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app import Runtime, serve
 
     settings.require_token()
+    if args.webhook:
+        settings.require_webhook()
     runtime = Runtime.create(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
-        await serve(runtime, stop)
+        await serve(runtime, stop, webhook=args.webhook)
     finally:
         await runtime.engine.dispose()
     return 0
@@ -484,8 +487,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser(
         "run",
-        help="run the bot (long polling against TELEGRAM_API_BASE_URL)",
-        description="Run the bot with long polling. Needs BOT_TOKEN and a migrated database.",
+        help="run the bot (long polling, or --webhook)",
+        description="Run the bot. Needs BOT_TOKEN, ENCRYPTION_KEY and a migrated database. Takes updates by "
+        "long polling from TELEGRAM_API_BASE_URL, or with --webhook by Telegram posting them to WEBHOOK_URL.",
+    )
+    run.add_argument(
+        "--webhook",
+        action="store_true",
+        help="serve Telegram's webhook on WEBHOOK_LISTEN:WEBHOOK_PORT (with /healthz, /readyz, /metrics); "
+        "needs WEBHOOK_URL and WEBHOOK_SECRET; several such processes may share one PostgreSQL database",
     )
     run.set_defaults(handler=cmd_run)
 
@@ -713,7 +723,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         exit_on_config_error(error)
         raise
-    except (CliError, db.SchemaNotCurrent, ContentError, *schedule_cli.ERRORS, *records_cli.ERRORS) as error:
+    except (
+        CliError,
+        db.SchemaNotCurrent,
+        ContentError,
+        WebhookError,
+        *schedule_cli.ERRORS,
+        *records_cli.ERRORS,
+    ) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except (OperationalError, DBAPIError, OSError) as error:

@@ -91,6 +91,14 @@ class Settings(BaseSettings):
         default=(timedelta(hours=24), timedelta(hours=1)), alias="REMINDER_OFFSETS"
     )
     plan_tick_seconds: float = Field(default=300, gt=0, le=600, alias="PLAN_TICK_SECONDS")
+    # Webhook mode (`python -m bot run --webhook`): the public HTTPS URL Telegram posts updates to (a reverse
+    # proxy in front passes them to WEBHOOK_LISTEN:WEBHOOK_PORT, path included), and the secret Telegram
+    # sends back in a header so forged requests are refused.
+    webhook_url: str | None = Field(default=None, alias="WEBHOOK_URL")
+    webhook_secret: SecretStr | None = Field(default=None, alias="WEBHOOK_SECRET")
+    webhook_listen: str = Field(default="127.0.0.1", alias="WEBHOOK_LISTEN")
+    webhook_port: int = Field(default=8080, ge=1, le=65535, alias="WEBHOOK_PORT")
+    webhook_max_connections: int = Field(default=40, ge=1, le=100, alias="WEBHOOK_MAX_CONNECTIONS")
     # How often the running bot looks for edited content; 0 turns the watcher off (then use /reload).
     content_watch_seconds: float = Field(default=5, ge=0, le=3600, alias="CONTENT_WATCH_SECONDS")
 
@@ -181,6 +189,27 @@ class Settings(BaseSettings):
                 ) from None
         return value
 
+    @field_validator("webhook_url", "webhook_secret", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value  # `KEY=` in a compose file
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url_shape(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+(/\S*)?$", value):
+            raise ValueError(
+                "must be the public https URL Telegram posts to, such as https://bot.example.org/tg"
+            )
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{16,256}", value.get_secret_value()):
+            raise ValueError("must be 16 to 256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)")
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _log_level(cls, value: str) -> str:
@@ -204,6 +233,19 @@ class Settings(BaseSettings):
                 "(make a key with `python -m bot keys new`)"
             )
         return self.encryption_key.get_secret_value()
+
+    def require_webhook(self) -> tuple[str, str]:
+        """The webhook's public URL and secret, both needed to run in webhook mode."""
+        if self.webhook_url is None:
+            raise ConfigError(
+                "WEBHOOK_URL: not set; webhook mode needs the public https URL Telegram posts to"
+            )
+        if self.webhook_secret is None:
+            raise ConfigError(
+                "WEBHOOK_SECRET: not set; webhook mode refuses requests without it "
+                "(16+ characters of A-Z, a-z, 0-9, _ and -)"
+            )
+        return self.webhook_url, self.webhook_secret.get_secret_value()
 
     def require_token(self) -> str:
         if self.bot_token is None:

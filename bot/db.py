@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -11,12 +13,13 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from bot import crypto
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+log = logging.getLogger(__name__)
 
 
 class SchemaNotCurrent(Exception):
@@ -76,8 +79,15 @@ def _run(connection: Connection, action: str, revision: str) -> None:
     getattr(command, action)(config, revision)
 
 
+def lock_key(name: str) -> int:
+    """A PostgreSQL advisory lock number for a name (stable across processes and versions)."""
+    return zlib.crc32(f"iop-companion:{name}".encode())
+
+
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     async with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":  # several instances starting at once migrate one at a time
+            await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key("migrate")})
         await connection.run_sync(_run, "upgrade", revision)
 
 
@@ -108,3 +118,32 @@ async def ensure_current(engine: AsyncEngine) -> None:
     if current != head:
         state = "has no tables yet" if current is None else f"is at migration {current}, not {head}"
         raise SchemaNotCurrent(f"the database {state}: run `python -m bot db upgrade` first")
+
+
+@asynccontextmanager
+async def exclusive(engine: AsyncEngine, name: str) -> AsyncIterator[bool]:
+    """Whether this process may do the work called `name` now: on PostgreSQL only one process at a time
+    holds it (a session advisory lock, freed by the database if the process dies), so several bot processes
+    sharing a database do not all plan, prompt and page at once. SQLite serves one process: always True."""
+    if engine.dialect.name != "postgresql":
+        yield True
+        return
+    key = lock_key(name)
+    async with engine.connect() as connection:
+        held = bool(await connection.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}))
+        await connection.commit()  # the lock belongs to the connection, not to this transaction
+        try:
+            yield held
+        finally:
+            if held:
+                try:
+                    await connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                    await connection.commit()
+                except Exception:
+                    # The connection broke (and the lock went with it), or it may still hold the lock: in
+                    # both cases it must not go back to the pool.
+                    log.warning("event=db.unlock_failed lock=%s", name)
+                    await connection.invalidate()
+                except BaseException:
+                    await connection.invalidate()
+                    raise

@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram import Bot
 
 from bot import checkin, coping, flags, outbox
 from bot.content import ContentError
 from bot.content.loader import fingerprint
-from bot.db import transaction
+from bot.db import exclusive, transaction
 from bot.enrollment import purge_expired_invites
 from bot.handlers import alerts, screener
 from bot.handlers import caseload as caseload_handlers
@@ -125,10 +126,15 @@ async def watch_content(runtime: Runtime) -> None:
 
 class Scheduler:
     """APScheduler's AsyncIOScheduler with a graceful stop: no new job starts, and those under way finish
-    their transaction instead of being cancelled in the middle of it."""
+    their transaction instead of being cancelled in the middle of it.
 
-    def __init__(self) -> None:
+    With several bot processes on one PostgreSQL database, a job marked `alone` runs in one process at a
+    time (an advisory lock named after the job); the others skip that run. The outbox needs no such lock:
+    its rows are claimed with leases and SKIP LOCKED, so every process sends."""
+
+    def __init__(self, engine: AsyncEngine | None = None) -> None:
         self.aps = AsyncIOScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})
+        self.engine = engine
         self._running: set[asyncio.Task[Any]] = set()
 
     def every(
@@ -139,13 +145,21 @@ class Scheduler:
         id: str,
         now: bool = False,
         max_instances: int = 1,
+        alone: bool = False,
     ) -> None:
         async def tracked() -> None:
             task = asyncio.current_task()
             assert task is not None
             self._running.add(task)
             try:
-                await job(*args)
+                if not alone or self.engine is None:
+                    await job(*args)
+                    return
+                async with exclusive(self.engine, f"job:{id}") as held:
+                    if held:
+                        await job(*args)
+                    else:
+                        log.debug("event=job.skipped job=%s reason=running_elsewhere", id)
             finally:
                 self._running.discard(task)
 
@@ -171,7 +185,7 @@ class Scheduler:
 
 
 def build_scheduler(runtime: Runtime, bot: Bot, dispatcher: Dispatcher) -> Scheduler:
-    scheduler = Scheduler()
+    scheduler = Scheduler(runtime.engine)
     settings = runtime.settings
     # a wake-up may come as a run ends; `drain` itself never runs twice at once
     scheduler.every(
@@ -179,15 +193,24 @@ def build_scheduler(runtime: Runtime, bot: Bot, dispatcher: Dispatcher) -> Sched
     )
     dispatcher.on_wake(lambda when: scheduler.run_at("dispatch_outbox", when))
     runtime.wake_outbox = dispatcher.wake
-    scheduler.every(6 * 3600, purge_invites, runtime, id="purge_invites")
-    scheduler.every(settings.scheduler_tick_seconds, checkin_tick, runtime, id="checkin_tick", now=True)
+    # The rest looks at the whole database: one process at a time.
+    scheduler.every(6 * 3600, purge_invites, runtime, id="purge_invites", alone=True)
     scheduler.every(
-        settings.plan_tick_seconds, schedule_handlers.plan, runtime, id="plan_reminders", now=True
+        settings.scheduler_tick_seconds, checkin_tick, runtime, id="checkin_tick", now=True, alone=True
     )
-    scheduler.every(STEP_TICK_SECONDS, step_tick, runtime, bot, id="step_tick")
-    scheduler.every(DIGEST_TICK_SECONDS, caseload_handlers.send_digests, runtime, id="send_digests", now=True)
-    scheduler.every(ESCALATION_TICK_SECONDS, alerts.page_due, runtime, id="page_escalations", now=True)
-    scheduler.every(ESCALATION_TICK_SECONDS, screener.close_stalled, runtime, id="close_stalled_screens")
+    scheduler.every(
+        settings.plan_tick_seconds, schedule_handlers.plan, runtime, id="plan_reminders", now=True, alone=True
+    )
+    scheduler.every(STEP_TICK_SECONDS, step_tick, runtime, bot, id="step_tick", alone=True)
+    scheduler.every(
+        DIGEST_TICK_SECONDS, caseload_handlers.send_digests, runtime, id="send_digests", now=True, alone=True
+    )
+    scheduler.every(
+        ESCALATION_TICK_SECONDS, alerts.page_due, runtime, id="page_escalations", now=True, alone=True
+    )
+    scheduler.every(
+        ESCALATION_TICK_SECONDS, screener.close_stalled, runtime, id="close_stalled_screens", alone=True
+    )
     if settings.content_watch_seconds > 0:
         scheduler.every(settings.content_watch_seconds, watch_content, runtime, id="watch_content")
     return scheduler

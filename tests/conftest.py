@@ -95,7 +95,7 @@ def cli_env(database_url: str) -> Iterator[dict[str, str]]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("BOT_", "TELEGRAM_", "DATABASE_", "ENCRYPTION_"))
+        if not k.startswith(("BOT_", "TELEGRAM_", "DATABASE_", "ENCRYPTION_", "WEBHOOK_"))
     }
     env.update(
         DATABASE_URL=database_url,

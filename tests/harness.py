@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from pydantic import SecretStr
 from sqlalchemy import select
 
 from bot import db
@@ -21,22 +23,40 @@ from bot.simulator import BotMessage, TelegramStandIn
 
 TEST_TOKEN = "123456789:TEST-token-for-the-local-stand-in"
 TEST_ENCRYPTION_KEY = "3YqCcwW2osn6N0g5gj8tLZc4iUYWXFwjtvQ0URv_lok="  # for tests only
+TEST_WEBHOOK_SECRET = "test-webhook-secret-0123456789"  # for tests only
 _user_ids = itertools.count(5000)
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (the OS may hand it out again later, rarely)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 @dataclass
 class BotHarness:
     standin: TelegramStandIn
     settings: Settings
+    webhook: bool = False  # updates posted to the bot (bot.webhook) instead of long polling
     runtime: Runtime = field(init=False)
     _stop: asyncio.Event = field(init=False)
     _task: asyncio.Task[None] = field(init=False)
 
     @classmethod
     @asynccontextmanager
-    async def running(cls, settings: Settings) -> AsyncIterator[BotHarness]:
+    async def running(cls, settings: Settings, *, webhook: bool = False) -> AsyncIterator[BotHarness]:
         async with TelegramStandIn() as standin:
-            harness = cls(standin, settings.model_copy(update={"telegram_api_base_url": standin.base_url}))
+            update: dict[str, object] = {"telegram_api_base_url": standin.base_url}
+            if webhook:
+                port = free_port()
+                update |= {
+                    "webhook_url": f"http://127.0.0.1:{port}/telegram",
+                    "webhook_port": port,
+                    "webhook_secret": SecretStr(TEST_WEBHOOK_SECRET),
+                }
+            harness = cls(standin, settings.model_copy(update=update), webhook=webhook)
             await harness.start()
             try:
                 yield harness
@@ -47,7 +67,12 @@ class BotHarness:
         """A new process, as far as the bot can tell: new Runtime, Application, scheduler and engine."""
         self.runtime = Runtime.create(self.settings)
         self._stop = asyncio.Event()
-        self._task = asyncio.create_task(serve(self.runtime, self._stop, poll_timeout=1))
+        calls = len(self.standin.calls)
+        self._task = asyncio.create_task(
+            serve(self.runtime, self._stop, poll_timeout=1, webhook=self.webhook)
+        )
+        if self.webhook:  # Telegram posts to us only once we have told it where
+            await self.standin.wait_for_call("setWebhook", after=calls, finished=True, timeout=15)
 
     async def stop(self) -> None:
         self._stop.set()

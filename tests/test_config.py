@@ -27,6 +27,9 @@ def test_defaults_need_nothing() -> None:
         ("ENCRYPTION_KEY", "short"),
         ("INVITE_TTL_HOURS", "-4"),
         ("BOT_USERNAME", "x"),
+        ("WEBHOOK_URL", "bot.example.org/telegram"),
+        ("WEBHOOK_SECRET", "short"),
+        ("WEBHOOK_PORT", "70000"),
     ],
 )
 def test_a_bad_setting_is_named_and_its_value_not_shown(name: str, value: str) -> None:
@@ -35,7 +38,7 @@ def test_a_bad_setting_is_named_and_its_value_not_shown(name: str, value: str) -
     message = str(caught.value)
     assert message.startswith(f"{name}:")
     assert "\n" not in message
-    if name in ("BOT_TOKEN", "ENCRYPTION_KEY"):
+    if name in ("BOT_TOKEN", "ENCRYPTION_KEY", "WEBHOOK_SECRET"):
         assert value not in message
 
 
@@ -69,3 +72,23 @@ def test_malformed_setting_stops_startup_without_traceback(cli_env: dict[str, st
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("configuration error: BOT_TOKEN:")
     assert "short-secret-value" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_blank_webhook_settings_are_unset() -> None:
+    """compose.yaml passes `WEBHOOK_URL=` when it is not set: long polling must still start."""
+    settings = load_settings(_env_file=None, WEBHOOK_URL="", WEBHOOK_SECRET=" ")
+    assert settings.webhook_url is None and settings.webhook_secret is None
+
+
+def test_webhook_mode_names_what_it_misses(cli_env: dict[str, str]) -> None:
+    env = {**cli_env, "BOT_TOKEN": TEST_TOKEN, "WEBHOOK_URL": "https://bot.example.org/telegram"}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "run", "--webhook"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[0].startswith("configuration error: WEBHOOK_SECRET: not set")

@@ -246,6 +246,9 @@ class Dispatcher:
                         break
                     batch.append(item)
             if batch:
+                for outcome in batch:
+                    if outcome.error is not None and outcome.error not in ("shutdown", "lease_expired"):
+                        self.runtime.metrics.send_error(outcome.error)  # those two were never tried
                 await self._write_with_retry(batch)
 
     async def _write_with_retry(self, batch: list[Outcome]) -> None:

@@ -1,0 +1,174 @@
+"""Webhook mode: Telegram posts each update to us (PTB's custom-webhook pattern, on Starlette and uvicorn).
+
+An update is handled inside its request and answered 200 only once handled, so an update whose process dies
+mid-way is posted again by Telegram (to any instance behind the URL): none is lost, and at most the updates
+in flight at the crash are handled twice. A request without the right secret header is refused.
+
+Beside the webhook: `/healthz` (the process is up), `/readyz` (the database answers and is fully migrated)
+and `/metrics` (Prometheus). Only the webhook's path should be reachable from the internet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+import socket
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import uvicorn
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from telegram import Update
+from telegram.ext import Application
+
+from bot.db import SchemaNotCurrent, ensure_current
+from bot.metrics import CONTENT_TYPE
+
+if TYPE_CHECKING:
+    from bot.app import Runtime
+
+log = logging.getLogger(__name__)
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
+MAX_BODY_BYTES = 1_000_000  # an update is a few kilobytes; anything this big is not from Telegram
+READY_TIMEOUT_SECONDS = 5
+STOP_GRACE_SECONDS = 20  # on SIGTERM, how long updates under way may take to finish
+
+
+class WebhookError(Exception):
+    """The webhook could not start (the port is taken, say); the message is safe to print."""
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handlers: `python -m bot run` owns SIGTERM and stops us in order."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+class WebhookServer:
+    def __init__(self, runtime: Runtime, application: Application) -> None:  # type: ignore[type-arg]
+        self.runtime = runtime
+        self.application = application
+        self.url, self._secret = runtime.settings.require_webhook()
+        self.path = urlsplit(self.url).path or "/"
+        self._socket: socket.socket | None = None
+        self._server: _Server | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def web_app(self) -> Starlette:
+        return Starlette(
+            routes=[
+                Route(self.path, self.receive, methods=["POST"]),
+                Route("/healthz", self.healthz, methods=["GET"]),
+                Route("/readyz", self.readyz, methods=["GET"]),
+                Route("/metrics", self.metrics, methods=["GET"]),
+            ]
+        )
+
+    async def receive(self, request: Request) -> Response:
+        refused = self.runtime.metrics.webhook_refused
+        given = request.headers.get(SECRET_HEADER, "")
+        if not hmac.compare_digest(given.encode(), self._secret.encode()):
+            refused.labels("secret").inc()
+            log.warning("event=webhook.refused reason=secret")
+            return Response(status_code=403)
+        length = request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > MAX_BODY_BYTES:
+            refused.labels("too_large").inc()
+            return Response(status_code=413)
+        try:
+            data: Any = await request.json()
+            update = Update.de_json(data, self.application.bot)
+        except (ValueError, TypeError, KeyError, json.JSONDecodeError):
+            refused.labels("body").inc()
+            log.warning("event=webhook.refused reason=body")
+            return Response(status_code=400)
+        # Errors inside handlers are PTB's to report (our error handler); an answer of 200 means handled.
+        await self.application.process_update(update)
+        return Response(status_code=200)
+
+    async def healthz(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(self, request: Request) -> Response:
+        try:
+            async with asyncio.timeout(READY_TIMEOUT_SECONDS):
+                async with self.runtime.engine.connect() as connection:
+                    await connection.execute(text("SELECT 1"))
+                await ensure_current(self.runtime.engine)
+        except SchemaNotCurrent:
+            return JSONResponse({"status": "database not migrated"}, status_code=503)
+        except Exception:  # unreachable, timed out, refused: not ready either way
+            log.warning("event=readyz.database_unavailable")
+            return JSONResponse({"status": "database unavailable"}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    async def metrics(self, request: Request) -> Response:
+        try:
+            async with self.runtime.sessions() as session:
+                await self.runtime.metrics.read_database(session)
+        except Exception:  # the process's own counters are still worth serving
+            log.warning("event=metrics.database_unavailable")
+        return Response(self.runtime.metrics.exposition(), media_type=CONTENT_TYPE)
+
+    def listen(self) -> None:
+        """Take the port first, so a taken one stops start-up before anything else happens."""
+        settings = self.runtime.settings
+        try:
+            self._socket = socket.create_server((settings.webhook_listen, settings.webhook_port))
+        except OSError as error:
+            raise WebhookError(
+                f"cannot listen on {settings.webhook_listen}:{settings.webhook_port}: {error.strerror}"
+            ) from None
+
+    async def start(self) -> None:
+        """Serve, then tell Telegram where to post (every instance registers the same URL)."""
+        settings = self.runtime.settings
+        if self._socket is None:
+            self.listen()
+        sock = self._socket
+        assert sock is not None
+        config = uvicorn.Config(
+            self.web_app(),
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=STOP_GRACE_SECONDS,
+        )
+        self._server = _Server(config)
+        self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name="webhook-server")
+        while not self._server.started:
+            if self._task.done():
+                self._task.result()  # uvicorn's own error
+                raise WebhookError("the webhook server stopped at start-up")
+            await asyncio.sleep(0.01)
+        await self.application.bot.set_webhook(
+            self.url,
+            secret_token=self._secret,
+            allowed_updates=Update.ALL_TYPES,
+            max_connections=settings.webhook_max_connections,
+            drop_pending_updates=False,
+        )
+        log.info("event=webhook.listening port=%d", sock.getsockname()[1])
+
+    async def stop(self) -> None:
+        """Take no new requests; let those under way finish (their updates are handled and answered).
+
+        The webhook stays registered: other instances go on serving it, and Telegram keeps what comes
+        meanwhile for when one is back."""
+        if self._server is None or self._task is None:
+            if self._socket is not None:
+                self._socket.close()
+            return
+        self._server.should_exit = True
+        await self._task

@@ -1,0 +1,148 @@
+"""Webhook mode: the stand-in posts updates to the bot with the secret header, as Telegram does."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import sys
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.config import Settings
+from bot.simulator import Fault, TelegramStandIn
+from tests.harness import TEST_TOKEN, TEST_WEBHOOK_SECRET, BotHarness
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+@pytest.fixture
+async def hooked(settings: Settings, engine: AsyncEngine) -> AsyncIterator[BotHarness]:
+    async with BotHarness.running(settings, webhook=True) as running:
+        yield running
+
+
+def _local(harness: BotHarness, path: str) -> str:
+    return f"http://127.0.0.1:{harness.settings.webhook_port}{path}"
+
+
+async def _bot_api(harness: BotHarness, method: str) -> Any:
+    async with httpx.AsyncClient(trust_env=False) as client:
+        response = await client.post(f"{harness.standin.base_url}/bot{TEST_TOKEN}/{method}")
+    return response.json()
+
+
+def _update(update_id: int, user_id: int, text: str) -> dict[str, Any]:
+    user = {"id": user_id, "is_bot": False, "first_name": "Forger"}
+    message = {
+        "message_id": 1,
+        "date": 1_700_000_000,
+        "chat": {"id": user_id, "type": "private", "first_name": "Forger"},
+        "from": user,
+        "text": text,
+    }
+    return {"update_id": update_id, "message": message}
+
+
+async def test_updates_come_by_post_and_the_whole_enrolment_works(hooked: BotHarness) -> None:
+    info = (await _bot_api(hooked, "getWebhookInfo"))["result"]
+    assert info["url"] == hooked.settings.webhook_url
+    # Long polling is refused while a webhook is set (Telegram's 409), so every answer below came by POST.
+    assert (await _bot_api(hooked, "getUpdates"))["error_code"] == 409
+
+    user = hooked.new_user_id()
+    await hooked.enroll(user)
+    await hooked.say(user, "/help", "/checkin")
+    patient = await hooked.patient(user)
+    assert patient is not None and patient.onboarding_step is None
+
+
+async def test_a_wrong_or_missing_secret_is_refused_and_not_handled(hooked: BotHarness) -> None:
+    user = hooked.new_user_id()
+    url = hooked.settings.webhook_url
+    assert url is not None
+    body = json.dumps(_update(900_001, user, "/help"))
+    async with httpx.AsyncClient(trust_env=False) as client:
+        wrong = await client.post(
+            url,
+            content=body,
+            headers={SECRET_HEADER: "not-the-secret-at-all", "content-type": "application/json"},
+        )
+        missing = await client.post(url, content=body, headers={"content-type": "application/json"})
+        garbage = await client.post(url, content=b"{not json", headers={SECRET_HEADER: TEST_WEBHOOK_SECRET})
+        metrics = (await client.get(_local(hooked, "/metrics"))).text
+    assert (wrong.status_code, missing.status_code, garbage.status_code) == (403, 403, 400)
+    await asyncio.sleep(0.5)
+    assert hooked.standin.transcript(user) == []  # none of them reached a handler
+    assert 'iop_webhook_refused_total{reason="secret"} 2.0' in metrics
+    assert 'iop_webhook_refused_total{reason="body"} 1.0' in metrics
+
+
+async def test_health_readiness_and_metrics(hooked: BotHarness) -> None:
+    user = hooked.new_user_id()
+    await hooked.enroll(user)
+    async with httpx.AsyncClient(trust_env=False) as client:
+        health = await client.get(_local(hooked, "/healthz"))
+        ready = await client.get(_local(hooked, "/readyz"))
+        metrics = await client.get(_local(hooked, "/metrics"))
+    assert health.status_code == 200 and ready.status_code == 200
+    assert ready.json() == {"status": "ready"}
+    text = metrics.text
+    handled = {
+        line.split('"')[1]: float(line.split()[-1])
+        for line in text.splitlines()
+        if line.startswith("iop_updates_handled_total{")
+    }
+    assert handled["message"] >= 1 and handled["callback_query"] >= 2  # /start, then consent and set-up taps
+    assert "iop_update_handler_seconds_bucket" in text
+    for gauge in (
+        "iop_outbox_depth",
+        "iop_outbox_oldest_due_seconds",
+        "iop_escalations_open",
+        "iop_escalation_oldest_unacknowledged_seconds",
+    ):
+        assert f"\n{gauge} " in text
+    assert str(user) not in text  # ids of people never become labels
+
+
+async def test_stopping_finishes_the_update_under_way(hooked: BotHarness) -> None:
+    """SIGTERM's path (serve's stop): the update being handled is answered before the process ends."""
+    user = hooked.new_user_id()
+    await hooked.enroll(user)
+    hooked.standin.inject("sendMessage", Fault.slow(1.5), chat_id=user)
+    mark = hooked.standin.mark(user)
+    calls = len(hooked.standin.calls)
+    await hooked.standin.send_text(user, "/help")
+    await hooked.standin.wait_for_call("sendMessage", after=calls, timeout=10)  # the handler is mid-reply
+    await hooked.stop()
+    assert [m for m in hooked.standin.transcript(user)[mark:] if "/checkin" in m.text]
+    # ... and answered 200 once handled: had the request been cut, Telegram would still hold the update.
+    assert hooked.standin.pending_updates == 0
+    await hooked.start()  # the fixture stops it again
+
+
+async def test_a_taken_port_is_one_clear_error(cli_env: dict[str, str], engine: AsyncEngine) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        async with TelegramStandIn() as tg:
+            env = {
+                **cli_env,
+                "BOT_TOKEN": TEST_TOKEN,
+                "TELEGRAM_API_BASE_URL": tg.base_url,
+                "WEBHOOK_URL": f"http://127.0.0.1:{port}/telegram",
+                "WEBHOOK_SECRET": TEST_WEBHOOK_SECRET,
+                "WEBHOOK_PORT": str(port),
+            }
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bot", "run", "--webhook", env=env, stderr=asyncio.subprocess.PIPE
+            )
+            _, stderr = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 1
+    assert f"error: cannot listen on 127.0.0.1:{port}" in stderr.decode()
+    assert "Traceback" not in stderr.decode()
