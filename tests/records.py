@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import db
-from bot.models import Patient, PatientStatus
+from bot.models import GroupMember, Patient, PatientGroup, PatientStatus, ProgramSession, SessionKind, utcnow
 
 _numbers = itertools.count(100_000)
 
@@ -28,3 +31,60 @@ async def add_patient(sessions: async_sessionmaker[AsyncSession], **fields: obje
         patient = Patient(**values)
         session.add(patient)
     return patient
+
+
+async def add_group(
+    sessions: async_sessionmaker[AsyncSession],
+    name: str,
+    users: Iterable[int],
+    *,
+    zone: str = "America/New_York",
+) -> int:
+    """A patient group of new active patients, one per Telegram user id (no quiet hours). Returns its id."""
+    async with db.transaction(sessions) as session:
+        group = PatientGroup(name=name)
+        session.add(group)
+        await session.flush()
+        for user in users:
+            patient = Patient(
+                telegram_user_id=user,
+                chat_id=user,
+                alias=f"G-{user}",
+                timezone=zone,
+                language="en",
+                quiet_start=datetime.min.time(),  # equal start and end: no quiet hours
+                quiet_end=datetime.min.time(),
+                status=PatientStatus.ACTIVE,
+            )
+            session.add(patient)
+            await session.flush()
+            session.add(GroupMember(group_id=group.id, patient_id=patient.id))
+        return group.id
+
+
+async def add_group_session(
+    sessions: async_sessionmaker[AsyncSession],
+    group_id: int,
+    *,
+    starts_in: timedelta,
+    title: str,
+    zone: str = "America/New_York",
+) -> None:
+    """A one-off group session starting `starts_in` from now (with REMINDER_OFFSETS=1h and starts_in = 1 hour
+    and a few seconds, its reminders fall due in those few seconds)."""
+    starts = (utcnow() + starts_in).astimezone(ZoneInfo(zone))
+    async with db.transaction(sessions) as session:
+        session.add(
+            ProgramSession(
+                kind=SessionKind.GROUP,
+                title=title,
+                location="Room B",
+                group_id=group_id,
+                timezone=zone,
+                starts_local=starts.replace(tzinfo=None),
+                duration_minutes=180,
+                exdates=[],
+                rdates=[],
+                overrides=[],
+            )
+        )

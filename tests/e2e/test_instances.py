@@ -17,8 +17,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -28,11 +27,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bot import db
-from bot.models import GroupMember, Patient, PatientGroup, PatientStatus, ProgramSession, SessionKind, utcnow
 from bot.simulator import TelegramStandIn
 from bot.simulator.server import HttpServer
 from tests.harness import TEST_TOKEN, TEST_WEBHOOK_SECRET, free_port
+from tests.records import add_group, add_group_session, add_patient
 
 pytestmark = pytest.mark.skipif(
     not os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql"),
@@ -83,51 +81,6 @@ class Balancer:
             await self._client.aclose()
 
 
-async def _seed(sessions: async_sessionmaker[AsyncSession]) -> tuple[int, int]:
-    async with db.transaction(sessions) as session:
-        groups = [PatientGroup(name="Reminded"), PatientGroup(name="Late")]
-        session.add_all(groups)
-        await session.flush()
-        for user in (*REMINDED, *LATE, *CHATTERS):
-            patient = Patient(
-                telegram_user_id=user,
-                chat_id=user,
-                alias=f"I-{user}",
-                timezone=ZONE,
-                language="en",
-                quiet_start=datetime.min.time(),  # equal start and end: no quiet hours
-                quiet_end=datetime.min.time(),
-                status=PatientStatus.ACTIVE,
-            )
-            session.add(patient)
-            await session.flush()
-            if user in REMINDED or user in LATE:
-                group = groups[0] if user in REMINDED else groups[1]
-                session.add(GroupMember(group_id=group.id, patient_id=patient.id))
-        return groups[0].id, groups[1].id
-
-
-async def _add_session(sessions: async_sessionmaker[AsyncSession], group_id: int, reminder_in: float) -> None:
-    """A group session one hour and `reminder_in` seconds from now: with REMINDER_OFFSETS=1h its reminder
-    falls due in `reminder_in` seconds."""
-    starts = (utcnow() + timedelta(hours=1, seconds=reminder_in)).astimezone(ZoneInfo(ZONE))
-    async with db.transaction(sessions) as session:
-        session.add(
-            ProgramSession(
-                kind=SessionKind.GROUP,
-                title=TITLE,
-                location="Room B",
-                group_id=group_id,
-                timezone=ZONE,
-                starts_local=starts.replace(tzinfo=None),
-                duration_minutes=180,
-                exdates=[],
-                rdates=[],
-                overrides=[],
-            )
-        )
-
-
 async def _until(condition: object, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not condition():  # type: ignore[operator]
@@ -150,7 +103,10 @@ def _reminders(tg: TelegramStandIn, user: int) -> int:
 async def test_two_processes_one_killed_nothing_lost_nothing_doubled(
     cli_env: dict[str, str], sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    reminded_group, late_group = await _seed(sessions)
+    reminded_group = await add_group(sessions, "Reminded", REMINDED)
+    late_group = await add_group(sessions, "Late", LATE)
+    for user in CHATTERS:
+        await add_patient(sessions, telegram_user_id=user, chat_id=user, alias=f"C-{user}")
     ports = [free_port(), free_port()]
     async with (
         TelegramStandIn() as tg,
@@ -192,7 +148,9 @@ async def test_two_processes_one_killed_nothing_lost_nothing_doubled(
                 60,
                 "both processes to register the webhook",
             )
-            await _add_session(sessions, reminded_group, reminder_in=3)
+            await add_group_session(
+                sessions, reminded_group, starts_in=timedelta(hours=1, seconds=3), title=TITLE
+            )
             chatters = [asyncio.create_task(_chat(tg, user, MESSAGES_EACH)) for user in CHATTERS]
 
             # Kill one process in the middle of sending the reminders and of the conversations.
@@ -203,7 +161,9 @@ async def test_two_processes_one_killed_nothing_lost_nothing_doubled(
             await processes[0].wait()
 
             # The survivor plans what is new (the planner's lock did not die with the process holding it) ...
-            await _add_session(sessions, late_group, reminder_in=3)
+            await add_group_session(
+                sessions, late_group, starts_in=timedelta(hours=1, seconds=3), title=TITLE
+            )
             await asyncio.wait_for(asyncio.gather(*chatters), 90)
             # ... and sends what the dead one had claimed, once its lease ended.
             await _until(lambda: all(_reminders(tg, u) for u in (*REMINDED, *LATE)), 60, "every reminder")
