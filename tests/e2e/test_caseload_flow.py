@@ -195,6 +195,6 @@ async def test_reassigning_a_patient_moves_their_open_escalation_to_the_new_coun
             )
         )
         assert list(pending_for_dana) == []
-    listing = await harness.say(sam_user, "/caseload", "Your caseload (1 patients)")
+    listing = await harness.say(sam_user, "/caseload", "Your caseload (1 patient)")
     assert "open URGENT alert" in (listing.text or "")
     await harness.say(dana_user, "/caseload", "no active patients")
