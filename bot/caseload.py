@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from statistics import fmean
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, func, or_, select
@@ -467,8 +467,16 @@ async def _days(
 ) -> dict[int, list[Day]]:
     """`checkin.days_between` for many patients in one query: each patient's last `length` local days."""
     firsts = {patient_id: day - timedelta(days=length - 1) for patient_id, day in today.items()}
-    rows = await session.scalars(
-        select(CheckIn)
+    # The columns a Day needs, not whole check-ins: no ORM objects, and no free text decrypted for nothing.
+    rows = await session.execute(
+        select(
+            CheckIn.patient_id,
+            CheckIn.local_day,
+            CheckIn.craving,
+            CheckIn.mood,
+            CheckIn.used,
+            CheckIn.triggers,
+        )
         .where(
             CheckIn.patient_id.in_(ids),
             CheckIn.local_day >= min(firsts.values()),
@@ -488,7 +496,17 @@ async def _days(
     }
 
 
-def _merge(seen: Day | None, row: CheckIn) -> Day:
+class _Answers(Protocol):
+    """What `_merge` reads of a check-in (a CheckIn, or a row of those columns)."""
+
+    local_day: date
+    craving: int | None
+    mood: int | None
+    used: bool | None
+    triggers: list[str] | None
+
+
+def _merge(seen: Day | None, row: _Answers) -> Day:
     """The same rule as `checkin.days_between`: the latest craving and mood, use if any, every trigger."""
     return Day(
         day=row.local_day,

@@ -568,7 +568,11 @@ class Attendance(Base):
     """A patient's answer to a session reminder, for one occurrence (its original start, UTC)."""
 
     __tablename__ = "attendance"
-    __table_args__ = (UniqueConstraint("patient_id", "session_id", "occurrence"),)
+    __table_args__ = (
+        UniqueConstraint("patient_id", "session_id", "occurrence"),
+        # The planner looks up each session's "can't make it" answers (and deleting a session cascades here).
+        Index("ix_attendance_session_occurrence", "session_id", "occurrence"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))

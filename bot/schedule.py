@@ -470,33 +470,74 @@ class DueReminder:
 async def due_reminders(
     session: AsyncSession, now: datetime, offsets: Sequence[timedelta], *, ahead: timedelta
 ) -> list[DueReminder]:
-    """Reminders due before `now + ahead` and not yet planned, for every active, reachable patient."""
+    """Reminders due before `now + ahead` and not yet planned, for every active, reachable patient.
+
+    A handful of set-based queries whatever the number of sessions (the attendees and the "can't make it"
+    answers of all sessions with an occurrence coming are read together, in chunks)."""
     if not offsets:
         return []
     horizon = now + max(offsets) + ahead + timedelta(days=1)
     program_sessions = list(
         await session.scalars(select(ProgramSession).where(ProgramSession.active.is_(True)))
     )
-    found: list[DueReminder] = []
+    coming: list[tuple[ProgramSession, list[Upcoming]]] = []
     for program_session in program_sessions:
         upcoming_here = [u for u in expand([program_session], now, horizon) if u.occurrence.start > now]
-        if not upcoming_here:
-            continue
+        if upcoming_here:
+            coming.append((program_session, upcoming_here))
+    in_group = await _members_of(session, {s.group_id for s, _ in coming if s.group_id is not None})
+    own = await _patients(session, {s.patient_id for s, _ in coming if s.group_id is None and s.patient_id})
+    declined = await _declined(session, {s.id: items for s, items in coming})
+    found: list[DueReminder] = []
+    for program_session, upcoming_here in coming:
         if program_session.group_id is not None:
-            people = await members(session, program_session.group_id)
+            people = in_group.get(program_session.group_id, [])
         else:
             assert program_session.patient_id is not None
-            people = [await session.get_one(Patient, program_session.patient_id)]
+            patient = own.get(program_session.patient_id)
+            if patient is None:  # deleted since the sessions were read: get_one raises, as it always did
+                patient = await session.get_one(Patient, program_session.patient_id)
+            people = [patient]
         people = [p for p in people if outbox.may_message_patient(p)]
         if not people:
             continue
-        declined = await _declined(session, program_session.id, upcoming_here)
+        declined_here = declined.get(program_session.id, set())
         for item in upcoming_here:
             for patient in people:
-                if (patient.id, item.occurrence.original_start) in declined:
+                if (patient.id, item.occurrence.original_start) in declined_here:
                     continue
                 found.extend(_reminders_for(patient, item, offsets, now, ahead))
     return await _not_planned(session, found)
+
+
+_CHUNK = 500  # ids in one IN (...): well under every backend's limit on bound parameters
+
+
+def _chunks(values: Iterable[int]) -> list[list[int]]:
+    ordered = sorted(values)
+    return [ordered[start : start + _CHUNK] for start in range(0, len(ordered), _CHUNK)]
+
+
+async def _members_of(session: AsyncSession, group_ids: Iterable[int]) -> dict[int, list[Patient]]:
+    """`members` of many groups at once."""
+    found: dict[int, list[Patient]] = {}
+    for chunk in _chunks(group_ids):
+        rows = await session.execute(
+            select(GroupMember.group_id, Patient)
+            .join(Patient, GroupMember.patient_id == Patient.id)
+            .where(GroupMember.group_id.in_(chunk))
+            .order_by(GroupMember.group_id, Patient.id)
+        )
+        for group_id, patient in rows:
+            found.setdefault(group_id, []).append(patient)
+    return found
+
+
+async def _patients(session: AsyncSession, patient_ids: Iterable[int]) -> dict[int, Patient]:
+    found: dict[int, Patient] = {}
+    for chunk in _chunks(patient_ids):
+        found.update((p.id, p) for p in await session.scalars(select(Patient).where(Patient.id.in_(chunk))))
+    return found
 
 
 def _reminders_for(
@@ -521,18 +562,29 @@ def _reminders_for(
 
 
 async def _declined(
-    session: AsyncSession, session_id: int, items: Sequence[Upcoming]
-) -> set[tuple[int, datetime]]:
-    starts = [u.occurrence.original_start for u in items]
-    rows = await session.execute(
-        select(Attendance.patient_id, Attendance.occurrence).where(
-            Attendance.session_id == session_id,
-            Attendance.response == Rsvp.CANNOT,
-            Attendance.occurrence >= min(starts),
-            Attendance.occurrence <= max(starts),
+    session: AsyncSession, items: dict[int, Sequence[Upcoming]]
+) -> dict[int, set[tuple[int, datetime]]]:
+    """Per session: (patient, original start) of its occurrences in `items` answered "can't make it"."""
+    spans = {
+        session_id: (min(starts), max(starts))
+        for session_id, upcoming in items.items()
+        if (starts := [u.occurrence.original_start for u in upcoming])
+    }
+    found: dict[int, set[tuple[int, datetime]]] = {}
+    for chunk in _chunks(spans):
+        rows = await session.execute(
+            select(Attendance.session_id, Attendance.patient_id, Attendance.occurrence).where(
+                Attendance.session_id.in_(chunk),
+                Attendance.response == Rsvp.CANNOT,
+                Attendance.occurrence >= min(spans[i][0] for i in chunk),
+                Attendance.occurrence <= max(spans[i][1] for i in chunk),
+            )
         )
-    )
-    return {(patient_id, occurrence) for patient_id, occurrence in rows.all()}
+        for session_id, patient_id, occurrence in rows:
+            first, last = spans[session_id]
+            if first <= occurrence <= last:
+                found.setdefault(session_id, set()).add((patient_id, occurrence))
+    return found
 
 
 async def _not_planned(session: AsyncSession, candidates: list[DueReminder]) -> list[DueReminder]:
@@ -541,4 +593,4 @@ async def _not_planned(session: AsyncSession, candidates: list[DueReminder]) -> 
     for start in range(0, len(keys), 500):
         chunk = keys[start : start + 500]
         existing.update(await session.scalars(select(OutboxMessage.key).where(OutboxMessage.key.in_(chunk))))
-    return [c for c in candidates if c.key not in existing]
+    return [c for c, key in zip(candidates, keys, strict=True) if key not in existing]

@@ -254,7 +254,7 @@ def test_unmigrated_database_is_refused(cli_env: dict[str, str], tmp_path: objec
         "error: the database has no tables yet: run `python -m bot db upgrade` first"
     )
     upgraded = _bot(env, "db", "upgrade")
-    assert upgraded.returncode == 0 and "0007" in upgraded.stdout
+    assert upgraded.returncode == 0 and "0008" in upgraded.stdout
     assert _bot(env, "db", "current").returncode == 0
 
 
