@@ -13,7 +13,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, event, text
+from sqlalchemy import Connection, event, make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from bot import crypto
@@ -29,7 +29,10 @@ class SchemaNotCurrent(Exception):
 def make_engine(url: str, *, encryption_key: str | None = None, **kwargs: Any) -> AsyncEngine:
     """An engine; with `encryption_key` (ENCRYPTION_KEY's value), free text can be written and read."""
     # hide_parameters: a database error message must never carry the values (health data) into a log.
-    engine = create_async_engine(url, pool_pre_ping=True, hide_parameters=True, **kwargs)
+    # pool_pre_ping finds connections a database server dropped (a restart, a failover) before use; a SQLite
+    # file has no server to lose, and the ping would cost a query on every checkout (every update handled).
+    pre_ping = make_url(url).get_backend_name() != "sqlite"
+    engine = create_async_engine(url, pool_pre_ping=pre_ping, hide_parameters=True, **kwargs)
     crypto.bind(engine, crypto.Keyring.parse(encryption_key) if encryption_key else None)
     if engine.dialect.name == "sqlite":
 

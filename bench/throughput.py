@@ -1,0 +1,578 @@
+"""Benchmark: patients' text messages through IOP Companion, against a bare python-telegram-bot echo bot.
+
+    python bench/throughput.py --updates 2000 --patients 50 [--seed 1] [--think-ms 0] [--profile FILE]
+                               [--database-url URL-of-a-scratch-database]
+
+One local Telegram stand-in (`bot.simulator.TelegramStandIn`), in this process, with its flood limits off:
+we measure the bots, not Telegram's limits. M simulated patients send N text messages in all (N/M each),
+all patients at once, each waiting for the bot's reply before sending the next (a closed loop; `--think-ms`
+adds a pause after each reply, random with that mean, and a random start within it). Latency = from the
+user-side send to the reply arriving at the stand-in (its `sent_at`); throughput = N / wall time.
+
+1. IOP Companion, in this process as the end-to-end tests run it (`bot.app.serve` with a stop event, long
+   polling with a 1 s timeout), its scheduler and outbox dispatcher running, logging at INFO to a file as
+   `python -m bot run` does. A fresh database (db.upgrade) holds one counselor and M patients enrolled
+   through the real rules (invite, consent, set-up: `bot.enrollment`, `bot.consent`, `bot.onboarding`),
+   every fourth in Spanish, each with an open check-in waiting at "Have you used...?" (the questions before
+   it take buttons; their answers are seeded as if tapped). Each patient then types, in order: "no" (saved;
+   the note is asked), a note (saved, encrypted; the check-in completes, streak counted), /checkin (a new
+   check-in), a craving of 0-6 typed as "3", "like a 4" or "two" (saved; the triggers question, which takes
+   buttons, is asked), then free-text notes (each screened by the risk detector and answered with "please
+   tap a button"), with /checkin every 12th message (resumed) and ONE moderate craving note per patient
+   with 8 or more messages ("I really want a drink tonight": a risk signal is saved, nobody is paged; a
+   third within 48 h would page, so never more). Every other text screens as no risk, rules and model
+   alike: this is checked before the run. Each reply is checked against the text the bot should send.
+2. A bare PTB Application on the same stand-in: one MessageHandler that sends the text back with
+   `bot.send_message`. Same settings as ours: AIORateLimiter(overall_max_rate=1000, max_retries=3) (ours
+   runs with SEND_RATE_PER_SECOND=1000, the setting's maximum, so neither is held at Telegram's ~30/s),
+   the same timeouts, long polling (poll_interval 0, timeout 1 s), updates handled one at a time (PTB's
+   default; ours does not change it). Same patients, the same texts.
+
+Both run in this one process and event loop with the stand-in and the simulated patients, whose cost is
+therefore in both figures. Each phase starts after a warm-up message from every patient (not counted).
+`--profile FILE` writes cProfile data of the measured phases to FILE (ours) and FILE.bare.
+
+The last line printed is one JSON object: updates, patients, database, ours_per_s, bare_per_s, ratio
+(ours/bare), p50_ms and p99_ms (ours), bare_p50_ms, bare_p99_ms, errors (replies missing, not the expected
+text, or errors logged, both bots), and the detail: ours_errors, bare_errors, moderate (deliberate
+moderate-risk notes sent), commands (/checkin sent), think_ms, and cpu_ms / bare_cpu_ms: this process's
+CPU time per update (all threads), which with one core busy is about 1000 / per_s. Target (issue): ratio
+>= 0.5, p99 < 50 ms with SQLite. With no pause, a closed loop of M patients has mean latency M / throughput
+(Little's law), whatever the bot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import json
+import logging
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from cryptography.fernet import Fernet  # noqa: E402
+from sqlalchemy import text  # noqa: E402
+from telegram import Update  # noqa: E402
+from telegram.ext import AIORateLimiter, Application, ContextTypes, MessageHandler, filters  # noqa: E402
+
+from bot import consent, db, logs, onboarding  # noqa: E402
+from bot.app import Runtime, serve  # noqa: E402
+from bot.checkin import Question  # noqa: E402
+from bot.config import Settings, load_settings  # noqa: E402
+from bot.enrollment import CounselorLinked, PatientEnrolled, issue_invite, redeem  # noqa: E402
+from bot.models import CheckIn, CheckInSource, CounselorRole, InviteKind, utcnow  # noqa: E402
+from bot.people import add_counselor  # noqa: E402
+from bot.risk import RiskLevel  # noqa: E402
+from bot.simulator import BotMessage, TelegramStandIn  # noqa: E402
+
+TOKEN = "123456789:BENCH-token-for-the-local-stand-in"
+KEY = Fernet.generate_key().decode()  # one run's database, one key
+FIRST_USER = 8_000_000
+COUNSELOR_USER = 7_999_999
+ZONE = "America/New_York"
+SEND_RATE = 1000.0  # SEND_RATE_PER_SECOND's maximum: for ours, and the bare bot's AIORateLimiter
+POLL_TIMEOUT = 1  # seconds, as the end-to-end tests poll
+REPLY_TIMEOUT = 30.0  # seconds a patient waits for a reply before counting an error
+WARM_UP = "Hello"
+
+# Texts patients type. All screen as no risk (rules and model): checked before the run.
+NOTES = {
+    "en": [
+        "Went to my group tonight, it helped.",
+        "Work was long but I got through it.",
+        "Slept badly last night, a bit tired today.",
+        "Called my sponsor this morning.",
+        "Had dinner with my sister, it was nice.",
+        "A bit anxious about court next week.",
+        "Walked the dog after work.",
+        "I'm doing okay today.",
+        "Not sure which one fits, maybe stress.",
+        "Busy day with the kids.",
+        "Went to a meeting at lunch.",
+        "My back hurts but otherwise fine.",
+        "Listening to music helps.",
+        "Argued with my roommate about the dishes.",
+        "Payday is Friday, I made a plan for the money.",
+    ],
+    "es": [
+        "Hoy fui a mi grupo y me ayudó.",
+        "El trabajo fue largo pero estoy bien.",
+        "Dormí mal, estoy un poco cansado.",
+        "Llamé a mi padrino esta mañana.",
+        "Gracias, hasta mañana.",
+        "Estoy bien hoy.",
+    ],
+}
+NO = {"en": ["no", "No", "nope", "No."], "es": ["no", "No"]}
+CRAVINGS = {"en": ["3", "like a 4", "two", "5/10", "1", "0", "6"], "es": ["3", "dos", "tres", "3/10", "4"]}
+# Moderate: a craving in words. One per patient at most (a third within 48 hours would page the team).
+MODERATE = {
+    "en": ["I really want a drink tonight.", "Craving pretty bad after work today."],
+    "es": ["Tengo muchas ganas de beber hoy.", "Tengo ganas de consumir esta noche."],
+}
+RESUME_EVERY = 12  # /checkin again (resumed) every this many free-text messages
+
+
+@dataclass(frozen=True)
+class Step:
+    text: str
+    expect: str  # the reply must start with this
+    exact: bool = False
+
+
+@dataclass
+class Phase:
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0  # this process's CPU time (all threads: the aiosqlite worker too)
+    latencies: list[float] = field(default_factory=list)  # seconds
+    missing: int = 0
+    wrong: list[str] = field(default_factory=list)
+    logged_errors: int = 0
+
+    @property
+    def errors(self) -> int:
+        return self.missing + len(self.wrong) + self.logged_errors
+
+
+class ErrorCount(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+
+
+class ReplyWatch:
+    """The next bot message in a chat, delivered to the one patient waiting for it.
+
+    `TelegramStandIn.wait_for` wakes every waiter on every bot message; with M patients waiting that is M
+    wake-ups per reply, load on this same event loop. This hooks the stand-in's message store instead
+    (an internal of bot.simulator: adjust here if it changes).
+    """
+
+    def __init__(self, standin: TelegramStandIn) -> None:
+        self._waiters: dict[int, asyncio.Future[BotMessage]] = {}
+        world = standin._world
+        store = world.store
+
+        def store_and_notify(stored: Any) -> None:
+            store(stored)
+            if stored.from_bot and stored.bot is not None:
+                waiter = self._waiters.pop(stored.chat_id, None)
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(stored.bot)
+
+        world.store = store_and_notify  # type: ignore[method-assign]
+
+    def expect(self, chat_id: int) -> asyncio.Future[BotMessage]:
+        future: asyncio.Future[BotMessage] = asyncio.get_running_loop().create_future()
+        self._waiters[chat_id] = future
+        return future
+
+    def forget(self, chat_id: int) -> None:
+        self._waiters.pop(chat_id, None)
+
+
+def language_of(index: int) -> str:
+    return "es" if index % 4 == 0 else "en"
+
+
+def counts(updates: int, patients: int) -> list[int]:
+    return [updates // patients + (1 if i < updates % patients else 0) for i in range(patients)]
+
+
+def script(runtime: Runtime, language: str, messages: int, rng: random.Random) -> list[Step]:
+    """What one patient types, with the reply IOP Companion should give to each."""
+
+    def says(key: str) -> str:
+        return runtime.text(key, language)
+
+    steps = [
+        Step(rng.choice(NO[language]), says("checkin.ask.note"), exact=True),
+        Step(rng.choice(NOTES[language]), says("checkin.thanks")),
+        Step("/checkin", says("checkin.intro_on_demand")),
+        Step(rng.choice(CRAVINGS[language]), says("checkin.ask.triggers"), exact=True),
+    ]
+    rest = messages - len(steps)
+    moderate_at = rng.randrange(2, rest) if rest >= 4 else -1
+    retry = says("checkin.retry.buttons")
+    for i in range(rest):
+        if i == moderate_at:
+            steps.append(Step(rng.choice(MODERATE[language]), retry, exact=True))
+        elif i % RESUME_EVERY == RESUME_EVERY - 1:
+            steps.append(Step("/checkin", says("checkin.resumed")))
+        else:
+            steps.append(Step(rng.choice(NOTES[language]), retry, exact=True))
+    return steps[:messages]
+
+
+def check_texts(runtime: Runtime) -> None:
+    """Every note must screen as no risk, rules and model (the model alone would add "are you safe?"), and
+    the moderate ones as moderate without a follow-up question."""
+    detector = runtime.content.risk
+    bad: list[str] = []
+    for language in NOTES:
+        for note in [*NOTES[language], *NO[language], *CRAVINGS[language], WARM_UP]:
+            screened = detector.screen(note)
+            if screened.level is not RiskLevel.NONE or screened.follow_up is not None:
+                bad.append(f"{note!r}: {screened.level.label} {screened.follow_up} model={screened.model}")
+        for note in MODERATE[language]:
+            screened = detector.screen(note)
+            if screened.level is not RiskLevel.MODERATE or screened.follow_up is not None:
+                bad.append(f"{note!r}: {screened.level.label} {screened.follow_up} (moderate wanted)")
+    if bad:
+        raise SystemExit("texts that would take another path:\n  " + "\n  ".join(bad))
+
+
+async def seed(url: str, patients: int, rng: random.Random) -> None:
+    """One counselor and the patients, through the enrollment, consent and set-up rules; each patient's
+    check-in open at the "use" question."""
+    engine = db.make_engine(url, encryption_key=KEY)
+    try:
+        if engine.dialect.name == "postgresql":
+            async with engine.begin() as connection:
+                await connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+                await connection.execute(text("CREATE SCHEMA public"))
+        await db.upgrade(engine)
+        sessions = db.make_sessionmaker(engine)
+        now = utcnow()
+        local = now.astimezone(ZoneInfo(ZONE))
+        # A daily check-in time twelve hours away: no scheduled prompt falls due during the run.
+        clock = onboarding.format_clock((local + timedelta(hours=12)).time())
+        languages = list(NOTES)
+        async with db.transaction(sessions) as session:
+            counselor = await add_counselor(
+                session, name="Dana Bench", role=CounselorRole.COUNSELOR, timezone=ZONE
+            )
+            issued = await issue_invite(
+                session, kind=InviteKind.COUNSELOR, counselor_id=counselor.id, ttl=timedelta(hours=1)
+            )
+            linked = await redeem(
+                session,
+                issued.code,
+                telegram_user_id=COUNSELOR_USER,
+                chat_id=COUNSELOR_USER,
+                language_code="en",
+                default_timezone=ZONE,
+                supported_languages=languages,
+            )
+            assert isinstance(linked, CounselorLinked)
+            for i in range(patients):
+                user, language = FIRST_USER + i, language_of(i)
+                issued = await issue_invite(
+                    session,
+                    kind=InviteKind.PATIENT,
+                    counselor_id=counselor.id,
+                    ttl=timedelta(hours=1),
+                    alias=f"T-{i:05d}",
+                )
+                enrolled = await redeem(
+                    session,
+                    issued.code,
+                    telegram_user_id=user,
+                    chat_id=user,
+                    language_code=language,
+                    default_timezone=ZONE,
+                    supported_languages=languages,
+                )
+                assert isinstance(enrolled, PatientEnrolled)
+                patient = enrolled.patient
+                await consent.accept(session, patient)
+                for step, value in (
+                    (onboarding.Step.TIMEZONE, ZONE),
+                    (onboarding.Step.CHECKIN_TIME, clock),
+                    (onboarding.Step.LANGUAGE, language),
+                ):
+                    await onboarding.answer(session, patient, step, value, languages=languages)
+                session.add(
+                    CheckIn(
+                        patient_id=patient.id,
+                        source=CheckInSource.ON_DEMAND,
+                        local_day=local.date(),
+                        step=Question.USE,
+                        started_at=now - timedelta(minutes=3),
+                        expires_at=now + timedelta(hours=6),
+                        answered_at=now - timedelta(minutes=1),
+                        craving=rng.randint(0, 6),
+                        triggers=rng.choice([[], ["tired"], ["stress", "money"], ["lonely"]]),
+                        mood=rng.randint(2, 5),
+                        sleep=rng.choice(["poor", "ok", "good"]),
+                    )
+                )
+    finally:
+        await engine.dispose()
+
+
+async def drive(
+    standin: TelegramStandIn,
+    watch: ReplyWatch,
+    scripts: dict[int, list[Step]],
+    think: float,
+    errors: ErrorCount,
+) -> Phase:
+    """Every patient at once, each sending its next text when the reply to the last has arrived."""
+    phase = Phase()
+    logged_before = errors.count
+
+    async def patient(user: int, steps: list[Step], language: str) -> None:
+        pauses = random.Random(user)  # the same pauses for both bots
+        if think:
+            await asyncio.sleep(pauses.uniform(0, think))  # patients do not all start at the same instant
+        for step in steps:
+            reply = watch.expect(user)
+            sent = time.monotonic()
+            await standin.send_text(user, step.text, first_name="Pat", language_code=language)
+            try:
+                message = await asyncio.wait_for(reply, REPLY_TIMEOUT)
+            except TimeoutError:
+                watch.forget(user)
+                phase.missing += 1
+                continue
+            phase.latencies.append(message.sent_at - sent)
+            got = message.text or ""
+            if (got != step.expect) if step.exact else not got.startswith(step.expect):
+                phase.wrong.append(f"{step.text!r} -> {got[:80]!r}")
+            if think:
+                await asyncio.sleep(pauses.expovariate(1 / think))
+
+    started, cpu = time.monotonic(), time.process_time()
+    async with asyncio.TaskGroup() as group:
+        for user, steps in scripts.items():
+            group.create_task(patient(user, steps, language_of(user - FIRST_USER)))
+    phase.seconds = time.monotonic() - started
+    phase.cpu_seconds = time.process_time() - cpu
+    phase.logged_errors = errors.count - logged_before
+    return phase
+
+
+async def profiled(path: str | None, measuring: Coroutine[Any, Any, Phase]) -> Phase:
+    """Run a measured phase, under cProfile when a file is given (it slows the phase)."""
+    if not path:
+        return await measuring
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        return await measuring
+    finally:
+        profiler.disable()
+        profiler.dump_stats(path)
+
+
+def warm_up(users: list[int], expect: str | Callable[[int], str]) -> dict[int, list[Step]]:
+    return {u: [Step(WARM_UP, expect if isinstance(expect, str) else expect(u), exact=True)] for u in users}
+
+
+@dataclass(frozen=True)
+class Load:
+    scripts: dict[int, list[Step]]  # user id -> what they type, with the reply IOP Companion should give
+    think: float  # seconds a patient pauses after each reply
+    errors: ErrorCount
+    profile: str | None
+
+
+async def run_ours(
+    settings: Settings, standin: TelegramStandIn, watch: ReplyWatch, load: Load
+) -> tuple[Phase, Phase]:
+    runtime = Runtime.create(settings)
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(runtime, stop, poll_timeout=POLL_TIMEOUT))
+    try:
+        await standin.wait_for_call("getUpdates", timeout=30)
+        retry = {lang: runtime.text("checkin.retry.buttons", lang) for lang in NOTES}
+        warm = await drive(
+            standin,
+            watch,
+            warm_up(list(load.scripts), lambda u: retry[language_of(u - FIRST_USER)]),
+            0.0,
+            load.errors,
+        )
+        measured = await profiled(load.profile, drive(standin, watch, load.scripts, load.think, load.errors))
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=30)
+        await runtime.engine.dispose()
+    return warm, measured
+
+
+async def run_bare(standin: TelegramStandIn, watch: ReplyWatch, load: Load) -> tuple[Phase, Phase]:
+    async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        assert message is not None and message.text is not None
+        await context.bot.send_message(message.chat_id, message.text)
+
+    application = (
+        Application.builder()
+        .token(TOKEN)
+        .base_url(f"{standin.base_url}/bot")
+        .base_file_url(f"{standin.base_url}/file/bot")
+        .rate_limiter(AIORateLimiter(overall_max_rate=SEND_RATE, max_retries=3))
+        .connect_timeout(10)
+        .read_timeout(15)
+        .write_timeout(15)
+        .build()
+    )
+    application.add_handler(MessageHandler(filters.TEXT, echo))
+    echoes = {user: [Step(s.text, s.text, exact=True) for s in steps] for user, steps in load.scripts.items()}
+    async with application:
+        await application.start()
+        assert application.updater is not None
+        await application.updater.start_polling(
+            poll_interval=0,
+            timeout=POLL_TIMEOUT,
+            allowed_updates=Update.ALL_TYPES,
+            drop_pending_updates=False,
+        )
+        try:
+            warm = await drive(standin, watch, warm_up(list(echoes), WARM_UP), 0.0, load.errors)
+            measured = await profiled(
+                load.profile and f"{load.profile}.bare",
+                drive(standin, watch, echoes, load.think, load.errors),
+            )
+        finally:
+            await application.updater.stop()
+            await application.stop()
+    return warm, measured
+
+
+def percentile(values: list[float], q: int) -> float:
+    if not values:
+        return float("nan")
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+async def run(args: argparse.Namespace) -> dict[str, object]:
+    work = Path(tempfile.mkdtemp(prefix="throughput-"))
+    url = args.database_url or f"sqlite+aiosqlite:///{work / 'bench.sqlite3'}"
+    rng = random.Random(args.seed)
+    logs.configure("INFO")  # as `python -m bot run` does, but to a file
+    root = logging.getLogger()
+    log_file = (work / "bot.log").open("a", encoding="utf-8")
+    for handler in root.handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(log_file)
+    errors = ErrorCount()
+    root.addHandler(errors)
+
+    settings = load_settings(
+        _env_file=None,
+        DATABASE_URL=url,
+        BOT_TOKEN=TOKEN,
+        ENCRYPTION_KEY=KEY,
+        TELEGRAM_API_BASE_URL="http://127.0.0.1:9",
+        CONTENT_DIR=str(ROOT / "content"),
+        DEFAULT_TIMEZONE=ZONE,
+        SEND_RATE_PER_SECOND=str(SEND_RATE),
+        LOG_LEVEL="INFO",
+    )
+    probe = Runtime.create(settings)
+    await probe.engine.dispose()
+    check_texts(probe)
+    await seed(url, args.patients, rng)
+    users = [FIRST_USER + i for i in range(args.patients)]
+    scripts = {
+        user: script(probe, language_of(i), n, rng)
+        for i, (user, n) in enumerate(zip(users, counts(args.updates, args.patients), strict=True))
+    }
+    moderate = sum(
+        1 for steps in scripts.values() for s in steps if s.text in MODERATE["en"] + MODERATE["es"]
+    )
+    commands = sum(1 for steps in scripts.values() for s in steps if s.text.startswith("/"))
+
+    async with TelegramStandIn(token=TOKEN) as standin:  # no rate_limit: no flood limits
+        for user in [COUNSELOR_USER, *users]:
+            standin.add_user(user)
+        watch = ReplyWatch(standin)
+        settings = settings.model_copy(update={"telegram_api_base_url": standin.base_url})
+        load = Load(scripts, args.think_ms / 1000, errors, args.profile)
+        ours_warm, ours = await run_ours(settings, standin, watch, load)
+        standin.calls.clear()
+        bare_warm, bare = await run_bare(standin, watch, load)
+    root.removeHandler(errors)
+    for handler in root.handlers:
+        if isinstance(handler, logging.StreamHandler) and handler.stream is log_file:
+            handler.setStream(sys.stderr)
+    log_file.close()
+
+    for name, phase in (("ours", ours_warm), ("ours", ours), ("bare", bare_warm), ("bare", bare)):
+        for wrong in phase.wrong[:5]:
+            print(f"{name}: unexpected reply {wrong}")
+        if phase.missing:
+            print(f"{name}: {phase.missing} replies missing")
+    ours_errors = ours_warm.errors + ours.errors
+    bare_errors = bare_warm.errors + bare.errors
+    if ours_errors or bare_errors:
+        print(f"errors logged: see {work / 'bot.log'}")
+    ours_rate = args.updates / ours.seconds
+    bare_rate = args.updates / bare.seconds
+    ms = [x * 1000 for x in ours.latencies]
+    bare_ms = [x * 1000 for x in bare.latencies]
+    print(
+        f"ours: {ours.seconds:.2f} s, {ours_rate:.1f}/s, mean {statistics.fmean(ms):.1f} ms; "
+        f"bare: {bare.seconds:.2f} s, {bare_rate:.1f}/s, mean {statistics.fmean(bare_ms):.1f} ms"
+    )
+    return {
+        "updates": args.updates,
+        "patients": args.patients,
+        "database": url.split(":", 1)[0].split("+", 1)[0],
+        "ours_per_s": round(ours_rate, 1),
+        "bare_per_s": round(bare_rate, 1),
+        "ratio": round(ours_rate / bare_rate, 3),
+        "p50_ms": round(percentile(ms, 50), 2),
+        "p99_ms": round(percentile(ms, 99), 2),
+        "bare_p50_ms": round(percentile(bare_ms, 50), 2),
+        "bare_p99_ms": round(percentile(bare_ms, 99), 2),
+        "cpu_ms": round(ours.cpu_seconds * 1000 / args.updates, 2),
+        "bare_cpu_ms": round(bare.cpu_seconds * 1000 / args.updates, 2),
+        "errors": ours_errors + bare_errors,
+        "ours_errors": ours_errors,
+        "bare_errors": bare_errors,
+        "moderate": moderate,
+        "commands": commands,
+        "think_ms": args.think_ms,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--updates", type=int, default=2000, help="text messages in all (default 2000)")
+    parser.add_argument("--patients", type=int, default=50, help="simulated patients (default 50)")
+    parser.add_argument("--seed", type=int, default=1, help="for the choice of texts (default 1)")
+    parser.add_argument(
+        "--think-ms", type=float, default=0.0, help="a patient's mean pause after each reply (default 0)"
+    )
+    parser.add_argument(
+        "--profile", help="cProfile the measured phases into FILE (ours) and FILE.bare (slows both)"
+    )
+    parser.add_argument(
+        "--database-url",
+        help="a SCRATCH database: on PostgreSQL its public schema is dropped and rebuilt "
+        "(default: a new SQLite file in a temporary directory)",
+    )
+    args = parser.parse_args()
+    if args.patients < 1 or args.updates < args.patients or args.think_ms < 0:
+        parser.error("--patients must be positive, --updates at least --patients, --think-ms >= 0")
+    result = asyncio.run(run(args))
+    print(json.dumps(result))
+    return 0 if result["errors"] == 0 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
