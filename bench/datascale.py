@@ -57,6 +57,7 @@ from cryptography.fernet import Fernet  # noqa: E402
 from sqlalchemy import Table, select, text  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker  # noqa: E402
 
+from bench.scratch import fresh_schema  # noqa: E402
 from bot import caseload as rules  # noqa: E402
 from bot import checkin, db, schedule, workspace  # noqa: E402
 from bot import safety_plan as plans  # noqa: E402
@@ -752,19 +753,6 @@ def table(model: type[Any]) -> Table:
     return found
 
 
-async def prepare(engine: AsyncEngine) -> None:
-    if engine.dialect.name == "postgresql":
-        async with engine.begin() as connection:
-            await connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-            await connection.execute(text("CREATE SCHEMA public"))
-    else:
-        async with engine.connect() as connection:
-            tables = await connection.scalar(text("SELECT count(*) FROM sqlite_master WHERE type = 'table'"))
-        if tables:
-            raise SystemExit("the SQLite database already has tables: give a new file (a scratch database)")
-    await db.upgrade(engine)
-
-
 async def fill(sessions: async_sessionmaker[AsyncSession], world: World, rng: random.Random) -> None:
     counts = world.counts
     async with db.transaction(sessions) as session:
@@ -1070,7 +1058,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     rng = random.Random(args.seed)
     engine = db.make_engine(url, encryption_key=KEY)
     try:
-        await prepare(engine)
+        await fresh_schema(engine)
         sessions = db.make_sessionmaker(engine)
         started = clock.perf_counter()
         world = build_world(rng, args.patients, args.days, args.caseload, now)

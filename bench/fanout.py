@@ -35,8 +35,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from cryptography.fernet import Fernet  # noqa: E402
-from sqlalchemy import func, select, text  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
 
+from bench.scratch import fresh_schema  # noqa: E402
 from bot import db  # noqa: E402
 from bot.models import (  # noqa: E402
     GroupMember,
@@ -59,11 +60,7 @@ LEAD = timedelta(seconds=25)  # start-up and planning happen before the reminder
 async def seed(url: str, patients: int, due: datetime) -> None:
     engine = db.make_engine(url, encryption_key=KEY)
     try:
-        if engine.dialect.name == "postgresql":
-            async with engine.begin() as connection:
-                await connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-                await connection.execute(text("CREATE SCHEMA public"))
-        await db.upgrade(engine)
+        await fresh_schema(engine)
         sessions = db.make_sessionmaker(engine)
         async with db.transaction(sessions) as session:
             group = PatientGroup(name="Bench evening IOP")

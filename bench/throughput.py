@@ -64,10 +64,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from cryptography.fernet import Fernet  # noqa: E402
-from sqlalchemy import text  # noqa: E402
 from telegram import Update  # noqa: E402
 from telegram.ext import AIORateLimiter, Application, ContextTypes, MessageHandler, filters  # noqa: E402
 
+from bench.scratch import fresh_schema  # noqa: E402
 from bot import consent, db, logs, onboarding  # noqa: E402
 from bot.app import Runtime, serve  # noqa: E402
 from bot.checkin import Question  # noqa: E402
@@ -243,11 +243,7 @@ async def seed(url: str, patients: int, rng: random.Random) -> None:
     check-in open at the "use" question."""
     engine = db.make_engine(url, encryption_key=KEY)
     try:
-        if engine.dialect.name == "postgresql":
-            async with engine.begin() as connection:
-                await connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-                await connection.execute(text("CREATE SCHEMA public"))
-        await db.upgrade(engine)
+        await fresh_schema(engine)
         sessions = db.make_sessionmaker(engine)
         now = utcnow()
         local = now.astimezone(ZoneInfo(ZONE))
