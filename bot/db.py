@@ -31,8 +31,12 @@ def make_engine(url: str, *, encryption_key: str | None = None, **kwargs: Any) -
     # hide_parameters: a database error message must never carry the values (health data) into a log.
     # pool_pre_ping finds connections a database server dropped (a restart, a failover) before use; a SQLite
     # file has no server to lose, and the ping would cost a query on every checkout (every update handled).
-    pre_ping = make_url(url).get_backend_name() != "sqlite"
-    engine = create_async_engine(url, pool_pre_ping=pre_ping, hide_parameters=True, **kwargs)
+    backend = make_url(url).get_backend_name()
+    if backend == "postgresql":
+        # Each whole-database job holds a connection for its advisory lock (see `exclusive`) beside the
+        # ones it works with: room for all of them at once and for the updates being handled.
+        kwargs = {"pool_size": 10, "max_overflow": 10, **kwargs}
+    engine = create_async_engine(url, pool_pre_ping=backend != "sqlite", hide_parameters=True, **kwargs)
     crypto.bind(engine, crypto.Keyring.parse(encryption_key) if encryption_key else None)
     if engine.dialect.name == "sqlite":
 
