@@ -3,8 +3,9 @@
     python bench/risk_eval.py [FILE.tsv ...] [--content DIR]
 
 Two kinds of sets. The examples in content/*/risk/examples.tsv (1,230 messages written by people who had not
-seen the lexicon, each set measured blind first and then used to tune the lexicon) are what the rules were
-tuned on and the model trained on: their figures show the detector does what it was taught. The held-out
+seen the lexicon, each set measured blind first and then used to tune the lexicon, and 230 everyday harmless
+ones added so the model stops asking about ordinary Spanish and goodbyes) are what the rules were tuned on
+and the model trained on: their figures show the detector does what it was taught. The held-out
 sets in bench/data/ (or the files given) have been used for neither: risk_blind2.tsv was measured blind
 before the model existed, risk_blind3.tsv was written and first measured after it; their figures are the
 ones that say how the detector does on wording it has never seen.
