@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import socket
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -25,6 +26,15 @@ TEST_TOKEN = "123456789:TEST-token-for-the-local-stand-in"
 TEST_ENCRYPTION_KEY = "3YqCcwW2osn6N0g5gj8tLZc4iUYWXFwjtvQ0URv_lok="  # for tests only
 TEST_WEBHOOK_SECRET = "test-webhook-secret-0123456789"  # for tests only
 _user_ids = itertools.count(5000)
+
+
+async def until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Wait for `condition` (checked every 50 ms) with a deadline; for states the transcript does not show."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
 
 
 def free_port() -> int:

@@ -14,7 +14,6 @@ import itertools
 import os
 import signal
 import sys
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -29,7 +28,7 @@ from starlette.routing import Route
 
 from bot.simulator import TelegramStandIn
 from bot.simulator.server import HttpServer
-from tests.harness import TEST_TOKEN, TEST_WEBHOOK_SECRET, free_port
+from tests.harness import TEST_TOKEN, TEST_WEBHOOK_SECRET, free_port, until
 from tests.records import add_group, add_group_session, add_patient
 
 pytestmark = pytest.mark.skipif(
@@ -79,14 +78,6 @@ class Balancer:
         finally:
             await self.http.stop()
             await self._client.aclose()
-
-
-async def _until(condition: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def _chat(tg: TelegramStandIn, user: int, stop_after: int) -> None:
@@ -143,7 +134,7 @@ async def test_two_processes_one_killed_nothing_lost_nothing_doubled(
         ]
         survivor = processes[1]
         try:
-            await _until(
+            await until(
                 lambda: sum(c.method == "setWebhook" and c.status == 200 for c in tg.calls) == 2,
                 60,
                 "both processes to register the webhook",
@@ -154,7 +145,7 @@ async def test_two_processes_one_killed_nothing_lost_nothing_doubled(
             chatters = [asyncio.create_task(_chat(tg, user, MESSAGES_EACH)) for user in CHATTERS]
 
             # Kill one process in the middle of sending the reminders and of the conversations.
-            await _until(
+            await until(
                 lambda: sum(_reminders(tg, u) > 0 for u in REMINDED) >= len(REMINDED) // 3, 60, "sends"
             )
             processes[0].kill()
@@ -166,7 +157,7 @@ async def test_two_processes_one_killed_nothing_lost_nothing_doubled(
             )
             await asyncio.wait_for(asyncio.gather(*chatters), 90)
             # ... and sends what the dead one had claimed, once its lease ended.
-            await _until(lambda: all(_reminders(tg, u) for u in (*REMINDED, *LATE)), 60, "every reminder")
+            await until(lambda: all(_reminders(tg, u) for u in (*REMINDED, *LATE)), 60, "every reminder")
             await asyncio.sleep(1)  # anything doubled would come now
             assert survivor.returncode is None, "the survivor died"
         finally:

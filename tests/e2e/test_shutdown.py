@@ -4,7 +4,6 @@ tried is given back at once (not held until its lease ends), and the next start 
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import timedelta
 
 from sqlalchemy import func, select
@@ -12,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from bot.models import OutboxMessage, OutboxStatus
-from tests.harness import BotHarness
+from tests.harness import BotHarness, until
 from tests.records import add_group, add_group_session
 
 USERS = range(8_400_000, 8_400_030)
@@ -21,14 +20,6 @@ TITLE = "Evening IOP group"
 
 def _delivered(harness: BotHarness) -> dict[int, int]:
     return {u: sum(TITLE in m.text for m in harness.standin.transcript(u)) for u in USERS}
-
-
-async def _until(condition: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def test_stop_mid_send_gives_claimed_rows_back_and_loses_nothing(
@@ -48,7 +39,7 @@ async def test_stop_mid_send_gives_claimed_rows_back_and_loses_nothing(
         for user in USERS:
             harness.standin.add_user(user)
         await add_group_session(sessions, group, starts_in=timedelta(hours=1, seconds=2), title=TITLE)
-        await _until(lambda: sum(_delivered(harness).values()) >= 8, 30, "the first reminders")
+        await until(lambda: sum(_delivered(harness).values()) >= 8, 30, "the first reminders")
         await harness.stop()
 
         before = _delivered(harness)
@@ -61,6 +52,6 @@ async def test_stop_mid_send_gives_claimed_rows_back_and_loses_nothing(
         assert max(before.values()) == 1
 
         await harness.start()  # the harness fixture-style stop happens on leaving `running`
-        await _until(lambda: min(_delivered(harness).values()) == 1, 30, "the rest, after the restart")
+        await until(lambda: min(_delivered(harness).values()) == 1, 30, "the rest, after the restart")
         await asyncio.sleep(1)
         assert set(_delivered(harness).values()) == {1}
