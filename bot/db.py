@@ -16,10 +16,11 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, event, make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from bot import crypto
+from bot import crypto, inline_sqlite
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 log = logging.getLogger(__name__)
+SQLITE_BUSY_TIMEOUT = 15.0  # seconds a SQLite transaction waits for the write lock before failing
 
 
 class SchemaNotCurrent(Exception):
@@ -36,6 +37,9 @@ def make_engine(url: str, *, encryption_key: str | None = None, **kwargs: Any) -
         # Each whole-database job holds a connection for its advisory lock (see `exclusive`) beside the
         # ones it works with: room for all of them at once and for the updates being handled.
         kwargs = {"pool_size": 10, "max_overflow": 10, **kwargs}
+    elif backend == "sqlite":
+        # Statements run on the event loop's thread, not aiosqlite's (see bot.inline_sqlite).
+        kwargs = {"async_creator": inline_sqlite.creator(url, busy_timeout=SQLITE_BUSY_TIMEOUT), **kwargs}
     engine = create_async_engine(url, pool_pre_ping=backend != "sqlite", hide_parameters=True, **kwargs)
     crypto.bind(engine, crypto.Keyring.parse(encryption_key) if encryption_key else None)
     if engine.dialect.name == "sqlite":
@@ -44,10 +48,8 @@ def make_engine(url: str, *, encryption_key: str | None = None, **kwargs: Any) -
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=15000")
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.close()
-            dbapi_connection.isolation_level = None  # we say BEGIN ourselves, below
 
         @event.listens_for(engine.sync_engine, "begin")
         def _begin_immediate(connection: Connection) -> None:
