@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import exists, select
+from sqlalchemy import BindParameter, Select, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -85,13 +85,17 @@ def in_quiet_hours(patient: Patient, now: datetime) -> bool:
     return start <= clock < end if start < end else clock >= start or clock < end
 
 
-async def open_checkin(session: AsyncSession, patient_id: int) -> CheckIn | None:
-    return await session.scalar(
+def open_checkin_query(patient_id: int | BindParameter[int]) -> Select[CheckIn]:
+    return (
         select(CheckIn)
         .where(CheckIn.patient_id == patient_id, CheckIn.status == CheckInStatus.OPEN)
         .order_by(CheckIn.started_at.desc())
         .limit(1)
     )
+
+
+async def open_checkin(session: AsyncSession, patient_id: int) -> CheckIn | None:
+    return await session.scalar(open_checkin_query(patient_id))
 
 
 async def begin_on_demand(

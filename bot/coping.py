@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import BindParameter, Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.checkin import CRAVING_RANGE
@@ -28,13 +28,17 @@ class Stale(Exception):
     """A button from a step or run that has passed."""
 
 
-async def active_session(session: AsyncSession, patient_id: int) -> CopingSession | None:
-    return await session.scalar(
+def active_session_query(patient_id: int | BindParameter[int]) -> Select[CopingSession]:
+    return (
         select(CopingSession)
         .where(CopingSession.patient_id == patient_id, CopingSession.status.in_(ACTIVE))
         .order_by(CopingSession.started_at.desc(), CopingSession.id.desc())
         .limit(1)
     )
+
+
+async def active_session(session: AsyncSession, patient_id: int) -> CopingSession | None:
+    return await session.scalar(active_session_query(patient_id))
 
 
 async def begin(session: AsyncSession, patient_id: int, module: Module, now: datetime) -> CopingSession:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import BindParameter, Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.models import ScreenStatus, SuicideScreen
@@ -90,13 +90,17 @@ def triage(answers: dict[str, bool]) -> ColumbiaRisk:
     return ColumbiaRisk.NONE
 
 
-async def open_screen(session: AsyncSession, patient_id: int) -> SuicideScreen | None:
-    return await session.scalar(
+def open_screen_query(patient_id: int | BindParameter[int]) -> Select[SuicideScreen]:
+    return (
         select(SuicideScreen)
         .where(SuicideScreen.patient_id == patient_id, SuicideScreen.status == ScreenStatus.OPEN)
         .order_by(SuicideScreen.id.desc())
         .limit(1)
     )
+
+
+async def open_screen(session: AsyncSession, patient_id: int) -> SuicideScreen | None:
+    return await session.scalar(open_screen_query(patient_id))
 
 
 async def finished_since(session: AsyncSession, patient_id: int, since: datetime) -> bool:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import BindParameter, Select, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import outbox
@@ -438,12 +438,18 @@ async def awaiting_reason(
     session: AsyncSession, patient_id: int, now: datetime, *, within: timedelta
 ) -> Attendance | None:
     """The "can't make it" answer whose reason the patient may be typing (asked less than `within` ago)."""
-    return await session.scalar(
+    return await session.scalar(awaiting_reason_query(patient_id, now - within))
+
+
+def awaiting_reason_query(
+    patient_id: int | BindParameter[int], since: datetime | BindParameter[datetime]
+) -> Select[Attendance]:
+    return (
         select(Attendance)
         .where(
             Attendance.patient_id == patient_id,
             Attendance.awaiting_reason.is_(True),
-            Attendance.responded_at >= now - within,
+            Attendance.responded_at >= since,
         )
         .order_by(Attendance.responded_at.desc())
         .limit(1)

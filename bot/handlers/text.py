@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from telegram import Update
 
-from bot import checkin, coping, cssrs, safety_plan
+from bot import safety_plan
 from bot.handlers import checkin as checkin_handlers
 from bot.handlers import consent, crisis, onboarding, schedule, screener, settings
 from bot.handlers import coping as coping_handlers
 from bot.handlers import safety_plan as safety_plan_handlers
 from bot.handlers.base import Context, Turn, turn
 from bot.handlers.fallback import answer_stranger, counselor_help
-from bot.models import Counselor, Patient, PatientStatus, SuicideScreen, utcnow
+from bot.models import Counselor, Patient, PatientStatus, utcnow
 from bot.risk import RiskLevel, Screening
+from bot.waiting import Waiting, waiting_for
 
 
 async def on_text(update: Update, context: Context) -> None:
@@ -44,45 +45,45 @@ async def _from_active_patient(t: Turn, patient: Patient, text: str) -> None:
     ask about) comes after that answer and never takes the text from it."""
     screened = t.runtime.content.risk.screen(text)
     screening = screened.rules_only()
-    plan = await safety_plan.plan_of(t.session, patient.id)
-    if safety_plan.editing(plan, utcnow()) is not None:
+    now = utcnow()
+    waiting = await waiting_for(t.session, patient.id, now, reason_within=schedule.REASON_WAIT)
+    plan = waiting.plan
+    if safety_plan.editing(plan, now) is not None:
         # A plan's warning signs and means are written in crisis words on purpose: asked about, not paged.
         assert plan is not None
         await crisis.respond(t, patient, screening.as_question(), text, source="safety_plan")
         await safety_plan_handlers.on_typed(t, patient, plan, text)
         return
     answered = await crisis.respond(t, patient, screening, text, source="message")
-    screen = await cssrs.open_screen(t.session, patient.id)
-    handled = await _answer_waiting(t, patient, text, screening, answered, screen)
-    if screened.model is not None and not answered and screen is None:
+    if answered:  # the answer may have opened the screener
+        waiting = await waiting_for(t.session, patient.id, now, reason_within=schedule.REASON_WAIT)
+    handled = await _answer_waiting(t, patient, text, screening, answered, waiting)
+    if screened.model is not None and not answered and waiting.screen is None:
         await crisis.ask_if_safe(t, patient, screened.model)
     elif not handled:
         await t.reply("input.not_understood")
 
 
 async def _answer_waiting(
-    t: Turn, patient: Patient, text: str, screening: Screening, answered: bool, screen: SuicideScreen | None
+    t: Turn, patient: Patient, text: str, screening: Screening, answered: bool, waiting: Waiting
 ) -> bool:
     """Give the text to what waits for it; False if nothing did."""
     if patient.onboarding_step is not None:
         await settings.on_typed(t, patient, text)
         return True
-    if screen is not None and not answered:
-        await screener.on_typed(t, patient, screen, text)
+    if waiting.screen is not None and not answered:
+        await screener.on_typed(t, patient, waiting.screen, text)
         return True
-    run = await coping.active_session(t.session, patient.id)
-    if run is not None:
-        await coping_handlers.on_typed(t, run, text)
+    if waiting.exercise is not None:
+        await coping_handlers.on_typed(t, waiting.exercise, text)
         return True
-    open_checkin = await checkin.open_checkin(t.session, patient.id)
-    if open_checkin is not None:
-        await checkin_handlers.on_typed(t, patient, open_checkin, text)
+    if waiting.checkin is not None:
+        await checkin_handlers.on_typed(t, patient, waiting.checkin, text)
         return True
     if answered:
         return True
-    missed = await schedule.awaiting_reason(t.session, patient)
-    if missed is not None:
-        await schedule.on_reason(t, patient, missed, text)
+    if waiting.reason is not None:
+        await schedule.on_reason(t, patient, waiting.reason, text)
         if screening.level is RiskLevel.MODERATE:
             await crisis.offer_exercise(t)
         return True
