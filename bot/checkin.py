@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import BindParameter, Select, exists, select
+from sqlalchemy import ColumnElement, Select, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -85,7 +85,7 @@ def in_quiet_hours(patient: Patient, now: datetime) -> bool:
     return start <= clock < end if start < end else clock >= start or clock < end
 
 
-def open_checkin_query(patient_id: int | BindParameter[int]) -> Select[CheckIn]:
+def open_checkin_query(patient_id: int | ColumnElement[int]) -> Select[CheckIn]:
     return (
         select(CheckIn)
         .where(CheckIn.patient_id == patient_id, CheckIn.status == CheckInStatus.OPEN)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BindParameter, Select, select, update
+from sqlalchemy import ColumnElement, Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.checkin import CRAVING_RANGE
@@ -28,7 +28,7 @@ class Stale(Exception):
     """A button from a step or run that has passed."""
 
 
-def active_session_query(patient_id: int | BindParameter[int]) -> Select[CopingSession]:
+def active_session_query(patient_id: int | ColumnElement[int]) -> Select[CopingSession]:
     return (
         select(CopingSession)
         .where(CopingSession.patient_id == patient_id, CopingSession.status.in_(ACTIVE))

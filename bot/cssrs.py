@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime, timedelta
 
-from sqlalchemy import BindParameter, Select, select
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.models import ScreenStatus, SuicideScreen
@@ -90,7 +90,7 @@ def triage(answers: dict[str, bool]) -> ColumbiaRisk:
     return ColumbiaRisk.NONE
 
 
-def open_screen_query(patient_id: int | BindParameter[int]) -> Select[SuicideScreen]:
+def open_screen_query(patient_id: int | ColumnElement[int]) -> Select[SuicideScreen]:
     return (
         select(SuicideScreen)
         .where(SuicideScreen.patient_id == patient_id, SuicideScreen.status == ScreenStatus.OPEN)

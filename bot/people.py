@@ -27,6 +27,11 @@ async def identify(session: AsyncSession, telegram_user_id: int) -> Person:
     patient = await session.scalar(select(Patient).where(Patient.telegram_user_id == telegram_user_id))
     if patient is not None:
         return patient
+    return await identify_counselor(session, telegram_user_id)
+
+
+async def identify_counselor(session: AsyncSession, telegram_user_id: int) -> Counselor | Stranger:
+    """The active counselor with this Telegram account, else a stranger (for one who is no patient)."""
     counselor = await session.scalar(
         select(Counselor).where(Counselor.telegram_user_id == telegram_user_id, Counselor.active.is_(True))
     )

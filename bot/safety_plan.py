@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime, timedelta
 
-from sqlalchemy import BindParameter, Select, select
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.models import SafetyPlan
@@ -38,7 +38,7 @@ async def plan_of(session: AsyncSession, patient_id: int) -> SafetyPlan | None:
     return await session.scalar(select(SafetyPlan).where(SafetyPlan.patient_id == patient_id))
 
 
-def being_edited_query(patient_id: int | BindParameter[int]) -> Select[SafetyPlan]:
+def being_edited_query(patient_id: int | ColumnElement[int]) -> Select[SafetyPlan]:
     """The patient's plan if a step of it is being typed (whether too long ago: see `editing`)."""
     return select(SafetyPlan).where(SafetyPlan.patient_id == patient_id, SafetyPlan.editing.is_not(None))
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import BindParameter, Select, delete, or_, select
+from sqlalchemy import ColumnElement, Select, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import outbox
@@ -44,6 +44,7 @@ CANNOT_ATTEND = "cannot_attend"
 
 DECLINED_LOOKBACK = timedelta(days=60)  # how far back a run of "can't make it" answers is counted
 DECLINED_LOOKAHEAD = timedelta(days=8)  # /schedule shows a week: answers can come that far ahead
+REASON_WAIT = timedelta(hours=1)  # after "can't make it", what the patient types this long is their reason
 
 
 class ScheduleError(ValueError):
@@ -442,7 +443,7 @@ async def awaiting_reason(
 
 
 def awaiting_reason_query(
-    patient_id: int | BindParameter[int], since: datetime | BindParameter[datetime]
+    patient_id: int | ColumnElement[int], since: datetime | ColumnElement[datetime]
 ) -> Select[Attendance]:
     return (
         select(Attendance)

@@ -1,6 +1,7 @@
 """What an active patient's typed text may be answering: a safety-plan step, the screener, an exercise, a
-check-in, a "can't make it" reason. Looked up on every message, so in one query, built once; what each of them
-means ("open", "under way") stays with its own module, which gives the query for it.
+check-in, a "can't make it" reason. Looked up on every message, so in one query (with the patient, when the
+sender is not known yet), built once; what each of them means ("open", "under way") stays with its own
+module, which gives the query for it.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,10 +29,10 @@ class Waiting:
 
 
 @cache
-def _query() -> Select[Any]:
-    """One row: beside the patient, each part's first row (or nulls), joined on its id. Building it costs more
-    than running it, so it is built once, with the patient and the time as parameters."""
-    patient_id = bindparam("patient_id", type_=Patient.id.type)
+def _query(key: Literal["id", "telegram_user_id"]) -> Select[Any]:
+    """One row: the patient whose `key` is :key and, beside it, each part's first row (or nulls), joined on
+    its id. Building this costs more than running it, so it is built once, with parameters."""
+    patient_id = Patient.__table__.c.id  # each part's subquery is correlated with the patient row
     since = bindparam("since", type_=UTCDateTime())
     parts: list[tuple[type[Any], Select[Any]]] = [
         (SafetyPlan, safety_plan.being_edited_query(patient_id)),
@@ -41,15 +42,35 @@ def _query() -> Select[Any]:
         (Attendance, schedule.awaiting_reason_query(patient_id, since)),
     ]
     entities = [aliased(model) for model, _ in parts]
-    query = select(*entities).select_from(Patient).where(Patient.id == patient_id)
+    query = select(Patient, *entities).select_from(Patient).where(getattr(Patient, key) == bindparam("key"))
     for entity, (model, part) in zip(entities, parts, strict=True):
         query = query.outerjoin(entity, entity.id == part.with_only_columns(model.id).scalar_subquery())
     return query
 
 
+async def _lookup(
+    session: AsyncSession, key: Literal["id", "telegram_user_id"], value: int, since: datetime
+) -> tuple[Patient, Waiting] | None:
+    row = (await session.execute(_query(key), {"key": value, "since": since})).one_or_none()
+    return None if row is None else (row[0], Waiting(*row[1:]))
+
+
 async def waiting_for(
-    session: AsyncSession, patient_id: int, now: datetime, *, reason_within: timedelta
+    session: AsyncSession, patient_id: int, now: datetime, *, reason_within: timedelta = schedule.REASON_WAIT
 ) -> Waiting:
-    """For a patient who exists (NoResultFound otherwise)."""
-    row = (await session.execute(_query(), {"patient_id": patient_id, "since": now - reason_within})).one()
-    return Waiting(*row)
+    """For a patient who exists (LookupError otherwise)."""
+    found = await _lookup(session, "id", patient_id, now - reason_within)
+    if found is None:
+        raise LookupError(f"no patient {patient_id}")
+    return found[1]
+
+
+async def patient_and_waiting(
+    session: AsyncSession,
+    telegram_user_id: int,
+    now: datetime,
+    *,
+    reason_within: timedelta = schedule.REASON_WAIT,
+) -> tuple[Patient, Waiting] | None:
+    """The patient with this Telegram account and what waits for their text; None if no patient has it."""
+    return await _lookup(session, "telegram_user_id", telegram_user_id, now - reason_within)

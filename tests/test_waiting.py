@@ -32,7 +32,7 @@ from bot.models import (
     SessionKind,
     SuicideScreen,
 )
-from bot.waiting import Waiting, waiting_for
+from bot.waiting import Waiting, patient_and_waiting, waiting_for
 from tests.records import add_patient
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -340,3 +340,20 @@ async def test_it_is_one_query(sessions: Sessions, engine: AsyncEngine, box: Mod
     assert len(queries) == 1 and queries[0].lstrip().upper().startswith("SELECT")
     assert None not in (waiting.plan, waiting.screen, waiting.exercise, waiting.checkin, waiting.reason)
     assert not event.contains(engine.sync_engine, "before_cursor_execute", count)
+
+
+async def test_by_telegram_account_the_patient_comes_with_what_waits(sessions: Sessions) -> None:
+    """A typed message's sender and what their text may answer, in one query; None for an account no patient
+    has (a counselor, a stranger), and a missing patient id is an error."""
+    patient = await add_patient(sessions)
+    other = await add_patient(sessions)
+    checkin_id = await _open_checkin(sessions, patient)
+    async with sessions() as session:
+        found = await patient_and_waiting(session, patient.telegram_user_id, NOW, reason_within=WITHIN)
+        assert found is not None
+        assert found[0].id == patient.id and _ids(found[1]) == Ids(checkin=checkin_id)
+        found = await patient_and_waiting(session, other.telegram_user_id, NOW, reason_within=WITHIN)
+        assert found is not None and found[0].id == other.id and _ids(found[1]) == Ids()
+        assert await patient_and_waiting(session, 424_242_424, NOW) is None
+        with pytest.raises(LookupError):
+            await waiting_for(session, 987_654_321, NOW)

@@ -15,8 +15,9 @@ from telegram.ext import ContextTypes
 
 from bot.content.catalog import REFERENCE_LANGUAGE
 from bot.db import transaction
-from bot.models import Counselor, Patient, PatientStatus
-from bot.people import Person, Stranger, identify
+from bot.models import Counselor, Patient, PatientStatus, utcnow
+from bot.people import Person, Stranger, identify, identify_counselor
+from bot.waiting import Waiting, patient_and_waiting
 
 if TYPE_CHECKING:
     from bot.app import Runtime
@@ -77,6 +78,7 @@ class Turn:
     session: AsyncSession
     person: Person
     language: str
+    waiting: Waiting | None = None  # turn(..., waiting=True), a patient: what their text may answer
     outgoing: list[Outgoing] = field(default_factory=list)
     elsewhere: list[Outgoing] = field(default_factory=list)  # e.g. notices to the care team
     after_commit: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
@@ -159,16 +161,29 @@ def language_of(person: Person, update: Update, supported: list[str]) -> str:
 
 
 @asynccontextmanager
-async def turn(update: Update, context: Context) -> AsyncIterator[Turn]:
+async def turn(update: Update, context: Context, *, waiting: bool = False) -> AsyncIterator[Turn]:
+    """The update's sender and a transaction; with `waiting`, also what a patient's text may answer (read in
+    the same query as the patient: every typed message needs both)."""
     runtime = runtime_of(context)
     user = update.effective_user
     async with transaction(runtime.sessions) as session:
-        person: Person = await identify(session, user.id) if user else Stranger(0)
+        person: Person
+        found: Waiting | None = None
+        if user is None:
+            person = Stranger(0)
+        elif waiting:
+            patient = await patient_and_waiting(session, user.id, utcnow())
+            if patient is not None:
+                person, found = patient
+            else:
+                person = await identify_counselor(session, user.id)
+        else:
+            person = await identify(session, user.id)
         if isinstance(person, Patient) and person.unreachable_since is not None:
             person.unreachable_since = None  # they wrote to us, so they can hear from us again
             log.info("event=patient.reachable patient_id=%s", person.id)
         current = Turn(
-            update, runtime, session, person, language_of(person, update, runtime.catalog.languages)
+            update, runtime, session, person, language_of(person, update, runtime.catalog.languages), found
         )
         yield current
     await current.deliver()

@@ -31,7 +31,6 @@ SKIP_PATTERN = r"^rsvp:skip:\d{1,9}$"
 LIST_DAYS = 7
 PLAN_AHEAD = timedelta(minutes=15)  # reminders go into the outbox this long before they are due
 REASON_LIMIT = 500
-REASON_WAIT = timedelta(hours=1)
 
 
 def when(runtime: Runtime, moment: datetime, timezone: str, language: str) -> str:
@@ -183,7 +182,7 @@ async def on_skip(update: Update, context: Context) -> None:
 
 
 async def awaiting_reason(session: AsyncSession, patient: Patient) -> Attendance | None:
-    return await rules.awaiting_reason(session, patient.id, utcnow(), within=REASON_WAIT)
+    return await rules.awaiting_reason(session, patient.id, utcnow(), within=rules.REASON_WAIT)
 
 
 async def on_reason(t: Turn, patient: Patient, row: Attendance, text: str) -> None:

@@ -19,7 +19,7 @@ from bot.waiting import Waiting, waiting_for
 async def on_text(update: Update, context: Context) -> None:
     message = update.effective_message
     assert message is not None and message.text is not None
-    async with turn(update, context) as t:
+    async with turn(update, context, waiting=True) as t:
         person = t.person
         if isinstance(person, Counselor):
             await counselor_help(t, person)
@@ -46,7 +46,7 @@ async def _from_active_patient(t: Turn, patient: Patient, text: str) -> None:
     screened = t.runtime.content.risk.screen(text)
     screening = screened.rules_only()
     now = utcnow()
-    waiting = await waiting_for(t.session, patient.id, now, reason_within=schedule.REASON_WAIT)
+    waiting = t.waiting or await waiting_for(t.session, patient.id, now)
     plan = waiting.plan
     if safety_plan.editing(plan, now) is not None:
         # A plan's warning signs and means are written in crisis words on purpose: asked about, not paged.
@@ -56,7 +56,7 @@ async def _from_active_patient(t: Turn, patient: Patient, text: str) -> None:
         return
     answered = await crisis.respond(t, patient, screening, text, source="message")
     if answered:  # the answer may have opened the screener
-        waiting = await waiting_for(t.session, patient.id, now, reason_within=schedule.REASON_WAIT)
+        waiting = await waiting_for(t.session, patient.id, now)
     handled = await _answer_waiting(t, patient, text, screening, answered, waiting)
     if screened.model is not None and not answered and waiting.screen is None:
         await crisis.ask_if_safe(t, patient, screened.model)
