@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import Callable
@@ -139,6 +140,9 @@ async def serve(
             await application.stop()
             raise
         scheduler.start()
+        # What is alive now (content, risk model, libraries, mappers) lives as long as the process: out of the
+        # collector's sight, each collection walks only what handling updates creates.
+        gc.freeze()
         log.info(
             "event=bot.started bot_id=%s mode=%s", application.bot.id, "webhook" if webhook else "polling"
         )
@@ -155,4 +159,5 @@ async def serve(
             await dispatcher.close()
             await scheduler.stop()
             await application.stop()
+            gc.unfreeze()
             log.info("event=bot.stopped")
