@@ -1,13 +1,26 @@
 """Benchmark: patients' text messages through IOP Companion, against a bare python-telegram-bot echo bot.
 
-    python bench/throughput.py --updates 2000 --patients 50 [--seed 1] [--think-ms 0] [--profile FILE]
-                               [--database-url URL-of-a-scratch-database]
+    python bench/throughput.py [--updates 3000] [--rounds 5] [--patients 50] [--rate 30] [--paced-updates 900]
+                               [--seed 1] [--profile FILE] [--database-url URL-of-a-scratch-database]
 
 One local Telegram stand-in (`bot.simulator.TelegramStandIn`), in this process, with its flood limits off:
-we measure the bots, not Telegram's limits. M simulated patients send N text messages in all (N/M each),
-all patients at once, each waiting for the bot's reply before sending the next (a closed loop; `--think-ms`
-adds a pause after each reply, random with that mean, and a random start within it). Latency = from the
-user-side send to the reply arriving at the stand-in (its `sent_at`); throughput = N / wall time.
+we measure the bots, not Telegram's limits. M simulated patients type text messages, each waiting for the
+bot's reply before sending the next (a closed loop, as a person chats). Latency = from the user-side send to
+the reply arriving at the stand-in (its `sent_at`). The bots take turns, R rounds each (ours, bare, ours, ...;
+each round starts the bot afresh), so that a slower spell of this shared machine weighs on both alike:
+
+- warm-up, every round: one message from every patient (not counted);
+- saturated: N messages in all (N/M per patient, N/(M R) per patient and round), every patient sending the
+  next as soon as the reply arrives, so the bot is never idle: throughput = messages / wall time, and the
+  ratio is the median of the rounds' ratios (round_ratios; overall_ratio is that of the totals). Here latency
+  is only the queue: M patients in a closed loop wait M / throughput on average (Little's law), whatever the
+  bot; it is reported as saturated_p50/p99_ms;
+- paced, after the last round: K more messages, at about `--rate` per second in all (each patient pauses
+  after a reply for a random time between 0.5 and 1.5 times M / rate, and starts at a random moment within
+  M / rate; paced_per_s is K over the whole phase, a little below the rate as some patients finish later
+  than others): latency under a load a bot can really be given. The rate defaults to 30/s, Telegram's limit
+  on the messages one bot may send per second: more updates than that cannot all be answered in time
+  anyway. p50_ms and p99_ms are this phase's.
 
 1. IOP Companion, in this process as the end-to-end tests run it (`bot.app.serve` with a stop event, long
    polling with a 1 s timeout), its scheduler and outbox dispatcher running, logging at INFO to a file as
@@ -20,8 +33,9 @@ user-side send to the reply arriving at the stand-in (its `sent_at`); throughput
    buttons, is asked), then free-text notes (each screened by the risk detector and answered with "please
    tap a button"), with /checkin every 12th message (resumed) and ONE moderate craving note per patient
    with 8 or more messages ("I really want a drink tonight": a risk signal is saved, nobody is paged; a
-   third within 48 h would page, so never more). Every other text screens as no risk, rules and model
-   alike: this is checked before the run. Each reply is checked against the text the bot should send.
+   third within 48 h would page, so never more). The paced phase goes on with notes and /checkin. Every
+   other text screens as no risk, rules and model alike: this is checked before the run. Each reply is
+   checked against the text the bot should send.
 2. A bare PTB Application on the same stand-in: one MessageHandler that sends the text back with
    `bot.send_message`. Same settings as ours: AIORateLimiter(overall_max_rate=1000, max_retries=3) (ours
    runs with SEND_RATE_PER_SECOND=1000, the setting's maximum, so neither is held at Telegram's ~30/s),
@@ -29,16 +43,17 @@ user-side send to the reply arriving at the stand-in (its `sent_at`); throughput
    default; ours does not change it). Same patients, the same texts.
 
 Both run in this one process and event loop with the stand-in and the simulated patients, whose cost is
-therefore in both figures. Each phase starts after a warm-up message from every patient (not counted).
-`--profile FILE` writes cProfile data of the measured phases to FILE (ours) and FILE.bare.
+therefore in both figures. `--profile FILE` writes cProfile data of the first round's saturated phases to
+FILE (ours) and FILE.bare.
 
 The last line printed is one JSON object: updates, patients, database, ours_per_s, bare_per_s, ratio
-(ours/bare), p50_ms and p99_ms (ours), bare_p50_ms, bare_p99_ms, errors (replies missing, not the expected
-text, or errors logged, both bots), and the detail: ours_errors, bare_errors, moderate (deliberate
-moderate-risk notes sent), commands (/checkin sent), think_ms, and cpu_ms / bare_cpu_ms: this process's
-CPU time per update (all threads), which with one core busy is about 1000 / per_s. Target (issue): ratio
->= 0.5, p99 < 50 ms with SQLite. With no pause, a closed loop of M patients has mean latency M / throughput
-(Little's law), whatever the bot.
+(ours/bare, saturated, median of the rounds), p50_ms and p99_ms (ours, paced), bare_p50_ms, bare_p99_ms
+(paced), rounds, round_ratios, overall_ratio, rate,
+paced_updates, paced_per_s (the rate ours was given, measured), saturated_p50_ms / saturated_p99_ms and the
+bare bot's, errors (replies missing, not the expected text, or errors logged, both bots), and the detail:
+ours_errors, bare_errors, moderate (deliberate moderate-risk notes sent), commands (/checkin sent), and
+cpu_ms / bare_cpu_ms: this process's CPU time per update in the saturated phase (all threads), which with one
+core busy is about 1000 / per_s. Target (issue): ratio >= 0.5, p99 < 50 ms with SQLite.
 """
 
 from __future__ import annotations
@@ -220,6 +235,18 @@ def script(runtime: Runtime, language: str, messages: int, rng: random.Random) -
     return steps[:messages]
 
 
+def continuation(runtime: Runtime, language: str, messages: int, rng: random.Random) -> list[Step]:
+    """What one patient types after `script`: their check-in still waits at the triggers question (buttons),
+    so notes are answered "please tap a button", and /checkin every 12th message resumes it."""
+    retry = runtime.text("checkin.retry.buttons", language)
+    resumed = runtime.text("checkin.resumed", language)
+    return [
+        Step("/checkin", resumed) if i % RESUME_EVERY == RESUME_EVERY - 1
+        else Step(rng.choice(NOTES[language]), retry, exact=True)
+        for i in range(messages)
+    ]  # fmt: skip
+
+
 def check_texts(runtime: Runtime) -> None:
     """Every note must screen as no risk, rules and model (the model alone would add "are you safe?"), and
     the moderate ones as moderate without a follow-up question."""
@@ -343,7 +370,7 @@ async def drive(
             if (got != step.expect) if step.exact else not got.startswith(step.expect):
                 phase.wrong.append(f"{step.text!r} -> {got[:80]!r}")
             if think:
-                await asyncio.sleep(pauses.expovariate(1 / think))
+                await asyncio.sleep(pauses.uniform(0.5 * think, 1.5 * think))
 
     started, cpu = time.monotonic(), time.process_time()
     async with asyncio.TaskGroup() as group:
@@ -372,17 +399,50 @@ def warm_up(users: list[int], expect: str | Callable[[int], str]) -> dict[int, l
     return {u: [Step(WARM_UP, expect if isinstance(expect, str) else expect(u), exact=True)] for u in users}
 
 
+def rounds_of(scripts: dict[int, list[Step]], rounds: int) -> list[dict[int, list[Step]]]:
+    """Each patient's script cut into `rounds` consecutive parts: round r is every patient's part r."""
+    parts: list[dict[int, list[Step]]] = [{} for _ in range(rounds)]
+    for user, steps in scripts.items():
+        start = 0
+        for index, size in enumerate(counts(len(steps), rounds)):
+            parts[index][user] = steps[start : start + size]
+            start += size
+    return parts
+
+
+def combined(phases: list[Phase]) -> Phase:
+    whole = Phase()
+    for phase in phases:
+        whole.seconds += phase.seconds
+        whole.cpu_seconds += phase.cpu_seconds
+        whole.latencies += phase.latencies
+        whole.missing += phase.missing
+        whole.wrong += phase.wrong
+        whole.logged_errors += phase.logged_errors
+    return whole
+
+
 @dataclass(frozen=True)
 class Load:
-    scripts: dict[int, list[Step]]  # user id -> what they type, with the reply IOP Companion should give
-    think: float  # seconds a patient pauses after each reply
+    scripts: dict[int, list[Step]]  # user id -> what they type this round, with the reply ours should give
+    paced: dict[int, list[Step]]  # what they type next, at the paced rate (empty: no paced phase this round)
+    think: float  # seconds a patient pauses after each reply in the paced phase (mean)
     errors: ErrorCount
     profile: str | None
 
 
-async def run_ours(
-    settings: Settings, standin: TelegramStandIn, watch: ReplyWatch, load: Load
-) -> tuple[Phase, Phase]:
+@dataclass(frozen=True)
+class Measured:
+    warm: Phase
+    saturated: Phase
+    paced: Phase
+
+    @property
+    def errors(self) -> int:
+        return self.warm.errors + self.saturated.errors + self.paced.errors
+
+
+async def run_ours(settings: Settings, standin: TelegramStandIn, watch: ReplyWatch, load: Load) -> Measured:
     runtime = Runtime.create(settings)
     stop = asyncio.Event()
     task = asyncio.create_task(serve(runtime, stop, poll_timeout=POLL_TIMEOUT))
@@ -396,15 +456,16 @@ async def run_ours(
             0.0,
             load.errors,
         )
-        measured = await profiled(load.profile, drive(standin, watch, load.scripts, load.think, load.errors))
+        saturated = await profiled(load.profile, drive(standin, watch, load.scripts, 0.0, load.errors))
+        paced = await drive(standin, watch, load.paced, load.think, load.errors)
     finally:
         stop.set()
         await asyncio.wait_for(task, timeout=30)
         await runtime.engine.dispose()
-    return warm, measured
+    return Measured(warm, saturated, paced)
 
 
-async def run_bare(standin: TelegramStandIn, watch: ReplyWatch, load: Load) -> tuple[Phase, Phase]:
+async def run_bare(standin: TelegramStandIn, watch: ReplyWatch, load: Load) -> Measured:
     async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
         assert message is not None and message.text is not None
@@ -422,7 +483,11 @@ async def run_bare(standin: TelegramStandIn, watch: ReplyWatch, load: Load) -> t
         .build()
     )
     application.add_handler(MessageHandler(filters.TEXT, echo))
-    echoes = {user: [Step(s.text, s.text, exact=True) for s in steps] for user, steps in load.scripts.items()}
+
+    def echoed(scripts: dict[int, list[Step]]) -> dict[int, list[Step]]:
+        return {user: [Step(s.text, s.text, exact=True) for s in steps] for user, steps in scripts.items()}
+
+    echoes = echoed(load.scripts)
     async with application:
         await application.start()
         assert application.updater is not None
@@ -434,14 +499,14 @@ async def run_bare(standin: TelegramStandIn, watch: ReplyWatch, load: Load) -> t
         )
         try:
             warm = await drive(standin, watch, warm_up(list(echoes), WARM_UP), 0.0, load.errors)
-            measured = await profiled(
-                load.profile and f"{load.profile}.bare",
-                drive(standin, watch, echoes, load.think, load.errors),
+            saturated = await profiled(
+                load.profile and f"{load.profile}.bare", drive(standin, watch, echoes, 0.0, load.errors)
             )
+            paced = await drive(standin, watch, echoed(load.paced), load.think, load.errors)
         finally:
             await application.updater.stop()
             await application.stop()
-    return warm, measured
+    return Measured(warm, saturated, paced)
 
 
 def percentile(values: list[float], q: int) -> float:
@@ -485,42 +550,72 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         user: script(probe, language_of(i), n, rng)
         for i, (user, n) in enumerate(zip(users, counts(args.updates, args.patients), strict=True))
     }
+    paced = {
+        user: continuation(probe, language_of(i), n, rng)
+        for i, (user, n) in enumerate(zip(users, counts(args.paced_updates, args.patients), strict=True))
+    }
     moderate = sum(
         1 for steps in scripts.values() for s in steps if s.text in MODERATE["en"] + MODERATE["es"]
     )
-    commands = sum(1 for steps in scripts.values() for s in steps if s.text.startswith("/"))
+    commands = sum(
+        1 for steps in [*scripts.values(), *paced.values()] for s in steps if s.text.startswith("/")
+    )
 
     async with TelegramStandIn(token=TOKEN) as standin:  # no rate_limit: no flood limits
         for user in [COUNSELOR_USER, *users]:
             standin.add_user(user)
         watch = ReplyWatch(standin)
         settings = settings.model_copy(update={"telegram_api_base_url": standin.base_url})
-        load = Load(scripts, args.think_ms / 1000, errors, args.profile)
-        ours_warm, ours = await run_ours(settings, standin, watch, load)
-        standin.calls.clear()
-        bare_warm, bare = await run_bare(standin, watch, load)
+        # Ours and the bare bot take turns, round by round, so that a slower spell of this (shared) machine
+        # weighs on both alike; the ratio is the median of the rounds'.
+        rounds: list[tuple[Measured, Measured]] = []
+        parts = rounds_of(scripts, args.rounds)
+        for index, part in enumerate(parts):
+            last = index == len(parts) - 1
+            load = Load(
+                part,
+                paced if last else {},
+                args.patients / args.rate,
+                errors,
+                args.profile if index == 0 else None,
+            )
+            ours_round = await run_ours(settings, standin, watch, load)
+            standin.calls.clear()
+            rounds.append((ours_round, await run_bare(standin, watch, load)))
+            standin.calls.clear()
     root.removeHandler(errors)
     for handler in root.handlers:
         if isinstance(handler, logging.StreamHandler) and handler.stream is log_file:
             handler.setStream(sys.stderr)
     log_file.close()
 
-    for name, phase in (("ours", ours_warm), ("ours", ours), ("bare", bare_warm), ("bare", bare)):
-        for wrong in phase.wrong[:5]:
-            print(f"{name}: unexpected reply {wrong}")
-        if phase.missing:
-            print(f"{name}: {phase.missing} replies missing")
-    ours_errors = ours_warm.errors + ours.errors
-    bare_errors = bare_warm.errors + bare.errors
+    for name, measured in [
+        (name, m) for pair in rounds for name, m in zip(("ours", "bare"), pair, strict=True)
+    ]:
+        for phase in (measured.warm, measured.saturated, measured.paced):
+            for wrong in phase.wrong[:5]:
+                print(f"{name}: unexpected reply {wrong}")
+            if phase.missing:
+                print(f"{name}: {phase.missing} replies missing")
+    ours_errors = sum(ours.errors for ours, _ in rounds)
+    bare_errors = sum(bare.errors for _, bare in rounds)
     if ours_errors or bare_errors:
         print(f"errors logged: see {work / 'bot.log'}")
-    ours_rate = args.updates / ours.seconds
-    bare_rate = args.updates / bare.seconds
-    ms = [x * 1000 for x in ours.latencies]
-    bare_ms = [x * 1000 for x in bare.latencies]
+    ours_saturated = combined([ours.saturated for ours, _ in rounds])
+    bare_saturated = combined([bare.saturated for _, bare in rounds])
+    ours_paced, bare_paced = rounds[-1][0].paced, rounds[-1][1].paced
+    ratios = [bare.saturated.seconds / ours.saturated.seconds for ours, bare in rounds]
+    ours_rate = args.updates / ours_saturated.seconds
+    bare_rate = args.updates / bare_saturated.seconds
+
+    def ms(phase: Phase, q: int) -> float:
+        return round(percentile([x * 1000 for x in phase.latencies], q), 2)
+
     print(
-        f"ours: {ours.seconds:.2f} s, {ours_rate:.1f}/s, mean {statistics.fmean(ms):.1f} ms; "
-        f"bare: {bare.seconds:.2f} s, {bare_rate:.1f}/s, mean {statistics.fmean(bare_ms):.1f} ms"
+        f"saturated: ours {ours_rate:.1f}/s, bare {bare_rate:.1f}/s, ratio by round "
+        f"{', '.join(f'{r:.3f}' for r in ratios)}; paced at {args.rate:g}/s: ours sent "
+        f"{args.paced_updates / ours_paced.seconds:.1f}/s, p50 {ms(ours_paced, 50)} ms, "
+        f"p99 {ms(ours_paced, 99)} ms; bare p50 {ms(bare_paced, 50)} ms, p99 {ms(bare_paced, 99)} ms"
     )
     return {
         "updates": args.updates,
@@ -528,19 +623,28 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         "database": url.split(":", 1)[0].split("+", 1)[0],
         "ours_per_s": round(ours_rate, 1),
         "bare_per_s": round(bare_rate, 1),
-        "ratio": round(ours_rate / bare_rate, 3),
-        "p50_ms": round(percentile(ms, 50), 2),
-        "p99_ms": round(percentile(ms, 99), 2),
-        "bare_p50_ms": round(percentile(bare_ms, 50), 2),
-        "bare_p99_ms": round(percentile(bare_ms, 99), 2),
-        "cpu_ms": round(ours.cpu_seconds * 1000 / args.updates, 2),
-        "bare_cpu_ms": round(bare.cpu_seconds * 1000 / args.updates, 2),
+        "ratio": round(statistics.median(ratios), 3),
+        "p50_ms": ms(ours_paced, 50),
+        "p99_ms": ms(ours_paced, 99),
+        "bare_p50_ms": ms(bare_paced, 50),
+        "bare_p99_ms": ms(bare_paced, 99),
+        "rounds": args.rounds,
+        "round_ratios": [round(r, 3) for r in ratios],
+        "overall_ratio": round(ours_rate / bare_rate, 3),
+        "rate": args.rate,
+        "paced_updates": args.paced_updates,
+        "paced_per_s": round(args.paced_updates / ours_paced.seconds, 1),
+        "saturated_p50_ms": ms(ours_saturated, 50),
+        "saturated_p99_ms": ms(ours_saturated, 99),
+        "bare_saturated_p50_ms": ms(bare_saturated, 50),
+        "bare_saturated_p99_ms": ms(bare_saturated, 99),
+        "cpu_ms": round(ours_saturated.cpu_seconds * 1000 / args.updates, 2),
+        "bare_cpu_ms": round(bare_saturated.cpu_seconds * 1000 / args.updates, 2),
         "errors": ours_errors + bare_errors,
         "ours_errors": ours_errors,
         "bare_errors": bare_errors,
         "moderate": moderate,
         "commands": commands,
-        "think_ms": args.think_ms,
     }
 
 
@@ -548,14 +652,22 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--updates", type=int, default=2000, help="text messages in all (default 2000)")
-    parser.add_argument("--patients", type=int, default=50, help="simulated patients (default 50)")
-    parser.add_argument("--seed", type=int, default=1, help="for the choice of texts (default 1)")
     parser.add_argument(
-        "--think-ms", type=float, default=0.0, help="a patient's mean pause after each reply (default 0)"
+        "--updates", type=int, default=3000, help="text messages in the saturated phases (default 3000)"
     )
     parser.add_argument(
-        "--profile", help="cProfile the measured phases into FILE (ours) and FILE.bare (slows both)"
+        "--rounds", type=int, default=5, help="saturated rounds, ours and bare in turn (default 5)"
+    )
+    parser.add_argument("--patients", type=int, default=50, help="simulated patients (default 50)")
+    parser.add_argument(
+        "--rate", type=float, default=30.0, help="messages per second in the paced phase (default 30)"
+    )
+    parser.add_argument(
+        "--paced-updates", type=int, default=900, help="text messages in the paced phase (default 900)"
+    )
+    parser.add_argument("--seed", type=int, default=1, help="for the choice of texts (default 1)")
+    parser.add_argument(
+        "--profile", help="cProfile the saturated phases into FILE (ours) and FILE.bare (slows both)"
     )
     parser.add_argument(
         "--database-url",
@@ -563,8 +675,15 @@ def main() -> int:
         "(default: a new SQLite file in a temporary directory)",
     )
     args = parser.parse_args()
-    if args.patients < 1 or args.updates < args.patients or args.think_ms < 0:
-        parser.error("--patients must be positive, --updates at least --patients, --think-ms >= 0")
+    if args.rounds < 1 or args.patients < 1 or args.paced_updates < args.patients:
+        parser.error("--rounds and --patients must be positive, --paced-updates at least --patients")
+    if args.updates < max(4, args.rounds) * args.patients:
+        parser.error(
+            "--updates must be at least 4 x --patients (each patient's script starts with 4 steps) and "
+            "--rounds x --patients"
+        )
+    if args.rate <= 0:
+        parser.error("--rate must be positive")
     result = asyncio.run(run(args))
     print(json.dumps(result))
     return 0 if result["errors"] == 0 else 1
