@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 
 from bot import flags, outbox
@@ -179,10 +178,6 @@ async def on_skip(update: Update, context: Context) -> None:
             return
         row.awaiting_reason = False
         await t.reply("schedule.reason_skipped")
-
-
-async def awaiting_reason(session: AsyncSession, patient: Patient) -> Attendance | None:
-    return await rules.awaiting_reason(session, patient.id, utcnow(), within=rules.REASON_WAIT)
 
 
 async def on_reason(t: Turn, patient: Patient, row: Attendance, text: str) -> None:
