@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot import db
 from bot.config import Settings, load_settings
+from bot.content.modules import Module, load_modules
 from bot.models import Base
 from tests.harness import TEST_ENCRYPTION_KEY, TEST_TOKEN, BotHarness
 
@@ -104,3 +105,12 @@ def cli_env(database_url: str) -> Iterator[dict[str, str]]:
         LOG_LEVEL="WARNING",
     )
     yield env
+
+
+@pytest.fixture(scope="session")
+def box() -> Module:
+    """The box-breathing exercise, as the content loader reads it (for coping-run tests)."""
+    problems: list[str] = []
+    module = load_modules(REPO / "content", problems).get("box_breathing", "en")
+    assert module is not None and not problems
+    return module

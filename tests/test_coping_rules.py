@@ -3,26 +3,16 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import coping, db
-from bot.content.modules import Module, load_modules
+from bot.content.modules import Module
 from bot.models import CopingSession, CopingStatus, utcnow
 from tests.records import add_patient
 
 Sessions = async_sessionmaker[AsyncSession]
-CONTENT = Path(__file__).resolve().parent.parent / "content"
-
-
-@pytest.fixture(scope="module")
-def box() -> Module:
-    problems: list[str] = []
-    module = load_modules(CONTENT, problems).get("box_breathing", "en")
-    assert module is not None and not problems
-    return module
 
 
 async def _patient(sessions: Sessions) -> int:

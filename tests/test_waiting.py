@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot import checkin, coping, cssrs, db, schedule
 from bot import safety_plan as plans
 from bot.checkin import Question as CheckInQuestion
-from bot.content.modules import Module, load_modules
+from bot.content.modules import Module
 from bot.cssrs import Question as ScreenQuestion
 from bot.cssrs import Trigger
 from bot.models import (
@@ -36,19 +35,10 @@ from bot.waiting import Waiting, patient_and_waiting, waiting_for
 from tests.records import add_patient
 
 Sessions = async_sessionmaker[AsyncSession]
-CONTENT = Path(__file__).resolve().parent.parent / "content"
 
 NOW = datetime(2026, 3, 2, 15, 30, tzinfo=UTC)
 WITHIN = timedelta(minutes=10)
 EXPIRY = timedelta(hours=6)
-
-
-@pytest.fixture(scope="module")
-def box() -> Module:
-    problems: list[str] = []
-    module = load_modules(CONTENT, problems).get("box_breathing", "en")
-    assert module is not None and not problems
-    return module
 
 
 @dataclass(frozen=True)
