@@ -134,9 +134,6 @@ class Connection:
     def cursor(self) -> Cursor:
         return Cursor(self)
 
-    async def execute(self, sql: str, parameters: Sequence[Any] | dict[str, Any] = ()) -> Cursor:
-        return await Cursor(self).execute(sql, parameters)
-
     async def commit(self) -> None:
         await self.patiently(self.raw.commit)
 

@@ -172,9 +172,9 @@ async def turn(update: Update, context: Context, *, waiting: bool = False) -> As
         if user is None:
             person = Stranger(0)
         elif waiting:
-            patient = await patient_and_waiting(session, user.id, utcnow())
-            if patient is not None:
-                person, found = patient
+            known = await patient_and_waiting(session, user.id, utcnow())
+            if known is not None:
+                person, found = known
             else:
                 person = await identify_counselor(session, user.id)
         else:

@@ -46,7 +46,8 @@ async def _from_active_patient(t: Turn, patient: Patient, text: str) -> None:
     screened = t.runtime.content.risk.screen(text)
     screening = screened.rules_only()
     now = utcnow()
-    waiting = t.waiting or await waiting_for(t.session, patient.id, now)
+    waiting = t.waiting
+    assert waiting is not None  # on_text's turn reads it with the patient
     plan = waiting.plan
     if safety_plan.editing(plan, now) is not None:
         # A plan's warning signs and means are written in crisis words on purpose: asked about, not paged.
