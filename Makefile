@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit run migrate clean
+.PHONY: demo test lint typecheck contracts unit run migrate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed"'
@@ -16,14 +16,18 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) -m bot demo
 
-test: lint typecheck unit
+test: lint typecheck contracts unit
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check bot tests
-	$(VENV)/bin/ruff format --check bot tests
+	$(VENV)/bin/ruff check bot tests devtools bench
+	$(VENV)/bin/ruff format --check bot tests devtools bench
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy bot
+	$(VENV)/bin/mypy bot devtools
+
+# import-linter: rules never import telegram, features never import handlers, no import cycles (pyproject.toml)
+contracts: $(STAMP)
+	$(VENV)/bin/lint-imports
 
 unit: $(STAMP)
 	$(PY) -m pytest

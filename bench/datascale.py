@@ -58,13 +58,10 @@ from sqlalchemy import Table, select, text  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker  # noqa: E402
 
 from bench.scratch import fresh_schema  # noqa: E402
-from bot import caseload as rules  # noqa: E402
-from bot import checkin, db, schedule, workspace  # noqa: E402
-from bot import safety_plan as plans  # noqa: E402
-from bot.consent import CONSENT_VERSION, SCOPE  # noqa: E402
-from bot.escalation import Outcome  # noqa: E402
-from bot.history import ChartLabels, Day, fill_window, render_chart  # noqa: E402
-from bot.models import (  # noqa: E402
+from bot.checkin import rules as checkin  # noqa: E402
+from bot.checkin.history import ChartLabels, Day, fill_window, render_chart  # noqa: E402
+from bot.core import db  # noqa: E402
+from bot.core.models import (  # noqa: E402
     AssignmentRole,
     Attendance,
     AuditEvent,
@@ -93,9 +90,15 @@ from bot.models import (  # noqa: E402
     SafetyPlan,
     SessionKind,
 )
-from bot.recurrence import Occurrence, Series, occurrences, to_local  # noqa: E402
-from bot.reminder_times import reminder_due  # noqa: E402
+from bot.enrollment.consent import CONSENT_VERSION, SCOPE  # noqa: E402
+from bot.risk import safety_plan as plans  # noqa: E402
+from bot.risk.escalation import Outcome  # noqa: E402
 from bot.risk.levels import Category, RiskLevel  # noqa: E402
+from bot.schedule import rules as schedule  # noqa: E402
+from bot.schedule.recurrence import Occurrence, Series, occurrences, to_local  # noqa: E402
+from bot.schedule.reminder_times import reminder_due  # noqa: E402
+from bot.workspace import caseload as rules  # noqa: E402
+from bot.workspace import rules as workspace  # noqa: E402
 
 T = TypeVar("T")
 KEY = Fernet.generate_key().decode()  # one run's database, one key

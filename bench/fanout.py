@@ -38,8 +38,8 @@ from cryptography.fernet import Fernet  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
 from bench.scratch import fresh_schema  # noqa: E402
-from bot import db  # noqa: E402
-from bot.models import (  # noqa: E402
+from bot.core import db  # noqa: E402
+from bot.core.models import (  # noqa: E402
     GroupMember,
     OutboxMessage,
     Patient,
@@ -48,7 +48,10 @@ from bot.models import (  # noqa: E402
     ProgramSession,
     SessionKind,
 )
-from bot.simulator import RateLimit, TelegramStandIn  # noqa: E402
+from devtools.simulator import (  # noqa: E402
+    RateLimit,
+    TelegramStandIn,
+)
 
 TOKEN = "123456789:BENCH-token-for-the-local-stand-in"
 KEY = Fernet.generate_key().decode()  # one run's database, one key

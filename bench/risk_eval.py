@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.content.check import check_content  # noqa: E402
+from bot.content_check.check import check_content  # noqa: E402
 from bot.risk.classifier import load_examples  # noqa: E402
 from bot.risk.detector import Detector  # noqa: E402
 from bot.risk.evaluate import evaluate, read_labelled  # noqa: E402

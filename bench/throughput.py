@@ -3,7 +3,8 @@
     python bench/throughput.py [--updates 3000] [--rounds 5] [--patients 50] [--rate 30] [--paced-updates 900]
                                [--seed 1] [--profile FILE] [--database-url URL-of-a-scratch-database]
 
-One local Telegram stand-in (`bot.simulator.TelegramStandIn`), in this process, with its flood limits off:
+One local Telegram stand-in (`devtools.simulator.TelegramStandIn`), in this process, with its flood limits
+off:
 we measure the bots, not Telegram's limits. M simulated patients type text messages, each waiting for the
 bot's reply before sending the next (a closed loop, as a person chats). Latency = from the user-side send to
 the reply arriving at the stand-in (its `sent_at`). The bots take turns, R rounds each (ours, bare, ours, ...;
@@ -25,7 +26,8 @@ each round starts the bot afresh), so that a slower spell of this shared machine
 1. IOP Companion, in this process as the end-to-end tests run it (`bot.app.serve` with a stop event, long
    polling with a 1 s timeout), its scheduler and outbox dispatcher running, logging at INFO to a file as
    `python -m bot run` does. A fresh database (db.upgrade) holds one counselor and M patients enrolled
-   through the real rules (invite, consent, set-up: `bot.enrollment`, `bot.consent`, `bot.onboarding`),
+   through the real rules (invite, consent, set-up: `bot.enrollment.invites`, `bot.enrollment.consent`,
+   `bot.enrollment.onboarding`),
    every fourth in Spanish, each with an open check-in waiting at "Have you used...?" (the questions before
    it take buttons; their answers are seeded as if tapped). Each patient then types, in order: "no" (saved;
    the note is asked), a note (saved, encrypted; the check-in completes, streak counted), /checkin (a new
@@ -83,15 +85,23 @@ from telegram import Update  # noqa: E402
 from telegram.ext import AIORateLimiter, Application, ContextTypes, MessageHandler, filters  # noqa: E402
 
 from bench.scratch import fresh_schema  # noqa: E402
-from bot import consent, db, logs, onboarding  # noqa: E402
-from bot.app import Runtime, serve  # noqa: E402
-from bot.checkin import Question  # noqa: E402
-from bot.config import Settings, load_settings  # noqa: E402
-from bot.enrollment import CounselorLinked, PatientEnrolled, issue_invite, redeem  # noqa: E402
-from bot.models import CheckIn, CheckInSource, CounselorRole, InviteKind, utcnow  # noqa: E402
-from bot.people import add_counselor  # noqa: E402
+from bot.app import serve  # noqa: E402
+from bot.checkin.rules import Question  # noqa: E402
+from bot.core import db, logs  # noqa: E402
+from bot.core.config import Settings, load_settings  # noqa: E402
+from bot.core.models import CheckIn, CheckInSource, CounselorRole, InviteKind, utcnow  # noqa: E402
+from bot.core.people import add_counselor  # noqa: E402
+from bot.enrollment import (  # noqa: E402
+    consent,
+    onboarding,
+)
+from bot.enrollment.invites import CounselorLinked, PatientEnrolled, issue_invite, redeem  # noqa: E402
 from bot.risk import RiskLevel  # noqa: E402
-from bot.simulator import BotMessage, TelegramStandIn  # noqa: E402
+from bot.runtime import Runtime  # noqa: E402
+from devtools.simulator import (  # noqa: E402
+    BotMessage,
+    TelegramStandIn,
+)
 
 TOKEN = "123456789:BENCH-token-for-the-local-stand-in"
 KEY = Fernet.generate_key().decode()  # one run's database, one key
@@ -176,7 +186,7 @@ class ReplyWatch:
 
     `TelegramStandIn.wait_for` wakes every waiter on every bot message; with M patients waiting that is M
     wake-ups per reply, load on this same event loop. This hooks the stand-in's message store instead
-    (an internal of bot.simulator: adjust here if it changes).
+    (an internal of devtools.simulator: adjust here if it changes).
     """
 
     def __init__(self, standin: TelegramStandIn) -> None:

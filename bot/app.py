@@ -9,62 +9,19 @@ import asyncio
 import gc
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from telegram import BotCommand, Update
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 
-from bot.config import Settings
-from bot.content import Catalog
-from bot.content.loader import Content, load_content
-from bot.content.modules import ModuleLibrary
-from bot.content.required import PATIENT_COMMANDS
-from bot.db import ensure_current, make_engine, make_sessionmaker
-from bot.handlers import register
-from bot.handlers.delivery import Dispatcher
-from bot.metrics import Metrics
+from bot.content_check.required import PATIENT_COMMANDS
+from bot.core.db import ensure_current
+from bot.handlers import alerts, register
+from bot.outbox.dispatcher import Dispatcher
+from bot.runtime import Runtime
 from bot.scheduler import build_scheduler
+from bot.workspace import notices
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Runtime:
-    """What every handler needs. Reach it with `bot.handlers.base.runtime_of(context)`."""
-
-    settings: Settings
-    engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
-    content: Content
-    refused_fingerprint: str | None = None  # the last edit that failed the check, so it is reported once
-    metrics: Metrics = field(default_factory=Metrics)
-    wake_outbox: Callable[[], None] = lambda: (
-        None
-    )  # send what was just put in the outbox now, not at the tick
-
-    @property
-    def catalog(self) -> Catalog:
-        return self.content.catalog
-
-    @property
-    def modules(self) -> ModuleLibrary:
-        return self.content.modules
-
-    def text(self, key: str, language: str, **variables: object) -> str:
-        return self.catalog.render(key, language, **variables)
-
-    def reload_content(self) -> Content:
-        """Load the content again; on any problem raise ContentError and keep serving the last good one."""
-        self.content = load_content(self.settings.content_dir)
-        return self.content
-
-    @classmethod
-    def create(cls, settings: Settings) -> Runtime:
-        content = load_content(settings.content_dir)
-        engine = make_engine(settings.database_url, encryption_key=settings.require_encryption_key())
-        return cls(settings, engine, make_sessionmaker(engine), content)
 
 
 class MeteredApplication(Application):  # type: ignore[type-arg]
@@ -115,7 +72,12 @@ async def serve(
 
     await ensure_current(runtime.engine)
     application = build_application(runtime, polling=not webhook)
-    dispatcher = Dispatcher(runtime, application.bot)
+    dispatcher = Dispatcher(
+        runtime,
+        application.bot,
+        after_sent={alerts.PAGE_KIND: alerts.page_sent},
+        on_blocked=notices.patient_unreachable,
+    )
     scheduler = build_scheduler(runtime, application.bot, dispatcher)
     intake = WebhookServer(runtime, application) if webhook else None
     if intake is not None:

@@ -13,7 +13,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.models import Escalation, EscalationStatus, OutboxMessage, OutboxStatus, utcnow
+from bot.core.models import Escalation, EscalationStatus, OutboxMessage, OutboxStatus, utcnow
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 # Handlers answer in milliseconds; a slow database or Telegram call shows in the upper buckets.

@@ -17,22 +17,25 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram import Bot
 
-from bot import checkin, coping, flags, outbox
+from bot.checkin import rules as checkin
 from bot.content import ContentError
-from bot.content.loader import fingerprint
-from bot.db import exclusive, transaction
-from bot.enrollment import purge_expired_invites
+from bot.content_check.loader import fingerprint
+from bot.coping import rules as coping
+from bot.core.db import exclusive, transaction
+from bot.core.models import CheckInSource, CheckInStatus, Patient, utcnow
+from bot.enrollment.invites import purge_expired_invites
 from bot.handlers import alerts, screener
 from bot.handlers import caseload as caseload_handlers
 from bot.handlers import checkin as checkin_handlers
 from bot.handlers import coping as coping_handlers
-from bot.handlers import notices as notices_handlers
 from bot.handlers import schedule as schedule_handlers
-from bot.handlers.delivery import Dispatcher
-from bot.models import CheckInSource, CheckInStatus, Patient, utcnow
+from bot.outbox import store as outbox
+from bot.outbox.dispatcher import Dispatcher
+from bot.workspace import flags
+from bot.workspace import notices as notices_handlers
 
 if TYPE_CHECKING:
-    from bot.app import Runtime
+    from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

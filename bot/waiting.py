@@ -15,8 +15,19 @@ from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from bot import checkin, coping, cssrs, safety_plan, schedule
-from bot.models import Attendance, CheckIn, CopingSession, Patient, SafetyPlan, SuicideScreen, UTCDateTime
+from bot.checkin import rules as checkin
+from bot.coping import rules as coping
+from bot.core.models import (
+    Attendance,
+    CheckIn,
+    CopingSession,
+    Patient,
+    SafetyPlan,
+    SuicideScreen,
+    UTCDateTime,
+)
+from bot.risk import cssrs, safety_plan
+from bot.schedule import rules as schedule
 
 
 @dataclass(frozen=True)

@@ -29,11 +29,11 @@ from starlette.routing import Route
 from telegram import Update
 from telegram.ext import Application
 
-from bot.db import SchemaNotCurrent, ensure_current
+from bot.core.db import SchemaNotCurrent, ensure_current
 from bot.metrics import CONTENT_TYPE
 
 if TYPE_CHECKING:
-    from bot.app import Runtime
+    from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

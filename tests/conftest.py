@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot import db
-from bot.config import Settings, load_settings
 from bot.content.modules import Module, load_modules
-from bot.models import Base
+from bot.core import db
+from bot.core.config import Settings, load_settings
+from bot.core.models import Base
 from tests.harness import TEST_ENCRYPTION_KEY, TEST_TOKEN, BotHarness
 
 REPO = Path(__file__).resolve().parent.parent

@@ -14,13 +14,14 @@ from datetime import timedelta
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from bot import db
-from bot.app import Runtime, serve
-from bot.config import Settings
-from bot.enrollment import issue_invite
-from bot.models import Counselor, CounselorRole, InviteKind, Patient
-from bot.people import add_counselor
-from bot.simulator import BotMessage, TelegramStandIn
+from bot.app import serve
+from bot.core import db
+from bot.core.config import Settings
+from bot.core.models import Counselor, CounselorRole, InviteKind, Patient
+from bot.core.people import add_counselor
+from bot.enrollment.invites import issue_invite
+from bot.runtime import Runtime
+from devtools.simulator import BotMessage, TelegramStandIn
 
 TEST_TOKEN = "123456789:TEST-token-for-the-local-stand-in"
 TEST_ENCRYPTION_KEY = "3YqCcwW2osn6N0g5gj8tLZc4iUYWXFwjtvQ0URv_lok="  # for tests only

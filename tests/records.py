@@ -9,8 +9,16 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import db
-from bot.models import GroupMember, Patient, PatientGroup, PatientStatus, ProgramSession, SessionKind, utcnow
+from bot.core import db
+from bot.core.models import (
+    GroupMember,
+    Patient,
+    PatientGroup,
+    PatientStatus,
+    ProgramSession,
+    SessionKind,
+    utcnow,
+)
 
 _numbers = itertools.count(100_000)
 

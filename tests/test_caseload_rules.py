@@ -1,4 +1,4 @@
-"""The counselor's caseload, patient summary and digest (bot/caseload.py) on the test database.
+"""The counselor's caseload, patient summary and digest (bot/workspace/caseload.py) on the test database.
 
 "Now" is Thursday 2026-11-26 18:00 UTC (12:00 in Chicago); the local week began on Monday 2026-11-23.
 """
@@ -13,12 +13,11 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import caseload as rules
-from bot import checkin, db, schedule
-from bot.caseload import CaseloadLine, EscalationItem, Sessions, Trend
-from bot.checkin import Question
-from bot.history import Day
-from bot.models import (
+from bot.checkin import rules as checkin
+from bot.checkin.history import Day
+from bot.checkin.rules import Question
+from bot.core import db
+from bot.core.models import (
     AssignmentRole,
     Attendance,
     CareAssignment,
@@ -36,6 +35,9 @@ from bot.models import (
     SessionKind,
 )
 from bot.risk.levels import RiskLevel
+from bot.schedule import rules as schedule
+from bot.workspace import caseload as rules
+from bot.workspace.caseload import CaseloadLine, EscalationItem, Sessions, Trend
 from tests.records import add_patient
 
 Sessions_ = async_sessionmaker[AsyncSession]

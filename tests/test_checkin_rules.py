@@ -1,4 +1,4 @@
-"""The check-in rules (bot/checkin.py) against the real database, without Telegram."""
+"""The check-in rules (bot/checkin/rules.py) against the real database, without Telegram."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import checkin as rules
-from bot import db
-from bot.checkin import Question
-from bot.models import CheckIn, CheckInSource, CheckInStatus, Patient
+from bot.checkin import rules
+from bot.checkin.rules import Question
+from bot.core import db
+from bot.core.models import CheckIn, CheckInSource, CheckInStatus, Patient
 from tests.records import add_patient
 
 Sessions = async_sessionmaker[AsyncSession]

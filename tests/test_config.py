@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from bot.config import ConfigError, load_settings
+from bot.core.config import ConfigError, load_settings
 from tests.harness import TEST_TOKEN
 
 

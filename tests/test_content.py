@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from bot.content import ContentError, load_catalog
-from bot.onboarding import COMMON_TIMEZONES
+from bot.enrollment.onboarding import COMMON_TIMEZONES
 
 CONTENT = Path(__file__).resolve().parent.parent / "content"
 # That every shipped text renders, non-empty and within Telegram's limits, in every language, is

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.content.check import check_content
+from bot.content_check.check import check_content
 
 CONTENT = Path(__file__).resolve().parent.parent / "content"
 MODULE = """\

@@ -1,4 +1,4 @@
-"""Coping runs and the "what works for you" ranking (bot/coping.py), without Telegram."""
+"""Coping runs and the "what works for you" ranking (bot/coping/rules.py), without Telegram."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import coping, db
 from bot.content.modules import Module
-from bot.models import CopingSession, CopingStatus, utcnow
+from bot.coping import rules as coping
+from bot.core import db
+from bot.core.models import CopingSession, CopingStatus, utcnow
 from tests.records import add_patient
 
 Sessions = async_sessionmaker[AsyncSession]

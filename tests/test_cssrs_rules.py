@@ -1,4 +1,4 @@
-"""The C-SSRS screener (bot/cssrs.py): question order, Columbia's triage, and the screens kept in the
+"""The C-SSRS screener (bot/risk/cssrs.py): question order, Columbia's triage, and the screens kept in the
 database. The expected order and triage are written here from the clinical reference, not taken from the
 module."""
 
@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import cssrs, db
-from bot.cssrs import ColumbiaRisk, Question, Trigger
-from bot.models import Escalation, ScreenStatus, SuicideScreen
-from bot.risk import RiskLevel
+from bot.core import db
+from bot.core.models import Escalation, ScreenStatus, SuicideScreen
+from bot.risk import RiskLevel, cssrs
+from bot.risk.cssrs import ColumbiaRisk, Question, Trigger
 from tests.records import add_patient
 
 Sessions = async_sessionmaker[AsyncSession]

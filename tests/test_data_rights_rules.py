@@ -1,5 +1,6 @@
-"""A patient's rights and the end of care, on the real database: the export (bot/data_export.py), the
-erasure (bot/erasure.py), discharge (bot/discharge.py) and the retention purge (bot/retention.py)."""
+"""A patient's rights and the end of care, on the real database: the export (bot/privacy/export.py), the
+erasure (bot/privacy/erasure.py), discharge (bot/privacy/discharge.py) and the retention purge
+(bot/privacy/retention.py)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,8 @@ import pytest
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import audit, data_export, db, outbox, retention
-from bot.discharge import DischargeError, discharge, discharged_at
-from bot.enrollment import hash_code
-from bot.erasure import erase_patient, tables_erased
-from bot.models import (
+from bot.core import audit, db
+from bot.core.models import (
     AssignmentRole,
     Attendance,
     AuditEvent,
@@ -50,7 +48,13 @@ from bot.models import (
     ScreenStatus,
     SuicideScreen,
 )
-from bot.patient_records import PATIENTS, links
+from bot.enrollment.invites import hash_code
+from bot.outbox import store as outbox
+from bot.privacy import export as data_export
+from bot.privacy import retention
+from bot.privacy.discharge import DischargeError, discharge, discharged_at
+from bot.privacy.erasure import erase_patient, tables_erased
+from bot.privacy.records import PATIENTS, links
 from tests.records import add_patient
 
 Sessions = async_sessionmaker[AsyncSession]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot import db
+from bot.core import db
 from tests.harness import TEST_ENCRYPTION_KEY
 
 

@@ -11,9 +11,10 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot import db, key_rotation, outbox
-from bot.crypto import EncryptionError
-from bot.models import CheckIn, CheckInSource, OutboxMessage, SafetyPlan, utcnow
+from bot.core import db, key_rotation
+from bot.core.crypto import EncryptionError
+from bot.core.models import CheckIn, CheckInSource, OutboxMessage, SafetyPlan, utcnow
+from bot.outbox import store as outbox
 from tests.harness import TEST_ENCRYPTION_KEY
 from tests.records import add_patient
 

@@ -6,9 +6,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import consent, db, enrollment
-from bot.models import AuditEvent, CounselorRole, Invite, InviteKind, PatientStatus, utcnow
-from bot.people import Stranger, add_counselor, care_team, identify
+from bot.core import db
+from bot.core.models import AuditEvent, CounselorRole, Invite, InviteKind, PatientStatus, utcnow
+from bot.core.people import Stranger, add_counselor, care_team, identify
+from bot.enrollment import consent
+from bot.enrollment import invites as enrollment
 
 Sessions = async_sessionmaker[AsyncSession]
 

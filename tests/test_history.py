@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.history import ChartLabels, Day, fill_window, render_chart, summarize
+from bot.checkin.history import ChartLabels, Day, fill_window, render_chart, summarize
 
 REPO = Path(__file__).resolve().parent.parent
 END = date(2026, 11, 23)

@@ -9,8 +9,8 @@ import pytest
 import recurring_ical_events
 import x_wr_timezone
 
-from bot.ical_import import CalendarError, ImportedEvent, parse_calendar
-from bot.recurrence import Occurrence, Override, occurrences
+from bot.schedule.ical_import import CalendarError, ImportedEvent, parse_calendar
+from bot.schedule.recurrence import Occurrence, Override, occurrences
 
 DATA = Path(__file__).parent / "data"
 GOOGLE = (DATA / "iop_calendar.ics").read_bytes()

@@ -1,4 +1,5 @@
-"""bot.inline_sqlite: statements on the event loop's thread; waiting for the write lock never blocks it."""
+"""bot.core.inline_sqlite: statements on the event loop's thread; waiting for the write lock never blocks
+it."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot import db, inline_sqlite
+from bot.core import db, inline_sqlite
 
 
 @pytest.fixture

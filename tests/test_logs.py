@@ -7,8 +7,8 @@ from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot import logs
-from bot.models import Counter
+from bot.core import logs
+from bot.core.models import Counter
 from tests.harness import TEST_TOKEN
 
 

@@ -7,8 +7,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot import db
-from bot.models import Base
+from bot.core import db
+from bot.core.models import Base
 
 
 async def test_models_and_migrations_agree(engine: AsyncEngine) -> None:

@@ -4,7 +4,7 @@ from datetime import time
 
 import pytest
 
-from bot.onboarding import parse_clock, parse_timezone
+from bot.enrollment.onboarding import parse_clock, parse_timezone
 
 
 @pytest.mark.parametrize(

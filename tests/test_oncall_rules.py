@@ -8,9 +8,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import db, oncall
-from bot.models import Counselor, CounselorRole
-from bot.oncall import OfficeHours
+from bot.core import db
+from bot.core.clock import OfficeHours
+from bot.core.models import Counselor, CounselorRole
+from bot.risk import oncall
 
 NEW_YORK = ZoneInfo("America/New_York")
 

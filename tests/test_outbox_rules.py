@@ -1,5 +1,6 @@
-"""The outbox (bot/outbox.py): idempotent planning, leased claims in priority order, expiry, retries with
-backoff, cancelling, and two workers claiming at once. All times are fixed; the real clock is never read."""
+"""The outbox (bot/outbox/store.py): idempotent planning, leased claims in priority order, expiry, retries
+with backoff, cancelling, and two workers claiming at once. All times are fixed; the real clock is never
+read."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import db, outbox
-from bot.models import OutboxMessage, OutboxStatus, Patient, PatientStatus, Priority
-from bot.outbox import Claimed
+from bot.core import db
+from bot.core.models import OutboxMessage, OutboxStatus, Patient, PatientStatus, Priority
+from bot.outbox import store as outbox
+from bot.outbox.store import Claimed
 from tests.records import add_patient
 
 Sessions = async_sessionmaker[AsyncSession]

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from dateutil.rrule import rrulestr
 
-from bot.recurrence import Occurrence, Override, Series, occurrences, validate_rrule
+from bot.schedule.recurrence import Occurrence, Override, Series, occurrences, validate_rrule
 
 NY = "America/New_York"
 LA = "America/Los_Angeles"

@@ -5,7 +5,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.reminder_times import in_quiet_hours, parse_offsets, reminder_due
+from bot.core.clock import parse_offsets
+from bot.schedule.reminder_times import in_quiet_hours, reminder_due
 
 NY = "America/New_York"
 LA = "America/Los_Angeles"

@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 from bot.content.catalog import load_catalog
-from bot.content.required import PATIENT_COMMANDS, required_keys
+from bot.content_check.required import PATIENT_COMMANDS, required_keys
 
 BOT = Path(__file__).resolve().parent.parent / "bot"
 CONTENT = BOT.parent / "content"

@@ -12,7 +12,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
 from bot import cli
-from bot.content.check import check_content
+from bot.content_check.check import check_content
 from bot.risk import Category, Detector, FollowUp, RiskLevel
 from bot.risk.classifier import MODEL_FILE, Classifier, features, fingerprint, load_examples
 from bot.risk.labelled import Labelled

@@ -17,7 +17,7 @@ from typing import cast
 import pytest
 
 from bot import cli
-from bot.content.check import Report, check_content
+from bot.content_check.check import Report, check_content
 from bot.risk.detector import Detector, Screening
 from bot.risk.evaluate import EvalFileError, Evaluation, Labelled, evaluate, read_labelled
 from bot.risk.levels import RiskLevel

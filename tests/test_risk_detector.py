@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.content.check import check_content
+from bot.content_check.check import check_content
 from bot.risk import Category, Context, Detector, FollowUp, RiskLevel, Screening
 
 CONTENT = Path(__file__).resolve().parent.parent / "content"

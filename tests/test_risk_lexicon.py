@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.content.check import check_content
+from bot.content_check.check import check_content
 from bot.risk.detector import Detector
 from bot.risk.levels import Category, RiskLevel
 from bot.risk.lexicon import Lexicon, load_lexicon

@@ -1,4 +1,4 @@
-"""The Stanley–Brown safety plan (bot/safety_plan.py): the walk-through, editing one step, what a crisis
+"""The Stanley–Brown safety plan (bot/risk/safety_plan.py): the walk-through, editing one step, what a crisis
 shows, and the one plan per patient kept in the database."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import db
-from bot import safety_plan as plans
 from bot.content.catalog import load_catalog
-from bot.models import SafetyPlan
-from bot.safety_plan import MAX_LENGTH, STEPS, Step
+from bot.core import db
+from bot.core.models import SafetyPlan
+from bot.risk import safety_plan as plans
+from bot.risk.safety_plan import MAX_LENGTH, STEPS, Step
 from tests.records import add_patient
 
 Sessions = async_sessionmaker[AsyncSession]

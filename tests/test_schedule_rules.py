@@ -1,4 +1,4 @@
-"""Groups, sessions, answers and reminder planning (bot/schedule.py) on the test database.
+"""Groups, sessions, answers and reminder planning (bot/schedule/rules.py) on the test database.
 
 The main fixture is an evening group meeting Mon/Wed/Thu 18:00 New York time with one patient in New York
 and one in Los Angeles (where the session is at 15:00). Dates are in March 2027: US daylight-saving time
@@ -16,9 +16,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import db, outbox, schedule
-from bot.ical_import import parse_calendar
-from bot.models import (
+from bot.core import db
+from bot.core.models import (
     AssignmentRole,
     CareAssignment,
     Counselor,
@@ -30,9 +29,12 @@ from bot.models import (
     Rsvp,
     SessionKind,
 )
-from bot.people import assigned_counselors
-from bot.recurrence import to_local
-from bot.schedule import ScheduleError
+from bot.core.people import assigned_counselors
+from bot.outbox import store as outbox
+from bot.schedule import rules as schedule
+from bot.schedule.ical_import import parse_calendar
+from bot.schedule.recurrence import to_local
+from bot.schedule.rules import ScheduleError
 from tests.records import add_patient
 
 Sessions = async_sessionmaker[AsyncSession]

@@ -11,13 +11,12 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot import checkin, coping, cssrs, db, schedule
-from bot import safety_plan as plans
-from bot.checkin import Question as CheckInQuestion
+from bot.checkin import rules as checkin
+from bot.checkin.rules import Question as CheckInQuestion
 from bot.content.modules import Module
-from bot.cssrs import Question as ScreenQuestion
-from bot.cssrs import Trigger
-from bot.models import (
+from bot.coping import rules as coping
+from bot.core import db
+from bot.core.models import (
     Attendance,
     CheckIn,
     CheckInSource,
@@ -31,6 +30,11 @@ from bot.models import (
     SessionKind,
     SuicideScreen,
 )
+from bot.risk import cssrs
+from bot.risk import safety_plan as plans
+from bot.risk.cssrs import Question as ScreenQuestion
+from bot.risk.cssrs import Trigger
+from bot.schedule import rules as schedule
 from bot.waiting import Waiting, patient_and_waiting, waiting_for
 from tests.records import add_patient
 

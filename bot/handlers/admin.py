@@ -7,9 +7,9 @@ import logging
 from telegram import Update
 
 from bot.content import ContentError
+from bot.core.models import Counselor, CounselorRole
 from bot.handlers.base import Context, turn
 from bot.handlers.fallback import answer_not_for_role
-from bot.models import Counselor, CounselorRole
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
 """The care team's side of an escalation: alerts to counselors, re-pages, their buttons, and /alerts.
 
-The rules (who is paged, when, grouping, who may act) are in `bot.escalation`; this module only renders and
-sends. Alerts carry the least data (alias, level, category, time); the words behind an alert are shown only
-when an authorised counselor taps "Show details", and that view is written to the audit log.
+The rules (who is paged, when, grouping, who may act) are in `bot.risk.escalation`; this module only
+renders and sends. Alerts carry the least data (alias, level, category, time); the words behind an alert
+are shown only when an authorised counselor taps "Show details", and that view is written to the audit log.
 """
 
 from __future__ import annotations
@@ -16,13 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot, Update
 from telegram.error import TelegramError
 
-from bot import cssrs, oncall, outbox, safety_plan
-from bot import escalation as rules
-from bot.db import transaction
-from bot.handlers import delivery
-from bot.handlers.base import Button, Context, Rows, Turn, keyboard, turn
-from bot.handlers.safety_plan import sections as plan_sections
-from bot.models import (
+from bot.core.db import transaction
+from bot.core.models import (
     Counselor,
     Escalation,
     EscalationAlert,
@@ -33,10 +28,16 @@ from bot.models import (
     ScreenStatus,
     utcnow,
 )
-from bot.risk import Category, RiskLevel
+from bot.handlers.base import Context, Turn, turn
+from bot.handlers.safety_plan import sections as plan_sections
+from bot.outbox import dispatcher as delivery
+from bot.outbox import store as outbox
+from bot.outbox.markup import Button, Rows, keyboard
+from bot.risk import Category, RiskLevel, cssrs, oncall, safety_plan
+from bot.risk import escalation as rules
 
 if TYPE_CHECKING:
-    from bot.app import Runtime
+    from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -160,8 +161,7 @@ async def page(runtime: Runtime, session: AsyncSession, escalation: Escalation, 
     return added
 
 
-@delivery.after_sent(PAGE_KIND)
-async def _page_sent(
+async def page_sent(
     runtime: Runtime, session: AsyncSession, row: outbox.Claimed, message_id: int
 ) -> delivery.FollowUp | None:
     """Keep each alert copy, so an acknowledgement can be shown on it. If one came while this copy was on

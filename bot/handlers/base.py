@@ -6,27 +6,23 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import Bot, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import ContextTypes
 
 from bot.content.catalog import REFERENCE_LANGUAGE
-from bot.db import transaction
-from bot.models import Counselor, Patient, PatientStatus, utcnow
-from bot.people import Person, Stranger, identify, identify_counselor
+from bot.core.db import transaction
+from bot.core.models import Counselor, Patient, PatientStatus, utcnow
+from bot.core.people import Person, Stranger, identify, identify_counselor
+from bot.outbox.markup import Button, Rows, keyboard
+from bot.runtime import Runtime
 from bot.waiting import Waiting, patient_and_waiting
-
-if TYPE_CHECKING:
-    from bot.app import Runtime
 
 log = logging.getLogger(__name__)
 
 Context = ContextTypes.DEFAULT_TYPE
-Button = tuple[str, str]  # (label, callback_data)
-Rows = Sequence[Sequence[Button]]
 
 
 @dataclass(frozen=True)
@@ -58,8 +54,6 @@ async def send_all(bot: Bot, messages: Sequence[Outgoing]) -> None:
 
 
 def runtime_of(context: Context) -> Runtime:
-    from bot.app import Runtime
-
     runtime = context.application.bot_data["runtime"]
     assert isinstance(runtime, Runtime)
     return runtime
@@ -144,12 +138,6 @@ class Turn:
         self.after_commit.clear()
         self.outgoing.clear()
         self.elsewhere.clear()
-
-
-def keyboard(rows: Sequence[Sequence[Button]]) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(label, callback_data=data) for label, data in row] for row in rows]
-    )
 
 
 def language_of(person: Person, update: Update, supported: list[str]) -> str:

@@ -1,6 +1,6 @@
 """The counselor's workspace on Telegram: /caseload, /patient ALIAS, /note ALIAS TEXT, /digest, and the daily
-digest the scheduler sends. Rules (who sees whom, what the numbers are) are in `bot.caseload` and
-`bot.workspace`; every view of patient data is audited."""
+digest the scheduler sends. Rules (who sees whom, what the numbers are) are in `bot.workspace.caseload` and
+`bot.workspace.rules`; every view of patient data is audited."""
 
 from __future__ import annotations
 
@@ -13,21 +13,23 @@ from typing import TYPE_CHECKING
 
 from telegram import Update
 
-from bot import audit, outbox, workspace
-from bot import caseload as rules
-from bot import checkin as checkins
-from bot import safety_plan as plans
-from bot.db import transaction
+from bot.checkin import rules as checkins
+from bot.checkin.history import fill_window, render_chart
+from bot.core import audit
+from bot.core.db import transaction
+from bot.core.models import Counselor, CounselorRole, Patient, Priority, utcnow
 from bot.handlers import alerts
 from bot.handlers import safety_plan as plan_handlers
 from bot.handlers.base import Context, Turn, turn
 from bot.handlers.fallback import answer_expired_button
 from bot.handlers.history import chart_labels
-from bot.history import fill_window, render_chart
-from bot.models import Counselor, CounselorRole, Patient, Priority, utcnow
+from bot.outbox import store as outbox
+from bot.risk import safety_plan as plans
+from bot.workspace import caseload as rules
+from bot.workspace import rules as workspace
 
 if TYPE_CHECKING:
-    from bot.app import Runtime
+    from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,5 @@
-"""The daily check-in over Telegram: /checkin, its buttons, typed answers. Rules are in bot/checkin.py."""
+"""The daily check-in over Telegram: /checkin, its buttons, typed answers. Rules are in
+bot/checkin/rules.py."""
 
 from __future__ import annotations
 
@@ -9,17 +10,19 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 
-from bot import checkin as rules
-from bot import coping, outbox
-from bot.checkin import Question
+from bot.checkin import rules
+from bot.checkin.rules import Question
+from bot.coping import rules as coping
+from bot.core.models import CheckIn, Patient, Priority, utcnow
 from bot.handlers import crisis
-from bot.handlers.base import Button, Context, Rows, Turn, scale_rows, turn
+from bot.handlers.base import Context, Turn, scale_rows, turn
 from bot.handlers.fallback import answer_expired_button
-from bot.models import CheckIn, Patient, Priority, utcnow
+from bot.outbox import store as outbox
+from bot.outbox.markup import Button, Rows
 from bot.risk import Category, RiskLevel
 
 if TYPE_CHECKING:
-    from bot.app import Runtime
+    from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

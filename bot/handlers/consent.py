@@ -7,11 +7,11 @@ from zoneinfo import ZoneInfo
 
 from telegram import Update
 
-from bot import consent as consent_rules
+from bot.core.models import Patient, PatientStatus
+from bot.enrollment import consent as consent_rules
 from bot.handlers import onboarding
 from bot.handlers.base import Context, Turn, remove_buttons, turn
 from bot.handlers.fallback import answer_expired_button, answer_not_for_role
-from bot.models import Patient, PatientStatus
 
 log = logging.getLogger(__name__)
 

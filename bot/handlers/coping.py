@@ -1,6 +1,6 @@
 """The coping toolbox over Telegram: /cope, its menu, the step runner and the before/after ratings.
 
-Rules are in bot/coping.py. A step is shown by `show`, both after a tap and when a pause ends (the
+Rules are in bot/coping/rules.py. A step is shown by `show`, both after a tap and when a pause ends (the
 scheduler calls it), so the two paths cannot drift apart.
 """
 
@@ -12,16 +12,17 @@ from typing import TYPE_CHECKING
 from sqlalchemy import update
 from telegram import Bot, Update
 
-from bot import coping
-from bot.checkin import CRAVING_RANGE, read_number
+from bot.checkin.rules import CRAVING_RANGE, read_number
 from bot.content.modules import Category, Module
-from bot.db import transaction
-from bot.handlers.base import Button, Context, Outgoing, Rows, Turn, remove_markup, scale_rows, send, turn
+from bot.coping import rules as coping
+from bot.core.db import transaction
+from bot.core.models import CopingSession, CopingStatus, Patient, PatientStatus, utcnow
+from bot.handlers.base import Context, Outgoing, Turn, remove_markup, scale_rows, send, turn
 from bot.handlers.fallback import answer_expired_button
-from bot.models import CopingSession, CopingStatus, Patient, PatientStatus, utcnow
+from bot.outbox.markup import Button, Rows
 
 if TYPE_CHECKING:
-    from bot.app import Runtime
+    from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

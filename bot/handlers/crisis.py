@@ -1,7 +1,8 @@
 """Crisis responses to patients: what the bot says at once when a message shows risk.
 
 The care team's side (alerts, re-pages, their buttons) is in `bot.handlers.alerts`; the rules in
-`bot.escalation`. A suicide-adjacent message is followed by the C-SSRS screener (`bot.handlers.screener`).
+`bot.risk.escalation`. A suicide-adjacent message is followed by the C-SSRS screener
+(`bot.handlers.screener`).
 """
 
 from __future__ import annotations
@@ -10,13 +11,13 @@ import logging
 
 from telegram import Update
 
-from bot import cssrs
-from bot import escalation as rules
+from bot.core.models import Patient, utcnow
 from bot.handlers import alerts, screener
 from bot.handlers import safety_plan as plan_handlers
-from bot.handlers.base import Context, Rows, Turn, turn
-from bot.models import Patient, utcnow
-from bot.risk import Category, FollowUp, RiskLevel, Screening
+from bot.handlers.base import Context, Turn, turn
+from bot.outbox.markup import Rows
+from bot.risk import Category, FollowUp, RiskLevel, Screening, cssrs
+from bot.risk import escalation as rules
 
 log = logging.getLogger(__name__)
 

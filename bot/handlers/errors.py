@@ -9,8 +9,8 @@ import secrets
 from telegram import Update
 from telegram.error import Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 
+from bot.core.people import Stranger
 from bot.handlers.base import Context, language_of, runtime_of
-from bot.people import Stranger
 
 log = logging.getLogger(__name__)
 

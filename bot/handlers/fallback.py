@@ -6,9 +6,9 @@ import logging
 
 from telegram import Update
 
+from bot.core.models import Counselor, CounselorRole, Patient
+from bot.core.people import Stranger, bump_counter
 from bot.handlers.base import Context, Turn, turn
-from bot.models import Counselor, CounselorRole, Patient
-from bot.people import Stranger, bump_counter
 
 log = logging.getLogger(__name__)
 

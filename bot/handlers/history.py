@@ -8,12 +8,12 @@ from datetime import timedelta
 
 from telegram import Update
 
-from bot import checkin as rules
-from bot.content.required import HISTORY_WINDOWS
+from bot.checkin import rules
+from bot.checkin.history import ChartLabels, fill_window, render_chart, summarize
+from bot.content_check.required import HISTORY_WINDOWS
+from bot.core.models import Patient, utcnow
 from bot.handlers.base import Context, Turn, turn
 from bot.handlers.fallback import answer_expired_button
-from bot.history import ChartLabels, fill_window, render_chart, summarize
-from bot.models import Patient, utcnow
 
 log = logging.getLogger(__name__)
 

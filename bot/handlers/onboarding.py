@@ -6,11 +6,12 @@ import logging
 
 from telegram import Update
 
-from bot import onboarding as rules
-from bot.handlers.base import Button, Context, Turn, remove_buttons, turn
+from bot.core.models import Patient, PatientStatus
+from bot.enrollment import onboarding as rules
+from bot.enrollment.onboarding import Step
+from bot.handlers.base import Context, Turn, remove_buttons, turn
 from bot.handlers.fallback import answer_expired_button
-from bot.models import Patient, PatientStatus
-from bot.onboarding import Step
+from bot.outbox.markup import Button
 
 log = logging.getLogger(__name__)
 

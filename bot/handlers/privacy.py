@@ -1,7 +1,7 @@
 """A patient's rights over their data: /mydata (a copy of everything) and /deleteme (erase everything).
 
 Any enrolled patient may use them, whatever their status: withdrawing consent or being discharged does not
-take these rights away. The rules are in `bot.data_export` and `bot.erasure`.
+take these rights away. The rules are in `bot.privacy.export` and `bot.privacy.erasure`.
 
 The confirm button of /deleteme carries the id of the audit event that recorded the request; only the
 patient's latest request, younger than CONFIRM_WITHIN, can be confirmed, and "Keep my data" spends it. So a
@@ -16,15 +16,16 @@ from datetime import timedelta
 from sqlalchemy import select
 from telegram import InputFile, Update
 
-from bot import audit, data_export
-from bot.checkin import SLEEP, TRIGGERS
-from bot.cssrs import Question as ScreenerQuestion
-from bot.erasure import erase_patient
+from bot.checkin.rules import SLEEP, TRIGGERS
+from bot.core import audit
+from bot.core.models import AuditEvent, Patient, Rsvp, utcnow
 from bot.handlers.base import Context, Turn, remove_markup, turn
 from bot.handlers.fallback import answer_expired_button, answer_not_for_role
-from bot.models import AuditEvent, Patient, Rsvp, utcnow
+from bot.privacy import export as data_export
+from bot.privacy.erasure import erase_patient
+from bot.risk.cssrs import Question as ScreenerQuestion
 from bot.risk.levels import Category as RiskCategory
-from bot.safety_plan import STEPS
+from bot.risk.safety_plan import STEPS
 
 log = logging.getLogger(__name__)
 

@@ -6,10 +6,11 @@ import logging
 
 from telegram import Update
 
-from bot import safety_plan as rules
-from bot.handlers.base import Button, Context, Rows, Turn, turn
+from bot.core.models import Patient, SafetyPlan
+from bot.handlers.base import Context, Turn, turn
 from bot.handlers.fallback import answer_expired_button
-from bot.models import Patient, SafetyPlan
+from bot.outbox.markup import Button, Rows
+from bot.risk import safety_plan as rules
 
 log = logging.getLogger(__name__)
 

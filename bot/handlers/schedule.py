@@ -1,6 +1,7 @@
 """Sessions on the patient's side: reminders (planned into the outbox), their RSVP buttons, /schedule.
 
-The rules (occurrences, which reminders are due, answers) are in `bot.schedule`; this module renders them.
+The rules (occurrences, which reminders are due, answers) are in `bot.schedule.rules`; this module renders
+them.
 """
 
 from __future__ import annotations
@@ -12,16 +13,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from telegram import Update
 
-from bot import flags, outbox
-from bot import schedule as rules
-from bot.db import transaction
-from bot.handlers.base import Button, Context, Turn, turn
-from bot.handlers.notices import render_notice
-from bot.models import Attendance, Patient, Priority, Rsvp, utcnow
-from bot.people import assigned_counselors
+from bot.core.db import transaction
+from bot.core.models import Attendance, Patient, Priority, Rsvp, utcnow
+from bot.core.people import assigned_counselors
+from bot.handlers.base import Context, Turn, turn
+from bot.outbox import store as outbox
+from bot.outbox.markup import Button
+from bot.schedule import rules
+from bot.workspace import flags
+from bot.workspace.notices import render_notice
 
 if TYPE_CHECKING:
-    from bot.app import Runtime
+    from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The C-SSRS screener over Telegram: one question at a time with Yes/No buttons (typing yes or no works too).
 
-The rules and Columbia's triage are in `bot.cssrs`. A positive screen raises or joins an escalation and pages
-at once when it is urgent; a negative one never closes an escalation that is already open.
+The rules and Columbia's triage are in `bot.risk.cssrs`. A positive screen raises or joins an escalation and
+pages at once when it is urgent; a negative one never closes an escalation that is already open.
 """
 
 from __future__ import annotations
@@ -13,19 +13,19 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 
-from bot import cssrs
-from bot import escalation as escalations
-from bot.checkin import read_yes_no
-from bot.db import transaction
+from bot.checkin.rules import read_yes_no
+from bot.core.db import transaction
+from bot.core.models import Escalation, EscalationStatus, Patient, ScreenStatus, SuicideScreen, utcnow
 from bot.handlers import alerts
 from bot.handlers import safety_plan as plan_handlers
-from bot.handlers.base import Context, Rows, Turn, turn
+from bot.handlers.base import Context, Turn, turn
 from bot.handlers.fallback import answer_expired_button
-from bot.models import Escalation, EscalationStatus, Patient, ScreenStatus, SuicideScreen, utcnow
-from bot.risk import Category, RiskLevel
+from bot.outbox.markup import Rows
+from bot.risk import Category, RiskLevel, cssrs
+from bot.risk import escalation as escalations
 
 if TYPE_CHECKING:
-    from bot.app import Runtime
+    from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

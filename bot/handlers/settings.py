@@ -6,11 +6,11 @@ import logging
 
 from telegram import Update
 
-from bot import onboarding as rules
+from bot.core.models import Patient
+from bot.enrollment import onboarding as rules
 from bot.handlers.base import Context, Turn, turn
 from bot.handlers.fallback import answer_expired_button
 from bot.handlers.onboarding import OTHER, PREFIX, STEP_OF_PREFIX, choice_buttons
-from bot.models import Patient
 
 log = logging.getLogger(__name__)
 

@@ -6,11 +6,11 @@ import logging
 
 from telegram import Update
 
-from bot import enrollment
+from bot.core.models import Counselor, Patient, PatientStatus
+from bot.enrollment import invites as enrollment
 from bot.handlers import consent, onboarding
 from bot.handlers.base import Context, Turn, turn
 from bot.handlers.fallback import answer_stranger
-from bot.models import Counselor, Patient, PatientStatus
 
 log = logging.getLogger(__name__)
 

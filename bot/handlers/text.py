@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from telegram import Update
 
-from bot import safety_plan
+from bot.core.models import Counselor, Patient, PatientStatus, utcnow
 from bot.handlers import checkin as checkin_handlers
 from bot.handlers import consent, crisis, onboarding, schedule, screener, settings
 from bot.handlers import coping as coping_handlers
 from bot.handlers import safety_plan as safety_plan_handlers
 from bot.handlers.base import Context, Turn, turn
 from bot.handlers.fallback import answer_stranger, counselor_help
-from bot.models import Counselor, Patient, PatientStatus, utcnow
-from bot.risk import RiskLevel, Screening
+from bot.risk import RiskLevel, Screening, safety_plan
 from bot.waiting import Waiting, waiting_for
 
 

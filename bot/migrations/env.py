@@ -9,9 +9,9 @@ from alembic import context
 from alembic.autogenerate.api import AutogenContext
 from sqlalchemy import Connection
 
-from bot.config import load_settings
-from bot.db import make_engine
-from bot.models import Base, UTCDateTime
+from bot.core.config import load_settings
+from bot.core.db import make_engine
+from bot.core.models import Base, UTCDateTime
 
 target_metadata = Base.metadata
 

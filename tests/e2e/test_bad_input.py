@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from bot import onboarding
-from bot.models import InviteKind
+from bot.core.models import InviteKind
+from bot.enrollment import onboarding
 from tests.harness import BotHarness
 
 

@@ -9,10 +9,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 
-from bot import db, reassignment
-from bot.handlers import alerts
-from bot.handlers import caseload as caseload_handlers
-from bot.models import (
+from bot.core import db
+from bot.core.models import (
     AuditEvent,
     CareAssignment,
     CheckIn,
@@ -25,6 +23,9 @@ from bot.models import (
     Patient,
     utcnow,
 )
+from bot.handlers import alerts
+from bot.handlers import caseload as caseload_handlers
+from bot.workspace import reassignment
 from tests.e2e.test_crisis_flow import _link
 from tests.harness import BotHarness
 

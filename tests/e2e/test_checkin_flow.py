@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 
-from bot import db
-from bot.models import (
+from bot.core import db
+from bot.core.models import (
     CareFlag,
     CheckIn,
     CheckInSource,
@@ -18,7 +18,7 @@ from bot.models import (
     RiskSignal,
     utcnow,
 )
-from bot.simulator import BotMessage
+from devtools.simulator import BotMessage
 from tests.harness import BotHarness
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from bot.config import Settings
-from bot.models import CopingSession, CopingStatus
-from bot.simulator import BotMessage
+from bot.core.config import Settings
+from bot.core.models import CopingSession, CopingStatus
+from devtools.simulator import BotMessage
 from tests.harness import BotHarness
 
 QUICK_MODULE = """\

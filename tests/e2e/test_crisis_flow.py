@@ -10,9 +10,8 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from bot import db
-from bot.handlers import alerts
-from bot.models import (
+from bot.core import db
+from bot.core.models import (
     AssignmentRole,
     AuditEvent,
     CareAssignment,
@@ -24,7 +23,8 @@ from bot.models import (
     RiskSignal,
     utcnow,
 )
-from bot.simulator import BotMessage
+from bot.handlers import alerts
+from devtools.simulator import BotMessage
 from tests.e2e.test_checkin_flow import _toggle
 from tests.harness import BotHarness
 

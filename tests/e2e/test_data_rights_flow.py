@@ -9,9 +9,9 @@ import subprocess
 
 from sqlalchemy import func, select
 
-from bot import db
-from bot.models import AuditEvent, Escalation, EscalationAlert, Patient
-from bot.simulator import BotMessage
+from bot.core import db
+from bot.core.models import AuditEvent, Escalation, EscalationAlert, Patient
+from devtools.simulator import BotMessage
 from tests.e2e.test_checkin_flow import _toggle
 from tests.e2e.test_crisis_flow import _link
 from tests.harness import BotHarness

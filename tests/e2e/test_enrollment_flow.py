@@ -6,8 +6,8 @@ from datetime import time, timedelta
 
 from sqlalchemy import func, select
 
-from bot.models import AuditEvent, CareAssignment, Consent, InviteKind, PatientStatus
-from bot.people import counter_value
+from bot.core.models import AuditEvent, CareAssignment, Consent, InviteKind, PatientStatus
+from bot.core.people import counter_value
 from tests.harness import BotHarness
 
 

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from datetime import time as clock
 from pathlib import Path
 
-from bot.config import Settings
-from bot.models import CounselorRole, InviteKind
+from bot.core.config import Settings
+from bot.core.models import CounselorRole, InviteKind
 from tests.harness import BotHarness
 
 

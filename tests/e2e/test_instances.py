@@ -26,8 +26,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bot.simulator import TelegramStandIn
-from bot.simulator.server import HttpServer
+from devtools.simulator import TelegramStandIn
+from devtools.simulator.server import HttpServer
 from tests.harness import TEST_TOKEN, TEST_WEBHOOK_SECRET, free_port, until
 from tests.records import add_group, add_group_session, add_patient
 

@@ -9,10 +9,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from bot import db, oncall
-from bot.config import Settings
-from bot.models import Escalation, EscalationAlert, EscalationStatus, utcnow
-from bot.oncall import DAYS
+from bot.core import db
+from bot.core.clock import DAYS
+from bot.core.config import Settings
+from bot.core.models import Escalation, EscalationAlert, EscalationStatus, utcnow
+from bot.risk import oncall
 from tests.e2e.test_crisis_flow import _alerts, _escalations, _link
 from tests.harness import BotHarness
 

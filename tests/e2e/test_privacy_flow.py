@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import text
 
-from bot import logs
-from bot.models import Base
+from bot.core import logs
+from bot.core.models import Base
 from tests.e2e.test_checkin_flow import _toggle
 from tests.e2e.test_crisis_flow import _link
 from tests.harness import BotHarness

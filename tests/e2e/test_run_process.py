@@ -8,8 +8,8 @@ import signal
 import sys
 from pathlib import Path
 
-from bot.models import InviteKind
-from bot.simulator import TelegramStandIn
+from bot.core.models import InviteKind
+from devtools.simulator import TelegramStandIn
 from tests.harness import TEST_TOKEN, BotHarness
 
 ENTRYPOINT = Path(__file__).resolve().parents[2] / "deploy" / "entrypoint.sh"

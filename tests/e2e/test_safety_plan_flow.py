@@ -6,10 +6,10 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from bot import db
-from bot.models import AuditEvent, SafetyPlan, utcnow
-from bot.safety_plan import EDIT_TIMEOUT, MAX_LENGTH
-from bot.simulator import BotMessage
+from bot.core import db
+from bot.core.models import AuditEvent, SafetyPlan, utcnow
+from bot.risk.safety_plan import EDIT_TIMEOUT, MAX_LENGTH
+from devtools.simulator import BotMessage
 from tests.e2e.test_crisis_flow import _escalations, _link
 from tests.harness import BotHarness
 

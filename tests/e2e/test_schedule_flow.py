@@ -13,11 +13,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select, update
 
-from bot import db, outbox
-from bot import schedule as rules
-from bot.config import Settings
-from bot.handlers import schedule as schedule_handlers
-from bot.models import (
+from bot.core import db
+from bot.core.config import Settings
+from bot.core.models import (
     Attendance,
     CareFlag,
     OutboxMessage,
@@ -27,7 +25,10 @@ from bot.models import (
     SessionKind,
     utcnow,
 )
-from bot.simulator import Fault
+from bot.handlers import schedule as schedule_handlers
+from bot.outbox import store as outbox
+from bot.schedule import rules
+from devtools.simulator import Fault
 from tests.e2e.test_crisis_flow import _link
 from tests.harness import BotHarness
 

@@ -10,10 +10,10 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from bot import db
+from bot.core import db
+from bot.core.models import Escalation, EscalationStatus, ScreenStatus, SuicideScreen, utcnow
 from bot.handlers import screener
-from bot.models import Escalation, EscalationStatus, ScreenStatus, SuicideScreen, utcnow
-from bot.simulator import BotMessage
+from devtools.simulator import BotMessage
 from tests.e2e.test_crisis_flow import _alerts, _escalations, _link
 from tests.harness import BotHarness
 

@@ -9,8 +9,8 @@ from datetime import timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.config import Settings
-from bot.models import OutboxMessage, OutboxStatus
+from bot.core.config import Settings
+from bot.core.models import OutboxMessage, OutboxStatus
 from tests.harness import BotHarness, until
 from tests.records import add_group, add_group_session
 

@@ -13,8 +13,8 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.config import Settings
-from bot.simulator import Fault, TelegramStandIn
+from bot.core.config import Settings
+from devtools.simulator import Fault, TelegramStandIn
 from tests.harness import TEST_TOKEN, TEST_WEBHOOK_SECRET, BotHarness
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"

@@ -10,7 +10,7 @@ import pytest
 import telegram
 from standin_helpers import make_bot
 
-from bot.simulator import TelegramStandIn
+from devtools.simulator import TelegramStandIn
 
 
 @pytest.fixture

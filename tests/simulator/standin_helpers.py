@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import telegram
 
-from bot.simulator import TelegramStandIn
+from devtools.simulator import TelegramStandIn
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 BOT_ID = 123456789

@@ -19,9 +19,9 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken, NetworkError, RetryAfter
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
 
-from bot.simulator import Fault, RateLimit, TelegramStandIn
-from bot.simulator.media import tiny_png
-from bot.simulator.server import HttpServer
+from devtools.simulator import Fault, RateLimit, TelegramStandIn
+from devtools.simulator.media import tiny_png
+from devtools.simulator.server import HttpServer
 
 # PTB 22 itself warns about RetryAfter.retry_after becoming a timedelta when it builds the exception.
 pytestmark = pytest.mark.filterwarnings("ignore:.*retry_after.*:telegram.warnings.PTBDeprecationWarning")

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from bot.simulator.errors import ApiError
-from bot.simulator.formatting import bot_command_entities, format_text, utf16_len
+from devtools.simulator.errors import ApiError
+from devtools.simulator.formatting import bot_command_entities, format_text, utf16_len
 
 
 def parsed(raw: str, mode: str | None) -> tuple[str, list[dict[str, Any]]]:

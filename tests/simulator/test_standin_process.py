@@ -11,14 +11,14 @@ from pathlib import Path
 import httpx
 from standin_helpers import USER, api
 
-from bot.simulator import TelegramStandIn
+from devtools.simulator import TelegramStandIn
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_cli_help() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "bot.simulator", "--help"],
+        [sys.executable, "-m", "devtools.simulator", "--help"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -27,7 +27,7 @@ def test_cli_help() -> None:
     assert done.returncode == 0
     assert "--port" in done.stdout and "--rate-limit" in done.stdout
     refused = subprocess.run(
-        [sys.executable, "-m", "bot.simulator", "--host", "0.0.0.0"],
+        [sys.executable, "-m", "devtools.simulator", "--host", "0.0.0.0"],
         cwd=ROOT,
         capture_output=True,
         timeout=30,
@@ -37,7 +37,7 @@ def test_cli_help() -> None:
 
 async def test_cli_serves_until_interrupted() -> None:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.simulator", "--port", "0", cwd=ROOT, stdout=asyncio.subprocess.PIPE
+        sys.executable, "-m", "devtools.simulator", "--port", "0", cwd=ROOT, stdout=asyncio.subprocess.PIPE
     )
     try:
         assert process.stdout is not None

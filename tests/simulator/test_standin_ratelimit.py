@@ -6,8 +6,8 @@ import itertools
 
 import pytest
 
-from bot.simulator import RateLimit
-from bot.simulator.ratelimit import RateLimiter
+from devtools.simulator import RateLimit
+from devtools.simulator.ratelimit import RateLimiter
 
 
 class FakeClock:

@@ -5,8 +5,8 @@ Revises: 0005
 Create Date: 2026-11-23 18:36:07.035327
 
 The free-text columns (check-in answers, safety plans, escalation details, reasons) stay TEXT: they now hold
-Fernet tokens written by `bot.crypto`. The outbox payload was JSON and becomes TEXT to hold one. Rows written
-before keep their plain JSON, which is still read; `python -m bot keys rotate` encrypts them.
+Fernet tokens written by `bot.core.crypto`. The outbox payload was JSON and becomes TEXT to hold one. Rows
+written before keep their plain JSON, which is still read; `python -m bot keys rotate` encrypts them.
 Downgrading turns the column back into JSON and drops the outbox rows that are encrypted (messages waiting
 to be sent, and the record of sent ones): an older version could not read them.
 """

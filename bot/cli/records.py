@@ -1,0 +1,114 @@
+"""`python -m bot discharge ALIAS` and `python -m bot purge --older-than DAYS`: the end of care and the
+retention period. The rules are in `bot.privacy.discharge` and `bot.privacy.retention`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.content.catalog import load_catalog
+from bot.core.config import Settings
+from bot.core.models import Patient, utcnow
+from bot.privacy import retention
+from bot.privacy.discharge import DischargeError, discharge
+
+WithSession = Callable[[Settings, Callable[[AsyncSession], Awaitable[int]]], Awaitable[int]]
+
+
+class RecordsError(Exception):
+    """A mistake the user can fix (an unknown alias, a patient already discharged)."""
+
+
+async def cmd_discharge(args: argparse.Namespace, settings: Settings, with_session: WithSession) -> int:
+    catalog = load_catalog(settings.content_dir)
+
+    async def work(session: AsyncSession) -> int:
+        patient = await session.scalar(select(Patient).where(Patient.alias == args.alias))
+        if patient is None:
+            raise RecordsError(f"no patient with alias {args.alias!r}")
+        goodbye = catalog.render("discharge.goodbye", patient.language)
+        try:
+            done = await discharge(session, patient, goodbye, utcnow())
+        except DischargeError as error:
+            raise RecordsError(str(error)) from None
+        sent = (
+            "the goodbye with aftercare resources is queued"
+            if done.goodbye_queued
+            else "no goodbye: they have blocked the bot"
+        )
+        print(
+            f"{patient.alias} discharged; {done.cancelled} waiting messages cancelled; {sent}",
+            file=sys.stderr,
+        )
+        return 0
+
+    return await with_session(settings, work)
+
+
+async def cmd_purge(args: argparse.Namespace, settings: Settings, with_session: WithSession) -> int:
+    async def work(session: AsyncSession) -> int:
+        now = utcnow()
+        counts = await retention.purge(session, older_than=timedelta(days=args.older_than), now=now)
+        for table, count in counts.items():
+            print(f"{table}\t{count}")
+        cutoff = now - timedelta(days=args.older_than)
+        print(
+            f"deleted {sum(counts.values())} rows from before {cutoff:%Y-%m-%d %H:%M} UTC; "
+            "the audit log is kept",
+            file=sys.stderr,
+        )
+        return 0
+
+    return await with_session(settings, work)
+
+
+def _days(value: str) -> int:
+    try:
+        days = int(value)
+    except ValueError:
+        days = 0
+    if days < retention.MIN_DAYS:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a whole number of days, at least {retention.MIN_DAYS}"
+        )
+    return days
+
+
+def add_parsers(commands: Any, with_session: WithSession) -> None:
+    """Add `discharge` and `purge` to the CLI (`commands` is the top-level subparsers object)."""
+
+    def handler(command: Callable[[argparse.Namespace, Settings, WithSession], Awaitable[int]]) -> Any:
+        async def run(args: argparse.Namespace, settings: Settings) -> int:
+            return await command(args, settings, with_session)
+
+        return run
+
+    leave = commands.add_parser(
+        "discharge",
+        help="end a patient's care: goodbye with aftercare resources, then no more messages",
+        description="Mark the patient discharged, cancel the messages waiting for them, stop check-ins and "
+        "reminders, and send one goodbye with aftercare resources (through the outbox: a running bot sends "
+        "it). If they write in afterwards they are told their time in the program has ended.",
+    )
+    leave.add_argument("alias", metavar="ALIAS")
+    leave.set_defaults(handler=handler(cmd_discharge))
+
+    purge = commands.add_parser(
+        "purge",
+        help="delete records older than the retention period",
+        description="Delete closed check-ins, exercises and screeners, risk signals, resolved alerts, outbox "
+        "rows that are done with, session answers and care flags older than DAYS, and erase patients "
+        "discharged more than DAYS ago. Open items, current profiles and the audit log are kept. Prints the "
+        "rows deleted per table.",
+    )
+    purge.add_argument("--older-than", type=_days, required=True, metavar="DAYS", help="at least 1")
+    purge.set_defaults(handler=handler(cmd_purge))
+
+
+ERRORS = (RecordsError, DischargeError)

@@ -1,0 +1,324 @@
+"""`python -m bot schedule ...` and `python -m bot outbox ...`: the program schedule and the send queue.
+
+Times on the command line are wall-clock times in the clinic's time zone (DEFAULT_TIMEZONE) unless
+`--timezone` says otherwise; patients are named by alias (never by name).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.core import audit
+from bot.core.config import Settings
+from bot.core.models import (
+    GroupMember,
+    OutboxMessage,
+    OutboxStatus,
+    Patient,
+    PatientGroup,
+    ProgramSession,
+    SessionKind,
+    utcnow,
+)
+from bot.outbox import store as outbox
+from bot.schedule import rules
+from bot.schedule.ical_import import CalendarError, parse_calendar
+
+WithSession = Callable[[Settings, Callable[[AsyncSession], Awaitable[int]]], Awaitable[int]]
+MAX_ICS_BYTES = 5_000_000
+
+
+def _zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise rules.ScheduleError(f"{name!r} is not an IANA time zone such as America/Chicago") from None
+    return name
+
+
+def _local_time(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise rules.ScheduleError(f"{text!r} is not a date and time like 2026-11-30 18:00") from None
+    if moment.tzinfo is not None:
+        raise rules.ScheduleError("give the clinic's wall-clock time without an offset (use --timezone)")
+    return moment
+
+
+async def _patient(session: AsyncSession, alias: str) -> Patient:
+    patient = await session.scalar(select(Patient).where(Patient.alias == alias))
+    if patient is None:
+        raise rules.ScheduleError(f"no patient with alias {alias!r}")
+    return patient
+
+
+def _clinic(moment: datetime, zone: str) -> str:
+    return moment.astimezone(ZoneInfo(zone)).strftime("%a %Y-%m-%d %H:%M %Z")
+
+
+async def cmd_add(args: argparse.Namespace, settings: Settings, with_session: WithSession) -> int:
+    async def work(session: AsyncSession) -> int:
+        zone = _zone(args.timezone or settings.default_timezone)
+        group = await rules.group_named(session, args.group, create=True) if args.group else None
+        patient = await _patient(session, args.patient) if args.patient else None
+        added = await rules.add_session(
+            session,
+            title=args.title,
+            kind=SessionKind(args.kind),
+            starts_local=_local_time(args.start),
+            timezone=zone,
+            duration=timedelta(minutes=args.minutes),
+            rrule=args.rrule,
+            group=group,
+            patient=patient,
+            location=args.location,
+            url=args.url,
+            counselor_id=args.counselor,
+        )
+        audit.record(session, "schedule.session_added", actor_type="cli", session_id=added.id)
+        upcoming = rules.expand([added], utcnow(), utcnow() + timedelta(days=14))
+        first = _clinic(upcoming[0].occurrence.start, zone) if upcoming else "none in the next 14 days"
+        print(f"added session {added.id}; next: {first}", file=sys.stderr)
+        print(added.id)
+        return 0
+
+    return await with_session(settings, work)
+
+
+async def cmd_list(args: argparse.Namespace, settings: Settings, with_session: WithSession) -> int:
+    async def work(session: AsyncSession) -> int:
+        now = utcnow()
+        query = select(ProgramSession).where(ProgramSession.active.is_(True)).order_by(ProgramSession.id)
+        if args.group:
+            query = query.where(ProgramSession.group_id == (await rules.group_named(session, args.group)).id)
+        program_sessions = list(await session.scalars(query))
+        if args.patient:
+            patient = await _patient(session, args.patient)
+            program_sessions = await rules.sessions_of(session, patient.id)
+        groups = {g.id: g.name for g in await session.scalars(select(PatientGroup))}
+        for program_session in program_sessions:
+            who = (
+                f"group {groups.get(program_session.group_id or 0, '?')}"
+                if program_session.group_id
+                else f"patient {program_session.patient_id}"
+            )
+            rule = program_session.rrule or "once"
+            print(
+                f"{program_session.id}\t{program_session.kind.value}\t{program_session.title}\t{who}\t{rule}"
+            )
+            for item in rules.expand([program_session], now, now + timedelta(days=args.days)):
+                print(f"\t{_clinic(item.occurrence.start, program_session.timezone)}\t{item.title}")
+        return 0
+
+    return await with_session(settings, work)
+
+
+def _read_calendar(path: Path) -> bytes:
+    try:
+        if path.stat().st_size > MAX_ICS_BYTES:
+            raise rules.ScheduleError(f"{path} is over {MAX_ICS_BYTES // 1_000_000} MB; is it a calendar?")
+        return path.read_bytes()
+    except OSError as error:
+        raise rules.ScheduleError(f"cannot read {path}: {error.strerror}") from None
+
+
+async def cmd_import(args: argparse.Namespace, settings: Settings, with_session: WithSession) -> int:
+    path = Path(args.file)
+    data = _read_calendar(path)
+    events = parse_calendar(data, _zone(args.timezone or settings.default_timezone))
+
+    async def work(session: AsyncSession) -> int:
+        group = await rules.group_named(session, args.group, create=True)
+        result = await rules.import_events(session, events, group)
+        audit.record(
+            session,
+            "schedule.imported",
+            actor_type="cli",
+            group_id=group.id,
+            created=result.created,
+            updated=result.updated,
+        )
+        print(
+            f"{path.name}: {len(events)} events for group {group.name!r}: "
+            f"{result.created} new, {result.updated} updated, "
+            f"{len(events) - result.created - result.updated} unchanged, "
+            f"{result.removed} removed (not in the file)"
+        )
+        return 0
+
+    return await with_session(settings, work)
+
+
+async def cmd_cancel(args: argparse.Namespace, settings: Settings, with_session: WithSession) -> int:
+    async def work(session: AsyncSession) -> int:
+        program_session = await session.get(ProgramSession, args.session)
+        if program_session is None or not program_session.active:
+            raise rules.ScheduleError(f"no session {args.session} (`schedule list` shows them)")
+        if args.on:
+            when = _local_time(args.on)
+            await rules.cancel_occurrence(session, program_session, when)
+            print(f"cancelled session {program_session.id} on {args.on}", file=sys.stderr)
+        else:
+            await rules.remove_session(session, program_session)
+            print(f"removed session {program_session.id} and its future reminders", file=sys.stderr)
+        audit.record(session, "schedule.cancelled", actor_type="cli", session_id=program_session.id)
+        return 0
+
+    return await with_session(settings, work)
+
+
+async def cmd_join(args: argparse.Namespace, settings: Settings, with_session: WithSession) -> int:
+    async def work(session: AsyncSession) -> int:
+        group = await rules.group_named(session, args.group, create=not args.leave)
+        for alias in args.aliases:
+            patient = await _patient(session, alias)
+            if args.leave:
+                changed = await rules.leave_group(session, group, patient)
+            else:
+                changed = await rules.join_group(session, group, patient)
+            verb = "left" if args.leave else "joined"
+            print(f"{alias} {verb if changed else 'unchanged'}: {group.name}", file=sys.stderr)
+        return 0
+
+    return await with_session(settings, work)
+
+
+async def cmd_groups(args: argparse.Namespace, settings: Settings, with_session: WithSession) -> int:
+    async def work(session: AsyncSession) -> int:
+        rows = await session.execute(
+            select(PatientGroup.id, PatientGroup.name, func.count(GroupMember.id))
+            .outerjoin(GroupMember, GroupMember.group_id == PatientGroup.id)
+            .group_by(PatientGroup.id, PatientGroup.name)
+            .order_by(PatientGroup.name)
+        )
+        for group_id, name, count in rows.all():
+            print(f"{group_id}\t{name}\t{count} patients")
+        return 0
+
+    return await with_session(settings, work)
+
+
+async def cmd_outbox_stats(args: argparse.Namespace, settings: Settings, with_session: WithSession) -> int:
+    async def work(session: AsyncSession) -> int:
+        for status, count in sorted((await outbox.counts(session)).items()):
+            print(f"{status}\t{count}")
+        failed = await session.execute(
+            select(OutboxMessage.id, OutboxMessage.kind, OutboxMessage.error, OutboxMessage.attempts)
+            .where(OutboxMessage.status == OutboxStatus.FAILED)
+            .order_by(OutboxMessage.id.desc())
+            .limit(args.failed)
+        )
+        for row_id, kind, error, attempts in failed.all():
+            print(f"failed\t{row_id}\t{kind}\t{error}\t{attempts} attempts", file=sys.stderr)
+        return 0
+
+    return await with_session(settings, work)
+
+
+def add_parsers(commands: Any, with_session: WithSession) -> None:
+    """Add `schedule` and `outbox` to the CLI (`commands` is the top-level subparsers object)."""
+
+    def handler(command: Callable[[argparse.Namespace, Settings, WithSession], Awaitable[int]]) -> Any:
+        async def run(args: argparse.Namespace, settings: Settings) -> int:
+            return await command(args, settings, with_session)
+
+        return run
+
+    schedule = commands.add_parser(
+        "schedule",
+        help="the program schedule: groups, sessions, calendar import",
+        description="Treatment sessions and groups, in the clinic's wall-clock time (DEFAULT_TIMEZONE).",
+    )
+    actions = schedule.add_subparsers(dest="schedule_command", required=True, metavar="ACTION")
+
+    add = actions.add_parser(
+        "add",
+        help="add a session, one-off or recurring (prints its id on the last line)",
+        description="Add a session for a group (created if new) or for one patient.",
+    )
+    add.add_argument("--title", required=True)
+    add.add_argument("--kind", choices=[k.value for k in SessionKind], default=SessionKind.GROUP.value)
+    add.add_argument("--start", required=True, metavar="START", help="first session, e.g. 2026-11-30 18:00")
+    add.add_argument("--minutes", type=int, default=60, help="how long it lasts (default 60)")
+    add.add_argument("--rrule", help='RFC 5545 rule, e.g. "FREQ=WEEKLY;BYDAY=MO,WE,TH;COUNT=36"')
+    whom = add.add_mutually_exclusive_group(required=True)
+    whom.add_argument("--group", metavar="NAME")
+    whom.add_argument("--patient", metavar="ALIAS")
+    add.add_argument("--location")
+    add.add_argument("--url", help="telehealth link")
+    add.add_argument("--counselor", type=int, metavar="ID", help="the counselor who runs it")
+    add.add_argument("--timezone", metavar="ZONE", help="if not DEFAULT_TIMEZONE")
+    add.set_defaults(handler=handler(cmd_add))
+
+    listing = actions.add_parser(
+        "list", help="list sessions and their next occurrences", description="List active sessions."
+    )
+    listing.add_argument("--days", type=int, default=7, help="occurrences shown per session (default 7 days)")
+    scope = listing.add_mutually_exclusive_group()
+    scope.add_argument("--group", metavar="NAME")
+    scope.add_argument("--patient", metavar="ALIAS")
+    listing.set_defaults(handler=handler(cmd_list))
+
+    ics = actions.add_parser(
+        "import",
+        help="import an iCalendar (.ics) file for a group",
+        description=(
+            "Import the events of an .ics file (Google, Outlook, Apple) as sessions of a group. Importing "
+            "the file again updates the same sessions (matched by UID); all-day events are skipped."
+        ),
+    )
+    ics.add_argument("file", metavar="FILE.ics")
+    ics.add_argument("--group", required=True, metavar="NAME")
+    ics.add_argument("--timezone", metavar="ZONE", help="for times without one (default DEFAULT_TIMEZONE)")
+    ics.set_defaults(handler=handler(cmd_import))
+
+    cancel = actions.add_parser(
+        "cancel",
+        help="remove a session, or cancel one occurrence with --on",
+        description="Remove a session (or one occurrence of it) and its reminders not yet sent.",
+    )
+    cancel.add_argument("session", type=int, metavar="SESSION_ID")
+    cancel.add_argument("--on", metavar="START", help="the occurrence's start, e.g. 2026-11-26 18:00")
+    cancel.set_defaults(handler=handler(cmd_cancel))
+
+    join = actions.add_parser(
+        "join", help="add patients to a group", description="Add patients (by alias) to a group."
+    )
+    join.add_argument("--group", required=True, metavar="NAME")
+    join.add_argument("aliases", nargs="+", metavar="ALIAS")
+    join.set_defaults(handler=handler(cmd_join), leave=False)
+
+    leave = actions.add_parser(
+        "leave", help="take patients out of a group", description="Take patients (by alias) out of a group."
+    )
+    leave.add_argument("--group", required=True, metavar="NAME")
+    leave.add_argument("aliases", nargs="+", metavar="ALIAS")
+    leave.set_defaults(handler=handler(cmd_join), leave=True)
+
+    groups = actions.add_parser("groups", help="list groups", description="List groups and their sizes.")
+    groups.set_defaults(handler=handler(cmd_groups))
+
+    box = commands.add_parser(
+        "outbox",
+        help="the send queue (reminders, prompts, alerts)",
+        description="The outbox of planned messages.",
+    )
+    box_actions = box.add_subparsers(dest="outbox_command", required=True, metavar="ACTION")
+    stats = box_actions.add_parser(
+        "stats", help="messages by status, and the latest failures", description="Messages by status."
+    )
+    stats.add_argument("--failed", type=int, default=20, help="failed rows to list (default 20)")
+    stats.set_defaults(handler=handler(cmd_outbox_stats))
+
+
+ERRORS = (rules.ScheduleError, CalendarError)

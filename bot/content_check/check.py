@@ -1,0 +1,112 @@
+"""`python -m bot content check`: what a content editor can get wrong, found before a patient sees it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jinja2 import UndefinedError
+
+from bot.content.catalog import REFERENCE_LANGUAGE, Catalog, ContentError, load_catalog
+from bot.content.modules import ModuleLibrary, load_modules, translation_gaps
+from bot.content_check.required import required_keys
+from bot.risk.classifier import load_classifier, load_examples
+from bot.risk.detector import Detector, self_test
+from bot.risk.lexicon import load_lexicon
+
+TELEGRAM_TEXT_LIMIT = 4096
+BUTTON_LABEL_LIMIT = 64  # bytes; Telegram truncates longer labels on small screens anyway
+SAMPLES_FILE = "samples.yaml"
+
+
+@dataclass
+class Report:
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    catalog: Catalog | None = None
+    modules: ModuleLibrary | None = None
+    risk: Detector | None = None
+
+
+def _is_button(key: str) -> bool:
+    return (
+        key.endswith("_button")
+        or ".buttons." in key
+        or key.startswith(("onboarding.zones.", "coping.categories."))
+        or key == "language_name"
+    )
+
+
+def _samples(root: Path, report: Report) -> dict[str, Any]:
+    path = root / SAMPLES_FILE
+    if not path.is_file():
+        report.errors.append(f"{path}:1: missing: sample values for every {{{{ variable }}}} the texts use")
+        return {}
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        report.errors.append(f"{path}:1: must be a mapping of variable names to sample values")
+        return {}
+    return data
+
+
+def _check_texts(catalog: Catalog, samples: dict[str, Any], report: Report) -> None:
+    for language in catalog.languages:
+        for key in catalog.keys(REFERENCE_LANGUAGE):
+            entry = catalog.entry(key, language)
+            if not catalog.has(key, language):
+                if language != REFERENCE_LANGUAGE:
+                    report.warnings.append(f"{language}: no translation of {key!r}; English is shown instead")
+                continue
+            try:
+                rendered = catalog.render(key, language, **samples)
+            except UndefinedError as error:
+                report.errors.append(
+                    f"{entry.location}: {key}: {error.message} (a typo, or add it to {SAMPLES_FILE})"
+                )
+                continue
+            except (KeyError, RecursionError) as error:
+                report.errors.append(f"{entry.location}: {key}: {error}")
+                continue
+            if not rendered:
+                report.errors.append(
+                    f"{entry.location}: {key}: renders empty; Telegram refuses an empty message"
+                )
+            if len(rendered) > TELEGRAM_TEXT_LIMIT:
+                report.errors.append(
+                    f"{entry.location}: {key}: {len(rendered)} characters, "
+                    f"over Telegram's {TELEGRAM_TEXT_LIMIT}"
+                )
+            if _is_button(key) and len(rendered.encode()) > BUTTON_LABEL_LIMIT:
+                report.errors.append(
+                    f"{entry.location}: {key}: a button label over {BUTTON_LABEL_LIMIT} bytes"
+                )
+        extra = set(catalog.keys(language)) - set(catalog.keys(REFERENCE_LANGUAGE))
+        for key in sorted(extra):
+            report.warnings.append(
+                f"{catalog.entry(key, language).location}: {key}: not in English; never shown"
+            )
+
+
+def check_content(root: Path) -> Report:
+    report = Report()
+    try:
+        report.catalog = load_catalog(root)
+    except ContentError as error:
+        report.errors.extend(error.problems)
+    report.modules = load_modules(root, report.errors)
+    report.warnings.extend(translation_gaps(report.modules))
+    lexicon = load_lexicon(root, report.errors)
+    examples = load_examples(root, report.errors)
+    classifier = load_classifier(root, examples, report.errors, report.warnings)
+    if lexicon is not None:
+        detector = Detector(lexicon, classifier)
+        problems = self_test(detector)
+        report.errors.extend(problems)
+        report.risk = None if problems else detector
+    if report.catalog is not None:
+        _check_texts(report.catalog, _samples(root, report), report)
+        for key in sorted(required_keys() - set(report.catalog.keys(REFERENCE_LANGUAGE))):
+            report.errors.append(f"{root / REFERENCE_LANGUAGE}:1: missing text {key!r}: the bot uses it")
+    return report

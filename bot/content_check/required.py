@@ -1,0 +1,269 @@
+"""The texts the code asks for by name. `content check` (and so /reload and the watcher) refuses content
+that lacks one in English, so deleting a text the bot needs is caught before a patient meets the gap.
+
+When code starts using a new text, add its key here; a test fails until it is.
+"""
+
+from __future__ import annotations
+
+from bot.checkin.rules import SLEEP, TRIGGERS, Question
+from bot.content.modules import Category
+from bot.core.models import EscalationStatus, PatientStatus, Rsvp
+from bot.enrollment.onboarding import COMMON_TIMEZONES, Step
+from bot.privacy.export import LABELS as EXPORT_LABELS
+from bot.privacy.export import value_codes
+from bot.risk.cssrs import ColumbiaRisk
+from bot.risk.cssrs import Question as CssrsQuestion
+from bot.risk.escalation import Outcome
+from bot.risk.levels import Category as RiskCategory
+from bot.risk.safety_plan import Step as PlanStep
+from bot.workspace.caseload import Trend
+from bot.workspace.flags import FlagKind
+
+PATIENT_COMMANDS = (
+    "checkin",
+    "cope",
+    "safetyplan",
+    "schedule",
+    "history",
+    "settings",
+    "help",
+    "privacy",
+    "mydata",
+    "deleteme",
+    "revoke",
+)
+INVITE_REJECTIONS = ("invalid", "expired", "used", "already_enrolled")
+HISTORY_WINDOWS = (14, 30)
+
+NAMED = frozenset(
+    {
+        "checkin.after_use",
+        "checkin.closed",
+        "checkin.first_in_a_while",
+        "checkin.high_craving",
+        "checkin.high_craving_helped",
+        "checkin.intro_on_demand",
+        "checkin.intro_scheduled",
+        "checkin.nudge",
+        "checkin.other_exercises_button",
+        "checkin.resumed",
+        "checkin.retry.buttons",
+        "checkin.start_button",
+        "checkin.streak",
+        "checkin.thanks",
+        "consent.accept_button",
+        "consent.accepted",
+        "consent.accepted_again",
+        "consent.decline_button",
+        "consent.declined",
+        "consent.required",
+        "consent.review_button",
+        "consent.screen",
+        "content.reload_failed",
+        "content.reloaded",
+        "coping.back_button",
+        "coping.category_intro",
+        "coping.done_higher",
+        "coping.done_lower",
+        "coping.done_same",
+        "coping.done_unrated",
+        "coping.for_you_button",
+        "coping.menu",
+        "coping.menu_for_you",
+        "coping.mid_exercise",
+        "coping.module_button",
+        "coping.next_button",
+        "coping.rate_after",
+        "coping.rate_before",
+        "coping.retry_rating",
+        "coping.skip_button",
+        "coping.stale",
+        "coping.step",
+        "coping.stop_button",
+        "coping.unavailable",
+        "counselor.welcome",
+        "counselor.welcome_back",
+        "discharged.note",
+        "error.generic",
+        "help.counselor",
+        "history.craving_axis",
+        "history.date_format",
+        "history.empty",
+        "history.mood_axis",
+        "history.no_triggers",
+        "history.summary",
+        "history.title",
+        "history.triggers_title",
+        "history.use_label",
+        "input.button_expired",
+        "input.edited",
+        "input.forwarded",
+        "input.group_chat",
+        "input.non_text",
+        "input.not_for_role",
+        "input.not_understood",
+        "input.unknown_command",
+        "language_name",
+        "onboarding.done",
+        "onboarding.invalid_language",
+        "onboarding.other_time_button",
+        "onboarding.other_zone_button",
+        "privacy.not_patient",
+        "privacy.restated",
+        "revoke.cancel_button",
+        "revoke.cancelled",
+        "revoke.confirm_button",
+        "revoke.confirm_prompt",
+        "revoke.done",
+        "revoke.limited",
+        "revoke.nothing",
+        "settings.checkin_time_button",
+        "settings.language_button",
+        "settings.menu",
+        "settings.saved",
+        "settings.timezone_button",
+        "start.welcome_back",
+        "stranger.not_enrolled",
+        "crisis.imminent",
+        "crisis.high",
+        "crisis.high_relapse",
+        "crisis.pattern_told",
+        "crisis.moderate",
+        "crisis.try_exercise_button",
+        "crisis.safety_check",
+        "crisis.safe_button",
+        "crisis.not_safe_button",
+        "crisis.safe_reply",
+        "escalation.alert",
+        "escalation.repage",
+        "escalation.acknowledged",
+        "escalation.resolved",
+        "escalation.details",
+        "escalation.no_details",
+        "escalation.choose_outcome",
+        "escalation.acknowledge_button",
+        "escalation.resolve_button",
+        "escalation.details_button",
+        "escalation.already",
+        "escalation.refused",
+        "escalation.none_open",
+        "escalation.open_list",
+        "escalation.listed_open",
+        "escalation.plan_button",
+        "escalation.screener",
+        "escalation.screener_yes",
+        "escalation.screener_no",
+        "escalation.time_format",
+        "crisis.safety_plan_button",
+        "cssrs.intro_alerted",
+        "cssrs.intro_ambiguous",
+        "cssrs.yes_button",
+        "cssrs.no_button",
+        "cssrs.use_buttons",
+        "cssrs.stale",
+        "cssrs.result_urgent",
+        "cssrs.result_concern",
+        "cssrs.result_clear_open",
+        "cssrs.result_clear",
+        "plan.intro",
+        "plan.start_button",
+        "plan.not_now_button",
+        "plan.not_now",
+        "plan.ask",
+        "plan.skip_button",
+        "plan.keep_button",
+        "plan.stop_button",
+        "plan.too_long",
+        "plan.stopped",
+        "plan.view",
+        "plan.empty_step",
+        "plan.edit_button",
+        "plan.edit_which",
+        "plan.done_button",
+        "plan.counselor_view",
+        "plan.counselor_none",
+        "schedule.when",
+        "schedule.date_format",
+        "schedule.reminder",
+        "schedule.ask_reason",
+        "schedule.skip_button",
+        "schedule.reason_thanks",
+        "schedule.reason_skipped",
+        "schedule.gone",
+        "schedule.list",
+        "schedule.list_item",
+        "schedule.list_empty",
+        "schedule.care_cannot",
+        "schedule.care_reason",
+    }
+)
+
+
+def required_keys() -> frozenset[str]:
+    keys = set(NAMED)
+    keys.update(f"commands.{name}" for name in PATIENT_COMMANDS)
+    keys.update(f"help.patient_{status.value}" for status in PatientStatus)
+    keys.update(f"start.code_{reason}" for reason in INVITE_REJECTIONS)
+    keys.update(f"onboarding.{kind}_{step.value}" for step in Step for kind in ("ask", "invalid"))
+    keys.update(f"onboarding.type_{step.value}" for step in (Step.TIMEZONE, Step.CHECKIN_TIME))
+    keys.update(f"onboarding.zones.{zone.split('/')[-1].lower()}" for zone in COMMON_TIMEZONES)
+    keys.update(f"checkin.ask.{question.value}" for question in Question)
+    keys.update(f"checkin.retry.{q}{r}" for q in ("craving", "mood") for r in ("", "_range"))
+    keys.update(f"checkin.buttons.{key}" for key in ("skip", "done", "yes", "no"))
+    keys.update(f"checkin.buttons.sleep.{key}" for key in SLEEP)
+    keys.update(f"checkin.buttons.triggers.{key}" for key in TRIGGERS)
+    keys.update(f"care.flag.{kind.value}" for kind in FlagKind)
+    keys.update(f"caseload.arrows.{trend.value}" for trend in Trend)
+    keys.update(f"caseload.statuses.{status.value}" for status in EscalationStatus)
+    keys.update(
+        f"caseload.{name}"
+        for name in (
+            "header",
+            "header_program",
+            "empty",
+            "admin_only",
+            "line",
+            "previous_button",
+            "next_button",
+            "patient_usage",
+            "not_found",
+            "summary",
+            "day_line",
+            "alert_item",
+            "plan",
+            "notes",
+            "note_line",
+            "note_someone",
+            "note_usage",
+            "note_saved",
+            "chart_title",
+            "digest_usage",
+            "digest_set",
+            "digest_off",
+            "digest_bad_time",
+            "digest",
+            "silent_never",
+        )
+    )
+    keys.update(f"escalation.levels.{level}" for level in ("imminent", "high"))
+    keys.update(f"escalation.categories.{category.value}" for category in RiskCategory)
+    keys.update(f"escalation.outcomes.{outcome.value}" for outcome in Outcome)
+    keys.update(f"coping.categories.{category.value}" for category in Category)
+    keys.update(f"cssrs.questions.{question.value}" for question in CssrsQuestion)
+    keys.update(f"escalation.screener_questions.{question.value}" for question in CssrsQuestion)
+    keys.update(f"escalation.screener_risk.{risk.value}" for risk in ColumbiaRisk)
+    keys.update(f"plan.steps.{step.value}.{part}" for step in PlanStep for part in ("title", "prompt"))
+    keys.update(f"history.days_{days}_button" for days in HISTORY_WINDOWS)
+    keys.update(f"schedule.weekdays.{day}" for day in range(7))
+    keys.update(f"schedule.buttons.{rsvp.value}" for rsvp in Rsvp)
+    keys.update(f"schedule.thanks_{rsvp.value}" for rsvp in (Rsvp.COMING, Rsvp.LATE))
+    # /mydata, /deleteme and the end of care
+    keys.update(f"mydata.{key}" for key in ("sending", "json_caption", "html_caption"))
+    keys.update(f"mydata.html.{label}" for label in EXPORT_LABELS)
+    keys.update(f"mydata.values.{code}" for code in value_codes())
+    keys.update(
+        f"deleteme.{key}" for key in ("confirm_prompt", "confirm_button", "cancel_button", "kept", "done")
+    )
+    keys.add("discharge.goodbye")
+    return frozenset(keys)

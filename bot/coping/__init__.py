@@ -1,0 +1,1 @@
+"""Coping exercises: runs of content modules, step by step."""

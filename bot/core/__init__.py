@@ -1,0 +1,1 @@
+"""Core: settings, database, models, encryption, audit log, people and logging. Imports no feature."""

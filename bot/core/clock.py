@@ -1,0 +1,88 @@
+"""Clock values from settings: the clinic's office hours and reminder offsets, parsed from text."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_HOURS = re.compile(
+    r"^\s*(?P<first>[a-z]{3})(?:\s*-\s*(?P<last>[a-z]{3}))?\s+(?P<start>\d{1,2}:\d{2})\s*-\s*(?P<end>\d{1,2}:\d{2})\s*$"
+)
+
+
+@dataclass(frozen=True)
+class OfficeHours:
+    """Weekdays (0 = Monday) and a daily span; the end is exclusive, and an end before the start spans
+    midnight."""
+
+    days: frozenset[int]
+    start: time
+    end: time
+
+    @classmethod
+    def parse(cls, text: str) -> OfficeHours:
+        """'Mon-Fri 08:00-18:00', 'mon 09:00-17:00' (case-insensitive)."""
+        match = _HOURS.match(text.lower())
+        if match is None:
+            raise ValueError("office hours look like Mon-Fri 08:00-18:00")
+        first, last = match["first"], match["last"] or match["first"]
+        if first not in DAYS or last not in DAYS:
+            raise ValueError(f"days are {', '.join(DAYS)}")
+        a, b = DAYS.index(first), DAYS.index(last)
+        days = range(a, b + 1) if a <= b else [*range(a, 7), *range(0, b + 1)]
+        try:
+            start, end = (
+                time.fromisoformat(match["start"].zfill(5)),
+                time.fromisoformat(match["end"].zfill(5)),
+            )
+        except ValueError:
+            raise ValueError("times are HH:MM, 00:00 to 23:59") from None
+        if start == end:
+            raise ValueError("office hours must not start and end at the same time")
+        return cls(frozenset(days), start, end)
+
+    def covers(self, moment: datetime, zone: ZoneInfo) -> bool:
+        local = moment.astimezone(zone)
+        clock = local.time().replace(tzinfo=None)
+        if self.start < self.end:
+            return local.weekday() in self.days and self.start <= clock < self.end
+        # Overnight office hours: after the start on an office day, or before the end the morning after.
+        if clock >= self.start:
+            return local.weekday() in self.days
+        return clock < self.end and (local.weekday() - 1) % 7 in self.days
+
+
+MAX_OFFSET = timedelta(days=14)
+_OFFSET = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?$")
+
+
+def parse_offsets(text: str) -> tuple[timedelta, ...]:
+    """Reminder offsets from text like "24h,1h" or "1d, 90m, 30m" (also "1h30m"): sorted longest first,
+    without repeats. ValueError naming the bad part otherwise."""
+    offsets: set[timedelta] = set()
+    for raw in text.split(","):
+        part = re.sub(r"\s+", "", raw).lower()
+        if not part:
+            continue
+        match = _OFFSET.match(part)
+        if match is None or not any(match.groups()):
+            if part.startswith("-"):
+                raise ValueError(
+                    f"reminder offset {raw.strip()!r} is negative: give the time before the session"
+                )
+            raise ValueError(
+                f"reminder offset {raw.strip()!r} is not understood: use e.g. 24h, 1d, 90m or 1h30m"
+            )
+        days, hours, minutes = (int(group or 0) for group in match.groups())
+        offset = timedelta(days=days, hours=hours, minutes=minutes)
+        if offset <= timedelta(0):
+            raise ValueError(f"reminder offset {raw.strip()!r} is zero")
+        if offset > MAX_OFFSET:
+            raise ValueError(f"reminder offset {raw.strip()!r} is more than 14 days before the session")
+        offsets.add(offset)
+    if not offsets:
+        raise ValueError("no reminder offsets given: use e.g. 24h,1h")
+    return tuple(sorted(offsets, reverse=True))

@@ -1,0 +1,272 @@
+"""Configuration from the environment and an optional `.env` file.
+
+A missing or malformed setting stops start-up with one line naming it (see `load_settings`); the token is a
+`SecretStr` so it never shows in a repr, a log line or an error message.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from datetime import timedelta
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from cryptography.fernet import Fernet
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from bot.core.clock import OfficeHours, parse_offsets
+
+TOKEN_PATTERN = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{20,}$")
+SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./iop_companion.sqlite3"
+
+
+def _default_content_dir() -> Path:
+    """`./content` when there is one, else the content that ships beside the package (a source checkout)."""
+    here = Path("content")
+    return here if here.is_dir() else Path(__file__).resolve().parents[2] / "content"
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names it and is safe to print."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    bot_token: SecretStr | None = Field(default=None, alias="BOT_TOKEN")
+    bot_username: str | None = Field(default=None, alias="BOT_USERNAME")
+    database_url: str = Field(default=DEFAULT_DATABASE_URL, alias="DATABASE_URL")
+    telegram_api_base_url: str = Field(default="https://api.telegram.org", alias="TELEGRAM_API_BASE_URL")
+    default_timezone: str = Field(default="America/New_York", alias="DEFAULT_TIMEZONE")
+    encryption_key: SecretStr | None = Field(default=None, alias="ENCRYPTION_KEY")
+    content_dir: Path = Field(default_factory=lambda: _default_content_dir(), alias="CONTENT_DIR")
+    invite_ttl_hours: int = Field(default=72, ge=1, le=24 * 30, alias="INVITE_TTL_HOURS")
+    log_level: str = Field(default="INFO", alias="LOG_LEVEL")
+    # Check-ins: an unfinished one closes (kept as partial) after this long; one nudge if untouched.
+    checkin_expiry_hours: float = Field(default=6, gt=0, le=24, alias="CHECKIN_EXPIRY_HOURS")
+    checkin_nudge_minutes: float = Field(default=120, gt=0, le=24 * 60, alias="CHECKIN_NUDGE_MINUTES")
+    missed_checkins_flag: int = Field(default=3, ge=1, le=30, alias="MISSED_CHECKINS_FLAG")
+    missed_sessions_flag: int = Field(default=2, ge=1, le=30, alias="MISSED_SESSIONS_FLAG")
+    high_craving: int = Field(default=7, ge=0, le=10, alias="HIGH_CRAVING")
+    # Minutes without an acknowledgement before each widening of an alert: to the backup counselors, then
+    # to the supervisors; after the last step it repeats at the last gap until someone answers.
+    repage_imminent_minutes: Annotated[tuple[float, ...], NoDecode] = Field(
+        default=(5, 10), alias="REPAGE_IMMINENT_MINUTES"
+    )
+    repage_high_minutes: Annotated[tuple[float, ...], NoDecode] = Field(
+        default=(30, 60), alias="REPAGE_HIGH_MINUTES"
+    )
+    # Signals of the same category within this many hours join the open escalation instead of a new one.
+    escalation_group_hours: float = Field(default=24, gt=0, le=24 * 14, alias="ESCALATION_GROUP_HOURS")
+    # The C-SSRS screener: not asked again within this many hours of a finished one (a plain "are you safe?"
+    # is asked instead), and closed after this many minutes without an answer, which alerts the care team.
+    cssrs_repeat_hours: float = Field(default=24, ge=0, le=24 * 14, alias="CSSRS_REPEAT_HOURS")
+    cssrs_unanswered_minutes: float = Field(default=60, gt=0, le=24 * 60, alias="CSSRS_UNANSWERED_MINUTES")
+    # Office hours in the clinic's time zone (DEFAULT_TIMEZONE); outside them imminent alerts also page
+    # whoever is on call (`python -m bot oncall set`).
+    office_hours: str = Field(default="Mon-Fri 08:00-18:00", alias="OFFICE_HOURS")
+    # This many moderate signals within 48 hours count as one high signal.
+    moderate_signals_raise: int = Field(default=3, ge=2, le=20, alias="MODERATE_SIGNALS_RAISE")
+    # How often time-driven work (check-in prompts, nudges, expiry) looks for something due.
+    scheduler_tick_seconds: float = Field(default=30, gt=0, le=300, alias="SCHEDULER_TICK_SECONDS")
+    # The outbox (reminders, prompts, notices, alert pages): the overall send rate (Telegram allows about 30
+    # messages a second), how many sends may be under way at once, how long a claimed row stays with the
+    # process that claimed it, how many tries before a row is marked failed, how often it looks for due rows.
+    send_rate_per_second: float = Field(default=25, gt=0, le=1000, alias="SEND_RATE_PER_SECOND")
+    outbox_concurrency: int = Field(default=16, ge=1, le=256, alias="OUTBOX_CONCURRENCY")
+    outbox_lease_seconds: float = Field(default=60, ge=5, le=3600, alias="OUTBOX_LEASE_SECONDS")
+    outbox_max_attempts: int = Field(default=6, ge=1, le=50, alias="OUTBOX_MAX_ATTEMPTS")
+    dispatch_tick_seconds: float = Field(default=2, gt=0, le=60, alias="DISPATCH_TICK_SECONDS")
+    # Session reminders: how long before a session (whole days go at the same clock time N days before;
+    # others are real time before the start), and how far ahead the planner puts them in the outbox.
+    reminder_offsets: Annotated[tuple[timedelta, ...], NoDecode] = Field(
+        default=(timedelta(hours=24), timedelta(hours=1)), alias="REMINDER_OFFSETS"
+    )
+    plan_tick_seconds: float = Field(default=300, gt=0, le=600, alias="PLAN_TICK_SECONDS")
+    # Webhook mode (`python -m bot run --webhook`): the public HTTPS URL Telegram posts updates to (a reverse
+    # proxy in front passes them to WEBHOOK_LISTEN:WEBHOOK_PORT, path included), and the secret Telegram
+    # sends back in a header so forged requests are refused.
+    webhook_url: str | None = Field(default=None, alias="WEBHOOK_URL")
+    webhook_secret: SecretStr | None = Field(default=None, alias="WEBHOOK_SECRET")
+    webhook_listen: str = Field(default="127.0.0.1", alias="WEBHOOK_LISTEN")
+    webhook_port: int = Field(default=8080, ge=1, le=65535, alias="WEBHOOK_PORT")
+    webhook_max_connections: int = Field(default=40, ge=1, le=100, alias="WEBHOOK_MAX_CONNECTIONS")
+    # How often the running bot looks for edited content; 0 turns the watcher off (then use /reload).
+    content_watch_seconds: float = Field(default=5, ge=0, le=3600, alias="CONTENT_WATCH_SECONDS")
+
+    @field_validator("repage_imminent_minutes", "repage_high_minutes", mode="before")
+    @classmethod
+    def _minutes_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                minutes = tuple(float(part) for part in value.replace(";", ",").split(",") if part.strip())
+            except ValueError:
+                raise ValueError("a comma-separated list of minutes, such as 5,10") from None
+            value = minutes
+        if isinstance(value, tuple | list) and (
+            not value or any(float(m) <= 0 for m in value) or list(value) != sorted(value)
+        ):
+            raise ValueError("increasing minutes above 0, such as 5,10")
+        return value
+
+    @field_validator("reminder_offsets", mode="before")
+    @classmethod
+    def _offsets(cls, value: object) -> object:
+        if isinstance(value, str):
+            return parse_offsets(value)
+        return value
+
+    @field_validator("office_hours")
+    @classmethod
+    def _office_hours(cls, value: str) -> str:
+        OfficeHours.parse(value)
+        return value
+
+    @field_validator("bot_token")
+    @classmethod
+    def _token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not TOKEN_PATTERN.match(value.get_secret_value()):
+            # Never echo the value: it is a secret even when malformed.
+            raise ValueError("must look like 123456789:AA... (the token @BotFather gave you)")
+        return value
+
+    @field_validator("bot_username")
+    @classmethod
+    def _username_shape(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.removeprefix("@")
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{3,31}", value):
+            raise ValueError("must be a Telegram bot username such as iop_companion_bot")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_shape(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError("is not a database URL (example: sqlite+aiosqlite:///./iop.sqlite3)") from None
+        if url.drivername not in SUPPORTED_DRIVERS:
+            raise ValueError(f"must use one of the drivers {', '.join(SUPPORTED_DRIVERS)}")
+        return value
+
+    @field_validator("telegram_api_base_url")
+    @classmethod
+    def _api_url_shape(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be an http(s) URL such as https://api.telegram.org")
+        return value.rstrip("/")
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _timezone_exists(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("is not an IANA time zone name (example: America/Chicago)") from None
+        return value
+
+    @field_validator("encryption_key")
+    @classmethod
+    def _fernet_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        for key in value.get_secret_value().split(","):
+            try:
+                Fernet(key.strip())
+            except ValueError:
+                raise ValueError(
+                    "must be one or more comma-separated Fernet keys (make one with `python -m bot keys new`)"
+                ) from None
+        return value
+
+    @field_validator("webhook_url", "webhook_secret", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value  # `KEY=` in a compose file
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url_shape(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+(/\S*)?$", value):
+            raise ValueError(
+                "must be the public https URL Telegram posts to, such as https://bot.example.org/tg"
+            )
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{16,256}", value.get_secret_value()):
+            raise ValueError("must be 16 to 256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        value = value.upper()
+        if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return value
+
+    @cached_property
+    def timezone(self) -> ZoneInfo:
+        return ZoneInfo(self.default_timezone)
+
+    @cached_property
+    def office(self) -> OfficeHours:
+        return OfficeHours.parse(self.office_hours)
+
+    def require_encryption_key(self) -> str:
+        if self.encryption_key is None:
+            raise ConfigError(
+                "ENCRYPTION_KEY: not set; free text is stored encrypted "
+                "(make a key with `python -m bot keys new`)"
+            )
+        return self.encryption_key.get_secret_value()
+
+    def require_webhook(self) -> tuple[str, str]:
+        """The webhook's public URL and secret, both needed to run in webhook mode."""
+        if self.webhook_url is None:
+            raise ConfigError(
+                "WEBHOOK_URL: not set; webhook mode needs the public https URL Telegram posts to"
+            )
+        if self.webhook_secret is None:
+            raise ConfigError(
+                "WEBHOOK_SECRET: not set; webhook mode refuses requests without it "
+                "(16+ characters of A-Z, a-z, 0-9, _ and -)"
+            )
+        return self.webhook_url, self.webhook_secret.get_secret_value()
+
+    def require_token(self) -> str:
+        if self.bot_token is None:
+            raise ConfigError("BOT_TOKEN: not set (get one from @BotFather, or run `python -m bot demo`)")
+        return self.bot_token.get_secret_value()
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    field = str(first["loc"][0]) if first["loc"] else "settings"
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return f"{field.upper()}: {message}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings; raise ConfigError naming the first bad setting (never its value)."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise ConfigError(_describe(error)) from None
+
+
+def exit_on_config_error(error: ConfigError) -> None:
+    print(f"configuration error: {error}", file=sys.stderr)
+    raise SystemExit(2)

@@ -1,0 +1,158 @@
+"""Engine, sessions and schema migrations (Alembic, driven programmatically)."""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, event, make_url, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from bot.core import crypto, inline_sqlite
+
+MIGRATIONS_DIR = Path(__file__).parents[1] / "migrations"
+log = logging.getLogger(__name__)
+SQLITE_BUSY_TIMEOUT = 15.0  # seconds a SQLite transaction waits for the write lock before failing
+
+
+class SchemaNotCurrent(Exception):
+    """The database is not at the newest migration; the message says what to run."""
+
+
+def make_engine(url: str, *, encryption_key: str | None = None, **kwargs: Any) -> AsyncEngine:
+    """An engine; with `encryption_key` (ENCRYPTION_KEY's value), free text can be written and read."""
+    # hide_parameters: a database error message must never carry the values (health data) into a log.
+    # pool_pre_ping finds connections a database server dropped (a restart, a failover) before use; a SQLite
+    # file has no server to lose, and the ping would cost a query on every checkout (every update handled).
+    backend = make_url(url).get_backend_name()
+    if backend == "postgresql":
+        # Each whole-database job holds a connection for its advisory lock (see `exclusive`) beside the
+        # ones it works with: room for all of them at once and for the updates being handled.
+        kwargs = {"pool_size": 10, "max_overflow": 10, **kwargs}
+    elif backend == "sqlite":
+        # Statements run on the event loop's thread, not aiosqlite's (see bot.inline_sqlite).
+        kwargs = {"async_creator": inline_sqlite.creator(url, busy_timeout=SQLITE_BUSY_TIMEOUT), **kwargs}
+    engine = create_async_engine(url, pool_pre_ping=backend != "sqlite", hide_parameters=True, **kwargs)
+    crypto.bind(engine, crypto.Keyring.parse(encryption_key) if encryption_key else None)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.close()
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _begin_immediate(connection: Connection) -> None:
+            # Take SQLite's write lock when a transaction starts, not at its first write: a transaction
+            # that read, then found another had written meanwhile, would fail at once ("database is
+            # locked") instead of waiting its turn. SQLite has one writer at a time either way.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+@asynccontextmanager
+async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A session whose work is committed on success and rolled back on any exception."""
+    async with sessions() as session, session.begin():
+        yield session
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
+
+
+def _head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def _run(connection: Connection, action: str, revision: str) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    getattr(command, action)(config, revision)
+
+
+def lock_key(name: str) -> int:
+    """A PostgreSQL advisory lock number for a name (stable across processes and versions)."""
+    return zlib.crc32(f"iop-companion:{name}".encode())
+
+
+async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+    async with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":  # several instances starting at once migrate one at a time
+            await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key("migrate")})
+        await connection.run_sync(_run, "upgrade", revision)
+
+
+async def downgrade(engine: AsyncEngine, revision: str = "base") -> None:
+    async with engine.begin() as connection:
+        await connection.run_sync(_run, "downgrade", revision)
+
+
+async def autogenerate(engine: AsyncEngine, message: str) -> None:
+    async with engine.begin() as connection:
+        await connection.run_sync(lambda sync: _revision(sync, message))
+
+
+def _revision(connection: Connection, message: str) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    command.revision(config, message=message, autogenerate=True)
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    async with engine.connect() as connection:
+        return await connection.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
+
+
+async def ensure_current(engine: AsyncEngine) -> None:
+    """Refuse to run against a database that is not fully migrated."""
+    current, head = await current_revision(engine), _head_revision()
+    if current != head:
+        state = "has no tables yet" if current is None else f"is at migration {current}, not {head}"
+        raise SchemaNotCurrent(f"the database {state}: run `python -m bot db upgrade` first")
+
+
+@asynccontextmanager
+async def exclusive(engine: AsyncEngine, name: str) -> AsyncIterator[bool]:
+    """Whether this process may do the work called `name` now: on PostgreSQL only one process at a time
+    holds it (a session advisory lock, freed by the database if the process dies), so several bot processes
+    sharing a database do not all plan, prompt and page at once. SQLite serves one process: always True."""
+    if engine.dialect.name != "postgresql":
+        yield True
+        return
+    key = lock_key(name)
+    async with engine.connect() as connection:
+        held = bool(await connection.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}))
+        await connection.commit()  # the lock belongs to the connection, not to this transaction
+        try:
+            yield held
+        finally:
+            if held:
+                try:
+                    await connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                    await connection.commit()
+                except Exception:
+                    # The connection broke (and the lock went with it), or it may still hold the lock: in
+                    # both cases it must not go back to the pool.
+                    log.warning("event=db.unlock_failed lock=%s", name)
+                    await connection.invalidate()
+                except BaseException:
+                    await connection.invalidate()
+                    raise

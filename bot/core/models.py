@@ -1,0 +1,584 @@
+"""The data model (SQLAlchemy 2 typed declarative). Alembic migrations in `bot/migrations` mirror it.
+
+Times are stored in UTC; `UTCDateTime` hands back aware datetimes on SQLite and PostgreSQL alike.
+Enumerations are stored as short strings (no native enum types) so migrations stay portable.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Dialect,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Time,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from bot.core.crypto import EncryptedJSON, EncryptedText
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, whatever the backend keeps."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def _enum(cls: type[enum.Enum]) -> Enum:
+    return Enum(
+        cls,
+        native_enum=False,
+        create_constraint=False,
+        length=24,
+        values_callable=lambda members: [m.value for m in members],
+    )
+
+
+class PatientStatus(enum.StrEnum):
+    CONSENT_PENDING = "consent_pending"
+    ONBOARDING = "onboarding"
+    ACTIVE = "active"
+    CONSENT_REVOKED = "consent_revoked"
+    DISCHARGED = "discharged"
+
+
+class CounselorRole(enum.StrEnum):
+    COUNSELOR = "counselor"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+
+
+class InviteKind(enum.StrEnum):
+    PATIENT = "patient"
+    COUNSELOR = "counselor"
+
+
+class AssignmentRole(enum.StrEnum):
+    PRIMARY = "primary"
+    BACKUP = "backup"
+
+
+class Patient(Base):
+    __tablename__ = "patients"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    telegram_user_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    alias: Mapped[str] = mapped_column(String(64), unique=True)
+    timezone: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(8))
+    checkin_time: Mapped[time | None] = mapped_column(Time)
+    quiet_start: Mapped[time] = mapped_column(Time, default=time(22, 0))
+    quiet_end: Mapped[time] = mapped_column(Time, default=time(7, 0))
+    status: Mapped[PatientStatus] = mapped_column(_enum(PatientStatus), default=PatientStatus.CONSENT_PENDING)
+    # Which set-up question the patient is answering (in set-up, or typing a new value in /settings);
+    # kept in the database so any process can carry on.
+    onboarding_step: Mapped[str | None] = mapped_column(String(32))
+    # Set when Telegram refused a message because the patient blocked the bot; cleared when they write again.
+    unreachable_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    assignments: Mapped[list[CareAssignment]] = relationship(back_populates="patient")
+    consents: Mapped[list[Consent]] = relationship(back_populates="patient")
+
+
+class Counselor(Base):
+    __tablename__ = "counselors"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    role: Mapped[CounselorRole] = mapped_column(_enum(CounselorRole), default=CounselorRole.COUNSELOR)
+    telegram_user_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    timezone: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    digest_time: Mapped[time | None] = mapped_column(Time)  # local time of the daily digest; None: none
+
+    assignments: Mapped[list[CareAssignment]] = relationship(back_populates="counselor")
+
+
+class CareAssignment(Base):
+    """A counselor on a patient's care team (the primary counselor, or a backup)."""
+
+    __tablename__ = "care_assignments"
+    __table_args__ = (UniqueConstraint("patient_id", "counselor_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
+    counselor_id: Mapped[int] = mapped_column(ForeignKey("counselors.id", ondelete="CASCADE"), index=True)
+    role: Mapped[AssignmentRole] = mapped_column(_enum(AssignmentRole), default=AssignmentRole.PRIMARY)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    patient: Mapped[Patient] = relationship(back_populates="assignments")
+    counselor: Mapped[Counselor] = relationship(back_populates="assignments")
+
+
+class Invite(Base):
+    """A one-time, expiring invite. Only a SHA-256 of the code is kept, so a database reader cannot enroll."""
+
+    __tablename__ = "invites"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[InviteKind] = mapped_column(_enum(InviteKind))
+    # Patient invite: the counselor the patient is assigned to. Counselor invite: the counselor being linked.
+    counselor_id: Mapped[int] = mapped_column(ForeignKey("counselors.id", ondelete="CASCADE"), index=True)
+    patient_alias: Mapped[str | None] = mapped_column(String(64))
+    language: Mapped[str | None] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id", ondelete="SET NULL"))
+
+
+class Consent(Base):
+    """One agreement to a version of the consent text; revoking sets `revoked_at`, never deletes."""
+
+    __tablename__ = "consents"
+    __table_args__ = (Index("ix_consents_patient_active", "patient_id", "revoked_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    scope: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str] = mapped_column(String(32))
+    language: Mapped[str] = mapped_column(String(8))
+    accepted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    patient: Mapped[Patient] = relationship(back_populates="consents")
+
+
+class AuditEvent(Base):
+    """Who did what to which record. `detail` holds ids and codes only, never free text or names."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_subject", "subject_type", "subject_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    actor_type: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[int | None] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(64))
+    subject_type: Mapped[str | None] = mapped_column(String(16))
+    subject_id: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class Counter(Base):
+    """Named counters for things we must count but not record (e.g. messages from people not enrolled)."""
+
+    __tablename__ = "counters"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class CheckInStatus(enum.StrEnum):
+    OPEN = "open"
+    COMPLETE = "complete"
+    PARTIAL = "partial"  # closed unfinished, with at least one answer
+    MISSED = "missed"  # closed with no answer at all
+
+
+class CheckInSource(enum.StrEnum):
+    SCHEDULED = "scheduled"
+    ON_DEMAND = "on_demand"
+
+
+class CheckIn(Base):
+    """One daily check-in. Each answer is saved the moment it arrives; `step` is the question being asked."""
+
+    __tablename__ = "checkins"
+    __table_args__ = (
+        Index("ix_checkins_patient_day", "patient_id", "local_day"),
+        Index("ix_checkins_status_expires", "status", "expires_at"),
+        # One scheduled prompt per patient and day, even with several bot processes.
+        UniqueConstraint("patient_id", "scheduled_for", name="uq_checkins_patient_scheduled"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    source: Mapped[CheckInSource] = mapped_column(_enum(CheckInSource))
+    status: Mapped[CheckInStatus] = mapped_column(_enum(CheckInStatus), default=CheckInStatus.OPEN)
+    local_day: Mapped[date] = mapped_column(Date)
+    scheduled_for: Mapped[date | None] = mapped_column(Date)
+    step: Mapped[str | None] = mapped_column(String(16))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    nudged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    craving: Mapped[int | None] = mapped_column(Integer)
+    triggers: Mapped[list[str] | None] = mapped_column(JSON)
+    trigger_other: Mapped[str | None] = mapped_column(EncryptedText)
+    mood: Mapped[int | None] = mapped_column(Integer)
+    sleep: Mapped[str | None] = mapped_column(String(8))
+    used: Mapped[bool | None] = mapped_column(Boolean)
+    use_what: Mapped[str | None] = mapped_column(EncryptedText)
+    note: Mapped[str | None] = mapped_column(EncryptedText)
+    skipped: Mapped[list[str] | None] = mapped_column(JSON)
+
+
+class CopingStatus(enum.StrEnum):
+    RATING_BEFORE = "rating_before"
+    RUNNING = "running"
+    RATING_AFTER = "rating_after"
+    DONE = "done"
+    ABANDONED = "abandoned"
+
+
+class CopingSession(Base):
+    """One run of a coping module, with the craving before and after (the "what works for you" data)."""
+
+    __tablename__ = "coping_sessions"
+    __table_args__ = (
+        Index("ix_coping_sessions_patient_status", "patient_id", "status"),
+        Index("ix_coping_sessions_next_step_at", "next_step_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    module_id: Mapped[str] = mapped_column(String(40))
+    status: Mapped[CopingStatus] = mapped_column(_enum(CopingStatus), default=CopingStatus.RATING_BEFORE)
+    step_index: Mapped[int] = mapped_column(Integer, default=0)
+    steps_total: Mapped[int] = mapped_column(Integer)
+    next_step_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    stopped_early: Mapped[bool] = mapped_column(Boolean, default=False)
+    craving_before: Mapped[int | None] = mapped_column(Integer)
+    craving_after: Mapped[int | None] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class CareFlag(Base):
+    """Something the care team should know (e.g. three missed check-ins). `detail`: ids and codes only."""
+
+    __tablename__ = "care_flags"
+    __table_args__ = (Index("ix_care_flags_patient_created", "patient_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class EscalationStatus(enum.StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+class CounselorNote(Base):
+    """A counselor's note on a patient, for the care team; the words are encrypted at rest."""
+
+    __tablename__ = "counselor_notes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
+    counselor_id: Mapped[int | None] = mapped_column(ForeignKey("counselors.id", ondelete="SET NULL"))
+    text: Mapped[str] = mapped_column(EncryptedText)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Escalation(Base):
+    """A risk signal the care team must answer. Written before anyone is told; open until a counselor
+    resolves it. `detail` is the patient's words behind it, shown only on request to the care team."""
+
+    __tablename__ = "escalations"
+    __table_args__ = (
+        Index("ix_escalations_patient_status", "patient_id", "status"),
+        Index("ix_escalations_status_next_page", "status", "next_page_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    level: Mapped[str] = mapped_column(String(16))
+    category: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str | None] = mapped_column(EncryptedText)
+    status: Mapped[EscalationStatus] = mapped_column(_enum(EscalationStatus), default=EscalationStatus.OPEN)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_signal_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    stage: Mapped[int] = mapped_column(Integer, default=0)
+    alerted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    next_page_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    acknowledged_by: Mapped[int | None] = mapped_column(ForeignKey("counselors.id", ondelete="SET NULL"))
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_by: Mapped[int | None] = mapped_column(ForeignKey("counselors.id", ondelete="SET NULL"))
+    outcome: Mapped[str | None] = mapped_column(String(32))
+
+
+class EscalationAlert(Base):
+    """One alert message in one counselor's chat, kept so an acknowledgement can be shown on all of them."""
+
+    __tablename__ = "escalation_alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    escalation_id: Mapped[int] = mapped_column(ForeignKey("escalations.id", ondelete="CASCADE"), index=True)
+    counselor_id: Mapped[int] = mapped_column(ForeignKey("counselors.id", ondelete="CASCADE"))
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    stage: Mapped[int] = mapped_column(Integer, default=0)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RiskSignal(Base):
+    """A screened message's level and categories (never its text), for patient-level patterns over days."""
+
+    __tablename__ = "risk_signals"
+    __table_args__ = (Index("ix_risk_signals_patient_at", "patient_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    level: Mapped[str] = mapped_column(String(16))
+    categories: Mapped[list[str]] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(String(32))
+
+
+class ScreenStatus(enum.StrEnum):
+    OPEN = "open"
+    COMPLETE = "complete"
+    UNANSWERED = "unanswered"  # closed after waiting too long for the next answer
+
+
+class SuicideScreen(Base):
+    """One run of the C-SSRS screener (screen version). `answers` maps question ids to yes/no; `step` is the
+    question awaiting an answer. Linked to the escalation it informs, if any."""
+
+    __tablename__ = "suicide_screens"
+    __table_args__ = (Index("ix_suicide_screens_patient_status", "patient_id", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    escalation_id: Mapped[int | None] = mapped_column(ForeignKey("escalations.id", ondelete="SET NULL"))
+    trigger: Mapped[str] = mapped_column(String(16))
+    status: Mapped[ScreenStatus] = mapped_column(_enum(ScreenStatus), default=ScreenStatus.OPEN)
+    step: Mapped[str | None] = mapped_column(String(16))
+    answers: Mapped[dict[str, bool]] = mapped_column(JSON, default=dict)
+    result: Mapped[str | None] = mapped_column(String(16))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SafetyPlan(Base):
+    """A Stanley–Brown safety plan in the patient's own words: one text per step, plus a reason for living.
+    `editing` is the step the patient is typing now."""
+
+    __tablename__ = "safety_plans"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), unique=True)
+    warning_signs: Mapped[str | None] = mapped_column(EncryptedText)
+    coping: Mapped[str | None] = mapped_column(EncryptedText)
+    distraction: Mapped[str | None] = mapped_column(EncryptedText)
+    help_people: Mapped[str | None] = mapped_column(EncryptedText)
+    professionals: Mapped[str | None] = mapped_column(EncryptedText)
+    safe_environment: Mapped[str | None] = mapped_column(EncryptedText)
+    reason_for_living: Mapped[str | None] = mapped_column(EncryptedText)
+    editing: Mapped[str | None] = mapped_column(String(24))
+    walkthrough: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class OnCallShift(Base):
+    """A counselor on call from `starts_at` to `ends_at` (UTC), paged for imminent alerts out of hours."""
+
+    __tablename__ = "oncall_shifts"
+    __table_args__ = (Index("ix_oncall_shifts_span", "starts_at", "ends_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    counselor_id: Mapped[int] = mapped_column(ForeignKey("counselors.id", ondelete="CASCADE"))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OutboxStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = (
+        "failed"  # gave up after retries, or refused for good (blocked, chat gone): counted, never silent
+    )
+    DROPPED = "dropped"  # no longer worth sending (its session is over, the bot was down too long)
+    CANCELLED = "cancelled"  # made moot before it went out (session cancelled, patient discharged)
+
+
+class Priority(enum.IntEnum):
+    BULK = 0  # reminders
+    NORMAL = 5  # check-in prompts, notices to the care team
+    URGENT = 10  # alerts and re-pages: they overtake everything else
+
+
+class OutboxMessage(Base):
+    """One message to send, planned ahead. `key` makes planning idempotent (one row per patient, session
+    occurrence and offset, say); `claimed_by`/`claimed_until` lease a row to the process sending it, so
+    several processes can share the work and a crash frees its rows when the lease runs out."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_status_next_attempt", "status", "next_attempt_at"),
+        # Never reuse an id (SQLite would, after a delete): a late result must not land on another row.
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(160), unique=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    priority: Mapped[int] = mapped_column(Integer, default=Priority.NORMAL)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
+    counselor_id: Mapped[int | None] = mapped_column(ForeignKey("counselors.id", ondelete="CASCADE"))
+    payload: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON)
+    ref: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    status: Mapped[OutboxStatus] = mapped_column(_enum(OutboxStatus), default=OutboxStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(40))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    error: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PatientGroup(Base):
+    """A treatment group, e.g. "Evening IOP Mon/Wed/Thu"; its sessions are every member's sessions."""
+
+    __tablename__ = "patient_groups"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class GroupMember(Base):
+    __tablename__ = "group_members"
+    __table_args__ = (UniqueConstraint("group_id", "patient_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("patient_groups.id", ondelete="CASCADE"))
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SessionKind(enum.StrEnum):
+    GROUP = "group"
+    INDIVIDUAL = "individual"
+    FAMILY = "family"
+    MEDICATION = "medication"
+    OTHER = "other"
+
+
+class ProgramSession(Base):
+    """A treatment session, one-off or recurring, for a group or one patient. Times are wall-clock times in
+    `timezone` (so an 18:00 group stays at 18:00 across daylight-saving changes); `rrule` is RFC 5545.
+    `exdates`/`rdates` hold local ISO times; `overrides` moved or cancelled occurrences (see bot.recurrence).
+    `uid` is the iCalendar UID of an imported event, so importing the same file again updates it."""
+
+    __tablename__ = "program_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uid: Mapped[str | None] = mapped_column(String(255), unique=True)
+    kind: Mapped[SessionKind] = mapped_column(_enum(SessionKind), default=SessionKind.GROUP)
+    title: Mapped[str] = mapped_column(String(200))
+    location: Mapped[str | None] = mapped_column(String(300))
+    url: Mapped[str | None] = mapped_column(String(500))
+    group_id: Mapped[int | None] = mapped_column(
+        ForeignKey("patient_groups.id", ondelete="CASCADE"), index=True
+    )
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
+    counselor_id: Mapped[int | None] = mapped_column(ForeignKey("counselors.id", ondelete="SET NULL"))
+    timezone: Mapped[str] = mapped_column(String(64))
+    starts_local: Mapped[datetime] = mapped_column(DateTime(timezone=False))
+    duration_minutes: Mapped[int] = mapped_column(Integer)
+    rrule: Mapped[str | None] = mapped_column(String(500))
+    exdates: Mapped[list[str]] = mapped_column(JSON, default=list)
+    rdates: Mapped[list[str]] = mapped_column(JSON, default=list)
+    overrides: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Rsvp(enum.StrEnum):
+    COMING = "coming"
+    LATE = "late"
+    CANNOT = "cannot"
+
+
+class Attendance(Base):
+    """A patient's answer to a session reminder, for one occurrence (its original start, UTC)."""
+
+    __tablename__ = "attendance"
+    __table_args__ = (
+        UniqueConstraint("patient_id", "session_id", "occurrence"),
+        # The planner looks up each session's "can't make it" answers (and deleting a session cascades here).
+        Index("ix_attendance_session_occurrence", "session_id", "occurrence"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    session_id: Mapped[int] = mapped_column(ForeignKey("program_sessions.id", ondelete="CASCADE"))
+    occurrence: Mapped[datetime] = mapped_column(UTCDateTime)
+    response: Mapped[Rsvp] = mapped_column(_enum(Rsvp))
+    reason: Mapped[str | None] = mapped_column(EncryptedText)
+    awaiting_reason: Mapped[bool] = mapped_column(Boolean, default=False)
+    responded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,1 @@
+"""Enrollment: invites, consent and onboarding (language, time zone, check-in time)."""

@@ -1,0 +1,80 @@
+"""Consent to share with the care team, modelled on the elements of a 42 CFR Part 2 consent.
+
+The wording lives in `content/<lang>/consent.yaml`; CONSENT_VERSION names the version of that wording a
+patient agreed to. Bump it whenever the consent texts change in meaning.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.core import audit
+from bot.core.models import Consent, OutboxMessage, Patient, PatientStatus, utcnow
+from bot.enrollment.onboarding import Step
+from bot.outbox import store as outbox
+
+CONSENT_VERSION = "2026-11.1"
+SCOPE = "care_team_sharing"
+
+
+async def active_consent(session: AsyncSession, patient_id: int) -> Consent | None:
+    return await session.scalar(
+        select(Consent)
+        .where(Consent.patient_id == patient_id, Consent.scope == SCOPE, Consent.revoked_at.is_(None))
+        .order_by(Consent.accepted_at.desc())
+        .limit(1)
+    )
+
+
+async def accept(session: AsyncSession, patient: Patient, *, now: datetime | None = None) -> Consent:
+    """Record the agreement and move the patient on to set-up. Accepting twice records nothing new."""
+    existing = await active_consent(session, patient.id)
+    if existing is not None:
+        return existing
+    consent = Consent(
+        patient_id=patient.id,
+        scope=SCOPE,
+        version=CONSENT_VERSION,
+        language=patient.language,
+        accepted_at=now or utcnow(),
+    )
+    session.add(consent)
+    await session.flush()
+    if patient.status in (PatientStatus.CONSENT_PENDING, PatientStatus.CONSENT_REVOKED):
+        first_time = patient.checkin_time is None
+        patient.status = PatientStatus.ONBOARDING if first_time else PatientStatus.ACTIVE
+        patient.onboarding_step = Step.TIMEZONE if first_time else None
+    audit.record(
+        session,
+        "consent.accepted",
+        actor_type="patient",
+        actor_id=patient.id,
+        subject_type="consent",
+        subject_id=consent.id,
+        version=CONSENT_VERSION,
+    )
+    return consent
+
+
+async def revoke(session: AsyncSession, patient: Patient, *, now: datetime | None = None) -> bool:
+    """Withdraw consent. Returns False when there was nothing to withdraw."""
+    consent = await active_consent(session, patient.id)
+    if consent is None:
+        return False
+    consent.revoked_at = now or utcnow()
+    patient.status = PatientStatus.CONSENT_REVOKED
+    patient.onboarding_step = None
+    # Nothing more goes to them on our initiative: reminders and prompts waiting in the outbox are cancelled.
+    await outbox.cancel(session, OutboxMessage.patient_id == patient.id, reason="consent_revoked")
+    audit.record(
+        session,
+        "consent.revoked",
+        actor_type="patient",
+        actor_id=patient.id,
+        subject_type="consent",
+        subject_id=consent.id,
+    )
+    return True

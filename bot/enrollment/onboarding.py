@@ -1,0 +1,144 @@
+"""The set-up after consent: time zone, daily check-in time, language. State lives on the patient row."""
+
+from __future__ import annotations
+
+import enum
+import re
+from datetime import time
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.core import audit
+from bot.core.models import Patient, PatientStatus
+
+
+class Step(enum.StrEnum):
+    TIMEZONE = "timezone"
+    CHECKIN_TIME = "checkin_time"
+    LANGUAGE = "language"
+
+
+NEXT_STEP: dict[Step, Step | None] = {
+    Step.TIMEZONE: Step.CHECKIN_TIME,
+    Step.CHECKIN_TIME: Step.LANGUAGE,
+    Step.LANGUAGE: None,
+}
+
+# Offered as buttons; anything else in the IANA database can be typed.
+COMMON_TIMEZONES = (
+    "America/New_York",
+    "America/Chicago",
+    "America/Denver",
+    "America/Phoenix",
+    "America/Los_Angeles",
+    "America/Anchorage",
+    "Pacific/Honolulu",
+    "America/Puerto_Rico",
+)
+COMMON_CHECKIN_TIMES = (time(8, 0), time(12, 0), time(17, 0), time(19, 0), time(20, 0), time(21, 0))
+
+_ZONES_BY_LOWER = {name.lower(): name for name in available_timezones()}
+_CLOCK = re.compile(r"^\s*(\d{1,2})(?:[:.h](\d{2}))?\s*(am|pm|a\.m\.|p\.m\.)?\s*$", re.IGNORECASE)
+
+
+def parse_timezone(text: str) -> str | None:
+    """An IANA zone name, typed in any letter case, with spaces for underscores; None if unknown."""
+    candidate = "_".join(text.strip().split())
+    if not candidate or len(candidate) > 64:
+        return None
+    name = _ZONES_BY_LOWER.get(candidate.lower())
+    if name is None:
+        return None
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+    return name
+
+
+def parse_clock(text: str) -> time | None:
+    """'20:00', '8pm', '8:30 pm', '20h30', '7.15' -> a time of day; None when not a clear time."""
+    match = _CLOCK.match(text)
+    if match is None:
+        return None
+    hour, minute = int(match.group(1)), int(match.group(2) or 0)
+    suffix = (match.group(3) or "").replace(".", "").lower()
+    if suffix:
+        if not 1 <= hour <= 12:
+            return None
+        hour = hour % 12 + (12 if suffix == "pm" else 0)
+    if hour > 23 or minute > 59:
+        return None
+    return time(hour, minute)
+
+
+def format_clock(value: time) -> str:
+    return value.strftime("%H:%M")
+
+
+class Invalid(ValueError):
+    """The answer does not fit the question; the handler asks again."""
+
+
+def _set(patient: Patient, step: Step, value: str, languages: list[str]) -> None:
+    if step is Step.TIMEZONE:
+        zone = parse_timezone(value)
+        if zone is None:
+            raise Invalid("unknown time zone")
+        patient.timezone = zone
+    elif step is Step.CHECKIN_TIME:
+        clock = parse_clock(value)
+        if clock is None:
+            raise Invalid("not a time of day")
+        patient.checkin_time = clock
+    else:
+        if value not in languages:
+            raise Invalid("unsupported language")
+        patient.language = value
+
+
+async def answer(
+    session: AsyncSession, patient: Patient, step: Step, value: str, *, languages: list[str]
+) -> Step | None:
+    """Apply one set-up answer; return the next step, or None when set-up is complete."""
+    if patient.status is not PatientStatus.ONBOARDING or patient.onboarding_step != step:
+        raise Invalid("not the current question")
+    _set(patient, step, value, languages)
+    following = NEXT_STEP[step]
+    patient.onboarding_step = following
+    if following is None:
+        patient.status = PatientStatus.ACTIVE
+        audit.record(
+            session,
+            "onboarding.completed",
+            actor_type="patient",
+            actor_id=patient.id,
+            subject_type="patient",
+            subject_id=patient.id,
+        )
+    return following
+
+
+def await_typed(patient: Patient, step: Step) -> None:
+    """An active patient chose to type a new setting: the next text they send is taken as it."""
+    if patient.status is not PatientStatus.ACTIVE:
+        raise Invalid("settings are for active patients")
+    patient.onboarding_step = step
+
+
+def change(session: AsyncSession, patient: Patient, step: Step, value: str, *, languages: list[str]) -> None:
+    """/settings: change one set-up answer of an active patient."""
+    if patient.status is not PatientStatus.ACTIVE:
+        raise Invalid("settings are for active patients")
+    _set(patient, step, value, languages)
+    patient.onboarding_step = None
+    audit.record(
+        session,
+        "settings.changed",
+        actor_type="patient",
+        actor_id=patient.id,
+        subject_type="patient",
+        subject_id=patient.id,
+        setting=step.value,
+    )

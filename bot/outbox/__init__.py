@@ -1,0 +1,1 @@
+"""The outbox: what is queued to send (store), the sender that drains it (dispatcher)."""

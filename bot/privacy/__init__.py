@@ -1,0 +1,1 @@
+"""Data rights: export, erasure, retention and discharge."""

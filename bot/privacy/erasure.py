@@ -1,0 +1,151 @@
+"""Erasing a patient: every row that belongs to them, in one transaction (/deleteme, and the purge of
+patients discharged longer ago than the retention period).
+
+What goes: the patient row and every row that points at it, directly or through other tables (found from
+the models' foreign keys: `bot.privacy.records`, so a new table is not forgotten); unused invites that
+carry their alias; messages queued to their chat that name no patient; counselors' notices and alert pages
+whose text names them.
+
+What stays: the audit log, without anything that leads back to them. Its rows about the patient keep
+their action and time (that something was done, and by which counselor, must stay accountable), but the
+patient's id as actor, the subject id (the patient, or their consent, invite or escalation, rows that no
+longer exist) and any ids in the detail are removed. One "patient.deleted" event records the erasure with
+the number of rows and no id, alias or chat id.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sqlalchemy import Table, delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.core import audit
+from bot.core.models import EscalationAlert, Invite, OutboxMessage, Patient
+from bot.privacy.records import PATIENTS, linked_audit_events, links, owned_ids
+
+log = logging.getLogger(__name__)
+
+SCAN_BATCH = 500
+Reason = Literal["request", "retention"]
+
+
+@dataclass
+class Erased:
+    """Rows deleted, per table; and the counselors' alert messages (chat id, message id) whose buttons
+    now lead nowhere, for the caller to take off once the erasure has committed."""
+
+    rows: Counter[str] = field(default_factory=Counter)
+    alert_messages: list[tuple[int, int]] = field(default_factory=list)
+    audit_events_deidentified: int = 0
+
+    @property
+    def total(self) -> int:
+        return sum(self.rows.values())
+
+
+async def erase_patient(
+    session: AsyncSession,
+    patient_id: int,
+    *,
+    reason: Reason,
+    actor: audit.ActorType = "patient",
+) -> Erased:
+    """Delete everything about the patient; the caller commits. Objects loaded in `session` are detached."""
+    await session.flush()
+    patient = await session.scalar(select(Patient).where(Patient.id == patient_id).with_for_update())
+    if patient is None:
+        raise LookupError(f"no patient {patient_id}")
+    alias, chat_id = patient.alias, patient.chat_id
+    erased = Erased()
+    erased.alert_messages = [
+        (chat, message)
+        for chat, message in await session.execute(
+            select(EscalationAlert.chat_id, EscalationAlert.message_id).where(
+                EscalationAlert.id.in_(owned_ids(_link_to("escalation_alerts"), patient_id)),
+                EscalationAlert.message_id.is_not(None),
+            )
+        )
+        if message is not None
+    ]
+    erased.audit_events_deidentified = await _deidentify_audit(session, patient_id)
+    erased.rows["outbox"] += await _delete_notices_naming(session, alias)
+    erased.rows["outbox"] += await _count(
+        session,
+        delete(OutboxMessage).where(
+            OutboxMessage.chat_id == chat_id,
+            OutboxMessage.patient_id.is_(None),
+            OutboxMessage.counselor_id.is_(None),
+        ),
+    )
+    # Children before their parents: the reverse of the order the links are found in.
+    for link in reversed(list(links())):
+        key = link.table.primary_key.columns[0]
+        erased.rows[link.table.name] += await _count(
+            session, delete(link.table).where(key.in_(owned_ids(link, patient_id)))
+        )
+    erased.rows["invites"] += await _count(
+        session, delete(Invite).where(func.lower(Invite.patient_alias) == alias.lower())
+    )
+    erased.rows["patients"] += await _count(session, delete(PATIENTS).where(PATIENTS.c.id == patient_id))
+    session.expunge_all()  # what was loaded of the patient's rows is gone from the database
+    erased.rows = Counter({table: count for table, count in erased.rows.items() if count})
+    audit.record(session, "patient.deleted", actor_type=actor, reason=reason, rows=erased.total)
+    log.info("event=patient.deleted reason=%s rows=%d", reason, erased.total)
+    return erased
+
+
+def _link_to(table_name: str) -> Any:
+    return next(link for link in links() if link.table.name == table_name)
+
+
+async def _count(session: AsyncSession, statement: Any) -> int:
+    result = await session.execute(statement.execution_options(synchronize_session=False))
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def _deidentify_audit(session: AsyncSession, patient_id: int) -> int:
+    events = await linked_audit_events(session, patient_id)
+    for event in events:
+        if event.actor_type == "patient":
+            event.actor_id = None
+        event.subject_id = None
+        if event.detail:
+            event.detail = {k: v for k, v in event.detail.items() if not k.endswith("_id")} or None
+    await session.flush()
+    return len(events)
+
+
+async def _delete_notices_naming(session: AsyncSession, alias: str) -> int:
+    """Counselors' notices and alert pages carry the alias in their (encrypted) text: read them in
+    batches and delete those that name the patient."""
+    pattern = re.compile(rf"(?<!\w){re.escape(alias)}(?!\w)", re.IGNORECASE)
+    doomed: list[int] = []
+    last = 0
+    while True:
+        rows = (
+            await session.execute(
+                select(OutboxMessage.id, OutboxMessage.payload)
+                .where(OutboxMessage.patient_id.is_(None), OutboxMessage.id > last)
+                .order_by(OutboxMessage.id)
+                .limit(SCAN_BATCH)
+            )
+        ).all()
+        if not rows:
+            break
+        doomed.extend(row_id for row_id, payload in rows if pattern.search(str(payload.get("text", ""))))
+        last = rows[-1][0]
+    removed = 0
+    for start in range(0, len(doomed), SCAN_BATCH):
+        chunk = doomed[start : start + SCAN_BATCH]
+        removed += await _count(session, delete(OutboxMessage).where(OutboxMessage.id.in_(chunk)))
+    return removed
+
+
+def tables_erased() -> list[Table]:
+    """Every table a patient's rows are deleted from (for tests and the purge's report)."""
+    return [PATIENTS, *dict.fromkeys(link.table for link in links())]

@@ -1,0 +1,117 @@
+"""`python -m bot purge --older-than DAYS`: delete what is older than the retention period.
+
+Deleted when older than the cutoff: check-ins (closed ones), coping exercises (finished or abandoned),
+C-SSRS screeners (closed), risk signals, resolved alerts with their copies in counselors' chats, outbox rows
+that are done with (sent, failed, dropped, cancelled), session RSVPs, care flags; and patients discharged
+before the cutoff, entirely (`bot.privacy.erasure`).
+
+Kept: anything still open (a check-in under way, an alert not resolved: the care team still needs them), a
+current patient's profile, consents and safety plan (they are in use, not history), counselors' notes (the
+counselors' record, not the bot's), and the audit log. The audit log is the record of who did what with
+whose data, which a program must be able to show for years after the care it documents (HIPAA keeps such
+documentation six years); it holds ids and codes only, never words, and an erased patient's entries are
+de-identified by the erasure.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timedelta
+
+from sqlalchemy import Delete, delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.core import audit
+from bot.core.models import (
+    Attendance,
+    CareFlag,
+    CheckIn,
+    CheckInStatus,
+    CopingSession,
+    CopingStatus,
+    Escalation,
+    EscalationAlert,
+    EscalationStatus,
+    OutboxMessage,
+    OutboxStatus,
+    Patient,
+    PatientStatus,
+    RiskSignal,
+    ScreenStatus,
+    SuicideScreen,
+)
+from bot.privacy.discharge import discharged_at
+from bot.privacy.erasure import erase_patient
+
+MIN_DAYS = 1
+# In this order: rows that point at others before those they point at.
+TABLES = (
+    "checkins",
+    "coping_sessions",
+    "suicide_screens",
+    "risk_signals",
+    "escalation_alerts",
+    "escalations",
+    "outbox",
+    "attendance",
+    "care_flags",
+    "patients",
+)
+DONE_OUTBOX = (OutboxStatus.SENT, OutboxStatus.FAILED, OutboxStatus.DROPPED, OutboxStatus.CANCELLED)
+
+
+def _statements(cutoff: datetime) -> dict[str, Delete]:
+    old_resolved = select(Escalation.id).where(
+        Escalation.status == EscalationStatus.RESOLVED, Escalation.resolved_at < cutoff
+    )
+    return {
+        "checkins": delete(CheckIn).where(CheckIn.status != CheckInStatus.OPEN, CheckIn.started_at < cutoff),
+        "coping_sessions": delete(CopingSession).where(
+            CopingSession.status.in_((CopingStatus.DONE, CopingStatus.ABANDONED)),
+            CopingSession.started_at < cutoff,
+        ),
+        "suicide_screens": delete(SuicideScreen).where(
+            SuicideScreen.status != ScreenStatus.OPEN, SuicideScreen.started_at < cutoff
+        ),
+        "risk_signals": delete(RiskSignal).where(RiskSignal.at < cutoff),
+        "escalation_alerts": delete(EscalationAlert).where(EscalationAlert.escalation_id.in_(old_resolved)),
+        "escalations": delete(Escalation).where(Escalation.id.in_(old_resolved)),
+        "outbox": delete(OutboxMessage).where(
+            OutboxMessage.status.in_(DONE_OUTBOX),
+            OutboxMessage.created_at < cutoff,
+            OutboxMessage.due_at < cutoff,
+        ),
+        "attendance": delete(Attendance).where(
+            Attendance.occurrence < cutoff, Attendance.responded_at < cutoff
+        ),
+        "care_flags": delete(CareFlag).where(CareFlag.created_at < cutoff),
+    }
+
+
+async def purge(session: AsyncSession, *, older_than: timedelta, now: datetime) -> Counter[str]:
+    """Delete what is older than `older_than`; rows deleted per table (every table in TABLES is named)."""
+    if older_than < timedelta(days=MIN_DAYS):
+        raise ValueError(f"the retention period must be at least {MIN_DAYS} day")
+    cutoff = now - older_than
+    counts: Counter[str] = Counter(dict.fromkeys(TABLES, 0))
+    for table, statement in _statements(cutoff).items():
+        result = await session.execute(statement.execution_options(synchronize_session=False))
+        counts[table] += int(result.rowcount)  # type: ignore[attr-defined]
+    for patient in await discharged_before(session, cutoff):
+        erased = await erase_patient(session, patient, reason="retention", actor="cli")
+        counts.update(erased.rows)
+    event = audit.record(session, "data.purged", actor_type="cli")
+    event.detail = {
+        "days": older_than.days,
+        "rows": sum(counts.values()),
+        **{table: count for table, count in counts.items() if count},
+    }
+    return counts
+
+
+async def discharged_before(session: AsyncSession, cutoff: datetime) -> list[int]:
+    """Ids of the patients discharged before `cutoff`."""
+    patients = await session.scalars(
+        select(Patient).where(Patient.status == PatientStatus.DISCHARGED).order_by(Patient.id)
+    )
+    return [patient.id for patient in patients if await discharged_at(session, patient) < cutoff]

@@ -1,0 +1,56 @@
+"""What every handler and job needs: settings, the database, the content and the metrics, for one process.
+
+It lives in its own module so that handlers, jobs and the application can all name it without importing
+each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.content import Catalog
+from bot.content.modules import ModuleLibrary
+from bot.content_check.loader import Content, load_content
+from bot.core.config import Settings
+from bot.core.db import make_engine, make_sessionmaker
+from bot.metrics import Metrics
+
+
+@dataclass
+class Runtime:
+    """What every handler needs. Reach it with `bot.handlers.base.runtime_of(context)`."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    content: Content
+    refused_fingerprint: str | None = None  # the last edit that failed the check, so it is reported once
+    metrics: Metrics = field(default_factory=Metrics)
+    wake_outbox: Callable[[], None] = lambda: (
+        None
+    )  # send what was just put in the outbox now, not at the tick
+
+    @property
+    def catalog(self) -> Catalog:
+        return self.content.catalog
+
+    @property
+    def modules(self) -> ModuleLibrary:
+        return self.content.modules
+
+    def text(self, key: str, language: str, **variables: object) -> str:
+        return self.catalog.render(key, language, **variables)
+
+    def reload_content(self) -> Content:
+        """Load the content again; on any problem raise ContentError and keep serving the last good one."""
+        self.content = load_content(self.settings.content_dir)
+        return self.content
+
+    @classmethod
+    def create(cls, settings: Settings) -> Runtime:
+        content = load_content(settings.content_dir)
+        engine = make_engine(settings.database_url, encryption_key=settings.require_encryption_key())
+        return cls(settings, engine, make_sessionmaker(engine), content)

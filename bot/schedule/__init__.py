@@ -1,0 +1,1 @@
+"""Program sessions: series, reminders, attendance and calendar import."""

@@ -1,0 +1,1 @@
+"""The counselor's workspace: caseload, notes, digests, care flags and reassignment."""

@@ -1,0 +1,59 @@
+"""Flags for the care team: things a counselor should know about, raised by rules, never by free text.
+
+A flag names the patient by alias and says what kind of thing happened; the details stay in the record.
+The risk and escalation rules (crisis alerts with acknowledgement and re-paging) build on this.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.core import audit
+from bot.core.models import CareFlag, Counselor, Patient
+from bot.core.people import care_team
+
+
+class FlagKind(enum.StrEnum):
+    MISSED_CHECKINS = "missed_checkins"
+    MISSED_SESSIONS = "missed_sessions"  # "can't make it" to several sessions in a row
+    UNREACHABLE = "unreachable"  # Telegram refuses messages to the patient: they blocked the bot
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A message for one counselor's chat: which text, about which patient."""
+
+    chat_id: int
+    language: str
+    kind: FlagKind
+    alias: str
+    count: int | None = None
+
+
+async def raise_flag(
+    session: AsyncSession, patient: Patient, kind: FlagKind, now: datetime, **detail: int | str
+) -> list[Notice]:
+    """Record the flag and return a notice for each linked counselor on the patient's care team."""
+    flag = CareFlag(patient_id=patient.id, kind=kind.value, created_at=now, detail=detail or None)
+    session.add(flag)
+    await session.flush()
+    audit.record(
+        session,
+        "care_flag.raised",
+        actor_type="system",
+        subject_type="patient",
+        subject_id=patient.id,
+        kind=kind.value,
+        flag_id=flag.id,
+    )
+    team: list[Counselor] = await care_team(session, patient.id)
+    count = detail.get("count")
+    return [
+        Notice(c.chat_id, c.language, kind, patient.alias, count if isinstance(count, int) else None)
+        for c in team
+        if c.chat_id is not None
+    ]

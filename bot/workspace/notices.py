@@ -1,0 +1,44 @@
+"""Care-team notices about a flag (missed check-ins or sessions, a patient who blocked the bot), rendered
+for the outbox in each counselor's language."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.core.models import Priority, utcnow
+from bot.outbox import store as outbox
+from bot.workspace import flags
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def render_notice(runtime: Runtime, notice: flags.Notice, key: str) -> outbox.Planned:
+    """`key` names the event, so each counselor is told once."""
+    text = runtime.text(f"care.flag.{notice.kind}", notice.language, alias=notice.alias, count=notice.count)
+    return outbox.Planned(
+        key=f"flag:{notice.kind}:{key}:{notice.chat_id}",
+        kind="notice",
+        chat_id=notice.chat_id,
+        text=text,
+        due_at=utcnow(),
+        priority=Priority.NORMAL,
+    )
+
+
+async def patient_unreachable(runtime: Runtime, session: AsyncSession, patient_id: int) -> None:
+    """The patient blocked the bot: mark them unreachable and tell their care team once (the outbox's
+    `on_blocked`)."""
+    now = utcnow()
+    patient = await outbox.mark_unreachable(session, patient_id, now)
+    if patient is None:
+        return
+    log.warning("event=patient.unreachable patient_id=%s", patient_id)
+    notices = await flags.raise_flag(session, patient, flags.FlagKind.UNREACHABLE, now)
+    stamp = str(int(now.timestamp()))
+    await outbox.enqueue(session, [render_notice(runtime, n, key=f"{patient_id}:{stamp}") for n in notices])
