@@ -13,13 +13,14 @@ import time
 from telegram import BotCommand, Update
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 
+from bot.careteam import notices
 from bot.content_check.required import PATIENT_COMMANDS
 from bot.core.db import ensure_current
 from bot.handlers import alerts, register
 from bot.outbox.dispatcher import Dispatcher
+from bot.risk.paging import PAGE_KIND
 from bot.runtime import Runtime
 from bot.scheduler import build_scheduler
-from bot.workspace import notices
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ async def serve(
     dispatcher = Dispatcher(
         runtime,
         application.bot,
-        after_sent={alerts.PAGE_KIND: alerts.page_sent},
+        after_sent={PAGE_KIND: alerts.page_sent},
         on_blocked=notices.patient_unreachable,
     )
     scheduler = build_scheduler(runtime, application.bot, dispatcher)

@@ -9,98 +9,38 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram import Bot
 
-from bot.checkin import rules as checkin
+from bot.checkin.jobs import checkin_tick
 from bot.content import ContentError
 from bot.content_check.loader import fingerprint
+from bot.coping import jobs as coping_jobs
 from bot.coping import rules as coping
 from bot.core.db import exclusive, transaction
-from bot.core.models import CheckInSource, CheckInStatus, Patient, utcnow
-from bot.enrollment.invites import purge_expired_invites
-from bot.handlers import alerts, screener
-from bot.handlers import caseload as caseload_handlers
-from bot.handlers import checkin as checkin_handlers
+from bot.core.models import utcnow
+from bot.enrollment.jobs import purge_invites
 from bot.handlers import coping as coping_handlers
-from bot.handlers import schedule as schedule_handlers
-from bot.outbox import store as outbox
 from bot.outbox.dispatcher import Dispatcher
-from bot.workspace import flags
-from bot.workspace import notices as notices_handlers
+from bot.risk import jobs as risk_jobs
+from bot.risk import paging
+from bot.schedule import jobs as schedule_jobs
+from bot.workspace import digests
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-EXPIRED_INVITE_RETENTION = timedelta(days=30)
-ABANDON_EXERCISE_AFTER = timedelta(hours=2)
 STEP_TICK_SECONDS = 1  # exercise pauses are short: look for ended pauses every second
 DIGEST_TICK_SECONDS = 300  # a digest goes within 5 minutes of its time
 # Unsent first alerts (a crash right after the commit) and re-pages are looked for this often.
 ESCALATION_TICK_SECONDS = 10
 STOP_GRACE_SECONDS = 15  # on shutdown, how long jobs under way may take to finish
-
-
-async def purge_invites(runtime: Runtime) -> None:
-    async with transaction(runtime.sessions) as session:
-        removed = await purge_expired_invites(session, older_than=EXPIRED_INVITE_RETENTION)
-    if removed:
-        log.info("event=invites.purged count=%d", removed)
-
-
-async def checkin_tick(runtime: Runtime) -> None:
-    """Close expired check-ins (flagging long runs of missed ones), nudge once, and prompt who is due. The
-    messages go through the outbox, in the same transaction as the check-ins they belong to."""
-    queued = await _close_expired(runtime)
-    now = utcnow()
-    async with transaction(runtime.sessions) as session:
-        after = timedelta(minutes=runtime.settings.checkin_nudge_minutes)
-        nudges = []
-        for row, patient in await checkin.due_nudges(session, now, after=after):
-            log.info("event=checkin.nudged patient_id=%s checkin_id=%s", patient.id, row.id)
-            nudges.append(checkin_handlers.nudge(runtime, patient, row))
-        queued += await outbox.enqueue(session, nudges)
-    async with transaction(runtime.sessions) as session:
-        patients = list(
-            await session.scalars(
-                select(Patient).where(outbox.may_message(), Patient.checkin_time.is_not(None))
-            )
-        )
-        queued += await outbox.enqueue(
-            session, await checkin_handlers.scheduled_prompts(runtime, session, patients)
-        )
-    if queued:
-        runtime.wake_outbox()
-
-
-async def _close_expired(runtime: Runtime) -> int:
-    now = utcnow()
-    threshold = runtime.settings.missed_checkins_flag
-    async with transaction(runtime.sessions) as session:
-        notices: list[outbox.Planned] = []
-        for row in await checkin.close_expired(session, now):
-            log.info("event=checkin.closed checkin_id=%s status=%s", row.id, row.status)
-            if row.status is not CheckInStatus.MISSED or row.source is not CheckInSource.SCHEDULED:
-                continue
-            if await checkin.missed_in_a_row(session, row.patient_id) != threshold:
-                continue  # flagged once per run of missed days, when it reaches the threshold
-            patient = await session.get_one(Patient, row.patient_id)
-            raised = await flags.raise_flag(
-                session, patient, flags.FlagKind.MISSED_CHECKINS, now, count=threshold, checkin_id=row.id
-            )
-            notices.extend(notices_handlers.render_notice(runtime, n, key=str(row.id)) for n in raised)
-        abandoned = await coping.abandon_stale(session, now, after=ABANDON_EXERCISE_AFTER)
-        queued = await outbox.enqueue(session, notices)
-    if abandoned:
-        log.info("event=coping.abandoned count=%d", abandoned)
-    return queued
 
 
 async def step_tick(runtime: Runtime, bot: Bot) -> None:
@@ -202,17 +142,24 @@ def build_scheduler(runtime: Runtime, bot: Bot, dispatcher: Dispatcher) -> Sched
         settings.scheduler_tick_seconds, checkin_tick, runtime, id="checkin_tick", now=True, alone=True
     )
     scheduler.every(
-        settings.plan_tick_seconds, schedule_handlers.plan, runtime, id="plan_reminders", now=True, alone=True
+        settings.plan_tick_seconds, schedule_jobs.plan, runtime, id="plan_reminders", now=True, alone=True
+    )
+    scheduler.every(
+        settings.scheduler_tick_seconds,
+        coping_jobs.abandon_stale,
+        runtime,
+        id="abandon_exercises",
+        alone=True,
     )
     scheduler.every(STEP_TICK_SECONDS, step_tick, runtime, bot, id="step_tick", alone=True)
     scheduler.every(
-        DIGEST_TICK_SECONDS, caseload_handlers.send_digests, runtime, id="send_digests", now=True, alone=True
+        DIGEST_TICK_SECONDS, digests.send_digests, runtime, id="send_digests", now=True, alone=True
     )
     scheduler.every(
-        ESCALATION_TICK_SECONDS, alerts.page_due, runtime, id="page_escalations", now=True, alone=True
+        ESCALATION_TICK_SECONDS, paging.page_due, runtime, id="page_escalations", now=True, alone=True
     )
     scheduler.every(
-        ESCALATION_TICK_SECONDS, screener.close_stalled, runtime, id="close_stalled_screens", alone=True
+        ESCALATION_TICK_SECONDS, risk_jobs.close_stalled, runtime, id="close_stalled_screens", alone=True
     )
     if settings.content_watch_seconds > 0:
         scheduler.every(settings.content_watch_seconds, watch_content, runtime, id="watch_content")

@@ -121,8 +121,8 @@ async def _prepare(runtime: Runtime) -> tuple[str, str]:
 async def _demo_sessions(runtime: Runtime) -> None:
     """Once the demo patient has finished set-up, put them in a group with a weekly session and one that
     starts within the hour, so its 1-hour reminder (with its RSVP buttons) arrives at once."""
-    from bot.handlers.schedule import plan
     from bot.schedule import rules as schedule
+    from bot.schedule.jobs import plan
 
     while True:
         await asyncio.sleep(2)

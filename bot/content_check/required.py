@@ -6,6 +6,7 @@ When code starts using a new text, add its key here; a test fails until it is.
 
 from __future__ import annotations
 
+from bot.careteam.flags import FlagKind
 from bot.checkin.rules import SLEEP, TRIGGERS, Question
 from bot.content.modules import Category
 from bot.core.models import EscalationStatus, PatientStatus, Rsvp
@@ -18,7 +19,6 @@ from bot.risk.escalation import Outcome
 from bot.risk.levels import Category as RiskCategory
 from bot.risk.safety_plan import Step as PlanStep
 from bot.workspace.caseload import Trend
-from bot.workspace.flags import FlagKind
 
 PATIENT_COMMANDS = (
     "checkin",

@@ -8,9 +8,7 @@ are shown only when an authorised counselor taps "Show details", and that view i
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot, Update
@@ -24,7 +22,6 @@ from bot.core.models import (
     EscalationStatus,
     OutboxMessage,
     Patient,
-    Priority,
     ScreenStatus,
     utcnow,
 )
@@ -32,66 +29,22 @@ from bot.handlers.base import Context, Turn, turn
 from bot.handlers.safety_plan import sections as plan_sections
 from bot.outbox import dispatcher as delivery
 from bot.outbox import store as outbox
-from bot.outbox.markup import Button, Rows, keyboard
-from bot.risk import Category, RiskLevel, cssrs, oncall, safety_plan
+from bot.outbox.dispatcher import keyboard
+from bot.outbox.markup import Rows
+from bot.risk import Category, RiskLevel, cssrs, safety_plan
 from bot.risk import escalation as rules
+from bot.risk.paging import alert_buttons, alert_text, local_time, page
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-PAGE_KIND = "page"
 LIST_LIMIT = 10  # alerts shown by /alerts; the header says how many more
 ALERT_PATTERN = r"^esc:\d{1,9}:(ack|res|det|plan|out:(safe|emergency|false_alarm|other))$"
 
 
 # ---- paging ------------------------------------------------------------------------------------------------
-
-
-def local_time(runtime: Runtime, moment: datetime, counselor: Counselor) -> str:
-    """A moment in the counselor's own time zone, in their language's format."""
-    try:
-        zone = ZoneInfo(counselor.timezone)
-    except (KeyError, ValueError):
-        zone = ZoneInfo(runtime.settings.default_timezone)
-    return moment.astimezone(zone).strftime(runtime.text("escalation.time_format", counselor.language))
-
-
-def _alert_text(
-    runtime: Runtime,
-    key: str,
-    escalation: Escalation,
-    patient: Patient,
-    reader: Counselor,
-    **extra: object,
-) -> str:
-    language = reader.language
-    return runtime.text(
-        key,
-        language,
-        level=runtime.text(f"escalation.levels.{escalation.level}", language),
-        category=runtime.text(f"escalation.categories.{escalation.category}", language),
-        alias=patient.alias,
-        time=local_time(runtime, escalation.created_at, reader),
-        **extra,
-    )
-
-
-def _alert_buttons(runtime: Runtime, escalation: Escalation, language: str) -> Rows:
-    prefix = f"esc:{escalation.id}"
-    rows: list[list[Button]] = []
-    if escalation.status is EscalationStatus.OPEN:
-        rows.append([(runtime.text("escalation.acknowledge_button", language), f"{prefix}:ack")])
-    if escalation.status is not EscalationStatus.RESOLVED:
-        rows.append([(runtime.text("escalation.resolve_button", language), f"{prefix}:res")])
-    rows.append(
-        [
-            (runtime.text("escalation.details_button", language), f"{prefix}:det"),
-            (runtime.text("escalation.plan_button", language), f"{prefix}:plan"),
-        ]
-    )
-    return rows
 
 
 async def escalate(
@@ -118,49 +71,6 @@ async def escalate(
     return raised
 
 
-async def page(runtime: Runtime, session: AsyncSession, escalation: Escalation, now: datetime) -> int:
-    """Put this stage's alert for each counselor it pages in the outbox's urgent lane; move to the next stage.
-    One row per escalation, stage and counselor: paging the same stage twice sends nothing new."""
-    patient = await session.get(Patient, escalation.patient_id)
-    assert patient is not None
-    repage = escalation.alerted_at is not None
-    rules.mark_paged(escalation, now, runtime.settings)
-    settings = runtime.settings
-    imminent = RiskLevel.parse(escalation.level) is RiskLevel.IMMINENT
-    after_hours = not settings.office.covers(now, settings.timezone)
-    on_call = await oncall.on_call(session, now) if imminent and after_hours else []
-    if imminent and after_hours and not on_call:
-        log.warning("event=escalation.nobody_on_call escalation_id=%s", escalation.id)
-    counselors = await rules.recipients(session, escalation, on_call)
-    if not counselors:
-        log.error("event=escalation.nobody_to_page escalation_id=%s", escalation.id)
-    pages = []
-    for counselor in counselors:
-        assert counselor.chat_id is not None
-        key = "escalation.repage" if repage else "escalation.alert"
-        pages.append(
-            outbox.Planned(
-                key=f"page:{escalation.id}:{escalation.stage}:{counselor.id}",
-                kind=PAGE_KIND,
-                chat_id=counselor.chat_id,
-                text=_alert_text(runtime, key, escalation, patient, counselor),
-                buttons=_alert_buttons(runtime, escalation, counselor.language),
-                due_at=now,
-                priority=Priority.URGENT,
-                counselor_id=counselor.id,
-                ref={"escalation_id": escalation.id, "stage": escalation.stage},
-            )
-        )
-    added = await outbox.enqueue(session, pages)
-    log.info(
-        "event=escalation.paged escalation_id=%s stage=%s counselors=%s",
-        escalation.id,
-        escalation.stage,
-        added,
-    )
-    return added
-
-
 async def page_sent(
     runtime: Runtime, session: AsyncSession, row: outbox.Claimed, message_id: int
 ) -> delivery.FollowUp | None:
@@ -185,25 +95,6 @@ async def page_sent(
     if escalation.status is EscalationStatus.OPEN:
         return None
     return lambda bot: _refresh_alerts(runtime, bot, escalation_id, None)
-
-
-async def page_due(runtime: Runtime) -> None:
-    """The scheduler's job: page again (and wider) the escalations nobody has acknowledged in time."""
-    async with transaction(runtime.sessions) as session:
-        now = utcnow()
-        added = 0
-        for escalation in await rules.due(session, now):
-            try:
-                async with session.begin_nested():
-                    added += await page(runtime, session, escalation, now)
-            except Exception as error:
-                log.error(
-                    "event=escalation.page_error escalation_id=%s kind=%s",
-                    escalation.id,
-                    type(error).__name__,
-                )
-    if added:
-        runtime.wake_outbox()
 
 
 # ---- the counselor's buttons -------------------------------------------------------------------------------
@@ -270,7 +161,7 @@ async def _show_details(t: Turn, escalation: Escalation, patient: Patient, couns
     runtime = t.runtime
     if escalation.detail:
         await t.send(
-            _alert_text(
+            alert_text(
                 runtime, "escalation.details", escalation, patient, counselor, detail=escalation.detail
             )
         )
@@ -342,8 +233,8 @@ async def _refresh_alerts(
                     f"escalation.outcomes.{escalation.outcome}", counselor.language
                 )
             key = "escalation.resolved" if resolved else "escalation.acknowledged"
-            text = _alert_text(runtime, key, escalation, patient, counselor, **extra)
-            edits.append((chat_id, message_id, text, _alert_buttons(runtime, escalation, counselor.language)))
+            text = alert_text(runtime, key, escalation, patient, counselor, **extra)
+            edits.append((chat_id, message_id, text, alert_buttons(runtime, escalation, counselor.language)))
     for chat_id, message_id, text, rows in edits:
         try:
             await bot.edit_message_text(text, chat_id, message_id, reply_markup=keyboard(rows))
@@ -399,7 +290,7 @@ async def _list(runtime: Runtime, bot: Bot, counselor_id: int, chat_id: int, ids
                 else None
             )
             open_ = escalation.status is EscalationStatus.OPEN
-            text = _alert_text(
+            text = alert_text(
                 runtime,
                 "escalation.listed_open" if open_ else "escalation.acknowledged",
                 escalation,
@@ -407,7 +298,7 @@ async def _list(runtime: Runtime, bot: Bot, counselor_id: int, chat_id: int, ids
                 counselor,
                 counselor=acknowledger.name if acknowledger else "?",
             )
-            rows = _alert_buttons(runtime, escalation, counselor.language)
+            rows = alert_buttons(runtime, escalation, counselor.language)
             stage = escalation.stage
         sent = await bot.send_message(chat_id, text, reply_markup=keyboard(rows))
         async with transaction(runtime.sessions) as session:

@@ -16,7 +16,8 @@ from bot.content.catalog import REFERENCE_LANGUAGE
 from bot.core.db import transaction
 from bot.core.models import Counselor, Patient, PatientStatus, utcnow
 from bot.core.people import Person, Stranger, identify, identify_counselor
-from bot.outbox.markup import Button, Rows, keyboard
+from bot.outbox.dispatcher import keyboard
+from bot.outbox.markup import Rows
 from bot.runtime import Runtime
 from bot.waiting import Waiting, patient_and_waiting
 
@@ -211,11 +212,3 @@ async def remove_markup(bot: Bot, chat_id: int, message_id: int) -> None:
             log.warning("event=buttons.remove_failed chat_id=%s", chat_id)
     except TelegramError:
         log.warning("event=buttons.remove_failed chat_id=%s", chat_id)
-
-
-def scale_rows(prefix: str, low: int, high: int, skip_label: str) -> list[list[Button]]:
-    """A rating scale as buttons (`prefix:N`), at most six to a row, and Skip (`prefix:skip`) below."""
-    numbers = [(str(n), f"{prefix}:{n}") for n in range(low, high + 1)]
-    half = (len(numbers) + 1) // 2 if len(numbers) > 6 else len(numbers)
-    rows = [numbers[:half], numbers[half:]] if half < len(numbers) else [numbers]
-    return [*rows, [(skip_label, f"{prefix}:skip")]]

@@ -8,7 +8,7 @@ import asyncio
 import logging
 import re
 from dataclasses import replace
-from datetime import datetime, time
+from datetime import time
 from typing import TYPE_CHECKING
 
 from telegram import Update
@@ -16,20 +16,18 @@ from telegram import Update
 from bot.checkin import rules as checkins
 from bot.checkin.history import fill_window, render_chart
 from bot.core import audit
-from bot.core.db import transaction
-from bot.core.models import Counselor, CounselorRole, Patient, Priority, utcnow
-from bot.handlers import alerts
+from bot.core.models import Counselor, CounselorRole, Patient, utcnow
 from bot.handlers import safety_plan as plan_handlers
 from bot.handlers.base import Context, Turn, turn
 from bot.handlers.fallback import answer_expired_button
 from bot.handlers.history import chart_labels
-from bot.outbox import store as outbox
 from bot.risk import safety_plan as plans
+from bot.risk.paging import local_time
 from bot.workspace import caseload as rules
 from bot.workspace import rules as workspace
 
 if TYPE_CHECKING:
-    from bot.runtime import Runtime
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -210,7 +208,7 @@ async def _show_patient(t: Turn, counselor: Counselor, patient: Patient) -> None
         lines = "\n".join(
             t.text(
                 "caseload.note_line",
-                when=alerts.local_time(t.runtime, note.at, counselor),
+                when=local_time(t.runtime, note.at, counselor),
                 author=note.author or t.text("caseload.note_someone"),
                 text=note.text,
             )
@@ -230,7 +228,7 @@ def _alert(t: Turn, counselor: Counselor, item: rules.EscalationItem) -> str:
         level=t.text(f"escalation.levels.{item.level.label}"),
         category=t.text(f"escalation.categories.{item.category}"),
         status=t.text(f"caseload.statuses.{item.status.value}"),
-        when=alerts.local_time(t.runtime, item.created_at, counselor),
+        when=local_time(t.runtime, item.created_at, counselor),
     )
 
 
@@ -285,65 +283,3 @@ async def digest_command(update: Update, context: Context) -> None:
         counselor.digest_time = time(int(match[1]), int(match[2]))
         log.info("event=digest.time_set counselor_id=%s", counselor.id)
         await t.reply("caseload.digest_set", time=counselor.digest_time.strftime("%H:%M"))
-
-
-async def send_digests(runtime: Runtime) -> int:
-    """Queue today's digest for every counselor whose time has come (once a day: the outbox key is the
-    counselor and their local date). Nothing is sent when there is nothing to say."""
-    now = utcnow()
-    queued = 0
-    async with transaction(runtime.sessions) as session:
-        for counselor, day in await workspace.due_digests(session, now):
-            found = await rules.digest(
-                session,
-                counselor.id,
-                now,
-                high_craving=runtime.settings.high_craving,
-                whole_program=workspace.whole_program(counselor),
-            )
-            if found is None:
-                continue
-            assert counselor.chat_id is not None
-            planned = outbox.Planned(
-                key=workspace.digest_key(counselor.id, day),
-                kind="digest",
-                chat_id=counselor.chat_id,
-                text=_digest_text(runtime, counselor, found),
-                due_at=now,
-                priority=Priority.NORMAL,
-                counselor_id=counselor.id,
-            )
-            if await outbox.enqueue(session, [planned]):
-                queued += 1
-                audit.record(session, "digest.queued", actor_type="system", actor_id=counselor.id)
-    if queued:
-        log.info("event=digest.queued count=%d", queued)
-        runtime.wake_outbox()
-    return queued
-
-
-def _digest_text(runtime: Runtime, counselor: Counselor, found: rules.Digest) -> str:
-    language = counselor.language
-
-    def text(key: str, **variables: object) -> str:
-        return runtime.text(key, language, **variables)
-
-    def when(moment: datetime) -> str:
-        return alerts.local_time(runtime, moment, counselor)
-
-    never = text("caseload.silent_never")
-    return text(
-        "caseload.digest",
-        escalations=", ".join(
-            f"{e.patient.alias} ({text(f'escalation.levels.{e.escalation.level.label}')}, "
-            f"{text(f'escalation.categories.{e.escalation.category}')})"
-            for e in found.escalations
-        ),
-        used=", ".join(p.alias for p in found.used),
-        high_cravings=", ".join(f"{h.patient.alias} ({h.craving})" for h in found.high_cravings),
-        silent=", ".join(
-            f"{s.patient.alias} ({s.days if s.days is not None else never})" for s in found.silent
-        ),
-        declined=", ".join(f"{d.patient.alias} ({d.title}, {when(d.occurrence)})" for d in found.declined),
-        checked_in=", ".join(p.alias for p in found.checked_in),
-    )

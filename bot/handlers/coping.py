@@ -17,9 +17,9 @@ from bot.content.modules import Category, Module
 from bot.coping import rules as coping
 from bot.core.db import transaction
 from bot.core.models import CopingSession, CopingStatus, Patient, PatientStatus, utcnow
-from bot.handlers.base import Context, Outgoing, Turn, remove_markup, scale_rows, send, turn
+from bot.handlers.base import Context, Outgoing, Turn, remove_markup, send, turn
 from bot.handlers.fallback import answer_expired_button
-from bot.outbox.markup import Button, Rows
+from bot.outbox.markup import Button, Rows, scale_rows
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime

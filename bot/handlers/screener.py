@@ -10,22 +10,19 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 
 from bot.checkin.rules import read_yes_no
-from bot.core.db import transaction
-from bot.core.models import Escalation, EscalationStatus, Patient, ScreenStatus, SuicideScreen, utcnow
+from bot.core.models import Patient, ScreenStatus, SuicideScreen, utcnow
 from bot.handlers import alerts
 from bot.handlers import safety_plan as plan_handlers
 from bot.handlers.base import Context, Turn, turn
 from bot.handlers.fallback import answer_expired_button
 from bot.outbox.markup import Rows
-from bot.risk import Category, RiskLevel, cssrs
-from bot.risk import escalation as escalations
+from bot.risk import RiskLevel, cssrs
 
 if TYPE_CHECKING:
-    from bot.runtime import Runtime
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +111,7 @@ async def _answered(
     log.info("event=cssrs.completed patient_id=%s screen_id=%s result=%s", patient.id, screen.id, risk)
     level = cssrs.LEVELS[risk]
     if level >= RiskLevel.HIGH:
-        category = await _category(t.session, screen)
+        category = await cssrs.category_of(t.session, screen)
         raised = await alerts.escalate(t, patient, level, category, "cssrs", None)
         screen.escalation_id = raised.escalation.id
     if level is RiskLevel.IMMINENT:
@@ -125,47 +122,3 @@ async def _answered(
         await t.reply("cssrs.result_clear_open")
     else:
         await t.reply("cssrs.result_clear")
-
-
-async def _linked_open(session: AsyncSession, screen: SuicideScreen) -> Escalation | None:
-    linked = await session.get(Escalation, screen.escalation_id) if screen.escalation_id else None
-    return linked if linked is not None and linked.status is not EscalationStatus.RESOLVED else None
-
-
-async def _category(session: AsyncSession, screen: SuicideScreen) -> Category:
-    """What a positive screen adds to: the open escalation that led to it (so it joins, not duplicates)."""
-    linked = await _linked_open(session, screen)
-    return Category(linked.category) if linked is not None else Category.SUICIDE
-
-
-async def close_stalled(runtime: Runtime) -> None:
-    """The scheduler's job: a screener left unanswered is closed, and the care team hears of it. After an
-    ambiguous message, silence is not taken as "no": it raises a high escalation for a counselor to check."""
-    wait = timedelta(minutes=runtime.settings.cssrs_unanswered_minutes)
-    paged = 0
-    async with transaction(runtime.sessions) as session:
-        for screen in await cssrs.stalled(session, utcnow(), wait):
-            engaged = bool(screen.answers)
-            risk = cssrs.close_unanswered(screen, utcnow())
-            log.info("event=cssrs.unanswered patient_id=%s screen_id=%s", screen.patient_id, screen.id)
-            patient = await session.get(Patient, screen.patient_id)
-            resolved = screen.escalation_id is not None and await _linked_open(session, screen) is None
-            # Nothing to add when a counselor already closed the case, or the patient said no so far.
-            if patient is None or resolved or (engaged and risk is cssrs.ColumbiaRisk.NONE):
-                continue
-            level = max(cssrs.LEVELS[risk], RiskLevel.HIGH)
-            raised = await escalations.raise_escalation(
-                session,
-                patient,
-                level,
-                await _category(session, screen),
-                "cssrs_unanswered",
-                None,
-                utcnow(),
-                runtime.settings,
-            )
-            screen.escalation_id = raised.escalation.id
-            if raised.page_now:
-                paged += await alerts.page(runtime, session, raised.escalation, utcnow())
-    if paged:
-        runtime.wake_outbox()

@@ -23,14 +23,14 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import Bot
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.core.db import transaction
 from bot.core.models import utcnow
 from bot.outbox import store as outbox
-from bot.outbox.markup import keyboard
+from bot.outbox.markup import Rows
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -319,6 +319,12 @@ class Dispatcher:
             await follow_up(self.bot)
         except Exception as error:
             log.warning("event=outbox.follow_up_failed kind=%s", type(error).__name__)
+
+
+def keyboard(rows: Rows) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(label, callback_data=data) for label, data in row] for row in rows]
+    )
 
 
 async def _until(condition: Callable[[], bool]) -> None:

@@ -1,17 +1,17 @@
-"""Inline keyboards: the (label, callback data) rows that handlers build and the outbox stores, as Telegram's
-markup."""
+"""Inline keyboards as plain data: the (label, callback data) rows that handlers and jobs build and the outbox
+stores. The dispatcher turns them into Telegram's markup."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup
-
 Button = tuple[str, str]  # (label, callback_data)
 Rows = Sequence[Sequence[Button]]
 
 
-def keyboard(rows: Rows) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(label, callback_data=data) for label, data in row] for row in rows]
-    )
+def scale_rows(prefix: str, low: int, high: int, skip_label: str) -> list[list[Button]]:
+    """A rating scale as buttons (`prefix:N`), at most six to a row, and Skip (`prefix:skip`) below."""
+    numbers = [(str(n), f"{prefix}:{n}") for n in range(low, high + 1)]
+    half = (len(numbers) + 1) // 2 if len(numbers) > 6 else len(numbers)
+    rows = [numbers[:half], numbers[half:]] if half < len(numbers) else [numbers]
+    return [*rows, [(skip_label, f"{prefix}:skip")]]

@@ -23,6 +23,7 @@ from jinja2 import Environment, StrictUndefined
 from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.careteam.flags import FlagKind
 from bot.core.models import (
     AssignmentRole,
     Attendance,
@@ -51,7 +52,6 @@ from bot.core.models import (
 )
 from bot.privacy.records import linked_audit_events, links, owned_ids
 from bot.risk.safety_plan import STEPS
-from bot.workspace.flags import FlagKind
 
 FORMAT = "iop-companion-export/1"
 

@@ -18,8 +18,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.models import ScreenStatus, SuicideScreen
+from bot.core.models import Escalation, EscalationStatus, ScreenStatus, SuicideScreen
 from bot.risk import RiskLevel
+from bot.risk.levels import Category
 
 
 class Question(enum.StrEnum):
@@ -181,3 +182,14 @@ async def screens_of(session: AsyncSession, escalation_id: int) -> list[SuicideS
             .order_by(SuicideScreen.id)
         )
     )
+
+
+async def linked_open(session: AsyncSession, screen: SuicideScreen) -> Escalation | None:
+    linked = await session.get(Escalation, screen.escalation_id) if screen.escalation_id else None
+    return linked if linked is not None and linked.status is not EscalationStatus.RESOLVED else None
+
+
+async def category_of(session: AsyncSession, screen: SuicideScreen) -> Category:
+    """What a positive screen adds to: the open escalation that led to it (so it joins, not duplicates)."""
+    linked = await linked_open(session, screen)
+    return Category(linked.category) if linked is not None else Category.SUICIDE

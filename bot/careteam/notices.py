@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.careteam import flags
 from bot.core.models import Priority, utcnow
 from bot.outbox import store as outbox
-from bot.workspace import flags
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime

@@ -1,0 +1,140 @@
+"""Paging the care team: each stage of an escalation's alert, rendered per counselor into the outbox's urgent
+lane, and the job that pages again (and wider) when nobody has acknowledged in time."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.core.db import transaction
+from bot.core.models import (
+    Counselor,
+    Escalation,
+    EscalationStatus,
+    Patient,
+    Priority,
+    utcnow,
+)
+from bot.outbox import store as outbox
+from bot.outbox.markup import Button, Rows
+from bot.risk import RiskLevel, oncall
+from bot.risk import escalation as rules
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+PAGE_KIND = "page"
+
+
+def local_time(runtime: Runtime, moment: datetime, counselor: Counselor) -> str:
+    """A moment in the counselor's own time zone, in their language's format."""
+    try:
+        zone = ZoneInfo(counselor.timezone)
+    except (KeyError, ValueError):
+        zone = ZoneInfo(runtime.settings.default_timezone)
+    return moment.astimezone(zone).strftime(runtime.text("escalation.time_format", counselor.language))
+
+
+def alert_text(
+    runtime: Runtime,
+    key: str,
+    escalation: Escalation,
+    patient: Patient,
+    reader: Counselor,
+    **extra: object,
+) -> str:
+    language = reader.language
+    return runtime.text(
+        key,
+        language,
+        level=runtime.text(f"escalation.levels.{escalation.level}", language),
+        category=runtime.text(f"escalation.categories.{escalation.category}", language),
+        alias=patient.alias,
+        time=local_time(runtime, escalation.created_at, reader),
+        **extra,
+    )
+
+
+def alert_buttons(runtime: Runtime, escalation: Escalation, language: str) -> Rows:
+    prefix = f"esc:{escalation.id}"
+    rows: list[list[Button]] = []
+    if escalation.status is EscalationStatus.OPEN:
+        rows.append([(runtime.text("escalation.acknowledge_button", language), f"{prefix}:ack")])
+    if escalation.status is not EscalationStatus.RESOLVED:
+        rows.append([(runtime.text("escalation.resolve_button", language), f"{prefix}:res")])
+    rows.append(
+        [
+            (runtime.text("escalation.details_button", language), f"{prefix}:det"),
+            (runtime.text("escalation.plan_button", language), f"{prefix}:plan"),
+        ]
+    )
+    return rows
+
+
+async def page(runtime: Runtime, session: AsyncSession, escalation: Escalation, now: datetime) -> int:
+    """Put this stage's alert for each counselor it pages in the outbox's urgent lane; move to the next stage.
+    One row per escalation, stage and counselor: paging the same stage twice sends nothing new."""
+    patient = await session.get(Patient, escalation.patient_id)
+    assert patient is not None
+    repage = escalation.alerted_at is not None
+    rules.mark_paged(escalation, now, runtime.settings)
+    settings = runtime.settings
+    imminent = RiskLevel.parse(escalation.level) is RiskLevel.IMMINENT
+    after_hours = not settings.office.covers(now, settings.timezone)
+    on_call = await oncall.on_call(session, now) if imminent and after_hours else []
+    if imminent and after_hours and not on_call:
+        log.warning("event=escalation.nobody_on_call escalation_id=%s", escalation.id)
+    counselors = await rules.recipients(session, escalation, on_call)
+    if not counselors:
+        log.error("event=escalation.nobody_to_page escalation_id=%s", escalation.id)
+    pages = []
+    for counselor in counselors:
+        assert counselor.chat_id is not None
+        key = "escalation.repage" if repage else "escalation.alert"
+        pages.append(
+            outbox.Planned(
+                key=f"page:{escalation.id}:{escalation.stage}:{counselor.id}",
+                kind=PAGE_KIND,
+                chat_id=counselor.chat_id,
+                text=alert_text(runtime, key, escalation, patient, counselor),
+                buttons=alert_buttons(runtime, escalation, counselor.language),
+                due_at=now,
+                priority=Priority.URGENT,
+                counselor_id=counselor.id,
+                ref={"escalation_id": escalation.id, "stage": escalation.stage},
+            )
+        )
+    added = await outbox.enqueue(session, pages)
+    log.info(
+        "event=escalation.paged escalation_id=%s stage=%s counselors=%s",
+        escalation.id,
+        escalation.stage,
+        added,
+    )
+    return added
+
+
+async def page_due(runtime: Runtime) -> None:
+    """The scheduler's job: page again (and wider) the escalations nobody has acknowledged in time."""
+    async with transaction(runtime.sessions) as session:
+        now = utcnow()
+        added = 0
+        for escalation in await rules.due(session, now):
+            try:
+                async with session.begin_nested():
+                    added += await page(runtime, session, escalation, now)
+            except Exception as error:
+                log.error(
+                    "event=escalation.page_error escalation_id=%s kind=%s",
+                    escalation.id,
+                    type(error).__name__,
+                )
+    if added:
+        runtime.wake_outbox()

@@ -1,0 +1,83 @@
+"""The counselor's daily digest: queued once a day at each counselor's own time, rendered in their
+language."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from bot.core import audit
+from bot.core.db import transaction
+from bot.core.models import Counselor, Priority, utcnow
+from bot.outbox import store as outbox
+from bot.risk.paging import local_time
+from bot.workspace import caseload as rules
+from bot.workspace import rules as workspace
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+async def send_digests(runtime: Runtime) -> int:
+    """Queue today's digest for every counselor whose time has come (once a day: the outbox key is the
+    counselor and their local date). Nothing is sent when there is nothing to say."""
+    now = utcnow()
+    queued = 0
+    async with transaction(runtime.sessions) as session:
+        for counselor, day in await workspace.due_digests(session, now):
+            found = await rules.digest(
+                session,
+                counselor.id,
+                now,
+                high_craving=runtime.settings.high_craving,
+                whole_program=workspace.whole_program(counselor),
+            )
+            if found is None:
+                continue
+            assert counselor.chat_id is not None
+            planned = outbox.Planned(
+                key=workspace.digest_key(counselor.id, day),
+                kind="digest",
+                chat_id=counselor.chat_id,
+                text=_digest_text(runtime, counselor, found),
+                due_at=now,
+                priority=Priority.NORMAL,
+                counselor_id=counselor.id,
+            )
+            if await outbox.enqueue(session, [planned]):
+                queued += 1
+                audit.record(session, "digest.queued", actor_type="system", actor_id=counselor.id)
+    if queued:
+        log.info("event=digest.queued count=%d", queued)
+        runtime.wake_outbox()
+    return queued
+
+
+def _digest_text(runtime: Runtime, counselor: Counselor, found: rules.Digest) -> str:
+    language = counselor.language
+
+    def text(key: str, **variables: object) -> str:
+        return runtime.text(key, language, **variables)
+
+    def when(moment: datetime) -> str:
+        return local_time(runtime, moment, counselor)
+
+    never = text("caseload.silent_never")
+    return text(
+        "caseload.digest",
+        escalations=", ".join(
+            f"{e.patient.alias} ({text(f'escalation.levels.{e.escalation.level.label}')}, "
+            f"{text(f'escalation.categories.{e.escalation.category}')})"
+            for e in found.escalations
+        ),
+        used=", ".join(p.alias for p in found.used),
+        high_cravings=", ".join(f"{h.patient.alias} ({h.craving})" for h in found.high_cravings),
+        silent=", ".join(
+            f"{s.patient.alias} ({s.days if s.days is not None else never})" for s in found.silent
+        ),
+        declined=", ".join(f"{d.patient.alias} ({d.title}, {when(d.occurrence)})" for d in found.declined),
+        checked_in=", ".join(p.alias for p in found.checked_in),
+    )
