@@ -121,7 +121,7 @@ GROUP_PATTERNS = (  # (RRULE days, title's days, local start hour)
 )
 WEEKDAYS = ("MO", "TU", "WE", "TH", "FR")
 OFFSETS = (timedelta(hours=24), timedelta(hours=1))  # REMINDER_OFFSETS' default
-PLAN_AHEAD = timedelta(minutes=15)  # bot.handlers.schedule.PLAN_AHEAD: what the running bot has planned
+PLAN_AHEAD = timedelta(minutes=15)  # bot.schedule.jobs.PLAN_AHEAD: what the running bot has planned
 EXPIRY = timedelta(hours=6)  # CHECKIN_EXPIRY_HOURS' default
 NUDGE = timedelta(minutes=120)  # CHECKIN_NUDGE_MINUTES' default
 HIGH_CRAVING = 7  # HIGH_CRAVING's default

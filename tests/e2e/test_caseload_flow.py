@@ -23,9 +23,8 @@ from bot.core.models import (
     Patient,
     utcnow,
 )
-from bot.handlers import alerts
-from bot.handlers import caseload as caseload_handlers
-from bot.workspace import reassignment
+from bot.risk import paging
+from bot.workspace import digests, reassignment
 from tests.e2e.test_crisis_flow import _link
 from tests.harness import BotHarness
 
@@ -152,18 +151,18 @@ async def test_the_daily_digest_at_the_chosen_time_and_nothing_when_nothing_happ
         )
     if local.date() != utcnow().astimezone(ZoneInfo("America/New_York")).date():
         return  # a minute after local midnight: "a minute ago" was yesterday; nothing to test this run
-    assert await caseload_handlers.send_digests(harness.runtime) == 0  # no patients: nothing to say
+    assert await digests.send_digests(harness.runtime) == 0  # no patients: nothing to say
     patient_user = harness.new_user_id()
     patient_id = await harness.enroll(patient_user, dana_id)
     await _checkin(harness, patient_id, craving=9, used=True)
     patient = await harness.patient(patient_user)
     assert patient is not None
     mark = harness.standin.mark(dana_user)
-    assert await caseload_handlers.send_digests(harness.runtime) == 1
+    assert await digests.send_digests(harness.runtime) == 1
     digest = await harness.standin.wait_for(dana_user, "Daily digest: the last 24 hours", after=mark)
     assert f"High cravings: {patient.alias} (9)" in (digest.text or "")
     assert f"Use reported: {patient.alias}" in (digest.text or "")
-    assert await caseload_handlers.send_digests(harness.runtime) == 0  # once a day
+    assert await digests.send_digests(harness.runtime) == 0  # once a day
     await harness.say(dana_user, "/digest off", "digest is off")
 
 
@@ -181,7 +180,7 @@ async def test_reassigning_a_patient_moves_their_open_escalation_to_the_new_coun
         sam = await session.get_one(Counselor, sam_id)
         moved = await reassignment.assign_primary(session, patient, sam, utcnow())
     assert moved.previous == [dana_id] and moved.escalations == 1
-    await alerts.page_due(harness.runtime)
+    await paging.page_due(harness.runtime)
     await harness.standin.wait_for(sam_user, "URGENT alert")
     async with harness.runtime.sessions() as session:
         team = list(

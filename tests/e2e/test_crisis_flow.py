@@ -23,7 +23,7 @@ from bot.core.models import (
     RiskSignal,
     utcnow,
 )
-from bot.handlers import alerts
+from bot.risk import paging
 from devtools.simulator import BotMessage
 from tests.e2e.test_checkin_flow import _toggle
 from tests.harness import BotHarness
@@ -55,7 +55,7 @@ async def _time_passes(harness: BotHarness, escalation_id: int) -> None:
             .where(Escalation.id == escalation_id)
             .values(next_page_at=utcnow() - timedelta(seconds=1))
         )
-    await alerts.page_due(harness.runtime)
+    await paging.page_due(harness.runtime)
 
 
 def _alerts(harness: BotHarness, user: int) -> list[BotMessage]:

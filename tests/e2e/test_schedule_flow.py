@@ -25,8 +25,8 @@ from bot.core.models import (
     SessionKind,
     utcnow,
 )
-from bot.handlers import schedule as schedule_handlers
 from bot.outbox import store as outbox
+from bot.schedule import jobs as schedule_jobs
 from bot.schedule import rules
 from devtools.simulator import Fault
 from tests.e2e.test_crisis_flow import _link
@@ -81,11 +81,11 @@ async def test_reminder_buttons_schedule_and_cant_make_it_with_a_reason(harness:
     user, patient_id = await _patient_in_group(harness, counselor_id)
     # The 1-hour reminder fell due a minute ago (the 24-hour one long before): the latest one goes, once.
     session_id = await _session_starting_in(harness, timedelta(minutes=59))
-    assert await schedule_handlers.plan(harness.runtime) == 1
+    assert await schedule_jobs.plan(harness.runtime) == 1
     reminder = await harness.standin.wait_for(user, "Reminder: Evening IOP group")
     assert "Riverside Clinic" in (reminder.text or "")
     assert [label for label, _ in reminder.buttons()] == ["I'll be there", "Running late", "Can't make it"]
-    assert await schedule_handlers.plan(harness.runtime) == 0  # planning again adds nothing
+    assert await schedule_jobs.plan(harness.runtime) == 0  # planning again adds nothing
 
     listing = await harness.say(user, "/schedule", "next 7 days")
     assert "Evening IOP group" in (listing.text or "") and "Riverside Clinic" in (listing.text or "")
@@ -113,7 +113,7 @@ async def test_two_sessions_in_a_row_declined_is_a_flag_for_the_care_team(harnes
     user, patient_id = await _patient_in_group(harness, counselor_id)
     await _session_starting_in(harness, timedelta(minutes=58), title="Family session")
     await _session_starting_in(harness, timedelta(minutes=59))
-    assert await schedule_handlers.plan(harness.runtime) == 2
+    assert await schedule_jobs.plan(harness.runtime) == 2
     family = await harness.standin.wait_for(user, "Reminder: Family session")
     group = await harness.standin.wait_for(user, "Reminder: Evening IOP group")
     await harness.tap(user, group, "Can't make it", "tell me why")
@@ -148,7 +148,7 @@ async def test_blocked_bot_marks_the_patient_unreachable_and_tells_the_counselor
     await _session_starting_in(harness, timedelta(minutes=59))
     await _session_starting_in(harness, timedelta(minutes=58), title="Family session")
     harness.standin.block_bot(user)
-    await schedule_handlers.plan(harness.runtime)
+    await schedule_jobs.plan(harness.runtime)
     await harness.standin.wait_for(counselor_user, "can no longer be reached")
     await _until_recorded(harness)
     rows = await _rows(harness)
@@ -164,7 +164,7 @@ async def test_blocked_bot_marks_the_patient_unreachable_and_tells_the_counselor
     ]
     assert len(notices) == 1
     # Nothing more is planned for them until they write again; then they are reachable.
-    assert await schedule_handlers.plan(harness.runtime) == 0
+    assert await schedule_jobs.plan(harness.runtime) == 0
     harness.standin.block_bot(user, blocked=False)
     await harness.say(user, "/help", "what I can do")
     patient = await harness.patient(user)
@@ -185,7 +185,7 @@ async def test_429_and_5xx_are_retried_and_a_row_out_of_tries_is_failed_not_lost
     harness.standin.inject("sendMessage", Fault.server_error(502), times=2, chat_id=other)
     harness.standin.inject("sendMessage", Fault.server_error(502), times=100, chat_id=third)
     await _session_starting_in(harness, timedelta(minutes=59))
-    await schedule_handlers.plan(harness.runtime)
+    await schedule_jobs.plan(harness.runtime)
     for chat in (user, other):
         await harness.standin.wait_for(chat, "Reminder", timeout=20)
     for _ in range(150):  # tries 0.3 s, 0.6 s, 1.2 s ... apart
@@ -225,7 +225,7 @@ async def test_after_downtime_reminders_still_useful_go_late_and_the_rest_are_dr
     async with db.transaction(harness.runtime.sessions) as session:
         due = await rules.due_reminders(session, utcnow(), (timedelta(hours=1),), ahead=timedelta(hours=6))
         assert len(due) == 2
-        await outbox.enqueue(session, [schedule_handlers.reminder(harness.runtime, d) for d in due])
+        await outbox.enqueue(session, [schedule_jobs.reminder(harness.runtime, d) for d in due])
     await harness.stop()
     async with db.transaction(harness.runtime.sessions) as session:
         now = utcnow()
@@ -283,7 +283,7 @@ async def test_withdrawing_consent_cancels_the_reminders_waiting_for_them(harnes
     await _session_starting_in(harness, timedelta(hours=5))
     async with db.transaction(harness.runtime.sessions) as session:
         due = await rules.due_reminders(session, utcnow(), (timedelta(hours=1),), ahead=timedelta(hours=6))
-        await outbox.enqueue(session, [schedule_handlers.reminder(harness.runtime, d) for d in due])
+        await outbox.enqueue(session, [schedule_jobs.reminder(harness.runtime, d) for d in due])
     confirm = await harness.say(user, "/revoke", "stop sharing")
     await harness.tap(user, confirm, "Yes, stop sharing", "")
     for _ in range(50):
@@ -292,4 +292,4 @@ async def test_withdrawing_consent_cancels_the_reminders_waiting_for_them(harnes
             break
         await asyncio.sleep(0.1)
     assert row.status is OutboxStatus.CANCELLED and row.error == "consent_revoked"
-    assert await schedule_handlers.plan(harness.runtime) == 0  # and nothing new is planned for them
+    assert await schedule_jobs.plan(harness.runtime) == 0  # and nothing new is planned for them

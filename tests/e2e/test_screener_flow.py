@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 
 from bot.core import db
 from bot.core.models import Escalation, EscalationStatus, ScreenStatus, SuicideScreen, utcnow
-from bot.handlers import screener
+from bot.risk import jobs as risk_jobs
 from devtools.simulator import BotMessage
 from tests.e2e.test_crisis_flow import _alerts, _escalations, _link
 from tests.harness import BotHarness
@@ -166,7 +166,7 @@ async def test_a_screener_left_unanswered_alerts_the_care_team(harness: BotHarne
             .where(SuicideScreen.patient_id == patient_id)
             .values(started_at=earlier, answered_at=earlier)
         )
-    await screener.close_stalled(harness.runtime)
+    await risk_jobs.close_stalled(harness.runtime)
     await harness.standin.wait_for(counselor_user, "High alert")
     [screen] = await _screens(harness, patient_id)
     assert screen.status is ScreenStatus.UNANSWERED and screen.result == "low"
