@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -603,9 +602,3 @@ async def test_purge_refuses_less_than_a_day(sessions: Sessions) -> None:
     with pytest.raises(ValueError, match="at least 1 day"):
         async with db.transaction(sessions) as session:
             await retention.purge(session, older_than=timedelta(hours=23), now=NOW)
-
-
-@pytest.mark.parametrize("name", ["data_export", "discharge", "erasure", "patient_records", "retention"])
-def test_rules_modules_import_nothing_from_telegram(name: str) -> None:
-    source = (Path(__file__).parent.parent / "bot" / f"{name}.py").read_text(encoding="utf-8")
-    assert "import telegram" not in source and "from telegram" not in source
