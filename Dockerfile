@@ -14,9 +14,12 @@ COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY content ./content
 COPY deploy/entrypoint.sh ./deploy/entrypoint.sh
+# The content belongs to root and is read-only for the bot's user: a bot that could be made to write (or a
+# text that could) cannot change what patients are sent. Editors change content/ and rebuild, or mount it.
 RUN pip install . \
     && useradd --system --uid 10001 --home-dir /app iop \
-    && chown -R iop /app/content
+    && chown -R root:root /app/content \
+    && chmod -R u=rwX,go=rX /app/content
 
 USER iop
 # Only with `run --webhook` (give "--webhook" as the container's command): Telegram's webhook, /healthz,

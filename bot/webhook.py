@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import uvicorn
 from sqlalchemy import text
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from telegram import Update
@@ -33,6 +33,8 @@ from bot.core.db import SchemaNotCurrent, ensure_current
 from bot.metrics import CONTENT_TYPE
 
 if TYPE_CHECKING:
+    from prometheus_client import Counter
+
     from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,25 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
 MAX_BODY_BYTES = 1_000_000  # an update is a few kilobytes; anything this big is not from Telegram
 READY_TIMEOUT_SECONDS = 5
 STOP_GRACE_SECONDS = 20  # on SIGTERM, how long updates under way may take to finish
+
+
+async def _read_body(request: Request) -> bytes | None:
+    """The body, or None as soon as it passes MAX_BODY_BYTES: a chunked body has no Content-Length to
+    refuse up front, so the limit holds while reading, and the rest is never read."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            return None
+    return bytes(body)
+
+
+def _too_large(refused: Counter) -> Response:
+    """413, and the connection closed after it: otherwise uvicorn would go on reading (and dropping) the rest
+    of the body, for as long as the sender cares to send."""
+    refused.labels("too_large").inc()
+    log.warning("event=webhook.refused reason=too_large")
+    return Response(status_code=413, headers={"connection": "close"})
 
 
 class WebhookError(Exception):
@@ -84,18 +105,38 @@ class WebhookServer:
             return Response(status_code=403)
         length = request.headers.get("content-length", "")
         if length.isdigit() and int(length) > MAX_BODY_BYTES:
-            refused.labels("too_large").inc()
-            return Response(status_code=413)
+            return _too_large(refused)
         try:
-            data: Any = await request.json()
-            update = Update.de_json(data, self.application.bot)
-        except (ValueError, TypeError, KeyError, json.JSONDecodeError):
+            body = await _read_body(request)
+        except ClientDisconnect:
+            log.warning("event=webhook.refused reason=disconnected")
+            return Response(status_code=400)
+        if body is None:
+            return _too_large(refused)
+        update = self._update(body)
+        if update is None:
             refused.labels("body").inc()
             log.warning("event=webhook.refused reason=body")
             return Response(status_code=400)
         # Errors inside handlers are PTB's to report (our error handler); an answer of 200 means handled.
         await self.application.process_update(update)
         return Response(status_code=200)
+
+    def _update(self, body: bytes) -> Update | None:
+        """The update in `body`, or None when it is not one: not JSON, not an object with an integer
+        update_id, or a shape PTB cannot read. Telegram never sends those, so none is worth a traceback
+        (and the body, a patient's words if it were real, is never logged)."""
+        try:
+            data: Any = json.loads(body)
+        except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+            return None
+        update_id = data.get("update_id") if isinstance(data, dict) else None
+        if not isinstance(update_id, int) or isinstance(update_id, bool):
+            return None
+        try:
+            return Update.de_json(data, self.application.bot)
+        except Exception:  # PTB's parsing raises whatever a wrong field's type leads to
+            return None
 
     async def healthz(self, request: Request) -> Response:
         return JSONResponse({"status": "ok"})

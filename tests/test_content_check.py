@@ -9,8 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from jinja2.exceptions import SecurityError
 
+from bot.content.catalog import ContentError, load_catalog
 from bot.content_check.check import check_content
+from bot.content_check.loader import load_content
+from tests.harness import TEST_ENCRYPTION_KEY
 
 CONTENT = Path(__file__).resolve().parent.parent / "content"
 MODULE = """\
@@ -131,6 +135,60 @@ def test_missing_translation_is_a_warning(content: Path) -> None:
     assert report.errors == []
     assert "es: no translation of 'only_english'; English is shown instead" in report.warnings
     assert any("es/modules/test_module.yaml: missing" in w for w in report.warnings)
+
+
+# An editor's text reaching Python's insides through the `t` function it is given: the process's secrets,
+# a shell command, and an attribute name built at render time (which no reading of the text can see).
+READ_KEY = "{{ t.__globals__['__builtins__']['__import__']('os').environ['ENCRYPTION_KEY'] }}"
+RUN = "{{ t.__globals__.__builtins__.__import__('os').system('touch %s') }}"
+BUILT = "{{ t|attr('__glo' ~ 'bals__') }}"
+
+
+def _plant(content: Path, marker: Path) -> Path:
+    """The attack: the reply every stranger gets reads the key; two more texts run a command."""
+    common = content / "en" / "common.yaml"
+    text = common.read_text(encoding="utf-8")
+    common.write_text(text.replace("  not_enrolled: >-\n", f'  not_enrolled: "{READ_KEY}"\n  old: >-\n'))
+    (content / "en" / "extra.yaml").write_text(
+        f'extra:\n  run: "{RUN % marker}"\n  built: "{BUILT}"\n  filter: "{{{{ t|attr(\'__class__\') }}}}"\n'
+    )
+    return common
+
+
+def test_a_text_naming_an_underscore_attribute_or_variable_is_refused(content: Path, tmp_path: Path) -> None:
+    common = _plant(content, tmp_path / "marker")
+    (content / "en" / "more.yaml").write_text("more:\n  name: '{{ _secret }}'\n  item: \"{{ t['_x'] }}\"\n")
+    extra, more = content / "en" / "extra.yaml", content / "en" / "more.yaml"
+    line = common.read_text(encoding="utf-8").splitlines().index(f'  not_enrolled: "{READ_KEY}"') + 1
+    errors = _errors(content)
+    refused = "names starting with _ are not allowed in texts"
+    assert (
+        f"{common}:{line}: stranger.not_enrolled: uses '__builtins__', '__globals__', '__import__'; {refused}"
+        in errors
+    )
+    assert f"{extra}:2: extra.run: uses '__builtins__', '__globals__', '__import__'; {refused}" in errors
+    assert f"{extra}:4: extra.filter: uses '__class__'; {refused}" in errors
+    assert f"{more}:2: more.name: uses '_secret'; {refused}" in errors
+    assert f"{more}:3: more.item: uses '_x'; {refused}" in errors
+    # Built at render time: only the sandbox sees it, and the check's rendering reports it.
+    assert any(e.startswith(f"{extra}:3: extra.built: not allowed in a text:") for e in errors), errors
+    with pytest.raises(ContentError):  # so a running bot never serves it (it keeps its last good content)
+        load_content(content)
+    assert not (tmp_path / "marker").exists()
+
+
+def test_the_sandbox_stops_a_text_reading_secrets_or_running_code(
+    content: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ENCRYPTION_KEY", TEST_ENCRYPTION_KEY)
+    marker = tmp_path / "marker"
+    _plant(content, marker)
+    catalog = load_catalog(content)  # loads: these are valid templates; rendering is where they would act
+    for key in ("stranger.not_enrolled", "extra.run", "extra.built", "extra.filter"):
+        with pytest.raises(SecurityError):
+            catalog.render(key, "en")
+    assert not marker.exists()
+    assert catalog.render("stranger.not_enrolled", "es").startswith("Hola.")  # the other texts still work
 
 
 def test_cli_prints_path_line_and_fails(content: Path) -> None:

@@ -494,3 +494,42 @@ def test_spanish_he_does_not_undo_a_negation(detector: Detector) -> None:
     result = detector.screen("nunca he pensado en suicidarme")
     assert result.level is MODERATE, _explain(result)  # imminent words, negated: asked about, not paged
     assert all(Context.NEGATED in m.context for m in result.matches)
+
+
+# ---- invisible characters and look-alike letters (issue 17) -----------------------------------------------
+
+DISGUISED = [
+    ("I want to k\u200bill myself", "I want to kill myself"),  # zero-width space
+    ("I want to ki\u2060ll my\u00adself", "I want to kill myself"),  # word joiner, soft hyphen
+    ("I want to kіll myself", "I want to kill myself"),  # Cyrillic і
+    ("I want to 𝐤𝐢𝐥𝐥 myself", "I want to kill myself"),
+    ("ΚΙLL ΜΥSELF", "KILL MYSELF"),  # Greek capitals
+    ("і wаnt tо dіе", "i want to die"),
+    ("just took 30 хanax", "just took 30 xanax"),  # Cyrillic х
+    ("i used fеntаnуl today", "i used fentanyl today"),  # Cyrillic е, а, у
+    ("used cоkе last night", "used coke last night"),
+    ("me quiero ma\u200btar", "me quiero matar"),
+    ("quiero mаtаrme", "quiero matarme"),  # Cyrillic а in Spanish
+]
+
+
+@pytest.mark.parametrize(("disguised", "plain"), DISGUISED, ids=[p for _, p in DISGUISED])
+def test_invisible_and_look_alike_letters_do_not_lower_a_message(
+    detector: Detector, disguised: str, plain: str
+) -> None:
+    expected = detector.screen(plain)
+    assert expected.level >= HIGH, _explain(expected)
+    result = detector.screen(disguised)
+    assert (result.level, result.categories, result.follow_up) == (
+        expected.level,
+        expected.categories,
+        expected.follow_up,
+    ), _explain(result)
+
+
+def test_the_model_reads_the_same_words_too(detector: Detector) -> None:
+    plain = detector.screen("permanent nap tonight 💊💊💊 night yall")
+    assert plain.level is NONE and plain.model is not None, _explain(plain)  # the model's question alone
+    disguised = detector.screen("реrmanеnt n\u200bар tоnight 💊💊💊 night yall")
+    assert disguised.model == pytest.approx(plain.model), _explain(disguised)
+    assert disguised.follow_up is plain.follow_up

@@ -60,6 +60,55 @@ def test_folding_happens_in_clauses(normalizer: Normalizer) -> None:
     assert normalizer.clauses("Me TOMÉ todas") == [["me", "tome", "todas"]]
 
 
+# ---- invisible characters and look-alike letters (issue 17) -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "folded"),
+    [
+        ("k\u200bill", "kill"),  # zero-width space
+        ("ki\u2060ll my\u00adself", "kill myself"),  # word joiner, soft hyphen
+        ("k\u200c\u200di\ufeffll", "kill"),  # zero-width non-joiner and joiner, BOM
+        ("\u202bkill\u202c \u200emyself\u200f", "kill myself"),  # bidi embedding and marks
+        ("k\u034fi\ufe0fll", "kill"),  # combining grapheme joiner, variation selector
+        ("𝐤𝐢𝐥𝐥 𝓂𝓎𝓈𝑒𝓁𝒻", "kill myself"),  # mathematical alphanumerics
+        ("ᴋɪʟʟ", "kill"),  # small capitals
+        ("kіll myself", "kill myself"),  # Cyrillic і
+        ("КILL", "kill"),  # Cyrillic К
+        ("fеntаnуl", "fentanyl"),  # Cyrillic е, а, у
+        ("хanax", "xanax"),  # Cyrillic х
+        ("ΚΙLL ΜΥSELF", "kill myself"),  # Greek Κ, Ι, Μ, Υ
+        ("οverdοse", "overdose"),  # Greek ο
+        ("к1ll", "k1ll"),  # a digit inside does not hide the mix
+        ("і wаnt tо dіе", "i want to die"),  # "і" alone is all look-alike, in a Latin text
+        ("mátаme", "matame"),  # Cyrillic а beside a Spanish accent
+        ("rеcаí", "recai"),
+    ],
+)
+def test_fold_reads_invisible_and_look_alike_letters(text: str, folded: str) -> None:
+    assert fold(text) == folded
+
+
+@pytest.mark.parametrize(
+    ("text", "folded"),
+    [
+        ("в соке", "в соке"),  # Russian "in juice": mapped it would read "b coke"
+        ("Кто здесь", "кто здесь"),
+        ("Καλημέρα, τι κάνεις", "καλημερα, τι κανεισ"),  # Greek keeps its letters (case-folded, so ς is σ)
+        ("в соке ok", "в соке ok"),  # a Latin word does not make a Russian text Latin
+        ("Ёжик", "ежик"),
+    ],
+)
+def test_text_written_in_cyrillic_or_greek_is_left_as_it_is(text: str, folded: str) -> None:
+    assert fold(text) == folded
+
+
+def test_invisible_and_look_alike_letters_meet_the_plain_words(normalizer: Normalizer) -> None:
+    assert normalizer.clauses("k\u200bill my\u2060self") == normalizer.clauses("kill myself")
+    assert normalizer.clauses("took fеntаnуl") == [["tok", "fentanyl"]]
+    assert normalizer.clauses("took fеntаnl") == [["tok", "fentanyl"]]  # then snapped like any typo
+
+
 # ---- leetspeak ---------------------------------------------------------------------------------------------
 
 

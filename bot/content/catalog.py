@@ -4,6 +4,10 @@ English (`en`) is the reference language: a key missing in another language fall
 Every template is compiled at load time with StrictUndefined, so a typo in a variable fails at render time
 loudly instead of showing a patient an empty gap; a syntax error fails the whole load, and a running bot
 keeps its last good catalogue.
+
+Texts are data an editor writes, not code: they render in Jinja2's sandbox, where a template cannot reach a
+Python object's insides (`t.__globals__`, and from there settings, keys or a shell); `content check` refuses
+any text that even names an attribute or variable starting with `_` (bot.content_check.check).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any
 
 import yaml
 from jinja2 import Environment, StrictUndefined, Template, TemplateSyntaxError
+from jinja2.sandbox import SandboxedEnvironment
 
 REFERENCE_LANGUAGE = "en"
 
@@ -82,7 +87,8 @@ def yaml_problem(path: Path, error: yaml.YAMLError) -> str:
 
 
 def _environment() -> Environment:
-    return Environment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)  # noqa: S701 (plain text, not HTML)
+    """Where texts are compiled and rendered: the sandbox (plain text, so no HTML escaping)."""
+    return SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
 
 
 def _flatten(

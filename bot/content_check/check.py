@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from jinja2 import UndefinedError
+from jinja2 import UndefinedError, nodes
+from jinja2.exceptions import SecurityError
 
-from bot.content.catalog import REFERENCE_LANGUAGE, Catalog, ContentError, load_catalog
+from bot.content.catalog import REFERENCE_LANGUAGE, Catalog, ContentError, Entry, load_catalog
 from bot.content.modules import ModuleLibrary, load_modules, translation_gaps
 from bot.content_check.required import required_keys
 from bot.risk.classifier import load_classifier, load_examples
@@ -51,7 +52,58 @@ def _samples(root: Path, report: Report) -> dict[str, Any]:
     return data
 
 
+# Filters that look an attribute up by a name given as a string: `x|attr("__class__")`, `map(attribute=...)`.
+ATTRIBUTE_FILTERS = frozenset(
+    {"attr", "map", "sort", "groupby", "selectattr", "rejectattr", "sum", "unique", "min", "max"}
+)
+
+
+def _underscore_names(entry: Entry) -> list[tuple[int, str]]:
+    """Where a text names an attribute or variable starting with `_` (line in the text, name): the way out of
+    a template into Python's insides (`t.__globals__`). The sandbox refuses them at render time anyway;
+    refusing the text here says which one, before any patient could be sent it."""
+    found: list[tuple[int, str]] = []
+    tree = entry.template.environment.parse(entry.source)
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Name, nodes.Filter)):
+        names: list[str] = []
+        if isinstance(node, nodes.Getattr):
+            names.append(node.attr)
+        elif isinstance(node, nodes.Name):
+            names.append(node.name)
+        elif isinstance(node, nodes.Getitem):
+            names.extend(_constant(node.arg))
+        elif isinstance(node, nodes.Filter) and node.name in ATTRIBUTE_FILTERS:
+            for argument in [*node.args, *(k.value for k in node.kwargs)]:
+                names.extend(_constant(argument))
+        found.extend((node.lineno, name) for name in names if name.startswith("_"))
+    return found
+
+
+def _constant(node: nodes.Node) -> list[str]:
+    return [node.value] if isinstance(node, nodes.Const) and isinstance(node.value, str) else []
+
+
+def _check_underscores(catalog: Catalog, report: Report) -> set[tuple[str, str]]:
+    """One error for each text that names something starting with `_` (at the first such line); returns
+    the (language, key) pairs refused, which are not rendered."""
+    refused: set[tuple[str, str]] = set()
+    for language in catalog.languages:
+        for key, entry in sorted(catalog.entries[language].items()):
+            found = _underscore_names(entry)
+            if not found:
+                continue
+            refused.add((language, key))
+            line = entry.location.line + min(line for line, _ in found) - 1
+            names = ", ".join(repr(name) for name in sorted({name for _, name in found}))
+            report.errors.append(
+                f"{entry.location.path}:{line}: {key}: uses {names}; "
+                "names starting with _ are not allowed in texts"
+            )
+    return refused
+
+
 def _check_texts(catalog: Catalog, samples: dict[str, Any], report: Report) -> None:
+    refused = _check_underscores(catalog, report)
     for language in catalog.languages:
         for key in catalog.keys(REFERENCE_LANGUAGE):
             entry = catalog.entry(key, language)
@@ -59,12 +111,17 @@ def _check_texts(catalog: Catalog, samples: dict[str, Any], report: Report) -> N
                 if language != REFERENCE_LANGUAGE:
                     report.warnings.append(f"{language}: no translation of {key!r}; English is shown instead")
                 continue
+            if (language, key) in refused:
+                continue
             try:
                 rendered = catalog.render(key, language, **samples)
             except UndefinedError as error:
                 report.errors.append(
                     f"{entry.location}: {key}: {error.message} (a typo, or add it to {SAMPLES_FILE})"
                 )
+                continue
+            except SecurityError as error:  # through a text it includes, or a name built at render time
+                report.errors.append(f"{entry.location}: {key}: not allowed in a text: {error}")
                 continue
             except (KeyError, RecursionError) as error:
                 report.errors.append(f"{entry.location}: {key}: {error}")

@@ -19,7 +19,8 @@ from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from jinja2 import Environment, StrictUndefined
+from jinja2 import StrictUndefined
+from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -607,7 +608,7 @@ th { background: #f4f4f4; } .muted { color: #666; } .words { white-space: pre-wr
 </html>
 """
 
-_environment = Environment(undefined=StrictUndefined, autoescape=True, trim_blocks=True)
+_environment = SandboxedEnvironment(undefined=StrictUndefined, autoescape=True, trim_blocks=True)
 _page = _environment.from_string(_TEMPLATE)
 
 

@@ -4,6 +4,10 @@ Context rules (negation, the distant past, someone else's story, hyperbole, a jo
 match to nothing. They never silence an imminent one: it becomes a question instead (the C-SSRS screener
 for suicide, "are you safe right now?" otherwise), so a crisis written as a joke or a denial is still asked
 about.
+
+Every layer (lexicon phrases, context rules, the model) reads the normaliser's clauses, never the raw text:
+an invisible character or a look-alike letter inside a word ("k<zero-width space>ill", "kіll" with a
+Cyrillic і) is dealt with once, before any of them (bot.risk.normalize).
 """
 
 from __future__ import annotations
@@ -161,7 +165,7 @@ class Detector:
         self._reported = PhraseIndex(lexicon.reported)
 
     def screen(self, text: str) -> Screening:
-        clauses = self.lexicon.normalizer.clauses(text)
+        clauses = self.lexicon.normalizer.clauses(text)  # the only reading of `text`: every layer uses these
         if not clauses:
             return NOTHING
         words = _Text.of(clauses)

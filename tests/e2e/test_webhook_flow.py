@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
+import logging
 import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -80,6 +83,87 @@ async def test_a_wrong_or_missing_secret_is_refused_and_not_handled(hooked: BotH
     assert hooked.standin.transcript(user) == []  # none of them reached a handler
     assert 'iop_webhook_refused_total{reason="secret"} 2.0' in metrics
     assert 'iop_webhook_refused_total{reason="body"} 1.0' in metrics
+
+
+# Bodies that are not an update: none is handled, none is a server error, none leaves a traceback.
+NOT_UPDATES = [
+    b"[]",
+    b"null",
+    b"5",
+    b'"hello"',
+    b'{"message": 5}',
+    b'{"update_id": "7"}',
+    b'{"update_id": true}',
+    b'{"update_id": 7, "message": 5}',
+    b'{"update_id": 7, "message": {"text": "private words"}}',
+    b'{"update_id": 7, "message": {"message_id": 1, "date": "soon", "chat": [], "text": "private words"}}',
+    b"[" * 100_000 + b"]" * 100_000,  # deeper than the JSON parser recurses
+    b"\xff\xfe private words",
+]
+
+
+async def test_a_body_that_is_not_an_update_is_400_with_one_warning_and_no_traceback(
+    hooked: BotHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = hooked.settings.webhook_url
+    assert url is not None
+    headers = {SECRET_HEADER: TEST_WEBHOOK_SECRET, "content-type": "application/json"}
+    caplog.set_level(logging.INFO)
+    async with httpx.AsyncClient(trust_env=False) as client:
+        answers = [await client.post(url, content=body, headers=headers) for body in NOT_UPDATES]
+        metrics = (await client.get(_local(hooked, "/metrics"))).text
+    assert [answer.status_code for answer in answers] == [400] * len(NOT_UPDATES)
+    assert f'iop_webhook_refused_total{{reason="body"}} {float(len(NOT_UPDATES))}' in metrics
+    serving = ("bot.webhook", "uvicorn", "starlette", "telegram")
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING and r.name.startswith(serving)]
+    assert [r.getMessage() for r in warnings] == ["event=webhook.refused reason=body"] * len(NOT_UPDATES)
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+    assert "private words" not in caplog.text and "Traceback" not in caplog.text
+
+
+def _post_chunked(port: int, path: str, parts: Iterator[bytes]) -> tuple[str, bool]:
+    """POST `parts` as a chunked body (no Content-Length) on a plain socket, as a sender who keeps sending
+    until the bot hangs up would; then read the answer. Returns the status line and whether every part
+    went out. (httpx cannot show this: it reads an answer only once the whole body is sent, and loses an
+    early one when the server hangs up.)"""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+            f"{SECRET_HEADER}: {TEST_WEBHOOK_SECRET}\r\ntransfer-encoding: chunked\r\n\r\n"
+        )
+        sock.sendall(head.encode())
+        finished = True
+        try:
+            for part in parts:
+                sock.sendall(b"%x\r\n%s\r\n" % (len(part), part))
+            sock.sendall(b"0\r\n\r\n")
+        except OSError:  # the bot hung up
+            finished = False
+        answer = sock.makefile("rb").readline().decode().strip()
+    return answer, finished
+
+
+async def test_a_chunked_body_over_the_limit_is_refused_while_it_comes(hooked: BotHarness) -> None:
+    """No Content-Length to refuse up front: the limit holds while reading, and the rest is never read."""
+    user = hooked.new_user_id()
+    # A real update (were it read whole, /help would be answered) padded far past the limit.
+    head = json.dumps(_update(900_002, user, "/help"))[:-1] + ', "padding": "'
+
+    def parts() -> Iterator[bytes]:
+        yield head.encode()
+        chunk = b"a" * 65_536
+        yield from itertools.repeat(chunk, 512)  # 32 MB
+        yield b'"}'
+
+    path = urlsplit(hooked.settings.webhook_url or "").path
+    answer, finished = await asyncio.to_thread(_post_chunked, hooked.settings.webhook_port, path, parts())
+    assert answer.startswith("HTTP/1.1 413")
+    assert not finished  # the bot stopped reading and hung up: the sender could not send it all
+    async with httpx.AsyncClient(trust_env=False) as client:
+        metrics = (await client.get(_local(hooked, "/metrics"))).text
+    assert 'iop_webhook_refused_total{reason="too_large"} 1.0' in metrics
+    await asyncio.sleep(0.5)
+    assert hooked.standin.transcript(user) == []
 
 
 async def test_health_readiness_and_metrics(hooked: BotHarness) -> None:
