@@ -14,6 +14,7 @@ from telegram import BotCommand, Update
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 
 from bot.careteam import notices
+from bot.content_check import review
 from bot.content_check.required import PATIENT_COMMANDS
 from bot.core.db import ensure_current
 from bot.handlers import alerts, register
@@ -71,6 +72,7 @@ async def serve(
     posting them to us (see bot.webhook); then finish in-flight work and shut down."""
     from bot.webhook import WebhookServer
 
+    review.gate(runtime.settings.content_dir, required=runtime.settings.require_content_review)
     await ensure_current(runtime.engine)
     application = build_application(runtime, polling=not webhook)
     dispatcher = Dispatcher(

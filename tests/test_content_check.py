@@ -222,7 +222,8 @@ def test_the_required_modules_ship_in_english_and_spanish() -> None:
     assert report.modules is not None
     for language in ("en", "es"):
         assert set(report.modules.modules[language]) >= REQUIRED_MODULES, language
-    assert not [w for w in report.warnings if "modules/" in w]
+    # No translation gaps (clinical review status is reported separately: tests/test_content_review.py).
+    assert not [w for w in report.warnings if "modules/" in w and "clinically reviewed" not in w]
     relaxation = report.modules.get("progressive_muscle_relaxation", "en")
     assert relaxation is not None
     full_text = " ".join(step.text.lower() for step in relaxation.steps)

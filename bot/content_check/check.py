@@ -13,6 +13,7 @@ from jinja2.exceptions import SecurityError
 from bot.content.catalog import REFERENCE_LANGUAGE, Catalog, ContentError, Entry, load_catalog
 from bot.content.modules import ModuleLibrary, load_modules, translation_gaps
 from bot.content_check.required import required_keys
+from bot.content_check.review import review_warnings
 from bot.risk.classifier import load_classifier, load_examples
 from bot.risk.detector import Detector, self_test
 from bot.risk.lexicon import load_lexicon
@@ -166,4 +167,5 @@ def check_content(root: Path) -> Report:
         _check_texts(report.catalog, _samples(root, report), report)
         for key in sorted(required_keys() - set(report.catalog.keys(REFERENCE_LANGUAGE))):
             report.errors.append(f"{root / REFERENCE_LANGUAGE}:1: missing text {key!r}: the bot uses it")
+    report.warnings.extend(review_warnings(root))  # clinical review status: warnings, never errors
     return report

@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     webhook_max_connections: int = Field(default=40, ge=1, le=100, alias="WEBHOOK_MAX_CONNECTIONS")
     # How often the running bot looks for edited content; 0 turns the watcher off (then use /reload).
     content_watch_seconds: float = Field(default=5, ge=0, le=3600, alias="CONTENT_WATCH_SECONDS")
+    # Refuse to start while a patient-facing content file has no current clinical review
+    # (content/REVIEW.yaml); off, `run` only logs which files they are.
+    require_content_review: bool = Field(default=False, alias="REQUIRE_CONTENT_REVIEW")
 
     @field_validator("repage_imminent_minutes", "repage_high_minutes", mode="before")
     @classmethod

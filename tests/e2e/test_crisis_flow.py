@@ -75,7 +75,8 @@ async def test_imminent_message_crisis_reply_alert_repage_widen_and_acknowledge(
 
     # One round trip: the crisis message comes straight back, with the lines to call and text.
     reply = await harness.say(patient_user, "im going to k1ll myself tonight", "988")
-    assert "741741" in (reply.text or "") and "1-800-662-4357" in (reply.text or "")
+    assert "741741" in (reply.text or "") and "838255" in (reply.text or "")
+    assert "1-800-662-4357" not in (reply.text or "")  # SAMHSA's helpline: treatment, not crisis
     assert "let your care team know" in (reply.text or "")
 
     # The primary counselor is alerted with the least data: alias, level, category, time; not the words.
