@@ -103,7 +103,7 @@ async def serve(
     async with application:
         await _publish_commands(application, runtime)
         await application.start()
-        processor.start()
+        await processor.start()
         try:
             if intake is not None:
                 await intake.start()

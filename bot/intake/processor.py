@@ -37,9 +37,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CONCURRENCY = 8  # chats handled at once
+CONCURRENCY = 32  # chats handled at once (a slow Telegram answer holds its chat's place)
 ROWS_PER_CLAIM = 20  # a chat gives its place back after this many, so a flood cannot hold a slot
-LEASE = timedelta(seconds=60)
+LEASE = timedelta(seconds=15)  # renewed while in use: after a crash, others wait at most this long
 IDLE_SECONDS = 1.0  # look for due retries (and other processes' leftovers) at least this often
 CLOSE_GRACE_SECONDS = 10
 FLOOD_BUDGET = 30  # messages (not button taps) a chat may have answered one by one within FLOOD_WINDOW
@@ -107,7 +107,12 @@ class InboxProcessor:
     def wake(self) -> None:
         self._woken.set()
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        """Begin handling. On SQLite, which serves one process, rows a killed process still held are taken
+        back at once instead of when their lease runs out."""
+        if self.runtime.engine.dialect.name == "sqlite":
+            async with transaction(self.runtime.sessions) as session:
+                await store.release_all(session, None)
         self._task = asyncio.create_task(self._run(), name="inbox")
 
     async def close(self) -> None:
@@ -130,7 +135,7 @@ class InboxProcessor:
             try:
                 await self._schedule()
             except Exception as error:  # the database may be down: try again shortly
-                log.warning("event=intake.schedule_failed kind=%s", type(error).__name__)
+                log.warning("event=intake.schedule_failed kind=%s", type(error).__name__, exc_info=True)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(IDLE_SECONDS):
                     await self._woken.wait()
@@ -143,6 +148,7 @@ class InboxProcessor:
             chats = await store.chats_with_work(
                 session, self.worker, utcnow(), exclude=list(self._chats), limit=free
             )
+        log.debug("event=intake.scheduled chats=%d active=%d", len(chats), len(self._chats))
         for chat_id in chats:
             task = asyncio.create_task(self._chat(chat_id), name=f"inbox-chat-{chat_id}")
             self._chats[chat_id] = task

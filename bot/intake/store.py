@@ -210,11 +210,12 @@ async def release(session: AsyncSession, worker: str, update_ids: Sequence[int])
     )
 
 
-async def release_all(session: AsyncSession, worker: str) -> None:
-    """Give back every row this worker still holds (it is stopping)."""
+async def release_all(session: AsyncSession, worker: str | None) -> None:
+    """Give back every row this worker still holds (it is stopping); with None, every worker's."""
+    held = InboxUpdate.claimed_by.is_not(None) if worker is None else InboxUpdate.claimed_by == worker
     await session.execute(
         update(InboxUpdate)
-        .where(InboxUpdate.claimed_by == worker, InboxUpdate.status == InboxStatus.PENDING)
+        .where(held, InboxUpdate.status == InboxStatus.PENDING)
         .values(claimed_by=None, claimed_until=None)
         .execution_options(synchronize_session=False)
     )
