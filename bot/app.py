@@ -10,14 +10,16 @@ import gc
 import logging
 import time
 
-from telegram import BotCommand, Update
+from telegram import BotCommand
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 
 from bot.careteam import notices
 from bot.content_check import review
 from bot.content_check.required import PATIENT_COMMANDS
 from bot.core.db import ensure_current
-from bot.handlers import alerts, register
+from bot.handlers import alerts, fallback, register
+from bot.intake.polling import Poller
+from bot.intake.processor import InboxProcessor
 from bot.outbox.dispatcher import Dispatcher
 from bot.risk.paging import PAGE_KIND
 from bot.runtime import Runtime
@@ -37,8 +39,13 @@ class MeteredApplication(Application):  # type: ignore[type-arg]
             self.bot_data["runtime"].metrics.handled(update, time.perf_counter() - start)
 
 
-def build_application(runtime: Runtime, *, polling: bool = True) -> Application:  # type: ignore[type-arg]
-    """The bot's Application; without `polling` it has no updater: updates come in through the webhook."""
+def build_application(runtime: Runtime) -> Application:  # type: ignore[type-arg]
+    """The bot's Application. It has no updater: updates come from the inbox (see bot.intake), which
+    long polling and the webhook fill.
+
+    The rate limiter holds every call to the overall rate and never retries: a 429 for one chat must not
+    pause the calls for everyone (its own retry waits globally). What Telegram refuses with 429 or a
+    transient error goes back through the outbox, which waits per chat (see Turn.deliver)."""
     api = runtime.settings.telegram_api_base_url
     builder: ApplicationBuilder = (  # type: ignore[type-arg]
         Application.builder()
@@ -46,13 +53,12 @@ def build_application(runtime: Runtime, *, polling: bool = True) -> Application:
         .token(runtime.settings.require_token())
         .base_url(f"{api}/bot")
         .base_file_url(f"{api}/file/bot")
-        .rate_limiter(AIORateLimiter(overall_max_rate=runtime.settings.send_rate_per_second, max_retries=3))
+        .rate_limiter(AIORateLimiter(overall_max_rate=runtime.settings.send_rate_per_second, max_retries=0))
         .connect_timeout(10)
         .read_timeout(15)
         .write_timeout(15)
+        .updater(None)
     )
-    if not polling:
-        builder = builder.updater(None)
     application = builder.build()
     application.bot_data["runtime"] = runtime
     register(application)
@@ -69,12 +75,15 @@ async def serve(
     runtime: Runtime, stop: asyncio.Event, *, poll_timeout: int = 10, webhook: bool = False
 ) -> None:
     """Run the bot until `stop` is set, taking updates by long polling or, with `webhook`, by Telegram
-    posting them to us (see bot.webhook); then finish in-flight work and shut down."""
+    posting them to us (see bot.webhook); then finish in-flight work and shut down.
+
+    Either way an update is stored in the inbox before Telegram is told it arrived, and handled from there
+    (bot.intake): per chat in order, chats concurrently, retried when handling fails."""
     from bot.webhook import WebhookServer
 
     review.gate(runtime.settings.content_dir, required=runtime.settings.require_content_review)
     await ensure_current(runtime.engine)
-    application = build_application(runtime, polling=not webhook)
+    application = build_application(runtime)
     dispatcher = Dispatcher(
         runtime,
         application.bot,
@@ -82,26 +91,32 @@ async def serve(
         on_blocked=notices.patient_unreachable,
     )
     scheduler = build_scheduler(runtime, application.bot, dispatcher)
-    intake = WebhookServer(runtime, application) if webhook else None
+    processor = InboxProcessor(
+        runtime,
+        application,
+        flood_notice=fallback.answer_flood,
+        concurrency=runtime.settings.inbox_concurrency,
+    )
+    intake = WebhookServer(runtime, application, processor.wake) if webhook else None
+    poller = None if webhook else Poller(runtime, application.bot, processor.wake, timeout=poll_timeout)
+    polling: asyncio.Task[None] | None = None
     if intake is not None:
         intake.listen()
     async with application:
         await _publish_commands(application, runtime)
         await application.start()
+        await processor.start()
         try:
             if intake is not None:
                 await intake.start()
             else:
-                assert application.updater is not None
-                await application.updater.start_polling(
-                    poll_interval=0,
-                    timeout=poll_timeout,
-                    allowed_updates=Update.ALL_TYPES,
-                    drop_pending_updates=False,
-                )
+                assert poller is not None
+                await poller.start()
+                polling = asyncio.create_task(poller.run(), name="polling")
         except BaseException:
             if intake is not None:
                 await intake.stop()
+            await processor.close()
             await application.stop()
             raise
         scheduler.start()
@@ -112,17 +127,32 @@ async def serve(
             "event=bot.started bot_id=%s mode=%s", application.bot.id, "webhook" if webhook else "polling"
         )
         try:
-            await stop.wait()
+            await _until_stopped(stop, polling)
         finally:
-            # No new updates first, and those under way are finished; then sends under way finish and are
-            # recorded (what was claimed and not tried goes back to the outbox for any process); then the
-            # other jobs finish their transactions.
+            # No new updates first (what is fetched and not stored stays at Telegram); the updates under way
+            # are finished and what was claimed and not begun goes back to the inbox; then sends under way
+            # finish and are recorded; then the other jobs finish their transactions.
             if intake is not None:
                 await intake.stop()
-            elif application.updater is not None:
-                await application.updater.stop()
+            if poller is not None:
+                poller.stop()
+            if polling is not None:
+                await asyncio.gather(polling, return_exceptions=True)
+            await processor.close()
             await dispatcher.close()
             await scheduler.stop()
             await application.stop()
             gc.unfreeze()
             log.info("event=bot.stopped")
+
+
+async def _until_stopped(stop: asyncio.Event, polling: asyncio.Task[None] | None) -> None:
+    """Wait for the stop signal; a polling loop that ends by itself (a revoked token) stops the bot too."""
+    waiting = asyncio.ensure_future(stop.wait())
+    watched: set[asyncio.Future[object]] = {waiting}  # type: ignore[arg-type]
+    if polling is not None:
+        watched.add(polling)  # type: ignore[arg-type]
+    done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+    waiting.cancel()
+    if polling is not None and polling in done:
+        polling.result()  # its error, if it had one

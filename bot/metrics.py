@@ -13,7 +13,15 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.models import Escalation, EscalationStatus, OutboxMessage, OutboxStatus, utcnow
+from bot.core.models import (
+    Escalation,
+    EscalationStatus,
+    InboxStatus,
+    InboxUpdate,
+    OutboxMessage,
+    OutboxStatus,
+    utcnow,
+)
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 # Handlers answer in milliseconds; a slow database or Telegram call shows in the upper buckets.
@@ -54,6 +62,19 @@ class Metrics:
             "Age of the oldest escalation no counselor has acknowledged",
             registry=r,
         )
+        self.inbox_handled = Counter("iop_inbox_handled", "Inbox updates handed to the handlers", registry=r)
+        self.inbox_throttled = Counter(
+            "iop_inbox_throttled", "Messages of a flooding chat stored and screened, not answered", registry=r
+        )
+        self.inbox_parked = Counter(
+            "iop_inbox_parked_by_this_process",
+            "Inbox updates this process parked after every try failed",
+            registry=r,
+        )
+        self.inbox_depth = Gauge("iop_inbox_depth", "Inbox updates waiting to be handled", registry=r)
+        self.inbox_parked_rows = Gauge(
+            "iop_inbox_parked", "Inbox updates parked after failing every try (all processes)", registry=r
+        )
         self.webhook_refused = Counter(
             "iop_webhook_refused", "Webhook requests refused (wrong secret, bad body)", ["reason"], registry=r
         )
@@ -84,6 +105,13 @@ class Metrics:
             select(func.min(Escalation.created_at)).where(Escalation.status == EscalationStatus.OPEN)
         )
         self.unacknowledged_age.set(_age(now, unacknowledged))
+        inbox = dict(
+            (
+                await session.execute(select(InboxUpdate.status, func.count()).group_by(InboxUpdate.status))
+            ).all()
+        )
+        self.inbox_depth.set(inbox.get(InboxStatus.PENDING, 0))
+        self.inbox_parked_rows.set(inbox.get(InboxStatus.PARKED, 0))
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

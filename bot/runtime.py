@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -16,6 +17,7 @@ from bot.content.modules import ModuleLibrary
 from bot.content_check.loader import Content, load_content
 from bot.core.config import Settings
 from bot.core.db import make_engine, make_sessionmaker
+from bot.intake.memory import AnsweredWithoutDatabase
 from bot.metrics import Metrics
 
 
@@ -29,6 +31,9 @@ class Runtime:
     content: Content
     refused_fingerprint: str | None = None  # the last edit that failed the check, so it is reported once
     metrics: Metrics = field(default_factory=Metrics)
+    # crisis replies sent while the database could not be used (see bot.intake.processor)
+    answered_without_database: AnsweredWithoutDatabase = field(default_factory=AnsweredWithoutDatabase)
+    strangers_answered: dict[int, date] = field(default_factory=dict)  # Telegram user id: last day answered
     wake_outbox: Callable[[], None] = lambda: (
         None
     )  # send what was just put in the outbox now, not at the tick

@@ -1,8 +1,9 @@
 """Webhook mode: Telegram posts each update to us (PTB's custom-webhook pattern, on Starlette and uvicorn).
 
-An update is handled inside its request and answered 200 only once handled, so an update whose process dies
-mid-way is posted again by Telegram (to any instance behind the URL): none is lost, and at most the updates
-in flight at the crash are handled twice. A request without the right secret header is refused.
+An update is answered 200 once it is stored in the inbox (bot.intake), and handled from there: a process that
+dies after that loses nothing (any instance takes the inbox's leftovers when their lease runs out), and one
+that dies before it never said 200, so Telegram posts the update again. An update posted twice is stored once.
+A request without the right secret header is refused.
 
 Beside the webhook: `/healthz` (the process is up), `/readyz` (the database answers and is fully migrated)
 and `/metrics` (Prometheus). Only the webhook's path should be reachable from the internet.
@@ -16,7 +17,7 @@ import hmac
 import json
 import logging
 import socket
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -30,6 +31,8 @@ from telegram import Update
 from telegram.ext import Application
 
 from bot.core.db import SchemaNotCurrent, ensure_current
+from bot.intake.polling import store_updates
+from bot.intake.processor import answer_crisis_without_database
 from bot.metrics import CONTENT_TYPE
 
 if TYPE_CHECKING:
@@ -77,9 +80,15 @@ class _Server(uvicorn.Server):
 
 
 class WebhookServer:
-    def __init__(self, runtime: Runtime, application: Application) -> None:  # type: ignore[type-arg]
+    def __init__(
+        self,
+        runtime: Runtime,
+        application: Application,  # type: ignore[type-arg]
+        on_stored: Callable[[], None],
+    ) -> None:
         self.runtime = runtime
         self.application = application
+        self.on_stored = on_stored
         self.url, self._secret = runtime.settings.require_webhook()
         self.path = urlsplit(self.url).path or "/"
         self._socket: socket.socket | None = None
@@ -113,19 +122,26 @@ class WebhookServer:
             return Response(status_code=400)
         if body is None:
             return _too_large(refused)
-        update = self._update(body)
-        if update is None:
+        data = self._update(body)
+        if data is None:
             refused.labels("body").inc()
             log.warning("event=webhook.refused reason=body")
             return Response(status_code=400)
-        # Errors inside handlers are PTB's to report (our error handler); an answer of 200 means handled.
-        await self.application.process_update(update)
+        # Stored before Telegram hears 200: a crash after this loses nothing. If it cannot be stored, 503
+        # makes Telegram send it again; an imminent-risk message is answered from content meanwhile.
+        try:
+            await store_updates(self.runtime, [data])
+        except Exception as error:
+            log.error("event=webhook.store_failed kind=%s", type(error).__name__)
+            await answer_crisis_without_database(self.runtime, self.application.bot, data)
+            return Response(status_code=503)
+        self.on_stored()
         return Response(status_code=200)
 
-    def _update(self, body: bytes) -> Update | None:
-        """The update in `body`, or None when it is not one: not JSON, not an object with an integer
-        update_id, or a shape PTB cannot read. Telegram never sends those, so none is worth a traceback
-        (and the body, a patient's words if it were real, is never logged)."""
+    def _update(self, body: bytes) -> dict[str, Any] | None:
+        """The update in `body` (as JSON data, to store), or None when it is not one: not JSON, not an object
+        with an integer update_id, or a shape PTB cannot read. Telegram never sends those, so none is worth a
+        traceback (and the body, a patient's words if it were real, is never logged)."""
         try:
             data: Any = json.loads(body)
         except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
@@ -134,9 +150,10 @@ class WebhookServer:
         if not isinstance(update_id, int) or isinstance(update_id, bool):
             return None
         try:
-            return Update.de_json(data, self.application.bot)
+            Update.de_json(data, self.application.bot)
         except Exception:  # PTB's parsing raises whatever a wrong field's type leads to
             return None
+        return data if isinstance(data, dict) else None
 
     async def healthz(self, request: Request) -> Response:
         return JSONResponse({"status": "ok"})

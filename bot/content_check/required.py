@@ -103,6 +103,7 @@ NAMED = frozenset(
         "input.non_text",
         "input.not_for_role",
         "input.not_understood",
+        "input.slow_down",
         "input.unknown_command",
         "language_name",
         "onboarding.done",

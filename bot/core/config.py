@@ -84,6 +84,10 @@ class Settings(BaseSettings):
     outbox_lease_seconds: float = Field(default=60, ge=5, le=3600, alias="OUTBOX_LEASE_SECONDS")
     outbox_max_attempts: int = Field(default=6, ge=1, le=50, alias="OUTBOX_MAX_ATTEMPTS")
     dispatch_tick_seconds: float = Field(default=2, gt=0, le=60, alias="DISPATCH_TICK_SECONDS")
+    # The inbox: how many tries an update gets (2 s, 4 s, 8 s ... apart) before it is parked for an operator,
+    # and how many chats are handled at once (each chat's updates in order).
+    inbox_max_attempts: int = Field(default=8, ge=1, le=50, alias="INBOX_MAX_ATTEMPTS")
+    inbox_concurrency: int = Field(default=32, ge=1, le=256, alias="INBOX_CONCURRENCY")
     # Session reminders: how long before a session (whole days go at the same clock time N days before;
     # others are real time before the start), and how far ahead the planner puts them in the outbox.
     reminder_offsets: Annotated[tuple[timedelta, ...], NoDecode] = Field(

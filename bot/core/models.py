@@ -582,3 +582,31 @@ class Attendance(Base):
     reason: Mapped[str | None] = mapped_column(EncryptedText)
     awaiting_reason: Mapped[bool] = mapped_column(Boolean, default=False)
     responded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class InboxStatus(enum.StrEnum):
+    PENDING = "pending"  # stored, not handled yet (or to be tried again at next_attempt_at)
+    DONE = "done"  # handled (or answered as part of a flood); its payload is gone
+    PARKED = "parked"  # failed every try: kept for an operator (`python -m bot inbox stats`), never dropped
+
+
+class InboxUpdate(Base):
+    """An update from Telegram, written before Telegram is told it arrived (polling: before the offset moves
+    past it; webhook: before answering 200), so a crash loses nothing fetched. `update_id` is unique: an
+    update delivered twice is stored once. The payload (the update's JSON, message text included) is
+    encrypted and cleared once the update is handled."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (Index("ix_inbox_status_next_attempt", "status", "next_attempt_at"),)
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    chat_id: Mapped[int | None] = mapped_column(BigInteger, index=True)  # updates of one chat: in order
+    payload: Mapped[str | None] = mapped_column(EncryptedText)
+    status: Mapped[InboxStatus] = mapped_column(_enum(InboxStatus), default=InboxStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(40))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error: Mapped[str | None] = mapped_column(String(40))  # the exception's class name, never its text
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -6,22 +6,29 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot, InlineKeyboardMarkup, Message, Update
-from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import ContextTypes
 
 from bot.content.catalog import REFERENCE_LANGUAGE
 from bot.core.db import transaction
-from bot.core.models import Counselor, Patient, PatientStatus, utcnow
+from bot.core.models import Counselor, Patient, PatientStatus, Priority, utcnow
 from bot.core.people import Person, Stranger, identify, identify_counselor
+from bot.intake import store as inbox
+from bot.intake.outcome import CURRENT
+from bot.outbox import store as outbox
 from bot.outbox.dispatcher import keyboard
 from bot.outbox.markup import Rows
 from bot.runtime import Runtime
 from bot.waiting import Waiting, patient_and_waiting
 
 log = logging.getLogger(__name__)
+
+REPLY_KIND = "reply"  # a reply Telegram could not take at once, tried again through the outbox
+URGENT_REPLY_KIND = "crisis_reply"  # a crisis reply and what followed it in its turn
 
 Context = ContextTypes.DEFAULT_TYPE
 
@@ -77,6 +84,7 @@ class Turn:
     outgoing: list[Outgoing] = field(default_factory=list)
     elsewhere: list[Outgoing] = field(default_factory=list)  # e.g. notices to the care team
     after_commit: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
+    urgent: bool = False  # the replies go through the outbox's urgent lane (see reply_urgently)
 
     @property
     def active_patient(self) -> Patient | None:
@@ -95,6 +103,13 @@ class Turn:
 
     async def reply(self, key: str, *, buttons: Rows | None = None, **variables: object) -> None:
         await self.send(self.text(key, **variables), buttons=buttons)
+
+    async def reply_urgently(self, key: str, *, buttons: Rows | None = None, **variables: object) -> None:
+        """A crisis reply: it and every later reply of this turn go out through the outbox's urgent lane,
+        written in this transaction: retried on timeouts and 5xx, never lost to a crash, sent ahead of
+        everything but pages, in the order they were given."""
+        self.urgent = True
+        await self.reply(key, buttons=buttons, **variables)
 
     async def send(self, text: str, *, buttons: Rows | None = None) -> None:
         self.outgoing.append(Outgoing(self.chat_id, text, buttons))
@@ -125,6 +140,27 @@ class Turn:
         """Replace the keyboard of the message whose button was tapped (after the commit)."""
         self.then(lambda: replace_buttons(self.update, rows))
 
+    def replies_for_outbox(self, now: datetime) -> list[outbox.Planned]:
+        """In an urgent turn, the replies (all but photos, which the outbox does not carry) as outbox rows,
+        in order; they leave `outgoing`."""
+        if not self.urgent:
+            return []
+        planned = [
+            outbox.Planned(
+                key=reply_key(self.update.update_id, index),
+                kind=URGENT_REPLY_KIND,
+                chat_id=message.chat_id,
+                text=message.text,
+                buttons=message.buttons,
+                due_at=now,
+                priority=Priority.URGENT,
+            )
+            for index, message in enumerate(self.outgoing)
+            if message.photo is None
+        ]
+        self.outgoing = [message for message in self.outgoing if message.photo is not None]
+        return planned
+
     async def deliver(self) -> None:
         for action in self.after_commit:
             # One failing action (a page, a button edit) must not cost the patient their reply; a page
@@ -133,12 +169,59 @@ class Turn:
                 await action()
             except Exception as error:
                 log.warning("event=after_commit.failed kind=%s", type(error).__name__)
-        for message in self.outgoing:
-            await send(self.update.get_bot(), message)
-        await send_all(self.update.get_bot(), self.elsewhere)
+        bot = self.update.get_bot()
+        for index, message in enumerate(self.outgoing):
+            try:
+                await send(bot, message)
+            except (RetryAfter, TimedOut, NetworkError) as error:
+                if isinstance(error, BadRequest | Forbidden):
+                    raise
+                # Telegram could not take it now (429, 5xx, a timeout): the outbox tries again, waiting
+                # for this chat only, and the rest of the replies follow it there to keep their order.
+                await self._retry_through_outbox(index, error)
+                break
+        await send_all(bot, self.elsewhere)
         self.after_commit.clear()
         self.outgoing.clear()
         self.elsewhere.clear()
+
+    async def _retry_through_outbox(self, first: int, error: TelegramError) -> None:
+        now = utcnow()
+        wait = retry_after_seconds(error)
+        rows = [
+            outbox.Planned(
+                key=reply_key(self.update.update_id, index),
+                kind=URGENT_REPLY_KIND if self.urgent else REPLY_KIND,
+                chat_id=message.chat_id,
+                text=message.text,
+                buttons=message.buttons,
+                due_at=now + timedelta(seconds=wait) if wait else now,
+                priority=Priority.URGENT if self.urgent else Priority.NORMAL,
+            )
+            for index, message in enumerate(self.outgoing)
+            if index >= first and message.photo is None
+        ]
+        log.warning(
+            "event=reply.deferred update_id=%s kind=%s count=%d",
+            self.update.update_id,
+            type(error).__name__,
+            len(rows),
+        )
+        async with transaction(self.runtime.sessions) as session:
+            await outbox.enqueue(session, rows)
+        self.runtime.wake_outbox()
+
+
+def reply_key(update_id: int, index: int) -> str:
+    """The outbox key of a turn's reply: one row per update and place (a turn retried sends nothing twice)."""
+    return f"reply:{update_id}:{index}"
+
+
+def retry_after_seconds(error: TelegramError) -> float:
+    if isinstance(error, RetryAfter):
+        wait = error.retry_after
+        return wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+    return 0.0
 
 
 def language_of(person: Person, update: Update, supported: list[str]) -> str:
@@ -175,6 +258,14 @@ async def turn(update: Update, context: Context, *, waiting: bool = False) -> As
             update, runtime, session, person, language_of(person, update, runtime.catalog.languages), found
         )
         yield current
+        now = utcnow()
+        if await outbox.enqueue(session, current.replies_for_outbox(now)):
+            current.wake_outbox()
+        outcome = CURRENT.get()
+        if outcome is not None and outcome.update_id == update.update_id:
+            # Handled and recorded in one commit: an update is never handled twice once its turn committed.
+            await inbox.mark_done(session, [update.update_id], now)
+            outcome.marked = True
     await current.deliver()
 
 

@@ -34,17 +34,21 @@ async def respond(t: Turn, patient: Patient, screening: Screening, text: str, *,
         category = screening.categories[0] if screening.categories else Category.HOPELESS
         raised = await alerts.escalate(t, patient, level, category, source, text)
         if level is RiskLevel.IMMINENT:
-            await t.reply(
-                "crisis.imminent",
-                overdose=Category.OVERDOSE in screening.categories,
-                plan_contacts=await plan_handlers.crisis_contacts(t, patient),
-            )
+            if t.update.update_id in t.runtime.answered_without_database:
+                # Its crisis reply went out while the database was down; recorded and paged now, not repeated.
+                t.urgent = True
+            else:
+                await t.reply_urgently(
+                    "crisis.imminent",
+                    overdose=Category.OVERDOSE in screening.categories,
+                    plan_contacts=await plan_handlers.crisis_contacts(t, patient),
+                )
         elif category in (Category.RELAPSE, Category.USE_PLAN):
-            await t.reply(
+            await t.reply_urgently(
                 "crisis.high_relapse", buttons=[[(t.text("crisis.try_exercise_button"), "cope:menu")]]
             )
         else:
-            await t.reply("crisis.high", buttons=plan_handlers.support_rows(t))
+            await t.reply_urgently("crisis.high", buttons=plan_handlers.support_rows(t))
         if screening.follow_up is FollowUp.CSSRS:
             await screener.offer(t, patient, cssrs.Trigger.ALERTED, raised.escalation.id)
         return True

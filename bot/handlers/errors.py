@@ -1,4 +1,5 @@
-"""The last line of defence: log an event id (never the update's content) and apologise to the user."""
+"""The last line of defence: log an event id (never the update's content); an update from the inbox is tried
+again (the inbox processor apologises once), any other gets an apology here."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from telegram.error import Forbidden, NetworkError, RetryAfter, TelegramError, T
 
 from bot.core.people import Stranger
 from bot.handlers.base import Context, language_of, runtime_of
+from bot.intake.outcome import CURRENT
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,12 @@ async def on_error(update: object, context: Context) -> None:
         type(error).__name__,
         exc_info=(type(error), error, error.__traceback__) if error else None,
     )
+    outcome = CURRENT.get()
+    if outcome is not None:
+        # From the inbox: it is tried again later, and the processor says sorry once (bot.intake.processor).
+        outcome.error = type(error).__name__
+        outcome.reference = reference
+        return
     if not isinstance(update, Update) or update.effective_chat is None:
         return
     if update.callback_query is not None:

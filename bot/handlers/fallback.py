@@ -6,20 +6,45 @@ import logging
 
 from telegram import Update
 
-from bot.core.models import Counselor, CounselorRole, Patient
+from bot.core.models import Counselor, CounselorRole, Patient, utcnow
 from bot.core.people import Stranger, bump_counter
 from bot.handlers.base import Context, Turn, turn
+from bot.risk import RiskLevel
 
 log = logging.getLogger(__name__)
 
 STRANGER_COUNTER = "stranger_messages"
+STRANGERS_REMEMBERED = 10_000  # who was answered today, per process
 
 
 async def answer_stranger(t: Turn) -> None:
-    """One polite line; nothing is kept about the sender but a count."""
+    """One polite line, once a day per person (per process: nothing is kept about the sender in the database
+    but a count); a message that shows risk is answered every time (the line carries the crisis numbers)."""
     await bump_counter(t.session, STRANGER_COUNTER)
     log.info("event=stranger.message")
+    user = t.update.effective_user
+    message = t.update.effective_message
+    typed = message.text if message is not None else None
+    today = utcnow().date()
+    seen = t.runtime.strangers_answered
+    risky = typed is not None and _shows_risk(t, typed)
+    if user is not None and seen.get(user.id) == today and not risky:
+        return
+    if user is not None:
+        seen[user.id] = today
+        if len(seen) > STRANGERS_REMEMBERED:
+            seen.pop(next(iter(seen)))
     await t.reply("stranger.not_enrolled")
+
+
+def _shows_risk(t: Turn, text: str) -> bool:
+    return t.runtime.content.risk.screen(text).rules_only().level >= RiskLevel.HIGH
+
+
+async def answer_flood(update: Update, context: Context) -> None:
+    """A chat sending more than its share of messages gets this once, not an answer to each."""
+    async with turn(update, context) as t:
+        await t.reply("input.slow_down")
 
 
 async def answer_expired_button(t: Turn) -> None:

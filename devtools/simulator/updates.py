@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections import deque
 from typing import Any
@@ -20,7 +21,9 @@ ALL_UPDATE_TYPES = frozenset(
 )  # fmt: skip
 # Telegram's default when allowed_updates was never given (or given as []).
 DEFAULT_UPDATE_TYPES = ALL_UPDATE_TYPES - {"chat_member", "message_reaction", "message_reaction_count"}
-FIRST_UPDATE_ID = 100_000_001
+# Like Telegram, each stand-in starts its update ids at a number of its own: two stand-ins (two tests, a
+# restarted demo) sharing one bot database never hand out the same id for different updates.
+FIRST_UPDATE_IDS = (100_000_001, 900_000_000)
 MAX_LIMIT = 100
 
 OTHER_POLL = "terminated by other getUpdates request; make sure that only one bot instance is running"
@@ -32,7 +35,7 @@ class UpdateQueue:
 
     def __init__(self) -> None:
         self._pending: deque[dict[str, Any]] = deque()
-        self._next_id = FIRST_UPDATE_ID
+        self._next_id = secrets.randbelow(FIRST_UPDATE_IDS[1] - FIRST_UPDATE_IDS[0]) + FIRST_UPDATE_IDS[0]
         self.allowed: frozenset[str] = DEFAULT_UPDATE_TYPES
         self.allowed_list: list[str] | None = None
         self.changed = Pulse()

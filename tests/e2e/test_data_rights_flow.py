@@ -195,11 +195,13 @@ async def test_deleteme_erases_everything_and_they_become_a_stranger(harness: Bo
     [deleted] = [e for e in events if e.action == "patient.deleted"]
     assert (deleted.actor_id, deleted.subject_id) == (None, None) and alias not in str(deleted.detail)
 
-    # From now on they are a stranger: one polite line, and nothing is kept.
+    # From now on they are a stranger: one polite line (a day), and nothing is kept.
     await harness.say(user, "hello?", "only for people enrolled")
-    await harness.say(user, "/mydata", "only for people enrolled")
+    mark = harness.standin.mark(user)
+    await harness.standin.send_text(user, "/mydata")
     query = await harness.standin.tap_raw(user, prompt.message_id, prompt.buttons()[0][1])
     assert "no longer active" in (await harness.standin.wait_for_callback_answer(query)).get("text", "")
+    assert harness.standin.mark(user) == mark  # /mydata (handled before the tap: one chat, in order) got none
     assert await harness.patient(user) is None
 
 

@@ -83,14 +83,19 @@ async def test_nothing_works_before_consent(harness: BotHarness) -> None:
         )
 
 
-async def test_uninvited_user_gets_one_polite_line_and_is_not_stored(harness: BotHarness) -> None:
+async def test_uninvited_user_gets_one_polite_line_a_day_and_is_not_stored(harness: BotHarness) -> None:
     stranger = harness.new_user_id()
-    await harness.say(stranger, "hello?", "ask your counselor for an invite")
-    await harness.say(stranger, "/start", "ask your counselor for an invite")
-    await harness.say(stranger, "/help", "ask your counselor for an invite")
+    line = harness.runtime.text("stranger.not_enrolled", "en").splitlines()[0]
+    await harness.say(stranger, "hello?", line)
+    mark = harness.standin.mark(stranger)
+    await harness.standin.send_text(stranger, "/start")
+    await harness.standin.send_text(stranger, "/help")
+    # A message that shows risk is answered every time: the line carries the crisis numbers.
+    await harness.say(stranger, "I am going to kill myself tonight", line)
+    assert len(harness.standin.transcript(stranger)[mark:]) == 1
     assert await harness.patient(stranger) is None
     async with harness.runtime.sessions() as session:
-        assert await counter_value(session, "stranger_messages") == 3
+        assert await counter_value(session, "stranger_messages") == 4
         assert await session.scalar(select(func.count()).select_from(AuditEvent)) == 0
 
 

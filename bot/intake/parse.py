@@ -1,0 +1,76 @@
+"""What a raw update (Telegram's JSON, as a dict) says, read without the database or python-telegram-bot."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from bot.intake.store import Incoming
+
+_MESSAGE_KINDS = ("message", "edited_message", "channel_post", "edited_channel_post", "business_message")
+_CHAT_MEMBER_KINDS = ("my_chat_member", "chat_member", "chat_join_request")
+
+
+class NotAnUpdate(ValueError):
+    """The body is not an update object (no integer update_id, or not a JSON object)."""
+
+
+@dataclass(frozen=True)
+class Typed:
+    """A text a person typed in a private chat with the bot: what crisis screening reads first."""
+
+    chat_id: int
+    text: str
+    language_code: str | None
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def chat_of(raw: dict[str, Any]) -> int | None:
+    """The chat an update belongs to (its order is kept per chat); else its sender; else None."""
+    for kind in (*_MESSAGE_KINDS, *_CHAT_MEMBER_KINDS):
+        body = raw.get(kind)
+        if isinstance(body, dict) and isinstance(body.get("chat"), dict):
+            return _int(body["chat"].get("id"))
+    query = raw.get("callback_query")
+    if isinstance(query, dict):
+        message = query.get("message")
+        if isinstance(message, dict) and isinstance(message.get("chat"), dict):
+            return _int(message["chat"].get("id"))
+        sender = query.get("from")
+        if isinstance(sender, dict):
+            return _int(sender.get("id"))
+    for body in raw.values():
+        if isinstance(body, dict) and isinstance(body.get("from"), dict):
+            return _int(body["from"].get("id"))
+    return None
+
+
+def incoming(raw: object) -> Incoming:
+    """An update as the inbox stores it. NotAnUpdate for anything that is not an update object."""
+    if not isinstance(raw, dict):
+        raise NotAnUpdate("not a JSON object")
+    update_id = _int(raw.get("update_id"))
+    if update_id is None or not 0 <= update_id < 2**63:
+        raise NotAnUpdate("no integer update_id")
+    return Incoming(update_id, chat_of(raw), json.dumps(raw, separators=(",", ":"), ensure_ascii=False))
+
+
+def typed(raw: dict[str, Any]) -> Typed | None:
+    """The text of a new message in a private chat, if that is what the update is."""
+    message = raw.get("message")
+    if not isinstance(message, dict):
+        return None
+    chat = message.get("chat")
+    text = message.get("text")
+    if not isinstance(chat, dict) or chat.get("type") != "private" or not isinstance(text, str):
+        return None
+    chat_id = _int(chat.get("id"))
+    if chat_id is None:
+        return None
+    sender = message.get("from")
+    language = sender.get("language_code") if isinstance(sender, dict) else None
+    return Typed(chat_id, text, language if isinstance(language, str) else None)

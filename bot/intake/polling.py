@@ -1,0 +1,137 @@
+"""Long polling that loses nothing: what `getUpdates` returns is stored in the inbox before the next call's
+offset tells Telegram it arrived. If the inbox cannot be written, the offset stays where it is (Telegram keeps
+the updates and sends them again), and an imminent-risk message among them gets its crisis reply from
+content at once.
+
+python-telegram-bot's own updater acknowledges updates before they are handled, so it is not used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from telegram import Bot, Update
+from telegram.error import Conflict, InvalidToken, NetworkError, TelegramError
+
+from bot.core.db import transaction
+from bot.core.models import utcnow
+from bot.intake import parse, store
+from bot.intake.processor import answer_crisis_without_database
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+BATCH = 100  # Telegram's largest getUpdates page
+RETRY_SECONDS = (0.5, 1, 2, 5, 10)  # waits between tries after a failure, the last one repeated
+
+
+async def store_updates(runtime: Runtime, raws: list[Any]) -> list[int]:
+    """Write the updates to the inbox; return the ids that were new. Bodies that are not updates are
+    dropped with a log line (they never will be)."""
+    rows = []
+    for raw in raws:
+        try:
+            rows.append(parse.incoming(raw))
+        except parse.NotAnUpdate:
+            log.warning("event=intake.not_an_update")
+    async with transaction(runtime.sessions) as session:
+        return await store.add(session, rows, utcnow())
+
+
+class Poller:
+    """`run()` until `stop()`; `on_stored` is called after each batch is safely in the inbox."""
+
+    def __init__(self, runtime: Runtime, bot: Bot, on_stored: Callable[[], None], *, timeout: int) -> None:
+        self.runtime = runtime
+        self.bot = bot
+        self.on_stored = on_stored
+        self.timeout = timeout
+        self._offset: int | None = None
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def start(self) -> None:
+        """Take over from any webhook (updates stay queued at Telegram); raises on a bad token."""
+        await self.bot.delete_webhook(drop_pending_updates=False)
+
+    async def run(self) -> None:
+        failures = 0
+        while not self._stopping.is_set():
+            try:
+                raws = await self._fetch()
+            except InvalidToken:
+                raise
+            except (NetworkError, Conflict, TelegramError) as error:
+                failures += 1
+                log.warning("event=intake.poll_failed kind=%s", type(error).__name__)
+                await self._pause(failures)
+                continue
+            failures = 0
+            if raws and not await self._keep(raws):
+                return  # stopping before the batch could be stored: Telegram still has it
+            self.on_stored()
+
+    async def _fetch(self) -> list[Any]:
+        """One getUpdates call, its JSON kept as it came (PTB's get_updates would parse every update only for
+        it to be written back to JSON)."""
+        fetch = asyncio.ensure_future(
+            self.bot.do_api_request(
+                "getupdates",  # Bot API method names are case-insensitive; PTB warns on its own spelling
+                api_kwargs={
+                    "offset": self._offset,
+                    "timeout": self.timeout,
+                    "limit": BATCH,
+                    "allowed_updates": list(Update.ALL_TYPES),
+                },
+                read_timeout=self.timeout + 10,
+            )
+        )
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        await asyncio.wait({fetch, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not fetch.done():
+            fetch.cancel()  # stopping: what this call would have returned stays at Telegram
+            stopping.cancel()
+            return []
+        stopping.cancel()
+        result = fetch.result()
+        return result if isinstance(result, list) else []
+
+    async def _keep(self, raws: list[Any]) -> bool:
+        """Store the batch, trying until it works; move the offset past it only then."""
+        failures = 0
+        while True:
+            try:
+                await store_updates(self.runtime, raws)
+                break
+            except Exception as error:
+                failures += 1
+                log.error("event=intake.store_failed count=%d kind=%s", len(raws), type(error).__name__)
+                for raw in raws:
+                    if isinstance(raw, dict):
+                        await answer_crisis_without_database(self.runtime, self.bot, raw)
+                if self._stopping.is_set():
+                    return False
+                await self._pause(failures)
+        ids = [
+            raw["update_id"]
+            for raw in raws
+            if isinstance(raw, dict) and isinstance(raw.get("update_id"), int)
+        ]
+        if ids:
+            self._offset = max(ids) + 1
+        return True
+
+    async def _pause(self, failures: int) -> None:
+        wait = RETRY_SECONDS[min(failures, len(RETRY_SECONDS)) - 1]
+        try:
+            async with asyncio.timeout(wait):
+                await self._stopping.wait()
+        except TimeoutError:
+            pass

@@ -1,0 +1,294 @@
+"""Handle the inbox: one task per chat (its updates in order), chats concurrently (bounded), failures retried
+with backoff and parked after the last try; a flooding chat is answered once, not once per message; an
+imminent message gets its crisis reply from content even when the database is down.
+
+Handlers run through python-telegram-bot's `Application.process_update`. A handler's turn marks its update
+done in its own transaction (`bot.handlers.base.turn`), so a committed turn is never handled twice; updates no
+turn touched are marked done here. What failed is reported by the error handler through `CURRENT`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import logging
+import time
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from telegram import Bot, Update
+from telegram.ext import Application
+
+from bot.content.catalog import REFERENCE_LANGUAGE
+from bot.core.db import transaction
+from bot.core.models import InboxStatus, utcnow
+from bot.intake import parse, store
+from bot.intake.outcome import CURRENT, Outcome
+from bot.risk import RiskLevel
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+CONCURRENCY = 32  # chats handled at once (a slow Telegram answer holds its chat's place)
+ROWS_PER_CLAIM = 20  # a chat gives its place back after this many, so a flood cannot hold a slot
+LEASE = timedelta(seconds=15)  # renewed while in use: after a crash, others wait at most this long
+IDLE_SECONDS = 1.0  # look for due retries (and other processes' leftovers) at least this often
+CLOSE_GRACE_SECONDS = 10
+FLOOD_BUDGET = 30  # messages (not button taps) a chat may have answered one by one within FLOOD_WINDOW
+FLOOD_WINDOW_SECONDS = 60.0
+FLOOD_NOTICE_EVERY_SECONDS = 600.0  # a flooding chat is told to slow down at most this often
+
+FloodNotice = Callable[[Update, Any], Awaitable[None]]  # a handler: (update, context)
+
+
+async def answer_crisis_without_database(runtime: Runtime, bot: Bot, raw: dict[str, Any]) -> bool:
+    """If the update is an imminent-risk message, send the crisis reply from content now, database or not.
+    True if it was sent (or had been already)."""
+    update_id = raw.get("update_id")
+    said = parse.typed(raw)
+    if said is None or not isinstance(update_id, int):
+        return False
+    if update_id in runtime.answered_without_database:
+        return True
+    screening = runtime.content.risk.screen(said.text).rules_only()
+    if screening.level is not RiskLevel.IMMINENT:
+        return False
+    languages = runtime.catalog.languages
+    code = (said.language_code or "").split("-")[0].lower()
+    language = code if code in languages else REFERENCE_LANGUAGE
+    overdose = any(str(category) == "overdose" for category in screening.categories)
+    text = runtime.text("crisis.imminent", language, overdose=overdose, plan_contacts="")
+    try:
+        await bot.send_message(said.chat_id, text)
+    except Exception as error:
+        log.error("event=intake.crisis_reply_failed update_id=%s kind=%s", update_id, type(error).__name__)
+        return False
+    runtime.answered_without_database.add(update_id)
+    log.warning("event=intake.crisis_reply_without_database update_id=%s", update_id)
+    return True
+
+
+@dataclass
+class _Flood:
+    handled: deque[float] = field(default_factory=deque)
+    noticed_at: float | None = None
+
+
+class InboxProcessor:
+    """One per process. `wake()` after storing; `run()` until `close()`."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        application: Application,  # type: ignore[type-arg]
+        *,
+        flood_notice: FloodNotice,
+        concurrency: int = CONCURRENCY,
+    ) -> None:
+        self.runtime = runtime
+        self.application = application
+        self.flood_notice = flood_notice
+        self.concurrency = concurrency
+        self.worker = f"in-{uuid.uuid4().hex[:12]}"
+        self._woken = asyncio.Event()
+        self._closing = False
+        self._chats: dict[int | None, asyncio.Task[None]] = {}
+        self._floods: dict[int | None, _Flood] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        self._woken.set()
+
+    async def start(self) -> None:
+        """Begin handling. On SQLite, which serves one process, rows a killed process still held are taken
+        back at once instead of when their lease runs out."""
+        if self.runtime.engine.dialect.name == "sqlite":
+            async with transaction(self.runtime.sessions) as session:
+                await store.release_all(session, None)
+        self._task = asyncio.create_task(self._run(), name="inbox")
+
+    async def close(self) -> None:
+        """Take no new chats; let the updates under way finish; give back what was claimed and not begun."""
+        self._closing = True
+        self._woken.set()
+        if self._task is not None:
+            await self._task
+        if self._chats:
+            await asyncio.wait(set(self._chats.values()), timeout=CLOSE_GRACE_SECONDS)
+        for task in list(self._chats.values()):
+            task.cancel()
+        with contextlib.suppress(Exception):
+            async with transaction(self.runtime.sessions) as session:
+                await store.release_all(session, self.worker)
+
+    async def _run(self) -> None:
+        while not self._closing:
+            self._woken.clear()
+            try:
+                await self._schedule()
+            except Exception as error:  # the database may be down: try again shortly
+                log.warning("event=intake.schedule_failed kind=%s", type(error).__name__, exc_info=True)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(IDLE_SECONDS):
+                    await self._woken.wait()
+
+    async def _schedule(self) -> None:
+        free = self.concurrency - len(self._chats)
+        if free <= 0:
+            return
+        async with transaction(self.runtime.sessions) as session:
+            chats = await store.chats_with_work(
+                session, self.worker, utcnow(), exclude=list(self._chats), limit=free
+            )
+        log.debug("event=intake.scheduled chats=%d active=%d", len(chats), len(self._chats))
+        for chat_id in chats:
+            task = asyncio.create_task(self._chat(chat_id), name=f"inbox-chat-{chat_id}")
+            self._chats[chat_id] = task
+            task.add_done_callback(functools.partial(self._chat_done, chat_id))
+
+    def _chat_done(self, chat_id: int | None, _task: asyncio.Task[None]) -> None:
+        self._chats.pop(chat_id, None)
+        self._woken.set()  # a place is free, and the chat may have more
+
+    async def _chat(self, chat_id: int | None) -> None:
+        try:
+            async with transaction(self.runtime.sessions) as session:
+                rows = await store.claim_chat(
+                    session, chat_id, self.worker, utcnow(), lease=LEASE, limit=ROWS_PER_CLAIM
+                )
+            started = time.monotonic()
+            throttled: list[
+                int
+            ] = []  # marked done together: a flood costs one write per claim, not per message
+            for index, row in enumerate(rows):
+                if self._closing:
+                    async with transaction(self.runtime.sessions) as session:
+                        await store.mark_done(session, throttled, utcnow())
+                        await store.release(session, self.worker, [r.update_id for r in rows[index:]])
+                    return
+                if time.monotonic() - started > LEASE.total_seconds() / 3:
+                    async with transaction(self.runtime.sessions) as session:
+                        await store.renew(session, self.worker, utcnow(), LEASE)
+                    started = time.monotonic()
+                if not await self._handle(row):
+                    throttled.append(row.update_id)
+            if throttled:
+                async with transaction(self.runtime.sessions) as session:
+                    await store.mark_done(session, throttled, utcnow())
+        except Exception as error:
+            log.warning("event=intake.chat_failed kind=%s", type(error).__name__)
+
+    async def _handle(self, row: store.Claimed) -> bool:
+        """Hand one update to the handlers; False if it was a flood's message, stored and screened only (the
+        caller marks it done)."""
+        raw = json.loads(row.payload)
+        update = Update.de_json(raw, self.application.bot)
+        if "message" in raw and self._over_budget(row.chat_id) and not self._worrying(raw):
+            await self._throttle(row, update)
+            return False
+        outcome = Outcome(row.update_id)
+        token = CURRENT.set(outcome)
+        try:
+            await self.application.process_update(update)
+        except Exception as error:  # PTB hands handler errors to on_error; this is anything else
+            outcome.error = type(error).__name__
+        finally:
+            CURRENT.reset(token)
+        self.runtime.metrics.inbox_handled.inc()
+        if outcome.error is None:
+            if not outcome.marked:
+                async with transaction(self.runtime.sessions) as session:
+                    await store.mark_done(session, [row.update_id], utcnow())
+            return True
+        await self._failed(row, raw, outcome)
+        return True
+
+    async def _failed(self, row: store.Claimed, raw: dict[str, Any], outcome: Outcome) -> None:
+        assert outcome.error is not None
+        answered = await answer_crisis_without_database(self.runtime, self.application.bot, raw)
+        status: InboxStatus | None = None
+        try:
+            async with transaction(self.runtime.sessions) as session:
+                status = await store.mark_failed(
+                    session,
+                    row.update_id,
+                    outcome.error,
+                    utcnow(),
+                    max_attempts=self.runtime.settings.inbox_max_attempts,
+                )
+        except Exception as error:  # the database is down: the lease runs out and the row is tried again
+            log.warning(
+                "event=intake.record_failed update_id=%s kind=%s", row.update_id, type(error).__name__
+            )
+        log.warning(
+            "event=intake.failed update_id=%s attempt=%d status=%s kind=%s",
+            row.update_id,
+            row.attempts + 1,
+            status,
+            outcome.error,
+        )
+        if status is InboxStatus.PARKED:
+            self.runtime.metrics.inbox_parked.inc()
+        if not answered and row.attempts == 0:
+            await self._apologise(raw, outcome.reference)
+
+    async def _apologise(self, raw: dict[str, Any], reference: str | None) -> None:
+        """Once per update, on its first failure: it will be tried again, but the person should not wait in
+        silence. The sender's Telegram language is the best guess without the database."""
+        chat_id = parse.chat_of(raw)
+        if chat_id is None or chat_id < 0:
+            return
+        sender = next((b.get("from") for b in raw.values() if isinstance(b, dict) and "from" in b), None)
+        code = sender.get("language_code") if isinstance(sender, dict) else None
+        language = str(code or "").split("-")[0].lower()
+        if language not in self.runtime.catalog.languages:
+            language = REFERENCE_LANGUAGE
+        text = self.runtime.text("error.generic", language, reference=reference or "-")
+        try:
+            await self.application.bot.send_message(chat_id, text)
+        except Exception:
+            log.warning("event=intake.apology_failed update_id=%s", raw.get("update_id"))
+
+    # ---- fair intake -----------------------------------------------------------------------------------
+
+    def _over_budget(self, chat_id: int | None) -> bool:
+        """Count this update against its chat's budget; True once the chat has had its share of answers."""
+        flood = self._floods.setdefault(chat_id, _Flood())
+        now = time.monotonic()
+        while flood.handled and now - flood.handled[0] > FLOOD_WINDOW_SECONDS:
+            flood.handled.popleft()
+        if len(flood.handled) >= FLOOD_BUDGET:
+            return True
+        flood.handled.append(now)
+        if len(self._floods) > 100_000:  # forget quiet chats now and then
+            self._floods = {c: f for c, f in self._floods.items() if f.handled}
+        return False
+
+    def _worrying(self, raw: dict[str, Any]) -> bool:
+        """A message inside a flood that shows any risk is handled like any other: never throttled away."""
+        said = parse.typed(raw)
+        if said is None:
+            return False
+        screening = self.runtime.content.risk.screen(said.text)
+        return screening.level >= RiskLevel.MODERATE or screening.follow_up is not None
+
+    async def _throttle(self, row: store.Claimed, update: Update) -> None:
+        flood = self._floods.setdefault(row.chat_id, _Flood())
+        now = time.monotonic()
+        if flood.noticed_at is None or now - flood.noticed_at > FLOOD_NOTICE_EVERY_SECONDS:
+            flood.noticed_at = now
+            log.info("event=intake.flood chat_update_id=%s", row.update_id)
+            try:
+                context = self.application.context_types.context.from_update(update, self.application)
+                await self.flood_notice(update, context)
+            except Exception as error:
+                log.warning("event=intake.flood_notice_failed kind=%s", type(error).__name__)
+        self.runtime.metrics.inbox_throttled.inc()

@@ -1,0 +1,267 @@
+"""The inbox table: updates stored before Telegram is told they arrived, claimed per chat, marked done.
+
+Rows of one chat are handled in `update_id` order by one worker at a time: a worker claims a chat's due rows
+with a lease, and no other worker claims rows of a chat while one holds a live lease on any of them (on
+PostgreSQL the claim takes a per-chat transaction lock, so two processes cannot claim one chat at once). A row
+that failed waits for its next try without holding back the chat's later rows: a crisis message is never
+stuck behind a broken one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, exists, func, or_, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+from bot.core.models import InboxStatus, InboxUpdate
+
+log = logging.getLogger(__name__)
+
+BACKOFF_BASE = timedelta(seconds=2)
+BACKOFF_MAX = timedelta(minutes=5)
+_CHAT_LOCK_CLASS = 0x1B0C  # the first key of PostgreSQL's two-key advisory locks: "inbox claims"
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """An update as Telegram sent it: its id, its chat (None when it has none) and its JSON text."""
+
+    update_id: int
+    chat_id: int | None
+    payload: str
+
+
+@dataclass(frozen=True)
+class Claimed:
+    update_id: int
+    chat_id: int | None
+    payload: str
+    attempts: int
+
+
+def _lives(worker: str, now: datetime) -> ColumnElement[bool]:
+    """Rows free to claim: nobody's, ours, or left by a worker whose lease ran out."""
+    return or_(
+        InboxUpdate.claimed_by.is_(None),
+        InboxUpdate.claimed_by == worker,
+        InboxUpdate.claimed_until.is_(None),
+        InboxUpdate.claimed_until < now,
+    )
+
+
+async def add(session: AsyncSession, updates: Sequence[Incoming], now: datetime) -> list[int]:
+    """Store what is new; return the ids that were new (an update Telegram sends again is stored once)."""
+    if not updates:
+        return []
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    rows = [
+        {
+            "update_id": u.update_id,
+            "chat_id": u.chat_id,
+            "payload": u.payload,
+            "status": InboxStatus.PENDING,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "received_at": now,
+        }
+        for u in updates
+    ]
+    statement = (
+        insert(InboxUpdate)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["update_id"])
+        .returning(InboxUpdate.update_id)
+    )
+    return [row[0] for row in (await session.execute(statement)).all()]
+
+
+async def chats_with_work(
+    session: AsyncSession, worker: str, now: datetime, *, exclude: Sequence[int | None], limit: int
+) -> list[int | None]:
+    """Chats with due rows that this worker may claim, oldest first."""
+    query = (
+        select(InboxUpdate.chat_id, func.min(InboxUpdate.update_id).label("first"))
+        .where(
+            InboxUpdate.status == InboxStatus.PENDING,
+            InboxUpdate.next_attempt_at <= now,
+            _lives(worker, now),
+        )
+        .group_by(InboxUpdate.chat_id)
+        .order_by("first")
+        .limit(limit + len(exclude))
+    )
+    skip = set(exclude)
+    return [row.chat_id for row in (await session.execute(query)).all() if row.chat_id not in skip][:limit]
+
+
+async def claim_chat(
+    session: AsyncSession, chat_id: int | None, worker: str, now: datetime, *, lease: timedelta, limit: int
+) -> list[Claimed]:
+    """Lease up to `limit` due rows of one chat to `worker`, in order; none while another worker holds a
+    live lease on a row of that chat."""
+    if session.get_bind().dialect.name == "postgresql" and chat_id is not None:
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(:class, :key)"),
+            {"class": _CHAT_LOCK_CLASS, "key": chat_id % 2_147_483_647},
+        )
+    same_chat = InboxUpdate.chat_id.is_(None) if chat_id is None else InboxUpdate.chat_id == chat_id
+    held_elsewhere = exists().where(
+        same_chat,
+        InboxUpdate.status == InboxStatus.PENDING,
+        InboxUpdate.claimed_by.is_not(None),
+        InboxUpdate.claimed_by != worker,
+        InboxUpdate.claimed_until >= now,
+    )
+    if await session.scalar(select(held_elsewhere)):
+        return []
+    due = (
+        select(InboxUpdate.update_id)
+        .where(
+            same_chat,
+            InboxUpdate.status == InboxStatus.PENDING,
+            InboxUpdate.next_attempt_at <= now,
+        )
+        .order_by(InboxUpdate.update_id)
+        .limit(limit)
+    )
+    rows = (
+        await session.execute(
+            update(InboxUpdate)
+            .where(InboxUpdate.update_id.in_(due.scalar_subquery()))
+            .values(claimed_by=worker, claimed_until=now + lease)
+            .returning(InboxUpdate.update_id, InboxUpdate.chat_id, InboxUpdate.payload, InboxUpdate.attempts)
+            .execution_options(synchronize_session=False)
+        )
+    ).all()
+    return sorted(
+        (Claimed(r.update_id, r.chat_id, r.payload or "", r.attempts) for r in rows if r.payload is not None),
+        key=lambda c: c.update_id,
+    )
+
+
+def done_values(now: datetime) -> dict[str, object]:
+    """What a handled row becomes: done, its words gone."""
+    return {
+        "status": InboxStatus.DONE,
+        "payload": None,
+        "handled_at": now,
+        "claimed_by": None,
+        "claimed_until": None,
+        "error": None,
+    }
+
+
+async def mark_done(session: AsyncSession, update_ids: Sequence[int], now: datetime) -> None:
+    if not update_ids:
+        return
+    await session.execute(
+        update(InboxUpdate)
+        .where(InboxUpdate.update_id.in_(list(update_ids)), InboxUpdate.status == InboxStatus.PENDING)
+        .values(**done_values(now))
+        .execution_options(synchronize_session=False)
+    )
+
+
+def backoff(attempts: int) -> timedelta:
+    """2 s, 4 s, 8 s, ... up to 5 minutes between tries."""
+    wait: timedelta = min(BACKOFF_BASE * (2 ** max(attempts - 1, 0)), BACKOFF_MAX)
+    return wait
+
+
+async def mark_failed(
+    session: AsyncSession, update_id: int, error: str, now: datetime, *, max_attempts: int
+) -> InboxStatus | None:
+    """Count a failed try: PENDING again after a backoff, or PARKED once out of tries. None if the row is no
+    longer pending (the handler's own transaction marked it done before something after it failed)."""
+    row = await session.get(InboxUpdate, update_id, with_for_update=True)
+    if row is None or row.status is not InboxStatus.PENDING:
+        return None
+    row.attempts += 1
+    row.error = error[:40]
+    row.claimed_by = None
+    row.claimed_until = None
+    if row.attempts >= max_attempts:
+        row.status = InboxStatus.PARKED
+    else:
+        row.next_attempt_at = now + backoff(row.attempts)
+    return row.status
+
+
+async def release(session: AsyncSession, worker: str, update_ids: Sequence[int]) -> None:
+    """Give claimed rows back (shutting down): any worker may take them at once."""
+    if not update_ids:
+        return
+    await session.execute(
+        update(InboxUpdate)
+        .where(
+            InboxUpdate.update_id.in_(list(update_ids)),
+            InboxUpdate.claimed_by == worker,
+            InboxUpdate.status == InboxStatus.PENDING,
+        )
+        .values(claimed_by=None, claimed_until=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def release_all(session: AsyncSession, worker: str | None) -> None:
+    """Give back every row this worker still holds (it is stopping); with None, every worker's."""
+    held = InboxUpdate.claimed_by.is_not(None) if worker is None else InboxUpdate.claimed_by == worker
+    await session.execute(
+        update(InboxUpdate)
+        .where(held, InboxUpdate.status == InboxStatus.PENDING)
+        .values(claimed_by=None, claimed_until=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def renew(session: AsyncSession, worker: str, now: datetime, lease: timedelta) -> None:
+    """Keep this worker's claims alive while it works through them."""
+    await session.execute(
+        update(InboxUpdate)
+        .where(InboxUpdate.claimed_by == worker, InboxUpdate.status == InboxStatus.PENDING)
+        .values(claimed_until=now + lease)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def next_due(session: AsyncSession) -> datetime | None:
+    """When the earliest pending row falls due (a retry's backoff), for the worker's wake-up."""
+    return await session.scalar(
+        select(func.min(InboxUpdate.next_attempt_at)).where(InboxUpdate.status == InboxStatus.PENDING)
+    )
+
+
+async def purge(session: AsyncSession, handled_before: datetime) -> int:
+    """Forget handled rows once Telegram can no longer send them again (it keeps updates for a day)."""
+    result = await session.execute(
+        delete(InboxUpdate)
+        .where(InboxUpdate.status == InboxStatus.DONE, InboxUpdate.handled_at < handled_before)
+        .execution_options(synchronize_session=False)
+    )
+    removed: int = result.rowcount  # type: ignore[attr-defined]
+    return removed
+
+
+async def counts(session: AsyncSession) -> dict[str, int]:
+    """Rows by status, for the operator (`python -m bot inbox stats`) and /metrics."""
+    rows = (
+        await session.execute(select(InboxUpdate.status, func.count()).group_by(InboxUpdate.status))
+    ).all()
+    found = {str(status): int(count) for status, count in rows}
+    return {status.value: found.get(status.value, 0) for status in InboxStatus}
+
+
+async def forget_chat(session: AsyncSession, chat_id: int) -> int:
+    """Erasure: every stored update of that chat, whatever its state."""
+    result = await session.execute(
+        delete(InboxUpdate).where(InboxUpdate.chat_id == chat_id).execution_options(synchronize_session=False)
+    )
+    removed: int = result.rowcount  # type: ignore[attr-defined]
+    return removed
