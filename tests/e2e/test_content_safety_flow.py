@@ -28,8 +28,9 @@ async def test_an_edit_reaching_for_secrets_is_refused_and_the_last_good_text_se
 
         _plant(content, marker)  # the reply every stranger gets now reads the key; other texts run `touch`
         await until(lambda: harness.runtime.refused_fingerprint is not None, 10, "the edit looked at")
-        await harness.say(stranger, "hello again", welcome)
+        later = harness.new_user_id()  # a stranger is answered once a day: a new one reads the text now
+        await harness.say(later, "hello", welcome)
 
-    sent = " ".join(m.text or "" for m in harness.standin.transcript(stranger))
+    sent = " ".join(m.text or "" for who in (stranger, later) for m in harness.standin.transcript(who))
     assert TEST_ENCRYPTION_KEY[:8] not in sent
     assert not marker.exists()
