@@ -39,4 +39,4 @@ run: migrate
 	$(PY) -m bot run
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache demo.sqlite3*
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache demo.sqlite3* demo.log

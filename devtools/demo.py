@@ -157,7 +157,8 @@ async def _demo_sessions(runtime: Runtime) -> None:
 async def run_demo(settings: Settings, *, database_path: Path) -> int:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{database_path}{suffix}").unlink(missing_ok=True)  # noqa: ASYNC240 - once, before anything runs
-    logs.configure("WARNING")  # the terminal is the chat: only problems are logged into it
+    log_file = database_path.with_name(f"{database_path.stem}.log")
+    logs.configure("INFO", file=log_file)  # the terminal is the chat: the log goes to a file
     quit_now = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGINT, quit_now.set)
@@ -181,7 +182,7 @@ async def run_demo(settings: Settings, *, database_path: Path) -> int:
         try:
             terminal.say(
                 f"IOP Companion demo: a local Telegram stand-in at {standin.base_url}, "
-                f"database {database_path}."
+                f"database {database_path}, log {log_file}."
             )
             terminal.say(HELP)
             terminal.say(

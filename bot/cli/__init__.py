@@ -73,7 +73,10 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from devtools.demo import run_demo
+    try:
+        from devtools.demo import run_demo
+    except ImportError:
+        raise CliError("the demo runs from a source checkout: `make demo` in the repository") from None
 
     return await run_demo(settings, database_path=Path(args.database))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from pathlib import Path
 
 _TOKEN_IN_URL = re.compile(r"\d{1,20}:[A-Za-z0-9_-]{20,}")
 
@@ -17,8 +18,11 @@ class RedactTokens(logging.Filter):
         return True
 
 
-def configure(level: str = "INFO") -> None:
-    handler = logging.StreamHandler()
+def configure(level: str = "INFO", *, file: Path | None = None) -> None:
+    """Log to standard error, or with `file` to that file (the demo: its terminal is the chat)."""
+    handler: logging.Handler = (
+        logging.FileHandler(file, encoding="utf-8") if file else logging.StreamHandler()
+    )
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     handler.addFilter(RedactTokens())
     root = logging.getLogger()

@@ -40,6 +40,7 @@ class Session:
 
 async def _start(tmp_path: Path) -> Session:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "TELEGRAM_", "DATABASE_"))}
+    env["PYTHONPATH"] = str(REPO)  # the demo lives in the source checkout (devtools/), not in the package
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -77,6 +78,9 @@ async def test_demo_reaches_consent_and_setup_and_switches_chats(tmp_path: Path)
     await demo.type("!quit")
     await demo.expect("Demo ended.")
     assert await asyncio.wait_for(demo.process.wait(), 20) == 0
+    # The terminal is the chat: log lines go to the file it names, never into the conversation.
+    assert " INFO " not in demo.seen and " WARNING " not in demo.seen and "event=" not in demo.seen
+    assert "event=bot.started" in (tmp_path / "demo.log").read_text()
 
 
 async def test_demo_ends_cleanly_on_ctrl_c(tmp_path: Path) -> None:
