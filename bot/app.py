@@ -16,6 +16,7 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 from bot.careteam import notices
 from bot.content_check.required import PATIENT_COMMANDS
 from bot.core.db import ensure_current
+from bot.core.key_rotation import check_keys
 from bot.handlers import alerts, register
 from bot.outbox.dispatcher import Dispatcher
 from bot.risk.paging import PAGE_KIND
@@ -72,6 +73,7 @@ async def serve(
     from bot.webhook import WebhookServer
 
     await ensure_current(runtime.engine)
+    await check_keys(runtime.engine)  # a key that cannot read what is stored: refuse, one line, at once
     application = build_application(runtime, polling=not webhook)
     dispatcher = Dispatcher(
         runtime,
