@@ -17,6 +17,7 @@ from bot.careteam import notices
 from bot.content_check import review
 from bot.content_check.required import PATIENT_COMMANDS
 from bot.core.db import ensure_current
+from bot.core.key_rotation import check_keys
 from bot.handlers import alerts, fallback, register
 from bot.intake.polling import Poller
 from bot.intake.processor import InboxProcessor
@@ -83,6 +84,7 @@ async def serve(
 
     review.gate(runtime.settings.content_dir, required=runtime.settings.require_content_review)
     await ensure_current(runtime.engine)
+    await check_keys(runtime.engine)  # a key that cannot read what is stored: refuse, one line, at once
     application = build_application(runtime)
     dispatcher = Dispatcher(
         runtime,

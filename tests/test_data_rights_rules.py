@@ -209,7 +209,7 @@ async def _someone(sessions: Sessions, *, at: datetime = NOW, **fields: Any) -> 
                 outbox.Planned(
                     f"prompt:{n}", "checkin", chat_id, "Time for your check-in", at, patient_id=patient.id
                 ),
-                # a notice to the counselor that names the patient (no patient_id on it)
+                # a notice to the counselor about the patient (to the counselor, so no patient_id)
                 outbox.Planned(
                     f"flag:{n}",
                     "notice",
@@ -217,6 +217,7 @@ async def _someone(sessions: Sessions, *, at: datetime = NOW, **fields: Any) -> 
                     f"{alias} missed 3 check-ins",
                     at,
                     counselor_id=counselor.id,
+                    subject_patient_id=patient.id,
                 ),
                 # a goodbye queued without patient_id
                 outbox.Planned(f"bye:{n}", "discharge", chat_id, "Goodbye", at),

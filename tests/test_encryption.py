@@ -2,25 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
 
 import pytest
 from cryptography.fernet import Fernet
+from pydantic import SecretStr
 from sqlalchemy import select, text
 from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.app import serve
 from bot.core import db, key_rotation
+from bot.core.config import ConfigError, Settings
 from bot.core.crypto import EncryptionError
 from bot.core.models import CheckIn, CheckInSource, OutboxMessage, SafetyPlan, utcnow
 from bot.outbox import store as outbox
+from bot.runtime import Runtime
 from tests.harness import TEST_ENCRYPTION_KEY
 from tests.records import add_patient
 
 Sessions = async_sessionmaker[AsyncSession]
 NOTE = "relapsed at my sister's place, do not tell my PO"
 PLAN = "call Maria at 555-0100"
+LEASE = timedelta(seconds=60)
 
 
 async def raw_text_values(engine: AsyncEngine) -> list[str]:
@@ -132,3 +138,86 @@ async def test_rotation_moves_everything_to_the_new_key_and_encrypts_old_plain_t
     with pytest.raises(EncryptionError):  # the old key alone no longer reads it
         async with sessions() as session:
             await session.get(CheckIn, checkin_id, populate_existing=True)
+
+
+# ---- the keys checked at start -----------------------------------------------------------------------------
+
+
+def _keyed(made: list[AsyncEngine], url: str, key: str) -> AsyncEngine:
+    engine = db.make_engine(url, encryption_key=key)
+    made.append(engine)
+    return engine
+
+
+async def _outbox_rows(sessions: Sessions, *keys: str) -> None:
+    async with db.transaction(sessions) as session:
+        await outbox.enqueue(
+            session,
+            [
+                outbox.Planned(key=k, kind="notice", chat_id=1, text=f"note {k}", due_at=utcnow())
+                for k in keys
+            ],
+        )
+
+
+async def test_start_refuses_keys_that_cannot_read_what_is_stored(
+    sessions: Sessions, engine: AsyncEngine, database_url: str, engine_with: list[AsyncEngine]
+) -> None:
+    await key_rotation.check_keys(engine)  # nothing stored yet: any key will do
+    patient_id, _ = await _write(sessions)
+    async with engine.begin() as connection:  # a value from before encryption existed is read as it is
+        await connection.execute(
+            text("UPDATE safety_plans SET coping = 'walk the dog' WHERE patient_id = :id"), {"id": patient_id}
+        )
+    await key_rotation.check_keys(engine)
+    new = Fernet.generate_key().decode()
+    await key_rotation.check_keys(_keyed(engine_with, database_url, f"{new},{TEST_ENCRYPTION_KEY}"))
+
+    wrong = _keyed(engine_with, database_url, new)
+    with pytest.raises(key_rotation.KeysCannotRead) as refused:
+        await key_rotation.check_keys(wrong)
+    message = str(refused.value)
+    assert isinstance(refused.value, ConfigError)  # so the CLI prints it as one line and exits 2
+    assert "checkins.use_what" in message and "keys rotate" in message and "\n" not in message
+    assert new not in message and TEST_ENCRYPTION_KEY not in message
+
+
+async def test_the_oldest_values_are_checked_too(
+    sessions: Sessions, engine: AsyncEngine, database_url: str, engine_with: list[AsyncEngine]
+) -> None:
+    """The old key dropped before `keys rotate` ran: the newest rows read, the oldest do not."""
+    old = Fernet.generate_key().decode()
+    await _outbox_rows(_engine(engine_with, database_url, old), "oldest")
+    await _outbox_rows(sessions, *(f"newer-{i}" for i in range(2 * key_rotation.SAMPLE)))
+    with pytest.raises(key_rotation.KeysCannotRead, match=r"outbox\.payload"):
+        await key_rotation.check_keys(engine)
+    await key_rotation.check_keys(_keyed(engine_with, database_url, f"{TEST_ENCRYPTION_KEY},{old}"))
+
+
+async def test_outbox_rows_set_aside_as_unreadable_stop_neither_start_nor_rotation(
+    sessions: Sessions, engine: AsyncEngine, database_url: str, engine_with: list[AsyncEngine]
+) -> None:
+    await _outbox_rows(_engine(engine_with, database_url, Fernet.generate_key().decode()), "foreign")
+    await _outbox_rows(sessions, "ours")
+    async with db.transaction(sessions) as session:
+        assert [row.key for row in await outbox.claim(session, "w", utcnow(), limit=10, lease=LEASE)] == [
+            "ours"
+        ]
+    await key_rotation.check_keys(engine)
+    async with db.transaction(sessions) as session:
+        assert (await key_rotation.rotate(session))["outbox"] == 1  # ours; the one set aside stays as it is
+    async with sessions() as session:
+        assert (await outbox.counts(session)).get("unreadable") == 1
+
+
+async def test_serve_refuses_to_start_before_it_talks_to_telegram(
+    sessions: Sessions, settings: Settings
+) -> None:
+    await _write(sessions)
+    wrong = settings.model_copy(update={"encryption_key": SecretStr(Fernet.generate_key().decode())})
+    runtime = Runtime.create(wrong)
+    try:
+        with pytest.raises(key_rotation.KeysCannotRead, match=r"checkins\.use_what"):
+            await serve(runtime, asyncio.Event())
+    finally:
+        await runtime.engine.dispose()

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+from cryptography.fernet import Fernet
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -410,3 +413,34 @@ async def test_next_due_waits_for_a_lease_to_end(sessions: Sessions) -> None:
     await _claim(sessions, "dead", T0)
     async with sessions() as session:
         assert await outbox.next_due(session) == T0 + LEASE
+
+
+async def test_a_row_that_cannot_be_decrypted_is_set_aside_and_the_rest_of_the_batch_goes_on(
+    sessions: Sessions, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A row written with a key ENCRYPTION_KEY no longer holds used to fail every claim, so nothing was sent
+    to anyone; now it is set aside as unreadable, logged once with its id, counted, never claimed again."""
+    foreign = db.make_engine(database_url, encryption_key=Fernet.generate_key().decode())
+    try:
+        await _enqueue(
+            db.make_sessionmaker(foreign), _msg("foreign", T0 - timedelta(minutes=1), Priority.URGENT)
+        )
+    finally:
+        await foreign.dispose()
+    await _enqueue(sessions, _msg("a"), _msg("b", priority=Priority.URGENT))
+    caplog.set_level(logging.ERROR, logger="bot.outbox.store")
+    assert _keys(await _claim(sessions, "w1", T0)) == ["b", "a"]
+    async with sessions() as session:
+        row_id, status, error, claimed_by = (
+            await session.execute(
+                select(
+                    OutboxMessage.id, OutboxMessage.status, OutboxMessage.error, OutboxMessage.claimed_by
+                ).where(OutboxMessage.key == "foreign")
+            )
+        ).one()
+        assert (status, error, claimed_by) == (OutboxStatus.UNREADABLE, "unreadable", None)
+        assert await outbox.counts(session) == {"pending": 2, "unreadable": 1}
+    # the others' lease ends and they are claimed again; the one set aside never is, nor logged again
+    assert _keys(await _claim(sessions, "w2", T0 + LEASE + timedelta(seconds=1))) == ["b", "a"]
+    logged = [r.getMessage() for r in caplog.records if "event=outbox.unreadable" in r.getMessage()]
+    assert logged == [f"event=outbox.unreadable outbox_id={row_id} kind=notice"]

@@ -32,6 +32,7 @@ class Notice:
     kind: FlagKind
     alias: str
     count: int | None = None
+    patient_id: int | None = None  # the patient it is about (erasing them deletes the queued notice)
 
 
 async def raise_flag(
@@ -53,7 +54,14 @@ async def raise_flag(
     team: list[Counselor] = await care_team(session, patient.id)
     count = detail.get("count")
     return [
-        Notice(c.chat_id, c.language, kind, patient.alias, count if isinstance(count, int) else None)
+        Notice(
+            c.chat_id,
+            c.language,
+            kind,
+            patient.alias,
+            count if isinstance(count, int) else None,
+            patient_id=patient.id,
+        )
         for c in team
         if c.chat_id is not None
     ]

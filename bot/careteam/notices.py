@@ -28,6 +28,7 @@ def render_notice(runtime: Runtime, notice: flags.Notice, key: str) -> outbox.Pl
         text=text,
         due_at=utcnow(),
         priority=Priority.NORMAL,
+        subject_patient_id=notice.patient_id,
     )
 
 

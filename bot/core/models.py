@@ -457,6 +457,7 @@ class OutboxStatus(enum.StrEnum):
     )
     DROPPED = "dropped"  # no longer worth sending (its session is over, the bot was down too long)
     CANCELLED = "cancelled"  # made moot before it went out (session cancelled, patient discharged)
+    UNREADABLE = "unreadable"  # its payload cannot be decrypted with ENCRYPTION_KEY: set aside, never sent
 
 
 class Priority(enum.IntEnum):
@@ -484,6 +485,11 @@ class OutboxMessage(Base):
     chat_id: Mapped[int] = mapped_column(BigInteger)
     patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
     counselor_id: Mapped[int | None] = mapped_column(ForeignKey("counselors.id", ondelete="CASCADE"))
+    # The patient a message to someone else is about (a page, a notice to the care team): erasing the
+    # patient deletes it by this id (`bot.privacy.erasure`); never used to decide whether it may be sent.
+    subject_patient_id: Mapped[int | None] = mapped_column(
+        ForeignKey("patients.id", ondelete="CASCADE"), index=True
+    )
     payload: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON)
     ref: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)

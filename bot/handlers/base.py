@@ -140,6 +140,10 @@ class Turn:
         """Replace the keyboard of the message whose button was tapped (after the commit)."""
         self.then(lambda: replace_buttons(self.update, rows))
 
+    def _patient_id(self) -> int | None:
+        """Whom this turn's replies are about (erasure finds them by it)."""
+        return self.person.id if isinstance(self.person, Patient) else None
+
     def replies_for_outbox(self, now: datetime) -> list[outbox.Planned]:
         """In an urgent turn, the replies (all but photos, which the outbox does not carry) as outbox rows,
         in order; they leave `outgoing`."""
@@ -154,6 +158,7 @@ class Turn:
                 buttons=message.buttons,
                 due_at=now,
                 priority=Priority.URGENT,
+                subject_patient_id=self._patient_id(),
             )
             for index, message in enumerate(self.outgoing)
             if message.photo is None
@@ -197,6 +202,7 @@ class Turn:
                 buttons=message.buttons,
                 due_at=now + timedelta(seconds=wait) if wait else now,
                 priority=Priority.URGENT if self.urgent else Priority.NORMAL,
+                subject_patient_id=self._patient_id(),
             )
             for index, message in enumerate(self.outgoing)
             if index >= first and message.photo is None

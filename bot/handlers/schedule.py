@@ -151,6 +151,7 @@ async def _tell_counselor(
                 due_at=now,
                 priority=Priority.NORMAL,
                 counselor_id=counselor.id,
+                subject_patient_id=patient.id,
             )
         )
     if await outbox.enqueue(t.session, messages):

@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 PER_CHAT_GAP = 1.0  # seconds between two outbox messages to one chat
 CLOSE_GRACE_SECONDS = 10  # on shutdown, how long sends under way may take to finish and be recorded
 RECORD_EVERY = 0.05  # seconds: how long a result may wait to be written with others
+CLAIM_BACKOFF_BASE = timedelta(seconds=0.5)  # after a claim the database refused, the first wait
+CLAIM_BACKOFF_MAX = timedelta(seconds=10)  # ... doubling up to this: never a tight loop of errors
 
 FollowUp = Callable[[Bot], Awaitable[object]]
 AfterSent = Callable[["Runtime", AsyncSession, outbox.Claimed, int], Awaitable[FollowUp | None]]
@@ -85,6 +87,8 @@ class Dispatcher:
         self._closing = False
         self._follow_ups: set[asyncio.Task[None]] = set()
         self._wake_job: Callable[[datetime], None] | None = None
+        self._claim_failures = 0  # claims refused in a row (the database locked, gone, or erring)
+        self._resume_at: datetime | None = None  # after such a failure, no claim before then
 
     def on_wake(self, callback: Callable[[datetime], None]) -> None:
         """How to run `drain` at a given time (the scheduler moves its dispatch job)."""
@@ -99,13 +103,17 @@ class Dispatcher:
         """Send everything due, then return; runs again at once if woken meanwhile."""
         if self._running or self._closing:
             return 0
+        if self._resume_at is not None and utcnow() < self._resume_at:
+            if self._wake_job is not None:  # backing off after a refused claim: run at its end, not now
+                self._wake_job(self._resume_at)
+            return 0
         self._running = True
         total = 0
         try:
             while True:
                 self._woken.clear()
                 total += await self._drain_once()
-                if not self._woken.is_set():
+                if not self._woken.is_set() or self._resume_at is not None:
                     break
         finally:
             self._running = False
@@ -115,6 +123,9 @@ class Dispatcher:
     async def _wake_when_due(self) -> None:
         """Run again exactly when the next row falls due (a reminder at 17:00:00), not at the next tick."""
         if self._wake_job is None:
+            return
+        if self._resume_at is not None:  # the last claim failed: not at once, after the backoff
+            self._wake_job(self._resume_at)
             return
         async with self.runtime.sessions() as session:
             due = await outbox.next_due(session)
@@ -140,11 +151,12 @@ class Dispatcher:
                         rows = await outbox.claim(
                             session, self.worker, now, limit=self.batch, lease=self.lease
                         )
-                except Exception:
+                except Exception as error:
                     # The database said no (locked, connection lost): send and record what is in hand,
-                    # then try again at the next tick.
-                    log.exception("event=outbox.claim_failed")
+                    # then try again after a backoff that grows while it keeps failing.
+                    self._claim_failed(error)
                     break
+                self._claim_failures, self._resume_at = 0, None
                 if not rows:
                     break
                 for row in rows:
@@ -165,6 +177,17 @@ class Dispatcher:
         results.put_nowait(None)
         await recorder
         return handed
+
+    def _claim_failed(self, error: Exception) -> None:
+        self._claim_failures += 1
+        wait = min(CLAIM_BACKOFF_BASE * 2 ** min(self._claim_failures - 1, 10), CLAIM_BACKOFF_MAX)
+        self._resume_at = utcnow() + wait
+        if self._claim_failures == 1 or wait == CLAIM_BACKOFF_MAX:  # the first, then one per backoff at most
+            log.exception("event=outbox.claim_failed failures=%d", self._claim_failures)
+        else:
+            log.warning(
+                "event=outbox.claim_failed failures=%d error=%s", self._claim_failures, type(error).__name__
+            )
 
     async def _tidy(self, session: AsyncSession, now: datetime) -> None:
         dropped = await outbox.drop_expired(session, now)

@@ -11,6 +11,8 @@ and records what happened. The rules here:
 - Higher `priority` goes first: alerts overtake check-in prompts, which overtake bulk reminders.
 - A row past `expires_at` (a reminder for a session that has started) is dropped, counted, never sent.
 - Failures are retried with backoff; after `max_attempts` the row is marked failed, never silently lost.
+- A row whose payload cannot be decrypted (written with a key ENCRYPTION_KEY no longer holds) is set aside
+  as `unreadable` when claimed, logged once with its id and counted; the rest of the batch goes on.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, case, func, or_, select, update
+from sqlalchemy import ColumnElement, Text, and_, bindparam, case, func, or_, select, type_coerce, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect, Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.core.crypto import EncryptedJSON, EncryptionError
 from bot.core.models import OutboxMessage, OutboxStatus, Patient, PatientStatus, Priority
 
 log = logging.getLogger(__name__)
@@ -48,6 +52,9 @@ class Planned:
     counselor_id: int | None = None
     ref: dict[str, Any] | None = None
     expires_at: datetime | None = None
+    # For a message to someone else about a patient (a page, a care-team notice): that patient, so that
+    # erasing them deletes it by id (`bot.privacy.erasure`). Messages to the patient have `patient_id`.
+    subject_patient_id: int | None = None
 
     def row(self) -> dict[str, Any]:
         buttons = [[list(button) for button in row] for row in self.buttons] if self.buttons else None
@@ -58,6 +65,7 @@ class Planned:
             "chat_id": self.chat_id,
             "patient_id": self.patient_id,
             "counselor_id": self.counselor_id,
+            "subject_patient_id": self.subject_patient_id,
             "payload": {"text": self.text, "buttons": buttons},
             "ref": self.ref,
             "due_at": self.due_at,
@@ -151,7 +159,8 @@ async def claim(
                 OutboxMessage.chat_id,
                 OutboxMessage.patient_id,
                 OutboxMessage.counselor_id,
-                OutboxMessage.payload,
+                # as stored: decrypted row by row below, so one unreadable row cannot fail the batch
+                type_coerce(OutboxMessage.payload, Text).label("payload"),
                 OutboxMessage.ref,
                 OutboxMessage.attempts,
                 OutboxMessage.priority,
@@ -160,25 +169,56 @@ async def claim(
             .execution_options(synchronize_session=False)
         )
     ).all()
-    ordered = sorted(rows, key=lambda r: (-r.priority, r.next_attempt_at, r.id))
-    return [
-        Claimed(
-            id=r.id,
-            key=r.key,
-            kind=r.kind,
-            chat_id=r.chat_id,
-            patient_id=r.patient_id,
-            counselor_id=r.counselor_id,
-            text=r.payload["text"],
-            buttons=[[(label, data) for label, data in row] for row in r.payload["buttons"]]
-            if r.payload.get("buttons")
-            else None,
-            ref=r.ref or {},
-            attempts=r.attempts,
-            claimed_until=until,
-        )
-        for r in ordered
-    ]
+    dialect = session.get_bind().dialect
+    claimed: list[tuple[Any, Claimed]] = []
+    unreadable: list[Row[Any]] = []
+    for r in rows:
+        try:
+            claimed.append((r, _claimed(r, dialect, until)))
+        except (EncryptionError, ValueError, LookupError, TypeError):
+            unreadable.append(r)
+    if unreadable:
+        await _set_aside(session, worker, unreadable)
+    claimed.sort(key=lambda pair: (-pair[0].priority, pair[0].next_attempt_at, pair[0].id))
+    return [row for _, row in claimed]
+
+
+_PAYLOAD = EncryptedJSON()
+
+
+def _claimed(r: Row[Any], dialect: Dialect, until: datetime) -> Claimed:
+    """The claimed row with its payload decrypted; raises if it cannot be read (see `claim`)."""
+    payload = _PAYLOAD.process_result_value(r.payload, dialect)
+    text = payload["text"]
+    if not isinstance(text, str):
+        raise TypeError("payload text")
+    buttons = payload.get("buttons")
+    return Claimed(
+        id=r.id,
+        key=r.key,
+        kind=r.kind,
+        chat_id=r.chat_id,
+        patient_id=r.patient_id,
+        counselor_id=r.counselor_id,
+        text=text,
+        buttons=[[(label, data) for label, data in row] for row in buttons] if buttons else None,
+        ref=r.ref or {},
+        attempts=r.attempts,
+        claimed_until=until,
+    )
+
+
+async def _set_aside(session: AsyncSession, worker: str, rows: Sequence[Row[Any]]) -> None:
+    """Rows whose payload cannot be decrypted: never sent, never claimed again, counted by `counts` and
+    logged here once each (in the transaction that sets them aside)."""
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_([r.id for r in rows]), OutboxMessage.claimed_by == worker)
+        .values(status=OutboxStatus.UNREADABLE, error="unreadable", claimed_by=None, claimed_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    for r in rows:
+        log.error("event=outbox.unreadable outbox_id=%s kind=%s", r.id, r.kind)
 
 
 def backoff(attempts: int) -> timedelta:

@@ -75,6 +75,7 @@ async def discharge(
                     text=goodbye,
                     due_at=now,
                     priority=Priority.NORMAL,
+                    subject_patient_id=patient.id,
                 )
             ],
         )

@@ -2,9 +2,17 @@
 patients discharged longer ago than the retention period).
 
 What goes: the patient row and every row that points at it, directly or through other tables (found from
-the models' foreign keys: `bot.privacy.records`, so a new table is not forgotten); unused invites that
-carry their alias; messages queued to their chat that name no patient; counselors' notices and alert pages
-whose text names them.
+the models' foreign keys: `bot.privacy.records`, so a new table is not forgotten): among them the outbox rows
+to the patient (`patient_id`) and about them (`subject_patient_id`: alert pages, care-team notices), found
+by id and never by searching text, so another patient whose alias contains theirs keeps every page; unused
+invites that carry their alias; messages queued to their chat that name no patient.
+
+Daily digests name several patients and stay (their key is what stops a second digest that day). A digest
+that names the patient (by id, in its `ref`) and is still waiting is deleted: the digest job plans it again
+within minutes from what is left, so the counselor gets it once and without the alias (unless the day's
+digest window has closed meanwhile, which takes an outbox stuck for hours: then there is none that day). One
+already sent keeps its row with its text emptied. One being sent at this very moment goes, and is kept, as
+it is.
 
 What stays: the audit log, without anything that leads back to them. Its rows about the patient keep
 their action and time (that something was done, and by which counselor, must stay accountable), but the
@@ -16,21 +24,21 @@ the number of rows and no id, alias or chat id.
 from __future__ import annotations
 
 import logging
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import Table, delete, func, select
+from sqlalchemy import String, Table, cast, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core import audit
-from bot.core.models import EscalationAlert, Invite, OutboxMessage, Patient
+from bot.core.models import EscalationAlert, Invite, OutboxMessage, OutboxStatus, Patient, utcnow
+from bot.outbox.store import unclaimed
 from bot.privacy.records import PATIENTS, linked_audit_events, links, owned_ids
+from bot.workspace.digests import DIGEST_KIND, DIGEST_PATIENTS
 
 log = logging.getLogger(__name__)
 
-SCAN_BATCH = 500
 Reason = Literal["request", "retention"]
 
 
@@ -73,7 +81,7 @@ async def erase_patient(
         if message is not None
     ]
     erased.audit_events_deidentified = await _deidentify_audit(session, patient_id)
-    erased.rows["outbox"] += await _delete_notices_naming(session, alias)
+    erased.rows["outbox"] += await _digests_naming(session, patient_id)
     erased.rows["outbox"] += await _count(
         session,
         delete(OutboxMessage).where(
@@ -120,30 +128,35 @@ async def _deidentify_audit(session: AsyncSession, patient_id: int) -> int:
     return len(events)
 
 
-async def _delete_notices_naming(session: AsyncSession, alias: str) -> int:
-    """Counselors' notices and alert pages carry the alias in their (encrypted) text: read them in
-    batches and delete those that name the patient."""
-    pattern = re.compile(rf"(?<!\w){re.escape(alias)}(?!\w)", re.IGNORECASE)
-    doomed: list[int] = []
-    last = 0
-    while True:
-        rows = (
-            await session.execute(
-                select(OutboxMessage.id, OutboxMessage.payload)
-                .where(OutboxMessage.patient_id.is_(None), OutboxMessage.id > last)
-                .order_by(OutboxMessage.id)
-                .limit(SCAN_BATCH)
-            )
-        ).all()
-        if not rows:
-            break
-        doomed.extend(row_id for row_id, payload in rows if pattern.search(str(payload.get("text", ""))))
-        last = rows[-1][0]
-    removed = 0
-    for start in range(0, len(doomed), SCAN_BATCH):
-        chunk = doomed[start : start + SCAN_BATCH]
-        removed += await _count(session, delete(OutboxMessage).where(OutboxMessage.id.in_(chunk)))
-    return removed
+async def _digests_naming(session: AsyncSession, patient_id: int) -> int:
+    """Digests that name the patient (see the module's docstring): a waiting one is deleted (and counted),
+    to be planned again without them; one already sent keeps its row with its text emptied."""
+    now = utcnow()
+    rows = await session.execute(
+        select(OutboxMessage.id, OutboxMessage.ref, OutboxMessage.status, unclaimed(now)).where(
+            OutboxMessage.kind == DIGEST_KIND,
+            cast(OutboxMessage.ref, String).like(f"%{patient_id}%"),  # narrowed to the exact id below
+        )
+    )
+    waiting: list[int] = []
+    done: list[int] = []
+    for row_id, ref, status, free in rows.all():
+        if patient_id not in (ref or {}).get(DIGEST_PATIENTS, []):
+            continue
+        if status is not OutboxStatus.PENDING:
+            done.append(row_id)
+        elif free:
+            waiting.append(row_id)
+    if done:
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(done))
+            .values(payload={"text": "", "buttons": None})
+            .execution_options(synchronize_session=False)
+        )
+    if not waiting:
+        return 0
+    return await _count(session, delete(OutboxMessage).where(OutboxMessage.id.in_(waiting), unclaimed(now)))
 
 
 def tables_erased() -> list[Table]:

@@ -57,7 +57,13 @@ TABLES = (
     "care_flags",
     "patients",
 )
-DONE_OUTBOX = (OutboxStatus.SENT, OutboxStatus.FAILED, OutboxStatus.DROPPED, OutboxStatus.CANCELLED)
+DONE_OUTBOX = (
+    OutboxStatus.SENT,
+    OutboxStatus.FAILED,
+    OutboxStatus.DROPPED,
+    OutboxStatus.CANCELLED,
+    OutboxStatus.UNREADABLE,
+)
 
 
 def _statements(cutoff: datetime) -> dict[str, Delete]:

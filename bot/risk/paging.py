@@ -108,6 +108,7 @@ async def page(runtime: Runtime, session: AsyncSession, escalation: Escalation, 
                 due_at=now,
                 priority=Priority.URGENT,
                 counselor_id=counselor.id,
+                subject_patient_id=patient.id,
                 ref={"escalation_id": escalation.id, "stage": escalation.stage},
             )
         )

@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+DIGEST_KIND = "digest"
+DIGEST_PATIENTS = "patients"  # in a digest row's `ref`: the ids of the patients it names
+
 
 async def send_digests(runtime: Runtime) -> int:
     """Queue today's digest for every counselor whose time has come (once a day: the outbox key is the
@@ -40,12 +43,13 @@ async def send_digests(runtime: Runtime) -> int:
             assert counselor.chat_id is not None
             planned = outbox.Planned(
                 key=workspace.digest_key(counselor.id, day),
-                kind="digest",
+                kind=DIGEST_KIND,
                 chat_id=counselor.chat_id,
                 text=_digest_text(runtime, counselor, found),
                 due_at=now,
                 priority=Priority.NORMAL,
                 counselor_id=counselor.id,
+                ref={DIGEST_PATIENTS: _listed(found)},  # ids only: see `bot.privacy.erasure`
             )
             if await outbox.enqueue(session, [planned]):
                 queued += 1
@@ -54,6 +58,19 @@ async def send_digests(runtime: Runtime) -> int:
         log.info("event=digest.queued count=%d", queued)
         runtime.wake_outbox()
     return queued
+
+
+def _listed(found: rules.Digest) -> list[int]:
+    """The ids of every patient the digest names."""
+    refs = [
+        *found.checked_in,
+        *found.used,
+        *(s.patient for s in found.silent),
+        *(h.patient for h in found.high_cravings),
+        *(d.patient for d in found.declined),
+        *(e.patient for e in found.escalations),
+    ]
+    return sorted({ref.id for ref in refs})
 
 
 def _digest_text(runtime: Runtime, counselor: Counselor, found: rules.Digest) -> str:
