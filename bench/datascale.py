@@ -95,6 +95,7 @@ from bot.risk import safety_plan as plans  # noqa: E402
 from bot.risk.escalation import Outcome  # noqa: E402
 from bot.risk.levels import Category, RiskLevel  # noqa: E402
 from bot.schedule import rules as schedule  # noqa: E402
+from bot.schedule.callbacks import RSVP, RsvpButton  # noqa: E402
 from bot.schedule.recurrence import Occurrence, Series, occurrences, to_local  # noqa: E402
 from bot.schedule.reminder_times import reminder_due  # noqa: E402
 from bot.workspace import caseload as rules  # noqa: E402
@@ -669,12 +670,15 @@ def _reminder_payload(
         if person.language == "en"
         else f"Recordatorio: {row['title']}, {local:%d/%m %H:%M}\n{where}\n¿Vas a venir?"
     )
-    prefix = f"rsvp:{session_id}:{schedule.occurrence_id(occurrence.original_start)}"
+
+    def data(choice: Rsvp) -> str:
+        return RSVP.pack(RsvpButton(session_id, occurrence.original_start, choice))
+
     return {
         "text": text_,
         "buttons": [
-            [["I'm coming", f"{prefix}:coming"], ["Running late", f"{prefix}:late"]],
-            [["Can't make it", f"{prefix}:cannot"]],
+            [["I'm coming", data(Rsvp.COMING)], ["Running late", data(Rsvp.LATE)]],
+            [["Can't make it", data(Rsvp.CANNOT)]],
         ],
     }
 

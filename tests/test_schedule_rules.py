@@ -31,6 +31,7 @@ from bot.core.models import (
 )
 from bot.core.people import assigned_counselors
 from bot.outbox import store as outbox
+from bot.schedule import callbacks
 from bot.schedule import rules as schedule
 from bot.schedule.ical_import import parse_calendar
 from bot.schedule.recurrence import to_local
@@ -138,7 +139,7 @@ async def test_day_before_reminder_is_at_the_session_clock_time_in_each_patients
     }
     assert to_local(due[g.key("2027-03-10 18:00", g.la, HOUR)], LA) == datetime(2027, 3, 10, 14, 0)
     assert g.key("2027-03-10 18:00", g.ny, DAY) == (
-        f"rem:{g.session_id}:{schedule.occurrence_id(ny('2027-03-10 18:00'))}:{g.ny.id}:1440"
+        f"rem:{g.session_id}:{callbacks.occurrence_id(ny('2027-03-10 18:00'))}:{g.ny.id}:1440"
     )
 
 
@@ -308,7 +309,7 @@ async def test_find_occurrence_refuses_forged_or_foreign_occurrences(sessions: S
             group=await schedule.group_named(session, "Morning", create=True),
         )
     real = ny("2027-03-10 18:00")
-    assert schedule.from_occurrence_id(schedule.occurrence_id(real)) == real
+    assert callbacks.from_occurrence_id(callbacks.occurrence_id(real)) == real
     async with sessions() as session:
         found = await schedule.find_occurrence(session, g.ny.id, g.session_id, real)
         assert found is not None and found.occurrence.start == real and found.session.id == g.session_id

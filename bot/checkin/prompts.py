@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.checkin import rules
+from bot.checkin.callbacks import CHECKIN, PROMPT_KEY, TRIGGER_FIELD, CheckinButton, PromptKey
 from bot.checkin.rules import Question
 from bot.core.models import CheckIn, Patient, Priority, utcnow
 from bot.outbox import store as outbox
@@ -21,12 +22,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-PREFIX = "ci"
-TRIGGER_FIELD = "trig"  # toggles and Done on the trigger list
-
-
-def _data(checkin: CheckIn, field: str, value: str | int) -> str:
-    return f"{PREFIX}:{checkin.id}:{field}:{value}"
+def _data(checkin: CheckIn, field: str, value: str) -> str:
+    return CHECKIN.pack(CheckinButton(checkin.id, field, value))
 
 
 def question_buttons(runtime: Runtime, language: str, checkin: CheckIn) -> Rows:
@@ -36,9 +33,9 @@ def question_buttons(runtime: Runtime, language: str, checkin: CheckIn) -> Rows:
     step = Question(checkin.step or Question.CRAVING)
     skip: list[Button] = [(text("skip"), _data(checkin, step, "skip"))]
     if step is Question.CRAVING:
-        return scale_rows(f"{PREFIX}:{checkin.id}:{step}", *rules.CRAVING_RANGE, text("skip"))
+        return scale_rows(lambda value: _data(checkin, step, value), *rules.CRAVING_RANGE, text("skip"))
     if step is Question.MOOD:
-        return scale_rows(f"{PREFIX}:{checkin.id}:{step}", *rules.MOOD_RANGE, text("skip"))
+        return scale_rows(lambda value: _data(checkin, step, value), *rules.MOOD_RANGE, text("skip"))
     if step is Question.TRIGGERS:
         chosen = set(checkin.triggers or [])
         labels = [
@@ -67,7 +64,7 @@ def question(
 def _prompt(runtime: Runtime, patient: Patient, checkin: CheckIn, kind: str, intro: str) -> outbox.Planned:
     text, buttons = question(runtime, patient.language, checkin, intro=intro)
     return outbox.Planned(
-        key=f"{kind}:{checkin.id}",
+        key=PROMPT_KEY.pack(PromptKey(kind, checkin.id)),
         kind=kind,
         chat_id=patient.chat_id,
         text=text,

@@ -7,6 +7,7 @@ When code starts using a new text, add its key here; a test fails until it is.
 from __future__ import annotations
 
 from bot.careteam.flags import FlagKind
+from bot.checkin.callbacks import HISTORY_WINDOWS
 from bot.checkin.rules import SLEEP, TRIGGERS, Question
 from bot.content.modules import Category
 from bot.core.models import EscalationStatus, PatientStatus, Rsvp
@@ -34,7 +35,6 @@ PATIENT_COMMANDS = (
     "revoke",
 )
 INVITE_REJECTIONS = ("invalid", "expired", "used", "already_enrolled")
-HISTORY_WINDOWS = (14, 30)
 
 NAMED = frozenset(
     {

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
+from bot.checkin import callbacks as checkins
+from bot.coping import callbacks as exercises
+from bot.enrollment import callbacks as enrollment
 from bot.handlers import (
     admin,
     alerts,
@@ -24,6 +27,10 @@ from bot.handlers import (
     text,
 )
 from bot.handlers.errors import on_error
+from bot.privacy.callbacks import DELETION
+from bot.risk import callbacks as risk
+from bot.schedule import callbacks as sessions
+from bot.workspace.callbacks import CASELOAD_PAGE
 
 
 def register(application: Application) -> None:  # type: ignore[type-arg]
@@ -55,22 +62,23 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
             MessageHandler(private & new_message & filters.COMMAND, fallback.on_unknown_command),
             MessageHandler(private & new_message & filters.TEXT, text.on_text),
             MessageHandler(private & new_message, fallback.on_non_text),
-            CallbackQueryHandler(consent.on_consent_button, pattern=r"^consent:(accept|decline|review)$"),
-            CallbackQueryHandler(consent.on_revoke_button, pattern=r"^revoke:(confirm|cancel)$"),
-            CallbackQueryHandler(privacy.on_button, pattern=privacy.PATTERN),
-            CallbackQueryHandler(onboarding.on_button, pattern=r"^(tz|time|lang):[A-Za-z0-9_/+:-]{1,60}$"),
-            CallbackQueryHandler(checkin.on_button, pattern=checkin.CALLBACK_PATTERN),
-            CallbackQueryHandler(coping.on_menu_button, pattern=coping.MENU_PATTERN),
-            CallbackQueryHandler(coping.on_run_button, pattern=coping.RUN_PATTERN),
-            CallbackQueryHandler(history.on_button, pattern=history.PATTERN),
-            CallbackQueryHandler(settings.on_button, pattern=settings.PATTERN),
-            CallbackQueryHandler(alerts.on_alert_button, pattern=alerts.ALERT_PATTERN),
-            CallbackQueryHandler(screener.on_button, pattern=screener.PATTERN),
-            CallbackQueryHandler(safety_plan.on_button, pattern=safety_plan.PATTERN),
-            CallbackQueryHandler(crisis.on_safety_button, pattern=crisis.SAFETY_PATTERN),
-            CallbackQueryHandler(schedule.on_button, pattern=schedule.PATTERN),
-            CallbackQueryHandler(schedule.on_skip, pattern=schedule.SKIP_PATTERN),
-            CallbackQueryHandler(caseload.on_page_button, pattern=caseload.PAGE_PATTERN),
+            # Each button's data is read by its feature's codec (bot/<feature>/callbacks.py).
+            CallbackQueryHandler(consent.on_consent_button, pattern=enrollment.CONSENT.pattern),
+            CallbackQueryHandler(consent.on_revoke_button, pattern=enrollment.REVOKE.pattern),
+            CallbackQueryHandler(privacy.on_button, pattern=DELETION.pattern),
+            CallbackQueryHandler(onboarding.on_button, pattern=enrollment.SETUP.pattern),
+            CallbackQueryHandler(checkin.on_button, pattern=checkins.CHECKIN.pattern),
+            CallbackQueryHandler(coping.on_menu_button, pattern=exercises.MENU_BUTTONS.pattern),
+            CallbackQueryHandler(coping.on_run_button, pattern=exercises.RUN.pattern),
+            CallbackQueryHandler(history.on_button, pattern=checkins.HISTORY.pattern),
+            CallbackQueryHandler(settings.on_button, pattern=enrollment.SETTINGS.pattern),
+            CallbackQueryHandler(alerts.on_alert_button, pattern=risk.ALERT_BUTTONS.pattern),
+            CallbackQueryHandler(screener.on_button, pattern=risk.SCREENER.pattern),
+            CallbackQueryHandler(safety_plan.on_button, pattern=risk.PLAN_BUTTONS.pattern),
+            CallbackQueryHandler(crisis.on_safety_button, pattern=risk.SAFETY_CHECK.pattern),
+            CallbackQueryHandler(schedule.on_button, pattern=sessions.RSVP.pattern),
+            CallbackQueryHandler(schedule.on_skip, pattern=sessions.SKIP_REASON.pattern),
+            CallbackQueryHandler(caseload.on_page_button, pattern=CASELOAD_PAGE.pattern),
             CallbackQueryHandler(fallback.on_stray_button),
         ]
     )

@@ -11,7 +11,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import Bot, Update
+from telegram import Bot
 from telegram.error import TelegramError
 
 from bot.core.db import transaction
@@ -20,12 +20,12 @@ from bot.core.models import (
     Escalation,
     EscalationAlert,
     EscalationStatus,
-    OutboxMessage,
     Patient,
     ScreenStatus,
     utcnow,
 )
-from bot.handlers.base import Context, Turn, turn
+from bot.handlers.base import Turn
+from bot.handlers.guards import counselor_button, counselor_only
 from bot.handlers.safety_plan import sections as plan_sections
 from bot.outbox import dispatcher as delivery
 from bot.outbox import store as outbox
@@ -33,6 +33,7 @@ from bot.outbox.dispatcher import keyboard
 from bot.outbox.markup import Rows
 from bot.risk import Category, RiskLevel, cssrs, safety_plan
 from bot.risk import escalation as rules
+from bot.risk.callbacks import ALERT_BUTTONS, ALERT_OUTCOME, AlertButton, AlertOutcome, pages_of
 from bot.risk.paging import alert_buttons, alert_text, local_time, page
 
 if TYPE_CHECKING:
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LIST_LIMIT = 10  # alerts shown by /alerts; the header says how many more
-ALERT_PATTERN = r"^esc:\d{1,9}:(ack|res|det|plan|out:(safe|emergency|false_alarm|other))$"
 
 
 # ---- paging ------------------------------------------------------------------------------------------------
@@ -100,60 +100,52 @@ async def page_sent(
 # ---- the counselor's buttons -------------------------------------------------------------------------------
 
 
-async def on_alert_button(update: Update, context: Context) -> None:
-    query = update.callback_query
-    assert query is not None and query.data is not None
-    _, raw_id, action, *rest = query.data.split(":")
-    async with turn(update, context) as t:
-        counselor = t.person
-        if not isinstance(counselor, Counselor):
-            await query.answer(t.text("escalation.refused"))
-            return
-        found = await rules.find_for(t.session, int(raw_id), counselor, action)
-        if isinstance(found, rules.Refusal):
-            log.warning("event=escalation.refused counselor_id=%s escalation_id=%s", counselor.id, raw_id)
-            await query.answer(t.text("escalation.refused"))
-            return
-        escalation = found
-        patient = await t.session.get(Patient, escalation.patient_id)
-        assert patient is not None
-        now = utcnow()
-        if action == "det":
-            rules.details_viewed(t.session, escalation, counselor)
-            await query.answer()
-            await _show_details(t, escalation, patient, counselor)
-            return
-        if action == "plan":
-            rules.plan_viewed(t.session, escalation, counselor)
-            await query.answer()
-            await _show_plan(t, patient, counselor)
-            return
-        if action == "res":
-            await query.answer()
-            await t.reply(
-                "escalation.choose_outcome",
-                buttons=[
-                    [(t.text(f"escalation.outcomes.{o}"), f"esc:{escalation.id}:out:{o}")]
-                    for o in rules.Outcome
-                ],
-            )
-            return
-        if action == "ack":
-            done = rules.acknowledge(t.session, escalation, counselor, now)
-        else:
-            done = rules.resolve(t.session, escalation, counselor, rules.Outcome(rest[0]), now)
-            if done:
-                t.clear_buttons()
-        await query.answer(None if done else t.text("escalation.already"))
+@counselor_button(ALERT_BUTTONS, refused="escalation.refused")
+async def on_alert_button(t: Turn, counselor: Counselor, button: AlertButton | AlertOutcome) -> None:
+    action = button.action if isinstance(button, AlertButton) else "out"
+    found = await rules.find_for(t.session, button.escalation_id, counselor, action)
+    if isinstance(found, rules.Refusal):
+        log.warning(
+            "event=escalation.refused counselor_id=%s escalation_id=%s", counselor.id, button.escalation_id
+        )
+        t.answer(t.text("escalation.refused"))
+        return
+    escalation = found
+    patient = await t.session.get(Patient, escalation.patient_id)
+    assert patient is not None
+    now = utcnow()
+    if action == "det":
+        rules.details_viewed(t.session, escalation, counselor)
+        await _show_details(t, escalation, patient, counselor)
+        return
+    if action == "plan":
+        rules.plan_viewed(t.session, escalation, counselor)
+        await _show_plan(t, patient, counselor)
+        return
+    if action == "res":
+        await t.reply(
+            "escalation.choose_outcome",
+            buttons=[
+                [(t.text(f"escalation.outcomes.{o}"), ALERT_OUTCOME.pack(AlertOutcome(escalation.id, o)))]
+                for o in rules.Outcome
+            ],
+        )
+        return
+    if isinstance(button, AlertOutcome):
+        done = rules.resolve(t.session, escalation, counselor, button.outcome, now)
         if done:
-            # Pages of this escalation not yet sent are moot now.
-            await outbox.cancel(t.session, OutboxMessage.key.like(f"page:{escalation.id}:%"), reason=action)
-            runtime, bot, escalation_id = t.runtime, t.update.get_bot(), escalation.id
-            message = query.message
-            tapped = (
-                (counselor.id, message.chat.id, message.message_id) if message and action == "ack" else None
-            )
-            t.then(lambda: _refresh_alerts(runtime, bot, escalation_id, tapped))
+            t.clear_buttons()
+    else:
+        done = rules.acknowledge(t.session, escalation, counselor, now)
+    t.answer(None if done else t.text("escalation.already"))
+    if done:
+        # Pages of this escalation not yet sent are moot now.
+        await outbox.cancel(t.session, pages_of(escalation.id), reason=action)
+        runtime, bot, escalation_id = t.runtime, t.update.get_bot(), escalation.id
+        query = t.update.callback_query
+        message = query.message if query else None
+        tapped = (counselor.id, message.chat.id, message.message_id) if message and action == "ack" else None
+        t.then(lambda: _refresh_alerts(runtime, bot, escalation_id, tapped))
 
 
 async def _show_details(t: Turn, escalation: Escalation, patient: Patient, counselor: Counselor) -> None:
@@ -249,21 +241,17 @@ async def _refresh_alerts(
 # ---- /alerts -----------------------------------------------------------------------------------------------
 
 
-async def alerts_command(update: Update, context: Context) -> None:
+@counselor_only
+async def alerts_command(t: Turn, counselor: Counselor) -> None:
     """A counselor's open escalations, most urgent first, each with its buttons. The copies are kept like
     alerts, so an acknowledgement by anyone shows on them too."""
-    async with turn(update, context) as t:
-        counselor = t.person
-        if not isinstance(counselor, Counselor):
-            await t.reply("input.not_for_role")
-            return
-        found = await rules.open_for(t.session, counselor)
-        if not found:
-            await t.reply("escalation.none_open")
-            return
-        runtime, bot, counselor_id, chat_id = t.runtime, t.update.get_bot(), counselor.id, t.chat_id
-        ids = [e.id for e in found]
-        t.then(lambda: _list(runtime, bot, counselor_id, chat_id, ids))
+    found = await rules.open_for(t.session, counselor)
+    if not found:
+        await t.reply("escalation.none_open")
+        return
+    runtime, bot, counselor_id, chat_id = t.runtime, t.update.get_bot(), counselor.id, t.chat_id
+    ids = [e.id for e in found]
+    t.then(lambda: _list(runtime, bot, counselor_id, chat_id, ids))
 
 
 async def _list(runtime: Runtime, bot: Bot, counselor_id: int, chat_id: int, ids: list[int]) -> None:

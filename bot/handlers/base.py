@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import Bot, InlineKeyboardMarkup, Message, Update
+from telegram import Bot, InlineKeyboardMarkup, InputFile, Message, Update
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import ContextTypes
 
@@ -41,12 +41,18 @@ class Outgoing:
     text: str
     buttons: Rows | None = None
     photo: bytes | None = None
+    document: tuple[bytes, str] | None = None  # (content, file name); `text` is its caption
 
 
 async def send(bot: Bot, message: Outgoing) -> Message:
     markup = keyboard(message.buttons) if message.buttons else None
     if message.photo is not None:
         return await bot.send_photo(message.chat_id, message.photo, caption=message.text, reply_markup=markup)
+    if message.document is not None:
+        content, name = message.document
+        return await bot.send_document(
+            message.chat_id, InputFile(content, filename=name), caption=message.text, reply_markup=markup
+        )
     return await bot.send_message(message.chat_id, message.text, reply_markup=markup)
 
 
@@ -71,8 +77,9 @@ def runtime_of(context: Context) -> Runtime:
 class Turn:
     """One update being handled: who sent it, in which language to answer, inside one database transaction.
 
-    Replies are queued and sent only after the transaction commits: a patient is never told something was
-    saved that was not.
+    Nothing reaches Telegram while the transaction is open (on SQLite it holds the database's write lock):
+    the answer to a tapped button, edits and replies are queued and sent only after the commit, so a patient
+    is never told something was saved that was not, and other chats never wait on a Telegram round trip.
     """
 
     update: Update
@@ -81,10 +88,12 @@ class Turn:
     person: Person
     language: str
     waiting: Waiting | None = None  # turn(..., waiting=True), a patient: what their text may answer
+    args: Sequence[str] = ()  # a command's words after it
     outgoing: list[Outgoing] = field(default_factory=list)
     elsewhere: list[Outgoing] = field(default_factory=list)  # e.g. notices to the care team
     after_commit: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
     urgent: bool = False  # the replies go through the outbox's urgent lane (see reply_urgently)
+    notice: str | None = None  # the tapped button's answer (see `answer`)
 
     @property
     def active_patient(self) -> Patient | None:
@@ -116,6 +125,14 @@ class Turn:
 
     def send_photo(self, photo: bytes, caption: str, *, buttons: Rows | None = None) -> None:
         self.outgoing.append(Outgoing(self.chat_id, caption, buttons, photo))
+
+    def send_document(self, content: bytes, name: str, caption: str) -> None:
+        self.outgoing.append(Outgoing(self.chat_id, caption, document=(content, name)))
+
+    def answer(self, notice: str | None = None) -> None:
+        """Answer the tapped button with `notice` (a short line over the chat), or with nothing. A tap is
+        always answered, once, right after the commit (before the edits and replies): without `answer` too."""
+        self.notice = notice
 
     def notify(self, message: Outgoing) -> None:
         self.elsewhere.append(message)
@@ -167,6 +184,12 @@ class Turn:
         return planned
 
     async def deliver(self) -> None:
+        query = self.update.callback_query
+        if query is not None:
+            try:
+                await query.answer(self.notice)
+            except TelegramError as error:  # e.g. a tap answered too late: what it did still stands
+                log.warning("event=button.answer_failed kind=%s", type(error).__name__)
         for action in self.after_commit:
             # One failing action (a page, a button edit) must not cost the patient their reply; a page
             # that did not go out is picked up by the scheduler's next pass.
@@ -260,9 +283,8 @@ async def turn(update: Update, context: Context, *, waiting: bool = False) -> As
         if isinstance(person, Patient) and person.unreachable_since is not None:
             person.unreachable_since = None  # they wrote to us, so they can hear from us again
             log.info("event=patient.reachable patient_id=%s", person.id)
-        current = Turn(
-            update, runtime, session, person, language_of(person, update, runtime.catalog.languages), found
-        )
+        language = language_of(person, update, runtime.catalog.languages)
+        current = Turn(update, runtime, session, person, language, found, args=tuple(context.args or ()))
         yield current
         now = utcnow()
         if await outbox.enqueue(session, current.replies_for_outbox(now)):

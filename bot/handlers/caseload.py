@@ -9,68 +9,39 @@ import logging
 import re
 from dataclasses import replace
 from datetime import time
-from typing import TYPE_CHECKING
-
-from telegram import Update
 
 from bot.checkin import rules as checkins
 from bot.checkin.history import fill_window, render_chart
 from bot.core import audit
 from bot.core.models import Counselor, CounselorRole, Patient, utcnow
 from bot.handlers import safety_plan as plan_handlers
-from bot.handlers.base import Context, Turn, turn
-from bot.handlers.fallback import answer_expired_button
+from bot.handlers.base import Turn
+from bot.handlers.guards import counselor_button, counselor_only
 from bot.handlers.history import chart_labels
 from bot.risk import safety_plan as plans
 from bot.risk.paging import local_time
 from bot.workspace import caseload as rules
 from bot.workspace import rules as workspace
-
-if TYPE_CHECKING:
-    pass
+from bot.workspace.callbacks import CASELOAD_PAGE, CaseloadPage
 
 log = logging.getLogger(__name__)
 
-PAGE_PATTERN = r"^cl:\d{1,4}$"
 SUMMARY_DAYS = 14
 _TIME = re.compile(r"^([01]?\d|2[0-3])[:.h]([0-5]\d)$")
-
-
-def _counselor(t: Turn) -> Counselor | None:
-    person = t.person
-    return person if isinstance(person, Counselor) and person.active else None
-
-
-async def _counselor_or_refuse(t: Turn) -> Counselor | None:
-    """The sender if a counselor; otherwise they are told the command is not for them."""
-    counselor = _counselor(t)
-    if counselor is None:
-        await t.reply("input.not_for_role")
-    return counselor
 
 
 # ---- /caseload ---------------------------------------------------------------------------------------------
 
 
-async def caseload_command(update: Update, context: Context) -> None:
-    async with turn(update, context) as t:
-        counselor = await _counselor_or_refuse(t)
-        if counselor is None:
-            return
-        await _show_page(t, counselor, 1)
+@counselor_only
+async def caseload_command(t: Turn, counselor: Counselor) -> None:
+    await _show_page(t, counselor, 1)
 
 
-async def on_page_button(update: Update, context: Context) -> None:
-    query = update.callback_query
-    assert query is not None and query.data is not None
-    async with turn(update, context) as t:
-        counselor = _counselor(t)
-        if counselor is None:
-            await answer_expired_button(t)
-            return
-        await query.answer()
-        t.clear_buttons()
-        await _show_page(t, counselor, int(query.data.split(":")[1]))
+@counselor_button(CASELOAD_PAGE)
+async def on_page_button(t: Turn, counselor: Counselor, button: CaseloadPage) -> None:
+    t.clear_buttons()
+    await _show_page(t, counselor, button.number)
 
 
 async def _show_page(t: Turn, counselor: Counselor, number: int) -> None:
@@ -104,9 +75,9 @@ async def _show_page(t: Turn, counselor: Counselor, number: int) -> None:
     text = "\n\n".join([header, *(_line(t, line) for line in page.items)])
     row = []
     if page.number > 1:
-        row.append((t.text("caseload.previous_button"), f"cl:{page.number - 1}"))
+        row.append((t.text("caseload.previous_button"), CASELOAD_PAGE.pack(CaseloadPage(page.number - 1))))
     if page.number < page.pages:
-        row.append((t.text("caseload.next_button"), f"cl:{page.number + 1}"))
+        row.append((t.text("caseload.next_button"), CASELOAD_PAGE.pack(CaseloadPage(page.number + 1))))
     await t.send(text, buttons=[row] if row else None)
 
 
@@ -131,18 +102,15 @@ def _line(t: Turn, line: rules.CaseloadLine) -> str:
 # ---- /patient ALIAS ----------------------------------------------------------------------------------------
 
 
-async def patient_command(update: Update, context: Context) -> None:
-    async with turn(update, context) as t:
-        counselor = await _counselor_or_refuse(t)
-        if counselor is None:
-            return
-        if not context.args:
-            await t.reply("caseload.patient_usage", alias="P-1234")
-            return
-        patient = await _visible(t, counselor, context.args[0])
-        if patient is None:
-            return
-        await _show_patient(t, counselor, patient)
+@counselor_only
+async def patient_command(t: Turn, counselor: Counselor) -> None:
+    if not t.args:
+        await t.reply("caseload.patient_usage", alias="P-1234")
+        return
+    patient = await _visible(t, counselor, t.args[0])
+    if patient is None:
+        return
+    await _show_patient(t, counselor, patient)
 
 
 async def _visible(t: Turn, counselor: Counselor, alias: str) -> Patient | None:
@@ -235,51 +203,45 @@ def _alert(t: Turn, counselor: Counselor, item: rules.EscalationItem) -> str:
 # ---- /note ALIAS TEXT --------------------------------------------------------------------------------------
 
 
-async def note_command(update: Update, context: Context) -> None:
-    async with turn(update, context) as t:
-        counselor = await _counselor_or_refuse(t)
-        if counselor is None:
-            return
-        if not context.args or len(context.args) < 2:
-            await t.reply("caseload.note_usage", alias="P-1234")
-            return
-        patient = await _visible(t, counselor, context.args[0])
-        if patient is None:
-            return
-        note = await workspace.add_note(t.session, counselor, patient, " ".join(context.args[1:]))
-        audit.record(
-            t.session,
-            "note.added",
-            actor_type="counselor",
-            actor_id=counselor.id,
-            subject_type="patient",
-            subject_id=patient.id,
-            note_id=note.id,
-        )
-        await t.reply("caseload.note_saved", alias=patient.alias)
+@counselor_only
+async def note_command(t: Turn, counselor: Counselor) -> None:
+    if len(t.args) < 2:
+        await t.reply("caseload.note_usage", alias="P-1234")
+        return
+    patient = await _visible(t, counselor, t.args[0])
+    if patient is None:
+        return
+    note = await workspace.add_note(t.session, counselor, patient, " ".join(t.args[1:]))
+    audit.record(
+        t.session,
+        "note.added",
+        actor_type="counselor",
+        actor_id=counselor.id,
+        subject_type="patient",
+        subject_id=patient.id,
+        note_id=note.id,
+    )
+    await t.reply("caseload.note_saved", alias=patient.alias)
 
 
 # ---- /digest and the daily digest --------------------------------------------------------------------------
 
 
-async def digest_command(update: Update, context: Context) -> None:
-    async with turn(update, context) as t:
-        counselor = await _counselor_or_refuse(t)
-        if counselor is None:
-            return
-        if not context.args:
-            shown = counselor.digest_time.strftime("%H:%M") if counselor.digest_time else None
-            await t.reply("caseload.digest_usage", time=shown)
-            return
-        value = context.args[0].strip().lower()
-        if value in ("off", "no", "none", "apagar", "no"):
-            counselor.digest_time = None
-            await t.reply("caseload.digest_off")
-            return
-        match = _TIME.match(value)
-        if match is None:
-            await t.reply("caseload.digest_bad_time", value=value[:20])
-            return
-        counselor.digest_time = time(int(match[1]), int(match[2]))
-        log.info("event=digest.time_set counselor_id=%s", counselor.id)
-        await t.reply("caseload.digest_set", time=counselor.digest_time.strftime("%H:%M"))
+@counselor_only
+async def digest_command(t: Turn, counselor: Counselor) -> None:
+    if not t.args:
+        shown = counselor.digest_time.strftime("%H:%M") if counselor.digest_time else None
+        await t.reply("caseload.digest_usage", time=shown)
+        return
+    value = t.args[0].strip().lower()
+    if value in ("off", "no", "none", "apagar", "no"):
+        counselor.digest_time = None
+        await t.reply("caseload.digest_off")
+        return
+    match = _TIME.match(value)
+    if match is None:
+        await t.reply("caseload.digest_bad_time", value=value[:20])
+        return
+    counselor.digest_time = time(int(match[1]), int(match[2]))
+    log.info("event=digest.time_set counselor_id=%s", counselor.id)
+    await t.reply("caseload.digest_set", time=counselor.digest_time.strftime("%H:%M"))

@@ -5,26 +5,21 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import TYPE_CHECKING
-
-from telegram import Update
 
 from bot.checkin import rules
-from bot.checkin.prompts import PREFIX, TRIGGER_FIELD, question, question_buttons
+from bot.checkin.callbacks import CHECKIN, TRIGGER_FIELD, CheckinButton
+from bot.checkin.prompts import question, question_buttons
 from bot.checkin.rules import Question
+from bot.coping import callbacks as coping_buttons
 from bot.coping import rules as coping
 from bot.core.models import CheckIn, Patient, utcnow
 from bot.handlers import crisis
-from bot.handlers.base import Context, Turn, turn
+from bot.handlers.base import Turn
 from bot.handlers.fallback import answer_expired_button
+from bot.handlers.guards import patient_button, patient_only
 from bot.risk import Category, RiskLevel
 
-if TYPE_CHECKING:
-    pass
-
 log = logging.getLogger(__name__)
-
-CALLBACK_PATTERN = rf"^{PREFIX}:\d{{1,12}}:[a-z_]{{1,16}}:[a-z0-9_]{{1,16}}$"
 
 
 async def _ask(t: Turn, checkin: CheckIn, intro: str | None = None) -> None:
@@ -32,51 +27,42 @@ async def _ask(t: Turn, checkin: CheckIn, intro: str | None = None) -> None:
     await t.send(text, buttons=buttons)
 
 
-async def start_command(update: Update, context: Context) -> None:
+@patient_only
+async def start_command(t: Turn, patient: Patient) -> None:
     """/checkin: start one now, or carry on with the one already open."""
-    async with turn(update, context) as t:
-        patient = t.active_patient
-        if patient is None:
-            await t.reply("input.not_for_role")
-            return
-        expiry = timedelta(hours=t.runtime.settings.checkin_expiry_hours)
-        checkin, new = await rules.begin_on_demand(t.session, patient, utcnow(), expiry=expiry)
-        log.info(
-            "event=checkin.%s patient_id=%s checkin_id=%s",
-            "started" if new else "resumed",
-            patient.id,
-            checkin.id,
-        )
-        await _ask(t, checkin, "checkin.intro_on_demand" if new else "checkin.resumed")
+    expiry = timedelta(hours=t.runtime.settings.checkin_expiry_hours)
+    checkin, new = await rules.begin_on_demand(t.session, patient, utcnow(), expiry=expiry)
+    log.info(
+        "event=checkin.%s patient_id=%s checkin_id=%s",
+        "started" if new else "resumed",
+        patient.id,
+        checkin.id,
+    )
+    await _ask(t, checkin, "checkin.intro_on_demand" if new else "checkin.resumed")
 
 
-async def on_button(update: Update, context: Context) -> None:
-    query = update.callback_query
-    assert query is not None and query.data is not None
-    _, checkin_id, field, value = query.data.split(":")
-    async with turn(update, context) as t:
-        patient = t.active_patient
-        checkin = await t.session.get(CheckIn, int(checkin_id), with_for_update=True)
-        if patient is None or checkin is None or checkin.patient_id != patient.id:
-            await answer_expired_button(t)
+@patient_button(CHECKIN)
+async def on_button(t: Turn, patient: Patient, button: CheckinButton) -> None:
+    field, value = button.field, button.value
+    checkin = await t.session.get(CheckIn, button.checkin_id, with_for_update=True)
+    if checkin is None or checkin.patient_id != patient.id:
+        answer_expired_button(t)
+        return
+    try:
+        if field == TRIGGER_FIELD and value != "done":
+            rules.toggle_trigger(checkin, value, utcnow())
+            t.set_buttons(question_buttons(t.runtime, t.language, checkin))
             return
-        try:
-            if field == TRIGGER_FIELD and value != "done":
-                rules.toggle_trigger(checkin, value, utcnow())
-                await query.answer()
-                t.set_buttons(question_buttons(t.runtime, t.language, checkin))
-                return
-            answered = Question.TRIGGERS if field == TRIGGER_FIELD else Question(field)
-            following = _apply_button(checkin, answered, value)
-        except rules.Closed:
-            await query.answer(t.text("checkin.closed"))
-            return
-        except (rules.Invalid, ValueError):
-            await answer_expired_button(t)  # a button from an earlier question, or forged data
-            return
-        await query.answer()
-        t.clear_buttons()
-        await _after_answer(t, patient, checkin, answered, following)
+        answered = Question.TRIGGERS if field == TRIGGER_FIELD else Question(field)
+        following = _apply_button(checkin, answered, value)
+    except rules.Closed:
+        t.answer(t.text("checkin.closed"))
+        return
+    except (rules.Invalid, ValueError):
+        answer_expired_button(t)  # a button from an earlier question, or forged data
+        return
+    t.clear_buttons()
+    await _after_answer(t, patient, checkin, answered, following)
 
 
 def _apply_button(checkin: CheckIn, answered: Question, value: str) -> Question | None:
@@ -167,7 +153,12 @@ async def offer_module(t: Turn, patient: Patient) -> None:
         title=module.title,
         minutes=module.minutes,
         buttons=[
-            [(t.text("checkin.start_button", title=module.title), f"cope:mod:{module.id}")],
-            [(t.text("checkin.other_exercises_button"), "cope:menu")],
+            [
+                (
+                    t.text("checkin.start_button", title=module.title),
+                    coping_buttons.MODULE.pack(coping_buttons.ModuleButton(module.id)),
+                )
+            ],
+            [(t.text("checkin.other_exercises_button"), coping_buttons.MENU_DATA)],
         ],
     )

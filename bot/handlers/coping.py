@@ -10,15 +10,28 @@ import logging
 from typing import TYPE_CHECKING
 
 from sqlalchemy import update
-from telegram import Bot, Update
+from telegram import Bot
 
 from bot.checkin.rules import CRAVING_RANGE, read_number
 from bot.content.modules import Category, Module
 from bot.coping import rules as coping
+from bot.coping.callbacks import (
+    CATEGORY,
+    MENU_BUTTONS,
+    MENU_DATA,
+    MODULE,
+    RUN,
+    CategoryButton,
+    MenuButton,
+    ModuleButton,
+    RunAction,
+    RunButton,
+)
 from bot.core.db import transaction
 from bot.core.models import CopingSession, CopingStatus, Patient, PatientStatus, utcnow
-from bot.handlers.base import Context, Outgoing, Turn, remove_markup, send, turn
+from bot.handlers.base import Outgoing, Turn, remove_markup, send
 from bot.handlers.fallback import answer_expired_button
+from bot.handlers.guards import patient_button, patient_only
 from bot.outbox.markup import Button, Rows, scale_rows
 
 if TYPE_CHECKING:
@@ -26,19 +39,20 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MENU = "cope:menu"
-MENU_PATTERN = r"^cope:(menu|cat:[a-z_]{1,24}|mod:[a-z0-9_]{1,40})$"
-RUN_PATTERN = r"^cs:\d{1,12}:(before|after|next|stop):[a-z0-9]{1,8}$"
 FOR_YOU = 3  # modules shown under "what works for you"
 
 
-async def cope_command(update: Update, context: Context) -> None:
-    async with turn(update, context) as t:
-        patient = t.active_patient
-        if patient is None:
-            await t.reply("input.not_for_role")
-            return
-        await show_menu(t, patient)
+@patient_only
+async def cope_command(t: Turn, patient: Patient) -> None:
+    await show_menu(t, patient)
+
+
+def _module_data(module_id: str) -> str:
+    return MODULE.pack(ModuleButton(module_id))
+
+
+def _run_data(run_id: int, action: RunAction, argument: str | int) -> str:
+    return RUN.pack(RunButton(run_id, action, str(argument)))
 
 
 async def show_menu(t: Turn, patient: Patient) -> None:
@@ -48,10 +62,12 @@ async def show_menu(t: Turn, patient: Patient) -> None:
     for score in top:
         module = library.get(score.module_id, t.language)
         if module is not None:
-            rows.append([(t.text("coping.for_you_button", title=module.title), f"cope:mod:{module.id}")])
+            rows.append([(t.text("coping.for_you_button", title=module.title), _module_data(module.id))])
     present = {m.category for m in library.in_language(t.language)}
     categories = [
-        (t.text(f"coping.categories.{c.value}"), f"cope:cat:{c.value}") for c in Category if c in present
+        (t.text(f"coping.categories.{c.value}"), CATEGORY.pack(CategoryButton(c)))
+        for c in Category
+        if c in present
     ]
     rows.extend(categories[i : i + 2] for i in range(0, len(categories), 2))
     await t.reply("coping.menu_for_you" if top else "coping.menu", buttons=rows)
@@ -60,43 +76,30 @@ async def show_menu(t: Turn, patient: Patient) -> None:
 def _category_rows(t: Turn, category: Category) -> list[list[Button]]:
     modules = [m for m in t.runtime.modules.in_language(t.language) if m.category is category]
     rows: list[list[Button]] = [
-        [(t.text("coping.module_button", title=m.title, minutes=m.minutes), f"cope:mod:{m.id}")]
+        [(t.text("coping.module_button", title=m.title, minutes=m.minutes), _module_data(m.id))]
         for m in sorted(modules, key=lambda m: m.minutes)
     ]
-    return [*rows, [(t.text("coping.back_button"), MENU)]]
+    return [*rows, [(t.text("coping.back_button"), MENU_DATA)]]
 
 
-async def on_menu_button(update: Update, context: Context) -> None:
-    query = update.callback_query
-    assert query is not None and query.data is not None
-    kind, _, value = query.data.removeprefix("cope:").partition(":")
-    async with turn(update, context) as t:
-        patient = t.active_patient
-        if patient is None:
-            await answer_expired_button(t)
+@patient_button(MENU_BUTTONS)
+async def on_menu_button(
+    t: Turn, patient: Patient, button: MenuButton | CategoryButton | ModuleButton
+) -> None:
+    if isinstance(button, MenuButton):
+        await show_menu(t, patient)
+    elif isinstance(button, CategoryButton):
+        await t.reply(
+            "coping.category_intro",
+            category=t.text(f"coping.categories.{button.category.value}"),
+            buttons=_category_rows(t, button.category),
+        )
+    else:
+        module = t.runtime.modules.get(button.module_id, t.language)
+        if module is None:
+            t.answer(t.text("coping.unavailable"))
             return
-        if kind == "menu":
-            await query.answer()
-            await show_menu(t, patient)
-        elif kind == "cat":
-            try:
-                category = Category(value)
-            except ValueError:
-                await answer_expired_button(t)
-                return
-            await query.answer()
-            await t.reply(
-                "coping.category_intro",
-                category=t.text(f"coping.categories.{category.value}"),
-                buttons=_category_rows(t, category),
-            )
-        else:
-            module = t.runtime.modules.get(value, t.language)
-            if module is None:
-                await query.answer(t.text("coping.unavailable"))
-                return
-            await query.answer()
-            await begin(t, patient, module)
+        await begin(t, patient, module)
 
 
 async def begin(t: Turn, patient: Patient, module: Module) -> None:
@@ -106,30 +109,27 @@ async def begin(t: Turn, patient: Patient, module: Module) -> None:
         "coping.rate_before",
         title=module.title,
         summary=module.summary,
-        buttons=scale_rows(f"cs:{run.id}:before", *CRAVING_RANGE, t.text("coping.skip_button")),
+        buttons=scale_rows(
+            lambda rating: _run_data(run.id, "before", rating), *CRAVING_RANGE, t.text("coping.skip_button")
+        ),
     )
 
 
-async def on_run_button(update: Update, context: Context) -> None:
-    query = update.callback_query
-    assert query is not None and query.data is not None
-    _, run_id, action, argument = query.data.split(":")
-    async with turn(update, context) as t:
-        patient = t.active_patient
-        run = await t.session.get(CopingSession, int(run_id))
-        if patient is None or run is None or run.patient_id != patient.id:
-            await answer_expired_button(t)
-            return
-        try:
-            await _apply(t, run, action, argument)
-        except (coping.Stale, ValueError):
-            await query.answer(t.text("coping.stale"))
-            return
-        await query.answer()
-        t.clear_buttons()
+@patient_button(RUN)
+async def on_run_button(t: Turn, patient: Patient, button: RunButton) -> None:
+    run = await t.session.get(CopingSession, button.run_id)
+    if run is None or run.patient_id != patient.id:
+        answer_expired_button(t)
+        return
+    try:
+        await _apply(t, run, button.action, button.argument)
+    except (coping.Stale, ValueError):
+        t.answer(t.text("coping.stale"))
+        return
+    t.clear_buttons()
 
 
-async def _apply(t: Turn, run: CopingSession, action: str, argument: str) -> None:
+async def _apply(t: Turn, run: CopingSession, action: RunAction, argument: str) -> None:
     now = utcnow()
     rating = None if argument == "skip" else int(argument)
     if action == "before":
@@ -175,8 +175,8 @@ def _step_message(runtime: Runtime, language: str, run: CopingSession, module: M
     )
     buttons: Rows = [
         [
-            (runtime.text("coping.next_button", language), f"cs:{run.id}:next:{run.step_index}"),
-            (runtime.text("coping.stop_button", language), f"cs:{run.id}:stop:{run.step_index}"),
+            (runtime.text("coping.next_button", language), _run_data(run.id, "next", run.step_index)),
+            (runtime.text("coping.stop_button", language), _run_data(run.id, "stop", run.step_index)),
         ]
     ]
     return text, buttons
@@ -205,7 +205,8 @@ async def show(runtime: Runtime, bot: Bot, run_id: int) -> None:
             run.status, run.next_step_at = CopingStatus.RATING_AFTER, None
         if run.status is CopingStatus.RATING_AFTER:
             skip = runtime.text("coping.skip_button", language)
-            rating = scale_rows(f"cs:{run.id}:after", *CRAVING_RANGE, skip)
+            run_id = run.id
+            rating = scale_rows(lambda value: _run_data(run_id, "after", value), *CRAVING_RANGE, skip)
             messages.append(Outgoing(patient.chat_id, runtime.text("coping.rate_after", language), rating))
         previous, step, status = run.message_id, run.step_index, run.status
     if previous is not None:
@@ -246,7 +247,7 @@ async def on_typed(t: Turn, run: CopingSession, text: str) -> None:
         if reading.value is None:
             await t.reply("coping.retry_rating")
             return
-        action = "before" if run.status is CopingStatus.RATING_BEFORE else "after"
+        action: RunAction = "before" if run.status is CopingStatus.RATING_BEFORE else "after"
         await _apply(t, run, action, str(reading.value))
         return
     if module is None:

@@ -11,6 +11,7 @@ import logging
 
 from telegram import Update
 
+from bot.coping.callbacks import MENU_DATA
 from bot.core.models import Patient, utcnow
 from bot.handlers import alerts, screener
 from bot.handlers import safety_plan as plan_handlers
@@ -18,10 +19,9 @@ from bot.handlers.base import Context, Turn, turn
 from bot.outbox.markup import Rows
 from bot.risk import Category, FollowUp, RiskLevel, Screening, cssrs
 from bot.risk import escalation as rules
+from bot.risk.callbacks import SAFETY_CHECK, SafetyAnswer
 
 log = logging.getLogger(__name__)
-
-SAFETY_PATTERN = r"^rsk:(safe|help)$"
 
 
 async def respond(t: Turn, patient: Patient, screening: Screening, text: str, *, source: str) -> bool:
@@ -45,7 +45,7 @@ async def respond(t: Turn, patient: Patient, screening: Screening, text: str, *,
                 )
         elif category in (Category.RELAPSE, Category.USE_PLAN):
             await t.reply_urgently(
-                "crisis.high_relapse", buttons=[[(t.text("crisis.try_exercise_button"), "cope:menu")]]
+                "crisis.high_relapse", buttons=[[(t.text("crisis.try_exercise_button"), MENU_DATA)]]
             )
         else:
             await t.reply_urgently("crisis.high", buttons=plan_handlers.support_rows(t))
@@ -84,24 +84,28 @@ async def ask_if_safe(t: Turn, patient: Patient, probability: float) -> None:
 
 
 def _safety_buttons(t: Turn) -> Rows:
-    return [[(t.text("crisis.safe_button"), "rsk:safe"), (t.text("crisis.not_safe_button"), "rsk:help")]]
+    return [
+        [
+            (t.text("crisis.safe_button"), SAFETY_CHECK.pack(SafetyAnswer("safe"))),
+            (t.text("crisis.not_safe_button"), SAFETY_CHECK.pack(SafetyAnswer("help"))),
+        ]
+    ]
 
 
 async def offer_exercise(t: Turn) -> None:
-    await t.reply("crisis.moderate", buttons=[[(t.text("crisis.try_exercise_button"), "cope:menu")]])
+    await t.reply("crisis.moderate", buttons=[[(t.text("crisis.try_exercise_button"), MENU_DATA)]])
 
 
 async def on_safety_button(update: Update, context: Context) -> None:
     query = update.callback_query
-    assert query is not None and query.data is not None
-    answer = query.data.split(":")[1]
-    async with turn(update, context) as t:
-        await query.answer()
+    assert query is not None
+    tapped = SAFETY_CHECK.parse(query.data)
+    async with turn(update, context) as t:  # the tap is answered after the commit
         t.clear_buttons()
         patient = t.active_patient
-        if patient is None:
+        if patient is None or tapped is None:
             return
-        if answer == "safe":
+        if tapped.answer == "safe":
             log.info("event=risk.safety_check.safe patient_id=%s", patient.id)
             await t.reply("crisis.safe_reply")
             return

@@ -15,6 +15,7 @@ log = logging.getLogger(__name__)
 
 STRANGER_COUNTER = "stranger_messages"
 STRANGERS_REMEMBERED = 10_000  # who was answered today, per process
+EXPIRED = "input.button_expired"
 
 
 async def answer_stranger(t: Turn) -> None:
@@ -47,11 +48,10 @@ async def answer_flood(update: Update, context: Context) -> None:
         await t.reply("input.slow_down")
 
 
-async def answer_expired_button(t: Turn) -> None:
-    query = t.update.callback_query
-    assert query is not None
+def answer_expired_button(t: Turn) -> None:
+    """A tap on a button that does nothing now (old, forged, or not the sender's): say so over the chat."""
     log.info("event=button.expired")
-    await query.answer(t.text("input.button_expired"), show_alert=False)
+    t.answer(t.text(EXPIRED))
 
 
 async def answer_not_for_role(t: Turn) -> None:
@@ -64,7 +64,7 @@ async def answer_not_for_role(t: Turn) -> None:
 async def on_stray_button(update: Update, context: Context) -> None:
     """A tap whose data no handler claims: forged, or from a version of the bot long gone."""
     async with turn(update, context) as t:
-        await answer_expired_button(t)
+        answer_expired_button(t)
 
 
 async def _answer_enrolled(update: Update, context: Context, key: str) -> None:

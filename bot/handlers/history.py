@@ -6,19 +6,16 @@ import asyncio
 import logging
 from datetime import timedelta
 
-from telegram import Update
-
 from bot.checkin import rules
+from bot.checkin.callbacks import HISTORY, HISTORY_WINDOWS, HistoryButton
 from bot.checkin.history import ChartLabels, fill_window, render_chart, summarize
-from bot.content_check.required import HISTORY_WINDOWS
 from bot.core.models import Patient, utcnow
-from bot.handlers.base import Context, Turn, turn
-from bot.handlers.fallback import answer_expired_button
+from bot.handlers.base import Turn
+from bot.handlers.guards import patient_button, patient_only
 
 log = logging.getLogger(__name__)
 
 WINDOWS = HISTORY_WINDOWS
-PATTERN = rf"^hist:({'|'.join(map(str, WINDOWS))})$"
 
 
 def chart_labels(t: Turn, days: int) -> ChartLabels:
@@ -34,32 +31,21 @@ def chart_labels(t: Turn, days: int) -> ChartLabels:
     )
 
 
-async def history_command(update: Update, context: Context) -> None:
-    async with turn(update, context) as t:
-        patient = t.active_patient
-        if patient is None:
-            await t.reply("input.not_for_role")
-            return
-        await _send_history(t, patient, WINDOWS[0])
+@patient_only
+async def history_command(t: Turn, patient: Patient) -> None:
+    await _send_history(t, patient, WINDOWS[0])
 
 
-async def on_button(update: Update, context: Context) -> None:
-    query = update.callback_query
-    assert query is not None and query.data is not None
-    async with turn(update, context) as t:
-        patient = t.active_patient
-        if patient is None:
-            await answer_expired_button(t)
-            return
-        await query.answer()
-        await _send_history(t, patient, int(query.data.split(":")[1]))
+@patient_button(HISTORY)
+async def on_button(t: Turn, patient: Patient, button: HistoryButton) -> None:
+    await _send_history(t, patient, button.days)
 
 
 async def _send_history(t: Turn, patient: Patient, length: int) -> None:
     today = rules.local_now(patient, utcnow()).date()
     found = await rules.days_between(t.session, patient.id, today - timedelta(days=length - 1), today)
     other = WINDOWS[1] if length == WINDOWS[0] else WINDOWS[0]
-    buttons = [[(t.text(f"history.days_{other}_button"), f"hist:{other}")]]
+    buttons = [[(t.text(f"history.days_{other}_button"), HISTORY.pack(HistoryButton(other)))]]
     log.info("event=history.shown patient_id=%s days=%s", patient.id, length)
     if not found:
         await t.reply("history.empty", days=length, buttons=buttons)

@@ -3,40 +3,42 @@
 from __future__ import annotations
 
 import logging
-
-from telegram import Update
+from collections.abc import Callable
 
 from bot.core.models import Patient, PatientStatus
 from bot.enrollment import onboarding as rules
+from bot.enrollment.callbacks import OTHER, SETUP, SetupAnswer
 from bot.enrollment.onboarding import Step
-from bot.handlers.base import Context, Turn, remove_buttons, turn
+from bot.handlers.base import Turn
 from bot.handlers.fallback import answer_expired_button
+from bot.handlers.guards import patient_button
 from bot.outbox.markup import Button
 
 log = logging.getLogger(__name__)
 
-PREFIX = {Step.TIMEZONE: "tz", Step.CHECKIN_TIME: "time", Step.LANGUAGE: "lang"}
-STEP_OF_PREFIX = {prefix: step for step, prefix in PREFIX.items()}
-OTHER = "other"
+Data = Callable[[Step, str], str]  # the button data of an answer to a step
 
 
 def _zone_label(t: Turn, zone: str) -> str:
     return t.text(f"onboarding.zones.{zone.split('/')[-1].lower()}")
 
 
-def choice_buttons(t: Turn, step: Step, prefix: str = "") -> list[list[Button]]:
-    """The answers offered for a set-up question; `prefix` tells /settings' buttons from set-up's."""
-    tag = f"{prefix}{PREFIX[step]}"
+def _setup_data(step: Step, value: str) -> str:
+    return SETUP.pack(SetupAnswer(step, value))
+
+
+def choice_buttons(t: Turn, step: Step, data: Data = _setup_data) -> list[list[Button]]:
+    """The answers offered for a set-up question; /settings offers the same with its own `data`."""
     if step is Step.TIMEZONE:
-        rows = [[(_zone_label(t, zone), f"{tag}:{zone}")] for zone in rules.COMMON_TIMEZONES]
-        return [*rows, [(t.text("onboarding.other_zone_button"), f"{tag}:{OTHER}")]]
+        rows = [[(_zone_label(t, zone), data(step, zone))] for zone in rules.COMMON_TIMEZONES]
+        return [*rows, [(t.text("onboarding.other_zone_button"), data(step, OTHER))]]
     if step is Step.CHECKIN_TIME:
         times = [
-            (rules.format_clock(c), f"{tag}:{rules.format_clock(c)}") for c in rules.COMMON_CHECKIN_TIMES
+            (rules.format_clock(c), data(step, rules.format_clock(c))) for c in rules.COMMON_CHECKIN_TIMES
         ]
-        return [times[:3], times[3:], [(t.text("onboarding.other_time_button"), f"{tag}:{OTHER}")]]
+        return [times[:3], times[3:], [(t.text("onboarding.other_time_button"), data(step, OTHER))]]
     languages = t.runtime.catalog.languages
-    return [[(t.runtime.text("language_name", lang), f"{tag}:{lang}") for lang in languages]]
+    return [[(t.runtime.text("language_name", lang), data(step, lang)) for lang in languages]]
 
 
 async def ask_current(t: Turn, patient: Patient) -> None:
@@ -50,7 +52,7 @@ async def _apply(t: Turn, patient: Patient, step: Step, value: str) -> None:
     except rules.Invalid:
         await t.reply(f"onboarding.invalid_{step.value}")
         return
-    await remove_buttons(t.update)
+    t.clear_buttons()
     log.info("event=onboarding.answered patient_id=%s step=%s", patient.id, step.value)
     t.language = patient.language
     if following is not None:
@@ -65,26 +67,16 @@ async def _apply(t: Turn, patient: Patient, step: Step, value: str) -> None:
     )
 
 
-async def on_button(update: Update, context: Context) -> None:
-    query = update.callback_query
-    assert query is not None and query.data is not None
-    prefix, _, value = query.data.partition(":")
-    step = STEP_OF_PREFIX.get(prefix)
-    async with turn(update, context) as t:
-        patient = t.person
-        current = (
-            isinstance(patient, Patient)
-            and patient.status is PatientStatus.ONBOARDING
-            and patient.onboarding_step == step
-        )
-        if not isinstance(patient, Patient) or step is None or not current:
-            await answer_expired_button(t)
-            return
-        await query.answer()
-        if value == OTHER:
-            await t.reply(f"onboarding.type_{step.value}")
-            return
-        await _apply(t, patient, step, value)
+@patient_button(SETUP, active=False)
+async def on_button(t: Turn, patient: Patient, button: SetupAnswer) -> None:
+    step = button.step
+    if patient.status is not PatientStatus.ONBOARDING or patient.onboarding_step != step:
+        answer_expired_button(t)
+        return
+    if button.value == OTHER:
+        await t.reply(f"onboarding.type_{step.value}")
+        return
+    await _apply(t, patient, step, button.value)
 
 
 async def on_typed_answer(t: Turn, patient: Patient, text: str) -> None:

@@ -14,14 +14,15 @@ import logging
 from datetime import timedelta
 
 from sqlalchemy import select
-from telegram import InputFile, Update
 
 from bot.checkin.rules import SLEEP, TRIGGERS
 from bot.core import audit
 from bot.core.models import AuditEvent, Patient, Rsvp, utcnow
-from bot.handlers.base import Context, Turn, remove_markup, turn
-from bot.handlers.fallback import answer_expired_button, answer_not_for_role
+from bot.handlers.base import Turn, remove_markup
+from bot.handlers.fallback import answer_expired_button
+from bot.handlers.guards import enrolled_only, patient_button
 from bot.privacy import export as data_export
+from bot.privacy.callbacks import DELETION, DeletionButton
 from bot.privacy.erasure import erase_patient
 from bot.risk.cssrs import Question as ScreenerQuestion
 from bot.risk.levels import Category as RiskCategory
@@ -29,7 +30,6 @@ from bot.risk.safety_plan import STEPS
 
 log = logging.getLogger(__name__)
 
-PATTERN = r"^deleteme:(yes|no):\d{1,12}$"
 REQUESTED, KEPT = "deletion.requested", "deletion.kept"
 CONFIRM_WITHIN = timedelta(minutes=30)
 
@@ -37,36 +37,25 @@ CONFIRM_WITHIN = timedelta(minutes=30)
 # ---- /mydata -----------------------------------------------------------------------------------------------
 
 
-async def mydata_command(update: Update, context: Context) -> None:
-    files: list[tuple[bytes, str, str]] = []
-    chat_id = 0
-    async with turn(update, context) as t:
-        patient = t.person
-        if not isinstance(patient, Patient):
-            await answer_not_for_role(t)
-            return
-        now = utcnow()
-        data = await data_export.gather(t.session, patient, now)
-        today = now.strftime("%Y-%m-%d")
-        page = data_export.render_html(data, _wording(t, today))
-        audit.record(
-            t.session,
-            "data.exported",
-            actor_type="patient",
-            actor_id=patient.id,
-            subject_type="patient",
-            subject_id=patient.id,
-        )
-        log.info("event=data.exported patient_id=%s", patient.id)
-        await t.reply("mydata.sending")
-        files = [
-            (data_export.to_json(data), f"my-data-{today}.json", t.text("mydata.json_caption")),
-            (page, f"my-data-{today}.html", t.text("mydata.html_caption")),
-        ]
-        chat_id = t.chat_id
-    # After the commit and the reply: the files follow the message that explains them.
-    for content, name, caption in files:
-        await update.get_bot().send_document(chat_id, InputFile(content, filename=name), caption=caption)
+@enrolled_only
+async def mydata_command(t: Turn, patient: Patient) -> None:
+    now = utcnow()
+    data = await data_export.gather(t.session, patient, now)
+    today = now.strftime("%Y-%m-%d")
+    page = data_export.render_html(data, _wording(t, today))
+    audit.record(
+        t.session,
+        "data.exported",
+        actor_type="patient",
+        actor_id=patient.id,
+        subject_type="patient",
+        subject_id=patient.id,
+    )
+    log.info("event=data.exported patient_id=%s", patient.id)
+    # Sent after the commit, in this order: the files follow the message that explains them.
+    await t.reply("mydata.sending")
+    t.send_document(data_export.to_json(data), f"my-data-{today}.json", t.text("mydata.json_caption"))
+    t.send_document(page, f"my-data-{today}.html", t.text("mydata.html_caption"))
 
 
 def _wording(t: Turn, today: str) -> data_export.Wording:
@@ -94,62 +83,56 @@ def _wording(t: Turn, today: str) -> data_export.Wording:
 # ---- /deleteme ---------------------------------------------------------------------------------------------
 
 
-async def deleteme_command(update: Update, context: Context) -> None:
-    async with turn(update, context) as t:
-        patient = t.person
-        if not isinstance(patient, Patient):
-            await answer_not_for_role(t)
-            return
-        request = audit.record(
+@enrolled_only
+async def deleteme_command(t: Turn, patient: Patient) -> None:
+    request = audit.record(
+        t.session,
+        REQUESTED,
+        actor_type="patient",
+        actor_id=patient.id,
+        subject_type="patient",
+        subject_id=patient.id,
+    )
+    await t.session.flush()
+    log.info("event=deletion.requested patient_id=%s", patient.id)
+    await t.reply(
+        "deleteme.confirm_prompt",
+        buttons=[
+            [(t.text("deleteme.confirm_button"), DELETION.pack(DeletionButton("yes", request.id)))],
+            [(t.text("deleteme.cancel_button"), DELETION.pack(DeletionButton("no", request.id)))],
+        ],
+    )
+
+
+@patient_button(DELETION, active=False)
+async def on_button(t: Turn, patient: Patient, button: DeletionButton) -> None:
+    if not await _open_request(t, patient, button.request_id):
+        log.info("event=deletion.stale_button")
+        answer_expired_button(t)
+        return
+    t.clear_buttons()
+    if button.choice == "no":
+        audit.record(
             t.session,
-            REQUESTED,
+            KEPT,
             actor_type="patient",
             actor_id=patient.id,
             subject_type="patient",
             subject_id=patient.id,
         )
-        await t.session.flush()
-        log.info("event=deletion.requested patient_id=%s", patient.id)
-        await t.reply(
-            "deleteme.confirm_prompt",
-            buttons=[
-                [(t.text("deleteme.confirm_button"), f"deleteme:yes:{request.id}")],
-                [(t.text("deleteme.cancel_button"), f"deleteme:no:{request.id}")],
-            ],
-        )
+        log.info("event=deletion.kept patient_id=%s", patient.id)
+        await t.reply("deleteme.kept")
+        return
+    erased = await erase_patient(t.session, patient.id, reason="request")
+    alerts, bot = erased.alert_messages, t.update.get_bot()
+    await t.reply("deleteme.done")
 
+    async def take_buttons_off() -> None:
+        # The care team's copies of the patient's alerts: their buttons would now find nothing.
+        for chat_id, message_id in alerts:
+            await remove_markup(bot, chat_id, message_id)
 
-async def on_button(update: Update, context: Context) -> None:
-    query = update.callback_query
-    assert query is not None and query.data is not None
-    _, choice, raw_id = query.data.split(":")
-    alerts: list[tuple[int, int]] = []
-    async with turn(update, context) as t:
-        patient = t.person
-        if not isinstance(patient, Patient) or not await _open_request(t, patient, int(raw_id)):
-            log.info("event=deletion.stale_button")
-            await answer_expired_button(t)
-            return
-        await query.answer()
-        t.clear_buttons()
-        if choice == "no":
-            audit.record(
-                t.session,
-                KEPT,
-                actor_type="patient",
-                actor_id=patient.id,
-                subject_type="patient",
-                subject_id=patient.id,
-            )
-            log.info("event=deletion.kept patient_id=%s", patient.id)
-            await t.reply("deleteme.kept")
-            return
-        erased = await erase_patient(t.session, patient.id, reason="request")
-        alerts = erased.alert_messages
-        await t.reply("deleteme.done")
-    # The care team's copies of the patient's alerts: their buttons would now find nothing.
-    for chat_id, message_id in alerts:
-        await remove_markup(update.get_bot(), chat_id, message_id)
+    t.then(take_buttons_off)
 
 
 async def _open_request(t: Turn, patient: Patient, request_id: int) -> bool:

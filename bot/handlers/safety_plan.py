@@ -4,40 +4,39 @@ from __future__ import annotations
 
 import logging
 
-from telegram import Update
-
+from bot.coping.callbacks import MENU_DATA
 from bot.core.models import Patient, SafetyPlan
-from bot.handlers.base import Context, Turn, turn
-from bot.handlers.fallback import answer_expired_button
+from bot.handlers.base import Turn
+from bot.handlers.guards import patient_button, patient_only
 from bot.outbox.markup import Button, Rows
 from bot.risk import safety_plan as rules
+from bot.risk.callbacks import PLAN, PLAN_BUTTONS, PLAN_STEP, PlanAction, PlanButton, PlanStepButton
 
 log = logging.getLogger(__name__)
 
-STEP_NAMES = "|".join(step.value for step in rules.STEPS)
-PATTERN = rf"^plan:(start|later|show|edit|stop|(step|skip|keep):({STEP_NAMES}))$"
-SHOW = "plan:show"
+
+def _data(action: PlanAction) -> str:
+    return PLAN.pack(PlanButton(action))
 
 
-async def safety_plan_command(update: Update, context: Context) -> None:
-    async with turn(update, context) as t:
-        patient = t.active_patient
-        if patient is None:
-            await t.reply("input.not_for_role")
-            return
-        plan = await rules.plan_of(t.session, patient.id)
-        if plan is not None:
-            rules.stop(plan)
-        if not rules.filled(plan):
-            await t.reply(
-                "plan.intro",
-                buttons=[
-                    [(t.text("plan.start_button"), "plan:start")],
-                    [(t.text("plan.not_now_button"), "plan:later")],
-                ],
-            )
-            return
-        await show(t, plan)
+SHOW = _data("show")
+
+
+@patient_only
+async def safety_plan_command(t: Turn, patient: Patient) -> None:
+    plan = await rules.plan_of(t.session, patient.id)
+    if plan is not None:
+        rules.stop(plan)
+    if not rules.filled(plan):
+        await t.reply(
+            "plan.intro",
+            buttons=[
+                [(t.text("plan.start_button"), _data("start"))],
+                [(t.text("plan.not_now_button"), _data("later"))],
+            ],
+        )
+        return
+    await show(t, plan)
 
 
 async def crisis_contacts(t: Turn, patient: Patient) -> str:
@@ -49,7 +48,7 @@ def support_rows(t: Turn) -> Rows:
     """After a worrying answer: the safety plan, or an exercise."""
     return [
         [(t.text("crisis.safety_plan_button"), SHOW)],
-        [(t.text("crisis.try_exercise_button"), "cope:menu")],
+        [(t.text("crisis.try_exercise_button"), MENU_DATA)],
     ]
 
 
@@ -66,7 +65,7 @@ async def show(t: Turn, plan: SafetyPlan | None) -> None:
     await t.reply(
         "plan.view",
         sections=sections(t, plan),
-        buttons=[[(t.text("plan.edit_button"), "plan:edit"), (t.text("plan.done_button"), "plan:stop")]],
+        buttons=[[(t.text("plan.edit_button"), _data("edit")), (t.text("plan.done_button"), _data("stop"))]],
     )
 
 
@@ -76,10 +75,10 @@ async def _ask(t: Turn, plan: SafetyPlan, step: rules.Step) -> None:
         [
             (
                 t.text("plan.keep_button" if text else "plan.skip_button"),
-                f"plan:{'keep' if text else 'skip'}:{step}",
+                PLAN_STEP.pack(PlanStepButton("keep" if text else "skip", step)),
             )
         ],
-        [(t.text("plan.stop_button"), "plan:stop")],
+        [(t.text("plan.stop_button"), _data("stop"))],
     ]
     await t.reply(
         "plan.ask",
@@ -90,49 +89,42 @@ async def _ask(t: Turn, plan: SafetyPlan, step: rules.Step) -> None:
     )
 
 
-async def on_button(update: Update, context: Context) -> None:
-    query = update.callback_query
-    assert query is not None and query.data is not None
-    action = query.data.removeprefix("plan:")
-    async with turn(update, context) as t:
-        patient = t.active_patient
-        if patient is None:
-            await answer_expired_button(t)
-            return
-        await query.answer()
-        if action == "later":
-            t.clear_buttons()
-            await t.reply("plan.not_now")
-            return
-        if action == "show":
-            await show(t, await rules.plan_of(t.session, patient.id))
-            return
-        plan = await rules.plan_for_editing(t.session, patient.id)
-        if action in ("start", "edit") or action.startswith("step:"):
-            t.clear_buttons()
-            if action == "edit":
-                rows = [
-                    [(t.text(f"plan.steps.{step.value}.title"), f"plan:step:{step.value}")]
-                    for step in rules.STEPS
-                ]
-                await t.reply("plan.edit_which", buttons=rows)
-                return
-            chosen = rules.Step(action.removeprefix("step:")) if action.startswith("step:") else None
-            step = rules.begin(plan, chosen)
-            log.info("event=safety_plan.editing patient_id=%s step=%s", patient.id, step)
-            await _ask(t, plan, step)
-            return
-        current = rules.editing(plan)
+@patient_button(PLAN_BUTTONS)
+async def on_button(t: Turn, patient: Patient, button: PlanButton | PlanStepButton) -> None:
+    action = button.action
+    if action == "later":
         t.clear_buttons()
-        if action == "stop":
-            rules.stop(plan)
-            if current is not None:
-                await t.reply("plan.stopped")
+        await t.reply("plan.not_now")
+        return
+    if action == "show":
+        await show(t, await rules.plan_of(t.session, patient.id))
+        return
+    plan = await rules.plan_for_editing(t.session, patient.id)
+    if action in ("start", "edit", "step"):
+        t.clear_buttons()
+        if action == "edit":
+            rows = [
+                [(t.text(f"plan.steps.{step.value}.title"), PLAN_STEP.pack(PlanStepButton("step", step)))]
+                for step in rules.STEPS
+            ]
+            await t.reply("plan.edit_which", buttons=rows)
             return
-        if current is None or action.partition(":")[2] != current.value:
-            await t.reply("input.button_expired")
-            return
-        await _saved(t, patient, plan, current, None)
+        chosen = button.step if isinstance(button, PlanStepButton) else None
+        step = rules.begin(plan, chosen)
+        log.info("event=safety_plan.editing patient_id=%s step=%s", patient.id, step)
+        await _ask(t, plan, step)
+        return
+    current = rules.editing(plan)
+    t.clear_buttons()
+    if action == "stop":
+        rules.stop(plan)
+        if current is not None:
+            await t.reply("plan.stopped")
+        return
+    if current is None or not isinstance(button, PlanStepButton) or button.step is not current:
+        await t.reply("input.button_expired")
+        return
+    await _saved(t, patient, plan, current, None)
 
 
 async def on_typed(t: Turn, patient: Patient, plan: SafetyPlan, text: str) -> None:

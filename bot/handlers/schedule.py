@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import Literal
 
 from telegram import Update
 
@@ -17,17 +17,15 @@ from bot.careteam.notices import render_notice
 from bot.core.models import Attendance, Patient, Priority, Rsvp, utcnow
 from bot.core.people import assigned_counselors
 from bot.handlers.base import Context, Turn, turn
+from bot.handlers.fallback import answer_expired_button
+from bot.handlers.guards import patient_button, patient_only
 from bot.outbox import store as outbox
 from bot.schedule import rules
+from bot.schedule.callbacks import NOTICE_KEY, RSVP, SKIP_REASON, NoticeKey, RsvpButton, SkipReason
 from bot.schedule.jobs import describe, when
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger(__name__)
 
-PATTERN = r"^rsvp:\d{1,9}:\d{1,9}:(coming|late|cannot)$"
-SKIP_PATTERN = r"^rsvp:skip:\d{1,9}$"
 LIST_DAYS = 7
 REASON_LIMIT = 500
 
@@ -35,54 +33,39 @@ REASON_LIMIT = 500
 # ---- /schedule ---------------------------------------------------------------------------------------------
 
 
-async def schedule_command(update: Update, context: Context) -> None:
-    async with turn(update, context) as t:
-        patient = t.active_patient
-        if patient is None:
-            await t.reply("input.not_for_role")
-            return
-        now = utcnow()
-        items = await rules.upcoming(t.session, patient.id, now, now + timedelta(days=LIST_DAYS))
-        if not items:
-            await t.reply("schedule.list_empty", days=LIST_DAYS)
-            return
-        lines = [describe(t.runtime, item, patient, "schedule.list_item") for item in items]
-        await t.reply("schedule.list", days=LIST_DAYS, items="\n".join(lines))
+@patient_only
+async def schedule_command(t: Turn, patient: Patient) -> None:
+    now = utcnow()
+    items = await rules.upcoming(t.session, patient.id, now, now + timedelta(days=LIST_DAYS))
+    if not items:
+        await t.reply("schedule.list_empty", days=LIST_DAYS)
+        return
+    lines = [describe(t.runtime, item, patient, "schedule.list_item") for item in items]
+    await t.reply("schedule.list", days=LIST_DAYS, items="\n".join(lines))
 
 
 # ---- RSVP --------------------------------------------------------------------------------------------------
 
 
-async def on_button(update: Update, context: Context) -> None:
-    query = update.callback_query
-    assert query is not None and query.data is not None
-    _, raw_session, raw_occurrence, choice = query.data.split(":")
-    async with turn(update, context) as t:
-        patient = t.active_patient
-        if patient is None:
-            await query.answer(t.text("input.not_for_role"))
-            return
-        found = await rules.find_occurrence(
-            t.session, patient.id, int(raw_session), rules.from_occurrence_id(int(raw_occurrence))
-        )
-        now = utcnow()
-        if found is None or found.occurrence.end <= now:
-            await query.answer(t.text("schedule.gone"))
-            t.clear_buttons()
-            return
-        response = Rsvp(choice)
-        row = await rules.answer(t.session, patient, found, response, now)
-        log.info("event=schedule.rsvp patient_id=%s session_id=%s", patient.id, found.session.id)
-        await query.answer()
+@patient_button(RSVP, refused="input.not_for_role")
+async def on_button(t: Turn, patient: Patient, button: RsvpButton) -> None:
+    found = await rules.find_occurrence(t.session, patient.id, button.session_id, button.occurrence)
+    now = utcnow()
+    if found is None or found.occurrence.end <= now:
+        t.answer(t.text("schedule.gone"))
         t.clear_buttons()
-        if response is Rsvp.CANNOT:
-            await _tell_counselor(t, patient, found, row, reason=None)
-            await _flag_a_run_of_missed_sessions(t, patient, row, now)
-            await t.reply(
-                "schedule.ask_reason", buttons=[[(t.text("schedule.skip_button"), f"rsvp:skip:{row.id}")]]
-            )
-        else:
-            await t.reply(f"schedule.thanks_{choice}")
+        return
+    response = button.choice
+    row = await rules.answer(t.session, patient, found, response, now)
+    log.info("event=schedule.rsvp patient_id=%s session_id=%s", patient.id, found.session.id)
+    t.clear_buttons()
+    if response is Rsvp.CANNOT:
+        await _tell_counselor(t, patient, found, row, reason=None)
+        await _flag_a_run_of_missed_sessions(t, patient, row, now)
+        skip = SKIP_REASON.pack(SkipReason(row.id))
+        await t.reply("schedule.ask_reason", buttons=[[(t.text("schedule.skip_button"), skip)]])
+    else:
+        await t.reply(f"schedule.thanks_{response}")
 
 
 async def _flag_a_run_of_missed_sessions(t: Turn, patient: Patient, row: Attendance, now: datetime) -> None:
@@ -98,13 +81,16 @@ async def _flag_a_run_of_missed_sessions(t: Turn, patient: Patient, row: Attenda
 
 
 async def on_skip(update: Update, context: Context) -> None:
+    """No reason after "Can't make it". A tap that finds nothing to skip just takes the button away."""
     query = update.callback_query
-    assert query is not None and query.data is not None
-    attendance_id = int(query.data.rsplit(":", 1)[1])
+    assert query is not None
+    button = SKIP_REASON.parse(query.data)
     async with turn(update, context) as t:
+        if button is None:
+            answer_expired_button(t)
+            return
         patient = t.active_patient
-        row = await t.session.get(Attendance, attendance_id)
-        await query.answer()
+        row = await t.session.get(Attendance, button.attendance_id)
         t.clear_buttons()
         if patient is None or row is None or row.patient_id != patient.id or not row.awaiting_reason:
             return
@@ -141,10 +127,10 @@ async def _tell_counselor(
             when=when(runtime, found.occurrence.start, counselor.timezone, counselor.language),
             reason=reason,
         )
-        part = "reason" if reason else "cannot"
+        part: Literal["cannot", "reason"] = "reason" if reason else "cannot"
         messages.append(
             outbox.Planned(
-                key=f"rsvp:{row.id}:{part}:{counselor.id}:{int(now.timestamp())}",
+                key=NOTICE_KEY.pack(NoticeKey(row.id, part, counselor.id, int(now.timestamp()))),
                 kind="notice",
                 chat_id=counselor.chat_id,
                 text=text,

@@ -8,26 +8,18 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import TYPE_CHECKING
-
-from telegram import Update
 
 from bot.checkin.rules import read_yes_no
 from bot.core.models import Patient, ScreenStatus, SuicideScreen, utcnow
 from bot.handlers import alerts
 from bot.handlers import safety_plan as plan_handlers
-from bot.handlers.base import Context, Turn, turn
-from bot.handlers.fallback import answer_expired_button
+from bot.handlers.base import Turn
+from bot.handlers.guards import patient_button
 from bot.outbox.markup import Rows
 from bot.risk import RiskLevel, cssrs
-
-if TYPE_CHECKING:
-    pass
+from bot.risk.callbacks import SCREENER, ScreenerAnswer
 
 log = logging.getLogger(__name__)
-
-QUESTIONS = "|".join(q.value for q in cssrs.Question)
-PATTERN = rf"^css:\d{{1,9}}:({QUESTIONS}):(y|n)$"
 
 
 async def offer(t: Turn, patient: Patient, trigger: cssrs.Trigger, escalation_id: int | None) -> bool:
@@ -51,8 +43,12 @@ async def offer(t: Turn, patient: Patient, trigger: cssrs.Trigger, escalation_id
 
 
 def _buttons(t: Turn, screen: SuicideScreen, question: cssrs.Question) -> Rows:
-    prefix = f"css:{screen.id}:{question}"
-    return [[(t.text("cssrs.yes_button"), f"{prefix}:y"), (t.text("cssrs.no_button"), f"{prefix}:n")]]
+    return [
+        [
+            (t.text("cssrs.yes_button"), SCREENER.pack(ScreenerAnswer(screen.id, question, True))),
+            (t.text("cssrs.no_button"), SCREENER.pack(ScreenerAnswer(screen.id, question, False))),
+        ]
+    ]
 
 
 async def _ask(t: Turn, screen: SuicideScreen, question: cssrs.Question, *, intro: str | None = None) -> None:
@@ -62,29 +58,21 @@ async def _ask(t: Turn, screen: SuicideScreen, question: cssrs.Question, *, intr
     await t.send(text, buttons=_buttons(t, screen, question))
 
 
-async def on_button(update: Update, context: Context) -> None:
-    query = update.callback_query
-    assert query is not None and query.data is not None
-    _, raw_id, raw_question, said = query.data.split(":")
-    async with turn(update, context) as t:
-        patient = t.active_patient
-        if patient is None:
-            await answer_expired_button(t)
-            return
-        screen = await t.session.get(SuicideScreen, int(raw_id), with_for_update=True)
-        question = cssrs.Question(raw_question)
-        if screen is None or screen.patient_id != patient.id:
-            log.warning("event=cssrs.foreign_button patient_id=%s", patient.id)
-            await query.answer(t.text("cssrs.stale"))
-            t.clear_buttons()
-            return
-        if screen.status is ScreenStatus.COMPLETE or screen.step != question.value:
-            await query.answer(t.text("cssrs.stale"))
-            t.clear_buttons()
-            return
-        await query.answer()
+@patient_button(SCREENER)
+async def on_button(t: Turn, patient: Patient, button: ScreenerAnswer) -> None:
+    screen = await t.session.get(SuicideScreen, button.screen_id, with_for_update=True)
+    question = button.question
+    if screen is None or screen.patient_id != patient.id:
+        log.warning("event=cssrs.foreign_button patient_id=%s", patient.id)
+        t.answer(t.text("cssrs.stale"))
         t.clear_buttons()
-        await _answered(t, patient, screen, question, said == "y")
+        return
+    if screen.status is ScreenStatus.COMPLETE or screen.step != question.value:
+        t.answer(t.text("cssrs.stale"))
+        t.clear_buttons()
+        return
+    t.clear_buttons()
+    await _answered(t, patient, screen, question, button.yes)
 
 
 async def on_typed(t: Turn, patient: Patient, screen: SuicideScreen, text: str) -> None:

@@ -8,14 +8,19 @@ from telegram import Update
 
 from bot.core.models import Patient
 from bot.enrollment import onboarding as rules
+from bot.enrollment.callbacks import (
+    OTHER,
+    SETTING_ANSWER,
+    SETTING_CHOSEN,
+    SETTINGS,
+    SettingAnswer,
+    SettingChosen,
+)
 from bot.handlers.base import Context, Turn, turn
-from bot.handlers.fallback import answer_expired_button
-from bot.handlers.onboarding import OTHER, PREFIX, STEP_OF_PREFIX, choice_buttons
+from bot.handlers.guards import patient_button
+from bot.handlers.onboarding import choice_buttons
 
 log = logging.getLogger(__name__)
-
-SETTINGS = "set"
-PATTERN = rf"^{SETTINGS}:(tz|time|lang)(:[A-Za-z0-9_/+:-]{{1,60}})?$"
 
 
 def _values(t: Turn, patient: Patient) -> dict[str, str]:
@@ -39,32 +44,32 @@ async def settings_command(update: Update, context: Context) -> None:
         await t.reply(
             "settings.menu",
             buttons=[
-                [(t.text("settings.checkin_time_button"), f"{SETTINGS}:{PREFIX[rules.Step.CHECKIN_TIME]}")],
-                [(t.text("settings.timezone_button"), f"{SETTINGS}:{PREFIX[rules.Step.TIMEZONE]}")],
-                [(t.text("settings.language_button"), f"{SETTINGS}:{PREFIX[rules.Step.LANGUAGE]}")],
+                [(t.text("settings.checkin_time_button"), _chosen(rules.Step.CHECKIN_TIME))],
+                [(t.text("settings.timezone_button"), _chosen(rules.Step.TIMEZONE))],
+                [(t.text("settings.language_button"), _chosen(rules.Step.LANGUAGE))],
             ],
             **_values(t, patient),
         )
 
 
-async def on_button(update: Update, context: Context) -> None:
-    query = update.callback_query
-    assert query is not None and query.data is not None
-    _, prefix, value = [*query.data.split(":", 2), ""][:3]
-    step = STEP_OF_PREFIX[prefix]
-    async with turn(update, context) as t:
-        patient = t.active_patient
-        if patient is None:
-            await answer_expired_button(t)
-            return
-        await query.answer()
-        if not value:
-            await t.reply(f"onboarding.ask_{step.value}", buttons=choice_buttons(t, step, f"{SETTINGS}:"))
-        elif value == OTHER:
-            rules.await_typed(patient, step)
-            await t.reply(f"onboarding.type_{step.value}")
-        else:
-            await _change(t, patient, step, value)
+def _chosen(step: rules.Step) -> str:
+    return SETTING_CHOSEN.pack(SettingChosen(step))
+
+
+def _answer(step: rules.Step, value: str) -> str:
+    return SETTING_ANSWER.pack(SettingAnswer(step, value))
+
+
+@patient_button(SETTINGS)
+async def on_button(t: Turn, patient: Patient, button: SettingChosen | SettingAnswer) -> None:
+    step = button.step
+    if isinstance(button, SettingChosen):
+        await t.reply(f"onboarding.ask_{step.value}", buttons=choice_buttons(t, step, _answer))
+    elif button.value == OTHER:
+        rules.await_typed(patient, step)
+        await t.reply(f"onboarding.type_{step.value}")
+    else:
+        await _change(t, patient, step, button.value)
 
 
 async def on_typed(t: Turn, patient: Patient, text: str) -> None:

@@ -23,6 +23,7 @@ from bot.outbox import store as outbox
 from bot.outbox.markup import Button, Rows
 from bot.risk import RiskLevel, oncall
 from bot.risk import escalation as rules
+from bot.risk.callbacks import ALERT, PAGE_KEY, AlertAction, AlertButton, PageKey
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -63,18 +64,15 @@ def alert_text(
 
 
 def alert_buttons(runtime: Runtime, escalation: Escalation, language: str) -> Rows:
-    prefix = f"esc:{escalation.id}"
+    def button(key: str, action: AlertAction) -> Button:
+        return runtime.text(key, language), ALERT.pack(AlertButton(escalation.id, action))
+
     rows: list[list[Button]] = []
     if escalation.status is EscalationStatus.OPEN:
-        rows.append([(runtime.text("escalation.acknowledge_button", language), f"{prefix}:ack")])
+        rows.append([button("escalation.acknowledge_button", "ack")])
     if escalation.status is not EscalationStatus.RESOLVED:
-        rows.append([(runtime.text("escalation.resolve_button", language), f"{prefix}:res")])
-    rows.append(
-        [
-            (runtime.text("escalation.details_button", language), f"{prefix}:det"),
-            (runtime.text("escalation.plan_button", language), f"{prefix}:plan"),
-        ]
-    )
+        rows.append([button("escalation.resolve_button", "res")])
+    rows.append([button("escalation.details_button", "det"), button("escalation.plan_button", "plan")])
     return rows
 
 
@@ -100,7 +98,7 @@ async def page(runtime: Runtime, session: AsyncSession, escalation: Escalation, 
         key = "escalation.repage" if repage else "escalation.alert"
         pages.append(
             outbox.Planned(
-                key=f"page:{escalation.id}:{escalation.stage}:{counselor.id}",
+                key=PAGE_KEY.pack(PageKey(escalation.id, escalation.stage, counselor.id)),
                 kind=PAGE_KIND,
                 chat_id=counselor.chat_id,
                 text=alert_text(runtime, key, escalation, patient, counselor),

@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.core.db import transaction
-from bot.core.models import Patient, Priority, utcnow
+from bot.core.models import Patient, Priority, Rsvp, utcnow
 from bot.outbox import store as outbox
 from bot.outbox.markup import Button
 from bot.schedule import rules
+from bot.schedule.callbacks import RSVP, RsvpButton
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -51,14 +52,11 @@ def describe(runtime: Runtime, item: rules.Upcoming, patient: Patient, key: str)
 
 
 def rsvp_buttons(runtime: Runtime, item: rules.Upcoming, language: str) -> list[list[Button]]:
-    prefix = f"rsvp:{item.session.id}:{rules.occurrence_id(item.occurrence.original_start)}"
-    return [
-        [
-            (runtime.text("schedule.buttons.coming", language), f"{prefix}:coming"),
-            (runtime.text("schedule.buttons.late", language), f"{prefix}:late"),
-        ],
-        [(runtime.text("schedule.buttons.cannot", language), f"{prefix}:cannot")],
-    ]
+    def button(choice: Rsvp) -> Button:
+        data = RSVP.pack(RsvpButton(item.session.id, item.occurrence.original_start, choice))
+        return runtime.text(f"schedule.buttons.{choice}", language), data
+
+    return [[button(Rsvp.COMING), button(Rsvp.LATE)], [button(Rsvp.CANNOT)]]
 
 
 def reminder(runtime: Runtime, due: rules.DueReminder) -> outbox.Planned:

@@ -34,6 +34,7 @@ from bot.core.models import (
     utcnow,
 )
 from bot.outbox import store as outbox
+from bot.schedule.callbacks import REMINDER_KEY, ReminderKey, reminders_of
 from bot.schedule.ical_import import ImportedEvent
 from bot.schedule.recurrence import Occurrence, Override, Series, occurrences, validate_rrule
 from bot.schedule.reminder_times import reminder_due
@@ -53,18 +54,9 @@ class ScheduleError(ValueError):
     """A schedule command that cannot be done; the message says why and is safe to print."""
 
 
-def occurrence_id(original_start: datetime) -> int:
-    """An occurrence's identity in keys and buttons: its original start in whole minutes since 1970 (UTC)."""
-    return int(original_start.timestamp() // 60)
-
-
-def from_occurrence_id(value: int) -> datetime:
-    return datetime.fromtimestamp(value * 60, UTC)
-
-
 def reminder_key(session_id: int, original_start: datetime, patient_id: int, offset: timedelta) -> str:
     minutes = int(offset.total_seconds() // 60)
-    return f"rem:{session_id}:{occurrence_id(original_start)}:{patient_id}:{minutes}"
+    return REMINDER_KEY.pack(ReminderKey(session_id, original_start, patient_id, minutes))
 
 
 def _local(text: str) -> datetime:
@@ -321,7 +313,7 @@ async def forget_planned(session: AsyncSession, session_id: int, *, patient_id: 
     conditions = [
         OutboxMessage.kind == REMINDER_KIND,
         OutboxMessage.status == OutboxStatus.PENDING,
-        OutboxMessage.key.like(f"rem:{session_id}:%"),
+        reminders_of(session_id),
         outbox.unclaimed(utcnow()),  # one being sent right now goes out as it is
     ]
     if patient_id is not None:
@@ -394,15 +386,15 @@ async def answer(
     row.response = response
     row.responded_at = now
     row.awaiting_reason = response is Rsvp.CANNOT
-    prefix = f"rem:{found.session.id}:{occurrence_id(original)}:{patient.id}:"
+    reminders = reminders_of(found.session.id, original, patient.id)
     if response is Rsvp.CANNOT:
-        await outbox.cancel(session, OutboxMessage.key.like(f"{prefix}%"), reason=CANNOT_ATTEND)
+        await outbox.cancel(session, reminders, reason=CANNOT_ATTEND)
     else:
         row.reason = None
         # Coming after all: the reminders stopped by "can't make it" may be planned again.
         await session.execute(
             delete(OutboxMessage).where(
-                OutboxMessage.key.like(f"{prefix}%"),
+                reminders,
                 OutboxMessage.status == OutboxStatus.CANCELLED,
                 OutboxMessage.error == CANNOT_ATTEND,
             )

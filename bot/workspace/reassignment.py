@@ -21,6 +21,7 @@ from bot.core.models import (
     Patient,
 )
 from bot.outbox import store as outbox
+from bot.risk.callbacks import pages_of
 
 REASSIGNED = "reassigned"
 
@@ -62,7 +63,7 @@ async def assign_primary(
         if previous:
             await outbox.cancel(
                 session,
-                OutboxMessage.key.like(f"page:{escalation.id}:%"),
+                pages_of(escalation.id),
                 OutboxMessage.counselor_id.in_(previous),
                 reason=REASSIGNED,
             )

@@ -8,6 +8,7 @@ import pytest
 
 from bot.core.models import InviteKind
 from bot.enrollment import onboarding
+from tests.e2e.test_crisis_flow import _link
 from tests.harness import BotHarness
 
 
@@ -96,3 +97,35 @@ async def test_a_failing_handler_apologises_with_a_reference_and_logs_no_text(
     assert "Traceback" not in (apology.text or "") and "boom" not in (apology.text or "")
     monkeypatch.undo()
     await harness.say(user, "America/Denver", "check-in")
+
+
+async def test_forged_ids_no_row_can_have_are_stale_buttons(harness: BotHarness) -> None:
+    """Every button that carries an id, forged with one no row can have (12 digits, or just past PostgreSQL's
+    integer): answered like a stale button, with no query made, so no database error and no apology."""
+    counselor_user, counselor_id = await _link(harness, "Sam")
+    user = harness.new_user_id()
+    await harness.enroll(user, counselor_id)
+    standin = harness.standin
+    expired = harness.runtime.text("input.button_expired", "en")
+    mine, theirs = standin.transcript(user)[-1].message_id, standin.transcript(counselor_user)[-1].message_id
+    marks = standin.mark(user), standin.mark(counselor_user)
+    for big in (999_999_999_999, 2**31):
+        for who, message_id, data in (
+            (user, mine, f"ci:{big}:craving:5"),
+            (user, mine, f"cs:{big}:before:5"),
+            (user, mine, f"cs:{big}:next:0"),
+            (user, mine, f"css:{big}:wish_dead:y"),
+            (user, mine, f"rsvp:{big}:29000000:coming"),
+            (user, mine, f"rsvp:1:{big}:coming"),
+            (user, mine, f"rsvp:skip:{big}"),
+            (user, mine, f"deleteme:yes:{big}"),
+            (counselor_user, theirs, f"esc:{big}:ack"),
+            (counselor_user, theirs, f"esc:{big}:out:safe"),
+        ):
+            query = await standin.tap_raw(who, message_id, data)
+            answer = await standin.wait_for_callback_answer(query)
+            assert answer.get("text") == expired, data
+    # Nothing was sent to either chat (an apology would be): the next message's answer is the first.
+    await harness.say(user, "/help", "/privacy")
+    await harness.say(counselor_user, "/help", "/caseload")
+    assert (standin.mark(user), standin.mark(counselor_user)) == (marks[0] + 1, marks[1] + 1)

@@ -1,0 +1,117 @@
+"""Button data of the risk flows: the care team's alert ("esc:..."), the C-SSRS screener ("css:..."), the
+safety plan ("plan:...") and the safety question ("rsk:..."); and the outbox keys of pages
+("page:ESCALATION:STAGE:COUNSELOR"). Written and read only here (see bot.core.callbacks)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy import ColumnElement
+
+from bot.core.callbacks import COUNT, ID, Codec, OneOf, Part, choice, member
+from bot.core.models import OutboxMessage
+from bot.risk.cssrs import Question
+from bot.risk.escalation import Outcome
+from bot.risk.safety_plan import STEPS, Step
+
+AlertAction = Literal["ack", "res", "det", "plan"]  # acknowledge, resolve (choose how), details, safety plan
+PlanAction = Literal["start", "later", "show", "edit", "stop"]
+PlanStepAction = Literal["step", "skip", "keep"]  # edit that step; leave it empty; keep what it says
+
+
+# ---- the counselor's alert ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AlertButton:
+    escalation_id: int
+    action: AlertAction
+
+
+@dataclass(frozen=True)
+class AlertOutcome:
+    """Resolved, and how."""
+
+    escalation_id: int
+    outcome: Outcome
+
+
+ALERT = Codec(
+    "esc:{escalation_id}:{action}", AlertButton, escalation_id=ID, action=choice("ack", "res", "det", "plan")
+)
+ALERT_OUTCOME = Codec(
+    "esc:{escalation_id}:out:{outcome}", AlertOutcome, escalation_id=ID, outcome=member(Outcome)
+)
+ALERT_BUTTONS: OneOf[AlertButton | AlertOutcome] = OneOf(ALERT, ALERT_OUTCOME)
+
+
+# ---- the screener, the safety plan, the safety question ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScreenerAnswer:
+    screen_id: int
+    question: Question
+    yes: bool
+
+
+_YES_NO: Part[bool] = Part("y|n", lambda text: text == "y", lambda yes: "y" if yes else "n")
+SCREENER = Codec(
+    "css:{screen_id}:{question}:{yes}", ScreenerAnswer, screen_id=ID, question=member(Question), yes=_YES_NO
+)
+
+
+@dataclass(frozen=True)
+class PlanButton:
+    action: PlanAction
+
+
+@dataclass(frozen=True)
+class PlanStepButton:
+    action: PlanStepAction
+    step: Step
+
+
+PLAN = Codec("plan:{action}", PlanButton, action=choice("start", "later", "show", "edit", "stop"))
+PLAN_STEP = Codec(
+    "plan:{action}:{step}", PlanStepButton, action=choice("step", "skip", "keep"), step=member(Step, STEPS)
+)
+PLAN_BUTTONS: OneOf[PlanButton | PlanStepButton] = OneOf(PLAN, PLAN_STEP)
+
+
+@dataclass(frozen=True)
+class SafetyAnswer:
+    """The answer to "are you safe right now?"."""
+
+    answer: Literal["safe", "help"]
+
+
+SAFETY_CHECK = Codec("rsk:{answer}", SafetyAnswer, answer=choice("safe", "help"))
+
+
+# ---- pages in the outbox -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PageKey:
+    """One page: one per escalation, stage and counselor, so paging a stage twice sends nothing new."""
+
+    escalation_id: int
+    stage: int
+    counselor_id: int
+
+
+PAGE_KEY = Codec(
+    "page:{escalation_id}:{stage}:{counselor_id}",
+    PageKey,
+    limit=None,
+    escalation_id=ID,
+    stage=COUNT,
+    counselor_id=ID,
+)
+
+
+def pages_of(escalation_id: int) -> ColumnElement[bool]:
+    """A condition on outbox rows: the pages of this escalation, every stage and counselor."""
+    return OutboxMessage.key.startswith(PAGE_KEY.prefix(escalation_id=escalation_id), autoescape=True)

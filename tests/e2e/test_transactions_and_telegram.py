@@ -1,0 +1,110 @@
+"""No Telegram call while a database transaction is open: a tap's answer, the edit of its buttons and the
+replies all go out after the handler's transaction has committed. (On SQLite a transaction holds the
+database-wide write lock: a Telegram round trip inside one would keep every other chat waiting.)
+
+The watch counts, per asyncio task, the transactions open on the bot's engine (SQLAlchemy's events) and looks
+at that count whenever the bot makes a Bot API request, from the task making it: a handler's transaction and
+its own Telegram calls are in one task, while the sender's and the scheduler's run beside it in theirs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+from telegram.request import HTTPXRequest
+
+from tests.e2e.test_checkin_flow import _toggle
+from tests.e2e.test_crisis_flow import _link
+from tests.harness import BotHarness
+
+
+class TransactionWatch:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine.sync_engine
+        self.open: Counter[asyncio.Task[Any] | None] = Counter()
+        self.began_in: dict[int, asyncio.Task[Any] | None] = {}  # connection -> the task that began it
+        self.transactions = 0
+        self.calls: list[str] = []  # Bot API methods the bot called
+        self.inside: list[str] = []  # ... of which with a transaction open in the calling task
+        event.listen(self.engine, "begin", self._begin)
+        event.listen(self.engine, "commit", self._end)
+        event.listen(self.engine, "rollback", self._end)
+
+    def close(self) -> None:
+        event.remove(self.engine, "begin", self._begin)
+        event.remove(self.engine, "commit", self._end)
+        event.remove(self.engine, "rollback", self._end)
+
+    def _begin(self, connection: object) -> None:
+        task = self.began_in[id(connection)] = asyncio.current_task()
+        self.open[task] += 1
+        self.transactions += 1
+
+    def _end(self, connection: object) -> None:
+        if id(connection) in self.began_in:
+            self.open[self.began_in.pop(id(connection))] -= 1
+
+    def request(self, url: str) -> None:
+        method = url.rsplit("/", 1)[-1]
+        self.calls.append(method)
+        if self.open[asyncio.current_task()]:
+            self.inside.append(method)
+
+
+@pytest.fixture
+def watch(harness: BotHarness, monkeypatch: pytest.MonkeyPatch) -> Iterator[TransactionWatch]:
+    watching = TransactionWatch(harness.runtime.engine)
+    request = HTTPXRequest.do_request
+
+    async def watched(self: HTTPXRequest, url: str, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
+        watching.request(url)
+        return await request(self, url, *args, **kwargs)
+
+    monkeypatch.setattr(HTTPXRequest, "do_request", watched)
+    yield watching
+    watching.close()
+
+
+async def test_every_tap_is_answered_edited_and_replied_to_after_its_commit(
+    harness: BotHarness, watch: TransactionWatch
+) -> None:
+    counselor_user, counselor_id = await _link(harness, "Sam")
+    user = harness.new_user_id()
+    await harness.enroll(user, counselor_id)  # consent, time zone, check-in time, language
+    # A crisis message: the screener's question is tapped; the counselor looks, then acknowledges.
+    question = await harness.say(user, "im going to kill myself tonight", "wished you were dead")
+    await harness.tap(user, question, "No", "thoughts of killing yourself")
+    alert = await harness.standin.wait_for(counselor_user, "URGENT alert")
+    await harness.tap(counselor_user, alert, "Show details", "What")
+    await harness.standin.tap(counselor_user, alert.message_id, alert.buttons()[0][1])
+    await harness.standin.wait_for(counselor_user, "Acknowledged by Sam")
+    # A check-in: a rating, then a trigger ticked (the tapped message's keyboard is edited).
+    craving = await harness.say(user, "/checkin", "How strong is your craving")
+    triggers = await harness.tap(user, craving, "3", "make things harder")
+    await _toggle(harness, user, triggers, "Stress")
+    # The coping menu, an exercise and its first rating.
+    menu = await harness.say(user, "/cope", "Pick an exercise")
+    breathing = await harness.tap(user, menu, "Breathing", "pick one")
+    start = await harness.tap(user, breathing, "Box breathing", "how strong is your craving right now")
+    await harness.tap(user, start, "5", "1/")
+    # History, settings, the safety plan.
+    history = await harness.say(user, "/history", "14 days")
+    await harness.tap(user, history, "Last 30 days", "30 days")
+    settings = await harness.say(user, "/settings", "What would you like to change")
+    await harness.tap(user, settings, "Check-in time", "What time each day")
+    plan = await harness.say(user, "/safetyplan", "")
+    await harness.tap(user, plan, "Not now", "")
+    # Data rights and consent.
+    prompt = await harness.say(user, "/deleteme", "can't be undone")
+    await harness.tap(user, prompt, "Keep my data", "")
+    revoke = await harness.say(user, "/revoke", "")
+    await harness.tap(user, revoke, "No, keep going", "")
+
+    assert watch.transactions > 0 and watch.calls.count("answerCallbackQuery") == 17
+    assert watch.inside == []

@@ -1,0 +1,194 @@
+"""Button data and outbox keys: each kind keeps its exact form (buttons on messages patients already have, and
+keys already in the outbox, carry it), reaches the one handler registered for it, and reads back to nothing
+when it names what no row can be."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from telegram.ext import Application, CallbackQueryHandler
+
+from bot.checkin.callbacks import CHECKIN, HISTORY, PROMPT_KEY, CheckinButton, HistoryButton, PromptKey
+from bot.checkin.rules import Question as CheckinQuestion
+from bot.content.modules import Category
+from bot.coping.callbacks import (
+    CATEGORY,
+    MENU,
+    MODULE,
+    RUN,
+    CategoryButton,
+    MenuButton,
+    ModuleButton,
+    RunButton,
+)
+from bot.core.callbacks import MAX_ID, Codec
+from bot.core.models import Rsvp
+from bot.enrollment.callbacks import (
+    CONSENT,
+    REVOKE,
+    SETTING_ANSWER,
+    SETTING_CHOSEN,
+    SETUP,
+    ConsentButton,
+    RevokeButton,
+    SettingAnswer,
+    SettingChosen,
+    SetupAnswer,
+)
+from bot.enrollment.onboarding import Step
+from bot.handlers import register
+from bot.privacy.callbacks import DELETION, DeletionButton
+from bot.risk import safety_plan
+from bot.risk.callbacks import (
+    ALERT,
+    ALERT_OUTCOME,
+    PAGE_KEY,
+    PLAN,
+    PLAN_STEP,
+    SAFETY_CHECK,
+    SCREENER,
+    AlertButton,
+    AlertOutcome,
+    PageKey,
+    PlanButton,
+    PlanStepButton,
+    SafetyAnswer,
+    ScreenerAnswer,
+)
+from bot.risk.cssrs import Question as ScreenerQuestion
+from bot.risk.escalation import Outcome
+from bot.schedule.callbacks import (
+    NOTICE_KEY,
+    REMINDER_KEY,
+    RSVP,
+    SKIP_REASON,
+    NoticeKey,
+    ReminderKey,
+    RsvpButton,
+    SkipReason,
+)
+from bot.workspace.callbacks import CASELOAD_PAGE, CaseloadPage
+from tests.harness import TEST_TOKEN
+
+START = datetime(2027, 3, 10, 23, 0, tzinfo=UTC)  # occurrence 30078660 (minutes since 1970)
+
+BUTTONS: list[tuple[Codec[Any], object, str]] = [
+    (CONSENT, ConsentButton("accept"), "consent:accept"),
+    (REVOKE, RevokeButton("cancel"), "revoke:cancel"),
+    (SETUP, SetupAnswer(Step.TIMEZONE, "America/New_York"), "tz:America/New_York"),
+    (SETUP, SetupAnswer(Step.CHECKIN_TIME, "20:00"), "time:20:00"),
+    (SETUP, SetupAnswer(Step.LANGUAGE, "es"), "lang:es"),
+    (SETTING_CHOSEN, SettingChosen(Step.TIMEZONE), "set:tz"),
+    (SETTING_ANSWER, SettingAnswer(Step.CHECKIN_TIME, "other"), "set:time:other"),
+    (CHECKIN, CheckinButton(12, CheckinQuestion.CRAVING, "7"), "ci:12:craving:7"),
+    (CHECKIN, CheckinButton(12, "trig", "stress"), "ci:12:trig:stress"),
+    (CHECKIN, CheckinButton(12, CheckinQuestion.USE_WHAT, "skip"), "ci:12:use_what:skip"),
+    (HISTORY, HistoryButton(30), "hist:30"),
+    (MENU, MenuButton(), "cope:menu"),
+    (CATEGORY, CategoryButton(Category.URGE_MANAGEMENT), "cope:cat:urge_management"),
+    (MODULE, ModuleButton("box_breathing"), "cope:mod:box_breathing"),
+    (RUN, RunButton(3, "before", "skip"), "cs:3:before:skip"),
+    (RUN, RunButton(3, "next", "2"), "cs:3:next:2"),
+    (ALERT, AlertButton(5, "ack"), "esc:5:ack"),
+    (ALERT_OUTCOME, AlertOutcome(5, Outcome.FALSE_ALARM), "esc:5:out:false_alarm"),
+    (SCREENER, ScreenerAnswer(9, ScreenerQuestion.WISH_DEAD, True), "css:9:wish_dead:y"),
+    (SCREENER, ScreenerAnswer(9, ScreenerQuestion.BEHAVIOR_RECENT, False), "css:9:recent:n"),
+    (PLAN, PlanButton("later"), "plan:later"),
+    (PLAN_STEP, PlanStepButton("keep", safety_plan.Step.HELP_PEOPLE), "plan:keep:help_people"),
+    (SAFETY_CHECK, SafetyAnswer("help"), "rsk:help"),
+    (RSVP, RsvpButton(4, START, Rsvp.CANNOT), "rsvp:4:30078660:cannot"),
+    (SKIP_REASON, SkipReason(8), "rsvp:skip:8"),
+    (DELETION, DeletionButton("no", 77), "deleteme:no:77"),
+    (CASELOAD_PAGE, CaseloadPage(2), "cl:2"),
+]
+KEYS: list[tuple[Codec[Any], object, str]] = [
+    (PAGE_KEY, PageKey(5, 0, 3), "page:5:0:3"),
+    (REMINDER_KEY, ReminderKey(4, START, 7, 1440), "rem:4:30078660:7:1440"),
+    (NOTICE_KEY, NoticeKey(8, "cannot", 3, 1_700_000_000), "rsvp:8:cannot:3:1700000000"),
+    (PROMPT_KEY, PromptKey("checkin_nudge", 6), "checkin_nudge:6"),
+]
+
+
+@pytest.mark.parametrize(("codec", "value", "text"), BUTTONS + KEYS, ids=[t for _, _, t in BUTTONS + KEYS])
+def test_each_kind_keeps_its_form_and_reads_back(codec: Codec[Any], value: object, text: str) -> None:
+    assert codec.pack(value) == text
+    assert codec.parse(text) == value
+    assert re.match(codec.pattern, text)
+
+
+def _registered() -> list[CallbackQueryHandler[Any, Any]]:
+    application = Application.builder().token(TEST_TOKEN).build()
+    register(application)
+    return [h for h in application.handlers[0] if isinstance(h, CallbackQueryHandler)]
+
+
+@pytest.mark.parametrize("text", [t for _, _, t in BUTTONS])
+def test_each_button_reaches_one_handler(text: str) -> None:
+    handlers = _registered()
+    claimed = [h for h in handlers if h.pattern is not None and h.check_update(_tap(text))]
+    assert len(claimed) == 1, text  # and the catch-all for stray buttons comes after it
+    assert handlers[-1].pattern is None and handlers.index(claimed[0]) < len(handlers) - 1
+
+
+def _tap(data: str) -> Any:
+    from telegram import CallbackQuery, Update, User
+
+    user = User(1, "Test", is_bot=False)
+    return Update(1, callback_query=CallbackQuery("1", user, "chat", data=data))
+
+
+@pytest.mark.parametrize(
+    ("codec", "template"),
+    [
+        (CHECKIN, "ci:{}:craving:5"),
+        (RUN, "cs:{}:before:5"),
+        (SCREENER, "css:{}:wish_dead:y"),
+        (ALERT, "esc:{}:ack"),
+        (ALERT_OUTCOME, "esc:{}:out:safe"),
+        (RSVP, "rsvp:{}:30078660:coming"),
+        (RSVP, "rsvp:4:{}:coming"),
+        (SKIP_REASON, "rsvp:skip:{}"),
+        (DELETION, "deleteme:yes:{}"),
+    ],
+)
+def test_ids_no_row_can_have_read_as_nothing(codec: Codec[Any], template: str) -> None:
+    assert codec.parse(template.format(MAX_ID)) is not None
+    for impossible in (0, MAX_ID + 1, 999_999_999_999, "-1", "", "1e3", " 5", "５"):
+        assert codec.parse(template.format(impossible)) is None, impossible
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [
+        "ci:5:bogus:5",
+        "ci:5:craving:5:6",
+        "cope:cat:cooking",
+        "esc:5:out:maybe",
+        "plan:step:nothing",
+        "rsk:",
+        "x" * 64,
+    ],
+)
+def test_malformed_data_reads_as_nothing(forged: str) -> None:
+    for codec, _, _ in BUTTONS:
+        assert codec.parse(forged) is None
+
+
+def test_too_long_or_unreadable_values_are_not_packed() -> None:
+    with pytest.raises(ValueError, match="not a valid"):
+        SETTING_ANSWER.pack(SettingAnswer(Step.TIMEZONE, "A" * 60))  # 69 bytes: Telegram would refuse it
+    with pytest.raises(ValueError, match="not a valid"):
+        CHECKIN.pack(CheckinButton(0, "craving", "5"))
+    with pytest.raises(ValueError, match="not a valid"):
+        MODULE.pack(ModuleButton("Box Breathing"))
+
+
+def test_key_prefixes_match_every_stage_and_nothing_else() -> None:
+    assert PAGE_KEY.prefix(escalation_id=5) == "page:5:"
+    assert REMINDER_KEY.prefix(session_id=4) == "rem:4:"
+    assert REMINDER_KEY.prefix(session_id=4, occurrence=START, patient_id=7) == "rem:4:30078660:7:"
+    with pytest.raises(TypeError):
+        REMINDER_KEY.prefix(patient_id=7)  # not the first part: no prefix says it
