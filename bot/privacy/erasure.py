@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core import audit
 from bot.core.models import EscalationAlert, Invite, OutboxMessage, Patient
+from bot.intake import store as inbox
 from bot.privacy.records import PATIENTS, linked_audit_events, links, owned_ids
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ async def erase_patient(
         if message is not None
     ]
     erased.audit_events_deidentified = await _deidentify_audit(session, patient_id)
+    erased.rows["inbox"] += await inbox.forget_chat(session, chat_id)  # updates not yet handled, or parked
     erased.rows["outbox"] += await _delete_notices_naming(session, alias)
     erased.rows["outbox"] += await _count(
         session,
