@@ -25,6 +25,7 @@ from bot.core.db import exclusive, transaction
 from bot.core.models import utcnow
 from bot.enrollment.jobs import purge_invites
 from bot.handlers import coping as coping_handlers
+from bot.intake import jobs as inbox_jobs
 from bot.outbox.dispatcher import Dispatcher
 from bot.risk import jobs as risk_jobs
 from bot.risk import paging
@@ -138,6 +139,7 @@ def build_scheduler(runtime: Runtime, bot: Bot, dispatcher: Dispatcher) -> Sched
     runtime.wake_outbox = dispatcher.wake
     # The rest looks at the whole database: one process at a time.
     scheduler.every(6 * 3600, purge_invites, runtime, id="purge_invites", alone=True)
+    scheduler.every(3600, inbox_jobs.purge_handled, runtime, id="purge_inbox", alone=True)
     scheduler.every(
         settings.scheduler_tick_seconds, checkin_tick, runtime, id="checkin_tick", now=True, alone=True
     )

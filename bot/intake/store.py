@@ -85,13 +85,21 @@ async def add(session: AsyncSession, updates: Sequence[Incoming], now: datetime)
 async def chats_with_work(
     session: AsyncSession, worker: str, now: datetime, *, exclude: Sequence[int | None], limit: int
 ) -> list[int | None]:
-    """Chats with due rows that this worker may claim, oldest first."""
+    """Chats with due rows that this worker may claim (none held by another worker), oldest first."""
+    held_elsewhere = select(InboxUpdate.chat_id).where(
+        InboxUpdate.chat_id.is_not(None),
+        InboxUpdate.status == InboxStatus.PENDING,
+        InboxUpdate.claimed_by.is_not(None),
+        InboxUpdate.claimed_by != worker,
+        InboxUpdate.claimed_until >= now,
+    )
     query = (
         select(InboxUpdate.chat_id, func.min(InboxUpdate.update_id).label("first"))
         .where(
             InboxUpdate.status == InboxStatus.PENDING,
             InboxUpdate.next_attempt_at <= now,
             _lives(worker, now),
+            or_(InboxUpdate.chat_id.is_(None), InboxUpdate.chat_id.not_in(held_elsewhere)),
         )
         .group_by(InboxUpdate.chat_id)
         .order_by("first")

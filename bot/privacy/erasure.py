@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core import audit
 from bot.core.models import EscalationAlert, Invite, OutboxMessage, OutboxStatus, Patient, utcnow
+from bot.intake import store as inbox
 from bot.outbox.store import unclaimed
 from bot.privacy.records import PATIENTS, linked_audit_events, links, owned_ids
 from bot.workspace.digests import DIGEST_KIND, DIGEST_PATIENTS
@@ -81,6 +82,7 @@ async def erase_patient(
         if message is not None
     ]
     erased.audit_events_deidentified = await _deidentify_audit(session, patient_id)
+    erased.rows["inbox"] += await inbox.forget_chat(session, chat_id)  # updates not yet handled, or parked
     erased.rows["outbox"] += await _digests_naming(session, patient_id)
     erased.rows["outbox"] += await _count(
         session,
