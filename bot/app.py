@@ -82,9 +82,9 @@ async def serve(
     (bot.intake): per chat in order, chats concurrently, retried when handling fails."""
     from bot.webhook import WebhookServer
 
-    review.gate(runtime.settings.content_dir, required=runtime.settings.require_content_review)
     await ensure_current(runtime.engine)
     await check_keys(runtime.engine)  # a key that cannot read what is stored: refuse, one line, at once
+    review.gate(runtime.settings.content_dir, required=runtime.settings.require_content_review)
     application = build_application(runtime)
     dispatcher = Dispatcher(
         runtime,
