@@ -1,14 +1,11 @@
 """`python -m bot risk check` and `risk eval`, and the evaluation they print.
 
-One test runs the real command in a subprocess; the others call `bot.cli.main` in this process (the `cli`
-fixture) with the content check of the shipped content done once per run, so they stay fast."""
+The commands run in this process (the `cli` fixture); one with its own content check, the others with the
+check of the shipped content done once per run, so they stay fast."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import cast
@@ -26,21 +23,6 @@ CONTENT = Path(__file__).resolve().parent.parent / "content"
 KEYS = {"text", "level", "categories", "matched", "follow_up"}
 
 Run = Callable[..., tuple[int, str, str]]
-
-
-def _bot(*args: str, stdin: str = "", cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "TELEGRAM_", "DATABASE_"))}
-    env.update(CONTENT_DIR=str(CONTENT), LOG_LEVEL="WARNING")
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        input=stdin,
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 @pytest.fixture
@@ -71,9 +53,17 @@ def _records(stdout: str) -> list[dict[str, object]]:
 # ---- risk check --------------------------------------------------------------------------------------------
 
 
-def test_risk_check_from_standard_input_in_a_subprocess(tmp_path: Path) -> None:
-    result = _bot(
-        "risk", "check", "-", stdin="i want to die\n\n   \ntook 30 xanax\nwhat time is group\n", cwd=tmp_path
+def test_risk_check_from_standard_input_with_its_own_content_check(
+    cli: CommandLine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)  # CONTENT_DIR, not the working directory, says where the lexicon is
+    result = cli(
+        "risk",
+        "check",
+        "-",
+        stdin="i want to die\n\n   \ntook 30 xanax\nwhat time is group\n",
+        CONTENT_DIR=str(CONTENT),
+        DATABASE_URL=None,
     )
     assert result.returncode == 0, result.stderr
     records = _records(result.stdout)
