@@ -15,11 +15,13 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot import runtime
 from bot.content.modules import Module, load_modules
+from bot.content_check.check import Report, check_content
 from bot.core import db
 from bot.core.config import Settings, load_settings
 from bot.core.models import Base
-from tests.harness import TEST_ENCRYPTION_KEY, TEST_TOKEN, BotHarness
+from tests.harness import TEST_ENCRYPTION_KEY, TEST_TOKEN, BotHarness, CommandLine, load_content_once
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -34,6 +36,15 @@ async def _reset_schema(url: str) -> None:
         await db.upgrade(engine)
     finally:
         await engine.dispose()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _content_loaded_once() -> Iterator[None]:
+    """Every Runtime made in this process (the harness's, `python -m bot run` called in-process) loads the
+    shipped content through `load_content_once`: checked once per run instead of once per test."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(runtime, "load_content", load_content_once)
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -105,6 +116,24 @@ def cli_env(database_url: str) -> Iterator[dict[str, str]]:
         LOG_LEVEL="WARNING",
     )
     yield env
+
+
+@pytest.fixture
+def cli(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> CommandLine:
+    """`python -m bot ARGS` in this process, with the environment `cli_env` gives a subprocess."""
+    for name in set(os.environ) - set(cli_env):
+        monkeypatch.delenv(name)
+    for name, value in cli_env.items():
+        monkeypatch.setenv(name, value)
+    return CommandLine(capsys)
+
+
+@pytest.fixture(scope="session")
+def shipped_report() -> Report:
+    """`content check` of the shipped content/, done once per run: tests read it, never change it."""
+    return check_content(REPO / "content")
 
 
 @pytest.fixture(scope="session")

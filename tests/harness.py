@@ -1,20 +1,29 @@
-"""The real bot (bot.app.serve) running over real HTTP against the local Telegram stand-in."""
+"""The real bot (bot.app.serve) running over real HTTP against the local Telegram stand-in, and the command
+line (bot.cli.main) run in this process."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import io
 import itertools
+import logging
 import socket
+import sys
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
+import pytest
 from pydantic import SecretStr
 from sqlalchemy import select
 
 from bot.app import serve
+from bot.cli import main
+from bot.content_check.loader import Content, fingerprint, load_content
 from bot.core import db
 from bot.core.config import Settings
 from bot.core.models import Counselor, CounselorRole, InviteKind, Patient
@@ -26,7 +35,25 @@ from devtools.simulator import BotMessage, TelegramStandIn
 TEST_TOKEN = "123456789:TEST-token-for-the-local-stand-in"
 TEST_ENCRYPTION_KEY = "3YqCcwW2osn6N0g5gj8tLZc4iUYWXFwjtvQ0URv_lok="  # for tests only
 TEST_WEBHOOK_SECRET = "test-webhook-secret-0123456789"  # for tests only
+SHIPPED_CONTENT = Path(__file__).resolve().parent.parent / "content"
 _user_ids = itertools.count(5000)
+
+
+@functools.cache
+def _shipped_content(stamp: str) -> Content:
+    return load_content(SHIPPED_CONTENT)
+
+
+def load_content_once(root: Path) -> Content:
+    """`load_content`, except that the shipped content/ is loaded and checked once per test run, then shared.
+
+    Loading checks every text, module and risk phrase (seconds); tests never edit the shipped folder (those
+    that edit content copy it first) and nothing changes a Content in place. Any other folder, or the shipped
+    one once a file in it changes (the fingerprint the bot itself watches), is loaded afresh as the bot would.
+    """
+    if Path(root).resolve() != SHIPPED_CONTENT:
+        return load_content(root)
+    return _shipped_content(fingerprint(root))
 
 
 async def until(condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -152,3 +179,70 @@ class BotHarness:
         patient = await self.patient(user_id)
         assert patient is not None
         return patient.id
+
+
+# ---- the command line --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ran:
+    """What a `python -m bot` command did, as the shell sees it."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@contextmanager
+def _logging_put_back() -> Iterator[None]:
+    """A command configures logging for its process (bot.core.logs): undo that once it is done."""
+    root = logging.getLogger()
+    handlers, levels = root.handlers[:], {"": root.level}
+    levels |= {
+        name: lg.level for name, lg in root.manager.loggerDict.items() if isinstance(lg, logging.Logger)
+    }
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(levels[""])
+        for name, lg in list(root.manager.loggerDict.items()):
+            if isinstance(lg, logging.Logger):
+                lg.setLevel(levels.get(name, logging.NOTSET))
+
+
+class CommandLine:
+    """`python -m bot ARGS` in this process: bot.cli.main with the environment (the `cli` fixture sets it),
+    standard input and output a shell gives it, and its exit status, SystemExit included. Its logging goes to
+    the captured stderr, as in its own process. The command runs its own event loop: from an async test, run
+    it in a thread (`await asyncio.to_thread(cli, ...)`)."""
+
+    def __init__(self, capsys: pytest.CaptureFixture[str]) -> None:
+        self._capsys = capsys
+
+    def __call__(self, *args: str, stdin: str = "", **env: str | None) -> Ran:
+        """`env` sets variables for this command only; None unsets one."""
+        self._capsys.readouterr()
+        with pytest.MonkeyPatch.context() as patch, _logging_put_back():
+            for name, value in env.items():
+                if value is None:
+                    patch.delenv(name, raising=False)
+                else:
+                    patch.setenv(name, value)
+            patch.setattr(sys, "stdin", io.StringIO(stdin))
+            try:
+                status = main(list(args))
+            except SystemExit as done:  # argparse, --help, configuration errors
+                status = _exit_status(done.code)
+        out, err = self._capsys.readouterr()
+        return Ran(status, out, err)
+
+
+def _exit_status(code: object) -> int:
+    """What the process would exit with after `raise SystemExit(code)`."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from jinja2.exceptions import SecurityError
 
 from bot.content.catalog import ContentError, load_catalog
-from bot.content_check.check import check_content
+from bot.content_check.check import Report, check_content
 from bot.content_check.loader import load_content
-from tests.harness import TEST_ENCRYPTION_KEY
+from tests.harness import TEST_ENCRYPTION_KEY, CommandLine
 
 CONTENT = Path(__file__).resolve().parent.parent / "content"
 MODULE = """\
@@ -44,9 +41,8 @@ def _errors(root: Path) -> list[str]:
     return check_content(root).errors
 
 
-def test_shipped_content_passes() -> None:
-    report = check_content(CONTENT)
-    assert report.errors == []
+def test_shipped_content_passes(shipped_report: Report) -> None:
+    assert shipped_report.errors == []
 
 
 def test_a_valid_copy_passes(content: Path) -> None:
@@ -191,15 +187,9 @@ def test_the_sandbox_stops_a_text_reading_secrets_or_running_code(
     assert catalog.render("stranger.not_enrolled", "es").startswith("Hola.")  # the other texts still work
 
 
-def test_cli_prints_path_line_and_fails(content: Path) -> None:
+def test_cli_prints_path_line_and_fails(content: Path, cli: CommandLine) -> None:
     (content / "en" / "extra.yaml").write_text("a: Hello {{ name\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", "content", "check", str(content)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = cli("content", "check", str(content))
     assert result.returncode == 1
     assert f"{content / 'en' / 'extra.yaml'}:1: template error in 'a'" in result.stdout
     assert result.stdout.strip().splitlines()[-1].startswith("content check FAILED: ")
@@ -217,8 +207,8 @@ REQUIRED_MODULES = {
 }
 
 
-def test_the_required_modules_ship_in_english_and_spanish() -> None:
-    report = check_content(CONTENT)
+def test_the_required_modules_ship_in_english_and_spanish(shipped_report: Report) -> None:
+    report = shipped_report
     assert report.modules is not None
     for language in ("en", "es"):
         assert set(report.modules.modules[language]) >= REQUIRED_MODULES, language
@@ -245,26 +235,12 @@ def test_the_required_modules_ship_in_english_and_spanish() -> None:
         assert group in full_text, group
 
 
-def test_preview_prints_a_module_step_by_step() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", "content", "preview", "box_breathing", "--lang", "es"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env={**os.environ, "CONTENT_DIR": str(CONTENT)},
-    )
+def test_preview_prints_a_module_step_by_step(cli: CommandLine) -> None:
+    result = cli("content", "preview", "box_breathing", "--lang", "es", CONTENT_DIR=str(CONTENT))
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("Respiración cuadrada  (breathing, about 3 min)")
     assert "[1/6]" in result.stdout and "[6/6]" in result.stdout
-    missing = subprocess.run(
-        [sys.executable, "-m", "bot", "content", "preview", "nope"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env={**os.environ, "CONTENT_DIR": str(CONTENT)},
-    )
+    missing = cli("content", "preview", "nope", CONTENT_DIR=str(CONTENT))
     assert missing.returncode == 1 and missing.stderr.startswith(
         "error: no module 'nope' (known: body_scan, "
     )

@@ -11,22 +11,21 @@ import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
-from bot import cli
-from bot.content_check.check import check_content
+from bot.content_check.check import Report, check_content
 from bot.risk import Category, Detector, FollowUp, RiskLevel
 from bot.risk.classifier import MODEL_FILE, Classifier, features, fingerprint, load_examples
 from bot.risk.labelled import Labelled
 from bot.risk.lexicon import Lexicon
 from bot.risk.training import train
+from tests.harness import CommandLine
 
 CONTENT = Path(__file__).resolve().parent.parent / "content"
 
 
 @pytest.fixture(scope="module")
-def lexicon() -> Lexicon:
-    report = check_content(CONTENT)
-    assert report.risk is not None, report.errors
-    return report.risk.lexicon
+def lexicon(shipped_report: Report) -> Lexicon:
+    assert shipped_report.risk is not None, shipped_report.errors
+    return shipped_report.risk.lexicon
 
 
 @pytest.fixture(scope="module")
@@ -111,8 +110,8 @@ def test_a_question_does_not_survive_as_question(lexicon: Lexicon) -> None:
     assert Category.SUICIDE in imminent.as_question().categories
 
 
-def test_the_shipped_model_is_current_and_asks_where_the_rules_are_silent() -> None:
-    report = check_content(CONTENT)
+def test_the_shipped_model_is_current_and_asks_where_the_rules_are_silent(shipped_report: Report) -> None:
+    report = shipped_report
     assert report.risk is not None and report.risk.classifier is not None, report.errors
     assert not [w for w in report.warnings if MODEL_FILE in w]
     screening = report.risk.screen("i keep thinking everyone would move on fine if i just vanished")
@@ -174,29 +173,29 @@ def test_no_model_means_the_rules_alone(content: Path) -> None:
     assert not report.errors and report.risk is not None and report.risk.classifier is None
 
 
-def test_risk_train_writes_a_current_model(
-    content: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_risk_train_writes_a_current_model(content: Path, cli: CommandLine) -> None:
     for language in ("en", "es"):  # a small set keeps the test fast
         path = content / language / "risk" / "examples.tsv"
         lines = path.read_text(encoding="utf-8").splitlines()
         path.write_text("\n".join(lines[:1] + lines[1::5]) + "\n", encoding="utf-8")
     assert any(MODEL_FILE in w for w in check_content(content).warnings)
-    monkeypatch.setattr(cli.logs, "configure", lambda level="INFO": None)
-    monkeypatch.setenv("BOT_TOKEN", "123456789:AAtesttokentesttokentesttoken")
-    status = cli.main(["risk", "train", "--content", str(content), "--threshold", "0.7"])
-    out, err = capsys.readouterr()
-    assert status == 0, err
-    assert f"wrote {content / MODEL_FILE}: " in out and "threshold 0.7" in out
+    trained = cli(
+        "risk",
+        "train",
+        "--content",
+        str(content),
+        "--threshold",
+        "0.7",
+        BOT_TOKEN="123456789:AAtesttokentesttokentesttoken",
+    )
+    assert trained.returncode == 0, trained.stderr
+    assert f"wrote {content / MODEL_FILE}: " in trained.stdout and "threshold 0.7" in trained.stdout
     report = check_content(content)
     assert not report.errors and not [w for w in report.warnings if MODEL_FILE in w]
     assert report.risk is not None and report.risk.classifier is not None
     assert report.risk.classifier.threshold == 0.7
 
 
-def test_risk_train_refuses_a_threshold_that_is_not_a_probability(
-    content: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    with pytest.raises(SystemExit):
-        cli.main(["risk", "train", "--content", str(content), "--threshold", "1"])
-    assert "is not a probability between 0 and 1" in capsys.readouterr().err
+def test_risk_train_refuses_a_threshold_that_is_not_a_probability(content: Path, cli: CommandLine) -> None:
+    refused = cli("risk", "train", "--content", str(content), "--threshold", "1")
+    assert refused.returncode == 2 and "is not a probability between 0 and 1" in refused.stderr

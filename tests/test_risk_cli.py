@@ -1,26 +1,23 @@
 """`python -m bot risk check` and `risk eval`, and the evaluation they print.
 
-One test runs the real command in a subprocess; the others call `bot.cli.main` in this process with the
-content check done once per module, so they stay fast."""
+The commands run in this process (the `cli` fixture); one with its own content check, the others with the
+check of the shipped content done once per run, so they stay fast."""
 
 from __future__ import annotations
 
-import io
 import json
-import os
-import subprocess
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import cast
 
 import pytest
 
-from bot import cli
-from bot.content_check.check import Report, check_content
+from bot.content_check import check
+from bot.content_check.check import Report
 from bot.risk.detector import Detector, Screening
 from bot.risk.evaluate import EvalFileError, Evaluation, Labelled, evaluate, read_labelled
 from bot.risk.levels import RiskLevel
+from tests.harness import CommandLine
 
 CONTENT = Path(__file__).resolve().parent.parent / "content"
 KEYS = {"text", "level", "categories", "matched", "follow_up"}
@@ -28,44 +25,22 @@ KEYS = {"text", "level", "categories", "matched", "follow_up"}
 Run = Callable[..., tuple[int, str, str]]
 
 
-def _bot(*args: str, stdin: str = "", cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "TELEGRAM_", "DATABASE_"))}
-    env.update(CONTENT_DIR=str(CONTENT), LOG_LEVEL="WARNING")
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        input=stdin,
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
-@pytest.fixture(scope="module")
-def report() -> Report:
-    checked = check_content(CONTENT)
-    assert checked.risk is not None, checked.errors
-    return checked
+@pytest.fixture
+def report(shipped_report: Report) -> Report:
+    assert shipped_report.risk is not None, shipped_report.errors
+    return shipped_report
 
 
 @pytest.fixture
-def run(report: Report, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Iterator[Run]:
+def run(report: Report, cli: CommandLine, monkeypatch: pytest.MonkeyPatch) -> Run:
     """`python -m bot ARGS` in this process: (exit status, stdout, stderr)."""
-    monkeypatch.setattr(cli, "check_content", lambda root: report)
-    monkeypatch.setattr(cli.logs, "configure", lambda level="INFO": None)
-    monkeypatch.setenv("CONTENT_DIR", str(CONTENT))
-    for name in ("BOT_TOKEN", "DATABASE_URL", "TELEGRAM_API_BASE_URL"):
-        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(check, "check_content", lambda root: report)
 
     def call(*args: str, stdin: str = "") -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-        status = cli.main(list(args))
-        out, err = capsys.readouterr()
-        return status, out, err
+        ran = cli(*args, stdin=stdin, CONTENT_DIR=str(CONTENT))
+        return ran.returncode, ran.stdout, ran.stderr
 
-    yield call
+    return call
 
 
 def _records(stdout: str) -> list[dict[str, object]]:
@@ -78,9 +53,17 @@ def _records(stdout: str) -> list[dict[str, object]]:
 # ---- risk check --------------------------------------------------------------------------------------------
 
 
-def test_risk_check_from_standard_input_in_a_subprocess(tmp_path: Path) -> None:
-    result = _bot(
-        "risk", "check", "-", stdin="i want to die\n\n   \ntook 30 xanax\nwhat time is group\n", cwd=tmp_path
+def test_risk_check_from_standard_input_with_its_own_content_check(
+    cli: CommandLine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)  # CONTENT_DIR, not the working directory, says where the lexicon is
+    result = cli(
+        "risk",
+        "check",
+        "-",
+        stdin="i want to die\n\n   \ntook 30 xanax\nwhat time is group\n",
+        CONTENT_DIR=str(CONTENT),
+        DATABASE_URL=None,
     )
     assert result.returncode == 0, result.stderr
     records = _records(result.stdout)
@@ -158,7 +141,7 @@ def test_risk_commands_refuse_content_that_fails_the_check(
     run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     broken = Report(errors=[f"{tmp_path}/en/risk/lexicon.yaml:7: 'took <drug>': unknown word class <drug>"])
-    monkeypatch.setattr(cli, "check_content", lambda root: broken)
+    monkeypatch.setattr(check, "check_content", lambda root: broken)
     status, out, err = run("risk", "check", "-", stdin="hello\n")
     assert status == 1 and out == ""
     assert err.startswith("error: the content does not pass `content check`:\n")

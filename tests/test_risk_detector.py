@@ -5,24 +5,20 @@ from __future__ import annotations
 
 import random
 import re
-from pathlib import Path
 
 import pytest
 
-from bot.content_check.check import check_content
+from bot.content_check.check import Report
 from bot.risk import Category, Context, Detector, FollowUp, RiskLevel, Screening
-
-CONTENT = Path(__file__).resolve().parent.parent / "content"
 
 IMMINENT, HIGH, MODERATE, NONE = RiskLevel.IMMINENT, RiskLevel.HIGH, RiskLevel.MODERATE, RiskLevel.NONE
 CSSRS = FollowUp.CSSRS
 
 
 @pytest.fixture(scope="module")
-def detector() -> Detector:
-    report = check_content(CONTENT)
-    assert report.risk is not None, report.errors
-    return report.risk
+def detector(shipped_report: Report) -> Detector:
+    assert shipped_report.risk is not None, shipped_report.errors
+    return shipped_report.risk
 
 
 def _explain(result: Screening) -> str:

@@ -5,27 +5,28 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.content.catalog import load_catalog
-from bot.core.config import Settings
+from bot.cli.common import with_session
 from bot.core.models import Patient, utcnow
-from bot.privacy import retention
-from bot.privacy.discharge import DischargeError, discharge
 
-WithSession = Callable[[Settings, Callable[[AsyncSession], Awaitable[int]]], Awaitable[int]]
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from bot.core.config import Settings
 
 
 class RecordsError(Exception):
     """A mistake the user can fix (an unknown alias, a patient already discharged)."""
 
 
-async def cmd_discharge(args: argparse.Namespace, settings: Settings, with_session: WithSession) -> int:
+async def cmd_discharge(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.content.catalog import load_catalog
+    from bot.privacy.discharge import DischargeError, discharge
+
     catalog = load_catalog(settings.content_dir)
 
     async def work(session: AsyncSession) -> int:
@@ -51,7 +52,9 @@ async def cmd_discharge(args: argparse.Namespace, settings: Settings, with_sessi
     return await with_session(settings, work)
 
 
-async def cmd_purge(args: argparse.Namespace, settings: Settings, with_session: WithSession) -> int:
+async def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.privacy import retention
+
     async def work(session: AsyncSession) -> int:
         now = utcnow()
         counts = await retention.purge(session, older_than=timedelta(days=args.older_than), now=now)
@@ -69,6 +72,8 @@ async def cmd_purge(args: argparse.Namespace, settings: Settings, with_session: 
 
 
 def _days(value: str) -> int:
+    from bot.privacy import retention
+
     try:
         days = int(value)
     except ValueError:
@@ -80,15 +85,8 @@ def _days(value: str) -> int:
     return days
 
 
-def add_parsers(commands: Any, with_session: WithSession) -> None:
-    """Add `discharge` and `purge` to the CLI (`commands` is the top-level subparsers object)."""
-
-    def handler(command: Callable[[argparse.Namespace, Settings, WithSession], Awaitable[int]]) -> Any:
-        async def run(args: argparse.Namespace, settings: Settings) -> int:
-            return await command(args, settings, with_session)
-
-        return run
-
+def add_parsers(commands: Any) -> None:
+    """Add `discharge` and `purge` (`commands` is the top-level subparsers object)."""
     leave = commands.add_parser(
         "discharge",
         help="end a patient's care: goodbye with aftercare resources, then no more messages",
@@ -97,7 +95,7 @@ def add_parsers(commands: Any, with_session: WithSession) -> None:
         "it). If they write in afterwards they are told their time in the program has ended.",
     )
     leave.add_argument("alias", metavar="ALIAS")
-    leave.set_defaults(handler=handler(cmd_discharge))
+    leave.set_defaults(handler=cmd_discharge)
 
     purge = commands.add_parser(
         "purge",
@@ -108,7 +106,4 @@ def add_parsers(commands: Any, with_session: WithSession) -> None:
         "rows deleted per table.",
     )
     purge.add_argument("--older-than", type=_days, required=True, metavar="DAYS", help="at least 1")
-    purge.set_defaults(handler=handler(cmd_purge))
-
-
-ERRORS = (RecordsError, DischargeError)
+    purge.set_defaults(handler=cmd_purge)

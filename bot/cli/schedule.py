@@ -1,43 +1,35 @@
-"""`python -m bot schedule ...` and `python -m bot outbox ...`: the program schedule and the send queue.
+"""`python -m bot schedule ...`: the program schedule (groups, sessions, calendar import).
 
 Times on the command line are wall-clock times in the clinic's time zone (DEFAULT_TIMEZONE) unless
-`--timezone` says otherwise; patients are named by alias (never by name).
+`--timezone` says otherwise; patients are named by alias (never by name). The schedule's rules (and
+icalendar) are imported when a command runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core import audit
-from bot.core.config import Settings
-from bot.core.models import (
-    GroupMember,
-    OutboxMessage,
-    OutboxStatus,
-    Patient,
-    PatientGroup,
-    ProgramSession,
-    SessionKind,
-    utcnow,
-)
-from bot.outbox import store as outbox
-from bot.schedule import rules
-from bot.schedule.ical_import import CalendarError, parse_calendar
+from bot.cli.common import with_session
+from bot.core.models import GroupMember, Patient, PatientGroup, ProgramSession, SessionKind, utcnow
 
-WithSession = Callable[[Settings, Callable[[AsyncSession], Awaitable[int]]], Awaitable[int]]
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from bot.core.config import Settings
+
 MAX_ICS_BYTES = 5_000_000
 
 
 def _zone(name: str) -> str:
+    from bot.schedule import rules
+
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -46,6 +38,8 @@ def _zone(name: str) -> str:
 
 
 def _local_time(text: str) -> datetime:
+    from bot.schedule import rules
+
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
@@ -56,6 +50,8 @@ def _local_time(text: str) -> datetime:
 
 
 async def _patient(session: AsyncSession, alias: str) -> Patient:
+    from bot.schedule import rules
+
     patient = await session.scalar(select(Patient).where(Patient.alias == alias))
     if patient is None:
         raise rules.ScheduleError(f"no patient with alias {alias!r}")
@@ -66,7 +62,10 @@ def _clinic(moment: datetime, zone: str) -> str:
     return moment.astimezone(ZoneInfo(zone)).strftime("%a %Y-%m-%d %H:%M %Z")
 
 
-async def cmd_add(args: argparse.Namespace, settings: Settings, with_session: WithSession) -> int:
+async def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.core import audit
+    from bot.schedule import rules
+
     async def work(session: AsyncSession) -> int:
         zone = _zone(args.timezone or settings.default_timezone)
         group = await rules.group_named(session, args.group, create=True) if args.group else None
@@ -95,7 +94,9 @@ async def cmd_add(args: argparse.Namespace, settings: Settings, with_session: Wi
     return await with_session(settings, work)
 
 
-async def cmd_list(args: argparse.Namespace, settings: Settings, with_session: WithSession) -> int:
+async def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.schedule import rules
+
     async def work(session: AsyncSession) -> int:
         now = utcnow()
         query = select(ProgramSession).where(ProgramSession.active.is_(True)).order_by(ProgramSession.id)
@@ -124,6 +125,8 @@ async def cmd_list(args: argparse.Namespace, settings: Settings, with_session: W
 
 
 def _read_calendar(path: Path) -> bytes:
+    from bot.schedule import rules
+
     try:
         if path.stat().st_size > MAX_ICS_BYTES:
             raise rules.ScheduleError(f"{path} is over {MAX_ICS_BYTES // 1_000_000} MB; is it a calendar?")
@@ -132,7 +135,11 @@ def _read_calendar(path: Path) -> bytes:
         raise rules.ScheduleError(f"cannot read {path}: {error.strerror}") from None
 
 
-async def cmd_import(args: argparse.Namespace, settings: Settings, with_session: WithSession) -> int:
+async def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.core import audit
+    from bot.schedule import rules
+    from bot.schedule.ical_import import parse_calendar
+
     path = Path(args.file)
     data = _read_calendar(path)
     events = parse_calendar(data, _zone(args.timezone or settings.default_timezone))
@@ -159,7 +166,10 @@ async def cmd_import(args: argparse.Namespace, settings: Settings, with_session:
     return await with_session(settings, work)
 
 
-async def cmd_cancel(args: argparse.Namespace, settings: Settings, with_session: WithSession) -> int:
+async def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.core import audit
+    from bot.schedule import rules
+
     async def work(session: AsyncSession) -> int:
         program_session = await session.get(ProgramSession, args.session)
         if program_session is None or not program_session.active:
@@ -177,7 +187,9 @@ async def cmd_cancel(args: argparse.Namespace, settings: Settings, with_session:
     return await with_session(settings, work)
 
 
-async def cmd_join(args: argparse.Namespace, settings: Settings, with_session: WithSession) -> int:
+async def cmd_join(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.schedule import rules
+
     async def work(session: AsyncSession) -> int:
         group = await rules.group_named(session, args.group, create=not args.leave)
         for alias in args.aliases:
@@ -193,7 +205,7 @@ async def cmd_join(args: argparse.Namespace, settings: Settings, with_session: W
     return await with_session(settings, work)
 
 
-async def cmd_groups(args: argparse.Namespace, settings: Settings, with_session: WithSession) -> int:
+async def cmd_groups(args: argparse.Namespace, settings: Settings) -> int:
     async def work(session: AsyncSession) -> int:
         rows = await session.execute(
             select(PatientGroup.id, PatientGroup.name, func.count(GroupMember.id))
@@ -208,32 +220,8 @@ async def cmd_groups(args: argparse.Namespace, settings: Settings, with_session:
     return await with_session(settings, work)
 
 
-async def cmd_outbox_stats(args: argparse.Namespace, settings: Settings, with_session: WithSession) -> int:
-    async def work(session: AsyncSession) -> int:
-        for status, count in sorted((await outbox.counts(session)).items()):
-            print(f"{status}\t{count}")
-        failed = await session.execute(
-            select(OutboxMessage.id, OutboxMessage.kind, OutboxMessage.error, OutboxMessage.attempts)
-            .where(OutboxMessage.status == OutboxStatus.FAILED)
-            .order_by(OutboxMessage.id.desc())
-            .limit(args.failed)
-        )
-        for row_id, kind, error, attempts in failed.all():
-            print(f"failed\t{row_id}\t{kind}\t{error}\t{attempts} attempts", file=sys.stderr)
-        return 0
-
-    return await with_session(settings, work)
-
-
-def add_parsers(commands: Any, with_session: WithSession) -> None:
-    """Add `schedule` and `outbox` to the CLI (`commands` is the top-level subparsers object)."""
-
-    def handler(command: Callable[[argparse.Namespace, Settings, WithSession], Awaitable[int]]) -> Any:
-        async def run(args: argparse.Namespace, settings: Settings) -> int:
-            return await command(args, settings, with_session)
-
-        return run
-
+def add_parsers(commands: Any) -> None:
+    """Add `schedule` (`commands` is the top-level subparsers object)."""
     schedule = commands.add_parser(
         "schedule",
         help="the program schedule: groups, sessions, calendar import",
@@ -258,7 +246,7 @@ def add_parsers(commands: Any, with_session: WithSession) -> None:
     add.add_argument("--url", help="telehealth link")
     add.add_argument("--counselor", type=int, metavar="ID", help="the counselor who runs it")
     add.add_argument("--timezone", metavar="ZONE", help="if not DEFAULT_TIMEZONE")
-    add.set_defaults(handler=handler(cmd_add))
+    add.set_defaults(handler=cmd_add)
 
     listing = actions.add_parser(
         "list", help="list sessions and their next occurrences", description="List active sessions."
@@ -267,7 +255,7 @@ def add_parsers(commands: Any, with_session: WithSession) -> None:
     scope = listing.add_mutually_exclusive_group()
     scope.add_argument("--group", metavar="NAME")
     scope.add_argument("--patient", metavar="ALIAS")
-    listing.set_defaults(handler=handler(cmd_list))
+    listing.set_defaults(handler=cmd_list)
 
     ics = actions.add_parser(
         "import",
@@ -280,7 +268,7 @@ def add_parsers(commands: Any, with_session: WithSession) -> None:
     ics.add_argument("file", metavar="FILE.ics")
     ics.add_argument("--group", required=True, metavar="NAME")
     ics.add_argument("--timezone", metavar="ZONE", help="for times without one (default DEFAULT_TIMEZONE)")
-    ics.set_defaults(handler=handler(cmd_import))
+    ics.set_defaults(handler=cmd_import)
 
     cancel = actions.add_parser(
         "cancel",
@@ -289,36 +277,21 @@ def add_parsers(commands: Any, with_session: WithSession) -> None:
     )
     cancel.add_argument("session", type=int, metavar="SESSION_ID")
     cancel.add_argument("--on", metavar="START", help="the occurrence's start, e.g. 2026-11-26 18:00")
-    cancel.set_defaults(handler=handler(cmd_cancel))
+    cancel.set_defaults(handler=cmd_cancel)
 
     join = actions.add_parser(
         "join", help="add patients to a group", description="Add patients (by alias) to a group."
     )
     join.add_argument("--group", required=True, metavar="NAME")
     join.add_argument("aliases", nargs="+", metavar="ALIAS")
-    join.set_defaults(handler=handler(cmd_join), leave=False)
+    join.set_defaults(handler=cmd_join, leave=False)
 
     leave = actions.add_parser(
         "leave", help="take patients out of a group", description="Take patients (by alias) out of a group."
     )
     leave.add_argument("--group", required=True, metavar="NAME")
     leave.add_argument("aliases", nargs="+", metavar="ALIAS")
-    leave.set_defaults(handler=handler(cmd_join), leave=True)
+    leave.set_defaults(handler=cmd_join, leave=True)
 
     groups = actions.add_parser("groups", help="list groups", description="List groups and their sizes.")
-    groups.set_defaults(handler=handler(cmd_groups))
-
-    box = commands.add_parser(
-        "outbox",
-        help="the send queue (reminders, prompts, alerts)",
-        description="The outbox of planned messages.",
-    )
-    box_actions = box.add_subparsers(dest="outbox_command", required=True, metavar="ACTION")
-    stats = box_actions.add_parser(
-        "stats", help="messages by status, and the latest failures", description="Messages by status."
-    )
-    stats.add_argument("--failed", type=int, default=20, help="failed rows to list (default 20)")
-    stats.set_defaults(handler=handler(cmd_outbox_stats))
-
-
-ERRORS = (rules.ScheduleError, CalendarError)
+    groups.set_defaults(handler=cmd_groups)

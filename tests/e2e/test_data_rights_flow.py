@@ -1,11 +1,10 @@
 """/mydata, /deleteme, `discharge` and `purge` through real HTTP, the real Application and database, and the
-CLI in its own process against the same database."""
+CLI (in this process, on its own event loop and engine) against the same database."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 
 from sqlalchemy import func, select
 
@@ -14,16 +13,16 @@ from bot.core.models import AuditEvent, Escalation, EscalationAlert, Patient
 from devtools.simulator import BotMessage
 from tests.e2e.test_checkin_flow import _toggle
 from tests.e2e.test_crisis_flow import _link
-from tests.harness import BotHarness
-from tests.test_cli import _bot
+from tests.harness import BotHarness, CommandLine, Ran
 
 NOTE = "Ana from group called me, that helped"
 CRISIS = "i want to kill myself tonight"
 
 
-async def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    """The CLI in its own process; the bot keeps running meanwhile (it shares the database)."""
-    return await asyncio.to_thread(_bot, env, *args)
+async def _cli(cli: CommandLine, *args: str) -> Ran:
+    """The CLI in a thread (it runs its own event loop); the bot keeps running meanwhile (it shares the
+    database)."""
+    return await asyncio.to_thread(cli, *args)
 
 
 def _document(suffix: str) -> object:
@@ -206,14 +205,14 @@ async def test_deleteme_erases_everything_and_they_become_a_stranger(harness: Bo
 
 
 async def test_discharge_from_the_command_line_then_the_patient_writes_in(
-    harness: BotHarness, cli_env: dict[str, str]
+    harness: BotHarness, cli: CommandLine
 ) -> None:
     user = harness.new_user_id()
     await harness.enroll(user)
     patient = await harness.patient(user)
     assert patient is not None
 
-    result = await _cli(cli_env, "discharge", patient.alias)
+    result = await _cli(cli, "discharge", patient.alias)
     assert result.returncode == 0, result.stderr
     assert f"{patient.alias} discharged" in result.stderr and "goodbye" in result.stderr
     goodbye = await harness.standin.wait_for(user, "aftercare groups", timeout=20)
@@ -227,32 +226,32 @@ async def test_discharge_from_the_command_line_then_the_patient_writes_in(
     await harness.say(user, "/mydata", "everything I keep about you")
     await harness.standin.wait_for(user, _document(".json"), after=mark)  # type: ignore[arg-type]
 
-    again = await _cli(cli_env, "discharge", patient.alias)
+    again = await _cli(cli, "discharge", patient.alias)
     assert again.returncode == 1 and "already discharged" in again.stderr
-    unknown = await _cli(cli_env, "discharge", "Nobody")
+    unknown = await _cli(cli, "discharge", "Nobody")
     assert unknown.returncode == 1 and "no patient with alias 'Nobody'" in unknown.stderr
     assert "patient.discharged" in await _audit_actions(harness)
 
 
 async def test_purge_from_the_command_line_erases_long_discharged_patients(
-    harness: BotHarness, cli_env: dict[str, str]
+    harness: BotHarness, cli: CommandLine
 ) -> None:
     gone, staying = harness.new_user_id(), harness.new_user_id()
     await harness.enroll(gone)
     await harness.enroll(staying)
     patient = await harness.patient(gone)
     assert patient is not None
-    assert (await _cli(cli_env, "discharge", patient.alias)).returncode == 0
+    assert (await _cli(cli, "discharge", patient.alias)).returncode == 0
     await harness.standin.wait_for(gone, "aftercare groups", timeout=20)
 
-    recent = await _cli(cli_env, "purge", "--older-than", "30")
+    recent = await _cli(cli, "purge", "--older-than", "30")
     assert recent.returncode == 0, recent.stderr
     assert "patients\t0" in recent.stdout.splitlines() and "the audit log is kept" in recent.stderr
     async with db.transaction(harness.runtime.sessions) as session:  # as if the discharge was long ago
         event = await session.scalar(select(AuditEvent).where(AuditEvent.action == "patient.discharged"))
         assert event is not None
         event.at = event.at.replace(year=event.at.year - 1)
-    purged = await _cli(cli_env, "purge", "--older-than", "30")
+    purged = await _cli(cli, "purge", "--older-than", "30")
     assert purged.returncode == 0, purged.stderr
     lines = purged.stdout.splitlines()
     assert "patients\t1" in lines and any(line.startswith("checkins\t") for line in lines)
@@ -260,7 +259,7 @@ async def test_purge_from_the_command_line_erases_long_discharged_patients(
     await harness.say(gone, "hello", "only for people enrolled")
 
     for bad in ("0", "-3", "soon"):
-        refused = await _cli(cli_env, "purge", "--older-than", bad)
+        refused = await _cli(cli, "purge", "--older-than", bad)
         assert refused.returncode == 2 and "at least 1" in refused.stderr, bad
     assert "data.purged" in await _audit_actions(harness)
     async with harness.runtime.sessions() as session:
@@ -268,8 +267,8 @@ async def test_purge_from_the_command_line_erases_long_discharged_patients(
     assert remaining == 1
 
 
-def test_the_commands_have_help(cli_env: dict[str, str]) -> None:
+def test_the_commands_have_help(cli: CommandLine) -> None:
     for command in ("discharge", "purge"):
-        result = _bot(cli_env, command, "--help")
+        result = cli(command, "--help")
         assert result.returncode == 0 and "usage: python -m bot" in result.stdout, result.stderr
-    assert "--older-than DAYS" in _bot(cli_env, "purge", "--help").stdout
+    assert "--older-than DAYS" in cli("purge", "--help").stdout

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from bot.core.config import Settings
 from bot.core.models import CounselorRole, InviteKind
+from devtools.simulator import BotMessage
 from tests.harness import BotHarness
 
 
@@ -75,6 +76,14 @@ async def _admin(harness: BotHarness, role: CounselorRole = CounselorRole.ADMIN)
     return user
 
 
+async def _reload(harness: BotHarness, admin: int, expect: str) -> BotMessage:
+    """/reload answers once the whole content has been checked: seconds on a busy machine, so a longer
+    deadline than a reply's."""
+    mark = harness.standin.mark(admin)
+    await harness.standin.send_text(admin, "/reload")
+    return await harness.standin.wait_for(admin, expect, after=mark, timeout=30)
+
+
 def _copy_content(settings: Settings, tmp_path: Path) -> Path:
     content = tmp_path / "content"
     shutil.copytree(settings.content_dir, content)
@@ -93,7 +102,7 @@ async def test_reload_refuses_a_broken_edit_and_keeps_serving(settings: Settings
         common.write_text(
             original.replace("Here is what I can do for you:", "Here is what I do {{ oops"), "utf-8"
         )
-        refused = await harness.say(admin, "/reload", "kept the last good version")
+        refused = await _reload(harness, admin, "kept the last good version")
         assert f"{common}:" in (refused.text or "") and "template error" in (refused.text or "")
         await harness.say(patient, "/help", "Here is what I can do for you:")  # the last good content
 
@@ -101,7 +110,7 @@ async def test_reload_refuses_a_broken_edit_and_keeps_serving(settings: Settings
         common.write_text(
             original.replace("Here is what I can do for you:", "Here is what I can do:"), "utf-8"
         )
-        await harness.say(admin, "/reload", "Content reloaded")
+        await _reload(harness, admin, "Content reloaded")
         await harness.say(patient, "/help", "Here is what I can do:\n")
 
 
@@ -123,7 +132,7 @@ async def test_the_watcher_picks_up_edits_without_a_command(settings: Settings, 
         # A module with an unknown category is refused: the old title keeps being shown.
         module.write_text(original.replace("category: breathing", "category: yoga"), encoding="utf-8")
         await _eventually(
-            lambda: harness.runtime.refused_fingerprint is not None, "the broken edit looked at"
+            lambda: harness.runtime.refused_fingerprint is not None, "the broken edit looked at", timeout=30
         )
         menu = await harness.say(user, "/cope", "Pick an exercise")
         breathing = await harness.tap(user, menu, "Breathing", "pick one")
@@ -133,6 +142,6 @@ async def test_the_watcher_picks_up_edits_without_a_command(settings: Settings, 
         module.write_text(
             original.replace("title: Box breathing", "title: Square breathing"), encoding="utf-8"
         )
-        await _eventually(lambda: harness.runtime.content is not good, "the fixed edit served")
+        await _eventually(lambda: harness.runtime.content is not good, "the fixed edit served", timeout=30)
         breathing = await harness.tap(user, menu, "Breathing", "pick one")
         assert next(label for label, _ in breathing.buttons()) == "Square breathing (3 min)"

@@ -174,7 +174,7 @@ async def test_blocked_bot_marks_the_patient_unreachable_and_tells_the_counselor
 async def test_429_and_5xx_are_retried_and_a_row_out_of_tries_is_failed_not_lost(
     harness: BotHarness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(outbox, "BACKOFF_BASE", timedelta(milliseconds=300))
+    monkeypatch.setattr(outbox, "BACKOFF_BASE", timedelta(milliseconds=100))
     _, counselor_id = await _link(harness, "Dana")
     user, _ = await _patient_in_group(harness, counselor_id)
     other, _ = await _patient_in_group(harness, counselor_id)
@@ -188,7 +188,7 @@ async def test_429_and_5xx_are_retried_and_a_row_out_of_tries_is_failed_not_lost
     await schedule_jobs.plan(harness.runtime)
     for chat in (user, other):
         await harness.standin.wait_for(chat, "Reminder", timeout=20)
-    for _ in range(150):  # tries 0.3 s, 0.6 s, 1.2 s ... apart
+    for _ in range(150):  # tries 0.1 s, 0.2 s, 0.4 s ... apart
         rows = {r.chat_id: r for r in await _rows(harness)}
         if rows[third].status is OutboxStatus.FAILED:
             break
@@ -268,13 +268,14 @@ async def test_urgent_alerts_overtake_bulk_reminders(settings: Settings) -> None
             await outbox.enqueue(session, bulk)
         harness.runtime.wake_outbox()
         await harness.standin.wait_for(chats[0], "bulk")
-        # 40 bulk messages at 5 a second take 8 seconds; an alert raised meanwhile does not wait for them.
+        # 40 bulk messages at 5 a second take 8 seconds; an alert raised meanwhile does not wait for them:
+        # when it has arrived, at least 10 of them (2 seconds' worth) are still to go.
         mark = harness.standin.mark(user)
         await harness.standin.send_text(user, "i want to kill myself")
         await harness.standin.wait_for(user, "988", after=mark, timeout=10)
-        alert = await harness.standin.wait_for(counselor_user, "URGENT alert")
-        last = await harness.standin.wait_for(chats[-1], "bulk", timeout=20)
-        assert alert.sent_at < last.sent_at - 2
+        await harness.standin.wait_for(counselor_user, "URGENT alert")
+        sent = [c for c in chats if any("bulk" in (m.text or "") for m in harness.standin.transcript(c))]
+        assert len(sent) <= len(chats) - 10, len(sent)
 
 
 async def test_withdrawing_consent_cancels_the_reminders_waiting_for_them(harness: BotHarness) -> None:

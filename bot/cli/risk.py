@@ -1,0 +1,182 @@
+"""`python -m bot risk ...`: screen messages with the risk detector, measure it, fit the model beside it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bot.cli.common import CliError
+from bot.risk.classifier import EXAMPLES_FILE, MODEL_FILE
+from bot.risk.training import THRESHOLD
+
+if TYPE_CHECKING:
+    from bot.core.config import Settings
+    from bot.risk.detector import Detector
+
+
+def _probability(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not 0.0 < number < 1.0:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a probability between 0 and 1")
+    return number
+
+
+def _detector(args: argparse.Namespace, settings: Settings) -> Detector:
+    from bot.content_check.check import check_content
+
+    root = Path(args.content) if args.content else settings.content_dir
+    report = check_content(root)
+    if report.risk is None:
+        raise CliError("the content does not pass `content check`:\n" + "\n".join(report.errors))
+    return report.risk
+
+
+async def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
+    detector = _detector(args, settings)
+    if args.file in (None, "-"):
+        lines: Any = sys.stdin
+    else:
+        try:
+            lines = await asyncio.to_thread(Path(args.file).read_text, encoding="utf-8")
+            lines = lines.splitlines()
+        except OSError as error:
+            raise CliError(f"cannot read {args.file}: {error.strerror}") from None
+    for line in lines:
+        text = line.rstrip("\n")
+        if not text.strip():
+            continue
+        result = detector.screen(text)
+        record = {
+            "text": text,
+            "level": result.level.label,
+            "categories": [str(c) for c in result.categories],
+            "matched": result.matched,
+            "follow_up": result.follow_up.value if result.follow_up else None,
+        }
+        print(json.dumps(record, ensure_ascii=False), flush=True)
+    return 0
+
+
+async def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.risk.evaluate import EvalFileError, evaluate, read_labelled
+    from bot.risk.levels import RiskLevel
+
+    detector = _detector(args, settings)
+    try:
+        items = read_labelled(Path(args.file))
+    except OSError as error:
+        raise CliError(f"cannot read {args.file}: {error.strerror}") from None
+    except EvalFileError as error:
+        raise CliError(str(error)) from None
+    evaluation = evaluate(detector, items)
+    for outcome in evaluation.misses:
+        kind = "FALSE ALARM" if outcome.false_alarm else "MISSED, ASKED" if outcome.asked else "MISSED"
+        item = outcome.item
+        print(
+            f"{args.file}:{item.line}: {kind}: labelled {item.level.label}/{item.category}, "
+            f"screened {outcome.result.level.label}: {item.text}"
+        )
+        for description in outcome.result.matched:
+            print(f"    {description}")
+    summary = evaluation.summary()
+    recall = summary["recall"]
+    assert isinstance(recall, dict)
+    print(
+        "recall: "
+        + ", ".join(
+            f"{level} {'-' if value is None else f'{value:.3f}'} ({summary['counts'][level]})"  # type: ignore[index]
+            for level, value in recall.items()
+        )
+    )
+    rate = evaluation.false_alarm_rate
+    print(
+        f"false alarms on none: {summary['false_alarms']} of {evaluation.count(RiskLevel.NONE)}"
+        + ("" if rate is None else f" ({rate:.1%})")
+    )
+    reached = summary["reached"]
+    assert isinstance(reached, dict)
+    print(
+        "paged or asked: "
+        + ", ".join(f"{level} {'-' if value is None else f'{value:.3f}'}" for level, value in reached.items())
+    )
+    questions = evaluation.question_rate
+    if questions is not None:
+        print(f"questions on none: {questions:.1%}")
+    print(f"median {summary['median_us']} microseconds per message")
+    return 0
+
+
+async def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.risk.classifier import load_examples
+    from bot.risk.lexicon import load_lexicon
+    from bot.risk.training import TrainingUnavailable, train
+
+    root = Path(args.content) if args.content else settings.content_dir
+    problems: list[str] = []
+    lexicon = load_lexicon(root, problems)
+    examples = load_examples(root, problems)
+    if lexicon is None or problems:
+        raise CliError("the content does not pass `content check`:\n" + "\n".join(problems))
+    if not examples:
+        raise CliError(f"no labelled examples in {root}/*/risk/{EXAMPLES_FILE}")
+    try:
+        model = await asyncio.to_thread(train, examples, lexicon.normalizer, threshold=args.threshold)
+    except (TrainingUnavailable, ValueError) as error:
+        raise CliError(str(error)) from None
+    path = root / MODEL_FILE
+    await asyncio.to_thread(path.write_text, model.to_json(), encoding="utf-8")
+    print(
+        f"wrote {path}: {len(model.weights)} features from {model.examples} examples, "
+        f"threshold {model.threshold}"
+    )
+    print("measure it on messages it has not seen: python -m bot risk eval FILE.tsv")
+    return 0
+
+
+def add_parsers(commands: Any) -> None:
+    """Add `risk` (`commands` is the top-level subparsers object)."""
+    risk = commands.add_parser(
+        "risk",
+        help="audit the risk detector (for clinical leads)",
+        description="Screen messages with the risk lexicon in content/, or measure it on labelled messages.",
+    )
+    risk_commands = risk.add_subparsers(dest="risk_command", required=True, metavar="ACTION")
+    risk_check = risk_commands.add_parser(
+        "check",
+        help="screen messages, one per line",
+        description="Screen one message per line (from FILE, or standard input with - or no FILE) and print "
+        "one JSON object per line: text, level, categories, matched, follow_up.",
+    )
+    risk_check.add_argument("file", nargs="?", metavar="FILE|-")
+    risk_check.set_defaults(handler=cmd_check)
+    risk_eval = risk_commands.add_parser(
+        "eval",
+        help="recall and false alarms on a labelled file",
+        description="Read a tab-separated file with columns level, category, text; print every miss and "
+        "false alarm, recall per level and the false-alarm rate on 'none' messages (flagged high or "
+        "imminent).",
+    )
+    risk_eval.add_argument("file", metavar="FILE.tsv")
+    risk_eval.set_defaults(handler=cmd_eval)
+    risk_train = risk_commands.add_parser(
+        "train",
+        help="fit the model beside the rules on content's labelled examples (needs scikit-learn)",
+        description=f"Fit the model that asks 'are you safe right now?' when the rules find nothing high, on "
+        f"the labelled examples in */risk/{EXAMPLES_FILE}, and write {MODEL_FILE} in the content folder.",
+    )
+    risk_train.add_argument(
+        "--threshold",
+        type=_probability,
+        default=THRESHOLD,
+        help=f"ask when the model's probability is at least this (default {THRESHOLD})",
+    )
+    risk_train.set_defaults(handler=cmd_train)
+    for sub in (risk_check, risk_eval, risk_train):
+        sub.add_argument("--content", metavar="DIR", help="the content folder (default: CONTENT_DIR)")

@@ -1,0 +1,72 @@
+"""`python -m bot run` and `python -m bot demo`: the bot, and the bot on this machine with a stand-in."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bot.cli.common import CliError
+
+if TYPE_CHECKING:
+    from bot.core.config import Settings
+
+
+async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.app import serve
+    from bot.runtime import Runtime
+
+    settings.require_token()
+    if args.webhook:
+        settings.require_webhook()
+    runtime = Runtime.create(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await serve(runtime, stop, webhook=args.webhook)
+    finally:
+        await runtime.engine.dispose()
+    return 0
+
+
+async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        from devtools.demo import run_demo
+    except ImportError:
+        raise CliError("the demo runs from a source checkout: `make demo` in the repository") from None
+
+    return await run_demo(settings, database_path=Path(args.database))
+
+
+def add_parsers(commands: Any) -> None:
+    """Add `run` and `demo` (`commands` is the top-level subparsers object)."""
+    run = commands.add_parser(
+        "run",
+        help="run the bot (long polling, or --webhook)",
+        description="Run the bot. Needs BOT_TOKEN, ENCRYPTION_KEY and a migrated database. Takes updates by "
+        "long polling from TELEGRAM_API_BASE_URL, or with --webhook by Telegram posting them to WEBHOOK_URL.",
+    )
+    run.add_argument(
+        "--webhook",
+        action="store_true",
+        help="serve Telegram's webhook on WEBHOOK_LISTEN:WEBHOOK_PORT (with /healthz, /readyz, /metrics); "
+        "needs WEBHOOK_URL and WEBHOOK_SECRET; several such processes may share one PostgreSQL database",
+    )
+    run.set_defaults(handler=cmd_run)
+
+    demo = commands.add_parser(
+        "demo",
+        help="chat with the bot on this machine, no Telegram needed",
+        description="Start a local Telegram stand-in, a fresh demo database and the bot, "
+        "and chat as the demo patient (or counselor) from the terminal.",
+    )
+    demo.add_argument(
+        "--database",
+        default="demo.sqlite3",
+        help="demo database file, recreated each run (default: %(default)s)",
+    )
+    demo.set_defaults(handler=cmd_demo)
