@@ -161,6 +161,13 @@ def build_scheduler(runtime: Runtime, bot: Bot, dispatcher: Dispatcher) -> Sched
     scheduler.every(
         ESCALATION_TICK_SECONDS, risk_jobs.close_stalled, runtime, id="close_stalled_screens", alone=True
     )
+    scheduler.every(
+        ESCALATION_TICK_SECONDS,
+        risk_jobs.follow_up_safety_checks,
+        runtime,
+        id="follow_up_safety_checks",
+        alone=True,
+    )
     if settings.content_watch_seconds > 0:
         scheduler.every(settings.content_watch_seconds, watch_content, runtime, id="watch_content")
     return scheduler
