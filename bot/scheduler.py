@@ -25,6 +25,7 @@ from bot.core.db import exclusive, transaction
 from bot.core.models import utcnow
 from bot.enrollment.jobs import purge_invites
 from bot.handlers import coping as coping_handlers
+from bot.handlers import privacy as privacy_handlers
 from bot.outbox.dispatcher import Dispatcher
 from bot.risk import jobs as risk_jobs
 from bot.risk import paging
@@ -166,6 +167,15 @@ def build_scheduler(runtime: Runtime, bot: Bot, dispatcher: Dispatcher) -> Sched
         risk_jobs.follow_up_safety_checks,
         runtime,
         id="follow_up_safety_checks",
+        alone=True,
+    )
+    # A /deleteme that waited for the patient's alerts runs soon after the last one is resolved.
+    scheduler.every(
+        ESCALATION_TICK_SECONDS,
+        privacy_handlers.erase_deferred,
+        runtime,
+        bot,
+        id="erase_deferred",
         alone=True,
     )
     if settings.content_watch_seconds > 0:

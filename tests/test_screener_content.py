@@ -53,6 +53,7 @@ NEW_TEXTS = (
     "crisis.call_ok_reply",
     "crisis.call_not_ok_reply",
     "crisis.harm_others",
+    "deleteme.deferred",
 )
 
 

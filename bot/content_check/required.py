@@ -277,7 +277,8 @@ def required_keys() -> frozenset[str]:
     keys.update(f"mydata.html.{label}" for label in EXPORT_LABELS)
     keys.update(f"mydata.values.{code}" for code in value_codes())
     keys.update(
-        f"deleteme.{key}" for key in ("confirm_prompt", "confirm_button", "cancel_button", "kept", "done")
+        f"deleteme.{key}"
+        for key in ("confirm_prompt", "confirm_button", "cancel_button", "kept", "done", "deferred")
     )
     keys.add("discharge.goodbye")
     return frozenset(keys)
