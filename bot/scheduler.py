@@ -25,6 +25,7 @@ from bot.core.db import exclusive, transaction
 from bot.core.models import utcnow
 from bot.enrollment.jobs import purge_invites
 from bot.handlers import coping as coping_handlers
+from bot.handlers import privacy as privacy_handlers
 from bot.intake import jobs as inbox_jobs
 from bot.outbox.dispatcher import Dispatcher
 from bot.risk import jobs as risk_jobs
@@ -162,6 +163,22 @@ def build_scheduler(runtime: Runtime, bot: Bot, dispatcher: Dispatcher) -> Sched
     )
     scheduler.every(
         ESCALATION_TICK_SECONDS, risk_jobs.close_stalled, runtime, id="close_stalled_screens", alone=True
+    )
+    scheduler.every(
+        ESCALATION_TICK_SECONDS,
+        risk_jobs.follow_up_safety_checks,
+        runtime,
+        id="follow_up_safety_checks",
+        alone=True,
+    )
+    # A /deleteme that waited for the patient's alerts runs soon after the last one is resolved.
+    scheduler.every(
+        ESCALATION_TICK_SECONDS,
+        privacy_handlers.erase_deferred,
+        runtime,
+        bot,
+        id="erase_deferred",
+        alone=True,
     )
     if settings.content_watch_seconds > 0:
         scheduler.every(settings.content_watch_seconds, watch_content, runtime, id="watch_content")

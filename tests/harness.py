@@ -165,9 +165,15 @@ class BotHarness:
         return await self.standin.wait_for(user_id, expect, after=mark)
 
     async def enroll(
-        self, user_id: int, counselor_id: int | None = None, *, finish_setup: bool = True
+        self,
+        user_id: int,
+        counselor_id: int | None = None,
+        *,
+        finish_setup: bool = True,
+        language: str = "en",
     ) -> int:
-        """Invite, /start, consent and (optionally) the whole set-up. Returns the patient id."""
+        """Invite, /start, consent and (optionally) the whole set-up, choosing `language`. Returns the patient
+        id."""
         counselor_id = counselor_id or await self.add_counselor()
         code = await self.invite(InviteKind.PATIENT, counselor_id)
         consent = await self.say(user_id, f"/start {code}", "I agree")
@@ -175,7 +181,9 @@ class BotHarness:
         if finish_setup:
             time_question = await self.tap(user_id, zone_question, "Eastern", "check-in")
             language_question = await self.tap(user_id, time_question, "20:00", "language")
-            await self.tap(user_id, language_question, "English", "all set")
+            name = self.runtime.text("language_name", language)
+            done = self.runtime.text("onboarding.done", language, zone="", checkin_time="", language_name="")
+            await self.tap(user_id, language_question, name, done.splitlines()[0])
         patient = await self.patient(user_id)
         assert patient is not None
         return patient.id

@@ -142,6 +142,47 @@ async def test_on_demand_resumes_the_open_check_in(sessions: Sessions) -> None:
     assert not new and again.id == first.id and again.step == Question.TRIGGERS
 
 
+async def test_a_paused_check_in_keeps_its_answers_and_is_carried_on(sessions: Sessions) -> None:
+    """Paused by a crisis reply: no longer open (typed text goes elsewhere); /checkin carries it on."""
+    patient = await _patient(sessions)
+    now = _utc(2026, 11, 23, 12)
+    async with db.transaction(sessions) as session:
+        checkin, _ = await rules.begin_on_demand(session, patient, now, expiry=EXPIRY)
+        rules.answer(checkin, Question.CRAVING, 4, now)
+        rules.pause(checkin)
+        assert checkin.status is CheckInStatus.PAUSED
+    async with db.transaction(sessions) as session:
+        assert await rules.open_checkin(session, patient.id) is None
+        again, new = await rules.begin_on_demand(session, patient, now + timedelta(hours=1), expiry=EXPIRY)
+    assert not new and again.id == checkin.id
+    assert (again.status, again.step, again.craving) == (CheckInStatus.OPEN, Question.TRIGGERS, 4)
+
+
+async def test_a_tap_on_the_paused_question_carries_it_on_and_a_paused_one_expires(
+    sessions: Sessions,
+) -> None:
+    patient, other = await _patient(sessions), await _patient(sessions)
+    now = _utc(2026, 11, 23, 12)
+    async with db.transaction(sessions) as session:
+        tapped, _ = await rules.begin_on_demand(session, patient, now, expiry=EXPIRY)
+        rules.pause(tapped)
+        with pytest.raises(rules.Closed):
+            rules.answer(tapped, Question.MOOD, 3, now)  # not its question: it stays paused
+        assert tapped.status is CheckInStatus.PAUSED
+        assert rules.answer(tapped, Question.CRAVING, 2, now) is Question.TRIGGERS
+        assert tapped.status is CheckInStatus.OPEN
+        left, _ = await rules.begin_on_demand(session, other, now, expiry=EXPIRY)
+        rules.pause(left)
+        closed = await rules.close_expired(session, now + EXPIRY)
+    assert [(c.id, c.status) for c in closed] == [
+        (tapped.id, CheckInStatus.PARTIAL),
+        (left.id, CheckInStatus.MISSED),
+    ]
+    async with db.transaction(sessions) as session:
+        fresh, new = await rules.begin_on_demand(session, other, now + EXPIRY, expiry=EXPIRY)
+    assert new and fresh.id != left.id
+
+
 # ---- the schedule --------------------------------------------------------------------------------------
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core import db
-from bot.core.models import Escalation, ScreenStatus, SuicideScreen
+from bot.core.models import Escalation, ScreenStatus, SuicideScreen, utcnow
 from bot.risk import RiskLevel, cssrs
 from bot.risk.cssrs import ColumbiaRisk, Question, Trigger
 from tests.records import add_patient
@@ -19,6 +19,7 @@ from tests.records import add_patient
 Sessions = async_sessionmaker[AsyncSession]
 Path = tuple[tuple[Question, bool], ...]
 
+PAST, SINCE = cssrs.Period.PAST_MONTH, cssrs.Period.SINCE_LAST
 NOW = datetime(2026, 3, 2, 15, 30, tzinfo=UTC)
 WAIT = timedelta(minutes=30)
 
@@ -33,11 +34,12 @@ W, T, M, N, P, B, R = (
     Question.BEHAVIOR_RECENT,
 )
 
-# Our alert level for each Columbia result, from the clinical reference.
+# Our alert level for each Columbia result, from the clinical reference: low risk is "refer" (a care-team
+# flag for the next business day), not an alert.
 EXPECTED_LEVEL = {
     ColumbiaRisk.HIGH: RiskLevel.IMMINENT,
     ColumbiaRisk.MODERATE: RiskLevel.HIGH,
-    ColumbiaRisk.LOW: RiskLevel.HIGH,
+    ColumbiaRisk.LOW: RiskLevel.NONE,
     ColumbiaRisk.NONE: RiskLevel.NONE,
 }
 
@@ -101,7 +103,8 @@ def _case_id(value: object) -> str:
 
 
 def _fresh_screen() -> SuicideScreen:
-    """A screen as `start` leaves it (checked against the database in test_start_opens_a_screen_at_q1)."""
+    """A screen as `start` then `agree` leave it (checked against the database in
+    test_start_asks_permission_then_q1)."""
     return SuicideScreen(
         patient_id=1,
         escalation_id=None,
@@ -166,9 +169,10 @@ def test_levels_map_columbia_results_to_our_alert_levels() -> None:
     assert cssrs.LEVELS == EXPECTED_LEVEL
 
 
-def test_every_yes_is_at_least_our_high_level() -> None:
+def test_moderate_and_high_alert_and_low_is_a_referral() -> None:
     for risk, level in cssrs.LEVELS.items():
-        assert (level >= RiskLevel.HIGH) is (risk is not ColumbiaRisk.NONE)
+        assert (level >= RiskLevel.HIGH) is (risk in (ColumbiaRisk.MODERATE, ColumbiaRisk.HIGH))
+    assert cssrs.REFERRAL is ColumbiaRisk.LOW
 
 
 def test_there_are_26_complete_answer_paths() -> None:
@@ -408,7 +412,7 @@ def test_close_unanswered_refuses_a_finished_screen() -> None:
 # ---- the database ------------------------------------------------------------------------------------------
 
 
-async def test_start_opens_a_screen_at_q1(sessions: Sessions) -> None:
+async def test_start_asks_permission_then_q1(sessions: Sessions) -> None:
     patient_id = await _patient(sessions)
     escalation_id = await _escalation(sessions, patient_id)
     async with db.transaction(sessions) as session:
@@ -420,10 +424,19 @@ async def test_start_opens_a_screen_at_q1(sessions: Sessions) -> None:
     assert saved.patient_id == patient_id and saved.escalation_id == escalation_id
     assert saved.trigger == "alerted"
     assert saved.status is ScreenStatus.OPEN
-    assert saved.step == Question.WISH_DEAD.value
+    assert saved.step == cssrs.PERMISSION  # permission first, in its own step: no answer is a question's
     assert saved.answers == {}
     assert saved.started_at == NOW
     assert (saved.answered_at, saved.finished_at, saved.result) == (None, None, None)
+    with pytest.raises(ValueError):
+        cssrs.answer(saved, W, True, NOW)
+    async with db.transaction(sessions) as session:
+        agreed = await session.get_one(SuicideScreen, screen.id)
+        assert cssrs.agree(agreed, cssrs.Period.PAST_MONTH, NOW + WAIT) is W
+    async with sessions() as session:
+        saved = await session.get_one(SuicideScreen, screen.id)
+    assert (saved.status, saved.step, saved.answers) == (ScreenStatus.OPEN, W.value, {})
+    assert saved.answered_at == NOW + WAIT and saved.result is None
 
 
 async def test_start_without_an_escalation(sessions: Sessions) -> None:
@@ -440,7 +453,7 @@ async def test_answers_given_one_transaction_at_a_time_are_all_kept(sessions: Se
     JSON column has to be seen and written."""
     patient_id = await _patient(sessions)
     async with db.transaction(sessions) as session:
-        await cssrs.start(session, patient_id, Trigger.ALERTED, None, NOW)
+        cssrs.agree(await cssrs.start(session, patient_id, Trigger.ALERTED, None, NOW), PAST, NOW)
     path: Path = ((W, True), (T, True), (M, True), (N, False), (P, False), (B, True), (R, False))
     for index, (question, yes) in enumerate(path):
         async with db.transaction(sessions) as session:
@@ -464,6 +477,7 @@ async def test_a_yes_to_intent_is_saved_as_a_finished_high_screen(sessions: Sess
     escalation_id = await _escalation(sessions, patient_id)
     async with db.transaction(sessions) as session:
         screen = await cssrs.start(session, patient_id, Trigger.ALERTED, escalation_id, NOW)
+        cssrs.agree(screen, PAST, NOW)
     for question, yes in ((W, True), (T, True), (M, False), (N, True)):
         async with db.transaction(sessions) as session:
             current = await cssrs.open_screen(session, patient_id)
@@ -556,6 +570,7 @@ async def test_a_stalled_screen_closed_unanswered_is_kept(sessions: Sessions) ->
     patient_id = await _patient(sessions)
     async with db.transaction(sessions) as session:
         screen = await cssrs.start(session, patient_id, Trigger.AMBIGUOUS, None, NOW - timedelta(hours=1))
+        cssrs.agree(screen, PAST, NOW - timedelta(hours=1))
         cssrs.answer(screen, W, True, NOW - timedelta(hours=1))
     async with db.transaction(sessions) as session:
         (stalled,) = await cssrs.stalled(session, NOW, WAIT)
@@ -585,3 +600,176 @@ async def test_screens_of_an_escalation_oldest_first(sessions: Sessions) -> None
         assert await cssrs.screens_of(session, escalation_id + another_id + 100) == []
         total = await session.scalar(select(func.count()).select_from(SuicideScreen))
     assert total == 4
+
+
+# ---- permission first --------------------------------------------------------------------------------------
+
+
+def _asking_permission() -> SuicideScreen:
+    screen = _fresh_screen()
+    screen.step = cssrs.PERMISSION
+    return screen
+
+
+def test_not_now_closes_the_screen_with_nothing_answered_and_no_result() -> None:
+    screen = _asking_permission()
+    cssrs.decline(screen, NOW + WAIT)
+    assert screen.status is ScreenStatus.DECLINED
+    assert (screen.step, screen.answers, screen.result) == (None, {}, None)
+    assert screen.finished_at == NOW + WAIT
+    with pytest.raises(ValueError):
+        cssrs.agree(screen, PAST, NOW + WAIT)  # spent
+    with pytest.raises(ValueError):
+        cssrs.answer(screen, W, True, NOW + WAIT)
+
+
+def test_permission_is_only_taken_while_it_is_asked() -> None:
+    screen = _fresh_screen()  # already at question 1
+    with pytest.raises(ValueError):
+        cssrs.agree(screen, PAST, NOW)
+    with pytest.raises(ValueError):
+        cssrs.decline(screen, NOW)
+    assert screen.step == W.value and screen.status is ScreenStatus.OPEN
+
+
+def test_a_late_ok_to_a_screen_closed_unanswered_carries_it_on() -> None:
+    screen = _asking_permission()
+    assert cssrs.close_unanswered(screen, NOW + WAIT) is ColumbiaRisk.NONE
+    assert cssrs.agree(screen, PAST, NOW + 2 * WAIT) is W
+    assert screen.status is ScreenStatus.OPEN and screen.step == W.value
+
+
+# ---- "since last contact" ----------------------------------------------------------------------------------
+
+WS, TS, MS, NS, PS, BS = (
+    Question.WISH_DEAD_SINCE,
+    Question.THOUGHTS_SINCE,
+    Question.METHOD_SINCE,
+    Question.INTENT_SINCE,
+    Question.PLAN_SINCE,
+    Question.BEHAVIOR_SINCE,
+)
+
+
+def test_since_last_contact_asks_the_same_items_and_no_when() -> None:
+    screen = _asking_permission()
+    assert cssrs.agree(screen, SINCE, NOW) is WS
+    assert cssrs.period_of(screen) is SINCE
+    assert cssrs.answer(screen, WS, True, NOW) is TS
+    assert cssrs.answer(screen, TS, True, NOW) is MS
+    assert cssrs.answer(screen, MS, False, NOW) is NS
+    assert cssrs.answer(screen, NS, False, NOW) is PS
+    assert cssrs.answer(screen, PS, False, NOW) is BS
+    assert cssrs.answer(screen, BS, False, NOW) is None  # no "in the past 3 months?"
+    assert screen.result == ColumbiaRisk.LOW.value
+    assert set(screen.answers) == {q.value for q in (WS, TS, MS, NS, PS, BS)}
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        (((WS, False), (TS, False), (BS, False)), ColumbiaRisk.NONE),
+        (((WS, True), (TS, False), (BS, False)), ColumbiaRisk.LOW),
+        (((WS, False), (TS, True), (MS, True), (NS, False), (PS, False), (BS, False)), ColumbiaRisk.MODERATE),
+        (((WS, False), (TS, False), (BS, True)), ColumbiaRisk.HIGH),  # since the last screen: recent
+        (((WS, False), (TS, True), (MS, False), (NS, True)), ColumbiaRisk.HIGH),
+        (((WS, False), (TS, True), (MS, False), (NS, False), (PS, True)), ColumbiaRisk.HIGH),
+    ],
+    ids=_case_id,
+)
+def test_since_last_contact_triage(path: tuple[tuple[Question, bool], ...], expected: ColumbiaRisk) -> None:
+    screen = _asking_permission()
+    cssrs.agree(screen, SINCE, NOW)
+    assert _answer_all(screen, path) is None
+    assert screen.result == expected.value
+    assert cssrs.triage(dict(screen.answers)) is expected
+
+
+def test_the_past_month_wording_never_mixes_with_the_since_wording() -> None:
+    screen = _asking_permission()
+    cssrs.agree(screen, PAST, NOW)
+    with pytest.raises(ValueError):
+        cssrs.answer(screen, WS, True, NOW)
+    cssrs.answer(screen, W, False, NOW)
+    assert screen.step == T.value and cssrs.period_of(screen) is PAST
+
+
+# ---- what the care team is told was not asked --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "period", "expected"),
+    [
+        (((W, False), (T, True), (M, False), (N, True)), PAST, [P, B]),
+        (((W, True), (T, True), (M, True), (N, False), (P, True)), PAST, [B]),
+        (((W, False), (T, False), (B, True), (R, True)), PAST, []),
+        (((W, False), (T, False), (B, False)), PAST, []),
+        (((WS, True), (TS, True), (MS, False), (NS, True)), SINCE, [PS, BS]),
+    ],
+    ids=_case_id,
+)
+def test_not_asked_names_what_the_early_stop_skipped(
+    path: tuple[tuple[Question, bool], ...], period: cssrs.Period, expected: list[Question]
+) -> None:
+    screen = _asking_permission()
+    cssrs.agree(screen, period, NOW)
+    _answer_all(screen, path)
+    assert cssrs.not_asked(screen) == expected
+
+
+def test_an_unfinished_screen_has_no_not_asked_list() -> None:
+    screen = _fresh_screen()
+    cssrs.answer(screen, W, True, NOW)
+    cssrs.close_unanswered(screen, NOW + WAIT)
+    assert cssrs.not_asked(screen) == []  # "not finished" says it; nothing was skipped for risk
+
+
+# ---- which version, and the safety question ----------------------------------------------------------------
+
+
+async def test_a_patient_screened_recently_gets_since_last_contact(sessions: Sessions) -> None:
+    patient_id = await _patient(sessions)
+    other_id = await _patient(sessions)
+    async with sessions() as session:
+        assert await cssrs.period_for(session, patient_id, NOW) is PAST
+    # Declined, or closed with nothing answered: not a screen the patient answered.
+    await _screen(sessions, patient_id, status=ScreenStatus.DECLINED, answered_at=NOW, finished_at=NOW)
+    await _screen(sessions, patient_id, status=ScreenStatus.UNANSWERED, answered_at=NOW, finished_at=NOW)
+    async with sessions() as session:
+        assert await cssrs.period_for(session, patient_id, NOW) is PAST
+    async with db.transaction(sessions) as session:
+        screen = await cssrs.start(session, patient_id, Trigger.AMBIGUOUS, None, NOW)
+        cssrs.agree(screen, PAST, NOW)
+        _answer_all(screen, ((W, False), (T, False), (B, False)), NOW)
+    async with sessions() as session:
+        assert await cssrs.period_for(session, patient_id, NOW + timedelta(days=1)) is SINCE
+        assert await cssrs.period_for(session, patient_id, NOW + cssrs.REPEAT_WITHIN) is SINCE
+        later = NOW + cssrs.REPEAT_WITHIN + timedelta(seconds=1)
+        assert await cssrs.period_for(session, patient_id, later) is PAST
+        assert await cssrs.period_for(session, other_id, NOW) is PAST
+
+
+async def test_an_unanswered_safety_question_is_found_once_until_answered_or_followed_up(
+    sessions: Sessions,
+) -> None:
+    patient_id = await _patient(sessions)
+    answered_id = await _patient(sessions)
+    wait = timedelta(minutes=60)
+    async with db.transaction(sessions) as session:
+        cssrs.ask_safety(session, patient_id, cssrs.SafetyReason.DECLINED, Trigger.AMBIGUOUS)
+        cssrs.ask_safety(session, answered_id, cssrs.SafetyReason.MODEL)
+    async with db.transaction(sessions) as session:
+        cssrs.safety_answered(session, answered_id, safe=True)
+    now = utcnow()
+    async with sessions() as session:
+        assert await cssrs.unanswered_safety_checks(session, now, wait) == []  # not yet due
+        waiting = await cssrs.awaiting_safety_answer(session, patient_id, now, wait)
+        assert waiting is not None and waiting.reason is cssrs.SafetyReason.DECLINED
+        assert waiting.trigger is Trigger.AMBIGUOUS
+        assert await cssrs.awaiting_safety_answer(session, answered_id, now, wait) is None
+        [due] = await cssrs.unanswered_safety_checks(session, now + wait, wait)
+    assert due.patient_id == patient_id
+    async with db.transaction(sessions) as session:
+        cssrs.safety_followed_up(session, patient_id, "flag")
+    async with sessions() as session:
+        assert await cssrs.unanswered_safety_checks(session, now + wait, wait) == []

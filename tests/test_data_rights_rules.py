@@ -49,8 +49,8 @@ from bot.core.models import (
 )
 from bot.enrollment.invites import hash_code
 from bot.outbox import store as outbox
+from bot.privacy import erasure, retention
 from bot.privacy import export as data_export
-from bot.privacy import retention
 from bot.privacy.discharge import DischargeError, discharge, discharged_at
 from bot.privacy.erasure import erase_patient, tables_erased
 from bot.privacy.records import PATIENTS, links
@@ -440,6 +440,87 @@ async def test_erasing_twice_or_a_stranger_is_refused(sessions: Sessions) -> Non
     with pytest.raises(LookupError):
         async with db.transaction(sessions) as session:
             await erase_patient(session, me.patient_id, reason="request")
+
+
+async def test_erasure_keeps_each_safety_event_de_identified(sessions: Sessions) -> None:
+    me = await _someone(sessions)
+    async with sessions() as session:
+        escalation = await session.get_one(Escalation, me.escalation_id)
+    async with db.transaction(sessions) as session:
+        await erase_patient(session, me.patient_id, reason="request")
+    async with sessions() as session:
+        [kept] = await session.scalars(select(AuditEvent).where(AuditEvent.action == "safety_event.kept"))
+    assert (kept.actor_type, kept.actor_id, kept.subject_type, kept.subject_id) == (
+        "system",
+        None,
+        None,
+        None,
+    )
+    assert kept.detail is not None
+    assert kept.detail["level"] == escalation.level and kept.detail["category"] == escalation.category
+    assert kept.detail["outcome"] == escalation.outcome and kept.detail["source"] == escalation.source
+    assert kept.detail["opened"] == escalation.created_at.date().isoformat()
+    assert not any(key.endswith("_id") for key in kept.detail)
+    assert me.alias not in str(kept.detail) and WORDS not in str(kept.detail)
+
+
+# ---- no erasure while an alert is open ---------------------------------------------------------------------
+
+
+async def test_an_open_alert_or_a_queued_page_blocks_the_erasure(sessions: Sessions) -> None:
+    me = await _someone(sessions)  # its escalation is resolved, its pages sent
+    async with sessions() as session:
+        assert await erasure.blocked(session, me.patient_id) is False
+    async with db.transaction(sessions) as session:
+        await outbox.enqueue(
+            session,
+            [
+                outbox.Planned(
+                    key=f"page:{me.escalation_id}:9:{me.counselor_id}",
+                    kind="page",
+                    chat_id=1,
+                    text="alert",
+                    due_at=NOW,
+                    ref={"escalation_id": me.escalation_id, "stage": 9},
+                )
+            ],
+        )
+    async with sessions() as session:
+        assert await erasure.blocked(session, me.patient_id) is True  # a page about them still queued
+    async with db.transaction(sessions) as session:
+        await session.execute(
+            update(OutboxMessage).where(OutboxMessage.kind == "page").values(status=OutboxStatus.CANCELLED)
+        )
+        await session.execute(
+            update(Escalation).where(Escalation.id == me.escalation_id).values(status=EscalationStatus.OPEN)
+        )
+    async with sessions() as session:
+        assert await erasure.blocked(session, me.patient_id) is True  # the alert itself is open
+
+
+async def test_a_deferred_deletion_waits_until_kept_or_done(sessions: Sessions) -> None:
+    me, other = await _someone(sessions), await _someone(sessions)
+    async with db.transaction(sessions) as session:
+        assert await erasure.deferred_patients(session) == []
+        assert await erasure.defer(session, me.patient_id) is True
+        assert await erasure.defer(session, me.patient_id) is False  # already waiting: tell the team once
+        assert await erasure.defer(session, other.patient_id) is True
+    async with db.transaction(sessions) as session:
+        assert sorted(await erasure.deferred_patients(session)) == sorted([me.patient_id, other.patient_id])
+        # "Keep my data" on a later request takes it back.
+        audit.record(
+            session,
+            erasure.KEPT,
+            actor_type="patient",
+            actor_id=other.patient_id,
+            subject_type="patient",
+            subject_id=other.patient_id,
+        )
+    async with db.transaction(sessions) as session:
+        assert await erasure.deferred_patients(session) == [me.patient_id]
+        await erase_patient(session, me.patient_id, reason="request", actor="system")
+    async with sessions() as session:
+        assert await erasure.deferred_patients(session) == []  # the erased patient's events name nobody
 
 
 # ---- discharge ---------------------------------------------------------------------------------------------

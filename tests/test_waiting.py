@@ -125,6 +125,7 @@ async def _open_screen(sessions: Sessions, patient_id: int, now: datetime = NOW)
 async def _complete_screen(sessions: Sessions, patient_id: int) -> int:
     async with db.transaction(sessions) as session:
         screen = await cssrs.start(session, patient_id, Trigger.AMBIGUOUS, None, NOW)
+        cssrs.agree(screen, cssrs.Period.PAST_MONTH, NOW)
         for question in (ScreenQuestion.WISH_DEAD, ScreenQuestion.THOUGHTS, ScreenQuestion.BEHAVIOR):
             cssrs.answer(screen, question, False, NOW)
         assert screen.status is ScreenStatus.COMPLETE

@@ -21,6 +21,12 @@ class FlagKind(enum.StrEnum):
     MISSED_CHECKINS = "missed_checkins"
     MISSED_SESSIONS = "missed_sessions"  # "can't make it" to several sessions in a row
     UNREACHABLE = "unreachable"  # Telegram refuses messages to the patient: they blocked the bot
+    SCREENER_DECLINED = "screener_declined"  # "Not now" to the C-SSRS questions after a risk signal
+    SCREENER_REFERRAL = "screener_referral"  # a low C-SSRS result: a referral, for the next business day
+    SAFETY_UNANSWERED = "safety_unanswered"  # "Are you safe right now?" went unanswered
+    NOT_SAFE_TO_CALL = "not_safe_to_call"  # danger at home: the patient says a call is not safe now
+    SAFE_TO_CALL = "safe_to_call"  # danger at home: the patient says the care team may call
+    DELETION_WAITING = "deletion_waiting"  # /deleteme waits until the patient's open alerts are resolved
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.careteam import flags
-from bot.core.models import Priority, utcnow
+from bot.core.models import Patient, Priority, utcnow
 from bot.outbox import store as outbox
 
 if TYPE_CHECKING:
@@ -18,7 +18,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def render_notice(runtime: Runtime, notice: flags.Notice, key: str) -> outbox.Planned:
+def render_notice(
+    runtime: Runtime, notice: flags.Notice, key: str, priority: Priority = Priority.NORMAL
+) -> outbox.Planned:
     """`key` names the event, so each counselor is told once."""
     text = runtime.text(f"care.flag.{notice.kind}", notice.language, alias=notice.alias, count=notice.count)
     return outbox.Planned(
@@ -27,9 +29,24 @@ def render_notice(runtime: Runtime, notice: flags.Notice, key: str) -> outbox.Pl
         chat_id=notice.chat_id,
         text=text,
         due_at=utcnow(),
-        priority=Priority.NORMAL,
+        priority=priority,
         subject_patient_id=notice.patient_id,
     )
+
+
+async def tell_care_team(
+    runtime: Runtime,
+    session: AsyncSession,
+    patient: Patient,
+    kind: flags.FlagKind,
+    *,
+    priority: Priority = Priority.NORMAL,
+) -> int:
+    """Raise a flag and queue its notice for each linked counselor (in this transaction); how many."""
+    now = utcnow()
+    notices = await flags.raise_flag(session, patient, kind, now)
+    key = f"{patient.id}:{int(now.timestamp() * 1000)}"
+    return await outbox.enqueue(session, [render_notice(runtime, n, key, priority) for n in notices])
 
 
 async def patient_unreachable(runtime: Runtime, session: AsyncSession, patient_id: int) -> None:

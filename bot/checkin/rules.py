@@ -101,8 +101,22 @@ async def open_checkin(session: AsyncSession, patient_id: int) -> CheckIn | None
 async def begin_on_demand(
     session: AsyncSession, patient: Patient, now: datetime, *, expiry: timedelta
 ) -> tuple[CheckIn, bool]:
-    """The open check-in if there is one (resumed where it stopped), else a new one. True when new."""
+    """The open check-in if there is one, or one paused by a crisis reply and not expired (resumed where it
+    stopped), else a new one. True when new."""
     existing = await open_checkin(session, patient.id)
+    if existing is None:
+        existing = await session.scalar(
+            select(CheckIn)
+            .where(
+                CheckIn.patient_id == patient.id,
+                CheckIn.status == CheckInStatus.PAUSED,
+                CheckIn.expires_at > now,
+            )
+            .order_by(CheckIn.started_at.desc())
+            .limit(1)
+        )
+        if existing is not None:
+            existing.status = CheckInStatus.OPEN
     if existing is not None:
         return existing, False
     checkin = CheckIn(
@@ -169,7 +183,16 @@ async def begin_scheduled(
     return checkin
 
 
+def pause(checkin: CheckIn) -> None:
+    """Set aside by a crisis reply: typed text no longer goes to it; its answers stay. /checkin, or a tap on
+    its current question's buttons, carries it on; it expires like an open one."""
+    if checkin.status is CheckInStatus.OPEN:
+        checkin.status = CheckInStatus.PAUSED
+
+
 def _require(checkin: CheckIn, question: Question) -> None:
+    if checkin.status is CheckInStatus.PAUSED and checkin.step == question:
+        checkin.status = CheckInStatus.OPEN  # the patient chose to carry on with it
     if checkin.status is not CheckInStatus.OPEN:
         raise Closed
     if checkin.step != question:
@@ -256,11 +279,11 @@ def has_answers(checkin: CheckIn) -> bool:
 
 
 async def close_expired(session: AsyncSession, now: datetime) -> list[CheckIn]:
-    """Close every open check-in past its time: partial if anything was answered, else missed."""
+    """Close every open (or paused) check-in past its time: partial if anything was answered, else missed."""
     due = list(
         await session.scalars(
             select(CheckIn)
-            .where(CheckIn.status == CheckInStatus.OPEN, CheckIn.expires_at <= now)
+            .where(CheckIn.status.in_((CheckInStatus.OPEN, CheckInStatus.PAUSED)), CheckIn.expires_at <= now)
             .with_for_update(skip_locked=True)
         )
     )

@@ -15,6 +15,7 @@ from bot.enrollment.onboarding import COMMON_TIMEZONES, Step
 from bot.privacy.export import LABELS as EXPORT_LABELS
 from bot.privacy.export import value_codes
 from bot.risk.cssrs import ColumbiaRisk
+from bot.risk.cssrs import Period as CssrsPeriod
 from bot.risk.cssrs import Question as CssrsQuestion
 from bot.risk.escalation import Outcome
 from bot.risk.levels import Category as RiskCategory
@@ -136,6 +137,12 @@ NAMED = frozenset(
         "crisis.safe_button",
         "crisis.not_safe_button",
         "crisis.safe_reply",
+        "crisis.danger",
+        "crisis.call_ok_button",
+        "crisis.call_not_ok_button",
+        "crisis.call_ok_reply",
+        "crisis.call_not_ok_reply",
+        "crisis.harm_others",
         "escalation.alert",
         "escalation.repage",
         "escalation.acknowledged",
@@ -167,6 +174,11 @@ NAMED = frozenset(
         "cssrs.result_concern",
         "cssrs.result_clear_open",
         "cssrs.result_clear",
+        "cssrs.result_referral",
+        "cssrs.ok_button",
+        "cssrs.not_now_button",
+        "cssrs.use_permission_buttons",
+        "cssrs.declined",
         "plan.intro",
         "plan.start_button",
         "plan.not_now_button",
@@ -252,6 +264,7 @@ def required_keys() -> frozenset[str]:
     keys.update(f"escalation.outcomes.{outcome.value}" for outcome in Outcome)
     keys.update(f"coping.categories.{category.value}" for category in Category)
     keys.update(f"cssrs.questions.{question.value}" for question in CssrsQuestion)
+    keys.update(f"cssrs.begin_{period.value}" for period in CssrsPeriod)
     keys.update(f"escalation.screener_questions.{question.value}" for question in CssrsQuestion)
     keys.update(f"escalation.screener_risk.{risk.value}" for risk in ColumbiaRisk)
     keys.update(f"plan.steps.{step.value}.{part}" for step in PlanStep for part in ("title", "prompt"))
@@ -264,7 +277,8 @@ def required_keys() -> frozenset[str]:
     keys.update(f"mydata.html.{label}" for label in EXPORT_LABELS)
     keys.update(f"mydata.values.{code}" for code in value_codes())
     keys.update(
-        f"deleteme.{key}" for key in ("confirm_prompt", "confirm_button", "cancel_button", "kept", "done")
+        f"deleteme.{key}"
+        for key in ("confirm_prompt", "confirm_button", "cancel_button", "kept", "done", "deferred")
     )
     keys.add("discharge.goodbye")
     return frozenset(keys)

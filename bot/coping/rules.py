@@ -122,6 +122,11 @@ async def stop(session: AsyncSession, run: CopingSession, now: datetime) -> None
     await _claim(session, run, values)
 
 
+def abandon(run: CopingSession, now: datetime) -> None:
+    """Set aside by a crisis reply: no more steps and no "after" question."""
+    run.status, run.next_step_at, run.finished_at, run.updated_at = CopingStatus.ABANDONED, None, now, now
+
+
 async def _claim(session: AsyncSession, run: CopingSession, values: dict[str, object], *where: Any) -> None:
     result = await session.execute(
         update(CopingSession)

@@ -226,6 +226,7 @@ class CheckInStatus(enum.StrEnum):
     COMPLETE = "complete"
     PARTIAL = "partial"  # closed unfinished, with at least one answer
     MISSED = "missed"  # closed with no answer at all
+    PAUSED = "paused"  # set aside by a crisis reply; /checkin carries it on, or it expires as usual
 
 
 class CheckInSource(enum.StrEnum):
@@ -393,6 +394,7 @@ class ScreenStatus(enum.StrEnum):
     OPEN = "open"
     COMPLETE = "complete"
     UNANSWERED = "unanswered"  # closed after waiting too long for the next answer
+    DECLINED = "declined"  # the patient said "Not now" to the questions
 
 
 class SuicideScreen(Base):

@@ -172,7 +172,12 @@ async def _show_details(t: Turn, escalation: Escalation, patient: Patient, couns
                 time=local_time(runtime, screen.started_at, counselor),
                 risk=runtime.text(f"escalation.screener_risk.{screen.result or 'none'}", language),
                 unfinished=screen.status is not ScreenStatus.COMPLETE,
+                declined=screen.status is ScreenStatus.DECLINED,
                 answers=answers,
+                not_asked=" · ".join(
+                    runtime.text(f"escalation.screener_questions.{q}", language)
+                    for q in cssrs.not_asked(screen)
+                ),
             )
         )
     if not escalation.detail and not screens:

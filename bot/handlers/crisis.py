@@ -3,46 +3,67 @@
 The care team's side (alerts, re-pages, their buttons) is in `bot.handlers.alerts`; the rules in
 `bot.risk.escalation`. A suicide-adjacent message is followed by the C-SSRS screener
 (`bot.handlers.screener`).
+
+A crisis reply (high or imminent) is never followed by another flow's words: whatever the text might also
+have answered is set aside (`set_aside`): an open check-in is paused (its answers kept; /checkin carries it
+on), an exercise is stopped (no more timed steps), a safety-plan step, a setting or a "can't make it" reason
+being typed is no longer waited for.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
+from datetime import timedelta
 
 from telegram import Update
 
+from bot.careteam.flags import FlagKind
+from bot.careteam.notices import tell_care_team
+from bot.checkin import rules as checkin_rules
+from bot.checkin.rules import read_yes_no
+from bot.coping import rules as coping_rules
 from bot.coping.callbacks import MENU_DATA
-from bot.core.models import Patient, utcnow
+from bot.core.models import Patient, Priority, utcnow
 from bot.handlers import alerts, screener
 from bot.handlers import safety_plan as plan_handlers
 from bot.handlers.base import Context, Turn, turn
-from bot.outbox.markup import Rows
 from bot.risk import Category, FollowUp, RiskLevel, Screening, cssrs
 from bot.risk import escalation as rules
+from bot.risk import safety_plan as plan_rules
 from bot.risk.callbacks import SAFETY_CHECK, SafetyAnswer
+from bot.waiting import waiting_for
 
 log = logging.getLogger(__name__)
 
+# Categories whose imminent reply is the crisis lines for the patient's own life (not harm to others).
+OWN_LIFE = (Category.SUICIDE, Category.SELF_HARM, Category.OVERDOSE)
 
-async def respond(t: Turn, patient: Patient, screening: Screening, text: str, *, source: str) -> bool:
+
+class Reply(enum.Enum):
+    NONE = "none"  # nothing said: the caller goes on (a moderate signal is left to it)
+    ASKED = "asked"  # a question about the risk: the screener's permission or "are you safe right now?"
+    CRISIS = "crisis"  # a high or imminent reply: every other flow was set aside; the text goes nowhere else
+
+
+async def respond(t: Turn, patient: Patient, screening: Screening, text: str, *, source: str) -> Reply:
     """Answer a risk signal at once: crisis resources for imminent, a kind word for high (with the care team
-    told, always: no secret surveillance), or a safety question when an imminent signal came softened.
-    Returns True if the patient was answered here (moderate signals are left to the caller)."""
+    told, always: no secret surveillance), a reply of its own for danger at home and for harm to others, or
+    a safety question when an imminent signal came softened."""
     now = utcnow()
     level = await rules.record_signal(t.session, patient, screening, source, now, t.runtime.settings)
     if level >= RiskLevel.HIGH:
         category = screening.categories[0] if screening.categories else Category.HOPELESS
         raised = await alerts.escalate(t, patient, level, category, source, text)
+        await set_aside(t, patient)
         if level is RiskLevel.IMMINENT:
             if t.update.update_id in t.runtime.answered_without_database:
                 # Its crisis reply went out while the database was down; recorded and paged now, not repeated.
                 t.urgent = True
             else:
-                await t.reply_urgently(
-                    "crisis.imminent",
-                    overdose=Category.OVERDOSE in screening.categories,
-                    plan_contacts=await plan_handlers.crisis_contacts(t, patient),
-                )
+                await _imminent_reply(t, patient, screening.categories)
+        elif Category.DANGER in screening.categories:
+            await t.reply_urgently("crisis.danger", buttons=_call_buttons(t))
         elif category in (Category.RELAPSE, Category.USE_PLAN):
             await t.reply_urgently(
                 "crisis.high_relapse", buttons=[[(t.text("crisis.try_exercise_button"), MENU_DATA)]]
@@ -51,16 +72,53 @@ async def respond(t: Turn, patient: Patient, screening: Screening, text: str, *,
             await t.reply_urgently("crisis.high", buttons=plan_handlers.support_rows(t))
         if screening.follow_up is FollowUp.CSSRS:
             await screener.offer(t, patient, cssrs.Trigger.ALERTED, raised.escalation.id)
-        return True
+        return Reply.CRISIS
     if screening.follow_up is FollowUp.CSSRS and await screener.offer(
         t, patient, cssrs.Trigger.AMBIGUOUS, None
     ):
-        return True
+        return Reply.ASKED
     if screening.follow_up is not None:
-        log.info("event=risk.safety_check patient_id=%s follow_up=%s", patient.id, screening.follow_up)
-        await t.reply("crisis.safety_check", buttons=_safety_buttons(t))
-        return True
-    return False
+        await screener.ask_if_safe_now(t, patient, cssrs.SafetyReason.SOFTENED)
+        return Reply.ASKED
+    return Reply.NONE
+
+
+async def _imminent_reply(t: Turn, patient: Patient, categories: tuple[Category, ...]) -> None:
+    """Intent to harm someone else gets a reply written for that; a risk to the patient's own life the crisis
+    lines; a message with both gets both."""
+    harm = Category.HARM_OTHERS in categories
+    if harm:
+        await t.reply_urgently("crisis.harm_others")
+    if not harm or any(category in OWN_LIFE for category in categories):
+        await t.reply_urgently(
+            "crisis.imminent",
+            overdose=Category.OVERDOSE in categories,
+            plan_contacts=await plan_handlers.crisis_contacts(t, patient),
+        )
+
+
+async def set_aside(t: Turn, patient: Patient) -> None:
+    """After a crisis reply, nothing else waits for the patient's words (see the module's docstring)."""
+    now = utcnow()
+    waiting = t.waiting if t.waiting is not None else await waiting_for(t.session, patient.id, now)
+    if waiting.checkin is not None:
+        checkin_rules.pause(waiting.checkin)
+    if waiting.exercise is not None:
+        coping_rules.abandon(waiting.exercise, now)
+    if waiting.plan is not None and waiting.plan.editing is not None:
+        plan_rules.stop(waiting.plan)
+    if waiting.reason is not None:
+        waiting.reason.awaiting_reason = False
+    if patient.onboarding_step is not None:
+        patient.onboarding_step = None  # a setting being typed
+    log.info(
+        "event=risk.set_aside patient_id=%s checkin=%s exercise=%s plan=%s reason=%s",
+        patient.id,
+        waiting.checkin is not None,
+        waiting.exercise is not None,
+        waiting.plan is not None,
+        waiting.reason is not None,
+    )
 
 
 async def structured_signal(
@@ -78,17 +136,15 @@ async def structured_signal(
 
 async def ask_if_safe(t: Turn, patient: Patient, probability: float) -> None:
     """The model (not the rules) thinks the message may be high or imminent: ask, page nobody. "I need help
-    now" then counts as imminent."""
+    now" then counts as imminent; silence is followed up with a flag."""
     log.info("event=risk.model_question patient_id=%s probability=%.2f", patient.id, probability)
-    await t.reply("crisis.safety_check", buttons=_safety_buttons(t))
+    await screener.ask_if_safe_now(t, patient, cssrs.SafetyReason.MODEL)
 
 
-def _safety_buttons(t: Turn) -> Rows:
+def _call_buttons(t: Turn) -> list[list[tuple[str, str]]]:
     return [
-        [
-            (t.text("crisis.safe_button"), SAFETY_CHECK.pack(SafetyAnswer("safe"))),
-            (t.text("crisis.not_safe_button"), SAFETY_CHECK.pack(SafetyAnswer("help"))),
-        ]
+        [(t.text("crisis.call_ok_button"), SAFETY_CHECK.pack(SafetyAnswer("call")))],
+        [(t.text("crisis.call_not_ok_button"), SAFETY_CHECK.pack(SafetyAnswer("nocall")))],
     ]
 
 
@@ -105,9 +161,42 @@ async def on_safety_button(update: Update, context: Context) -> None:
         patient = t.active_patient
         if patient is None or tapped is None:
             return
-        if tapped.answer == "safe":
-            log.info("event=risk.safety_check.safe patient_id=%s", patient.id)
-            await t.reply("crisis.safe_reply")
+        if tapped.answer in ("call", "nocall"):
+            await _may_we_call(t, patient, tapped.answer == "call")
             return
-        screening = Screening(RiskLevel.IMMINENT, (Category.SUICIDE,), (), FollowUp.CSSRS)
-        await respond(t, patient, screening, "", source="safety_check")
+        await answer_safety(t, patient, safe=tapped.answer == "safe")
+
+
+async def answer_safety(t: Turn, patient: Patient, *, safe: bool) -> None:
+    """An answer to "are you safe right now?" (a button, or a typed yes or no)."""
+    cssrs.safety_answered(t.session, patient.id, safe)
+    if safe:
+        log.info("event=risk.safety_check.safe patient_id=%s", patient.id)
+        await t.reply("crisis.safe_reply")
+        return
+    screening = Screening(RiskLevel.IMMINENT, (Category.SUICIDE,), (), FollowUp.CSSRS)
+    await respond(t, patient, screening, "", source="safety_check")
+
+
+async def typed_safety_answer(t: Turn, patient: Patient, text: str) -> bool:
+    """A plain yes or no typed while "are you safe right now?" waits for an answer (and nothing else waits
+    for the text) answers it. True if it did."""
+    said = read_yes_no(text)
+    if said is None:
+        return False
+    within = t.runtime.settings.cssrs_unanswered_minutes
+    if await cssrs.awaiting_safety_answer(t.session, patient.id, utcnow(), timedelta(minutes=within)) is None:
+        return False
+    await answer_safety(t, patient, safe=said)
+    return True
+
+
+async def _may_we_call(t: Turn, patient: Patient, ok: bool) -> None:
+    """Danger at home: whether the care team may call. A "no" reaches the counselors first (urgent lane): a
+    call at the wrong moment can put the patient in more danger."""
+    kind = FlagKind.SAFE_TO_CALL if ok else FlagKind.NOT_SAFE_TO_CALL
+    priority = Priority.NORMAL if ok else Priority.URGENT
+    if await tell_care_team(t.runtime, t.session, patient, kind, priority=priority):
+        t.wake_outbox()
+    log.info("event=risk.call_answer patient_id=%s ok=%s", patient.id, ok)
+    await t.reply("crisis.call_ok_reply" if ok else "crisis.call_not_ok_reply")

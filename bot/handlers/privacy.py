@@ -6,31 +6,45 @@ take these rights away. The rules are in `bot.privacy.export` and `bot.privacy.e
 The confirm button of /deleteme carries the id of the audit event that recorded the request; only the
 patient's latest request, younger than CONFIRM_WITHIN, can be confirmed, and "Keep my data" spends it. So a
 forged button, an old one, or one from a request already answered does nothing.
+
+While an alert about the patient is open, a confirmed deletion waits (`bot.privacy.erasure.blocked`): the
+patient is told why, the care team that a request is waiting, and `erase_deferred` (a scheduler job) erases
+once the last alert is resolved, and tells the patient.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
+from telegram import Bot
 
+from bot.careteam.flags import FlagKind
+from bot.careteam.notices import tell_care_team
 from bot.checkin.rules import SLEEP, TRIGGERS
 from bot.core import audit
-from bot.core.models import AuditEvent, Patient, Rsvp, utcnow
+from bot.core.db import transaction
+from bot.core.models import AuditEvent, Patient, Priority, Rsvp, utcnow
 from bot.handlers.base import Turn, remove_markup
 from bot.handlers.fallback import answer_expired_button
 from bot.handlers.guards import enrolled_only, patient_button
+from bot.outbox import store as outbox
+from bot.privacy import erasure
 from bot.privacy import export as data_export
 from bot.privacy.callbacks import DELETION, DeletionButton
-from bot.privacy.erasure import erase_patient
+from bot.privacy.erasure import KEPT, REQUESTED, erase_patient
 from bot.risk.cssrs import Question as ScreenerQuestion
 from bot.risk.levels import Category as RiskCategory
 from bot.risk.safety_plan import STEPS
 
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+
 log = logging.getLogger(__name__)
 
-REQUESTED, KEPT = "deletion.requested", "deletion.kept"
 CONFIRM_WITHIN = timedelta(minutes=30)
 
 
@@ -123,6 +137,13 @@ async def on_button(t: Turn, patient: Patient, button: DeletionButton) -> None:
         log.info("event=deletion.kept patient_id=%s", patient.id)
         await t.reply("deleteme.kept")
         return
+    if await erasure.blocked(t.session, patient.id):
+        if await erasure.defer(t.session, patient.id) and await tell_care_team(
+            t.runtime, t.session, patient, FlagKind.DELETION_WAITING
+        ):
+            t.wake_outbox()
+        await t.reply("deleteme.deferred")
+        return
     erased = await erase_patient(t.session, patient.id, reason="request")
     alerts, bot = erased.alert_messages, t.update.get_bot()
     await t.reply("deleteme.done")
@@ -154,3 +175,36 @@ async def _open_request(t: Turn, patient: Patient, request_id: int) -> bool:
         and latest.actor_id == patient.id
         and latest.at >= utcnow() - CONFIRM_WITHIN
     )
+
+
+async def erase_deferred(runtime: Runtime, bot: Bot) -> None:
+    """The scheduler's job: erase each patient whose confirmed deletion waited for their alerts, once none
+    is open and no page about them is queued; tell them (through the outbox: their row is gone by then), and
+    take the buttons off the counselors' copies of their alerts."""
+    alerts: list[tuple[int, int]] = []
+    told = 0
+    async with transaction(runtime.sessions) as session:
+        for patient_id in await erasure.deferred_patients(session):
+            patient = await session.get(Patient, patient_id)
+            if patient is None or await erasure.blocked(session, patient_id):
+                continue
+            chat_id, language = patient.chat_id, patient.language
+            erased = await erase_patient(session, patient_id, reason="request", actor="system")
+            alerts.extend(erased.alert_messages)
+            told += await outbox.enqueue(
+                session,
+                [
+                    outbox.Planned(
+                        key=f"deleted:{uuid.uuid4().hex}",
+                        kind="notice",
+                        chat_id=chat_id,
+                        text=runtime.text("deleteme.done", language),
+                        due_at=utcnow(),
+                        priority=Priority.NORMAL,
+                    )
+                ],
+            )
+    if told:
+        runtime.wake_outbox()
+    for chat_id, message_id in alerts:
+        await remove_markup(bot, chat_id, message_id)

@@ -40,8 +40,9 @@ async def on_text(update: Update, context: Context) -> None:
 async def _from_active_patient(t: Turn, patient: Patient, text: str) -> None:
     """Everything an active patient types is screened first, and a risk is answered at once; then the text
     answers whatever is waiting for it: a setting being typed, a safety-plan step, a screener question, an
-    exercise under way, a check-in question. A question from the model alone (the rules found nothing to
-    ask about) comes after that answer and never takes the text from it."""
+    exercise under way, a check-in question. A crisis reply (high or imminent) is the only answer: what else
+    waited is set aside (see `crisis.set_aside`) and the text goes nowhere else. A question from the model
+    alone (the rules found nothing to ask about) comes after that answer and never takes the text from it."""
     screened = t.runtime.content.risk.screen(text)
     screening = screened.rules_only()
     now = utcnow()
@@ -54,7 +55,10 @@ async def _from_active_patient(t: Turn, patient: Patient, text: str) -> None:
         await crisis.respond(t, patient, screening.as_question(), text, source="safety_plan")
         await safety_plan_handlers.on_typed(t, patient, plan, text)
         return
-    answered = await crisis.respond(t, patient, screening, text, source="message")
+    reply = await crisis.respond(t, patient, screening, text, source="message")
+    if reply is crisis.Reply.CRISIS:
+        return
+    answered = reply is crisis.Reply.ASKED
     if answered:  # the answer may have opened the screener
         waiting = await waiting_for(t.session, patient.id, now)
     handled = await _answer_waiting(t, patient, text, screening, answered, waiting)
@@ -90,4 +94,4 @@ async def _answer_waiting(
     if screening.level is RiskLevel.MODERATE:
         await crisis.offer_exercise(t)
         return True
-    return False
+    return await crisis.typed_safety_answer(t, patient, text)

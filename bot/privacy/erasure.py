@@ -18,7 +18,16 @@ What stays: the audit log, without anything that leads back to them. Its rows ab
 their action and time (that something was done, and by which counselor, must stay accountable), but the
 patient's id as actor, the subject id (the patient, or their consent, invite or escalation, rows that no
 longer exist) and any ids in the detail are removed. One "patient.deleted" event records the erasure with
-the number of rows and no id, alias or chat id.
+the number of rows and no id, alias or chat id. Of each safety event (escalation) one "safety_event.kept"
+event stays, with no id, alias, chat or words: its level, category and source, the day it was opened, how
+long until a counselor acknowledged and resolved it, how far the paging widened, and the outcome. A program
+must be able to show, for as long as it keeps the audit log, that every alert was answered and how fast;
+none of that needs to know who it was about.
+
+Not during a crisis: while any escalation of the patient is open (not resolved) or a page about one is still
+queued, /deleteme is deferred (`blocked`, `defer`): the care team still needs the record to reach the
+patient, and erasing would stop the re-pages and kill the counselors' buttons. The erasure runs once the last
+alert is resolved (`deferred_patients`, the scheduler's job in `bot.handlers.privacy`).
 """
 
 from __future__ import annotations
@@ -26,13 +35,24 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import String, Table, cast, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core import audit
-from bot.core.models import EscalationAlert, Invite, OutboxMessage, OutboxStatus, Patient, utcnow
+from bot.core.models import (
+    AuditEvent,
+    Escalation,
+    EscalationAlert,
+    EscalationStatus,
+    Invite,
+    OutboxMessage,
+    OutboxStatus,
+    Patient,
+    utcnow,
+)
 from bot.intake import store as inbox
 from bot.outbox.store import unclaimed
 from bot.privacy.records import PATIENTS, linked_audit_events, links, owned_ids
@@ -41,6 +61,9 @@ from bot.workspace.digests import DIGEST_KIND, DIGEST_PATIENTS
 log = logging.getLogger(__name__)
 
 Reason = Literal["request", "retention"]
+# The audit events a deletion request leaves (the confirm button carries the REQUESTED event's id).
+REQUESTED, KEPT, DEFERRED = "deletion.requested", "deletion.kept", "deletion.deferred"
+PAGE_KIND = "page"  # the outbox kind of an alert page (bot.risk.paging)
 
 
 @dataclass
@@ -82,6 +105,7 @@ async def erase_patient(
         if message is not None
     ]
     erased.audit_events_deidentified = await _deidentify_audit(session, patient_id)
+    await _keep_safety_events(session, patient_id)
     erased.rows["inbox"] += await inbox.forget_chat(session, chat_id)  # updates not yet handled, or parked
     erased.rows["outbox"] += await _digests_naming(session, patient_id)
     erased.rows["outbox"] += await _count(
@@ -164,3 +188,98 @@ async def _digests_naming(session: AsyncSession, patient_id: int) -> int:
 def tables_erased() -> list[Table]:
     """Every table a patient's rows are deleted from (for tests and the purge's report)."""
     return [PATIENTS, *dict.fromkeys(link.table for link in links())]
+
+
+async def _keep_safety_events(session: AsyncSession, patient_id: int) -> None:
+    """What the retention policy keeps of each safety event, de-identified (see the module's docstring)."""
+    escalations = await session.scalars(
+        select(Escalation).where(Escalation.patient_id == patient_id).order_by(Escalation.id)
+    )
+    for escalation in escalations:
+
+        def minutes(until: datetime | None, opened: datetime = escalation.created_at) -> int | None:
+            return None if until is None else int((until - opened).total_seconds() // 60)
+
+        audit.record(
+            session,
+            "safety_event.kept",
+            actor_type="system",
+            level=escalation.level,
+            category=escalation.category,
+            source=escalation.source,
+            opened=escalation.created_at.date().isoformat(),
+            minutes_to_acknowledge=minutes(escalation.acknowledged_at),
+            minutes_to_resolve=minutes(escalation.resolved_at),
+            paging_stages=escalation.stage + (1 if escalation.alerted_at else 0),
+            outcome=escalation.outcome,
+        )
+
+
+# ---- deferred while an alert is open -----------------------------------------------------------------------
+
+
+async def blocked(session: AsyncSession, patient_id: int) -> bool:
+    """Must an erasure wait? Yes while an escalation of the patient is not resolved, or a page about one of
+    them is still queued."""
+    escalation_ids = {
+        escalation_id: status
+        for escalation_id, status in await session.execute(
+            select(Escalation.id, Escalation.status).where(Escalation.patient_id == patient_id)
+        )
+    }
+    if any(status is not EscalationStatus.RESOLVED for status in escalation_ids.values()):
+        return True
+    if not escalation_ids:
+        return False
+    queued = await session.scalar(
+        select(func.count(OutboxMessage.id)).where(
+            OutboxMessage.subject_patient_id == patient_id,
+            OutboxMessage.kind == PAGE_KIND,
+            OutboxMessage.status == OutboxStatus.PENDING,
+        )
+    )
+    return bool(queued)
+
+
+async def deferral_pending(session: AsyncSession, patient_id: int) -> bool:
+    """Is a confirmed deletion of this patient waiting (deferred, and not taken back with "Keep my data")?"""
+    latest = await session.scalar(
+        select(AuditEvent.action)
+        .where(
+            AuditEvent.subject_type == "patient",
+            AuditEvent.subject_id == patient_id,
+            AuditEvent.action.in_((DEFERRED, KEPT)),
+        )
+        .order_by(AuditEvent.id.desc())
+        .limit(1)
+    )
+    return latest == DEFERRED
+
+
+async def defer(session: AsyncSession, patient_id: int) -> bool:
+    """Record that the patient confirmed a deletion that must wait; True if none was waiting already."""
+    first = not await deferral_pending(session, patient_id)
+    audit.record(
+        session,
+        DEFERRED,
+        actor_type="patient",
+        actor_id=patient_id,
+        subject_type="patient",
+        subject_id=patient_id,
+    )
+    log.info("event=deletion.deferred patient_id=%s", patient_id)
+    return first
+
+
+async def deferred_patients(session: AsyncSession) -> list[int]:
+    """Patients whose confirmed deletion is waiting (an erased patient's events no longer name them)."""
+    ids = await session.scalars(
+        select(AuditEvent.subject_id)
+        .where(
+            AuditEvent.action == DEFERRED,
+            AuditEvent.subject_type == "patient",
+            AuditEvent.subject_id.is_not(None),
+        )
+        .distinct()
+    )
+    return [pid for pid in ids if pid is not None and await deferral_pending(session, pid)]

@@ -11,7 +11,7 @@ from sqlalchemy import ColumnElement
 
 from bot.core.callbacks import COUNT, ID, Codec, OneOf, Part, choice, member
 from bot.core.models import OutboxMessage
-from bot.risk.cssrs import Question
+from bot.risk.cssrs import PERMISSION, Question
 from bot.risk.escalation import Outcome
 from bot.risk.safety_plan import STEPS, Step
 
@@ -52,13 +52,26 @@ ALERT_BUTTONS: OneOf[AlertButton | AlertOutcome] = OneOf(ALERT, ALERT_OUTCOME)
 @dataclass(frozen=True)
 class ScreenerAnswer:
     screen_id: int
-    question: Question
+    question: Question | Literal["ask"]  # "ask": the permission before the first question (cssrs.PERMISSION)
     yes: bool
 
 
+def _step(text: str) -> Question | Literal["ask"] | None:
+    return "ask" if text == PERMISSION else _QUESTION.read(text)
+
+
+def _step_text(step: Question | Literal["ask"]) -> str:
+    return step.value if isinstance(step, Question) else step
+
+
+_QUESTION = member(Question)
 _YES_NO: Part[bool] = Part("y|n", lambda text: text == "y", lambda yes: "y" if yes else "n")
 SCREENER = Codec(
-    "css:{screen_id}:{question}:{yes}", ScreenerAnswer, screen_id=ID, question=member(Question), yes=_YES_NO
+    "css:{screen_id}:{question}:{yes}",
+    ScreenerAnswer,
+    screen_id=ID,
+    question=Part(f"{_QUESTION.pattern}|{PERMISSION}", _step, _step_text),
+    yes=_YES_NO,
 )
 
 
@@ -84,10 +97,10 @@ PLAN_BUTTONS: OneOf[PlanButton | PlanStepButton] = OneOf(PLAN, PLAN_STEP)
 class SafetyAnswer:
     """The answer to "are you safe right now?"."""
 
-    answer: Literal["safe", "help"]
+    answer: Literal["safe", "help", "call", "nocall"]  # "call": may the care team call (danger at home)
 
 
-SAFETY_CHECK = Codec("rsk:{answer}", SafetyAnswer, answer=choice("safe", "help"))
+SAFETY_CHECK = Codec("rsk:{answer}", SafetyAnswer, answer=choice("safe", "help", "call", "nocall"))
 
 
 # ---- pages in the outbox -----------------------------------------------------------------------------------

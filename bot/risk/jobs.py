@@ -1,4 +1,5 @@
-"""The risk feature's time-driven work: re-paging (see paging) and closing screeners left unanswered."""
+"""The risk feature's time-driven work: re-paging (see paging), closing screeners left unanswered, and
+following up "are you safe right now?" left unanswered."""
 
 from __future__ import annotations
 
@@ -6,9 +7,14 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.careteam.flags import FlagKind
+from bot.careteam.notices import tell_care_team
 from bot.core.db import transaction
-from bot.core.models import Patient, utcnow
-from bot.risk import RiskLevel, cssrs, paging
+from bot.core.models import Escalation, EscalationStatus, Patient, PatientStatus, utcnow
+from bot.risk import Category, RiskLevel, cssrs, paging
 from bot.risk import escalation as escalations
 
 if TYPE_CHECKING:
@@ -48,3 +54,54 @@ async def close_stalled(runtime: Runtime) -> None:
                 paged += await paging.page(runtime, session, raised.escalation, utcnow())
     if paged:
         runtime.wake_outbox()
+
+
+async def follow_up_safety_checks(runtime: Runtime) -> None:
+    """The scheduler's job: "are you safe right now?" left unanswered is not taken as "safe". After a
+    declined screener that suspicious words (and no alert yet) led to, silence raises a high escalation, as
+    an unanswered screener does; otherwise (an alert is already open, a softened phrase, the model's guess)
+    the care team gets a flag."""
+    wait = timedelta(minutes=runtime.settings.cssrs_unanswered_minutes)
+    told = 0
+    async with transaction(runtime.sessions) as session:
+        now = utcnow()
+        for question in await cssrs.unanswered_safety_checks(session, now, wait):
+            pid = question.patient_id
+            patient = await session.get(Patient, pid)
+            how = "none"
+            if patient is not None and patient.status is PatientStatus.ACTIVE:
+                page = (
+                    question.reason is cssrs.SafetyReason.DECLINED
+                    and question.trigger is cssrs.Trigger.AMBIGUOUS
+                    and not await _open_escalation(session, pid)
+                )
+                if page:
+                    raised = await escalations.raise_escalation(
+                        session,
+                        patient,
+                        RiskLevel.HIGH,
+                        Category.SUICIDE,
+                        "safety_unanswered",
+                        None,
+                        now,
+                        runtime.settings,
+                    )
+                    if raised.page_now:
+                        told += await paging.page(runtime, session, raised.escalation, now)
+                    how = "page"
+                else:
+                    told += await tell_care_team(runtime, session, patient, FlagKind.SAFETY_UNANSWERED)
+                    how = "flag"
+            cssrs.safety_followed_up(session, pid, how)
+            log.info("event=risk.safety_check.unanswered patient_id=%s followed_up=%s", pid, how)
+    if told:
+        runtime.wake_outbox()
+
+
+async def _open_escalation(session: AsyncSession, patient_id: int) -> bool:
+    found = await session.scalar(
+        select(Escalation.id)
+        .where(Escalation.patient_id == patient_id, Escalation.status != EscalationStatus.RESOLVED)
+        .limit(1)
+    )
+    return found is not None

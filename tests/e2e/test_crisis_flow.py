@@ -156,14 +156,15 @@ async def test_high_signal_tells_the_patient_the_team_knows_and_groups(harness: 
     patient_user = harness.new_user_id()
     patient_id = await harness.enroll(patient_user, primary_id)
 
+    permission = harness.runtime.text("cssrs.intro_alerted", "en")
     mark = harness.standin.mark(patient_user)
-    await harness.say(patient_user, "i wish i could go to sleep and not wake up", "wished you were dead")
+    await harness.say(patient_user, "i wish i could go to sleep and not wake up", permission)
     replies = [m.text or "" for m in harness.standin.transcript(patient_user)[mark:]]
     assert any("let your care team know" in text for text in replies)
     await harness.standin.wait_for(primary_user, "High alert")
     # The same category again within the window joins the open escalation: no second alert; the screener
-    # question under way is asked again.
-    await harness.say(patient_user, "everyone would be better off without me", "wished you were dead")
+    # question under way (its permission) is asked again.
+    await harness.say(patient_user, "everyone would be better off without me", permission)
     assert len(await _escalations(harness, patient_id)) == 1
     assert len(_alerts(harness, primary_user)) == 1
 

@@ -172,6 +172,12 @@ async def test_deleteme_erases_everything_and_they_become_a_stranger(harness: Bo
     patient = await harness.patient(user)
     assert patient is not None
     alias = patient.alias
+    # The alert is resolved first: while one is open, the deletion waits (test_erasure_in_crisis_flow).
+    outcomes = await harness.tap(counselor_user, alert, "Resolve", "How was it resolved")
+    data = next(d for label, d in outcomes.buttons() if label == "Reached the patient, safe")
+    await harness.standin.tap(counselor_user, outcomes.message_id, data)
+    alert = await harness.standin.wait_for(counselor_user, "Resolved by Sam")
+    assert alert.buttons()  # details and safety plan stay on a resolved alert
 
     prompt = await harness.say(user, "/deleteme", "can't be undone")
     done = await harness.tap(user, prompt, "Delete everything", "I deleted everything")

@@ -1,28 +1,48 @@
 """The C-SSRS screener after suicide-adjacent messages, with Columbia's triage, over real HTTP and PTB.
 
-A "no" never closes an alert that is already open; a yes to intent or a plan pages at once as urgent; an
-ambiguous message left unanswered is not taken as "no".
+Permission comes first, alone (OK / Not now): "Not now" is never stored as an answer, and leads to "are you
+safe right now?" and a care-team flag. A "no" never closes an alert that is already open; a yes to intent or
+a plan pages at once as urgent (and the details say what was not asked); a low result is a referral flag,
+not a page; a patient screened before gets the "since last contact" wording; an ambiguous message left
+unanswered is not taken as "no", and neither is an unanswered safety question.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select, update
 
 from bot.core import db
-from bot.core.models import Escalation, EscalationStatus, ScreenStatus, SuicideScreen, utcnow
+from bot.core.models import (
+    AuditEvent,
+    CareFlag,
+    Escalation,
+    EscalationStatus,
+    RiskSignal,
+    ScreenStatus,
+    SuicideScreen,
+    utcnow,
+)
+from bot.risk import cssrs
 from bot.risk import jobs as risk_jobs
 from devtools.simulator import BotMessage
-from tests.e2e.test_crisis_flow import _alerts, _escalations, _link
+from tests.e2e.test_crisis_flow import UNLISTED, _alerts, _escalations, _link
 from tests.harness import BotHarness
 
-Q1 = "wished you were dead"
-Q2 = "thoughts of killing yourself"
-Q3 = "how you might do this"
-Q4 = "intention of acting"
-Q6 = "started to do anything"
-RECENT = "past 3 months"
+AMBIGUOUS = {"en": "i dont see a way forward", "es": "no veo salida"}
+HIGH = {"en": "i wish i could go to sleep and not wake up", "es": "quisiera dormirme y no despertar"}
+WAIT = 15.0  # replies of a crisis turn go through the outbox, one a second per chat
+
+
+def _text(harness: BotHarness, key: str, language: str = "en", **variables: object) -> str:
+    return harness.runtime.text(key, language, **variables)
+
+
+def _q(harness: BotHarness, question: cssrs.Question, language: str = "en") -> str:
+    """The question as asked (the first line: Q6's examples follow on the next)."""
+    return _text(harness, f"cssrs.questions.{question}", language).splitlines()[0]
 
 
 async def _screens(harness: BotHarness, patient_id: int) -> list[SuicideScreen]:
@@ -33,22 +53,120 @@ async def _screens(harness: BotHarness, patient_id: int) -> list[SuicideScreen]:
         return list(rows)
 
 
+async def _flags(harness: BotHarness, patient_id: int) -> list[str]:
+    async with harness.runtime.sessions() as session:
+        return list(
+            await session.scalars(
+                select(CareFlag.kind).where(CareFlag.patient_id == patient_id).order_by(CareFlag.id)
+            )
+        )
+
+
 async def _answer(
     harness: BotHarness, user: int, question: BotMessage, label: str, expect: str
 ) -> BotMessage:
     return await harness.tap(user, question, label, expect)
 
 
-async def test_after_a_crisis_message_no_to_everything_keeps_the_alert_open(harness: BotHarness) -> None:
-    counselor_user, counselor_id = await _link(harness, "Sam")
-    patient_user = harness.new_user_id()
-    patient_id = await harness.enroll(patient_user, counselor_id)
+async def _agree(harness: BotHarness, user: int, permission: BotMessage, language: str = "en") -> BotMessage:
+    """Tap OK: question 1 follows, in the wording this patient's screen uses."""
+    ok = _text(harness, "cssrs.ok_button", language)
+    return await harness.tap(user, permission, ok, _q(harness, cssrs.Question.WISH_DEAD, language))
 
-    question = await harness.say(patient_user, "im going to kill myself tonight", Q1)
+
+async def _patient(harness: BotHarness, language: str = "en") -> tuple[int, int, int]:
+    """A linked counselor's chat, and an enrolled patient's chat and id."""
+    counselor_user, counselor_id = await _link(harness, "Sam")
+    user = harness.new_user_id()
+    return counselor_user, user, await harness.enroll(user, counselor_id, language=language)
+
+
+# ---- permission first (item 2) -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+async def test_permission_is_its_own_question_and_not_now_asks_if_safe(
+    harness: BotHarness, language: str
+) -> None:
+    counselor_user, user, patient_id = await _patient(harness, language)
+    permission_text = _text(harness, "cssrs.intro_alerted", language)
+
+    mark = harness.standin.mark(user)
+    await harness.standin.send_text(user, HIGH[language])
+    permission = await harness.standin.wait_for(user, permission_text, after=mark, timeout=WAIT)
+    await harness.standin.wait_for(counselor_user, "High alert")
+    # Alone: no question 1 in it, and OK / Not now rather than Yes / No.
+    assert permission.text == permission_text
+    labels = [label for label, _ in permission.buttons()]
+    assert labels == [
+        _text(harness, "cssrs.ok_button", language),
+        _text(harness, "cssrs.not_now_button", language),
+    ]
+    assert not any(
+        _q(harness, cssrs.Question.WISH_DEAD, language) in (m.text or "")
+        for m in harness.standin.transcript(user)[mark:]
+    )
+
+    # "Not now" is not "no wish to be dead": nothing is answered, the safety question follows, the team is
+    # told.
+    mark = harness.standin.mark(counselor_user)
+    await harness.tap(user, permission, _text(harness, "cssrs.not_now_button", language), "")
+    await harness.standin.wait_for(user, _text(harness, "cssrs.declined", language))
+    safety = await harness.standin.wait_for(user, _text(harness, "crisis.safety_check", language))
+    assert [label for label, _ in safety.buttons()] == [
+        _text(harness, "crisis.safe_button", language),
+        _text(harness, "crisis.not_safe_button", language),
+    ]
+    patient = await harness.patient(user)
+    assert patient is not None
+    notice = _text(harness, "care.flag.screener_declined", "en", alias=patient.alias)
+    await harness.standin.wait_for(counselor_user, notice, after=mark)
+    [screen] = await _screens(harness, patient_id)
+    assert screen.status is ScreenStatus.DECLINED and screen.answers == {} and screen.result is None
+    assert await _flags(harness, patient_id) == ["screener_declined"]
+    assert len(await _escalations(harness, patient_id)) == 1 and len(_alerts(harness, counselor_user)) == 1
+
+    await harness.tap(user, safety, _text(harness, "crisis.safe_button", language), "")
+    await harness.standin.wait_for(user, _text(harness, "crisis.safe_reply", language).split(".")[0])
+
+
+async def test_ok_is_permission_not_an_answer(harness: BotHarness) -> None:
+    counselor_user, user, patient_id = await _patient(harness)
+    permission = await harness.say(user, AMBIGUOUS["en"], _text(harness, "cssrs.intro_ambiguous"))
+    # Anything but OK or "not now" asks again; typing "ok" is OK.
+    await harness.say(user, "maybe? idk", _text(harness, "cssrs.use_permission_buttons"))
+    question = await harness.say(user, "ok", _q(harness, cssrs.Question.WISH_DEAD))
+    assert _text(harness, "cssrs.begin_past_month") in (question.text or "")
+    [screen] = await _screens(harness, patient_id)
+    assert screen.answers == {} and screen.step == cssrs.Question.WISH_DEAD
+    assert await _escalations(harness, patient_id) == [] and _alerts(harness, counselor_user) == []
+    # The permission buttons are spent.
+    query = await harness.standin.tap_raw(user, permission.message_id, f"css:{screen.id}:ask:y")
+    answer = await harness.standin.wait_for_callback_answer(query)
+    assert answer.get("text") == _text(harness, "cssrs.stale")
+
+
+# ---- the questions and Columbia's triage (item 3) ----------------------------------------------------------
+
+
+async def test_after_a_crisis_message_no_to_everything_keeps_the_alert_open(harness: BotHarness) -> None:
+    counselor_user, user, patient_id = await _patient(harness)
+
+    mark = harness.standin.mark(user)
+    await harness.standin.send_text(user, "im going to kill myself tonight")
+    permission = await harness.standin.wait_for(
+        user, _text(harness, "cssrs.intro_alerted"), after=mark, timeout=WAIT
+    )
     alert = await harness.standin.wait_for(counselor_user, "URGENT alert")
-    question = await _answer(harness, patient_user, question, "No", Q2)
-    question = await _answer(harness, patient_user, question, "No", Q6)  # no thoughts: straight to 6
-    await _answer(harness, patient_user, question, "No", "will still check in with you")
+    question = await _agree(harness, user, permission)
+    question = await _answer(harness, user, question, "No", _q(harness, cssrs.Question.THOUGHTS))
+    # No thoughts: straight to 6, with every example.
+    behavior = _text(harness, "cssrs.questions.behavior")
+    question = await _answer(harness, user, question, "No", behavior)
+    assert question.text == behavior
+    for example in ("or it was grabbed from your hand", "tried to shoot yourself", "tried to hang yourself"):
+        assert example in behavior
+    await _answer(harness, user, question, "No", _text(harness, "cssrs.result_clear_open").split(".")[0])
 
     [escalation] = await _escalations(harness, patient_id)
     assert escalation.status is EscalationStatus.OPEN and escalation.level == "imminent"
@@ -62,42 +180,79 @@ async def test_after_a_crisis_message_no_to_everything_keeps_the_alert_open(harn
     await harness.standin.tap(counselor_user, alert.message_id, f"esc:{escalation.id}:det")
     summary = await harness.standin.wait_for(counselor_user, "C-SSRS screener", after=mark)
     assert "no risk indicated" in (summary.text or "") and "wished dead: no" in (summary.text or "")
+    assert "Not asked" not in (summary.text or "")
 
 
-async def test_a_yes_to_intent_pages_as_urgent_at_once(harness: BotHarness) -> None:
-    counselor_user, counselor_id = await _link(harness, "Sam")
-    patient_user = harness.new_user_id()
-    patient_id = await harness.enroll(patient_user, counselor_id)
+async def test_a_yes_to_intent_pages_at_once_and_the_details_say_what_was_not_asked(
+    harness: BotHarness,
+) -> None:
+    counselor_user, user, patient_id = await _patient(harness)
 
-    # Ambiguous words: no alert yet, the screener decides.
-    question = await harness.say(patient_user, "i dont see a way forward", Q1)
+    # Ambiguous words: no alert yet, the screener decides. Typed answers work as well as the buttons.
+    permission = await harness.say(user, AMBIGUOUS["en"], _text(harness, "cssrs.intro_ambiguous"))
     assert await _escalations(harness, patient_id) == []
-    # Typed answers work as well as the buttons.
-    question = await harness.say(patient_user, "yes", Q2)
-    question = await _answer(harness, patient_user, question, "Yes", Q3)
-    question = await _answer(harness, patient_user, question, "Yes", Q4)
-    reply = await _answer(harness, patient_user, question, "Yes", "988")
-    assert "this is urgent" in (reply.text or "")
+    await _agree(harness, user, permission)
+    await harness.say(user, "no", _q(harness, cssrs.Question.THOUGHTS))
+    question = await harness.say(user, "yes", _q(harness, cssrs.Question.METHOD))
+    question = await _answer(harness, user, question, "No", _q(harness, cssrs.Question.INTENT))
+    reply = await _answer(harness, user, question, "Yes", "988")
+    assert _text(harness, "cssrs.result_urgent", plan_contacts=None).split("\n")[0] in (reply.text or "")
 
-    await harness.standin.wait_for(counselor_user, "URGENT alert")
+    alert = await harness.standin.wait_for(counselor_user, "URGENT alert")
     [escalation] = await _escalations(harness, patient_id)
     assert escalation.level == "imminent" and escalation.category == "suicide"
     assert escalation.source == "cssrs" and escalation.detail is None
     [screen] = await _screens(harness, patient_id)
-    # Intent is enough: the screener stops there instead of asking about a plan first.
-    assert screen.result == "high" and "plan" not in screen.answers
+    # Intent is enough: the screener stops there instead of asking about a plan first...
+    assert screen.result == "high" and "plan" not in screen.answers and "behavior" not in screen.answers
+    # ...and the care team is told which questions were not asked (not asked is not "no").
+    mark = harness.standin.mark(counselor_user)
+    await harness.standin.tap(counselor_user, alert.message_id, f"esc:{escalation.id}:det")
+    summary = await harness.standin.wait_for(counselor_user, "C-SSRS screener", after=mark)
+    not_asked = " · ".join(
+        _text(harness, f"escalation.screener_questions.{q}")
+        for q in (cssrs.Question.PLAN, cssrs.Question.BEHAVIOR)
+    )
+    assert not_asked in (summary.text or "") and "Not asked" in (summary.text or "")
 
 
-async def test_behaviour_long_ago_is_high_and_no_answer_at_all_is_clear(harness: BotHarness) -> None:
-    counselor_user, counselor_id = await _link(harness, "Sam")
-    patient_user = harness.new_user_id()
-    patient_id = await harness.enroll(patient_user, counselor_id)
+@pytest.mark.parametrize("language", ["en", "es"])
+async def test_a_low_result_is_a_referral_flag_not_a_page(harness: BotHarness, language: str) -> None:
+    counselor_user, user, patient_id = await _patient(harness, language)
+    yes, no = _text(harness, "cssrs.yes_button", language), _text(harness, "cssrs.no_button", language)
 
-    question = await harness.say(patient_user, "i dont see a way forward", Q1)
-    question = await _answer(harness, patient_user, question, "Yes", Q2)
-    question = await _answer(harness, patient_user, question, "No", Q6)
-    question = await _answer(harness, patient_user, question, "Yes", RECENT)
-    await _answer(harness, patient_user, question, "No", "let your care team know")
+    permission = await harness.say(
+        user, AMBIGUOUS[language], _text(harness, "cssrs.intro_ambiguous", language)
+    )
+    question = await _agree(harness, user, permission, language)
+    question = await _answer(harness, user, question, yes, _q(harness, cssrs.Question.THOUGHTS, language))
+    question = await _answer(harness, user, question, no, _q(harness, cssrs.Question.BEHAVIOR, language))
+    mark = harness.standin.mark(counselor_user)
+    await _answer(
+        harness, user, question, no, _text(harness, "cssrs.result_referral", language).split(".")[0]
+    )
+
+    patient = await harness.patient(user)
+    assert patient is not None
+    referral = _text(harness, "care.flag.screener_referral", "en", alias=patient.alias)
+    await harness.standin.wait_for(counselor_user, referral, after=mark)
+    [screen] = await _screens(harness, patient_id)
+    assert screen.result == "low"
+    assert await _escalations(harness, patient_id) == [] and _alerts(harness, counselor_user) == []
+    assert await _flags(harness, patient_id) == ["screener_referral"]
+
+
+async def test_behaviour_long_ago_is_high_and_a_repeat_screen_is_since_last_contact(
+    harness: BotHarness,
+) -> None:
+    counselor_user, user, patient_id = await _patient(harness)
+
+    permission = await harness.say(user, AMBIGUOUS["en"], _text(harness, "cssrs.intro_ambiguous"))
+    question = await _agree(harness, user, permission)
+    question = await _answer(harness, user, question, "Yes", _q(harness, cssrs.Question.THOUGHTS))
+    question = await _answer(harness, user, question, "No", _q(harness, cssrs.Question.BEHAVIOR))
+    question = await _answer(harness, user, question, "Yes", _q(harness, cssrs.Question.BEHAVIOR_RECENT))
+    await _answer(harness, user, question, "No", "let your care team know")
     await harness.standin.wait_for(counselor_user, "High alert")
     [escalation] = await _escalations(harness, patient_id)
     assert escalation.level == "high"
@@ -105,33 +260,60 @@ async def test_behaviour_long_ago_is_high_and_no_answer_at_all_is_clear(harness:
     assert screen.result == "moderate"
 
     # Within a day the same words ask the plain safety question, not the whole screener again.
-    question = await harness.say(patient_user, "i dont see a way forward", "Are you safe right now")
+    await harness.say(user, AMBIGUOUS["en"], _text(harness, "crisis.safety_check"))
     assert len(await _screens(harness, patient_id)) == 1
+
+    # Days later, the screener again, in its "since last contact" wording; behaviour since then is recent.
+    async with db.transaction(harness.runtime.sessions) as session:
+        earlier = utcnow() - timedelta(days=3)
+        await session.execute(
+            update(SuicideScreen)
+            .where(SuicideScreen.id == screen.id)
+            .values(started_at=earlier, answered_at=earlier, finished_at=earlier)
+        )
+        await session.execute(
+            update(RiskSignal).where(RiskSignal.patient_id == patient_id).values(at=earlier)
+        )
+    permission = await harness.say(user, AMBIGUOUS["en"], _text(harness, "cssrs.intro_ambiguous"))
+    wish = _q(harness, cssrs.Question.WISH_DEAD_SINCE)
+    question = await harness.tap(user, permission, _text(harness, "cssrs.ok_button"), wish)
+    assert _text(harness, "cssrs.begin_since_last") in (question.text or "")
+    question = await _answer(harness, user, question, "No", _q(harness, cssrs.Question.THOUGHTS_SINCE))
+    behavior = _text(harness, "cssrs.questions.behavior_since")
+    question = await _answer(harness, user, question, "No", behavior)
+    assert "or it was grabbed from your hand" in behavior
+    await _answer(harness, user, question, "Yes", "988")
+    await harness.standin.wait_for(counselor_user, "URGENT alert")
+    repeat = (await _screens(harness, patient_id))[-1]
+    assert repeat.result == "high"
+    assert repeat.answers == {"wish_dead_since": False, "thoughts_since": False, "behavior_since": True}
 
 
 async def test_all_no_after_ambiguous_words_raises_nothing(harness: BotHarness) -> None:
-    counselor_user, counselor_id = await _link(harness, "Sam")
-    patient_user = harness.new_user_id()
-    patient_id = await harness.enroll(patient_user, counselor_id)
+    counselor_user, user, patient_id = await _patient(harness)
 
-    question = await harness.say(patient_user, "im not going to kill myself", Q1)
-    question = await _answer(harness, patient_user, question, "No", Q2)
-    question = await _answer(harness, patient_user, question, "No", Q6)
-    await _answer(harness, patient_user, question, "No", "glad to hear it")
+    permission = await harness.say(
+        user, "im not going to kill myself", _text(harness, "cssrs.intro_ambiguous")
+    )
+    question = await _agree(harness, user, permission)
+    question = await _answer(harness, user, question, "No", _q(harness, cssrs.Question.THOUGHTS))
+    question = await _answer(harness, user, question, "No", _q(harness, cssrs.Question.BEHAVIOR))
+    await _answer(harness, user, question, "No", "glad to hear it")
     assert await _escalations(harness, patient_id) == []
     assert _alerts(harness, counselor_user) == []
 
 
 async def test_odd_answers_stale_and_forged_buttons(harness: BotHarness) -> None:
     _, counselor_id = await _link(harness, "Sam")
-    patient_user = harness.new_user_id()
-    patient_id = await harness.enroll(patient_user, counselor_id)
+    user = harness.new_user_id()
+    patient_id = await harness.enroll(user, counselor_id)
     other_user = harness.new_user_id()
     await harness.enroll(other_user, counselor_id)
 
-    question = await harness.say(patient_user, "i dont see a way forward", Q1)
+    permission = await harness.say(user, AMBIGUOUS["en"], _text(harness, "cssrs.intro_ambiguous"))
+    question = await _agree(harness, user, permission)
     # Something that is not yes or no: the question is asked again.
-    await harness.say(patient_user, "maybe? idk", "tap Yes or No")
+    await harness.say(user, "maybe? idk", "tap Yes or No")
     [screen] = await _screens(harness, patient_id)
     assert screen.step == "wish_dead" and screen.answers == {}
 
@@ -143,29 +325,40 @@ async def test_odd_answers_stale_and_forged_buttons(harness: BotHarness) -> None
     assert screen.answers == {}
 
     # A replayed answer to a question already answered is refused too.
-    await _answer(harness, patient_user, question, "No", Q2)
-    query = await harness.standin.tap_raw(patient_user, question.message_id, f"css:{screen.id}:wish_dead:y")
+    await _answer(harness, user, question, "No", _q(harness, cssrs.Question.THOUGHTS))
+    query = await harness.standin.tap_raw(user, question.message_id, f"css:{screen.id}:wish_dead:y")
     answer = await harness.standin.wait_for_callback_answer(query)
     assert "no longer open" in str(answer.get("text"))
     [screen] = await _screens(harness, patient_id)
     assert screen.answers == {"wish_dead": False}
 
 
-async def test_a_screener_left_unanswered_alerts_the_care_team(harness: BotHarness) -> None:
-    counselor_user, counselor_id = await _link(harness, "Sam")
-    patient_user = harness.new_user_id()
-    patient_id = await harness.enroll(patient_user, counselor_id)
+# ---- silence is not "no" -----------------------------------------------------------------------------------
 
-    question = await harness.say(patient_user, "i dont see a way forward", Q1)
-    question = await _answer(harness, patient_user, question, "Yes", Q2)
-    # An hour passes with no answer (a controlled clock), and the scheduler's job runs.
+
+async def _time_passes(harness: BotHarness, patient_id: int) -> None:
+    """An hour passes with no answer (a controlled clock) for the screener and the safety question."""
+    earlier = utcnow() - timedelta(minutes=harness.settings.cssrs_unanswered_minutes + 1)
     async with db.transaction(harness.runtime.sessions) as session:
-        earlier = utcnow() - timedelta(minutes=harness.settings.cssrs_unanswered_minutes + 1)
         await session.execute(
             update(SuicideScreen)
             .where(SuicideScreen.patient_id == patient_id)
             .values(started_at=earlier, answered_at=earlier)
         )
+        await session.execute(
+            update(AuditEvent)
+            .where(AuditEvent.action == cssrs.SAFETY_ASKED, AuditEvent.subject_id == patient_id)
+            .values(at=earlier)
+        )
+
+
+async def test_a_screener_left_unanswered_alerts_the_care_team(harness: BotHarness) -> None:
+    counselor_user, user, patient_id = await _patient(harness)
+
+    permission = await harness.say(user, AMBIGUOUS["en"], _text(harness, "cssrs.intro_ambiguous"))
+    question = await _agree(harness, user, permission)
+    question = await _answer(harness, user, question, "Yes", _q(harness, cssrs.Question.THOUGHTS))
+    await _time_passes(harness, patient_id)
     await risk_jobs.close_stalled(harness.runtime)
     await harness.standin.wait_for(counselor_user, "High alert")
     [screen] = await _screens(harness, patient_id)
@@ -176,6 +369,45 @@ async def test_a_screener_left_unanswered_alerts_the_care_team(harness: BotHarne
         assert await session.scalar(select(Escalation.status).where(Escalation.id == escalation.id)) == "open"
 
     # A late answer still counts: the screener carries on where it stopped.
-    await _answer(harness, patient_user, question, "Yes", Q3)
+    await _answer(harness, user, question, "Yes", _q(harness, cssrs.Question.METHOD))
     [screen] = await _screens(harness, patient_id)
     assert screen.status is ScreenStatus.OPEN and screen.answers == {"wish_dead": True, "thoughts": True}
+
+
+async def test_an_unanswered_safety_question_is_followed_up(harness: BotHarness) -> None:
+    counselor_user, user, patient_id = await _patient(harness)
+    patient = await harness.patient(user)
+    assert patient is not None
+
+    # After ambiguous words and "Not now", with no alert yet: silence raises a high alert, as an unanswered
+    # screener does.
+    permission = await harness.say(user, AMBIGUOUS["en"], _text(harness, "cssrs.intro_ambiguous"))
+    await harness.tap(
+        user, permission, _text(harness, "cssrs.not_now_button"), _text(harness, "crisis.safety_check")
+    )
+    await _time_passes(harness, patient_id)
+    await risk_jobs.follow_up_safety_checks(harness.runtime)
+    await harness.standin.wait_for(counselor_user, "High alert")
+    [escalation] = await _escalations(harness, patient_id)
+    assert (escalation.level, escalation.source) == ("high", "safety_unanswered")
+    await risk_jobs.follow_up_safety_checks(harness.runtime)  # followed up once
+    assert len(_alerts(harness, counselor_user)) == 1
+
+    # A softened phrase asks too; with an alert already open, silence is a flag for the counselor.
+    await harness.say(user, "i'm not going to overdose", _text(harness, "crisis.safety_check"))
+    mark = harness.standin.mark(counselor_user)
+    await _time_passes(harness, patient_id)
+    await risk_jobs.follow_up_safety_checks(harness.runtime)
+    notice = _text(harness, "care.flag.safety_unanswered", "en", alias=patient.alias)
+    await harness.standin.wait_for(counselor_user, notice, after=mark)
+    assert (await _flags(harness, patient_id))[-1] == "safety_unanswered"
+
+    # Answered (typing "yes" works as well as the button): nothing to follow up. (The model's question, so
+    # that this is not a third moderate signal in two days, which would add up to an alert.)
+    await harness.say(user, UNLISTED, _text(harness, "crisis.safety_check"))
+    await harness.say(user, "yes", _text(harness, "crisis.safe_reply").split(".")[0])
+    flags = await _flags(harness, patient_id)
+    await _time_passes(harness, patient_id)
+    await risk_jobs.follow_up_safety_checks(harness.runtime)
+    assert await _flags(harness, patient_id) == flags
+    assert len(await _escalations(harness, patient_id)) == 1

@@ -1,0 +1,81 @@
+"""Danger at home and harm to others get replies of their own (issue 18, item 11): danger at home, the
+National Domestic Violence Hotline and "is it safe for us to call you?" (the answer reaches the care team);
+intent to harm someone else, a reply written for that, not the suicide crisis text.
+
+Real HTTP, the real Application and database; the replies of a crisis turn are read from the outbox's urgent
+lane (see test_crisis_first_flow).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.test_crisis_first_flow import WAIT, _crisis_replies, _first_line, _outbox_mark, _text
+from tests.e2e.test_crisis_flow import _escalations, _link
+from tests.harness import BotHarness
+
+DANGER = {"en": "my boyfriend has a gun and he is hitting me", "es": "mi novio tiene una pistola y me pega"}
+HARM = {"en": "im going to stab him when he gets home", "es": "voy a apuñalarlo cuando llegue"}
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+async def test_danger_at_home_gets_the_hotline_and_asks_if_a_call_is_safe(
+    harness: BotHarness, language: str
+) -> None:
+    counselor_user, counselor_id = await _link(harness, "Sam")
+    user = harness.new_user_id()
+    patient_id = await harness.enroll(user, counselor_id, language=language)
+    patient = await harness.patient(user)
+    assert patient is not None
+
+    mark, outbox_mark = harness.standin.mark(user), await _outbox_mark(harness)
+    await harness.standin.send_text(user, DANGER[language])
+    reply = await harness.standin.wait_for(user, _first_line(harness, "crisis.danger", language), after=mark)
+    assert await _crisis_replies(harness, user, outbox_mark) == [_text(harness, "crisis.danger", language)]
+    for contact in ("911", "1-800-799-7233", "START", "88788"):
+        assert contact in (reply.text or "")
+    assert [label for label, _ in reply.buttons()] == [
+        _text(harness, "crisis.call_ok_button", language),
+        _text(harness, "crisis.call_not_ok_button", language),
+    ]
+    alert = await harness.standin.wait_for(counselor_user, "High alert")
+    assert _text(harness, "escalation.categories.danger") in (alert.text or "")
+    [escalation] = await _escalations(harness, patient_id)
+    assert escalation.category == "danger"
+
+    # "Don't call": the counselors hear it at once, by alias only.
+    mark = harness.standin.mark(counselor_user)
+    await harness.tap(
+        user,
+        reply,
+        _text(harness, "crisis.call_not_ok_button", language),
+        _first_line(harness, "crisis.call_not_ok_reply", language),
+    )
+    not_safe = _text(harness, "care.flag.not_safe_to_call", "en", alias=patient.alias)
+    notice = await harness.standin.wait_for(counselor_user, not_safe, after=mark)
+    assert notice.text == not_safe
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+async def test_intent_to_harm_someone_gets_its_own_reply_not_the_suicide_text(
+    harness: BotHarness, language: str
+) -> None:
+    counselor_user, counselor_id = await _link(harness, "Sam")
+    user = harness.new_user_id()
+    patient_id = await harness.enroll(user, counselor_id, language=language)
+
+    mark, outbox_mark = harness.standin.mark(user), await _outbox_mark(harness)
+    await harness.standin.send_text(user, HARM[language])
+    reply = await harness.standin.wait_for(
+        user, _first_line(harness, "crisis.harm_others", language), after=mark, timeout=WAIT
+    )
+    assert await _crisis_replies(harness, user, outbox_mark) == [
+        _text(harness, "crisis.harm_others", language)
+    ]
+    assert "911" in (reply.text or "") and "988" in (reply.text or "")
+    suicide_text = _first_line(harness, "crisis.imminent", language, overdose=False, plan_contacts=None)
+    assert not any(suicide_text in (m.text or "") for m in harness.standin.transcript(user)[mark:])
+    alert = await harness.standin.wait_for(counselor_user, "URGENT alert")
+    assert _text(harness, "escalation.categories.harm_others") in (alert.text or "")
+    [escalation] = await _escalations(harness, patient_id)
+    assert (escalation.level, escalation.category) == ("imminent", "harm_others")

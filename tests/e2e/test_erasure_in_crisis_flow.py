@@ -1,0 +1,90 @@
+"""No erasure during a crisis (issue 18, item 4): /deleteme while an alert about the patient is open waits.
+The patient is told why, the care team that a request is waiting (alias only); paging, the counselor's
+buttons and /alerts go on; once the last alert is resolved the scheduler's job erases, and tells the patient.
+What the retention policy keeps of the safety event stays, de-identified.
+
+Real HTTP, the real Application, database and scheduler (its escalation jobs tick every 10 seconds, so the
+erasure is waited for with a deadline).
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from bot.core.models import AuditEvent, EscalationStatus
+from tests.e2e.test_crisis_flow import _escalations, _link, _time_passes
+from tests.harness import BotHarness
+
+CRISIS = {"en": "im going to kill myself tonight", "es": "me voy a matar esta noche"}
+ERASED_WITHIN = 30.0  # the deferred erasure runs on the scheduler's 10-second escalation tick
+
+
+def _first_line(harness: BotHarness, key: str, language: str = "en", **variables: object) -> str:
+    return harness.runtime.text(key, language, **variables).splitlines()[0]
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+async def test_deleteme_waits_for_the_open_alert_then_erases(harness: BotHarness, language: str) -> None:
+    counselor_user, counselor_id = await _link(harness, "Sam")
+    user = harness.new_user_id()
+    patient_id = await harness.enroll(user, counselor_id, language=language)
+    patient = await harness.patient(user)
+    assert patient is not None
+
+    await harness.say(user, CRISIS[language], "988")
+    alert = await harness.standin.wait_for(counselor_user, "URGENT alert")
+
+    prompt = await harness.say(user, "/deleteme", _first_line(harness, "deleteme.confirm_prompt", language))
+    mark = harness.standin.mark(counselor_user)
+    confirm = harness.runtime.text("deleteme.confirm_button", language)
+    await harness.tap(user, prompt, confirm, _first_line(harness, "deleteme.deferred", language))
+    waiting = harness.runtime.text("care.flag.deletion_waiting", "en", alias=patient.alias)
+    notice = await harness.standin.wait_for(counselor_user, waiting, after=mark)
+    assert notice.text == waiting  # the alias, and nothing else about them
+
+    # Nothing was erased: the alert is open, re-paged, listed, and its buttons work.
+    assert await harness.patient(user) is not None
+    [escalation] = await _escalations(harness, patient_id)
+    assert escalation.status is EscalationStatus.OPEN
+    await _time_passes(harness, escalation.id)
+    await harness.standin.wait_for(counselor_user, "Still unanswered")
+    open_list = harness.runtime.text("escalation.open_list", "en", count=1, more=0)
+    await harness.say(counselor_user, "/alerts", open_list)
+    details = await harness.tap(counselor_user, alert, "Show details", "What")
+    assert CRISIS[language] in (details.text or "")
+
+    # The counselor resolves it: the erasure runs on its own, and the patient is told.
+    outcomes = await harness.tap(counselor_user, alert, "Resolve", "How was it resolved")
+    data = next(d for label, d in outcomes.buttons() if label == "Reached the patient, safe")
+    await harness.standin.tap(counselor_user, outcomes.message_id, data)
+    await harness.standin.wait_for(counselor_user, "Resolved by Sam")
+    done = _first_line(harness, "deleteme.done", language)
+    await harness.standin.wait_for(user, done, timeout=ERASED_WITHIN)
+    assert await harness.patient(user) is None
+    assert await _escalations(harness, patient_id) == []
+
+    # Kept of the safety event: what happened and how fast it was answered, with nothing leading back.
+    async with harness.runtime.sessions() as session:
+        kept = list(await session.scalars(select(AuditEvent).where(AuditEvent.action == "safety_event.kept")))
+        naming = list(
+            await session.scalars(
+                select(AuditEvent).where(
+                    AuditEvent.subject_type.in_(("patient", "escalation")),
+                    AuditEvent.subject_id.in_((patient_id, escalation.id)),
+                )
+            )
+        )
+    [event] = kept
+    assert (event.actor_id, event.subject_type, event.subject_id) == (None, None, None)
+    assert event.detail is not None
+    assert {k: event.detail[k] for k in ("level", "category", "source", "outcome")} == {
+        "level": "imminent",
+        "category": "suicide",
+        "source": "message",
+        "outcome": "safe",
+    }
+    assert isinstance(event.detail["minutes_to_resolve"], int) and event.detail["paging_stages"] >= 2
+    assert not any(key.endswith("_id") for key in event.detail)
+    assert patient.alias not in str(event.detail)
+    assert naming == []
