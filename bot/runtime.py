@@ -6,6 +6,7 @@ each other.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -49,10 +50,14 @@ class Runtime:
     def text(self, key: str, language: str, **variables: object) -> str:
         return self.catalog.render(key, language, **variables)
 
-    def reload_content(self) -> Content:
-        """Load the content again; on any problem raise ContentError and keep serving the last good one."""
-        self.content = load_content(self.settings.content_dir)
-        return self.content
+    async def reload_content(self) -> Content:
+        """Load the content again; on any problem raise ContentError and keep serving the last good one.
+
+        The whole check takes a second or more: it runs in a thread, so updates (a crisis message among them)
+        are not held up meanwhile."""
+        content = await asyncio.to_thread(load_content, self.settings.content_dir)
+        self.content = content
+        return content
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:

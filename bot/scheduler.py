@@ -59,7 +59,7 @@ async def watch_content(runtime: Runtime) -> None:
     if stamp in (runtime.content.fingerprint, runtime.refused_fingerprint):
         return
     try:
-        runtime.reload_content()
+        await runtime.reload_content()
     except ContentError as error:
         runtime.refused_fingerprint = stamp  # said once; the next edit is looked at again
         log.warning("event=content.reload_refused problems=%d", len(error.problems))
