@@ -1,0 +1,204 @@
+"""Handlers in the real python-telegram-bot Application (`bot.app.build_application`), offline: updates are
+fed to `process_update`, and every Bot API call is answered by `OfflineRequest`, which records it. No HTTP, no
+stand-in: the settings point Telegram at a closed port, so a call that slipped past would fail the test.
+
+The Application is built exactly as the bot builds it; its builder sets timeouts, which PTB does not allow
+together with `.request(...)`, so the offline request replaces the bot's two requests after the build.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from telegram import Update
+from telegram.ext import Application
+from telegram.request import BaseRequest, RequestData
+
+from bot.app import build_application
+from bot.content_check.loader import Content, load_content
+from bot.core import db
+from bot.core.config import Settings
+from bot.core.models import Escalation, EscalationStatus
+from bot.risk.callbacks import ALERT, AlertButton
+from bot.runtime import Runtime
+from tests.conftest import REPO
+from tests.records import add_patient
+
+DATE = 1_764_000_000  # 2025-11-24: any fixed moment will do, nothing here reads it
+_ids = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    parameters: dict[str, Any]
+
+
+class OfflineRequest(BaseRequest):
+    """Answers the Bot API without a network: getMe, sendMessage and answerCallbackQuery get canned results,
+    anything else fails the test."""
+
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+
+    @property
+    def read_timeout(self) -> float | None:
+        return 1.0
+
+    async def initialize(self) -> None:
+        pass
+
+    async def shutdown(self) -> None:
+        pass
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: object = None,
+        write_timeout: object = None,
+        connect_timeout: object = None,
+        pool_timeout: object = None,
+    ) -> tuple[int, bytes]:
+        name = url.rsplit("/", 1)[-1]
+        parameters = dict(request_data.parameters) if request_data is not None else {}
+        result: object
+        if name == "getMe":
+            result = {"id": 4242, "is_bot": True, "first_name": "IOP", "username": "iop_test_bot"}
+        else:
+            self.calls.append(Call(name, parameters))
+            if name == "sendMessage":
+                chat = {"id": parameters["chat_id"], "type": "private"}
+                result = {"message_id": next(_ids), "date": DATE, "chat": chat, "text": parameters["text"]}
+            elif name == "answerCallbackQuery":
+                result = True
+            else:
+                return 400, json.dumps(
+                    {"ok": False, "error_code": 400, "description": f"offline: {name}"}
+                ).encode()
+        return 200, json.dumps({"ok": True, "result": result}).encode()
+
+
+@pytest.fixture(scope="module")
+def content() -> Content:
+    """Loaded once for this file (it takes seconds); handlers only read it."""
+    return load_content(REPO / "content")
+
+
+@dataclass
+class Offline:
+    runtime: Runtime
+    application: Application  # type: ignore[type-arg]
+    request: OfflineRequest
+
+    async def feed(self, data: dict[str, Any]) -> list[Call]:
+        """Handle one update as the bot would; the Bot API calls it made."""
+        before = len(self.request.calls)
+        await self.application.process_update(
+            Update.de_json({"update_id": next(_ids), **data}, self.application.bot)
+        )
+        return self.request.calls[before:]
+
+    def text(self, key: str, language: str = "en", **variables: object) -> str:
+        return self.runtime.text(key, language, **variables)
+
+
+@pytest.fixture
+async def offline(
+    settings: Settings, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession], content: Content
+) -> AsyncIterator[Offline]:
+    runtime = Runtime(settings, engine, sessions, content)
+    application = build_application(runtime)
+    request = OfflineRequest()
+    application.bot._request = (request, request)  # see the module's docstring
+    async with application:  # initialize: getMe, answered offline
+        yield Offline(runtime, application, request)
+
+
+def _user(user_id: int, language: str = "en") -> dict[str, Any]:
+    return {"id": user_id, "is_bot": False, "first_name": "Sam", "language_code": language}
+
+
+def _message(user_id: int, text: str, language: str = "en") -> dict[str, Any]:
+    message: dict[str, Any] = {
+        "message_id": next(_ids),
+        "date": DATE,
+        "chat": {"id": user_id, "type": "private"},
+        "from": _user(user_id, language),
+        "text": text,
+    }
+    if text.startswith("/"):
+        message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
+    return {"message": message}
+
+
+def _tap(user_id: int, data: str) -> dict[str, Any]:
+    return {
+        "callback_query": {
+            "id": str(next(_ids)),
+            "chat_instance": "offline",
+            "from": _user(user_id),
+            "data": data,
+            "message": {
+                "message_id": next(_ids),
+                "date": DATE,
+                "chat": {"id": user_id, "type": "private"},
+                "text": "an old message",
+            },
+        }
+    }
+
+
+def _sent(chat_id: int, text: str) -> Call:
+    return Call("sendMessage", {"chat_id": chat_id, "text": text})
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+async def test_help_for_a_stranger_is_the_not_enrolled_line_in_their_language(
+    offline: Offline, language: str
+) -> None:
+    calls = await offline.feed(_message(51_001, "/help", language))
+    assert calls == [_sent(51_001, offline.text("stranger.not_enrolled", language))]
+    # Once a day: the same stranger asking again gets no second answer.
+    assert await offline.feed(_message(51_001, "/help", language)) == []
+
+
+async def test_start_with_a_bad_invite_code_says_the_code_is_not_valid(offline: Offline) -> None:
+    calls = await offline.feed(_message(51_002, "/start NOT-A-REAL-CODE"))
+    assert calls == [_sent(51_002, offline.text("start.code_invalid"))]
+
+
+async def test_an_unknown_command_from_a_patient_says_what_the_bot_knows(offline: Offline) -> None:
+    patient = await add_patient(offline.runtime.sessions)
+    calls = await offline.feed(_message(patient.telegram_user_id, "/frobnicate"))
+    assert calls == [_sent(patient.chat_id, offline.text("input.unknown_command"))]
+
+
+async def test_a_button_no_handler_knows_is_answered_as_expired(offline: Offline) -> None:
+    patient = await add_patient(offline.runtime.sessions)
+    calls = await offline.feed(_tap(patient.telegram_user_id, "forged:button:1"))
+    assert [c.method for c in calls] == ["answerCallbackQuery"]
+    assert calls[0].parameters["text"] == offline.text("input.button_expired")
+
+
+async def test_a_forged_alert_button_from_a_patient_is_refused_and_changes_nothing(offline: Offline) -> None:
+    sessions = offline.runtime.sessions
+    patient = await add_patient(sessions)
+    async with db.transaction(sessions) as session:
+        escalation = Escalation(patient_id=patient.id, level="imminent", category="suicide", source="message")
+        session.add(escalation)
+    forged = ALERT.pack(AlertButton(escalation.id, "ack"))
+    calls = await offline.feed(_tap(patient.telegram_user_id, forged))
+    assert [c.method for c in calls] == ["answerCallbackQuery"]
+    assert calls[0].parameters["text"] == offline.text("escalation.refused")
+    async with sessions() as session:
+        stored = await session.get(Escalation, escalation.id)
+        assert stored is not None
+        assert (stored.status, stored.acknowledged_by) == (EscalationStatus.OPEN, None)
