@@ -482,6 +482,7 @@ async def test_an_open_alert_or_a_queued_page_blocks_the_erasure(sessions: Sessi
                     text="alert",
                     due_at=NOW,
                     ref={"escalation_id": me.escalation_id, "stage": 9},
+                    subject_patient_id=me.patient_id,  # as the pager writes it (bot.risk.paging)
                 )
             ],
         )

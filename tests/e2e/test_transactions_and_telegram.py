@@ -78,7 +78,8 @@ async def test_every_tap_is_answered_edited_and_replied_to_after_its_commit(
     user = harness.new_user_id()
     await harness.enroll(user, counselor_id)  # consent, time zone, check-in time, language
     # A crisis message: the screener's question is tapped; the counselor looks, then acknowledges.
-    question = await harness.say(user, "im going to kill myself tonight", "wished you were dead")
+    permission = await harness.say(user, "im going to kill myself tonight", "a few short questions")
+    question = await harness.tap(user, permission, "OK", "wished you were dead")
     await harness.tap(user, question, "No", "thoughts of killing yourself")
     alert = await harness.standin.wait_for(counselor_user, "URGENT alert")
     await harness.tap(counselor_user, alert, "Show details", "What")
@@ -106,5 +107,7 @@ async def test_every_tap_is_answered_edited_and_replied_to_after_its_commit(
     revoke = await harness.say(user, "/revoke", "")
     await harness.tap(user, revoke, "No, keep going", "")
 
-    assert watch.transactions > 0 and watch.calls.count("answerCallbackQuery") == 17
+    assert (
+        watch.transactions > 0 and watch.calls.count("answerCallbackQuery") == 18
+    )  # every tap above, each answered once
     assert watch.inside == []
