@@ -1,11 +1,13 @@
 """bot.core.inline_sqlite: statements on the event loop's thread; waiting for the write lock never blocks
-it."""
+it; AUTOCOMMIT works; nothing of aiosqlite's, and nothing private of SQLAlchemy's, is used."""
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import subprocess
 import sys
+import textwrap
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.core import db, inline_sqlite
 
@@ -117,7 +119,7 @@ async def test_a_transaction_waits_for_another_process(url: str) -> None:
 
 async def test_the_wait_ends_with_database_is_locked_after_the_busy_timeout(url: str) -> None:
     first = db.make_engine(url)
-    impatient = db.make_engine(url, async_creator=inline_sqlite.creator(url, busy_timeout=0.2))
+    impatient = db.make_engine(f"{url}?timeout=0.2")  # sqlite3's argument: how long to wait for the lock
     try:
         async with first.begin() as connection:
             await connection.execute(text("INSERT INTO notes (body) VALUES ('first')"))
@@ -160,3 +162,152 @@ async def test_an_in_memory_database_works_too() -> None:
             assert await connection.scalar(text("SELECT sum(x) FROM t")) == 3
     finally:
         await engine.dispose()
+
+
+async def _vacuum(connection: AsyncConnection) -> None:
+    """VACUUM: SQLite refuses it inside a transaction, so it tells whether one was begun."""
+    await connection.execute(text("VACUUM"))
+
+
+async def test_autocommit_in_execution_options_begins_no_transaction_and_the_pool_gets_it_back_reset(
+    url: str,
+) -> None:
+    engine = db.make_engine(url, pool_size=1, max_overflow=0)  # one connection: the same one every time
+    other = db.make_engine(url)
+    try:
+        async with engine.connect() as connection:
+            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            await autocommit.execute(text("INSERT INTO notes (body) VALUES ('at once')"))
+            assert await _count(other) == 1  # committed without a commit
+            await _vacuum(autocommit)
+            await autocommit.rollback()  # nothing to roll back
+        assert await _count(other) == 1
+        with pytest.raises(OperationalError, match="cannot VACUUM from within a transaction"):
+            async with engine.begin() as connection:  # the same connection, transactional again
+                await _vacuum(connection)
+        with pytest.raises(ZeroDivisionError):
+            async with engine.begin() as connection:
+                await connection.execute(text("INSERT INTO notes (body) VALUES ('rolled back')"))
+                raise ZeroDivisionError
+        assert await _count(other) == 1
+    finally:
+        await engine.dispose()
+        await other.dispose()
+
+
+async def test_autocommit_for_the_whole_engine(url: str) -> None:
+    engine = db.make_engine(url, isolation_level="AUTOCOMMIT")
+    other = db.make_engine(url)
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text("INSERT INTO notes (body) VALUES ('at once')"))
+            assert await _count(other) == 1
+            await _vacuum(connection)
+        async with engine.begin() as connection:  # begin() begins nothing either
+            await _vacuum(connection)
+    finally:
+        await engine.dispose()
+        await other.dispose()
+
+
+async def test_an_autocommit_write_waits_for_the_lock_without_blocking_the_loop(url: str) -> None:
+    holder, engine = db.make_engine(url), db.make_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        async with holder.begin() as held:
+            await held.execute(text("INSERT INTO notes (body) VALUES ('first')"))
+            with Ticker() as ticker:
+                async with engine.connect() as connection:
+                    assert await connection.scalar(text("SELECT count(*) FROM notes")) == 0  # reads: no wait
+                    write = asyncio.create_task(
+                        connection.execute(text("INSERT INTO notes (body) VALUES ('second')"))
+                    )
+                    await asyncio.sleep(0.3)
+                    assert not write.done()
+                    assert ticker.ticks >= 20
+                    await held.commit()
+                    await asyncio.wait_for(write, timeout=5)
+        assert await _count(engine) == 2
+    finally:
+        await holder.dispose()
+        await engine.dispose()
+
+
+def test_sqlite_runs_without_aiosqlite(tmp_path: Path) -> None:
+    """A fresh interpreter in which `import aiosqlite` fails: the bot's SQLite engine, given the URL the
+    settings use, still migrates, writes, reads and runs in AUTOCOMMIT."""
+    script = textwrap.dedent(
+        f"""
+        import asyncio, sys
+        sys.modules["aiosqlite"] = None  # import aiosqlite -> ImportError
+        from sqlalchemy import text
+        from bot.core import db
+
+        async def main():
+            engine = db.make_engine({f"sqlite+aiosqlite:///{tmp_path / 'no-aiosqlite.sqlite3'}"!r})
+            await db.upgrade(engine)
+            await db.ensure_current(engine)
+            async with engine.begin() as connection:
+                await connection.execute(text("CREATE TABLE t (x INTEGER)"))
+                await connection.execute(text("INSERT INTO t VALUES (1), (2)"))
+            async with engine.connect() as connection:
+                autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+                await autocommit.execute(text("VACUUM"))
+                total = await autocommit.scalar(text("SELECT sum(x) FROM t"))
+            await engine.dispose()
+            print(engine.dialect.driver, total, sys.modules["aiosqlite"])
+
+        asyncio.run(main())
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path.cwd(),
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["inline", "3", "None"]
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def test_no_private_name_of_another_library_is_used() -> None:
+    """The driver imports only public names of public modules; no class of it defines a private member (a
+    method, property or class attribute: what one library reaches for in another's objects); and the only
+    `x._name` it reads or writes are `self._name`, in a class that derives from no other library's class and
+    sets `self._name` itself. So neither SQLAlchemy's internals nor aiosqlite's are touched or imitated."""
+    tree = ast.parse(Path(inline_sqlite.__file__).read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            assert node.module is not None and not any(_private(part) for part in node.module.split("."))
+            assert not any(_private(alias.name) for alias in node.names), ast.unparse(node)
+        if isinstance(node, ast.Import):
+            assert not any(_private(part) for alias in node.names for part in alias.name.split("."))
+    classes = [node for node in tree.body if isinstance(node, ast.ClassDef)]
+    local = {cls.name for cls in classes}
+    allowed: set[int] = set()  # ids of the Attribute nodes that are a class's own private attributes
+    for cls in classes:
+        members = [
+            getattr(stmt, "name", None) or ast.unparse(target)
+            for stmt in cls.body
+            for target in (stmt.targets if isinstance(stmt, ast.Assign) else [stmt])
+        ]
+        assert not [name for name in members if _private(name)], cls.name
+        if not all(isinstance(base, ast.Name) and base.id in local for base in cls.bases):
+            continue  # derives from another library's class: its private names are that library's
+        on_self = [
+            node
+            for node in ast.walk(cls)
+            if isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "self"
+        ]
+        own = {node.attr for node in on_self if isinstance(node.ctx, ast.Store)}
+        allowed |= {id(node) for node in on_self if node.attr in own}
+    private = [node for node in ast.walk(tree) if isinstance(node, ast.Attribute) and _private(node.attr)]
+    assert [ast.unparse(node) for node in private if id(node) not in allowed] == []
+    assert {"self._cursor", "self._connection"} <= {ast.unparse(node) for node in private}  # it sees them

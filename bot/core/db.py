@@ -32,15 +32,21 @@ def make_engine(url: str, *, encryption_key: str | None = None, **kwargs: Any) -
     # hide_parameters: a database error message must never carry the values (health data) into a log.
     # pool_pre_ping finds connections a database server dropped (a restart, a failover) before use; a SQLite
     # file has no server to lose, and the ping would cost a query on every checkout (every update handled).
-    backend = make_url(url).get_backend_name()
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
     if backend == "postgresql":
         # Each whole-database job holds a connection for its advisory lock (see `exclusive`) beside the
         # ones it works with: room for all of them at once and for the updates being handled.
         kwargs = {"pool_size": 10, "max_overflow": 10, **kwargs}
     elif backend == "sqlite":
-        # Statements run on the event loop's thread, not aiosqlite's (see bot.inline_sqlite).
-        kwargs = {"async_creator": inline_sqlite.creator(url, busy_timeout=SQLITE_BUSY_TIMEOUT), **kwargs}
-    engine = create_async_engine(url, pool_pre_ping=backend != "sqlite", hide_parameters=True, **kwargs)
+        # Whatever driver the URL names (the settings say sqlite+aiosqlite), statements run on the event
+        # loop's thread, not in aiosqlite's worker, and every transaction takes the write lock at its start
+        # (BEGIN IMMEDIATE) unless in AUTOCOMMIT: see bot.core.inline_sqlite. `timeout`: how long waiting
+        # for the write lock may take, unless the URL or the caller says.
+        parsed = parsed.set(drivername=inline_sqlite.DRIVERNAME)
+        wait = {} if "timeout" in parsed.query else {"timeout": SQLITE_BUSY_TIMEOUT}
+        kwargs = {**kwargs, "connect_args": {**wait, **kwargs.get("connect_args", {})}}
+    engine = create_async_engine(parsed, pool_pre_ping=backend != "sqlite", hide_parameters=True, **kwargs)
     crypto.bind(engine, crypto.Keyring.parse(encryption_key) if encryption_key else None)
     if engine.dialect.name == "sqlite":
 
@@ -50,13 +56,6 @@ def make_engine(url: str, *, encryption_key: str | None = None, **kwargs: Any) -
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.close()
-
-        @event.listens_for(engine.sync_engine, "begin")
-        def _begin_immediate(connection: Connection) -> None:
-            # Take SQLite's write lock when a transaction starts, not at its first write: a transaction
-            # that read, then found another had written meanwhile, would fail at once ("database is
-            # locked") instead of waiting its turn. SQLite has one writer at a time either way.
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 

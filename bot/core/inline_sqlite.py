@@ -1,16 +1,25 @@
-"""SQLite connections that run on the event loop's own thread, for SQLAlchemy's aiosqlite dialect.
+"""SQLAlchemy's SQLite dialect, its statements run by sqlite3 on the event loop's thread (`sqlite+inline`).
 
 aiosqlite runs every call (cursor, execute, fetch, close, commit) in a worker thread and wakes the event loop
 with the result: four hand-offs per query, each about 55 µs of CPU on the machine the benchmarks ran on. That
 was 42% of the CPU an incoming message cost (`bench/throughput.py`), while the query itself, on a local file,
-takes microseconds. So `make_engine` gives the dialect these connections instead (`async_creator`); the URL,
-the dialect and its error handling stay SQLAlchemy's.
+takes microseconds. So `bot.core.db.make_engine` runs every SQLite URL (the settings say `sqlite+aiosqlite`)
+on this dialect instead. It is SQLAlchemy's own pysqlite dialect (SQL, types, URL options, error handling),
+made asyncio-capable with SQLAlchemy's async adaptation classes (`sqlalchemy.connectors.asyncio`, the ones
+its aiosqlite dialect uses) over the small driver below; it uses no private attribute of SQLAlchemy's and
+does not need aiosqlite at all.
+
+Transactions: sqlite3 itself never begins one (its `isolation_level` is always None); every transaction
+SQLAlchemy begins takes SQLite's write lock at its start (`BEGIN IMMEDIATE`, `do_begin`), so a transaction
+that read, then found another had written meanwhile, never fails at once with "database is locked": it waits
+its turn at the start. SQLite has one writer at a time either way. With `isolation_level="AUTOCOMMIT"` (on the
+engine or in `execution_options`) nothing is begun and each statement commits on its own.
 
 The one thing that can make SQLite wait is the write lock, and waiting for it must not stop the loop: the
 transaction holding it may belong to this very process, suspended at an await. So the connection asks SQLite
-never to wait (busy timeout 0), and when the database is busy, sleeps with asyncio and tries again, until
-`busy_timeout` has passed; then the "database is locked" error goes up as before. Every transaction takes the
-lock at its start (`BEGIN IMMEDIATE`, see bot.db), so that is where the waiting happens.
+never to wait (busy timeout 0), and when the database is busy, sleeps with asyncio and tries again, until the
+connection's `timeout` (sqlite3's argument of that name, from the URL or `connect_args`) has passed; then the
+"database is locked" error goes up as before.
 
 A statement runs to its end without yielding: fine for the short statements of handling a message; a long
 report blocks the loop for its duration (the write lock would hold other transactions back anyway).
@@ -22,12 +31,22 @@ import asyncio
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy.engine import make_url
+from sqlalchemy import pool
+from sqlalchemy.connectors.asyncio import (
+    AsyncAdapt_dbapi_connection,
+    AsyncAdapt_dbapi_module,
+    AsyncIODBAPIConnection,
+)
+from sqlalchemy.dialects import registry
+from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
+from sqlalchemy.engine import URL
 
 T = TypeVar("T")
 
+DRIVERNAME = "sqlite+inline"
+DEFAULT_TIMEOUT = 5.0  # seconds, as sqlite3's own default
 SQLITE_BUSY_RECOVERY = 261  # extended code: another connection is recovering the WAL
 _BUSY = frozenset({sqlite3.SQLITE_BUSY, SQLITE_BUSY_RECOVERY})
 _PAUSES = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02)  # then the last one, until the deadline
@@ -56,18 +75,16 @@ async def _patiently(call: Callable[[], T], busy_timeout: float) -> T:
             attempt += 1
 
 
-class Cursor:
-    """aiosqlite's cursor interface, as SQLAlchemy's adapter uses it."""
+# ---- the driver: sqlite3 behind the awaitable interface SQLAlchemy's async adaptation classes call -------
 
+
+class Cursor:
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
         self._cursor = connection.raw.cursor()
 
     async def __aenter__(self) -> Cursor:
         return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self._cursor.close()
 
     async def execute(self, sql: str, parameters: Sequence[Any] | dict[str, Any] = ()) -> Cursor:
         await self._connection.patiently(lambda: self._cursor.execute(sql, parameters))
@@ -77,12 +94,6 @@ class Cursor:
         rows = list(parameters)  # retrying must not find an iterator used up
         await self._connection.patiently(lambda: self._cursor.executemany(sql, rows))
         return self
-
-    async def fetchone(self) -> Any:
-        return self._cursor.fetchone()
-
-    async def fetchmany(self, size: int | None = None) -> list[Any]:
-        return self._cursor.fetchmany(self._cursor.arraysize if size is None else size)
 
     async def fetchall(self) -> list[Any]:
         return self._cursor.fetchall()
@@ -112,24 +123,19 @@ class Cursor:
 
 
 class Connection:
-    """aiosqlite's connection interface, as SQLAlchemy's adapter uses it, over a sqlite3 connection."""
+    """A sqlite3 connection that never waits for a lock inside SQLite (see `patiently`).
+
+    `isolation_level` is what SQLAlchemy's pysqlite dialect sets on a sqlite3 connection (None for
+    AUTOCOMMIT, "" otherwise), kept here: the sqlite3 connection's own stays None, `do_begin` reads this one.
+    """
 
     def __init__(self, raw: sqlite3.Connection, busy_timeout: float) -> None:
         self.raw = raw
         self.busy_timeout = busy_timeout
-        self.closed = False
-
-    @property
-    def _connection(self) -> sqlite3.Connection | None:
-        """As aiosqlite has it: None once closed (the adapter checks it before a commit or rollback)."""
-        return None if self.closed else self.raw
+        self.isolation_level: str | None = ""
 
     def patiently(self, call: Callable[[], T]) -> Awaitable[T]:
         return _patiently(call, self.busy_timeout)
-
-    @property
-    def isolation_level(self) -> str | None:
-        return self.raw.isolation_level
 
     def cursor(self) -> Cursor:
         return Cursor(self)
@@ -140,38 +146,96 @@ class Connection:
     async def rollback(self) -> None:
         self.raw.rollback()
 
-    async def close(self) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        """Close at once (SQLAlchemy's terminate, e.g. a connection garbage-collected)."""
-        self.closed = True
+    def close(self) -> None:
         self.raw.close()
 
-    async def create_function(self, name: str, narg: int, func: Callable[..., Any], **kw: Any) -> None:
-        self.raw.create_function(name, narg, func, **kw)
+
+class AdaptedConnection(AsyncAdapt_dbapi_connection):
+    """The DBAPI connection SQLAlchemy sees: SQLAlchemy's adaptation, plus what its pysqlite dialect asks of a
+    sqlite3 connection (`isolation_level`, `create_function`). Closing needs no await, so it works anywhere
+    (SQLAlchemy closes a connection it garbage-collects outside the event loop's greenlets)."""
+
+    __slots__ = ()
+
+    @property
+    def isolation_level(self) -> str | None:
+        driver: Connection = self.driver_connection
+        return driver.isolation_level
+
+    @isolation_level.setter
+    def isolation_level(self, value: str | None) -> None:
+        driver: Connection = self.driver_connection
+        driver.isolation_level = value
+
+    def create_function(self, *args: Any, **kw: Any) -> None:
+        driver: Connection = self.driver_connection
+        driver.raw.create_function(*args, **kw)
+
+    def close(self) -> None:
+        driver: Connection = self.driver_connection
+        driver.close()
 
 
-def creator(url: str, *, busy_timeout: float) -> Callable[[], Awaitable[Connection]]:
-    """`create_async_engine(url, async_creator=creator(url, ...))`: the file and the sqlite3 options the URL
-    names, read as SQLAlchemy's SQLite dialect reads them."""
-    parsed = make_url(url)
-    args, options = parsed.get_dialect()().create_connect_args(parsed)
-    (database,) = args
-    uri = bool(options.get("uri", False))
-    detect_types = int(options.get("detect_types", 0))
+class DBAPI(AsyncAdapt_dbapi_module):
+    """The module-like object the dialect connects with: sqlite3's names, our connections."""
 
-    async def connect() -> Connection:
-        # isolation_level None: sqlite3 issues no BEGIN of its own; bot.db says BEGIN IMMEDIATE.
+    def __init__(self) -> None:
+        super().__init__(sqlite3, dbapi_module=sqlite3)
+        self.paramstyle = "qmark"
+        for name in (
+            "DatabaseError",
+            "Error",
+            "IntegrityError",
+            "InterfaceError",
+            "NotSupportedError",
+            "OperationalError",
+            "ProgrammingError",
+            "sqlite_version",
+            "sqlite_version_info",
+            "PARSE_COLNAMES",
+            "PARSE_DECLTYPES",
+            "Binary",
+        ):
+            setattr(self, name, getattr(sqlite3, name))
+
+    def connect(self, database: str, *, timeout: float = DEFAULT_TIMEOUT, **kw: Any) -> AdaptedConnection:
+        # timeout 0: SQLite never waits for a lock itself, `patiently` does (`timeout` is how long).
+        # isolation_level None: sqlite3 begins nothing of its own; `do_begin` does.
         # check_same_thread off: SQLAlchemy may close a connection it garbage-collects from another thread.
-        raw = sqlite3.connect(
-            database,
-            timeout=0,
-            isolation_level=None,
-            check_same_thread=False,
-            uri=uri,
-            detect_types=detect_types,
-        )
-        return Connection(raw, busy_timeout)
+        kw.update(timeout=0, isolation_level=None, check_same_thread=False)
+        driver = Connection(sqlite3.connect(database, **kw), busy_timeout=timeout)
+        return AdaptedConnection(self, cast(AsyncIODBAPIConnection, driver))  # the part the adapter uses
 
-    return connect
+
+class InlineSQLiteDialect(SQLiteDialect_pysqlite):
+    driver = "inline"
+    is_async = True
+    has_terminate = True  # a connection garbage-collected before its return is closed (see AdaptedConnection)
+    supports_statement_cache = True
+
+    @classmethod
+    def import_dbapi(cls) -> Any:
+        return DBAPI()
+
+    @classmethod
+    def get_pool_class(cls, url: URL) -> type[pool.Pool]:
+        # As SQLAlchemy's aiosqlite dialect: a pool for a file; one connection shared for an in-memory
+        # database (each connection would have a database of its own).
+        in_memory = url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
+        return pool.StaticPool if in_memory else pool.AsyncAdaptedQueuePool
+
+    def get_driver_connection(self, connection: Any) -> Any:
+        return connection.driver_connection
+
+    def do_begin(self, dbapi_connection: Any) -> None:
+        """Take the write lock now (waiting for it if need be), unless the connection is in AUTOCOMMIT."""
+        if not self.detect_autocommit_setting(dbapi_connection):
+            cursor = dbapi_connection.cursor()
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+            finally:
+                cursor.close()
+
+
+dialect = InlineSQLiteDialect
+registry.register("sqlite.inline", __name__, "InlineSQLiteDialect")
