@@ -17,7 +17,6 @@ from bot.content.catalog import REFERENCE_LANGUAGE
 from bot.core.db import transaction
 from bot.core.models import Counselor, Patient, PatientStatus, Priority, utcnow
 from bot.core.people import Person, Stranger, identify, identify_counselor
-from bot.intake import store as inbox
 from bot.intake.outcome import CURRENT
 from bot.outbox import store as outbox
 from bot.outbox.dispatcher import keyboard
@@ -289,11 +288,10 @@ async def turn(update: Update, context: Context, *, waiting: bool = False) -> As
         now = utcnow()
         if await outbox.enqueue(session, current.replies_for_outbox(now)):
             current.wake_outbox()
-        outcome = CURRENT.get()
-        if outcome is not None and outcome.update_id == update.update_id:
-            # Handled and recorded in one commit: an update is never handled twice once its turn committed.
-            await inbox.mark_done(session, [update.update_id], now)
-            outcome.marked = True
+    outcome = CURRENT.get()
+    if outcome is not None and outcome.update_id == update.update_id:
+        # Committed: whatever fails from here (a send) is not a reason to handle the update again.
+        outcome.marked = True
     await current.deliver()
 
 

@@ -14,7 +14,7 @@ class Outcome:
     update_id: int
     error: str | None = None
     reference: str | None = None  # the id the error handler logged, for the apology
-    marked: bool = False  # a turn marked the update done in its own transaction
+    marked: bool = False  # a turn handling it committed (an error after that is not retried)
 
 
 CURRENT: ContextVar[Outcome | None] = ContextVar("inbox_outcome", default=None)

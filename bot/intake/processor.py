@@ -2,9 +2,11 @@
 with backoff and parked after the last try; a flooding chat is answered once, not once per message; an
 imminent message gets its crisis reply from content even when the database is down.
 
-Handlers run through python-telegram-bot's `Application.process_update`. A handler's turn marks its update
-done in its own transaction (`bot.handlers.base.turn`), so a committed turn is never handled twice; updates no
-turn touched are marked done here. What failed is reported by the error handler through `CURRENT`.
+Handlers run through python-telegram-bot's `Application.process_update`. An update is marked done once its
+replies went out (in one write per claim); a process that dies before that handles it again on restart, so a
+reply is never lost, and what was in flight may be handled twice. A failure after the handler's turn
+committed (a send) is not retried; one before it is. What failed is reported by the error handler through
+`CURRENT`.
 """
 
 from __future__ import annotations
@@ -165,13 +167,11 @@ class InboxProcessor:
                     session, chat_id, self.worker, utcnow(), lease=LEASE, limit=ROWS_PER_CLAIM
                 )
             started = time.monotonic()
-            throttled: list[
-                int
-            ] = []  # marked done together: a flood costs one write per claim, not per message
+            finished: list[int] = []  # marked done together: one write per claim, not per update
             for index, row in enumerate(rows):
                 if self._closing:
                     async with transaction(self.runtime.sessions) as session:
-                        await store.mark_done(session, throttled, utcnow())
+                        await store.mark_done(session, finished, utcnow())
                         await store.release(session, self.worker, [r.update_id for r in rows[index:]])
                     return
                 if time.monotonic() - started > LEASE.total_seconds() / 3:
@@ -179,16 +179,16 @@ class InboxProcessor:
                         await store.renew(session, self.worker, utcnow(), LEASE)
                     started = time.monotonic()
                 if not await self._handle(row):
-                    throttled.append(row.update_id)
-            if throttled:
+                    finished.append(row.update_id)
+            if finished:
                 async with transaction(self.runtime.sessions) as session:
-                    await store.mark_done(session, throttled, utcnow())
+                    await store.mark_done(session, finished, utcnow())
         except Exception as error:
             log.warning("event=intake.chat_failed kind=%s", type(error).__name__)
 
     async def _handle(self, row: store.Claimed) -> bool:
-        """Hand one update to the handlers; False if it was a flood's message, stored and screened only (the
-        caller marks it done)."""
+        """Hand one update to the handlers. False when it is finished (handled, or a flood's message stored
+        and screened only): the caller marks it done; True when it failed and waits for another try."""
         raw = json.loads(row.payload)
         update = Update.de_json(raw, self.application.bot)
         if "message" in raw and self._over_budget(row.chat_id) and not self._worrying(raw):
@@ -203,11 +203,10 @@ class InboxProcessor:
         finally:
             CURRENT.reset(token)
         self.runtime.metrics.inbox_handled.inc()
-        if outcome.error is None:
-            if not outcome.marked:
-                async with transaction(self.runtime.sessions) as session:
-                    await store.mark_done(session, [row.update_id], utcnow())
-            return True
+        if outcome.error is None or outcome.marked:
+            # Marked done by the caller, after the replies went out: a process that dies before that
+            # handles the update again on restart (the in-flight bound), rather than lose its reply.
+            return False
         await self._failed(row, raw, outcome)
         return True
 
@@ -273,7 +272,7 @@ class InboxProcessor:
         return False
 
     def _worrying(self, raw: dict[str, Any]) -> bool:
-        """A message inside a flood that shows any risk is handled like any other: never throttled away."""
+        """A message inside a flood that shows any risk is handled like any other: never finished away."""
         said = parse.typed(raw)
         if said is None:
             return False
