@@ -75,9 +75,13 @@ async def test_an_update_posted_twice_is_handled_once(settings: Settings, engine
                 answer = await client.post(harness.settings.webhook_url or "", json=body, headers=headers)
                 assert answer.status_code == 200
         await harness.standin.wait_for(patient_user, first_line(harness, "help.patient_active"), after=mark)
-        async with harness.runtime.sessions() as session:
-            row = await session.get(InboxUpdate, 990001)
-            assert row is not None and row.status is InboxStatus.DONE and row.payload is None
+
+        async def done() -> bool:  # marked once its reply went out
+            async with harness.runtime.sessions() as session:
+                row = await session.get(InboxUpdate, 990001)
+                return row is not None and row.status is InboxStatus.DONE and row.payload is None
+
+        await until_async(done, 10, "the update marked done")
         replies = harness.standin.transcript(patient_user)[mark:]
         assert len(replies) == 1
 
