@@ -194,7 +194,7 @@ def test_render_chart_returns_a_phone_sized_png(days: list[Day], labels: ChartLa
 
 def test_importing_the_module_is_cheap_and_drawing_needs_no_pyplot_or_telegram() -> None:
     code = (
-        "import sys; import bot.history as h; "
+        "import sys; import bot.checkin.history as h; "
         "assert 'matplotlib' not in sys.modules and 'telegram' not in sys.modules; "
         "h.render_chart(h.fill_window(h.date(2026, 11, 23), 3, {}), "
         "h.ChartLabels('t', 'c', 'm', 'u', 'tr', 'n', {})); "
