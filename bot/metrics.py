@@ -17,11 +17,11 @@ from bot.core.models import (
     Escalation,
     EscalationStatus,
     InboxStatus,
-    InboxUpdate,
     OutboxMessage,
     OutboxStatus,
     utcnow,
 )
+from bot.intake import store as inbox_store
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 # Handlers answer in milliseconds; a slow database or Telegram call shows in the upper buckets.
@@ -105,13 +105,9 @@ class Metrics:
             select(func.min(Escalation.created_at)).where(Escalation.status == EscalationStatus.OPEN)
         )
         self.unacknowledged_age.set(_age(now, unacknowledged))
-        inbox = dict(
-            (
-                await session.execute(select(InboxUpdate.status, func.count()).group_by(InboxUpdate.status))
-            ).all()
-        )
-        self.inbox_depth.set(inbox.get(InboxStatus.PENDING, 0))
-        self.inbox_parked_rows.set(inbox.get(InboxStatus.PARKED, 0))
+        inbox = await inbox_store.counts(session)
+        self.inbox_depth.set(inbox[InboxStatus.PENDING.value])
+        self.inbox_parked_rows.set(inbox[InboxStatus.PARKED.value])
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
