@@ -47,6 +47,7 @@ def test_python_m_bot_help_in_its_own_process(cli_env: dict[str, str]) -> None:
         "keys",
         "schedule",
         "outbox",
+        "inbox",
         "discharge",
         "purge",
         "risk",
@@ -92,6 +93,7 @@ def test_the_errors_a_user_can_fix_are_named_where_they_are_defined() -> None:
         ["schedule", "leave"],
         ["schedule", "groups"],
         ["outbox", "stats"],
+        ["inbox", "stats"],
     ],
 )
 def test_every_command_has_help(cli: CommandLine, command: list[str]) -> None:

@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from bot.cli import content, database, keys, oncall, outbox, people, records, risk, run, schedule
+from bot.cli import content, database, inbox, keys, oncall, outbox, people, records, risk, run, schedule
 from bot.cli.common import CliError, Command
 
 __all__ = ["CliError", "Command", "build_parser", "main"]
@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     keys.add_parsers(commands)
     schedule.add_parsers(commands)
     outbox.add_parsers(commands)
+    inbox.add_parsers(commands)
     records.add_parsers(commands)  # discharge, purge
     risk.add_parsers(commands)
     return parser

@@ -617,4 +617,4 @@ class InboxUpdate(Base):
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     error: Mapped[str | None] = mapped_column(String(40))  # the exception's class name, never its text
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # done, or parked

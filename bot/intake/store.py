@@ -197,6 +197,7 @@ async def mark_failed(
     row.claimed_until = None
     if row.attempts >= max_attempts:
         row.status = InboxStatus.PARKED
+        row.handled_at = now  # when it was parked, for `inbox stats`
     else:
         row.next_attempt_at = now + backoff(row.attempts)
     return row.status
@@ -264,6 +265,36 @@ async def counts(session: AsyncSession) -> dict[str, int]:
     ).all()
     found = {str(status): int(count) for status, count in rows}
     return {status.value: found.get(status.value, 0) for status in InboxStatus}
+
+
+@dataclass(frozen=True)
+class Parked:
+    """A parked row as the operator sees it: ids, tries, the error's class and times; never its words."""
+
+    update_id: int
+    chat_id: int | None
+    attempts: int
+    error: str | None
+    received_at: datetime
+    parked_at: datetime | None
+
+
+async def parked(session: AsyncSession, limit: int) -> list[Parked]:
+    """The latest parked rows, newest first."""
+    rows = await session.execute(
+        select(
+            InboxUpdate.update_id,
+            InboxUpdate.chat_id,
+            InboxUpdate.attempts,
+            InboxUpdate.error,
+            InboxUpdate.received_at,
+            InboxUpdate.handled_at,
+        )
+        .where(InboxUpdate.status == InboxStatus.PARKED)
+        .order_by(InboxUpdate.update_id.desc())
+        .limit(limit)
+    )
+    return [Parked(*row) for row in rows.all()]
 
 
 async def forget_chat(session: AsyncSession, chat_id: int) -> int:
