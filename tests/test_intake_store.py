@@ -43,6 +43,16 @@ async def test_an_update_is_stored_once(sessions: Sessions) -> None:
         assert await store.counts(session) == {"pending": 3, "done": 0, "parked": 0}
 
 
+async def test_a_full_page_is_stored_in_one_go_and_only_its_new_updates_are_named(sessions: Sessions) -> None:
+    await _add(sessions, *(_message(i, 10 + i % 3) for i in range(1, 51)))
+    page = [_message(i, 10 + i % 3) for i in range(1, 101)]  # Telegram's largest page, half of it sent again
+    assert sorted(await _add(sessions, *page)) == list(range(51, 101))
+    async with sessions() as session:
+        assert await store.counts(session) == {"pending": 100, "done": 0, "parked": 0}
+        row = await session.get_one(InboxUpdate, 77)
+        assert row.chat_id == 12 and row.payload is not None and json.loads(row.payload)["update_id"] == 77
+
+
 async def test_a_chat_is_claimed_in_order_by_one_worker_at_a_time(sessions: Sessions) -> None:
     await _add(sessions, _message(5, 10), _message(3, 10), _message(4, 11))
     async with db.transaction(sessions) as session:

@@ -13,8 +13,9 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, exists, func, or_, select, text, update
+from sqlalchemy import Table, delete, exists, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
@@ -55,12 +56,26 @@ def _lives(worker: str, now: datetime) -> ColumnElement[bool]:
     )
 
 
+def _store_statement(dialect: str) -> Any:
+    """INSERT ... ON CONFLICT (update_id) DO NOTHING RETURNING update_id, built once per dialect: run with a
+    page of rows as executemany, SQLAlchemy's cached compilation and insertmanyvalues batching make a page
+    of 100 one statement, where a fresh multi-VALUES statement per page was compiled each time."""
+    if dialect not in _STORE:
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        table: Table = InboxUpdate.__table__  # type: ignore[assignment]
+        _STORE[dialect] = (
+            insert(table).on_conflict_do_nothing(index_elements=["update_id"]).returning(table.c.update_id)
+        )
+    return _STORE[dialect]
+
+
+_STORE: dict[str, Any] = {}
+
+
 async def add(session: AsyncSession, updates: Sequence[Incoming], now: datetime) -> list[int]:
     """Store what is new; return the ids that were new (an update Telegram sends again is stored once)."""
     if not updates:
         return []
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     rows = [
         {
             "update_id": u.update_id,
@@ -73,13 +88,8 @@ async def add(session: AsyncSession, updates: Sequence[Incoming], now: datetime)
         }
         for u in updates
     ]
-    statement = (
-        insert(InboxUpdate)
-        .values(rows)
-        .on_conflict_do_nothing(index_elements=["update_id"])
-        .returning(InboxUpdate.update_id)
-    )
-    return [row[0] for row in (await session.execute(statement)).all()]
+    statement = _store_statement(session.get_bind().dialect.name)
+    return [row[0] for row in (await session.execute(statement, rows)).all()]
 
 
 async def chats_with_work(
