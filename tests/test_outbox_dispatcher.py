@@ -4,8 +4,10 @@ The real clock is never read: the sender's `utcnow` is fixed and moved by hand."
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
@@ -14,6 +16,8 @@ from telegram import Bot
 
 from bot.core import db
 from bot.core.config import Settings
+from bot.core.models import Priority
+from bot.core.models import utcnow as db_now
 from bot.outbox import dispatcher as sender
 from bot.outbox import store as outbox
 from bot.runtime import Runtime
@@ -70,3 +74,48 @@ async def test_claims_the_database_refuses_are_retried_after_a_growing_backoff(
     await dispatcher.drain()
     await dispatcher.drain()
     assert claims[-2:] == [now[0], now[0]]
+
+
+class _HangingBot:
+    """Sends at once, except to `slow_chat`, whose send hangs until `release` is set."""
+
+    def __init__(self, slow_chat: int) -> None:
+        self.slow_chat = slow_chat
+        self.release = asyncio.Event()
+        self.slow_started = asyncio.Event()
+        self.sent: list[int] = []
+        self.urgent_sent = asyncio.Event()
+
+    async def send_message(self, chat_id: int, text: str, **kwargs: object) -> SimpleNamespace:
+        if chat_id == self.slow_chat:
+            self.slow_started.set()
+            await self.release.wait()
+        self.sent.append(chat_id)
+        if chat_id != self.slow_chat:
+            self.urgent_sent.set()
+        return SimpleNamespace(message_id=len(self.sent))
+
+
+async def test_a_row_enqueued_while_a_send_hangs_is_claimed_and_sent_as_soon_as_the_sender_is_woken(
+    runtime: Runtime,
+) -> None:
+    bot = _HangingBot(slow_chat=41)
+    now = db_now()
+    async with db.transaction(runtime.sessions) as session:
+        await outbox.enqueue(session, [outbox.Planned("slow", "notice", 41, "text", now)])
+    dispatcher = sender.Dispatcher(runtime, cast(Bot, bot))
+    draining = asyncio.create_task(dispatcher.drain())
+    try:
+        await asyncio.wait_for(bot.slow_started.wait(), 30)  # the first send is under way and hangs
+        async with db.transaction(runtime.sessions) as session:
+            await outbox.enqueue(
+                session,
+                [outbox.Planned("crisis", "urgent_reply", 42, "988", db_now(), priority=Priority.URGENT)],
+            )
+        dispatcher.wake()
+        await asyncio.wait_for(bot.urgent_sent.wait(), 30)
+        assert bot.sent == [42]  # sent while the other send still hangs, not after it
+    finally:
+        bot.release.set()
+        await asyncio.wait_for(draining, 30)
+    assert bot.sent == [42, 41]

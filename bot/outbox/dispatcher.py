@@ -85,6 +85,7 @@ class Dispatcher:
         self._woken = asyncio.Event()
         self._running = False
         self._closing = False
+        self._sending = 0  # sends under way
         self._follow_ups: set[asyncio.Task[None]] = set()
         self._wake_job: Callable[[datetime], None] | None = None
         self._claim_failures = 0  # claims refused in a row (the database locked, gone, or erring)
@@ -158,13 +159,25 @@ class Dispatcher:
                     break
                 self._claim_failures, self._resume_at = 0, None
                 if not rows:
+                    # Nothing more due: let the sends under way finish, but claim again at once if woken
+                    # meanwhile (a crisis reply must not wait for a slow or paced send to another chat).
+                    await _until(
+                        lambda: self._woken.is_set() or self._closing or (queue.empty() and not self._sending)
+                    )
+                    if self._woken.is_set() and not self._closing:
+                        self._woken.clear()
+                        continue
                     break
                 for row in rows:
                     queue.put_nowait(row)
                 handed += len(rows)
-                # Claim the next batch when half of this one has been handed out: sends never wait on a
-                # claim, yet urgent rows enqueued meanwhile overtake, and a crash leaves few rows claimed.
-                await _until(lambda: queue.qsize() <= self.batch // 2 or self._closing)
+                # Claim the next batch when half of this one has been handed out, or at once when woken:
+                # sends never wait on a claim, yet urgent rows enqueued meanwhile overtake, and a crash
+                # leaves few rows claimed.
+                await _until(
+                    lambda: queue.qsize() <= self.batch // 2 or self._closing or self._woken.is_set()
+                )
+                self._woken.clear()
         except asyncio.CancelledError:
             # The process is going down hard: what was sent and not recorded may go again once its lease
             # ends, which is the in-flight window; nothing is lost.
@@ -215,7 +228,11 @@ class Dispatcher:
             if self._closing:
                 results.put_nowait(Outcome(row, error="shutdown"))  # given back untried
                 continue
-            results.put_nowait(await self._send(row))
+            self._sending += 1
+            try:
+                results.put_nowait(await self._send(row))
+            finally:
+                self._sending -= 1
 
     async def _pace(self, chat_id: int) -> None:
         """At most one outbox message per chat per second (Telegram's per-chat limit)."""
