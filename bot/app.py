@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 import time
@@ -99,8 +100,14 @@ async def serve(
         flood_notice=fallback.answer_flood,
         concurrency=runtime.settings.inbox_concurrency,
     )
-    intake = WebhookServer(runtime, application, processor.wake) if webhook else None
-    poller = None if webhook else Poller(runtime, application.bot, processor.wake, timeout=poll_timeout)
+    # The webhook's rows are served from the database (several instances may share a chat's updates: the
+    # per-chat claim keeps their order); the poller's, from memory (one poller per bot).
+    intake = (
+        WebhookServer(runtime, application, functools.partial(processor.stored, claimed=False))
+        if webhook
+        else None
+    )
+    poller = None if webhook else Poller(runtime, application.bot, processor, timeout=poll_timeout)
     polling: asyncio.Task[None] | None = None
     if intake is not None:
         intake.listen()

@@ -17,7 +17,7 @@ import hmac
 import json
 import logging
 import socket
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -33,6 +33,7 @@ from telegram.ext import Application
 from bot.core.db import SchemaNotCurrent, ensure_current
 from bot.intake.polling import store_updates
 from bot.intake.processor import answer_crisis_without_database
+from bot.intake.store import Incoming
 from bot.metrics import CONTENT_TYPE
 
 if TYPE_CHECKING:
@@ -84,7 +85,7 @@ class WebhookServer:
         self,
         runtime: Runtime,
         application: Application,  # type: ignore[type-arg]
-        on_stored: Callable[[], None],
+        on_stored: Callable[[Sequence[Incoming]], None],
     ) -> None:
         self.runtime = runtime
         self.application = application
@@ -130,12 +131,12 @@ class WebhookServer:
         # Stored before Telegram hears 200: a crash after this loses nothing. If it cannot be stored, 503
         # makes Telegram send it again; an imminent-risk message is answered from content meanwhile.
         try:
-            await store_updates(self.runtime, [data])
+            new = await store_updates(self.runtime, [data])
         except Exception as error:
             log.error("event=webhook.store_failed kind=%s", type(error).__name__)
             await answer_crisis_without_database(self.runtime, self.application.bot, data)
             return Response(status_code=503)
-        self.on_stored()
+        self.on_stored(new)
         return Response(status_code=200)
 
     def _update(self, body: bytes) -> dict[str, Any] | None:

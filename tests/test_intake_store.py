@@ -63,7 +63,7 @@ async def test_a_chat_is_claimed_in_order_by_one_worker_at_a_time(sessions: Sess
     await _add(sessions, _message(6, 10))
     async with db.transaction(sessions) as session:
         # Another worker gets nothing of chat 10 while "a" holds a live lease on it, but chat 11 is free.
-        assert await store.claim_chat(session, 10, "b", NOW, lease=LEASE, limit=10) == []
+        assert await store.claim_chat(session, 10, "b", NOW, lease=LEASE, limit=10) is None
         assert await store.chats_with_work(session, "b", NOW, exclude=[], limit=5) == [11]
         # Once the lease has run out (the worker died), its rows are anyone's.
         later = NOW + LEASE + timedelta(seconds=1)
@@ -139,3 +139,21 @@ def test_parse_reads_the_chat_and_the_typed_text() -> None:
 def test_parse_refuses_what_is_not_an_update(body: object) -> None:
     with pytest.raises(parse.NotAnUpdate):
         parse.incoming(body)
+
+
+async def test_rows_stored_claimed_are_held_by_that_worker_and_not_searched_for(sessions: Sessions) -> None:
+    async with db.transaction(sessions) as session:
+        rows = [parse.incoming(_message(i, 10)) for i in (1, 2)]
+        assert await store.add(session, rows, NOW, claimed_by="a", lease=LEASE) == [1, 2]
+        await store.add(session, [parse.incoming(_message(3, 11))], NOW)
+    async with db.transaction(sessions) as session:
+        # "a" has chat 10 in hand: only what nobody holds is searched for; "b" must wait for chat 10
+        assert await store.chats_with_work(session, "a", NOW, exclude=[], limit=5, mine=False) == [11]
+        assert await store.chats_with_work(session, "a", NOW, exclude=[], limit=5) == [10, 11]
+        assert await store.claim_chat(session, 10, "b", NOW, lease=LEASE, limit=10) is None
+        assert sorted(await store.chats_pending(session)) == [10, 11]
+        # "a" claiming its own chat leaves out what it handled and has not marked done yet
+        claimed = await store.claim_chat(session, 10, "a", NOW, lease=LEASE, limit=10, skip=[1])
+        assert claimed is not None and [c.update_id for c in claimed] == [2]
+        later = NOW + LEASE + timedelta(seconds=1)  # "a" died: its rows are searched for again
+        assert await store.chats_with_work(session, "b", later, exclude=[], limit=5, mine=False) == [10, 11]

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from telegram import Bot, Update
 from telegram.error import Conflict, InvalidToken, NetworkError, TelegramError
 
 from bot.core.db import transaction
 from bot.core.models import utcnow
-from bot.intake import parse, store
-from bot.intake.processor import answer_crisis_without_database
+from bot.intake import parse, processor, store
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -30,9 +29,12 @@ BATCH = 100  # Telegram's largest getUpdates page
 RETRY_SECONDS = (0.5, 1, 2, 5, 10)  # waits between tries after a failure, the last one repeated
 
 
-async def store_updates(runtime: Runtime, raws: list[Any]) -> list[int]:
-    """Write the updates to the inbox; return the ids that were new. Bodies that are not updates are
-    dropped with a log line (they never will be)."""
+async def store_updates(
+    runtime: Runtime, raws: list[Any], *, claimed_by: str | None = None
+) -> list[store.Incoming]:
+    """Write the updates to the inbox; return those that were new. Bodies that are not updates are dropped
+    with a log line (they never will be). With `claimed_by`, the new rows are stored claimed by that worker
+    (the processor takes them from memory)."""
     rows = []
     for raw in raws:
         try:
@@ -40,16 +42,26 @@ async def store_updates(runtime: Runtime, raws: list[Any]) -> list[int]:
         except parse.NotAnUpdate:
             log.warning("event=intake.not_an_update")
     async with transaction(runtime.sessions) as session:
-        return await store.add(session, rows, utcnow())
+        new = set(await store.add(session, rows, utcnow(), claimed_by=claimed_by, lease=processor.LEASE))
+    return [row for row in rows if row.update_id in new]
+
+
+class Intake(Protocol):
+    """What the poller tells the processor (bot.intake.processor.InboxProcessor)."""
+
+    def claimant(self, count: int) -> str | None: ...
+
+    def stored(self, rows: Sequence[store.Incoming], *, claimed: bool) -> None: ...
 
 
 class Poller:
-    """`run()` until `stop()`; `on_stored` is called after each batch is safely in the inbox."""
+    """`run()` until `stop()`. Each batch is stored claimed by the processor when it has room for it in
+    memory, and handed to it once safely in the inbox (else stored unclaimed, and the chats named)."""
 
-    def __init__(self, runtime: Runtime, bot: Bot, on_stored: Callable[[], None], *, timeout: int) -> None:
+    def __init__(self, runtime: Runtime, bot: Bot, intake: Intake, *, timeout: int) -> None:
         self.runtime = runtime
         self.bot = bot
-        self.on_stored = on_stored
+        self.intake = intake
         self.timeout = timeout
         self._offset: int | None = None
         self._stopping = asyncio.Event()
@@ -76,7 +88,6 @@ class Poller:
             failures = 0
             if raws and not await self._keep(raws):
                 return  # stopping before the batch could be stored: Telegram still has it
-            self.on_stored()
 
     async def _fetch(self) -> list[Any]:
         """One getUpdates call, its JSON kept as it came (PTB's get_updates would parse every update only for
@@ -107,15 +118,16 @@ class Poller:
         """Store the batch, trying until it works; move the offset past it only then."""
         failures = 0
         while True:
+            claimant = self.intake.claimant(len(raws))
             try:
-                await store_updates(self.runtime, raws)
+                new = await store_updates(self.runtime, raws, claimed_by=claimant)
                 break
             except Exception as error:
                 failures += 1
                 log.error("event=intake.store_failed count=%d kind=%s", len(raws), type(error).__name__)
                 for raw in raws:
                     if isinstance(raw, dict):
-                        await answer_crisis_without_database(self.runtime, self.bot, raw)
+                        await processor.answer_crisis_without_database(self.runtime, self.bot, raw)
                 if self._stopping.is_set():
                     return False
                 await self._pause(failures)
@@ -126,6 +138,7 @@ class Poller:
         ]
         if ids:
             self._offset = max(ids) + 1
+        self.intake.stored(new, claimed=claimant is not None)
         return True
 
     async def _pause(self, failures: int) -> None:

@@ -3,10 +3,10 @@ with backoff and parked after the last try; a flooding chat is answered once, no
 imminent message gets its crisis reply from content even when the database is down.
 
 Handlers run through python-telegram-bot's `Application.process_update`. An update is marked done once its
-replies went out (in one write per claim); a process that dies before that handles it again on restart, so a
-reply is never lost, and what was in flight may be handled twice. A failure after the handler's turn
-committed (a send) is not retried; one before it is. What failed is reported by the error handler through
-`CURRENT`.
+replies went out (many updates in one write, a few times a second); a process that dies before that handles
+it again on restart, so a reply is never lost, and what was in flight may be handled twice. A failure
+after the handler's turn committed (a send) is not retried; one before it is. What failed is reported by the
+error handler through `CURRENT`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -43,6 +43,8 @@ CONCURRENCY = 32  # chats handled at once (a slow Telegram answer holds its chat
 ROWS_PER_CLAIM = 20  # a chat gives its place back after this many, so a flood cannot hold a slot
 LEASE = timedelta(seconds=15)  # renewed while in use: after a crash, others wait at most this long
 IDLE_SECONDS = 1.0  # look for due retries (and other processes' leftovers) at least this often
+MEMORY_ROWS = 5_000  # rows claimed at insert and held in memory at most (beyond: served from the database)
+DONE_EVERY_SECONDS = 0.05  # how long a handled row may wait to be marked done with others
 CLOSE_GRACE_SECONDS = 10
 FLOOD_BUDGET = 30  # messages (not button taps) a chat may have answered one by one within FLOOD_WINDOW
 FLOOD_WINDOW_SECONDS = 60.0
@@ -85,7 +87,17 @@ class _Flood:
 
 
 class InboxProcessor:
-    """One per process. `wake()` after storing; `run()` until `close()`."""
+    """One per process. The poller hands it what it stored (`claimant`, `stored`); `wake()` makes it look at
+    the database now; `run()` until `close()`.
+
+    Where a chat's rows come from: the poller stores a page already claimed by this worker (while there is
+    room in memory: MEMORY_ROWS) and hands the rows over, so handling them costs no claim and no search.
+    Rows only the database has (stored by the webhook or before memory had room, left by a process that
+    stopped or died, due again after a failure) are found by a search every IDLE_SECONDS, or named by
+    whoever stored them; such a chat is served from the database (`claim_chat`, in order, its rows held in
+    memory included) until its backlog there is gone, and its rows in memory wait for that: order per chat
+    holds. Handled rows are marked done together, a few times a second (DONE_EVERY_SECONDS), after their
+    replies went out."""
 
     def __init__(
         self,
@@ -105,86 +117,216 @@ class InboxProcessor:
         self._chats: dict[int | None, asyncio.Task[None]] = {}
         self._floods: dict[int | None, _Flood] = {}
         self._task: asyncio.Task[None] | None = None
+        self._memory: dict[int | None, deque[store.Claimed]] = {}  # claimed at insert, not begun
+        self._held = 0  # rows in _memory
+        self._in_db: set[int | None] = set()  # chats to serve from the database first
+        self._not_before: dict[int | None, float] = {}  # chats held by another worker: look again then
+        self._search_now = True  # look for rows only the database has at the next pass
+        self._done: list[int] = []  # handled, replies sent, not marked done yet
+        self._writing: list[int] = []  # being marked done now
+        self._done_added = asyncio.Event()
+        self._recorder: asyncio.Task[None] | None = None
+        self._final = False  # closing: the recorder writes what is left and ends
 
     def wake(self) -> None:
+        """Look at the database now (something was stored there without being named)."""
+        self._search_now = True
         self._woken.set()
+
+    def claimant(self, count: int) -> str | None:
+        """The worker to store `count` new rows as claimed by, if there is room to hold them in memory."""
+        if self._closing or self._task is None or self._held + count > MEMORY_ROWS:
+            return None
+        return self.worker
+
+    def stored(self, rows: Sequence[store.Incoming], *, claimed: bool) -> None:
+        """Rows just stored: claimed by this worker (handled from memory), or not (served from the database).
+        An update sent again is not among them: it was stored once, and is handled once."""
+        for row in rows:
+            if claimed:
+                self._memory.setdefault(row.chat_id, deque()).append(
+                    store.Claimed(row.update_id, row.chat_id, row.payload, 0)
+                )
+                self._held += 1
+            else:
+                self._in_db.add(row.chat_id)
+        if rows:
+            self._woken.set()
 
     async def start(self) -> None:
         """Begin handling. On SQLite, which serves one process, rows a killed process still held are taken
-        back at once instead of when their lease runs out."""
-        if self.runtime.engine.dialect.name == "sqlite":
-            async with transaction(self.runtime.sessions) as session:
+        back at once instead of when their lease runs out. Chats with rows already in the inbox are served
+        from the database first, so that what came before the start is handled before what comes after."""
+        async with transaction(self.runtime.sessions) as session:
+            if self.runtime.engine.dialect.name == "sqlite":
                 await store.release_all(session, None)
+            self._in_db.update(await store.chats_pending(session))
+        self._recorder = asyncio.create_task(self._record(), name="inbox-done")
         self._task = asyncio.create_task(self._run(), name="inbox")
 
     async def close(self) -> None:
-        """Take no new chats; let the updates under way finish; give back what was claimed and not begun."""
+        """Take no new chats; let the updates under way finish; mark what was handled; give back what was
+        claimed and not begun."""
         self._closing = True
         self._woken.set()
         if self._task is not None:
             await self._task
         if self._chats:
             await asyncio.wait(set(self._chats.values()), timeout=CLOSE_GRACE_SECONDS)
-        for task in list(self._chats.values()):
+        left = list(self._chats.values())
+        for task in left:
             task.cancel()
+        await asyncio.gather(*left, return_exceptions=True)
+        if self._recorder is not None:
+            self._final = True
+            self._done_added.set()
+            await self._recorder
         with contextlib.suppress(Exception):
             async with transaction(self.runtime.sessions) as session:
                 await store.release_all(session, self.worker)
 
     async def _run(self) -> None:
+        renew_at = time.monotonic() + LEASE.total_seconds() / 3
+        search_at = time.monotonic()
         while not self._closing:
             self._woken.clear()
+            now = time.monotonic()
             try:
-                await self._schedule()
+                if self._search_now or now >= search_at:
+                    self._search_now = False
+                    search_at = now + IDLE_SECONDS
+                    await self._search()
+                if now >= renew_at and self._held:
+                    # Rows in memory stay ours while they wait: a lease that ran out would let another
+                    # process take them (a duplicate, never a loss).
+                    async with transaction(self.runtime.sessions) as session:
+                        await store.renew(session, self.worker, utcnow(), LEASE)
+                    renew_at = now + LEASE.total_seconds() / 3
+                elif now >= renew_at:
+                    renew_at = now + LEASE.total_seconds() / 3
             except Exception as error:  # the database may be down: try again shortly
                 log.warning("event=intake.schedule_failed kind=%s", type(error).__name__, exc_info=True)
+            self._schedule()
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(IDLE_SECONDS):
+                async with asyncio.timeout(max(0.0, min(search_at, renew_at) - time.monotonic())):
                     await self._woken.wait()
 
-    async def _schedule(self) -> None:
+    async def _search(self) -> None:
+        """Chats whose due rows only the database has: retries that fell due, other processes' leftovers,
+        what the webhook stored."""
+        async with transaction(self.runtime.sessions) as session:
+            chats = await store.chats_with_work(
+                session, self.worker, utcnow(), exclude=list(self._chats), limit=self.concurrency, mine=False
+            )
+        self._in_db.update(chats)
+
+    def _schedule(self) -> None:
+        """Start a task for each chat with work, oldest first, as far as the places allow."""
         free = self.concurrency - len(self._chats)
         if free <= 0:
             return
-        async with transaction(self.runtime.sessions) as session:
-            chats = await store.chats_with_work(
-                session, self.worker, utcnow(), exclude=list(self._chats), limit=free
-            )
-        log.debug("event=intake.scheduled chats=%d active=%d", len(chats), len(self._chats))
-        for chat_id in chats:
+        now = time.monotonic()
+        waiting = [
+            (self._first(chat_id), chat_id)
+            for chat_id in {*self._in_db, *self._memory}
+            if chat_id not in self._chats and self._not_before.get(chat_id, 0.0) <= now
+        ]
+        waiting.sort(key=lambda item: item[0])
+        for _, chat_id in waiting[:free]:
+            self._not_before.pop(chat_id, None)
             task = asyncio.create_task(self._chat(chat_id), name=f"inbox-chat-{chat_id}")
             self._chats[chat_id] = task
             task.add_done_callback(functools.partial(self._chat_done, chat_id))
+        log.debug("event=intake.scheduled chats=%d active=%d", min(free, len(waiting)), len(self._chats))
+
+    def _first(self, chat_id: int | None) -> int:
+        """The chat's oldest known update id (a chat to serve from the database goes first: its rows are
+        older than anything in memory)."""
+        rows = self._memory.get(chat_id)
+        return -1 if chat_id in self._in_db or not rows else rows[0].update_id
 
     def _chat_done(self, chat_id: int | None, _task: asyncio.Task[None]) -> None:
         self._chats.pop(chat_id, None)
         self._woken.set()  # a place is free, and the chat may have more
 
-    async def _chat(self, chat_id: int | None) -> None:
-        try:
+    async def _next_rows(self, chat_id: int | None) -> list[store.Claimed]:
+        """Up to ROWS_PER_CLAIM of the chat's rows, in order: from the database while it has a backlog of
+        the chat's (its rows in memory included, and then dropped from memory), else from memory."""
+        if chat_id in self._in_db:
             async with transaction(self.runtime.sessions) as session:
                 rows = await store.claim_chat(
-                    session, chat_id, self.worker, utcnow(), lease=LEASE, limit=ROWS_PER_CLAIM
+                    session,
+                    chat_id,
+                    self.worker,
+                    utcnow(),
+                    lease=LEASE,
+                    limit=ROWS_PER_CLAIM,
+                    skip=[*self._done, *self._writing],
                 )
-            started = time.monotonic()
-            finished: list[int] = []  # marked done together: one write per claim, not per update
-            for index, row in enumerate(rows):
+            if rows is None:  # another worker holds the chat: its rows come first, look again shortly
+                self._not_before[chat_id] = time.monotonic() + IDLE_SECONDS
+                return []
+            if len(rows) < ROWS_PER_CLAIM:
+                self._in_db.discard(chat_id)
+            taken = {row.update_id for row in rows}
+            kept = self._memory.get(chat_id)
+            if kept is not None and taken:
+                left = deque(row for row in kept if row.update_id not in taken)
+                self._held -= len(kept) - len(left)
+                self._memory[chat_id] = left
+            if rows:
+                return rows
+            if chat_id in self._in_db:
+                return []
+        kept = self._memory.get(chat_id)
+        if not kept:
+            self._memory.pop(chat_id, None)
+            return []
+        rows = [kept.popleft() for _ in range(min(ROWS_PER_CLAIM, len(kept)))]
+        self._held -= len(rows)
+        if not kept:
+            self._memory.pop(chat_id, None)
+        return rows
+
+    async def _chat(self, chat_id: int | None) -> None:
+        """Handle up to ROWS_PER_CLAIM of a chat's rows, then give the place back (a flood cannot hold it)."""
+        try:
+            rows = await self._next_rows(chat_id)
+            for row in rows:
                 if self._closing:
-                    async with transaction(self.runtime.sessions) as session:
-                        await store.mark_done(session, finished, utcnow())
-                        await store.release(session, self.worker, [r.update_id for r in rows[index:]])
-                    return
-                if time.monotonic() - started > LEASE.total_seconds() / 3:
-                    async with transaction(self.runtime.sessions) as session:
-                        await store.renew(session, self.worker, utcnow(), LEASE)
-                    started = time.monotonic()
+                    return  # what is left goes back to the inbox (close)
                 if not await self._handle(row):
-                    finished.append(row.update_id)
-            if finished:
-                async with transaction(self.runtime.sessions) as session:
-                    await store.mark_done(session, finished, utcnow())
+                    self._done.append(row.update_id)
+                    self._done_added.set()
         except Exception as error:
             log.warning("event=intake.chat_failed kind=%s", type(error).__name__)
+
+    async def _record(self) -> None:
+        """Mark handled rows done, many in one write: one transaction a few times a second, not one per
+        update. A process that dies first handles them again (the in-flight bound), never loses one."""
+        failures = 0
+        while True:
+            await self._done_added.wait()
+            if not self._final:
+                await asyncio.sleep(DONE_EVERY_SECONDS)
+            self._done_added.clear()
+            self._writing, self._done = self._done, []
+            if self._writing:
+                try:
+                    async with transaction(self.runtime.sessions) as session:
+                        await store.mark_done(session, self._writing, utcnow())
+                    failures = 0
+                except Exception as error:  # the database may be down: keep them and try again
+                    failures += 1
+                    log.warning("event=intake.mark_done_failed kind=%s", type(error).__name__)
+                    self._done = [*self._writing, *self._done]
+                    self._done_added.set()
+                    if self._final and failures >= 3:
+                        return  # handled again at the next start: a duplicate, never a loss
+                    await asyncio.sleep(min(0.5 * failures, 5.0))
+                self._writing = []
+            if self._final and not self._done:
+                return
 
     async def _handle(self, row: store.Claimed) -> bool:
         """Hand one update to the handlers. False when it is finished (handled, or a flood's message stored

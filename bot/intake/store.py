@@ -10,7 +10,7 @@ stuck behind a broken one.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -72,10 +72,33 @@ def _store_statement(dialect: str) -> Any:
 _STORE: dict[str, Any] = {}
 
 
-async def add(session: AsyncSession, updates: Sequence[Incoming], now: datetime) -> list[int]:
-    """Store what is new; return the ids that were new (an update Telegram sends again is stored once)."""
+def _free(now: datetime) -> ColumnElement[bool]:
+    """Rows nobody holds: never claimed, given back, or left by a worker whose lease ran out."""
+    return or_(
+        InboxUpdate.claimed_by.is_(None), InboxUpdate.claimed_until.is_(None), InboxUpdate.claimed_until < now
+    )
+
+
+async def chats_pending(session: AsyncSession) -> list[int | None]:
+    """Every chat with a row not finished, whoever holds it (at start: their rows come before new ones)."""
+    query = select(InboxUpdate.chat_id).where(InboxUpdate.status == InboxStatus.PENDING).distinct()
+    return list((await session.scalars(query)).all())
+
+
+async def add(
+    session: AsyncSession,
+    updates: Sequence[Incoming],
+    now: datetime,
+    *,
+    claimed_by: str | None = None,
+    lease: timedelta | None = None,
+) -> list[int]:
+    """Store what is new; return the ids that were new (an update Telegram sends again is stored once).
+    With `claimed_by`, the new rows are stored already claimed by that worker for `lease` (it handles them
+    from memory: no claim to write)."""
     if not updates:
         return []
+    until = now + lease if claimed_by is not None and lease is not None else None
     rows = [
         {
             "update_id": u.update_id,
@@ -85,6 +108,8 @@ async def add(session: AsyncSession, updates: Sequence[Incoming], now: datetime)
             "attempts": 0,
             "next_attempt_at": now,
             "received_at": now,
+            "claimed_by": claimed_by if until is not None else None,
+            "claimed_until": until,
         }
         for u in updates
     ]
@@ -93,9 +118,16 @@ async def add(session: AsyncSession, updates: Sequence[Incoming], now: datetime)
 
 
 async def chats_with_work(
-    session: AsyncSession, worker: str, now: datetime, *, exclude: Sequence[int | None], limit: int
+    session: AsyncSession,
+    worker: str,
+    now: datetime,
+    *,
+    exclude: Sequence[int | None],
+    limit: int,
+    mine: bool = True,
 ) -> list[int | None]:
-    """Chats with due rows that this worker may claim (none held by another worker), oldest first."""
+    """Chats with due rows that this worker may claim (none held by another worker), oldest first. With
+    `mine=False`, rows this worker holds on a live lease do not count (it has them in hand already)."""
     held_elsewhere = select(InboxUpdate.chat_id).where(
         InboxUpdate.chat_id.is_not(None),
         InboxUpdate.status == InboxStatus.PENDING,
@@ -108,7 +140,7 @@ async def chats_with_work(
         .where(
             InboxUpdate.status == InboxStatus.PENDING,
             InboxUpdate.next_attempt_at <= now,
-            _lives(worker, now),
+            _lives(worker, now) if mine else _free(now),
             or_(InboxUpdate.chat_id.is_(None), InboxUpdate.chat_id.not_in(held_elsewhere)),
         )
         .group_by(InboxUpdate.chat_id)
@@ -120,10 +152,17 @@ async def chats_with_work(
 
 
 async def claim_chat(
-    session: AsyncSession, chat_id: int | None, worker: str, now: datetime, *, lease: timedelta, limit: int
-) -> list[Claimed]:
-    """Lease up to `limit` due rows of one chat to `worker`, in order; none while another worker holds a
-    live lease on a row of that chat."""
+    session: AsyncSession,
+    chat_id: int | None,
+    worker: str,
+    now: datetime,
+    *,
+    lease: timedelta,
+    limit: int,
+    skip: Collection[int] = (),
+) -> list[Claimed] | None:
+    """Lease up to `limit` due rows of one chat to `worker`, in order, leaving out `skip` (handled, not yet
+    marked done); None while another worker holds a live lease on a row of that chat."""
     if session.get_bind().dialect.name == "postgresql" and chat_id is not None:
         await session.execute(
             text("SELECT pg_advisory_xact_lock(:class, :key)"),
@@ -138,13 +177,14 @@ async def claim_chat(
         InboxUpdate.claimed_until >= now,
     )
     if await session.scalar(select(held_elsewhere)):
-        return []
+        return None
     due = (
         select(InboxUpdate.update_id)
         .where(
             same_chat,
             InboxUpdate.status == InboxStatus.PENDING,
             InboxUpdate.next_attempt_at <= now,
+            *([InboxUpdate.update_id.not_in(list(skip))] if skip else []),
         )
         .order_by(InboxUpdate.update_id)
         .limit(limit)

@@ -1,0 +1,199 @@
+"""The inbox processor (bot/intake/processor.py) on the test database, with a stand-in for the handlers that
+records the order updates reach them: what the poller stores claimed is handled from memory (no claim, no
+search), a chat's rows already in the database come first, and handled rows are marked done together."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any, cast
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+from telegram import Update
+from telegram.ext import Application
+
+from bot.core import db
+from bot.core.config import Settings
+from bot.core.models import InboxStatus, InboxUpdate, utcnow
+from bot.intake import parse, polling, processor, store
+from bot.runtime import Runtime
+
+
+def _message(update_id: int, chat_id: int) -> dict[str, object]:
+    return {
+        "update_id": update_id,
+        "message": {
+            "message_id": update_id,
+            "date": 0,
+            "chat": {"id": chat_id, "type": "private"},
+            "from": {"id": chat_id, "is_bot": False, "first_name": "T"},
+            "text": f"hello {update_id}",
+        },
+    }
+
+
+class _Handlers:
+    """Stands in for the Application: records the update ids it is given, in order."""
+
+    def __init__(self) -> None:
+        self.seen: list[int] = []
+        self.bot = None
+
+    async def process_update(self, update: Update) -> None:
+        self.seen.append(update.update_id)
+
+
+@pytest.fixture
+async def runtime(settings: Settings, engine: AsyncEngine) -> AsyncIterator[Runtime]:
+    made = Runtime.create(settings)
+    yield made
+    await made.engine.dispose()
+
+
+@pytest.fixture
+def handlers() -> _Handlers:
+    return _Handlers()
+
+
+@pytest.fixture
+def inbox(runtime: Runtime, handlers: _Handlers) -> processor.InboxProcessor:
+    async def no_notice(update: Update, context: Any) -> None:
+        raise AssertionError("no flood here")
+
+    return processor.InboxProcessor(
+        runtime,
+        cast(Application, handlers),
+        flood_notice=no_notice,  # type: ignore[type-arg]
+    )
+
+
+async def _until(condition: Callable[[], object]) -> None:
+    for _ in range(600):
+        if condition():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("not reached")
+
+
+async def _statuses(runtime: Runtime) -> dict[int, tuple[InboxStatus, str | None]]:
+    async with runtime.sessions() as session:
+        rows = await session.execute(
+            select(InboxUpdate.update_id, InboxUpdate.status, InboxUpdate.claimed_by)
+        )
+        return {update_id: (status, claimed_by) for update_id, status, claimed_by in rows.all()}
+
+
+async def _poll(runtime: Runtime, inbox: processor.InboxProcessor, *raws: dict[str, object]) -> None:
+    """What the poller does with a page: store it claimed if there is room in memory, then hand it over."""
+    claimant = inbox.claimant(len(raws))
+    new = await polling.store_updates(runtime, list(raws), claimed_by=claimant)
+    inbox.stored(new, claimed=claimant is not None)
+
+
+async def test_a_polled_page_is_handled_from_memory_without_a_claim_and_marked_done_together(
+    runtime: Runtime, inbox: processor.InboxProcessor, handlers: _Handlers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    claims: list[object] = []
+    writes: list[list[int]] = []
+    real_claim, real_done = store.claim_chat, store.mark_done
+
+    async def claim_chat(*args: Any, **kwargs: Any) -> Any:
+        claims.append(args[1])
+        return await real_claim(*args, **kwargs)
+
+    async def mark_done(session: Any, update_ids: Any, now: Any) -> None:
+        await _until(lambda: len(handlers.seen) == 9)  # the rest are handled while the first write waits
+        writes.append(list(update_ids))
+        await real_done(session, update_ids, now)
+
+    monkeypatch.setattr(store, "claim_chat", claim_chat)
+    monkeypatch.setattr(store, "mark_done", mark_done)
+    await inbox.start()
+    try:
+        await _poll(runtime, inbox, *(_message(100 + n, 10 + n % 3) for n in range(9)))
+        async with runtime.sessions() as session:  # stored claimed by this process's worker
+            held = await session.scalars(select(InboxUpdate.claimed_by).where(InboxUpdate.update_id >= 100))
+            assert set(held.all()) <= {inbox.worker, None}
+        await _until(lambda: len(handlers.seen) == 9)
+        await _until(lambda: sum(map(len, writes)) == 9)
+        # the same page fetched again (the offset had not moved): stored once, handled once
+        await _poll(runtime, inbox, *(_message(100 + n, 10 + n % 3) for n in range(9)))
+    finally:
+        await inbox.close()
+    assert claims == []
+    assert len(writes) <= 2  # what was handled while a write was under way goes in the next one
+    assert sorted(handlers.seen) == list(range(100, 109))
+    for chat in (10, 11, 12):
+        mine = [u for u in handlers.seen if (u - 100) % 3 == chat - 10]
+        assert mine == sorted(mine)  # each chat in order
+    assert set((await _statuses(runtime)).values()) == {(InboxStatus.DONE, None)}
+
+
+async def test_a_chats_rows_already_in_the_database_are_handled_before_its_new_ones(
+    runtime: Runtime, inbox: processor.InboxProcessor, handlers: _Handlers
+) -> None:
+    async with db.transaction(runtime.sessions) as session:  # left by a process that stopped
+        old = [parse.incoming(_message(n, 10)) for n in (1, 2, 3)]
+        await store.add(session, old, utcnow(), claimed_by="in-gone", lease=processor.LEASE)
+        await store.release_all(session, "in-gone")
+    await inbox.start()
+    try:
+        await _poll(runtime, inbox, _message(4, 10), _message(5, 11), _message(6, 10))
+        await _until(lambda: len(handlers.seen) == 6)
+    finally:
+        await inbox.close()
+    assert [u for u in handlers.seen if u != 5] == [1, 2, 3, 4, 6]
+    assert set((await _statuses(runtime)).values()) == {(InboxStatus.DONE, None)}
+
+
+async def test_past_the_memory_bound_rows_are_stored_unclaimed_and_served_from_the_database(
+    runtime: Runtime, inbox: processor.InboxProcessor, handlers: _Handlers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(processor, "MEMORY_ROWS", 3)
+    await inbox.start()
+    gate = asyncio.Event()
+    real = handlers.process_update
+
+    async def held_up(update: Update) -> None:
+        await gate.wait()
+        await real(update)
+
+    handlers.process_update = held_up  # type: ignore[method-assign]
+    try:
+        await _poll(runtime, inbox, _message(1, 10), _message(2, 10), _message(3, 11))
+        assert inbox.claimant(1) is None  # memory is full
+        await _poll(runtime, inbox, _message(4, 10), _message(5, 12))
+        statuses = await _statuses(runtime)
+        assert statuses[4] == (InboxStatus.PENDING, None) and statuses[5] == (InboxStatus.PENDING, None)
+        gate.set()
+        await _until(lambda: len(handlers.seen) == 5)
+    finally:
+        await inbox.close()
+    assert [u for u in handlers.seen if u in (1, 2, 4)] == [1, 2, 4]
+    assert set((await _statuses(runtime)).values()) == {(InboxStatus.DONE, None)}
+
+
+async def test_closing_marks_what_was_handled_and_gives_back_what_was_not_begun(
+    runtime: Runtime, inbox: processor.InboxProcessor, handlers: _Handlers
+) -> None:
+    gate = asyncio.Event()
+    real = handlers.process_update
+
+    async def first_waits(update: Update) -> None:
+        await real(update)
+        if update.update_id == 1:
+            await gate.wait()
+
+    handlers.process_update = first_waits  # type: ignore[method-assign]
+    await inbox.start()
+    await _poll(runtime, inbox, _message(1, 10), _message(2, 10), _message(3, 10))
+    await _until(lambda: handlers.seen == [1])
+    closing = asyncio.create_task(inbox.close())
+    await asyncio.sleep(0)
+    gate.set()
+    await closing
+    statuses = await _statuses(runtime)
+    assert statuses[1] == (InboxStatus.DONE, None)
+    assert statuses[2] == (InboxStatus.PENDING, None) and statuses[3] == (InboxStatus.PENDING, None)
