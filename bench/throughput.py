@@ -1,6 +1,6 @@
 """Benchmark: patients' text messages through IOP Companion, against a bare python-telegram-bot echo bot.
 
-    python bench/throughput.py [--updates 3000] [--rounds 5] [--patients 50] [--rate 30] [--paced-updates 900]
+    python bench/throughput.py [--updates 3000] [--rounds 5] [--patients 60] [--rate 30] [--paced-updates 900]
                                [--seed 1] [--profile FILE] [--database-url URL-of-a-scratch-database]
 
 One local Telegram stand-in (`devtools.simulator.TelegramStandIn`), in this process, with its flood limits
@@ -44,6 +44,13 @@ each round starts the bot afresh), so that a slower spell of this shared machine
    the same timeouts, long polling (poll_interval 0, timeout 1 s), updates handled one at a time (PTB's
    default; ours does not change it). Same patients, the same texts.
 
+The load is spread over enough patients that none sends more than the bot answers one by one: 30 messages
+a minute per chat (bot.intake.processor.FLOOD_BUDGET; past it, a chat gets one "please slow down" line, which
+this benchmark would count as wrong replies). Within one bot run a patient sends the warm-up, their part of
+a round and, in the last round, their part of the paced phase: with the defaults 1 + 10 + 15 = 26 (with 50
+patients it was 31, and the last round measured the flood limit, not throughput). Settings that would go
+over the budget are refused.
+
 Both run in this one process and event loop with the stand-in and the simulated patients, whose cost is
 therefore in both figures. `--profile FILE` writes cProfile data of the first round's saturated phases to
 FILE (ours) and FILE.bare.
@@ -65,6 +72,7 @@ import asyncio
 import cProfile
 import json
 import logging
+import math
 import random
 import statistics
 import sys
@@ -96,6 +104,7 @@ from bot.enrollment import (  # noqa: E402
     onboarding,
 )
 from bot.enrollment.invites import CounselorLinked, PatientEnrolled, issue_invite, redeem  # noqa: E402
+from bot.intake.processor import FLOOD_BUDGET  # noqa: E402
 from bot.risk import RiskLevel  # noqa: E402
 from bot.runtime import Runtime  # noqa: E402
 from devtools.simulator import (  # noqa: E402
@@ -658,6 +667,13 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     }
 
 
+def per_patient_per_run(updates: int, paced_updates: int, patients: int, rounds: int) -> int:
+    """The most messages one patient sends to one run of the bot (the last round's, which has the paced
+    phase too): all within a minute or so."""
+    per_round = math.ceil(math.ceil(updates / patients) / rounds)
+    return 1 + per_round + math.ceil(paced_updates / patients)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -668,7 +684,7 @@ def main() -> int:
     parser.add_argument(
         "--rounds", type=int, default=5, help="saturated rounds, ours and bare in turn (default 5)"
     )
-    parser.add_argument("--patients", type=int, default=50, help="simulated patients (default 50)")
+    parser.add_argument("--patients", type=int, default=60, help="simulated patients (default 60)")
     parser.add_argument(
         "--rate", type=float, default=30.0, help="messages per second in the paced phase (default 30)"
     )
@@ -694,6 +710,12 @@ def main() -> int:
         )
     if args.rate <= 0:
         parser.error("--rate must be positive")
+    most = per_patient_per_run(args.updates, args.paced_updates, args.patients, args.rounds)
+    if most > FLOOD_BUDGET:
+        parser.error(
+            f"a patient would send {most} messages to one bot run, over the {FLOOD_BUDGET} a minute the bot "
+            "answers one by one (the rest get 'please slow down'): use more --patients or --rounds"
+        )
     result = asyncio.run(run(args))
     print(json.dumps(result))
     return 0 if result["errors"] == 0 else 1
