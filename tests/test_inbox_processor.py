@@ -197,3 +197,31 @@ async def test_closing_marks_what_was_handled_and_gives_back_what_was_not_begun(
     statuses = await _statuses(runtime)
     assert statuses[1] == (InboxStatus.DONE, None)
     assert statuses[2] == (InboxStatus.PENDING, None) and statuses[3] == (InboxStatus.PENDING, None)
+
+
+async def test_other_work_runs_between_two_rows_of_a_chat(
+    runtime: Runtime, inbox: processor.InboxProcessor, handlers: _Handlers
+) -> None:
+    """A flood's messages are handled without waiting on anything; the poller (here `other`, which needs
+    three turns of the event loop) must not wait for a chat's twenty of them."""
+    order: list[object] = []
+    started: list[asyncio.Task[None]] = []
+
+    async def other() -> None:
+        for _ in range(3):
+            await asyncio.sleep(0)
+        order.append("other")
+
+    async def record(update: Update) -> None:
+        if not started:
+            started.append(asyncio.create_task(other()))
+        order.append(update.update_id)
+
+    handlers.process_update = record  # type: ignore[method-assign]
+    await inbox.start()
+    try:
+        await _poll(runtime, inbox, *(_message(n, 10) for n in range(1, 21)))
+        await _until(lambda: len(order) == 21)
+    finally:
+        await inbox.close()
+    assert order.index("other") < order.index(20)

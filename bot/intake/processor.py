@@ -298,6 +298,10 @@ class InboxProcessor:
                 if not await self._handle(row):
                     self._done.append(row.update_id)
                     self._done_added.set()
+                # Let the others run between two rows: a flood's messages are screened without waiting on
+                # anything, and twenty in a row would hold up the poller storing what came after them (a
+                # crisis message among it).
+                await asyncio.sleep(0)
         except Exception as error:
             log.warning("event=intake.chat_failed kind=%s", type(error).__name__)
 
@@ -332,10 +336,10 @@ class InboxProcessor:
         """Hand one update to the handlers. False when it is finished (handled, or a flood's message stored
         and screened only): the caller marks it done; True when it failed and waits for another try."""
         raw = json.loads(row.payload)
-        update = Update.de_json(raw, self.application.bot)
         if "message" in raw and self._over_budget(row.chat_id) and not self._worrying(raw):
-            await self._throttle(row, update)
+            await self._throttle(row, raw)
             return False
+        update = Update.de_json(raw, self.application.bot)
         outcome = Outcome(row.update_id)
         token = CURRENT.set(outcome)
         try:
@@ -421,13 +425,14 @@ class InboxProcessor:
         screening = self.runtime.content.risk.screen(said.text)
         return screening.level >= RiskLevel.MODERATE or screening.follow_up is not None
 
-    async def _throttle(self, row: store.Claimed, update: Update) -> None:
+    async def _throttle(self, row: store.Claimed, raw: dict[str, Any]) -> None:
         flood = self._floods.setdefault(row.chat_id, _Flood())
         now = time.monotonic()
         if flood.noticed_at is None or now - flood.noticed_at > FLOOD_NOTICE_EVERY_SECONDS:
             flood.noticed_at = now
             log.info("event=intake.flood chat_update_id=%s", row.update_id)
             try:
+                update = Update.de_json(raw, self.application.bot)
                 context = self.application.context_types.context.from_update(update, self.application)
                 await self.flood_notice(update, context)
             except Exception as error:
