@@ -21,11 +21,13 @@ moment the stand-in received the bot's message (its `sent_at`); all clocks are t
     containing "988"), a_page_s (the counselor's message containing "URGENT"), a_others_p50_s /
     a_others_p99_s (/help replies, paired in order per chat; a_others_missing have none within 30 s of the
     phase's end), a_intake_s (until the bot had stored the crisis update: Telegram was told it arrived),
-    a_others_after_intake_p50_s / _p99_s (the /help sent after that, not queued at Telegram behind the
-    flood), a_drain_s (until no inbox row is pending). Telegram hands updates out in order, 100 per
-    getUpdates, and the next page only once the last is confirmed: nothing behind the flood can be seen
-    before the flood has been fetched and stored. And a chat gets at most one message a second: a patient
-    writing once a second whose replies fell behind during the flood stays that far behind.
+    a_intake_bot_cpu_s (the CPU time the bot process spent meanwhile: on a busy machine, the figure that
+    does not depend on the others' load), a_others_after_intake_p50_s / _p99_s (the /help sent after that,
+    not queued at Telegram behind the flood), a_drain_s (until no inbox row is pending). Telegram hands
+    updates out in order, 100 per getUpdates, and the next page only once the last is confirmed: nothing
+    behind the flood can be seen before the flood has been fetched and stored. And a chat gets at most one
+    message a second: a patient writing once a second whose replies fell behind during the flood stays
+    that far behind.
 (b) the same others writing; one 429 with retry_after 10 is given on the first other's chat; once it has
     been given, the crisis message: b_crisis_reply_s, b_page_s, and the others' b_others_p50_s / _p99_s.
 (c) `--crash-updates` updates (each other patient sends /help up to 10 times, the rest are strangers
@@ -226,6 +228,18 @@ def start_bot(url: str, api: str, log_path: Path, profile: Path | None = None) -
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+
+
+def cpu_seconds(bot: subprocess.Popen[bytes] | None) -> float | None:
+    """The bot process's CPU time so far (user + system, from /proc: Linux only, else None). On a busy
+    machine wall-clock figures mostly measure the others' load; this does not."""
+    if bot is None:
+        return None
+    try:
+        fields = Path(f"/proc/{bot.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def stop_bot(bot: subprocess.Popen[bytes]) -> None:
@@ -454,15 +468,21 @@ async def scenario_a(stage: Stage, world: World) -> dict[str, Any]:
     senders = [FLOOD_USER] * args.flood + [STRANGER_USER] * args.stranger
     rng.shuffle(senders)
     queued_from = time.monotonic()
+    cpu_from = cpu_seconds(stage.bot)
     for number, user in enumerate(senders):
         await world.tg.send_text(user, f"{FLOOD_TEXTS[number % len(FLOOD_TEXTS)]} {number}")
     world.pushed += len(senders)
     at, crisis_mark, page_mark = await crisis(world)
     crisis_seq = world.pushed
     queue_s = at - queued_from
-    intake = asyncio.create_task(until(lambda: world.confirmed() >= crisis_seq, CRISIS_BOUND))
+
+    async def stored() -> tuple[float | None, float | None]:
+        seconds = await until(lambda: world.confirmed() >= crisis_seq, CRISIS_BOUND)
+        return seconds, cpu_seconds(stage.bot)
+
+    intake = asyncio.create_task(stored())
     reply_s, page_s = await crisis_latencies(world, at, crisis_mark, page_mark)
-    intake_s = await intake
+    intake_s, cpu_at_intake = await intake
     await writing
     await until(lambda: others.answered() == others.owed(), REPLY_BOUND, 0.1)
     latencies, missing = others.latencies()
@@ -497,6 +517,9 @@ async def scenario_a(stage: Stage, world: World) -> dict[str, Any]:
         "a_others_missing": missing,
         "a_queue_s": seconds(queue_s),
         "a_intake_s": seconds(intake_s),
+        "a_intake_bot_cpu_s": seconds(
+            cpu_at_intake - cpu_from if cpu_at_intake is not None and cpu_from is not None else None
+        ),
         "a_drain_s": seconds(drain_s),
         "a_flood_replies": flood_replies,
         "a_stranger_replies": len(world.tg.transcript(STRANGER_USER)),
