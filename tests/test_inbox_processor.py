@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from typing import Any, cast
 
 import pytest
@@ -225,3 +226,31 @@ async def test_other_work_runs_between_two_rows_of_a_chat(
     finally:
         await inbox.close()
     assert order.index("other") < order.index(20)
+
+
+async def test_a_row_being_handled_keeps_its_lease(
+    runtime: Runtime, inbox: processor.InboxProcessor, handlers: _Handlers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slow handler (Telegram answering slowly) must not let the lease run out under it: another process
+    would take the row and handle it again."""
+    monkeypatch.setattr(processor, "LEASE", timedelta(seconds=0.6))
+
+    async def lease_until() -> Any:
+        async with runtime.sessions() as session:
+            return await session.scalar(select(InboxUpdate.claimed_until).where(InboxUpdate.update_id == 1))
+
+    async def slow(update: Update) -> None:
+        first = await lease_until()
+        for _ in range(200):
+            if await lease_until() > first:
+                handlers.seen.append(update.update_id)
+                return
+            await asyncio.sleep(0.05)
+
+    handlers.process_update = slow  # type: ignore[method-assign]
+    await inbox.start()
+    try:
+        await _poll(runtime, inbox, _message(1, 10))
+        await _until(lambda: handlers.seen == [1])
+    finally:
+        await inbox.close()

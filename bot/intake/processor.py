@@ -196,14 +196,13 @@ class InboxProcessor:
                     self._search_now = False
                     search_at = now + IDLE_SECONDS
                     await self._search()
-                if now >= renew_at and self._held:
-                    # Rows in memory stay ours while they wait: a lease that ran out would let another
-                    # process take them (a duplicate, never a loss).
-                    async with transaction(self.runtime.sessions) as session:
-                        await store.renew(session, self.worker, utcnow(), LEASE)
+                if now >= renew_at:
                     renew_at = now + LEASE.total_seconds() / 3
-                elif now >= renew_at:
-                    renew_at = now + LEASE.total_seconds() / 3
+                    if self._held or self._chats:
+                        # Rows in memory or in hand stay ours while they wait: a lease that ran out would
+                        # let another process take them (a duplicate, never a loss).
+                        async with transaction(self.runtime.sessions) as session:
+                            await store.renew(session, self.worker, utcnow(), LEASE)
             except Exception as error:  # the database may be down: try again shortly
                 log.warning("event=intake.schedule_failed kind=%s", type(error).__name__, exc_info=True)
             self._schedule()
