@@ -478,7 +478,7 @@ async def scenario_a(stage: Stage, world: World) -> dict[str, Any]:
 
     async def stored() -> tuple[float | None, float | None]:
         seconds = await until(lambda: world.confirmed() >= crisis_seq, CRISIS_BOUND)
-        return seconds, cpu_seconds(stage.bot)
+        return seconds, None if seconds is None else cpu_seconds(stage.bot)
 
     intake = asyncio.create_task(stored())
     reply_s, page_s = await crisis_latencies(world, at, crisis_mark, page_mark)
