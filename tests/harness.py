@@ -171,11 +171,12 @@ class BotHarness:
         *,
         finish_setup: bool = True,
         language: str = "en",
+        alias: str | None = None,
     ) -> int:
-        """Invite, /start, consent and (optionally) the whole set-up, choosing `language`. Returns the patient
-        id."""
+        """Invite (with `alias`, or a generated one), /start, consent and (optionally) the whole set-up,
+        choosing `language`. Returns the patient id."""
         counselor_id = counselor_id or await self.add_counselor()
-        code = await self.invite(InviteKind.PATIENT, counselor_id)
+        code = await self.invite(InviteKind.PATIENT, counselor_id, **({"alias": alias} if alias else {}))
         consent = await self.say(user_id, f"/start {code}", "I agree")
         zone_question = await self.tap(user_id, consent, "I agree", "time zone")
         if finish_setup:

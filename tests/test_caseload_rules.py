@@ -37,6 +37,7 @@ from bot.core.models import (
 from bot.risk.levels import RiskLevel
 from bot.schedule import rules as schedule
 from bot.workspace import caseload as rules
+from bot.workspace import rules as workspace
 from bot.workspace.caseload import CaseloadLine, EscalationItem, Sessions, Trend
 from tests.records import add_patient
 
@@ -687,3 +688,32 @@ async def test_a_digest_with_each_kind_of_entry(sessions: Sessions_) -> None:
         ("Zed", high, RiskLevel.HIGH),
     ]
     assert "words" not in repr(found)
+
+
+# ---- naming a patient in /note and /patient ---------------------------------------------------------------
+
+
+async def test_a_note_names_the_longest_alias_or_a_quoted_one(sessions: Sessions_) -> None:
+    me = await _counselor(sessions)
+    other = await _counselor(sessions, "Sam")
+    sam = await _patient(sessions, me, "Sam")  # made before ambiguous aliases were refused
+    sam_lee = await _patient(sessions, me, "Sam Lee")
+    await _patient(sessions, other, "Sam Lee Jr")
+
+    async def named(*words: str) -> tuple[int | None, str, str]:
+        async with db.transaction(sessions) as session:
+            counselor = await session.get_one(Counselor, me)
+            found = await workspace.patient_and_rest(session, counselor, words)
+            return (found.patient.id if found.patient else None, found.alias, found.rest)
+
+    assert await named("sam", "lee", "relapsed", "on", "Friday") == (
+        sam_lee.id,
+        "sam lee",
+        "relapsed on Friday",
+    )
+    assert await named("Sam", "called") == (sam.id, "Sam", "called")
+    assert await named('"Sam"', "Lee", "called") == (sam.id, "Sam", "Lee called")
+    assert await named("“Sam", "Lee”", "called") == (sam_lee.id, "Sam Lee", "called")
+    # The longest alias is another counselor's patient: refused, never filed on the shorter alias.
+    assert await named("Sam", "Lee", "Jr", "called") == (None, "Sam Lee Jr", "called")
+    assert await named("Nobody", "here") == (None, "Nobody", "here")

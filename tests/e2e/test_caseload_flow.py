@@ -198,3 +198,25 @@ async def test_reassigning_a_patient_moves_their_open_escalation_to_the_new_coun
     listing = await harness.say(sam_user, "/caseload", "Your caseload (1 patient)")
     assert "open URGENT alert" in (listing.text or "")
     await harness.say(dana_user, "/caseload", "no active patients")
+
+
+async def test_aliases_with_spaces_in_patient_and_note(harness: BotHarness) -> None:
+    dana_user, dana_id = await _link(harness, "Dana")
+    await harness.enroll(harness.new_user_id(), dana_id, alias="Demo patient")
+    await harness.enroll(harness.new_user_id(), dana_id, alias="Sam Lee")
+
+    def text(key: str, **variables: object) -> str:
+        return harness.runtime.text(key, "en", **variables)
+
+    def summary(alias: str) -> str:
+        return text("caseload.chart_title", alias=alias, days=14)
+
+    await harness.say(dana_user, "/patient Demo patient", summary("Demo patient"))
+    await harness.say(dana_user, '/patient "sam lee"', summary("Sam Lee"))
+    saved = text("caseload.note_saved", alias="Sam Lee")
+    await harness.say(dana_user, "/note Sam Lee relapsed on Friday, call her", saved)
+    await harness.say(dana_user, "/note Sam Lee", text("caseload.note_usage", alias="P-1234"))
+    await harness.say(dana_user, "/note Sam called", text("caseload.not_found", alias="Sam"))
+    await harness.say(dana_user, "/patient Sam Lee", summary("Sam Lee"))
+    notes = await harness.standin.wait_for(dana_user, text("caseload.notes", notes="").strip())
+    assert "Dana: relapsed on Friday, call her" in (notes.text or "")
