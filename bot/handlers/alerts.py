@@ -184,6 +184,9 @@ async def _show_details(t: Turn, escalation: Escalation, patient: Patient, couns
                 risk=runtime.text(f"escalation.screener_risk.{screen.result or 'none'}", language),
                 unfinished=screen.status is not ScreenStatus.COMPLETE,
                 declined=screen.status is ScreenStatus.DECLINED,
+                below=screen.result is not None
+                and cssrs.LEVELS[cssrs.ColumbiaRisk(screen.result)] < RiskLevel.parse(escalation.level),
+                level=runtime.text(f"escalation.levels.{escalation.level}", language),
                 answers=answers,
                 not_asked=" · ".join(
                     runtime.text(f"escalation.screener_questions.{q}", language)

@@ -6,7 +6,7 @@ from datetime import time, timedelta
 
 from sqlalchemy import func, select
 
-from bot.core.models import AuditEvent, CareAssignment, Consent, InviteKind, PatientStatus
+from bot.core.models import AuditEvent, CareAssignment, Consent, CounselorRole, InviteKind, PatientStatus
 from bot.core.people import counter_value
 from tests.harness import BotHarness
 
@@ -126,6 +126,25 @@ async def test_counselor_links_account_and_gets_counselor_help(harness: BotHarne
     await harness.say(user, "/privacy", "confidentiality policy")
     counselor = await harness.counselor(counselor_id)
     assert counselor.telegram_user_id == user
+
+
+async def test_a_supervisor_is_welcomed_as_a_supervisor(harness: BotHarness) -> None:
+    user = harness.new_user_id()
+    supervisor_id = await harness.add_counselor("Lee", CounselorRole.SUPERVISOR)
+    code = await harness.invite(InviteKind.COUNSELOR, supervisor_id)
+    counselor_words = harness.runtime.text("counselor.welcome", "en", name="Lee", role="counselor")
+    welcome = harness.runtime.text("counselor.welcome", "en", name="Lee", role="supervisor")
+    assert welcome.splitlines()[0] != counselor_words.splitlines()[0]
+    linked = await harness.say(user, f"/start {code}", welcome.splitlines()[0])
+    assert linked.text == welcome
+    await harness.say(
+        user,
+        "/help",
+        harness.runtime.text("help.counselor", "en", role="supervisor", admin=False).splitlines()[0],
+    )
+    await harness.say(
+        user, "/start", harness.runtime.text("counselor.welcome_back", "en", name="Lee", role="supervisor")
+    )
 
 
 async def test_help_privacy_and_revoke(harness: BotHarness) -> None:
