@@ -23,6 +23,7 @@ from bot.risk.safety_plan import Step as PlanStep
 from bot.workspace.caseload import Trend
 
 PATIENT_COMMANDS = (
+    "sos",  # first: help at any time (issue 18 item 8)
     "checkin",
     "cope",
     "safetyplan",
@@ -35,6 +36,7 @@ PATIENT_COMMANDS = (
     "deleteme",
     "revoke",
 )
+SOS_KEYS = ("sos.keyboard_button", "sos.reply", "sos.team_button", "sos.team_told", "sos.team_already")
 INVITE_REJECTIONS = ("invalid", "expired", "used", "already_enrolled")
 
 NAMED = frozenset(
@@ -281,4 +283,5 @@ def required_keys() -> frozenset[str]:
         for key in ("confirm_prompt", "confirm_button", "cancel_button", "kept", "done", "deferred")
     )
     keys.add("discharge.goodbye")
+    keys.update(SOS_KEYS)
     return frozenset(keys)

@@ -107,6 +107,11 @@ class Settings(BaseSettings):
     # Refuse to start while a patient-facing content file has no current clinical review
     # (content/REVIEW.yaml); off, `run` only logs which files they are.
     require_content_review: bool = Field(default=False, alias="REQUIRE_CONTENT_REVIEW")
+    # The clinic as patients should know it: its program's name, its phone, and the line for after hours.
+    # (Issue 18 items 6 and 12: the same names the item-6 change adds; optional until then.)
+    program_name: str | None = Field(default=None, alias="PROGRAM_NAME")
+    clinic_phone: str | None = Field(default=None, alias="CLINIC_PHONE")
+    after_hours_phone: str | None = Field(default=None, alias="AFTER_HOURS_PHONE")
 
     @field_validator("repage_imminent_minutes", "repage_high_minutes", mode="before")
     @classmethod
@@ -195,7 +200,9 @@ class Settings(BaseSettings):
                 ) from None
         return value
 
-    @field_validator("webhook_url", "webhook_secret", mode="before")
+    @field_validator(
+        "webhook_url", "webhook_secret", "program_name", "clinic_phone", "after_hours_phone", mode="before"
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value  # `KEY=` in a compose file

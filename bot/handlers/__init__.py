@@ -23,6 +23,7 @@ from bot.handlers import (
     schedule,
     screener,
     settings,
+    sos,
     start,
     text,
 )
@@ -42,6 +43,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
             MessageHandler(private & filters.UpdateType.EDITED_MESSAGE, fallback.on_edited),
             MessageHandler(private & new_message & filters.FORWARDED, fallback.on_forwarded),
             CommandHandler("start", start.start, filters=private & new_message),
+            CommandHandler("sos", sos.sos_command, filters=private & new_message),
             CommandHandler("help", fallback.on_help, filters=private & new_message),
             CommandHandler("privacy", consent.privacy, filters=private & new_message),
             CommandHandler("revoke", consent.revoke, filters=private & new_message),
@@ -76,6 +78,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
             CallbackQueryHandler(screener.on_button, pattern=risk.SCREENER.pattern),
             CallbackQueryHandler(safety_plan.on_button, pattern=risk.PLAN_BUTTONS.pattern),
             CallbackQueryHandler(crisis.on_safety_button, pattern=risk.SAFETY_CHECK.pattern),
+            CallbackQueryHandler(sos.on_button, pattern=risk.SOS.pattern),
             CallbackQueryHandler(schedule.on_button, pattern=sessions.RSVP.pattern),
             CallbackQueryHandler(schedule.on_skip, pattern=sessions.SKIP_REASON.pattern),
             CallbackQueryHandler(caseload.on_page_button, pattern=CASELOAD_PAGE.pattern),

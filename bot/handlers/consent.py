@@ -55,7 +55,7 @@ async def on_consent_button(t: Turn, patient: Patient, button: ConsentButton) ->
         await t.reply("consent.accepted")
         await onboarding.ask_current(t, patient)
     else:
-        await t.reply("consent.accepted_again")
+        await t.reply("consent.accepted_again", keyboard=t.help_now_keyboard())
 
 
 async def privacy(update: Update, context: Context) -> None:

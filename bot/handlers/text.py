@@ -6,7 +6,7 @@ from telegram import Update
 
 from bot.core.models import Counselor, Patient, PatientStatus, utcnow
 from bot.handlers import checkin as checkin_handlers
-from bot.handlers import consent, crisis, onboarding, schedule, screener, settings
+from bot.handlers import consent, crisis, onboarding, schedule, screener, settings, sos
 from bot.handlers import coping as coping_handlers
 from bot.handlers import safety_plan as safety_plan_handlers
 from bot.handlers.base import Context, Turn, turn
@@ -20,7 +20,9 @@ async def on_text(update: Update, context: Context) -> None:
     assert message is not None and message.text is not None
     async with turn(update, context, waiting=True) as t:
         person = t.person
-        if isinstance(person, Counselor):
+        if sos.is_button(t.runtime, message.text):
+            await sos.answer(t)  # the "Help now" button under the chat: before anything else reads the text
+        elif isinstance(person, Counselor):
             await counselor_help(t, person)
         elif not isinstance(person, Patient):
             await answer_stranger(t)

@@ -110,3 +110,8 @@ def crisis_contacts(plan: SafetyPlan | None) -> str | None:
         return None
     texts = [text for step in CRISIS_STEPS if (text := text_of(plan, step)) is not None]
     return "\n".join(texts) or None
+
+
+def reason_for_living(plan: SafetyPlan | None) -> str | None:
+    """The one thing most important to the patient, in their words: shown back to them in a crisis."""
+    return text_of(plan, Step.REASON_FOR_LIVING) if plan is not None else None
