@@ -37,6 +37,7 @@ PATIENT_COMMANDS = (
     "revoke",
 )
 SOS_KEYS = ("sos.keyboard_button", "sos.reply", "sos.team_button", "sos.team_told", "sos.team_already")
+PLAN_KEYS = ("plan.clinic_lines",)
 INVITE_REJECTIONS = ("invalid", "expired", "used", "already_enrolled")
 
 NAMED = frozenset(
@@ -284,4 +285,5 @@ def required_keys() -> frozenset[str]:
     )
     keys.add("discharge.goodbye")
     keys.update(SOS_KEYS)
+    keys.update(PLAN_KEYS)
     return frozenset(keys)
