@@ -38,6 +38,14 @@ PATIENT_COMMANDS = (
 )
 SOS_KEYS = ("sos.keyboard_button", "sos.reply", "sos.team_button", "sos.team_told", "sos.team_already")
 PLAN_KEYS = ("plan.clinic_lines",)
+CONSENT_KEYS = (
+    "program.name",
+    "consent.body",
+    "consent.hours",
+    "consent.update",
+    "consent.update_later",
+    "consent.update_accepted",
+)
 INVITE_REJECTIONS = ("invalid", "expired", "used", "already_enrolled")
 
 NAMED = frozenset(
@@ -286,4 +294,5 @@ def required_keys() -> frozenset[str]:
     keys.add("discharge.goodbye")
     keys.update(SOS_KEYS)
     keys.update(PLAN_KEYS)
+    keys.update(CONSENT_KEYS)
     return frozenset(keys)
