@@ -145,6 +145,13 @@ def _load_language(directory: Path, environment: Environment, problems: list[str
     return entries
 
 
+def language_dirs(root: Path) -> list[Path]:
+    """The folders under `root` that hold a language's texts (`en`, `es`, ...)."""
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
 def load_catalog(root: Path) -> Catalog:
     """Load every language under `root`; raise ContentError listing all problems found."""
     if not (root / REFERENCE_LANGUAGE).is_dir():
@@ -152,7 +159,7 @@ def load_catalog(root: Path) -> Catalog:
     environment = _environment()
     problems: list[str] = []
     catalog = Catalog(root)
-    for directory in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    for directory in language_dirs(root):
         catalog.entries[directory.name] = _load_language(directory, environment, problems)
     if problems:
         raise ContentError(problems)
