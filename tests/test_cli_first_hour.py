@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.cli import database_problem
 from bot.core.models import PatientGroup
 from bot.core.runlock import lock_path, only_process
+from devtools.simulator import __main__ as simulator
 from tests.harness import TEST_TOKEN, CommandLine, Ran, standin_in_thread
 from tests.records import add_patient
 
@@ -238,3 +239,13 @@ def test_commands_print_no_migration_chatter(cli: CommandLine, engine: object, t
     fresh = cli("db", "upgrade", DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/new.sqlite3", LOG_LEVEL="INFO")
     assert fresh.returncode == 0
     assert fresh.stderr.startswith("migrated from an empty database to ") and "alembic" not in fresh.stderr
+
+
+def test_the_stand_ins_hint_and_the_readme_agree(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        simulator.parse_args(["--help"])
+    hint = " ".join(capsys.readouterr().out.split())
+    assert "TELEGRAM_API_BASE_URL=http://HOST:PORT (no /bot:" in hint
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    assert "export TELEGRAM_API_BASE_URL=http://127.0.0.1:8081 " in readme
+    assert "by its address without `/bot`" in readme
