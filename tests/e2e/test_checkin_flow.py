@@ -65,10 +65,19 @@ async def test_a_full_check_in_with_buttons_and_typing(harness: BotHarness) -> N
     sleep = await harness.tap(user, mood, "2", "sleep")
     use = await harness.tap(user, sleep, "Poorly", "alcohol or drugs")
     await harness.say(user, "yes", "What did you use")
-    # The care team hears about the use at once: by alias, without the details.
-    alert = await harness.standin.wait_for(counselor_user, "use or relapse reported")
-    assert "beer" not in (alert.text or "") and "Please reach out and acknowledge" in (alert.text or "")
-    note = await harness.say(user, "two beers", "anything else")
+    # Two beers: no page yet (it could still be alone or mixed), so "alone, or inject?" comes next.
+    how = await harness.say(user, "two beers", harness.runtime.text("checkin.ask.use_how", "en"))
+    mark = harness.standin.mark(user)
+    told = harness.runtime.text("use.told_flag", "en").splitlines()[-1]
+    await harness.tap(user, how, harness.runtime.text("checkin.buttons.use_how.neither", "en"), told)
+    note = await harness.standin.wait_for(user, "anything else", after=mark)
+    # The care team gets a flag for the next business day: by alias, without the details, and no page.
+    patient = await harness.patient(user)
+    assert patient is not None
+    flag = harness.runtime.text("care.flag.use_reported", "en", alias=patient.alias)
+    notice = await harness.standin.wait_for(counselor_user, flag)
+    assert "beer" not in (notice.text or "")
+    assert not [m for m in harness.standin.transcript(counselor_user) if "alert" in (m.text or "")]
     mark = harness.standin.mark(user)
     await harness.tap(user, note, "Skip", "Thank you for checking in")
     await harness.standin.wait_for(user, "not the end of your recovery", after=mark)
