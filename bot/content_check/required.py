@@ -235,6 +235,7 @@ def required_keys() -> frozenset[str]:
     keys.update(f"use.advice.{advice.value}" for advice in Advice)
     keys.update(f"use.withdrawal.{kind.value}" for kind in Withdrawal)
     keys.add("use.exercise_offer")
+    keys.add("coping.too_strong")  # a module not for a craving this strong (Module.max_craving)
     keys.update(f"caseload.arrows.{trend.value}" for trend in Trend)
     keys.update(f"caseload.statuses.{status.value}" for status in EscalationStatus)
     keys.update(

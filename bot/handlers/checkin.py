@@ -173,13 +173,18 @@ async def _finish(t: Turn, patient: Patient, checkin: CheckIn) -> None:
     if checkin.used:
         await t.reply("checkin.after_use")
     if checkin.craving is not None and checkin.craving >= t.runtime.settings.high_craving:
-        await offer_module(t, patient)
+        await offer_module(t, patient, checkin.craving)
 
 
-async def offer_module(t: Turn, patient: Patient) -> None:
-    """Offer at once the coping module that has helped this patient most (urge surfing if none yet)."""
+async def offer_module(t: Turn, patient: Patient, craving: int | None) -> None:
+    """Offer at once the coping module that has helped this patient most (urge surfing if none yet), among
+    those that suit this craving."""
     scores = await coping.ranking(t.session, patient.id)
-    available = t.runtime.modules.ids()
+    available = [
+        module_id
+        for module_id in t.runtime.modules.ids()
+        if (found := t.runtime.modules.get(module_id, t.language)) is not None and found.suits(craving)
+    ]
     module_id = coping.best_for_craving(scores, available)
     module = t.runtime.modules.get(module_id, t.language) if module_id else None
     if module is None:

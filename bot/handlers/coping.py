@@ -122,11 +122,37 @@ async def on_run_button(t: Turn, patient: Patient, button: RunButton) -> None:
         answer_expired_button(t)
         return
     try:
+        if await _too_strong_for(t, run, button.action, button.argument):
+            return
         await _apply(t, run, button.action, button.argument)
     except (coping.Stale, ValueError):
         t.answer(t.text("coping.stale"))
         return
     t.clear_buttons()
+
+
+async def _too_strong_for(t: Turn, run: CopingSession, action: RunAction, argument: str) -> bool:
+    """A craving rated above what the module is for ("play the tape forward" at 8 or more): the run is not
+    started, and one that suits it is offered instead. True if so."""
+    module = t.runtime.modules.get(run.module_id, t.language)
+    if action != "before" or argument == "skip" or module is None:
+        return False
+    craving = int(argument)
+    if module.suits(craving) or run.status is not CopingStatus.RATING_BEFORE:
+        return False
+    coping.abandon(run, utcnow())
+    t.clear_buttons()
+    library = t.runtime.modules
+    suited = [m.id for m in library.in_language(t.language) if m.suits(craving)]
+    instead = coping.best_for_craving(await coping.ranking(t.session, run.patient_id), suited)
+    other = library.get(instead, t.language) if instead else None
+    rows: list[list[Button]] = []
+    if other is not None:
+        rows.append([(t.text("checkin.start_button", title=other.title), _module_data(other.id))])
+    rows.append([(t.text("checkin.other_exercises_button"), MENU_DATA)])
+    log.info("event=coping.too_strong patient_id=%s run_id=%s module=%s", run.patient_id, run.id, module.id)
+    await t.reply("coping.too_strong", title=module.title, buttons=rows)
+    return True
 
 
 async def _apply(t: Turn, run: CopingSession, action: RunAction, argument: str) -> None:
@@ -248,7 +274,8 @@ async def on_typed(t: Turn, run: CopingSession, text: str) -> None:
             await t.reply("coping.retry_rating")
             return
         action: RunAction = "before" if run.status is CopingStatus.RATING_BEFORE else "after"
-        await _apply(t, run, action, str(reading.value))
+        if not await _too_strong_for(t, run, action, str(reading.value)):
+            await _apply(t, run, action, str(reading.value))
         return
     if module is None:
         return

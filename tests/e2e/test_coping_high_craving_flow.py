@@ -1,0 +1,71 @@
+"""Coping at a high craving (issue 18, item 15, the parts built so far): "play the tape forward" is neither
+offered nor run at a craving of 8 or more (another exercise is offered instead); the body scan carries a
+trauma caveat, and breath-focused exercises say to switch to grounding if the breath makes anxiety worse.
+
+Real HTTP, the real Application and database.
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from bot.content.modules import Category
+from bot.core.models import CopingSession, CopingStatus
+from devtools.simulator import BotMessage
+from tests.harness import BotHarness
+
+TAPE = "play_the_tape_forward"
+
+
+def _text(harness: BotHarness, key: str, language: str, **variables: object) -> str:
+    return harness.runtime.text(key, language, **variables)
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+async def test_play_the_tape_forward_is_not_run_at_a_craving_of_8_or_more(
+    harness: BotHarness, language: str
+) -> None:
+    user = harness.new_user_id()
+    patient_id = await harness.enroll(user, language=language)
+    modules = harness.runtime.modules
+    tape, urge = modules.get(TAPE, language), modules.get("urge_surfing", language)
+    assert tape is not None and urge is not None and tape.max_craving == 7
+
+    async def start_tape() -> BotMessage:
+        menu = await harness.say(user, "/cope", _text(harness, "coping.menu", language).splitlines()[0])
+        category = _text(harness, "coping.categories.reflection", language)
+        listing = await harness.tap(user, menu, category, "")
+        label = _text(harness, "coping.module_button", language, title=tape.title, minutes=tape.minutes)
+        return await harness.tap(user, listing, label, tape.title)
+
+    rate = await start_tape()
+    too_strong = _text(harness, "coping.too_strong", language, title=tape.title)
+    offer = await harness.tap(user, rate, "8", too_strong)
+    assert offer.text == too_strong
+    assert [label for label, _ in offer.buttons()] == [
+        _text(harness, "checkin.start_button", language, title=urge.title),
+        _text(harness, "checkin.other_exercises_button", language),
+    ]
+    async with harness.runtime.sessions() as session:
+        [run] = await session.scalars(select(CopingSession).where(CopingSession.patient_id == patient_id))
+    assert (run.module_id, run.status, run.craving_before) == (TAPE, CopingStatus.ABANDONED, None)
+
+    # The offered exercise starts at once; at 7 the tape runs as before.
+    await harness.tap(user, offer, urge.title, urge.title)
+    rate = await start_tape()
+    first = await harness.tap(user, rate, "7", tape.steps[0].text.split("\n")[0][:30])
+    assert tape.steps[0].text.split("\n")[0][:30] in (first.text or "")
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+async def test_breath_and_body_exercises_point_to_grounding(harness: BotHarness, language: str) -> None:
+    modules = harness.runtime.modules
+    grounding = modules.get("grounding_54321", language)
+    assert grounding is not None
+    short_name = grounding.title if language == "es" else "5-4-3-2-1 grounding"
+    breath = [m for m in modules.in_language(language) if m.category is Category.BREATHING]
+    assert {m.id for m in breath} == {"box_breathing", "breathing_478"}
+    for module in [*breath, modules.get("body_scan", language)]:
+        assert module is not None
+        assert short_name in module.steps[0].text, module.id
