@@ -1,6 +1,7 @@
 """Coping at a high craving (issue 18, item 15, the parts built so far): "play the tape forward" is neither
 offered nor run at a craving of 8 or more (another exercise is offered instead); the body scan carries a
-trauma caveat, and breath-focused exercises say to switch to grounding if the breath makes anxiety worse.
+trauma caveat, and breath-focused exercises say to switch to grounding if the breath makes anxiety worse;
+five new modules (delay-distract-decide, DBT TIPP, STOP, reasons for recovery, if-then plans).
 
 Real HTTP, the real Application and database.
 """
@@ -69,3 +70,35 @@ async def test_breath_and_body_exercises_point_to_grounding(harness: BotHarness,
     for module in [*breath, modules.get("body_scan", language)]:
         assert module is not None
         assert short_name in module.steps[0].text, module.id
+
+
+NEW_MODULES = ("delay_distract_decide", "tipp", "stop_skill", "reasons_for_recovery", "if_then_plans")
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+async def test_the_new_modules_are_in_the_toolbox_and_run(harness: BotHarness, language: str) -> None:
+    user = harness.new_user_id()
+    await harness.enroll(user, language=language)
+    modules = harness.runtime.modules
+    menu_first_line = _text(harness, "coping.menu", language).splitlines()[0]
+    for module_id in NEW_MODULES:
+        module = modules.get(module_id, language)
+        assert module is not None and module.steps, module_id
+        menu = await harness.say(user, "/cope", menu_first_line)
+        category = _text(harness, f"coping.categories.{module.category.value}", language)
+        listing = await harness.tap(user, menu, category, "")
+        label = _text(harness, "coping.module_button", language, title=module.title, minutes=module.minutes)
+        assert label in [text for text, _ in listing.buttons()], module_id
+    # STOP, start to finish: every step shown in order, then the "after" question.
+    stop = modules.get("stop_skill", language)
+    assert stop is not None
+    menu = await harness.tap(user, listing, _text(harness, "coping.back_button", language), menu_first_line)
+    listing = await harness.tap(user, menu, _text(harness, "coping.categories.mindfulness", language), "")
+    label = _text(harness, "coping.module_button", language, title=stop.title, minutes=stop.minutes)
+    rate = await harness.tap(user, listing, label, stop.title)
+    message = await harness.tap(user, rate, "6", stop.steps[0].text.splitlines()[0])
+    for step in stop.steps[1:]:
+        message = await harness.tap(
+            user, message, _text(harness, "coping.next_button", language), step.text.splitlines()[0]
+        )
+    await harness.standin.wait_for(user, _text(harness, "coping.rate_after", language).splitlines()[0])
