@@ -236,6 +236,21 @@ def required_keys() -> frozenset[str]:
     keys.update(f"use.withdrawal.{kind.value}" for kind in Withdrawal)
     keys.add("use.exercise_offer")
     keys.add("coping.too_strong")  # a module not for a craving this strong (Module.max_craving)
+    keys.update(
+        f"coping.strong.{key}"
+        for key in (
+            "offer",
+            "support_button",
+            "delay_button",
+            "support",
+            "no_support",
+            "delayed",
+            "check_back",
+            "better_button",
+            "strong_button",
+            "better",
+        )
+    )
     keys.update(f"caseload.arrows.{trend.value}" for trend in Trend)
     keys.update(f"caseload.statuses.{status.value}" for status in EscalationStatus)
     keys.update(

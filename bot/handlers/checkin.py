@@ -13,6 +13,7 @@ from bot.checkin.rules import Question
 from bot.coping import callbacks as coping_buttons
 from bot.coping import rules as coping
 from bot.core.models import CheckIn, Patient, utcnow
+from bot.handlers import coping as coping_handlers
 from bot.handlers import crisis
 from bot.handlers.base import Turn
 from bot.handlers.fallback import answer_expired_button
@@ -148,6 +149,8 @@ async def _after_answer(
         counted = await crisis.structured_signal(t, patient, RiskLevel.MODERATE, Category.CRAVING, "checkin")
         if counted >= RiskLevel.HIGH:  # several strong cravings within the pattern window: no secret alerts
             await t.reply("crisis.pattern_told")
+        if checkin.craving >= coping.STRONG_CRAVING:  # help at once, not after the rest of the check-in
+            await coping_handlers.offer_at_strong_craving(t, patient)
     if following is not None:
         await _ask(t, checkin)
         return
@@ -172,24 +175,17 @@ async def _finish(t: Turn, patient: Patient, checkin: CheckIn) -> None:
     await t.send(f"{thanks} {follow}")
     if checkin.used:
         await t.reply("checkin.after_use")
-    if checkin.craving is not None and checkin.craving >= t.runtime.settings.high_craving:
-        await offer_module(t, patient, checkin.craving)
+    craving = checkin.craving
+    if craving is not None and t.runtime.settings.high_craving <= craving < coping.STRONG_CRAVING:
+        await offer_module(t, patient, craving)  # (8 or more had its offer at the craving question)
 
 
 async def offer_module(t: Turn, patient: Patient, craving: int | None) -> None:
     """Offer at once the coping module that has helped this patient most (urge surfing if none yet), among
     those that suit this craving."""
-    scores = await coping.ranking(t.session, patient.id)
-    available = [
-        module_id
-        for module_id in t.runtime.modules.ids()
-        if (found := t.runtime.modules.get(module_id, t.language)) is not None and found.suits(craving)
-    ]
-    module_id = coping.best_for_craving(scores, available)
-    module = t.runtime.modules.get(module_id, t.language) if module_id else None
+    module, helped = await coping_handlers.module_for(t, patient, craving)
     if module is None:
         return
-    helped = any(s.module_id == module.id for s in coping.helped(scores, available))
     log.info("event=coping.offered patient_id=%s module=%s", patient.id, module.id)
     await t.reply(
         "checkin.high_craving_helped" if helped else "checkin.high_craving",

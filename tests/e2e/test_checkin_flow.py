@@ -54,8 +54,18 @@ async def test_a_full_check_in_with_buttons_and_typing(harness: BotHarness) -> N
     # Typed numbers are read when clear and re-asked gently when not.
     await harness.say(user, "eleven", "outside the scale")
     await harness.say(user, "7 or 8", "one number from 0 to 10")
+    mark = harness.standin.mark(user)
     triggers = await harness.say(user, "8/10", "make things harder")
     assert (await _checkin(harness, patient_id)).craving == 8  # saved the moment it arrived
+    # 8 or more: help is offered at once (a support person, a wait with a check-back, an exercise).
+    strong = harness.runtime.text("coping.strong.offer", "en")
+    offer = await harness.standin.wait_for(user, strong.splitlines()[0], after=mark)
+    assert [label for label, _ in offer.buttons()] == [
+        harness.runtime.text("coping.strong.support_button", "en"),
+        harness.runtime.text("coping.strong.delay_button", "en"),
+        "Start Urge surfing",
+        "Other exercises",
+    ]
 
     triggers = await _toggle(harness, user, triggers, "Stress")
     triggers = await _toggle(harness, user, triggers, "Something else")
@@ -81,8 +91,6 @@ async def test_a_full_check_in_with_buttons_and_typing(harness: BotHarness) -> N
     mark = harness.standin.mark(user)
     await harness.tap(user, note, "Skip", "Thank you for checking in")
     await harness.standin.wait_for(user, "not the end of your recovery", after=mark)
-    offer = await harness.standin.wait_for(user, "craving is strong", after=mark)
-    assert [label for label, _ in offer.buttons()] == ["Start Urge surfing", "Other exercises"]
 
     saved = await _checkin(harness, patient_id)
     assert saved.status is CheckInStatus.COMPLETE

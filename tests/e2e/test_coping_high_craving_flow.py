@@ -1,7 +1,9 @@
 """Coping at a high craving (issue 18, item 15, the parts built so far): "play the tape forward" is neither
 offered nor run at a craving of 8 or more (another exercise is offered instead); the body scan carries a
 trauma caveat, and breath-focused exercises say to switch to grounding if the breath makes anxiety worse;
-five new modules (delay-distract-decide, DBT TIPP, STOP, reasons for recovery, if-then plans).
+five new modules (delay-distract-decide, DBT TIPP, STOP, reasons for recovery, if-then plans); at a
+craving of 8 or more, a support person and "wait 15 minutes, then check on me" first, and an exercise that
+starts within two taps.
 
 Real HTTP, the real Application and database.
 """
@@ -9,10 +11,11 @@ Real HTTP, the real Application and database.
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.content.modules import Category
-from bot.core.models import CopingSession, CopingStatus
+from bot.coping.rules import CHECK_BACK_AFTER
+from bot.core.models import CopingSession, CopingStatus, OutboxMessage, utcnow
 from devtools.simulator import BotMessage
 from tests.harness import BotHarness
 
@@ -102,3 +105,65 @@ async def test_the_new_modules_are_in_the_toolbox_and_run(harness: BotHarness, l
             user, message, _text(harness, "coping.next_button", language), step.text.splitlines()[0]
         )
     await harness.standin.wait_for(user, _text(harness, "coping.rate_after", language).splitlines()[0])
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+async def test_at_8_or_more_a_support_person_a_wait_and_an_exercise_in_two_taps(
+    harness: BotHarness, language: str
+) -> None:
+    user = harness.new_user_id()
+    patient_id = await harness.enroll(user, language=language)
+    urge = harness.runtime.modules.get("urge_surfing", language)
+    assert urge is not None
+
+    async def strong_offer() -> BotMessage:
+        craving = await harness.say(
+            user, "/checkin", _text(harness, "checkin.ask.craving", language).splitlines()[0]
+        )
+        return await harness.tap(
+            user, craving, "9", _text(harness, "coping.strong.offer", language).splitlines()[0]
+        )
+
+    offer = await strong_offer()
+    support, delay = (_text(harness, f"coping.strong.{k}_button", language) for k in ("support", "delay"))
+    assert [label for label, _ in offer.buttons()][:3] == [
+        support,
+        delay,
+        _text(harness, "checkin.start_button", language, title=urge.title),
+    ]
+    # No support person in a safety plan yet: how to add one, and 988.
+    await harness.tap(
+        user, offer, support, _text(harness, "coping.strong.no_support", language).splitlines()[0]
+    )
+
+    # "Wait 15 minutes, then check on me": a message due in 15 minutes.
+    before = utcnow()
+    await harness.tap(user, offer, delay, _text(harness, "coping.strong.delayed", language).splitlines()[0])
+    async with harness.runtime.sessions() as session:
+        [row] = await session.scalars(
+            select(OutboxMessage).where(
+                OutboxMessage.kind == "check_back", OutboxMessage.patient_id == patient_id
+            )
+        )
+    assert before + CHECK_BACK_AFTER <= row.due_at <= utcnow() + CHECK_BACK_AFTER
+    async with harness.runtime.sessions() as session, session.begin():
+        now = utcnow()
+        await session.execute(
+            update(OutboxMessage).where(OutboxMessage.id == row.id).values(due_at=now, next_attempt_at=now)
+        )
+    harness.runtime.wake_outbox()
+    check_back = await harness.standin.wait_for(
+        user, _text(harness, "coping.strong.check_back", language).splitlines()[0]
+    )
+    # Still strong: the same choices again; the exercise starts with two taps (start, then the rating).
+    again = await harness.tap(
+        user,
+        check_back,
+        _text(harness, "coping.strong.strong_button", language),
+        _text(harness, "coping.strong.offer", language).splitlines()[0],
+    )
+    rate = await harness.tap(
+        user, again, _text(harness, "checkin.start_button", language, title=urge.title), urge.title
+    )
+    first = urge.steps[0].text.splitlines()[0]
+    await harness.tap(user, rate, "9", first)
