@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 
 from bot.content.modules import Category
 from bot.coping.rules import CHECK_BACK_AFTER
-from bot.core.models import CopingSession, CopingStatus, OutboxMessage, utcnow
+from bot.core.models import CopingSession, CopingStatus, OutboxMessage, SafetyPlan, utcnow
 from devtools.simulator import BotMessage
 from tests.harness import BotHarness
 
@@ -135,6 +135,11 @@ async def test_at_8_or_more_a_support_person_a_wait_and_an_exercise_in_two_taps(
     await harness.tap(
         user, offer, support, _text(harness, "coping.strong.no_support", language).splitlines()[0]
     )
+    # With one: the people the patient named, to call or text now.
+    async with harness.runtime.sessions() as session, session.begin():
+        session.add(SafetyPlan(patient_id=patient_id, help_people="Ana 555-0100"))
+    people = await harness.tap(user, offer, support, "Ana 555-0100")
+    assert people.text == _text(harness, "coping.strong.support", language, plan_contacts="Ana 555-0100")
 
     # "Wait 15 minutes, then check on me": a message due in 15 minutes.
     before = utcnow()
