@@ -165,7 +165,9 @@ async def _tell_about_use(t: Turn, patient: Patient, checkin: CheckIn) -> None:
     screening = Screening(RiskLevel.HIGH, (Category.RELAPSE,), ())
     await risk_rules.record_signal(t.session, patient, screening, "checkin", utcnow(), t.runtime.settings)
     report = rules.use_report(checkin)
-    await crisis.use_reported(t, patient, report, source="checkin", detail=None, offer_exercise=False)
+    # What was used, in their words (if typed): behind a page's "Show details", never in the alert itself.
+    words = checkin.use_what
+    await crisis.use_reported(t, patient, report, source="checkin", detail=words, offer_exercise=False)
 
 
 async def _finish(t: Turn, patient: Patient, checkin: CheckIn) -> None:

@@ -162,3 +162,20 @@ async def test_a_yes_left_without_what_is_told_as_high(harness: BotHarness) -> N
         assert checkin is not None
         assert (checkin.step, checkin.skipped) == ("note", ["triggers", "mood", "sleep", "use_what"])
         assert await session.scalar(select(Escalation.stage).where(Escalation.id == escalation.id)) == 0
+
+
+async def test_what_was_typed_about_a_paged_use_is_behind_show_details(harness: BotHarness) -> None:
+    counselor_user, counselor_id = await _link(harness, "Sam")
+    user = harness.new_user_id()
+    await harness.enroll(user, counselor_id)
+    use = await _to_use_question(harness, user, "en")
+    await harness.tap(user, use, "Yes", _first_line(harness, "checkin.ask.use_what"))
+    await harness.say(user, "some blues, by myself", _first_line(harness, "use.told_high"))
+    alert = await harness.standin.wait_for(counselor_user, "High alert")
+    assert "blues" not in (alert.text or "")  # never in the alert itself
+    details_data = next(
+        d for label, d in alert.buttons() if label == _text(harness, "escalation.details_button")
+    )
+    mark = harness.standin.mark(counselor_user)
+    await harness.standin.tap(counselor_user, alert.message_id, details_data)
+    await harness.standin.wait_for(counselor_user, "some blues, by myself", after=mark)
