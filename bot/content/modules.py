@@ -42,6 +42,13 @@ class Module(BaseModel):
     minutes: int = Field(ge=1, le=20)
     summary: str = Field(min_length=1, max_length=120)
     steps: tuple[Step, ...] = Field(min_length=3, max_length=20)
+    # Not offered, nor run, when the craving is above this: picturing the use ("play the tape forward") can
+    # feed a craving that is already strong.
+    max_craving: int | None = Field(default=None, ge=0, le=10)
+
+    def suits(self, craving: int | None) -> bool:
+        """Whether to offer or run this module at this craving (None: not known)."""
+        return self.max_craving is None or craving is None or craving <= self.max_craving
 
     @field_validator("title", "summary")
     @classmethod

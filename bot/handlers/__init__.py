@@ -72,6 +72,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
             CallbackQueryHandler(checkin.on_button, pattern=checkins.CHECKIN.pattern),
             CallbackQueryHandler(coping.on_menu_button, pattern=exercises.MENU_BUTTONS.pattern),
             CallbackQueryHandler(coping.on_run_button, pattern=exercises.RUN.pattern),
+            CallbackQueryHandler(coping.on_strong_button, pattern=exercises.STRONG.pattern),
             CallbackQueryHandler(history.on_button, pattern=checkins.HISTORY.pattern),
             CallbackQueryHandler(settings.on_button, pattern=enrollment.SETTINGS.pattern),
             CallbackQueryHandler(alerts.on_alert_button, pattern=risk.ALERT_BUTTONS.pattern),

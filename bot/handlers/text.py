@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from telegram import Update
 
+from bot.checkin.rules import USE_QUESTIONS
 from bot.core.models import Counselor, Patient, PatientStatus, utcnow
 from bot.enrollment import consent as consent_rules
 from bot.handlers import checkin as checkin_handlers
@@ -61,6 +62,11 @@ async def _from_active_patient(t: Turn, patient: Patient, text: str) -> None:
         await crisis.respond(t, patient, screening.as_question(), text, source="safety_plan")
         await safety_plan_handlers.on_typed(t, patient, plan, text)
         return
+    checkin = waiting.checkin
+    if checkin is not None and checkin.step in USE_QUESTIONS and crisis.only_use(screening):
+        # "What did you use?" answered in words that name a use: the check-in tiers it (and tells the team).
+        await checkin_handlers.on_typed(t, patient, checkin, text)
+        return
     reply = await crisis.respond(t, patient, screening, text, source="message")
     if reply is crisis.Reply.CRISIS:
         return
@@ -69,8 +75,11 @@ async def _from_active_patient(t: Turn, patient: Patient, text: str) -> None:
     answered = reply is crisis.Reply.ASKED
     if answered:  # the answer may have opened the screener
         waiting = await waiting_for(t.session, patient.id, now)
-    handled = await _answer_waiting(t, patient, text, screening, answered, waiting)
-    if screened.model is not None and not answered and waiting.screen is None:
+    advised = not answered and await crisis.answer_withdrawal(t, patient, text)
+    if advised:  # its own advice instead of the general offer of an exercise
+        screening = Screening(RiskLevel.NONE)
+    handled = await _answer_waiting(t, patient, text, screening, answered, waiting) or advised
+    if screened.model is not None and not answered and not advised and waiting.screen is None:
         await crisis.ask_if_safe(t, patient, screened.model)
     elif not handled:
         await t.reply("input.not_understood")

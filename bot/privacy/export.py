@@ -275,6 +275,7 @@ async def _checkins(session: AsyncSession, pid: int) -> list[dict[str, Any]]:
             "sleep": row.sleep,
             "used": row.used,
             "use_what": row.use_what,
+            "use_report": row.use_report,  # what was used and how, as tapped or read (bot.risk.use)
             "note": row.note,
             "skipped": list(row.skipped or []),
         }
