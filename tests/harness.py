@@ -11,12 +11,14 @@ import itertools
 import logging
 import socket
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -198,6 +200,26 @@ class BotHarness:
 
 
 # ---- the command line --------------------------------------------------------------------------------------
+
+
+@contextmanager
+def standin_in_thread(**options: Any) -> Iterator[TelegramStandIn]:
+    """A stand-in served by its own thread and event loop, for a test that runs `python -m bot run` in this
+    process (its signal handlers need the main thread, and it runs its own event loop)."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="standin", daemon=True)
+    thread.start()
+    standin = TelegramStandIn(**options)
+    try:
+        asyncio.run_coroutine_threadsafe(standin.start(), loop).result(30)
+        try:
+            yield standin
+        finally:
+            asyncio.run_coroutine_threadsafe(standin.stop(), loop).result(30)
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(30)
+        loop.close()
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ from bot.content.modules import Module
 from bot.coping import rules as coping
 from bot.core import db
 from bot.core.models import CopingSession, CopingStatus, utcnow
+from tests.conftest import REPO
+from tests.harness import load_content_once
 from tests.records import add_patient
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -97,3 +99,14 @@ async def test_stop_early_and_a_new_run_abandons_the_old(sessions: Sessions, box
         assert (await coping.active_session(session, patient_id)) == newer
         assert await coping.abandon_stale(session, now + timedelta(hours=3), after=timedelta(hours=2)) == 1
         assert await coping.active_session(session, patient_id) is None
+
+
+def test_play_the_tape_forward_does_not_suit_a_craving_of_8_or_more() -> None:
+    """Issue 18, item 15: picturing the use can feed a strong craving; the others suit any craving."""
+    library = load_content_once(REPO / "content").modules
+    for language in ("en", "es"):
+        for module in library.in_language(language):
+            if module.id == "play_the_tape_forward":
+                assert [module.suits(c) for c in (None, 0, 7, 8, 10)] == [True, True, True, False, False]
+            else:
+                assert module.suits(10), module.id

@@ -793,3 +793,53 @@ async def test_unanswered_pages_widen_with_each_stage(runtime: Runtime, settings
     texts = [r.payload["text"] for r in rows if r.counselor_id == primary.id]
     assert texts[0] == paging.alert_text(runtime, "escalation.alert", escalation, patient, primary)
     assert texts[1:] == [paging.alert_text(runtime, "escalation.repage", escalation, patient, primary)] * 3
+
+
+# ---- after hours, a high alert is re-paged only to whoever is on call ----------------------------------
+
+
+async def test_high_alerts_are_re_paged_after_hours_only_to_the_on_call_counselor(
+    runtime: Runtime, settings: Settings
+) -> None:
+    team = await _team(runtime.sessions, settings)
+    night = await _on_call(runtime.sessions, "Night", EVENING, EVENING + timedelta(hours=10))
+    moments = [EVENING + n * 30 * MINUTE for n in range(4)]
+    pages = [await _page(runtime, team.escalation_id, moment) for moment in moments]
+    # The first page as always (the primary counselor); the re-pages neither widen nor wake anyone else.
+    assert pages == [team.ids("primary"), [night.id], [night.id], [night.id]]
+
+
+async def test_a_high_alert_with_nobody_on_call_waits_for_the_office_to_open(
+    runtime: Runtime, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    team = await _team(runtime.sessions, settings)
+    assert await _page(runtime, team.escalation_id, EVENING) == team.ids("primary")
+    with caplog.at_level("INFO", logger="bot.risk.paging"):
+        assert await _page(runtime, team.escalation_id, EVENING + 30 * MINUTE) == []
+    assert f"event=escalation.repage_held escalation_id={team.escalation_id}" in caplog.text
+    opening = datetime(2026, 11, 24, 13, 0, tzinfo=UTC)  # Tuesday 08:00 in New York
+    held = await _load(runtime.sessions, team.escalation_id)
+    assert (held.stage, held.next_page_at) == (0, opening)
+    # In office hours the re-pages carry on where they stopped.
+    assert await _page(runtime, team.escalation_id, opening) == team.ids("primary", "backup")
+
+
+@pytest.mark.parametrize(
+    ("moment", "opening"),
+    [
+        pytest.param(EVENING, datetime(2026, 11, 24, 13, 0, tzinfo=UTC), id="Monday evening: Tuesday 08:00"),
+        pytest.param(OFFICE, datetime(2026, 11, 24, 13, 0, tzinfo=UTC), id="in office hours: the next day's"),
+        pytest.param(
+            datetime(2026, 11, 27, 23, 0, tzinfo=UTC),
+            datetime(2026, 11, 30, 13, 0, tzinfo=UTC),
+            id="Friday evening: Monday 08:00",
+        ),
+        pytest.param(
+            datetime(2026, 11, 24, 12, 59, tzinfo=UTC),
+            datetime(2026, 11, 24, 13, 0, tzinfo=UTC),
+            id="a minute before opening",
+        ),
+    ],
+)
+def test_next_opening_of_the_office(settings: Settings, moment: datetime, opening: datetime) -> None:
+    assert settings.office.next_opening(moment, settings.timezone) == opening

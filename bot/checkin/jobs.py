@@ -16,17 +16,26 @@ from bot.checkin import rules as checkin
 from bot.core.db import transaction
 from bot.core.models import CheckInSource, CheckInStatus, Patient, utcnow
 from bot.outbox import store as outbox
+from bot.risk import Category, RiskLevel, Screening, paging
+from bot.risk import escalation as escalations
+from bot.risk.use import Tier
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
+# "What did you use?" (or "Were you alone?") left this long after a "yes": the care team is told without the
+# answer, as a page unless what was used is already known to need none. Short: the patient may be unable to
+# answer.
+USE_ANSWER_WAIT = timedelta(minutes=10)
+
 
 async def checkin_tick(runtime: Runtime) -> None:
     """Close expired check-ins (flagging long runs of missed ones), nudge once, and prompt who is due. The
     messages go through the outbox, in the same transaction as the check-ins they belong to."""
-    queued = await _close_expired(runtime)
+    queued = await _use_unanswered(runtime)
+    queued += await _close_expired(runtime)
     now = utcnow()
     async with transaction(runtime.sessions) as session:
         after = timedelta(minutes=runtime.settings.checkin_nudge_minutes)
@@ -63,4 +72,32 @@ async def _close_expired(runtime: Runtime) -> int:
             )
             notices.extend(render_notice(runtime, n, key=str(row.id)) for n in raised)
         queued = await outbox.enqueue(session, notices)
+    return queued
+
+
+async def _use_unanswered(runtime: Runtime) -> int:
+    """A "yes" to use with what or how left unanswered: tell the care team by what is known (not knowing
+    what was used counts as high: a page). The check-in moves past the question."""
+    now = utcnow()
+    queued = 0
+    async with transaction(runtime.sessions) as session:
+        for row in await checkin.use_unanswered(session, now, USE_ANSWER_WAIT):
+            report = checkin.use_report(row)
+            checkin.give_up_on_use_answer(row, now)
+            patient = await session.get_one(Patient, row.patient_id)
+            tier = report.tier if report is not None else Tier.HIGH
+            log.info("event=checkin.use_unanswered checkin_id=%s tier=%s", row.id, tier)
+            screening = Screening(RiskLevel.HIGH, (Category.RELAPSE,), ())
+            await escalations.record_signal(session, patient, screening, "checkin", now, runtime.settings)
+            if tier is Tier.HIGH:
+                raised = await escalations.raise_escalation(
+                    session, patient, RiskLevel.HIGH, Category.RELAPSE, "checkin", None, now, runtime.settings
+                )
+                if raised.page_now:
+                    queued += await paging.page(runtime, session, raised.escalation, now)
+                continue
+            notices = await flags.raise_flag(session, patient, flags.FlagKind.USE_REPORTED, now)
+            queued += await outbox.enqueue(
+                session, [render_notice(runtime, n, key=f"use:{row.id}") for n in notices]
+            )
     return queued

@@ -15,6 +15,7 @@ from bot.checkin.rules import Question
 from bot.core.models import CheckIn, Patient, Priority, utcnow
 from bot.outbox import store as outbox
 from bot.outbox.markup import Button, Rows, scale_rows
+from bot.risk import use
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -48,7 +49,12 @@ def question_buttons(runtime: Runtime, language: str, checkin: CheckIn) -> Rows:
         return [[(text(f"sleep.{key}"), _data(checkin, step, key)) for key in rules.SLEEP], skip]
     if step is Question.USE:
         return [[(text("no"), _data(checkin, step, "no")), (text("yes"), _data(checkin, step, "yes"))], skip]
-    return [skip]  # typed answers: the "other" trigger, what was used, the note
+    if step is Question.USE_WHAT:  # a tap, or typed in the patient's own words
+        choices = [(text(f"use_what.{s}"), _data(checkin, step, s)) for s in use.CHOICES]
+        return [*(choices[i : i + 2] for i in range(0, len(choices), 2)), skip]
+    if step is Question.USE_HOW:
+        return [[(text(f"use_how.{key}"), _data(checkin, step, key))] for key in rules.USE_HOW] + [skip]
+    return [skip]  # typed answers: the "other" trigger, the note
 
 
 def question(

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.checkin.history import Day
 from bot.core.models import CheckIn, CheckInSource, CheckInStatus, Patient, PatientStatus
 from bot.outbox import store as outbox
+from bot.risk.use import UseReport
 
 
 class Question(enum.StrEnum):
@@ -29,6 +30,7 @@ class Question(enum.StrEnum):
     SLEEP = "sleep"
     USE = "use"
     USE_WHAT = "use_what"
+    USE_HOW = "use_how"  # "alone? injected?", only when it could still change the tier (bot.risk.use)
     NOTE = "note"
 
 
@@ -50,6 +52,8 @@ TRIGGERS = (
     "other",
 )
 SLEEP = ("poor", "ok", "good")
+USE_HOW = ("alone", "injected", "neither")
+USE_QUESTIONS = frozenset({Question.USE_WHAT, Question.USE_HOW})  # the answers that tier a reported use
 CRAVING_RANGE = (0, 10)
 MOOD_RANGE = (1, 5)
 MAX_FREE_TEXT = 2000  # characters kept of a typed answer; Telegram allows 4096
@@ -68,6 +72,9 @@ def _applies(checkin: CheckIn, question: Question) -> bool:
         return "other" in (checkin.triggers or [])
     if question is Question.USE_WHAT:
         return checkin.used is True
+    if question is Question.USE_HOW:
+        report = use_report(checkin)
+        return checkin.used is True and report is not None and report.needs_how
     return True
 
 
@@ -243,6 +250,60 @@ def answer(checkin: CheckIn, question: Question, value: int | str | bool, now: d
         raise Invalid("triggers are toggled, then confirmed")
     checkin.answered_at = now
     return _advance(checkin, now)
+
+
+def use_report(checkin: CheckIn) -> UseReport | None:
+    """What the patient said was used and how; None if "What did you use?" was skipped or not answered."""
+    return UseReport.from_json(checkin.use_report)
+
+
+def answer_use(
+    checkin: CheckIn, question: Question, report: UseReport, now: datetime, *, words: str | None = None
+) -> Question | None:
+    """An answer to "What did you use?" (a button, or typed `words` read into `report`) or to "Were you alone,
+    or did you inject?"; the next question."""
+    _require(checkin, question)
+    if question not in USE_QUESTIONS:
+        raise Invalid("not a question about use")
+    if words is not None and words.strip():
+        checkin.use_what = words.strip()[:MAX_FREE_TEXT]
+    checkin.use_report = report.as_json()
+    checkin.answered_at = now
+    return _advance(checkin, now)
+
+
+def use_tier_settled(checkin: CheckIn, answered: Question, following_question: Question | None) -> bool:
+    """True when the answer just given is the last word on a reported use: the care team is told now."""
+    if not checkin.used:
+        return False
+    if answered is Question.USE_WHAT:
+        return following_question is not Question.USE_HOW
+    return answered is Question.USE_HOW
+
+
+async def use_unanswered(session: AsyncSession, now: datetime, wait: timedelta) -> list[CheckIn]:
+    """Check-ins where the patient said they used and then left "What did you use?" or "Were you alone?"
+    unanswered for `wait`: the care team must not wait for an answer that may never come."""
+    return list(
+        await session.scalars(
+            select(CheckIn)
+            .where(
+                CheckIn.status.in_((CheckInStatus.OPEN, CheckInStatus.PAUSED)),
+                CheckIn.used.is_(True),
+                CheckIn.step.in_([q.value for q in USE_QUESTIONS]),
+                CheckIn.answered_at <= now - wait,
+            )
+            .with_for_update(skip_locked=True)
+        )
+    )
+
+
+def give_up_on_use_answer(checkin: CheckIn, now: datetime) -> None:
+    """The use question left unanswered (see `use_unanswered`) counts as skipped; the check-in moves on (a
+    paused one stays paused)."""
+    assert checkin.step is not None
+    checkin.skipped = [*(checkin.skipped or []), checkin.step]
+    _advance(checkin, now)
 
 
 def toggle_trigger(checkin: CheckIn, key: str, now: datetime) -> list[str]:

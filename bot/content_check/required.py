@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from bot.careteam.flags import FlagKind
 from bot.checkin.callbacks import HISTORY_WINDOWS
-from bot.checkin.rules import SLEEP, TRIGGERS, Question
+from bot.checkin.rules import SLEEP, TRIGGERS, USE_HOW, Question
 from bot.content.modules import Category
 from bot.core.models import EscalationStatus, PatientStatus, Rsvp
 from bot.enrollment.onboarding import COMMON_TIMEZONES, Step
@@ -20,9 +20,11 @@ from bot.risk.cssrs import Question as CssrsQuestion
 from bot.risk.escalation import Outcome
 from bot.risk.levels import Category as RiskCategory
 from bot.risk.safety_plan import Step as PlanStep
+from bot.risk.use import CHOICES, Advice, Tier, Withdrawal
 from bot.workspace.caseload import Trend
 
 PATIENT_COMMANDS = (
+    "sos",  # first: help at any time (issue 18 item 8)
     "checkin",
     "cope",
     "safetyplan",
@@ -34,6 +36,16 @@ PATIENT_COMMANDS = (
     "mydata",
     "deleteme",
     "revoke",
+)
+SOS_KEYS = ("sos.keyboard_button", "sos.reply", "sos.team_button", "sos.team_told", "sos.team_already")
+PLAN_KEYS = ("plan.clinic_lines",)
+CONSENT_KEYS = (
+    "program.name",
+    "consent.body",
+    "consent.hours",
+    "consent.update",
+    "consent.update_later",
+    "consent.update_accepted",
 )
 INVITE_REJECTIONS = ("invalid", "expired", "used", "already_enrolled")
 
@@ -227,6 +239,29 @@ def required_keys() -> frozenset[str]:
     keys.update(f"checkin.buttons.sleep.{key}" for key in SLEEP)
     keys.update(f"checkin.buttons.triggers.{key}" for key in TRIGGERS)
     keys.update(f"care.flag.{kind.value}" for kind in FlagKind)
+    # a reported use: what and how, who is told, harm reduction (bot.risk.use)
+    keys.update(f"checkin.buttons.use_what.{substance.value}" for substance in CHOICES)
+    keys.update(f"checkin.buttons.use_how.{key}" for key in USE_HOW)
+    keys.update(f"use.told_{tier.value}" for tier in Tier)
+    keys.update(f"use.advice.{advice.value}" for advice in Advice)
+    keys.update(f"use.withdrawal.{kind.value}" for kind in Withdrawal)
+    keys.add("use.exercise_offer")
+    keys.add("coping.too_strong")  # a module not for a craving this strong (Module.max_craving)
+    keys.update(
+        f"coping.strong.{key}"
+        for key in (
+            "offer",
+            "support_button",
+            "delay_button",
+            "support",
+            "no_support",
+            "delayed",
+            "check_back",
+            "better_button",
+            "strong_button",
+            "better",
+        )
+    )
     keys.update(f"caseload.arrows.{trend.value}" for trend in Trend)
     keys.update(f"caseload.statuses.{status.value}" for status in EscalationStatus)
     keys.update(
@@ -281,4 +316,7 @@ def required_keys() -> frozenset[str]:
         for key in ("confirm_prompt", "confirm_button", "cancel_button", "kept", "done", "deferred")
     )
     keys.add("discharge.goodbye")
+    keys.update(SOS_KEYS)
+    keys.update(PLAN_KEYS)
+    keys.update(CONSENT_KEYS)
     return frozenset(keys)

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bot.content.modules import MAX_ID_LENGTH, Category
-from bot.core.callbacks import ID, Codec, OneOf, choice, member, word
+from bot.core.callbacks import ID, Codec, OneOf, Part, choice, member, word
 
 RunAction = Literal["before", "after", "next", "stop"]
+StrongAction = Literal["support", "delay", "better", "strong"]
 
 
 @dataclass(frozen=True)
@@ -50,4 +51,32 @@ RUN = Codec(
     run_id=ID,
     action=choice("before", "after", "next", "stop"),
     argument=word(r"[a-z0-9]{1,8}"),
+)
+
+
+@dataclass(frozen=True)
+class StrongButton:
+    """At a strong craving: reach my support person, or wait 15 minutes and be checked on; then, at the
+    check-back, "better" or "still strong"."""
+
+    action: StrongAction
+
+
+STRONG = Codec("cope:now:{action}", StrongButton, action=choice("support", "delay", "better", "strong"))
+
+
+@dataclass(frozen=True)
+class CheckBackKey:
+    """The outbox key of "checking on you, like you asked", once per patient and request (ms)."""
+
+    patient_id: int
+    stamp: int
+
+
+CHECK_BACK_KEY = Codec(
+    "check_back:{patient_id}:{stamp}",
+    CheckBackKey,
+    limit=None,
+    patient_id=ID,
+    stamp=Part(r"[0-9]{1,15}", int),
 )

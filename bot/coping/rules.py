@@ -20,6 +20,10 @@ from bot.core.models import CopingSession, CopingStatus
 ACTIVE = (CopingStatus.RATING_BEFORE, CopingStatus.RUNNING, CopingStatus.RATING_AFTER)
 # The module offered after a high craving to a patient with no ratings yet: it is made for urges.
 DEFAULT_FOR_CRAVING = "urge_surfing"
+# A craving at or above this gets, at once, the offer of a support person, a 15-minute wait with a check-back,
+# and an exercise that starts within two taps (issue 18, item 15).
+STRONG_CRAVING = 8
+CHECK_BACK_AFTER = timedelta(minutes=15)
 # How strongly the ranking doubts a module tried only once or twice (pseudo-runs with no change).
 PRIOR_RUNS = 1.0
 

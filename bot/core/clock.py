@@ -54,6 +54,15 @@ class OfficeHours:
             return local.weekday() in self.days
         return clock < self.end and (local.weekday() - 1) % 7 in self.days
 
+    def next_opening(self, moment: datetime, zone: ZoneInfo) -> datetime:
+        """The next time the office opens after `moment` (UTC-aware, like `moment`)."""
+        day = moment.astimezone(zone).date()
+        for offset in range(8):
+            opening = datetime.combine(day + timedelta(days=offset), self.start, tzinfo=zone)
+            if opening > moment and opening.weekday() in self.days:
+                return opening.astimezone(moment.tzinfo)
+        raise AssertionError("office hours name at least one weekday")
+
 
 MAX_OFFSET = timedelta(days=14)
 _OFFSET = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?$")

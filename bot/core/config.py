@@ -23,6 +23,7 @@ from sqlalchemy.exc import ArgumentError
 from bot.core.clock import OfficeHours, parse_offsets
 
 TOKEN_PATTERN = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{20,}$")
+TOKEN_IN_TEXT = re.compile(r"\d{1,20}:[A-Za-z0-9_-]{20,}")
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./iop_companion.sqlite3"
 
@@ -107,6 +108,11 @@ class Settings(BaseSettings):
     # Refuse to start while a patient-facing content file has no current clinical review
     # (content/REVIEW.yaml); off, `run` only logs which files they are.
     require_content_review: bool = Field(default=False, alias="REQUIRE_CONTENT_REVIEW")
+    # The clinic as patients should know it: its program's name, its phone, and the line for after hours.
+    # (Issue 18 items 6 and 12: the same names the item-6 change adds; optional until then.)
+    program_name: str | None = Field(default=None, alias="PROGRAM_NAME")
+    clinic_phone: str | None = Field(default=None, alias="CLINIC_PHONE")
+    after_hours_phone: str | None = Field(default=None, alias="AFTER_HOURS_PHONE")
 
     @field_validator("repage_imminent_minutes", "repage_high_minutes", mode="before")
     @classmethod
@@ -170,7 +176,16 @@ class Settings(BaseSettings):
     def _api_url_shape(cls, value: str) -> str:
         if not re.match(r"^https?://[^/\s]+", value):
             raise ValueError("must be an http(s) URL such as https://api.telegram.org")
-        return value.rstrip("/")
+        if TOKEN_IN_TEXT.search(value):
+            # Never echo it: the token belongs in BOT_TOKEN, and this value is printed in errors.
+            raise ValueError("must not contain the bot token (put it in BOT_TOKEN)")
+        value = value.rstrip("/")
+        if value.endswith("/bot"):
+            raise ValueError(
+                f"ends in /bot: give the server's address without it ({value.removesuffix('/bot')}); "
+                "the bot adds /bot<token>/<method> itself"
+            )
+        return value
 
     @field_validator("default_timezone")
     @classmethod
@@ -195,7 +210,9 @@ class Settings(BaseSettings):
                 ) from None
         return value
 
-    @field_validator("webhook_url", "webhook_secret", mode="before")
+    @field_validator(
+        "webhook_url", "webhook_secret", "program_name", "clinic_phone", "after_hours_phone", mode="before"
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value  # `KEY=` in a compose file

@@ -264,6 +264,8 @@ class CheckIn(Base):
     sleep: Mapped[str | None] = mapped_column(String(8))
     used: Mapped[bool | None] = mapped_column(Boolean)
     use_what: Mapped[str | None] = mapped_column(EncryptedText)
+    # What was used and how, as tapped or read from `use_what` (bot.risk.use.UseReport; no words)
+    use_report: Mapped[dict[str, object] | None] = mapped_column(JSON)
     note: Mapped[str | None] = mapped_column(EncryptedText)
     skipped: Mapped[list[str] | None] = mapped_column(JSON)
 

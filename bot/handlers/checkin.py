@@ -13,11 +13,14 @@ from bot.checkin.rules import Question
 from bot.coping import callbacks as coping_buttons
 from bot.coping import rules as coping
 from bot.core.models import CheckIn, Patient, utcnow
+from bot.handlers import coping as coping_handlers
 from bot.handlers import crisis
 from bot.handlers.base import Turn
 from bot.handlers.fallback import answer_expired_button
 from bot.handlers.guards import patient_button, patient_only
-from bot.risk import Category, RiskLevel, escalation
+from bot.risk import Category, RiskLevel, Screening
+from bot.risk import escalation as risk_rules
+from bot.risk.use import CHOICES, Substance, UseReport
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +82,21 @@ def _apply_button(checkin: CheckIn, answered: Question, value: str) -> Question 
         return rules.answer(checkin, answered, value == "yes", now)
     if answered is Question.SLEEP:
         return rules.answer(checkin, answered, value, now)
+    if answered is Question.USE_WHAT:
+        if value not in CHOICES:
+            raise rules.Invalid("unknown substance")
+        return rules.answer_use(checkin, answered, UseReport(frozenset({Substance(value)})), now)
+    if answered is Question.USE_HOW:
+        if value not in rules.USE_HOW:
+            raise rules.Invalid("unknown answer")
+        return rules.answer_use(checkin, answered, _how(checkin, value), now)
     raise rules.Invalid("this question takes typed text")
+
+
+def _how(checkin: CheckIn, value: str) -> UseReport:
+    """The report so far, with "alone" or "injected" added (or neither)."""
+    report = rules.use_report(checkin) or UseReport()
+    return UseReport(report.substances, alone=value == "alone", injected=value == "injected")
 
 
 async def on_typed(t: Turn, patient: Patient, checkin: CheckIn, text: str) -> None:
@@ -99,6 +116,18 @@ async def on_typed(t: Turn, patient: Patient, checkin: CheckIn, text: str) -> No
             await t.reply("checkin.retry.buttons")
             return
         following = rules.answer(checkin, step, said, now)
+    elif step is Question.USE_WHAT:  # read for what was used and how: that decides who is told, and when
+        report = t.runtime.content.risk.use.read(text)
+        following = rules.answer_use(checkin, step, report, now, words=text)
+    elif step is Question.USE_HOW:
+        read = t.runtime.content.risk.use.read(text)
+        said = rules.read_yes_no(text)
+        if not (read.alone or read.injected) and said is not False:
+            await t.reply("checkin.retry.buttons")
+            return
+        so_far = rules.use_report(checkin) or UseReport()
+        report = UseReport(so_far.substances, alone=read.alone, injected=read.injected)
+        following = rules.answer_use(checkin, step, report, now)
     elif step in rules.TEXT_QUESTIONS:
         following = rules.answer(checkin, step, text, now)
     else:
@@ -113,23 +142,32 @@ async def _after_answer(
     log.info(
         "event=checkin.answered patient_id=%s checkin_id=%s question=%s", patient.id, checkin.id, answered
     )
-    if answered is Question.USE and checkin.used:
-        await crisis.structured_signal(t, patient, RiskLevel.HIGH, Category.RELAPSE, "checkin")
-    if answered is Question.USE_WHAT and checkin.used and checkin.use_what:
-        # What was used, in their words: behind the use alert's "Show details" (never in the alert itself).
-        await escalation.add_detail(
-            t.session, patient, Category.RELAPSE, checkin.use_what, utcnow(), t.runtime.settings
-        )
+    if rules.use_tier_settled(checkin, answered, following):
+        await _tell_about_use(t, patient, checkin)
     high_craving = t.runtime.settings.high_craving
     if answered is Question.CRAVING and checkin.craving is not None and checkin.craving >= high_craving:
         counted = await crisis.structured_signal(t, patient, RiskLevel.MODERATE, Category.CRAVING, "checkin")
         if counted >= RiskLevel.HIGH:  # several strong cravings within the pattern window: no secret alerts
             await t.reply("crisis.pattern_told")
+        if checkin.craving >= coping.STRONG_CRAVING:  # help at once, not after the rest of the check-in
+            await coping_handlers.offer_at_strong_craving(t, patient)
     if following is not None:
         await _ask(t, checkin)
         return
     log.info("event=checkin.completed patient_id=%s checkin_id=%s", patient.id, checkin.id)
     await _finish(t, patient, checkin)
+
+
+async def _tell_about_use(t: Turn, patient: Patient, checkin: CheckIn) -> None:
+    """The patient said what they used (or skipped it): the care team is told by its tier, and the patient
+    gets the harm-reduction advice that fits. Nothing is sent at "yes" alone: a page waits for the answer
+    (or for `USE_ANSWER_WAIT`, see bot.checkin.jobs)."""
+    screening = Screening(RiskLevel.HIGH, (Category.RELAPSE,), ())
+    await risk_rules.record_signal(t.session, patient, screening, "checkin", utcnow(), t.runtime.settings)
+    report = rules.use_report(checkin)
+    # What was used, in their words (if typed): behind a page's "Show details", never in the alert itself.
+    words = checkin.use_what
+    await crisis.use_reported(t, patient, report, source="checkin", detail=words, offer_exercise=False)
 
 
 async def _finish(t: Turn, patient: Patient, checkin: CheckIn) -> None:
@@ -139,19 +177,17 @@ async def _finish(t: Turn, patient: Patient, checkin: CheckIn) -> None:
     await t.send(f"{thanks} {follow}")
     if checkin.used:
         await t.reply("checkin.after_use")
-    if checkin.craving is not None and checkin.craving >= t.runtime.settings.high_craving:
-        await offer_module(t, patient)
+    craving = checkin.craving
+    if craving is not None and t.runtime.settings.high_craving <= craving < coping.STRONG_CRAVING:
+        await offer_module(t, patient, craving)  # (8 or more had its offer at the craving question)
 
 
-async def offer_module(t: Turn, patient: Patient) -> None:
-    """Offer at once the coping module that has helped this patient most (urge surfing if none yet)."""
-    scores = await coping.ranking(t.session, patient.id)
-    available = t.runtime.modules.ids()
-    module_id = coping.best_for_craving(scores, available)
-    module = t.runtime.modules.get(module_id, t.language) if module_id else None
+async def offer_module(t: Turn, patient: Patient, craving: int | None) -> None:
+    """Offer at once the coping module that has helped this patient most (urge surfing if none yet), among
+    those that suit this craving."""
+    module, helped = await coping_handlers.module_for(t, patient, craving)
     if module is None:
         return
-    helped = any(s.module_id == module.id for s in coping.helped(scores, available))
     log.info("event=coping.offered patient_id=%s module=%s", patient.id, module.id)
     await t.reply(
         "checkin.high_craving_helped" if helped else "checkin.high_craving",

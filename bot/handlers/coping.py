@@ -17,22 +17,29 @@ from bot.content.modules import Category, Module
 from bot.coping import rules as coping
 from bot.coping.callbacks import (
     CATEGORY,
+    CHECK_BACK_KEY,
     MENU_BUTTONS,
     MENU_DATA,
     MODULE,
     RUN,
+    STRONG,
     CategoryButton,
+    CheckBackKey,
     MenuButton,
     ModuleButton,
     RunAction,
     RunButton,
+    StrongAction,
+    StrongButton,
 )
 from bot.core.db import transaction
-from bot.core.models import CopingSession, CopingStatus, Patient, PatientStatus, utcnow
+from bot.core.models import CopingSession, CopingStatus, Patient, PatientStatus, Priority, utcnow
 from bot.handlers.base import Outgoing, Turn, remove_markup, send
 from bot.handlers.fallback import answer_expired_button
 from bot.handlers.guards import patient_button, patient_only
+from bot.outbox import store as outbox
 from bot.outbox.markup import Button, Rows, scale_rows
+from bot.risk import safety_plan as plan_rules
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -122,11 +129,37 @@ async def on_run_button(t: Turn, patient: Patient, button: RunButton) -> None:
         answer_expired_button(t)
         return
     try:
+        if await _too_strong_for(t, run, button.action, button.argument):
+            return
         await _apply(t, run, button.action, button.argument)
     except (coping.Stale, ValueError):
         t.answer(t.text("coping.stale"))
         return
     t.clear_buttons()
+
+
+async def _too_strong_for(t: Turn, run: CopingSession, action: RunAction, argument: str) -> bool:
+    """A craving rated above what the module is for ("play the tape forward" at 8 or more): the run is not
+    started, and one that suits it is offered instead. True if so."""
+    module = t.runtime.modules.get(run.module_id, t.language)
+    if action != "before" or argument == "skip" or module is None:
+        return False
+    craving = int(argument)
+    if module.suits(craving) or run.status is not CopingStatus.RATING_BEFORE:
+        return False
+    coping.abandon(run, utcnow())
+    t.clear_buttons()
+    library = t.runtime.modules
+    suited = [m.id for m in library.in_language(t.language) if m.suits(craving)]
+    instead = coping.best_for_craving(await coping.ranking(t.session, run.patient_id), suited)
+    other = library.get(instead, t.language) if instead else None
+    rows: list[list[Button]] = []
+    if other is not None:
+        rows.append([(t.text("checkin.start_button", title=other.title), _module_data(other.id))])
+    rows.append([(t.text("checkin.other_exercises_button"), MENU_DATA)])
+    log.info("event=coping.too_strong patient_id=%s run_id=%s module=%s", run.patient_id, run.id, module.id)
+    await t.reply("coping.too_strong", title=module.title, buttons=rows)
+    return True
 
 
 async def _apply(t: Turn, run: CopingSession, action: RunAction, argument: str) -> None:
@@ -248,7 +281,8 @@ async def on_typed(t: Turn, run: CopingSession, text: str) -> None:
             await t.reply("coping.retry_rating")
             return
         action: RunAction = "before" if run.status is CopingStatus.RATING_BEFORE else "after"
-        await _apply(t, run, action, str(reading.value))
+        if not await _too_strong_for(t, run, action, str(reading.value)):
+            await _apply(t, run, action, str(reading.value))
         return
     if module is None:
         return
@@ -260,3 +294,83 @@ async def on_typed(t: Turn, run: CopingSession, text: str) -> None:
         total=len(module.steps),
         buttons=buttons,
     )
+
+
+# ---- a strong craving: someone to reach, a wait with a check-back, an exercise in two taps ---------------
+
+
+async def module_for(t: Turn, patient: Patient, craving: int | None) -> tuple[Module | None, bool]:
+    """The module that has helped this patient most among those that suit this craving (urge surfing if
+    none has yet), and whether it has helped before."""
+    scores = await coping.ranking(t.session, patient.id)
+    available = [m.id for m in t.runtime.modules.in_language(t.language) if m.suits(craving)]
+    module_id = coping.best_for_craving(scores, available)
+    module = t.runtime.modules.get(module_id, t.language) if module_id else None
+    helped = module is not None and any(s.module_id == module.id for s in coping.helped(scores, available))
+    return module, helped
+
+
+def _strong(t: Turn, action: StrongAction, key: str) -> Button:
+    return t.text(key), STRONG.pack(StrongButton(action))
+
+
+async def offer_at_strong_craving(t: Turn, patient: Patient) -> None:
+    """At a craving of 8 or more: a support person from the safety plan and "wait 15 minutes, then check on
+    me" first, then an exercise that starts with one tap (and the rating: two)."""
+    module, _ = await module_for(t, patient, coping.STRONG_CRAVING)
+    rows: list[list[Button]] = [
+        [_strong(t, "support", "coping.strong.support_button")],
+        [_strong(t, "delay", "coping.strong.delay_button")],
+    ]
+    if module is not None:
+        rows.append([(t.text("checkin.start_button", title=module.title), _module_data(module.id))])
+    rows.append([(t.text("checkin.other_exercises_button"), MENU_DATA)])
+    log.info("event=coping.strong_offer patient_id=%s module=%s", patient.id, module.id if module else None)
+    await t.reply("coping.strong.offer", buttons=rows)
+
+
+@patient_button(STRONG)
+async def on_strong_button(t: Turn, patient: Patient, button: StrongButton) -> None:
+    log.info("event=coping.strong patient_id=%s action=%s", patient.id, button.action)
+    if button.action == "strong":  # still strong at the check-back: the same choices again
+        t.clear_buttons()
+        await offer_at_strong_craving(t, patient)
+    elif button.action == "better":
+        t.clear_buttons()
+        await t.reply("coping.strong.better")
+    elif button.action == "support":
+        plan = await plan_rules.plan_of(t.session, patient.id)
+        people = plan_rules.text_of(plan, plan_rules.Step.HELP_PEOPLE) if plan is not None else None
+        if people:
+            await t.reply("coping.strong.support", plan_contacts=people)
+        else:
+            await t.reply("coping.strong.no_support")
+    else:
+        await _check_back_later(t, patient)
+
+
+async def _check_back_later(t: Turn, patient: Patient) -> None:
+    """ "Wait 15 minutes, then check on me": a message in the outbox, due then, asking how it is now."""
+    now = utcnow()
+    key = CHECK_BACK_KEY.pack(CheckBackKey(patient.id, int(now.timestamp() * 1000)))
+    rows = [
+        [_strong(t, "better", "coping.strong.better_button")],
+        [_strong(t, "strong", "coping.strong.strong_button")],
+    ]
+    await outbox.enqueue(
+        t.session,
+        [
+            outbox.Planned(
+                key=key,
+                kind="check_back",
+                chat_id=t.chat_id,
+                text=t.text("coping.strong.check_back"),
+                buttons=rows,
+                due_at=now + coping.CHECK_BACK_AFTER,
+                priority=Priority.NORMAL,
+                patient_id=patient.id,
+            )
+        ],
+    )
+    t.wake_outbox()
+    await t.reply("coping.strong.delayed")

@@ -32,6 +32,7 @@ from bot.risk import Category, FollowUp, RiskLevel, Screening, cssrs
 from bot.risk import escalation as rules
 from bot.risk import safety_plan as plan_rules
 from bot.risk.callbacks import SAFETY_CHECK, SafetyAnswer
+from bot.risk.use import Tier, UseReport, Withdrawal, advice_for
 from bot.waiting import waiting_for
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,12 @@ async def respond(t: Turn, patient: Patient, screening: Screening, text: str, *,
     a safety question when an imminent signal came softened."""
     now = utcnow()
     level = await rules.record_signal(t.session, patient, screening, source, now, t.runtime.settings)
+    if level is RiskLevel.HIGH and only_use(screening):
+        # A reported use is tiered by what was used and how: a page, or a flag for the next business day.
+        await set_aside(t, patient)
+        report = t.runtime.content.risk.use.read(text)
+        await use_reported(t, patient, report, source=source, detail=text, offer_exercise=True)
+        return Reply.CRISIS
     if level >= RiskLevel.HIGH:
         category = screening.categories[0] if screening.categories else Category.HOPELESS
         raised = await alerts.escalate(t, patient, level, category, source, text)
@@ -83,6 +90,54 @@ async def respond(t: Turn, patient: Patient, screening: Screening, text: str, *,
     return Reply.NONE
 
 
+def only_use(screening: Screening) -> bool:
+    """A high signal that is a reported use and nothing else (no suicide question to follow)."""
+    return screening.categories == (Category.RELAPSE,) and screening.follow_up is None
+
+
+async def use_reported(
+    t: Turn,
+    patient: Patient,
+    report: UseReport | None,
+    *,
+    source: str,
+    detail: str | None,
+    offer_exercise: bool,
+) -> Tier:
+    """Tell the care team of a reported use by its tier (a page now, or a next-business-day flag; not known
+    what was used counts as high), and the patient what fits what they used (harm reduction)."""
+    tier = report.tier if report is not None else Tier.HIGH
+    if tier is Tier.HIGH:
+        await alerts.escalate(t, patient, RiskLevel.HIGH, Category.RELAPSE, source, detail)
+        t.urgent = True  # this reply, like any crisis reply, goes through the urgent lane
+    elif await tell_care_team(t.runtime, t.session, patient, FlagKind.USE_REPORTED):
+        t.wake_outbox()
+    log.info("event=risk.use_reported patient_id=%s tier=%s source=%s", patient.id, tier, source)
+    parts = [t.text(f"use.told_{tier}")]
+    parts += [t.text(f"use.advice.{advice}") for advice in advice_for(report or UseReport())]
+    buttons = None
+    if offer_exercise:
+        parts.append(t.text("use.exercise_offer"))
+        buttons = [[(t.text("crisis.try_exercise_button"), MENU_DATA)]]
+    await t.send("\n\n".join(parts), buttons=buttons)
+    return tier
+
+
+async def answer_withdrawal(t: Turn, patient: Patient, text: str) -> bool:
+    """Signs of withdrawal, or a missed or run-out medication dose, get advice of their own (medical care
+    and 911; the clinic and medication; the counselor told). True if the text showed one."""
+    found = t.runtime.content.risk.use.withdrawal(text)
+    if found is None:
+        return False
+    if found is Withdrawal.MISSED_DOSE and await tell_care_team(
+        t.runtime, t.session, patient, FlagKind.DOSE_MISSED
+    ):
+        t.wake_outbox()
+    log.info("event=risk.withdrawal patient_id=%s kind=%s", patient.id, found)
+    await t.reply(f"use.withdrawal.{found}")
+    return True
+
+
 async def _imminent_reply(t: Turn, patient: Patient, categories: tuple[Category, ...]) -> None:
     """Intent to harm someone else gets a reply written for that; a risk to the patient's own life the crisis
     lines; a message with both gets both."""
@@ -90,10 +145,14 @@ async def _imminent_reply(t: Turn, patient: Patient, categories: tuple[Category,
     if harm:
         await t.reply_urgently("crisis.harm_others")
     if not harm or any(category in OWN_LIFE for category in categories):
+        # Their reason for living, in their own words, when their own life is at risk (not someone else's
+        # overdose, which is reported under the same category).
+        suicidal = Category.SUICIDE in categories or Category.SELF_HARM in categories
         await t.reply_urgently(
             "crisis.imminent",
             overdose=Category.OVERDOSE in categories,
             plan_contacts=await plan_handlers.crisis_contacts(t, patient),
+            reason=await plan_handlers.reason_for_living(t, patient) if suicidal else "",
         )
 
 

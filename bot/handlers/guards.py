@@ -17,6 +17,7 @@ from telegram import Update
 from bot.core.callbacks import Reads
 from bot.core.models import Counselor, Patient, PatientStatus
 from bot.handlers.base import Context, Turn, turn
+from bot.handlers.consent_update import ask_to_update
 from bot.handlers.fallback import EXPIRED, answer_expired_button, answer_not_for_role
 
 D = TypeVar("D")
@@ -38,6 +39,8 @@ def patient_only(handler: Callable[[Turn, Patient], Awaitable[None]]) -> Callbac
             if patient is None:
                 await t.reply("input.not_for_role")
                 return
+            if await ask_to_update(t, patient):
+                return  # a new consent version first (set-up is kept); the command can be sent again
             await handler(t, patient)
 
     return command

@@ -74,6 +74,7 @@ async def _apply(t: Turn, patient: Patient, step: Step, value: str) -> None:
     assert patient.checkin_time is not None
     await t.reply(
         "onboarding.done",
+        keyboard=t.help_now_keyboard(),  # "Help now" stays under the chat from here on
         zone=patient.timezone,
         checkin_time=rules.format_clock(patient.checkin_time),
         language_name=t.runtime.text("language_name", patient.language),

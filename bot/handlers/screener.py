@@ -186,7 +186,11 @@ async def _answered(
         raised = await alerts.escalate(t, patient, level, category, "cssrs", None)
         screen.escalation_id = raised.escalation.id
     if level is RiskLevel.IMMINENT:
-        await t.reply("cssrs.result_urgent", plan_contacts=await plan_handlers.crisis_contacts(t, patient))
+        await t.reply(
+            "cssrs.result_urgent",
+            plan_contacts=await plan_handlers.crisis_contacts(t, patient),
+            reason=await plan_handlers.reason_for_living(t, patient),
+        )
     elif level is RiskLevel.HIGH:
         await t.reply("cssrs.result_concern", buttons=plan_handlers.support_rows(t))
     elif await cssrs.linked_open(t.session, screen) is not None:

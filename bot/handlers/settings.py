@@ -90,4 +90,5 @@ async def _change(t: Turn, patient: Patient, step: rules.Step, value: str) -> No
     log.info("event=settings.changed patient_id=%s setting=%s", patient.id, step.value)
     t.clear_buttons()
     t.language = patient.language
-    await t.send(t.text("settings.saved", **_values(t, patient)))
+    # The "Help now" button is sent again: its label follows a change of language.
+    await t.send(t.text("settings.saved", **_values(t, patient)), keyboard=t.help_now_keyboard())

@@ -63,4 +63,4 @@ async def _welcome_back_patient(t: Turn, patient: Patient) -> None:
     elif patient.status is PatientStatus.DISCHARGED:
         await t.reply("discharged.note")
     else:
-        await t.reply("start.welcome_back")
+        await t.reply("start.welcome_back", keyboard=t.help_now_keyboard())

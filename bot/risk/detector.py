@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from bot.risk.classifier import Classifier
 from bot.risk.levels import Category, Context, FollowUp, RiskLevel
 from bot.risk.lexicon import CompiledEntry, Lexicon, Phrase
+from bot.risk.use import UseReader
 
 CLAUSE_MARK = "."  # between sentences in the text phrases are matched against; no phrase contains it
 NEGATION_WINDOW = 4  # words before a match in which a "not" negates it
@@ -40,6 +41,7 @@ class Match:
     level: RiskLevel
     phrase: str  # the words matched, normalised
     pattern: str  # the lexicon phrase that matched
+    where: str = ""  # where the phrase is written (path:line)
     context: tuple[Context, ...] = ()
     follow_up: FollowUp | None = None
 
@@ -155,6 +157,7 @@ class Detector:
     def __init__(self, lexicon: Lexicon, classifier: Classifier | None = None) -> None:
         self.lexicon = lexicon
         self.classifier = classifier
+        self.use = UseReader(lexicon.normalizer)  # tiers a reported use (bot.risk.use)
         self._owner = {id(p): e for e in lexicon.entries for p in e.phrases}
         self._entries = PhraseIndex([p for e in lexicon.entries for p in e.phrases])
         self._benign = PhraseIndex(lexicon.benign)
@@ -196,6 +199,7 @@ class Detector:
             level=level,
             phrase=" ".join(words.tokens[start:end]),
             pattern=phrase.source,
+            where=phrase.where,
             context=context,
             follow_up=entry.follow_up,
         )

@@ -82,14 +82,24 @@ async def page(runtime: Runtime, session: AsyncSession, escalation: Escalation, 
     patient = await session.get(Patient, escalation.patient_id)
     assert patient is not None
     repage = escalation.alerted_at is not None
-    rules.mark_paged(escalation, now, runtime.settings)
     settings = runtime.settings
     imminent = RiskLevel.parse(escalation.level) is RiskLevel.IMMINENT
     after_hours = not settings.office.covers(now, settings.timezone)
-    on_call = await oncall.on_call(session, now) if imminent and after_hours else []
-    if imminent and after_hours and not on_call:
-        log.warning("event=escalation.nobody_on_call escalation_id=%s", escalation.id)
-    counselors = await rules.recipients(session, escalation, on_call)
+    on_call = await oncall.on_call(session, now) if after_hours and (imminent or repage) else []
+    if repage and after_hours and not imminent:
+        # A high alert is not re-paged after hours (nor widened to backups and supervisors), except to the
+        # on-call counselor; with nobody on call it waits for the office to open.
+        if not on_call:
+            escalation.next_page_at = settings.office.next_opening(now, settings.timezone)
+            log.info("event=escalation.repage_held escalation_id=%s", escalation.id)
+            return 0
+        rules.mark_paged(escalation, now, settings)
+        counselors = [c for c in on_call if c.chat_id is not None]
+    else:
+        rules.mark_paged(escalation, now, settings)
+        if imminent and after_hours and not on_call:
+            log.warning("event=escalation.nobody_on_call escalation_id=%s", escalation.id)
+        counselors = await rules.recipients(session, escalation, on_call if imminent else [])
     if not counselors:
         log.error("event=escalation.nobody_to_page escalation_id=%s", escalation.id)
     pages = []

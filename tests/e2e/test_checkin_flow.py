@@ -54,8 +54,18 @@ async def test_a_full_check_in_with_buttons_and_typing(harness: BotHarness) -> N
     # Typed numbers are read when clear and re-asked gently when not.
     await harness.say(user, "eleven", "outside the scale")
     await harness.say(user, "7 or 8", "one number from 0 to 10")
+    mark = harness.standin.mark(user)
     triggers = await harness.say(user, "8/10", "make things harder")
     assert (await _checkin(harness, patient_id)).craving == 8  # saved the moment it arrived
+    # 8 or more: help is offered at once (a support person, a wait with a check-back, an exercise).
+    strong = harness.runtime.text("coping.strong.offer", "en")
+    offer = await harness.standin.wait_for(user, strong.splitlines()[0], after=mark)
+    assert [label for label, _ in offer.buttons()] == [
+        harness.runtime.text("coping.strong.support_button", "en"),
+        harness.runtime.text("coping.strong.delay_button", "en"),
+        "Start Urge surfing",
+        "Other exercises",
+    ]
 
     triggers = await _toggle(harness, user, triggers, "Stress")
     triggers = await _toggle(harness, user, triggers, "Something else")
@@ -65,23 +75,22 @@ async def test_a_full_check_in_with_buttons_and_typing(harness: BotHarness) -> N
     sleep = await harness.tap(user, mood, "2", "sleep")
     use = await harness.tap(user, sleep, "Poorly", "alcohol or drugs")
     await harness.say(user, "yes", "What did you use")
-    # The care team hears about the use at once: by alias, without the details.
-    alert = await harness.standin.wait_for(counselor_user, "use or relapse reported")
-    assert "beer" not in (alert.text or "") and "Please reach out and acknowledge" in (alert.text or "")
-    note = await harness.say(user, "two beers", "anything else")
-    # "Show details" gives what they typed about it (not "no message text").
-    details_data = next(
-        d for label, d in alert.buttons() if label == harness.runtime.text("escalation.details_button", "en")
-    )
-    mark = harness.standin.mark(counselor_user)
-    await harness.standin.tap(counselor_user, alert.message_id, details_data)
-    details = await harness.standin.wait_for(counselor_user, "two beers", after=mark)
-    assert harness.runtime.text("escalation.no_details", "en") not in (details.text or "")
+    # Two beers: no page yet (it could still be alone or mixed), so "alone, or inject?" comes next.
+    how = await harness.say(user, "two beers", harness.runtime.text("checkin.ask.use_how", "en"))
+    mark = harness.standin.mark(user)
+    told = harness.runtime.text("use.told_flag", "en").splitlines()[-1]
+    await harness.tap(user, how, harness.runtime.text("checkin.buttons.use_how.neither", "en"), told)
+    note = await harness.standin.wait_for(user, "anything else", after=mark)
+    # The care team gets a flag for the next business day: by alias, without the details, and no page.
+    patient = await harness.patient(user)
+    assert patient is not None
+    flag = harness.runtime.text("care.flag.use_reported", "en", alias=patient.alias)
+    notice = await harness.standin.wait_for(counselor_user, flag)
+    assert "beer" not in (notice.text or "")
+    assert not [m for m in harness.standin.transcript(counselor_user) if "alert" in (m.text or "")]
     mark = harness.standin.mark(user)
     await harness.tap(user, note, "Skip", "Thank you for checking in")
     await harness.standin.wait_for(user, "not the end of your recovery", after=mark)
-    offer = await harness.standin.wait_for(user, "craving is strong", after=mark)
-    assert [label for label, _ in offer.buttons()] == ["Start Urge surfing", "Other exercises"]
 
     saved = await _checkin(harness, patient_id)
     assert saved.status is CheckInStatus.COMPLETE

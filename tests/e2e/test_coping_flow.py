@@ -79,7 +79,7 @@ async def test_a_module_with_ratings_then_what_works_for_you(harness: BotHarness
     assert menu.buttons()[0][0] == "★ Box breathing"
     assert not any(label == "★ Urge surfing" for label, _ in menu.buttons())
     craving = await harness.say(user, "/checkin", "How strong is your craving")
-    question = await harness.tap(user, craving, "9", "make things harder")
+    question = await harness.tap(user, craving, "7", "make things harder")  # (8 or more: offered at once)
     for _ in range(4):  # skip triggers, mood, sleep, use
         question = await _press(harness, user, question, "Skip")
     mark = harness.standin.mark(user)

@@ -182,9 +182,7 @@ async def test_a_crisis_sets_aside_a_reason_being_asked_and_a_plan_step(harness:
     # A slip disclosed (a high signal): the crisis reply, and the reason is no longer waited for.
     mark = harness.standin.mark(user)
     await harness.standin.send_text(user, "i relapsed last night")
-    await harness.standin.wait_for(
-        user, _first_line(harness, "crisis.high_relapse"), after=mark, timeout=WAIT
-    )
+    await harness.standin.wait_for(user, _first_line(harness, "use.told_high"), after=mark, timeout=WAIT)
     # What they type next is not taken as their reason for missing the session.
     await harness.say(user, "my car broke down", _text(harness, "input.not_understood"))
     async with harness.runtime.sessions() as session:
