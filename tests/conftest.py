@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -48,11 +50,25 @@ def _content_loaded_once() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    url = (
-        os.environ.get("TEST_DATABASE_URL")
-        or f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
-    )
+def _database_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Where the shared SQLite database lives: in memory-backed /dev/shm where there is one. Every commit of
+    the bot waits for the disk (WAL, synchronous=FULL) and the suite commits tens of thousands of times; on a
+    busy disk that wait was a fifth of an end-to-end test. The database is a file either way, so separate
+    connections and `python -m bot` subprocesses share it as before."""
+    shm = Path("/dev/shm")
+    if not (shm.is_dir() and os.access(shm, os.W_OK)):
+        yield tmp_path_factory.mktemp("db")
+        return
+    directory = Path(tempfile.mkdtemp(prefix="iop-tests-", dir=shm))
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def database_url(_database_dir: Path) -> str:
+    url = os.environ.get("TEST_DATABASE_URL") or f"sqlite+aiosqlite:///{_database_dir / 'test.sqlite3'}"
     asyncio.run(_reset_schema(url))
     return url
 
