@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import ssl
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx._transports.default as httpx_transports
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -46,6 +48,27 @@ def _content_loaded_once() -> Iterator[None]:
     shipped content through `load_content_once`: checked once per run instead of once per test."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(runtime, "load_content", load_content_once)
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_tls_context() -> Iterator[None]:
+    """Every HTTP client made in this process (two per bot start: PTB's, and the tests' own) shares one
+    default TLS context instead of reading the CA bundle again (a fifth of a bot start's time). Nothing in the
+    tests speaks TLS; a client asking for anything but the default still gets its own context."""
+    made: dict[tuple[bool, str | None, str | None], ssl.SSLContext] = {}
+    create = httpx_transports.create_ssl_context
+
+    def shared(verify: object = True, cert: object = None, trust_env: bool = True) -> ssl.SSLContext:
+        if verify is not True or cert is not None:
+            return create(verify=verify, cert=cert, trust_env=trust_env)  # type: ignore[arg-type]
+        key = (trust_env, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+        if key not in made:
+            made[key] = create(verify=True, trust_env=trust_env)
+        return made[key]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(httpx_transports, "create_ssl_context", shared)
         yield
 
 
