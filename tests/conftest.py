@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import ssl
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx._transports.default as httpx_transports
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -47,12 +51,47 @@ def _content_loaded_once() -> Iterator[None]:
         yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _one_tls_context() -> Iterator[None]:
+    """Every HTTP client made in this process (two per bot start: PTB's, and the tests' own) shares one
+    default TLS context instead of reading the CA bundle again (a fifth of a bot start's time). Nothing in the
+    tests speaks TLS; a client asking for anything but the default still gets its own context."""
+    made: dict[tuple[bool, str | None, str | None], ssl.SSLContext] = {}
+    create = httpx_transports.create_ssl_context
+
+    def shared(verify: object = True, cert: object = None, trust_env: bool = True) -> ssl.SSLContext:
+        if verify is not True or cert is not None:
+            return create(verify=verify, cert=cert, trust_env=trust_env)  # type: ignore[arg-type]
+        key = (trust_env, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+        if key not in made:
+            made[key] = create(verify=True, trust_env=trust_env)
+        return made[key]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(httpx_transports, "create_ssl_context", shared)
+        yield
+
+
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    url = (
-        os.environ.get("TEST_DATABASE_URL")
-        or f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
-    )
+def _database_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Where the shared SQLite database lives: in memory-backed /dev/shm where there is one. Every commit of
+    the bot waits for the disk (WAL, synchronous=FULL) and the suite commits tens of thousands of times; on a
+    busy disk that wait was a fifth of an end-to-end test. The database is a file either way, so separate
+    connections and `python -m bot` subprocesses share it as before."""
+    shm = Path("/dev/shm")
+    if not (shm.is_dir() and os.access(shm, os.W_OK)):
+        yield tmp_path_factory.mktemp("db")
+        return
+    directory = Path(tempfile.mkdtemp(prefix="iop-tests-", dir=shm))
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def database_url(_database_dir: Path) -> str:
+    url = os.environ.get("TEST_DATABASE_URL") or f"sqlite+aiosqlite:///{_database_dir / 'test.sqlite3'}"
     asyncio.run(_reset_schema(url))
     return url
 

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from bot.content.catalog import REFERENCE_LANGUAGE, yaml_problem
+from bot.content.catalog import REFERENCE_LANGUAGE, compose_yaml, load_yaml, yaml_problem
 
 MAX_STEP_TEXT = 600
 M = TypeVar("M", bound=BaseModel)
@@ -93,8 +93,8 @@ def read_model(path: Path, model: type[M], problems: list[str]) -> tuple[M, yaml
     """A YAML file validated against `model`; every problem appended as `path:line: field: message`."""
     text = path.read_text(encoding="utf-8")
     try:
-        node = yaml.compose(text)
-        data: Any = yaml.safe_load(text)
+        node = compose_yaml(text)
+        data: Any = load_yaml(text)
     except yaml.YAMLError as error:
         problems.append(yaml_problem(path, error))
         return None

@@ -6,11 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from jinja2 import UndefinedError, nodes
 from jinja2.exceptions import SecurityError
 
-from bot.content.catalog import REFERENCE_LANGUAGE, Catalog, ContentError, Entry, load_catalog
+from bot.content.catalog import REFERENCE_LANGUAGE, Catalog, ContentError, Entry, load_catalog, load_yaml
 from bot.content.modules import ModuleLibrary, load_modules, translation_gaps
 from bot.content_check.required import required_keys
 from bot.content_check.review import review_warnings
@@ -46,7 +45,7 @@ def _samples(root: Path, report: Report) -> dict[str, Any]:
     if not path.is_file():
         report.errors.append(f"{path}:1: missing: sample values for every {{{{ variable }}}} the texts use")
         return {}
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data = load_yaml(path.read_text(encoding="utf-8"))
     if not isinstance(data, dict):
         report.errors.append(f"{path}:1: must be a mapping of variable names to sample values")
         return {}

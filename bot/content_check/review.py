@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from bot.content.catalog import ContentError, yaml_problem
+from bot.content.catalog import ContentError, load_yaml, yaml_problem
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ def _load(root: Path, status: ReviewStatus) -> dict[str, object] | None:
         status.warnings.append(f"{path}:1: missing: the list of who reviewed each content file, and when")
         return None
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
         status.warnings.append(yaml_problem(path, error) + "; every file counts as not reviewed")
         return None

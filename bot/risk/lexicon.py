@@ -154,12 +154,31 @@ class _Piece:
     best: Anchor | None  # the most selective word set the phrase cannot match without
 
 
+@dataclass(frozen=True)
+class _Compiled:
+    """What compiling every phrase of a lexicon gave, by phrase, and the words the phrases name."""
+
+    phrases: dict[str, tuple[re.Pattern[str], Anchor | None]]
+    words: frozenset[str]
+
+
+# Compiling the phrases is most of loading the content (regular expressions by the thousand). What it gives
+# depends only on the lexicon files' data, not on where they are: a reload that changed no lexicon file, or
+# `content check` of a copy of the content, reuses the last compile of the same data.
+_RECENT_COMPILES: dict[tuple[str, ...], _Compiled] = {}
+_RECENT_COMPILES_KEPT = 4
+
+
 class _Compiler:
-    def __init__(self, normalizer: Normalizer, classes: dict[str, tuple[str, ...]]) -> None:
+    def __init__(
+        self, normalizer: Normalizer, classes: dict[str, tuple[str, ...]], done: _Compiled | None = None
+    ) -> None:
         self.normalizer = normalizer
         self.classes = classes
         self._class_cache: dict[str, tuple[str, Anchor | None]] = {}
-        self.words: set[str] = set()
+        self._done = done
+        self.words: set[str] = set(done.words) if done is not None else set()
+        self.compiled: dict[str, tuple[re.Pattern[str], Anchor | None]] = {}
 
     def _tokens(self, text: str) -> list[str]:
         tokens = [t for clause in self.normalizer.clauses(text) for t in clause]
@@ -242,8 +261,12 @@ class _Compiler:
         return _Piece(start + "".join(pieces) + end, anchors[0], best)
 
     def compile(self, source: str, where: str) -> Phrase:
-        piece = self.phrase(source)
-        return Phrase(source, where, re.compile(rf"(?<![^ ]){piece.body}(?![^ ])"), piece.best)
+        done = self._done.phrases.get(source) if self._done is not None else None
+        if done is None:
+            piece = self.phrase(source)
+            done = re.compile(rf"(?<![^ ]){piece.body}(?![^ ])"), piece.best
+            self.compiled[source] = done
+        return Phrase(source, where, *done)
 
 
 def _slots(source: str) -> list[str]:
@@ -326,7 +349,9 @@ def load_lexicon(root: Path, problems: list[str]) -> Lexicon | None:
         for name, members in data.classes.items():
             classes[name] = (*classes.get(name, ()), *members)
     normalizer = Normalizer.build(emoji, rewrites)
-    compiler = _Compiler(normalizer, classes)
+    inputs = tuple(data.model_dump_json() for _, data, _ in files)
+    done = _RECENT_COMPILES.get(inputs)
+    compiler = _Compiler(normalizer, classes, done)
     lexicon = Lexicon(normalizer)
 
     def compile_all(
@@ -376,4 +401,10 @@ def load_lexicon(root: Path, problems: list[str]) -> Lexicon | None:
     for _, data, _ in files:
         normalizer.know(t for w in data.normalize.not_fuzzy for c in normalizer.clauses(w) for t in c)
         normalizer.learn(t for w in data.normalize.fuzzy for c in normalizer.clauses(w) for t in c)
-    return lexicon if len(problems) == before else None
+    if len(problems) != before:
+        return None
+    if done is None:
+        _RECENT_COMPILES[inputs] = _Compiled(compiler.compiled, frozenset(compiler.words))
+        while len(_RECENT_COMPILES) > _RECENT_COMPILES_KEPT:
+            del _RECENT_COMPILES[next(iter(_RECENT_COMPILES))]
+    return lexicon
