@@ -18,11 +18,14 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from jinja2 import ChainableUndefined
+from jinja2.sandbox import SandboxedEnvironment
 from pydantic import SecretStr
 from sqlalchemy import select
 
 from bot.app import serve
 from bot.cli import main
+from bot.content import Catalog
 from bot.content_check.loader import Content, fingerprint, load_content
 from bot.core import db
 from bot.core.config import Settings
@@ -54,6 +57,60 @@ def load_content_once(root: Path) -> Content:
     if Path(root).resolve() != SHIPPED_CONTENT:
         return load_content(root)
     return _shipped_content(fingerprint(root))
+
+
+# ---- texts from content/ -----------------------------------------------------------------------------------
+# A test expects what a content key renders, never a copy of its wording: a clinician's edit to a text then
+# breaks no test, and a test still fails when the bot sends the wrong text.
+
+_GAP = "\x00"
+
+
+class _Gap(ChainableUndefined):
+    """A variable the test left out: renders as a gap, is false in an `if` and empty in a `for`."""
+
+    def __str__(self) -> str:
+        return _GAP
+
+
+_gapped = SandboxedEnvironment(undefined=_Gap, autoescape=False, keep_trailing_newline=False)
+
+
+def _with_gaps(catalog: Catalog, key: str, language: str, variables: dict[str, object]) -> str:
+    def t(other: str) -> str:
+        return _with_gaps(catalog, other, language, {})
+
+    source = catalog.entry(key, language).source
+    return _gapped.from_string(source).render(t=t, **variables).strip()
+
+
+def part_of(catalog: Catalog, key: str, language: str = "en", /, **variables: object) -> str:
+    """A stable fragment of a text to search a transcript or a reply for: the longest piece of its first line
+    that no variable left out touches, or, when that piece is short (a line like "{{ level }} alert: {{ alias
+    }}"), the longest such piece of the whole text. Variables given are filled in as the bot would."""
+    rendered = _with_gaps(catalog, key, language, variables)
+    lines = [line for line in rendered.splitlines() if line.strip(_GAP + " ")]
+    for scope, enough in ((lines[:1], 12), (lines, 1)):
+        pieces = [piece.strip() for line in scope for piece in line.split(_GAP)]
+        best = max(pieces, key=len, default="")
+        if len(best) >= enough and any(c.isalpha() for c in best):
+            return best
+    raise AssertionError(f"{key!r} ({language}) has no words outside its variables")
+
+
+def shipped_catalog() -> Catalog:
+    """The shipped content/'s texts, loaded once per run (for tests with no running bot)."""
+    return load_content_once(SHIPPED_CONTENT).catalog
+
+
+def text(key: str, language: str = "en", /, **variables: object) -> str:
+    """A shipped text, rendered as the bot renders it (every variable it uses must be given)."""
+    return shipped_catalog().render(key, language, **variables)
+
+
+def part(key: str, language: str = "en", /, **variables: object) -> str:
+    """`part_of` the shipped texts."""
+    return part_of(shipped_catalog(), key, language, **variables)
 
 
 async def until(condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -146,6 +203,15 @@ class BotHarness:
     async def counselor(self, counselor_id: int) -> Counselor:
         async with self.runtime.sessions() as session:
             return await session.get_one(Counselor, counselor_id)
+
+    # ---- texts, as this bot's content (edits reloaded) renders them -------------------------------------------
+
+    def text(self, key: str, language: str = "en", /, **variables: object) -> str:
+        return self.runtime.text(key, language, **variables)
+
+    def part(self, key: str, language: str = "en", /, **variables: object) -> str:
+        """A stable fragment of the text (see `part_of`)."""
+        return part_of(self.runtime.catalog, key, language, **variables)
 
     # ---- conversation helpers ----------------------------------------------------------------------------
 
