@@ -204,7 +204,7 @@ class BotHarness:
         async with self.runtime.sessions() as session:
             return await session.get_one(Counselor, counselor_id)
 
-    # ---- texts, as this bot's content (edits reloaded) renders them -------------------------------------------
+    # ---- texts, as this bot's content (edits reloaded) renders them --------------------------------------
 
     def text(self, key: str, language: str = "en", /, **variables: object) -> str:
         return self.runtime.text(key, language, **variables)
@@ -212,6 +212,12 @@ class BotHarness:
     def part(self, key: str, language: str = "en", /, **variables: object) -> str:
         """A stable fragment of the text (see `part_of`)."""
         return part_of(self.runtime.catalog, key, language, **variables)
+
+    def module_title(self, module_id: str, language: str = "en") -> str:
+        """A coping exercise's title, as its content file names it."""
+        module = self.runtime.modules.get(module_id, language)
+        assert module is not None, module_id
+        return module.title
 
     # ---- conversation helpers ----------------------------------------------------------------------------
 
