@@ -25,44 +25,81 @@ def _png_size(data: bytes) -> tuple[int, int]:
 async def test_history_is_a_chart_with_a_text_summary(harness: BotHarness) -> None:
     user = harness.new_user_id()
     await harness.enroll(user)
-    empty = await harness.say(user, "/history", "no check-ins in the last 14 days")
-    assert [label for label, _ in empty.buttons()] == ["Last 30 days"]
+    empty = await harness.say(user, "/history", harness.part("history.empty", days=14))
+    assert [label for label, _ in empty.buttons()] == [harness.text("history.days_30_button")]
 
-    craving = await harness.say(user, "/checkin", "How strong is your craving")
-    triggers = await harness.tap(user, craving, "5", "make things harder")
+    craving = await harness.say(user, "/checkin", harness.part("checkin.ask.craving"))
+    triggers = await harness.tap(user, craving, "5", harness.part("checkin.ask.triggers"))
     await harness.standin.tap(
-        user, triggers.message_id, next(d for t, d in triggers.buttons() if t == "Lonely")
+        user,
+        triggers.message_id,
+        next(d for t, d in triggers.buttons() if t == harness.text("checkin.buttons.triggers.lonely")),
     )
-    await harness.standin.wait_for(user, lambda m: any(t == "✓ Lonely" for t, _ in m.buttons()))
-    mood = await harness.tap(user, triggers, "Done", "mood")
-    await harness.tap(user, mood, "3", "sleep")
+    ticked = f"✓ {harness.text('checkin.buttons.triggers.lonely')}"
+    await harness.standin.wait_for(user, lambda m: any(t == ticked for t, _ in m.buttons()))
+    mood = await harness.tap(
+        user, triggers, harness.text("checkin.buttons.done"), harness.part("checkin.ask.mood")
+    )
+    await harness.tap(user, mood, "3", harness.part("checkin.ask.sleep"))
 
-    chart = await harness.say(user, "/history", "Last 14 days: 1 check-in.")
+    summary = harness.text(
+        "history.summary",
+        days=14,
+        checkins=1,
+        craving_average=5.0,
+        craving_highest=5,
+        mood_average=3.0,
+        use_days=0,
+        top_trigger=harness.text("checkin.buttons.triggers.lonely"),
+        top_trigger_count=1,
+    )
+    chart = await harness.say(user, "/history", summary)
     assert chart.kind == "photo" and chart.file_bytes is not None
     assert _png_size(chart.file_bytes) >= (800, 600)
-    assert chart.text == (
-        "Last 14 days: 1 check-in. Average craving 5.0 out of 10, highest 5. Average mood 3.0 out of 5. "
-        "Made things harder most often: Lonely (1)."
+    assert chart.text == summary
+    month = await harness.tap(
+        user,
+        chart,
+        harness.text("history.days_30_button"),
+        harness.part("history.summary", days=30, checkins=1),
     )
-    month = await harness.tap(user, chart, "Last 30 days", "Last 30 days: 1 check-in")
     assert month.kind == "photo" and month.file_bytes != chart.file_bytes
 
 
 async def test_settings_change_time_zone_and_language(harness: BotHarness) -> None:
     user = harness.new_user_id()
     await harness.enroll(user)
-    menu = await harness.say(user, "/settings", "What would you like to change")
-    assert "Daily check-in time: 20:00" in (menu.text or "")
-    times = await harness.tap(user, menu, "Check-in time", "What time each day")
-    saved = await harness.tap(user, times, "21:00", "Saved")
-    assert "Daily check-in time: 21:00" in (saved.text or "")
+    menu = await harness.say(user, "/settings", harness.part("settings.menu"))
+    english = harness.text("language_name")
+    assert menu.text == harness.text(
+        "settings.menu", zone="America/New_York", checkin_time="20:00", language_name=english
+    )
+    times = await harness.tap(
+        user, menu, harness.text("settings.checkin_time_button"), harness.part("onboarding.ask_checkin_time")
+    )
+    saved = await harness.tap(user, times, "21:00", harness.part("settings.saved"))
+    assert saved.text == harness.text(
+        "settings.saved", zone="America/New_York", checkin_time="21:00", language_name=english
+    )
 
-    zones = await harness.tap(user, menu, "Time zone", "What time zone")
-    await harness.tap(user, zones, "Other time zone", "Please type your time zone")
-    await harness.say(user, "Mars/Base", "don't know that time zone")
-    await harness.say(user, "europe/madrid", "Time zone: Europe/Madrid")
-    languages = await harness.tap(user, menu, "Language", "Which language")
-    await harness.tap(user, languages, "Español", "se guardó")
+    zones = await harness.tap(
+        user, menu, harness.text("settings.timezone_button"), harness.part("onboarding.ask_timezone")
+    )
+    await harness.tap(
+        user, zones, harness.text("onboarding.other_zone_button"), harness.part("onboarding.type_timezone")
+    )
+    await harness.say(user, "Mars/Base", harness.part("onboarding.invalid_timezone"))
+    await harness.say(
+        user,
+        "europe/madrid",
+        harness.text("settings.saved", zone="Europe/Madrid", checkin_time="21:00", language_name=english),
+    )
+    languages = await harness.tap(
+        user, menu, harness.text("settings.language_button"), harness.part("onboarding.ask_language")
+    )
+    await harness.tap(
+        user, languages, harness.text("language_name", "es"), harness.part("settings.saved", "es")
+    )
     patient = await harness.patient(user)
     assert patient is not None
     assert (patient.checkin_time, patient.timezone, patient.language) == (clock(21, 0), "Europe/Madrid", "es")
@@ -72,7 +109,7 @@ async def test_settings_change_time_zone_and_language(harness: BotHarness) -> No
 async def _admin(harness: BotHarness, role: CounselorRole = CounselorRole.ADMIN) -> int:
     user = harness.new_user_id()
     code = await harness.invite(InviteKind.COUNSELOR, await harness.add_counselor("Ari", role=role))
-    await harness.say(user, f"/start {code}", "linked as a counselor")
+    await harness.say(user, f"/start {code}", harness.part("counselor.welcome"))
     return user
 
 
@@ -99,18 +136,15 @@ async def test_reload_refuses_a_broken_edit_and_keeps_serving(settings: Settings
         patient = harness.new_user_id()
         await harness.enroll(patient)
 
-        common.write_text(
-            original.replace("Here is what I can do for you:", "Here is what I do {{ oops"), "utf-8"
-        )
-        refused = await _reload(harness, admin, "kept the last good version")
+        shown = harness.part("help.patient_active")  # the line the edits below break, then change
+        common.write_text(original.replace(shown, "Here is what I do {{ oops"), "utf-8")
+        refused = await _reload(harness, admin, harness.part("content.reload_failed"))
         assert f"{common}:" in (refused.text or "") and "template error" in (refused.text or "")
-        await harness.say(patient, "/help", "Here is what I can do for you:")  # the last good content
+        await harness.say(patient, "/help", shown)  # the last good content
 
-        await harness.say(counselor, "/reload", "not available to you")
-        common.write_text(
-            original.replace("Here is what I can do for you:", "Here is what I can do:"), "utf-8"
-        )
-        await _reload(harness, admin, "Content reloaded")
+        await harness.say(counselor, "/reload", harness.part("input.not_for_role"))
+        common.write_text(original.replace(shown, "Here is what I can do:"), "utf-8")
+        await _reload(harness, admin, harness.part("content.reloaded"))
         await harness.say(patient, "/help", "Here is what I can do:\n")
 
 
@@ -134,14 +168,22 @@ async def test_the_watcher_picks_up_edits_without_a_command(settings: Settings, 
         await _eventually(
             lambda: harness.runtime.refused_fingerprint is not None, "the broken edit looked at", timeout=30
         )
-        menu = await harness.say(user, "/cope", "Pick an exercise")
-        breathing = await harness.tap(user, menu, "Breathing", "pick one")
-        assert next(label for label, _ in breathing.buttons()) == "Box breathing (3 min)"
+        menu = await harness.say(user, "/cope", harness.part("coping.menu"))
+        breathing = await harness.tap(
+            user, menu, harness.text("coping.categories.breathing"), harness.part("coping.category_intro")
+        )
+        box = harness.runtime.modules.get("box_breathing", "en")
+        assert box is not None
+        shipped = harness.text("coping.module_button", title=box.title, minutes=box.minutes)
+        assert next(label for label, _ in breathing.buttons()) == shipped
 
         good = harness.runtime.content
         module.write_text(
-            original.replace("title: Box breathing", "title: Square breathing"), encoding="utf-8"
+            original.replace(f"title: {box.title}", "title: Square breathing"), encoding="utf-8"
         )
         await _eventually(lambda: harness.runtime.content is not good, "the fixed edit served", timeout=30)
-        breathing = await harness.tap(user, menu, "Breathing", "pick one")
-        assert next(label for label, _ in breathing.buttons()) == "Square breathing (3 min)"
+        breathing = await harness.tap(
+            user, menu, harness.text("coping.categories.breathing"), harness.part("coping.category_intro")
+        )
+        edited = harness.text("coping.module_button", title="Square breathing", minutes=box.minutes)
+        assert next(label for label, _ in breathing.buttons()) == edited
