@@ -26,9 +26,9 @@ from bot.core.models import (
 from bot.risk import paging
 from bot.workspace import digests, reassignment
 from tests.e2e.test_crisis_flow import _link
-from tests.harness import BotHarness
+from tests.harness import BotHarness, part
 
-NOT_FOR_YOU = "not available to you"
+NOT_FOR_YOU = part("input.not_for_role")
 
 
 async def _checkin(
@@ -73,7 +73,7 @@ async def test_caseload_patient_summary_and_notes_within_the_care_team(harness: 
     calm, worried, sams = [await harness.patient(u) for u in (calm_user, worried_user, sams_user)]
     assert calm and worried and sams
 
-    listing = await harness.say(dana_user, "/caseload", "Your caseload (2 patients)")
+    listing = await harness.say(dana_user, "/caseload", harness.part("caseload.header", count=2))
     body = listing.text or ""
     # who needs attention first: reported use comes before a quiet week
     assert body.index(worried.alias) < body.index(calm.alias)
@@ -86,18 +86,20 @@ async def test_caseload_patient_summary_and_notes_within_the_care_team(harness: 
     chart = next(m for m in harness.standin.transcript(dana_user)[mark:] if m.kind == "photo")
     assert chart.file_bytes and worried.alias in (chart.text or "")
     assert "Stress (1)" in (summary.text or "")
-    await harness.say(dana_user, f"/patient {sams.alias}", "No patient")
-    await harness.say(dana_user, "/patient P-0000", "No patient")
+    await harness.say(dana_user, f"/patient {sams.alias}", harness.part("caseload.not_found"))
+    await harness.say(dana_user, "/patient P-0000", harness.part("caseload.not_found"))
     viewed = await _audited(harness, "patient.viewed")
     assert [(e.actor_id, e.subject_id) for e in viewed] == [(dana_id, worried_id)]
 
     # notes: kept for the team, shown in /patient, never to someone off the team
     await harness.say(
-        dana_user, f"/note {worried.alias} called, she is going to a meeting tonight", "Note saved"
+        dana_user,
+        f"/note {worried.alias} called, she is going to a meeting tonight",
+        harness.part("caseload.note_saved", alias=worried.alias),
     )
-    await harness.say(sam_user, f"/note {worried.alias} sneaky", "No patient")
+    await harness.say(sam_user, f"/note {worried.alias} sneaky", harness.part("caseload.not_found"))
     await harness.say(dana_user, f"/patient {worried.alias}", "Days with use reported")
-    notes = await harness.standin.wait_for(dana_user, "Notes by the care team")
+    notes = await harness.standin.wait_for(dana_user, harness.part("caseload.notes"))
     assert "Dana: called, she is going to a meeting tonight" in (notes.text or "")
 
     # patients cannot use counselor commands
@@ -114,31 +116,41 @@ async def test_a_supervisor_sees_the_program_and_an_admin_sees_no_clinical_data(
     await harness.enroll(patient_user, dana_id)
     patient = await harness.patient(patient_user)
     assert patient is not None
-    listing = await harness.say(lee_user, "/caseload", "All active patients (1)")
+    listing = await harness.say(lee_user, "/caseload", harness.part("caseload.header_program", count=1))
     assert patient.alias in (listing.text or "")
-    await harness.say(lee_user, f"/patient {patient.alias}", "the last 14 days")
-    await harness.say(admin_user, "/caseload", "shows no patient data")
-    await harness.say(admin_user, f"/patient {patient.alias}", "No patient")
+    await harness.say(
+        lee_user, f"/patient {patient.alias}", harness.part("caseload.summary", alias=patient.alias, days=14)
+    )
+    await harness.say(admin_user, "/caseload", harness.part("caseload.admin_only"))
+    await harness.say(admin_user, f"/patient {patient.alias}", harness.part("caseload.not_found"))
 
 
 async def test_caseload_pages_and_forged_page_buttons(harness: BotHarness) -> None:
     dana_user, dana_id = await _link(harness, "Dana")
     for _ in range(12):
         await harness.enroll(harness.new_user_id(), dana_id)
-    first = await harness.say(dana_user, "/caseload", "Page 1 of 2")
-    assert [label for label, _ in first.buttons()] == ["Next ›"]
-    second = await harness.tap(dana_user, first, "Next ›", "Page 2 of 2")
-    assert [label for label, _ in second.buttons()] == ["‹ Previous"]
+    first = await harness.say(dana_user, "/caseload", harness.part("caseload.header", page=1, pages=2))
+    assert [label for label, _ in first.buttons()] == [harness.text("caseload.next_button")]
+    second = await harness.tap(
+        dana_user,
+        first,
+        harness.text("caseload.next_button"),
+        harness.part("caseload.header", page=2, pages=2),
+    )
+    assert [label for label, _ in second.buttons()] == [harness.text("caseload.previous_button")]
     await harness.standin.tap_raw(dana_user, second.message_id, "cl:99")  # clamped to the last page
-    await harness.standin.wait_for(dana_user, lambda m: "Page 2 of 2" in (m.text or "") and m != second)
+    await harness.standin.wait_for(
+        dana_user,
+        lambda m: harness.part("caseload.header", page=2, pages=2) in (m.text or "") and m != second,
+    )
 
 
 async def test_the_daily_digest_at_the_chosen_time_and_nothing_when_nothing_happened(
     harness: BotHarness,
 ) -> None:
     dana_user, dana_id = await _link(harness, "Dana")
-    await harness.say(dana_user, "/digest 25:99", "is not a time")
-    await harness.say(dana_user, "/digest 7:30", "at 07:30 each day")
+    await harness.say(dana_user, "/digest 25:99", harness.part("caseload.digest_bad_time", value="25:99"))
+    await harness.say(dana_user, "/digest 7:30", harness.part("caseload.digest_set", time="07:30"))
     async with harness.runtime.sessions() as session:
         assert (await session.get_one(Counselor, dana_id)).digest_time == time(7, 30)
     # a controlled clock: the digest time is set to a minute ago, in the counselor's zone
@@ -159,11 +171,11 @@ async def test_the_daily_digest_at_the_chosen_time_and_nothing_when_nothing_happ
     assert patient is not None
     mark = harness.standin.mark(dana_user)
     assert await digests.send_digests(harness.runtime) == 1
-    digest = await harness.standin.wait_for(dana_user, "Daily digest: the last 24 hours", after=mark)
+    digest = await harness.standin.wait_for(dana_user, harness.part("caseload.digest"), after=mark)
     assert f"High cravings: {patient.alias} (9)" in (digest.text or "")
     assert f"Use reported: {patient.alias}" in (digest.text or "")
     assert await digests.send_digests(harness.runtime) == 0  # once a day
-    await harness.say(dana_user, "/digest off", "digest is off")
+    await harness.say(dana_user, "/digest off", harness.part("caseload.digest_off"))
 
 
 async def test_reassigning_a_patient_moves_their_open_escalation_to_the_new_counselor(
@@ -174,14 +186,18 @@ async def test_reassigning_a_patient_moves_their_open_escalation_to_the_new_coun
     patient_user = harness.new_user_id()
     patient_id = await harness.enroll(patient_user, dana_id)
     await harness.say(patient_user, "i am going to kill myself tonight", "988")
-    await harness.standin.wait_for(dana_user, "URGENT alert")
+    await harness.standin.wait_for(
+        dana_user, harness.part("escalation.alert", level=harness.text("escalation.levels.imminent"))
+    )
     async with db.transaction(harness.runtime.sessions) as session:
         patient = await session.get_one(Patient, patient_id)
         sam = await session.get_one(Counselor, sam_id)
         moved = await reassignment.assign_primary(session, patient, sam, utcnow())
     assert moved.previous == [dana_id] and moved.escalations == 1
     await paging.page_due(harness.runtime)
-    await harness.standin.wait_for(sam_user, "URGENT alert")
+    await harness.standin.wait_for(
+        sam_user, harness.part("escalation.alert", level=harness.text("escalation.levels.imminent"))
+    )
     async with harness.runtime.sessions() as session:
         team = list(
             await session.scalars(
@@ -195,6 +211,6 @@ async def test_reassigning_a_patient_moves_their_open_escalation_to_the_new_coun
             )
         )
         assert list(pending_for_dana) == []
-    listing = await harness.say(sam_user, "/caseload", "Your caseload (1 patient)")
+    listing = await harness.say(sam_user, "/caseload", harness.part("caseload.header", count=1))
     assert "open URGENT alert" in (listing.text or "")
-    await harness.say(dana_user, "/caseload", "no active patients")
+    await harness.say(dana_user, "/caseload", harness.part("caseload.empty"))

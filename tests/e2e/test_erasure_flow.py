@@ -104,8 +104,10 @@ async def test_erasing_zebediah_keeps_the_page_about_zebediah_r_and_each_digest_
     await _recorded_sent(harness, digest_key(sam_id, days[sam_id]))
 
     # Zebediah erases himself.
-    prompt = await harness.say(zeb_user, "/deleteme", "can't be undone")
-    await harness.tap(zeb_user, prompt, "Delete everything", "I deleted everything")
+    prompt = await harness.say(zeb_user, "/deleteme", harness.part("deleteme.confirm_prompt"))
+    await harness.tap(
+        zeb_user, prompt, harness.text("deleteme.confirm_button"), harness.part("deleteme.done")
+    )
     assert await harness.patient(zeb_user) is None
 
     # Zebediah R's page and Bo's digest are still queued; Sam's sent digest keeps its row (so it is not sent

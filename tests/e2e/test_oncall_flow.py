@@ -40,8 +40,10 @@ async def test_imminent_alerts_page_the_on_call_counselor_after_hours(after_hour
     patient_id = await harness.enroll(patient_user, primary_id)
 
     # A high signal is for the care team only, even at night.
-    await harness.say(patient_user, "i relapsed last night", "let your care team know")
-    await harness.standin.wait_for(primary_user, "High alert")
+    await harness.say(patient_user, "i relapsed last night", after_hours.part("crisis.high_relapse"))
+    await harness.standin.wait_for(
+        primary_user, after_hours.part("escalation.alert", level=harness.text("escalation.levels.high"))
+    )
     assert _alerts(harness, on_call_user) == []
 
     # An imminent one pages the on-call counselor at once, beside the primary counselor.
