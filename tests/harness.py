@@ -204,6 +204,17 @@ class BotHarness:
         async with self.runtime.sessions() as session:
             return await session.get_one(Counselor, counselor_id)
 
+    async def link_counselor(
+        self, name: str = "Dana", role: CounselorRole = CounselorRole.COUNSELOR
+    ) -> tuple[int, int]:
+        """A counselor who has linked their Telegram account with a counselor invite. Returns (Telegram user
+        id, counselor id)."""
+        user = self.new_user_id()
+        counselor_id = await self.add_counselor(name, role)
+        code = await self.invite(InviteKind.COUNSELOR, counselor_id)
+        await self.say(user, f"/start {code}", self.part("counselor.welcome"))
+        return user, counselor_id
+
     # ---- texts, as this bot's content (edits reloaded) renders them --------------------------------------
 
     def text(self, key: str, language: str = "en", /, **variables: object) -> str:

@@ -8,7 +8,6 @@ import pytest
 
 from bot.core.models import InviteKind
 from bot.enrollment import onboarding
-from tests.e2e.test_crisis_flow import _link
 from tests.harness import BotHarness
 
 
@@ -109,7 +108,7 @@ async def test_a_failing_handler_apologises_with_a_reference_and_logs_no_text(
 async def test_forged_ids_no_row_can_have_are_stale_buttons(harness: BotHarness) -> None:
     """Every button that carries an id, forged with one no row can have (12 digits, or just past PostgreSQL's
     integer): answered like a stale button, with no query made, so no database error and no apology."""
-    counselor_user, counselor_id = await _link(harness, "Sam")
+    counselor_user, counselor_id = await harness.link_counselor("Sam")
     user = harness.new_user_id()
     await harness.enroll(user, counselor_id)
     standin = harness.standin

@@ -25,7 +25,6 @@ from bot.core.models import (
 )
 from bot.risk import paging
 from bot.workspace import digests, reassignment
-from tests.e2e.test_crisis_flow import _link
 from tests.harness import BotHarness, part
 
 NOT_FOR_YOU = part("input.not_for_role")
@@ -61,8 +60,8 @@ async def _audited(harness: BotHarness, action: str) -> list[AuditEvent]:
 
 
 async def test_caseload_patient_summary_and_notes_within_the_care_team(harness: BotHarness) -> None:
-    dana_user, dana_id = await _link(harness, "Dana")
-    sam_user, sam_id = await _link(harness, "Sam")
+    dana_user, dana_id = await harness.link_counselor("Dana")
+    sam_user, sam_id = await harness.link_counselor("Sam")
     calm_user, worried_user, sams_user = harness.new_user_id(), harness.new_user_id(), harness.new_user_id()
     calm_id = await harness.enroll(calm_user, dana_id)
     worried_id = await harness.enroll(worried_user, dana_id)
@@ -109,9 +108,9 @@ async def test_caseload_patient_summary_and_notes_within_the_care_team(harness: 
 
 
 async def test_a_supervisor_sees_the_program_and_an_admin_sees_no_clinical_data(harness: BotHarness) -> None:
-    _, dana_id = await _link(harness, "Dana")
-    lee_user, _ = await _link(harness, "Lee", CounselorRole.SUPERVISOR)
-    admin_user, _ = await _link(harness, "Ari", CounselorRole.ADMIN)
+    _, dana_id = await harness.link_counselor("Dana")
+    lee_user, _ = await harness.link_counselor("Lee", CounselorRole.SUPERVISOR)
+    admin_user, _ = await harness.link_counselor("Ari", CounselorRole.ADMIN)
     patient_user = harness.new_user_id()
     await harness.enroll(patient_user, dana_id)
     patient = await harness.patient(patient_user)
@@ -126,7 +125,7 @@ async def test_a_supervisor_sees_the_program_and_an_admin_sees_no_clinical_data(
 
 
 async def test_caseload_pages_and_forged_page_buttons(harness: BotHarness) -> None:
-    dana_user, dana_id = await _link(harness, "Dana")
+    dana_user, dana_id = await harness.link_counselor("Dana")
     for _ in range(12):
         await harness.enroll(harness.new_user_id(), dana_id)
     first = await harness.say(dana_user, "/caseload", harness.part("caseload.header", page=1, pages=2))
@@ -148,7 +147,7 @@ async def test_caseload_pages_and_forged_page_buttons(harness: BotHarness) -> No
 async def test_the_daily_digest_at_the_chosen_time_and_nothing_when_nothing_happened(
     harness: BotHarness,
 ) -> None:
-    dana_user, dana_id = await _link(harness, "Dana")
+    dana_user, dana_id = await harness.link_counselor("Dana")
     await harness.say(dana_user, "/digest 25:99", harness.part("caseload.digest_bad_time", value="25:99"))
     await harness.say(dana_user, "/digest 7:30", harness.part("caseload.digest_set", time="07:30"))
     async with harness.runtime.sessions() as session:
@@ -181,8 +180,8 @@ async def test_the_daily_digest_at_the_chosen_time_and_nothing_when_nothing_happ
 async def test_reassigning_a_patient_moves_their_open_escalation_to_the_new_counselor(
     harness: BotHarness,
 ) -> None:
-    dana_user, dana_id = await _link(harness, "Dana")
-    sam_user, sam_id = await _link(harness, "Sam")
+    dana_user, dana_id = await harness.link_counselor("Dana")
+    sam_user, sam_id = await harness.link_counselor("Sam")
     patient_user = harness.new_user_id()
     patient_id = await harness.enroll(patient_user, dana_id)
     await harness.say(patient_user, "i am going to kill myself tonight", "988")

@@ -13,7 +13,6 @@ from bot.core.models import (
     CheckIn,
     CheckInSource,
     CheckInStatus,
-    InviteKind,
     Patient,
     RiskSignal,
     utcnow,
@@ -44,9 +43,7 @@ async def _toggle(harness: BotHarness, user: int, message: BotMessage, label: st
 
 async def test_a_full_check_in_with_buttons_and_typing(harness: BotHarness) -> None:
     user = harness.new_user_id()
-    counselor_user = harness.new_user_id()
-    counselor_id = await harness.add_counselor("Sam")
-    await _link_counselor(harness, counselor_user, counselor_id)
+    counselor_user, counselor_id = await harness.link_counselor("Sam")
     patient_id = await harness.enroll(user, counselor_id)
 
     craving = await harness.say(user, "/checkin", harness.part("checkin.ask.craving"))
@@ -145,9 +142,7 @@ async def test_forged_and_foreign_buttons_do_nothing(harness: BotHarness) -> Non
 async def test_scheduled_prompt_nudge_and_missed_days_flagged(harness: BotHarness) -> None:
     """The real scheduler: a prompt at the local check-in time, one nudge, the third missed day flagged."""
     user = harness.new_user_id()
-    counselor_user = harness.new_user_id()
-    counselor_id = await harness.add_counselor("Lee")
-    await _link_counselor(harness, counselor_user, counselor_id)
+    counselor_user, counselor_id = await harness.link_counselor("Lee")
     patient_id = await harness.enroll(user, counselor_id)
     await harness.stop()
     # Two scheduled days already missed; today's check-in time passed three hours ago, in the patient's zone.
@@ -211,18 +206,11 @@ async def test_scheduled_prompt_nudge_and_missed_days_flagged(harness: BotHarnes
     assert harness.part("checkin.closed") in answer.get("text", "")
 
 
-async def _link_counselor(harness: BotHarness, user: int, counselor_id: int) -> None:
-    code = await harness.invite(InviteKind.COUNSELOR, counselor_id)
-    await harness.say(user, f"/start {code}", harness.part("counselor.welcome"))
-
-
 async def test_a_third_strong_craving_in_two_days_tells_the_patient_the_team_knows(
     harness: BotHarness,
 ) -> None:
     user = harness.new_user_id()
-    counselor_user = harness.new_user_id()
-    counselor_id = await harness.add_counselor("Sam")
-    await _link_counselor(harness, counselor_user, counselor_id)
+    counselor_user, counselor_id = await harness.link_counselor("Sam")
     patient_id = await harness.enroll(user, counselor_id)
     async with db.transaction(harness.runtime.sessions) as session:  # two strong cravings yesterday
         for hours in (30, 20):

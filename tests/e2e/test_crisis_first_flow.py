@@ -31,7 +31,7 @@ from bot.core.models import (
 )
 from bot.handlers.base import URGENT_REPLY_KIND
 from bot.schedule import rules as schedule
-from tests.e2e.test_crisis_flow import _escalations, _link
+from tests.e2e.test_crisis_flow import _escalations
 from tests.harness import BotHarness
 
 CRISIS = {"en": "im going to kill myself tonight", "es": "me voy a matar esta noche"}
@@ -78,7 +78,7 @@ def _expected_crisis_turn(harness: BotHarness, language: str) -> list[str]:
 async def test_a_crisis_typed_in_a_check_in_pauses_it_and_checkin_carries_it_on(
     harness: BotHarness, language: str
 ) -> None:
-    counselor_user, counselor_id = await _link(harness, "Sam")
+    counselor_user, counselor_id = await harness.link_counselor("Sam")
     user = harness.new_user_id()
     patient_id = await harness.enroll(user, counselor_id, language=language)
 
@@ -114,7 +114,7 @@ async def test_a_crisis_typed_in_a_check_in_pauses_it_and_checkin_carries_it_on(
 
 
 async def test_a_crisis_during_an_exercise_stops_it(harness: BotHarness) -> None:
-    _, counselor_id = await _link(harness, "Sam")
+    _, counselor_id = await harness.link_counselor("Sam")
     user = harness.new_user_id()
     patient_id = await harness.enroll(user, counselor_id)
     menu = await harness.say(user, "/cope", harness.part("coping.menu"))
@@ -153,7 +153,7 @@ async def test_a_crisis_during_an_exercise_stops_it(harness: BotHarness) -> None
 
 
 async def test_a_crisis_sets_aside_a_reason_being_asked_and_a_plan_step(harness: BotHarness) -> None:
-    _, counselor_id = await _link(harness, "Sam")
+    _, counselor_id = await harness.link_counselor("Sam")
     user = harness.new_user_id()
     patient_id = await harness.enroll(user, counselor_id)
 

@@ -19,7 +19,6 @@ from bot.core.models import (
     CounselorRole,
     Escalation,
     EscalationStatus,
-    InviteKind,
     RiskSignal,
     utcnow,
 )
@@ -27,16 +26,6 @@ from bot.risk import paging
 from devtools.simulator import BotMessage
 from tests.e2e.test_checkin_flow import _toggle
 from tests.harness import BotHarness
-
-
-async def _link(
-    harness: BotHarness, name: str, role: CounselorRole = CounselorRole.COUNSELOR
-) -> tuple[int, int]:
-    user = harness.new_user_id()
-    counselor_id = await harness.add_counselor(name, role)
-    code = await harness.invite(InviteKind.COUNSELOR, counselor_id)
-    await harness.say(user, f"/start {code}", harness.part("counselor.welcome"))
-    return user, counselor_id
 
 
 async def _escalations(harness: BotHarness, patient_id: int) -> list[Escalation]:
@@ -63,9 +52,9 @@ def _alerts(harness: BotHarness, user: int) -> list[BotMessage]:
 
 
 async def test_imminent_message_crisis_reply_alert_repage_widen_and_acknowledge(harness: BotHarness) -> None:
-    primary_user, primary_id = await _link(harness, "Sam")
-    backup_user, backup_id = await _link(harness, "Bo")
-    supervisor_user, _ = await _link(harness, "Ada", CounselorRole.SUPERVISOR)
+    primary_user, primary_id = await harness.link_counselor("Sam")
+    backup_user, backup_id = await harness.link_counselor("Bo")
+    supervisor_user, _ = await harness.link_counselor("Ada", CounselorRole.SUPERVISOR)
     patient_user = harness.new_user_id()
     patient_id = await harness.enroll(patient_user, primary_id)
     async with db.transaction(harness.runtime.sessions) as session:
@@ -147,8 +136,8 @@ async def test_imminent_message_crisis_reply_alert_repage_widen_and_acknowledge(
 
 
 async def test_a_counselor_off_the_care_team_is_refused(harness: BotHarness) -> None:
-    _, primary_id = await _link(harness, "Sam")
-    stranger_user, _ = await _link(harness, "Eve")
+    _, primary_id = await harness.link_counselor("Sam")
+    stranger_user, _ = await harness.link_counselor("Eve")
     patient_user = harness.new_user_id()
     patient_id = await harness.enroll(patient_user, primary_id)
     await harness.say(patient_user, "took 30 xanax", "911")
@@ -168,7 +157,7 @@ async def test_a_counselor_off_the_care_team_is_refused(harness: BotHarness) -> 
 
 
 async def test_high_signal_tells_the_patient_the_team_knows_and_groups(harness: BotHarness) -> None:
-    primary_user, primary_id = await _link(harness, "Sam")
+    primary_user, primary_id = await harness.link_counselor("Sam")
     patient_user = harness.new_user_id()
     patient_id = await harness.enroll(patient_user, primary_id)
 
@@ -188,7 +177,7 @@ async def test_high_signal_tells_the_patient_the_team_knows_and_groups(harness: 
 
 
 async def test_a_softened_overdose_signal_asks_if_the_patient_is_safe(harness: BotHarness) -> None:
-    primary_user, primary_id = await _link(harness, "Sam")
+    primary_user, primary_id = await harness.link_counselor("Sam")
     patient_user = harness.new_user_id()
     patient_id = await harness.enroll(patient_user, primary_id)
 
@@ -217,7 +206,7 @@ UNLISTED = "i keep thinking everyone would move on fine if i just vanished"
 
 
 async def test_what_only_the_model_worries_about_is_asked_about_not_paged(harness: BotHarness) -> None:
-    primary_user, primary_id = await _link(harness, "Sam")
+    primary_user, primary_id = await harness.link_counselor("Sam")
     patient_user = harness.new_user_id()
     patient_id = await harness.enroll(patient_user, primary_id)
 
@@ -258,7 +247,7 @@ async def test_what_only_the_model_worries_about_is_asked_about_not_paged(harnes
 
 
 async def test_an_open_escalation_survives_a_restart_and_is_still_paged(harness: BotHarness) -> None:
-    primary_user, primary_id = await _link(harness, "Sam")
+    primary_user, primary_id = await harness.link_counselor("Sam")
     patient_user = harness.new_user_id()
     patient_id = await harness.enroll(patient_user, primary_id)
     await harness.say(patient_user, "this is goodbye. thank you for everything", "988")

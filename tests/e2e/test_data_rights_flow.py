@@ -12,7 +12,6 @@ from bot.core import db
 from bot.core.models import AuditEvent, Escalation, EscalationAlert, Patient
 from devtools.simulator import BotMessage
 from tests.e2e.test_checkin_flow import _toggle
-from tests.e2e.test_crisis_flow import _link
 from tests.harness import BotHarness, CommandLine, Ran
 
 NOTE = "Ana from group called me, that helped"
@@ -60,7 +59,7 @@ async def _copy_recorded(harness: BotHarness, deadline: float = 10.0) -> None:
 
 
 async def test_mydata_sends_everything_as_json_then_as_a_page(harness: BotHarness) -> None:
-    counselor_user, counselor_id = await _link(harness, "Sam")
+    counselor_user, counselor_id = await harness.link_counselor("Sam")
     user = harness.new_user_id()
     patient_id = await harness.enroll(user, counselor_id)
     craving = await harness.say(user, "/checkin", harness.part("checkin.ask.craving"))
@@ -148,7 +147,7 @@ async def test_deleteme_keep_my_data_changes_nothing_and_spends_the_button(harne
 
 
 async def test_forged_and_stale_confirm_buttons_do_nothing(harness: BotHarness) -> None:
-    counselor_user, counselor_id = await _link(harness, "Sam")
+    counselor_user, counselor_id = await harness.link_counselor("Sam")
     user, other = harness.new_user_id(), harness.new_user_id()
     await harness.enroll(user, counselor_id)
     await harness.enroll(other, counselor_id)
@@ -180,7 +179,7 @@ async def test_forged_and_stale_confirm_buttons_do_nothing(harness: BotHarness) 
 
 
 async def test_deleteme_erases_everything_and_they_become_a_stranger(harness: BotHarness) -> None:
-    counselor_user, counselor_id = await _link(harness, "Sam")
+    counselor_user, counselor_id = await harness.link_counselor("Sam")
     user, other = harness.new_user_id(), harness.new_user_id()
     patient_id = await harness.enroll(user, counselor_id)
     await harness.enroll(other, counselor_id)

@@ -15,7 +15,6 @@ from bot.risk.paging import PAGE_KIND
 from bot.workspace import digests
 from bot.workspace.rules import digest_key
 from devtools.simulator import BotMessage, Fault
-from tests.e2e.test_crisis_flow import _link
 from tests.e2e.test_data_rights_flow import CRISIS
 from tests.harness import BotHarness
 
@@ -79,8 +78,8 @@ async def _outbox_row(harness: BotHarness, *conditions: object) -> OutboxMessage
 async def test_erasing_zebediah_keeps_the_page_about_zebediah_r_and_each_digest_goes_once(
     harness: BotHarness,
 ) -> None:
-    sam_user, sam_id = await _link(harness, "Sam")
-    bo_user, bo_id = await _link(harness, "Bo")
+    sam_user, sam_id = await harness.link_counselor("Sam")
+    bo_user, bo_id = await harness.link_counselor("Bo")
     zeb_user, zeb_r_user, other_user = harness.new_user_id(), harness.new_user_id(), harness.new_user_id()
     zeb_id = await harness.enroll(zeb_user, sam_id)
     other_id = await harness.enroll(other_user, sam_id)

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.core.models import AuditEvent, EscalationStatus
-from tests.e2e.test_crisis_flow import _escalations, _link, _time_passes
+from tests.e2e.test_crisis_flow import _escalations, _time_passes
 from tests.harness import BotHarness
 
 CRISIS = {"en": "im going to kill myself tonight", "es": "me voy a matar esta noche"}
@@ -22,7 +22,7 @@ ERASED_WITHIN = 30.0  # the deferred erasure runs on the scheduler's 10-second e
 
 @pytest.mark.parametrize("language", ["en", "es"])
 async def test_deleteme_waits_for_the_open_alert_then_erases(harness: BotHarness, language: str) -> None:
-    counselor_user, counselor_id = await _link(harness, "Sam")
+    counselor_user, counselor_id = await harness.link_counselor("Sam")
     user = harness.new_user_id()
     patient_id = await harness.enroll(user, counselor_id, language=language)
     patient = await harness.patient(user)

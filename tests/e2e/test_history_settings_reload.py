@@ -11,7 +11,7 @@ from datetime import time as clock
 from pathlib import Path
 
 from bot.core.config import Settings
-from bot.core.models import CounselorRole, InviteKind
+from bot.core.models import CounselorRole
 from devtools.simulator import BotMessage
 from tests.harness import BotHarness
 
@@ -106,13 +106,6 @@ async def test_settings_change_time_zone_and_language(harness: BotHarness) -> No
     assert patient.onboarding_step is None
 
 
-async def _admin(harness: BotHarness, role: CounselorRole = CounselorRole.ADMIN) -> int:
-    user = harness.new_user_id()
-    code = await harness.invite(InviteKind.COUNSELOR, await harness.add_counselor("Ari", role=role))
-    await harness.say(user, f"/start {code}", harness.part("counselor.welcome"))
-    return user
-
-
 async def _reload(harness: BotHarness, admin: int, expect: str) -> BotMessage:
     """/reload answers once the whole content has been checked: seconds on a busy machine, so a longer
     deadline than a reply's."""
@@ -132,7 +125,10 @@ async def test_reload_refuses_a_broken_edit_and_keeps_serving(settings: Settings
     common = content / "en" / "common.yaml"
     original = common.read_text(encoding="utf-8")
     async with BotHarness.running(settings.model_copy(update={"content_dir": content})) as harness:
-        admin, counselor = await _admin(harness), await _admin(harness, CounselorRole.COUNSELOR)
+        (admin, _), (counselor, _) = (
+            await harness.link_counselor("Ari", CounselorRole.ADMIN),
+            await harness.link_counselor("Ari", CounselorRole.COUNSELOR),
+        )
         patient = harness.new_user_id()
         await harness.enroll(patient)
 

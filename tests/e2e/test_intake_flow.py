@@ -33,10 +33,7 @@ HOUR = timedelta(hours=1)
 
 async def _counselor_and_patient(harness: BotHarness) -> tuple[int, int, int]:
     """A counselor linked on Telegram and an enrolled patient: (counselor user, counselor, patient user)."""
-    counselor_user = harness.new_user_id()
-    counselor_id = await harness.add_counselor("Sam")
-    code = await harness.invite(InviteKind.COUNSELOR, counselor_id)
-    await harness.say(counselor_user, f"/start {code}", "linked")
+    counselor_user, counselor_id = await harness.link_counselor("Sam")
     patient_user = harness.new_user_id()
     await harness.enroll(patient_user, counselor_id)
     return counselor_user, counselor_id, patient_user

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from bot.core.models import InviteKind
 from tests.harness import BotHarness
 
 POISON_HELP = "1-800-222-1222"
@@ -13,10 +12,7 @@ POISON_HELP = "1-800-222-1222"
 
 async def _patient(harness: BotHarness, *, spanish: bool = False) -> tuple[int, int]:
     """A counselor's chat and an enrolled patient's chat (in Spanish if asked)."""
-    counselor_user = harness.new_user_id()
-    counselor_id = await harness.add_counselor("Sam")
-    code = await harness.invite(InviteKind.COUNSELOR, counselor_id)
-    await harness.say(counselor_user, f"/start {code}", harness.part("counselor.welcome"))
+    counselor_user, counselor_id = await harness.link_counselor("Sam")
     user = harness.new_user_id()
     if not spanish:
         await harness.enroll(user, counselor_id)

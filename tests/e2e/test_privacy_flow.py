@@ -11,7 +11,6 @@ from sqlalchemy import text
 from bot.core import logs
 from bot.core.models import Base
 from tests.e2e.test_checkin_flow import _toggle
-from tests.e2e.test_crisis_flow import _link
 from tests.harness import BotHarness
 
 # Words only this patient typed: none may appear in a table or a log line.
@@ -55,7 +54,7 @@ async def test_a_whole_session_leaves_no_words_in_the_database_or_the_logs(
     harness: BotHarness, bot_logging: pytest.LogCaptureFixture
 ) -> None:
     caplog = bot_logging
-    counselor_user, counselor_id = await _link(harness, "Sam")
+    counselor_user, counselor_id = await harness.link_counselor("Sam")
     user = harness.new_user_id()
     await harness.enroll(user, counselor_id)
 

@@ -10,7 +10,7 @@ from bot.core import db
 from bot.core.models import AuditEvent, SafetyPlan, utcnow
 from bot.risk.safety_plan import EDIT_TIMEOUT, MAX_LENGTH
 from devtools.simulator import BotMessage
-from tests.e2e.test_crisis_flow import _escalations, _link
+from tests.e2e.test_crisis_flow import _escalations
 from tests.harness import BotHarness
 
 
@@ -20,7 +20,7 @@ async def _plan(harness: BotHarness, patient_id: int) -> SafetyPlan | None:
 
 
 async def test_a_plan_is_built_step_by_step_shown_and_changed(harness: BotHarness) -> None:
-    _, counselor_id = await _link(harness, "Sam")
+    _, counselor_id = await harness.link_counselor("Sam")
     user = harness.new_user_id()
     patient_id = await harness.enroll(user, counselor_id)
 
@@ -81,7 +81,7 @@ async def test_a_plan_is_built_step_by_step_shown_and_changed(harness: BotHarnes
 
 
 async def test_the_whole_walk_through_then_a_stale_skip(harness: BotHarness) -> None:
-    _, counselor_id = await _link(harness, "Sam")
+    _, counselor_id = await harness.link_counselor("Sam")
     user = harness.new_user_id()
     patient_id = await harness.enroll(user, counselor_id)
     intro = await harness.say(user, "/safetyplan", harness.part("plan.intro"))
@@ -100,8 +100,8 @@ async def test_the_whole_walk_through_then_a_stale_skip(harness: BotHarness) -> 
 
 
 async def test_crisis_shows_the_plan_contacts_and_the_counselor_can_see_the_plan(harness: BotHarness) -> None:
-    counselor_user, counselor_id = await _link(harness, "Sam")
-    stranger_user, _ = await _link(harness, "Eve")
+    counselor_user, counselor_id = await harness.link_counselor("Sam")
+    stranger_user, _ = await harness.link_counselor("Eve")
     user = harness.new_user_id()
     patient_id = await harness.enroll(user, counselor_id)
     patient = await harness.patient(user)
@@ -147,8 +147,8 @@ async def test_crisis_shows_the_plan_contacts_and_the_counselor_can_see_the_plan
 async def test_alerts_lists_open_escalations_and_an_acknowledgement_shows_everywhere(
     harness: BotHarness,
 ) -> None:
-    counselor_user, counselor_id = await _link(harness, "Sam")
-    other_user, _ = await _link(harness, "Eve")
+    counselor_user, counselor_id = await harness.link_counselor("Sam")
+    other_user, _ = await harness.link_counselor("Eve")
     first_user, second_user = harness.new_user_id(), harness.new_user_id()
     first_id = await harness.enroll(first_user, counselor_id)
     await harness.enroll(second_user, counselor_id)
@@ -198,7 +198,7 @@ async def test_alerts_lists_open_escalations_and_an_acknowledgement_shows_everyw
 
 
 async def test_crisis_words_in_a_plan_step_are_asked_about_not_paged(harness: BotHarness) -> None:
-    counselor_user, counselor_id = await _link(harness, "Sam")
+    counselor_user, counselor_id = await harness.link_counselor("Sam")
     user = harness.new_user_id()
     patient_id = await harness.enroll(user, counselor_id)
     intro = await harness.say(user, "/safetyplan", harness.part("plan.intro"))
@@ -218,7 +218,7 @@ async def test_crisis_words_in_a_plan_step_are_asked_about_not_paged(harness: Bo
 
 
 async def test_a_plan_step_left_open_does_not_take_later_messages(harness: BotHarness) -> None:
-    _, counselor_id = await _link(harness, "Sam")
+    _, counselor_id = await harness.link_counselor("Sam")
     user = harness.new_user_id()
     patient_id = await harness.enroll(user, counselor_id)
     intro = await harness.say(user, "/safetyplan", harness.part("plan.intro"))

@@ -29,7 +29,6 @@ from bot.outbox import store as outbox
 from bot.schedule import jobs as schedule_jobs
 from bot.schedule import rules
 from devtools.simulator import Fault
-from tests.e2e.test_crisis_flow import _link
 from tests.harness import BotHarness
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -77,7 +76,7 @@ async def _rows(harness: BotHarness, kind: str = "reminder") -> list[OutboxMessa
 
 
 async def test_reminder_buttons_schedule_and_cant_make_it_with_a_reason(harness: BotHarness) -> None:
-    counselor_user, counselor_id = await _link(harness, "Dana")
+    counselor_user, counselor_id = await harness.link_counselor("Dana")
     user, patient_id = await _patient_in_group(harness, counselor_id)
     # The 1-hour reminder fell due a minute ago (the 24-hour one long before): the latest one goes, once.
     session_id = await _session_starting_in(harness, timedelta(minutes=59))
@@ -121,7 +120,7 @@ async def test_reminder_buttons_schedule_and_cant_make_it_with_a_reason(harness:
 
 
 async def test_two_sessions_in_a_row_declined_is_a_flag_for_the_care_team(harness: BotHarness) -> None:
-    counselor_user, counselor_id = await _link(harness, "Dana")
+    counselor_user, counselor_id = await harness.link_counselor("Dana")
     user, patient_id = await _patient_in_group(harness, counselor_id)
     await _session_starting_in(harness, timedelta(minutes=58), title="Family session")
     await _session_starting_in(harness, timedelta(minutes=59))
@@ -143,7 +142,7 @@ async def test_two_sessions_in_a_row_declined_is_a_flag_for_the_care_team(harnes
 
 
 async def test_forged_rsvp_buttons_are_refused(harness: BotHarness) -> None:
-    _, counselor_id = await _link(harness, "Dana")
+    _, counselor_id = await harness.link_counselor("Dana")
     user, _ = await _patient_in_group(harness, counselor_id)
     other_group_session = await _session_starting_in(harness, timedelta(hours=3), group="Morning IOP")
     screen = await harness.say(user, "/schedule", harness.part("schedule.list_empty", days=7))
@@ -159,7 +158,7 @@ async def test_forged_rsvp_buttons_are_refused(harness: BotHarness) -> None:
 async def test_blocked_bot_marks_the_patient_unreachable_and_tells_the_counselor_once(
     harness: BotHarness,
 ) -> None:
-    counselor_user, counselor_id = await _link(harness, "Dana")
+    counselor_user, counselor_id = await harness.link_counselor("Dana")
     user, patient_id = await _patient_in_group(harness, counselor_id)
     await _session_starting_in(harness, timedelta(minutes=59))
     await _session_starting_in(harness, timedelta(minutes=58), title="Family session")
@@ -193,7 +192,7 @@ async def test_429_and_5xx_are_retried_and_a_row_out_of_tries_is_failed_not_lost
     harness: BotHarness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(outbox, "BACKOFF_BASE", timedelta(milliseconds=100))
-    _, counselor_id = await _link(harness, "Dana")
+    _, counselor_id = await harness.link_counselor("Dana")
     user, _ = await _patient_in_group(harness, counselor_id)
     other, _ = await _patient_in_group(harness, counselor_id)
     third, _ = await _patient_in_group(harness, counselor_id)
@@ -235,7 +234,7 @@ def _reminders(harness: BotHarness, chat: int) -> list[str]:
 async def test_after_downtime_reminders_still_useful_go_late_and_the_rest_are_dropped(
     harness: BotHarness,
 ) -> None:
-    _, counselor_id = await _link(harness, "Dana")
+    _, counselor_id = await harness.link_counselor("Dana")
     user, _ = await _patient_in_group(harness, counselor_id)
     later = await _session_starting_in(harness, timedelta(hours=5))
     earlier = await _session_starting_in(harness, timedelta(hours=3), title="Medication check")
@@ -273,7 +272,7 @@ async def test_after_downtime_reminders_still_useful_go_late_and_the_rest_are_dr
 async def test_urgent_alerts_overtake_bulk_reminders(settings: Settings) -> None:
     slow = settings.model_copy(update={"send_rate_per_second": 5.0})
     async with BotHarness.running(slow) as harness:
-        counselor_user, counselor_id = await _link(harness, "Dana")
+        counselor_user, counselor_id = await harness.link_counselor("Dana")
         user, _ = await _patient_in_group(harness, counselor_id)
         chats = [harness.new_user_id() for _ in range(40)]
         for chat in chats:
@@ -297,7 +296,7 @@ async def test_urgent_alerts_overtake_bulk_reminders(settings: Settings) -> None
 
 
 async def test_withdrawing_consent_cancels_the_reminders_waiting_for_them(harness: BotHarness) -> None:
-    _, counselor_id = await _link(harness, "Dana")
+    _, counselor_id = await harness.link_counselor("Dana")
     user, _ = await _patient_in_group(harness, counselor_id)
     await _session_starting_in(harness, timedelta(hours=5))
     async with db.transaction(harness.runtime.sessions) as session:

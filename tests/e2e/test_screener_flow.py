@@ -28,7 +28,7 @@ from bot.core.models import (
 from bot.risk import cssrs
 from bot.risk import jobs as risk_jobs
 from devtools.simulator import BotMessage
-from tests.e2e.test_crisis_flow import UNLISTED, _alerts, _escalations, _link
+from tests.e2e.test_crisis_flow import UNLISTED, _alerts, _escalations
 from tests.harness import BotHarness
 
 AMBIGUOUS = {"en": "i dont see a way forward", "es": "no veo salida"}
@@ -72,7 +72,7 @@ async def _agree(harness: BotHarness, user: int, permission: BotMessage, languag
 
 async def _patient(harness: BotHarness, language: str = "en") -> tuple[int, int, int]:
     """A linked counselor's chat, and an enrolled patient's chat and id."""
-    counselor_user, counselor_id = await _link(harness, "Sam")
+    counselor_user, counselor_id = await harness.link_counselor("Sam")
     user = harness.new_user_id()
     return counselor_user, user, await harness.enroll(user, counselor_id, language=language)
 
@@ -332,7 +332,7 @@ async def test_all_no_after_ambiguous_words_raises_nothing(harness: BotHarness) 
 
 
 async def test_odd_answers_stale_and_forged_buttons(harness: BotHarness) -> None:
-    _, counselor_id = await _link(harness, "Sam")
+    _, counselor_id = await harness.link_counselor("Sam")
     user = harness.new_user_id()
     patient_id = await harness.enroll(user, counselor_id)
     other_user = harness.new_user_id()

@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram.request import HTTPXRequest
 
 from tests.e2e.test_checkin_flow import _toggle
-from tests.e2e.test_crisis_flow import _link
 from tests.harness import BotHarness
 
 
@@ -74,7 +73,7 @@ def watch(harness: BotHarness, monkeypatch: pytest.MonkeyPatch) -> Iterator[Tran
 async def test_every_tap_is_answered_edited_and_replied_to_after_its_commit(
     harness: BotHarness, watch: TransactionWatch
 ) -> None:
-    counselor_user, counselor_id = await _link(harness, "Sam")
+    counselor_user, counselor_id = await harness.link_counselor("Sam")
     user = harness.new_user_id()
     await harness.enroll(user, counselor_id)  # consent, time zone, check-in time, language
     # A crisis message: the screener's question is tapped; the counselor looks, then acknowledges.
