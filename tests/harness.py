@@ -247,6 +247,24 @@ class BotHarness:
         await self.standin.tap(user_id, message.message_id, data)
         return await self.standin.wait_for(user_id, expect, after=mark)
 
+    async def resolve_alert(
+        self, counselor_user: int, alert: BotMessage, counselor: str, outcome: str = "safe"
+    ) -> BotMessage:
+        """The counselor taps Resolve on an alert and picks the outcome; returns the alert once it says
+        `counselor` resolved it."""
+        outcomes = await self.tap(
+            counselor_user,
+            alert,
+            self.text("escalation.resolve_button"),
+            self.part("escalation.choose_outcome"),
+        )
+        label = self.text(f"escalation.outcomes.{outcome}")
+        data = next(d for text, d in outcomes.buttons() if text == label)
+        await self.standin.tap(counselor_user, outcomes.message_id, data)
+        return await self.standin.wait_for(
+            counselor_user, self.part("escalation.resolved", counselor=counselor)
+        )
+
     async def enroll(
         self,
         user_id: int,

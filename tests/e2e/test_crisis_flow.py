@@ -119,15 +119,7 @@ async def test_imminent_message_crisis_reply_alert_repage_widen_and_acknowledge(
         harness.part("escalation.details", alias=patient.alias),
     )
     assert "k1ll myself tonight" in (details.text or "")
-    outcomes = await harness.tap(
-        primary_user,
-        alert,
-        harness.text("escalation.resolve_button"),
-        harness.part("escalation.choose_outcome"),
-    )
-    data = next(d for label, d in outcomes.buttons() if label == harness.text("escalation.outcomes.safe"))
-    await harness.standin.tap(primary_user, outcomes.message_id, data)
-    await harness.standin.wait_for(primary_user, harness.part("escalation.resolved", counselor="Sam"))
+    await harness.resolve_alert(primary_user, alert, "Sam")
     [escalation] = await _escalations(harness, patient_id)
     assert escalation.status is EscalationStatus.RESOLVED and escalation.outcome == "safe"
     async with harness.runtime.sessions() as session:

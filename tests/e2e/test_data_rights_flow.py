@@ -190,17 +190,7 @@ async def test_deleteme_erases_everything_and_they_become_a_stranger(harness: Bo
     assert patient is not None
     alias = patient.alias
     # The alert is resolved first: while one is open, the deletion waits (test_erasure_in_crisis_flow).
-    outcomes = await harness.tap(
-        counselor_user,
-        alert,
-        harness.text("escalation.resolve_button"),
-        harness.part("escalation.choose_outcome"),
-    )
-    data = next(d for label, d in outcomes.buttons() if label == harness.text("escalation.outcomes.safe"))
-    await harness.standin.tap(counselor_user, outcomes.message_id, data)
-    alert = await harness.standin.wait_for(
-        counselor_user, harness.part("escalation.resolved", counselor="Sam")
-    )
+    alert = await harness.resolve_alert(counselor_user, alert, "Sam")
     assert alert.buttons()  # details and safety plan stay on a resolved alert
 
     prompt = await harness.say(user, "/deleteme", harness.part("deleteme.confirm_prompt"))

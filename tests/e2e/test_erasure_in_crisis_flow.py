@@ -53,15 +53,7 @@ async def test_deleteme_waits_for_the_open_alert_then_erases(harness: BotHarness
     assert CRISIS[language] in (details.text or "")
 
     # The counselor resolves it: the erasure runs on its own, and the patient is told.
-    outcomes = await harness.tap(
-        counselor_user,
-        alert,
-        harness.text("escalation.resolve_button"),
-        harness.part("escalation.choose_outcome"),
-    )
-    data = next(d for label, d in outcomes.buttons() if label == harness.text("escalation.outcomes.safe"))
-    await harness.standin.tap(counselor_user, outcomes.message_id, data)
-    await harness.standin.wait_for(counselor_user, "Resolved by Sam")
+    await harness.resolve_alert(counselor_user, alert, "Sam")
     done = harness.part("deleteme.done", language)
     await harness.standin.wait_for(user, done, timeout=ERASED_WITHIN)
     assert await harness.patient(user) is None
