@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import io
 import itertools
 import logging
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -113,10 +114,16 @@ def part(key: str, language: str = "en", /, **variables: object) -> str:
     return part_of(shipped_catalog(), key, language, **variables)
 
 
-async def until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    """Wait for `condition` (checked every 50 ms) with a deadline; for states the transcript does not show."""
+async def until(condition: Callable[[], bool | Awaitable[bool]], timeout: float, what: str) -> None:
+    """Wait for `condition` (checked every 50 ms; it may be a coroutine function, e.g. a database query) with
+    a deadline; for states the transcript does not show."""
     deadline = time.monotonic() + timeout
-    while not condition():
+
+    async def holds() -> bool:
+        found = condition()
+        return await found if inspect.isawaitable(found) else found
+
+    while not await holds():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.05)
@@ -272,11 +279,12 @@ class BotHarness:
         *,
         finish_setup: bool = True,
         language: str = "en",
+        alias: str | None = None,
     ) -> int:
-        """Invite, /start, consent and (optionally) the whole set-up, choosing `language`. Returns the patient
-        id."""
+        """Invite (with `alias`, or a generated one), /start, consent and (optionally) the whole set-up,
+        choosing `language`. Returns the patient id."""
         counselor_id = counselor_id or await self.add_counselor()
-        code = await self.invite(InviteKind.PATIENT, counselor_id)
+        code = await self.invite(InviteKind.PATIENT, counselor_id, **({"alias": alias} if alias else {}))
         consent = await self.say(user_id, f"/start {code}", "I agree")
         zone_question = await self.tap(user_id, consent, "I agree", "time zone")
         if finish_setup:

@@ -117,4 +117,4 @@ async def on_help(update: Update, context: Context) -> None:
 
 
 async def counselor_help(t: Turn, counselor: Counselor) -> None:
-    await t.reply("help.counselor", admin=counselor.role is CounselorRole.ADMIN)
+    await t.reply("help.counselor", admin=counselor.role is CounselorRole.ADMIN, role=counselor.role.value)

@@ -244,8 +244,12 @@ async def test_discharge_from_the_command_line_then_the_patient_writes_in(
     for resource in ("988", "1-800-662-4357"):  # the aftercare resources it must keep
         assert resource in (goodbye.text or "")
 
-    await harness.say(user, "hi, can I still check in?", harness.part("discharged.note"))
-    await harness.say(user, "/checkin", harness.part("input.not_for_role"))
+    # What the goodbye promised is what later replies say (no "last message" followed by more messages).
+    stops = harness.text("discharged.what_stops")
+    assert stops in (goodbye.text or "")
+    note = await harness.say(user, "hi, can I still check in?", harness.text("discharged.note"))
+    assert stops in (note.text or "")
+    await harness.say(user, "/checkin", harness.text("help.patient_discharged"))
     # Their rights stay: a copy of their data still comes.
     mark = harness.standin.mark(user)
     await harness.say(user, "/mydata", harness.part("mydata.sending"))

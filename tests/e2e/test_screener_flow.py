@@ -191,6 +191,12 @@ async def test_after_a_crisis_message_no_to_everything_keeps_the_alert_open(harn
         summary.text or ""
     )
     assert "Not asked" not in (summary.text or "")
+    # The screener's lower finding is shown under an URGENT alert: the details say the alert stays urgent.
+    blank = {"time": "", "risk": "", "unfinished": False, "declined": False, "answers": "", "not_asked": ""}
+    urgent = harness.text("escalation.levels.imminent")
+    stays = harness.text("escalation.screener", **blank, below=True, level=urgent).splitlines()[-1]
+    assert stays != harness.text("escalation.screener", **blank, below=False, level=urgent).splitlines()[-1]
+    assert stays in (summary.text or "")
 
 
 async def test_a_yes_to_intent_pages_at_once_and_the_details_say_what_was_not_asked(
