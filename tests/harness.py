@@ -219,7 +219,7 @@ class BotHarness:
         user = self.new_user_id()
         counselor_id = await self.add_counselor(name, role)
         code = await self.invite(InviteKind.COUNSELOR, counselor_id)
-        await self.say(user, f"/start {code}", self.part("counselor.welcome"))
+        await self.say(user, f"/start {code}", self.part("counselor.welcome", name=name, role=role.value))
         return user, counselor_id
 
     # ---- texts, as this bot's content (edits reloaded) renders them --------------------------------------
