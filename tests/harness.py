@@ -21,11 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from jinja2 import ChainableUndefined
+from jinja2.sandbox import SandboxedEnvironment
 from pydantic import SecretStr
 from sqlalchemy import select
 
 from bot.app import serve
 from bot.cli import main
+from bot.content import Catalog
 from bot.content_check.loader import Content, fingerprint, load_content
 from bot.core import db
 from bot.core.config import Settings
@@ -57,6 +60,60 @@ def load_content_once(root: Path) -> Content:
     if Path(root).resolve() != SHIPPED_CONTENT:
         return load_content(root)
     return _shipped_content(fingerprint(root))
+
+
+# ---- texts from content/ -----------------------------------------------------------------------------------
+# A test expects what a content key renders, never a copy of its wording: a clinician's edit to a text then
+# breaks no test, and a test still fails when the bot sends the wrong text.
+
+_GAP = "\x00"
+
+
+class _Gap(ChainableUndefined):
+    """A variable the test left out: renders as a gap, is false in an `if` and empty in a `for`."""
+
+    def __str__(self) -> str:
+        return _GAP
+
+
+_gapped = SandboxedEnvironment(undefined=_Gap, autoescape=False, keep_trailing_newline=False)
+
+
+def _with_gaps(catalog: Catalog, key: str, language: str, variables: dict[str, object]) -> str:
+    def t(other: str) -> str:
+        return _with_gaps(catalog, other, language, {})
+
+    source = catalog.entry(key, language).source
+    return _gapped.from_string(source).render(t=t, **variables).strip()
+
+
+def part_of(catalog: Catalog, key: str, language: str = "en", /, **variables: object) -> str:
+    """A stable fragment of a text to search a transcript or a reply for: the longest piece of its first line
+    that no variable left out touches, or, when that piece is short (a line like "{{ level }} alert: {{ alias
+    }}"), the longest such piece of the whole text. Variables given are filled in as the bot would."""
+    rendered = _with_gaps(catalog, key, language, variables)
+    lines = [line for line in rendered.splitlines() if line.strip(_GAP + " ")]
+    for scope, enough in ((lines[:1], 12), (lines, 1)):
+        pieces = [piece.strip() for line in scope for piece in line.split(_GAP)]
+        best = max(pieces, key=len, default="")
+        if len(best) >= enough and any(c.isalpha() for c in best):
+            return best
+    raise AssertionError(f"{key!r} ({language}) has no words outside its variables")
+
+
+def shipped_catalog() -> Catalog:
+    """The shipped content/'s texts, loaded once per run (for tests with no running bot)."""
+    return load_content_once(SHIPPED_CONTENT).catalog
+
+
+def text(key: str, language: str = "en", /, **variables: object) -> str:
+    """A shipped text, rendered as the bot renders it (every variable it uses must be given)."""
+    return shipped_catalog().render(key, language, **variables)
+
+
+def part(key: str, language: str = "en", /, **variables: object) -> str:
+    """`part_of` the shipped texts."""
+    return part_of(shipped_catalog(), key, language, **variables)
 
 
 async def until(condition: Callable[[], bool | Awaitable[bool]], timeout: float, what: str) -> None:
@@ -156,6 +213,32 @@ class BotHarness:
         async with self.runtime.sessions() as session:
             return await session.get_one(Counselor, counselor_id)
 
+    async def link_counselor(
+        self, name: str = "Dana", role: CounselorRole = CounselorRole.COUNSELOR
+    ) -> tuple[int, int]:
+        """A counselor who has linked their Telegram account with a counselor invite. Returns (Telegram user
+        id, counselor id)."""
+        user = self.new_user_id()
+        counselor_id = await self.add_counselor(name, role)
+        code = await self.invite(InviteKind.COUNSELOR, counselor_id)
+        await self.say(user, f"/start {code}", self.part("counselor.welcome", name=name, role=role.value))
+        return user, counselor_id
+
+    # ---- texts, as this bot's content (edits reloaded) renders them --------------------------------------
+
+    def text(self, key: str, language: str = "en", /, **variables: object) -> str:
+        return self.runtime.text(key, language, **variables)
+
+    def part(self, key: str, language: str = "en", /, **variables: object) -> str:
+        """A stable fragment of the text (see `part_of`)."""
+        return part_of(self.runtime.catalog, key, language, **variables)
+
+    def module_title(self, module_id: str, language: str = "en") -> str:
+        """A coping exercise's title, as its content file names it."""
+        module = self.runtime.modules.get(module_id, language)
+        assert module is not None, module_id
+        return module.title
+
     # ---- conversation helpers ----------------------------------------------------------------------------
 
     async def say(self, user_id: int, text: str, expect: str, **options: object) -> BotMessage:
@@ -172,6 +255,24 @@ class BotHarness:
         mark = self.standin.mark(user_id)
         await self.standin.tap(user_id, message.message_id, data)
         return await self.standin.wait_for(user_id, expect, after=mark)
+
+    async def resolve_alert(
+        self, counselor_user: int, alert: BotMessage, counselor: str, outcome: str = "safe"
+    ) -> BotMessage:
+        """The counselor taps Resolve on an alert and picks the outcome; returns the alert once it says
+        `counselor` resolved it."""
+        outcomes = await self.tap(
+            counselor_user,
+            alert,
+            self.text("escalation.resolve_button"),
+            self.part("escalation.choose_outcome"),
+        )
+        label = self.text(f"escalation.outcomes.{outcome}")
+        data = next(d for text, d in outcomes.buttons() if text == label)
+        await self.standin.tap(counselor_user, outcomes.message_id, data)
+        return await self.standin.wait_for(
+            counselor_user, self.part("escalation.resolved", counselor=counselor)
+        )
 
     async def enroll(
         self,

@@ -9,8 +9,12 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.core import db
+from bot.core import db, people
 from bot.core.models import (
+    AssignmentRole,
+    CareAssignment,
+    Counselor,
+    CounselorRole,
     GroupMember,
     Patient,
     PatientGroup,
@@ -23,8 +27,48 @@ from bot.core.models import (
 _numbers = itertools.count(100_000)
 
 
-async def add_patient(sessions: async_sessionmaker[AsyncSession], **fields: object) -> Patient:
-    """An active patient with a fresh Telegram id and alias; `fields` override any column."""
+async def add_counselor(
+    sessions: async_sessionmaker[AsyncSession],
+    name: str = "Dana",
+    *,
+    role: CounselorRole = CounselorRole.COUNSELOR,
+    timezone: str = "America/New_York",
+    linked: bool = False,
+    **fields: object,
+) -> Counselor:
+    """A counselor added as the CLI adds one (bot.core.people.add_counselor), `linked` to a Telegram account
+    and chat of their own if asked; `fields` set any other column (chat_id, digest_time, active)."""
+    async with db.transaction(sessions) as session:
+        counselor = await people.add_counselor(session, name=name, role=role, timezone=timezone)
+        if linked:
+            counselor.telegram_user_id = counselor.chat_id = next(_numbers)
+        for column, value in fields.items():
+            setattr(counselor, column, value)
+    return counselor
+
+
+async def assign(
+    sessions: async_sessionmaker[AsyncSession],
+    patient: Patient | int,
+    counselor: Counselor | int,
+    role: AssignmentRole = AssignmentRole.PRIMARY,
+) -> None:
+    """Put the counselor on the patient's care team."""
+    patient_id = patient if isinstance(patient, int) else patient.id
+    counselor_id = counselor if isinstance(counselor, int) else counselor.id
+    async with db.transaction(sessions) as session:
+        session.add(CareAssignment(patient_id=patient_id, counselor_id=counselor_id, role=role))
+
+
+async def add_patient(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    counselor: Counselor | int | None = None,
+    team_role: AssignmentRole = AssignmentRole.PRIMARY,
+    **fields: object,
+) -> Patient:
+    """An active patient with a fresh Telegram id and alias, on `counselor`'s care team if one is given
+    (as `team_role`); `fields` override any column."""
     number = next(_numbers)
     values: dict[str, object] = {
         "telegram_user_id": number,
@@ -38,6 +82,8 @@ async def add_patient(sessions: async_sessionmaker[AsyncSession], **fields: obje
     async with db.transaction(sessions) as session:
         patient = Patient(**values)
         session.add(patient)
+    if counselor is not None:
+        await assign(sessions, patient, counselor, team_role)
     return patient
 
 

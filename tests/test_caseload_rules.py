@@ -20,7 +20,6 @@ from bot.core import db
 from bot.core.models import (
     AssignmentRole,
     Attendance,
-    CareAssignment,
     CheckIn,
     CheckInSource,
     CheckInStatus,
@@ -40,7 +39,7 @@ from bot.workspace import caseload as rules
 from bot.workspace import rules as workspace
 from bot.workspace.caseload import CaseloadLine, EscalationItem, Sessions, Trend
 from tests.harness import SHIPPED_CONTENT, load_content_once
-from tests.records import add_patient
+from tests.records import add_counselor, add_patient
 
 Sessions_ = async_sessionmaker[AsyncSession]
 NOW = datetime(2026, 11, 26, 18, 0, tzinfo=UTC)
@@ -51,14 +50,6 @@ CHICAGO = "America/Chicago"
 # ---- records ---------------------------------------------------------------------------------------------
 
 
-async def _counselor(sessions: Sessions_, name: str = "Dana") -> int:
-    async with db.transaction(sessions) as session:
-        counselor = Counselor(name=name, timezone=CHICAGO)
-        session.add(counselor)
-        await session.flush()
-        return counselor.id
-
-
 async def _patient(
     sessions: Sessions_,
     counselor_id: int,
@@ -67,11 +58,9 @@ async def _patient(
     role: AssignmentRole = AssignmentRole.PRIMARY,
     **fields: object,
 ) -> Patient:
-    fields.setdefault("created_at", NOW - timedelta(days=30))
-    patient = await add_patient(sessions, alias=alias, timezone=fields.pop("timezone", CHICAGO), **fields)
-    async with db.transaction(sessions) as session:
-        session.add(CareAssignment(patient_id=patient.id, counselor_id=counselor_id, role=role))
-    return patient
+    """On the counselor's caseload, in Chicago, enrolled a month before NOW unless `fields` say otherwise."""
+    fields = {"timezone": CHICAGO, "created_at": NOW - timedelta(days=30), **fields}
+    return await add_patient(sessions, counselor=counselor_id, team_role=role, alias=alias, **fields)
 
 
 async def _checkin(
@@ -222,7 +211,7 @@ def test_pagination_edges() -> None:
 
 
 async def test_caseload_lists_who_needs_attention_first(sessions: Sessions_) -> None:
-    me = await _counselor(sessions)
+    me = (await add_counselor(sessions, timezone=CHICAGO)).id
     quiet = await _patient(sessions, me, "Avery")
     await _checkin(sessions, quiet, _day(0), craving=1)
     silent = await _patient(sessions, me, "Blake")
@@ -272,7 +261,7 @@ async def test_caseload_lists_who_needs_attention_first(sessions: Sessions_) -> 
 
 
 async def test_use_days_count_local_days_in_the_last_week(sessions: Sessions_) -> None:
-    me = await _counselor(sessions)
+    me = (await add_counselor(sessions, timezone=CHICAGO)).id
     patient = await _patient(sessions, me, "Jules")
     await _checkin(sessions, patient, _day(7), used=True)  # eight days ago: outside
     await _checkin(sessions, patient, _day(6), used=True)
@@ -288,7 +277,7 @@ async def test_use_days_count_local_days_in_the_last_week(sessions: Sessions_) -
 
 
 async def test_craving_trend_down_and_flat_on_the_caseload(sessions: Sessions_) -> None:
-    me = await _counselor(sessions)
+    me = (await add_counselor(sessions, timezone=CHICAGO)).id
     falling = await _patient(sessions, me, "Kai")
     steady = await _patient(sessions, me, "Lee")
     for offset in range(7):
@@ -301,7 +290,7 @@ async def test_craving_trend_down_and_flat_on_the_caseload(sessions: Sessions_) 
 
 
 async def test_never_checked_in(sessions: Sessions_) -> None:
-    me = await _counselor(sessions)
+    me = (await add_counselor(sessions, timezone=CHICAGO)).id
     await _patient(sessions, me, "Morgan")
     async with db.transaction(sessions) as session:
         (line,) = await rules.caseload(session, me, NOW)
@@ -319,8 +308,8 @@ async def test_never_checked_in(sessions: Sessions_) -> None:
 
 
 async def test_only_the_counselors_active_patients_are_listed(sessions: Sessions_) -> None:
-    me = await _counselor(sessions, "Dana")
-    other = await _counselor(sessions, "Eli")
+    me = (await add_counselor(sessions, "Dana", timezone=CHICAGO)).id
+    other = (await add_counselor(sessions, "Eli", timezone=CHICAGO)).id
     await _patient(sessions, me, "Mine")
     await _patient(sessions, me, "Backed", role=AssignmentRole.BACKUP)
     theirs = await _patient(sessions, other, "Theirs")
@@ -340,7 +329,7 @@ async def test_only_the_counselors_active_patients_are_listed(sessions: Sessions
 
 
 async def test_attendance_this_week_counts_sessions_so_far_and_rsvps(sessions: Sessions_) -> None:
-    me = await _counselor(sessions)
+    me = (await add_counselor(sessions, timezone=CHICAGO)).id
     patient = await _patient(sessions, me, "Noa")
     await _patient(sessions, me, "Oli")
     async with db.transaction(sessions) as session:
@@ -406,7 +395,7 @@ async def test_attendance_this_week_counts_sessions_so_far_and_rsvps(sessions: S
 
 
 async def test_caseload_of_fifty_patients_uses_a_handful_of_queries(sessions: Sessions_) -> None:
-    me = await _counselor(sessions)
+    me = (await add_counselor(sessions, timezone=CHICAGO)).id
     for number in range(50):
         patient = await _patient(sessions, me, f"Q{number:02}")
         await _checkin(sessions, patient, _day(number % 9), craving=number % 11, used=number % 5 == 0)
@@ -430,7 +419,7 @@ async def test_caseload_of_fifty_patients_uses_a_handful_of_queries(sessions: Se
 
 
 async def test_summary_days_are_the_patients_own_local_days(sessions: Sessions_) -> None:
-    me = await _counselor(sessions)
+    me = (await add_counselor(sessions, timezone=CHICAGO)).id
     patient = await _patient(sessions, me, "Parker")
     # 02:00 UTC on the 25th is 20:00 on the 24th in Chicago: that check-in belongs to the 24th.
     late_evening = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
@@ -461,7 +450,7 @@ async def test_summary_days_are_the_patients_own_local_days(sessions: Sessions_)
 
 
 async def test_summary_top_triggers_and_what_helped(sessions: Sessions_) -> None:
-    me = await _counselor(sessions)
+    me = (await add_counselor(sessions, timezone=CHICAGO)).id
     patient = await _patient(sessions, me, "Quinn")
     named = [
         ["stress", "lonely", "tired"],
@@ -519,7 +508,7 @@ async def test_summary_top_triggers_and_what_helped(sessions: Sessions_) -> None
 
 
 async def test_summary_escalations_are_tuples_without_the_patients_words(sessions: Sessions_) -> None:
-    me = await _counselor(sessions)
+    me = (await add_counselor(sessions, timezone=CHICAGO)).id
     patient = await _patient(sessions, me, "Reese")
     old_open = await _escalation(
         sessions,
@@ -555,7 +544,7 @@ async def test_summary_escalations_are_tuples_without_the_patients_words(session
 
 
 async def test_summary_missed_sessions_in_the_window(sessions: Sessions_) -> None:
-    me = await _counselor(sessions)
+    me = (await add_counselor(sessions, timezone=CHICAGO)).id
     patient = await _patient(sessions, me, "Sage")
     async with db.transaction(sessions) as session:
         weekly = await schedule.add_session(
@@ -594,7 +583,7 @@ async def test_summary_of_an_unknown_patient(sessions: Sessions_) -> None:
 
 
 async def test_no_digest_when_there_is_nothing_to_say(sessions: Sessions_) -> None:
-    me = await _counselor(sessions)
+    me = (await add_counselor(sessions, timezone=CHICAGO)).id
     async with db.transaction(sessions) as session:
         assert await rules.digest(session, me, NOW, high_craving=7) is None
     patient = await _patient(sessions, me, "Tatum")
@@ -607,8 +596,8 @@ async def test_no_digest_when_there_is_nothing_to_say(sessions: Sessions_) -> No
 
 
 async def test_a_digest_with_each_kind_of_entry(sessions: Sessions_) -> None:
-    me = await _counselor(sessions)
-    other = await _counselor(sessions, "Eli")
+    me = (await add_counselor(sessions, timezone=CHICAGO)).id
+    other = (await add_counselor(sessions, "Eli", timezone=CHICAGO)).id
     fine = await _patient(sessions, me, "Uma")
     await _checkin(sessions, fine, _day(0), craving=2, answered_at=NOW - timedelta(hours=3))
     craving = await _patient(sessions, me, "Val")
@@ -695,8 +684,8 @@ async def test_a_digest_with_each_kind_of_entry(sessions: Sessions_) -> None:
 
 
 async def test_a_note_names_the_longest_alias_or_a_quoted_one(sessions: Sessions_) -> None:
-    me = await _counselor(sessions)
-    other = await _counselor(sessions, "Sam")
+    me = (await add_counselor(sessions, timezone=CHICAGO)).id
+    other = (await add_counselor(sessions, "Sam", timezone=CHICAGO)).id
     sam = await _patient(sessions, me, "Sam")  # made before ambiguous aliases were refused
     sam_lee = await _patient(sessions, me, "Sam Lee")
     await _patient(sessions, other, "Sam Lee Jr")

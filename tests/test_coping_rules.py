@@ -18,10 +18,6 @@ from tests.records import add_patient
 Sessions = async_sessionmaker[AsyncSession]
 
 
-async def _patient(sessions: Sessions) -> int:
-    return (await add_patient(sessions)).id
-
-
 def test_steady_help_beats_one_lucky_run() -> None:
     scores = coping.rank_runs(
         [("lucky", 9, 6)] + [("steady", 7, 5)] * 4 + [("worse", 5, 6), ("worse", 5, 5)] + [("same", 4, 4)]
@@ -43,7 +39,7 @@ def test_best_for_a_high_craving() -> None:
 
 
 async def test_a_run_from_before_to_after(sessions: Sessions, box: Module) -> None:
-    patient_id = await _patient(sessions)
+    patient_id = (await add_patient(sessions)).id
     now = utcnow()
     async with db.transaction(sessions) as session:
         run = await coping.begin(session, patient_id, box, now)
@@ -66,7 +62,7 @@ async def test_a_run_from_before_to_after(sessions: Sessions, box: Module) -> No
 
 
 async def test_next_and_the_timer_together_advance_once(sessions: Sessions, box: Module) -> None:
-    patient_id = await _patient(sessions)
+    patient_id = (await add_patient(sessions)).id
     now = utcnow()
     async with db.transaction(sessions) as session:
         run = await coping.begin(session, patient_id, box, now)
@@ -84,7 +80,7 @@ async def test_next_and_the_timer_together_advance_once(sessions: Sessions, box:
 
 
 async def test_stop_early_and_a_new_run_abandons_the_old(sessions: Sessions, box: Module) -> None:
-    patient_id = await _patient(sessions)
+    patient_id = (await add_patient(sessions)).id
     now = utcnow()
     async with db.transaction(sessions) as session:
         run = await coping.begin(session, patient_id, box, now)

@@ -123,10 +123,6 @@ def _answer_all(screen: SuicideScreen, path: Path, now: datetime = NOW) -> Quest
     return following
 
 
-async def _patient(sessions: Sessions) -> int:
-    return (await add_patient(sessions)).id
-
-
 async def _escalation(sessions: Sessions, patient_id: int) -> int:
     async with db.transaction(sessions) as session:
         escalation = Escalation(patient_id=patient_id, level="imminent", category="suicide", source="message")
@@ -413,7 +409,7 @@ def test_close_unanswered_refuses_a_finished_screen() -> None:
 
 
 async def test_start_asks_permission_then_q1(sessions: Sessions) -> None:
-    patient_id = await _patient(sessions)
+    patient_id = (await add_patient(sessions)).id
     escalation_id = await _escalation(sessions, patient_id)
     async with db.transaction(sessions) as session:
         screen = await cssrs.start(session, patient_id, Trigger.ALERTED, escalation_id, NOW)
@@ -440,7 +436,7 @@ async def test_start_asks_permission_then_q1(sessions: Sessions) -> None:
 
 
 async def test_start_without_an_escalation(sessions: Sessions) -> None:
-    patient_id = await _patient(sessions)
+    patient_id = (await add_patient(sessions)).id
     async with db.transaction(sessions) as session:
         screen = await cssrs.start(session, patient_id, Trigger.AMBIGUOUS, None, NOW)
     async with sessions() as session:
@@ -451,7 +447,7 @@ async def test_start_without_an_escalation(sessions: Sessions) -> None:
 async def test_answers_given_one_transaction_at_a_time_are_all_kept(sessions: Sessions) -> None:
     """As the bot runs it: every tap is its own transaction on a freshly loaded screen, so each change to the
     JSON column has to be seen and written."""
-    patient_id = await _patient(sessions)
+    patient_id = (await add_patient(sessions)).id
     async with db.transaction(sessions) as session:
         cssrs.agree(await cssrs.start(session, patient_id, Trigger.ALERTED, None, NOW), PAST, NOW)
     path: Path = ((W, True), (T, True), (M, True), (N, False), (P, False), (B, True), (R, False))
@@ -473,7 +469,7 @@ async def test_answers_given_one_transaction_at_a_time_are_all_kept(sessions: Se
 
 
 async def test_a_yes_to_intent_is_saved_as_a_finished_high_screen(sessions: Sessions) -> None:
-    patient_id = await _patient(sessions)
+    patient_id = (await add_patient(sessions)).id
     escalation_id = await _escalation(sessions, patient_id)
     async with db.transaction(sessions) as session:
         screen = await cssrs.start(session, patient_id, Trigger.ALERTED, escalation_id, NOW)
@@ -493,7 +489,7 @@ async def test_a_yes_to_intent_is_saved_as_a_finished_high_screen(sessions: Sess
 
 
 async def test_open_screen_none_when_nothing_is_open(sessions: Sessions) -> None:
-    patient_id = await _patient(sessions)
+    patient_id = (await add_patient(sessions)).id
     await _screen(sessions, patient_id, status=ScreenStatus.COMPLETE, finished_at=NOW)
     await _screen(sessions, patient_id, status=ScreenStatus.UNANSWERED, finished_at=NOW)
     async with sessions() as session:
@@ -501,8 +497,8 @@ async def test_open_screen_none_when_nothing_is_open(sessions: Sessions) -> None
 
 
 async def test_open_screen_is_the_newest_open_one_of_this_patient(sessions: Sessions) -> None:
-    patient_id = await _patient(sessions)
-    other_id = await _patient(sessions)
+    patient_id = (await add_patient(sessions)).id
+    other_id = (await add_patient(sessions)).id
     await _screen(sessions, patient_id)
     newest = await _screen(sessions, patient_id)
     await _screen(sessions, patient_id, status=ScreenStatus.COMPLETE, finished_at=NOW)
@@ -513,7 +509,7 @@ async def test_open_screen_is_the_newest_open_one_of_this_patient(sessions: Sess
 
 
 async def test_finished_since_counts_complete_screens_after_the_moment(sessions: Sessions) -> None:
-    patient_id = await _patient(sessions)
+    patient_id = (await add_patient(sessions)).id
     await _screen(sessions, patient_id, status=ScreenStatus.COMPLETE, finished_at=NOW)
     async with sessions() as session:
         assert await cssrs.finished_since(session, patient_id, NOW - timedelta(seconds=1)) is True
@@ -523,8 +519,8 @@ async def test_finished_since_counts_complete_screens_after_the_moment(sessions:
 
 
 async def test_finished_since_ignores_open_unanswered_and_other_patients(sessions: Sessions) -> None:
-    patient_id = await _patient(sessions)
-    other_id = await _patient(sessions)
+    patient_id = (await add_patient(sessions)).id
+    other_id = (await add_patient(sessions)).id
     await _screen(sessions, patient_id)
     await _screen(sessions, patient_id, status=ScreenStatus.UNANSWERED, finished_at=NOW)
     await _screen(sessions, other_id, status=ScreenStatus.COMPLETE, finished_at=NOW)
@@ -534,7 +530,7 @@ async def test_finished_since_ignores_open_unanswered_and_other_patients(session
 
 
 async def test_stalled_counts_from_the_start_when_nothing_was_answered(sessions: Sessions) -> None:
-    patient_id = await _patient(sessions)
+    patient_id = (await add_patient(sessions)).id
     long_ago = await _screen(sessions, patient_id, started_at=NOW - WAIT - timedelta(minutes=1))
     exactly = await _screen(sessions, patient_id, started_at=NOW - WAIT)
     await _screen(sessions, patient_id, started_at=NOW - WAIT + timedelta(seconds=1))
@@ -544,7 +540,7 @@ async def test_stalled_counts_from_the_start_when_nothing_was_answered(sessions:
 
 
 async def test_stalled_counts_from_the_last_answer(sessions: Sessions) -> None:
-    patient_id = await _patient(sessions)
+    patient_id = (await add_patient(sessions)).id
     started = NOW - timedelta(hours=2)
     quiet = await _screen(sessions, patient_id, started_at=started, answered_at=NOW - WAIT)
     await _screen(sessions, patient_id, started_at=started, answered_at=NOW - timedelta(minutes=5))
@@ -554,7 +550,7 @@ async def test_stalled_counts_from_the_last_answer(sessions: Sessions) -> None:
 
 
 async def test_stalled_ignores_closed_screens(sessions: Sessions) -> None:
-    patient_id = await _patient(sessions)
+    patient_id = (await add_patient(sessions)).id
     long_ago = NOW - timedelta(days=1)
     await _screen(
         sessions, patient_id, status=ScreenStatus.COMPLETE, started_at=long_ago, finished_at=long_ago
@@ -567,7 +563,7 @@ async def test_stalled_ignores_closed_screens(sessions: Sessions) -> None:
 
 
 async def test_a_stalled_screen_closed_unanswered_is_kept(sessions: Sessions) -> None:
-    patient_id = await _patient(sessions)
+    patient_id = (await add_patient(sessions)).id
     async with db.transaction(sessions) as session:
         screen = await cssrs.start(session, patient_id, Trigger.AMBIGUOUS, None, NOW - timedelta(hours=1))
         cssrs.agree(screen, PAST, NOW - timedelta(hours=1))
@@ -586,7 +582,7 @@ async def test_a_stalled_screen_closed_unanswered_is_kept(sessions: Sessions) ->
 
 
 async def test_screens_of_an_escalation_oldest_first(sessions: Sessions) -> None:
-    patient_id = await _patient(sessions)
+    patient_id = (await add_patient(sessions)).id
     escalation_id = await _escalation(sessions, patient_id)
     another_id = await _escalation(sessions, patient_id)
     first = await _screen(sessions, patient_id, escalation_id=escalation_id)
@@ -728,8 +724,8 @@ def test_an_unfinished_screen_has_no_not_asked_list() -> None:
 
 
 async def test_a_patient_screened_recently_gets_since_last_contact(sessions: Sessions) -> None:
-    patient_id = await _patient(sessions)
-    other_id = await _patient(sessions)
+    patient_id = (await add_patient(sessions)).id
+    other_id = (await add_patient(sessions)).id
     async with sessions() as session:
         assert await cssrs.period_for(session, patient_id, NOW) is PAST
     # Declined, or closed with nothing answered: not a screen the patient answered.
@@ -752,8 +748,8 @@ async def test_a_patient_screened_recently_gets_since_last_contact(sessions: Ses
 async def test_an_unanswered_safety_question_is_found_once_until_answered_or_followed_up(
     sessions: Sessions,
 ) -> None:
-    patient_id = await _patient(sessions)
-    answered_id = await _patient(sessions)
+    patient_id = (await add_patient(sessions)).id
+    answered_id = (await add_patient(sessions)).id
     wait = timedelta(minutes=60)
     async with db.transaction(sessions) as session:
         cssrs.ask_safety(session, patient_id, cssrs.SafetyReason.DECLINED, Trigger.AMBIGUOUS)

@@ -7,17 +7,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core import db
-from bot.core.models import AuditEvent, CounselorRole, Invite, InviteKind, PatientStatus, utcnow
-from bot.core.people import Stranger, add_counselor, care_team, identify
+from bot.core.models import AuditEvent, Invite, InviteKind, PatientStatus, utcnow
+from bot.core.people import Stranger, care_team, identify
 from bot.enrollment import consent
 from bot.enrollment import invites as enrollment
+from tests.records import add_counselor
 
 Sessions = async_sessionmaker[AsyncSession]
-
-
-async def _counselor(sessions: Sessions, name: str = "Dana") -> int:
-    async with db.transaction(sessions) as session:
-        return (await add_counselor(session, name=name, role=CounselorRole.COUNSELOR, timezone="UTC")).id
 
 
 async def _redeem(sessions: Sessions, code: str, user: int, **extra: object) -> enrollment.Redemption:
@@ -35,7 +31,7 @@ async def _redeem(sessions: Sessions, code: str, user: int, **extra: object) -> 
 
 
 async def test_only_a_hash_of_the_code_is_stored(sessions: Sessions) -> None:
-    counselor_id = await _counselor(sessions)
+    counselor_id = (await add_counselor(sessions)).id
     async with db.transaction(sessions) as session:
         issued = await enrollment.issue_invite(
             session, kind=InviteKind.PATIENT, counselor_id=counselor_id, ttl=timedelta(hours=1)
@@ -48,7 +44,7 @@ async def test_only_a_hash_of_the_code_is_stored(sessions: Sessions) -> None:
 
 
 async def test_patient_enrollment_assigns_the_counselor_and_language(sessions: Sessions) -> None:
-    counselor_id = await _counselor(sessions)
+    counselor_id = (await add_counselor(sessions)).id
     async with db.transaction(sessions) as session:
         code = (
             await enrollment.issue_invite(
@@ -71,7 +67,7 @@ async def test_patient_enrollment_assigns_the_counselor_and_language(sessions: S
 
 
 async def test_each_code_works_once_and_not_after_expiry(sessions: Sessions) -> None:
-    counselor_id = await _counselor(sessions)
+    counselor_id = (await add_counselor(sessions)).id
     async with db.transaction(sessions) as session:
         code = (
             await enrollment.issue_invite(
@@ -96,7 +92,7 @@ async def test_each_code_works_once_and_not_after_expiry(sessions: Sessions) -> 
 
 
 async def test_counselor_invite_links_and_cannot_be_reissued(sessions: Sessions) -> None:
-    counselor_id = await _counselor(sessions)
+    counselor_id = (await add_counselor(sessions)).id
     async with db.transaction(sessions) as session:
         code = (
             await enrollment.issue_invite(
@@ -113,7 +109,7 @@ async def test_counselor_invite_links_and_cannot_be_reissued(sessions: Sessions)
 
 
 async def test_invite_rules(sessions: Sessions) -> None:
-    counselor_id = await _counselor(sessions)
+    counselor_id = (await add_counselor(sessions)).id
     async with db.transaction(sessions) as session:
         with pytest.raises(enrollment.EnrollmentError, match="no active counselor"):
             await enrollment.issue_invite(
@@ -141,7 +137,7 @@ async def test_invite_rules(sessions: Sessions) -> None:
 
 
 async def test_consent_accept_revoke_and_audit(sessions: Sessions) -> None:
-    counselor_id = await _counselor(sessions)
+    counselor_id = (await add_counselor(sessions)).id
     async with db.transaction(sessions) as session:
         code = (
             await enrollment.issue_invite(
@@ -167,7 +163,7 @@ async def test_consent_accept_revoke_and_audit(sessions: Sessions) -> None:
 
 
 async def test_purge_keeps_recent_and_used_invites(sessions: Sessions) -> None:
-    counselor_id = await _counselor(sessions)
+    counselor_id = (await add_counselor(sessions)).id
     long_ago = utcnow() - timedelta(days=60)
     async with db.transaction(sessions) as session:
         await enrollment.issue_invite(

@@ -19,23 +19,19 @@ from bot.careteam.notices import render_notice
 from bot.core import db
 from bot.core.config import Settings
 from bot.core.models import (
-    AssignmentRole,
-    CareAssignment,
-    CounselorRole,
     Escalation,
     OutboxMessage,
     OutboxStatus,
     Patient,
     utcnow,
 )
-from bot.core.people import add_counselor
 from bot.outbox import store as outbox
 from bot.privacy.erasure import erase_patient
 from bot.risk import paging
 from bot.runtime import Runtime
 from bot.workspace import digests
 from bot.workspace.digests import DIGEST_KIND, DIGEST_PATIENTS
-from tests.records import add_patient
+from tests.records import add_counselor, add_patient
 
 ZONES = ("America/New_York", "Europe/London", "Asia/Tokyo")  # one of them is not near midnight now
 
@@ -51,21 +47,18 @@ async def _counselor(runtime: Runtime, name: str, chat_id: int) -> int:
     """A counselor whose digest time was a minute ago, in a zone where that is still today."""
     now = utcnow() - timedelta(minutes=1)
     zone = next(z for z in ZONES if now.astimezone(ZoneInfo(z)).hour not in (0, 23))
-    async with db.transaction(runtime.sessions) as session:
-        counselor = await add_counselor(session, name=name, role=CounselorRole.COUNSELOR, timezone=zone)
-        counselor.chat_id = chat_id
-        counselor.digest_time = now.astimezone(ZoneInfo(zone)).time().replace(microsecond=0)
-        return counselor.id
+    digest_time = now.astimezone(ZoneInfo(zone)).time().replace(microsecond=0)
+    counselor = await add_counselor(
+        runtime.sessions, name, timezone=zone, chat_id=chat_id, digest_time=digest_time
+    )
+    return counselor.id
 
 
 async def _patient(runtime: Runtime, alias: str, counselor_id: int) -> Patient:
     """On the counselor's caseload, enrolled days ago and never checked in (so every digest names them)."""
-    patient = await add_patient(runtime.sessions, alias=alias, created_at=utcnow() - timedelta(days=5))
-    async with db.transaction(runtime.sessions) as session:
-        session.add(
-            CareAssignment(patient_id=patient.id, counselor_id=counselor_id, role=AssignmentRole.PRIMARY)
-        )
-    return patient
+    return await add_patient(
+        runtime.sessions, counselor=counselor_id, alias=alias, created_at=utcnow() - timedelta(days=5)
+    )
 
 
 async def _rows(runtime: Runtime) -> dict[str, OutboxMessage]:

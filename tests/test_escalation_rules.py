@@ -20,7 +20,6 @@ from bot.core.config import Settings
 from bot.core.models import (
     AssignmentRole,
     AuditEvent,
-    CareAssignment,
     Counselor,
     CounselorRole,
     Escalation,
@@ -30,41 +29,19 @@ from bot.core.models import (
     Patient,
     RiskSignal,
 )
-from bot.core.people import add_counselor
 from bot.risk import Category, RiskLevel, Screening, oncall, paging
 from bot.risk import escalation as rules
 from bot.runtime import Runtime
 from tests.conftest import REPO
-from tests.records import add_patient
+from tests.records import add_counselor, add_patient, assign
 
 Sessions = async_sessionmaker[AsyncSession]
 OFFICE = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # Monday 10:00 in New York
 EVENING = datetime(2026, 11, 23, 23, 0, tzinfo=UTC)  # Monday 18:00 in New York: just closed
 MINUTE = timedelta(minutes=1)
-_chats = iter(range(700_000, 800_000))
 
 
 # ---- records ---------------------------------------------------------------------------------------------
-
-
-async def _counselor(
-    sessions: Sessions,
-    name: str,
-    *,
-    role: CounselorRole = CounselorRole.COUNSELOR,
-    linked: bool = True,
-    active: bool = True,
-) -> Counselor:
-    async with db.transaction(sessions) as session:
-        counselor = await add_counselor(session, name=name, role=role, timezone="America/New_York")
-        counselor.chat_id = next(_chats) if linked else None
-        counselor.active = active
-    return counselor
-
-
-async def _assign(sessions: Sessions, patient: Patient, counselor: Counselor, role: AssignmentRole) -> None:
-    async with db.transaction(sessions) as session:
-        session.add(CareAssignment(patient_id=patient.id, counselor_id=counselor.id, role=role))
 
 
 async def _raise(
@@ -302,7 +279,7 @@ async def test_a_weaker_signal_joins_and_never_lowers_the_level(
 async def test_a_stronger_signal_reopens_an_acknowledged_escalation_and_pages(
     sessions: Sessions, settings: Settings
 ) -> None:
-    patient, counselor = await add_patient(sessions), await _counselor(sessions, "Ana")
+    patient, counselor = await add_patient(sessions), await add_counselor(sessions, "Ana", linked=True)
     first = await _raise(sessions, settings, patient, RiskLevel.HIGH, OFFICE)
     await _set(
         sessions,
@@ -402,12 +379,15 @@ class Team:
 async def _team(sessions: Sessions, settings: Settings, *, level: RiskLevel = RiskLevel.HIGH) -> Team:
     """A patient with a primary, a backup, and (off the team) a supervisor, an admin, a colleague."""
     patient = await add_patient(sessions)
-    primary, backup = await _counselor(sessions, "Primary"), await _counselor(sessions, "Backup")
-    supervisor = await _counselor(sessions, "Supervisor", role=CounselorRole.SUPERVISOR)
-    admin = await _counselor(sessions, "Admin", role=CounselorRole.ADMIN)
-    colleague = await _counselor(sessions, "Colleague")
-    await _assign(sessions, patient, primary, AssignmentRole.PRIMARY)
-    await _assign(sessions, patient, backup, AssignmentRole.BACKUP)
+    primary, backup = (
+        await add_counselor(sessions, "Primary", linked=True),
+        await add_counselor(sessions, "Backup", linked=True),
+    )
+    supervisor = await add_counselor(sessions, "Supervisor", role=CounselorRole.SUPERVISOR, linked=True)
+    admin = await add_counselor(sessions, "Admin", role=CounselorRole.ADMIN, linked=True)
+    colleague = await add_counselor(sessions, "Colleague", linked=True)
+    await assign(sessions, patient, primary, AssignmentRole.PRIMARY)
+    await assign(sessions, patient, backup, AssignmentRole.BACKUP)
     raised = await _raise(sessions, settings, patient, level, OFFICE)
     return Team(
         patient,
@@ -431,7 +411,7 @@ async def test_each_stage_widens_the_circle(sessions: Sessions, settings: Settin
 
 async def test_a_supervisor_on_the_team_is_paged_once(sessions: Sessions, settings: Settings) -> None:
     team = await _team(sessions, settings)
-    await _assign(sessions, team.patient, team.people["supervisor"], AssignmentRole.BACKUP)
+    await assign(sessions, team.patient, team.people["supervisor"], AssignmentRole.BACKUP)
     assert await _recipients(sessions, team.escalation_id, 1) == team.ids("primary", "backup", "supervisor")
     assert await _recipients(sessions, team.escalation_id, 2) == team.ids("primary", "backup", "supervisor")
 
@@ -440,13 +420,13 @@ async def test_an_unreachable_primary_pages_the_backups_at_once(
     sessions: Sessions, settings: Settings
 ) -> None:
     patient = await add_patient(sessions)
-    unlinked = await _counselor(sessions, "Unlinked", linked=False)
-    gone = await _counselor(sessions, "Gone", active=False)
-    backup = await _counselor(sessions, "Backup")
-    supervisor = await _counselor(sessions, "Supervisor", role=CounselorRole.SUPERVISOR)
+    unlinked = await add_counselor(sessions, "Unlinked", linked=False)
+    gone = await add_counselor(sessions, "Gone", active=False, linked=True)
+    backup = await add_counselor(sessions, "Backup", linked=True)
+    supervisor = await add_counselor(sessions, "Supervisor", role=CounselorRole.SUPERVISOR, linked=True)
     for counselor, role in ((unlinked, AssignmentRole.PRIMARY), (gone, AssignmentRole.PRIMARY)):
-        await _assign(sessions, patient, counselor, role)
-    await _assign(sessions, patient, backup, AssignmentRole.BACKUP)
+        await assign(sessions, patient, counselor, role)
+    await assign(sessions, patient, backup, AssignmentRole.BACKUP)
     escalation_id = (await _raise(sessions, settings, patient, RiskLevel.HIGH, OFFICE)).escalation.id
     assert await _recipients(sessions, escalation_id, 0) == [backup.id]
     assert await _recipients(sessions, escalation_id, 2) == [backup.id, supervisor.id]
@@ -456,12 +436,12 @@ async def test_a_patient_without_a_reachable_team_pages_the_supervisors(
     sessions: Sessions, settings: Settings
 ) -> None:
     patient = await add_patient(sessions)
-    await _assign(
-        sessions, patient, await _counselor(sessions, "Unlinked", linked=False), AssignmentRole.PRIMARY
+    await assign(
+        sessions, patient, await add_counselor(sessions, "Unlinked", linked=False), AssignmentRole.PRIMARY
     )
-    supervisor = await _counselor(sessions, "Supervisor", role=CounselorRole.SUPERVISOR)
-    await _counselor(sessions, "Retired", role=CounselorRole.SUPERVISOR, active=False)
-    await _counselor(sessions, "Unlinked supervisor", role=CounselorRole.SUPERVISOR, linked=False)
+    supervisor = await add_counselor(sessions, "Supervisor", role=CounselorRole.SUPERVISOR, linked=True)
+    await add_counselor(sessions, "Retired", role=CounselorRole.SUPERVISOR, active=False, linked=True)
+    await add_counselor(sessions, "Unlinked supervisor", role=CounselorRole.SUPERVISOR, linked=False)
     escalation_id = (await _raise(sessions, settings, patient, RiskLevel.HIGH, OFFICE)).escalation.id
     assert await _recipients(sessions, escalation_id, 0) == [supervisor.id]
 
@@ -476,7 +456,7 @@ async def test_whoever_is_on_call_is_added_at_every_stage_once(
     sessions: Sessions, settings: Settings
 ) -> None:
     team = await _team(sessions, settings, level=RiskLevel.IMMINENT)
-    night = await _counselor(sessions, "Night")
+    night = await add_counselor(sessions, "Night", linked=True)
     unlinked = Counselor(id=10**6, name="Not linked", chat_id=None, timezone="UTC")
     on_call = [team.people["primary"], night, unlinked]
     assert await _recipients(sessions, team.escalation_id, 0, on_call) == sorted(
@@ -717,7 +697,7 @@ def runtime(settings: Settings, engine: AsyncEngine, sessions: Sessions, content
 
 
 async def _on_call(sessions: Sessions, name: str, starts: datetime, ends: datetime) -> Counselor:
-    counselor = await _counselor(sessions, name)
+    counselor = await add_counselor(sessions, name, linked=True)
     async with db.transaction(sessions) as session:
         await oncall.add_shift(session, counselor.id, starts, ends)
     return counselor

@@ -37,10 +37,6 @@ def _texts(plan: SafetyPlan) -> dict[str, str | None]:
     return {name: getattr(plan, name) for name in IN_ORDER}
 
 
-async def _patient(sessions: Sessions) -> int:
-    return (await add_patient(sessions)).id
-
-
 # ---- the steps ---------------------------------------------------------------------------------------------
 
 
@@ -303,13 +299,13 @@ def test_crisis_contacts_people_then_professionals_on_separate_lines() -> None:
 
 
 async def test_no_plan_until_one_is_edited(sessions: Sessions) -> None:
-    patient_id = await _patient(sessions)
+    patient_id = (await add_patient(sessions)).id
     async with sessions() as session:
         assert await plans.plan_of(session, patient_id) is None
 
 
 async def test_plan_for_editing_creates_once(sessions: Sessions) -> None:
-    patient_id = await _patient(sessions)
+    patient_id = (await add_patient(sessions)).id
     async with db.transaction(sessions) as session:
         created = await plans.plan_for_editing(session, patient_id)
         assert created.id is not None
@@ -327,8 +323,8 @@ async def test_plan_for_editing_creates_once(sessions: Sessions) -> None:
 
 
 async def test_each_patient_has_their_own_plan(sessions: Sessions) -> None:
-    patient_id = await _patient(sessions)
-    other_id = await _patient(sessions)
+    patient_id = (await add_patient(sessions)).id
+    other_id = (await add_patient(sessions)).id
     async with db.transaction(sessions) as session:
         mine = await plans.plan_for_editing(session, patient_id)
         plans.begin(mine, Step.HELP_PEOPLE)
@@ -342,7 +338,7 @@ async def test_each_patient_has_their_own_plan(sessions: Sessions) -> None:
 
 async def test_a_walk_through_saved_step_by_step_is_kept(sessions: Sessions) -> None:
     """As the bot runs it: each message is its own transaction, so stopping halfway loses nothing."""
-    patient_id = await _patient(sessions)
+    patient_id = (await add_patient(sessions)).id
     async with db.transaction(sessions) as session:
         plans.begin(await plans.plan_for_editing(session, patient_id))
     for step in STEPS[:4]:

@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.core import db
 from bot.core.models import (
     AssignmentRole,
-    CareAssignment,
     Counselor,
     OutboxMessage,
     OutboxStatus,
@@ -36,7 +35,7 @@ from bot.schedule import rules as schedule
 from bot.schedule.ical_import import parse_calendar
 from bot.schedule.recurrence import to_local
 from bot.schedule.rules import ScheduleError
-from tests.records import add_patient
+from tests.records import add_counselor, add_patient, assign
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -444,18 +443,10 @@ async def test_cancel_occurrence_takes_it_off_the_schedule(sessions: Sessions) -
 
 async def test_the_assigned_counselor_is_the_primary_one(sessions: Sessions) -> None:
     """ "Can't make it" goes to the patient's primary counselor; to the whole team only if none is linked."""
-    patient = await add_patient(sessions)
-    async with db.transaction(sessions) as session:
-        primary = Counselor(name="Dana", timezone="UTC", chat_id=9001)
-        backup = Counselor(name="Sam", timezone="UTC", chat_id=9002)
-        session.add_all([primary, backup])
-        await session.flush()
-        session.add_all(
-            [
-                CareAssignment(patient_id=patient.id, counselor_id=primary.id, role=AssignmentRole.PRIMARY),
-                CareAssignment(patient_id=patient.id, counselor_id=backup.id, role=AssignmentRole.BACKUP),
-            ]
-        )
+    primary = await add_counselor(sessions, "Dana", linked=True)
+    backup = await add_counselor(sessions, "Sam", linked=True)
+    patient = await add_patient(sessions, counselor=primary)
+    await assign(sessions, patient, backup, AssignmentRole.BACKUP)
     async with db.transaction(sessions) as session:
         assert [c.name for c in await assigned_counselors(session, patient.id)] == ["Dana"]
         (await session.get_one(Counselor, primary.id)).chat_id = None  # not linked to Telegram

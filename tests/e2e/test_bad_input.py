@@ -8,7 +8,6 @@ import pytest
 
 from bot.core.models import InviteKind
 from bot.enrollment import onboarding
-from tests.e2e.test_crisis_flow import _link
 from tests.harness import BotHarness
 
 
@@ -23,15 +22,15 @@ async def test_media_edits_forwards_and_unknown_commands(harness: BotHarness) ->
     for send in (standin.send_sticker, standin.send_photo, standin.send_voice, standin.send_document):
         mark = standin.mark(user)
         await send(user)
-        await standin.wait_for(user, "only read text messages", after=mark)
+        await standin.wait_for(user, harness.part("input.non_text"), after=mark)
     mark = standin.mark(user)
     message_id = await standin.send_text(user, "I feel fine")
-    await standin.wait_for(user, "didn't understand", after=mark)
+    await standin.wait_for(user, harness.part("input.not_understood"), after=mark)
     mark = standin.mark(user)
     await standin.edit_user_message(user, message_id, "I feel fine today")
-    await standin.wait_for(user, "don't see edits", after=mark)
-    await harness.say(user, "look at this", "forwarded", forward_from_user_id=42)
-    await harness.say(user, "/frobnicate now", "don't know that command")
+    await standin.wait_for(user, harness.part("input.edited"), after=mark)
+    await harness.say(user, "look at this", harness.part("input.forwarded"), forward_from_user_id=42)
+    await harness.say(user, "/frobnicate now", harness.part("input.unknown_command"))
     await harness.say(user, "/help@iop_companion_bot", "/privacy")
     await _alive(harness, user)
 
@@ -39,7 +38,7 @@ async def test_media_edits_forwards_and_unknown_commands(harness: BotHarness) ->
 async def test_huge_text_gets_a_short_answer(harness: BotHarness) -> None:
     user = harness.new_user_id()
     await harness.enroll(user)
-    reply = await harness.say(user, "word " * 800, "didn't understand")
+    reply = await harness.say(user, "word " * 800, harness.part("input.not_understood"))
     assert len(reply.text or "") < 500
 
 
@@ -50,7 +49,7 @@ async def test_group_messages_are_ignored_and_commands_redirected(harness: BotHa
     mark = harness.standin.mark(group)
     await harness.standin.send_text(user, "hello group", chat_id=group, chat_type="group")
     await harness.standin.send_text(user, "/help", chat_id=group, chat_type="group")
-    reply = await harness.standin.wait_for(group, "private chat", after=mark)
+    reply = await harness.standin.wait_for(group, harness.part("input.group_chat"), after=mark)
     assert [m.text for m in harness.standin.transcript(group)] == [reply.text]
     await _alive(harness, user)
 
@@ -58,24 +57,31 @@ async def test_group_messages_are_ignored_and_commands_redirected(harness: BotHa
 async def test_forged_and_stale_buttons(harness: BotHarness) -> None:
     user = harness.new_user_id()
     code = await harness.invite(InviteKind.PATIENT, await harness.add_counselor())
-    consent = await harness.say(user, f"/start {code}", "I agree")
+    consent = await harness.say(user, f"/start {code}", harness.part("consent.screen"))
     standin = harness.standin
     for forged in ("consent:hack", "x" * 64, "tz:America/New_York", "revoke:confirm", "lang:es", "🙂"):
         query = await standin.tap_raw(user, consent.message_id, forged)
         answer = await standin.wait_for_callback_answer(query)
-        assert "no longer active" in answer.get("text", ""), forged
+        assert harness.part("input.button_expired") in answer.get("text", ""), forged
     # A forged time zone while the time zone question is open is treated as a wrong answer, not trusted.
-    zone_question = await harness.tap(user, consent, "I agree", "time zone")
+    zone_question = await harness.tap(
+        user, consent, harness.text("consent.accept_button"), harness.part("onboarding.ask_timezone")
+    )
     mark = standin.mark(user)
     await standin.tap_raw(user, zone_question.message_id, "tz:Mars/Olympus_Mons")
-    await standin.wait_for(user, "don't know that time zone", after=mark)
+    await standin.wait_for(user, harness.part("onboarding.invalid_timezone"), after=mark)
     patient = await harness.patient(user)
     assert patient is not None and patient.timezone == "America/New_York"
     # A tap on a message that does not exist at all.
     query = await standin.tap_raw(user, 999_999, "consent:accept")
     answer = await standin.wait_for_callback_answer(query)
-    assert "no longer active" in answer.get("text", "")
-    await harness.tap(user, zone_question, "Pacific", "check-in")
+    assert harness.part("input.button_expired") in answer.get("text", "")
+    await harness.tap(
+        user,
+        zone_question,
+        harness.text("onboarding.zones.los_angeles"),
+        harness.part("onboarding.ask_checkin_time"),
+    )
 
 
 async def test_a_failing_handler_apologises_with_a_reference_and_logs_no_text(
@@ -96,13 +102,13 @@ async def test_a_failing_handler_apologises_with_a_reference_and_logs_no_text(
     assert not any(secret in record.getMessage() for record in caplog.records)
     assert "Traceback" not in (apology.text or "") and "boom" not in (apology.text or "")
     monkeypatch.undo()
-    await harness.say(user, "America/Denver", "check-in")
+    await harness.say(user, "America/Denver", harness.part("onboarding.ask_checkin_time"))
 
 
 async def test_forged_ids_no_row_can_have_are_stale_buttons(harness: BotHarness) -> None:
     """Every button that carries an id, forged with one no row can have (12 digits, or just past PostgreSQL's
     integer): answered like a stale button, with no query made, so no database error and no apology."""
-    counselor_user, counselor_id = await _link(harness, "Sam")
+    counselor_user, counselor_id = await harness.link_counselor("Sam")
     user = harness.new_user_id()
     await harness.enroll(user, counselor_id)
     standin = harness.standin

@@ -26,10 +26,9 @@ from bot.core.models import (
 )
 from bot.risk import paging
 from bot.workspace import digests, reassignment
-from tests.e2e.test_crisis_flow import _link
-from tests.harness import BotHarness, until
+from tests.harness import BotHarness, part, until
 
-NOT_FOR_YOU = "not available to you"
+NOT_FOR_YOU = part("input.not_for_role")
 
 
 async def _checkin(
@@ -62,8 +61,8 @@ async def _audited(harness: BotHarness, action: str) -> list[AuditEvent]:
 
 
 async def test_caseload_patient_summary_and_notes_within_the_care_team(harness: BotHarness) -> None:
-    dana_user, dana_id = await _link(harness, "Dana")
-    sam_user, sam_id = await _link(harness, "Sam")
+    dana_user, dana_id = await harness.link_counselor("Dana")
+    sam_user, sam_id = await harness.link_counselor("Sam")
     calm_user, worried_user, sams_user = harness.new_user_id(), harness.new_user_id(), harness.new_user_id()
     calm_id = await harness.enroll(calm_user, dana_id)
     worried_id = await harness.enroll(worried_user, dana_id)
@@ -74,7 +73,7 @@ async def test_caseload_patient_summary_and_notes_within_the_care_team(harness: 
     calm, worried, sams = [await harness.patient(u) for u in (calm_user, worried_user, sams_user)]
     assert calm and worried and sams
 
-    listing = await harness.say(dana_user, "/caseload", "Your caseload (2 patients)")
+    listing = await harness.say(dana_user, "/caseload", harness.part("caseload.header", count=2))
     body = listing.text or ""
     # who needs attention first: reported use comes before a quiet week
     assert body.index(worried.alias) < body.index(calm.alias)
@@ -87,18 +86,20 @@ async def test_caseload_patient_summary_and_notes_within_the_care_team(harness: 
     chart = next(m for m in harness.standin.transcript(dana_user)[mark:] if m.kind == "photo")
     assert chart.file_bytes and worried.alias in (chart.text or "")
     assert "Stress (1)" in (summary.text or "")
-    await harness.say(dana_user, f"/patient {sams.alias}", "No patient")
-    await harness.say(dana_user, "/patient P-0000", "No patient")
+    await harness.say(dana_user, f"/patient {sams.alias}", harness.part("caseload.not_found"))
+    await harness.say(dana_user, "/patient P-0000", harness.part("caseload.not_found"))
     viewed = await _audited(harness, "patient.viewed")
     assert [(e.actor_id, e.subject_id) for e in viewed] == [(dana_id, worried_id)]
 
     # notes: kept for the team, shown in /patient, never to someone off the team
     await harness.say(
-        dana_user, f"/note {worried.alias} called, she is going to a meeting tonight", "Note saved"
+        dana_user,
+        f"/note {worried.alias} called, she is going to a meeting tonight",
+        harness.part("caseload.note_saved", alias=worried.alias),
     )
-    await harness.say(sam_user, f"/note {worried.alias} sneaky", "No patient")
+    await harness.say(sam_user, f"/note {worried.alias} sneaky", harness.part("caseload.not_found"))
     await harness.say(dana_user, f"/patient {worried.alias}", "Days with use reported")
-    notes = await harness.standin.wait_for(dana_user, "Notes by the care team")
+    notes = await harness.standin.wait_for(dana_user, harness.part("caseload.notes"))
     assert "Dana: called, she is going to a meeting tonight" in (notes.text or "")
 
     # patients cannot use counselor commands
@@ -108,38 +109,48 @@ async def test_caseload_patient_summary_and_notes_within_the_care_team(harness: 
 
 
 async def test_a_supervisor_sees_the_program_and_an_admin_sees_no_clinical_data(harness: BotHarness) -> None:
-    _, dana_id = await _link(harness, "Dana")
-    lee_user, _ = await _link(harness, "Lee", CounselorRole.SUPERVISOR)
-    admin_user, _ = await _link(harness, "Ari", CounselorRole.ADMIN)
+    _, dana_id = await harness.link_counselor("Dana")
+    lee_user, _ = await harness.link_counselor("Lee", CounselorRole.SUPERVISOR)
+    admin_user, _ = await harness.link_counselor("Ari", CounselorRole.ADMIN)
     patient_user = harness.new_user_id()
     await harness.enroll(patient_user, dana_id)
     patient = await harness.patient(patient_user)
     assert patient is not None
-    listing = await harness.say(lee_user, "/caseload", "All active patients (1)")
+    listing = await harness.say(lee_user, "/caseload", harness.part("caseload.header_program", count=1))
     assert patient.alias in (listing.text or "")
-    await harness.say(lee_user, f"/patient {patient.alias}", "the last 14 days")
-    await harness.say(admin_user, "/caseload", "shows no patient data")
-    await harness.say(admin_user, f"/patient {patient.alias}", "No patient")
+    await harness.say(
+        lee_user, f"/patient {patient.alias}", harness.part("caseload.summary", alias=patient.alias, days=14)
+    )
+    await harness.say(admin_user, "/caseload", harness.part("caseload.admin_only"))
+    await harness.say(admin_user, f"/patient {patient.alias}", harness.part("caseload.not_found"))
 
 
 async def test_caseload_pages_and_forged_page_buttons(harness: BotHarness) -> None:
-    dana_user, dana_id = await _link(harness, "Dana")
+    dana_user, dana_id = await harness.link_counselor("Dana")
     for _ in range(12):
         await harness.enroll(harness.new_user_id(), dana_id)
-    first = await harness.say(dana_user, "/caseload", "Page 1 of 2")
-    assert [label for label, _ in first.buttons()] == ["Next ›"]
-    second = await harness.tap(dana_user, first, "Next ›", "Page 2 of 2")
-    assert [label for label, _ in second.buttons()] == ["‹ Previous"]
+    first = await harness.say(dana_user, "/caseload", harness.part("caseload.header", page=1, pages=2))
+    assert [label for label, _ in first.buttons()] == [harness.text("caseload.next_button")]
+    second = await harness.tap(
+        dana_user,
+        first,
+        harness.text("caseload.next_button"),
+        harness.part("caseload.header", page=2, pages=2),
+    )
+    assert [label for label, _ in second.buttons()] == [harness.text("caseload.previous_button")]
     await harness.standin.tap_raw(dana_user, second.message_id, "cl:99")  # clamped to the last page
-    await harness.standin.wait_for(dana_user, lambda m: "Page 2 of 2" in (m.text or "") and m != second)
+    await harness.standin.wait_for(
+        dana_user,
+        lambda m: harness.part("caseload.header", page=2, pages=2) in (m.text or "") and m != second,
+    )
 
 
 async def test_the_daily_digest_at_the_chosen_time_and_nothing_when_nothing_happened(
     harness: BotHarness,
 ) -> None:
-    dana_user, dana_id = await _link(harness, "Dana")
-    await harness.say(dana_user, "/digest 25:99", "is not a time")
-    await harness.say(dana_user, "/digest 7:30", "at 07:30 each day")
+    dana_user, dana_id = await harness.link_counselor("Dana")
+    await harness.say(dana_user, "/digest 25:99", harness.part("caseload.digest_bad_time", value="25:99"))
+    await harness.say(dana_user, "/digest 7:30", harness.part("caseload.digest_set", time="07:30"))
     async with harness.runtime.sessions() as session:
         assert (await session.get_one(Counselor, dana_id)).digest_time == time(7, 30)
     # a controlled clock: the digest time is set to a minute ago, in the counselor's zone
@@ -160,22 +171,24 @@ async def test_the_daily_digest_at_the_chosen_time_and_nothing_when_nothing_happ
     assert patient is not None
     mark = harness.standin.mark(dana_user)
     assert await digests.send_digests(harness.runtime) == 1
-    digest = await harness.standin.wait_for(dana_user, "Daily digest: the last 24 hours", after=mark)
+    digest = await harness.standin.wait_for(dana_user, harness.part("caseload.digest"), after=mark)
     assert f"High cravings: {patient.alias} (9)" in (digest.text or "")
     assert f"Use reported: {patient.alias}" in (digest.text or "")
     assert await digests.send_digests(harness.runtime) == 0  # once a day
-    await harness.say(dana_user, "/digest off", "digest is off")
+    await harness.say(dana_user, "/digest off", harness.part("caseload.digest_off"))
 
 
 async def test_reassigning_a_patient_moves_their_open_escalation_to_the_new_counselor(
     harness: BotHarness,
 ) -> None:
-    dana_user, dana_id = await _link(harness, "Dana")
-    sam_user, sam_id = await _link(harness, "Sam")
+    dana_user, dana_id = await harness.link_counselor("Dana")
+    sam_user, sam_id = await harness.link_counselor("Sam")
     patient_user = harness.new_user_id()
     patient_id = await harness.enroll(patient_user, dana_id)
     await harness.say(patient_user, "i am going to kill myself tonight", "988")
-    danas_alert = await harness.standin.wait_for(dana_user, "URGENT alert")
+    danas_alert = await harness.standin.wait_for(
+        dana_user, harness.part("escalation.alert", level=harness.text("escalation.levels.imminent"))
+    )
 
     async def copy_kept() -> bool:
         async with harness.runtime.sessions() as session:
@@ -192,7 +205,9 @@ async def test_reassigning_a_patient_moves_their_open_escalation_to_the_new_coun
         moved = await reassignment.assign_primary(session, patient, sam, utcnow())
     assert moved.previous == [dana_id] and moved.escalations == 1
     await paging.page_due(harness.runtime)
-    await harness.standin.wait_for(sam_user, "URGENT alert")
+    await harness.standin.wait_for(
+        sam_user, harness.part("escalation.alert", level=harness.text("escalation.levels.imminent"))
+    )
     async with harness.runtime.sessions() as session:
         team = list(
             await session.scalars(
@@ -206,9 +221,9 @@ async def test_reassigning_a_patient_moves_their_open_escalation_to_the_new_coun
             )
         )
         assert list(pending_for_dana) == []
-    listing = await harness.say(sam_user, "/caseload", "Your caseload (1 patient)")
+    listing = await harness.say(sam_user, "/caseload", harness.part("caseload.header", count=1))
     assert "open URGENT alert" in (listing.text or "")
-    await harness.say(dana_user, "/caseload", "no active patients")
+    await harness.say(dana_user, "/caseload", harness.part("caseload.empty"))
     # Off the care team, Dana's old alert and /alerts no longer reach the patient's words or safety plan.
     text = harness.runtime.text
     await harness.say(dana_user, "/alerts", text("escalation.none_open", "en"))
@@ -220,7 +235,7 @@ async def test_reassigning_a_patient_moves_their_open_escalation_to_the_new_coun
 
 
 async def test_aliases_with_spaces_in_patient_and_note(harness: BotHarness) -> None:
-    dana_user, dana_id = await _link(harness, "Dana")
+    dana_user, dana_id = await harness.link_counselor("Dana")
     await harness.enroll(harness.new_user_id(), dana_id, alias="Demo patient")
     await harness.enroll(harness.new_user_id(), dana_id, alias="Sam Lee")
 

@@ -13,7 +13,6 @@ from bot.core.models import (
     CheckIn,
     CheckInSource,
     CheckInStatus,
-    InviteKind,
     Patient,
     RiskSignal,
     utcnow,
@@ -44,13 +43,14 @@ async def _toggle(harness: BotHarness, user: int, message: BotMessage, label: st
 
 async def test_a_full_check_in_with_buttons_and_typing(harness: BotHarness) -> None:
     user = harness.new_user_id()
-    counselor_user = harness.new_user_id()
-    counselor_id = await harness.add_counselor("Sam")
-    await _link_counselor(harness, counselor_user, counselor_id)
+    counselor_user, counselor_id = await harness.link_counselor("Sam")
     patient_id = await harness.enroll(user, counselor_id)
 
-    craving = await harness.say(user, "/checkin", "How strong is your craving")
-    assert [label for label, _ in craving.buttons()] == [*map(str, range(11)), "Skip"]
+    craving = await harness.say(user, "/checkin", harness.part("checkin.ask.craving"))
+    assert [label for label, _ in craving.buttons()] == [
+        *map(str, range(11)),
+        harness.text("checkin.buttons.skip"),
+    ]
     # Typed numbers are read when clear and re-asked gently when not.
     await harness.say(user, "eleven", "outside the scale")
     await harness.say(user, "7 or 8", "one number from 0 to 10")
@@ -67,8 +67,8 @@ async def test_a_full_check_in_with_buttons_and_typing(harness: BotHarness) -> N
         "Other exercises",
     ]
 
-    triggers = await _toggle(harness, user, triggers, "Stress")
-    triggers = await _toggle(harness, user, triggers, "Something else")
+    triggers = await _toggle(harness, user, triggers, harness.text("checkin.buttons.triggers.stress"))
+    triggers = await _toggle(harness, user, triggers, harness.text("checkin.buttons.triggers.other"))
     assert (await _checkin(harness, patient_id)).triggers == ["stress", "other"]
     await harness.tap(user, triggers, "Done", "What else made things harder")
     mood = await harness.say(user, "my ex called me", "mood")
@@ -107,23 +107,23 @@ async def test_a_full_check_in_with_buttons_and_typing(harness: BotHarness) -> N
     assert sleep.buttons() and not now_sleep.buttons()
     query = await harness.standin.tap_raw(user, use.message_id, f"ci:{saved.id}:use:no")
     answer = await harness.standin.wait_for_callback_answer(query)
-    assert "check-in has closed" in answer.get("text", "")
+    assert harness.part("checkin.closed") in answer.get("text", "")
 
 
 async def test_check_in_resumes_after_a_restart(harness: BotHarness) -> None:
     user = harness.new_user_id()
     patient_id = await harness.enroll(user)
-    craving = await harness.say(user, "/checkin", "How strong is your craving")
-    triggers = await harness.tap(user, craving, "3", "make things harder")
-    await harness.tap(user, triggers, "Skip", "mood")
+    craving = await harness.say(user, "/checkin", harness.part("checkin.ask.craving"))
+    triggers = await harness.tap(user, craving, "3", harness.part("checkin.ask.triggers"))
+    await harness.tap(user, triggers, harness.text("checkin.buttons.skip"), harness.part("checkin.ask.mood"))
 
     await harness.restart()
 
     # Typing the answer to the question asked before the restart just works...
-    await harness.say(user, "4", "How did you sleep")
+    await harness.say(user, "4", harness.part("checkin.ask.sleep"))
     # ...and /checkin carries on at the next unanswered question instead of starting again.
-    resumed = await harness.say(user, "/checkin", "pick up your check-in")
-    assert "How did you sleep" in (resumed.text or "")
+    resumed = await harness.say(user, "/checkin", harness.part("checkin.resumed"))
+    assert harness.part("checkin.ask.sleep") in (resumed.text or "")
     saved = await _checkin(harness, patient_id)
     assert (saved.craving, saved.triggers, saved.mood, saved.skipped, saved.step) == (
         3,
@@ -138,13 +138,13 @@ async def test_forged_and_foreign_buttons_do_nothing(harness: BotHarness) -> Non
     user, other = harness.new_user_id(), harness.new_user_id()
     await harness.enroll(user)
     other_id = await harness.enroll(other)
-    theirs = await harness.say(other, "/checkin", "How strong is your craving")
-    mine = await harness.say(user, "/checkin", "How strong is your craving")
+    theirs = await harness.say(other, "/checkin", harness.part("checkin.ask.craving"))
+    mine = await harness.say(user, "/checkin", harness.part("checkin.ask.craving"))
     foreign = (await _checkin(harness, other_id)).id
     for data in (f"ci:{foreign}:craving:5", f"ci:{foreign + 1000}:craving:5", "ci:1:craving:99", "ci:x:y:z"):
         query = await harness.standin.tap_raw(user, mine.message_id, data)
         answer = await harness.standin.wait_for_callback_answer(query)
-        assert "no longer active" in answer.get("text", "")
+        assert harness.part("input.button_expired") in answer.get("text", "")
     assert (await _checkin(harness, other_id)).craving is None
     assert theirs.buttons()
 
@@ -152,9 +152,7 @@ async def test_forged_and_foreign_buttons_do_nothing(harness: BotHarness) -> Non
 async def test_scheduled_prompt_nudge_and_missed_days_flagged(harness: BotHarness) -> None:
     """The real scheduler: a prompt at the local check-in time, one nudge, the third missed day flagged."""
     user = harness.new_user_id()
-    counselor_user = harness.new_user_id()
-    counselor_id = await harness.add_counselor("Lee")
-    await _link_counselor(harness, counselor_user, counselor_id)
+    counselor_user, counselor_id = await harness.link_counselor("Lee")
     patient_id = await harness.enroll(user, counselor_id)
     await harness.stop()
     # Two scheduled days already missed; today's check-in time passed three hours ago, in the patient's zone.
@@ -190,17 +188,17 @@ async def test_scheduled_prompt_nudge_and_missed_days_flagged(harness: BotHarnes
     )
     await harness.start()
 
-    prompt = await harness.standin.wait_for(user, "time for your daily check-in")
-    assert "How strong is your craving" in (prompt.text or "") and prompt.buttons()
+    prompt = await harness.standin.wait_for(user, harness.part("checkin.intro_scheduled"))
+    assert harness.part("checkin.ask.craving") in (prompt.text or "") and prompt.buttons()
     # One nudge when the prompt is left unanswered (here after about a second), and only one.
-    nudge = await harness.standin.wait_for(user, "gentle reminder")
+    nudge = await harness.standin.wait_for(user, harness.part("checkin.nudge"))
     assert nudge.buttons()
     # Nothing answered: when the check-in expires the third missed day in a row is flagged to the team.
     async with harness.runtime.sessions.begin() as session:
         await session.execute(
             update(CheckIn).where(CheckIn.status == CheckInStatus.OPEN).values(expires_at=now)
         )
-    alert = await harness.standin.wait_for(counselor_user, "missed 3 daily check-ins")
+    alert = await harness.standin.wait_for(counselor_user, harness.part("care.flag.missed_checkins", count=3))
     patient = await harness.patient(user)
     assert patient is not None and (alert.text or "").startswith(patient.alias)
     async with harness.runtime.sessions() as session:
@@ -208,26 +206,21 @@ async def test_scheduled_prompt_nudge_and_missed_days_flagged(harness: BotHarnes
         statuses = list(await session.scalars(select(CheckIn.status).where(CheckIn.patient_id == patient_id)))
     assert flags == ["missed_checkins"]
     assert statuses.count(CheckInStatus.MISSED) == 3
-    reminders = [m for m in harness.standin.transcript(user) if "gentle reminder" in (m.text or "")]
+    reminders = [
+        m for m in harness.standin.transcript(user) if harness.part("checkin.nudge") in (m.text or "")
+    ]
     assert len(reminders) == 1
     # An answer to the closed check-in is refused kindly.
     query = await harness.standin.tap_raw(user, prompt.message_id, prompt.buttons()[5][1])
     answer = await harness.standin.wait_for_callback_answer(query)
-    assert "check-in has closed" in answer.get("text", "")
-
-
-async def _link_counselor(harness: BotHarness, user: int, counselor_id: int) -> None:
-    code = await harness.invite(InviteKind.COUNSELOR, counselor_id)
-    await harness.say(user, f"/start {code}", "linked as a counselor")
+    assert harness.part("checkin.closed") in answer.get("text", "")
 
 
 async def test_a_third_strong_craving_in_two_days_tells_the_patient_the_team_knows(
     harness: BotHarness,
 ) -> None:
     user = harness.new_user_id()
-    counselor_user = harness.new_user_id()
-    counselor_id = await harness.add_counselor("Sam")
-    await _link_counselor(harness, counselor_user, counselor_id)
+    counselor_user, counselor_id = await harness.link_counselor("Sam")
     patient_id = await harness.enroll(user, counselor_id)
     async with db.transaction(harness.runtime.sessions) as session:  # two strong cravings yesterday
         for hours in (30, 20):
@@ -240,8 +233,10 @@ async def test_a_third_strong_craving_in_two_days_tells_the_patient_the_team_kno
                     source="checkin",
                 )
             )
-    craving = await harness.say(user, "/checkin", "How strong is your craving")
+    craving = await harness.say(user, "/checkin", harness.part("checkin.ask.craving"))
     mark = harness.standin.mark(user)
-    await harness.tap(user, craving, "8", "make things harder")
-    await harness.standin.wait_for(user, "I've let your care team know", after=mark)
-    await harness.standin.wait_for(counselor_user, "High alert")
+    await harness.tap(user, craving, "8", harness.part("checkin.ask.triggers"))
+    await harness.standin.wait_for(user, harness.part("crisis.pattern_told"), after=mark)
+    await harness.standin.wait_for(
+        counselor_user, harness.part("escalation.alert", level=harness.text("escalation.levels.high"))
+    )

@@ -42,31 +42,47 @@ async def _run_module(
     while message.buttons():  # the last step comes without buttons, followed by the "after" question
         assert f"· {number}/" in (message.text or ""), message.text
         mark = harness.standin.mark(user)
-        message = await _press(harness, user, message, "Stop" if stop_at == number else "Next")
+        message = await _press(
+            harness,
+            user,
+            message,
+            harness.text("coping.stop_button") if stop_at == number else harness.text("coping.next_button"),
+        )
         number += 1
-        if "How strong is your craving now" in (message.text or ""):
+        if harness.part("coping.rate_after") in (message.text or ""):
             break
-    rate = await harness.standin.wait_for(user, "How strong is your craving now", after=mark)
+    rate = await harness.standin.wait_for(user, harness.part("coping.rate_after"), after=mark)
     return await harness.tap(user, rate, after, "craving")
 
 
 async def test_a_module_with_ratings_then_what_works_for_you(harness: BotHarness) -> None:
     user = harness.new_user_id()
     await harness.enroll(user)
-    menu = await harness.say(user, "/cope", "Pick an exercise")
+    menu = await harness.say(user, "/cope", harness.part("coping.menu"))
     assert "★" not in (menu.text or "")
-    assert [label for label, _ in menu.buttons()][:2] == ["Breathing", "Relaxing your body"]
-    breathing = await harness.tap(user, menu, "Breathing", "pick one")
-    start = await harness.tap(user, breathing, "Box breathing", "how strong is your craving right now")
+    assert [label for label, _ in menu.buttons()][:2] == [
+        harness.text("coping.categories.breathing"),
+        harness.text("coping.categories.relaxation"),
+    ]
+    breathing = await harness.tap(
+        user, menu, harness.text("coping.categories.breathing"), harness.part("coping.category_intro")
+    )
+    start = await harness.tap(
+        user, breathing, harness.module_title("box_breathing"), harness.part("coping.rate_before")
+    )
 
     done = await _run_module(harness, user, start, "8", "4")
-    assert "went from 8 to 4" in (done.text or "")
+    assert harness.part("coping.done_lower", before=8, after=4) in (done.text or "")
     # An urge-surfing run that did not lower the craving, stopped at step 2.
-    menu = await harness.say(user, "/cope", "Pick an exercise")
-    urges = await harness.tap(user, menu, "Riding out an urge", "pick one")
-    start = await harness.tap(user, urges, "Urge surfing", "how strong")
+    menu = await harness.say(user, "/cope", harness.part("coping.menu"))
+    urges = await harness.tap(
+        user, menu, harness.text("coping.categories.urge_management"), harness.part("coping.category_intro")
+    )
+    start = await harness.tap(
+        user, urges, harness.module_title("urge_surfing"), harness.part("coping.rate_before")
+    )
     stayed = await _run_module(harness, user, start, "6", "6", stop_at=2)
-    assert "stayed at 6" in (stayed.text or "")
+    assert harness.part("coping.done_same", after=6) in (stayed.text or "")
 
     async with harness.runtime.sessions() as session:
         runs = list(await session.scalars(select(CopingSession).order_by(CopingSession.id)))
@@ -81,12 +97,25 @@ async def test_a_module_with_ratings_then_what_works_for_you(harness: BotHarness
     craving = await harness.say(user, "/checkin", "How strong is your craving")
     question = await harness.tap(user, craving, "7", "make things harder")  # (8 or more: offered at once)
     for _ in range(4):  # skip triggers, mood, sleep, use
-        question = await _press(harness, user, question, "Skip")
+        question = await _press(harness, user, question, harness.text("checkin.buttons.skip"))
     mark = harness.standin.mark(user)
-    await harness.tap(user, question, "Skip", "Thank you for checking in")  # the note
-    offer = await harness.standin.wait_for(user, "has helped you before", after=mark)
-    assert offer.buttons()[0][0] == "Start Box breathing"
-    again = await harness.tap(user, offer, "Start Box breathing", "how strong is your craving right now")
+    await harness.tap(
+        user, question, harness.text("checkin.buttons.skip"), harness.part("checkin.thanks")
+    )  # the note
+    offer = await harness.standin.wait_for(
+        user,
+        harness.part("checkin.high_craving_helped", title=harness.module_title("box_breathing")),
+        after=mark,
+    )
+    assert offer.buttons()[0][0] == harness.text(
+        "checkin.start_button", title=harness.module_title("box_breathing")
+    )
+    again = await harness.tap(
+        user,
+        offer,
+        harness.text("checkin.start_button", title=harness.module_title("box_breathing")),
+        harness.part("coping.rate_before"),
+    )
     assert again.buttons()
 
 
@@ -99,28 +128,32 @@ async def test_pauses_advance_by_themselves_and_typing_mid_exercise(
     async with BotHarness.running(settings.model_copy(update={"content_dir": content})) as harness:
         user = harness.new_user_id()
         await harness.enroll(user)
-        menu = await harness.say(user, "/cope", "Pick an exercise")
-        grounding = await harness.tap(user, menu, "Grounding", "pick one")
-        start = await harness.tap(user, grounding, "Quick test", "how strong")
-        first = await harness.tap(user, start, "Skip", "First step")
+        menu = await harness.say(user, "/cope", harness.part("coping.menu"))
+        grounding = await harness.tap(
+            user, menu, harness.text("coping.categories.grounding"), harness.part("coping.category_intro")
+        )
+        start = await harness.tap(user, grounding, "Quick test", harness.part("coping.rate_before"))
+        first = await harness.tap(user, start, harness.text("coping.skip_button"), "First step")
         second = await harness.standin.wait_for(user, "Second step", timeout=5)  # nobody tapped Next
         # The first step's buttons went when the second came.
         assert not next(
             m for m in harness.standin.transcript(user) if m.message_id == first.message_id
         ).buttons()
-        reminder = await harness.say(user, "I feel weird", "in the middle of")
+        reminder = await harness.say(
+            user, "I feel weird", harness.part("coping.mid_exercise", title="Quick test")
+        )
         assert "Quick test" in (reminder.text or "") and [b for b, _ in reminder.buttons()] == [
-            "Next ›",
-            "Stop",
+            harness.text("coping.next_button"),
+            harness.text("coping.stop_button"),
         ]
         await harness.standin.wait_for(user, "Last step", timeout=5)
-        await harness.standin.wait_for(user, "How strong is your craving now")
+        await harness.standin.wait_for(user, harness.part("coping.rate_after"))
         assert "· 2/3" in (second.text or "")
         # A typed rating works as well as a tap; a Next left on an old step is answered, and does nothing.
-        await harness.say(user, "2", "Well done for taking this time")
+        await harness.say(user, "2", harness.part("coping.done_unrated"))
         query = await harness.standin.tap_raw(user, first.message_id, first.buttons()[0][1])
         answer = await harness.standin.wait_for_callback_answer(query)
-        assert "already passed" in answer.get("text", "")
+        assert harness.part("coping.stale") in answer.get("text", "")
 
 
 async def test_an_exercise_stops_when_consent_is_withdrawn(settings: Settings, tmp_path: Path) -> None:
@@ -130,12 +163,14 @@ async def test_an_exercise_stops_when_consent_is_withdrawn(settings: Settings, t
     async with BotHarness.running(settings.model_copy(update={"content_dir": content})) as harness:
         user = harness.new_user_id()
         patient_id = await harness.enroll(user)
-        menu = await harness.say(user, "/cope", "Pick an exercise")
-        grounding = await harness.tap(user, menu, "Grounding", "pick one")
-        start = await harness.tap(user, grounding, "Quick test", "how strong")
-        await harness.tap(user, start, "Skip", "First step")
-        confirm = await harness.say(user, "/revoke", "stop sharing")
-        await harness.tap(user, confirm, "Yes, stop sharing", "")
+        menu = await harness.say(user, "/cope", harness.part("coping.menu"))
+        grounding = await harness.tap(
+            user, menu, harness.text("coping.categories.grounding"), harness.part("coping.category_intro")
+        )
+        start = await harness.tap(user, grounding, "Quick test", harness.part("coping.rate_before"))
+        await harness.tap(user, start, harness.text("coping.skip_button"), "First step")
+        confirm = await harness.say(user, "/revoke", harness.part("revoke.confirm_prompt"))
+        await harness.tap(user, confirm, harness.text("revoke.confirm_button"), "")
         # When the first pause ends the run is closed instead of showing the next step.
         for _ in range(100):
             async with harness.runtime.sessions() as session:

@@ -31,19 +31,11 @@ from bot.core.models import (
 )
 from bot.handlers.base import URGENT_REPLY_KIND
 from bot.schedule import rules as schedule
-from tests.e2e.test_crisis_flow import _escalations, _link
+from tests.e2e.test_crisis_flow import _escalations
 from tests.harness import BotHarness
 
 CRISIS = {"en": "im going to kill myself tonight", "es": "me voy a matar esta noche"}
 WAIT = 15.0  # a crisis turn's replies go through the outbox, one a second per chat
-
-
-def _text(harness: BotHarness, key: str, language: str = "en", **variables: object) -> str:
-    return harness.runtime.text(key, language, **variables)
-
-
-def _first_line(harness: BotHarness, key: str, language: str = "en", **variables: object) -> str:
-    return _text(harness, key, language, **variables).splitlines()[0]
 
 
 async def _outbox_mark(harness: BotHarness) -> int:
@@ -77,8 +69,8 @@ async def _checkin(harness: BotHarness, patient_id: int) -> CheckIn:
 def _expected_crisis_turn(harness: BotHarness, language: str) -> list[str]:
     """The imminent reply (no safety plan yet), then the screener's permission question: nothing else."""
     return [
-        _text(harness, "crisis.imminent", language, overdose=False, plan_contacts=None),
-        _text(harness, "cssrs.intro_alerted", language),
+        harness.text("crisis.imminent", language, overdose=False, plan_contacts=None),
+        harness.text("cssrs.intro_alerted", language),
     ]
 
 
@@ -86,23 +78,23 @@ def _expected_crisis_turn(harness: BotHarness, language: str) -> list[str]:
 async def test_a_crisis_typed_in_a_check_in_pauses_it_and_checkin_carries_it_on(
     harness: BotHarness, language: str
 ) -> None:
-    counselor_user, counselor_id = await _link(harness, "Sam")
+    counselor_user, counselor_id = await harness.link_counselor("Sam")
     user = harness.new_user_id()
     patient_id = await harness.enroll(user, counselor_id, language=language)
 
-    craving = await harness.say(user, "/checkin", _first_line(harness, "checkin.ask.craving", language))
-    triggers = await harness.tap(user, craving, "3", _first_line(harness, "checkin.ask.triggers", language))
-    done = _text(harness, "checkin.buttons.done", language)
-    await harness.tap(user, triggers, done, _first_line(harness, "checkin.ask.mood", language))
+    craving = await harness.say(user, "/checkin", harness.part("checkin.ask.craving", language))
+    triggers = await harness.tap(user, craving, "3", harness.part("checkin.ask.triggers", language))
+    done = harness.text("checkin.buttons.done", language)
+    await harness.tap(user, triggers, done, harness.part("checkin.ask.mood", language))
 
     # The mood question waits for a number; a crisis comes instead.
     mark, outbox_mark = harness.standin.mark(user), await _outbox_mark(harness)
     await harness.standin.send_text(user, CRISIS[language])
-    permission = _text(harness, "cssrs.intro_alerted", language)
+    permission = harness.text("cssrs.intro_alerted", language)
     await harness.standin.wait_for(user, permission, after=mark, timeout=WAIT)
     await harness.standin.wait_for(counselor_user, "URGENT alert")
     assert await _crisis_replies(harness, user, outbox_mark) == _expected_crisis_turn(harness, language)
-    retry = _text(harness, "checkin.retry.mood", language)
+    retry = harness.text("checkin.retry.mood", language)
     assert not any(retry in (m.text or "") for m in harness.standin.transcript(user)[mark:])
 
     paused = await _checkin(harness, patient_id)
@@ -112,22 +104,26 @@ async def test_a_crisis_typed_in_a_check_in_pauses_it_and_checkin_carries_it_on(
     assert escalation.level == "imminent"
 
     # Later, /checkin carries it on where it stopped, with the answers given before.
-    resumed = await harness.say(user, "/checkin", _text(harness, "checkin.resumed", language))
-    assert _first_line(harness, "checkin.ask.mood", language) in (resumed.text or "")
+    resumed = await harness.say(user, "/checkin", harness.text("checkin.resumed", language))
+    assert harness.part("checkin.ask.mood", language) in (resumed.text or "")
     # (Typed words would go to the screener's open question first: the check-in's buttons answer it.)
-    await harness.tap(user, resumed, "4", _first_line(harness, "checkin.ask.sleep", language))
+    await harness.tap(user, resumed, "4", harness.part("checkin.ask.sleep", language))
     carried_on = await _checkin(harness, patient_id)
     assert carried_on.id == paused.id and carried_on.status is CheckInStatus.OPEN
     assert (carried_on.craving, carried_on.mood) == (3, 4)
 
 
 async def test_a_crisis_during_an_exercise_stops_it(harness: BotHarness) -> None:
-    _, counselor_id = await _link(harness, "Sam")
+    _, counselor_id = await harness.link_counselor("Sam")
     user = harness.new_user_id()
     patient_id = await harness.enroll(user, counselor_id)
-    menu = await harness.say(user, "/cope", _first_line(harness, "coping.menu"))
-    breathing = await harness.tap(user, menu, _text(harness, "coping.categories.breathing"), "pick one")
-    start = await harness.tap(user, breathing, "Box breathing", "how strong is your craving right now")
+    menu = await harness.say(user, "/cope", harness.part("coping.menu"))
+    breathing = await harness.tap(
+        user, menu, harness.text("coping.categories.breathing"), harness.part("coping.category_intro")
+    )
+    start = await harness.tap(
+        user, breathing, harness.module_title("box_breathing"), harness.part("coping.rate_before")
+    )
     step = await harness.tap(user, start, "8", "· 1/")
     async with harness.runtime.sessions() as session:
         run = await session.scalar(select(CopingSession).where(CopingSession.patient_id == patient_id))
@@ -135,9 +131,11 @@ async def test_a_crisis_during_an_exercise_stops_it(harness: BotHarness) -> None
 
     mark, outbox_mark = harness.standin.mark(user), await _outbox_mark(harness)
     await harness.standin.send_text(user, CRISIS["en"])
-    await harness.standin.wait_for(user, _text(harness, "cssrs.intro_alerted"), after=mark, timeout=WAIT)
+    await harness.standin.wait_for(user, harness.text("cssrs.intro_alerted"), after=mark, timeout=WAIT)
     assert await _crisis_replies(harness, user, outbox_mark) == _expected_crisis_turn(harness, "en")
-    middle = _text(harness, "coping.mid_exercise", title="Box breathing", number=1, total=1).split("(")[0]
+    middle = harness.text(
+        "coping.mid_exercise", title=harness.module_title("box_breathing"), number=1, total=1
+    ).split("(")[0]
     assert not any(middle in (m.text or "") for m in harness.standin.transcript(user)[mark:])
 
     # Stopped: no step is due, ever; its Next button is stale.
@@ -146,16 +144,16 @@ async def test_a_crisis_during_an_exercise_stops_it(harness: BotHarness) -> None
         due = await coping.due_steps(session, utcnow() + timedelta(days=1))
     assert stopped.status is CopingStatus.ABANDONED and stopped.next_step_at is None
     assert due == []
-    next_label = _text(harness, "coping.next_button")
+    next_label = harness.text("coping.next_button")
     data = next(d for label, d in step.buttons() if label == next_label)
     answer = await harness.standin.wait_for_callback_answer(
         await harness.standin.tap_raw(user, step.message_id, data)
     )
-    assert answer.get("text") == _text(harness, "coping.stale")
+    assert answer.get("text") == harness.text("coping.stale")
 
 
 async def test_a_crisis_sets_aside_a_reason_being_asked_and_a_plan_step(harness: BotHarness) -> None:
-    _, counselor_id = await _link(harness, "Sam")
+    _, counselor_id = await harness.link_counselor("Sam")
     user = harness.new_user_id()
     patient_id = await harness.enroll(user, counselor_id)
 
@@ -182,9 +180,9 @@ async def test_a_crisis_sets_aside_a_reason_being_asked_and_a_plan_step(harness:
     # A slip disclosed (a high signal): the crisis reply, and the reason is no longer waited for.
     mark = harness.standin.mark(user)
     await harness.standin.send_text(user, "i relapsed last night")
-    await harness.standin.wait_for(user, _first_line(harness, "use.told_high"), after=mark, timeout=WAIT)
+    await harness.standin.wait_for(user, harness.part("use.told_high"), after=mark, timeout=WAIT)
     # What they type next is not taken as their reason for missing the session.
-    await harness.say(user, "my car broke down", _text(harness, "input.not_understood"))
+    await harness.say(user, "my car broke down", harness.text("input.not_understood"))
     async with harness.runtime.sessions() as session:
         [row] = await session.scalars(select(Attendance).where(Attendance.patient_id == patient_id))
     assert (row.awaiting_reason, row.reason) == (False, None)
@@ -192,20 +190,22 @@ async def test_a_crisis_sets_aside_a_reason_being_asked_and_a_plan_step(harness:
     # A plan step being typed: crisis words there are asked about (by design), and "I need help now" is a
     # crisis reply that sets the plan step aside.
     intro = await harness.say(user, "/safetyplan", "6 steps")
-    await harness.tap(user, intro, _text(harness, "plan.start_button"), "warning signs")
-    question = await harness.say(
-        user, "when i think about killing myself", _text(harness, "crisis.safety_check")
+    await harness.tap(
+        user, intro, harness.text("plan.start_button"), harness.part("plan.steps.warning_signs.title")
     )
-    await harness.standin.wait_for(user, "2. Things I can do")
+    question = await harness.say(
+        user, "when i think about killing myself", harness.text("crisis.safety_check")
+    )
+    await harness.standin.wait_for(user, harness.part("plan.steps.coping.title"))
     mark = harness.standin.mark(user)
-    await harness.tap(user, question, _text(harness, "crisis.not_safe_button"), "988")
-    await harness.standin.wait_for(user, _text(harness, "cssrs.intro_alerted"), after=mark, timeout=WAIT)
+    await harness.tap(user, question, harness.text("crisis.not_safe_button"), "988")
+    await harness.standin.wait_for(user, harness.text("cssrs.intro_alerted"), after=mark, timeout=WAIT)
     async with harness.runtime.sessions() as session:
         plan = await session.scalar(select(SafetyPlan).where(SafetyPlan.patient_id == patient_id))
     assert plan is not None and plan.editing is None
     assert plan.warning_signs == "when i think about killing myself"
     # The screener's question now waits for the text, not the plan.
-    await harness.say(user, "call my sister", _text(harness, "cssrs.use_permission_buttons"))
+    await harness.say(user, "call my sister", harness.text("cssrs.use_permission_buttons"))
     async with harness.runtime.sessions() as session:
         plan = await session.scalar(select(SafetyPlan).where(SafetyPlan.patient_id == patient_id))
     assert plan is not None and plan.coping is None

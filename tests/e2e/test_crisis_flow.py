@@ -19,7 +19,6 @@ from bot.core.models import (
     CounselorRole,
     Escalation,
     EscalationStatus,
-    InviteKind,
     RiskSignal,
     utcnow,
 )
@@ -27,17 +26,6 @@ from bot.risk import paging
 from devtools.simulator import BotMessage
 from tests.e2e.test_checkin_flow import _toggle
 from tests.harness import BotHarness
-
-
-async def _link(
-    harness: BotHarness, name: str, role: CounselorRole = CounselorRole.COUNSELOR
-) -> tuple[int, int]:
-    user = harness.new_user_id()
-    counselor_id = await harness.add_counselor(name, role)
-    code = await harness.invite(InviteKind.COUNSELOR, counselor_id)
-    welcome = harness.runtime.text("counselor.welcome", "en", name=name, role=role.value)
-    await harness.say(user, f"/start {code}", welcome.splitlines()[0])
-    return user, counselor_id
 
 
 async def _escalations(harness: BotHarness, patient_id: int) -> list[Escalation]:
@@ -64,9 +52,9 @@ def _alerts(harness: BotHarness, user: int) -> list[BotMessage]:
 
 
 async def test_imminent_message_crisis_reply_alert_repage_widen_and_acknowledge(harness: BotHarness) -> None:
-    primary_user, primary_id = await _link(harness, "Sam")
-    backup_user, backup_id = await _link(harness, "Bo")
-    supervisor_user, _ = await _link(harness, "Ada", CounselorRole.SUPERVISOR)
+    primary_user, primary_id = await harness.link_counselor("Sam")
+    backup_user, backup_id = await harness.link_counselor("Bo")
+    supervisor_user, _ = await harness.link_counselor("Ada", CounselorRole.SUPERVISOR)
     patient_user = harness.new_user_id()
     patient_id = await harness.enroll(patient_user, primary_id)
     async with db.transaction(harness.runtime.sessions) as session:
@@ -78,17 +66,21 @@ async def test_imminent_message_crisis_reply_alert_repage_widen_and_acknowledge(
     reply = await harness.say(patient_user, "im going to k1ll myself tonight", "988")
     assert "741741" in (reply.text or "") and "838255" in (reply.text or "")
     assert "1-800-662-4357" not in (reply.text or "")  # SAMHSA's helpline: treatment, not crisis
-    assert "let your care team know" in (reply.text or "")
+    assert harness.part("crisis.imminent") in (reply.text or "")
 
     # The primary counselor is alerted with the least data: alias, level, category, time; not the words.
-    alert = await harness.standin.wait_for(primary_user, "URGENT alert")
-    assert patient.alias in (alert.text or "") and "suicide risk" in (alert.text or "")
+    alert = await harness.standin.wait_for(
+        primary_user, harness.part("escalation.alert", level=harness.text("escalation.levels.imminent"))
+    )
+    assert patient.alias in (alert.text or "") and harness.text("escalation.categories.suicide") in (
+        alert.text or ""
+    )
     assert "myself" not in (alert.text or "")
     assert [label for label, _ in alert.buttons()] == [
-        "Acknowledge",
-        "Resolve",
-        "Show details",
-        "Safety plan",
+        harness.text("escalation.acknowledge_button"),
+        harness.text("escalation.resolve_button"),
+        harness.text("escalation.details_button"),
+        harness.text("escalation.plan_button"),
     ]
     assert _alerts(harness, backup_user) == [] and _alerts(harness, supervisor_user) == []
     [escalation] = await _escalations(harness, patient_id)
@@ -100,30 +92,34 @@ async def test_imminent_message_crisis_reply_alert_repage_widen_and_acknowledge(
     # Nobody answers: 5 minutes on, the backups are paged too; 10 minutes on, the supervisors.
     await _time_passes(harness, escalation.id)
     mark = harness.standin.mark(primary_user)
-    await harness.standin.wait_for(backup_user, "Still unanswered")
-    await harness.standin.wait_for(primary_user, "Still unanswered", after=mark)
+    await harness.standin.wait_for(backup_user, harness.part("escalation.repage"))
+    await harness.standin.wait_for(primary_user, harness.part("escalation.repage"), after=mark)
     assert _alerts(harness, supervisor_user) == []
     await _time_passes(harness, escalation.id)
     mark = harness.standin.mark(primary_user)
-    supervisor_alert = await harness.standin.wait_for(supervisor_user, "Still unanswered")
-    await harness.standin.wait_for(primary_user, "Still unanswered", after=mark)  # one a second per chat
+    supervisor_alert = await harness.standin.wait_for(supervisor_user, harness.part("escalation.repage"))
+    await harness.standin.wait_for(
+        primary_user, harness.part("escalation.repage"), after=mark
+    )  # one a second per chat
     assert len(_alerts(harness, primary_user)) == 3
 
     # The supervisor acknowledges; every copy of the alert says so, and the paging stops.
     await harness.standin.tap(supervisor_user, supervisor_alert.message_id, f"esc:{escalation.id}:ack")
-    await harness.standin.wait_for(primary_user, "Acknowledged by Ada")
+    await harness.standin.wait_for(primary_user, harness.part("escalation.acknowledged", counselor="Ada"))
     [escalation] = await _escalations(harness, patient_id)
     assert escalation.status is EscalationStatus.ACKNOWLEDGED and escalation.next_page_at is None
     await _time_passes(harness, escalation.id)
     assert len(_alerts(harness, primary_user)) == 3
 
     # Details on request, audited; then resolved with an outcome.
-    details = await harness.tap(primary_user, alert, "Show details", "What")
+    details = await harness.tap(
+        primary_user,
+        alert,
+        harness.text("escalation.details_button"),
+        harness.part("escalation.details", alias=patient.alias),
+    )
     assert "k1ll myself tonight" in (details.text or "")
-    outcomes = await harness.tap(primary_user, alert, "Resolve", "How was it resolved")
-    data = next(d for label, d in outcomes.buttons() if label == "Reached the patient, safe")
-    await harness.standin.tap(primary_user, outcomes.message_id, data)
-    await harness.standin.wait_for(primary_user, "Resolved by Sam")
+    await harness.resolve_alert(primary_user, alert, "Sam")
     [escalation] = await _escalations(harness, patient_id)
     assert escalation.status is EscalationStatus.RESOLVED and escalation.outcome == "safe"
     async with harness.runtime.sessions() as session:
@@ -132,8 +128,8 @@ async def test_imminent_message_crisis_reply_alert_repage_widen_and_acknowledge(
 
 
 async def test_a_counselor_off_the_care_team_is_refused(harness: BotHarness) -> None:
-    _, primary_id = await _link(harness, "Sam")
-    stranger_user, _ = await _link(harness, "Eve")
+    _, primary_id = await harness.link_counselor("Sam")
+    stranger_user, _ = await harness.link_counselor("Eve")
     patient_user = harness.new_user_id()
     patient_id = await harness.enroll(patient_user, primary_id)
     await harness.say(patient_user, "took 30 xanax", "911")
@@ -142,7 +138,7 @@ async def test_a_counselor_off_the_care_team_is_refused(harness: BotHarness) -> 
 
     query = await harness.standin.tap_raw(stranger_user, 1, f"esc:{escalation.id}:det")
     answer = await harness.standin.wait_for_callback_answer(query)
-    assert "can't act on this alert" in str(answer.get("text"))
+    assert harness.part("escalation.refused") in str(answer.get("text"))
     query = await harness.standin.tap_raw(stranger_user, 1, f"esc:{escalation.id}:ack")
     await harness.standin.wait_for_callback_answer(query)
     [escalation] = await _escalations(harness, patient_id)
@@ -153,16 +149,18 @@ async def test_a_counselor_off_the_care_team_is_refused(harness: BotHarness) -> 
 
 
 async def test_high_signal_tells_the_patient_the_team_knows_and_groups(harness: BotHarness) -> None:
-    primary_user, primary_id = await _link(harness, "Sam")
+    primary_user, primary_id = await harness.link_counselor("Sam")
     patient_user = harness.new_user_id()
     patient_id = await harness.enroll(patient_user, primary_id)
 
-    permission = harness.runtime.text("cssrs.intro_alerted", "en")
+    permission = harness.text("cssrs.intro_alerted")
     mark = harness.standin.mark(patient_user)
     await harness.say(patient_user, "i wish i could go to sleep and not wake up", permission)
     replies = [m.text or "" for m in harness.standin.transcript(patient_user)[mark:]]
-    assert any("let your care team know" in text for text in replies)
-    await harness.standin.wait_for(primary_user, "High alert")
+    assert any(harness.part("crisis.high") in text for text in replies)
+    await harness.standin.wait_for(
+        primary_user, harness.part("escalation.alert", level=harness.text("escalation.levels.high"))
+    )
     # The same category again within the window joins the open escalation: no second alert; the screener
     # question under way (its permission) is asked again.
     await harness.say(patient_user, "everyone would be better off without me", permission)
@@ -171,18 +169,26 @@ async def test_high_signal_tells_the_patient_the_team_knows_and_groups(harness: 
 
 
 async def test_a_softened_overdose_signal_asks_if_the_patient_is_safe(harness: BotHarness) -> None:
-    primary_user, primary_id = await _link(harness, "Sam")
+    primary_user, primary_id = await harness.link_counselor("Sam")
     patient_user = harness.new_user_id()
     patient_id = await harness.enroll(patient_user, primary_id)
 
     # A denial is not silence: it is asked about, not dropped and not paged.
-    question = await harness.say(patient_user, "i'm not going to overdose", "Are you safe right now")
-    await harness.tap(patient_user, question, "I'm safe", "Thank you for letting me know")
+    question = await harness.say(
+        patient_user, "i'm not going to overdose", harness.part("crisis.safety_check")
+    )
+    await harness.tap(
+        patient_user, question, harness.text("crisis.safe_button"), harness.part("crisis.safe_reply")
+    )
     assert await _escalations(harness, patient_id) == []
     # ...and "I need help now" on that question pages at once, as imminent.
-    question = await harness.say(patient_user, "i'm not going to overdose", "Are you safe right now")
-    await harness.tap(patient_user, question, "I need help now", "988")
-    await harness.standin.wait_for(primary_user, "URGENT alert")
+    question = await harness.say(
+        patient_user, "i'm not going to overdose", harness.part("crisis.safety_check")
+    )
+    await harness.tap(patient_user, question, harness.text("crisis.not_safe_button"), "988")
+    await harness.standin.wait_for(
+        primary_user, harness.part("escalation.alert", level=harness.text("escalation.levels.imminent"))
+    )
     assert [e.level for e in await _escalations(harness, patient_id)] == ["imminent"]
 
 
@@ -192,15 +198,17 @@ UNLISTED = "i keep thinking everyone would move on fine if i just vanished"
 
 
 async def test_what_only_the_model_worries_about_is_asked_about_not_paged(harness: BotHarness) -> None:
-    primary_user, primary_id = await _link(harness, "Sam")
+    primary_user, primary_id = await harness.link_counselor("Sam")
     patient_user = harness.new_user_id()
     patient_id = await harness.enroll(patient_user, primary_id)
 
     mark = harness.standin.mark(patient_user)
-    question = await harness.say(patient_user, UNLISTED, "Are you safe right now")
+    question = await harness.say(patient_user, UNLISTED, harness.part("crisis.safety_check"))
     replies = [m.text or "" for m in harness.standin.transcript(patient_user)[mark:]]
-    assert not any("didn't understand" in text for text in replies)
-    await harness.tap(patient_user, question, "I'm safe", "Thank you for letting me know")
+    assert not any(harness.part("input.not_understood") in text for text in replies)
+    await harness.tap(
+        patient_user, question, harness.text("crisis.safe_button"), harness.part("crisis.safe_reply")
+    )
     assert await _escalations(harness, patient_id) == []
     async with harness.runtime.sessions() as session:  # a guess is not a signal: it never adds up to an alert
         assert (
@@ -208,30 +216,39 @@ async def test_what_only_the_model_worries_about_is_asked_about_not_paged(harnes
         )
 
     # In a check-in, the answer is kept and the question comes after it.
-    craving = await harness.say(patient_user, "/checkin", "How strong is your craving")
-    triggers = await harness.tap(patient_user, craving, "3", "make things harder")
-    triggers = await _toggle(harness, patient_user, triggers, "Something else")
-    await harness.tap(patient_user, triggers, "Done", "What else made things harder")
+    craving = await harness.say(patient_user, "/checkin", harness.part("checkin.ask.craving"))
+    triggers = await harness.tap(patient_user, craving, "3", harness.part("checkin.ask.triggers"))
+    triggers = await _toggle(harness, patient_user, triggers, harness.text("checkin.buttons.triggers.other"))
+    await harness.tap(
+        patient_user,
+        triggers,
+        harness.text("checkin.buttons.done"),
+        harness.part("checkin.ask.trigger_other"),
+    )
     mark = harness.standin.mark(patient_user)
-    question = await harness.say(patient_user, UNLISTED, "Are you safe right now")
-    await harness.standin.wait_for(patient_user, "mood", after=mark)
+    question = await harness.say(patient_user, UNLISTED, harness.part("crisis.safety_check"))
+    await harness.standin.wait_for(patient_user, harness.part("checkin.ask.mood"), after=mark)
     async with harness.runtime.sessions() as session:
         saved = await session.scalar(select(CheckIn).where(CheckIn.patient_id == patient_id))
         assert saved is not None and saved.trigger_other == UNLISTED
-    await harness.tap(patient_user, question, "I need help now", "988")
-    await harness.standin.wait_for(primary_user, "URGENT alert")
+    await harness.tap(patient_user, question, harness.text("crisis.not_safe_button"), "988")
+    await harness.standin.wait_for(
+        primary_user, harness.part("escalation.alert", level=harness.text("escalation.levels.imminent"))
+    )
     assert [e.level for e in await _escalations(harness, patient_id)] == ["imminent"]
 
 
 async def test_an_open_escalation_survives_a_restart_and_is_still_paged(harness: BotHarness) -> None:
-    primary_user, primary_id = await _link(harness, "Sam")
+    primary_user, primary_id = await harness.link_counselor("Sam")
     patient_user = harness.new_user_id()
     patient_id = await harness.enroll(patient_user, primary_id)
     await harness.say(patient_user, "this is goodbye. thank you for everything", "988")
-    await harness.standin.wait_for(primary_user, "URGENT alert")
+    await harness.standin.wait_for(
+        primary_user, harness.part("escalation.alert", level=harness.text("escalation.levels.imminent"))
+    )
 
     await harness.restart()
     [escalation] = await _escalations(harness, patient_id)
     assert escalation.status is EscalationStatus.OPEN
     await _time_passes(harness, escalation.id)
-    await harness.standin.wait_for(primary_user, "Still unanswered")
+    await harness.standin.wait_for(primary_user, harness.part("escalation.repage"))

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.test_crisis_first_flow import WAIT, _crisis_replies, _first_line, _outbox_mark, _text
-from tests.e2e.test_crisis_flow import _escalations, _link
+from tests.e2e.test_crisis_first_flow import WAIT, _crisis_replies, _outbox_mark
+from tests.e2e.test_crisis_flow import _escalations
 from tests.harness import BotHarness
 
 DANGER = {"en": "my boyfriend has a gun and he is hitting me", "es": "mi novio tiene una pistola y me pega"}
@@ -22,7 +22,7 @@ HARM = {"en": "im going to stab him when he gets home", "es": "voy a apuñalarlo
 async def test_danger_at_home_gets_the_hotline_and_asks_if_a_call_is_safe(
     harness: BotHarness, language: str
 ) -> None:
-    counselor_user, counselor_id = await _link(harness, "Sam")
+    counselor_user, counselor_id = await harness.link_counselor("Sam")
     user = harness.new_user_id()
     patient_id = await harness.enroll(user, counselor_id, language=language)
     patient = await harness.patient(user)
@@ -30,16 +30,16 @@ async def test_danger_at_home_gets_the_hotline_and_asks_if_a_call_is_safe(
 
     mark, outbox_mark = harness.standin.mark(user), await _outbox_mark(harness)
     await harness.standin.send_text(user, DANGER[language])
-    reply = await harness.standin.wait_for(user, _first_line(harness, "crisis.danger", language), after=mark)
-    assert await _crisis_replies(harness, user, outbox_mark) == [_text(harness, "crisis.danger", language)]
+    reply = await harness.standin.wait_for(user, harness.part("crisis.danger", language), after=mark)
+    assert await _crisis_replies(harness, user, outbox_mark) == [harness.text("crisis.danger", language)]
     for contact in ("911", "1-800-799-7233", "START", "88788"):
         assert contact in (reply.text or "")
     assert [label for label, _ in reply.buttons()] == [
-        _text(harness, "crisis.call_ok_button", language),
-        _text(harness, "crisis.call_not_ok_button", language),
+        harness.text("crisis.call_ok_button", language),
+        harness.text("crisis.call_not_ok_button", language),
     ]
     alert = await harness.standin.wait_for(counselor_user, "High alert")
-    assert _text(harness, "escalation.categories.danger") in (alert.text or "")
+    assert harness.text("escalation.categories.danger") in (alert.text or "")
     [escalation] = await _escalations(harness, patient_id)
     assert escalation.category == "danger"
 
@@ -48,10 +48,10 @@ async def test_danger_at_home_gets_the_hotline_and_asks_if_a_call_is_safe(
     await harness.tap(
         user,
         reply,
-        _text(harness, "crisis.call_not_ok_button", language),
-        _first_line(harness, "crisis.call_not_ok_reply", language),
+        harness.text("crisis.call_not_ok_button", language),
+        harness.part("crisis.call_not_ok_reply", language),
     )
-    not_safe = _text(harness, "care.flag.not_safe_to_call", "en", alias=patient.alias)
+    not_safe = harness.text("care.flag.not_safe_to_call", "en", alias=patient.alias)
     notice = await harness.standin.wait_for(counselor_user, not_safe, after=mark)
     assert notice.text == not_safe
 
@@ -60,22 +60,20 @@ async def test_danger_at_home_gets_the_hotline_and_asks_if_a_call_is_safe(
 async def test_intent_to_harm_someone_gets_its_own_reply_not_the_suicide_text(
     harness: BotHarness, language: str
 ) -> None:
-    counselor_user, counselor_id = await _link(harness, "Sam")
+    counselor_user, counselor_id = await harness.link_counselor("Sam")
     user = harness.new_user_id()
     patient_id = await harness.enroll(user, counselor_id, language=language)
 
     mark, outbox_mark = harness.standin.mark(user), await _outbox_mark(harness)
     await harness.standin.send_text(user, HARM[language])
     reply = await harness.standin.wait_for(
-        user, _first_line(harness, "crisis.harm_others", language), after=mark, timeout=WAIT
+        user, harness.part("crisis.harm_others", language), after=mark, timeout=WAIT
     )
-    assert await _crisis_replies(harness, user, outbox_mark) == [
-        _text(harness, "crisis.harm_others", language)
-    ]
+    assert await _crisis_replies(harness, user, outbox_mark) == [harness.text("crisis.harm_others", language)]
     assert "911" in (reply.text or "") and "988" in (reply.text or "")
-    suicide_text = _first_line(harness, "crisis.imminent", language, overdose=False, plan_contacts=None)
+    suicide_text = harness.part("crisis.imminent", language, overdose=False, plan_contacts=None)
     assert not any(suicide_text in (m.text or "") for m in harness.standin.transcript(user)[mark:])
     alert = await harness.standin.wait_for(counselor_user, "URGENT alert")
-    assert _text(harness, "escalation.categories.harm_others") in (alert.text or "")
+    assert harness.text("escalation.categories.harm_others") in (alert.text or "")
     [escalation] = await _escalations(harness, patient_id)
     assert (escalation.level, escalation.category) == ("imminent", "harm_others")

@@ -12,7 +12,6 @@ from bot.core import db
 from bot.core.models import AuditEvent, Escalation, EscalationAlert, Patient
 from devtools.simulator import BotMessage
 from tests.e2e.test_checkin_flow import _toggle
-from tests.e2e.test_crisis_flow import _link
 from tests.harness import BotHarness, CommandLine, Ran
 
 NOTE = "Ana from group called me, that helped"
@@ -41,7 +40,9 @@ async def _audit_actions(harness: BotHarness) -> list[str]:
 async def _crisis(harness: BotHarness, user: int, counselor_user: int) -> BotMessage:
     """The patient writes crisis words; the counselor's alert (with its buttons) arrives."""
     await harness.say(user, CRISIS, "988")
-    return await harness.standin.wait_for(counselor_user, "URGENT alert")
+    return await harness.standin.wait_for(
+        counselor_user, harness.part("escalation.alert", level=harness.text("escalation.levels.imminent"))
+    )
 
 
 async def _copy_recorded(harness: BotHarness, deadline: float = 10.0) -> None:
@@ -58,26 +59,32 @@ async def _copy_recorded(harness: BotHarness, deadline: float = 10.0) -> None:
 
 
 async def test_mydata_sends_everything_as_json_then_as_a_page(harness: BotHarness) -> None:
-    counselor_user, counselor_id = await _link(harness, "Sam")
+    counselor_user, counselor_id = await harness.link_counselor("Sam")
     user = harness.new_user_id()
     patient_id = await harness.enroll(user, counselor_id)
-    craving = await harness.say(user, "/checkin", "How strong is your craving")
-    triggers = await harness.tap(user, craving, "6", "make things harder")
-    triggers = await _toggle(harness, user, triggers, "Stress")
-    mood = await harness.tap(user, triggers, "Done", "mood")
-    sleep = await harness.tap(user, mood, "3", "sleep")
-    use = await harness.tap(user, sleep, "Well", "alcohol or drugs")
-    await harness.tap(user, use, "No", "anything else")
-    await harness.say(user, NOTE, "Thank you for checking in")
+    craving = await harness.say(user, "/checkin", harness.part("checkin.ask.craving"))
+    triggers = await harness.tap(user, craving, "6", harness.part("checkin.ask.triggers"))
+    triggers = await _toggle(harness, user, triggers, harness.text("checkin.buttons.triggers.stress"))
+    mood = await harness.tap(
+        user, triggers, harness.text("checkin.buttons.done"), harness.part("checkin.ask.mood")
+    )
+    sleep = await harness.tap(user, mood, "3", harness.part("checkin.ask.sleep"))
+    use = await harness.tap(
+        user, sleep, harness.text("checkin.buttons.sleep.good"), harness.part("checkin.ask.use")
+    )
+    await harness.tap(user, use, harness.text("checkin.buttons.no"), harness.part("checkin.ask.note"))
+    await harness.say(user, NOTE, harness.part("checkin.thanks"))
     await _crisis(harness, user, counselor_user)
 
     mark = harness.standin.mark(user)
-    intro = await harness.say(user, "/mydata", "everything I keep about you")
+    intro = await harness.say(user, "/mydata", harness.part("mydata.sending"))
     as_json = await harness.standin.wait_for(user, _document(".json"), after=mark)  # type: ignore[arg-type]
     as_page = await harness.standin.wait_for(user, _document(".html"), after=mark)  # type: ignore[arg-type]
     assert intro.message_id < as_json.message_id < as_page.message_id
     assert as_json.mime_type == "application/json" and as_page.mime_type == "text/html"
-    assert "JSON" in (as_json.text or "") and "web browser" in (as_page.text or "")
+    assert harness.part("mydata.json_caption") in (as_json.text or "") and harness.part(
+        "mydata.html_caption"
+    ) in (as_page.text or "")
 
     assert as_json.file_bytes is not None and as_page.file_bytes is not None
     data = json.loads(as_json.file_bytes)
@@ -87,7 +94,12 @@ async def test_mydata_sends_everything_as_json_then_as_a_page(harness: BotHarnes
     assert data["profile"]["checkin_time"] == "20:00" and data["profile"]["language"] == "en"
     assert [c["version"] for c in data["consents"]] and data["consents"][0]["revoked_at"] is None
     [checkin] = data["checkins"]
-    assert (checkin["craving"], checkin["mood"], checkin["sleep"], checkin["used"]) == (6, 3, "good", False)
+    assert (
+        checkin["craving"],
+        checkin["mood"],
+        checkin["sleep"],
+        checkin["used"],
+    ) == (6, 3, "good", False)
     assert checkin["triggers"] == ["stress"] and checkin["note"] == NOTE
     [escalation] = data["escalations"]
     assert (escalation["level"], escalation["category"], escalation["status"]) == (
@@ -102,11 +114,11 @@ async def test_mydata_sends_everything_as_json_then_as_a_page(harness: BotHarnes
 
     page = as_page.file_bytes.decode("utf-8")
     for words in (
-        "Everything IOP Companion keeps about you",
-        "Daily check-ins",
+        harness.text("mydata.html.title"),
+        harness.text("mydata.html.checkins"),
         NOTE,
         CRISIS,
-        "suicide risk",
+        harness.text("escalation.categories.suicide"),
     ):
         assert words in page
     assert "data.exported" in await _audit_actions(harness)
@@ -118,26 +130,29 @@ async def test_mydata_sends_everything_as_json_then_as_a_page(harness: BotHarnes
 async def test_deleteme_keep_my_data_changes_nothing_and_spends_the_button(harness: BotHarness) -> None:
     user = harness.new_user_id()
     patient_id = await harness.enroll(user)
-    prompt = await harness.say(user, "/deleteme", "can't be undone")
-    assert [label for label, _ in prompt.buttons()] == ["Delete everything", "Keep my data"]
+    prompt = await harness.say(user, "/deleteme", harness.part("deleteme.confirm_prompt"))
+    assert [label for label, _ in prompt.buttons()] == [
+        harness.text("deleteme.confirm_button"),
+        harness.text("deleteme.cancel_button"),
+    ]
     confirm = prompt.buttons()[0][1]
-    await harness.tap(user, prompt, "Keep my data", "Nothing has changed")
+    await harness.tap(user, prompt, harness.text("deleteme.cancel_button"), harness.part("deleteme.kept"))
     # The prompt's confirm button, tapped after "Keep my data" (say from an old copy), does nothing.
     query = await harness.standin.tap_raw(user, prompt.message_id, confirm)
     answer = await harness.standin.wait_for_callback_answer(query)
-    assert "no longer active" in answer.get("text", "")
+    assert harness.part("input.button_expired") in answer.get("text", "")
     patient = await harness.patient(user)
     assert patient is not None and patient.id == patient_id
     assert {"deletion.requested", "deletion.kept"} <= set(await _audit_actions(harness))
 
 
 async def test_forged_and_stale_confirm_buttons_do_nothing(harness: BotHarness) -> None:
-    counselor_user, counselor_id = await _link(harness, "Sam")
+    counselor_user, counselor_id = await harness.link_counselor("Sam")
     user, other = harness.new_user_id(), harness.new_user_id()
     await harness.enroll(user, counselor_id)
     await harness.enroll(other, counselor_id)
-    first = await harness.say(user, "/deleteme", "can't be undone")
-    second = await harness.say(user, "/deleteme", "can't be undone")
+    first = await harness.say(user, "/deleteme", harness.part("deleteme.confirm_prompt"))
+    second = await harness.say(user, "/deleteme", harness.part("deleteme.confirm_prompt"))
     request = int(second.buttons()[0][1].rsplit(":", 1)[1])
     attempts = [
         (user, first.message_id, first.buttons()[0][1]),  # an older prompt: only the latest counts
@@ -150,19 +165,21 @@ async def test_forged_and_stale_confirm_buttons_do_nothing(harness: BotHarness) 
     for who, message_id, data in attempts:
         query = await harness.standin.tap_raw(who, message_id, data)
         answer = await harness.standin.wait_for_callback_answer(query)
-        assert "no longer active" in answer.get("text", ""), data
+        assert harness.part("input.button_expired") in answer.get("text", ""), data
     assert await harness.patient(user) is not None and await harness.patient(other) is not None
     # Too old: a request older than half an hour cannot be confirmed.
     async with db.transaction(harness.runtime.sessions) as session:
         event = await session.get_one(AuditEvent, request)
         event.at = event.at.replace(year=event.at.year - 1)
     query = await harness.standin.tap_raw(user, second.message_id, second.buttons()[0][1])
-    assert "no longer active" in (await harness.standin.wait_for_callback_answer(query)).get("text", "")
+    assert harness.part("input.button_expired") in (
+        await harness.standin.wait_for_callback_answer(query)
+    ).get("text", "")
     assert await harness.patient(user) is not None
 
 
 async def test_deleteme_erases_everything_and_they_become_a_stranger(harness: BotHarness) -> None:
-    counselor_user, counselor_id = await _link(harness, "Sam")
+    counselor_user, counselor_id = await harness.link_counselor("Sam")
     user, other = harness.new_user_id(), harness.new_user_id()
     patient_id = await harness.enroll(user, counselor_id)
     await harness.enroll(other, counselor_id)
@@ -173,14 +190,13 @@ async def test_deleteme_erases_everything_and_they_become_a_stranger(harness: Bo
     assert patient is not None
     alias = patient.alias
     # The alert is resolved first: while one is open, the deletion waits (test_erasure_in_crisis_flow).
-    outcomes = await harness.tap(counselor_user, alert, "Resolve", "How was it resolved")
-    data = next(d for label, d in outcomes.buttons() if label == "Reached the patient, safe")
-    await harness.standin.tap(counselor_user, outcomes.message_id, data)
-    alert = await harness.standin.wait_for(counselor_user, "Resolved by Sam")
+    alert = await harness.resolve_alert(counselor_user, alert, "Sam")
     assert alert.buttons()  # details and safety plan stay on a resolved alert
 
-    prompt = await harness.say(user, "/deleteme", "can't be undone")
-    done = await harness.tap(user, prompt, "Delete everything", "I deleted everything")
+    prompt = await harness.say(user, "/deleteme", harness.part("deleteme.confirm_prompt"))
+    done = await harness.tap(
+        user, prompt, harness.text("deleteme.confirm_button"), harness.part("deleteme.done")
+    )
     for resource in ("988", "741741", "911", "1-800-662-4357"):
         assert resource in (done.text or "")
     assert await harness.patient(user) is None
@@ -201,11 +217,13 @@ async def test_deleteme_erases_everything_and_they_become_a_stranger(harness: Bo
     assert (deleted.actor_id, deleted.subject_id) == (None, None) and alias not in str(deleted.detail)
 
     # From now on they are a stranger: one polite line (a day), and nothing is kept.
-    await harness.say(user, "hello?", "only for people enrolled")
+    await harness.say(user, "hello?", harness.part("stranger.not_enrolled"))
     mark = harness.standin.mark(user)
     await harness.standin.send_text(user, "/mydata")
     query = await harness.standin.tap_raw(user, prompt.message_id, prompt.buttons()[0][1])
-    assert "no longer active" in (await harness.standin.wait_for_callback_answer(query)).get("text", "")
+    assert harness.part("input.button_expired") in (
+        await harness.standin.wait_for_callback_answer(query)
+    ).get("text", "")
     assert harness.standin.mark(user) == mark  # /mydata (handled before the tap: one chat, in order) got none
     assert await harness.patient(user) is None
 
@@ -221,19 +239,20 @@ async def test_discharge_from_the_command_line_then_the_patient_writes_in(
     result = await _cli(cli, "discharge", patient.alias)
     assert result.returncode == 0, result.stderr
     assert f"{patient.alias} discharged" in result.stderr and "goodbye" in result.stderr
-    goodbye = await harness.standin.wait_for(user, "aftercare groups", timeout=20)
-    for resource in ("988", "1-800-662-4357", "ask your counselor about aftercare groups"):
-        assert resource.lower() in (goodbye.text or "").lower()
+    goodbye = await harness.standin.wait_for(user, harness.part("discharge.goodbye"), timeout=20)
+    assert goodbye.text == harness.text("discharge.goodbye")
+    for resource in ("988", "1-800-662-4357"):  # the aftercare resources it must keep
+        assert resource in (goodbye.text or "")
 
     # What the goodbye promised is what later replies say (no "last message" followed by more messages).
-    stops = harness.runtime.text("discharged.what_stops", "en")
+    stops = harness.text("discharged.what_stops")
     assert stops in (goodbye.text or "")
-    note = await harness.say(user, "hi, can I still check in?", harness.runtime.text("discharged.note", "en"))
+    note = await harness.say(user, "hi, can I still check in?", harness.text("discharged.note"))
     assert stops in (note.text or "")
-    await harness.say(user, "/checkin", harness.runtime.text("help.patient_discharged", "en"))
+    await harness.say(user, "/checkin", harness.text("help.patient_discharged"))
     # Their rights stay: a copy of their data still comes.
     mark = harness.standin.mark(user)
-    await harness.say(user, "/mydata", "everything I keep about you")
+    await harness.say(user, "/mydata", harness.part("mydata.sending"))
     await harness.standin.wait_for(user, _document(".json"), after=mark)  # type: ignore[arg-type]
 
     again = await _cli(cli, "discharge", patient.alias)
@@ -252,7 +271,7 @@ async def test_purge_from_the_command_line_erases_long_discharged_patients(
     patient = await harness.patient(gone)
     assert patient is not None
     assert (await _cli(cli, "discharge", patient.alias)).returncode == 0
-    await harness.standin.wait_for(gone, "aftercare groups", timeout=20)
+    await harness.standin.wait_for(gone, harness.part("discharge.goodbye"), timeout=20)
 
     recent = await _cli(cli, "purge", "--older-than", "30")
     assert recent.returncode == 0, recent.stderr
@@ -266,7 +285,7 @@ async def test_purge_from_the_command_line_erases_long_discharged_patients(
     lines = purged.stdout.splitlines()
     assert "patients\t1" in lines and any(line.startswith("checkins\t") for line in lines)
     assert await harness.patient(gone) is None and await harness.patient(staying) is not None
-    await harness.say(gone, "hello", "only for people enrolled")
+    await harness.say(gone, "hello", harness.part("stranger.not_enrolled"))
 
     for bad in ("0", "-3", "soon"):
         refused = await _cli(cli, "purge", "--older-than", bad)

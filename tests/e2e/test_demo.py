@@ -8,7 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
-from tests.harness import SHIPPED_CONTENT, load_content_once
+from tests.harness import SHIPPED_CONTENT, load_content_once, part
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -67,13 +67,13 @@ async def test_demo_reaches_consent_and_setup_and_switches_chats(tmp_path: Path)
     demo = await _start(tmp_path)
     await demo.expect("[#1] I agree")
     await demo.type("#1")
-    await demo.expect("What time zone do you live in?")
+    await demo.expect(part("onboarding.ask_timezone"))
     await demo.type("#5")
-    await demo.expect("What time each day")
+    await demo.expect(part("onboarding.ask_checkin_time"))
     await demo.type("9pm")
-    await demo.expect("Which language")
+    await demo.expect(part("onboarding.ask_language"))
     await demo.type("!counselor")
-    await demo.expect("linked as a counselor")
+    await demo.expect(part("counselor.welcome"))
     await demo.type("!patient")
     await demo.type("#1")
     await demo.expect("Daily check-in time: 21:00")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bot.core.models import RiskSignal
-from tests.e2e.test_crisis_flow import _escalations, _link
+from tests.e2e.test_crisis_flow import _escalations
 from tests.harness import BotHarness
 
 
@@ -32,6 +32,6 @@ async def _crisis_reply_and_page(harness: BotHarness, counselor: tuple[int, int]
 
 
 async def test_a_zero_width_space_inside_kill_gets_the_crisis_reply_and_pages(harness: BotHarness) -> None:
-    counselor = await _link(harness, "Sam")
+    counselor = await harness.link_counselor("Sam")
     await _crisis_reply_and_page(harness, counselor, "im going to k\u200bill myself tonight")
     await _crisis_reply_and_page(harness, counselor, "I want to k\u0456ll myself")  # Cyrillic "і"

@@ -17,22 +17,27 @@ async def test_invited_patient_consents_and_completes_setup(harness: BotHarness)
     counselor_id = await harness.add_counselor()
     code = await harness.invite(InviteKind.PATIENT, counselor_id, alias="River")
 
-    consent = await harness.say(user, f"/start {code}", "I agree", language_code="en-US")
-    for element in ("WHO SEES IT", "42 CFR Part 2", "988", "/revoke", "not end-to-end encrypted"):
+    consent = await harness.say(user, f"/start {code}", harness.part("consent.screen"), language_code="en-US")
+    assert consent.text == harness.text("consent.screen")
+    for element in ("42 CFR Part 2", "988", "/revoke"):  # what the law and the crisis path need it to name
         assert element in (consent.text or "")
     pending = await harness.patient(user)
     assert (
         pending is not None and pending.status is PatientStatus.CONSENT_PENDING and pending.alias == "River"
     )
 
-    zone_question = await harness.tap(user, consent, "I agree", "time zone")
+    zone_question = await harness.tap(
+        user, consent, harness.text("consent.accept_button"), harness.part("onboarding.ask_timezone")
+    )
     assert len(zone_question.buttons()) == 9
     # Typing instead of tapping works too, in any letter case, and a bad name is re-asked.
-    await harness.say(user, "Mars/Olympus", "don't know that time zone")
-    await harness.say(user, "america/los angeles", "check-in")
-    await harness.say(user, "whenever", "couldn't read that as a time")
-    language_question = await harness.say(user, "8:30 pm", "language")
-    done = await harness.tap(user, language_question, "Español", "Listo")
+    await harness.say(user, "Mars/Olympus", harness.part("onboarding.invalid_timezone"))
+    await harness.say(user, "america/los angeles", harness.part("onboarding.ask_checkin_time"))
+    await harness.say(user, "whenever", harness.part("onboarding.invalid_checkin_time"))
+    language_question = await harness.say(user, "8:30 pm", harness.part("onboarding.ask_language"))
+    done = await harness.tap(
+        user, language_question, harness.text("language_name", "es"), harness.part("onboarding.done", "es")
+    )
 
     assert "America/Los_Angeles" in (done.text or "") and "20:30" in (done.text or "")
     patient = await harness.patient(user)
@@ -56,7 +61,7 @@ async def test_invited_patient_consents_and_completes_setup(harness: BotHarness)
     mark = harness.standin.mark(user)
     query = await harness.standin.tap_raw(user, zone_question.message_id, "tz:America/Chicago")
     answer = await harness.standin.wait_for_callback_answer(query)
-    assert "ya no está activo" in answer.get("text", "")
+    assert harness.part("input.button_expired", "es") in answer.get("text", "")
     assert harness.standin.mark(user) == mark
 
 
@@ -77,20 +82,26 @@ async def test_a_time_zone_typed_as_its_city_or_its_button(
 async def test_nothing_works_before_consent(harness: BotHarness) -> None:
     user = harness.new_user_id()
     code = await harness.invite(InviteKind.PATIENT, await harness.add_counselor())
-    consent = await harness.say(user, f"/start {code}", "I agree")
-    await harness.say(user, "/help", 'tap "I agree"')
+    consent = await harness.say(user, f"/start {code}", harness.part("consent.screen"))
+    await harness.say(user, "/help", harness.part("help.patient_consent_pending"))
     # A patient's command before consent says what /help says: what to do first.
-    first = harness.runtime.text("help.patient_consent_pending", "en")
+    first = harness.text("help.patient_consent_pending")
     await harness.say(user, "/checkin", first)
     await harness.say(user, "/history", first)
-    again = await harness.say(user, "I want to start", "signature")
-    declined = await harness.tap(user, again, "Not now", "nothing about you is shared")
-    review = await harness.tap(user, declined, "Read the consent again", "I agree")
-    await harness.tap(user, review, "I agree", "time zone")
+    again = await harness.say(user, "I want to start", harness.part("consent.screen"))
+    declined = await harness.tap(
+        user, again, harness.text("consent.decline_button"), harness.part("consent.declined")
+    )
+    review = await harness.tap(
+        user, declined, harness.text("consent.review_button"), harness.part("consent.screen")
+    )
+    await harness.tap(
+        user, review, harness.text("consent.accept_button"), harness.part("onboarding.ask_timezone")
+    )
     # The consent message from before is spent: a second "I agree" does nothing new.
     query = await harness.standin.tap_raw(user, consent.message_id, "consent:accept")
     answer = await harness.standin.wait_for_callback_answer(query)
-    assert "no longer active" in answer.get("text", "")
+    assert harness.part("input.button_expired") in answer.get("text", "")
     patient = await harness.patient(user)
     assert patient is not None
     async with harness.runtime.sessions() as session:
@@ -121,28 +132,30 @@ async def test_uninvited_user_gets_one_polite_line_a_day_and_is_not_stored(harne
 async def test_forged_reused_and_expired_codes(harness: BotHarness) -> None:
     counselor_id = await harness.add_counselor()
     first, second, third = (harness.new_user_id() for _ in range(3))
-    await harness.say(first, "/start NOT-A-REAL-CODE-0000000", "doesn't work")
-    await harness.say(first, "/start x';DROP TABLE patients;--", "doesn't work")
+    await harness.say(first, "/start NOT-A-REAL-CODE-0000000", harness.part("start.code_invalid"))
+    await harness.say(first, "/start x';DROP TABLE patients;--", harness.part("start.code_invalid"))
     code = await harness.invite(InviteKind.PATIENT, counselor_id)
-    await harness.say(first, f"/start {code}", "I agree")
-    await harness.say(second, f"/start {code}", "already been used")
+    await harness.say(first, f"/start {code}", harness.part("consent.screen"))
+    await harness.say(second, f"/start {code}", harness.part("start.code_used"))
     expired = await harness.invite(InviteKind.PATIENT, counselor_id, ttl=timedelta(seconds=-1))
-    await harness.say(third, f"/start {expired}", "expired")
+    await harness.say(third, f"/start {expired}", harness.part("start.code_expired"))
     assert await harness.patient(second) is None and await harness.patient(third) is None
     # An enrolled patient with someone else's code is told they need none, and the code stays unused.
     spare = await harness.invite(InviteKind.PATIENT, counselor_id)
-    await harness.say(first, f"/start {spare}", "I agree")  # still pending consent: shown the consent again
-    await harness.say(third, f"/start {spare}", "I agree")
+    await harness.say(
+        first, f"/start {spare}", harness.part("consent.screen")
+    )  # still pending consent: shown the consent again
+    await harness.say(third, f"/start {spare}", harness.part("consent.screen"))
 
 
 async def test_counselor_links_account_and_gets_counselor_help(harness: BotHarness) -> None:
     user = harness.new_user_id()
     counselor_id = await harness.add_counselor("Sam")
     code = await harness.invite(InviteKind.COUNSELOR, counselor_id)
-    await harness.say(user, f"/start {code}", "linked as a counselor")
-    await harness.say(user, "/help", "You are set up as a counselor")
-    await harness.say(user, "/revoke", "not available to you")
-    await harness.say(user, "/privacy", "confidentiality policy")
+    await harness.say(user, f"/start {code}", harness.part("counselor.welcome"))
+    await harness.say(user, "/help", harness.part("help.counselor"))
+    await harness.say(user, "/revoke", harness.part("input.not_for_role"))
+    await harness.say(user, "/privacy", harness.part("privacy.not_patient"))
     counselor = await harness.counselor(counselor_id)
     assert counselor.telegram_user_id == user
 
@@ -170,17 +183,23 @@ async def test_help_privacy_and_revoke(harness: BotHarness) -> None:
     user = harness.new_user_id()
     await harness.enroll(user)
     await harness.say(user, "/help", "/privacy")
-    await harness.say(user, "/privacy", "You agreed to this on")
-    prompt = await harness.say(user, "/revoke", "Do you want to stop sharing?")
-    await harness.tap(user, prompt, "No, keep going", "nothing has changed")
-    prompt = await harness.say(user, "/revoke", "Do you want to stop sharing?")
-    limited = await harness.tap(user, prompt, "Yes, stop sharing", "can't send check-ins")
+    await harness.say(user, "/privacy", harness.part("privacy.restated"))
+    prompt = await harness.say(user, "/revoke", harness.part("revoke.confirm_prompt"))
+    await harness.tap(user, prompt, harness.text("revoke.cancel_button"), harness.part("revoke.cancelled"))
+    prompt = await harness.say(user, "/revoke", harness.part("revoke.confirm_prompt"))
+    limited = await harness.tap(
+        user, prompt, harness.text("revoke.confirm_button"), harness.part("revoke.limited")
+    )
     patient = await harness.patient(user)
     assert patient is not None and patient.status is PatientStatus.CONSENT_REVOKED
     await harness.say(user, "anything", "988")
-    await harness.say(user, "/revoke", "not sharing anything")
+    await harness.say(user, "/revoke", harness.part("revoke.nothing"))
     # Agreeing again restores the patient without repeating the set-up.
-    consent = await harness.tap(user, limited, "Read the consent again", "I agree")
-    await harness.tap(user, consent, "I agree", "back on")
+    consent = await harness.tap(
+        user, limited, harness.text("consent.review_button"), harness.part("consent.screen")
+    )
+    await harness.tap(
+        user, consent, harness.text("consent.accept_button"), harness.part("consent.accepted_again")
+    )
     patient = await harness.patient(user)
     assert patient is not None and patient.status is PatientStatus.ACTIVE

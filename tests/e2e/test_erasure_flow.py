@@ -15,7 +15,6 @@ from bot.risk.paging import PAGE_KIND
 from bot.workspace import digests
 from bot.workspace.rules import digest_key
 from devtools.simulator import BotMessage, Fault
-from tests.e2e.test_crisis_flow import _link
 from tests.e2e.test_data_rights_flow import CRISIS
 from tests.harness import BotHarness
 
@@ -79,8 +78,8 @@ async def _outbox_row(harness: BotHarness, *conditions: object) -> OutboxMessage
 async def test_erasing_zebediah_keeps_the_page_about_zebediah_r_and_each_digest_goes_once(
     harness: BotHarness,
 ) -> None:
-    sam_user, sam_id = await _link(harness, "Sam")
-    bo_user, bo_id = await _link(harness, "Bo")
+    sam_user, sam_id = await harness.link_counselor("Sam")
+    bo_user, bo_id = await harness.link_counselor("Bo")
     zeb_user, zeb_r_user, other_user = harness.new_user_id(), harness.new_user_id(), harness.new_user_id()
     zeb_id = await harness.enroll(zeb_user, sam_id)
     other_id = await harness.enroll(other_user, sam_id)
@@ -104,8 +103,10 @@ async def test_erasing_zebediah_keeps_the_page_about_zebediah_r_and_each_digest_
     await _recorded_sent(harness, digest_key(sam_id, days[sam_id]))
 
     # Zebediah erases himself.
-    prompt = await harness.say(zeb_user, "/deleteme", "can't be undone")
-    await harness.tap(zeb_user, prompt, "Delete everything", "I deleted everything")
+    prompt = await harness.say(zeb_user, "/deleteme", harness.part("deleteme.confirm_prompt"))
+    await harness.tap(
+        zeb_user, prompt, harness.text("deleteme.confirm_button"), harness.part("deleteme.done")
+    )
     assert await harness.patient(zeb_user) is None
 
     # Zebediah R's page and Bo's digest are still queued; Sam's sent digest keeps its row (so it is not sent

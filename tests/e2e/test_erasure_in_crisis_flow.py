@@ -13,33 +13,31 @@ import pytest
 from sqlalchemy import select
 
 from bot.core.models import AuditEvent, EscalationStatus
-from tests.e2e.test_crisis_flow import _escalations, _link, _time_passes
+from tests.e2e.test_crisis_flow import _escalations, _time_passes
 from tests.harness import BotHarness
 
 CRISIS = {"en": "im going to kill myself tonight", "es": "me voy a matar esta noche"}
 ERASED_WITHIN = 30.0  # the deferred erasure runs on the scheduler's 10-second escalation tick
 
 
-def _first_line(harness: BotHarness, key: str, language: str = "en", **variables: object) -> str:
-    return harness.runtime.text(key, language, **variables).splitlines()[0]
-
-
 @pytest.mark.parametrize("language", ["en", "es"])
 async def test_deleteme_waits_for_the_open_alert_then_erases(harness: BotHarness, language: str) -> None:
-    counselor_user, counselor_id = await _link(harness, "Sam")
+    counselor_user, counselor_id = await harness.link_counselor("Sam")
     user = harness.new_user_id()
     patient_id = await harness.enroll(user, counselor_id, language=language)
     patient = await harness.patient(user)
     assert patient is not None
 
     await harness.say(user, CRISIS[language], "988")
-    alert = await harness.standin.wait_for(counselor_user, "URGENT alert")
+    alert = await harness.standin.wait_for(
+        counselor_user, harness.part("escalation.alert", level=harness.text("escalation.levels.imminent"))
+    )
 
-    prompt = await harness.say(user, "/deleteme", _first_line(harness, "deleteme.confirm_prompt", language))
+    prompt = await harness.say(user, "/deleteme", harness.part("deleteme.confirm_prompt", language))
     mark = harness.standin.mark(counselor_user)
-    confirm = harness.runtime.text("deleteme.confirm_button", language)
-    await harness.tap(user, prompt, confirm, _first_line(harness, "deleteme.deferred", language))
-    waiting = harness.runtime.text("care.flag.deletion_waiting", "en", alias=patient.alias)
+    confirm = harness.text("deleteme.confirm_button", language)
+    await harness.tap(user, prompt, confirm, harness.part("deleteme.deferred", language))
+    waiting = harness.text("care.flag.deletion_waiting", "en", alias=patient.alias)
     notice = await harness.standin.wait_for(counselor_user, waiting, after=mark)
     assert notice.text == waiting  # the alias, and nothing else about them
 
@@ -48,18 +46,15 @@ async def test_deleteme_waits_for_the_open_alert_then_erases(harness: BotHarness
     [escalation] = await _escalations(harness, patient_id)
     assert escalation.status is EscalationStatus.OPEN
     await _time_passes(harness, escalation.id)
-    await harness.standin.wait_for(counselor_user, "Still unanswered")
-    open_list = harness.runtime.text("escalation.open_list", "en", count=1, more=0)
+    await harness.standin.wait_for(counselor_user, harness.part("escalation.repage"))
+    open_list = harness.text("escalation.open_list", "en", count=1, more=0)
     await harness.say(counselor_user, "/alerts", open_list)
-    details = await harness.tap(counselor_user, alert, "Show details", "What")
+    details = await harness.tap(counselor_user, alert, harness.text("escalation.details_button"), "What")
     assert CRISIS[language] in (details.text or "")
 
     # The counselor resolves it: the erasure runs on its own, and the patient is told.
-    outcomes = await harness.tap(counselor_user, alert, "Resolve", "How was it resolved")
-    data = next(d for label, d in outcomes.buttons() if label == "Reached the patient, safe")
-    await harness.standin.tap(counselor_user, outcomes.message_id, data)
-    await harness.standin.wait_for(counselor_user, "Resolved by Sam")
-    done = _first_line(harness, "deleteme.done", language)
+    await harness.resolve_alert(counselor_user, alert, "Sam")
+    done = harness.part("deleteme.done", language)
     await harness.standin.wait_for(user, done, timeout=ERASED_WITHIN)
     assert await harness.patient(user) is None
     assert await _escalations(harness, patient_id) == []

@@ -11,7 +11,7 @@ from datetime import time as clock
 from pathlib import Path
 
 from bot.core.config import Settings
-from bot.core.models import CounselorRole, InviteKind
+from bot.core.models import CounselorRole
 from devtools.simulator import BotMessage
 from tests.harness import BotHarness
 
@@ -61,30 +61,41 @@ async def test_history_is_a_chart_with_a_text_summary(harness: BotHarness) -> No
 async def test_settings_change_time_zone_and_language(harness: BotHarness) -> None:
     user = harness.new_user_id()
     await harness.enroll(user)
-    menu = await harness.say(user, "/settings", "What would you like to change")
-    assert "Daily check-in time: 20:00" in (menu.text or "")
-    times = await harness.tap(user, menu, "Check-in time", "What time each day")
-    saved = await harness.tap(user, times, "21:00", "Saved")
-    assert "Daily check-in time: 21:00" in (saved.text or "")
+    menu = await harness.say(user, "/settings", harness.part("settings.menu"))
+    english = harness.text("language_name")
+    assert menu.text == harness.text(
+        "settings.menu", zone="America/New_York", checkin_time="20:00", language_name=english
+    )
+    times = await harness.tap(
+        user, menu, harness.text("settings.checkin_time_button"), harness.part("onboarding.ask_checkin_time")
+    )
+    saved = await harness.tap(user, times, "21:00", harness.part("settings.saved"))
+    assert saved.text == harness.text(
+        "settings.saved", zone="America/New_York", checkin_time="21:00", language_name=english
+    )
 
-    zones = await harness.tap(user, menu, "Time zone", "What time zone")
-    await harness.tap(user, zones, "Other time zone", "Please type your time zone")
-    await harness.say(user, "Mars/Base", "don't know that time zone")
-    await harness.say(user, "europe/madrid", "Time zone: Europe/Madrid")
-    languages = await harness.tap(user, menu, "Language", "Which language")
-    await harness.tap(user, languages, "Español", "se guardó")
+    zones = await harness.tap(
+        user, menu, harness.text("settings.timezone_button"), harness.part("onboarding.ask_timezone")
+    )
+    await harness.tap(
+        user, zones, harness.text("onboarding.other_zone_button"), harness.part("onboarding.type_timezone")
+    )
+    await harness.say(user, "Mars/Base", harness.part("onboarding.invalid_timezone"))
+    await harness.say(
+        user,
+        "europe/madrid",
+        harness.text("settings.saved", zone="Europe/Madrid", checkin_time="21:00", language_name=english),
+    )
+    languages = await harness.tap(
+        user, menu, harness.text("settings.language_button"), harness.part("onboarding.ask_language")
+    )
+    await harness.tap(
+        user, languages, harness.text("language_name", "es"), harness.part("settings.saved", "es")
+    )
     patient = await harness.patient(user)
     assert patient is not None
     assert (patient.checkin_time, patient.timezone, patient.language) == (clock(21, 0), "Europe/Madrid", "es")
     assert patient.onboarding_step is None
-
-
-async def _admin(harness: BotHarness, role: CounselorRole = CounselorRole.ADMIN) -> int:
-    user = harness.new_user_id()
-    code = await harness.invite(InviteKind.COUNSELOR, await harness.add_counselor("Ari", role=role))
-    welcome = harness.runtime.text("counselor.welcome", "en", name="Ari", role=role.value)
-    await harness.say(user, f"/start {code}", welcome.splitlines()[0])
-    return user
 
 
 async def _reload(harness: BotHarness, admin: int, expect: str) -> BotMessage:
@@ -106,22 +117,22 @@ async def test_reload_refuses_a_broken_edit_and_keeps_serving(settings: Settings
     common = content / "en" / "common.yaml"
     original = common.read_text(encoding="utf-8")
     async with BotHarness.running(settings.model_copy(update={"content_dir": content})) as harness:
-        admin, counselor = await _admin(harness), await _admin(harness, CounselorRole.COUNSELOR)
+        (admin, _), (counselor, _) = (
+            await harness.link_counselor("Ari", CounselorRole.ADMIN),
+            await harness.link_counselor("Ari", CounselorRole.COUNSELOR),
+        )
         patient = harness.new_user_id()
         await harness.enroll(patient)
 
-        common.write_text(
-            original.replace("Here is what I can do for you:", "Here is what I do {{ oops"), "utf-8"
-        )
-        refused = await _reload(harness, admin, "kept the last good version")
+        shown = harness.part("help.patient_active")  # the line the edits below break, then change
+        common.write_text(original.replace(shown, "Here is what I do {{ oops"), "utf-8")
+        refused = await _reload(harness, admin, harness.part("content.reload_failed"))
         assert f"{common}:" in (refused.text or "") and "template error" in (refused.text or "")
-        await harness.say(patient, "/help", "Here is what I can do for you:")  # the last good content
+        await harness.say(patient, "/help", shown)  # the last good content
 
-        await harness.say(counselor, "/reload", "not available to you")
-        common.write_text(
-            original.replace("Here is what I can do for you:", "Here is what I can do:"), "utf-8"
-        )
-        await _reload(harness, admin, "Content reloaded")
+        await harness.say(counselor, "/reload", harness.part("input.not_for_role"))
+        common.write_text(original.replace(shown, "Here is what I can do:"), "utf-8")
+        await _reload(harness, admin, harness.part("content.reloaded"))
         await harness.say(patient, "/help", "Here is what I can do:\n")
 
 
@@ -145,14 +156,22 @@ async def test_the_watcher_picks_up_edits_without_a_command(settings: Settings, 
         await _eventually(
             lambda: harness.runtime.refused_fingerprint is not None, "the broken edit looked at", timeout=30
         )
-        menu = await harness.say(user, "/cope", "Pick an exercise")
-        breathing = await harness.tap(user, menu, "Breathing", "pick one")
-        assert next(label for label, _ in breathing.buttons()) == "Box breathing (3 min)"
+        menu = await harness.say(user, "/cope", harness.part("coping.menu"))
+        breathing = await harness.tap(
+            user, menu, harness.text("coping.categories.breathing"), harness.part("coping.category_intro")
+        )
+        box = harness.runtime.modules.get("box_breathing", "en")
+        assert box is not None
+        shipped = harness.text("coping.module_button", title=box.title, minutes=box.minutes)
+        assert next(label for label, _ in breathing.buttons()) == shipped
 
         good = harness.runtime.content
         module.write_text(
-            original.replace("title: Box breathing", "title: Square breathing"), encoding="utf-8"
+            original.replace(f"title: {box.title}", "title: Square breathing"), encoding="utf-8"
         )
         await _eventually(lambda: harness.runtime.content is not good, "the fixed edit served", timeout=30)
-        breathing = await harness.tap(user, menu, "Breathing", "pick one")
-        assert next(label for label, _ in breathing.buttons()) == "Square breathing (3 min)"
+        breathing = await harness.tap(
+            user, menu, harness.text("coping.categories.breathing"), harness.part("coping.category_intro")
+        )
+        edited = harness.text("coping.module_button", title="Square breathing", minutes=box.minutes)
+        assert next(label for label, _ in breathing.buttons()) == edited

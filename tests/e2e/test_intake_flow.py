@@ -25,24 +25,15 @@ from bot.enrollment.invites import issue_invite
 from bot.intake import polling
 from bot.runtime import Runtime
 from devtools.simulator import Fault, TelegramStandIn
-from tests.harness import TEST_TOKEN, TEST_WEBHOOK_SECRET, BotHarness
+from tests.harness import TEST_TOKEN, TEST_WEBHOOK_SECRET, BotHarness, part, part_of
 
 CRISIS = "I am going to kill myself tonight"
 HOUR = timedelta(hours=1)
 
 
-def first_line(bot: BotHarness | Runtime, key: str, **variables: object) -> str:
-    """The first line of a content text, as the patient sees it: what the transcript is searched for."""
-    runtime = bot.runtime if isinstance(bot, BotHarness) else bot
-    return runtime.text(key, "en", **variables).strip().splitlines()[0]
-
-
 async def _counselor_and_patient(harness: BotHarness) -> tuple[int, int, int]:
     """A counselor linked on Telegram and an enrolled patient: (counselor user, counselor, patient user)."""
-    counselor_user = harness.new_user_id()
-    counselor_id = await harness.add_counselor("Sam")
-    code = await harness.invite(InviteKind.COUNSELOR, counselor_id)
-    await harness.say(counselor_user, f"/start {code}", "linked")
+    counselor_user, counselor_id = await harness.link_counselor("Sam")
     patient_user = harness.new_user_id()
     await harness.enroll(patient_user, counselor_id)
     return counselor_user, counselor_id, patient_user
@@ -74,7 +65,7 @@ async def test_an_update_posted_twice_is_handled_once(settings: Settings, engine
             for _ in range(3):
                 answer = await client.post(harness.settings.webhook_url or "", json=body, headers=headers)
                 assert answer.status_code == 200
-        await harness.standin.wait_for(patient_user, first_line(harness, "help.patient_active"), after=mark)
+        await harness.standin.wait_for(patient_user, harness.part("help.patient_active"), after=mark)
 
         async def done() -> bool:  # marked once its reply went out
             async with harness.runtime.sessions() as session:
@@ -106,10 +97,8 @@ async def test_a_failing_update_is_retried_and_parked_after_the_last_try(
         mark = harness.standin.mark(user)
         await harness.standin.send_text(user, "/help")
         # The first try fails: an apology once; the second try answers.
-        await harness.standin.wait_for(
-            user, first_line(harness, "error.generic", reference="x")[:20], after=mark
-        )
-        await harness.standin.wait_for(user, first_line(harness, "stranger.not_enrolled"), after=mark)
+        await harness.standin.wait_for(user, harness.part("error.generic"), after=mark)
+        await harness.standin.wait_for(user, harness.part("stranger.not_enrolled"), after=mark)
 
         failures["left"] = 10  # every try fails now: parked after two, kept, counted
         other = harness.new_user_id()
@@ -149,7 +138,7 @@ async def test_an_imminent_message_is_answered_while_the_database_is_down(
     monkeypatch.setattr(polling, "store_updates", store_while_up)
     mark = harness.standin.mark(patient_user)
     await harness.standin.send_text(patient_user, CRISIS)
-    crisis_line = first_line(harness, "crisis.imminent", overdose=False, plan_contacts="")
+    crisis_line = harness.part("crisis.imminent", overdose=False, plan_contacts="")
     await harness.standin.wait_for(patient_user, crisis_line, after=mark)
     assert await _escalation_count(harness) == 0  # nothing could be written yet
 
@@ -166,9 +155,9 @@ async def test_one_slow_chat_does_not_hold_up_another(harness: BotHarness) -> No
     await harness.standin.send_text(slow_user, "/help")
     await harness.standin.wait_for_call("sendMessage", timeout=10)  # the slow reply is under way
     await harness.standin.send_text(fast_user, "/help")
-    await harness.standin.wait_for(fast_user, first_line(harness, "stranger.not_enrolled"))
+    await harness.standin.wait_for(fast_user, harness.part("stranger.not_enrolled"))
     assert harness.standin.transcript(slow_user) == []  # still waiting on Telegram
-    await harness.standin.wait_for(slow_user, first_line(harness, "stranger.not_enrolled"), timeout=15)
+    await harness.standin.wait_for(slow_user, harness.part("stranger.not_enrolled"), timeout=15)
 
 
 async def test_a_flood_is_answered_once_and_a_crisis_inside_it_still_pages(harness: BotHarness) -> None:
@@ -179,10 +168,10 @@ async def test_a_flood_is_answered_once_and_a_crisis_inside_it_still_pages(harne
     await harness.standin.send_text(patient_user, CRISIS)
     for number in range(20):
         await harness.standin.send_text(patient_user, f"and more {number}")
-    crisis_line = first_line(harness, "crisis.imminent", overdose=False, plan_contacts="")
+    crisis_line = harness.part("crisis.imminent", overdose=False, plan_contacts="")
     await harness.standin.wait_for(patient_user, crisis_line, after=mark, timeout=60)
     await harness.standin.wait_for(counselor_user, "URGENT", timeout=30)
-    slow_down = first_line(harness, "input.slow_down")
+    slow_down = harness.part("input.slow_down")
     await harness.standin.wait_for(patient_user, slow_down, after=mark, timeout=60)
 
     async def handled_all() -> bool:
@@ -206,7 +195,7 @@ async def test_a_502_on_the_crisis_reply_is_retried_until_it_is_delivered(harnes
     harness.standin.inject("sendMessage", Fault.server_error(502), chat_id=patient_user)
     mark = harness.standin.mark(patient_user)
     await harness.standin.send_text(patient_user, CRISIS)
-    crisis_line = first_line(harness, "crisis.imminent", overdose=False, plan_contacts="")
+    crisis_line = harness.part("crisis.imminent", overdose=False, plan_contacts="")
     await harness.standin.wait_for(patient_user, crisis_line, after=mark, timeout=30)
     await harness.standin.wait_for(counselor_user, "URGENT", timeout=15)
 
@@ -219,11 +208,11 @@ async def test_a_429_for_one_chat_does_not_delay_another_chats_crisis_reply(harn
     await harness.standin.wait_for_call("sendMessage", timeout=10)  # the 429 has been given
     mark = harness.standin.mark(patient_user)
     await harness.standin.send_text(patient_user, CRISIS)
-    crisis_line = first_line(harness, "crisis.imminent", overdose=False, plan_contacts="")
+    crisis_line = harness.part("crisis.imminent", overdose=False, plan_contacts="")
     await harness.standin.wait_for(patient_user, crisis_line, after=mark, timeout=5)
     await harness.standin.wait_for(counselor_user, "URGENT", timeout=5)
     assert harness.standin.transcript(busy_user) == []  # its own reply waits the 10 s Telegram asked for
-    await harness.standin.wait_for(busy_user, first_line(harness, "stranger.not_enrolled"), timeout=30)
+    await harness.standin.wait_for(busy_user, harness.part("stranger.not_enrolled"), timeout=30)
 
 
 @pytest.fixture
@@ -285,9 +274,13 @@ async def test_a_crash_right_after_a_fetch_loses_nothing(
             last["message"] = found
 
         last: dict[str, Any] = {}
-        await answer(f"/start {patient_code}", "I agree")
-        await answer(str(last["message"].message_id), "time zone", tap="consent:accept")
-        for expect in ("check-in", "language", "all set"):
+        await answer(f"/start {patient_code}", part("consent.screen"))
+        await answer(str(last["message"].message_id), part("onboarding.ask_timezone"), tap="consent:accept")
+        for expect in (
+            part("onboarding.ask_checkin_time"),
+            part("onboarding.ask_language"),
+            part("onboarding.done"),
+        ):
             message = last["message"]
             await answer(str(message.message_id), expect, tap=message.buttons()[0][1])
 
@@ -305,7 +298,7 @@ async def test_a_crash_right_after_a_fetch_loses_nothing(
 
     process = await start()
     try:
-        crisis_line = first_line(runtime, "crisis.imminent", overdose=False, plan_contacts="")
+        crisis_line = part_of(runtime.catalog, "crisis.imminent", overdose=False, plan_contacts="")
         await standin.wait_for(patient_user, crisis_line, timeout=30)
         await standin.wait_for(counselor_user, "URGENT", timeout=30)
         await until_async(lambda: _pending_is(runtime, 0), 30, "every stored update handled")
@@ -315,7 +308,7 @@ async def test_a_crash_right_after_a_fetch_loses_nothing(
     assert await _escalation_count(runtime) == 1
     await runtime.engine.dispose()
     for number in range(30):  # and each of the others was answered
-        await standin.wait_for(7102 + number, first_line(runtime, "stranger.not_enrolled"), timeout=10)
+        await standin.wait_for(7102 + number, part_of(runtime.catalog, "stranger.not_enrolled"), timeout=10)
 
 
 async def until_async(condition: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:

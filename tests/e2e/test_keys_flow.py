@@ -18,7 +18,6 @@ from bot.core import db
 from bot.core.models import OutboxMessage, OutboxStatus, Priority, utcnow
 from bot.outbox import store as outbox
 from devtools.simulator import TelegramStandIn
-from tests.e2e.test_crisis_flow import _link
 from tests.harness import TEST_ENCRYPTION_KEY, TEST_TOKEN, BotHarness
 from tests.records import add_patient
 
@@ -75,8 +74,8 @@ async def test_an_outbox_row_no_key_can_read_is_set_aside_and_the_rest_is_sent(
     harness: BotHarness, cli_env: dict[str, str], database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="bot.outbox.store")
-    sam_user, _ = await _link(harness, "Sam")
-    bo_user, _ = await _link(harness, "Bo")
+    sam_user, _ = await harness.link_counselor("Sam")
+    bo_user, _ = await harness.link_counselor("Bo")
     # Written by a process with another key (the old bug: one such row failed every claim, ~340 errors a
     # second, and nothing was sent to anyone): the most urgent row of the batch.
     foreign = db.make_engine(database_url, encryption_key=Fernet.generate_key().decode())

@@ -14,7 +14,7 @@ from bot.core.clock import DAYS
 from bot.core.config import Settings
 from bot.core.models import Escalation, EscalationAlert, EscalationStatus, utcnow
 from bot.risk import oncall
-from tests.e2e.test_crisis_flow import _alerts, _escalations, _link
+from tests.e2e.test_crisis_flow import _alerts, _escalations
 from tests.harness import BotHarness
 
 
@@ -29,9 +29,9 @@ async def after_hours(settings: Settings, engine: object) -> AsyncIterator[BotHa
 
 async def test_imminent_alerts_page_the_on_call_counselor_after_hours(after_hours: BotHarness) -> None:
     harness = after_hours
-    primary_user, primary_id = await _link(harness, "Sam")
-    on_call_user, on_call_id = await _link(harness, "Olu")
-    off_duty_user, off_duty_id = await _link(harness, "Kit")
+    primary_user, primary_id = await harness.link_counselor("Sam")
+    on_call_user, on_call_id = await harness.link_counselor("Olu")
+    off_duty_user, off_duty_id = await harness.link_counselor("Kit")
     now = utcnow()
     async with db.transaction(harness.runtime.sessions) as session:
         await oncall.add_shift(session, on_call_id, now - timedelta(hours=1), now + timedelta(hours=8))
@@ -75,8 +75,8 @@ async def office_open(settings: Settings, engine: object) -> AsyncIterator[BotHa
 
 async def test_in_office_hours_the_on_call_counselor_is_not_paged(office_open: BotHarness) -> None:
     harness = office_open
-    primary_user, primary_id = await _link(harness, "Sam")
-    on_call_user, on_call_id = await _link(harness, "Olu")
+    primary_user, primary_id = await harness.link_counselor("Sam")
+    on_call_user, on_call_id = await harness.link_counselor("Olu")
     now = utcnow()
     async with db.transaction(harness.runtime.sessions) as session:
         await oncall.add_shift(session, on_call_id, now - timedelta(hours=1), now + timedelta(hours=8))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from bot.core.models import InviteKind
 from tests.harness import BotHarness
 
 POISON_HELP = "1-800-222-1222"
@@ -13,18 +12,19 @@ POISON_HELP = "1-800-222-1222"
 
 async def _patient(harness: BotHarness, *, spanish: bool = False) -> tuple[int, int]:
     """A counselor's chat and an enrolled patient's chat (in Spanish if asked)."""
-    counselor_user = harness.new_user_id()
-    counselor_id = await harness.add_counselor("Sam")
-    code = await harness.invite(InviteKind.COUNSELOR, counselor_id)
-    await harness.say(counselor_user, f"/start {code}", "linked as a counselor")
+    counselor_user, counselor_id = await harness.link_counselor("Sam")
     user = harness.new_user_id()
     if not spanish:
         await harness.enroll(user, counselor_id)
         return counselor_user, user
     await harness.enroll(user, counselor_id, finish_setup=False)
-    time_question = await harness.say(user, "America/New_York", "check-in")
-    language_question = await harness.tap(user, time_question, "20:00", "language")
-    await harness.tap(user, language_question, "Español", "Listo")
+    time_question = await harness.say(user, "America/New_York", harness.part("onboarding.ask_checkin_time"))
+    language_question = await harness.tap(
+        user, time_question, "20:00", harness.part("onboarding.ask_language")
+    )
+    await harness.tap(
+        user, language_question, harness.text("language_name", "es"), harness.part("onboarding.done", "es")
+    )
     return counselor_user, user
 
 

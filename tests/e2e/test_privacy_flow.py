@@ -11,7 +11,6 @@ from sqlalchemy import text
 from bot.core import logs
 from bot.core.models import Base
 from tests.e2e.test_checkin_flow import _toggle
-from tests.e2e.test_crisis_flow import _link
 from tests.harness import BotHarness
 
 # Words only this patient typed: none may appear in a table or a log line.
@@ -55,27 +54,33 @@ async def test_a_whole_session_leaves_no_words_in_the_database_or_the_logs(
     harness: BotHarness, bot_logging: pytest.LogCaptureFixture
 ) -> None:
     caplog = bot_logging
-    counselor_user, counselor_id = await _link(harness, "Sam")
+    counselor_user, counselor_id = await harness.link_counselor("Sam")
     user = harness.new_user_id()
     await harness.enroll(user, counselor_id)
 
-    craving = await harness.say(user, "/checkin", "How strong is your craving")
-    triggers = await harness.tap(user, craving, "4", "make things harder")
-    triggers = await _toggle(harness, user, triggers, "Something else")
-    await harness.tap(user, triggers, "Done", "What else made things harder")
-    mood = await harness.say(user, TYPED["trigger"], "mood")
-    sleep = await harness.tap(user, mood, "3", "sleep")
-    use = await harness.tap(user, sleep, "Well", "alcohol or drugs")
-    await harness.tap(user, use, "Yes", "What did you use")
-    await harness.say(user, TYPED["use"], "anything else")
+    craving = await harness.say(user, "/checkin", harness.part("checkin.ask.craving"))
+    triggers = await harness.tap(user, craving, "4", harness.part("checkin.ask.triggers"))
+    triggers = await _toggle(harness, user, triggers, harness.text("checkin.buttons.triggers.other"))
+    await harness.tap(
+        user, triggers, harness.text("checkin.buttons.done"), harness.part("checkin.ask.trigger_other")
+    )
+    mood = await harness.say(user, TYPED["trigger"], harness.part("checkin.ask.mood"))
+    sleep = await harness.tap(user, mood, "3", harness.part("checkin.ask.sleep"))
+    use = await harness.tap(user, sleep, "Well", harness.part("checkin.ask.use"))
+    await harness.tap(user, use, "Yes", harness.part("checkin.ask.use_what"))
+    await harness.say(user, TYPED["use"], harness.part("checkin.ask.note"))
 
     intro = await harness.say(user, "/safetyplan", "6 steps")
-    await harness.tap(user, intro, "Build my safety plan", "warning signs")
-    step = await harness.say(user, TYPED["plan"], "2. Things I can do")
-    await harness.tap(user, step, "Stop for now", "Saved")
+    await harness.tap(
+        user, intro, harness.text("plan.start_button"), harness.part("plan.steps.warning_signs.title")
+    )
+    step = await harness.say(user, TYPED["plan"], harness.part("plan.steps.coping.title"))
+    await harness.tap(user, step, harness.text("plan.stop_button"), harness.part("plan.stopped"))
 
     await harness.say(user, TYPED["crisis"], "988")
-    alert = await harness.standin.wait_for(counselor_user, "URGENT alert")
+    alert = await harness.standin.wait_for(
+        counselor_user, harness.part("escalation.alert", level=harness.text("escalation.levels.imminent"))
+    )
     assert not any(marker in (alert.text or "") for marker in MARKERS)  # least data in the alert
 
     raw = await _raw_database(harness)

@@ -17,7 +17,7 @@ async def test_the_bot_says_at_start_which_files_are_not_reviewed(
     harness: BotHarness, caplog: pytest.LogCaptureFixture
 ) -> None:
     user = harness.new_user_id()
-    await harness.say(user, "hello", "only for people enrolled")  # serving: start-up is behind us
+    await harness.say(user, "hello", harness.part("stranger.not_enrolled"))  # serving: start-up is behind us
     records = caplog.get_records("setup") + caplog.records
     [line] = [r.getMessage() for r in records if "event=content.unreviewed" in r.getMessage()]
     names = [n for n in content_files(REPO / "content") if is_patient_facing(n)]

@@ -39,9 +39,9 @@ async def test_run_serves_any_bot_api_server_and_stops_on_sigterm(
         )
         try:
             await other.send_text(7001, f"/start {code}")
-            consent = await other.wait_for(7001, "I agree", timeout=30)
+            consent = await other.wait_for(7001, harness.part("consent.screen"), timeout=30)
             await other.tap(7001, consent.message_id, "consent:accept")
-            await other.wait_for(7001, "time zone", timeout=10)
+            await other.wait_for(7001, harness.part("onboarding.ask_timezone"), timeout=10)
         finally:
             process.send_signal(signal.SIGTERM)
             _, stderr = await asyncio.wait_for(process.communicate(), 30)

@@ -29,7 +29,6 @@ from bot.outbox import store as outbox
 from bot.schedule import jobs as schedule_jobs
 from bot.schedule import rules
 from devtools.simulator import Fault
-from tests.e2e.test_crisis_flow import _link
 from tests.harness import BotHarness
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -77,17 +76,23 @@ async def _rows(harness: BotHarness, kind: str = "reminder") -> list[OutboxMessa
 
 
 async def test_reminder_buttons_schedule_and_cant_make_it_with_a_reason(harness: BotHarness) -> None:
-    counselor_user, counselor_id = await _link(harness, "Dana")
+    counselor_user, counselor_id = await harness.link_counselor("Dana")
     user, patient_id = await _patient_in_group(harness, counselor_id)
     # The 1-hour reminder fell due a minute ago (the 24-hour one long before): the latest one goes, once.
     session_id = await _session_starting_in(harness, timedelta(minutes=59))
     assert await schedule_jobs.plan(harness.runtime) == 1
-    reminder = await harness.standin.wait_for(user, "Reminder: Evening IOP group")
+    reminder = await harness.standin.wait_for(
+        user, harness.part("schedule.reminder", title="Evening IOP group")
+    )
     assert "Riverside Clinic" in (reminder.text or "")
-    assert [label for label, _ in reminder.buttons()] == ["I'll be there", "Running late", "Can't make it"]
+    assert [label for label, _ in reminder.buttons()] == [
+        harness.text("schedule.buttons.coming"),
+        harness.text("schedule.buttons.late"),
+        harness.text("schedule.buttons.cannot"),
+    ]
     assert await schedule_jobs.plan(harness.runtime) == 0  # planning again adds nothing
 
-    listing = await harness.say(user, "/schedule", "next 7 days")
+    listing = await harness.say(user, "/schedule", harness.part("schedule.list", days=7))
     assert "Evening IOP group" in (listing.text or "") and "Riverside Clinic" in (listing.text or "")
 
     await harness.tap(user, reminder, "I'll be there", "see you there")
@@ -123,7 +128,7 @@ async def test_reminder_buttons_schedule_and_cant_make_it_with_a_reason(harness:
 
 
 async def test_cant_make_it_without_a_reason_is_told_at_once_on_skip(harness: BotHarness) -> None:
-    counselor_user, counselor_id = await _link(harness, "Dana")
+    counselor_user, counselor_id = await harness.link_counselor("Dana")
     user, _ = await _patient_in_group(harness, counselor_id)
     await _session_starting_in(harness, timedelta(minutes=59))
     assert await schedule_jobs.plan(harness.runtime) == 1
@@ -139,16 +144,20 @@ async def test_cant_make_it_without_a_reason_is_told_at_once_on_skip(harness: Bo
 
 
 async def test_two_sessions_in_a_row_declined_is_a_flag_for_the_care_team(harness: BotHarness) -> None:
-    counselor_user, counselor_id = await _link(harness, "Dana")
+    counselor_user, counselor_id = await harness.link_counselor("Dana")
     user, patient_id = await _patient_in_group(harness, counselor_id)
     await _session_starting_in(harness, timedelta(minutes=58), title="Family session")
     await _session_starting_in(harness, timedelta(minutes=59))
     assert await schedule_jobs.plan(harness.runtime) == 2
-    family = await harness.standin.wait_for(user, "Reminder: Family session")
-    group = await harness.standin.wait_for(user, "Reminder: Evening IOP group")
-    await harness.tap(user, group, "Can't make it", "tell me why")
-    await harness.tap(user, family, "Can't make it", "tell me why")
-    flag = await harness.standin.wait_for(counselor_user, "2 sessions in a row")
+    family = await harness.standin.wait_for(user, harness.part("schedule.reminder", title="Family session"))
+    group = await harness.standin.wait_for(user, harness.part("schedule.reminder", title="Evening IOP group"))
+    await harness.tap(
+        user, group, harness.text("schedule.buttons.cannot"), harness.part("schedule.ask_reason")
+    )
+    await harness.tap(
+        user, family, harness.text("schedule.buttons.cannot"), harness.part("schedule.ask_reason")
+    )
+    flag = await harness.standin.wait_for(counselor_user, harness.part("care.flag.missed_sessions", count=2))
     patient = await harness.patient(user)
     assert patient is not None and patient.alias in (flag.text or "")
     async with harness.runtime.sessions() as session:
@@ -157,15 +166,15 @@ async def test_two_sessions_in_a_row_declined_is_a_flag_for_the_care_team(harnes
 
 
 async def test_forged_rsvp_buttons_are_refused(harness: BotHarness) -> None:
-    _, counselor_id = await _link(harness, "Dana")
+    _, counselor_id = await harness.link_counselor("Dana")
     user, _ = await _patient_in_group(harness, counselor_id)
     other_group_session = await _session_starting_in(harness, timedelta(hours=3), group="Morning IOP")
-    screen = await harness.say(user, "/schedule", "no sessions")
+    screen = await harness.say(user, "/schedule", harness.part("schedule.list_empty", days=7))
     # A session of another group, and an occurrence that does not exist: refused, nothing recorded.
     for data in (f"rsvp:{other_group_session}:29000000:cannot", "rsvp:999999:29000000:coming"):
         query = await harness.standin.tap_raw(user, screen.message_id, data)
         answer = await harness.standin.wait_for_callback_answer(query)
-        assert "no longer on your schedule" in answer.get("text", "")
+        assert harness.part("schedule.gone") in answer.get("text", "")
     async with harness.runtime.sessions() as session:
         assert list(await session.scalars(select(Attendance))) == []
 
@@ -173,13 +182,13 @@ async def test_forged_rsvp_buttons_are_refused(harness: BotHarness) -> None:
 async def test_blocked_bot_marks_the_patient_unreachable_and_tells_the_counselor_once(
     harness: BotHarness,
 ) -> None:
-    counselor_user, counselor_id = await _link(harness, "Dana")
+    counselor_user, counselor_id = await harness.link_counselor("Dana")
     user, patient_id = await _patient_in_group(harness, counselor_id)
     await _session_starting_in(harness, timedelta(minutes=59))
     await _session_starting_in(harness, timedelta(minutes=58), title="Family session")
     harness.standin.block_bot(user)
     await schedule_jobs.plan(harness.runtime)
-    await harness.standin.wait_for(counselor_user, "can no longer be reached")
+    await harness.standin.wait_for(counselor_user, harness.part("care.flag.unreachable"))
     await _until_recorded(harness)
     rows = await _rows(harness)
     assert {r.status for r in rows} <= {OutboxStatus.FAILED, OutboxStatus.CANCELLED}
@@ -190,13 +199,15 @@ async def test_blocked_bot_marks_the_patient_unreachable_and_tells_the_counselor
         flags = list(await session.scalars(select(CareFlag).where(CareFlag.patient_id == patient_id)))
     assert [f.kind for f in flags] == ["unreachable"]
     notices = [
-        m for m in harness.standin.transcript(counselor_user) if "no longer be reached" in (m.text or "")
+        m
+        for m in harness.standin.transcript(counselor_user)
+        if harness.part("care.flag.unreachable") in (m.text or "")
     ]
     assert len(notices) == 1
     # Nothing more is planned for them until they write again; then they are reachable.
     assert await schedule_jobs.plan(harness.runtime) == 0
     harness.standin.block_bot(user, blocked=False)
-    await harness.say(user, "/help", "what I can do")
+    await harness.say(user, "/help", harness.part("help.patient_active"))
     patient = await harness.patient(user)
     assert patient is not None and patient.unreachable_since is None
 
@@ -205,7 +216,7 @@ async def test_429_and_5xx_are_retried_and_a_row_out_of_tries_is_failed_not_lost
     harness: BotHarness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(outbox, "BACKOFF_BASE", timedelta(milliseconds=100))
-    _, counselor_id = await _link(harness, "Dana")
+    _, counselor_id = await harness.link_counselor("Dana")
     user, _ = await _patient_in_group(harness, counselor_id)
     other, _ = await _patient_in_group(harness, counselor_id)
     third, _ = await _patient_in_group(harness, counselor_id)
@@ -247,7 +258,7 @@ def _reminders(harness: BotHarness, chat: int) -> list[str]:
 async def test_after_downtime_reminders_still_useful_go_late_and_the_rest_are_dropped(
     harness: BotHarness,
 ) -> None:
-    _, counselor_id = await _link(harness, "Dana")
+    _, counselor_id = await harness.link_counselor("Dana")
     user, _ = await _patient_in_group(harness, counselor_id)
     later = await _session_starting_in(harness, timedelta(hours=5))
     earlier = await _session_starting_in(harness, timedelta(hours=3), title="Medication check")
@@ -272,7 +283,7 @@ async def test_after_downtime_reminders_still_useful_go_late_and_the_rest_are_dr
         )
     await harness.runtime.engine.dispose()
     await harness.start()
-    await harness.standin.wait_for(user, "Reminder: Evening IOP group")
+    await harness.standin.wait_for(user, harness.part("schedule.reminder", title="Evening IOP group"))
     await _until_recorded(harness)
     rows = {r.key.split(":")[1]: r for r in await _rows(harness)}
     assert rows[str(later)].status is OutboxStatus.SENT
@@ -285,7 +296,7 @@ async def test_after_downtime_reminders_still_useful_go_late_and_the_rest_are_dr
 async def test_urgent_alerts_overtake_bulk_reminders(settings: Settings) -> None:
     slow = settings.model_copy(update={"send_rate_per_second": 5.0})
     async with BotHarness.running(slow) as harness:
-        counselor_user, counselor_id = await _link(harness, "Dana")
+        counselor_user, counselor_id = await harness.link_counselor("Dana")
         user, _ = await _patient_in_group(harness, counselor_id)
         chats = [harness.new_user_id() for _ in range(40)]
         for chat in chats:
@@ -309,14 +320,14 @@ async def test_urgent_alerts_overtake_bulk_reminders(settings: Settings) -> None
 
 
 async def test_withdrawing_consent_cancels_the_reminders_waiting_for_them(harness: BotHarness) -> None:
-    _, counselor_id = await _link(harness, "Dana")
+    _, counselor_id = await harness.link_counselor("Dana")
     user, _ = await _patient_in_group(harness, counselor_id)
     await _session_starting_in(harness, timedelta(hours=5))
     async with db.transaction(harness.runtime.sessions) as session:
         due = await rules.due_reminders(session, utcnow(), (timedelta(hours=1),), ahead=timedelta(hours=6))
         await outbox.enqueue(session, [schedule_jobs.reminder(harness.runtime, d) for d in due])
-    confirm = await harness.say(user, "/revoke", "stop sharing")
-    await harness.tap(user, confirm, "Yes, stop sharing", "")
+    confirm = await harness.say(user, "/revoke", harness.part("revoke.confirm_prompt"))
+    await harness.tap(user, confirm, harness.text("revoke.confirm_button"), "")
     for _ in range(50):
         [row] = await _rows(harness)
         if row.status is not OutboxStatus.PENDING:

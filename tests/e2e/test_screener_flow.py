@@ -28,7 +28,7 @@ from bot.core.models import (
 from bot.risk import cssrs
 from bot.risk import jobs as risk_jobs
 from devtools.simulator import BotMessage
-from tests.e2e.test_crisis_flow import UNLISTED, _alerts, _escalations, _link
+from tests.e2e.test_crisis_flow import UNLISTED, _alerts, _escalations
 from tests.harness import BotHarness
 
 AMBIGUOUS = {"en": "i dont see a way forward", "es": "no veo salida"}
@@ -36,13 +36,9 @@ HIGH = {"en": "i wish i could go to sleep and not wake up", "es": "quisiera dorm
 WAIT = 15.0  # replies of a crisis turn go through the outbox, one a second per chat
 
 
-def _text(harness: BotHarness, key: str, language: str = "en", **variables: object) -> str:
-    return harness.runtime.text(key, language, **variables)
-
-
 def _q(harness: BotHarness, question: cssrs.Question, language: str = "en") -> str:
     """The question as asked (the first line: Q6's examples follow on the next)."""
-    return _text(harness, f"cssrs.questions.{question}", language).splitlines()[0]
+    return harness.text(f"cssrs.questions.{question}", language).splitlines()[0]
 
 
 async def _screens(harness: BotHarness, patient_id: int) -> list[SuicideScreen]:
@@ -70,13 +66,13 @@ async def _answer(
 
 async def _agree(harness: BotHarness, user: int, permission: BotMessage, language: str = "en") -> BotMessage:
     """Tap OK: question 1 follows, in the wording this patient's screen uses."""
-    ok = _text(harness, "cssrs.ok_button", language)
+    ok = harness.text("cssrs.ok_button", language)
     return await harness.tap(user, permission, ok, _q(harness, cssrs.Question.WISH_DEAD, language))
 
 
 async def _patient(harness: BotHarness, language: str = "en") -> tuple[int, int, int]:
     """A linked counselor's chat, and an enrolled patient's chat and id."""
-    counselor_user, counselor_id = await _link(harness, "Sam")
+    counselor_user, counselor_id = await harness.link_counselor("Sam")
     user = harness.new_user_id()
     return counselor_user, user, await harness.enroll(user, counselor_id, language=language)
 
@@ -89,18 +85,20 @@ async def test_permission_is_its_own_question_and_not_now_asks_if_safe(
     harness: BotHarness, language: str
 ) -> None:
     counselor_user, user, patient_id = await _patient(harness, language)
-    permission_text = _text(harness, "cssrs.intro_alerted", language)
+    permission_text = harness.text("cssrs.intro_alerted", language)
 
     mark = harness.standin.mark(user)
     await harness.standin.send_text(user, HIGH[language])
     permission = await harness.standin.wait_for(user, permission_text, after=mark, timeout=WAIT)
-    await harness.standin.wait_for(counselor_user, "High alert")
+    await harness.standin.wait_for(
+        counselor_user, harness.part("escalation.alert", level=harness.text("escalation.levels.high"))
+    )
     # Alone: no question 1 in it, and OK / Not now rather than Yes / No.
     assert permission.text == permission_text
     labels = [label for label, _ in permission.buttons()]
     assert labels == [
-        _text(harness, "cssrs.ok_button", language),
-        _text(harness, "cssrs.not_now_button", language),
+        harness.text("cssrs.ok_button", language),
+        harness.text("cssrs.not_now_button", language),
     ]
     assert not any(
         _q(harness, cssrs.Question.WISH_DEAD, language) in (m.text or "")
@@ -110,40 +108,40 @@ async def test_permission_is_its_own_question_and_not_now_asks_if_safe(
     # "Not now" is not "no wish to be dead": nothing is answered, the safety question follows, the team is
     # told.
     mark = harness.standin.mark(counselor_user)
-    await harness.tap(user, permission, _text(harness, "cssrs.not_now_button", language), "")
-    await harness.standin.wait_for(user, _text(harness, "cssrs.declined", language))
-    safety = await harness.standin.wait_for(user, _text(harness, "crisis.safety_check", language))
+    await harness.tap(user, permission, harness.text("cssrs.not_now_button", language), "")
+    await harness.standin.wait_for(user, harness.text("cssrs.declined", language))
+    safety = await harness.standin.wait_for(user, harness.text("crisis.safety_check", language))
     assert [label for label, _ in safety.buttons()] == [
-        _text(harness, "crisis.safe_button", language),
-        _text(harness, "crisis.not_safe_button", language),
+        harness.text("crisis.safe_button", language),
+        harness.text("crisis.not_safe_button", language),
     ]
     patient = await harness.patient(user)
     assert patient is not None
-    notice = _text(harness, "care.flag.screener_declined", "en", alias=patient.alias)
+    notice = harness.text("care.flag.screener_declined", "en", alias=patient.alias)
     await harness.standin.wait_for(counselor_user, notice, after=mark)
     [screen] = await _screens(harness, patient_id)
     assert screen.status is ScreenStatus.DECLINED and screen.answers == {} and screen.result is None
     assert await _flags(harness, patient_id) == ["screener_declined"]
     assert len(await _escalations(harness, patient_id)) == 1 and len(_alerts(harness, counselor_user)) == 1
 
-    await harness.tap(user, safety, _text(harness, "crisis.safe_button", language), "")
-    await harness.standin.wait_for(user, _text(harness, "crisis.safe_reply", language).split(".")[0])
+    await harness.tap(user, safety, harness.text("crisis.safe_button", language), "")
+    await harness.standin.wait_for(user, harness.text("crisis.safe_reply", language).split(".")[0])
 
 
 async def test_ok_is_permission_not_an_answer(harness: BotHarness) -> None:
     counselor_user, user, patient_id = await _patient(harness)
-    permission = await harness.say(user, AMBIGUOUS["en"], _text(harness, "cssrs.intro_ambiguous"))
+    permission = await harness.say(user, AMBIGUOUS["en"], harness.text("cssrs.intro_ambiguous"))
     # Anything but OK or "not now" asks again; typing "ok" is OK.
-    await harness.say(user, "maybe? idk", _text(harness, "cssrs.use_permission_buttons"))
+    await harness.say(user, "maybe? idk", harness.text("cssrs.use_permission_buttons"))
     question = await harness.say(user, "ok", _q(harness, cssrs.Question.WISH_DEAD))
-    assert _text(harness, "cssrs.begin_past_month") in (question.text or "")
+    assert harness.text("cssrs.begin_past_month") in (question.text or "")
     [screen] = await _screens(harness, patient_id)
     assert screen.answers == {} and screen.step == cssrs.Question.WISH_DEAD
     assert await _escalations(harness, patient_id) == [] and _alerts(harness, counselor_user) == []
     # The permission buttons are spent.
     query = await harness.standin.tap_raw(user, permission.message_id, f"css:{screen.id}:ask:y")
     answer = await harness.standin.wait_for_callback_answer(query)
-    assert answer.get("text") == _text(harness, "cssrs.stale")
+    assert answer.get("text") == harness.text("cssrs.stale")
 
 
 # ---- the questions and Columbia's triage (item 3) ----------------------------------------------------------
@@ -155,18 +153,28 @@ async def test_after_a_crisis_message_no_to_everything_keeps_the_alert_open(harn
     mark = harness.standin.mark(user)
     await harness.standin.send_text(user, "im going to kill myself tonight")
     permission = await harness.standin.wait_for(
-        user, _text(harness, "cssrs.intro_alerted"), after=mark, timeout=WAIT
+        user, harness.text("cssrs.intro_alerted"), after=mark, timeout=WAIT
     )
-    alert = await harness.standin.wait_for(counselor_user, "URGENT alert")
+    alert = await harness.standin.wait_for(
+        counselor_user, harness.part("escalation.alert", level=harness.text("escalation.levels.imminent"))
+    )
     question = await _agree(harness, user, permission)
-    question = await _answer(harness, user, question, "No", _q(harness, cssrs.Question.THOUGHTS))
+    question = await _answer(
+        harness, user, question, harness.text("cssrs.no_button"), _q(harness, cssrs.Question.THOUGHTS)
+    )
     # No thoughts: straight to 6, with every example.
-    behavior = _text(harness, "cssrs.questions.behavior")
-    question = await _answer(harness, user, question, "No", behavior)
+    behavior = harness.text("cssrs.questions.behavior")
+    question = await _answer(harness, user, question, harness.text("cssrs.no_button"), behavior)
     assert question.text == behavior
     for example in ("or it was grabbed from your hand", "tried to shoot yourself", "tried to hang yourself"):
         assert example in behavior
-    await _answer(harness, user, question, "No", _text(harness, "cssrs.result_clear_open").split(".")[0])
+    await _answer(
+        harness,
+        user,
+        question,
+        harness.text("cssrs.no_button"),
+        harness.text("cssrs.result_clear_open").split(".")[0],
+    )
 
     [escalation] = await _escalations(harness, patient_id)
     assert escalation.status is EscalationStatus.OPEN and escalation.level == "imminent"
@@ -178,14 +186,16 @@ async def test_after_a_crisis_message_no_to_everything_keeps_the_alert_open(harn
     # The counselor sees the words and what the screener found, on request.
     mark = harness.standin.mark(counselor_user)
     await harness.standin.tap(counselor_user, alert.message_id, f"esc:{escalation.id}:det")
-    summary = await harness.standin.wait_for(counselor_user, "C-SSRS screener", after=mark)
-    assert "no risk indicated" in (summary.text or "") and "wished dead: no" in (summary.text or "")
+    summary = await harness.standin.wait_for(counselor_user, harness.part("escalation.screener"), after=mark)
+    assert harness.text("escalation.screener_risk.none") in (summary.text or "") and "wished dead: no" in (
+        summary.text or ""
+    )
     assert "Not asked" not in (summary.text or "")
     # The screener's lower finding is shown under an URGENT alert: the details say the alert stays urgent.
     blank = {"time": "", "risk": "", "unfinished": False, "declined": False, "answers": "", "not_asked": ""}
-    urgent = _text(harness, "escalation.levels.imminent")
-    stays = _text(harness, "escalation.screener", **blank, below=True, level=urgent).splitlines()[-1]
-    assert stays != _text(harness, "escalation.screener", **blank, below=False, level=urgent).splitlines()[-1]
+    urgent = harness.text("escalation.levels.imminent")
+    stays = harness.text("escalation.screener", **blank, below=True, level=urgent).splitlines()[-1]
+    assert stays != harness.text("escalation.screener", **blank, below=False, level=urgent).splitlines()[-1]
     assert stays in (summary.text or "")
 
 
@@ -195,16 +205,20 @@ async def test_a_yes_to_intent_pages_at_once_and_the_details_say_what_was_not_as
     counselor_user, user, patient_id = await _patient(harness)
 
     # Ambiguous words: no alert yet, the screener decides. Typed answers work as well as the buttons.
-    permission = await harness.say(user, AMBIGUOUS["en"], _text(harness, "cssrs.intro_ambiguous"))
+    permission = await harness.say(user, AMBIGUOUS["en"], harness.text("cssrs.intro_ambiguous"))
     assert await _escalations(harness, patient_id) == []
     await _agree(harness, user, permission)
     await harness.say(user, "no", _q(harness, cssrs.Question.THOUGHTS))
     question = await harness.say(user, "yes", _q(harness, cssrs.Question.METHOD))
-    question = await _answer(harness, user, question, "No", _q(harness, cssrs.Question.INTENT))
-    reply = await _answer(harness, user, question, "Yes", "988")
-    assert _text(harness, "cssrs.result_urgent", plan_contacts=None).split("\n")[0] in (reply.text or "")
+    question = await _answer(
+        harness, user, question, harness.text("cssrs.no_button"), _q(harness, cssrs.Question.INTENT)
+    )
+    reply = await _answer(harness, user, question, harness.text("cssrs.yes_button"), "988")
+    assert harness.text("cssrs.result_urgent", plan_contacts=None).split("\n")[0] in (reply.text or "")
 
-    alert = await harness.standin.wait_for(counselor_user, "URGENT alert")
+    alert = await harness.standin.wait_for(
+        counselor_user, harness.part("escalation.alert", level=harness.text("escalation.levels.imminent"))
+    )
     [escalation] = await _escalations(harness, patient_id)
     assert escalation.level == "imminent" and escalation.category == "suicide"
     assert escalation.source == "cssrs" and escalation.detail is None
@@ -214,9 +228,9 @@ async def test_a_yes_to_intent_pages_at_once_and_the_details_say_what_was_not_as
     # ...and the care team is told which questions were not asked (not asked is not "no").
     mark = harness.standin.mark(counselor_user)
     await harness.standin.tap(counselor_user, alert.message_id, f"esc:{escalation.id}:det")
-    summary = await harness.standin.wait_for(counselor_user, "C-SSRS screener", after=mark)
+    summary = await harness.standin.wait_for(counselor_user, harness.part("escalation.screener"), after=mark)
     not_asked = " · ".join(
-        _text(harness, f"escalation.screener_questions.{q}")
+        harness.text(f"escalation.screener_questions.{q}")
         for q in (cssrs.Question.PLAN, cssrs.Question.BEHAVIOR)
     )
     assert not_asked in (summary.text or "") and "Not asked" in (summary.text or "")
@@ -225,22 +239,18 @@ async def test_a_yes_to_intent_pages_at_once_and_the_details_say_what_was_not_as
 @pytest.mark.parametrize("language", ["en", "es"])
 async def test_a_low_result_is_a_referral_flag_not_a_page(harness: BotHarness, language: str) -> None:
     counselor_user, user, patient_id = await _patient(harness, language)
-    yes, no = _text(harness, "cssrs.yes_button", language), _text(harness, "cssrs.no_button", language)
+    yes, no = harness.text("cssrs.yes_button", language), harness.text("cssrs.no_button", language)
 
-    permission = await harness.say(
-        user, AMBIGUOUS[language], _text(harness, "cssrs.intro_ambiguous", language)
-    )
+    permission = await harness.say(user, AMBIGUOUS[language], harness.text("cssrs.intro_ambiguous", language))
     question = await _agree(harness, user, permission, language)
     question = await _answer(harness, user, question, yes, _q(harness, cssrs.Question.THOUGHTS, language))
     question = await _answer(harness, user, question, no, _q(harness, cssrs.Question.BEHAVIOR, language))
     mark = harness.standin.mark(counselor_user)
-    await _answer(
-        harness, user, question, no, _text(harness, "cssrs.result_referral", language).split(".")[0]
-    )
+    await _answer(harness, user, question, no, harness.text("cssrs.result_referral", language).split(".")[0])
 
     patient = await harness.patient(user)
     assert patient is not None
-    referral = _text(harness, "care.flag.screener_referral", "en", alias=patient.alias)
+    referral = harness.text("care.flag.screener_referral", "en", alias=patient.alias)
     await harness.standin.wait_for(counselor_user, referral, after=mark)
     [screen] = await _screens(harness, patient_id)
     assert screen.result == "low"
@@ -253,20 +263,30 @@ async def test_behaviour_long_ago_is_high_and_a_repeat_screen_is_since_last_cont
 ) -> None:
     counselor_user, user, patient_id = await _patient(harness)
 
-    permission = await harness.say(user, AMBIGUOUS["en"], _text(harness, "cssrs.intro_ambiguous"))
+    permission = await harness.say(user, AMBIGUOUS["en"], harness.text("cssrs.intro_ambiguous"))
     question = await _agree(harness, user, permission)
-    question = await _answer(harness, user, question, "Yes", _q(harness, cssrs.Question.THOUGHTS))
-    question = await _answer(harness, user, question, "No", _q(harness, cssrs.Question.BEHAVIOR))
-    question = await _answer(harness, user, question, "Yes", _q(harness, cssrs.Question.BEHAVIOR_RECENT))
-    await _answer(harness, user, question, "No", "let your care team know")
-    await harness.standin.wait_for(counselor_user, "High alert")
+    question = await _answer(
+        harness, user, question, harness.text("cssrs.yes_button"), _q(harness, cssrs.Question.THOUGHTS)
+    )
+    question = await _answer(
+        harness, user, question, harness.text("cssrs.no_button"), _q(harness, cssrs.Question.BEHAVIOR)
+    )
+    question = await _answer(
+        harness, user, question, harness.text("cssrs.yes_button"), _q(harness, cssrs.Question.BEHAVIOR_RECENT)
+    )
+    await _answer(
+        harness, user, question, harness.text("cssrs.no_button"), harness.text("cssrs.result_concern")
+    )
+    await harness.standin.wait_for(
+        counselor_user, harness.part("escalation.alert", level=harness.text("escalation.levels.high"))
+    )
     [escalation] = await _escalations(harness, patient_id)
     assert escalation.level == "high"
     [screen] = await _screens(harness, patient_id)
     assert screen.result == "moderate"
 
     # Within a day the same words ask the plain safety question, not the whole screener again.
-    await harness.say(user, AMBIGUOUS["en"], _text(harness, "crisis.safety_check"))
+    await harness.say(user, AMBIGUOUS["en"], harness.text("crisis.safety_check"))
     assert len(await _screens(harness, patient_id)) == 1
 
     # Days later, the screener again, in its "since last contact" wording; behaviour since then is recent.
@@ -280,16 +300,20 @@ async def test_behaviour_long_ago_is_high_and_a_repeat_screen_is_since_last_cont
         await session.execute(
             update(RiskSignal).where(RiskSignal.patient_id == patient_id).values(at=earlier)
         )
-    permission = await harness.say(user, AMBIGUOUS["en"], _text(harness, "cssrs.intro_ambiguous"))
+    permission = await harness.say(user, AMBIGUOUS["en"], harness.text("cssrs.intro_ambiguous"))
     wish = _q(harness, cssrs.Question.WISH_DEAD_SINCE)
-    question = await harness.tap(user, permission, _text(harness, "cssrs.ok_button"), wish)
-    assert _text(harness, "cssrs.begin_since_last") in (question.text or "")
-    question = await _answer(harness, user, question, "No", _q(harness, cssrs.Question.THOUGHTS_SINCE))
-    behavior = _text(harness, "cssrs.questions.behavior_since")
-    question = await _answer(harness, user, question, "No", behavior)
+    question = await harness.tap(user, permission, harness.text("cssrs.ok_button"), wish)
+    assert harness.text("cssrs.begin_since_last") in (question.text or "")
+    question = await _answer(
+        harness, user, question, harness.text("cssrs.no_button"), _q(harness, cssrs.Question.THOUGHTS_SINCE)
+    )
+    behavior = harness.text("cssrs.questions.behavior_since")
+    question = await _answer(harness, user, question, harness.text("cssrs.no_button"), behavior)
     assert "or it was grabbed from your hand" in behavior
-    await _answer(harness, user, question, "Yes", "988")
-    await harness.standin.wait_for(counselor_user, "URGENT alert")
+    await _answer(harness, user, question, harness.text("cssrs.yes_button"), "988")
+    await harness.standin.wait_for(
+        counselor_user, harness.part("escalation.alert", level=harness.text("escalation.levels.imminent"))
+    )
     repeat = (await _screens(harness, patient_id))[-1]
     assert repeat.result == "high"
     assert repeat.answers == {"wish_dead_since": False, "thoughts_since": False, "behavior_since": True}
@@ -298,43 +322,49 @@ async def test_behaviour_long_ago_is_high_and_a_repeat_screen_is_since_last_cont
 async def test_all_no_after_ambiguous_words_raises_nothing(harness: BotHarness) -> None:
     counselor_user, user, patient_id = await _patient(harness)
 
-    permission = await harness.say(
-        user, "im not going to kill myself", _text(harness, "cssrs.intro_ambiguous")
-    )
+    permission = await harness.say(user, "im not going to kill myself", harness.text("cssrs.intro_ambiguous"))
     question = await _agree(harness, user, permission)
-    question = await _answer(harness, user, question, "No", _q(harness, cssrs.Question.THOUGHTS))
-    question = await _answer(harness, user, question, "No", _q(harness, cssrs.Question.BEHAVIOR))
-    await _answer(harness, user, question, "No", "glad to hear it")
+    question = await _answer(
+        harness, user, question, harness.text("cssrs.no_button"), _q(harness, cssrs.Question.THOUGHTS)
+    )
+    question = await _answer(
+        harness, user, question, harness.text("cssrs.no_button"), _q(harness, cssrs.Question.BEHAVIOR)
+    )
+    await _answer(
+        harness, user, question, harness.text("cssrs.no_button"), harness.part("cssrs.result_clear")
+    )
     assert await _escalations(harness, patient_id) == []
     assert _alerts(harness, counselor_user) == []
 
 
 async def test_odd_answers_stale_and_forged_buttons(harness: BotHarness) -> None:
-    _, counselor_id = await _link(harness, "Sam")
+    _, counselor_id = await harness.link_counselor("Sam")
     user = harness.new_user_id()
     patient_id = await harness.enroll(user, counselor_id)
     other_user = harness.new_user_id()
     await harness.enroll(other_user, counselor_id)
 
-    permission = await harness.say(user, AMBIGUOUS["en"], _text(harness, "cssrs.intro_ambiguous"))
+    permission = await harness.say(user, AMBIGUOUS["en"], harness.text("cssrs.intro_ambiguous"))
     question = await _agree(harness, user, permission)
     # Something that is not yes or no: the question is asked again.
-    await harness.say(user, "maybe? idk", "tap Yes or No")
+    await harness.say(user, "maybe? idk", harness.part("cssrs.use_buttons"))
     [screen] = await _screens(harness, patient_id)
     assert screen.step == "wish_dead" and screen.answers == {}
 
     # Another patient forging this screener's button is refused and changes nothing.
     query = await harness.standin.tap_raw(other_user, 1, f"css:{screen.id}:wish_dead:y")
     answer = await harness.standin.wait_for_callback_answer(query)
-    assert "no longer open" in str(answer.get("text"))
+    assert harness.part("cssrs.stale") in str(answer.get("text"))
     [screen] = await _screens(harness, patient_id)
     assert screen.answers == {}
 
     # A replayed answer to a question already answered is refused too.
-    await _answer(harness, user, question, "No", _q(harness, cssrs.Question.THOUGHTS))
+    await _answer(
+        harness, user, question, harness.text("cssrs.no_button"), _q(harness, cssrs.Question.THOUGHTS)
+    )
     query = await harness.standin.tap_raw(user, question.message_id, f"css:{screen.id}:wish_dead:y")
     answer = await harness.standin.wait_for_callback_answer(query)
-    assert "no longer open" in str(answer.get("text"))
+    assert harness.part("cssrs.stale") in str(answer.get("text"))
     [screen] = await _screens(harness, patient_id)
     assert screen.answers == {"wish_dead": False}
 
@@ -361,12 +391,16 @@ async def _time_passes(harness: BotHarness, patient_id: int) -> None:
 async def test_a_screener_left_unanswered_alerts_the_care_team(harness: BotHarness) -> None:
     counselor_user, user, patient_id = await _patient(harness)
 
-    permission = await harness.say(user, AMBIGUOUS["en"], _text(harness, "cssrs.intro_ambiguous"))
+    permission = await harness.say(user, AMBIGUOUS["en"], harness.text("cssrs.intro_ambiguous"))
     question = await _agree(harness, user, permission)
-    question = await _answer(harness, user, question, "Yes", _q(harness, cssrs.Question.THOUGHTS))
+    question = await _answer(
+        harness, user, question, harness.text("cssrs.yes_button"), _q(harness, cssrs.Question.THOUGHTS)
+    )
     await _time_passes(harness, patient_id)
     await risk_jobs.close_stalled(harness.runtime)
-    await harness.standin.wait_for(counselor_user, "High alert")
+    await harness.standin.wait_for(
+        counselor_user, harness.part("escalation.alert", level=harness.text("escalation.levels.high"))
+    )
     [screen] = await _screens(harness, patient_id)
     assert screen.status is ScreenStatus.UNANSWERED and screen.result == "low"
     [escalation] = await _escalations(harness, patient_id)
@@ -375,7 +409,9 @@ async def test_a_screener_left_unanswered_alerts_the_care_team(harness: BotHarne
         assert await session.scalar(select(Escalation.status).where(Escalation.id == escalation.id)) == "open"
 
     # A late answer still counts: the screener carries on where it stopped.
-    await _answer(harness, user, question, "Yes", _q(harness, cssrs.Question.METHOD))
+    await _answer(
+        harness, user, question, harness.text("cssrs.yes_button"), _q(harness, cssrs.Question.METHOD)
+    )
     [screen] = await _screens(harness, patient_id)
     assert screen.status is ScreenStatus.OPEN and screen.answers == {"wish_dead": True, "thoughts": True}
 
@@ -387,31 +423,33 @@ async def test_an_unanswered_safety_question_is_followed_up(harness: BotHarness)
 
     # After ambiguous words and "Not now", with no alert yet: silence raises a high alert, as an unanswered
     # screener does.
-    permission = await harness.say(user, AMBIGUOUS["en"], _text(harness, "cssrs.intro_ambiguous"))
+    permission = await harness.say(user, AMBIGUOUS["en"], harness.text("cssrs.intro_ambiguous"))
     await harness.tap(
-        user, permission, _text(harness, "cssrs.not_now_button"), _text(harness, "crisis.safety_check")
+        user, permission, harness.text("cssrs.not_now_button"), harness.text("crisis.safety_check")
     )
     await _time_passes(harness, patient_id)
     await risk_jobs.follow_up_safety_checks(harness.runtime)
-    await harness.standin.wait_for(counselor_user, "High alert")
+    await harness.standin.wait_for(
+        counselor_user, harness.part("escalation.alert", level=harness.text("escalation.levels.high"))
+    )
     [escalation] = await _escalations(harness, patient_id)
     assert (escalation.level, escalation.source) == ("high", "safety_unanswered")
     await risk_jobs.follow_up_safety_checks(harness.runtime)  # followed up once
     assert len(_alerts(harness, counselor_user)) == 1
 
     # A softened phrase asks too; with an alert already open, silence is a flag for the counselor.
-    await harness.say(user, "i'm not going to overdose", _text(harness, "crisis.safety_check"))
+    await harness.say(user, "i'm not going to overdose", harness.text("crisis.safety_check"))
     mark = harness.standin.mark(counselor_user)
     await _time_passes(harness, patient_id)
     await risk_jobs.follow_up_safety_checks(harness.runtime)
-    notice = _text(harness, "care.flag.safety_unanswered", "en", alias=patient.alias)
+    notice = harness.text("care.flag.safety_unanswered", "en", alias=patient.alias)
     await harness.standin.wait_for(counselor_user, notice, after=mark)
     assert (await _flags(harness, patient_id))[-1] == "safety_unanswered"
 
     # Answered (typing "yes" works as well as the button): nothing to follow up. (The model's question, so
     # that this is not a third moderate signal in two days, which would add up to an alert.)
-    await harness.say(user, UNLISTED, _text(harness, "crisis.safety_check"))
-    await harness.say(user, "yes", _text(harness, "crisis.safe_reply").split(".")[0])
+    await harness.say(user, UNLISTED, harness.text("crisis.safety_check"))
+    await harness.say(user, "yes", harness.text("crisis.safe_reply").split(".")[0])
     flags = await _flags(harness, patient_id)
     await _time_passes(harness, patient_id)
     await risk_jobs.follow_up_safety_checks(harness.runtime)

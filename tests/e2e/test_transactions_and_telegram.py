@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram.request import HTTPXRequest
 
 from tests.e2e.test_checkin_flow import _toggle
-from tests.e2e.test_crisis_flow import _link
 from tests.harness import BotHarness
 
 
@@ -74,38 +73,57 @@ def watch(harness: BotHarness, monkeypatch: pytest.MonkeyPatch) -> Iterator[Tran
 async def test_every_tap_is_answered_edited_and_replied_to_after_its_commit(
     harness: BotHarness, watch: TransactionWatch
 ) -> None:
-    counselor_user, counselor_id = await _link(harness, "Sam")
+    counselor_user, counselor_id = await harness.link_counselor("Sam")
     user = harness.new_user_id()
     await harness.enroll(user, counselor_id)  # consent, time zone, check-in time, language
     # A crisis message: the screener's question is tapped; the counselor looks, then acknowledges.
-    permission = await harness.say(user, "im going to kill myself tonight", "a few short questions")
-    question = await harness.tap(user, permission, "OK", "wished you were dead")
-    await harness.tap(user, question, "No", "thoughts of killing yourself")
-    alert = await harness.standin.wait_for(counselor_user, "URGENT alert")
-    await harness.tap(counselor_user, alert, "Show details", "What")
+    permission = await harness.say(
+        user, "im going to kill myself tonight", harness.part("cssrs.intro_alerted")
+    )
+    question = await harness.tap(
+        user, permission, harness.text("cssrs.ok_button"), harness.part("cssrs.questions.wish_dead")
+    )
+    await harness.tap(
+        user, question, harness.text("cssrs.no_button"), harness.part("cssrs.questions.thoughts")
+    )
+    alert = await harness.standin.wait_for(
+        counselor_user, harness.part("escalation.alert", level=harness.text("escalation.levels.imminent"))
+    )
+    await harness.tap(
+        counselor_user, alert, harness.text("escalation.details_button"), harness.part("escalation.details")
+    )
     await harness.standin.tap(counselor_user, alert.message_id, alert.buttons()[0][1])
-    await harness.standin.wait_for(counselor_user, "Acknowledged by Sam")
+    await harness.standin.wait_for(counselor_user, harness.part("escalation.acknowledged", counselor="Sam"))
     # A check-in: a rating, then a trigger ticked (the tapped message's keyboard is edited).
-    craving = await harness.say(user, "/checkin", "How strong is your craving")
-    triggers = await harness.tap(user, craving, "3", "make things harder")
-    await _toggle(harness, user, triggers, "Stress")
+    craving = await harness.say(user, "/checkin", harness.part("checkin.ask.craving"))
+    triggers = await harness.tap(user, craving, "3", harness.part("checkin.ask.triggers"))
+    await _toggle(harness, user, triggers, harness.text("checkin.buttons.triggers.stress"))
     # The coping menu, an exercise and its first rating.
-    menu = await harness.say(user, "/cope", "Pick an exercise")
-    breathing = await harness.tap(user, menu, "Breathing", "pick one")
-    start = await harness.tap(user, breathing, "Box breathing", "how strong is your craving right now")
+    menu = await harness.say(user, "/cope", harness.part("coping.menu"))
+    breathing = await harness.tap(
+        user, menu, harness.text("coping.categories.breathing"), harness.part("coping.category_intro")
+    )
+    start = await harness.tap(
+        user, breathing, harness.module_title("box_breathing"), harness.part("coping.rate_before")
+    )
     await harness.tap(user, start, "5", "1/")
     # History, settings, the safety plan.
     history = await harness.say(user, "/history", "14 days")
-    await harness.tap(user, history, "Last 30 days", "30 days")
-    settings = await harness.say(user, "/settings", "What would you like to change")
-    await harness.tap(user, settings, "Check-in time", "What time each day")
+    await harness.tap(user, history, harness.text("history.days_30_button"), "30 days")
+    settings = await harness.say(user, "/settings", harness.part("settings.menu"))
+    await harness.tap(
+        user,
+        settings,
+        harness.text("settings.checkin_time_button"),
+        harness.part("onboarding.ask_checkin_time"),
+    )
     plan = await harness.say(user, "/safetyplan", "")
-    await harness.tap(user, plan, "Not now", "")
+    await harness.tap(user, plan, harness.text("plan.not_now_button"), "")
     # Data rights and consent.
-    prompt = await harness.say(user, "/deleteme", "can't be undone")
-    await harness.tap(user, prompt, "Keep my data", "")
+    prompt = await harness.say(user, "/deleteme", harness.part("deleteme.confirm_prompt"))
+    await harness.tap(user, prompt, harness.text("deleteme.cancel_button"), "")
     revoke = await harness.say(user, "/revoke", "")
-    await harness.tap(user, revoke, "No, keep going", "")
+    await harness.tap(user, revoke, harness.text("revoke.cancel_button"), "")
 
     assert (
         watch.transactions > 0 and watch.calls.count("answerCallbackQuery") == 18
