@@ -287,13 +287,22 @@ class BotHarness:
         choosing `language`. Returns the patient id."""
         counselor_id = counselor_id or await self.add_counselor()
         code = await self.invite(InviteKind.PATIENT, counselor_id, **({"alias": alias} if alias else {}))
-        consent = await self.say(user_id, f"/start {code}", "I agree")
-        zone_question = await self.tap(user_id, consent, "I agree", "time zone")
+        consent = await self.say(user_id, f"/start {code}", self.part("consent.screen"))
+        zone_question = await self.tap(
+            user_id, consent, self.text("consent.accept_button"), self.part("onboarding.ask_timezone")
+        )
         if finish_setup:
-            time_question = await self.tap(user_id, zone_question, "Eastern", "check-in")
-            language_question = await self.tap(user_id, time_question, "20:00", "language")
-            name = self.runtime.text("language_name", language)
-            done = self.runtime.text("onboarding.done", language, zone="", checkin_time="", language_name="")
+            time_question = await self.tap(
+                user_id,
+                zone_question,
+                self.text("onboarding.zones.new_york"),
+                self.part("onboarding.ask_checkin_time"),
+            )
+            language_question = await self.tap(
+                user_id, time_question, "20:00", self.part("onboarding.ask_language")
+            )
+            name = self.text("language_name", language)
+            done = self.text("onboarding.done", language, zone="", checkin_time="", language_name="")
             await self.tap(user_id, language_question, name, done.splitlines()[0])
         patient = await self.patient(user_id)
         assert patient is not None
