@@ -52,10 +52,10 @@ async def test_a_full_check_in_with_buttons_and_typing(harness: BotHarness) -> N
         harness.text("checkin.buttons.skip"),
     ]
     # Typed numbers are read when clear and re-asked gently when not.
-    await harness.say(user, "eleven", "outside the scale")
-    await harness.say(user, "7 or 8", "one number from 0 to 10")
+    await harness.say(user, "eleven", harness.part("checkin.retry.craving_range"))
+    await harness.say(user, "7 or 8", harness.part("checkin.retry.craving"))
     mark = harness.standin.mark(user)
-    triggers = await harness.say(user, "8/10", "make things harder")
+    triggers = await harness.say(user, "8/10", harness.part("checkin.ask.triggers"))
     assert (await _checkin(harness, patient_id)).craving == 8  # saved the moment it arrived
     # 8 or more: help is offered at once (a support person, a wait with a check-back, an exercise).
     strong = harness.runtime.text("coping.strong.offer", "en")
@@ -63,24 +63,28 @@ async def test_a_full_check_in_with_buttons_and_typing(harness: BotHarness) -> N
     assert [label for label, _ in offer.buttons()] == [
         harness.runtime.text("coping.strong.support_button", "en"),
         harness.runtime.text("coping.strong.delay_button", "en"),
-        "Start Urge surfing",
-        "Other exercises",
+        harness.text("checkin.start_button", title=harness.module_title("urge_surfing")),
+        harness.text("checkin.other_exercises_button"),
     ]
 
     triggers = await _toggle(harness, user, triggers, harness.text("checkin.buttons.triggers.stress"))
     triggers = await _toggle(harness, user, triggers, harness.text("checkin.buttons.triggers.other"))
     assert (await _checkin(harness, patient_id)).triggers == ["stress", "other"]
-    await harness.tap(user, triggers, "Done", "What else made things harder")
-    mood = await harness.say(user, "my ex called me", "mood")
-    sleep = await harness.tap(user, mood, "2", "sleep")
-    use = await harness.tap(user, sleep, "Poorly", "alcohol or drugs")
-    await harness.say(user, "yes", "What did you use")
+    await harness.tap(
+        user, triggers, harness.text("checkin.buttons.done"), harness.part("checkin.ask.trigger_other")
+    )
+    mood = await harness.say(user, "my ex called me", harness.part("checkin.ask.mood"))
+    sleep = await harness.tap(user, mood, "2", harness.part("checkin.ask.sleep"))
+    use = await harness.tap(
+        user, sleep, harness.text("checkin.buttons.sleep.poor"), harness.part("checkin.ask.use")
+    )
+    await harness.say(user, "yes", harness.part("checkin.ask.use_what"))
     # Two beers: no page yet (it could still be alone or mixed), so "alone, or inject?" comes next.
     how = await harness.say(user, "two beers", harness.runtime.text("checkin.ask.use_how", "en"))
     mark = harness.standin.mark(user)
     told = harness.runtime.text("use.told_flag", "en").splitlines()[-1]
     await harness.tap(user, how, harness.runtime.text("checkin.buttons.use_how.neither", "en"), told)
-    note = await harness.standin.wait_for(user, "anything else", after=mark)
+    note = await harness.standin.wait_for(user, harness.part("checkin.ask.note"), after=mark)
     # The care team gets a flag for the next business day: by alias, without the details, and no page.
     patient = await harness.patient(user)
     assert patient is not None
@@ -89,8 +93,8 @@ async def test_a_full_check_in_with_buttons_and_typing(harness: BotHarness) -> N
     assert "beer" not in (notice.text or "")
     assert not [m for m in harness.standin.transcript(counselor_user) if "alert" in (m.text or "")]
     mark = harness.standin.mark(user)
-    await harness.tap(user, note, "Skip", "Thank you for checking in")
-    await harness.standin.wait_for(user, "not the end of your recovery", after=mark)
+    await harness.tap(user, note, harness.text("checkin.buttons.skip"), harness.part("checkin.thanks"))
+    await harness.standin.wait_for(user, harness.part("checkin.after_use"), after=mark)
 
     saved = await _checkin(harness, patient_id)
     assert saved.status is CheckInStatus.COMPLETE

@@ -91,11 +91,16 @@ async def test_a_module_with_ratings_then_what_works_for_you(harness: BotHarness
         ("urge_surfing", 6, 6, CopingStatus.DONE, True),
     ]
     # What helped this patient is now on top of the menu, and offered first after a high craving.
-    menu = await harness.say(user, "/cope", "marked ★")
-    assert menu.buttons()[0][0] == "★ Box breathing"
-    assert not any(label == "★ Urge surfing" for label, _ in menu.buttons())
-    craving = await harness.say(user, "/checkin", "How strong is your craving")
-    question = await harness.tap(user, craving, "7", "make things harder")  # (8 or more: offered at once)
+    menu = await harness.say(user, "/cope", harness.text("coping.menu_for_you"))
+    assert menu.buttons()[0][0] == harness.text(
+        "coping.for_you_button", title=harness.module_title("box_breathing")
+    )
+    helped_not = harness.text("coping.for_you_button", title=harness.module_title("urge_surfing"))
+    assert not any(label == helped_not for label, _ in menu.buttons())
+    craving = await harness.say(user, "/checkin", harness.part("checkin.ask.craving"))
+    question = await harness.tap(
+        user, craving, "7", harness.part("checkin.ask.triggers")
+    )  # (8 or more: offered at once)
     for _ in range(4):  # skip triggers, mood, sleep, use
         question = await _press(harness, user, question, harness.text("checkin.buttons.skip"))
     mark = harness.standin.mark(user)

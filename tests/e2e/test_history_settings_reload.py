@@ -25,20 +25,22 @@ def _png_size(data: bytes) -> tuple[int, int]:
 async def test_history_is_a_chart_with_a_text_summary(harness: BotHarness) -> None:
     user = harness.new_user_id()
     await harness.enroll(user)
-    empty = await harness.say(user, "/history", "no check-ins in the last 14 days")
-    assert [label for label, _ in empty.buttons()] == ["Last 30 days"]
+    empty = await harness.say(user, "/history", harness.part("history.empty", days=14))
+    assert [label for label, _ in empty.buttons()] == [harness.text("history.days_30_button")]
 
-    craving = await harness.say(user, "/checkin", "How strong is your craving")
-    triggers = await harness.tap(user, craving, "5", "make things harder")
+    craving = await harness.say(user, "/checkin", harness.part("checkin.ask.craving"))
+    triggers = await harness.tap(user, craving, "5", harness.part("checkin.ask.triggers"))
     for trigger in ("Lonely", "Tired"):  # a tie: the summary names both, as the chart shows both
         await harness.standin.tap(
             user, triggers.message_id, next(d for t, d in triggers.buttons() if t.endswith(trigger))
         )
         await harness.standin.wait_for(user, lambda m, t=trigger: any(b == f"✓ {t}" for b, _ in m.buttons()))
-    mood = await harness.tap(user, triggers, "Done", "mood")
-    await harness.tap(user, mood, "3", "sleep")
+    mood = await harness.tap(
+        user, triggers, harness.text("checkin.buttons.done"), harness.part("checkin.ask.mood")
+    )
+    await harness.tap(user, mood, "3", harness.part("checkin.ask.sleep"))
 
-    chart = await harness.say(user, "/history", "Last 14 days: 1 check-in.")
+    chart = await harness.say(user, "/history", harness.part("history.summary", days=14, checkins=1))
     assert chart.kind == "photo" and chart.file_bytes is not None
     assert _png_size(chart.file_bytes) >= (800, 600)
     assert chart.text == harness.runtime.text(
@@ -54,7 +56,12 @@ async def test_history_is_a_chart_with_a_text_summary(harness: BotHarness) -> No
         top_trigger_count=1,
         tied=True,
     )
-    month = await harness.tap(user, chart, "Last 30 days", "Last 30 days: 1 check-in")
+    month = await harness.tap(
+        user,
+        chart,
+        harness.text("history.days_30_button"),
+        harness.part("history.summary", days=30, checkins=1),
+    )
     assert month.kind == "photo" and month.file_bytes != chart.file_bytes
 
 
