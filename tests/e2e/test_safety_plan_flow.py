@@ -66,11 +66,11 @@ async def test_a_plan_is_built_step_by_step_shown_and_changed(harness: BotHarnes
     assert plan is not None and plan.warning_signs == "I stop answering my phone"
 
     # Too long is refused with the limit, and nothing is lost.
-    which = await harness.tap(user, shown, "Change a step", "Which step")
+    which = await harness.tap(user, shown, harness.text("plan.edit_button"), harness.part("plan.edit_which"))
     prompt = harness.runtime.text("plan.steps.professionals.prompt", "en", prefilled="")
-    await harness.tap(user, which, "5. Professionals I can call in a crisis", prompt.splitlines()[0])
-    await harness.say(user, "x" * (MAX_LENGTH + 1), "longer than I can keep")
-    await harness.say(user, "Dr. Lee 555-0199", "Your safety plan")
+    await harness.tap(user, which, harness.text("plan.steps.professionals.title"), prompt.splitlines()[0])
+    await harness.say(user, "x" * (MAX_LENGTH + 1), harness.part("plan.too_long", limit=MAX_LENGTH))
+    await harness.say(user, "Dr. Lee 555-0199", harness.part("plan.view"))
     plan = await _plan(harness, patient_id)
     assert plan is not None and plan.professionals == "Dr. Lee 555-0199"
     assert plan.help_people == "My sister Ana 555-0134"

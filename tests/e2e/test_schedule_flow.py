@@ -95,16 +95,18 @@ async def test_reminder_buttons_schedule_and_cant_make_it_with_a_reason(harness:
     listing = await harness.say(user, "/schedule", harness.part("schedule.list", days=7))
     assert "Evening IOP group" in (listing.text or "") and "Riverside Clinic" in (listing.text or "")
 
-    await harness.tap(user, reminder, "I'll be there", "see you there")
+    await harness.tap(
+        user, reminder, harness.text("schedule.buttons.coming"), harness.part("schedule.thanks_coming")
+    )
     # Changing the answer from a fresh tap is fine; "Can't make it" asks why, and the care team hears of it
     # once: the notice waits a little for the reason, and carries it.
     mark = harness.standin.mark(counselor_user)
     query = await harness.standin.tap_raw(user, reminder.message_id, reminder.buttons()[2][1])
     await harness.standin.wait_for_callback_answer(query)
-    await harness.standin.wait_for(user, "tell me why")
+    await harness.standin.wait_for(user, harness.part("schedule.ask_reason"))
     [held] = await _rows(harness, "notice")
     assert held.status is OutboxStatus.PENDING and held.due_at > utcnow() + timedelta(minutes=5)
-    await harness.say(user, "my car broke down", "passed that on")
+    await harness.say(user, "my car broke down", harness.part("schedule.reason_thanks"))
     reason = await harness.standin.wait_for(counselor_user, "my car broke down", after=mark)
     patient = await harness.patient(user)
     assert patient is not None
@@ -133,7 +135,9 @@ async def test_cant_make_it_without_a_reason_is_told_at_once_on_skip(harness: Bo
     await _session_starting_in(harness, timedelta(minutes=59))
     assert await schedule_jobs.plan(harness.runtime) == 1
     reminder = await harness.standin.wait_for(user, "Reminder: Evening IOP group")
-    question = await harness.tap(user, reminder, "Can't make it", "tell me why")
+    question = await harness.tap(
+        user, reminder, harness.text("schedule.buttons.cannot"), harness.part("schedule.ask_reason")
+    )
     skipped = harness.runtime.text("schedule.reason_skipped", "en")
     await harness.tap(user, question, harness.runtime.text("schedule.skip_button", "en"), skipped)
     patient = await harness.patient(user)

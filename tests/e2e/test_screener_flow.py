@@ -187,12 +187,16 @@ async def test_after_a_crisis_message_no_to_everything_keeps_the_alert_open(harn
     mark = harness.standin.mark(counselor_user)
     await harness.standin.tap(counselor_user, alert.message_id, f"esc:{escalation.id}:det")
     summary = await harness.standin.wait_for(counselor_user, harness.part("escalation.screener"), after=mark)
-    assert harness.text("escalation.screener_risk.none") in (summary.text or "") and "wished dead: no" in (
+    wished = (
+        f"{harness.text('escalation.screener_questions.wish_dead')}: {harness.text('escalation.screener_no')}"
+    )
+    assert harness.text("escalation.screener_risk.none") in (summary.text or "") and wished in (
         summary.text or ""
     )
-    assert "Not asked" not in (summary.text or "")
-    # The screener's lower finding is shown under an URGENT alert: the details say the alert stays urgent.
     blank = {"time": "", "risk": "", "unfinished": False, "declined": False, "answers": "", "not_asked": ""}
+    not_asked = harness.text("escalation.screener", **{**blank, "not_asked": "-"}, below=False, level="")
+    assert not_asked.splitlines()[-1].removesuffix("-") not in (summary.text or "")
+    # The screener's lower finding is shown under an URGENT alert: the details say the alert stays urgent.
     urgent = harness.text("escalation.levels.imminent")
     stays = harness.text("escalation.screener", **blank, below=True, level=urgent).splitlines()[-1]
     assert stays != harness.text("escalation.screener", **blank, below=False, level=urgent).splitlines()[-1]
@@ -233,7 +237,9 @@ async def test_a_yes_to_intent_pages_at_once_and_the_details_say_what_was_not_as
         harness.text(f"escalation.screener_questions.{q}")
         for q in (cssrs.Question.PLAN, cssrs.Question.BEHAVIOR)
     )
-    assert not_asked in (summary.text or "") and "Not asked" in (summary.text or "")
+    blank = {"time": "", "risk": "", "unfinished": False, "declined": False, "answers": ""}
+    told = harness.text("escalation.screener", **blank, not_asked=not_asked, below=False, level="")
+    assert told.splitlines()[-1] in (summary.text or "")
 
 
 @pytest.mark.parametrize("language", ["en", "es"])
