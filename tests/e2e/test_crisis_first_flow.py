@@ -92,7 +92,9 @@ async def test_a_crisis_typed_in_a_check_in_pauses_it_and_checkin_carries_it_on(
     await harness.standin.send_text(user, CRISIS[language])
     permission = harness.text("cssrs.intro_alerted", language)
     await harness.standin.wait_for(user, permission, after=mark, timeout=WAIT)
-    await harness.standin.wait_for(counselor_user, "URGENT alert")
+    await harness.standin.wait_for(
+        counselor_user, harness.part("escalation.alert", level=harness.text("escalation.levels.imminent"))
+    )
     assert await _crisis_replies(harness, user, outbox_mark) == _expected_crisis_turn(harness, language)
     retry = harness.text("checkin.retry.mood", language)
     assert not any(retry in (m.text or "") for m in harness.standin.transcript(user)[mark:])
@@ -189,7 +191,7 @@ async def test_a_crisis_sets_aside_a_reason_being_asked_and_a_plan_step(harness:
 
     # A plan step being typed: crisis words there are asked about (by design), and "I need help now" is a
     # crisis reply that sets the plan step aside.
-    intro = await harness.say(user, "/safetyplan", "6 steps")
+    intro = await harness.say(user, "/safetyplan", harness.part("plan.intro"))
     await harness.tap(
         user, intro, harness.text("plan.start_button"), harness.part("plan.steps.warning_signs.title")
     )

@@ -38,7 +38,10 @@ async def test_danger_at_home_gets_the_hotline_and_asks_if_a_call_is_safe(
         harness.text("crisis.call_ok_button", language),
         harness.text("crisis.call_not_ok_button", language),
     ]
-    alert = await harness.standin.wait_for(counselor_user, "High alert")
+    high = harness.text("escalation.levels.high")
+    alert = await harness.standin.wait_for(
+        counselor_user, harness.part("escalation.alert", level=high, alias=patient.alias)
+    )
     assert harness.text("escalation.categories.danger") in (alert.text or "")
     [escalation] = await _escalations(harness, patient_id)
     assert escalation.category == "danger"
@@ -73,7 +76,9 @@ async def test_intent_to_harm_someone_gets_its_own_reply_not_the_suicide_text(
     assert "911" in (reply.text or "") and "988" in (reply.text or "")
     suicide_text = harness.part("crisis.imminent", language, overdose=False, plan_contacts=None)
     assert not any(suicide_text in (m.text or "") for m in harness.standin.transcript(user)[mark:])
-    alert = await harness.standin.wait_for(counselor_user, "URGENT alert")
+    alert = await harness.standin.wait_for(
+        counselor_user, harness.part("escalation.alert", level=harness.text("escalation.levels.imminent"))
+    )
     assert harness.text("escalation.categories.harm_others") in (alert.text or "")
     [escalation] = await _escalations(harness, patient_id)
     assert (escalation.level, escalation.category) == ("imminent", "harm_others")

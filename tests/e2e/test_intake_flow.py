@@ -143,7 +143,11 @@ async def test_an_imminent_message_is_answered_while_the_database_is_down(
     assert await _escalation_count(harness) == 0  # nothing could be written yet
 
     down["yes"] = False  # the database is back: the same update is stored, recorded and paged
-    await harness.standin.wait_for(counselor_user, "URGENT", timeout=15)
+    await harness.standin.wait_for(
+        counselor_user,
+        harness.part("escalation.alert", level=harness.text("escalation.levels.imminent")),
+        timeout=15,
+    )
     assert await _escalation_count(harness) == 1
     sent = [m.text or "" for m in harness.standin.transcript(patient_user)[mark:]]
     assert sum(crisis_line in text for text in sent) == 1  # the crisis reply is not sent twice
@@ -170,7 +174,11 @@ async def test_a_flood_is_answered_once_and_a_crisis_inside_it_still_pages(harne
         await harness.standin.send_text(patient_user, f"and more {number}")
     crisis_line = harness.part("crisis.imminent", overdose=False, plan_contacts="")
     await harness.standin.wait_for(patient_user, crisis_line, after=mark, timeout=60)
-    await harness.standin.wait_for(counselor_user, "URGENT", timeout=30)
+    await harness.standin.wait_for(
+        counselor_user,
+        harness.part("escalation.alert", level=harness.text("escalation.levels.imminent")),
+        timeout=30,
+    )
     slow_down = harness.part("input.slow_down")
     await harness.standin.wait_for(patient_user, slow_down, after=mark, timeout=60)
 
@@ -197,7 +205,11 @@ async def test_a_502_on_the_crisis_reply_is_retried_until_it_is_delivered(harnes
     await harness.standin.send_text(patient_user, CRISIS)
     crisis_line = harness.part("crisis.imminent", overdose=False, plan_contacts="")
     await harness.standin.wait_for(patient_user, crisis_line, after=mark, timeout=30)
-    await harness.standin.wait_for(counselor_user, "URGENT", timeout=15)
+    await harness.standin.wait_for(
+        counselor_user,
+        harness.part("escalation.alert", level=harness.text("escalation.levels.imminent")),
+        timeout=15,
+    )
 
 
 async def test_a_429_for_one_chat_does_not_delay_another_chats_crisis_reply(harness: BotHarness) -> None:
@@ -210,7 +222,11 @@ async def test_a_429_for_one_chat_does_not_delay_another_chats_crisis_reply(harn
     await harness.standin.send_text(patient_user, CRISIS)
     crisis_line = harness.part("crisis.imminent", overdose=False, plan_contacts="")
     await harness.standin.wait_for(patient_user, crisis_line, after=mark, timeout=5)
-    await harness.standin.wait_for(counselor_user, "URGENT", timeout=5)
+    await harness.standin.wait_for(
+        counselor_user,
+        harness.part("escalation.alert", level=harness.text("escalation.levels.imminent")),
+        timeout=5,
+    )
     assert harness.standin.transcript(busy_user) == []  # its own reply waits the 10 s Telegram asked for
     await harness.standin.wait_for(busy_user, harness.part("stranger.not_enrolled"), timeout=30)
 
@@ -300,7 +316,10 @@ async def test_a_crash_right_after_a_fetch_loses_nothing(
     try:
         crisis_line = part_of(runtime.catalog, "crisis.imminent", overdose=False, plan_contacts="")
         await standin.wait_for(patient_user, crisis_line, timeout=30)
-        await standin.wait_for(counselor_user, "URGENT", timeout=30)
+        urgent = runtime.text("escalation.levels.imminent", "en")
+        await standin.wait_for(
+            counselor_user, part_of(runtime.catalog, "escalation.alert", level=urgent), timeout=30
+        )
         await until_async(lambda: _pending_is(runtime, 0), 30, "every stored update handled")
     finally:
         process.send_signal(signal.SIGTERM)

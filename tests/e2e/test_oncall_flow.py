@@ -43,20 +43,29 @@ async def test_imminent_alerts_page_the_on_call_counselor_after_hours(after_hour
     await harness.say(
         patient_user, "i relapsed last night", harness.runtime.text("use.told_high", "en").splitlines()[0]
     )
-    await harness.standin.wait_for(primary_user, "High alert")
+    patient = await harness.patient(patient_user)
+    assert patient is not None
+    high = harness.text("escalation.levels.high")
+    await harness.standin.wait_for(
+        primary_user, harness.part("escalation.alert", level=high, alias=patient.alias)
+    )
     assert _alerts(harness, on_call_user) == []
 
     # An imminent one pages the on-call counselor at once, beside the primary counselor.
     await harness.say(patient_user, "took 30 xanax", "911")
-    await harness.standin.wait_for(primary_user, "URGENT alert")
-    alert = await harness.standin.wait_for(on_call_user, "URGENT alert")
+    await harness.standin.wait_for(
+        primary_user, harness.part("escalation.alert", level=harness.text("escalation.levels.imminent"))
+    )
+    alert = await harness.standin.wait_for(
+        on_call_user, harness.part("escalation.alert", level=harness.text("escalation.levels.imminent"))
+    )
     assert _alerts(harness, off_duty_user) == []
 
     # The on-call counselor, though not on the care team, may act on it.
     await harness.standin.tap(
         on_call_user, alert.message_id, next(d for _, d in alert.buttons() if d.endswith(":ack"))
     )
-    await harness.standin.wait_for(primary_user, "Acknowledged by Olu")
+    await harness.standin.wait_for(primary_user, harness.part("escalation.acknowledged", counselor="Olu"))
     overdose = next(e for e in await _escalations(harness, patient_id) if e.category == "overdose")
     async with harness.runtime.sessions() as session:
         status = await session.scalar(select(Escalation.status).where(Escalation.id == overdose.id))
@@ -83,7 +92,9 @@ async def test_in_office_hours_the_on_call_counselor_is_not_paged(office_open: B
     patient_user = harness.new_user_id()
     patient_id = await harness.enroll(patient_user, primary_id)
     await harness.say(patient_user, "took 30 xanax", "911")
-    await harness.standin.wait_for(primary_user, "URGENT alert")
+    await harness.standin.wait_for(
+        primary_user, harness.part("escalation.alert", level=harness.text("escalation.levels.imminent"))
+    )
     # The page's copies are committed together once it has gone out: only the primary counselor's.
     paged: list[int] = []
     for _ in range(100):

@@ -53,5 +53,7 @@ async def test_an_overdose_message_gets_call_911_first(
         assert contact in text
     assert "1-800-662-4357" not in text  # SAMHSA's treatment-referral line is not in the crisis list
     category = harness.runtime.text("escalation.categories.overdose", "en")
-    alert = await harness.standin.wait_for(counselor_user, "URGENT alert")
+    alert = await harness.standin.wait_for(
+        counselor_user, harness.part("escalation.alert", level=harness.text("escalation.levels.imminent"))
+    )
     assert category in (alert.text or "")
