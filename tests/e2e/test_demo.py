@@ -65,7 +65,7 @@ async def _start(tmp_path: Path) -> Session:
 
 async def test_demo_reaches_consent_and_setup_and_switches_chats(tmp_path: Path) -> None:
     demo = await _start(tmp_path)
-    await demo.expect("[#1] I agree")
+    await demo.expect(f"[#1] {_text('consent.accept_button')}")
     await demo.type("#1")
     await demo.expect(part("onboarding.ask_timezone"))
     await demo.type("#5")
@@ -77,8 +77,8 @@ async def test_demo_reaches_consent_and_setup_and_switches_chats(tmp_path: Path)
     await demo.type("!patient")
     await demo.type("#1")
     await demo.expect("Daily check-in time: 21:00")
-    await demo.expect("Reminder: Evening IOP group")  # the demo group's next session
-    await demo.expect("[#3] Can't make it")
+    await demo.expect(part("schedule.reminder", title="Evening IOP group"))  # the demo group's next session
+    await demo.expect(f"[#3] {_text('schedule.buttons.cannot')}")
     await demo.type("#9")
     await demo.expect("no button #9")
     await demo.type("!quit")
@@ -91,7 +91,7 @@ async def test_demo_reaches_consent_and_setup_and_switches_chats(tmp_path: Path)
 
 async def test_demo_ends_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     demo = await _start(tmp_path)
-    await demo.expect("[#1] I agree")
+    await demo.expect(f"[#1] {_text('consent.accept_button')}")
     demo.process.send_signal(signal.SIGINT)
     await demo.expect("Demo ended.")
     assert await asyncio.wait_for(demo.process.wait(), 20) == 0
@@ -101,7 +101,7 @@ async def test_demo_ends_cleanly_on_ctrl_c(tmp_path: Path) -> None:
 async def test_demo_shows_the_messages_the_bot_edits(tmp_path: Path) -> None:
     """A tapped trigger gets a tick, an edit of the question's buttons: the demo prints it again."""
     demo = await _start(tmp_path)
-    await demo.expect("[#1] I agree")
+    await demo.expect(f"[#1] {_text('consent.accept_button')}")
     await demo.type("#1")
     await demo.expect(part("onboarding.ask_timezone"))
     await demo.type("#5")
@@ -109,7 +109,9 @@ async def test_demo_shows_the_messages_the_bot_edits(tmp_path: Path) -> None:
     await demo.type("9pm")
     await demo.expect(part("onboarding.ask_language"))
     await demo.type("#1")
-    await demo.expect("[#3] Can't make it")  # the demo group's reminder: then no message comes unasked
+    await demo.expect(
+        f"[#3] {_text('schedule.buttons.cannot')}"
+    )  # the demo group's reminder: then no message comes unasked
     await demo.type("/checkin")
     await demo.expect(_text("checkin.ask.craving").splitlines()[0])
     await demo.type("#3")

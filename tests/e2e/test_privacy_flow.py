@@ -66,11 +66,13 @@ async def test_a_whole_session_leaves_no_words_in_the_database_or_the_logs(
     )
     mood = await harness.say(user, TYPED["trigger"], harness.part("checkin.ask.mood"))
     sleep = await harness.tap(user, mood, "3", harness.part("checkin.ask.sleep"))
-    use = await harness.tap(user, sleep, "Well", harness.part("checkin.ask.use"))
-    await harness.tap(user, use, "Yes", harness.part("checkin.ask.use_what"))
+    use = await harness.tap(
+        user, sleep, harness.text("checkin.buttons.sleep.good"), harness.part("checkin.ask.use")
+    )
+    await harness.tap(user, use, harness.text("checkin.buttons.yes"), harness.part("checkin.ask.use_what"))
     await harness.say(user, TYPED["use"], harness.part("checkin.ask.note"))
 
-    intro = await harness.say(user, "/safetyplan", "6 steps")
+    intro = await harness.say(user, "/safetyplan", harness.part("plan.intro"))
     await harness.tap(
         user, intro, harness.text("plan.start_button"), harness.part("plan.steps.warning_signs.title")
     )

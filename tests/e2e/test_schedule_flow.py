@@ -134,7 +134,9 @@ async def test_cant_make_it_without_a_reason_is_told_at_once_on_skip(harness: Bo
     user, _ = await _patient_in_group(harness, counselor_id)
     await _session_starting_in(harness, timedelta(minutes=59))
     assert await schedule_jobs.plan(harness.runtime) == 1
-    reminder = await harness.standin.wait_for(user, "Reminder: Evening IOP group")
+    reminder = await harness.standin.wait_for(
+        user, harness.part("schedule.reminder", title="Evening IOP group")
+    )
     question = await harness.tap(
         user, reminder, harness.text("schedule.buttons.cannot"), harness.part("schedule.ask_reason")
     )
@@ -232,7 +234,9 @@ async def test_429_and_5xx_are_retried_and_a_row_out_of_tries_is_failed_not_lost
     await _session_starting_in(harness, timedelta(minutes=59))
     await schedule_jobs.plan(harness.runtime)
     for chat in (user, other):
-        await harness.standin.wait_for(chat, "Reminder", timeout=20)
+        await harness.standin.wait_for(
+            chat, harness.part("schedule.reminder", title="Evening IOP group"), timeout=20
+        )
     for _ in range(150):  # tries 0.1 s, 0.2 s, 0.4 s ... apart
         rows = {r.chat_id: r for r in await _rows(harness)}
         if rows[third].status is OutboxStatus.FAILED:
@@ -318,7 +322,9 @@ async def test_urgent_alerts_overtake_bulk_reminders(settings: Settings) -> None
         mark = harness.standin.mark(user)
         await harness.standin.send_text(user, "i want to kill myself")
         await harness.standin.wait_for(user, "988", after=mark, timeout=10)
-        await harness.standin.wait_for(counselor_user, "URGENT alert")
+        await harness.standin.wait_for(
+            counselor_user, harness.part("escalation.alert", level=harness.text("escalation.levels.imminent"))
+        )
         sent = [c for c in chats if any("bulk" in (m.text or "") for m in harness.standin.transcript(c))]
         assert len(sent) <= len(chats) - 10, len(sent)
 
