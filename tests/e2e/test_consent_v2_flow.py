@@ -16,7 +16,6 @@ from bot.core.models import Consent, InviteKind, Patient
 from bot.enrollment.consent import CONSENT_VERSION
 from bot.handlers.consent_update import ACCEPT, DECLINE
 from devtools.simulator import BotMessage
-from tests.e2e.test_crisis_flow import _link
 from tests.harness import BotHarness
 
 PROGRAM = "Riverside Evening IOP"
@@ -52,7 +51,7 @@ async def test_a_new_patient_reads_version_2(
     program_settings: Settings, engine: object, language: str
 ) -> None:
     async with BotHarness.running(program_settings) as harness:
-        _, counselor_id = await _link(harness, "Sam")
+        _, counselor_id = await harness.link_counselor("Sam")
         user = harness.new_user_id()
         code = await harness.invite(InviteKind.PATIENT, counselor_id, language=language)
         screen = await harness.say(user, f"/start {code}", PROGRAM)
@@ -79,7 +78,7 @@ async def test_a_new_patient_reads_version_2(
 
 
 async def _agreed_to_the_old_version(harness: BotHarness, language: str) -> tuple[int, int]:
-    _, counselor_id = await _link(harness, "Sam")
+    _, counselor_id = await harness.link_counselor("Sam")
     user = harness.new_user_id()
     patient_id = await harness.enroll(user, counselor_id, language=language)
     async with db.transaction(harness.runtime.sessions) as session:

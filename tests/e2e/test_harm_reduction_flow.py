@@ -13,8 +13,6 @@ from __future__ import annotations
 import pytest
 
 from bot.risk.use import Advice
-from tests.e2e.test_crisis_first_flow import _first_line, _text
-from tests.e2e.test_crisis_flow import _link
 from tests.e2e.test_use_alert_flow import _flags, _to_use_question
 from tests.harness import BotHarness
 
@@ -34,33 +32,29 @@ BY_SUBSTANCE = {
 
 @pytest.mark.parametrize("language", ["en", "es"])
 async def test_withdrawal_and_a_missed_dose_get_their_own_advice(harness: BotHarness, language: str) -> None:
-    counselor_user, counselor_id = await _link(harness, "Sam")
+    counselor_user, counselor_id = await harness.link_counselor("Sam")
     user = harness.new_user_id()
     patient_id = await harness.enroll(user, counselor_id, language=language)
     patient = await harness.patient(user)
     assert patient is not None
 
     dangerous = await harness.say(
-        user, DANGEROUS[language], _first_line(harness, "use.withdrawal.dangerous", language)
+        user, DANGEROUS[language], harness.part("use.withdrawal.dangerous", language)
     )
-    assert dangerous.text == _text(harness, "use.withdrawal.dangerous", language)
+    assert dangerous.text == harness.text("use.withdrawal.dangerous", language)
     assert "911" in (dangerous.text or "")
 
     mark = harness.standin.mark(user)
-    sick = await harness.say(
-        user, DOPE_SICK[language], _first_line(harness, "use.withdrawal.dope_sick", language)
-    )
-    assert sick.text == _text(harness, "use.withdrawal.dope_sick", language)
+    sick = await harness.say(user, DOPE_SICK[language], harness.part("use.withdrawal.dope_sick", language))
+    assert sick.text == harness.text("use.withdrawal.dope_sick", language)
     # Its own advice, instead of the general offer of an exercise or "I didn't understand".
     others = [m.text for m in harness.standin.transcript(user)[mark:] if m.text != sick.text]
     assert others == []
 
-    missed = await harness.say(
-        user, MISSED[language], _first_line(harness, "use.withdrawal.missed_dose", language)
-    )
-    assert missed.text == _text(harness, "use.withdrawal.missed_dose", language)
+    missed = await harness.say(user, MISSED[language], harness.part("use.withdrawal.missed_dose", language))
+    assert missed.text == harness.text("use.withdrawal.missed_dose", language)
     await harness.standin.wait_for(
-        counselor_user, _text(harness, "care.flag.dose_missed", "en", alias=patient.alias)
+        counselor_user, harness.text("care.flag.dose_missed", "en", alias=patient.alias)
     )
     assert await _flags(harness, patient_id) == ["dose_missed"]
 
@@ -70,28 +64,26 @@ async def test_withdrawal_and_a_missed_dose_get_their_own_advice(harness: BotHar
 async def test_advice_after_a_check_in_use_fits_what_was_used(
     harness: BotHarness, language: str, substance: str
 ) -> None:
-    _, counselor_id = await _link(harness, "Sam")
+    _, counselor_id = await harness.link_counselor("Sam")
     user = harness.new_user_id()
     await harness.enroll(user, counselor_id, language=language)
     use = await _to_use_question(harness, user, language)
     what = await harness.tap(
         user,
         use,
-        _text(harness, "checkin.buttons.yes", language),
-        _first_line(harness, "checkin.ask.use_what", language),
+        harness.text("checkin.buttons.yes", language),
+        harness.part("checkin.ask.use_what", language),
     )
     tier = "high" if substance == "opioid" else "flag"
-    told = _first_line(harness, f"use.told_{tier}", language)
-    label = _text(harness, f"checkin.buttons.use_what.{substance}", language)
+    told = harness.part(f"use.told_{tier}", language)
+    label = harness.text(f"checkin.buttons.use_what.{substance}", language)
     if tier == "high":
         reply = await harness.tap(user, what, label, told)
     else:
-        how = await harness.tap(user, what, label, _first_line(harness, "checkin.ask.use_how", language))
-        reply = await harness.tap(
-            user, how, _text(harness, "checkin.buttons.use_how.neither", language), told
-        )
-    expected = [_text(harness, f"use.told_{tier}", language)]
-    expected += [_text(harness, f"use.advice.{advice}", language) for advice in BY_SUBSTANCE[substance]]
+        how = await harness.tap(user, what, label, harness.part("checkin.ask.use_how", language))
+        reply = await harness.tap(user, how, harness.text("checkin.buttons.use_how.neither", language), told)
+    expected = [harness.text(f"use.told_{tier}", language)]
+    expected += [harness.text(f"use.advice.{advice}", language) for advice in BY_SUBSTANCE[substance]]
     assert reply.text == "\n\n".join(expected)
     if substance == "opioid":
         assert "1-800-484-3731" in (reply.text or "")

@@ -13,7 +13,6 @@ from sqlalchemy import update
 
 from bot.core import db
 from bot.core.models import Counselor
-from tests.e2e.test_crisis_flow import _link
 from tests.e2e.test_data_rights_flow import _document
 from tests.harness import BotHarness
 
@@ -24,7 +23,7 @@ NOTE = {"en": "Called, doing better, will come Thursday", "es": "Llamé, está m
 async def test_a_note_is_in_the_patients_copy_and_the_counselor_is_told(
     harness: BotHarness, language: str
 ) -> None:
-    counselor_user, counselor_id = await _link(harness, "Sam")
+    counselor_user, counselor_id = await harness.link_counselor("Sam")
     async with db.transaction(harness.runtime.sessions) as session:
         await session.execute(update(Counselor).where(Counselor.id == counselor_id).values(language=language))
     user = harness.new_user_id()

@@ -17,7 +17,6 @@ from bot.core import db
 from bot.core.config import Settings
 from bot.core.models import CareFlag, utcnow
 from bot.risk.safety_plan import TOLD_WINDOW
-from tests.e2e.test_crisis_flow import _link
 from tests.harness import BotHarness
 
 CLINIC_PHONE = "(555) 010-2000"
@@ -64,7 +63,7 @@ async def test_plan_steps_prefill_means_reason_and_the_counselor_told(
     clinic_settings: Settings, engine: object, language: str
 ) -> None:
     async with BotHarness.running(clinic_settings) as harness:
-        counselor_user, counselor_id = await _link(harness, "Sam")
+        counselor_user, counselor_id = await harness.link_counselor("Sam")
         user = harness.new_user_id()
         patient_id = await harness.enroll(user, counselor_id, language=language)
         patient = await harness.patient(user)
@@ -127,7 +126,7 @@ async def test_plan_steps_prefill_means_reason_and_the_counselor_told(
 
 
 async def test_without_clinic_numbers_step_5_still_names_the_emergency_room(harness: BotHarness) -> None:
-    _, counselor_id = await _link(harness, "Sam")
+    _, counselor_id = await harness.link_counselor("Sam")
     user = harness.new_user_id()
     await harness.enroll(user, counselor_id)
     lines = harness.runtime.text("plan.clinic_lines", "en", program="", clinic_phone="", after_hours_phone="")

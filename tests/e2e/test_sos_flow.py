@@ -15,7 +15,7 @@ from bot.core.config import Settings
 from bot.core.models import EscalationStatus, OutboxMessage, Patient, PatientStatus, SafetyPlan
 from bot.risk.callbacks import SOS, SosButton
 from devtools.simulator import BotMessage
-from tests.e2e.test_crisis_flow import _escalations, _link
+from tests.e2e.test_crisis_flow import _escalations
 from tests.harness import BotHarness, until
 
 CLINIC_PHONE = "(555) 010-2000"
@@ -66,7 +66,7 @@ async def test_help_now_shows_lines_and_plan_and_tells_the_care_team_once(
     clinic_settings: Settings, engine: object, language: str
 ) -> None:
     async with BotHarness.running(clinic_settings) as harness:
-        counselor_user, counselor_id = await _link(harness, "Sam")
+        counselor_user, counselor_id = await harness.link_counselor("Sam")
         user = harness.new_user_id()
         patient_id = await harness.enroll(user, counselor_id, language=language)
         label = harness.runtime.text("sos.keyboard_button", language)
@@ -139,7 +139,7 @@ async def test_help_now_shows_lines_and_plan_and_tells_the_care_team_once(
 async def test_after_consent_is_withdrawn_or_care_ended_sos_still_gives_the_lines(
     harness: BotHarness, status: PatientStatus, team: str
 ) -> None:
-    _, counselor_id = await _link(harness, "Sam")
+    _, counselor_id = await harness.link_counselor("Sam")
     user = harness.new_user_id()
     patient_id = await harness.enroll(user, counselor_id, language="es")
     async with db.transaction(harness.runtime.sessions) as session:

@@ -20,8 +20,8 @@ from bot.checkin import jobs as checkin_jobs
 from bot.core.models import CareFlag, CheckIn, Escalation, OutboxMessage, utcnow
 from bot.risk import paging
 from devtools.simulator import BotMessage
-from tests.e2e.test_crisis_first_flow import WAIT, _first_line, _text
-from tests.e2e.test_crisis_flow import _escalations, _link
+from tests.e2e.test_crisis_first_flow import WAIT
+from tests.e2e.test_crisis_flow import _escalations
 from tests.harness import BotHarness
 
 FLAGGED = {"en": "had a few beers last night", "es": "me tomé unas cervezas con mis amigos anoche"}
@@ -44,11 +44,11 @@ async def _pages(harness: BotHarness) -> int:
 
 
 async def test_harmless_words_page_nobody(harness: BotHarness) -> None:
-    _, counselor_id = await _link(harness, "Sam")
+    _, counselor_id = await harness.link_counselor("Sam")
     user = harness.new_user_id()
     patient_id = await harness.enroll(user, counselor_id)
     for text in HARMLESS:
-        await harness.say(user, text, _text(harness, "input.not_understood"))
+        await harness.say(user, text, harness.text("input.not_understood"))
     assert await _escalations(harness, patient_id) == []
     assert await _flags(harness, patient_id) == []
     assert await _pages(harness) == 0
@@ -56,7 +56,7 @@ async def test_harmless_words_page_nobody(harness: BotHarness) -> None:
 
 @pytest.mark.parametrize("language", ["en", "es"])
 async def test_a_typed_use_is_tiered_flag_or_page(harness: BotHarness, language: str) -> None:
-    counselor_user, counselor_id = await _link(harness, "Sam")
+    counselor_user, counselor_id = await harness.link_counselor("Sam")
     user = harness.new_user_id()
     patient_id = await harness.enroll(user, counselor_id, language=language)
     patient = await harness.patient(user)
@@ -65,11 +65,11 @@ async def test_a_typed_use_is_tiered_flag_or_page(harness: BotHarness, language:
     # Beer with friends: a flag for the next business day, no page; the patient is told so.
     mark = harness.standin.mark(user)
     await harness.standin.send_text(user, FLAGGED[language])
-    reply = await harness.standin.wait_for(user, _first_line(harness, "use.told_flag", language), after=mark)
-    assert _text(harness, "use.told_flag", language).splitlines()[-1] in (reply.text or "")
-    assert _text(harness, "use.advice.tolerance", language) in (reply.text or "")
-    assert [label for label, _ in reply.buttons()] == [_text(harness, "crisis.try_exercise_button", language)]
-    notice = _text(harness, "care.flag.use_reported", "en", alias=patient.alias)
+    reply = await harness.standin.wait_for(user, harness.part("use.told_flag", language), after=mark)
+    assert harness.text("use.told_flag", language).splitlines()[-1] in (reply.text or "")
+    assert harness.text("use.advice.tolerance", language) in (reply.text or "")
+    assert [label for label, _ in reply.buttons()] == [harness.text("crisis.try_exercise_button", language)]
+    notice = harness.text("care.flag.use_reported", "en", alias=patient.alias)
     await harness.standin.wait_for(counselor_user, notice)
     assert await _flags(harness, patient_id) == ["use_reported"]
     assert await _escalations(harness, patient_id) == []
@@ -79,10 +79,10 @@ async def test_a_typed_use_is_tiered_flag_or_page(harness: BotHarness, language:
     mark = harness.standin.mark(user)
     await harness.standin.send_text(user, PAGED[language])
     reply = await harness.standin.wait_for(
-        user, _first_line(harness, "use.told_high", language), after=mark, timeout=WAIT
+        user, harness.part("use.told_high", language), after=mark, timeout=WAIT
     )
     for advice in ("not_alone", "naloxone", "test_strips"):
-        assert _text(harness, f"use.advice.{advice}", language) in (reply.text or "")
+        assert harness.text(f"use.advice.{advice}", language) in (reply.text or "")
     await harness.standin.wait_for(counselor_user, "High alert")
     [escalation] = await _escalations(harness, patient_id)
     assert (escalation.level, escalation.category) == ("high", "relapse")
@@ -92,9 +92,9 @@ async def _to_use_question(harness: BotHarness, user: int, language: str) -> Bot
     """A check-in up to "Have you had any alcohol or drugs...?" (craving 2, the rest skipped)."""
 
     def ask(question: str) -> str:
-        return _first_line(harness, f"checkin.ask.{question}", language)
+        return harness.part(f"checkin.ask.{question}", language)
 
-    skip = _text(harness, "checkin.buttons.skip", language)
+    skip = harness.text("checkin.buttons.skip", language)
     message = await harness.say(user, "/checkin", ask("craving"))
     message = await harness.tap(user, message, "2", ask("triggers"))
     for following in ("mood", "sleep", "use"):
@@ -106,44 +106,44 @@ async def _to_use_question(harness: BotHarness, user: int, language: str) -> Bot
 async def test_the_check_in_asks_what_before_telling_and_pages_for_opioids(
     harness: BotHarness, language: str
 ) -> None:
-    counselor_user, counselor_id = await _link(harness, "Sam")
+    counselor_user, counselor_id = await harness.link_counselor("Sam")
     user = harness.new_user_id()
     patient_id = await harness.enroll(user, counselor_id, language=language)
     use = await _to_use_question(harness, user, language)
     # The question says that a "yes" reaches the counselor.
-    assert use.text == _text(harness, "checkin.ask.use", language)
+    assert use.text == harness.text("checkin.ask.use", language)
 
     what = await harness.tap(
         user,
         use,
-        _text(harness, "checkin.buttons.yes", language),
-        _first_line(harness, "checkin.ask.use_what", language),
+        harness.text("checkin.buttons.yes", language),
+        harness.part("checkin.ask.use_what", language),
     )
     # Nobody is told at "yes" alone: what was used decides it.
     assert await _escalations(harness, patient_id) == [] and await _pages(harness) == 0
     assert [label for label, _ in what.buttons()][:2] == [
-        _text(harness, "checkin.buttons.use_what.opioid", language),
-        _text(harness, "checkin.buttons.use_what.alcohol", language),
+        harness.text("checkin.buttons.use_what.opioid", language),
+        harness.text("checkin.buttons.use_what.alcohol", language),
     ]
     mark = harness.standin.mark(user)
     await harness.tap(
         user,
         what,
-        _text(harness, "checkin.buttons.use_what.opioid", language),
-        _first_line(harness, "use.told_high", language),
+        harness.text("checkin.buttons.use_what.opioid", language),
+        harness.part("use.told_high", language),
     )
-    await harness.standin.wait_for(user, _first_line(harness, "checkin.ask.note", language), after=mark)
+    await harness.standin.wait_for(user, harness.part("checkin.ask.note", language), after=mark)
     await harness.standin.wait_for(counselor_user, "High alert")
     [escalation] = await _escalations(harness, patient_id)
     assert (escalation.level, escalation.category, escalation.source) == ("high", "relapse", "checkin")
 
 
 async def test_a_yes_left_without_what_is_told_as_high(harness: BotHarness) -> None:
-    counselor_user, counselor_id = await _link(harness, "Sam")
+    counselor_user, counselor_id = await harness.link_counselor("Sam")
     user = harness.new_user_id()
     patient_id = await harness.enroll(user, counselor_id)
     use = await _to_use_question(harness, user, "en")
-    await harness.tap(user, use, "Yes", _first_line(harness, "checkin.ask.use_what"))
+    await harness.tap(user, use, "Yes", harness.part("checkin.ask.use_what"))
 
     await checkin_jobs.checkin_tick(harness.runtime)  # not yet: the patient may still answer
     assert await _escalations(harness, patient_id) == []
@@ -165,16 +165,16 @@ async def test_a_yes_left_without_what_is_told_as_high(harness: BotHarness) -> N
 
 
 async def test_what_was_typed_about_a_paged_use_is_behind_show_details(harness: BotHarness) -> None:
-    counselor_user, counselor_id = await _link(harness, "Sam")
+    counselor_user, counselor_id = await harness.link_counselor("Sam")
     user = harness.new_user_id()
     await harness.enroll(user, counselor_id)
     use = await _to_use_question(harness, user, "en")
-    await harness.tap(user, use, "Yes", _first_line(harness, "checkin.ask.use_what"))
-    await harness.say(user, "some blues, by myself", _first_line(harness, "use.told_high"))
+    await harness.tap(user, use, "Yes", harness.part("checkin.ask.use_what"))
+    await harness.say(user, "some blues, by myself", harness.part("use.told_high"))
     alert = await harness.standin.wait_for(counselor_user, "High alert")
     assert "blues" not in (alert.text or "")  # never in the alert itself
     details_data = next(
-        d for label, d in alert.buttons() if label == _text(harness, "escalation.details_button")
+        d for label, d in alert.buttons() if label == harness.text("escalation.details_button")
     )
     mark = harness.standin.mark(counselor_user)
     await harness.standin.tap(counselor_user, alert.message_id, details_data)
