@@ -102,7 +102,9 @@ async def test_help_now_shows_lines_and_plan_and_tells_the_care_team_once(
         told = _line(harness, "sos.team_told", language)
         await harness.tap(user, shown, harness.runtime.text("sos.team_button", language), told)
         category = harness.runtime.text("escalation.categories.patient_request", "en")
-        alert = await harness.standin.wait_for(counselor_user, "URGENT alert")
+        alert = await harness.standin.wait_for(
+            counselor_user, harness.part("escalation.alert", level=harness.text("escalation.levels.imminent"))
+        )
         assert category in (alert.text or "") and "Ana" not in (alert.text or "")
         [escalation] = await _escalations(harness, patient_id)
         assert (escalation.level, escalation.category, escalation.source) == (
@@ -125,7 +127,9 @@ async def test_help_now_shows_lines_and_plan_and_tells_the_care_team_once(
 
         # Once a counselor has acknowledged, asking again opens the alert again and pages.
         await harness.standin.tap(counselor_user, alert.message_id, f"esc:{escalation.id}:ack")
-        await harness.standin.wait_for(counselor_user, "Acknowledged by Sam")
+        await harness.standin.wait_for(
+            counselor_user, harness.part("escalation.acknowledged", counselor="Sam")
+        )
         third = await harness.say(user, "/sos", first)
         await harness.tap(user, third, harness.runtime.text("sos.team_button", language), told)
         [escalation] = await _escalations(harness, patient_id)

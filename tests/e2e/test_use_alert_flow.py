@@ -43,6 +43,16 @@ async def _pages(harness: BotHarness) -> int:
         return found or 0
 
 
+async def _high_alert(harness: BotHarness, counselor_user: int, user: int) -> BotMessage:
+    """The counselor's High alert about the patient `user`."""
+    patient = await harness.patient(user)
+    assert patient is not None
+    high = harness.text("escalation.levels.high")
+    return await harness.standin.wait_for(
+        counselor_user, harness.part("escalation.alert", level=high, alias=patient.alias)
+    )
+
+
 async def test_harmless_words_page_nobody(harness: BotHarness) -> None:
     _, counselor_id = await harness.link_counselor("Sam")
     user = harness.new_user_id()
@@ -83,7 +93,7 @@ async def test_a_typed_use_is_tiered_flag_or_page(harness: BotHarness, language:
     )
     for advice in ("not_alone", "naloxone", "test_strips"):
         assert harness.text(f"use.advice.{advice}", language) in (reply.text or "")
-    await harness.standin.wait_for(counselor_user, "High alert")
+    await _high_alert(harness, counselor_user, user)
     [escalation] = await _escalations(harness, patient_id)
     assert (escalation.level, escalation.category) == ("high", "relapse")
 
@@ -133,7 +143,7 @@ async def test_the_check_in_asks_what_before_telling_and_pages_for_opioids(
         harness.part("use.told_high", language),
     )
     await harness.standin.wait_for(user, harness.part("checkin.ask.note", language), after=mark)
-    await harness.standin.wait_for(counselor_user, "High alert")
+    await _high_alert(harness, counselor_user, user)
     [escalation] = await _escalations(harness, patient_id)
     assert (escalation.level, escalation.category, escalation.source) == ("high", "relapse", "checkin")
 
@@ -143,7 +153,7 @@ async def test_a_yes_left_without_what_is_told_as_high(harness: BotHarness) -> N
     user = harness.new_user_id()
     patient_id = await harness.enroll(user, counselor_id)
     use = await _to_use_question(harness, user, "en")
-    await harness.tap(user, use, "Yes", harness.part("checkin.ask.use_what"))
+    await harness.tap(user, use, harness.text("checkin.buttons.yes"), harness.part("checkin.ask.use_what"))
 
     await checkin_jobs.checkin_tick(harness.runtime)  # not yet: the patient may still answer
     assert await _escalations(harness, patient_id) == []
@@ -154,7 +164,7 @@ async def test_a_yes_left_without_what_is_told_as_high(harness: BotHarness) -> N
         )
     await checkin_jobs.checkin_tick(harness.runtime)
     await checkin_jobs.checkin_tick(harness.runtime)  # told once
-    await harness.standin.wait_for(counselor_user, "High alert")
+    await _high_alert(harness, counselor_user, user)
     [escalation] = await _escalations(harness, patient_id)
     assert escalation.source == "checkin"
     async with harness.runtime.sessions() as session:
@@ -169,9 +179,9 @@ async def test_what_was_typed_about_a_paged_use_is_behind_show_details(harness: 
     user = harness.new_user_id()
     await harness.enroll(user, counselor_id)
     use = await _to_use_question(harness, user, "en")
-    await harness.tap(user, use, "Yes", harness.part("checkin.ask.use_what"))
+    await harness.tap(user, use, harness.text("checkin.buttons.yes"), harness.part("checkin.ask.use_what"))
     await harness.say(user, "some blues, by myself", harness.part("use.told_high"))
-    alert = await harness.standin.wait_for(counselor_user, "High alert")
+    alert = await _high_alert(harness, counselor_user, user)
     assert "blues" not in (alert.text or "")  # never in the alert itself
     details_data = next(
         d for label, d in alert.buttons() if label == harness.text("escalation.details_button")
