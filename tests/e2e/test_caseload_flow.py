@@ -85,7 +85,7 @@ async def test_caseload_patient_summary_and_notes_within_the_care_team(harness: 
     summary = await harness.say(dana_user, f"/patient {worried.alias.lower()}", "Days with use reported: 1")
     chart = next(m for m in harness.standin.transcript(dana_user)[mark:] if m.kind == "photo")
     assert chart.file_bytes and worried.alias in (chart.text or "")
-    assert "Stress (1)" in (summary.text or "")
+    assert f"{harness.text('checkin.buttons.triggers.stress')} (1)" in (summary.text or "")
     await harness.say(dana_user, f"/patient {sams.alias}", harness.part("caseload.not_found"))
     await harness.say(dana_user, "/patient P-0000", harness.part("caseload.not_found"))
     viewed = await _audited(harness, "patient.viewed")
