@@ -28,12 +28,13 @@ async def cmd_discharge(args: argparse.Namespace, settings: Settings) -> int:
     from bot.privacy.discharge import DischargeError, discharge
 
     catalog = load_catalog(settings.content_dir)
+    clinic = settings.require_clinic().values()  # the goodbye names the program
 
     async def work(session: AsyncSession) -> int:
         patient = await session.scalar(select(Patient).where(Patient.alias == args.alias))
         if patient is None:
             raise RecordsError(f"no patient with alias {args.alias!r}")
-        goodbye = catalog.render("discharge.goodbye", patient.language)
+        goodbye = catalog.render_with(clinic, "discharge.goodbye", patient.language)
         try:
             done = await discharge(session, patient, goodbye, utcnow())
         except DischargeError as error:

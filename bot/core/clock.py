@@ -54,6 +54,17 @@ class OfficeHours:
             return local.weekday() in self.days
         return clock < self.end and (local.weekday() - 1) % 7 in self.days
 
+    def next_opening(self, moment: datetime, zone: ZoneInfo) -> datetime:
+        """The first start of office hours after `moment` (aware, in `zone`)."""
+        local = moment.astimezone(zone)
+        for ahead in range(8):
+            day = local.date() + timedelta(days=ahead)
+            if day.weekday() in self.days:
+                opening = datetime.combine(day, self.start, tzinfo=zone)
+                if opening > moment:
+                    return opening
+        raise AssertionError("office hours have at least one day a week")  # parse() makes sure
+
 
 MAX_OFFSET = timedelta(days=14)
 _OFFSET = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?$")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import sys
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
@@ -25,6 +26,8 @@ from bot.core.clock import OfficeHours, parse_offsets
 TOKEN_PATTERN = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{20,}$")
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./iop_companion.sqlite3"
+# A phone number as patients read it: digits with the usual separators, 3 to 15 digits (911 to E.164).
+PHONE_PATTERN = re.compile(r"\+?(?=(?:\D*\d){3,15}\D*$)[0-9(][0-9 ().-]*[0-9]")
 
 
 def _default_content_dir() -> Path:
@@ -35,6 +38,26 @@ def _default_content_dir() -> Path:
 
 class ConfigError(Exception):
     """A setting is missing or malformed; the message names it and is safe to print."""
+
+
+CLINIC_VALUES = ("program_name", "clinic_phone", "after_hours_phone")  # names texts use for `Clinic`
+
+
+@dataclass(frozen=True)
+class Clinic:
+    """What patients read about the clinic; every text may name it (see `values`)."""
+
+    program_name: str
+    clinic_phone: str
+    after_hours_phone: str
+
+    def values(self) -> dict[str, str]:
+        """The names a text uses: {{ program_name }}, {{ clinic_phone }}, {{ after_hours_phone }}."""
+        return {
+            "program_name": self.program_name,
+            "clinic_phone": self.clinic_phone,
+            "after_hours_phone": self.after_hours_phone,
+        }
 
 
 class Settings(BaseSettings):
@@ -104,6 +127,12 @@ class Settings(BaseSettings):
     webhook_max_connections: int = Field(default=40, ge=1, le=100, alias="WEBHOOK_MAX_CONNECTIONS")
     # How often the running bot looks for edited content; 0 turns the watcher off (then use /reload).
     content_watch_seconds: float = Field(default=5, ge=0, le=3600, alias="CONTENT_WATCH_SECONDS")
+    # The clinic, as patients read it in their messages: the program's name, the phone number to call in
+    # office hours, and the number that answers after hours. `run` needs all three (no promise in a crisis
+    # reply may name a number the clinic has not given).
+    program_name: str | None = Field(default=None, alias="PROGRAM_NAME")
+    clinic_phone: str | None = Field(default=None, alias="CLINIC_PHONE")
+    after_hours_phone: str | None = Field(default=None, alias="AFTER_HOURS_PHONE")
     # Refuse to start while a patient-facing content file has no current clinical review
     # (content/REVIEW.yaml); off, `run` only logs which files they are.
     require_content_review: bool = Field(default=False, alias="REQUIRE_CONTENT_REVIEW")
@@ -195,6 +224,25 @@ class Settings(BaseSettings):
                 ) from None
         return value
 
+    @field_validator("program_name", "clinic_phone", "after_hours_phone", mode="before")
+    @classmethod
+    def _blank_clinic_is_unset(cls, value: object) -> object:
+        return value.strip() or None if isinstance(value, str) else value
+
+    @field_validator("program_name")
+    @classmethod
+    def _program_name_shape(cls, value: str | None) -> str | None:
+        if value is not None and (len(value) > 60 or not value.isprintable()):
+            raise ValueError("must be one line of at most 60 characters, such as Riverside IOP")
+        return value
+
+    @field_validator("clinic_phone", "after_hours_phone")
+    @classmethod
+    def _phone_shape(cls, value: str | None) -> str | None:
+        if value is not None and not PHONE_PATTERN.fullmatch(value):
+            raise ValueError("must be a phone number such as 555-0100 or +1 (555) 010-0199")
+        return value
+
     @field_validator("webhook_url", "webhook_secret", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
@@ -252,6 +300,19 @@ class Settings(BaseSettings):
                 "(16+ characters of A-Z, a-z, 0-9, _ and -)"
             )
         return self.webhook_url, self.webhook_secret.get_secret_value()
+
+    def require_clinic(self) -> Clinic:
+        """The clinic's name and numbers, which the bot's texts name (`run` cannot start without them)."""
+        missing = {
+            "PROGRAM_NAME": (self.program_name, "the program's name, such as Riverside IOP"),
+            "CLINIC_PHONE": (self.clinic_phone, "the number patients call in office hours"),
+            "AFTER_HOURS_PHONE": (self.after_hours_phone, "the number that answers outside office hours"),
+        }
+        for name, (value, meaning) in missing.items():
+            if value is None:
+                raise ConfigError(f"{name}: not set; patients read it in their messages ({meaning})")
+        assert self.program_name and self.clinic_phone and self.after_hours_phone
+        return Clinic(self.program_name, self.clinic_phone, self.after_hours_phone)
 
     def require_token(self) -> str:
         if self.bot_token is None:

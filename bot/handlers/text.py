@@ -30,7 +30,8 @@ async def on_text(update: Update, context: Context) -> None:
         elif person.status is PatientStatus.ONBOARDING:
             await onboarding.on_typed_answer(t, person, message.text)
         elif person.status is PatientStatus.CONSENT_REVOKED:
-            await consent.show_revoked_limits(t)
+            if not await crisis.respond_unshared(t, person, message.text):
+                await consent.show_revoked_limits(t)
         elif person.status is PatientStatus.DISCHARGED:
             await t.reply("discharged.note")
         else:

@@ -77,7 +77,14 @@ async def _checkin(harness: BotHarness, patient_id: int) -> CheckIn:
 def _expected_crisis_turn(harness: BotHarness, language: str) -> list[str]:
     """The imminent reply (no safety plan yet), then the screener's permission question: nothing else."""
     return [
-        _text(harness, "crisis.imminent", language, overdose=False, plan_contacts=None),
+        _text(
+            harness,
+            "crisis.imminent",
+            language,
+            overdose=False,
+            plan_contacts=None,
+            promise=harness.promise(language),
+        ),
         _text(harness, "cssrs.intro_alerted", language),
     ]
 

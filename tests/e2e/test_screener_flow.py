@@ -166,7 +166,8 @@ async def test_after_a_crisis_message_no_to_everything_keeps_the_alert_open(harn
     assert question.text == behavior
     for example in ("or it was grabbed from your hand", "tried to shoot yourself", "tried to hang yourself"):
         assert example in behavior
-    await _answer(harness, user, question, "No", _text(harness, "cssrs.result_clear_open").split(".")[0])
+    clear_open = _text(harness, "cssrs.result_clear_open", promise="").split(".")[0]
+    await _answer(harness, user, question, "No", clear_open)
 
     [escalation] = await _escalations(harness, patient_id)
     assert escalation.status is EscalationStatus.OPEN and escalation.level == "imminent"
@@ -196,7 +197,8 @@ async def test_a_yes_to_intent_pages_at_once_and_the_details_say_what_was_not_as
     question = await harness.say(user, "yes", _q(harness, cssrs.Question.METHOD))
     question = await _answer(harness, user, question, "No", _q(harness, cssrs.Question.INTENT))
     reply = await _answer(harness, user, question, "Yes", "988")
-    assert _text(harness, "cssrs.result_urgent", plan_contacts=None).split("\n")[0] in (reply.text or "")
+    urgent = _text(harness, "cssrs.result_urgent", plan_contacts=None, promise="")
+    assert urgent.split("\n")[0] in (reply.text or "")
 
     alert = await harness.standin.wait_for(counselor_user, "URGENT alert")
     [escalation] = await _escalations(harness, patient_id)
