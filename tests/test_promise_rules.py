@@ -1,5 +1,6 @@
 """What a patient is promised when their care team is told (bot.risk.promise), the next office opening it
-names (bot.core.clock), the clinic settings it uses, and how its texts read."""
+names (bot.core.clock), the clinic settings it uses, and how its texts read; the tone of a message that
+raises no risk (bot.risk.tone) and the reading level of the other new texts of issue 18 items 7 and 14."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from bot.content import Catalog, load_catalog
 from bot.core.clock import OfficeHours
 from bot.core.config import ConfigError, load_settings
 from bot.risk.promise import Promise
+from bot.risk.tone import Tone, phrases, tone_of
 from tests.harness import TEST_CLINIC_VALUES as CLINIC
 from tests.readability import fernandez_huerta, flesch_kincaid_grade
 
@@ -87,3 +89,41 @@ def test_a_blank_clinic_setting_counts_as_unset() -> None:
     settings = load_settings(_env_file=None, PROGRAM_NAME="  ", CLINIC_PHONE="555-0100")
     with pytest.raises(ConfigError, match=r"^PROGRAM_NAME: not set"):
         settings.require_clinic()
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["tone.greeting", "tone.feeling", "tone.talk_told", "escalation.patient_told", "input.not_understood"],
+)
+def test_the_other_new_patient_texts_read_at_about_a_6th_grade_level(catalog: Catalog, key: str) -> None:
+    for language in ("en", "es"):
+        promise = catalog.render_with(CLINIC, "promise.today", language)
+        text = catalog.render_with(CLINIC, key, language, promise=promise, counselor="Dana")
+        if language == "en":
+            assert flesch_kincaid_grade(text) <= 6.0
+        else:
+            assert fernandez_huerta(text) >= 70.0
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "tone"),
+    [
+        ("hello!", "en", Tone.GREETING),
+        ("Good morning, how are you", "en", Tone.GREETING),
+        ("HOLA", "es", Tone.GREETING),
+        ("buenos días", "es", Tone.GREETING),
+        ("I’m so sad today", "en", Tone.FEELING),
+        ("hi, I feel so alone", "en", Tone.FEELING),  # a feeling wins over a greeting
+        ("Had a rough day at work", "en", Tone.FEELING),
+        ("hoy me siento mal", "es", Tone.FEELING),
+        ("estoy muy ANSIOSA", "es", Tone.FEELING),
+        ("hello I wanted to ask about the group on thursday night", "en", Tone.OTHER),  # more than a greeting
+        ("the bus broke down", "en", Tone.OTHER),  # "down" alone is not a feeling
+        ("solo quiero saber la hora", "es", Tone.OTHER),  # "solo" is "only" here
+        ("this is madness", "en", Tone.OTHER),  # whole words only
+    ],
+)
+def test_the_tone_of_a_message(catalog: Catalog, text: str, language: str, tone: Tone) -> None:
+    greetings = phrases(catalog.render("tone.greetings", language))
+    feelings = phrases(catalog.render("tone.feelings", language))
+    assert tone_of(text, greetings, feelings) is tone

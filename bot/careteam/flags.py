@@ -27,6 +27,7 @@ class FlagKind(enum.StrEnum):
     NOT_SAFE_TO_CALL = "not_safe_to_call"  # danger at home: the patient says a call is not safe now
     SAFE_TO_CALL = "safe_to_call"  # danger at home: the patient says the care team may call
     DELETION_WAITING = "deletion_waiting"  # /deleteme waits until the patient's open alerts are resolved
+    TALK_REQUESTED = "talk_requested"  # "Talk to my care team", offered after a message about feelings
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from telegram import Update
 
 from bot.core.models import Counselor, Patient, PatientStatus, utcnow
 from bot.handlers import checkin as checkin_handlers
-from bot.handlers import consent, crisis, onboarding, schedule, screener, settings
+from bot.handlers import consent, crisis, onboarding, schedule, screener, settings, tone
 from bot.handlers import coping as coping_handlers
 from bot.handlers import safety_plan as safety_plan_handlers
 from bot.handlers.base import Context, Turn, turn
@@ -66,7 +66,7 @@ async def _from_active_patient(t: Turn, patient: Patient, text: str) -> None:
     if screened.model is not None and not answered and waiting.screen is None:
         await crisis.ask_if_safe(t, patient, screened.model)
     elif not handled:
-        await t.reply("input.not_understood")
+        await tone.answer_unhandled(t, patient, text)
 
 
 async def _answer_waiting(
