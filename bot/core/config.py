@@ -127,15 +127,14 @@ class Settings(BaseSettings):
     webhook_max_connections: int = Field(default=40, ge=1, le=100, alias="WEBHOOK_MAX_CONNECTIONS")
     # How often the running bot looks for edited content; 0 turns the watcher off (then use /reload).
     content_watch_seconds: float = Field(default=5, ge=0, le=3600, alias="CONTENT_WATCH_SECONDS")
-    # The clinic, as patients read it in their messages: the program's name, the phone number to call in
-    # office hours, and the number that answers after hours. `run` needs all three (no promise in a crisis
-    # reply may name a number the clinic has not given).
-    program_name: str | None = Field(default=None, alias="PROGRAM_NAME")
-    clinic_phone: str | None = Field(default=None, alias="CLINIC_PHONE")
-    after_hours_phone: str | None = Field(default=None, alias="AFTER_HOURS_PHONE")
     # Refuse to start while a patient-facing content file has no current clinical review
     # (content/REVIEW.yaml); off, `run` only logs which files they are.
     require_content_review: bool = Field(default=False, alias="REQUIRE_CONTENT_REVIEW")
+    # The clinic as patients should know it: its program's name, its phone, and the line for after hours.
+    # (Issue 18 items 6 and 12: the same names the item-6 change adds; optional until then.)
+    program_name: str | None = Field(default=None, alias="PROGRAM_NAME")
+    clinic_phone: str | None = Field(default=None, alias="CLINIC_PHONE")
+    after_hours_phone: str | None = Field(default=None, alias="AFTER_HOURS_PHONE")
 
     @field_validator("repage_imminent_minutes", "repage_high_minutes", mode="before")
     @classmethod
@@ -224,26 +223,9 @@ class Settings(BaseSettings):
                 ) from None
         return value
 
-    @field_validator("program_name", "clinic_phone", "after_hours_phone", mode="before")
-    @classmethod
-    def _blank_clinic_is_unset(cls, value: object) -> object:
-        return value.strip() or None if isinstance(value, str) else value
-
-    @field_validator("program_name")
-    @classmethod
-    def _program_name_shape(cls, value: str | None) -> str | None:
-        if value is not None and (len(value) > 60 or not value.isprintable()):
-            raise ValueError("must be one line of at most 60 characters, such as Riverside IOP")
-        return value
-
-    @field_validator("clinic_phone", "after_hours_phone")
-    @classmethod
-    def _phone_shape(cls, value: str | None) -> str | None:
-        if value is not None and not PHONE_PATTERN.fullmatch(value):
-            raise ValueError("must be a phone number such as 555-0100 or +1 (555) 010-0199")
-        return value
-
-    @field_validator("webhook_url", "webhook_secret", mode="before")
+    @field_validator(
+        "webhook_url", "webhook_secret", "program_name", "clinic_phone", "after_hours_phone", mode="before"
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value  # `KEY=` in a compose file
@@ -270,6 +252,20 @@ class Settings(BaseSettings):
         value = value.upper()
         if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return value
+
+    @field_validator("program_name")
+    @classmethod
+    def _program_name_shape(cls, value: str | None) -> str | None:
+        if value is not None and (len(value) > 60 or not value.isprintable()):
+            raise ValueError("must be one line of at most 60 characters, such as Riverside IOP")
+        return value
+
+    @field_validator("clinic_phone", "after_hours_phone")
+    @classmethod
+    def _phone_shape(cls, value: str | None) -> str | None:
+        if value is not None and not PHONE_PATTERN.fullmatch(value):
+            raise ValueError("must be a phone number such as 555-0100 or +1 (555) 010-0199")
         return value
 
     @cached_property
@@ -302,7 +298,8 @@ class Settings(BaseSettings):
         return self.webhook_url, self.webhook_secret.get_secret_value()
 
     def require_clinic(self) -> Clinic:
-        """The clinic's name and numbers, which the bot's texts name (`run` cannot start without them)."""
+        """The clinic's name and numbers, which the bot's texts name: `run` cannot start without them (no
+        promise in a crisis reply may name a number the clinic has not given)."""
         missing = {
             "PROGRAM_NAME": (self.program_name, "the program's name, such as Riverside IOP"),
             "CLINIC_PHONE": (self.clinic_phone, "the number patients call in office hours"),
