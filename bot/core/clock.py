@@ -55,15 +55,13 @@ class OfficeHours:
         return clock < self.end and (local.weekday() - 1) % 7 in self.days
 
     def next_opening(self, moment: datetime, zone: ZoneInfo) -> datetime:
-        """The first start of office hours after `moment` (aware, in `zone`)."""
-        local = moment.astimezone(zone)
-        for ahead in range(8):
-            day = local.date() + timedelta(days=ahead)
-            if day.weekday() in self.days:
-                opening = datetime.combine(day, self.start, tzinfo=zone)
-                if opening > moment:
-                    return opening
-        raise AssertionError("office hours have at least one day a week")  # parse() makes sure
+        """The next time the office opens after `moment` (UTC-aware, like `moment`)."""
+        day = moment.astimezone(zone).date()
+        for offset in range(8):
+            opening = datetime.combine(day + timedelta(days=offset), self.start, tzinfo=zone)
+            if opening > moment and opening.weekday() in self.days:
+                return opening.astimezone(moment.tzinfo)
+        raise AssertionError("office hours name at least one weekday")
 
 
 MAX_OFFSET = timedelta(days=14)
