@@ -85,6 +85,7 @@ async def test_imminent_message_crisis_reply_alert_repage_widen_and_acknowledge(
     assert "myself" not in (alert.text or "")
     assert [label for label, _ in alert.buttons()] == [
         "Acknowledge",
+        "Acknowledge quietly",
         "Resolve",
         "Show details",
         "Safety plan",
