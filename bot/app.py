@@ -11,11 +11,13 @@ import logging
 import time
 
 from telegram import BotCommand
+from telegram.error import InvalidToken, NetworkError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 
 from bot.careteam import notices
 from bot.content_check import review
 from bot.content_check.required import PATIENT_COMMANDS
+from bot.core.config import TOKEN_IN_TEXT
 from bot.core.db import ensure_current
 from bot.core.key_rotation import check_keys
 from bot.handlers import alerts, fallback, register
@@ -27,6 +29,27 @@ from bot.runtime import Runtime
 from bot.scheduler import build_scheduler
 
 log = logging.getLogger(__name__)
+
+
+class TelegramUnavailable(Exception):
+    """Telegram (TELEGRAM_API_BASE_URL) refused the token or could not be reached at start: one line that
+    names the URL, never the token (PTB's own message quotes it)."""
+
+
+async def connect(application: Application, api: str) -> None:  # type: ignore[type-arg]
+    """Ask Telegram who the bot is (getMe): the first call, where a wrong URL or token shows."""
+    try:
+        await application.initialize()
+    except InvalidToken:
+        raise TelegramUnavailable(
+            f"the Bot API server at {api} refused the token: check BOT_TOKEN, and that TELEGRAM_API_BASE_URL "
+            "is the server's address without /bot (such as https://api.telegram.org)"
+        ) from None
+    except NetworkError as error:  # TimedOut included
+        reason = TOKEN_IN_TEXT.sub("<token>", str(error))
+        raise TelegramUnavailable(
+            f"cannot reach Telegram at {api} ({reason}): check TELEGRAM_API_BASE_URL and the network"
+        ) from None
 
 
 class MeteredApplication(Application):  # type: ignore[type-arg]
@@ -104,6 +127,12 @@ async def serve(
     polling: asyncio.Task[None] | None = None
     if intake is not None:
         intake.listen()
+    try:
+        await connect(application, runtime.settings.telegram_api_base_url)
+    except BaseException:
+        if intake is not None:
+            await intake.stop()
+        raise
     async with application:
         await _publish_commands(application, runtime)
         await application.start()

@@ -39,12 +39,21 @@ HELP = """Commands:  #N  tap button N of the latest message with buttons
 Anything else is sent to the bot as a message."""
 
 
+Shown = tuple[str | None, tuple[tuple[str, str], ...], bool]
+
+
+def _shown(message: BotMessage) -> Shown:
+    """What the terminal shows of a message: its text, its buttons, whether it was deleted."""
+    return (message.text, tuple(message.buttons()), message.deleted)
+
+
 @dataclass
 class Terminal:
     standin: TelegramStandIn
     out: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
     current: str = "patient"
-    printed: dict[int, int] = field(default_factory=lambda: dict.fromkeys(CHATS.values(), 0))
+    shown: dict[int, dict[int, Shown]] = field(default_factory=lambda: {chat: {} for chat in CHATS.values()})
+    """Per chat, each bot message as last printed: a change to it (an edit) is printed again."""
     colour: bool = field(default_factory=sys.stdout.isatty)
 
     def _paint(self, text: str, code: str) -> str:
@@ -53,25 +62,43 @@ class Terminal:
     def say(self, text: str) -> None:
         print(text, flush=True)
 
-    def show(self, message: BotMessage) -> None:
+    def show(self, message: BotMessage, *, edited: bool = False) -> None:
         body = message.text or f"[{message.kind}]"
         if message.kind == "photo" and message.file_bytes:
             picture = Path(tempfile.gettempdir()) / f"iop-demo-{message.chat_id}-{message.message_id}.png"
             picture.write_bytes(message.file_bytes)
             body = f"[picture: open {picture}]\n{body}"
-        self.say(self._paint(f"bot → {self.current}:", "1;36") + "\n" + body)
+        heading = f"bot → {self.current} (edited its message):" if edited else f"bot → {self.current}:"
+        self.say(self._paint(heading, "1;36") + "\n" + body)
         for number, (label, _data) in enumerate(message.buttons(), start=1):
             self.say(self._paint(f"   [#{number}] {label}", "33"))
 
+    def _changed(self, message: BotMessage) -> bool:
+        return self.shown[message.chat_id].get(message.message_id) != _shown(message)
+
+    def print_changes(self, chat: int) -> None:
+        """Print the chat's new messages, and the messages the bot edited since they were printed (a tick on
+        a button, "Acknowledged by ...", an answer written into its question). Taking the buttons off a
+        message, and deleting one, are not worth a line."""
+        shown = self.shown[chat]
+        for message in self.standin.transcript(chat):
+            before, now = shown.get(message.message_id), _shown(message)
+            if before == now:
+                continue
+            shown[message.message_id] = now
+            if message.deleted:
+                continue
+            if before is None:
+                self.show(message)
+            elif before[0] != now[0] or now[1]:
+                self.show(message, edited=True)
+
     async def follow(self) -> None:
-        """Print the current chat's bot messages as they arrive."""
+        """Print the current chat's bot messages as they arrive or change."""
         chat = CHATS[self.current]
         while True:
-            await self.standin.wait_for(chat, lambda _m: True, after=self.printed[chat], timeout=365 * 86400)
-            transcript = self.standin.transcript(chat)
-            for message in transcript[self.printed[chat] :]:
-                self.show(message)
-            self.printed[chat] = len(transcript)
+            await self.standin.wait_for(chat, self._changed, timeout=365 * 86400)
+            self.print_changes(chat)
 
     def latest_with_buttons(self) -> BotMessage | None:
         for message in reversed(self.standin.transcript(CHATS[self.current])):

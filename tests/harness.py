@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import io
 import itertools
 import logging
 import socket
 import sys
+import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -64,10 +67,16 @@ def load_content_once(root: Path) -> Content:
     return _shipped_content(fingerprint(root))
 
 
-async def until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    """Wait for `condition` (checked every 50 ms) with a deadline; for states the transcript does not show."""
+async def until(condition: Callable[[], bool | Awaitable[bool]], timeout: float, what: str) -> None:
+    """Wait for `condition` (checked every 50 ms; it may be a coroutine function, e.g. a database query) with
+    a deadline; for states the transcript does not show."""
     deadline = time.monotonic() + timeout
-    while not condition():
+
+    async def holds() -> bool:
+        found = condition()
+        return await found if inspect.isawaitable(found) else found
+
+    while not await holds():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.05)
@@ -186,11 +195,12 @@ class BotHarness:
         *,
         finish_setup: bool = True,
         language: str = "en",
+        alias: str | None = None,
     ) -> int:
-        """Invite, /start, consent and (optionally) the whole set-up, choosing `language`. Returns the patient
-        id."""
+        """Invite (with `alias`, or a generated one), /start, consent and (optionally) the whole set-up,
+        choosing `language`. Returns the patient id."""
         counselor_id = counselor_id or await self.add_counselor()
-        code = await self.invite(InviteKind.PATIENT, counselor_id)
+        code = await self.invite(InviteKind.PATIENT, counselor_id, **({"alias": alias} if alias else {}))
         consent = await self.say(user_id, f"/start {code}", "I agree")
         zone_question = await self.tap(user_id, consent, "I agree", "time zone")
         if finish_setup:
@@ -205,6 +215,26 @@ class BotHarness:
 
 
 # ---- the command line --------------------------------------------------------------------------------------
+
+
+@contextmanager
+def standin_in_thread(**options: Any) -> Iterator[TelegramStandIn]:
+    """A stand-in served by its own thread and event loop, for a test that runs `python -m bot run` in this
+    process (its signal handlers need the main thread, and it runs its own event loop)."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="standin", daemon=True)
+    thread.start()
+    standin = TelegramStandIn(**options)
+    try:
+        asyncio.run_coroutine_threadsafe(standin.start(), loop).result(30)
+        try:
+            yield standin
+        finally:
+            asyncio.run_coroutine_threadsafe(standin.stop(), loop).result(30)
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(30)
+        loop.close()
 
 
 @dataclass(frozen=True)

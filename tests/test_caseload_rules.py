@@ -37,7 +37,9 @@ from bot.core.models import (
 from bot.risk.levels import RiskLevel
 from bot.schedule import rules as schedule
 from bot.workspace import caseload as rules
+from bot.workspace import rules as workspace
 from bot.workspace.caseload import CaseloadLine, EscalationItem, Sessions, Trend
+from tests.harness import SHIPPED_CONTENT, load_content_once
 from tests.records import add_patient
 
 Sessions_ = async_sessionmaker[AsyncSession]
@@ -687,3 +689,65 @@ async def test_a_digest_with_each_kind_of_entry(sessions: Sessions_) -> None:
         ("Zed", high, RiskLevel.HIGH),
     ]
     assert "words" not in repr(found)
+
+
+# ---- naming a patient in /note and /patient ---------------------------------------------------------------
+
+
+async def test_a_note_names_the_longest_alias_or_a_quoted_one(sessions: Sessions_) -> None:
+    me = await _counselor(sessions)
+    other = await _counselor(sessions, "Sam")
+    sam = await _patient(sessions, me, "Sam")  # made before ambiguous aliases were refused
+    sam_lee = await _patient(sessions, me, "Sam Lee")
+    await _patient(sessions, other, "Sam Lee Jr")
+
+    async def named(*words: str) -> tuple[int | None, str, str]:
+        async with db.transaction(sessions) as session:
+            counselor = await session.get_one(Counselor, me)
+            found = await workspace.patient_and_rest(session, counselor, words)
+            return (found.patient.id if found.patient else None, found.alias, found.rest)
+
+    assert await named("sam", "lee", "relapsed", "on", "Friday") == (
+        sam_lee.id,
+        "sam lee",
+        "relapsed on Friday",
+    )
+    assert await named("Sam", "called") == (sam.id, "Sam", "called")
+    assert await named('"Sam"', "Lee", "called") == (sam.id, "Sam", "Lee called")
+    assert await named("“Sam", "Lee”", "called") == (sam_lee.id, "Sam Lee", "called")
+    # The longest alias is another counselor's patient: refused, never filed on the shorter alias.
+    assert await named("Sam", "Lee", "Jr", "called") == (None, "Sam Lee Jr", "called")
+    assert await named("Nobody", "here") == (None, "Nobody", "here")
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_the_caseload_line_and_the_digest_time_read_cleanly(language: str) -> None:
+    catalog = load_content_once(SHIPPED_CONTENT).catalog
+
+    def line(**figures: object) -> str:
+        values: dict[str, object] = {
+            "alert": False,
+            "alias": "River",
+            "checkin_days": 0,
+            "craving": 9.0,
+            "arrow": "",
+            "use_days": 0,
+            "coming": 0,
+            "expected": 0,
+            "declined": 0,
+            "open": 0,
+            "level": "",
+        }
+        return catalog.render("caseload.line", language, **(values | figures))
+
+    # No trend yet: no space left where the arrow would be.
+    assert "9.0;" in line() and " ;" not in line()
+    up = catalog.render("caseload.arrows.up", language)
+    assert f"9.0 {up};" in line(arrow=up)
+    # Sessions say what the figures are, not "0/0" or "1/3".
+    assert "0/0" not in line() and line() != line(expected=3, coming=1, declined=1)
+    assert "1/3" not in line(expected=3, coming=1, declined=1)
+    # /digest with no time set says that the digest is off, as /digest off does.
+    off = catalog.render("caseload.digest_off", language).split(".")[0]
+    assert catalog.render("caseload.digest_usage", language, time=None).startswith(off)
+    assert "08:30" in catalog.render("caseload.digest_usage", language, time="08:30")

@@ -125,6 +125,14 @@ def test_counselor_and_invites_from_the_command_line(cli: CommandLine, engine: o
     assert taken.returncode == 1
     assert taken.stderr.strip() == "error: the alias 'River' is already in use"
 
+    # An alias that starts another (or that another starts) would make `/note Sam Lee called` ambiguous.
+    assert cli("invite", "patient", "--counselor", counselor_id, "--alias", "Sam  Lee").returncode == 0
+    for close in ("sam", "Sam Lee Jr"):
+        refused = cli("invite", "patient", "--counselor", counselor_id, "--alias", close)
+        assert refused.returncode == 1 and len(refused.stderr.strip().splitlines()) == 1
+        assert "too close to 'Sam Lee'" in refused.stderr
+    assert cli("invite", "patient", "--counselor", counselor_id, "--alias", "Samuel").returncode == 0
+
     unknown = cli("invite", "patient", "--counselor", "424242", **named)
     assert unknown.returncode == 1 and unknown.stderr.strip() == "error: no active counselor with id 424242"
 

@@ -27,6 +27,18 @@ def test_every_offered_zone_has_a_label() -> None:
         assert catalog.has(f"onboarding.zones.{zone.split('/')[-1].lower()}")
 
 
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_skip_has_one_name_in_each_language(language: str) -> None:
+    """Every Skip button reads the same, and a text that tells the patient to tap it uses that name."""
+    catalog = load_catalog(CONTENT)
+    skips = [k for k in catalog.keys(language) if k.rsplit(".", 1)[-1] in ("skip", "skip_button")]
+    labels = {catalog.render(k, language) for k in skips}
+    assert len(skips) >= 4 and len(labels) == 1, labels
+    [skip] = labels
+    asks = ("schedule.ask_reason", "checkin.ask.note")
+    assert all(skip in catalog.render(key, language) for key in asks)
+
+
 def test_missing_translation_falls_back_to_english(tmp_path: Path) -> None:
     (tmp_path / "en").mkdir()
     (tmp_path / "es").mkdir()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -55,6 +56,31 @@ def test_bad_yaml(content: Path) -> None:
     errors = _errors(content)
     assert any("extra.yaml:3: not valid YAML" in e for e in errors), errors
     assert any("test_module.yaml:3: not valid YAML" in e for e in errors), errors
+
+
+def test_one_bad_yaml_file_hides_no_other_check(content: Path) -> None:
+    checkin = content / "en" / "checkin.yaml"
+    checkin.write_text(checkin.read_text(encoding="utf-8") + "oops: [\n", encoding="utf-8")
+    (content / "en" / "extra.yaml").write_text("extra:\n  greeting: Hello {{ nmae }}\n")
+    module = content / "en" / "modules" / "box_breathing.yaml"
+    text = module.read_text(encoding="utf-8")
+    module.write_text(
+        re.sub(r"^title: .*$", "title: " + "Far too long " * 3, text, flags=re.M), encoding="utf-8"
+    )
+    report = check_content(content)
+    lines = checkin.read_text(encoding="utf-8").count("\n")
+    assert (
+        report.errors[0]
+        == f"{checkin}:{lines + 1}: not valid YAML: expected the node content, but found '<stream end>'"
+    )
+    assert any("extra.yaml:2: extra.greeting: 'nmae' is undefined" in e for e in report.errors), report.errors
+    assert any(e.startswith(f"{module}:") and "title" in e for e in report.errors), report.errors
+    assert report.errors[-1].endswith("they may be in checkin.yaml, which is not valid YAML (above)")
+    assert len(report.errors) == 4, report.errors  # and no "missing text" for each of checkin.yaml's
+    assert report.catalog is not None and len(report.catalog.keys()) > 300  # the other files were checked
+    # Nothing about the Spanish module or texts whose English could not be read: the errors say it all.
+    assert not [w for w in report.warnings if "box_breathing" in w and "review" not in w], report.warnings
+    assert not [w for w in report.warnings if "checkin." in w and "review" not in w], report.warnings
 
 
 def test_template_syntax(content: Path) -> None:

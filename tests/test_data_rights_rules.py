@@ -362,8 +362,9 @@ async def test_export_holds_everything_about_the_patient_and_nothing_of_others(s
         "escalation.details_viewed",
         "caseload.viewed",
     ]
-    # A table the export does not know by name still comes out whole.
-    assert parsed["other_records"]["counselor_notes"][0]["text"] == "doing better"
+    # The care team's notes are the patient's to read (right of access), with who wrote them.
+    [note] = parsed["care_team_notes"]
+    assert note["text"] == "doing better" and "counselor_notes" not in parsed["other_records"]
     # Nothing of the other patient.
     assert other.alias not in json.dumps(parsed) and str(other.chat_id) not in json.dumps(parsed)
 

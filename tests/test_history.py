@@ -114,7 +114,7 @@ def test_summarize_counts_use_days_and_checkins() -> None:
     assert summary.use_days == 2
 
 
-def test_summarize_top_trigger_counts_days_and_breaks_ties_alphabetically() -> None:
+def test_summarize_top_triggers_counts_days_and_keeps_every_tie() -> None:
     days = [
         day(3, triggers=("stress", "lonely")),
         day(2, triggers=("lonely", "stress", "stress")),  # named twice on one day counts once
@@ -122,11 +122,11 @@ def test_summarize_top_trigger_counts_days_and_breaks_ties_alphabetically() -> N
         day(0, triggers=("boredom",)),
     ]
     summary = summarize(days)
-    assert summary.top_trigger == "boredom"  # boredom, lonely and stress all on 2 days
+    assert summary.top_triggers == ("boredom", "lonely", "stress")  # all on 2 days: none is dropped
     assert summary.top_trigger_count == 2
 
     summary = summarize([*days, day(4, triggers=("stress",))])
-    assert (summary.top_trigger, summary.top_trigger_count) == ("stress", 3)
+    assert (summary.top_triggers, summary.top_trigger_count) == (("stress",), 3)
 
 
 def test_summarize_empty_window() -> None:
@@ -139,7 +139,7 @@ def test_summarize_empty_window() -> None:
         assert summary.craving_highest_day is None
         assert summary.mood_average is None
         assert summary.use_days == 0
-        assert summary.top_trigger is None
+        assert summary.top_triggers == ()
         assert summary.top_trigger_count == 0
 
 

@@ -4,7 +4,8 @@ from datetime import time
 
 import pytest
 
-from bot.enrollment.onboarding import parse_clock, parse_timezone
+from bot.enrollment.onboarding import COMMON_TIMEZONES, parse_clock, parse_timezone
+from tests.harness import SHIPPED_CONTENT, load_content_once
 
 
 @pytest.mark.parametrize(
@@ -37,6 +38,11 @@ def test_not_a_time(text: str) -> None:
         ("america/los angeles", "America/Los_Angeles"),
         ("  EUROPE/MADRID ", "Europe/Madrid"),
         ("UTC", "UTC"),
+        ("chicago", "America/Chicago"),  # the city alone, as the buttons show it
+        ("New York", "America/New_York"),
+        ("puerto rico", "America/Puerto_Rico"),
+        ("madrid", "Europe/Madrid"),
+        ("Bogotá", "America/Bogota"),
     ],
 )
 def test_timezone_names(text: str, expected: str) -> None:
@@ -46,3 +52,11 @@ def test_timezone_names(text: str, expected: str) -> None:
 @pytest.mark.parametrize("text", ["", "Mars/Olympus", "Eastern", "../../etc/passwd", "America/" + "x" * 100])
 def test_not_a_timezone(text: str) -> None:
     assert parse_timezone(text) is None
+
+
+def test_a_time_zone_button_label_typed_is_read_as_its_zone() -> None:
+    catalog = load_content_once(SHIPPED_CONTENT).catalog
+    for zone in COMMON_TIMEZONES:
+        label = catalog.render(f"onboarding.zones.{zone.rsplit('/', 1)[1].lower()}", "en")
+        assert parse_timezone(label) == zone, label
+        assert parse_timezone(label.lower()) == zone, label

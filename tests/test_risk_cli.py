@@ -325,3 +325,15 @@ def test_evaluate_with_the_shipped_detector(report: Report) -> None:
     assert evaluation.recall(IMM) == 1.0
     assert evaluation.recall(H) == 1.0
     assert [o.item.line for o in evaluation.misses] == [5]
+
+
+def test_risk_check_shows_the_patients_words_and_the_rule(run: Run) -> None:
+    status, out, err = run("risk", "check", stdin="Honestly I want to KILLL  myself!! tonight\n")
+    assert status == 0, err
+    (record,) = _records(out)
+    matched = cast(list[str], record["matched"])
+    first = matched[0]
+    # The words as typed (not the normalised "kil myself" the rules read), then the rule and where it is.
+    assert first.startswith('suicide/imminent: "KILLL  myself!!" by the rule \'kill|')
+    assert first.endswith(")") and " (en/risk/lexicon.yaml:" in first
+    assert not any("'kil myself'" in m for m in matched)

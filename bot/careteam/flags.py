@@ -27,6 +27,8 @@ class FlagKind(enum.StrEnum):
     NOT_SAFE_TO_CALL = "not_safe_to_call"  # danger at home: the patient says a call is not safe now
     SAFE_TO_CALL = "safe_to_call"  # danger at home: the patient says the care team may call
     DELETION_WAITING = "deletion_waiting"  # /deleteme waits until the patient's open alerts are resolved
+    SAFETY_PLAN_MADE = "safety_plan_made"  # the patient wrote the first step of their safety plan
+    SAFETY_PLAN_CHANGED = "safety_plan_changed"  # ... or changed a plan they had (the words stay in it)
     TALK_REQUESTED = "talk_requested"  # "Talk to my care team", offered after a message about feelings
 
 

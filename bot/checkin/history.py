@@ -77,7 +77,7 @@ class Summary:
     craving_highest_day: date | None  # the most recent day with the highest craving
     mood_average: float | None  # rounded to 1 decimal
     use_days: int
-    top_trigger: str | None  # key of the most frequent trigger (ties: alphabetical first)
+    top_triggers: tuple[str, ...]  # keys of the most frequent triggers, all of those tied, alphabetical
     top_trigger_count: int
 
 
@@ -105,7 +105,7 @@ def summarize(days: Sequence[Day]) -> Summary:
         craving_highest_day=highest[1] if highest else None,
         mood_average=round(fmean(moods), 1) if moods else None,
         use_days=sum(1 for d in days if d.used),
-        top_trigger=triggers[0][0] if triggers else None,
+        top_triggers=tuple(key for key, count in triggers if count == triggers[0][1]),
         top_trigger_count=triggers[0][1] if triggers else 0,
     )
 

@@ -27,6 +27,8 @@ USER_ERRORS = (
     ("bot.core.db", "SchemaNotCurrent"),
     ("bot.content.catalog", "ContentError"),
     ("bot.webhook", "WebhookError"),
+    ("bot.app", "TelegramUnavailable"),
+    ("bot.core.runlock", "AlreadyRunning"),
     ("bot.schedule.rules", "ScheduleError"),
     ("bot.schedule.ical_import", "CalendarError"),
     ("bot.cli.records", "RecordsError"),
@@ -41,6 +43,23 @@ DATABASE_ERRORS = (
 
 def _loaded(errors: Sequence[tuple[str, str]]) -> tuple[type[Exception], ...]:
     return tuple(getattr(sys.modules[module], name) for module, name in errors if module in sys.modules)
+
+
+def database_problem(error: Exception, url: str) -> str:
+    """One line saying what is wrong with the database and what to do (never the URL's password)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    original = getattr(error, "orig", None)
+    if getattr(original, "sqlstate", None) == "3D000":  # PostgreSQL: invalid_catalog_name
+        host, port, user = parsed.host or "localhost", parsed.port or 5432, parsed.username or "postgres"
+        return (
+            f"the PostgreSQL database {parsed.database!r} does not exist on {host}:{port}: create it with "
+            f"`createdb -h {host} -p {port} -U {user} {parsed.database}`, then run `python -m bot db upgrade`"
+        )
+    if parsed.get_backend_name() == "sqlite" and "unable to open database file" in str(original):
+        return f"cannot open the SQLite database {parsed.database}: does its folder exist? (DATABASE_URL)"
+    return f"cannot use the database ({type(error).__name__}); check DATABASE_URL"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except _loaded(DATABASE_ERRORS) as error:
-        print(f"error: cannot use the database ({type(error).__name__}); check DATABASE_URL", file=sys.stderr)
+        print(f"error: {database_problem(error, settings.database_url)}", file=sys.stderr)
         log.debug("event=cli.database_error", exc_info=True)
         return 1
     except KeyboardInterrupt:

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
     from bot.core.config import Settings
+    from bot.core.models import Patient
 
 Command: TypeAlias = "Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]"
 """A command: parsed arguments and settings in, exit status out (set as `handler` on its parser)."""
@@ -44,3 +45,19 @@ async def with_session(settings: Settings, work: Callable[[AsyncSession], Awaita
         await db.ensure_current(made)
         async with db.transaction(db.make_sessionmaker(made)) as session:
             return await work(session)
+
+
+async def patient_by_alias(session: AsyncSession, alias: str) -> Patient:
+    """The patient of that alias, whatever its case (as the bot matches it); CliError, with the alias
+    probably meant, if there is none."""
+    from sqlalchemy import func, select
+
+    from bot.core.models import Patient
+    from bot.core.names import did_you_mean
+
+    typed = " ".join(alias.split())
+    patient = await session.scalar(select(Patient).where(func.lower(Patient.alias) == typed.lower()))
+    if patient is None:
+        known = await session.scalars(select(Patient.alias))
+        raise CliError(f"no patient with alias {alias!r}{did_you_mean(typed, known)}")
+    return patient

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,10 @@ async def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_preview(args: argparse.Namespace, settings: Settings) -> int:
+    if args.html:
+        return _preview_html(args, settings)
+    if args.module is None:
+        raise CliError("name a module (e.g. box_breathing), or give --html DIR for pages of them all")
     from bot.content.modules import load_modules
 
     problems: list[str] = []
@@ -49,6 +54,32 @@ async def cmd_preview(args: argparse.Namespace, settings: Settings) -> int:
         print(step.text)
         if step.pause and number < len(module.steps):
             print(f"   (the next step comes after {step.pause} s, or when the patient taps Next)")
+    return 0
+
+
+def _preview_html(args: argparse.Namespace, settings: Settings) -> int:
+    """Pages of every module (or MODULE) in every language, from content that may not pass the check yet:
+    a reviewer sees what could be read, and is told what did not."""
+    from bot.content_check.check import check_content
+    from bot.content_check.preview import write_pages
+
+    report = check_content(settings.content_dir)
+    if report.catalog is None or report.modules is None:
+        raise CliError("the content cannot be read:\n" + "\n".join(report.errors))
+    if args.module is not None and args.module not in report.modules.ids():
+        raise CliError(f"no module {args.module!r} (known: {', '.join(report.modules.ids()) or 'none'})")
+    directory = Path(args.html)
+    try:
+        pages = write_pages(report.catalog, report.modules, directory, only=args.module)
+    except OSError as error:
+        raise CliError(f"cannot write the pages in {directory}: {error.strerror}") from None
+    print(f"wrote {len(pages)} pages; open {directory / 'index.html'}", file=sys.stderr)
+    if report.errors:
+        print(
+            f"warning: `content check` finds {len(report.errors)} errors; the pages show what could be read",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
@@ -70,9 +101,11 @@ def add_parsers(commands: Any) -> None:
     check.set_defaults(handler=cmd_check)
     preview = content_commands.add_parser(
         "preview",
-        help="show a coping module as a patient gets it",
-        description="Print a module step by step.",
+        help="show a coping module as a patient gets it (--html: every module as web pages)",
+        description="Print a module step by step; with --html DIR, write one web page per module and "
+        "language showing the chat as the patient sees it, buttons included (and DIR/index.html).",
     )
-    preview.add_argument("module", help="the module id, e.g. box_breathing")
-    preview.add_argument("--lang", default="en", help="language (default: en)")
+    preview.add_argument("module", nargs="?", help="the module id, e.g. box_breathing (--html: all if none)")
+    preview.add_argument("--lang", default="en", help="language (default: en; --html writes every language)")
+    preview.add_argument("--html", metavar="DIR", help="write web pages into DIR instead of printing")
     preview.set_defaults(handler=cmd_preview)

@@ -4,20 +4,40 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from bot.cli.common import engine
+from bot.cli.common import CliError, engine
 
 if TYPE_CHECKING:
     from bot.core.config import Settings
+
+
+@contextmanager
+def _revision_named() -> Iterator[None]:
+    """Alembic's "Can't locate revision identified by 'zzz'" (a traceback otherwise) as one line."""
+    from alembic.util import CommandError
+
+    from bot.core import db
+
+    try:
+        yield
+    except CommandError as error:
+        raise CliError(f"{error} (the newest migration is {db.head_revision()})") from None
 
 
 async def cmd_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     from bot.core import db
 
     async with engine(settings) as made:
-        await db.upgrade(made, args.revision)
-        print(f"database at migration {await db.current_revision(made)}")
+        before = await db.current_revision(made)
+        with _revision_named():
+            await db.upgrade(made, args.revision)
+        after = await db.current_revision(made)
+        if after != before:
+            print(f"migrated from {before or 'an empty database'} to {after}", file=sys.stderr)
+        print(f"database at migration {after}")
     return 0
 
 
@@ -25,7 +45,8 @@ async def cmd_downgrade(args: argparse.Namespace, settings: Settings) -> int:
     from bot.core import db
 
     async with engine(settings) as made:
-        await db.downgrade(made, args.revision)
+        with _revision_named():
+            await db.downgrade(made, args.revision)
         print(f"database at migration {await db.current_revision(made) or 'base (empty)'}")
     return 0
 

@@ -21,8 +21,9 @@ async def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     from bot.outbox import store as outbox
 
     async def work(session: AsyncSession) -> int:
-        for status, count in sorted((await outbox.counts(session)).items()):
-            print(f"{status}\t{count}")
+        counts = await outbox.counts(session)
+        for status in OutboxStatus:  # every status, 0 included: an empty outbox says so
+            print(f"{status.value}\t{counts.get(status.value, 0)}")
         failed = await session.execute(
             select(OutboxMessage.id, OutboxMessage.kind, OutboxMessage.error, OutboxMessage.attempts)
             .where(OutboxMessage.status == OutboxStatus.FAILED)

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from bot.cli.common import CliError, with_session
-from bot.core.models import Counselor, CounselorRole, InviteKind, Patient, utcnow
+from bot.cli.common import CliError, patient_by_alias, with_session
+from bot.core.models import Counselor, CounselorRole, InviteKind, utcnow
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,10 +22,8 @@ async def cmd_assign(args: argparse.Namespace, settings: Settings) -> int:
     from bot.workspace import reassignment
 
     async def work(session: AsyncSession) -> int:
-        patient = await session.scalar(select(Patient).where(Patient.alias == args.alias))
+        patient = await patient_by_alias(session, args.alias)
         counselor = await session.get(Counselor, args.counselor)
-        if patient is None:
-            raise CliError(f"no patient with alias {args.alias!r}")
         if counselor is None:
             raise CliError(f"no counselor {args.counselor} (see `python -m bot counselor list`)")
         try:
@@ -103,6 +101,15 @@ async def cmd_invite(args: argparse.Namespace, settings: Settings) -> int:
     from bot.enrollment.invites import EnrollmentError, issue_invite
 
     kind = InviteKind(args.kind)
+    language = getattr(args, "lang", None)
+    if language is not None:
+        from bot.content.catalog import language_dirs
+
+        languages = [d.name for d in language_dirs(settings.content_dir)]
+        if language not in languages:
+            raise CliError(
+                f"no texts in {language!r}: use {' or '.join(languages) or 'a language in content/'}"
+            )
 
     async def work(session: AsyncSession) -> int:
         try:
@@ -112,7 +119,7 @@ async def cmd_invite(args: argparse.Namespace, settings: Settings) -> int:
                 counselor_id=args.counselor,
                 ttl=timedelta(hours=args.ttl_hours or settings.invite_ttl_hours),
                 alias=getattr(args, "alias", None),
-                language=getattr(args, "lang", None),
+                language=language,
             )
         except EnrollmentError as error:
             raise CliError(str(error)) from None
@@ -174,7 +181,9 @@ def add_invite_parser(commands: Any) -> None:
         )
         if kind == "patient":
             sub.add_argument("--alias", help="the name the care team sees (default: a generated P-12345)")
-            sub.add_argument("--lang", help="the patient's language (default: from their Telegram app)")
+            sub.add_argument(
+                "--lang", help="the patient's language, en or es (default: from their Telegram app)"
+            )
         sub.set_defaults(handler=cmd_invite)
 
 

@@ -8,10 +8,8 @@ import sys
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-
-from bot.cli.common import with_session
-from bot.core.models import Patient, utcnow
+from bot.cli.common import patient_by_alias, with_session
+from bot.core.models import utcnow
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,9 +29,7 @@ async def cmd_discharge(args: argparse.Namespace, settings: Settings) -> int:
     clinic = settings.require_clinic().values()  # the goodbye names the program
 
     async def work(session: AsyncSession) -> int:
-        patient = await session.scalar(select(Patient).where(Patient.alias == args.alias))
-        if patient is None:
-            raise RecordsError(f"no patient with alias {args.alias!r}")
+        patient = await patient_by_alias(session, args.alias)
         goodbye = catalog.render_with(clinic, "discharge.goodbye", patient.language)
         try:
             done = await discharge(session, patient, goodbye, utcnow())

@@ -15,7 +15,7 @@ from bot.risk.training import THRESHOLD
 
 if TYPE_CHECKING:
     from bot.core.config import Settings
-    from bot.risk.detector import Detector
+    from bot.risk.detector import Detector, Screening
 
 
 def _probability(value: str) -> float:
@@ -28,14 +28,34 @@ def _probability(value: str) -> float:
     return number
 
 
+def _root(args: argparse.Namespace, settings: Settings) -> Path:
+    return Path(args.content) if args.content else settings.content_dir
+
+
 def _detector(args: argparse.Namespace, settings: Settings) -> Detector:
     from bot.content_check.check import check_content
 
-    root = Path(args.content) if args.content else settings.content_dir
-    report = check_content(root)
+    report = check_content(_root(args, settings))
     if report.risk is None:
         raise CliError("the content does not pass `content check`:\n" + "\n".join(report.errors))
     return report.risk
+
+
+def _matched(detector: Detector, root: Path, text: str, result: Screening) -> list[str]:
+    """What matched, for a clinician: the patient's own words (not the normalised ones the rules read) and
+    the lexicon rule, e.g. `suicide/imminent: "KILLL myself" by the rule 'kill myself'`."""
+    from bot.risk.detector import CLAUSE_MARK
+
+    found = []
+    for match in result.matches:
+        words = detector.lexicon.normalizer.as_typed(text, match.phrase.split(" "), CLAUSE_MARK)
+        why = f" ({', '.join(match.context)})" if match.context else ""
+        said = json.dumps(words, ensure_ascii=False) if words is not None else repr(match.phrase)
+        rule = f"{match.pattern!r}" + (f" ({match.where.removeprefix(f'{root}/')})" if match.where else "")
+        found.append(f"{match.category}/{match.lexicon_level.label}: {said} by the rule {rule}{why}")
+    if result.model is not None:
+        found.append(f"model: {result.model:.2f} that this is high or imminent")
+    return found
 
 
 async def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
@@ -57,7 +77,7 @@ async def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
             "text": text,
             "level": result.level.label,
             "categories": [str(c) for c in result.categories],
-            "matched": result.matched,
+            "matched": _matched(detector, _root(args, settings), text, result),
             "follow_up": result.follow_up.value if result.follow_up else None,
         }
         print(json.dumps(record, ensure_ascii=False), flush=True)
@@ -83,7 +103,7 @@ async def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
             f"{args.file}:{item.line}: {kind}: labelled {item.level.label}/{item.category}, "
             f"screened {outcome.result.level.label}: {item.text}"
         )
-        for description in outcome.result.matched:
+        for description in _matched(detector, _root(args, settings), item.text, outcome.result):
             print(f"    {description}")
     summary = evaluation.summary()
     recall = summary["recall"]

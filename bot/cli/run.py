@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,20 +17,22 @@ if TYPE_CHECKING:
 
 async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app import serve
+    from bot.core.runlock import only_process
     from bot.runtime import Runtime
 
     settings.require_token()
     if args.webhook:
         settings.require_webhook()
-    runtime = Runtime.create(settings)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    try:
-        await serve(runtime, stop, webhook=args.webhook)
-    finally:
-        await runtime.engine.dispose()
+    with only_process(settings.database_url):
+        runtime = Runtime.create(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            await serve(runtime, stop, webhook=args.webhook)
+        finally:
+            await runtime.engine.dispose()
     return 0
 
 
@@ -39,7 +42,13 @@ async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     except ImportError:
         raise CliError("the demo runs from a source checkout: `make demo` in the repository") from None
 
-    return await run_demo(settings, database_path=Path(args.database))
+    database = Path(args.database)
+    folder = database.parent
+    if not folder.is_dir():
+        raise CliError(f"cannot create the demo database {database}: there is no folder {folder}")
+    if not os.access(folder, os.W_OK):
+        raise CliError(f"cannot create the demo database {database}: the folder {folder} is not writable")
+    return await run_demo(settings, database_path=database)
 
 
 def add_parsers(commands: Any) -> None:

@@ -16,8 +16,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select
 
-from bot.cli.common import with_session
-from bot.core.models import GroupMember, Patient, PatientGroup, ProgramSession, SessionKind, utcnow
+from bot.cli.common import patient_by_alias, with_session
+from bot.core.models import GroupMember, PatientGroup, ProgramSession, SessionKind, utcnow
+from bot.core.names import did_you_mean
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -49,13 +50,23 @@ def _local_time(text: str) -> datetime:
     return moment
 
 
-async def _patient(session: AsyncSession, alias: str) -> Patient:
+async def _group(session: AsyncSession, name: str, *, create: bool = False) -> PatientGroup:
+    """The group of that name, whatever its case; with `create`, a new one (said on stderr, with the
+    existing group probably meant: "evening iop" is "Evening IOP", "evening iop 2" may be a typo)."""
     from bot.schedule import rules
 
-    patient = await session.scalar(select(Patient).where(Patient.alias == alias))
-    if patient is None:
-        raise rules.ScheduleError(f"no patient with alias {alias!r}")
-    return patient
+    known = list(await session.scalars(select(PatientGroup.name)))
+    try:
+        return await rules.group_named(session, name)
+    except rules.ScheduleError:
+        if not create:
+            raise rules.ScheduleError(
+                f"no group named {' '.join(name.split())!r}{did_you_mean(name, known)} "
+                "(`schedule groups` lists them)"
+            ) from None
+    group = await rules.group_named(session, name, create=True)
+    print(f"new group {group.name!r}{did_you_mean(name, known)}", file=sys.stderr)
+    return group
 
 
 def _clinic(moment: datetime, zone: str) -> str:
@@ -68,8 +79,8 @@ async def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
 
     async def work(session: AsyncSession) -> int:
         zone = _zone(args.timezone or settings.default_timezone)
-        group = await rules.group_named(session, args.group, create=True) if args.group else None
-        patient = await _patient(session, args.patient) if args.patient else None
+        group = await _group(session, args.group, create=True) if args.group else None
+        patient = await patient_by_alias(session, args.patient) if args.patient else None
         added = await rules.add_session(
             session,
             title=args.title,
@@ -101,10 +112,10 @@ async def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
         now = utcnow()
         query = select(ProgramSession).where(ProgramSession.active.is_(True)).order_by(ProgramSession.id)
         if args.group:
-            query = query.where(ProgramSession.group_id == (await rules.group_named(session, args.group)).id)
+            query = query.where(ProgramSession.group_id == (await _group(session, args.group)).id)
         program_sessions = list(await session.scalars(query))
         if args.patient:
-            patient = await _patient(session, args.patient)
+            patient = await patient_by_alias(session, args.patient)
             program_sessions = await rules.sessions_of(session, patient.id)
         groups = {g.id: g.name for g in await session.scalars(select(PatientGroup))}
         for program_session in program_sessions:
@@ -145,7 +156,7 @@ async def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     events = parse_calendar(data, _zone(args.timezone or settings.default_timezone))
 
     async def work(session: AsyncSession) -> int:
-        group = await rules.group_named(session, args.group, create=True)
+        group = await _group(session, args.group, create=True)
         result = await rules.import_events(session, events, group)
         audit.record(
             session,
@@ -191,15 +202,15 @@ async def cmd_join(args: argparse.Namespace, settings: Settings) -> int:
     from bot.schedule import rules
 
     async def work(session: AsyncSession) -> int:
-        group = await rules.group_named(session, args.group, create=not args.leave)
+        group = await _group(session, args.group, create=not args.leave)
         for alias in args.aliases:
-            patient = await _patient(session, alias)
+            patient = await patient_by_alias(session, alias)
             if args.leave:
                 changed = await rules.leave_group(session, group, patient)
             else:
                 changed = await rules.join_group(session, group, patient)
             verb = "left" if args.leave else "joined"
-            print(f"{alias} {verb if changed else 'unchanged'}: {group.name}", file=sys.stderr)
+            print(f"{patient.alias} {verb if changed else 'unchanged'}: {group.name}", file=sys.stderr)
         return 0
 
     return await with_session(settings, work)

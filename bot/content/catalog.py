@@ -52,6 +52,10 @@ class Entry:
 class Catalog:
     root: Path
     entries: dict[str, dict[str, Entry]] = field(default_factory=dict)  # language -> key -> entry
+    # What could not be read (with a problem reported for each): files that are not valid YAML, by language,
+    # and texts whose template does not compile, as (language, key).
+    unreadable: dict[str, list[Path]] = field(default_factory=dict)
+    broken: set[tuple[str, str]] = field(default_factory=set)
 
     @property
     def languages(self) -> list[str]:
@@ -129,13 +133,16 @@ def _flatten(
         problems.append(f"{here}: {prefix or 'file'}: expected text or a mapping, found a list")
 
 
-def _load_language(directory: Path, environment: Environment, problems: list[str]) -> dict[str, Entry]:
+def _load_language(
+    directory: Path, environment: Environment, problems: list[str], catalog: Catalog
+) -> dict[str, Entry]:
     sources: dict[str, tuple[str, Location]] = {}
     for path in sorted(directory.glob("*.yaml")):
         try:
             node = yaml.compose(path.read_text(encoding="utf-8"))
         except yaml.YAMLError as error:
             problems.append(yaml_problem(path, error))
+            catalog.unreadable.setdefault(directory.name, []).append(path)
             continue
         if node is not None:
             _flatten(node, "", path, sources, problems)
@@ -144,6 +151,7 @@ def _load_language(directory: Path, environment: Environment, problems: list[str
         try:
             entries[key] = Entry(source, environment.from_string(source), location)
         except TemplateSyntaxError as error:
+            catalog.broken.add((directory.name, key))
             problems.append(
                 f"{location.path}:{location.line + (error.lineno or 1) - 1}: "
                 f"template error in {key!r}: {error.message}"
@@ -151,15 +159,26 @@ def _load_language(directory: Path, environment: Environment, problems: list[str
     return entries
 
 
-def load_catalog(root: Path) -> Catalog:
-    """Load every language under `root`; raise ContentError listing all problems found."""
+def language_dirs(root: Path) -> list[Path]:
+    """The folders under `root` that hold a language's texts (`en`, `es`, ...)."""
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def load_catalog(root: Path, problems: list[str] | None = None) -> Catalog:
+    """Load every language under `root`; raise ContentError listing all problems found. With `problems`,
+    append them there instead and return what could be read (`content check` goes on checking the rest:
+    one file that is not valid YAML must not hide the others' mistakes)."""
     if not (root / REFERENCE_LANGUAGE).is_dir():
         raise ContentError([f"{root}: no {REFERENCE_LANGUAGE}/ folder with the reference texts"])
     environment = _environment()
-    problems: list[str] = []
+    found: list[str] = []
     catalog = Catalog(root)
-    for directory in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        catalog.entries[directory.name] = _load_language(directory, environment, problems)
-    if problems:
-        raise ContentError(problems)
+    for directory in language_dirs(root):
+        catalog.entries[directory.name] = _load_language(directory, environment, found, catalog)
+    if problems is not None:
+        problems.extend(found)
+    elif found:
+        raise ContentError(found)
     return catalog

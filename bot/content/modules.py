@@ -52,6 +52,7 @@ class Module(BaseModel):
 @dataclass
 class ModuleLibrary:
     modules: dict[str, dict[str, Module]] = field(default_factory=dict)  # language -> id -> module
+    failed: dict[str, set[str]] = field(default_factory=dict)  # language -> ids whose file has errors
 
     def get(self, module_id: str, language: str) -> Module | None:
         found = self.modules.get(language, {}).get(module_id)
@@ -125,6 +126,8 @@ def load_modules(root: Path, problems: list[str]) -> ModuleLibrary:
             module = _load_file(path, problems)
             if module is not None:
                 found[module.id] = module
+            else:
+                library.failed.setdefault(language, set()).add(path.stem)
         library.modules[language] = found
     return library
 
@@ -133,15 +136,20 @@ def translation_gaps(library: ModuleLibrary) -> list[str]:
     """Warnings: modules missing in a language, or translated with other steps or pauses."""
     warnings: list[str] = []
     reference = library.modules.get(REFERENCE_LANGUAGE, {})
+    # A file with errors has them reported: its module is neither missing nor without an original.
+    unread_originals = library.failed.get(REFERENCE_LANGUAGE, set())
     for language, modules in sorted(library.modules.items()):
         if language == REFERENCE_LANGUAGE:
             continue
+        unread = library.failed.get(language, set())
         for module_id, original in sorted(reference.items()):
             translated = modules.get(module_id)
+            if translated is None and module_id in unread:
+                continue
             if translated is None:
                 warnings.append(f"{language}/modules/{module_id}.yaml: missing; English is shown instead")
             elif [s.pause for s in translated.steps] != [s.pause for s in original.steps]:
                 warnings.append(f"{language}/modules/{module_id}.yaml: steps or pauses differ from English")
-        for module_id in sorted(set(modules) - set(reference)):
+        for module_id in sorted(set(modules) - set(reference) - unread_originals):
             warnings.append(f"{language}/modules/{module_id}.yaml: no English original")
     return warnings

@@ -112,7 +112,9 @@ def _check_texts(catalog: Catalog, samples: dict[str, Any], report: Report) -> N
         for key in catalog.keys(REFERENCE_LANGUAGE):
             entry = catalog.entry(key, language)
             if not catalog.has(key, language):
-                if language != REFERENCE_LANGUAGE:
+                # (A file that could not be read, or a text that does not compile, has its error already.)
+                unread = language in catalog.unreadable or (language, key) in catalog.broken
+                if language != REFERENCE_LANGUAGE and not unread:
                     report.warnings.append(f"{language}: no translation of {key!r}; English is shown instead")
                 continue
             if (language, key) in refused:
@@ -144,16 +146,37 @@ def _check_texts(catalog: Catalog, samples: dict[str, Any], report: Report) -> N
                     f"{entry.location}: {key}: a button label over {BUTTON_LABEL_LIMIT} bytes"
                 )
         extra = set(catalog.keys(language)) - set(catalog.keys(REFERENCE_LANGUAGE))
+        if REFERENCE_LANGUAGE in catalog.unreadable:
+            extra = set()  # the English may be in the file that could not be read
         for key in sorted(extra):
             report.warnings.append(
                 f"{catalog.entry(key, language).location}: {key}: not in English; never shown"
             )
 
 
+def _check_required(catalog: Catalog, report: Report) -> None:
+    """Every text the bot uses is in English; those in a file that could not be read count as one error."""
+    missing = sorted(
+        key
+        for key in required_keys() - set(catalog.keys(REFERENCE_LANGUAGE))
+        if (REFERENCE_LANGUAGE, key) not in catalog.broken  # its template error is reported
+    )
+    unreadable = catalog.unreadable.get(REFERENCE_LANGUAGE)
+    if unreadable and missing:
+        files = ", ".join(path.name for path in unreadable)
+        report.errors.append(
+            f"{catalog.root / REFERENCE_LANGUAGE}:1: {len(missing)} texts the bot uses are not found; "
+            f"they may be in {files}, which is not valid YAML (above)"
+        )
+        return
+    for key in missing:
+        report.errors.append(f"{catalog.root / REFERENCE_LANGUAGE}:1: missing text {key!r}: the bot uses it")
+
+
 def check_content(root: Path) -> Report:
     report = Report()
     try:
-        report.catalog = load_catalog(root)
+        report.catalog = load_catalog(root, report.errors)
     except ContentError as error:
         report.errors.extend(error.problems)
     report.modules = load_modules(root, report.errors)
@@ -168,7 +191,6 @@ def check_content(root: Path) -> Report:
         report.risk = None if problems else detector
     if report.catalog is not None:
         _check_texts(report.catalog, _samples(root, report), report)
-        for key in sorted(required_keys() - set(report.catalog.keys(REFERENCE_LANGUAGE))):
-            report.errors.append(f"{root / REFERENCE_LANGUAGE}:1: missing text {key!r}: the bot uses it")
+        _check_required(report.catalog, report)
     report.warnings.extend(review_warnings(root))  # clinical review status: warnings, never errors
     return report

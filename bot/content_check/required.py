@@ -24,6 +24,7 @@ from bot.risk.safety_plan import Step as PlanStep
 from bot.workspace.caseload import Trend
 
 PATIENT_COMMANDS = (
+    "sos",  # first: help at any time (issue 18 item 8)
     "checkin",
     "cope",
     "safetyplan",
@@ -35,6 +36,16 @@ PATIENT_COMMANDS = (
     "mydata",
     "deleteme",
     "revoke",
+)
+SOS_KEYS = ("sos.keyboard_button", "sos.reply", "sos.team_button", "sos.team_told", "sos.team_already")
+PLAN_KEYS = ("plan.clinic_lines",)
+CONSENT_KEYS = (
+    "program.name",
+    "consent.body",
+    "consent.hours",
+    "consent.update",
+    "consent.update_later",
+    "consent.update_accepted",
 )
 INVITE_REJECTIONS = ("invalid", "expired", "used", "already_enrolled")
 
@@ -300,4 +311,7 @@ def required_keys() -> frozenset[str]:
         for key in ("confirm_prompt", "confirm_button", "cancel_button", "kept", "done", "deferred")
     )
     keys.add("discharge.goodbye")
+    keys.update(SOS_KEYS)
+    keys.update(PLAN_KEYS)
+    keys.update(CONSENT_KEYS)
     return frozenset(keys)

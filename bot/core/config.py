@@ -24,6 +24,7 @@ from sqlalchemy.exc import ArgumentError
 from bot.core.clock import OfficeHours, parse_offsets
 
 TOKEN_PATTERN = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{20,}$")
+TOKEN_IN_TEXT = re.compile(r"\d{1,20}:[A-Za-z0-9_-]{20,}")
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./iop_companion.sqlite3"
 # A phone number as patients read it: digits with the usual separators, 3 to 15 digits (911 to E.164).
@@ -198,7 +199,16 @@ class Settings(BaseSettings):
     def _api_url_shape(cls, value: str) -> str:
         if not re.match(r"^https?://[^/\s]+", value):
             raise ValueError("must be an http(s) URL such as https://api.telegram.org")
-        return value.rstrip("/")
+        if TOKEN_IN_TEXT.search(value):
+            # Never echo it: the token belongs in BOT_TOKEN, and this value is printed in errors.
+            raise ValueError("must not contain the bot token (put it in BOT_TOKEN)")
+        value = value.rstrip("/")
+        if value.endswith("/bot"):
+            raise ValueError(
+                f"ends in /bot: give the server's address without it ({value.removesuffix('/bot')}); "
+                "the bot adds /bot<token>/<method> itself"
+            )
+        return value
 
     @field_validator("default_timezone")
     @classmethod

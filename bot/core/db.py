@@ -77,7 +77,7 @@ def alembic_config() -> Config:
     return config
 
 
-def _head_revision() -> str | None:
+def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
@@ -122,7 +122,7 @@ async def current_revision(engine: AsyncEngine) -> str | None:
 
 async def ensure_current(engine: AsyncEngine) -> None:
     """Refuse to run against a database that is not fully migrated."""
-    current, head = await current_revision(engine), _head_revision()
+    current, head = await current_revision(engine), head_revision()
     if current != head:
         state = "has no tables yet" if current is None else f"is at migration {current}, not {head}"
         raise SchemaNotCurrent(f"the database {state}: run `python -m bot db upgrade` first")

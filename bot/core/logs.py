@@ -33,6 +33,9 @@ def configure(level: str = "INFO", *, file: Path | None = None) -> None:
         logging.getLogger(library).setLevel(max(logging.getLevelName(level), logging.INFO))
     # SQLAlchemy's INFO is every SQL statement with its parameters: health data. Never below WARNING.
     logging.getLogger("sqlalchemy").setLevel(max(logging.getLevelName(level), logging.WARNING))
+    # Alembic's INFO is "Context impl SQLiteImpl." on every command that checks the schema; `db upgrade` says
+    # itself which migrations it ran.
+    logging.getLogger("alembic").setLevel(max(logging.getLevelName(level), logging.WARNING))
     # httpx logs every request URL, and Bot API URLs contain the token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)

@@ -16,7 +16,8 @@ from bot.core.models import Consent, OutboxMessage, Patient, PatientStatus, utcn
 from bot.enrollment.onboarding import Step
 from bot.outbox import store as outbox
 
-CONSENT_VERSION = "2026-11.1"
+# Version 2 (issue 18 item 13): automatic reading and alerts, welfare checks, Part 2's exceptions, and more.
+CONSENT_VERSION = "2026-12.2"
 SCOPE = "care_team_sharing"
 
 
@@ -24,15 +25,24 @@ async def active_consent(session: AsyncSession, patient_id: int) -> Consent | No
     return await session.scalar(
         select(Consent)
         .where(Consent.patient_id == patient_id, Consent.scope == SCOPE, Consent.revoked_at.is_(None))
-        .order_by(Consent.accepted_at.desc())
+        .order_by(Consent.accepted_at.desc(), Consent.id.desc())
         .limit(1)
     )
 
 
+async def outdated(session: AsyncSession, patient: Patient) -> bool:
+    """An active patient who agreed to an earlier version: asked to agree to this one (set-up is kept)."""
+    if patient.status is not PatientStatus.ACTIVE:
+        return False
+    agreed = await active_consent(session, patient.id)
+    return agreed is not None and agreed.version != CONSENT_VERSION
+
+
 async def accept(session: AsyncSession, patient: Patient, *, now: datetime | None = None) -> Consent:
-    """Record the agreement and move the patient on to set-up. Accepting twice records nothing new."""
+    """Record the agreement and move the patient on to set-up. Accepting twice records nothing new; agreeing
+    to a new version adds a consent of that version (the earlier one stays: the record of what was agreed)."""
     existing = await active_consent(session, patient.id)
-    if existing is not None:
+    if existing is not None and existing.version == CONSENT_VERSION:
         return existing
     consent = Consent(
         patient_id=patient.id,
@@ -60,11 +70,17 @@ async def accept(session: AsyncSession, patient: Patient, *, now: datetime | Non
 
 
 async def revoke(session: AsyncSession, patient: Patient, *, now: datetime | None = None) -> bool:
-    """Withdraw consent. Returns False when there was nothing to withdraw."""
+    """Withdraw consent (every version still in force). Returns False when there was nothing to withdraw."""
     consent = await active_consent(session, patient.id)
     if consent is None:
         return False
-    consent.revoked_at = now or utcnow()
+    moment = now or utcnow()
+    for agreed in await session.scalars(
+        select(Consent).where(
+            Consent.patient_id == patient.id, Consent.scope == SCOPE, Consent.revoked_at.is_(None)
+        )
+    ):
+        agreed.revoked_at = moment
     patient.status = PatientStatus.CONSENT_REVOKED
     patient.onboarding_step = None
     # Nothing more goes to them on our initiative: reminders and prompts waiting in the outbox are cancelled.

@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from bot.core import audit
 from bot.core.models import (
@@ -66,6 +68,33 @@ async def _alias_taken(session: AsyncSession, alias: str) -> bool:
     return bool(in_patients or in_invites)
 
 
+async def _aliases_in_use(
+    session: AsyncSession, condition: Callable[[ColumnElement[str]], ColumnElement[bool]]
+) -> list[str]:
+    """Aliases of patients and of open invites whose lower-cased alias meets `condition`."""
+    patients = await session.scalars(select(Patient.alias).where(condition(func.lower(Patient.alias))))
+    invites = await session.scalars(
+        select(Invite.patient_alias).where(
+            condition(func.lower(Invite.patient_alias)),
+            Invite.used_at.is_(None),
+            Invite.expires_at > utcnow(),
+        )
+    )
+    return [a for a in [*patients, *invites] if a is not None]
+
+
+async def _ambiguous_with(session: AsyncSession, alias: str) -> str | None:
+    """An alias in use that is a whole-word start of `alias` or that `alias` is a whole-word start of: with
+    both, `/note Sam Lee called` could mean either "Sam" or "Sam Lee", so the second one is refused."""
+    words = alias.lower().split()
+    shorter = [" ".join(words[:k]) for k in range(1, len(words))]
+    lowered = alias.lower()
+    found = await _aliases_in_use(
+        session, lambda column: column.in_(shorter) | column.startswith(lowered + " ", autoescape=True)
+    )
+    return min(found, default=None)
+
+
 async def issue_invite(
     session: AsyncSession,
     *,
@@ -82,12 +111,19 @@ async def issue_invite(
     if kind is InviteKind.COUNSELOR and counselor.telegram_user_id is not None:
         raise EnrollmentError(f"counselor {counselor_id} is already linked to a Telegram account")
     if kind is InviteKind.PATIENT:
+        if alias is not None:
+            alias = " ".join(alias.split())  # counselors type it after /patient, where spaces are spaces
         if alias is None:
             alias = await _unused_alias(session)
         elif not ALIAS_PATTERN.match(alias):
             raise EnrollmentError("an alias is 1-64 letters, digits, spaces, dots, dashes or underscores")
         elif await _alias_taken(session, alias):
             raise EnrollmentError(f"the alias {alias!r} is already in use")
+        elif (clash := await _ambiguous_with(session, alias)) is not None:
+            raise EnrollmentError(
+                f"the alias {alias!r} is too close to {clash!r}: /note {alias} ... could mean either; "
+                "choose one that does not start with the other"
+            )
     now = now or utcnow()
     code = new_code()
     invite = Invite(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import re
+import unicodedata
 from datetime import time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -39,15 +40,55 @@ COMMON_TIMEZONES = (
 COMMON_CHECKIN_TIMES = (time(8, 0), time(12, 0), time(17, 0), time(19, 0), time(20, 0), time(21, 0))
 
 _ZONES_BY_LOWER = {name.lower(): name for name in available_timezones()}
+
+
+_AREAS = {
+    "Africa",
+    "America",
+    "Antarctica",
+    "Arctic",
+    "Asia",
+    "Atlantic",
+    "Australia",
+    "Europe",
+    "Indian",
+    "Pacific",
+}
+
+
+def _zones_by_city() -> dict[str, str]:
+    """ "chicago" -> America/Chicago: the last part of each zone name, as people type their city. Where two
+    zones end alike, the buttons' zones win, then the shorter (canonical) name."""
+    found: dict[str, str] = {}
+    ranked = sorted(_ZONES_BY_LOWER.values(), key=lambda n: (n not in COMMON_TIMEZONES, len(n), n))
+    for name in ranked:
+        if name.split("/", 1)[0] in _AREAS and "/" in name:  # not legacy names such as US/Eastern
+            found.setdefault(name.rsplit("/", 1)[1].lower(), name)
+    return found
+
+
+def plain(text: str) -> str:
+    """Lower case without accents and with single spaces: "Los Ángeles " -> "los angeles"."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).casefold().split())
+
+
+_ZONES_BY_CITY = _zones_by_city()
+_IN_BRACKETS = re.compile(r"\(([^()]*)\)")
 _CLOCK = re.compile(r"^\s*(\d{1,2})(?:[:.h](\d{2}))?\s*(am|pm|a\.m\.|p\.m\.)?\s*$", re.IGNORECASE)
 
 
 def parse_timezone(text: str) -> str | None:
-    """An IANA zone name, typed in any letter case, with spaces for underscores; None if unknown."""
+    """An IANA zone name, typed in any letter case, with spaces for underscores, or its city alone
+    ("chicago", "Los Angeles"), or a button's label with the city in brackets ("Central (Chicago)"); None if
+    unknown."""
+    bracketed = _IN_BRACKETS.search(text)
+    if bracketed:
+        text = bracketed[1]
     candidate = "_".join(text.strip().split())
     if not candidate or len(candidate) > 64:
         return None
-    name = _ZONES_BY_LOWER.get(candidate.lower())
+    name = _ZONES_BY_LOWER.get(candidate.lower()) or _ZONES_BY_CITY.get("_".join(plain(text).split()))
     if name is None:
         return None
     try:

@@ -21,6 +21,8 @@ from bot.core.models import (
     Escalation,
     EscalationAlert,
     EscalationStatus,
+    OutboxMessage,
+    OutboxStatus,
     Patient,
     PatientStatus,
     Priority,
@@ -46,6 +48,7 @@ from bot.risk.callbacks import (
     pages_of,
 )
 from bot.risk.paging import alert_buttons, alert_text, local_time, page
+from bot.workspace.reassignment import REASSIGNED
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -94,6 +97,8 @@ async def page_sent(
     escalation = await session.get(Escalation, escalation_id, with_for_update=True)
     if escalation is None:  # erased meanwhile (/deleteme): nothing to keep, and no row may point at it
         return None
+    if await _taken_off_the_team(session, row.id):
+        return None  # a kept copy is a licence to the escalation; theirs ended while this was on its way
     session.add(
         EscalationAlert(
             escalation_id=escalation_id,
@@ -107,6 +112,12 @@ async def page_sent(
     if escalation.status is EscalationStatus.OPEN:
         return None
     return lambda bot: _refresh_alerts(runtime, bot, escalation_id, None)
+
+
+async def _taken_off_the_team(session: AsyncSession, outbox_id: int) -> bool:
+    """The page was cancelled while being sent because its counselor left the patient's care team."""
+    row = await session.get(OutboxMessage, outbox_id)
+    return row is not None and row.status is OutboxStatus.CANCELLED and row.error == REASSIGNED
 
 
 # ---- the counselor's buttons -------------------------------------------------------------------------------
@@ -214,6 +225,9 @@ async def _show_details(t: Turn, escalation: Escalation, patient: Patient, couns
                 risk=runtime.text(f"escalation.screener_risk.{screen.result or 'none'}", language),
                 unfinished=screen.status is not ScreenStatus.COMPLETE,
                 declined=screen.status is ScreenStatus.DECLINED,
+                below=screen.result is not None
+                and cssrs.LEVELS[cssrs.ColumbiaRisk(screen.result)] < RiskLevel.parse(escalation.level),
+                level=runtime.text(f"escalation.levels.{escalation.level}", language),
                 answers=answers,
                 not_asked=" · ".join(
                     runtime.text(f"escalation.screener_questions.{q}", language)

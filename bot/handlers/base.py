@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import Bot, InlineKeyboardMarkup, InputFile, Message, Update
+from telegram import Bot, InlineKeyboardMarkup, InputFile, Message, ReplyKeyboardMarkup, Update
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import ContextTypes
 
@@ -41,10 +41,23 @@ class Outgoing:
     buttons: Rows | None = None
     photo: bytes | None = None
     document: tuple[bytes, str] | None = None  # (content, file name); `text` is its caption
+    # A reply keyboard that stays under the chat (one button a row), for a message without inline buttons.
+    # The outbox does not carry it: it is re-sent often enough (see bot.handlers.sos) to survive a retry.
+    keyboard: tuple[str, ...] | None = None
+
+
+def _markup(message: Outgoing) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | None:
+    if message.buttons:
+        return keyboard(message.buttons)
+    if message.keyboard:
+        return ReplyKeyboardMarkup(
+            [[label] for label in message.keyboard], resize_keyboard=True, is_persistent=True
+        )
+    return None
 
 
 async def send(bot: Bot, message: Outgoing) -> Message:
-    markup = keyboard(message.buttons) if message.buttons else None
+    markup = _markup(message)
     if message.photo is not None:
         return await bot.send_photo(message.chat_id, message.photo, caption=message.text, reply_markup=markup)
     if message.document is not None:
@@ -109,18 +122,33 @@ class Turn:
     def text(self, key: str, **variables: object) -> str:
         return self.runtime.text(key, self.language, **variables)
 
-    async def reply(self, key: str, *, buttons: Rows | None = None, **variables: object) -> None:
-        await self.send(self.text(key, **variables), buttons=buttons)
+    def help_now_keyboard(self) -> list[str]:
+        """The reply keyboard that keeps "Help now" (/sos, bot.handlers.sos) under a patient's chat."""
+        return [self.text("sos.keyboard_button")]
+
+    async def reply(
+        self,
+        key: str,
+        *,
+        buttons: Rows | None = None,
+        keyboard: Sequence[str] | None = None,
+        **variables: object,
+    ) -> None:
+        await self.send(self.text(key, **variables), buttons=buttons, keyboard=keyboard)
 
     async def reply_urgently(self, key: str, *, buttons: Rows | None = None, **variables: object) -> None:
         """A crisis reply: it and every later reply of this turn go out through the outbox's urgent lane,
         written in this transaction: retried on timeouts and 5xx, never lost to a crash, sent ahead of
         everything but pages, in the order they were given."""
         self.urgent = True
-        await self.reply(key, buttons=buttons, **variables)
+        await self.send(self.text(key, **variables), buttons=buttons)
 
-    async def send(self, text: str, *, buttons: Rows | None = None) -> None:
-        self.outgoing.append(Outgoing(self.chat_id, text, buttons))
+    async def send(
+        self, text: str, *, buttons: Rows | None = None, keyboard: Sequence[str] | None = None
+    ) -> None:
+        """Queue a reply: with inline `buttons`, or with a reply `keyboard` (labels) kept under the chat."""
+        labels = tuple(keyboard) if keyboard else None
+        self.outgoing.append(Outgoing(self.chat_id, text, buttons, keyboard=labels))
 
     def send_photo(self, photo: bytes, caption: str, *, buttons: Rows | None = None) -> None:
         self.outgoing.append(Outgoing(self.chat_id, caption, buttons, photo))

@@ -107,7 +107,8 @@ async def patient_command(t: Turn, counselor: Counselor) -> None:
     if not t.args:
         await t.reply("caseload.patient_usage", alias="P-1234")
         return
-    patient = await _visible(t, counselor, t.args[0])
+    quoted = workspace.unquoted(" ".join(t.args))
+    patient = await _visible(t, counselor, quoted[0] if quoted else " ".join(t.args))
     if patient is None:
         return
     await _show_patient(t, counselor, patient)
@@ -116,9 +117,13 @@ async def patient_command(t: Turn, counselor: Counselor) -> None:
 async def _visible(t: Turn, counselor: Counselor, alias: str) -> Patient | None:
     patient = await workspace.visible_patient(t.session, counselor, alias)
     if patient is None:
-        log.info("event=workspace.refused counselor_id=%s", counselor.id)
+        _refused(counselor)
         await t.reply("caseload.not_found", alias=alias[:64])
     return patient
+
+
+def _refused(counselor: Counselor) -> None:
+    log.info("event=workspace.refused counselor_id=%s", counselor.id)
 
 
 async def _show_patient(t: Turn, counselor: Counselor, patient: Patient) -> None:
@@ -205,13 +210,16 @@ def _alert(t: Turn, counselor: Counselor, item: rules.EscalationItem) -> str:
 
 @counselor_only
 async def note_command(t: Turn, counselor: Counselor) -> None:
-    if len(t.args) < 2:
+    named = await workspace.patient_and_rest(t.session, counselor, t.args)
+    if not named.rest:
         await t.reply("caseload.note_usage", alias="P-1234")
         return
-    patient = await _visible(t, counselor, t.args[0])
+    patient = named.patient
     if patient is None:
+        _refused(counselor)
+        await t.reply("caseload.not_found", alias=named.alias[:64])
         return
-    note = await workspace.add_note(t.session, counselor, patient, " ".join(t.args[1:]))
+    note = await workspace.add_note(t.session, counselor, patient, named.rest)
     audit.record(
         t.session,
         "note.added",

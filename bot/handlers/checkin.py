@@ -18,7 +18,7 @@ from bot.handlers.base import Turn
 from bot.handlers.fallback import answer_expired_button
 from bot.handlers.guards import patient_button, patient_only
 from bot.handlers.promise import promise
-from bot.risk import Category, RiskLevel
+from bot.risk import Category, RiskLevel, escalation
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +116,11 @@ async def _after_answer(
     )
     if answered is Question.USE and checkin.used:
         await crisis.structured_signal(t, patient, RiskLevel.HIGH, Category.RELAPSE, "checkin")
+    if answered is Question.USE_WHAT and checkin.used and checkin.use_what:
+        # What was used, in their words: behind the use alert's "Show details" (never in the alert itself).
+        await escalation.add_detail(
+            t.session, patient, Category.RELAPSE, checkin.use_what, utcnow(), t.runtime.settings
+        )
     high_craving = t.runtime.settings.high_craving
     if answered is Question.CRAVING and checkin.craving is not None and checkin.craving >= high_craving:
         counted = await crisis.structured_signal(t, patient, RiskLevel.MODERATE, Category.CRAVING, "checkin")

@@ -1,4 +1,10 @@
-"""The consent screen, /privacy and /revoke."""
+"""The consent screen, /privacy and /revoke; and asking an existing patient to agree to a new version.
+
+When CONSENT_VERSION changes, an active patient is asked at their next typed message or command (after risk
+screening: a crisis is answered first) to agree to the new wording. Set-up is not repeated, and until they
+agree their words wait (buttons of flows already under way still work; /sos, /privacy, /revoke, /mydata and
+/deleteme always do).
+"""
 
 from __future__ import annotations
 
@@ -12,23 +18,18 @@ from bot.enrollment import consent as consent_rules
 from bot.enrollment.callbacks import CONSENT, REVOKE, ConsentButton, RevokeButton
 from bot.handlers import onboarding
 from bot.handlers.base import Context, Turn, turn
+from bot.handlers.consent_update import REVIEW, ask_to_update, body, choices, program
 from bot.handlers.fallback import answer_expired_button
 from bot.handlers.guards import enrolled_only, patient_button
 
 log = logging.getLogger(__name__)
 
-ACCEPT = CONSENT.pack(ConsentButton("accept"))
-DECLINE = CONSENT.pack(ConsentButton("decline"))
-REVIEW = CONSENT.pack(ConsentButton("review"))
 REVOKE_CONFIRM = REVOKE.pack(RevokeButton("confirm"))
 REVOKE_CANCEL = REVOKE.pack(RevokeButton("cancel"))
 
 
 async def show_consent(t: Turn) -> None:
-    await t.reply(
-        "consent.screen",
-        buttons=[[(t.text("consent.accept_button"), ACCEPT)], [(t.text("consent.decline_button"), DECLINE)]],
-    )
+    await t.reply("consent.screen", buttons=choices(t), body=body(t), program=program(t))
 
 
 async def show_revoked_limits(t: Turn) -> None:
@@ -38,6 +39,9 @@ async def show_revoked_limits(t: Turn) -> None:
 @patient_button(CONSENT, active=False)
 async def on_consent_button(t: Turn, patient: Patient, button: ConsentButton) -> None:
     awaiting = patient.status in (PatientStatus.CONSENT_PENDING, PatientStatus.CONSENT_REVOKED)
+    if not awaiting and await consent_rules.outdated(t.session, patient):
+        await _on_update_button(t, patient, button)
+        return
     if not awaiting:
         answer_expired_button(t)
         return
@@ -55,7 +59,21 @@ async def on_consent_button(t: Turn, patient: Patient, button: ConsentButton) ->
         await t.reply("consent.accepted")
         await onboarding.ask_current(t, patient)
     else:
-        await t.reply("consent.accepted_again")
+        await t.reply("consent.accepted_again", keyboard=t.help_now_keyboard())
+
+
+async def _on_update_button(t: Turn, patient: Patient, button: ConsentButton) -> None:
+    """The answer of an active patient to a new version: set-up and their place in every flow are kept."""
+    t.clear_buttons()
+    if button.choice == "accept":
+        await consent_rules.accept(t.session, patient)
+        log.info("event=consent.updated patient_id=%s", patient.id)
+        await t.reply("consent.update_accepted", keyboard=t.help_now_keyboard())
+    elif button.choice == "decline":
+        log.info("event=consent.update_declined patient_id=%s", patient.id)
+        await t.reply("consent.update_later")
+    else:
+        await ask_to_update(t, patient)
 
 
 async def privacy(update: Update, context: Context) -> None:
@@ -68,7 +86,9 @@ async def privacy(update: Update, context: Context) -> None:
             await show_consent(t)
             return
         local = agreed.accepted_at.astimezone(ZoneInfo(t.person.timezone))
-        await t.reply("privacy.restated", date=local.strftime("%Y-%m-%d"), version=agreed.version)
+        await t.reply(
+            "privacy.restated", date=local.strftime("%Y-%m-%d"), version=agreed.version, body=body(t)
+        )
 
 
 @enrolled_only

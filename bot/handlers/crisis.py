@@ -94,10 +94,14 @@ async def _imminent_reply(t: Turn, patient: Patient, categories: tuple[Category,
         # With both replies, the promise is made once, at the end.
         await t.reply_urgently("crisis.harm_others", promise="" if own_life else kept)
     if own_life:
+        # Their reason for living, in their own words, when their own life is at risk (not someone else's
+        # overdose, which is reported under the same category).
+        suicidal = Category.SUICIDE in categories or Category.SELF_HARM in categories
         await t.reply_urgently(
             "crisis.imminent",
             overdose=Category.OVERDOSE in categories,
             plan_contacts=await plan_handlers.crisis_contacts(t, patient),
+            reason=await plan_handlers.reason_for_living(t, patient) if suicidal else "",
             promise=kept,
         )
 

@@ -6,7 +6,7 @@ import logging
 
 from telegram import Update
 
-from bot.core.models import Counselor, CounselorRole, Patient, utcnow
+from bot.core.models import Counselor, CounselorRole, Patient, PatientStatus, utcnow
 from bot.core.people import Stranger, bump_counter
 from bot.handlers.base import Context, Turn, turn
 from bot.risk import RiskLevel
@@ -109,7 +109,9 @@ async def on_group(update: Update, context: Context) -> None:
 async def on_help(update: Update, context: Context) -> None:
     async with turn(update, context) as t:
         if isinstance(t.person, Patient):
-            await t.reply(f"help.patient_{t.person.status.value}")
+            status = t.person.status
+            keyboard = t.help_now_keyboard() if status is PatientStatus.ACTIVE else None
+            await t.reply(f"help.patient_{status.value}", keyboard=keyboard)
         elif isinstance(t.person, Counselor):
             await counselor_help(t, t.person)
         else:
@@ -117,4 +119,4 @@ async def on_help(update: Update, context: Context) -> None:
 
 
 async def counselor_help(t: Turn, counselor: Counselor) -> None:
-    await t.reply("help.counselor", admin=counselor.role is CounselorRole.ADMIN)
+    await t.reply("help.counselor", admin=counselor.role is CounselorRole.ADMIN, role=counselor.role.value)

@@ -17,6 +17,7 @@ from telegram import Update
 from bot.core.callbacks import Reads
 from bot.core.models import Counselor, Patient, PatientStatus
 from bot.handlers.base import Context, Turn, turn
+from bot.handlers.consent_update import ask_to_update
 from bot.handlers.fallback import EXPIRED, answer_expired_button, answer_not_for_role
 
 D = TypeVar("D")
@@ -24,16 +25,22 @@ Callback = Callable[[Update, Context], Coroutine[Any, Any, None]]
 
 
 def patient_only(handler: Callable[[Turn, Patient], Awaitable[None]]) -> Callback:
-    """A command for active patients; anyone else (in set-up, withdrawn, discharged, a counselor, a stranger)
-    is told it is not for them."""
+    """A command for active patients. A patient not active yet or any more (consent to give, set-up to finish,
+    withdrawn, discharged) is told what /help tells them: what to do first, or why it has stopped; anyone
+    else (a counselor, a stranger) is told it is not for them."""
 
     @functools.wraps(handler)
     async def command(update: Update, context: Context) -> None:
         async with turn(update, context) as t:
             patient = t.active_patient
+            if isinstance(t.person, Patient) and patient is None:
+                await t.reply(f"help.patient_{t.person.status.value}")
+                return
             if patient is None:
                 await t.reply("input.not_for_role")
                 return
+            if await ask_to_update(t, patient):
+                return  # a new consent version first (set-up is kept); the command can be sent again
             await handler(t, patient)
 
     return command

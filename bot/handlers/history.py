@@ -52,7 +52,7 @@ async def _send_history(t: Turn, patient: Patient, length: int) -> None:
         return
     days = fill_window(today, length, found)
     summary = summarize(days)
-    trigger = t.text(f"checkin.buttons.triggers.{summary.top_trigger}") if summary.top_trigger else None
+    trigger = ", ".join(t.text(f"checkin.buttons.triggers.{key}") for key in summary.top_triggers)
     caption = t.text(
         "history.summary",
         days=length,
@@ -63,6 +63,7 @@ async def _send_history(t: Turn, patient: Patient, length: int) -> None:
         use_days=summary.use_days,
         top_trigger=trigger,
         top_trigger_count=summary.top_trigger_count,
+        tied=len(summary.top_triggers) > 1,
     )
     # matplotlib is CPU work: keep it off the event loop so other patients are not kept waiting.
     photo = await asyncio.to_thread(render_chart, days, chart_labels(t, length))

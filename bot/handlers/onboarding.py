@@ -23,6 +23,19 @@ def _zone_label(t: Turn, zone: str) -> str:
     return t.text(f"onboarding.zones.{zone.split('/')[-1].lower()}")
 
 
+def typed_zone(t: Turn, text: str) -> str:
+    """A time-zone button's label typed out (in any language, any case, with or without accents, or only
+    its first word: "central", "Centro (Chicago)") is that button's zone; anything else is left to
+    `rules.parse_timezone` (zone names and cities)."""
+    typed = rules.plain(text)
+    for zone in rules.COMMON_TIMEZONES:
+        for language in t.runtime.catalog.languages:
+            label = rules.plain(t.runtime.text(f"onboarding.zones.{zone.split('/')[-1].lower()}", language))
+            if typed and typed in (label, label.split("(")[0].strip()):
+                return zone
+    return text
+
+
 def _setup_data(step: Step, value: str) -> str:
     return SETUP.pack(SetupAnswer(step, value))
 
@@ -61,6 +74,7 @@ async def _apply(t: Turn, patient: Patient, step: Step, value: str) -> None:
     assert patient.checkin_time is not None
     await t.reply(
         "onboarding.done",
+        keyboard=t.help_now_keyboard(),  # "Help now" stays under the chat from here on
         zone=patient.timezone,
         checkin_time=rules.format_clock(patient.checkin_time),
         language_name=t.runtime.text("language_name", patient.language),
@@ -85,4 +99,4 @@ async def on_typed_answer(t: Turn, patient: Patient, text: str) -> None:
     if step is Step.LANGUAGE:
         await ask_current(t, patient)
         return
-    await _apply(t, patient, step, text)
+    await _apply(t, patient, step, typed_zone(t, text) if step is Step.TIMEZONE else text)

@@ -1,11 +1,19 @@
-"""/safetyplan over Telegram: build the plan step by step, show it, change a step (rules: bot/safety_plan)."""
+"""/safetyplan over Telegram: build the plan step by step, show it, change a step (rules: bot.risk).
+
+Step 5 (professionals) always starts with the clinic's own numbers (CLINIC_PHONE, AFTER_HOURS_PHONE) and the
+nearest emergency room: rendered from the settings each time it is shown, never stored in the patient's words,
+so a changed clinic number is never out of date in anyone's plan. The care team is told, by alias only, when a
+plan is made or changed (once per sitting), never what it says.
+"""
 
 from __future__ import annotations
 
 import logging
 
+from bot.careteam.flags import FlagKind
+from bot.careteam.notices import tell_care_team
 from bot.coping.callbacks import MENU_DATA
-from bot.core.models import Patient, SafetyPlan
+from bot.core.models import Patient, SafetyPlan, utcnow
 from bot.handlers.base import Turn
 from bot.handlers.guards import patient_button, patient_only
 from bot.outbox.markup import Button, Rows
@@ -44,6 +52,11 @@ async def crisis_contacts(t: Turn, patient: Patient) -> str:
     return rules.crisis_contacts(await rules.plan_of(t.session, patient.id)) or ""
 
 
+async def reason_for_living(t: Turn, patient: Patient) -> str:
+    """The one thing most important to the patient, from their plan, shown back in a crisis ("" if none)."""
+    return rules.reason_for_living(await rules.plan_of(t.session, patient.id)) or ""
+
+
 def support_rows(t: Turn) -> Rows:
     """After a worrying answer: the safety plan, or an exercise."""
     return [
@@ -52,11 +65,24 @@ def support_rows(t: Turn) -> Rows:
     ]
 
 
+def clinic_lines(t: Turn) -> str:
+    """What step 5 holds before the patient writes anything: the clinic's numbers and the nearest ER."""
+    settings = t.runtime.settings
+    return t.text(
+        "plan.clinic_lines",
+        program=settings.program_name or "",
+        clinic_phone=settings.clinic_phone or "",
+        after_hours_phone=settings.after_hours_phone or "",
+    )
+
+
 def sections(t: Turn, plan: SafetyPlan | None) -> str:
     """Every step with its title, in the plan's order; steps not written yet say so."""
     parts = []
     for step in rules.STEPS:
         text = rules.text_of(plan, step) if plan is not None else None
+        if step is rules.Step.PROFESSIONALS:
+            text = "\n".join(part for part in (clinic_lines(t), text) if part)
         parts.append(f"{t.text(f'plan.steps.{step.value}.title')}\n{text or t.text('plan.empty_step')}")
     return "\n\n".join(parts)
 
@@ -83,7 +109,7 @@ async def _ask(t: Turn, plan: SafetyPlan, step: rules.Step) -> None:
     await t.reply(
         "plan.ask",
         title=t.text(f"plan.steps.{step.value}.title"),
-        prompt=t.text(f"plan.steps.{step.value}.prompt"),
+        prompt=t.text(f"plan.steps.{step.value}.prompt", prefilled=clinic_lines(t)),
         text=text or "",
         buttons=rows,
     )
@@ -137,9 +163,22 @@ async def on_typed(t: Turn, patient: Patient, plan: SafetyPlan, text: str) -> No
 
 
 async def _saved(t: Turn, patient: Patient, plan: SafetyPlan, step: rules.Step, text: str | None) -> None:
+    was_empty = not rules.filled(plan)
+    before = rules.text_of(plan, step)
     following = rules.save(plan, step, text)
     log.info("event=safety_plan.saved patient_id=%s step=%s", patient.id, step)
+    if rules.text_of(plan, step) != before:
+        await _tell_care_team(t, patient, rules.change_to_tell(was_empty))
     if following is not None:
         await _ask(t, plan, following)
         return
     await show(t, plan)
+
+
+async def _tell_care_team(t: Turn, patient: Patient, kind: FlagKind) -> None:
+    """Alias and "made/changed their safety plan", once per sitting; the plan's words stay in the plan."""
+    if await rules.care_team_told_lately(t.session, patient.id, utcnow()):
+        return
+    if await tell_care_team(t.runtime, t.session, patient, kind):
+        t.wake_outbox()
+    log.info("event=safety_plan.care_team_told patient_id=%s kind=%s", patient.id, kind)

@@ -21,13 +21,24 @@ from bot.handlers.fallback import answer_expired_button
 from bot.handlers.guards import patient_button, patient_only
 from bot.outbox import store as outbox
 from bot.schedule import rules
-from bot.schedule.callbacks import NOTICE_KEY, RSVP, SKIP_REASON, NoticeKey, RsvpButton, SkipReason
-from bot.schedule.jobs import describe, when
+from bot.schedule.callbacks import (
+    NOTICE_KEY,
+    RSVP,
+    SKIP_REASON,
+    NoticeKey,
+    RsvpButton,
+    SkipReason,
+    notices_of,
+)
+from bot.schedule.jobs import describe, when, zone_name
 
 log = logging.getLogger(__name__)
 
 LIST_DAYS = 7
 REASON_LIMIT = 500
+# "Can't make it" is told to the care team this long after the tap, unless the patient's reason (or Skip)
+# comes first: then one notice, with the reason, instead of two.
+REASON_WAIT = timedelta(minutes=10)
 
 
 # ---- /schedule ---------------------------------------------------------------------------------------------
@@ -59,8 +70,10 @@ async def on_button(t: Turn, patient: Patient, button: RsvpButton) -> None:
     row = await rules.answer(t.session, patient, found, response, now)
     log.info("event=schedule.rsvp patient_id=%s session_id=%s", patient.id, found.session.id)
     t.clear_buttons()
+    # A changed answer: a "can't make it" still held back is no longer news.
+    await outbox.cancel(t.session, notices_of(row.id, "cannot"), reason="answer_changed")
     if response is Rsvp.CANNOT:
-        await _tell_counselor(t, patient, found, row, reason=None)
+        await _tell_counselor(t, patient, found, row, reason=None, after=REASON_WAIT)
         await _flag_a_run_of_missed_sessions(t, patient, row, now)
         skip = SKIP_REASON.pack(SkipReason(row.id))
         await t.reply("schedule.ask_reason", buttons=[[(t.text("schedule.skip_button"), skip)]])
@@ -95,6 +108,8 @@ async def on_skip(update: Update, context: Context) -> None:
         if patient is None or row is None or row.patient_id != patient.id or not row.awaiting_reason:
             return
         row.awaiting_reason = False
+        if await outbox.hasten(t.session, notices_of(row.id, "cannot"), now=utcnow()):
+            t.wake_outbox()
         await t.reply("schedule.reason_skipped")
 
 
@@ -107,13 +122,24 @@ async def on_reason(t: Turn, patient: Patient, row: Attendance, text: str) -> No
         await t.reply("schedule.reason_skipped")
         return
     row.reason = reason
+    # The notice without the reason, if still held back, gives way to this one.
+    await outbox.cancel(
+        t.session, notices_of(row.id, "cannot"), outbox.unclaimed(utcnow()), reason="reason_given"
+    )
     await _tell_counselor(t, patient, found, row, reason=reason)
     await t.reply("schedule.reason_thanks")
 
 
 async def _tell_counselor(
-    t: Turn, patient: Patient, found: rules.Upcoming, row: Attendance, *, reason: str | None
+    t: Turn,
+    patient: Patient,
+    found: rules.Upcoming,
+    row: Attendance,
+    *,
+    reason: str | None,
+    after: timedelta = timedelta(0),
 ) -> None:
+    """The care team's notice, in each counselor's own time zone (named, as the patient's may differ)."""
     runtime, now = t.runtime, utcnow()
     messages = []
     for counselor in await assigned_counselors(t.session, patient.id):
@@ -125,6 +151,7 @@ async def _tell_counselor(
             alias=patient.alias,
             title=found.title,
             when=when(runtime, found.occurrence.start, counselor.timezone, counselor.language),
+            zone=zone_name(runtime, found.occurrence.start, counselor.timezone),
             reason=reason,
         )
         part: Literal["cannot", "reason"] = "reason" if reason else "cannot"
@@ -134,7 +161,7 @@ async def _tell_counselor(
                 kind="notice",
                 chat_id=counselor.chat_id,
                 text=text,
-                due_at=now,
+                due_at=now + after,
                 priority=Priority.NORMAL,
                 counselor_id=counselor.id,
                 subject_patient_id=patient.id,

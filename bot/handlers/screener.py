@@ -190,6 +190,7 @@ async def _answered(
         await t.reply(
             "cssrs.result_urgent",
             plan_contacts=await plan_handlers.crisis_contacts(t, patient),
+            reason=await plan_handlers.reason_for_living(t, patient),
             promise=await promise(t, patient, screen.escalation_id),
         )
     elif level is RiskLevel.HIGH:

@@ -18,7 +18,7 @@ from bot.enrollment.callbacks import (
 )
 from bot.handlers.base import Context, Turn, turn
 from bot.handlers.guards import patient_button
-from bot.handlers.onboarding import choice_buttons
+from bot.handlers.onboarding import choice_buttons, typed_zone
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ async def on_typed(t: Turn, patient: Patient, text: str) -> None:
     if step is rules.Step.LANGUAGE:
         await t.reply("onboarding.invalid_language")
         return
-    await _change(t, patient, step, text)
+    await _change(t, patient, step, typed_zone(t, text) if step is rules.Step.TIMEZONE else text)
 
 
 async def _change(t: Turn, patient: Patient, step: rules.Step, value: str) -> None:
@@ -90,4 +90,5 @@ async def _change(t: Turn, patient: Patient, step: rules.Step, value: str) -> No
     log.info("event=settings.changed patient_id=%s setting=%s", patient.id, step.value)
     t.clear_buttons()
     t.language = patient.language
-    await t.send(t.text("settings.saved", **_values(t, patient)))
+    # The "Help now" button is sent again: its label follows a change of language.
+    await t.send(t.text("settings.saved", **_values(t, patient)), keyboard=t.help_now_keyboard())

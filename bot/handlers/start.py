@@ -21,7 +21,7 @@ async def start(update: Update, context: Context) -> None:
         if isinstance(t.person, Patient):
             await _welcome_back_patient(t, t.person)
         elif isinstance(t.person, Counselor):
-            await t.reply("counselor.welcome_back", name=t.person.name)
+            await t.reply("counselor.welcome_back", name=t.person.name, role=t.person.role.value)
         elif code is None:
             await answer_stranger(t)
         else:
@@ -46,7 +46,7 @@ async def _redeem(t: Turn, code: str) -> None:
     elif isinstance(result, enrollment.CounselorLinked):
         log.info("event=counselor.linked counselor_id=%s", result.counselor.id)
         t.language = result.counselor.language
-        await t.reply("counselor.welcome", name=result.counselor.name)
+        await t.reply("counselor.welcome", name=result.counselor.name, role=result.counselor.role.value)
     else:
         log.info("event=patient.enrolled patient_id=%s", result.patient.id)
         t.person, t.language = result.patient, result.patient.language
@@ -63,4 +63,4 @@ async def _welcome_back_patient(t: Turn, patient: Patient) -> None:
     elif patient.status is PatientStatus.DISCHARGED:
         await t.reply("discharged.note")
     else:
-        await t.reply("start.welcome_back")
+        await t.reply("start.welcome_back", keyboard=t.help_now_keyboard())

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from telegram import Update
 
 from bot.core.models import Counselor, Patient, PatientStatus, utcnow
+from bot.enrollment import consent as consent_rules
 from bot.handlers import checkin as checkin_handlers
-from bot.handlers import consent, crisis, onboarding, schedule, screener, settings, tone
+from bot.handlers import consent, crisis, onboarding, schedule, screener, settings, sos, tone
 from bot.handlers import coping as coping_handlers
 from bot.handlers import safety_plan as safety_plan_handlers
 from bot.handlers.base import Context, Turn, turn
+from bot.handlers.consent_update import show_update
 from bot.handlers.fallback import answer_stranger, counselor_help
-from bot.risk import RiskLevel, Screening, safety_plan
+from bot.risk import RiskLevel, Screening, cssrs, safety_plan
 from bot.waiting import Waiting, waiting_for
 
 
@@ -20,7 +24,9 @@ async def on_text(update: Update, context: Context) -> None:
     assert message is not None and message.text is not None
     async with turn(update, context, waiting=True) as t:
         person = t.person
-        if isinstance(person, Counselor):
+        if sos.is_button(t.runtime, message.text):
+            await sos.answer(t)  # the "Help now" button under the chat: before anything else reads the text
+        elif isinstance(person, Counselor):
             await counselor_help(t, person)
         elif not isinstance(person, Patient):
             await answer_stranger(t)
@@ -59,6 +65,8 @@ async def _from_active_patient(t: Turn, patient: Patient, text: str) -> None:
     reply = await crisis.respond(t, patient, screening, text, source="message")
     if reply is crisis.Reply.CRISIS:
         return
+    if reply is crisis.Reply.NONE and await _new_consent_first(t, patient, screening, waiting):
+        return  # a new consent version: their words wait until they agree (a risk was answered above)
     answered = reply is crisis.Reply.ASKED
     if answered:  # the answer may have opened the screener
         waiting = await waiting_for(t.session, patient.id, now)
@@ -67,6 +75,21 @@ async def _from_active_patient(t: Turn, patient: Patient, text: str) -> None:
         await crisis.ask_if_safe(t, patient, screened.model)
     elif not handled:
         await tone.answer_unhandled(t, patient, text)
+
+
+async def _new_consent_first(t: Turn, patient: Patient, screening: Screening, waiting: Waiting) -> bool:
+    """Ask an active patient to agree to a new consent version before their words go on, unless they might
+    be answering a safety question (a screener question, "are you safe right now?"): that answer comes
+    first, and the new version is asked at their next message."""
+    if screening.level is not RiskLevel.NONE or waiting.screen is not None:
+        return False
+    if not await consent_rules.outdated(t.session, patient):
+        return False
+    within = timedelta(minutes=t.runtime.settings.cssrs_unanswered_minutes)
+    if await cssrs.awaiting_safety_answer(t.session, patient.id, utcnow(), within) is not None:
+        return False
+    await show_update(t, patient)
+    return True
 
 
 async def _answer_waiting(

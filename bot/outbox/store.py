@@ -330,6 +330,19 @@ async def cancel(session: AsyncSession, *conditions: Any, reason: str) -> int:
     return cancelled
 
 
+async def hasten(session: AsyncSession, *conditions: Any, now: datetime) -> int:
+    """Make pending rows matching `conditions` due now (e.g. a notice held back for a reason that will not
+    come). Returns how many."""
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.due_at > now, *conditions)
+        .values(due_at=now, next_attempt_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    hastened: int = result.rowcount  # type: ignore[attr-defined]
+    return hastened
+
+
 async def mark_unreachable(session: AsyncSession, patient_id: int, now: datetime) -> Patient | None:
     """The patient blocked the bot: note it once and cancel what was waiting for them. Returns the patient
     if this is news (so the care team is told once), else None."""

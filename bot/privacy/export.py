@@ -36,6 +36,7 @@ from bot.core.models import (
     CopingSession,
     CopingStatus,
     Counselor,
+    CounselorNote,
     Escalation,
     EscalationStatus,
     GroupMember,
@@ -74,6 +75,7 @@ CURATED = frozenset(
         "care_flags",
         "outbox",
         "invites",
+        "counselor_notes",
     }
 )
 LEFT_OUT = frozenset({"escalation_alerts"})  # counselors' chat and message ids, nothing of the patient's
@@ -98,6 +100,7 @@ LABELS = (
     "escalations",
     "risk_signals",
     "care_flags",
+    "care_team_notes",
     "messages",
     "activity",
     "other_records",
@@ -139,6 +142,7 @@ LABELS = (
     "kind",
     "what",
     "who",
+    "team_note",
     "yes",
     "no",
 )
@@ -203,6 +207,7 @@ async def gather(session: AsyncSession, patient: Patient, now: datetime) -> dict
         "escalations": await _escalations(session, pid),
         "risk_signals": await _risk_signals(session, pid),
         "care_flags": await _care_flags(session, pid),
+        "care_team_notes": await _care_team_notes(session, pid),
         "messages": await _messages(session, patient),
         "activity": await _activity(session, pid),
         "other_records": await _other_records(session, pid),
@@ -413,6 +418,20 @@ async def _care_flags(session: AsyncSession, pid: int) -> list[dict[str, Any]]:
     ]
 
 
+async def _care_team_notes(session: AsyncSession, pid: int) -> list[dict[str, Any]]:
+    """Notes counselors wrote about the patient (/note). They are part of the patient's record, so the
+    patient may read them (right of access); counselors are told so when they write one."""
+    rows = await session.execute(
+        select(CounselorNote, Counselor.name)
+        .outerjoin(Counselor, Counselor.id == CounselorNote.counselor_id)
+        .where(CounselorNote.patient_id == pid)
+        .order_by(CounselorNote.created_at, CounselorNote.id)
+    )
+    return [
+        {"written_at": _plain(note.created_at), "by": name, "text": note.text} for note, name in rows.all()
+    ]
+
+
 async def _messages(session: AsyncSession, patient: Patient) -> list[dict[str, Any]]:
     """Messages planned for the patient (reminders, check-in prompts...): kind, status and times."""
     rows = await session.scalars(
@@ -586,6 +605,12 @@ th { background: #f4f4f4; } .muted { color: #666; } .words { white-space: pre-wr
 <h2>{{ l.care_flags }}</h2>
 {% if d.care_flags %}<table><tr><th>{{ l.when }}</th><th>{{ l.kind }}</th></tr>
 {% for f in d.care_flags %}<tr><td>{{ local(f.created_at) }}</td><td>{{ v(f.kind) }}</td></tr>
+{% endfor %}</table>{% else %}{{ nothing() }}{% endif %}
+
+<h2>{{ l.care_team_notes }}</h2>
+{% if d.care_team_notes %}<table><tr><th>{{ l.when }}</th><th>{{ l.who }}</th><th>{{ l.team_note }}</th></tr>
+{% for n in d.care_team_notes %}<tr><td>{{ local(n.written_at) }}</td><td>{{ n.by or "–" }}</td>
+<td class="words">{{ n.text }}</td></tr>
 {% endfor %}</table>{% else %}{{ nothing() }}{% endif %}
 
 <h2>{{ l.messages }}</h2>

@@ -1,5 +1,5 @@
 """Button data of the risk flows: the care team's alert ("esc:..."), the C-SSRS screener ("css:..."), the
-safety plan ("plan:...") and the safety question ("rsk:..."); and the outbox keys of pages
+safety plan ("plan:..."), the safety question ("rsk:...") and /sos ("sos:..."); and the outbox keys of pages
 ("page:ESCALATION:STAGE:COUNSELOR") and of the patient's "a counselor saw it" ("ack-told:ESCALATION").
 Written and read only here (see bot.core.callbacks)."""
 
@@ -106,6 +106,16 @@ class SafetyAnswer:
 
 
 SAFETY_CHECK = Codec("rsk:{answer}", SafetyAnswer, answer=choice("safe", "help", "call", "nocall"))
+
+
+@dataclass(frozen=True)
+class SosButton:
+    """/sos: "tell my care team now"."""
+
+    action: Literal["team"]
+
+
+SOS = Codec("sos:{action}", SosButton, action=choice("team"))
 
 
 # ---- pages in the outbox -----------------------------------------------------------------------------------

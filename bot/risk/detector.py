@@ -40,6 +40,7 @@ class Match:
     level: RiskLevel
     phrase: str  # the words matched, normalised
     pattern: str  # the lexicon phrase that matched
+    where: str = ""  # where the phrase is written (path:line)
     context: tuple[Context, ...] = ()
     follow_up: FollowUp | None = None
 
@@ -196,6 +197,7 @@ class Detector:
             level=level,
             phrase=" ".join(words.tokens[start:end]),
             pattern=phrase.source,
+            where=phrase.where,
             context=context,
             follow_up=entry.follow_up,
         )

@@ -100,6 +100,39 @@ class Raised:
     page_now: bool  # False when the signal joined an open escalation that needs no new alert
 
 
+def _append_detail(escalation: Escalation, detail: str) -> None:
+    joined = f"{escalation.detail}\n---\n{detail}" if escalation.detail else detail
+    escalation.detail = joined[-DETAIL_LIMIT:]  # the newest words; an alert's details fit one message
+
+
+async def add_detail(
+    session: AsyncSession,
+    patient: Patient,
+    category: Category,
+    detail: str,
+    now: datetime,
+    settings: Settings,
+) -> Escalation | None:
+    """Words that belong to an open escalation raised without them (a use disclosed with a tap, then what was
+    used typed in answer to the next question): kept behind "Show details". No new page: nothing got worse."""
+    window = now - timedelta(hours=settings.escalation_group_hours)
+    existing = await session.scalar(
+        select(Escalation)
+        .where(
+            Escalation.patient_id == patient.id,
+            Escalation.category == category.value,
+            Escalation.status != EscalationStatus.RESOLVED,
+            Escalation.last_signal_at > window,
+        )
+        .order_by(Escalation.id.desc())
+        .limit(1)
+        .with_for_update()
+    )
+    if existing is not None and detail.strip():
+        _append_detail(existing, detail.strip())
+    return existing
+
+
 async def raise_escalation(
     session: AsyncSession,
     patient: Patient,
@@ -129,8 +162,7 @@ async def raise_escalation(
         stronger = level > RiskLevel.parse(existing.level)
         existing.last_signal_at = now
         if detail:
-            joined = f"{existing.detail}\n---\n{detail}" if existing.detail else detail
-            existing.detail = joined[-DETAIL_LIMIT:]  # the newest words; an alert's details fit one message
+            _append_detail(existing, detail)
         if stronger:
             existing.level = level.label
         page = stronger or level is RiskLevel.IMMINENT

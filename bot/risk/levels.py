@@ -30,6 +30,7 @@ class Category(enum.StrEnum):
     DANGER = "danger"
     CRAVING = "craving"
     HOPELESS = "hopeless"
+    PATIENT_REQUEST = "patient_request"  # the patient asked for their care team now (/sos), no words needed
 
 
 class FollowUp(enum.StrEnum):

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 
@@ -228,6 +228,26 @@ class Normalizer:
             if tokens:
                 result.append(self._join(tokens) if self.joins else tokens)
         return result
+
+    def as_typed(self, text: str, tokens: Sequence[str], mark: str) -> str | None:
+        """The shortest run of whole words in `text`, as the person typed them, that reads as `tokens` (the
+        detector's words, clauses joined by `mark`): 'kil myself' in "I want to KILLL myself!" is
+        "KILLL myself!". None if no run does (it cannot happen for tokens read from `text`)."""
+        words = [m.span() for m in re.finditer(r"\S+", text)]
+        wanted = list(tokens)
+        found: str | None = None
+        for first, (start, _) in enumerate(words):
+            for _, end in words[first:]:
+                read = [
+                    t
+                    for number, c in enumerate(self.clauses(text[start:end]))
+                    for t in ([mark] * bool(number)) + c
+                ]
+                if any(read[i : i + len(wanted)] == wanted for i in range(len(read) - len(wanted) + 1)):
+                    if found is None or end - start < len(found):
+                        found = text[start:end]
+                    break
+        return found
 
     def _join(self, tokens: list[str]) -> list[str]:
         """Words split by voice typing or autocorrect ('kill my self', 'over dosed') become one again."""

@@ -12,7 +12,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.models import SafetyPlan
+from bot.careteam.flags import FlagKind
+from bot.core.models import CareFlag, SafetyPlan
 
 MAX_LENGTH = 400  # characters per step: read in a crisis, and the whole plan must fit one message
 EDIT_TIMEOUT = timedelta(minutes=30)
@@ -110,3 +111,31 @@ def crisis_contacts(plan: SafetyPlan | None) -> str | None:
         return None
     texts = [text for step in CRISIS_STEPS if (text := text_of(plan, step)) is not None]
     return "\n".join(texts) or None
+
+
+def reason_for_living(plan: SafetyPlan | None) -> str | None:
+    """The one thing most important to the patient, in their words: shown back to them in a crisis."""
+    return text_of(plan, Step.REASON_FOR_LIVING) if plan is not None else None
+
+
+PLAN_FLAGS = (FlagKind.SAFETY_PLAN_MADE, FlagKind.SAFETY_PLAN_CHANGED)
+TOLD_WINDOW = EDIT_TIMEOUT  # one notice per sitting: steps saved within this long of the last notice add none
+
+
+def change_to_tell(was_empty: bool) -> FlagKind:
+    return FlagKind.SAFETY_PLAN_CHANGED if not was_empty else FlagKind.SAFETY_PLAN_MADE
+
+
+async def care_team_told_lately(session: AsyncSession, patient_id: int, now: datetime) -> bool:
+    """Whether the care team was told of a made or changed plan within TOLD_WINDOW: a walk-through of seven
+    steps is one notice, not seven."""
+    found = await session.scalar(
+        select(CareFlag.id)
+        .where(
+            CareFlag.patient_id == patient_id,
+            CareFlag.kind.in_([kind.value for kind in PLAN_FLAGS]),
+            CareFlag.created_at > now - TOLD_WINDOW,
+        )
+        .limit(1)
+    )
+    return found is not None

@@ -110,3 +110,9 @@ NOTICE_KEY = Codec(
     counselor_id=ID,
     stamp=COUNT,
 )
+
+
+def notices_of(attendance_id: int, part: Literal["cannot", "reason"]) -> ColumnElement[bool]:
+    """A condition on outbox rows: the care team's notices of this answer (that part, every counselor)."""
+    prefix = NOTICE_KEY.prefix(attendance_id=attendance_id, part=part)
+    return OutboxMessage.key.startswith(prefix, autoescape=True)

@@ -40,6 +40,15 @@ def when(runtime: Runtime, moment: datetime, timezone: str, language: str) -> st
     )
 
 
+def zone_name(runtime: Runtime, moment: datetime, timezone: str) -> str:
+    """The zone `when` wrote a time in, as readers know it at that moment ("EST", "CDT")."""
+    try:
+        zone = ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = runtime.settings.timezone
+    return moment.astimezone(zone).tzname() or timezone
+
+
 def describe(runtime: Runtime, item: rules.Upcoming, patient: Patient, key: str) -> str:
     return runtime.text(
         key,

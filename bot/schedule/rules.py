@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, delete, or_, select
+from sqlalchemy import ColumnElement, Select, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.models import (
@@ -127,7 +127,8 @@ async def group_named(session: AsyncSession, name: str, *, create: bool = False)
     name = " ".join(name.split())
     if not name or len(name) > 120:
         raise ScheduleError("a group name is 1 to 120 characters")
-    group = await session.scalar(select(PatientGroup).where(PatientGroup.name == name))
+    # Whatever its case: "evening iop" is the group "Evening IOP", never a second one.
+    group = await session.scalar(select(PatientGroup).where(func.lower(PatientGroup.name) == name.lower()))
     if group is None:
         if not create:
             raise ScheduleError(f"no group named {name!r} (`schedule groups` lists them)")

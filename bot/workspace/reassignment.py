@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core import audit
@@ -16,6 +16,7 @@ from bot.core.models import (
     CareAssignment,
     Counselor,
     Escalation,
+    EscalationAlert,
     EscalationStatus,
     OutboxMessage,
     Patient,
@@ -66,6 +67,13 @@ async def assign_primary(
                 pages_of(escalation.id),
                 OutboxMessage.counselor_id.in_(previous),
                 reason=REASSIGNED,
+            )
+            # Access follows the care team: the copies they were paged with stop being a licence to this
+            # escalation (Show details, the safety plan, /alerts); their buttons are refused from now on.
+            await session.execute(
+                delete(EscalationAlert).where(
+                    EscalationAlert.escalation_id == escalation.id, EscalationAlert.counselor_id.in_(previous)
+                )
             )
         if escalation.status is EscalationStatus.OPEN:
             escalation.next_page_at = now  # the page job sends it to the care team as it is now

@@ -7,6 +7,7 @@ team themselves. Every view of patient data is audited by the caller.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -37,6 +38,57 @@ async def visible_patient(session: AsyncSession, counselor: Counselor, alias: st
     if await caseload.is_on_caseload(session, counselor.id, patient.id):
         return patient
     return None
+
+
+QUOTES = {'"': '"', "\u201c": "\u201d", "'": "'", "\u00ab": "\u00bb"}
+ALIAS_MAX = 64
+
+
+def unquoted(text: str) -> tuple[str, str] | None:
+    """(alias, rest) when `text` starts with a quoted alias ("Sam Lee" rest), else None."""
+    text = text.strip()
+    closing = QUOTES.get(text[:1])
+    if closing is None:
+        return None
+    end = text.find(closing, 1)
+    if end < 0:
+        return None
+    return text[1:end].strip(), text[end + 1 :].strip()
+
+
+@dataclass(frozen=True)
+class Named:
+    """What a counselor's command named: the patient (None: no such alias, or not theirs), the words read
+    as the alias (for "not found"), and the words after it."""
+
+    patient: Patient | None
+    alias: str
+    rest: str
+
+
+async def patient_and_rest(session: AsyncSession, counselor: Counselor, words: Sequence[str]) -> Named:
+    """Read `/note ALIAS TEXT`: a quoted alias, or else the longest run of leading words that is an alias
+    (so "Sam Lee called" files on "Sam Lee", not on "Sam"). Aliases are matched case-insensitively."""
+    text = " ".join(words)
+    quoted = unquoted(text)
+    if quoted is not None:
+        alias, rest = quoted
+        return Named(await visible_patient(session, counselor, alias), alias, rest)
+    candidates = [" ".join(words[:k]) for k in range(1, len(words) + 1)]
+    candidates = [c for c in candidates if len(c) <= ALIAS_MAX]
+    known = set(
+        await session.scalars(
+            select(func.lower(Patient.alias)).where(
+                func.lower(Patient.alias).in_([c.lower() for c in candidates])
+            )
+        )
+    )
+    for count in range(len(candidates), 0, -1):
+        alias = candidates[count - 1]
+        if alias.lower() in known:
+            rest = " ".join(words[count:])
+            return Named(await visible_patient(session, counselor, alias), alias, rest)
+    return Named(None, words[0] if words else "", " ".join(words[1:]))
 
 
 async def add_note(session: AsyncSession, counselor: Counselor, patient: Patient, text: str) -> CounselorNote:

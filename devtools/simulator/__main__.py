@@ -17,9 +17,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m devtools.simulator",
         description=(
-            "Run a local stand-in for the Telegram Bot API. Point the bot at "
-            "--base-url http://HOST:PORT/bot (files: http://HOST:PORT/file/bot) and drive simulated "
-            "users through the JSON control API under /_sim/ (send_text, tap, transcript, inject, ...)."
+            "Run a local stand-in for the Telegram Bot API. Point the bot at it with "
+            "TELEGRAM_API_BASE_URL=http://HOST:PORT (no /bot: the bot adds /bot<TOKEN>/<method> itself) and "
+            "drive simulated users through the JSON control API under /_sim/ (send_text, tap, transcript, "
+            "inject, ...). See README.md, 'Try it for real, locally'."
         ),
     )
     parser.add_argument(
@@ -63,6 +64,7 @@ async def serve(args: argparse.Namespace) -> None:
     await standin.start(args.host, args.port)
     try:
         print(f"Telegram stand-in listening on {standin.base_url}", flush=True)
+        print(f"  the bot:  TELEGRAM_API_BASE_URL={standin.base_url}", flush=True)
         print(f"  bot API:  {standin.base_url}/bot<TOKEN>/<method>", flush=True)
         print(f"  files:    {standin.base_url}/file/bot<TOKEN>/<path>", flush=True)
         print(f"  control:  {standin.base_url}/_sim/...   (Ctrl-C to stop)", flush=True)

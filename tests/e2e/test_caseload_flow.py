@@ -18,6 +18,7 @@ from bot.core.models import (
     CheckInStatus,
     Counselor,
     CounselorRole,
+    EscalationAlert,
     OutboxMessage,
     OutboxStatus,
     Patient,
@@ -26,7 +27,7 @@ from bot.core.models import (
 from bot.risk import paging
 from bot.workspace import digests, reassignment
 from tests.e2e.test_crisis_flow import _link
-from tests.harness import BotHarness
+from tests.harness import BotHarness, until
 
 NOT_FOR_YOU = "not available to you"
 
@@ -174,7 +175,17 @@ async def test_reassigning_a_patient_moves_their_open_escalation_to_the_new_coun
     patient_user = harness.new_user_id()
     patient_id = await harness.enroll(patient_user, dana_id)
     await harness.say(patient_user, "i am going to kill myself tonight", "988")
-    await harness.standin.wait_for(dana_user, "URGENT alert")
+    danas_alert = await harness.standin.wait_for(dana_user, "URGENT alert")
+
+    async def copy_kept() -> bool:
+        async with harness.runtime.sessions() as session:
+            return bool(
+                await session.scalar(
+                    select(EscalationAlert.id).where(EscalationAlert.counselor_id == dana_id)
+                )
+            )
+
+    await until(copy_kept, 10, "Dana's alert copy recorded")
     async with db.transaction(harness.runtime.sessions) as session:
         patient = await session.get_one(Patient, patient_id)
         sam = await session.get_one(Counselor, sam_id)
@@ -198,3 +209,33 @@ async def test_reassigning_a_patient_moves_their_open_escalation_to_the_new_coun
     listing = await harness.say(sam_user, "/caseload", "Your caseload (1 patient)")
     assert "open URGENT alert" in (listing.text or "")
     await harness.say(dana_user, "/caseload", "no active patients")
+    # Off the care team, Dana's old alert and /alerts no longer reach the patient's words or safety plan.
+    text = harness.runtime.text
+    await harness.say(dana_user, "/alerts", text("escalation.none_open", "en"))
+    for key in ("escalation.details_button", "escalation.plan_button"):
+        button = next(data for name, data in danas_alert.buttons() if name == text(key, "en"))
+        query = await harness.standin.tap(dana_user, danas_alert.message_id, button)
+        answer = await harness.standin.wait_for_callback_answer(query)
+        assert answer.get("text") == text("escalation.refused", "en")
+
+
+async def test_aliases_with_spaces_in_patient_and_note(harness: BotHarness) -> None:
+    dana_user, dana_id = await _link(harness, "Dana")
+    await harness.enroll(harness.new_user_id(), dana_id, alias="Demo patient")
+    await harness.enroll(harness.new_user_id(), dana_id, alias="Sam Lee")
+
+    def text(key: str, **variables: object) -> str:
+        return harness.runtime.text(key, "en", **variables)
+
+    def summary(alias: str) -> str:
+        return text("caseload.chart_title", alias=alias, days=14)
+
+    await harness.say(dana_user, "/patient Demo patient", summary("Demo patient"))
+    await harness.say(dana_user, '/patient "sam lee"', summary("Sam Lee"))
+    saved = text("caseload.note_saved", alias="Sam Lee")
+    await harness.say(dana_user, "/note Sam Lee relapsed on Friday, call her", saved)
+    await harness.say(dana_user, "/note Sam Lee", text("caseload.note_usage", alias="P-1234"))
+    await harness.say(dana_user, "/note Sam called", text("caseload.not_found", alias="Sam"))
+    await harness.say(dana_user, "/patient Sam Lee", summary("Sam Lee"))
+    notes = await harness.standin.wait_for(dana_user, text("caseload.notes", notes="").strip())
+    assert "Dana: relapsed on Friday, call her" in (notes.text or "")

@@ -69,6 +69,14 @@ async def test_a_full_check_in_with_buttons_and_typing(harness: BotHarness) -> N
     alert = await harness.standin.wait_for(counselor_user, "use or relapse reported")
     assert "beer" not in (alert.text or "") and "Please reach out and acknowledge" in (alert.text or "")
     note = await harness.say(user, "two beers", "anything else")
+    # "Show details" gives what they typed about it (not "no message text").
+    details_data = next(
+        d for label, d in alert.buttons() if label == harness.runtime.text("escalation.details_button", "en")
+    )
+    mark = harness.standin.mark(counselor_user)
+    await harness.standin.tap(counselor_user, alert.message_id, details_data)
+    details = await harness.standin.wait_for(counselor_user, "two beers", after=mark)
+    assert harness.runtime.text("escalation.no_details", "en") not in (details.text or "")
     mark = harness.standin.mark(user)
     await harness.tap(user, note, "Skip", "Thank you for checking in")
     await harness.standin.wait_for(user, "not the end of your recovery", after=mark)

@@ -35,7 +35,8 @@ async def _link(
     user = harness.new_user_id()
     counselor_id = await harness.add_counselor(name, role)
     code = await harness.invite(InviteKind.COUNSELOR, counselor_id)
-    await harness.say(user, f"/start {code}", "linked as a counselor")
+    welcome = harness.runtime.text("counselor.welcome", "en", name=name, role=role.value)
+    await harness.say(user, f"/start {code}", welcome.splitlines()[0])
     return user, counselor_id
 
 

@@ -225,8 +225,12 @@ async def test_discharge_from_the_command_line_then_the_patient_writes_in(
     for resource in ("988", "1-800-662-4357", "ask your counselor about aftercare groups"):
         assert resource.lower() in (goodbye.text or "").lower()
 
-    await harness.say(user, "hi, can I still check in?", "time in the program has ended")
-    await harness.say(user, "/checkin", "not available to you")
+    # What the goodbye promised is what later replies say (no "last message" followed by more messages).
+    stops = harness.runtime.text("discharged.what_stops", "en")
+    assert stops in (goodbye.text or "")
+    note = await harness.say(user, "hi, can I still check in?", harness.runtime.text("discharged.note", "en"))
+    assert stops in (note.text or "")
+    await harness.say(user, "/checkin", harness.runtime.text("help.patient_discharged", "en"))
     # Their rights stay: a copy of their data still comes.
     mark = harness.standin.mark(user)
     await harness.say(user, "/mydata", "everything I keep about you")

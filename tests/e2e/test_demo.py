@@ -8,7 +8,13 @@ import signal
 import sys
 from pathlib import Path
 
+from tests.harness import SHIPPED_CONTENT, load_content_once
+
 REPO = Path(__file__).resolve().parents[2]
+
+
+def _text(key: str, **variables: object) -> str:
+    return load_content_once(SHIPPED_CONTENT).catalog.render(key, "en", **variables)
 
 
 class Session:
@@ -16,7 +22,7 @@ class Session:
         self.process = process
         self.seen = ""
 
-    async def expect(self, text: str, timeout: float = 20) -> None:
+    async def expect(self, text: str, timeout: float = 60) -> None:
         assert self.process.stdout is not None
 
         async def read_until() -> None:
@@ -90,3 +96,29 @@ async def test_demo_ends_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     await demo.expect("Demo ended.")
     assert await asyncio.wait_for(demo.process.wait(), 20) == 0
     assert "Traceback" not in demo.seen
+
+
+async def test_demo_shows_the_messages_the_bot_edits(tmp_path: Path) -> None:
+    """A tapped trigger gets a tick, an edit of the question's buttons: the demo prints it again."""
+    demo = await _start(tmp_path)
+    await demo.expect("[#1] I agree")
+    await demo.type("#1")
+    await demo.expect("What time zone do you live in?")
+    await demo.type("#5")
+    await demo.expect("What time each day")
+    await demo.type("9pm")
+    await demo.expect("Which language")
+    await demo.type("#1")
+    await demo.expect("[#3] Can't make it")  # the demo group's reminder: then no message comes unasked
+    await demo.type("/checkin")
+    await demo.expect(_text("checkin.ask.craving").splitlines()[0])
+    await demo.type("#3")
+    await demo.expect(_text("checkin.ask.triggers").splitlines()[0])
+    lonely = _text("checkin.buttons.triggers.lonely")
+    await demo.expect(f"[#3] {lonely}")
+    await demo.type("#3")
+    await demo.expect("(edited its message):")
+    await demo.expect(f"[#3] ✓ {lonely}")
+    await demo.type("!quit")
+    await demo.expect("Demo ended.")
+    assert await asyncio.wait_for(demo.process.wait(), 20) == 0

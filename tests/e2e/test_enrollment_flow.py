@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import time, timedelta
 
+import pytest
 from sqlalchemy import func, select
 
-from bot.core.models import AuditEvent, CareAssignment, Consent, InviteKind, PatientStatus
+from bot.core.models import AuditEvent, CareAssignment, Consent, CounselorRole, InviteKind, PatientStatus
 from bot.core.people import counter_value
 from tests.harness import BotHarness
 
@@ -59,11 +60,29 @@ async def test_invited_patient_consents_and_completes_setup(harness: BotHarness)
     assert harness.standin.mark(user) == mark
 
 
+@pytest.mark.parametrize(("language", "typed"), [("en", "chicago"), ("en", "Central"), ("es", "centro")])
+async def test_a_time_zone_typed_as_its_city_or_its_button(
+    harness: BotHarness, language: str, typed: str
+) -> None:
+    user = harness.new_user_id()
+    code = await harness.invite(InviteKind.PATIENT, await harness.add_counselor(), language=language)
+    agree = harness.runtime.text("consent.accept_button", language)
+    consent = await harness.say(user, f"/start {code}", agree)
+    await harness.tap(user, consent, agree, harness.runtime.text("onboarding.ask_timezone", language)[:20])
+    await harness.say(user, typed, harness.runtime.text("onboarding.ask_checkin_time", language)[:20])
+    patient = await harness.patient(user)
+    assert patient is not None and patient.timezone == "America/Chicago"
+
+
 async def test_nothing_works_before_consent(harness: BotHarness) -> None:
     user = harness.new_user_id()
     code = await harness.invite(InviteKind.PATIENT, await harness.add_counselor())
     consent = await harness.say(user, f"/start {code}", "I agree")
     await harness.say(user, "/help", 'tap "I agree"')
+    # A patient's command before consent says what /help says: what to do first.
+    first = harness.runtime.text("help.patient_consent_pending", "en")
+    await harness.say(user, "/checkin", first)
+    await harness.say(user, "/history", first)
     again = await harness.say(user, "I want to start", "signature")
     declined = await harness.tap(user, again, "Not now", "nothing about you is shared")
     review = await harness.tap(user, declined, "Read the consent again", "I agree")
@@ -126,6 +145,25 @@ async def test_counselor_links_account_and_gets_counselor_help(harness: BotHarne
     await harness.say(user, "/privacy", "confidentiality policy")
     counselor = await harness.counselor(counselor_id)
     assert counselor.telegram_user_id == user
+
+
+async def test_a_supervisor_is_welcomed_as_a_supervisor(harness: BotHarness) -> None:
+    user = harness.new_user_id()
+    supervisor_id = await harness.add_counselor("Lee", CounselorRole.SUPERVISOR)
+    code = await harness.invite(InviteKind.COUNSELOR, supervisor_id)
+    counselor_words = harness.runtime.text("counselor.welcome", "en", name="Lee", role="counselor")
+    welcome = harness.runtime.text("counselor.welcome", "en", name="Lee", role="supervisor")
+    assert welcome.splitlines()[0] != counselor_words.splitlines()[0]
+    linked = await harness.say(user, f"/start {code}", welcome.splitlines()[0])
+    assert linked.text == welcome
+    await harness.say(
+        user,
+        "/help",
+        harness.runtime.text("help.counselor", "en", role="supervisor", admin=False).splitlines()[0],
+    )
+    await harness.say(
+        user, "/start", harness.runtime.text("counselor.welcome_back", "en", name="Lee", role="supervisor")
+    )
 
 
 async def test_help_privacy_and_revoke(harness: BotHarness) -> None:

@@ -53,7 +53,8 @@ async def test_a_plan_is_built_step_by_step_shown_and_changed(harness: BotHarnes
 
     # Too long is refused with the limit, and nothing is lost.
     which = await harness.tap(user, shown, "Change a step", "Which step")
-    await harness.tap(user, which, "5. Professionals I can call in a crisis", "crisis lines below")
+    prompt = harness.runtime.text("plan.steps.professionals.prompt", "en", prefilled="")
+    await harness.tap(user, which, "5. Professionals I can call in a crisis", prompt.splitlines()[0])
     await harness.say(user, "x" * (MAX_LENGTH + 1), "longer than I can keep")
     await harness.say(user, "Dr. Lee 555-0199", "Your safety plan")
     plan = await _plan(harness, patient_id)

@@ -91,21 +91,51 @@ async def test_reminder_buttons_schedule_and_cant_make_it_with_a_reason(harness:
     assert "Evening IOP group" in (listing.text or "") and "Riverside Clinic" in (listing.text or "")
 
     await harness.tap(user, reminder, "I'll be there", "see you there")
-    # Changing the answer from a fresh tap is fine; "Can't make it" tells the counselor and asks why.
+    # Changing the answer from a fresh tap is fine; "Can't make it" asks why, and the care team hears of it
+    # once: the notice waits a little for the reason, and carries it.
     mark = harness.standin.mark(counselor_user)
     query = await harness.standin.tap_raw(user, reminder.message_id, reminder.buttons()[2][1])
     await harness.standin.wait_for_callback_answer(query)
     await harness.standin.wait_for(user, "tell me why")
-    notice = await harness.standin.wait_for(counselor_user, "can't make it", after=mark)
-    patient = await harness.patient(user)
-    assert patient is not None and patient.alias in (notice.text or "")
+    [held] = await _rows(harness, "notice")
+    assert held.status is OutboxStatus.PENDING and held.due_at > utcnow() + timedelta(minutes=5)
     await harness.say(user, "my car broke down", "passed that on")
-    reason = await harness.standin.wait_for(counselor_user, "Their reason: my car broke down")
-    assert patient.alias in (reason.text or "")
+    reason = await harness.standin.wait_for(counselor_user, "my car broke down", after=mark)
+    patient = await harness.patient(user)
+    assert patient is not None
     async with harness.runtime.sessions() as session:
         [row] = await session.scalars(select(Attendance).where(Attendance.patient_id == patient_id))
     assert row.session_id == session_id and row.response is Rsvp.CANNOT and not row.awaiting_reason
     assert row.reason == "my car broke down"
+    # In the counselor's time zone, which the notice names.
+    counselor_zone = (await harness.counselor(counselor_id)).timezone
+    assert reason.text == harness.runtime.text(
+        "schedule.care_reason",
+        "en",
+        alias=patient.alias,
+        title="Evening IOP group",
+        when=schedule_jobs.when(harness.runtime, row.occurrence, counselor_zone, "en"),
+        zone=schedule_jobs.zone_name(harness.runtime, row.occurrence, counselor_zone),
+        reason="my car broke down",
+    )
+    assert [m.text for m in harness.standin.transcript(counselor_user)[mark:]] == [reason.text]
+    assert (await _rows(harness, "notice"))[0].status is OutboxStatus.CANCELLED
+
+
+async def test_cant_make_it_without_a_reason_is_told_at_once_on_skip(harness: BotHarness) -> None:
+    counselor_user, counselor_id = await _link(harness, "Dana")
+    user, _ = await _patient_in_group(harness, counselor_id)
+    await _session_starting_in(harness, timedelta(minutes=59))
+    assert await schedule_jobs.plan(harness.runtime) == 1
+    reminder = await harness.standin.wait_for(user, "Reminder: Evening IOP group")
+    question = await harness.tap(user, reminder, "Can't make it", "tell me why")
+    skipped = harness.runtime.text("schedule.reason_skipped", "en")
+    await harness.tap(user, question, harness.runtime.text("schedule.skip_button", "en"), skipped)
+    patient = await harness.patient(user)
+    assert patient is not None
+    notice = await harness.standin.wait_for(counselor_user, patient.alias)
+    assert [m.text for m in harness.standin.transcript(counselor_user)[1:]] == [notice.text]
+    assert len(await _rows(harness, "notice")) == 1
 
 
 async def test_two_sessions_in_a_row_declined_is_a_flag_for_the_care_team(harness: BotHarness) -> None:

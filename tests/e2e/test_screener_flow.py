@@ -182,6 +182,12 @@ async def test_after_a_crisis_message_no_to_everything_keeps_the_alert_open(harn
     summary = await harness.standin.wait_for(counselor_user, "C-SSRS screener", after=mark)
     assert "no risk indicated" in (summary.text or "") and "wished dead: no" in (summary.text or "")
     assert "Not asked" not in (summary.text or "")
+    # The screener's lower finding is shown under an URGENT alert: the details say the alert stays urgent.
+    blank = {"time": "", "risk": "", "unfinished": False, "declined": False, "answers": "", "not_asked": ""}
+    urgent = _text(harness, "escalation.levels.imminent")
+    stays = _text(harness, "escalation.screener", **blank, below=True, level=urgent).splitlines()[-1]
+    assert stays != _text(harness, "escalation.screener", **blank, below=False, level=urgent).splitlines()[-1]
+    assert stays in (summary.text or "")
 
 
 async def test_a_yes_to_intent_pages_at_once_and_the_details_say_what_was_not_asked(

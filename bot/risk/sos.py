@@ -1,0 +1,28 @@
+"""/sos rules: whether the patient's "tell my care team now" is already with the care team, unanswered.
+
+A second tap (or a retried one) while the first alert is still unacknowledged pages nobody again: the
+escalation's own re-pages carry on. Once a counselor has acknowledged, a new tap opens it again and pages.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.core.models import Escalation, EscalationStatus
+from bot.risk.levels import Category
+
+SOURCE = "sos"
+
+
+async def unanswered_request(session: AsyncSession, patient_id: int) -> Escalation | None:
+    """The patient's open, not yet acknowledged "tell my care team now" alert, if any."""
+    return await session.scalar(
+        select(Escalation)
+        .where(
+            Escalation.patient_id == patient_id,
+            Escalation.category == Category.PATIENT_REQUEST.value,
+            Escalation.status == EscalationStatus.OPEN,
+        )
+        .limit(1)
+    )
