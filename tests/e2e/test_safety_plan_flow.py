@@ -38,7 +38,7 @@ async def test_a_plan_is_built_step_by_step_shown_and_changed(harness: BotHarnes
     assert plan is not None and plan.warning_signs == "I stop answering my phone"
     assert plan.coping is None and plan.editing is None
     # Text typed now is not taken as a plan step.
-    await harness.say(user, "hello there", harness.part("input.not_understood"))
+    await harness.say(user, "the bus was late", harness.part("input.not_understood"))
 
     shown = await harness.say(user, "/safetyplan", harness.part("plan.view"))
     assert "I stop answering my phone" in (shown.text or "") and "988" in (shown.text or "")
@@ -229,6 +229,6 @@ async def test_a_plan_step_left_open_does_not_take_later_messages(harness: BotHa
             .where(SafetyPlan.patient_id == patient_id)
             .values(updated_at=utcnow() - EDIT_TIMEOUT - timedelta(minutes=1))
         )
-    await harness.say(user, "hello there", harness.part("input.not_understood"))
+    await harness.say(user, "the bus was late", harness.part("input.not_understood"))
     plan = await _plan(harness, patient_id)
     assert plan is not None and plan.warning_signs is None
