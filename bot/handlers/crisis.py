@@ -109,13 +109,15 @@ async def use_reported(
     """Tell the care team of a reported use by its tier (a page now, or a next-business-day flag; not known
     what was used counts as high), and the patient what fits what they used (harm reduction)."""
     tier = report.tier if report is not None else Tier.HIGH
+    kept = ""
     if tier is Tier.HIGH:
-        await alerts.escalate(t, patient, RiskLevel.HIGH, Category.RELAPSE, source, detail)
+        raised = await alerts.escalate(t, patient, RiskLevel.HIGH, Category.RELAPSE, source, detail)
         t.urgent = True  # this reply, like any crisis reply, goes through the urgent lane
+        kept = await promise(t, patient, raised.escalation.id)  # only what the clinic can keep now
     elif await tell_care_team(t.runtime, t.session, patient, FlagKind.USE_REPORTED):
         t.wake_outbox()
     log.info("event=risk.use_reported patient_id=%s tier=%s source=%s", patient.id, tier, source)
-    parts = [t.text(f"use.told_{tier}")]
+    parts = [t.text(f"use.told_{tier}", promise=kept)]
     parts += [t.text(f"use.advice.{advice}") for advice in advice_for(report or UseReport())]
     buttons = None
     if offer_exercise:

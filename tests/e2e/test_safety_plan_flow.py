@@ -150,9 +150,7 @@ async def test_alerts_lists_open_escalations_and_an_acknowledgement_shows_everyw
     await harness.enroll(second_user, counselor_id)
     await harness.say(other_user, "/alerts", harness.part("escalation.none_open"))
 
-    await harness.say(
-        first_user, "i relapsed last night", harness.runtime.text("use.told_high", "en").splitlines()[0]
-    )
+    await harness.say(first_user, "i relapsed last night", harness.part("use.told_high"))
     await harness.say(second_user, "took 30 xanax", "911")
     await harness.standin.wait_for(
         counselor_user, harness.part("escalation.alert", level=harness.text("escalation.levels.imminent"))
