@@ -71,7 +71,7 @@ from cryptography.fernet import Fernet  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
 
-from bench.scratch import fresh_schema  # noqa: E402
+from bench.scratch import CLINIC, fresh_schema  # noqa: E402
 from bot.core import db  # noqa: E402
 from bot.core.config import load_settings  # noqa: E402
 from bot.core.models import CounselorRole, InboxStatus, InboxUpdate, InviteKind, utcnow  # noqa: E402
@@ -218,6 +218,7 @@ def start_bot(url: str, api: str, log_path: Path, profile: Path | None = None) -
         TELEGRAM_API_BASE_URL=api,
         CONTENT_WATCH_SECONDS="0",
         LOG_LEVEL="WARNING",
+        **CLINIC,
     )
     log = log_path.open("ab")
     profiling = [] if profile is None else ["-m", "cProfile", "-o", str(profile)]
@@ -685,6 +686,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         BOT_TOKEN=TOKEN,
         ENCRYPTION_KEY=KEY,
         CONTENT_DIR=str(ROOT / "content"),
+        **CLINIC,
     )
     probe = Runtime.create(settings)  # only for its texts and risk screen
     await probe.engine.dispose()

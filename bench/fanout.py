@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from cryptography.fernet import Fernet  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
-from bench.scratch import fresh_schema  # noqa: E402
+from bench.scratch import CLINIC, fresh_schema  # noqa: E402
 from bot.core import db  # noqa: E402
 from bot.core.models import (  # noqa: E402
     GroupMember,
@@ -129,6 +129,7 @@ def start_bot(url: str, api: str, rate: float, log_path: Path) -> subprocess.Pop
         CONTENT_WATCH_SECONDS="0",
         OUTBOX_LEASE_SECONDS="20",
         LOG_LEVEL="WARNING",
+        **CLINIC,
     )
     log = log_path.open("ab")
     return subprocess.Popen(

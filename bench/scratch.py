@@ -7,6 +7,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.core import db
 
+# The clinic the benchmarked bot names (`run` needs these settings)
+CLINIC = {"PROGRAM_NAME": "Bench IOP", "CLINIC_PHONE": "555-0100", "AFTER_HOURS_PHONE": "555-0199"}
+
 
 async def fresh_schema(engine: AsyncEngine) -> None:
     """PostgreSQL: drop and recreate the public schema (the URL must name a scratch database). SQLite: the

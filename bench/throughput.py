@@ -92,7 +92,7 @@ from cryptography.fernet import Fernet  # noqa: E402
 from telegram import Update  # noqa: E402
 from telegram.ext import AIORateLimiter, Application, ContextTypes, MessageHandler, filters  # noqa: E402
 
-from bench.scratch import fresh_schema  # noqa: E402
+from bench.scratch import CLINIC, fresh_schema  # noqa: E402
 from bot.app import serve  # noqa: E402
 from bot.checkin.rules import Question  # noqa: E402
 from bot.core import db, logs  # noqa: E402
@@ -559,6 +559,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         DEFAULT_TIMEZONE=ZONE,
         SEND_RATE_PER_SECOND=str(SEND_RATE),
         LOG_LEVEL="INFO",
+        **CLINIC,
     )
     probe = Runtime.create(settings)
     await probe.engine.dispose()

@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -47,8 +48,14 @@ class Runtime:
     def modules(self) -> ModuleLibrary:
         return self.content.modules
 
+    @cached_property
+    def clinic(self) -> dict[str, str]:
+        """The clinic's name and numbers, which every text may use (settings PROGRAM_NAME, CLINIC_PHONE,
+        AFTER_HOURS_PHONE)."""
+        return self.settings.require_clinic().values()
+
     def text(self, key: str, language: str, **variables: object) -> str:
-        return self.catalog.render(key, language, **variables)
+        return self.catalog.render_with(self.clinic, key, language, **variables)
 
     async def reload_content(self) -> Content:
         """Load the content again; on any problem raise ContentError and keep serving the last good one.
@@ -61,6 +68,7 @@ class Runtime:
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
+        settings.require_clinic()  # before anything is loaded: one line naming what is missing
         content = load_content(settings.content_dir)
         engine = make_engine(settings.database_url, encryption_key=settings.require_encryption_key())
         return cls(settings, engine, make_sessionmaker(engine), content)

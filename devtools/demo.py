@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from bot.app import serve
 from bot.core import db, logs
-from bot.core.config import Settings
+from bot.core.config import Clinic, Settings
 from bot.core.models import CounselorRole, InviteKind, Patient, PatientStatus, SessionKind
 from bot.core.people import add_counselor
 from bot.enrollment.invites import issue_invite
@@ -30,6 +30,7 @@ from bot.runtime import Runtime
 from devtools.simulator import BotMessage, TelegramStandIn
 
 DEMO_TOKEN = "123456789:DEMO-local-stand-in-token-0000"  # noqa: S105 - only the local stand-in accepts it
+DEMO_CLINIC = Clinic("Riverside Demo IOP", "555-0100", "555-0199")
 PATIENT_ID, COUNSELOR_ID = 1001, 2001
 CHATS = {"patient": PATIENT_ID, "counselor": COUNSELOR_ID}
 HELP = """Commands:  #N  tap button N of the latest message with buttons
@@ -197,6 +198,10 @@ async def run_demo(settings: Settings, *, database_path: Path) -> int:
                 "bot_token": SecretStr(DEMO_TOKEN),
                 # a new database each run, so a new key: nothing to keep
                 "encryption_key": settings.encryption_key or SecretStr(Fernet.generate_key().decode()),
+                # a made-up clinic (555-01xx numbers are for fiction), unless the settings name one
+                "program_name": settings.program_name or DEMO_CLINIC.program_name,
+                "clinic_phone": settings.clinic_phone or DEMO_CLINIC.clinic_phone,
+                "after_hours_phone": settings.after_hours_phone or DEMO_CLINIC.after_hours_phone,
             }
         )
         runtime = Runtime.create(demo_settings)

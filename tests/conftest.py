@@ -25,7 +25,14 @@ from bot.content_check.check import Report, check_content
 from bot.core import db
 from bot.core.config import Settings, load_settings
 from bot.core.models import Base
-from tests.harness import TEST_ENCRYPTION_KEY, TEST_TOKEN, BotHarness, CommandLine, load_content_once
+from tests.harness import (
+    TEST_CLINIC,
+    TEST_ENCRYPTION_KEY,
+    TEST_TOKEN,
+    BotHarness,
+    CommandLine,
+    load_content_once,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -132,6 +139,7 @@ def settings(database_url: str) -> Settings:
         # Time-driven work runs once at start-up; tests that need more ask for a shorter tick.
         SCHEDULER_TICK_SECONDS=300,
         CONTENT_WATCH_SECONDS=0,
+        **TEST_CLINIC,
     )
 
 
@@ -153,6 +161,7 @@ def cli_env(database_url: str) -> Iterator[dict[str, str]]:
         ENCRYPTION_KEY=TEST_ENCRYPTION_KEY,
         CONTENT_DIR=str(REPO / "content"),
         LOG_LEVEL="WARNING",
+        **TEST_CLINIC,
     )
     yield env
 

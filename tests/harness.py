@@ -32,15 +32,23 @@ from bot.content import Catalog
 from bot.content_check.loader import Content, fingerprint, load_content
 from bot.core import db
 from bot.core.config import Settings
-from bot.core.models import Counselor, CounselorRole, InviteKind, Patient
+from bot.core.models import Counselor, CounselorRole, InviteKind, Patient, utcnow
 from bot.core.people import add_counselor
 from bot.enrollment.invites import issue_invite
+from bot.risk import promise
 from bot.runtime import Runtime
 from devtools.simulator import BotMessage, TelegramStandIn
 
 TEST_TOKEN = "123456789:TEST-token-for-the-local-stand-in"
 TEST_ENCRYPTION_KEY = "3YqCcwW2osn6N0g5gj8tLZc4iUYWXFwjtvQ0URv_lok="  # for tests only
 TEST_WEBHOOK_SECRET = "test-webhook-secret-0123456789"  # for tests only
+# The clinic every test bot names (`run` needs these settings; texts use them: bot.core.config.Clinic)
+TEST_CLINIC = {
+    "PROGRAM_NAME": "Riverside IOP",
+    "CLINIC_PHONE": "555-0100",
+    "AFTER_HOURS_PHONE": "555-0199",
+}
+TEST_CLINIC_VALUES = {name.lower(): value for name, value in TEST_CLINIC.items()}  # as texts name them
 SHIPPED_CONTENT = Path(__file__).resolve().parent.parent / "content"
 _user_ids = itertools.count(5000)
 
@@ -238,6 +246,13 @@ class BotHarness:
         module = self.runtime.modules.get(module_id, language)
         assert module is not None, module_id
         return module.title
+
+    def promise(self, language: str = "en", timezone: str = "America/New_York") -> str:
+        """What a patient (in `timezone`) is promised now about an alert that paged nobody on call: the care
+        team today in office hours, else when the office opens and the after-hours number."""
+        now = utcnow()
+        kept = promise.by_the_hour(self.runtime.settings, now)
+        return promise.render(self.runtime, kept, timezone, language, now)
 
     # ---- conversation helpers ----------------------------------------------------------------------------
 

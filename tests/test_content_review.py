@@ -26,7 +26,7 @@ from bot.content_check.review import (
 )
 from bot.core.config import Settings
 from bot.runtime import Runtime
-from tests.harness import TEST_ENCRYPTION_KEY, TEST_TOKEN
+from tests.harness import TEST_CLINIC, TEST_ENCRYPTION_KEY, TEST_TOKEN
 
 CONTENT = Path(__file__).resolve().parent.parent / "content"
 REVIEWER = "Test Reviewer, LCSW"  # test data in a copy of the content, never in the shipped REVIEW.yaml
@@ -227,6 +227,7 @@ def test_run_refuses_to_start_with_unreviewed_content_when_required(
         "TELEGRAM_API_BASE_URL": "http://127.0.0.1:9",
         "REQUIRE_CONTENT_REVIEW": "true",
         "LOG_LEVEL": "WARNING",
+        **TEST_CLINIC,
     }.items():
         monkeypatch.setenv(name, value)
     assert main(["run"]) == 1

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from bot.content import Catalog, load_catalog
+from tests.harness import TEST_CLINIC_VALUES as CLINIC
 from tests.readability import fernandez_huerta, flesch_kincaid_grade
 
 CONTENT = Path(__file__).resolve().parent.parent / "content"
@@ -42,7 +43,7 @@ def catalog() -> Catalog:
 
 
 def _imminent(catalog: Catalog, language: str, *, overdose: bool) -> str:
-    return catalog.render("crisis.imminent", language, overdose=overdose, plan_contacts=None)
+    return catalog.render("crisis.imminent", language, overdose=overdose, plan_contacts=None, promise="")
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
@@ -96,10 +97,10 @@ def test_other_imminent_replies_list_every_crisis_line_but_not_the_treatment_lin
         assert number not in reply
     # The screener's urgent result and the safety plan list the same crisis lines, also without SAMHSA.
     assert catalog.render("crisis.resources", language) in catalog.render(
-        "cssrs.result_urgent", language, plan_contacts=None
+        "cssrs.result_urgent", language, plan_contacts=None, promise=""
     )
     for key in ("crisis.resources", "cssrs.result_urgent"):
-        rendered = catalog.render(key, language, plan_contacts=None)
+        rendered = catalog.render(key, language, plan_contacts=None, promise="")
         assert not [n for n in SAMHSA if n in rendered]
 
 
@@ -110,7 +111,7 @@ def test_the_treatment_line_with_its_tty_stays_where_treatment_is_the_point(
     treatment = catalog.render("crisis.lines.treatment", language)
     assert all(number in treatment for number in SAMHSA)
     assert treatment in catalog.render("deleteme.done", language)
-    assert treatment in catalog.render("discharge.goodbye", language)
+    assert treatment in catalog.render_with(CLINIC, "discharge.goodbye", language)
 
 
 def test_crisis_text_line_in_spanish_is_ayuda_not_hola(catalog: Catalog) -> None:

@@ -31,6 +31,7 @@ class FlagKind(enum.StrEnum):
     SAFETY_PLAN_CHANGED = "safety_plan_changed"  # ... or changed a plan they had (the words stay in it)
     USE_REPORTED = "use_reported"  # a use that needs no page (bot.risk.use): for the next business day
     DOSE_MISSED = "dose_missed"  # a missed or run-out buprenorphine or methadone dose
+    TALK_REQUESTED = "talk_requested"  # "Talk to my care team", offered after a message about feelings
 
 
 @dataclass(frozen=True)

@@ -26,10 +26,11 @@ async def cmd_discharge(args: argparse.Namespace, settings: Settings) -> int:
     from bot.privacy.discharge import DischargeError, discharge
 
     catalog = load_catalog(settings.content_dir)
+    clinic = settings.require_clinic().values()  # the goodbye names the program
 
     async def work(session: AsyncSession) -> int:
         patient = await patient_by_alias(session, args.alias)
-        goodbye = catalog.render("discharge.goodbye", patient.language)
+        goodbye = catalog.render_with(clinic, "discharge.goodbye", patient.language)
         try:
             done = await discharge(session, patient, goodbye, utcnow())
         except DischargeError as error:

@@ -12,6 +12,7 @@ any text that even names an attribute or variable starting with `_` (bot.content
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,11 +74,16 @@ class Catalog:
 
     def render(self, key: str, language: str, **variables: Any) -> str:
         """Render a text; inside it, `{{ t("other.key") }}` includes another text in the same language."""
+        return self.render_with({}, key, language, **variables)
+
+    def render_with(self, constants: Mapping[str, object], key: str, language: str, **variables: Any) -> str:
+        """`render`, with `constants` (values any text may use, such as the clinic's name and phone numbers)
+        given to this text and to every text it includes; `variables` are for this text only."""
 
         def t(other: str) -> str:
-            return self.render(other, language)
+            return self.render_with(constants, other, language)
 
-        return self.entry(key, language).template.render(t=t, **variables).strip()
+        return self.entry(key, language).template.render(t=t, **{**constants, **variables}).strip()
 
     def keys(self, language: str = REFERENCE_LANGUAGE) -> list[str]:
         return sorted(self.entries.get(language, {}))

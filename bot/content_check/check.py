@@ -13,6 +13,7 @@ from bot.content.catalog import REFERENCE_LANGUAGE, Catalog, ContentError, Entry
 from bot.content.modules import ModuleLibrary, load_modules, translation_gaps
 from bot.content_check.required import required_keys
 from bot.content_check.review import review_warnings
+from bot.core.config import CLINIC_VALUES
 from bot.risk.classifier import load_classifier, load_examples
 from bot.risk.detector import Detector, self_test
 from bot.risk.lexicon import load_lexicon
@@ -104,6 +105,8 @@ def _check_underscores(catalog: Catalog, report: Report) -> set[tuple[str, str]]
 
 def _check_texts(catalog: Catalog, samples: dict[str, Any], report: Report) -> None:
     refused = _check_underscores(catalog, report)
+    # The clinic's values reach every text, included ones too, as they do in the running bot.
+    constants = {name: samples[name] for name in CLINIC_VALUES if name in samples}
     for language in catalog.languages:
         for key in catalog.keys(REFERENCE_LANGUAGE):
             entry = catalog.entry(key, language)
@@ -116,7 +119,7 @@ def _check_texts(catalog: Catalog, samples: dict[str, Any], report: Report) -> N
             if (language, key) in refused:
                 continue
             try:
-                rendered = catalog.render(key, language, **samples)
+                rendered = catalog.render_with(constants, key, language, **samples)
             except UndefinedError as error:
                 report.errors.append(
                     f"{entry.location}: {key}: {error.message} (a typo, or add it to {SAMPLES_FILE})"

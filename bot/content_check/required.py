@@ -19,6 +19,7 @@ from bot.risk.cssrs import Period as CssrsPeriod
 from bot.risk.cssrs import Question as CssrsQuestion
 from bot.risk.escalation import Outcome
 from bot.risk.levels import Category as RiskCategory
+from bot.risk.promise import Promise
 from bot.risk.safety_plan import Step as PlanStep
 from bot.risk.use import CHOICES, Advice, Tier, Withdrawal
 from bot.workspace.caseload import Trend
@@ -163,6 +164,19 @@ NAMED = frozenset(
         "escalation.no_details",
         "escalation.choose_outcome",
         "escalation.acknowledge_button",
+        "escalation.acknowledge_quietly_button",
+        "tone.greetings",
+        "tone.feelings",
+        "tone.greeting",
+        "tone.feeling",
+        "tone.exercise_button",
+        "tone.talk_button",
+        "tone.lines_button",
+        "tone.talk_told",
+        "tone.lines",
+        "escalation.patient_told",
+        "escalation.ack_told",
+        "escalation.ack_quiet",
         "escalation.resolve_button",
         "escalation.details_button",
         "escalation.already",
@@ -297,6 +311,11 @@ def required_keys() -> frozenset[str]:
     keys.update(f"escalation.levels.{level}" for level in ("imminent", "high"))
     keys.update(f"escalation.categories.{category.value}" for category in RiskCategory)
     keys.update(f"escalation.outcomes.{outcome.value}" for outcome in Outcome)
+    # What a patient is promised when the care team is told (bot.risk.promise), by the clinic's hours
+    keys.update(f"promise.{kind.value}" for kind in Promise)
+    keys.update(f"promise.when.{day}" for day in ("today", "tomorrow", "weekday"))
+    keys.update(f"promise.weekdays.{day}" for day in range(7))
+    keys.update(("promise.time_format", "promise.delayed"))
     keys.update(f"coping.categories.{category.value}" for category in Category)
     keys.update(f"cssrs.questions.{question.value}" for question in CssrsQuestion)
     keys.update(f"cssrs.begin_{period.value}" for period in CssrsPeriod)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import sys
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
@@ -26,6 +27,8 @@ TOKEN_PATTERN = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{20,}$")
 TOKEN_IN_TEXT = re.compile(r"\d{1,20}:[A-Za-z0-9_-]{20,}")
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./iop_companion.sqlite3"
+# A phone number as patients read it: digits with the usual separators, 3 to 15 digits (911 to E.164).
+PHONE_PATTERN = re.compile(r"\+?(?=(?:\D*\d){3,15}\D*$)[0-9(][0-9 ().-]*[0-9]")
 
 
 def _default_content_dir() -> Path:
@@ -36,6 +39,26 @@ def _default_content_dir() -> Path:
 
 class ConfigError(Exception):
     """A setting is missing or malformed; the message names it and is safe to print."""
+
+
+CLINIC_VALUES = ("program_name", "clinic_phone", "after_hours_phone")  # names texts use for `Clinic`
+
+
+@dataclass(frozen=True)
+class Clinic:
+    """What patients read about the clinic; every text may name it (see `values`)."""
+
+    program_name: str
+    clinic_phone: str
+    after_hours_phone: str
+
+    def values(self) -> dict[str, str]:
+        """The names a text uses: {{ program_name }}, {{ clinic_phone }}, {{ after_hours_phone }}."""
+        return {
+            "program_name": self.program_name,
+            "clinic_phone": self.clinic_phone,
+            "after_hours_phone": self.after_hours_phone,
+        }
 
 
 class Settings(BaseSettings):
@@ -241,6 +264,20 @@ class Settings(BaseSettings):
             raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
         return value
 
+    @field_validator("program_name")
+    @classmethod
+    def _program_name_shape(cls, value: str | None) -> str | None:
+        if value is not None and (len(value) > 60 or not value.isprintable()):
+            raise ValueError("must be one line of at most 60 characters, such as Riverside IOP")
+        return value
+
+    @field_validator("clinic_phone", "after_hours_phone")
+    @classmethod
+    def _phone_shape(cls, value: str | None) -> str | None:
+        if value is not None and not PHONE_PATTERN.fullmatch(value):
+            raise ValueError("must be a phone number such as 555-0100 or +1 (555) 010-0199")
+        return value
+
     @cached_property
     def timezone(self) -> ZoneInfo:
         return ZoneInfo(self.default_timezone)
@@ -269,6 +306,20 @@ class Settings(BaseSettings):
                 "(16+ characters of A-Z, a-z, 0-9, _ and -)"
             )
         return self.webhook_url, self.webhook_secret.get_secret_value()
+
+    def require_clinic(self) -> Clinic:
+        """The clinic's name and numbers, which the bot's texts name: `run` cannot start without them (no
+        promise in a crisis reply may name a number the clinic has not given)."""
+        missing = {
+            "PROGRAM_NAME": (self.program_name, "the program's name, such as Riverside IOP"),
+            "CLINIC_PHONE": (self.clinic_phone, "the number patients call in office hours"),
+            "AFTER_HOURS_PHONE": (self.after_hours_phone, "the number that answers outside office hours"),
+        }
+        for name, (value, meaning) in missing.items():
+            if value is None:
+                raise ConfigError(f"{name}: not set; patients read it in their messages ({meaning})")
+        assert self.program_name and self.clinic_phone and self.after_hours_phone
+        return Clinic(self.program_name, self.clinic_phone, self.after_hours_phone)
 
     def require_token(self) -> str:
         if self.bot_token is None:

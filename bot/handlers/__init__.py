@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
+from bot.careteam.callbacks import CARE
 from bot.checkin import callbacks as checkins
 from bot.coping import callbacks as exercises
 from bot.enrollment import callbacks as enrollment
@@ -26,6 +27,7 @@ from bot.handlers import (
     sos,
     start,
     text,
+    tone,
 )
 from bot.handlers.errors import on_error
 from bot.privacy.callbacks import DELETION
@@ -83,6 +85,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
             CallbackQueryHandler(schedule.on_button, pattern=sessions.RSVP.pattern),
             CallbackQueryHandler(schedule.on_skip, pattern=sessions.SKIP_REASON.pattern),
             CallbackQueryHandler(caseload.on_page_button, pattern=CASELOAD_PAGE.pattern),
+            CallbackQueryHandler(tone.on_button, pattern=CARE.pattern),
             CallbackQueryHandler(fallback.on_stray_button),
         ]
     )

@@ -8,6 +8,7 @@ are shown only when an authorised counselor taps "Show details", and that view i
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,6 +24,8 @@ from bot.core.models import (
     OutboxMessage,
     OutboxStatus,
     Patient,
+    PatientStatus,
+    Priority,
     ScreenStatus,
     utcnow,
 )
@@ -35,7 +38,15 @@ from bot.outbox.dispatcher import keyboard
 from bot.outbox.markup import Rows
 from bot.risk import Category, RiskLevel, cssrs, safety_plan
 from bot.risk import escalation as rules
-from bot.risk.callbacks import ALERT_BUTTONS, ALERT_OUTCOME, AlertButton, AlertOutcome, pages_of
+from bot.risk.callbacks import (
+    ACK_TOLD,
+    ALERT_BUTTONS,
+    ALERT_OUTCOME,
+    AckTold,
+    AlertButton,
+    AlertOutcome,
+    pages_of,
+)
 from bot.risk.paging import alert_buttons, alert_text, local_time, page
 from bot.workspace.reassignment import REASSIGNED
 
@@ -45,6 +56,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LIST_LIMIT = 10  # alerts shown by /alerts; the header says how many more
+ACK_TOLD_KIND = "ack_told"  # the patient's "a counselor saw your message"
 
 
 # ---- paging ------------------------------------------------------------------------------------------------
@@ -148,15 +160,44 @@ async def on_alert_button(t: Turn, counselor: Counselor, button: AlertButton | A
             t.clear_buttons()
     else:
         done = rules.acknowledge(t.session, escalation, counselor, now)
-    t.answer(None if done else t.text("escalation.already"))
+        if done:
+            told = action == "ack" and await _tell_patient(t, escalation, patient, counselor, now)
+            log.info("event=escalation.patient_told escalation_id=%s told=%s", escalation.id, told)
+            t.answer(t.text("escalation.ack_told" if told else "escalation.ack_quiet", alias=patient.alias))
+    if not done:
+        t.answer(t.text("escalation.already"))
     if done:
         # Pages of this escalation not yet sent are moot now.
         await outbox.cancel(t.session, pages_of(escalation.id), reason=action)
         runtime, bot, escalation_id = t.runtime, t.update.get_bot(), escalation.id
         query = t.update.callback_query
         message = query.message if query else None
-        tapped = (counselor.id, message.chat.id, message.message_id) if message and action == "ack" else None
+        acked = action in ("ack", "ackq")
+        tapped = (counselor.id, message.chat.id, message.message_id) if message and acked else None
         t.then(lambda: _refresh_alerts(runtime, bot, escalation_id, tapped))
+
+
+async def _tell_patient(
+    t: Turn, escalation: Escalation, patient: Patient, counselor: Counselor, now: datetime
+) -> bool:
+    """Close the loop: the patient hears that this counselor saw their message and will contact them
+    (through the outbox, once per escalation, sent after this turn commits). False if they cannot be told
+    (no longer active: withdrawn consent, discharged)."""
+    if patient.status is not PatientStatus.ACTIVE:
+        return False
+    name = counselor.name.split()[0] if counselor.name.split() else counselor.name
+    told = outbox.Planned(
+        key=ACK_TOLD.pack(AckTold(escalation.id)),
+        kind=ACK_TOLD_KIND,
+        chat_id=patient.chat_id,
+        text=t.runtime.text("escalation.patient_told", patient.language, counselor=name),
+        due_at=now,
+        priority=Priority.URGENT,
+        patient_id=patient.id,
+    )
+    if await outbox.enqueue(t.session, [told]):
+        t.wake_outbox()
+    return True
 
 
 async def _show_details(t: Turn, escalation: Escalation, patient: Patient, counselor: Counselor) -> None:

@@ -18,6 +18,7 @@ from bot.handlers import crisis
 from bot.handlers.base import Turn
 from bot.handlers.fallback import answer_expired_button
 from bot.handlers.guards import patient_button, patient_only
+from bot.handlers.promise import promise
 from bot.risk import Category, RiskLevel, Screening
 from bot.risk import escalation as risk_rules
 from bot.risk.use import CHOICES, Substance, UseReport
@@ -148,7 +149,7 @@ async def _after_answer(
     if answered is Question.CRAVING and checkin.craving is not None and checkin.craving >= high_craving:
         counted = await crisis.structured_signal(t, patient, RiskLevel.MODERATE, Category.CRAVING, "checkin")
         if counted >= RiskLevel.HIGH:  # several strong cravings within the pattern window: no secret alerts
-            await t.reply("crisis.pattern_told")
+            await t.reply("crisis.pattern_told", promise=await promise(t, patient))
         if checkin.craving >= coping.STRONG_CRAVING:  # help at once, not after the rest of the check-in
             await coping_handlers.offer_at_strong_craving(t, patient)
     if following is not None:

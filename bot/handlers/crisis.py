@@ -28,6 +28,7 @@ from bot.core.models import Patient, Priority, utcnow
 from bot.handlers import alerts, screener
 from bot.handlers import safety_plan as plan_handlers
 from bot.handlers.base import Context, Turn, turn
+from bot.handlers.promise import promise, unshared
 from bot.risk import Category, FollowUp, RiskLevel, Screening, cssrs
 from bot.risk import escalation as rules
 from bot.risk import safety_plan as plan_rules
@@ -63,20 +64,21 @@ async def respond(t: Turn, patient: Patient, screening: Screening, text: str, *,
         category = screening.categories[0] if screening.categories else Category.HOPELESS
         raised = await alerts.escalate(t, patient, level, category, source, text)
         await set_aside(t, patient)
+        kept = await promise(t, patient, raised.escalation.id)
         if level is RiskLevel.IMMINENT:
             if t.update.update_id in t.runtime.answered_without_database:
                 # Its crisis reply went out while the database was down; recorded and paged now, not repeated.
                 t.urgent = True
             else:
-                await _imminent_reply(t, patient, screening.categories)
+                await _imminent_reply(t, patient, screening.categories, kept)
         elif Category.DANGER in screening.categories:
-            await t.reply_urgently("crisis.danger", buttons=_call_buttons(t))
+            await t.reply_urgently("crisis.danger", buttons=_call_buttons(t), promise=kept, ask_call=True)
         elif category in (Category.RELAPSE, Category.USE_PLAN):
             await t.reply_urgently(
                 "crisis.high_relapse", buttons=[[(t.text("crisis.try_exercise_button"), MENU_DATA)]]
             )
         else:
-            await t.reply_urgently("crisis.high", buttons=plan_handlers.support_rows(t))
+            await t.reply_urgently("crisis.high", buttons=plan_handlers.support_rows(t), promise=kept)
         if screening.follow_up is FollowUp.CSSRS:
             await screener.offer(t, patient, cssrs.Trigger.ALERTED, raised.escalation.id)
         return Reply.CRISIS
@@ -107,13 +109,15 @@ async def use_reported(
     """Tell the care team of a reported use by its tier (a page now, or a next-business-day flag; not known
     what was used counts as high), and the patient what fits what they used (harm reduction)."""
     tier = report.tier if report is not None else Tier.HIGH
+    kept = ""
     if tier is Tier.HIGH:
-        await alerts.escalate(t, patient, RiskLevel.HIGH, Category.RELAPSE, source, detail)
+        raised = await alerts.escalate(t, patient, RiskLevel.HIGH, Category.RELAPSE, source, detail)
         t.urgent = True  # this reply, like any crisis reply, goes through the urgent lane
+        kept = await promise(t, patient, raised.escalation.id)  # only what the clinic can keep now
     elif await tell_care_team(t.runtime, t.session, patient, FlagKind.USE_REPORTED):
         t.wake_outbox()
     log.info("event=risk.use_reported patient_id=%s tier=%s source=%s", patient.id, tier, source)
-    parts = [t.text(f"use.told_{tier}")]
+    parts = [t.text(f"use.told_{tier}", promise=kept)]
     parts += [t.text(f"use.advice.{advice}") for advice in advice_for(report or UseReport())]
     buttons = None
     if offer_exercise:
@@ -138,13 +142,15 @@ async def answer_withdrawal(t: Turn, patient: Patient, text: str) -> bool:
     return True
 
 
-async def _imminent_reply(t: Turn, patient: Patient, categories: tuple[Category, ...]) -> None:
+async def _imminent_reply(t: Turn, patient: Patient, categories: tuple[Category, ...], kept: str) -> None:
     """Intent to harm someone else gets a reply written for that; a risk to the patient's own life the crisis
-    lines; a message with both gets both."""
+    lines; a message with both gets both. `kept`: what the care team will do (`promise`)."""
     harm = Category.HARM_OTHERS in categories
+    own_life = not harm or any(category in OWN_LIFE for category in categories)
     if harm:
-        await t.reply_urgently("crisis.harm_others")
-    if not harm or any(category in OWN_LIFE for category in categories):
+        # With both replies, the promise is made once, at the end.
+        await t.reply_urgently("crisis.harm_others", promise="" if own_life else kept)
+    if own_life:
         # Their reason for living, in their own words, when their own life is at risk (not someone else's
         # overdose, which is reported under the same category).
         suicidal = Category.SUICIDE in categories or Category.SELF_HARM in categories
@@ -153,7 +159,27 @@ async def _imminent_reply(t: Turn, patient: Patient, categories: tuple[Category,
             overdose=Category.OVERDOSE in categories,
             plan_contacts=await plan_handlers.crisis_contacts(t, patient),
             reason=await plan_handlers.reason_for_living(t, patient) if suicidal else "",
+            promise=kept,
         )
+
+
+async def respond_unshared(t: Turn, patient: Patient, text: str) -> bool:
+    """A patient who stopped sharing (/revoke) still gets the whole crisis reply to a high or imminent
+    message, told that their care team was not told (nothing is recorded or paged: they withdrew consent).
+    True if it answered."""
+    screening = t.runtime.content.risk.screen(text).rules_only()
+    if screening.level < RiskLevel.HIGH:
+        return False
+    log.info("event=risk.unshared patient_id=%s level=%s", patient.id, screening.level.label)
+    kept = unshared(t, patient)
+    categories = screening.categories
+    if screening.level is RiskLevel.IMMINENT:
+        await _imminent_reply(t, patient, categories, kept)
+    elif Category.DANGER in categories:
+        await t.reply_urgently("crisis.danger", promise=kept, ask_call=False)
+    else:
+        await t.reply_urgently("crisis.high", promise=kept)
+    return True
 
 
 async def set_aside(t: Turn, patient: Patient) -> None:

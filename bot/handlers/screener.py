@@ -21,6 +21,7 @@ from bot.handlers import alerts
 from bot.handlers import safety_plan as plan_handlers
 from bot.handlers.base import Turn
 from bot.handlers.guards import patient_button
+from bot.handlers.promise import promise
 from bot.outbox.markup import Rows
 from bot.risk import RiskLevel, cssrs
 from bot.risk.callbacks import SAFETY_CHECK, SCREENER, SafetyAnswer, ScreenerAnswer
@@ -190,11 +191,16 @@ async def _answered(
             "cssrs.result_urgent",
             plan_contacts=await plan_handlers.crisis_contacts(t, patient),
             reason=await plan_handlers.reason_for_living(t, patient),
+            promise=await promise(t, patient, screen.escalation_id),
         )
     elif level is RiskLevel.HIGH:
-        await t.reply("cssrs.result_concern", buttons=plan_handlers.support_rows(t))
-    elif await cssrs.linked_open(t.session, screen) is not None:
-        await t.reply("cssrs.result_clear_open")
+        await t.reply(
+            "cssrs.result_concern",
+            buttons=plan_handlers.support_rows(t),
+            promise=await promise(t, patient, screen.escalation_id),
+        )
+    elif (linked := await cssrs.linked_open(t.session, screen)) is not None:
+        await t.reply("cssrs.result_clear_open", promise=await promise(t, patient, linked.id))
     elif risk is cssrs.REFERRAL:
         # Columbia's low risk: a referral for the counselor to take up by the next business day, not a page.
         if await tell_care_team(t.runtime, t.session, patient, FlagKind.SCREENER_REFERRAL):

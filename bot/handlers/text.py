@@ -10,7 +10,7 @@ from bot.checkin.rules import USE_QUESTIONS
 from bot.core.models import Counselor, Patient, PatientStatus, utcnow
 from bot.enrollment import consent as consent_rules
 from bot.handlers import checkin as checkin_handlers
-from bot.handlers import consent, crisis, onboarding, schedule, screener, settings, sos
+from bot.handlers import consent, crisis, onboarding, schedule, screener, settings, sos, tone
 from bot.handlers import coping as coping_handlers
 from bot.handlers import safety_plan as safety_plan_handlers
 from bot.handlers.base import Context, Turn, turn
@@ -37,7 +37,8 @@ async def on_text(update: Update, context: Context) -> None:
         elif person.status is PatientStatus.ONBOARDING:
             await onboarding.on_typed_answer(t, person, message.text)
         elif person.status is PatientStatus.CONSENT_REVOKED:
-            await consent.show_revoked_limits(t)
+            if not await crisis.respond_unshared(t, person, message.text):
+                await consent.show_revoked_limits(t)
         elif person.status is PatientStatus.DISCHARGED:
             await t.reply("discharged.note")
         else:
@@ -82,7 +83,7 @@ async def _from_active_patient(t: Turn, patient: Patient, text: str) -> None:
     if screened.model is not None and not answered and not advised and waiting.screen is None:
         await crisis.ask_if_safe(t, patient, screened.model)
     elif not handled:
-        await t.reply("input.not_understood")
+        await tone.answer_unhandled(t, patient, text)
 
 
 async def _new_consent_first(t: Turn, patient: Patient, screening: Screening, waiting: Waiting) -> bool:

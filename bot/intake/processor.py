@@ -69,7 +69,9 @@ async def answer_crisis_without_database(runtime: Runtime, bot: Bot, raw: dict[s
     code = (said.language_code or "").split("-")[0].lower()
     language = code if code in languages else REFERENCE_LANGUAGE
     overdose = any(str(category) == "overdose" for category in screening.categories)
-    text = runtime.text("crisis.imminent", language, overdose=overdose, plan_contacts="")
+    # The care team is told once the database answers (the handler pages then, without a second reply).
+    promise = runtime.text("promise.delayed", language)
+    text = runtime.text("crisis.imminent", language, overdose=overdose, plan_contacts="", promise=promise)
     try:
         await bot.send_message(said.chat_id, text)
     except Exception as error:

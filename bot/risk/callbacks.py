@@ -1,6 +1,7 @@
 """Button data of the risk flows: the care team's alert ("esc:..."), the C-SSRS screener ("css:..."), the
 safety plan ("plan:..."), the safety question ("rsk:...") and /sos ("sos:..."); and the outbox keys of pages
-("page:ESCALATION:STAGE:COUNSELOR"). Written and read only here (see bot.core.callbacks)."""
+("page:ESCALATION:STAGE:COUNSELOR") and of the patient's "a counselor saw it" ("ack-told:ESCALATION").
+Written and read only here (see bot.core.callbacks)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from bot.risk.cssrs import PERMISSION, Question
 from bot.risk.escalation import Outcome
 from bot.risk.safety_plan import STEPS, Step
 
-AlertAction = Literal["ack", "res", "det", "plan"]  # acknowledge, resolve (choose how), details, safety plan
+# acknowledge (the patient is told), acknowledge quietly (they are not), resolve (choose how), details, plan
+AlertAction = Literal["ack", "ackq", "res", "det", "plan"]
 PlanAction = Literal["start", "later", "show", "edit", "stop"]
 PlanStepAction = Literal["step", "skip", "keep"]  # edit that step; leave it empty; keep what it says
 
@@ -38,7 +40,10 @@ class AlertOutcome:
 
 
 ALERT = Codec(
-    "esc:{escalation_id}:{action}", AlertButton, escalation_id=ID, action=choice("ack", "res", "det", "plan")
+    "esc:{escalation_id}:{action}",
+    AlertButton,
+    escalation_id=ID,
+    action=choice("ack", "ackq", "res", "det", "plan"),
 )
 ALERT_OUTCOME = Codec(
     "esc:{escalation_id}:out:{outcome}", AlertOutcome, escalation_id=ID, outcome=member(Outcome)
@@ -133,6 +138,16 @@ PAGE_KEY = Codec(
     stage=COUNT,
     counselor_id=ID,
 )
+
+
+@dataclass(frozen=True)
+class AckTold:
+    """The patient is told a counselor saw their alert: once per escalation, however many taps."""
+
+    escalation_id: int
+
+
+ACK_TOLD = Codec("ack-told:{escalation_id}", AckTold, limit=None, escalation_id=ID)
 
 
 def pages_of(escalation_id: int) -> ColumnElement[bool]:

@@ -69,7 +69,13 @@ def alert_buttons(runtime: Runtime, escalation: Escalation, language: str) -> Ro
 
     rows: list[list[Button]] = []
     if escalation.status is EscalationStatus.OPEN:
-        rows.append([button("escalation.acknowledge_button", "ack")])
+        # Acknowledging tells the patient who saw it; quietly, it does not (a call may not be safe, say).
+        rows.append(
+            [
+                button("escalation.acknowledge_button", "ack"),
+                button("escalation.acknowledge_quietly_button", "ackq"),
+            ]
+        )
     if escalation.status is not EscalationStatus.RESOLVED:
         rows.append([button("escalation.resolve_button", "res")])
     rows.append([button("escalation.details_button", "det"), button("escalation.plan_button", "plan")])

@@ -69,7 +69,9 @@ async def _checkin(harness: BotHarness, patient_id: int) -> CheckIn:
 def _expected_crisis_turn(harness: BotHarness, language: str) -> list[str]:
     """The imminent reply (no safety plan yet), then the screener's permission question: nothing else."""
     return [
-        harness.text("crisis.imminent", language, overdose=False, plan_contacts=None),
+        harness.text(
+            "crisis.imminent", language, overdose=False, plan_contacts=None, promise=harness.promise(language)
+        ),
         harness.text("cssrs.intro_alerted", language),
     ]
 

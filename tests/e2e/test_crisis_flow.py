@@ -78,6 +78,7 @@ async def test_imminent_message_crisis_reply_alert_repage_widen_and_acknowledge(
     assert "myself" not in (alert.text or "")
     assert [label for label, _ in alert.buttons()] == [
         harness.text("escalation.acknowledge_button"),
+        harness.text("escalation.acknowledge_quietly_button"),
         harness.text("escalation.resolve_button"),
         harness.text("escalation.details_button"),
         harness.text("escalation.plan_button"),

@@ -30,8 +30,11 @@ async def test_danger_at_home_gets_the_hotline_and_asks_if_a_call_is_safe(
 
     mark, outbox_mark = harness.standin.mark(user), await _outbox_mark(harness)
     await harness.standin.send_text(user, DANGER[language])
-    reply = await harness.standin.wait_for(user, harness.part("crisis.danger", language), after=mark)
-    assert await _crisis_replies(harness, user, outbox_mark) == [harness.text("crisis.danger", language)]
+    first = harness.part("crisis.danger", language, promise="", ask_call=True)
+    reply = await harness.standin.wait_for(user, first, after=mark)
+    assert await _crisis_replies(harness, user, outbox_mark) == [
+        harness.text("crisis.danger", language, promise=harness.promise(language), ask_call=True)
+    ]
     for contact in ("911", "1-800-799-7233", "START", "88788"):
         assert contact in (reply.text or "")
     assert [label for label, _ in reply.buttons()] == [
@@ -70,11 +73,13 @@ async def test_intent_to_harm_someone_gets_its_own_reply_not_the_suicide_text(
     mark, outbox_mark = harness.standin.mark(user), await _outbox_mark(harness)
     await harness.standin.send_text(user, HARM[language])
     reply = await harness.standin.wait_for(
-        user, harness.part("crisis.harm_others", language), after=mark, timeout=WAIT
+        user, harness.part("crisis.harm_others", language, promise=""), after=mark, timeout=WAIT
     )
-    assert await _crisis_replies(harness, user, outbox_mark) == [harness.text("crisis.harm_others", language)]
+    assert await _crisis_replies(harness, user, outbox_mark) == [
+        harness.text("crisis.harm_others", language, promise=harness.promise(language))
+    ]
     assert "911" in (reply.text or "") and "988" in (reply.text or "")
-    suicide_text = harness.part("crisis.imminent", language, overdose=False, plan_contacts=None)
+    suicide_text = harness.part("crisis.imminent", language, overdose=False, plan_contacts=None, promise="")
     assert not any(suicide_text in (m.text or "") for m in harness.standin.transcript(user)[mark:])
     alert = await harness.standin.wait_for(
         counselor_user, harness.part("escalation.alert", level=harness.text("escalation.levels.imminent"))

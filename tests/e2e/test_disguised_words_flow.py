@@ -16,7 +16,9 @@ async def _crisis_reply_and_page(harness: BotHarness, counselor: tuple[int, int]
     counselor_user, counselor_id = counselor
     patient_user = harness.new_user_id()
     patient_id = await harness.enroll(patient_user, counselor_id)
-    expected = harness.runtime.text("crisis.imminent", "en", overdose=False, plan_contacts=None)
+    expected = harness.runtime.text(
+        "crisis.imminent", "en", overdose=False, plan_contacts=None, promise=harness.promise()
+    )
     reply = await harness.say(patient_user, text, expected.splitlines()[0])
     assert reply.text == expected
     patient = await harness.patient(patient_user)

@@ -138,7 +138,7 @@ async def test_an_imminent_message_is_answered_while_the_database_is_down(
     monkeypatch.setattr(polling, "store_updates", store_while_up)
     mark = harness.standin.mark(patient_user)
     await harness.standin.send_text(patient_user, CRISIS)
-    crisis_line = harness.part("crisis.imminent", overdose=False, plan_contacts="")
+    crisis_line = harness.part("crisis.imminent", overdose=False, plan_contacts="", promise="")
     await harness.standin.wait_for(patient_user, crisis_line, after=mark)
     assert await _escalation_count(harness) == 0  # nothing could be written yet
 
@@ -172,7 +172,7 @@ async def test_a_flood_is_answered_once_and_a_crisis_inside_it_still_pages(harne
     await harness.standin.send_text(patient_user, CRISIS)
     for number in range(20):
         await harness.standin.send_text(patient_user, f"and more {number}")
-    crisis_line = harness.part("crisis.imminent", overdose=False, plan_contacts="")
+    crisis_line = harness.part("crisis.imminent", overdose=False, plan_contacts="", promise="")
     await harness.standin.wait_for(patient_user, crisis_line, after=mark, timeout=60)
     await harness.standin.wait_for(
         counselor_user,
@@ -203,7 +203,7 @@ async def test_a_502_on_the_crisis_reply_is_retried_until_it_is_delivered(harnes
     harness.standin.inject("sendMessage", Fault.server_error(502), chat_id=patient_user)
     mark = harness.standin.mark(patient_user)
     await harness.standin.send_text(patient_user, CRISIS)
-    crisis_line = harness.part("crisis.imminent", overdose=False, plan_contacts="")
+    crisis_line = harness.part("crisis.imminent", overdose=False, plan_contacts="", promise="")
     await harness.standin.wait_for(patient_user, crisis_line, after=mark, timeout=30)
     await harness.standin.wait_for(
         counselor_user,
@@ -220,7 +220,7 @@ async def test_a_429_for_one_chat_does_not_delay_another_chats_crisis_reply(harn
     await harness.standin.wait_for_call("sendMessage", timeout=10)  # the 429 has been given
     mark = harness.standin.mark(patient_user)
     await harness.standin.send_text(patient_user, CRISIS)
-    crisis_line = harness.part("crisis.imminent", overdose=False, plan_contacts="")
+    crisis_line = harness.part("crisis.imminent", overdose=False, plan_contacts="", promise="")
     await harness.standin.wait_for(patient_user, crisis_line, after=mark, timeout=5)
     await harness.standin.wait_for(
         counselor_user,
@@ -314,7 +314,9 @@ async def test_a_crash_right_after_a_fetch_loses_nothing(
 
     process = await start()
     try:
-        crisis_line = part_of(runtime.catalog, "crisis.imminent", overdose=False, plan_contacts="")
+        crisis_line = part_of(
+            runtime.catalog, "crisis.imminent", overdose=False, plan_contacts="", promise=""
+        )
         await standin.wait_for(patient_user, crisis_line, timeout=30)
         urgent = runtime.text("escalation.levels.imminent", "en")
         await standin.wait_for(

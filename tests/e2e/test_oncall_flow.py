@@ -40,9 +40,7 @@ async def test_imminent_alerts_page_the_on_call_counselor_after_hours(after_hour
     patient_id = await harness.enroll(patient_user, primary_id)
 
     # A high signal is for the care team only, even at night.
-    await harness.say(
-        patient_user, "i relapsed last night", harness.runtime.text("use.told_high", "en").splitlines()[0]
-    )
+    await harness.say(patient_user, "i relapsed last night", harness.part("use.told_high"))
     patient = await harness.patient(patient_user)
     assert patient is not None
     high = harness.text("escalation.levels.high")

@@ -173,7 +173,7 @@ async def test_after_a_crisis_message_no_to_everything_keeps_the_alert_open(harn
         user,
         question,
         harness.text("cssrs.no_button"),
-        harness.text("cssrs.result_clear_open").split(".")[0],
+        harness.text("cssrs.result_clear_open", promise="").split(".")[0],
     )
 
     [escalation] = await _escalations(harness, patient_id)
@@ -218,7 +218,9 @@ async def test_a_yes_to_intent_pages_at_once_and_the_details_say_what_was_not_as
         harness, user, question, harness.text("cssrs.no_button"), _q(harness, cssrs.Question.INTENT)
     )
     reply = await _answer(harness, user, question, harness.text("cssrs.yes_button"), "988")
-    assert harness.text("cssrs.result_urgent", plan_contacts=None).split("\n")[0] in (reply.text or "")
+    assert harness.text("cssrs.result_urgent", plan_contacts=None, promise="").split("\n")[0] in (
+        reply.text or ""
+    )
 
     alert = await harness.standin.wait_for(
         counselor_user, harness.part("escalation.alert", level=harness.text("escalation.levels.imminent"))
@@ -281,7 +283,7 @@ async def test_behaviour_long_ago_is_high_and_a_repeat_screen_is_since_last_cont
         harness, user, question, harness.text("cssrs.yes_button"), _q(harness, cssrs.Question.BEHAVIOR_RECENT)
     )
     await _answer(
-        harness, user, question, harness.text("cssrs.no_button"), harness.text("cssrs.result_concern")
+        harness, user, question, harness.text("cssrs.no_button"), harness.part("cssrs.result_concern")
     )
     await harness.standin.wait_for(
         counselor_user, harness.part("escalation.alert", level=harness.text("escalation.levels.high"))

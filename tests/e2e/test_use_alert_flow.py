@@ -93,6 +93,7 @@ async def test_a_typed_use_is_tiered_flag_or_page(harness: BotHarness, language:
     )
     for advice in ("not_alone", "naloxone", "test_strips"):
         assert harness.text(f"use.advice.{advice}", language) in (reply.text or "")
+    assert harness.promise(language) in (reply.text or "")  # only what the clinic can keep now (item 6)
     await _high_alert(harness, counselor_user, user)
     [escalation] = await _escalations(harness, patient_id)
     assert (escalation.level, escalation.category) == ("high", "relapse")
