@@ -21,7 +21,8 @@ async def _alerted(harness: BotHarness, language: str) -> tuple[int, int, int, B
     user = harness.new_user_id()
     patient_id = await harness.enroll(user, counselor_id, language=language)
     await harness.standin.send_text(user, CRISIS[language])
-    alert = await harness.standin.wait_for(counselor_user, "URGENT alert", timeout=WAIT)
+    urgent = harness.part("escalation.alert", level=harness.text("escalation.levels.imminent"))
+    alert = await harness.standin.wait_for(counselor_user, urgent, timeout=WAIT)
     return counselor_user, user, patient_id, alert
 
 

@@ -76,7 +76,9 @@ async def test_in_office_hours_the_care_team_will_contact_them_today(
     assert TEST_CLINIC["PROGRAM_NAME"] in today and TEST_CLINIC["CLINIC_PHONE"] in today
     # The old promise ("someone will reach out"), which nobody might keep at night, is gone.
     assert "someone will reach out" not in reply and "alguien se va a comunicar" not in reply
-    await harness.standin.wait_for(counselor_user, "URGENT alert")
+    await harness.standin.wait_for(
+        counselor_user, harness.part("escalation.alert", level=harness.text("escalation.levels.imminent"))
+    )
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
@@ -92,7 +94,9 @@ async def test_after_hours_the_patient_hears_that_the_on_call_counselor_was_page
     reply = await _crisis_reply(harness, user, CRISIS[language], "crisis.imminent", language)
     on_call = harness.runtime.text("promise.on_call", language)
     assert reply.endswith(on_call) and TEST_CLINIC["AFTER_HOURS_PHONE"] in on_call
-    await harness.standin.wait_for(on_call_user, "URGENT alert")
+    await harness.standin.wait_for(
+        on_call_user, harness.part("escalation.alert", level=harness.text("escalation.levels.imminent"))
+    )
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
@@ -126,7 +130,12 @@ async def test_after_hours_with_nobody_paged_they_hear_when_someone_will_call_in
     assert later in reply
     assert TEST_CLINIC["AFTER_HOURS_PHONE"] in later and clock in later
     assert text("promise.on_call", language) not in reply and text("promise.today", language) not in reply
-    await harness.standin.wait_for(counselor_user, "High alert")
+    patient = await harness.patient(user)
+    assert patient is not None
+    high = harness.text("escalation.levels.high")
+    await harness.standin.wait_for(
+        counselor_user, harness.part("escalation.alert", level=high, alias=patient.alias)
+    )
 
 
 def test_run_refuses_to_start_without_the_clinic_settings(cli: CommandLine) -> None:
