@@ -126,7 +126,7 @@ async def test_an_existing_patient_agrees_at_their_next_message_without_set_up(
         before.language,
     )
     # From now on their words go where they always did.
-    await harness.say(user, "hello", text("input.not_understood", language).splitlines()[0])
+    await harness.say(user, "the bus was late", text("input.not_understood", language).splitlines()[0])
 
     # Withdrawing consent withdraws every version in force.
     prompt = await harness.say(user, "/revoke", text("revoke.confirm_prompt", language).splitlines()[0])

@@ -82,7 +82,7 @@ async def test_advice_after_a_check_in_use_fits_what_was_used(
     else:
         how = await harness.tap(user, what, label, harness.part("checkin.ask.use_how", language))
         reply = await harness.tap(user, how, harness.text("checkin.buttons.use_how.neither", language), told)
-    expected = [harness.text(f"use.told_{tier}", language)]
+    expected = [harness.text(f"use.told_{tier}", language, promise=harness.promise(language))]
     expected += [harness.text(f"use.advice.{advice}", language) for advice in BY_SUBSTANCE[substance]]
     assert reply.text == "\n\n".join(expected)
     if substance == "opioid":
