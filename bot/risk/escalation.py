@@ -105,18 +105,13 @@ def _append_detail(escalation: Escalation, detail: str) -> None:
     escalation.detail = joined[-DETAIL_LIMIT:]  # the newest words; an alert's details fit one message
 
 
-async def add_detail(
-    session: AsyncSession,
-    patient: Patient,
-    category: Category,
-    detail: str,
-    now: datetime,
-    settings: Settings,
+async def _open_in_window(
+    session: AsyncSession, patient: Patient, category: Category, now: datetime, settings: Settings
 ) -> Escalation | None:
-    """Words that belong to an open escalation raised without them (a use disclosed with a tap, then what was
-    used typed in answer to the next question): kept behind "Show details". No new page: nothing got worse."""
+    """The patient's newest unresolved escalation of this category with a signal inside the grouping window,
+    locked against a re-page of the same escalation at the same moment (its stage)."""
     window = now - timedelta(hours=settings.escalation_group_hours)
-    existing = await session.scalar(
+    return await session.scalar(
         select(Escalation)
         .where(
             Escalation.patient_id == patient.id,
@@ -128,6 +123,19 @@ async def add_detail(
         .limit(1)
         .with_for_update()
     )
+
+
+async def add_detail(
+    session: AsyncSession,
+    patient: Patient,
+    category: Category,
+    detail: str,
+    now: datetime,
+    settings: Settings,
+) -> Escalation | None:
+    """Words that belong to an open escalation raised without them (a use disclosed with a tap, then what was
+    used typed in answer to the next question): kept behind "Show details". No new page: nothing got worse."""
+    existing = await _open_in_window(session, patient, category, now, settings)
     if existing is not None and detail.strip():
         _append_detail(existing, detail.strip())
     return existing
@@ -145,19 +153,7 @@ async def raise_escalation(
 ) -> Raised:
     """Open an escalation, or join an open one for the same patient and category within the grouping
     window. A stronger signal raises the open one and pages again; an imminent signal always pages."""
-    window = now - timedelta(hours=settings.escalation_group_hours)
-    existing = await session.scalar(
-        select(Escalation)
-        .where(
-            Escalation.patient_id == patient.id,
-            Escalation.category == category.value,
-            Escalation.status != EscalationStatus.RESOLVED,
-            Escalation.last_signal_at > window,
-        )
-        .order_by(Escalation.id.desc())
-        .limit(1)
-        .with_for_update()  # against a re-page of the same escalation at the same moment (its stage)
-    )
+    existing = await _open_in_window(session, patient, category, now, settings)
     if existing is not None:
         stronger = level > RiskLevel.parse(existing.level)
         existing.last_signal_at = now
