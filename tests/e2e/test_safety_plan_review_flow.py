@@ -17,11 +17,11 @@ from bot.core import db
 from bot.core.config import Settings
 from bot.core.models import CareFlag, utcnow
 from bot.risk.safety_plan import TOLD_WINDOW
-from tests.harness import BotHarness
+from tests.harness import TEST_CLINIC_VALUES, BotHarness
 
-CLINIC_PHONE = "(555) 010-2000"
-AFTER_HOURS_PHONE = "(555) 010-2999"
-PROGRAM = "Riverside Evening IOP"
+CLINIC_PHONE = TEST_CLINIC_VALUES["clinic_phone"]  # the harness's clinic settings
+AFTER_HOURS_PHONE = TEST_CLINIC_VALUES["after_hours_phone"]
+PROGRAM = TEST_CLINIC_VALUES["program_name"]
 CRISIS = {"en": "im going to kill myself tonight", "es": "me voy a matar esta noche"}
 # What step 4 and step 6 must name (the clinical review's list), as each language says it.
 SPONSOR = {"en": "sponsor", "es": "padrino"}
@@ -35,13 +35,6 @@ MEANS = {
         "naloxona",
     ),
 }
-
-
-@pytest.fixture
-def clinic_settings(settings: Settings) -> Settings:
-    return settings.model_copy(
-        update={"clinic_phone": CLINIC_PHONE, "after_hours_phone": AFTER_HOURS_PHONE, "program_name": PROGRAM}
-    )
 
 
 def _first(harness: BotHarness, key: str, language: str, **variables: object) -> str:
@@ -60,9 +53,9 @@ async def _flags(harness: BotHarness, patient_id: int) -> list[str]:
 
 @pytest.mark.parametrize("language", ["en", "es"])
 async def test_plan_steps_prefill_means_reason_and_the_counselor_told(
-    clinic_settings: Settings, engine: object, language: str
+    settings: Settings, engine: object, language: str
 ) -> None:
-    async with BotHarness.running(clinic_settings) as harness:
+    async with BotHarness.running(settings) as harness:
         counselor_user, counselor_id = await harness.link_counselor("Sam")
         user = harness.new_user_id()
         patient_id = await harness.enroll(user, counselor_id, language=language)

@@ -16,10 +16,10 @@ from bot.core.models import EscalationStatus, OutboxMessage, Patient, PatientSta
 from bot.risk.callbacks import SOS, SosButton
 from devtools.simulator import BotMessage
 from tests.e2e.test_crisis_flow import _escalations
-from tests.harness import BotHarness, until
+from tests.harness import TEST_CLINIC_VALUES, BotHarness, until
 
-CLINIC_PHONE = "(555) 010-2000"
-AFTER_HOURS_PHONE = "(555) 010-2999"
+CLINIC_PHONE = TEST_CLINIC_VALUES["clinic_phone"]  # the harness's clinic settings
+AFTER_HOURS_PHONE = TEST_CLINIC_VALUES["after_hours_phone"]
 TELL_TEAM = SOS.pack(SosButton("team"))
 
 
@@ -56,16 +56,11 @@ async def test_sos_is_first_in_the_command_menu_in_both_languages(harness: BotHa
         assert first == {"command": "sos", "description": harness.runtime.text("commands.sos", language)}
 
 
-@pytest.fixture
-def clinic_settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"clinic_phone": CLINIC_PHONE, "after_hours_phone": AFTER_HOURS_PHONE})
-
-
 @pytest.mark.parametrize("language", ["en", "es"])
 async def test_help_now_shows_lines_and_plan_and_tells_the_care_team_once(
-    clinic_settings: Settings, engine: object, language: str
+    settings: Settings, engine: object, language: str
 ) -> None:
-    async with BotHarness.running(clinic_settings) as harness:
+    async with BotHarness.running(settings) as harness:
         counselor_user, counselor_id = await harness.link_counselor("Sam")
         user = harness.new_user_id()
         patient_id = await harness.enroll(user, counselor_id, language=language)
