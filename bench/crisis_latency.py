@@ -126,12 +126,14 @@ def check_texts(runtime: Runtime) -> Texts:
     def first(key: str, **variables: object) -> str:
         return runtime.text(key, "en", **variables).strip().splitlines()[0]
 
+    # the promise line (what the care team will do) depends on the hour: the first line does not
+    reply = {"overdose": False, "plan_contacts": "", "promise": runtime.text("promise.delayed", "en")}
     texts = Texts(
-        crisis=first("crisis.imminent", overdose=False, plan_contacts=""),
+        crisis=first("crisis.imminent", **reply),
         help=first("help.patient_active"),
         stranger=first("stranger.not_enrolled"),
     )
-    if "988" not in runtime.text("crisis.imminent", "en", overdose=False, plan_contacts=""):
+    if "988" not in runtime.text("crisis.imminent", "en", **reply):
         raise SystemExit("the crisis reply does not name 988")
     return texts
 
