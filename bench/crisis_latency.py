@@ -53,6 +53,7 @@ import math
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -83,6 +84,7 @@ from bot.runtime import Runtime  # noqa: E402
 from devtools.simulator import BotMessage, Fault, RateLimit, TelegramStandIn  # noqa: E402
 
 TOKEN = "123456789:BENCH-token-for-the-local-stand-in"
+WEBHOOK_SECRET = "bench-webhook-secret-0123456789"
 KEY = Fernet.generate_key().decode()  # one run's databases, one key
 ZONE = "America/New_York"
 COUNSELOR_USER = 6_999_999
@@ -104,7 +106,7 @@ CRISIS_BOUND = 120.0  # seconds a crisis reply or page may take before it counts
 REPLY_BOUND = 30.0  # seconds after the others stop writing that their last replies may still take
 DRAIN_BOUND = 600.0  # seconds the inbox may take to empty after a flood
 CRASH_BOUND = 120.0  # seconds after the restart within which every update must have been answered
-START_BOUND = 90.0  # seconds for the bot to start polling
+START_BOUND = 180.0  # seconds for the bot to start taking updates (a loaded machine, a profiler)
 
 
 @dataclass
@@ -211,7 +213,17 @@ async def inbox_counts(engine: AsyncEngine) -> dict[str, int]:
 # ---- the bot process -------------------------------------------------------------------------------------
 
 
-def start_bot(url: str, api: str, log_path: Path, profile: Path | None = None) -> subprocess.Popen[bytes]:
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def start_bot(
+    url: str, api: str, log_path: Path, profile: Path | None = None, webhook_port: int | None = None
+) -> subprocess.Popen[bytes]:
+    """`python -m bot run`, or with `webhook_port` `run --webhook` listening there (the stand-in posts)."""
     env = dict(os.environ)
     env.update(
         BOT_TOKEN=TOKEN,
@@ -222,10 +234,35 @@ def start_bot(url: str, api: str, log_path: Path, profile: Path | None = None) -
         LOG_LEVEL="WARNING",
         **CLINIC,
     )
+    if webhook_port is not None:
+        env.update(
+            WEBHOOK_URL=f"http://127.0.0.1:{webhook_port}/telegram",
+            WEBHOOK_SECRET=WEBHOOK_SECRET,
+            WEBHOOK_PORT=str(webhook_port),
+        )
     log = log_path.open("ab")
-    profiling = [] if profile is None else ["-m", "cProfile", "-o", str(profile)]
+    mode = [] if webhook_port is None else ["--webhook"]
+    # cProfile counting the process's CPU time, not the wall clock (on a shared machine the others' load
+    # would be in it), from SIGUSR1 (sent after the warm-up: start-up left out) to the bot's exit (SIGTERM
+    # stops it in order)
+    profiling = (
+        ["-m", "bot"]
+        if profile is None
+        else [
+            "-c",
+            "import cProfile, runpy, signal, sys, time\n"
+            "profile = cProfile.Profile(time.process_time)\n"
+            "signal.signal(signal.SIGUSR1, lambda *_: profile.enable())\n"
+            "sys.argv[0] = 'bot'\n"
+            "try:\n"
+            "    runpy.run_module('bot', run_name='__main__', alter_sys=True)\n"
+            "finally:\n"
+            "    profile.disable()\n"
+            f"    profile.dump_stats({str(profile)!r})\n",
+        ]
+    )
     return subprocess.Popen(
-        [sys.executable, *profiling, "-m", "bot", "run"],
+        [sys.executable, *profiling, "run", *mode],
         cwd=ROOT,
         env=env,
         stdout=log,
@@ -417,8 +454,16 @@ class Stage:
     tg: TelegramStandIn | None = None
     bot: subprocess.Popen[bytes] | None = None
     engine: AsyncEngine | None = None
+    webhook_port: int | None = None
+
+    @property
+    def entry_call(self) -> str:
+        """The call a started bot makes once it takes updates: it polls, or it registers its webhook."""
+        return "getUpdates" if self.webhook_port is None else "setWebhook"
 
     async def __aenter__(self) -> World:
+        if self.args.mode == "webhook":
+            self.webhook_port = free_port()
         await seed(self.url, self.args.others)
         self.engine = db.make_engine(self.url, encryption_key=KEY)
         self.tg = TelegramStandIn(rate_limit=RateLimit(global_per_s=30.0, per_chat_per_s=1.0), token=TOKEN)
@@ -427,11 +472,13 @@ class Stage:
             self.tg.add_user(user)
         self.bot = self.start()
         try:
-            await self.tg.wait_for_call("getUpdates", timeout=START_BOUND)
+            await self.tg.wait_for_call(self.entry_call, timeout=START_BOUND)
         except AssertionError:
-            raise SystemExit(f"the bot did not start polling; see {self.log}") from None
+            raise SystemExit(f"the bot did not start taking updates; see {self.log}") from None
         world = World(self.tg, self.texts, [FIRST_OTHER + i for i in range(self.args.others)])
         await warm_up(world)
+        if self.args.profile is not None:
+            self.bot.send_signal(signal.SIGUSR1)  # profile from here on
         return world
 
     @property
@@ -441,7 +488,7 @@ class Stage:
     def start(self) -> subprocess.Popen[bytes]:
         assert self.tg is not None
         profile = None if self.args.profile is None else Path(self.args.profile) / f"bot-{self.name}.prof"
-        return start_bot(self.url, self.tg.base_url, self.log, profile)
+        return start_bot(self.url, self.tg.base_url, self.log, profile, self.webhook_port)
 
     async def __aexit__(self, *_: object) -> None:
         if self.bot is not None:
@@ -591,7 +638,10 @@ async def scenario_c(stage: Stage, world: World) -> dict[str, Any]:
     stage.bot = stage.start()
     restarted = time.monotonic()
     polling = asyncio.create_task(
-        until(lambda: any(c.method.lower() == "getupdates" for c in world.tg.calls[calls_from:]), START_BOUND)
+        until(
+            lambda: any(c.method.lower() == stage.entry_call.lower() for c in world.tg.calls[calls_from:]),
+            START_BOUND,
+        )
     )
 
     def help_replies(user: int) -> int:
@@ -696,6 +746,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
     result: dict[str, Any] = {
         "database": (args.database_url or "sqlite").split(":", 1)[0].split("+", 1)[0],
+        "mode": args.mode,
         "scenarios": names,
         "flood": args.flood,
         "stranger": args.stranger,
@@ -739,6 +790,13 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--scenario", choices=[*SCENARIOS, "all"], default="all")
+    parser.add_argument(
+        "--mode",
+        choices=["polling", "webhook"],
+        default="polling",
+        help="how the bot takes updates: long polling, or the stand-in posting them to `run --webhook` "
+        "(per chat in order, chats in parallel up to WEBHOOK_MAX_CONNECTIONS, as Telegram does)",
+    )
     parser.add_argument("--flood", type=int, default=10_000, help="(a) messages from one enrolled patient")
     parser.add_argument("--stranger", type=int, default=2_000, help="(a) messages from a stranger")
     parser.add_argument("--others", type=int, default=20, help="patients sending /help once a second")
@@ -753,7 +811,8 @@ def main() -> int:
     parser.add_argument(
         "--profile",
         metavar="DIR",
-        help="run the bot under cProfile, writing DIR/bot-<scenario>.prof at its exit",
+        help="profile the bot (cProfile, CPU time, from the end of the warm-up), writing "
+        "DIR/bot-<scenario>.prof at its exit",
     )
     args = parser.parse_args()
     if (

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import gc
 import logging
 import time
@@ -123,13 +122,9 @@ async def serve(
         flood_notice=fallback.answer_flood,
         concurrency=runtime.settings.inbox_concurrency,
     )
-    # The webhook's rows are served from the database (several instances may share a chat's updates: the
-    # per-chat claim keeps their order); the poller's, from memory (one poller per bot).
-    intake = (
-        WebhookServer(runtime, application, functools.partial(processor.stored, claimed=False))
-        if webhook
-        else None
-    )
+    # Both hand what they stored to the processor in memory; the webhook only rows whose chat has nothing
+    # pending elsewhere (several instances may share a chat's updates: the per-chat claim keeps their order).
+    intake = WebhookServer(runtime, application, processor) if webhook else None
     poller = None if webhook else Poller(runtime, application.bot, processor, timeout=poll_timeout)
     polling: asyncio.Task[None] | None = None
     if intake is not None:

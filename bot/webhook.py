@@ -17,7 +17,7 @@ import hmac
 import json
 import logging
 import socket
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -31,9 +31,9 @@ from telegram import Update
 from telegram.ext import Application
 
 from bot.core.db import SchemaNotCurrent, ensure_current
-from bot.intake.polling import store_updates
+from bot.intake.grouped import GroupedIntake
+from bot.intake.polling import Intake
 from bot.intake.processor import answer_crisis_without_database
-from bot.intake.store import Incoming
 from bot.metrics import CONTENT_TYPE
 
 if TYPE_CHECKING:
@@ -85,11 +85,11 @@ class WebhookServer:
         self,
         runtime: Runtime,
         application: Application,  # type: ignore[type-arg]
-        on_stored: Callable[[Sequence[Incoming]], None],
+        intake: Intake,
     ) -> None:
         self.runtime = runtime
         self.application = application
-        self.on_stored = on_stored
+        self.intake = GroupedIntake(runtime, intake)
         self.url, self._secret = runtime.settings.require_webhook()
         self.path = urlsplit(self.url).path or "/"
         self._socket: socket.socket | None = None
@@ -128,15 +128,15 @@ class WebhookServer:
             refused.labels("body").inc()
             log.warning("event=webhook.refused reason=body")
             return Response(status_code=400)
-        # Stored before Telegram hears 200: a crash after this loses nothing. If it cannot be stored, 503
-        # makes Telegram send it again; an imminent-risk message is answered from content meanwhile.
+        # Stored before Telegram hears 200 (with the other posts under way: bot.intake.grouped): a crash
+        # after this loses nothing. If it cannot be stored, 503 makes Telegram send it again; an
+        # imminent-risk message is answered from content meanwhile.
         try:
-            new = await store_updates(self.runtime, [data])
+            await self.intake.store(data)
         except Exception as error:
             log.error("event=webhook.store_failed kind=%s", type(error).__name__)
             await answer_crisis_without_database(self.runtime, self.application.bot, data)
             return Response(status_code=503)
-        self.on_stored(new)
         return Response(status_code=200)
 
     def _update(self, body: bytes) -> dict[str, Any] | None:

@@ -22,7 +22,11 @@ connection's `timeout` (sqlite3's argument of that name, from the URL or `connec
 "database is locked" error goes up as before.
 
 A statement runs to its end without yielding: fine for the short statements of handling a message; a long
-report blocks the loop for its duration (the write lock would hold other transactions back anyway).
+report blocks the loop for its duration (the write lock would hold other transactions back anyway). A commit
+is different: it waits for the disk (SQLite syncs the write-ahead log, `synchronous=FULL`, so that what was
+committed survives a power cut), several milliseconds of doing nothing. It runs in a thread of its own
+(sqlite3 lets go of the GIL meanwhile), and the loop goes on with everything that does not need the write
+lock: a parse, a screen, a send.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import asyncio
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import pool
@@ -63,6 +68,45 @@ async def _patiently(call: Callable[[], T], busy_timeout: float) -> T:
     while True:
         try:
             return call()
+        except sqlite3.OperationalError as error:
+            if not _busy(error):
+                raise
+            now = time.monotonic()
+            if deadline is None:
+                deadline = now + busy_timeout
+            if now >= deadline:
+                raise
+            await asyncio.sleep(min(_PAUSES[min(attempt, len(_PAUSES) - 1)], deadline - now))
+            attempt += 1
+
+
+# One writer at a time holds SQLite's write lock, so one thread is enough for every commit.
+_COMMITS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-commit")
+
+
+async def _in_thread(call: Callable[[], T]) -> T:
+    """`call()` in the commit thread. Cancelling the caller waits for it to finish first: the connection must
+    not be used (rolled back, closed) while the thread still commits on it."""
+    future = asyncio.get_running_loop().run_in_executor(_COMMITS, call)
+    cancelled = False
+    while not future.done():
+        try:
+            await asyncio.shield(future)
+        except asyncio.CancelledError:
+            cancelled = True  # the shield's, not the call's: wait for the call all the same
+    if cancelled:
+        raise asyncio.CancelledError
+    return future.result()
+
+
+async def _commit_patiently(call: Callable[[], None], busy_timeout: float) -> None:
+    """`call()` (a commit) in the commit thread, retried while the database is busy."""
+    deadline: float | None = None
+    attempt = 0
+    while True:
+        try:
+            await _in_thread(call)
+            return
         except sqlite3.OperationalError as error:
             if not _busy(error):
                 raise
@@ -141,7 +185,8 @@ class Connection:
         return Cursor(self)
 
     async def commit(self) -> None:
-        await self.patiently(self.raw.commit)
+        if self.raw.in_transaction:  # the sync to disk, in the commit thread
+            await _commit_patiently(self.raw.commit, self.busy_timeout)
 
     async def rollback(self) -> None:
         self.raw.rollback()

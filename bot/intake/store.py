@@ -92,10 +92,11 @@ async def add(
     *,
     claimed_by: str | None = None,
     lease: timedelta | None = None,
+    unclaimed_chats: Collection[int | None] = (),
 ) -> list[int]:
     """Store what is new; return the ids that were new (an update Telegram sends again is stored once).
     With `claimed_by`, the new rows are stored already claimed by that worker for `lease` (it handles them
-    from memory: no claim to write)."""
+    from memory: no claim to write), except those of `unclaimed_chats`."""
     if not updates:
         return []
     until = now + lease if claimed_by is not None and lease is not None else None
@@ -108,13 +109,41 @@ async def add(
             "attempts": 0,
             "next_attempt_at": now,
             "received_at": now,
-            "claimed_by": claimed_by if until is not None else None,
-            "claimed_until": until,
+            "claimed_by": claimed_by if until is not None and u.chat_id not in unclaimed_chats else None,
+            "claimed_until": until if u.chat_id not in unclaimed_chats else None,
         }
         for u in updates
     ]
     statement = _store_statement(session.get_bind().dialect.name)
     return [row[0] for row in (await session.execute(statement, rows)).all()]
+
+
+async def chats_not_held(
+    session: AsyncSession, chats: Collection[int | None], worker: str, now: datetime
+) -> set[int | None]:
+    """Those of `chats` with a pending row that `worker` does not hold on a live lease (another worker's,
+    nobody's, or waiting for a retry): a new row of such a chat must not be handled from memory ahead of
+    it. Rows without a chat always count as not held."""
+    known = [chat for chat in chats if chat is not None]
+    found: set[int | None] = {None} if None in chats else set()
+    if not known:
+        return found
+    query = (
+        select(InboxUpdate.chat_id)
+        .where(
+            InboxUpdate.chat_id.in_(known),
+            InboxUpdate.status == InboxStatus.PENDING,
+            or_(
+                InboxUpdate.claimed_by.is_(None),
+                InboxUpdate.claimed_by != worker,
+                InboxUpdate.claimed_until.is_(None),
+                InboxUpdate.claimed_until < now,
+            ),
+        )
+        .distinct()
+    )
+    found.update((await session.scalars(query)).all())
+    return found
 
 
 async def chats_with_work(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import secrets
 import time
-from collections import deque
+from collections import OrderedDict
 from typing import Any
 
 from .errors import conflict
@@ -31,10 +32,11 @@ BY_WEBHOOK = "terminated by setWebhook request"
 
 
 class UpdateQueue:
-    """Updates waiting for the bot. An update stays until confirmed (offset) or delivered (webhook)."""
+    """Updates waiting for the bot. An update stays until confirmed (offset) or delivered (webhook). Update
+    ids are consecutive: the webhook reads the queue by id (`next_id`, `get`), chat by chat."""
 
     def __init__(self) -> None:
-        self._pending: deque[dict[str, Any]] = deque()
+        self._pending: OrderedDict[int, dict[str, Any]] = OrderedDict()
         self._next_id = secrets.randbelow(FIRST_UPDATE_IDS[1] - FIRST_UPDATE_IDS[0]) + FIRST_UPDATE_IDS[0]
         self.allowed: frozenset[str] = DEFAULT_UPDATE_TYPES
         self.allowed_list: list[str] | None = None
@@ -50,7 +52,7 @@ class UpdateQueue:
             return None
         update_id = self._next_id
         self._next_id += 1
-        self._pending.append({"update_id": update_id, kind: payload})
+        self._pending[update_id] = {"update_id": update_id, kind: payload}
         self.changed.fire()
         return update_id
 
@@ -69,21 +71,30 @@ class UpdateQueue:
     def pending_count(self) -> int:
         return len(self._pending)
 
-    def first(self) -> dict[str, Any] | None:
-        return self._pending[0] if self._pending else None
+    @property
+    def next_id(self) -> int:
+        """The id the next update will get (every id below it was given out)."""
+        return self._next_id
+
+    def first_id(self) -> int | None:
+        return next(iter(self._pending), None)
+
+    def get(self, update_id: int) -> dict[str, Any] | None:
+        """The update with that id while it is pending."""
+        return self._pending.get(update_id)
 
     def confirm(self, offset: int) -> None:
         """getUpdates ``offset``: forget every update before it (negative: keep only the last -offset)."""
         if offset > 0:
-            while self._pending and self._pending[0]["update_id"] < offset:
-                self._pending.popleft()
+            while self._pending and next(iter(self._pending)) < offset:
+                self._pending.popitem(last=False)
         elif offset < 0:
             while len(self._pending) > -offset:
-                self._pending.popleft()
+                self._pending.popitem(last=False)
 
     def remove(self, update_id: int) -> None:
-        if self._pending and self._pending[0]["update_id"] == update_id:
-            self._pending.popleft()
+        """Delivered (webhook): gone, wherever it is in the queue."""
+        self._pending.pop(update_id, None)
 
     def drop_all(self) -> None:
         self._pending.clear()
@@ -117,7 +128,7 @@ class UpdateQueue:
             if self.closing:
                 return []
             if self._pending:
-                return [self._pending[i] for i in range(min(limit, len(self._pending)))]
+                return list(itertools.islice(self._pending.values(), limit))
             if time.monotonic() >= deadline:
                 return []
             await wait_until(event, deadline)

@@ -1,19 +1,26 @@
-"""Webhook mode: POST every update, in order, to the bot's URL; retry with backoff until it answers 2xx."""
+"""Webhook mode: POST every update to the bot's URL as Telegram's Bot API server does (tdlib/telegram-bot-api,
+WebhookActor): one queue per chat, each chat's updates in order and one at a time (the next only once the
+last was answered 2xx), different chats in parallel up to ``max_connections`` requests at once; a failed
+update is retried with backoff, holding back its own chat only. Updates are taken from the queue in order
+while fewer than twice ``max_connections`` chats have some waiting (Telegram's loading window)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import ipaddress
+import itertools
 import logging
 import time
+from collections import deque
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
 from .errors import bad_request
-from .sync import Pulse, wait_until
+from .sync import Pulse
 from .updates import UpdateQueue
 
 log = logging.getLogger(__name__)
@@ -43,6 +50,24 @@ def check_secret(secret: str) -> None:
         raise bad_request("secret token contains unallowed characters")
 
 
+def chat_key(update: dict[str, Any]) -> object:
+    """The queue an update is delivered in: its chat (a button tap: the chat of its message, else the user
+    who tapped); an update about no chat gets a queue of its own, as at Telegram."""
+    for key, body in update.items():
+        if key == "update_id" or not isinstance(body, dict):
+            continue
+        chat = body.get("chat")
+        if isinstance(chat, dict) and isinstance(chat.get("id"), int):
+            return chat["id"]
+        message = body.get("message")
+        if isinstance(message, dict) and isinstance(message.get("chat"), dict):
+            return message["chat"].get("id")
+        sender = body.get("from")
+        if isinstance(sender, dict) and isinstance(sender.get("id"), int):
+            return sender["id"]
+    return ("update", update.get("update_id"))
+
+
 class Webhook:
     def __init__(
         self,
@@ -63,14 +88,26 @@ class Webhook:
         self.retry_max = retry_max
         self.timeout = timeout
         self._kick = Pulse()
+        self._answered = Pulse()  # a delivery finished: a connection and maybe a chat are free
         self._task: asyncio.Task[None] | None = None
         self._client: httpx.AsyncClient | None = None
+        self._sending: set[asyncio.Task[None]] = set()
+        # What is loaded from the queue: update ids per chat, in order; chats ready to send their first, as a
+        # heap of (when, sequence, chat); each update's next backoff.
+        self._generation = 0
+        self._loaded: dict[object, deque[int]] = {}
+        self._ready: list[tuple[float, int, object]] = []
+        self._order = itertools.count()
+        self._delay: dict[int, float] = {}
+        self._next_load: int | None = None
 
     @property
     def active(self) -> bool:
         return bool(self.url)
 
     def set(self, url: str, secret: str | None, max_connections: int) -> None:
+        if url != self.url:
+            self._forget()  # a new address gets every pending update again, from the first
         self.url = url
         self.secret = secret
         self.max_connections = max_connections
@@ -87,6 +124,7 @@ class Webhook:
     def delete(self) -> None:
         self.url = ""
         self.secret = None
+        self._forget()
         self._kick.fire()
 
     def info(self) -> dict[str, Any]:
@@ -107,42 +145,113 @@ class Webhook:
 
     async def close(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
+        sending, self._sending = self._sending, set()
+        for pending in [*([task] if task is not None else []), *sending]:
+            pending.cancel()
+        for pending in [*([task] if task is not None else []), *sending]:
             with contextlib.suppress(asyncio.CancelledError):
-                await task
+                await pending
+        self._forget()  # what was under way is still in the queue: sent again after a restart
         if self._client is not None:
             await self._client.aclose()
             self._client = None
 
+    def _forget(self) -> None:
+        """Drop what was loaded (it stays in the queue); deliveries under way finish on their own."""
+        self._generation += 1
+        self._loaded = {}
+        self._ready = []
+        self._delay = {}
+        self._next_load = None
+
+    def _load(self) -> None:
+        """Take new updates from the queue, in order, while fewer than 2 * max_connections chats wait."""
+        if self._next_load is None:
+            first = self.queue.first_id()
+            self._next_load = self.queue.next_id if first is None else first
+        now = time.monotonic()
+        while self._next_load < self.queue.next_id and len(self._loaded) < 2 * self.max_connections:
+            update_id = self._next_load
+            self._next_load += 1
+            update = self.queue.get(update_id)
+            if update is None:
+                continue  # confirmed or dropped meanwhile
+            key = chat_key(update)
+            waiting = self._loaded.get(key)
+            if waiting is None:
+                self._loaded[key] = deque([update_id])
+                heapq.heappush(self._ready, (now, next(self._order), key))
+            else:
+                waiting.append(update_id)
+
     async def _run(self) -> None:
-        delay = self.retry_initial
         while self.url and not self.queue.closing:
             changed = self.queue.changed.current()
             kicked = self._kick.current()
-            update = self.queue.first()
-            if update is None:
-                waiters = [asyncio.ensure_future(changed.wait()), asyncio.ensure_future(kicked.wait())]
-                try:
-                    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    for waiter in waiters:
-                        waiter.cancel()
-                continue
-            url, secret = self.url, self.secret
-            error = await self._deliver(url, secret, update)
-            if url != self.url:
-                continue  # the webhook changed meanwhile: deliver to the new one
-            if error is None:
-                self.queue.remove(update["update_id"])
-                self.deliveries += 1
-                delay = self.retry_initial
-                continue
+            answered = self._answered.current()
+            self._load()
+            now = time.monotonic()
+            while len(self._sending) < self.max_connections and self._ready and self._ready[0][0] <= now:
+                _, _, key = heapq.heappop(self._ready)
+                self._start(key)
+            deadline = self._ready[0][0] if self._ready else now + 3600.0
+            if len(self._sending) >= self.max_connections:
+                deadline = now + 3600.0  # a connection must come free first
+            waiters = [asyncio.ensure_future(e.wait()) for e in (changed, kicked, answered)]
+            try:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()
+
+    def _start(self, key: object) -> None:
+        """Send the first waiting update of chat `key` (its chat is off the ready heap until answered)."""
+        waiting = self._loaded[key]
+        while waiting and self.queue.get(waiting[0]) is None:
+            waiting.popleft()  # confirmed or dropped meanwhile
+        if not waiting:
+            del self._loaded[key]
+            return
+        update = self.queue.get(waiting[0])
+        assert update is not None
+        task = asyncio.get_running_loop().create_task(
+            self._send(key, update, self._generation), name="telegram-standin-webhook-send"
+        )
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _send(self, key: object, update: dict[str, Any], generation: int) -> None:
+        update_id = update["update_id"]
+        try:
+            error = await self._deliver(self.url, self.secret, update)
+        finally:
+            self._answered.fire()
+        if error is None:
+            self.queue.remove(update_id)
+            self.deliveries += 1
+        else:
             self.last_error_date = int(time.time())
             self.last_error_message = error
-            log.debug("webhook delivery of update %s failed: %s", update["update_id"], error)
-            await wait_until(kicked, time.monotonic() + delay)
-            delay = min(delay * 2, self.retry_max)
+            log.debug("webhook delivery of update %s failed: %s", update_id, error)
+        if generation != self._generation:
+            return  # the webhook changed meanwhile: what is left is loaded again for the new one
+        now = time.monotonic()
+        waiting = self._loaded.get(key)
+        if waiting is None:
+            return
+        if error is None:
+            self._delay.pop(update_id, None)
+            waiting.popleft()
+            if not waiting:
+                del self._loaded[key]
+                return
+            heapq.heappush(self._ready, (now, next(self._order), key))
+            return
+        delay = self._delay.get(update_id, self.retry_initial)
+        self._delay[update_id] = min(delay * 2, self.retry_max)
+        heapq.heappush(self._ready, (now + delay, next(self._order), key))
 
     async def _deliver(self, url: str, secret: str | None, update: dict[str, Any]) -> str | None:
         if self._client is None:
