@@ -23,7 +23,8 @@ moment the stand-in received the bot's message (its `sent_at`); all clocks are t
     phase's end), a_intake_s (until the bot had stored the crisis update: Telegram was told it arrived),
     a_intake_bot_cpu_s (the CPU time the bot process spent meanwhile: on a busy machine, the figure that
     does not depend on the others' load), a_others_after_intake_p50_s / _p99_s (the /help sent after that,
-    not queued at Telegram behind the flood), a_drain_s (until no inbox row is pending). Telegram hands
+    not queued at Telegram behind the flood), a_drain_s (until no inbox row is pending) and
+    a_drain_bot_cpu_ms_per_update (the bot's CPU time from the flood's start until then, per update). Telegram hands
     updates out in order, 100 per getUpdates, and the next page only once the last is confirmed: nothing
     behind the flood can be seen before the flood has been fetched and stored. And a chat gets at most one
     message a second: a patient writing once a second whose replies fell behind during the flood stays
@@ -552,6 +553,7 @@ async def scenario_a(stage: Stage, world: World) -> dict[str, Any]:
         return None
 
     drain_s = await drained()
+    cpu_drained = cpu_seconds(stage.bot)
     counts = await inbox_counts(engine)
     flood_replies = len(world.tg.transcript(FLOOD_USER))
     return {
@@ -571,6 +573,11 @@ async def scenario_a(stage: Stage, world: World) -> dict[str, Any]:
             cpu_at_intake - cpu_from if cpu_at_intake is not None and cpu_from is not None else None
         ),
         "a_drain_s": seconds(drain_s),
+        "a_drain_bot_cpu_ms_per_update": seconds(
+            1000 * (cpu_drained - cpu_from) / (len(senders) + 1 + others.owed())
+            if cpu_drained is not None and cpu_from is not None and drain_s is not None
+            else None
+        ),
         "a_flood_replies": flood_replies,
         "a_stranger_replies": len(world.tg.transcript(STRANGER_USER)),
         "a_inbox": counts,

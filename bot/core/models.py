@@ -607,10 +607,13 @@ class InboxUpdate(Base):
     encrypted and cleared once the update is handled."""
 
     __tablename__ = "inbox"
-    __table_args__ = (Index("ix_inbox_status_next_attempt", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_inbox_status_next_attempt", "status", "next_attempt_at"),
+        Index("ix_inbox_chat_status", "chat_id", "status", "update_id"),  # a chat's pending rows, in order
+    )
 
     update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    chat_id: Mapped[int | None] = mapped_column(BigInteger, index=True)  # updates of one chat: in order
+    chat_id: Mapped[int | None] = mapped_column(BigInteger)  # updates of one chat: in order
     payload: Mapped[str | None] = mapped_column(EncryptedText)
     status: Mapped[InboxStatus] = mapped_column(_enum(InboxStatus), default=InboxStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from bot.core.db import transaction
@@ -28,30 +28,31 @@ log = logging.getLogger(__name__)
 MOST = 200  # updates in one write at most
 
 
-def unique(raws: Sequence[Any]) -> list[store.Incoming]:
-    """The updates among `raws`, each once (Telegram may post one again while the first post is under way)."""
-    rows: dict[int, store.Incoming] = {}
-    for raw in raws:
-        try:
-            row = parse.incoming(raw)
-        except parse.NotAnUpdate:
-            log.warning("event=intake.not_an_update")
-            continue
-        rows.setdefault(row.update_id, row)
-    return list(rows.values())
-
-
 async def store_claiming(
-    runtime: Runtime, raws: Sequence[Any], worker: str | None
+    runtime: Runtime,
+    raws: Sequence[Any],
+    worker: str | None,
+    done: Sequence[int] = (),
+    *,
+    pending_elsewhere: Callable[[int | None], bool] | None = None,
 ) -> tuple[list[store.Incoming], list[store.Incoming]]:
     """Store `raws` in one transaction; return the new rows (claimed by `worker`, to hand over in memory;
-    not claimed, to serve from the database). Without a worker, none is claimed."""
-    rows = unique(raws)
+    not claimed, to serve from the database). Without a worker, none is claimed. The rows `done` (handled)
+    are marked so in passing. Which chats have pending rows the worker does not hold: the database says, or
+    `pending_elsewhere` when the process knows (SQLite serves one process: its processor knows them all)."""
+    rows = parse.unique(raws)
+    chats = {row.chat_id for row in rows}
     async with transaction(runtime.sessions) as session:
         now = utcnow()
-        chats = {row.chat_id for row in rows}
-        shared = chats if worker is None else await store.chats_not_held(session, chats, worker, now)
+        if worker is None:
+            shared = chats
+        elif pending_elsewhere is not None:
+            shared = {chat for chat in chats if chat is None or pending_elsewhere(chat)}
+        else:
+            shared = await store.chats_not_held(session, chats, worker, now)
         new = set(await store.add(session, rows, now, claimed_by=worker, lease=LEASE, unclaimed_chats=shared))
+        if done:
+            await store.mark_done(session, done, now)
     fresh = [row for row in rows if row.update_id in new]
     return [r for r in fresh if r.chat_id not in shared], [r for r in fresh if r.chat_id in shared]
 
@@ -65,29 +66,37 @@ class GroupedIntake:
         self.intake = intake
         self._waiting: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
+        self._one_process = intake.served_from_database if runtime.engine.dialect.name == "sqlite" else None
 
     async def store(self, raw: dict[str, Any]) -> None:
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiting.append((raw, done))
+        written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((raw, written))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write(), name="webhook-intake")
-        await asyncio.shield(done)  # a request given up on is still written with the others
+        await asyncio.shield(written)  # a request given up on is still written with the others
 
     async def _write(self) -> None:
         while self._waiting:
             batch, self._waiting = self._waiting[:MOST], self._waiting[MOST:]
+            handled = self.intake.take_done()
             try:
                 claimed, shared = await store_claiming(
-                    self.runtime, [raw for raw, _ in batch], self.intake.claimant(len(batch))
+                    self.runtime,
+                    [raw for raw, _ in batch],
+                    self.intake.claimant(len(batch)),
+                    handled,
+                    pending_elsewhere=self._one_process,
                 )
+                self.intake.done_written(handled)
             except Exception as error:
-                for _, done in batch:
-                    if not done.done():
-                        done.set_exception(error)
-                        done.exception()  # retrieved: a request given up on must not log it as lost
+                self.intake.done_not_written(handled)
+                for _, written in batch:
+                    if not written.done():
+                        written.set_exception(error)
+                        written.exception()  # retrieved: a request given up on must not log it as lost
                 continue
             self.intake.stored(shared, claimed=False)
             self.intake.stored(claimed, claimed=True)
-            for _, done in batch:
-                if not done.done():
-                    done.set_result(None)
+            for _, written in batch:
+                if not written.done():
+                    written.set_result(None)

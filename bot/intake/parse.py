@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from bot.intake.store import Incoming
+
+log = logging.getLogger(__name__)
 
 _MESSAGE_KINDS = ("message", "edited_message", "channel_post", "edited_channel_post", "business_message")
 _CHAT_MEMBER_KINDS = ("my_chat_member", "chat_member", "chat_join_request")
@@ -57,6 +61,21 @@ def incoming(raw: object) -> Incoming:
     if update_id is None or not 0 <= update_id < 2**63:
         raise NotAnUpdate("no integer update_id")
     return Incoming(update_id, chat_of(raw), json.dumps(raw, separators=(",", ":"), ensure_ascii=False))
+
+
+def unique(raws: Iterable[Any]) -> list[Incoming]:
+    """The updates among `raws` as the inbox stores them, each once (a page or a group of posts may hold one
+    twice: Telegram posts an update again while the first post is under way). Bodies that are not updates
+    are dropped with a log line (they never will be)."""
+    rows: dict[int, Incoming] = {}
+    for raw in raws:
+        try:
+            row = incoming(raw)
+        except NotAnUpdate:
+            log.warning("event=intake.not_an_update")
+            continue
+        rows.setdefault(row.update_id, row)
+    return list(rows.values())
 
 
 def typed(raw: dict[str, Any]) -> Typed | None:

@@ -30,19 +30,17 @@ RETRY_SECONDS = (0.5, 1, 2, 5, 10)  # waits between tries after a failure, the l
 
 
 async def store_updates(
-    runtime: Runtime, raws: list[Any], *, claimed_by: str | None = None
+    runtime: Runtime, raws: list[Any], *, claimed_by: str | None = None, done: Sequence[int] = ()
 ) -> list[store.Incoming]:
     """Write the updates to the inbox; return those that were new. Bodies that are not updates are dropped
     with a log line (they never will be). With `claimed_by`, the new rows are stored claimed by that worker
-    (the processor takes them from memory)."""
-    rows = []
-    for raw in raws:
-        try:
-            rows.append(parse.incoming(raw))
-        except parse.NotAnUpdate:
-            log.warning("event=intake.not_an_update")
+    (the processor takes them from memory). The rows `done` (handled) are marked so in passing."""
+    rows = parse.unique(raws)
     async with transaction(runtime.sessions) as session:
-        new = set(await store.add(session, rows, utcnow(), claimed_by=claimed_by, lease=processor.LEASE))
+        now = utcnow()
+        new = set(await store.add(session, rows, now, claimed_by=claimed_by, lease=processor.LEASE))
+        if done:
+            await store.mark_done(session, done, now)
     return [row for row in rows if row.update_id in new]
 
 
@@ -52,6 +50,14 @@ class Intake(Protocol):
     def claimant(self, count: int) -> str | None: ...
 
     def stored(self, rows: Sequence[store.Incoming], *, claimed: bool) -> None: ...
+
+    def served_from_database(self, chat_id: int | None) -> bool: ...
+
+    def take_done(self) -> list[int]: ...
+
+    def done_written(self, update_ids: Sequence[int]) -> None: ...
+
+    def done_not_written(self, update_ids: Sequence[int]) -> None: ...
 
 
 class Poller:
@@ -119,10 +125,13 @@ class Poller:
         failures = 0
         while True:
             claimant = self.intake.claimant(len(raws))
+            done = self.intake.take_done()
             try:
-                new = await store_updates(self.runtime, raws, claimed_by=claimant)
+                new = await store_updates(self.runtime, raws, claimed_by=claimant, done=done)
+                self.intake.done_written(done)
                 break
             except Exception as error:
+                self.intake.done_not_written(done)
                 failures += 1
                 log.error("event=intake.store_failed count=%d kind=%s", len(raws), type(error).__name__)
                 for raw in raws:

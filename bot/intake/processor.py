@@ -125,7 +125,7 @@ class InboxProcessor:
         self._not_before: dict[int | None, float] = {}  # chats held by another worker: look again then
         self._search_now = True  # look for rows only the database has at the next pass
         self._done: list[int] = []  # handled, replies sent, not marked done yet
-        self._writing: list[int] = []  # being marked done now
+        self._writing: set[int] = set()  # being marked done now (by the recorder or a store: take_done)
         self._done_added = asyncio.Event()
         self._recorder: asyncio.Task[None] | None = None
         self._final = False  # closing: the recorder writes what is left and ends
@@ -315,23 +315,44 @@ class InboxProcessor:
             if not self._final:
                 await asyncio.sleep(DONE_EVERY_SECONDS)
             self._done_added.clear()
-            self._writing, self._done = self._done, []
-            if self._writing:
+            writing = self.take_done()
+            if writing:
                 try:
                     async with transaction(self.runtime.sessions) as session:
-                        await store.mark_done(session, self._writing, utcnow())
+                        await store.mark_done(session, writing, utcnow())
                     failures = 0
+                    self.done_written(writing)
                 except Exception as error:  # the database may be down: keep them and try again
                     failures += 1
                     log.warning("event=intake.mark_done_failed kind=%s", type(error).__name__)
-                    self._done = [*self._writing, *self._done]
-                    self._done_added.set()
+                    self.done_not_written(writing)
                     if self._final and failures >= 3:
                         return  # handled again at the next start: a duplicate, never a loss
                     await asyncio.sleep(min(0.5 * failures, 5.0))
-                self._writing = []
             if self._final and not self._done:
                 return
+
+    def served_from_database(self, chat_id: int | None) -> bool:
+        """The chat has pending rows that only the database has (this process knows of them): a new row of
+        it must be served from there too, after them."""
+        return chat_id in self._in_db
+
+    def take_done(self) -> list[int]:
+        """The rows handled and not marked done yet, for a transaction about to be written anyway (the
+        poller's next page, the webhook's next posts) to mark in passing: then marking them costs no commit
+        of its own. The caller reports back with done_written or done_not_written."""
+        taken, self._done = self._done, []
+        self._writing.update(taken)
+        return taken
+
+    def done_written(self, update_ids: Sequence[int]) -> None:
+        self._writing.difference_update(update_ids)
+
+    def done_not_written(self, update_ids: Sequence[int]) -> None:
+        """Their write failed: the recorder tries again."""
+        self._writing.difference_update(update_ids)
+        self._done = [*update_ids, *self._done]
+        self._done_added.set()
 
     async def _handle(self, row: store.Claimed) -> bool:
         """Hand one update to the handlers. False when it is finished (handled, or a flood's message stored

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, delete, exists, func, or_, select, text, update
+from sqlalchemy import Table, bindparam, delete, exists, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
@@ -70,6 +70,39 @@ def _store_statement(dialect: str) -> Any:
 
 
 _STORE: dict[str, Any] = {}
+
+# Statements run for nearly every update, built once: building one costs more than running it (the
+# compiled form is cached either way). `expanding`: the list of ids is given at execution.
+_MARK_DONE = (
+    update(InboxUpdate)
+    .where(
+        InboxUpdate.update_id.in_(bindparam("ids", expanding=True)),
+        InboxUpdate.status == InboxStatus.PENDING,
+    )
+    .values(  # what a handled row becomes: done, its words gone
+        status=InboxStatus.DONE,
+        payload=None,
+        handled_at=bindparam("now", type_=InboxUpdate.handled_at.type),
+        claimed_by=None,
+        claimed_until=None,
+        error=None,
+    )
+    .execution_options(synchronize_session=False)
+)
+_NOT_HELD = (
+    select(InboxUpdate.chat_id)
+    .where(
+        InboxUpdate.chat_id.in_(bindparam("chats", expanding=True)),
+        InboxUpdate.status == InboxStatus.PENDING,
+        or_(
+            InboxUpdate.claimed_by.is_(None),
+            InboxUpdate.claimed_by != bindparam("worker", type_=InboxUpdate.claimed_by.type),
+            InboxUpdate.claimed_until.is_(None),
+            InboxUpdate.claimed_until < bindparam("now", type_=InboxUpdate.claimed_until.type),
+        ),
+    )
+    .distinct()
+)
 
 
 def _free(now: datetime) -> ColumnElement[bool]:
@@ -126,23 +159,9 @@ async def chats_not_held(
     it. Rows without a chat always count as not held."""
     known = [chat for chat in chats if chat is not None]
     found: set[int | None] = {None} if None in chats else set()
-    if not known:
-        return found
-    query = (
-        select(InboxUpdate.chat_id)
-        .where(
-            InboxUpdate.chat_id.in_(known),
-            InboxUpdate.status == InboxStatus.PENDING,
-            or_(
-                InboxUpdate.claimed_by.is_(None),
-                InboxUpdate.claimed_by != worker,
-                InboxUpdate.claimed_until.is_(None),
-                InboxUpdate.claimed_until < now,
-            ),
-        )
-        .distinct()
-    )
-    found.update((await session.scalars(query)).all())
+    if known:
+        params = {"chats": known, "worker": worker, "now": now}
+        found.update((await session.scalars(_NOT_HELD, params)).all())
     return found
 
 
@@ -233,27 +252,10 @@ async def claim_chat(
     )
 
 
-def done_values(now: datetime) -> dict[str, object]:
-    """What a handled row becomes: done, its words gone."""
-    return {
-        "status": InboxStatus.DONE,
-        "payload": None,
-        "handled_at": now,
-        "claimed_by": None,
-        "claimed_until": None,
-        "error": None,
-    }
-
-
 async def mark_done(session: AsyncSession, update_ids: Sequence[int], now: datetime) -> None:
     if not update_ids:
         return
-    await session.execute(
-        update(InboxUpdate)
-        .where(InboxUpdate.update_id.in_(list(update_ids)), InboxUpdate.status == InboxStatus.PENDING)
-        .values(**done_values(now))
-        .execution_options(synchronize_session=False)
-    )
+    await session.execute(_MARK_DONE, {"ids": list(update_ids), "now": now})
 
 
 def backoff(attempts: int) -> timedelta:
