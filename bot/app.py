@@ -10,9 +10,11 @@ import gc
 import logging
 import time
 
+import httpx
 from telegram import BotCommand
 from telegram.error import InvalidToken, NetworkError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
+from telegram.request import HTTPXRequest
 
 from bot.careteam import notices
 from bot.content_check import review
@@ -63,6 +65,23 @@ class MeteredApplication(Application):  # type: ignore[type-arg]
             self.bot_data["runtime"].metrics.handled(update, time.perf_counter() - start)
 
 
+KEEP_ALIVE = 4  # idle connections to Telegram kept open
+
+
+def telegram_requests() -> HTTPXRequest:
+    """PTB's HTTP client, as its builder makes it, but keeping only KEEP_ALIVE idle connections: httpcore
+    checks every idle connection of its pool (a system call each) before and after each request, so idle
+    connections kept from a busy moment (one per chat handled at once) cost every later request. Requests
+    at once are not limited (a slow chat holds only its own connection)."""
+    return HTTPXRequest(
+        connection_pool_size=256,
+        connect_timeout=10,
+        read_timeout=15,
+        write_timeout=15,
+        httpx_kwargs={"limits": httpx.Limits(max_connections=256, max_keepalive_connections=KEEP_ALIVE)},
+    )
+
+
 def build_application(runtime: Runtime) -> Application:  # type: ignore[type-arg]
     """The bot's Application. It has no updater: updates come from the inbox (see bot.intake), which
     long polling and the webhook fill.
@@ -78,9 +97,7 @@ def build_application(runtime: Runtime) -> Application:  # type: ignore[type-arg
         .base_url(f"{api}/bot")
         .base_file_url(f"{api}/file/bot")
         .rate_limiter(AIORateLimiter(overall_max_rate=runtime.settings.send_rate_per_second, max_retries=0))
-        .connect_timeout(10)
-        .read_timeout(15)
-        .write_timeout(15)
+        .request(telegram_requests())
         .updater(None)
     )
     application = builder.build()

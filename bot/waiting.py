@@ -26,6 +26,7 @@ from bot.core.models import (
     SuicideScreen,
     UTCDateTime,
 )
+from bot.enrollment import consent
 from bot.risk import cssrs, safety_plan
 from bot.schedule import rules as schedule
 
@@ -37,6 +38,7 @@ class Waiting:
     exercise: CopingSession | None  # a coping exercise under way
     checkin: CheckIn | None  # open
     reason: Attendance | None  # "can't make it", its reason asked for less than `reason_within` ago
+    consent_version: str | None = None  # the version of the consent in force (bot.enrollment.consent)
 
 
 @cache
@@ -53,7 +55,12 @@ def _query(key: Literal["id", "telegram_user_id"]) -> Select[Any]:
         (Attendance, schedule.awaiting_reason_query(patient_id, since)),
     ]
     entities = [aliased(model) for model, _ in parts]
-    query = select(Patient, *entities).select_from(Patient).where(getattr(Patient, key) == bindparam("key"))
+    agreed = consent.version_in_force_query(patient_id).scalar_subquery()
+    query = (
+        select(Patient, *entities, agreed)
+        .select_from(Patient)
+        .where(getattr(Patient, key) == bindparam("key"))
+    )
     for entity, (model, part) in zip(entities, parts, strict=True):
         query = query.outerjoin(entity, entity.id == part.with_only_columns(model.id).scalar_subquery())
     return query

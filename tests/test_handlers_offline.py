@@ -32,6 +32,8 @@ from tests.records import add_patient
 
 DATE = 1_764_000_000  # 2025-11-24: any fixed moment will do, nothing here reads it
 _ids = itertools.count(1)
+# Bot API method names are case-insensitive (the bot spells some in lower case): recorded as documented
+_METHODS = {name.lower(): name for name in ("getMe", "sendMessage", "answerCallbackQuery")}
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ class OfflineRequest(BaseRequest):
         connect_timeout: object = None,
         pool_timeout: object = None,
     ) -> tuple[int, bytes]:
-        name = url.rsplit("/", 1)[-1]
+        name = _METHODS.get(url.rsplit("/", 1)[-1].lower(), url.rsplit("/", 1)[-1])
         parameters = dict(request_data.parameters) if request_data is not None else {}
         result: object
         if name == "getMe":

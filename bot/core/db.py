@@ -21,6 +21,7 @@ from bot.core import crypto, inline_sqlite
 MIGRATIONS_DIR = Path(__file__).parents[1] / "migrations"
 log = logging.getLogger(__name__)
 SQLITE_BUSY_TIMEOUT = 15.0  # seconds a SQLite transaction waits for the write lock before failing
+SQLITE_POOL_SIZE = 32  # SQLite connections kept open (INBOX_CONCURRENCY updates are handled at once)
 
 
 class SchemaNotCurrent(Exception):
@@ -46,6 +47,11 @@ def make_engine(url: str, *, encryption_key: str | None = None, **kwargs: Any) -
         parsed = parsed.set(drivername=inline_sqlite.DRIVERNAME)
         wait = {} if "timeout" in parsed.query else {"timeout": SQLITE_BUSY_TIMEOUT}
         kwargs = {**kwargs, "connect_args": {**wait, **kwargs.get("connect_args", {})}}
+        if not inline_sqlite.in_memory(parsed):
+            # A connection for each update handled at once (INBOX_CONCURRENCY) kept open: beyond the pool's
+            # size, every transaction opened and closed a file and ran its pragmas (connections are cheap to
+            # keep; their page cache fills only as pages are read).
+            kwargs = {"pool_size": SQLITE_POOL_SIZE, "max_overflow": SQLITE_POOL_SIZE, **kwargs}
     engine = create_async_engine(parsed, pool_pre_ping=backend != "sqlite", hide_parameters=True, **kwargs)
     crypto.bind(engine, crypto.Keyring.parse(encryption_key) if encryption_key else None)
     if engine.dialect.name == "sqlite":

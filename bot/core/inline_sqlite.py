@@ -252,6 +252,10 @@ class DBAPI(AsyncAdapt_dbapi_module):
         return AdaptedConnection(self, cast(AsyncIODBAPIConnection, driver))  # the part the adapter uses
 
 
+def in_memory(url: URL) -> bool:
+    return url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
+
+
 class InlineSQLiteDialect(SQLiteDialect_pysqlite):
     driver = "inline"
     is_async = True
@@ -266,8 +270,7 @@ class InlineSQLiteDialect(SQLiteDialect_pysqlite):
     def get_pool_class(cls, url: URL) -> type[pool.Pool]:
         # As SQLAlchemy's aiosqlite dialect: a pool for a file; one connection shared for an in-memory
         # database (each connection would have a database of its own).
-        in_memory = url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
-        return pool.StaticPool if in_memory else pool.AsyncAdaptedQueuePool
+        return pool.StaticPool if in_memory(url) else pool.AsyncAdaptedQueuePool
 
     def get_driver_connection(self, connection: Any) -> Any:
         return connection.driver_connection

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from bot.core import audit
 from bot.core.models import Consent, OutboxMessage, Patient, PatientStatus, utcnow
@@ -30,12 +31,31 @@ async def active_consent(session: AsyncSession, patient_id: int) -> Consent | No
     )
 
 
-async def outdated(session: AsyncSession, patient: Patient) -> bool:
+def version_in_force_query(patient_id: ColumnElement[int]) -> Select[str]:
+    """The version of the patient's consent in force (read with the patient on every message: see
+    bot.waiting)."""
+    return (
+        select(Consent.version)
+        .where(Consent.patient_id == patient_id, Consent.scope == SCOPE, Consent.revoked_at.is_(None))
+        .order_by(Consent.accepted_at.desc(), Consent.id.desc())
+        .limit(1)
+    )
+
+
+def outdated_version(patient: Patient, version_in_force: str | None) -> bool:
     """An active patient who agreed to an earlier version: asked to agree to this one (set-up is kept)."""
+    return (
+        patient.status is PatientStatus.ACTIVE
+        and version_in_force is not None
+        and version_in_force != CONSENT_VERSION
+    )
+
+
+async def outdated(session: AsyncSession, patient: Patient) -> bool:
     if patient.status is not PatientStatus.ACTIVE:
         return False
     agreed = await active_consent(session, patient.id)
-    return agreed is not None and agreed.version != CONSENT_VERSION
+    return outdated_version(patient, None if agreed is None else agreed.version)
 
 
 async def accept(session: AsyncSession, patient: Patient, *, now: datetime | None = None) -> Consent:

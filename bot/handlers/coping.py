@@ -255,7 +255,7 @@ async def show(runtime: Runtime, bot: Bot, run_id: int) -> None:
             .where(
                 CopingSession.id == run_id, CopingSession.step_index == step, CopingSession.status == status
             )
-            .values(message_id=sent.message_id)
+            .values(message_id=sent)
         )
 
 

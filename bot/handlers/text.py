@@ -92,7 +92,7 @@ async def _new_consent_first(t: Turn, patient: Patient, screening: Screening, wa
     first, and the new version is asked at their next message."""
     if screening.level is not RiskLevel.NONE or waiting.screen is not None:
         return False
-    if not await consent_rules.outdated(t.session, patient):
+    if not consent_rules.outdated_version(patient, waiting.consent_version):
         return False
     within = timedelta(minutes=t.runtime.settings.cssrs_unanswered_minutes)
     if await cssrs.awaiting_safety_answer(t.session, patient.id, utcnow(), within) is not None:
