@@ -18,7 +18,7 @@ from telegram.ext import Application
 from bot.core import db
 from bot.core.config import Settings
 from bot.core.models import InboxStatus, InboxUpdate, utcnow
-from bot.intake import parse, polling, processor, store
+from bot.intake import grouped, parse, polling, processor, store
 from bot.runtime import Runtime
 
 
@@ -87,9 +87,12 @@ async def _statuses(runtime: Runtime) -> dict[int, tuple[InboxStatus, str | None
 
 
 async def _poll(runtime: Runtime, inbox: processor.InboxProcessor, *raws: dict[str, object]) -> None:
-    """What the poller does with a page: store it claimed if there is room in memory, then hand it over."""
+    """What the poller does with a page: store it claimed if there is room in memory (marking what was
+    handled meanwhile done in passing), then hand it over."""
     claimant = inbox.claimant(len(raws))
-    new = await polling.store_updates(runtime, list(raws), claimed_by=claimant)
+    done = inbox.take_done()
+    new = await polling.store_updates(runtime, list(raws), claimed_by=claimant, done=done)
+    inbox.done_written(done)
     inbox.stored(new, claimed=claimant is not None)
 
 
@@ -254,3 +257,79 @@ async def test_a_row_being_handled_keeps_its_lease(
         await _until(lambda: handlers.seen == [1])
     finally:
         await inbox.close()
+
+
+async def test_rows_handled_are_marked_done_by_the_next_page_without_a_write_of_their_own(
+    runtime: Runtime, inbox: processor.InboxProcessor, handlers: _Handlers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(processor, "DONE_EVERY_SECONDS", 5.0)  # the recorder waits longer than this test
+    await inbox.start()
+    try:
+        await _poll(runtime, inbox, _message(1, 10), _message(2, 11))
+        await _until(lambda: len(handlers.seen) == 2)
+        assert (await _statuses(runtime))[1] == (InboxStatus.PENDING, inbox.worker)
+        await _poll(runtime, inbox, _message(3, 10))  # its transaction marks 1 and 2
+        statuses = await _statuses(runtime)
+        assert statuses[1] == statuses[2] == (InboxStatus.DONE, None)
+        await _until(lambda: len(handlers.seen) == 3)
+    finally:
+        await inbox.close()
+
+
+async def test_webhook_posts_at_once_are_written_together_and_handed_over_in_memory(
+    runtime: Runtime, inbox: processor.InboxProcessor, handlers: _Handlers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Telegram posts several chats' updates at once: one transaction stores them all, and the processor
+    takes them from memory (no claim), as it does the poller's pages."""
+    writes: list[int] = []
+    claims: list[object] = []
+    real_add, real_claim = store.add, store.claim_chat
+
+    async def add(session: Any, updates: Any, *args: Any, **kwargs: Any) -> list[int]:
+        writes.append(len(updates))
+        return await real_add(session, updates, *args, **kwargs)
+
+    async def claim_chat(*args: Any, **kwargs: Any) -> Any:
+        claims.append(args[1])
+        return await real_claim(*args, **kwargs)
+
+    monkeypatch.setattr(store, "add", add)
+    monkeypatch.setattr(store, "claim_chat", claim_chat)
+    intake = grouped.GroupedIntake(runtime, inbox)
+    await inbox.start()
+    try:
+        await asyncio.gather(*(intake.store(_message(200 + n, 20 + n)) for n in range(10)))
+        await _until(lambda: len(handlers.seen) == 10)
+    finally:
+        await inbox.close()
+    assert writes == [10]
+    assert claims == []
+    assert sorted(handlers.seen) == list(range(200, 210))
+
+
+async def test_a_webhook_row_of_a_chat_with_rows_in_the_database_waits_for_them(
+    runtime: Runtime, inbox: processor.InboxProcessor, handlers: _Handlers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows of the chat are pending in the database (another instance's, or left from before a restart): the
+    new one is stored unclaimed and served from the database after them, never from memory ahead of them."""
+    async with db.transaction(runtime.sessions) as session:
+        await store.add(session, [parse.incoming(_message(n, 10)) for n in (1, 2, 3)], utcnow())
+    unclaimed: list[object] = []
+    real_add = store.add
+
+    async def add(*args: Any, **kwargs: Any) -> list[int]:
+        unclaimed.append(set(kwargs.get("unclaimed_chats", ())))
+        return await real_add(*args, **kwargs)
+
+    monkeypatch.setattr(store, "add", add)
+    intake = grouped.GroupedIntake(runtime, inbox)
+    await inbox.start()
+    try:
+        await intake.store(_message(4, 10))
+        await intake.store(_message(5, 11))  # a chat with nothing pending: handed over in memory
+        # chat 10 is stored unclaimed unless its rows were already in this worker's hands by then
+        assert unclaimed[0] <= {10} and unclaimed[1] == set()
+        await _until(lambda: len(handlers.seen) == 5)
+    finally:
+        await inbox.close()
+    assert [u for u in handlers.seen if u != 5] == [1, 2, 3, 4]

@@ -11,6 +11,7 @@ import textwrap
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -87,6 +88,38 @@ async def test_a_transaction_waits_for_another_of_this_process_without_blocking_
     finally:
         await first.dispose()
         await second.dispose()
+
+
+class SlowDisk:
+    """A sqlite3 connection whose commit takes `seconds` of waiting (as a sync to a busy disk does)."""
+
+    def __init__(self, raw: Any, seconds: float) -> None:
+        self._raw = raw
+        self._seconds = seconds
+
+    def commit(self) -> None:
+        time.sleep(self._seconds)  # blocks the thread it runs on, as the disk's sync would
+        self._raw.commit()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._raw, name)
+
+
+async def test_a_commit_waits_for_the_disk_without_blocking_the_loop(url: str) -> None:
+    engine = db.make_engine(url)
+    try:
+        async with engine.connect() as connection:
+            raw = await connection.get_raw_connection()
+            driver = raw.driver_connection
+            assert isinstance(driver, inline_sqlite.Connection)
+            driver.raw = SlowDisk(driver.raw, 0.3)  # type: ignore[assignment]
+            await connection.execute(text("INSERT INTO notes (body) VALUES ('synced')"))
+            with Ticker() as ticker:
+                await connection.commit()
+                assert ticker.ticks >= 20  # the loop ran while the commit waited (60 ticks if never held up)
+        assert await _count(engine) == 1
+    finally:
+        await engine.dispose()
 
 
 async def test_a_transaction_waits_for_another_process(url: str) -> None:

@@ -649,6 +649,63 @@ async def test_webhook_delivery_with_secret_and_retries(standin: TelegramStandIn
         await receiver.server.stop()
 
 
+class HoldingReceiver:
+    """A webhook endpoint that holds its answer to the update with text `held` until `release` is set, and
+    records what arrives (text) and how many posts were open at once."""
+
+    def __init__(self, held: str) -> None:
+        self.held = held
+        self.release = asyncio.Event()
+        self.arrived: list[str] = []
+        self.open = 0
+        self.most_open = 0
+        self.changed = asyncio.Event()
+        self.server = HttpServer(Starlette(routes=[Route("/hook", self.hook, methods=["POST"])]))
+
+    async def hook(self, request: Request) -> Response:
+        text = (await request.json())["message"]["text"]
+        self.open += 1
+        self.most_open = max(self.most_open, self.open)
+        self.arrived.append(text)
+        self.changed.set()
+        try:
+            if text == self.held:
+                await self.release.wait()
+            return Response(status_code=200)
+        finally:
+            self.open -= 1
+
+    async def wait_arrived(self, text: str, timeout: float = 5.0) -> None:
+        async with asyncio.timeout(timeout):
+            while text not in self.arrived:
+                self.changed.clear()
+                await self.changed.wait()
+
+
+async def test_webhook_posts_chats_at_once_and_each_chat_in_order(
+    standin: TelegramStandIn, bot: telegram.Bot
+) -> None:
+    """As Telegram's Bot API server does: a chat's next update waits until its last one was answered; other
+    chats' updates do not wait for it (up to max_connections posts at once)."""
+    other = USER + 1
+    receiver = HoldingReceiver(held="first")
+    await receiver.server.start("127.0.0.1", 0)
+    try:
+        assert await bot.set_webhook(f"http://127.0.0.1:{receiver.server.port}/hook", max_connections=5)
+        await standin.send_text(USER, "first")
+        await standin.send_text(USER, "second")
+        await standin.send_text(other, "another chat")
+        await receiver.wait_arrived("another chat")  # while "first" is still unanswered
+        assert receiver.arrived == ["first", "another chat"]  # "second" waits for "first"'s answer
+        assert receiver.most_open == 2
+        receiver.release.set()
+        await receiver.wait_arrived("second")
+        assert receiver.arrived == ["first", "another chat", "second"]
+    finally:
+        receiver.release.set()
+        await receiver.server.stop()
+
+
 async def test_webhook_down_keeps_updates_pending(standin: TelegramStandIn, bot: telegram.Bot) -> None:
     receiver = Receiver()
     await receiver.server.start("127.0.0.1", 0)
