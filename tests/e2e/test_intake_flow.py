@@ -22,7 +22,7 @@ from bot.core.config import Settings
 from bot.core.models import CounselorRole, Escalation, InboxStatus, InboxUpdate, InviteKind
 from bot.core.people import add_counselor
 from bot.enrollment.invites import issue_invite
-from bot.intake import polling
+from bot.intake import grouped, polling
 from bot.runtime import Runtime
 from devtools.simulator import Fault, TelegramStandIn
 from tests.harness import TEST_TOKEN, TEST_WEBHOOK_SECRET, BotHarness, part, part_of
@@ -75,6 +75,60 @@ async def test_an_update_posted_twice_is_handled_once(settings: Settings, engine
         await until_async(done, 10, "the update marked done")
         replies = harness.standin.transcript(patient_user)[mark:]
         assert len(replies) == 1
+
+
+async def test_in_webhook_mode_a_crisis_behind_a_flood_is_answered_while_the_flood_still_comes(
+    settings: Settings, engine: object
+) -> None:
+    """Telegram posts each chat's updates in order and different chats' at once: a crisis message queued
+    behind a thousand from someone else is posted, answered and paged before that flood is all in."""
+    async with BotHarness.running(settings, webhook=True) as harness:
+        counselor_user, _, patient_user = await _counselor_and_patient(harness)
+        flooder = harness.new_user_id()
+        for number in range(1000):
+            await harness.standin.send_text(flooder, f"hello {number}")
+        mark = harness.standin.mark(patient_user)
+        await harness.standin.send_text(patient_user, CRISIS)
+        crisis_line = harness.part("crisis.imminent", overdose=False, plan_contacts="", promise="")
+        await harness.standin.wait_for(patient_user, crisis_line, after=mark, timeout=30)
+        await harness.standin.wait_for(
+            counselor_user,
+            harness.part("escalation.alert", level=harness.text("escalation.levels.imminent")),
+            timeout=30,
+        )
+        assert harness.standin.pending_updates > 0  # the flood's updates are still being posted
+
+
+async def test_in_webhook_mode_a_database_outage_is_503_and_the_crisis_is_answered_from_content(
+    settings: Settings, engine: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with BotHarness.running(settings, webhook=True) as harness:
+        counselor_user, _, patient_user = await _counselor_and_patient(harness)
+        real_store = grouped.store_claiming
+        down = {"yes": True}
+
+        async def store_while_up(*args: Any, **kwargs: Any) -> Any:
+            if down["yes"]:
+                raise OperationalError("INSERT", {}, Exception("could not connect"))
+            return await real_store(*args, **kwargs)
+
+        monkeypatch.setattr(grouped, "store_claiming", store_while_up)
+        mark = harness.standin.mark(patient_user)
+        await harness.standin.send_text(patient_user, CRISIS)
+        crisis_line = harness.part("crisis.imminent", overdose=False, plan_contacts="", promise="")
+        await harness.standin.wait_for(patient_user, crisis_line, after=mark)
+        assert harness.standin.pending_updates == 1  # 503: Telegram keeps it and posts it again
+        assert await _escalation_count(harness) == 0
+
+        down["yes"] = False  # the database is back: the post is stored, recorded and paged
+        await harness.standin.wait_for(
+            counselor_user,
+            harness.part("escalation.alert", level=harness.text("escalation.levels.imminent")),
+            timeout=15,
+        )
+        assert await _escalation_count(harness) == 1
+        sent = [m.text or "" for m in harness.standin.transcript(patient_user)[mark:]]
+        assert sum(crisis_line in text for text in sent) == 1  # the crisis reply is not sent twice
 
 
 async def test_a_failing_update_is_retried_and_parked_after_the_last_try(
