@@ -1,11 +1,12 @@
 """Benchmark: how fast a crisis message is answered and paged under a flood, a 429, a crash, a 502 (issue 17).
 
-    python bench/crisis_latency.py [--scenario a|b|c|d|all] [--flood 10000] [--stranger 2000] [--others 20]
-                                   [--others-seconds 20] [--others-interval 1] [--crash-updates 300]
-                                   [--database-url URL] [--profile DIR]
+    python bench/crisis_latency.py [--scenario a|b|c|d|all] [--mode polling|webhook] [--flood 10000]
+                                   [--stranger 2000] [--others 20] [--others-seconds 20] [--others-interval 1]
+                                   [--crash-updates 300] [--database-url URL] [--profile DIR]
 
-The real bot runs as its own process (`python -m bot run`, LOG_LEVEL=WARNING, default settings otherwise:
-SEND_RATE_PER_SECOND=25, INBOX_CONCURRENCY=32) against a Telegram stand-in in this process that enforces
+The real bot runs as its own process (`python -m bot run`, or with `--mode webhook` `run --webhook` on a free
+loopback port, LOG_LEVEL=WARNING, default settings otherwise: SEND_RATE_PER_SECOND=25, INBOX_CONCURRENCY=32,
+WEBHOOK_MAX_CONNECTIONS=40) against a Telegram stand-in in this process that enforces
 Telegram-like flood limits (30 messages/s overall, 1/s per chat after a burst of 3; 429 with retry_after
 beyond). Every scenario starts from a fresh scratch database (one counselor linked on Telegram; the flooding
 patient, the patient in crisis and `--others` patients enrolled through the real invite, consent and set-up
@@ -24,18 +25,21 @@ moment the stand-in received the bot's message (its `sent_at`); all clocks are t
     a_intake_bot_cpu_s (the CPU time the bot process spent meanwhile: on a busy machine, the figure that
     does not depend on the others' load), a_others_after_intake_p50_s / _p99_s (the /help sent after that,
     not queued at Telegram behind the flood), a_drain_s (until no inbox row is pending) and
-    a_drain_bot_cpu_ms_per_update (the bot's CPU time from the flood's start until then, per update). Telegram hands
-    updates out in order, 100 per getUpdates, and the next page only once the last is confirmed: nothing
-    behind the flood can be seen before the flood has been fetched and stored. And a chat gets at most one
-    message a second: a patient writing once a second whose replies fell behind during the flood stays
-    that far behind.
+    a_drain_bot_cpu_ms_per_update (the bot's CPU time from the flood's start until then, per update).
+    Long polling: Telegram hands updates out in order, 100 per getUpdates, and the next page only once the
+    last is confirmed: nothing behind the flood can be seen before the flood has been fetched and stored.
+    Webhook: Telegram (and the stand-in) posts each chat's updates in order, one at a time, and different
+    chats' at once (up to max_connections): the crisis message and the others' do not wait for the flood,
+    which comes in as fast as the bot stores it. Either way a chat gets at most one message a second: a
+    patient writing once a second whose replies fell behind stays that far behind.
 (b) the same others writing; one 429 with retry_after 10 is given on the first other's chat; once it has
     been given, the crisis message: b_crisis_reply_s, b_page_s, and the others' b_others_p50_s / _p99_s.
 (c) `--crash-updates` updates (each other patient sends /help up to 10 times, the rest are strangers
     saying hello, interleaved) and the crisis message are queued; the bot is killed (SIGKILL) the moment
-    Telegram has been told it got them all (its next getUpdates confirmed the crisis update: they are only
-    in the inbox now), and started again. c_lost = /help without a reply + strangers never answered + the
-    crisis message not answered, 120 s after the restart; c_not_paged, c_inbox_not_done (rows not DONE),
+    Telegram has been told it got them all (its next getUpdates confirmed the crisis update, or the webhook
+    answered its post: they are only in the inbox now), and started again. c_lost = /help without a reply
+    + strangers never answered + the crisis message not answered, 120 s after the restart; c_not_paged,
+    c_inbox_not_done (rows not DONE),
     c_duplicates, c_crisis_reply_s, c_page_s (from the crisis message, the restart included),
     c_handled_before_kill (inbox rows done at the kill) beside c_sent_before_kill (replies received).
 (d) one 502 on the crisis reply (the patient's chat): d_delivered, d_reply_s, d_page_s.
