@@ -21,6 +21,8 @@ from bot.core.models import (
     Base,
     CareAssignment,
     CareFlag,
+    CareMessage,
+    CareMessageReply,
     CheckIn,
     CheckInSource,
     CheckInStatus,
@@ -29,12 +31,17 @@ from bot.core.models import (
     CopingStatus,
     Counselor,
     CounselorNote,
+    DoseDay,
+    DoseStatus,
     Escalation,
     EscalationAlert,
     EscalationStatus,
     GroupMember,
     Invite,
     InviteKind,
+    MedicationKind,
+    MedicationPlan,
+    NaloxoneStatus,
     OutboxMessage,
     OutboxStatus,
     Patient,
@@ -200,8 +207,36 @@ async def _someone(sessions: Sessions, *, at: datetime = NOW, **fields: Any) -> 
                 CounselorNote(
                     patient_id=patient.id, counselor_id=counselor.id, text="doing better", created_at=at
                 ),
+                MedicationPlan(
+                    patient_id=patient.id,
+                    kind=MedicationKind.OTHER,
+                    other_name=WORDS,
+                    dose_time=time(9, 0),
+                    set_by="patient",
+                    active=True,
+                    created_at=at,
+                ),
+                DoseDay(
+                    patient_id=patient.id,
+                    local_day=at.date(),
+                    status=DoseStatus.MISSED,
+                    asked_at=at,
+                    answered_at=at,
+                    closes_at=at + timedelta(hours=12),
+                ),
+                NaloxoneStatus(patient_id=patient.id, has_naloxone="no", answered_at=at),
             ]
         )
+        message = CareMessage(
+            patient_id=patient.id,
+            counselor_id=counselor.id,
+            group_id=group.id,
+            text="How are you?",
+            created_at=at,
+        )
+        session.add(message)
+        await session.flush()
+        session.add(CareMessageReply(message_id=message.id, patient_id=patient.id, text=WORDS, created_at=at))
         await session.flush()
         await outbox.enqueue(
             session,

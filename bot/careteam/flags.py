@@ -32,6 +32,8 @@ class FlagKind(enum.StrEnum):
     USE_REPORTED = "use_reported"  # a use that needs no page (bot.risk.use): for the next business day
     DOSE_MISSED = "dose_missed"  # a missed or run-out buprenorphine or methadone dose
     TALK_REQUESTED = "talk_requested"  # "Talk to my care team", offered after a message about feelings
+    DOSES_MISSED = "doses_missed"  # "Missed" to the medication reminder two days in a row (bot.medcare)
+    MEDICINE_RAN_OUT = "medicine_ran_out"  # "Ran out" to the medication reminder (bot.medcare)
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,10 @@ from bot.careteam.flags import FlagKind
 from bot.checkin.callbacks import HISTORY_WINDOWS
 from bot.checkin.rules import SLEEP, TRIGGERS, USE_HOW, Question
 from bot.content.modules import Category
-from bot.core.models import EscalationStatus, PatientStatus, Rsvp
+from bot.core.models import EscalationStatus, MedicationKind, PatientStatus, Rsvp
 from bot.enrollment.onboarding import COMMON_TIMEZONES, Step
+from bot.medcare.callbacks import ANSWERS as DOSE_ANSWERS
+from bot.medcare.callbacks import NALOXONE_ANSWERS
 from bot.privacy.export import LABELS as EXPORT_LABELS
 from bot.privacy.export import value_codes
 from bot.risk.cssrs import ColumbiaRisk
@@ -30,6 +32,7 @@ PATIENT_COMMANDS = (
     "cope",
     "safetyplan",
     "schedule",
+    "meds",  # medication reminders and naloxone (issue 22)
     "history",
     "settings",
     "help",
@@ -40,6 +43,68 @@ PATIENT_COMMANDS = (
 )
 SOS_KEYS = ("sos.keyboard_button", "sos.reply", "sos.team_button", "sos.team_told", "sos.team_already")
 PLAN_KEYS = ("plan.clinic_lines",)
+MEDCARE_KEYS = (
+    *(
+        f"meds.{name}"
+        for name in (
+            "intro",
+            "current",
+            "change_button",
+            "stop_button",
+            "naloxone_button",
+            "no_thanks_button",
+            "no_thanks",
+            "stopped",
+            "ask_name",
+            "ask_time",
+            "other_time_button",
+            "type_time",
+            "ask_shot",
+            "in_days",
+            "other_day_button",
+            "not_sure_button",
+            "type_day",
+            "ask_show",
+            "private_button",
+            "show_button",
+            "ask_supply",
+            "done",
+            "dose.ask",
+            "dose.again",
+            "dose.closed",
+            "supply.reminder",
+            "supply.got_button",
+            "supply.got_shot_button",
+            "supply.next_shot",
+            "set_by_counselor",
+            "stopped_by_counselor",
+            "counselor_usage",
+            "counselor_saved",
+            "counselor_view",
+        )
+    ),
+    "naloxone.ask",
+    "naloxone.where",
+    "naloxone.replace",
+    *(
+        f"messages.{name}"
+        for name in (
+            "from_counselor",
+            "reply_button",
+            "type_reply",
+            "reply_sent",
+            "reply_gone",
+            "usage",
+            "sent",
+            "group_sent",
+            "group_not_found",
+            "not_active",
+            "reply_notice",
+            "reply_details",
+            "refused",
+        )
+    ),
+)
 CONSENT_KEYS = (
     "program.name",
     "consent.body",
@@ -335,6 +400,14 @@ def required_keys() -> frozenset[str]:
         for key in ("confirm_prompt", "confirm_button", "cancel_button", "kept", "done", "deferred")
     )
     keys.add("discharge.goodbye")
+    # medication reminders, naloxone, messages from the care team (issue 22; bot.medcare)
+    keys.update(MEDCARE_KEYS)
+    keys.update(f"meds.kinds.{kind.value}" for kind in MedicationKind)
+    keys.update(f"meds.kind_buttons.{kind.value}" for kind in MedicationKind)
+    keys.update(f"meds.dose.buttons.{answer.value}" for answer in DOSE_ANSWERS)
+    keys.update(f"meds.dose.answers.{answer.value}" for answer in DOSE_ANSWERS)
+    keys.update(f"naloxone.buttons.{answer}" for answer in NALOXONE_ANSWERS)
+    keys.update(f"naloxone.answers.{answer}" for answer in NALOXONE_ANSWERS)
     keys.update(SOS_KEYS)
     keys.update(PLAN_KEYS)
     keys.update(CONSENT_KEYS)

@@ -620,3 +620,103 @@ class InboxUpdate(Base):
     error: Mapped[str | None] = mapped_column(String(40))  # the exception's class name, never its text
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # done, or parked
+
+
+# ---- medication support, naloxone, messages from the care team (issue 22; bot.medcare) ---------------------
+
+
+class MedicationKind(enum.StrEnum):
+    BUPRENORPHINE = "buprenorphine"
+    METHADONE = "methadone"
+    NALTREXONE_DAILY = "naltrexone_daily"  # pills, every day
+    NALTREXONE_MONTHLY = "naltrexone_monthly"  # the extended-release shot, every 4 weeks: no daily doses
+    OTHER = "other"  # named by the patient or counselor (`MedicationPlan.other_name`)
+
+
+class MedicationPlan(Base):
+    """A patient's medication reminders (opt-in, set by the patient or their counselor). Daily kinds are asked
+    about at `dose_time` (the patient's local time); `next_supply` is the next refill or pick-up (daily kinds)
+    or the next shot (the monthly injection). Reminders never name the medicine unless `show_name`."""
+
+    __tablename__ = "medication_plans"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), unique=True)
+    kind: Mapped[MedicationKind] = mapped_column(_enum(MedicationKind))
+    other_name: Mapped[str | None] = mapped_column(EncryptedText)
+    dose_time: Mapped[time | None] = mapped_column(Time)
+    show_name: Mapped[bool] = mapped_column(Boolean, default=False)
+    next_supply: Mapped[date | None] = mapped_column(Date)
+    active: Mapped[bool] = mapped_column(Boolean, default=False)
+    set_by: Mapped[str] = mapped_column(String(16))  # "patient" or "counselor"
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class DoseStatus(enum.StrEnum):
+    ASKED = "asked"  # the reminder went out; no answer yet
+    TAKEN = "taken"
+    NOT_YET = "not_yet"  # asked again later, once
+    MISSED = "missed"
+    RAN_OUT = "ran_out"
+    UNANSWERED = "unanswered"  # closed without an answer (counts as neither taken nor missed)
+
+
+class DoseDay(Base):
+    """One day's dose reminder and its answer. One per patient and local day, even with several processes."""
+
+    __tablename__ = "dose_days"
+    __table_args__ = (
+        UniqueConstraint("patient_id", "local_day", name="uq_dose_days_patient_day"),
+        Index("ix_dose_days_status_closes", "status", "closes_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    local_day: Mapped[date] = mapped_column(Date)
+    status: Mapped[DoseStatus] = mapped_column(_enum(DoseStatus), default=DoseStatus.ASKED)
+    asked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ask_again_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # after "Not yet", once
+    closes_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False)  # this day's answer told the care team
+
+
+class NaloxoneStatus(Base):
+    """Whether the patient has naloxone (Narcan) at home, as they last said; and the reminder to replace it
+    after a crisis message about an overdose."""
+
+    __tablename__ = "naloxone_status"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), unique=True)
+    has_naloxone: Mapped[str | None] = mapped_column(String(8))  # "yes", "no", "unsure"; None: not answered
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    replace_reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class CareMessage(Base):
+    """A message from a counselor to a patient (`/message`), sent through the outbox; `group_id` when it
+    went to a schedule group. The words are encrypted at rest."""
+
+    __tablename__ = "care_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
+    counselor_id: Mapped[int | None] = mapped_column(ForeignKey("counselors.id", ondelete="SET NULL"))
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("patient_groups.id", ondelete="SET NULL"))
+    text: Mapped[str] = mapped_column(EncryptedText)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CareMessageReply(Base):
+    """A patient's answer to a care-team message. The counselor's notice names only the alias; the words
+    are shown behind "Show details" (audited)."""
+
+    __tablename__ = "care_message_replies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("care_messages.id", ondelete="CASCADE"), index=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
+    text: Mapped[str] = mapped_column(EncryptedText)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

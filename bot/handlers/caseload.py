@@ -14,6 +14,7 @@ from bot.checkin import rules as checkins
 from bot.checkin.history import fill_window, render_chart
 from bot.core import audit
 from bot.core.models import Counselor, CounselorRole, Patient, utcnow
+from bot.handlers import medication
 from bot.handlers import safety_plan as plan_handlers
 from bot.handlers.base import Turn
 from bot.handlers.guards import counselor_button, counselor_only
@@ -175,6 +176,7 @@ async def _show_patient(t: Turn, counselor: Counselor, patient: Patient) -> None
         photo = await asyncio.to_thread(render_chart, days, labels)
         t.send_photo(photo, t.text("caseload.chart_title", alias=patient.alias, days=SUMMARY_DAYS))
     await t.send("\n\n".join(part for part in (text, days_text) if part))
+    await t.send(await medication.counselor_view(t, counselor, patient, audit_it=False))  # meds, naloxone
     if plans.filled(plan):
         await t.reply("caseload.plan", alias=patient.alias, steps=plan_handlers.sections(t, plan))
     if notes:

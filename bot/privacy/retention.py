@@ -2,7 +2,8 @@
 
 Deleted when older than the cutoff: check-ins (closed ones), coping exercises (finished or abandoned),
 C-SSRS screeners (closed), risk signals, resolved alerts with their copies in counselors' chats, outbox rows
-that are done with (sent, failed, dropped, cancelled), session RSVPs, care flags; and patients discharged
+that are done with (sent, failed, dropped, cancelled), session RSVPs, care flags, daily dose answers, messages
+from the care team and the replies to them; and patients discharged
 before the cutoff, entirely (`bot.privacy.erasure`).
 
 Kept: anything still open (a check-in under way, an alert not resolved: the care team still needs them), a
@@ -25,10 +26,13 @@ from bot.core import audit
 from bot.core.models import (
     Attendance,
     CareFlag,
+    CareMessage,
+    CareMessageReply,
     CheckIn,
     CheckInStatus,
     CopingSession,
     CopingStatus,
+    DoseDay,
     Escalation,
     EscalationAlert,
     EscalationStatus,
@@ -55,6 +59,9 @@ TABLES = (
     "outbox",
     "attendance",
     "care_flags",
+    "dose_days",
+    "care_message_replies",
+    "care_messages",
     "patients",
 )
 DONE_OUTBOX = (
@@ -91,6 +98,12 @@ def _statements(cutoff: datetime) -> dict[str, Delete]:
             Attendance.occurrence < cutoff, Attendance.responded_at < cutoff
         ),
         "care_flags": delete(CareFlag).where(CareFlag.created_at < cutoff),
+        "dose_days": delete(DoseDay).where(DoseDay.closes_at < cutoff),
+        "care_message_replies": delete(CareMessageReply).where(CareMessageReply.created_at < cutoff),
+        "care_messages": delete(CareMessage).where(
+            CareMessage.created_at < cutoff,
+            CareMessage.id.not_in(select(CareMessageReply.message_id)),
+        ),
     }
 
 
