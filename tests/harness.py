@@ -318,7 +318,10 @@ class BotHarness:
             )
             name = self.text("language_name", language)
             done = self.text("onboarding.done", language, zone="", checkin_time="", language_name="")
+            mark = self.standin.mark(user_id)
             await self.tap(user_id, language_question, name, done.splitlines()[0])
+            # set-up ends with one more question, in a message of its own (naloxone at home: issue 22)
+            await self.standin.wait_for(user_id, self.part("naloxone.ask", language), after=mark)
         patient = await self.patient(user_id)
         assert patient is not None
         return patient.id

@@ -455,7 +455,7 @@ async def _tell_patient(t: Turn, patient: Patient, plan: MedicationPlan) -> None
     )
     now = utcnow()
     planned = outbox.Planned(
-        key=PLAN_SET_KEY.pack(PlanSetKey(plan.id, int(now.timestamp() * 1000))),
+        key=PLAN_SET_KEY.pack(PlanSetKey(plan.id, t.update.update_id)),
         kind=PLAN_SET_KIND,
         chat_id=patient.chat_id,
         text=text,

@@ -147,14 +147,18 @@ SUPPLY_KEY = Codec(
 
 @dataclass(frozen=True)
 class PlanSetKey:
-    """The patient told that their counselor set up or stopped their reminders."""
+    """The patient told that their counselor set up or stopped their reminders: once per counselor command
+    (the update that carried it)."""
 
     plan_id: int
-    stamp: int
+    update_id: int
 
 
 PLAN_SET_KIND = "med_set"
-PLAN_SET_KEY = Codec("med-set:{plan_id}:{stamp}", PlanSetKey, limit=None, plan_id=ID, stamp=COUNT)
+_UPDATE_ID: Part[int] = Part(r"[0-9]{1,19}", int)
+PLAN_SET_KEY = Codec(
+    "med-set:{plan_id}:{update_id}", PlanSetKey, limit=None, plan_id=ID, update_id=_UPDATE_ID
+)
 
 
 @dataclass(frozen=True)
