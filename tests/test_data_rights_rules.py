@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core import audit, db
 from bot.core.models import (
+    AftercareCheckIn,
+    AftercareStatus,
     AssignmentRole,
     Attendance,
     AuditEvent,
@@ -225,6 +227,16 @@ async def _someone(sessions: Sessions, *, at: datetime = NOW, **fields: Any) -> 
                     closes_at=at + timedelta(hours=12),
                 ),
                 NaloxoneStatus(patient_id=patient.id, has_naloxone="no", answered_at=at),
+                AftercareCheckIn(
+                    patient_id=patient.id,
+                    week=1,
+                    due_at=at,
+                    status=AftercareStatus.COMPLETE,
+                    asked_at=at,
+                    finished_at=at,
+                    craving=2,
+                    connected="yes",
+                ),
             ]
         )
         message = CareMessage(

@@ -1,6 +1,6 @@
-"""The patient texts of medication support, naloxone and care-team messages (issue 22) as content renders
-them: about a 6th to 8th grade reading level in both languages, no stigma words, lock-screen-safe reminders
-unless the patient chose to show the medicine's name, and naloxone's "where to get it" without a
+"""The patient texts of medication support, naloxone, care-team messages and aftercare (issue 22) as content
+renders them: about a 6th to 8th grade reading level in both languages, no stigma words, lock-screen-safe
+reminders unless the patient chose to show the medicine's name, and naloxone's "where to get it" without a
 prescription."""
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ VALUES = {
     "days": 14,
     "counselor": "Dana",
     "text": "How are you?",
+    "week": 4,
+    "last": False,
 }
 PATIENT_KEYS = (
     "meds.intro",
@@ -49,6 +51,16 @@ PATIENT_KEYS = (
     "naloxone.replace",
     "messages.type_reply",
     "messages.reply_sent",
+    "aftercare.offer",
+    "aftercare.accepted",
+    "aftercare.declined",
+    "aftercare.intro",
+    *(f"aftercare.ask.{q}" for q in ("craving", "mood", "use", "connected")),
+    "aftercare.stopped",
+    "aftercare.thanks",
+    "aftercare.help_told",
+    "aftercare.note",
+    "aftercare.ended",
 )
 
 

@@ -5,16 +5,31 @@ days, the naloxone reminder's time, and reading `/message group NAME TEXT`."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core import db
-from bot.core.models import DoseDay, DoseStatus, MedicationKind, MedicationPlan, Patient, PatientGroup
-from bot.medcare import medication, messages, naloxone
+from bot.core.models import (
+    AftercareCheckIn,
+    AftercareStatus,
+    AuditEvent,
+    DoseDay,
+    DoseStatus,
+    MedicationKind,
+    MedicationPlan,
+    Patient,
+    PatientGroup,
+    PatientStatus,
+    utcnow,
+)
+from bot.medcare import aftercare, medication, messages, naloxone
 from bot.medcare.callbacks import DOSE, MED, TYPING, DoseButton, MedButton, TypingMed, TypingReply
-from tests.records import add_patient
+from bot.privacy.discharge import ACTION
+from bot.workspace import aftercare as digest_rows
+from tests.records import add_counselor, add_patient, assign
 
 Sessions = async_sessionmaker[AsyncSession]
 NY = "America/New_York"
@@ -167,3 +182,129 @@ def test_button_data_and_typing_states_read_back() -> None:
     assert TYPING.parse("reply:12") == TypingReply(12)
     for other in ("timezone", "checkin_time", "language", None):  # /settings' and set-up's steps
         assert TYPING.parse(other) is None
+
+
+# ---- aftercare ---------------------------------------------------------------------------------------------
+
+
+async def _discharged(sessions: Sessions, at: datetime, **fields: object) -> Patient:
+    """A patient discharged at `at` (the audit log says when), with a check-in time of 20:00 in New York."""
+    patient = await add_patient(
+        sessions, timezone=NY, checkin_time=time(20, 0), status=PatientStatus.DISCHARGED, **fields
+    )
+    async with db.transaction(sessions) as session:
+        session.add(
+            AuditEvent(at=at, actor_type="cli", action=ACTION, subject_type="patient", subject_id=patient.id)
+        )
+    return patient
+
+
+async def test_aftercare_is_planned_from_the_day_of_discharge_at_the_check_in_time(
+    sessions: Sessions,
+) -> None:
+    left = datetime(2027, 2, 24, 15, 0, tzinfo=UTC)  # a Wednesday; New York changes clocks on 2027-03-14
+    patient = await _discharged(sessions, left)
+    async with db.transaction(sessions) as session:
+        found = await session.get_one(Patient, patient.id)
+        assert await aftercare.offer_open(session, found, left + timedelta(days=13))
+        assert not await aftercare.offer_open(session, found, left + timedelta(days=15))
+        rows = await aftercare.accept(session, found, left + timedelta(hours=1))
+        assert found.status is PatientStatus.AFTERCARE
+        assert not await aftercare.offer_open(session, found, left + timedelta(hours=2))  # once
+    local = [row.due_at.astimezone(ZoneInfo(NY)) for row in rows]
+    assert [(d.date(), d.time()) for d in local] == [
+        (date(2027, 2, 24) + timedelta(weeks=w), time(20, 0)) for w in aftercare.WEEKS
+    ]  # 20:00 on both sides of the clock change
+
+
+async def test_a_no_to_the_offer_is_final(sessions: Sessions) -> None:
+    left = utcnow() - timedelta(hours=2)  # the audit log records the "no" at the real time
+    patient = await _discharged(sessions, left)
+    async with db.transaction(sessions) as session:
+        found = await session.get_one(Patient, patient.id)
+        assert await aftercare.offer_open(session, found, utcnow())
+        aftercare.decline(session, found, utcnow())
+        await session.flush()
+        assert not await aftercare.offer_open(session, found, utcnow())
+
+
+async def test_aftercare_check_ins_open_close_and_end(sessions: Sessions) -> None:
+    left = datetime(2027, 2, 24, 15, 0, tzinfo=UTC)
+    patient = await _discharged(sessions, left)
+    async with db.transaction(sessions) as session:
+        found = await session.get_one(Patient, patient.id)
+        rows = {row.week: row for row in await aftercare.accept(session, found, left)}
+    week = {w: rows[w].due_at for w in aftercare.WEEKS}
+    async with db.transaction(sessions) as session:
+        assert await aftercare.open_due(session, week[1] - timedelta(seconds=1)) == []
+        [(opened, _)] = await aftercare.open_due(session, week[1])
+        assert (opened.week, opened.step) == (1, "craving")
+        Q = aftercare.Question
+        with pytest.raises(aftercare.Invalid):
+            aftercare.answer(opened, patient.id, Q.MOOD, "3", week[1])  # not the current question
+        with pytest.raises(aftercare.Invalid):
+            aftercare.answer(opened, patient.id, Q.CRAVING, "11", week[1])
+        with pytest.raises(aftercare.Closed):
+            aftercare.answer(opened, patient.id + 1, Q.CRAVING, "3", week[1])
+        assert aftercare.answer(opened, patient.id, Q.CRAVING, "3", week[1]) is Q.MOOD
+        assert aftercare.answer(opened, patient.id, Q.MOOD, "skip", week[1]) is Q.USE
+        # Left unfinished: closed as partial after the window.
+        assert await aftercare.close_expired(session, week[1] + aftercare.WINDOW - timedelta(seconds=1)) == []
+        [closed] = await aftercare.close_expired(session, week[1] + aftercare.WINDOW)
+        assert closed.status is AftercareStatus.PARTIAL and closed.skipped == ["mood"]
+        # The bot was down from week 2 to week 8: only week 8 is asked; 2 and 4 count as missed.
+        [(late, _)] = await aftercare.open_due(session, week[8])
+        assert late.week == 8
+        assert await aftercare.end_finished(session, week[8]) == []  # week 8 open, week 12 planned
+        # Stopping cancels what is left; the patient is discharged as before.
+        assert await aftercare.stop(session, found, week[8])
+        assert found.status is PatientStatus.DISCHARGED
+        statuses = {
+            row.week: row.status
+            for row in await session.scalars(
+                select(AftercareCheckIn).where(AftercareCheckIn.patient_id == patient.id)
+            )
+        }
+    assert statuses == {
+        1: AftercareStatus.PARTIAL,
+        2: AftercareStatus.MISSED,
+        4: AftercareStatus.MISSED,
+        8: AftercareStatus.CANCELLED,
+        12: AftercareStatus.CANCELLED,
+    }
+
+
+async def test_the_digest_lists_the_counselors_own_aftercare_check_ins(sessions: Sessions) -> None:
+    dana, sam = await add_counselor(sessions, "Dana"), await add_counselor(sessions, "Sam")
+    now = datetime(2027, 3, 10, 14, 0, tzinfo=UTC)
+    mine = await _discharged(sessions, now - timedelta(weeks=1), alias="Mine")
+    theirs = await _discharged(sessions, now - timedelta(weeks=1), alias="Theirs")
+    await assign(sessions, mine, dana)
+    await assign(sessions, theirs, sam)
+    async with db.transaction(sessions) as session:
+        for who in (mine, theirs):
+            session.add(
+                AftercareCheckIn(
+                    patient_id=who.id,
+                    week=1,
+                    due_at=now - timedelta(hours=3),
+                    status=AftercareStatus.COMPLETE,
+                    finished_at=now - timedelta(hours=2),
+                    craving=2,
+                    connected="yes",
+                )
+            )
+        session.add(  # finished two days ago: in an earlier digest
+            AftercareCheckIn(
+                patient_id=mine.id,
+                week=2,
+                due_at=now - timedelta(days=3),
+                status=AftercareStatus.MISSED,
+                finished_at=now - timedelta(days=2),
+            )
+        )
+    async with sessions() as session:
+        items = await digest_rows.recent(session, dana.id, now)
+        everyone = await digest_rows.recent(session, sam.id, now, whole_program=True)
+    assert [(i.alias, i.week, i.craving, i.connected) for i in items] == [("Mine", 1, 2, "yes")]
+    assert sorted(i.alias for i in everyone) == ["Mine", "Theirs"]

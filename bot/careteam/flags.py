@@ -34,6 +34,7 @@ class FlagKind(enum.StrEnum):
     TALK_REQUESTED = "talk_requested"  # "Talk to my care team", offered after a message about feelings
     DOSES_MISSED = "doses_missed"  # "Missed" to the medication reminder two days in a row (bot.medcare)
     MEDICINE_RAN_OUT = "medicine_ran_out"  # "Ran out" to the medication reminder (bot.medcare)
+    AFTERCARE_HELP = "aftercare_help"  # in aftercare: "I'd like help" finding ongoing care (bot.medcare)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ from bot.checkin.rules import SLEEP, TRIGGERS, USE_HOW, Question
 from bot.content.modules import Category
 from bot.core.models import EscalationStatus, MedicationKind, PatientStatus, Rsvp
 from bot.enrollment.onboarding import COMMON_TIMEZONES, Step
+from bot.medcare.aftercare import CONNECTED as AFTERCARE_CONNECTED
+from bot.medcare.aftercare import Question as AftercareQuestion
 from bot.medcare.callbacks import ANSWERS as DOSE_ANSWERS
 from bot.medcare.callbacks import NALOXONE_ANSWERS
 from bot.privacy.export import LABELS as EXPORT_LABELS
@@ -86,6 +88,27 @@ MEDCARE_KEYS = (
     "naloxone.ask",
     "naloxone.where",
     "naloxone.replace",
+    *(
+        f"aftercare.{name}"
+        for name in (
+            "offer",
+            "yes_button",
+            "no_button",
+            "accepted",
+            "declined",
+            "intro",
+            "stop_button",
+            "stopped",
+            "closed",
+            "thanks",
+            "help_told",
+            "find_care",
+            "note",
+            "ended",
+            "digest",
+            "digest_line",
+        )
+    ),
     *(
         f"messages.{name}"
         for name in (
@@ -408,6 +431,8 @@ def required_keys() -> frozenset[str]:
     keys.update(f"meds.dose.answers.{answer.value}" for answer in DOSE_ANSWERS)
     keys.update(f"naloxone.buttons.{answer}" for answer in NALOXONE_ANSWERS)
     keys.update(f"naloxone.answers.{answer}" for answer in NALOXONE_ANSWERS)
+    keys.update(f"aftercare.ask.{question.value}" for question in AftercareQuestion)
+    keys.update(f"aftercare.connected.{value}" for value in AFTERCARE_CONNECTED)
     keys.update(SOS_KEYS)
     keys.update(PLAN_KEYS)
     keys.update(CONSENT_KEYS)

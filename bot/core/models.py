@@ -85,6 +85,13 @@ class PatientStatus(enum.StrEnum):
     ACTIVE = "active"
     CONSENT_REVOKED = "consent_revoked"
     DISCHARGED = "discharged"
+    # Discharged, with aftercare check-ins (issue 22): no daily prompts or reminders, but the crisis path,
+    # /sos and the safety plan work as for an active patient. Back to DISCHARGED when aftercare ends.
+    AFTERCARE = "aftercare"
+
+
+# Patients whose crisis messages, /sos and safety plan reach their care team.
+IN_CARE = frozenset({PatientStatus.ACTIVE, PatientStatus.AFTERCARE})
 
 
 class CounselorRole(enum.StrEnum):
@@ -720,3 +727,42 @@ class CareMessageReply(Base):
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
     text: Mapped[str] = mapped_column(EncryptedText)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# ---- aftercare check-ins (issue 22 item 4; bot.medcare.aftercare) -----------------------------------------
+
+
+class AftercareStatus(enum.StrEnum):
+    PLANNED = "planned"  # not due yet
+    OPEN = "open"  # asked; `step` is the question
+    COMPLETE = "complete"
+    PARTIAL = "partial"  # closed unfinished, with at least one answer
+    MISSED = "missed"  # closed with no answer
+    CANCELLED = "cancelled"  # the patient stopped aftercare before it was due
+
+
+class AftercareCheckIn(Base):
+    """One aftercare check-in (1, 2, 4, 8 and 12 weeks after discharge, at the patient's check-in time): the
+    short check-in and "are you connected to ongoing care?". Planned when the patient opts in."""
+
+    __tablename__ = "aftercare_checkins"
+    __table_args__ = (
+        UniqueConstraint("patient_id", "week", name="uq_aftercare_checkins_patient_week"),
+        Index("ix_aftercare_checkins_status_due", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    week: Mapped[int] = mapped_column(Integer)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[AftercareStatus] = mapped_column(_enum(AftercareStatus), default=AftercareStatus.PLANNED)
+    step: Mapped[str | None] = mapped_column(String(16))
+    asked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    craving: Mapped[int | None] = mapped_column(Integer)
+    mood: Mapped[int | None] = mapped_column(Integer)
+    used: Mapped[bool | None] = mapped_column(Boolean)
+    connected: Mapped[str | None] = mapped_column(String(8))  # "yes", "not_yet", "help"
+    skipped: Mapped[list[str] | None] = mapped_column(JSON)

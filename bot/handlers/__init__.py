@@ -10,6 +10,7 @@ from bot.coping import callbacks as exercises
 from bot.enrollment import callbacks as enrollment
 from bot.handlers import (
     admin,
+    aftercare,
     alerts,
     care_messages,
     caseload,
@@ -97,6 +98,8 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
             CallbackQueryHandler(medication.on_naloxone_button, pattern=medcare.NALOXONE.pattern),
             CallbackQueryHandler(care_messages.on_reply_button, pattern=medcare.REPLY.pattern),
             CallbackQueryHandler(care_messages.on_details_button, pattern=medcare.REPLY_DETAILS.pattern),
+            CallbackQueryHandler(aftercare.on_choice, pattern=medcare.AFTERCARE_CHOICE.pattern),
+            CallbackQueryHandler(aftercare.on_answer, pattern=medcare.AFTERCARE_ANSWER.pattern),
             CallbackQueryHandler(fallback.on_stray_button),
         ]
     )

@@ -191,3 +191,61 @@ REPLY_NOTICE_KIND = "care_reply"
 REPLY_NOTICE_KEY = Codec(
     "cmsg-reply:{reply_id}:{counselor_id}", ReplyNoticeKey, limit=None, reply_id=ID, counselor_id=ID
 )
+
+
+# ---- aftercare ---------------------------------------------------------------------------------------------
+
+OFFER_CHOICES = ("yes", "no", "stop")
+
+
+@dataclass(frozen=True)
+class AftercareChoice:
+    """The offer at discharge ("yes", "no"), or "stop" under an aftercare check-in."""
+
+    choice: str
+
+
+AFTERCARE_CHOICE = Codec("after:{choice}", AftercareChoice, choice=choice(*OFFER_CHOICES))
+
+AFTERCARE_FIELDS = ("craving", "mood", "use", "connected")
+
+
+@dataclass(frozen=True)
+class AftercareAnswer:
+    checkin_id: int
+    field: str
+    value: str  # a number, "yes"/"no", "not_yet"/"help", or "skip"
+
+
+AFTERCARE_ANSWER = Codec(
+    "afc:{checkin_id}:{field}:{value}",
+    AftercareAnswer,
+    checkin_id=ID,
+    field=choice(*AFTERCARE_FIELDS),
+    value=word(r"[a-z0-9_]{1,8}"),
+)
+
+
+@dataclass(frozen=True)
+class AftercareKey:
+    """An aftercare message the bot sends on its own: the check-in's first question, or the last word when
+    aftercare ends."""
+
+    kind: str
+    ref: int  # the check-in's id, or the patient's when aftercare ends
+
+
+AFTERCARE_KINDS = ("aftercare_prompt", "aftercare_ended")
+AFTERCARE_KEY = Codec("{kind}:{ref}", AftercareKey, limit=None, kind=choice(*AFTERCARE_KINDS), ref=ID)
+
+
+@dataclass(frozen=True)
+class OfferKey:
+    patient_id: int
+    update_id: int  # the discharge's moment in seconds (the CLI has no update)
+
+
+OFFER_KIND = "aftercare_offer"
+OFFER_KEY = Codec(
+    "aftercare-offer:{patient_id}:{update_id}", OfferKey, limit=None, patient_id=ID, update_id=_UPDATE_ID
+)

@@ -4,13 +4,16 @@ language; the medicine is named only when the patient chose so."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from bot.core.models import DoseDay, MedicationKind, MedicationPlan, Patient, Priority
+from bot.core.models import AftercareCheckIn, DoseDay, MedicationKind, MedicationPlan, Patient, Priority
 from bot.enrollment.onboarding import format_clock
-from bot.medcare import medication
+from bot.medcare import aftercare, medication
 from bot.medcare.callbacks import (
+    AFTERCARE_ANSWER,
+    AFTERCARE_CHOICE,
     ANSWERS,
     DOSE,
     DOSE_KEY,
@@ -19,6 +22,8 @@ from bot.medcare.callbacks import (
     SUPPLY,
     SUPPLY_KEY,
     SUPPLY_KIND,
+    AftercareAnswer,
+    AftercareChoice,
     DoseButton,
     DoseKey,
     ReplaceKey,
@@ -26,7 +31,7 @@ from bot.medcare.callbacks import (
     SupplyKey,
 )
 from bot.outbox import store as outbox
-from bot.outbox.markup import Rows
+from bot.outbox.markup import Button, Rows, scale_rows
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -116,3 +121,51 @@ def naloxone_replacement(
         priority=Priority.NORMAL,
         patient_id=patient.id,
     )
+
+
+# ---- aftercare ------------------------------------------------------------------------------------------
+
+
+def offer_buttons(text: Callable[[str], str]) -> Rows:
+    """The offer at discharge: yes, or no thanks (`text` renders a key in the patient's language)."""
+    return [
+        [(text("aftercare.yes_button"), AFTERCARE_CHOICE.pack(AftercareChoice("yes")))],
+        [(text("aftercare.no_button"), AFTERCARE_CHOICE.pack(AftercareChoice("no")))],
+    ]
+
+
+def aftercare_question(runtime: Runtime, language: str, row: AftercareCheckIn) -> tuple[str, Rows]:
+    """The check-in's current question and its buttons."""
+    step = aftercare.Question(row.step or aftercare.Question.CRAVING)
+
+    def data(value: str) -> str:
+        return AFTERCARE_ANSWER.pack(AftercareAnswer(row.id, step.value, value))
+
+    skip = runtime.text("checkin.buttons.skip", language)
+    text = runtime.text(f"aftercare.ask.{step.value}", language)
+    if step is aftercare.Question.CRAVING:
+        return text, scale_rows(data, *aftercare.CRAVING_RANGE, skip)
+    if step is aftercare.Question.MOOD:
+        return text, scale_rows(data, *aftercare.MOOD_RANGE, skip)
+    if step is aftercare.Question.USE:
+        yes_no: list[Button] = [
+            (runtime.text("checkin.buttons.no", language), data("no")),
+            (runtime.text("checkin.buttons.yes", language), data("yes")),
+        ]
+        return text, [yes_no, [(skip, data("skip"))]]
+    rows: list[list[Button]] = [
+        [(runtime.text(f"aftercare.connected.{value}", language), data(value))]
+        for value in aftercare.CONNECTED
+    ]
+    return text, [*rows, [(skip, data("skip"))]]
+
+
+def aftercare_prompt(runtime: Runtime, patient: Patient, row: AftercareCheckIn) -> tuple[str, Rows]:
+    """The message that opens a check-in: a hello, the first question, and "stop these check-ins"."""
+    language = patient.language
+    text, rows = aftercare_question(runtime, language, row)
+    intro = runtime.text("aftercare.intro", language, week=row.week)
+    stop: list[Button] = [
+        (runtime.text("aftercare.stop_button", language), AFTERCARE_CHOICE.pack(AftercareChoice("stop")))
+    ]
+    return f"{intro}\n\n{text}", [*rows, stop]

@@ -3,7 +3,7 @@
 Deleted when older than the cutoff: check-ins (closed ones), coping exercises (finished or abandoned),
 C-SSRS screeners (closed), risk signals, resolved alerts with their copies in counselors' chats, outbox rows
 that are done with (sent, failed, dropped, cancelled), session RSVPs, care flags, daily dose answers, messages
-from the care team and the replies to them; and patients discharged
+from the care team and the replies to them, closed aftercare check-ins; and patients discharged
 before the cutoff, entirely (`bot.privacy.erasure`).
 
 Kept: anything still open (a check-in under way, an alert not resolved: the care team still needs them), a
@@ -24,6 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core import audit
 from bot.core.models import (
+    AftercareCheckIn,
+    AftercareStatus,
     Attendance,
     CareFlag,
     CareMessage,
@@ -60,6 +62,7 @@ TABLES = (
     "attendance",
     "care_flags",
     "dose_days",
+    "aftercare_checkins",
     "care_message_replies",
     "care_messages",
     "patients",
@@ -99,6 +102,10 @@ def _statements(cutoff: datetime) -> dict[str, Delete]:
         ),
         "care_flags": delete(CareFlag).where(CareFlag.created_at < cutoff),
         "dose_days": delete(DoseDay).where(DoseDay.closes_at < cutoff),
+        "aftercare_checkins": delete(AftercareCheckIn).where(
+            AftercareCheckIn.status.not_in((AftercareStatus.PLANNED, AftercareStatus.OPEN)),
+            AftercareCheckIn.due_at < cutoff,
+        ),
         "care_message_replies": delete(CareMessageReply).where(CareMessageReply.created_at < cutoff),
         "care_messages": delete(CareMessage).where(
             CareMessage.created_at < cutoff,
