@@ -300,9 +300,12 @@ class BotHarness:
             label = self.text(f"escalation.outcomes.{outcome}", language)
         data = next(d for text, d in last.buttons() if text == label)
         await self.standin.tap(counselor_user, last.message_id, data)
-        return await self.standin.wait_for(
-            counselor_user, self.part("escalation.resolved", language, counselor=counselor)
-        )
+        resolved = self.part("escalation.resolved", language, counselor=counselor)
+
+        def this_alert_resolved(message: BotMessage) -> bool:
+            return message.message_id == alert.message_id and resolved in (message.text or "")
+
+        return await self.standin.wait_for(counselor_user, this_alert_resolved)
 
     async def enroll(
         self,

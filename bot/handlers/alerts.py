@@ -163,6 +163,7 @@ async def on_alert_button(t: Turn, counselor: Counselor, button: AlertTap) -> No
             t.answer(t.text("escalation.ack_told" if told else "escalation.ack_quiet", alias=patient.alias))
     else:
         outcome, verdict = _resolution(button)
+        action = "out"  # however it was resolved (the pages it cancels say so)
         done = rules.resolve(t.session, escalation, counselor, outcome, now, verdict)
         if done:
             log.info("event=escalation.resolved escalation_id=%s verdict=%s", escalation.id, verdict)
