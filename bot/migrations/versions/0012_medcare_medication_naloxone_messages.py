@@ -1,7 +1,7 @@
 """medcare: medication reminders, naloxone at home, messages from the care team (issue 22)
 
 Revision ID: 0012_medcare
-Revises: 0011
+Revises: 0012
 Create Date: 2026-12-07 09:48:41
 
 `medication_plans` (one per patient, opt-in), `dose_days` (one daily dose reminder and its answer),
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012_medcare"
-down_revision: str | None = "0011"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
