@@ -48,6 +48,36 @@ CONSENT_KEYS = (
     "consent.update_later",
     "consent.update_accepted",
 )
+MEASURE_KEYS = (
+    "intro_scheduled",
+    "intro_counselor",
+    "resumed",
+    "next",
+    "question",
+    "thanks",
+    "closed",
+    "stale",
+)
+MEASURE_TEAM_KEYS = (
+    "usage",
+    "unknown",
+    "not_active",
+    "already_open",
+    "sent",
+    "schedule",
+    "schedule_line",
+    "bad_schedule",
+    "done_notice",
+    "none",
+    "results",
+    "result",
+    "score",
+    "unofficial",
+    "safety_line",
+    "open_line",
+    "chart_title",
+    "caseload_flag",
+)
 INVITE_REJECTIONS = ("invalid", "expired", "used", "already_enrolled")
 
 NAMED = frozenset(
@@ -192,6 +222,7 @@ NAMED = frozenset(
         "crisis.safety_plan_button",
         "cssrs.intro_alerted",
         "cssrs.intro_ambiguous",
+        "cssrs.intro_measure",
         "cssrs.yes_button",
         "cssrs.no_button",
         "cssrs.use_buttons",
@@ -335,6 +366,9 @@ def required_keys() -> frozenset[str]:
         for key in ("confirm_prompt", "confirm_button", "cancel_button", "kept", "done", "deferred")
     )
     keys.add("discharge.goodbye")
+    # Validated questionnaires (bot.measures): the patient's side, then the care team's (/measure, /patient)
+    keys.update(f"measures.{key}" for key in MEASURE_KEYS)
+    keys.update(f"measures_team.{key}" for key in MEASURE_TEAM_KEYS)
     keys.update(SOS_KEYS)
     keys.update(PLAN_KEYS)
     keys.update(CONSENT_KEYS)

@@ -18,6 +18,7 @@ from bot.handlers import (
     crisis,
     fallback,
     history,
+    measures,
     onboarding,
     privacy,
     safety_plan,
@@ -30,6 +31,7 @@ from bot.handlers import (
     tone,
 )
 from bot.handlers.errors import on_error
+from bot.measures.callbacks import MEASURE
 from bot.privacy.callbacks import DELETION
 from bot.risk import callbacks as risk
 from bot.schedule import callbacks as sessions
@@ -62,6 +64,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
             CommandHandler("patient", caseload.patient_command, filters=private & new_message),
             CommandHandler("note", caseload.note_command, filters=private & new_message),
             CommandHandler("digest", caseload.digest_command, filters=private & new_message),
+            CommandHandler("measure", measures.measure_command, filters=private & new_message),
             CommandHandler("reload", admin.reload_command, filters=private & new_message),
             MessageHandler(private & new_message & filters.COMMAND, fallback.on_unknown_command),
             MessageHandler(private & new_message & filters.TEXT, text.on_text),
@@ -85,6 +88,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
             CallbackQueryHandler(schedule.on_button, pattern=sessions.RSVP.pattern),
             CallbackQueryHandler(schedule.on_skip, pattern=sessions.SKIP_REASON.pattern),
             CallbackQueryHandler(caseload.on_page_button, pattern=CASELOAD_PAGE.pattern),
+            CallbackQueryHandler(measures.on_button, pattern=MEASURE.pattern),
             CallbackQueryHandler(tone.on_button, pattern=CARE.pattern),
             CallbackQueryHandler(fallback.on_stray_button),
         ]
