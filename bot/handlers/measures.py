@@ -425,7 +425,10 @@ def _panel(shown: Instrument, results: list[rules.Result], counselor: Counselor)
 def caseload_marks(t: Turn, flagged: tuple[rules.Flagged, ...]) -> str:
     """What /caseload's line says of flagged questionnaire scores, e.g. "PHQ-9 21, GAD-7 9 (+6)"."""
     parts = []
-    for found in flagged:
+    order = rules.order(t.runtime.settings.measures, t.runtime.measures.ids())
+    for found in sorted(
+        flagged, key=lambda f: order.index(f.instrument) if f.instrument in order else len(order)
+    ):
         shown = t.runtime.measures.get(found.instrument, t.language)
         if shown is None:
             continue
