@@ -35,6 +35,10 @@ from bot.core.models import (
     GroupMember,
     Invite,
     InviteKind,
+    Measure,
+    MeasureSchedule,
+    MeasureSource,
+    MeasureStatus,
     OutboxMessage,
     OutboxStatus,
     Patient,
@@ -199,6 +203,23 @@ async def _someone(sessions: Sessions, *, at: datetime = NOW, **fields: Any) -> 
                 ),
                 CounselorNote(
                     patient_id=patient.id, counselor_id=counselor.id, text="doing better", created_at=at
+                ),
+                Measure(
+                    patient_id=patient.id,
+                    instrument="phq9",
+                    source=MeasureSource.COUNSELOR,
+                    requested_by=counselor.id,
+                    language="en",
+                    status=MeasureStatus.COMPLETE,
+                    answers={"1": 2, "9": 1},
+                    scores={"total": 14},
+                    safety_positive=True,
+                    started_at=at,
+                    expires_at=at + timedelta(days=3),
+                    finished_at=at,
+                ),
+                MeasureSchedule(
+                    patient_id=patient.id, instrument="bam", every_days=None, set_by=counselor.id
                 ),
             ]
         )
