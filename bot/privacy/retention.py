@@ -2,8 +2,8 @@
 
 Deleted when older than the cutoff: check-ins (closed ones), coping exercises (finished or abandoned),
 C-SSRS screeners (closed), risk signals, resolved alerts with their copies in counselors' chats, outbox rows
-that are done with (sent, failed, dropped, cancelled), session RSVPs, care flags; and patients discharged
-before the cutoff, entirely (`bot.privacy.erasure`).
+that are done with (sent, failed, dropped, cancelled), session RSVPs, care flags, questionnaires (closed); and
+patients discharged before the cutoff, entirely (`bot.privacy.erasure`).
 
 Kept: anything still open (a check-in under way, an alert not resolved: the care team still needs them), a
 current patient's profile, consents and safety plan (they are in use, not history), counselors' notes (the
@@ -32,6 +32,8 @@ from bot.core.models import (
     Escalation,
     EscalationAlert,
     EscalationStatus,
+    Measure,
+    MeasureStatus,
     OutboxMessage,
     OutboxStatus,
     Patient,
@@ -55,6 +57,7 @@ TABLES = (
     "outbox",
     "attendance",
     "care_flags",
+    "measures",
     "patients",
 )
 DONE_OUTBOX = (
@@ -91,6 +94,7 @@ def _statements(cutoff: datetime) -> dict[str, Delete]:
             Attendance.occurrence < cutoff, Attendance.responded_at < cutoff
         ),
         "care_flags": delete(CareFlag).where(CareFlag.created_at < cutoff),
+        "measures": delete(Measure).where(Measure.status != MeasureStatus.OPEN, Measure.started_at < cutoff),
     }
 
 
