@@ -174,7 +174,8 @@ async def measure_command(t: Turn, counselor: Counselor) -> None:
 
 
 def _names(t: Turn) -> str:
-    return ", ".join(_name(t, instrument_id) for instrument_id in t.runtime.measures.ids())
+    known = t.runtime.measures.ids()
+    return ", ".join(_name(t, i) for i in rules.order(t.runtime.settings.measures, known) if i in known)
 
 
 def _name(t: Turn, instrument_id: str, language: str | None = None) -> str:

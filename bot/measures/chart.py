@@ -18,6 +18,7 @@ _COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7")
 _MARKERS = ("o", "s", "^", "D")
 _TEXT = "#333333"
 _GRID = "#DDDDDD"
+_MARK = "#AAAAAA"  # a severity band's lower bound
 _PANEL_HEIGHT = 2.4  # inches; 8 inches wide at 100 dpi: 800 px, small enough for a chat
 _DPI = 100
 
@@ -48,11 +49,14 @@ def render(panels: Sequence[Panel], title: str, date_format: str = "%b %d") -> b
     for ax, panel in zip(axes, panels, strict=False):
         ax.set_title(panel.title, loc="left", fontsize=12, color=_TEXT)
         ax.set_ylim(-0.5, panel.top + 0.5)
-        ax.grid(axis="y", color=_GRID, linewidth=0.8)
         ax.set_axisbelow(True)
-        for mark in panel.marks:
-            if 0 < mark <= panel.top:
-                ax.axhline(mark, color=_GRID, linestyle="--", linewidth=1.0, zorder=1)
+        if panel.marks:  # the bands' bounds instead of a grid
+            ax.set_yticks(sorted({0, *panel.marks, panel.top}))
+            for mark in panel.marks:
+                if 0 < mark <= panel.top:
+                    ax.axhline(mark, color=_MARK, linestyle="--", linewidth=1.0, zorder=1)
+        else:
+            ax.grid(axis="y", color=_GRID, linewidth=0.8)
         for spine in ("top", "right"):
             ax.spines[spine].set_visible(False)
         days = sorted({day for line in panel.lines for day, _ in line.points})
@@ -78,7 +82,13 @@ def render(panels: Sequence[Panel], title: str, date_format: str = "%b %d") -> b
                     str(y), (x, y), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=9
                 )
         if len(panel.lines) > 1:
-            ax.legend(loc="upper left", fontsize=9, frameon=False, ncols=len(panel.lines))
+            ax.legend(
+                loc="lower right",
+                bbox_to_anchor=(1.0, 1.0),
+                fontsize=9,
+                frameon=False,
+                ncols=len(panel.lines),
+            )
     fig.suptitle(title, fontsize=14, fontweight="bold", color=_TEXT)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=_DPI, metadata={"Software": None})
