@@ -71,9 +71,11 @@ async def start(
     source: MeasureSource,
     scheduled_for: date | None = None,
     requested_by: int | None = None,
+    flush: bool = True,
 ) -> Measure | None:
     """A new questionnaire at its first item. A scheduled one is unique per patient, questionnaire and day:
-    None when another process started it first."""
+    None when another process started it first. Without `flush` it is only added to the session (many at
+    once, flushed together by the caller: a clash then fails the whole transaction)."""
     first = scoring.next_item(instrument, {})
     assert first is not None  # every questionnaire has an item everyone is asked
     measure = Measure(
@@ -88,6 +90,9 @@ async def start(
         started_at=now,
         expires_at=now + expiry,
     )
+    if not flush:
+        session.add(measure)
+        return measure
     try:
         async with session.begin_nested():
             session.add(measure)
@@ -210,15 +215,19 @@ async def clear_schedule(session: AsyncSession, patient_id: int, instrument_id: 
     )
 
 
-async def last_started(session: AsyncSession, patients: Mapping[int, str]) -> dict[int, dict[str, date]]:
-    """For each patient (id -> time zone), the local day each questionnaire was last started."""
+async def last_started(
+    session: AsyncSession, patients: Mapping[int, str], since: datetime | None = None
+) -> dict[int, dict[str, date]]:
+    """For each patient (id -> time zone), the local day each questionnaire was last started (among those
+    started after `since`, if given)."""
     if not patients:
         return {}
-    rows = await session.execute(
-        select(Measure.patient_id, Measure.instrument, func.max(Measure.started_at))
-        .where(Measure.patient_id.in_(list(patients)))
-        .group_by(Measure.patient_id, Measure.instrument)
+    query = select(Measure.patient_id, Measure.instrument, func.max(Measure.started_at)).where(
+        Measure.patient_id.in_(list(patients))
     )
+    if since is not None:
+        query = query.where(Measure.started_at >= since)
+    rows = await session.execute(query.group_by(Measure.patient_id, Measure.instrument))
     found: dict[int, dict[str, date]] = defaultdict(dict)
     for patient_id, instrument_id, started in rows:
         if started is not None:
