@@ -15,6 +15,8 @@ from bot.core.models import (
     CareAssignment,
     Counselor,
     CounselorRole,
+    Escalation,
+    EscalationStatus,
     GroupMember,
     Measure,
     MeasureSource,
@@ -88,6 +90,40 @@ async def add_patient(
     if counselor is not None:
         await assign(sessions, patient, counselor, team_role)
     return patient
+
+
+async def add_escalation(
+    sessions: async_sessionmaker[AsyncSession],
+    patient: Patient | int,
+    detail: str | None,
+    *,
+    verdict: str | None = "real_concern",
+    resolved_at: datetime | None = None,
+    **fields: object,
+) -> Escalation:
+    """An imminent suicide escalation with `detail` behind it, resolved (by nobody in particular) with
+    `verdict` at `resolved_at` (now by default; the outcome a false alarm's, or "safe"), or still open with
+    status=EscalationStatus.OPEN; `fields` override any other column."""
+    now = utcnow()
+    resolved = fields.get("status", EscalationStatus.RESOLVED) is EscalationStatus.RESOLVED
+    values: dict[str, object] = {
+        "patient_id": patient if isinstance(patient, int) else patient.id,
+        "level": "imminent",
+        "category": "suicide",
+        "source": "message",
+        "detail": detail,
+        "status": EscalationStatus.RESOLVED,
+        "created_at": (resolved_at or now) - timedelta(hours=1),
+        "last_signal_at": (resolved_at or now) - timedelta(hours=1),
+        "resolved_at": (resolved_at or now) if resolved else None,
+        "outcome": ("false_alarm" if verdict == "false_alarm" else "safe") if resolved else None,
+        "verdict": verdict,
+        **fields,
+    }
+    async with db.transaction(sessions) as session:
+        escalation = Escalation(**values)
+        session.add(escalation)
+    return escalation
 
 
 async def add_group(

@@ -48,6 +48,8 @@ from bot.risk import safety_plan
 from bot.risk.callbacks import (
     ALERT,
     ALERT_OUTCOME,
+    ALERT_RESOLVED,
+    ALERT_VERDICT,
     PAGE_KEY,
     PLAN,
     PLAN_STEP,
@@ -55,6 +57,8 @@ from bot.risk.callbacks import (
     SCREENER,
     AlertButton,
     AlertOutcome,
+    AlertResolved,
+    AlertVerdict,
     PageKey,
     PlanButton,
     PlanStepButton,
@@ -62,7 +66,7 @@ from bot.risk.callbacks import (
     ScreenerAnswer,
 )
 from bot.risk.cssrs import Question as ScreenerQuestion
-from bot.risk.escalation import Outcome
+from bot.risk.escalation import Outcome, Verdict
 from bot.schedule.callbacks import (
     NOTICE_KEY,
     REMINDER_KEY,
@@ -97,6 +101,12 @@ BUTTONS: list[tuple[Codec[Any], object, str]] = [
     (RUN, RunButton(3, "next", "2"), "cs:3:next:2"),
     (ALERT, AlertButton(5, "ack"), "esc:5:ack"),
     (ALERT_OUTCOME, AlertOutcome(5, Outcome.FALSE_ALARM), "esc:5:out:false_alarm"),
+    (ALERT_VERDICT, AlertVerdict(5, Verdict.FALSE_ALARM), "esc:5:is:false_alarm"),
+    (
+        ALERT_RESOLVED,
+        AlertResolved(5, Outcome.EMERGENCY, Verdict.REAL_CONCERN),
+        "esc:5:out:emergency:real_concern",
+    ),
     (SCREENER, ScreenerAnswer(9, ScreenerQuestion.WISH_DEAD, True), "css:9:wish_dead:y"),
     (SCREENER, ScreenerAnswer(9, ScreenerQuestion.BEHAVIOR_RECENT, False), "css:9:recent:n"),
     (PLAN, PlanButton("later"), "plan:later"),
@@ -157,6 +167,8 @@ def _tap(data: str) -> Any:
         (SCREENER, "css:{}:wish_dead:y"),
         (ALERT, "esc:{}:ack"),
         (ALERT_OUTCOME, "esc:{}:out:safe"),
+        (ALERT_VERDICT, "esc:{}:is:real_concern"),
+        (ALERT_RESOLVED, "esc:{}:out:other:real_concern"),
         (RSVP, "rsvp:{}:30078660:coming"),
         (RSVP, "rsvp:4:{}:coming"),
         (SKIP_REASON, "rsvp:skip:{}"),
@@ -177,6 +189,9 @@ def test_ids_no_row_can_have_read_as_nothing(codec: Codec[Any], template: str) -
         "ci:5:craving:5:6",
         "cope:cat:cooking",
         "esc:5:out:maybe",
+        "esc:5:is:maybe",
+        "esc:5:out:false_alarm:real_concern",  # a false alarm is never a real concern
+        "esc:5:out:safe:false_alarm",  # a false alarm is resolved by its own button
         "plan:step:nothing",
         "rsk:",
         "x" * 64,

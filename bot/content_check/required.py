@@ -17,7 +17,7 @@ from bot.privacy.export import value_codes
 from bot.risk.cssrs import ColumbiaRisk
 from bot.risk.cssrs import Period as CssrsPeriod
 from bot.risk.cssrs import Question as CssrsQuestion
-from bot.risk.escalation import Outcome
+from bot.risk.escalation import Outcome, Verdict
 from bot.risk.levels import Category as RiskCategory
 from bot.risk.promise import Promise
 from bot.risk.safety_plan import Step as PlanStep
@@ -192,6 +192,7 @@ NAMED = frozenset(
         "escalation.resolved",
         "escalation.details",
         "escalation.no_details",
+        "escalation.choose_verdict",
         "escalation.choose_outcome",
         "escalation.acknowledge_button",
         "escalation.acknowledge_quietly_button",
@@ -342,6 +343,7 @@ def required_keys() -> frozenset[str]:
     keys.update(f"escalation.levels.{level}" for level in ("imminent", "high"))
     keys.update(f"escalation.categories.{category.value}" for category in RiskCategory)
     keys.update(f"escalation.outcomes.{outcome.value}" for outcome in Outcome)
+    keys.update(f"escalation.verdicts.{verdict.value}" for verdict in Verdict)
     # What a patient is promised when the care team is told (bot.risk.promise), by the clinic's hours
     keys.update(f"promise.{kind.value}" for kind in Promise)
     keys.update(f"promise.when.{day}" for day in ("today", "tomorrow", "weekday"))

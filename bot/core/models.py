@@ -422,6 +422,9 @@ class Escalation(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolved_by: Mapped[int | None] = mapped_column(ForeignKey("counselors.id", ondelete="SET NULL"))
     outcome: Mapped[str | None] = mapped_column(String(32))
+    # The resolving counselor's word on it: "real_concern" or "false_alarm" (bot.risk.escalation.Verdict).
+    # None: resolved with an older button whose outcome says neither. `risk export-labels` reads it.
+    verdict: Mapped[str | None] = mapped_column(String(16))
 
 
 class EscalationAlert(Base):

@@ -405,6 +405,7 @@ async def _escalations(session: AsyncSession, pid: int) -> list[dict[str, Any]]:
             "acknowledged_at": _plain(row.acknowledged_at),
             "resolved_at": _plain(row.resolved_at),
             "outcome": row.outcome,
+            "care_team_verdict": row.verdict,
             "your_words": row.detail,
         }
         for row in rows
