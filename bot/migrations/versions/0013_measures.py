@@ -1,7 +1,7 @@
 """measures: validated questionnaires (PHQ-9, GAD-7, BAM) and their per-patient schedules
 
-Revision ID: 0012_measures
-Revises: 0011
+Revision ID: 0013_measures
+Revises: 0012
 Create Date: 2026-12-08 09:53:39
 
 `measures` holds each questionnaire given to a patient: its answers (item id -> option value, JSON, as the
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0012_measures"
-down_revision: str | None = "0011"
+revision: str = "0013_measures"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
