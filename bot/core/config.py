@@ -155,6 +155,12 @@ class Settings(BaseSettings):
     webhook_listen: str = Field(default="127.0.0.1", alias="WEBHOOK_LISTEN")
     webhook_port: int = Field(default=8080, ge=1, le=65535, alias="WEBHOOK_PORT")
     webhook_max_connections: int = Field(default=40, ge=1, le=100, alias="WEBHOOK_MAX_CONNECTIONS")
+    # /healthz, /readyz and /metrics (bot.status): unset, they are served beside the webhook in webhook mode
+    # only; set, on STATUS_LISTEN:STATUS_PORT in both modes (the container's health check reads it there).
+    status_listen: str = Field(default="127.0.0.1", alias="STATUS_LISTEN")
+    status_port: int | None = Field(default=None, ge=1, le=65535, alias="STATUS_PORT")
+    # Set: /metrics answers only `Authorization: Bearer <METRICS_TOKEN>`; unset, anyone who reaches it.
+    metrics_token: SecretStr | None = Field(default=None, alias="METRICS_TOKEN")
     # How often the running bot looks for edited content; 0 turns the watcher off (then use /reload).
     content_watch_seconds: float = Field(default=5, ge=0, le=3600, alias="CONTENT_WATCH_SECONDS")
     # Refuse to start while a patient-facing content file has no current clinical review
@@ -270,7 +276,14 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "webhook_url", "webhook_secret", "program_name", "clinic_phone", "after_hours_phone", mode="before"
+        "webhook_url",
+        "webhook_secret",
+        "program_name",
+        "clinic_phone",
+        "after_hours_phone",
+        "status_port",
+        "metrics_token",
+        mode="before",
     )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
@@ -290,6 +303,14 @@ class Settings(BaseSettings):
     def _webhook_secret_shape(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{16,256}", value.get_secret_value()):
             raise ValueError("must be 16 to 256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)")
+        return value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9._~+/=-]{16,256}", value.get_secret_value()):
+            # Never echo it: it is a secret even when malformed.
+            raise ValueError("must be 16 to 256 characters of A-Z, a-z, 0-9 and . _ ~ + / = -")
         return value
 
     @field_validator("log_level")
