@@ -18,6 +18,9 @@ from bot.core.models import (
     Escalation,
     EscalationStatus,
     GroupMember,
+    Measure,
+    MeasureSource,
+    MeasureStatus,
     Patient,
     PatientGroup,
     PatientStatus,
@@ -178,3 +181,36 @@ async def add_group_session(
                 overrides=[],
             )
         )
+
+
+async def add_measure(
+    sessions: async_sessionmaker[AsyncSession],
+    patient: Patient | int,
+    instrument: str,
+    scores: dict[str, int],
+    *,
+    finished_at: datetime | None = None,
+    answers: dict[str, int] | None = None,
+    **fields: object,
+) -> Measure:
+    """A complete questionnaire with these `scores` (and `answers`, none by default), finished at
+    `finished_at` (now by default); `fields` override any column."""
+    finished_at = finished_at or utcnow()
+    values: dict[str, object] = {
+        "patient_id": patient if isinstance(patient, int) else patient.id,
+        "instrument": instrument,
+        "source": MeasureSource.SCHEDULED,
+        "language": "en",
+        "status": MeasureStatus.COMPLETE,
+        "answers": answers or {},
+        "scores": scores,
+        "started_at": finished_at - timedelta(minutes=5),
+        "expires_at": finished_at + timedelta(days=3),
+        "answered_at": finished_at,
+        "finished_at": finished_at,
+        **fields,
+    }
+    async with db.transaction(sessions) as session:
+        measure = Measure(**values)
+        session.add(measure)
+    return measure

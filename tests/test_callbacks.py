@@ -40,6 +40,9 @@ from bot.enrollment.callbacks import (
 )
 from bot.enrollment.onboarding import Step
 from bot.handlers import register
+from bot.measures.callbacks import DONE_KEY, MEASURE, DoneKey, MeasureButton
+from bot.measures.callbacks import PROMPT_KEY as MEASURE_PROMPT_KEY
+from bot.measures.callbacks import PromptKey as MeasurePromptKey
 from bot.privacy.callbacks import DELETION, DeletionButton
 from bot.risk import safety_plan
 from bot.risk.callbacks import (
@@ -113,12 +116,18 @@ BUTTONS: list[tuple[Codec[Any], object, str]] = [
     (SKIP_REASON, SkipReason(8), "rsvp:skip:8"),
     (DELETION, DeletionButton("no", 77), "deleteme:no:77"),
     (CASELOAD_PAGE, CaseloadPage(2), "cl:2"),
+    (MEASURE, MeasureButton(11, "9", 1), "ms:11:9:1"),
+    (MEASURE, MeasureButton(11, "difficulty", 0), "ms:11:difficulty:0"),
+    (MEASURE, MeasureButton(11, "7a", 4), "ms:11:7a:4"),
 ]
 KEYS: list[tuple[Codec[Any], object, str]] = [
     (PAGE_KEY, PageKey(5, 0, 3), "page:5:0:3"),
     (REMINDER_KEY, ReminderKey(4, START, 7, 1440), "rem:4:30078660:7:1440"),
     (NOTICE_KEY, NoticeKey(8, "cannot", 3, 1_700_000_000), "rsvp:8:cannot:3:1700000000"),
     (PROMPT_KEY, PromptKey("checkin_nudge", 6), "checkin_nudge:6"),
+    (MEASURE_PROMPT_KEY, MeasurePromptKey("measure_resume", 6, 739593), "measure_resume:6:739593"),
+    (MEASURE_PROMPT_KEY, MeasurePromptKey("measure_prompt", 6, 0), "measure_prompt:6:0"),
+    (DONE_KEY, DoneKey(6), "measure_done:6"),
 ]
 
 
@@ -164,6 +173,7 @@ def _tap(data: str) -> Any:
         (RSVP, "rsvp:4:{}:coming"),
         (SKIP_REASON, "rsvp:skip:{}"),
         (DELETION, "deleteme:yes:{}"),
+        (MEASURE, "ms:{}:1:0"),
     ],
 )
 def test_ids_no_row_can_have_read_as_nothing(codec: Codec[Any], template: str) -> None:

@@ -41,6 +41,10 @@ from bot.core.models import (
     GroupMember,
     Invite,
     InviteKind,
+    Measure,
+    MeasureSchedule,
+    MeasureSource,
+    MeasureStatus,
     MedicationKind,
     MedicationPlan,
     NaloxoneStatus,
@@ -236,6 +240,23 @@ async def _someone(sessions: Sessions, *, at: datetime = NOW, **fields: Any) -> 
                     finished_at=at,
                     craving=2,
                     connected="yes",
+                ),
+                Measure(
+                    patient_id=patient.id,
+                    instrument="phq9",
+                    source=MeasureSource.COUNSELOR,
+                    requested_by=counselor.id,
+                    language="en",
+                    status=MeasureStatus.COMPLETE,
+                    answers={"1": 2, "9": 1},
+                    scores={"total": 14},
+                    safety_positive=True,
+                    started_at=at,
+                    expires_at=at + timedelta(days=3),
+                    finished_at=at,
+                ),
+                MeasureSchedule(
+                    patient_id=patient.id, instrument="bam", every_days=None, set_by=counselor.id
                 ),
             ]
         )
@@ -682,12 +703,22 @@ async def test_purge_deletes_what_is_old_and_keeps_what_is_open_recent_or_audit(
     assert counts["checkins"] == 1 and counts["coping_sessions"] == 1 and counts["suicide_screens"] == 1
     assert counts["risk_signals"] == 1 and counts["escalations"] == 1 and counts["escalation_alerts"] == 1
     assert counts["attendance"] == 1 and counts["care_flags"] == 1 and counts["patients"] == 0
+    assert counts["measures"] == 1
     assert counts["outbox"] == 3  # the old prompt, notice and goodbye; not the one still waiting
     old_id, recent_id = old.patient_id, recent.patient_id
     assert await _count(sessions, CheckIn, CheckIn.patient_id == old_id) == 1  # the open one
     assert await _count(sessions, Escalation, Escalation.patient_id == old_id) == 1  # the open one
     assert await _count(sessions, OutboxMessage, OutboxMessage.key == "waiting") == 1
-    for model in (CheckIn, CopingSession, RiskSignal, CareFlag, Attendance, Escalation, SuicideScreen):
+    for model in (
+        CheckIn,
+        CopingSession,
+        RiskSignal,
+        CareFlag,
+        Attendance,
+        Escalation,
+        SuicideScreen,
+        Measure,
+    ):
         assert await _count(sessions, model, model.patient_id == recent_id) == 1, model
     # Profiles, consents and safety plans of current patients are not history: kept.
     assert await _count(sessions, Patient) == 2 and await _count(sessions, SafetyPlan) == 2

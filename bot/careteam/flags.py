@@ -35,6 +35,10 @@ class FlagKind(enum.StrEnum):
     DOSES_MISSED = "doses_missed"  # "Missed" to the medication reminder two days in a row (bot.medcare)
     MEDICINE_RAN_OUT = "medicine_ran_out"  # "Ran out" to the medication reminder (bot.medcare)
     AFTERCARE_HELP = "aftercare_help"  # in aftercare: "I'd like help" finding ongoing care (bot.medcare)
+    MEASURE_FLAGGED = (
+        "measure_flagged"  # a questionnaire score at its flag threshold, or risen (bot.measures)
+    )
+    MEASURE_SAFETY = "measure_safety"  # a questionnaire's safety item (PHQ-9 item 9) above "not at all"
 
 
 @dataclass(frozen=True)

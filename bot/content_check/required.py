@@ -136,6 +136,36 @@ CONSENT_KEYS = (
     "consent.update_later",
     "consent.update_accepted",
 )
+MEASURE_KEYS = (
+    "intro_scheduled",
+    "intro_counselor",
+    "resumed",
+    "next",
+    "question",
+    "thanks",
+    "closed",
+    "stale",
+)
+MEASURE_TEAM_KEYS = (
+    "usage",
+    "unknown",
+    "not_active",
+    "already_open",
+    "sent",
+    "schedule",
+    "schedule_line",
+    "bad_schedule",
+    "done_notice",
+    "none",
+    "results",
+    "result",
+    "score",
+    "unofficial",
+    "safety_line",
+    "open_line",
+    "chart_title",
+    "caseload_flag",
+)
 INVITE_REJECTIONS = ("invalid", "expired", "used", "already_enrolled")
 
 NAMED = frozenset(
@@ -281,6 +311,7 @@ NAMED = frozenset(
         "crisis.safety_plan_button",
         "cssrs.intro_alerted",
         "cssrs.intro_ambiguous",
+        "cssrs.intro_measure",
         "cssrs.yes_button",
         "cssrs.no_button",
         "cssrs.use_buttons",
@@ -435,6 +466,9 @@ def required_keys() -> frozenset[str]:
     keys.update(f"naloxone.answers.{answer}" for answer in NALOXONE_ANSWERS)
     keys.update(f"aftercare.ask.{question.value}" for question in AftercareQuestion)
     keys.update(f"aftercare.connected.{value}" for value in AFTERCARE_CONNECTED)
+    # Validated questionnaires (bot.measures): the patient's side, then the care team's (/measure, /patient)
+    keys.update(f"measures.{key}" for key in MEASURE_KEYS)
+    keys.update(f"measures_team.{key}" for key in MEASURE_TEAM_KEYS)
     keys.update(SOS_KEYS)
     keys.update(PLAN_KEYS)
     keys.update(CONSENT_KEYS)

@@ -61,6 +61,26 @@ class Clinic:
         }
 
 
+MEASURE_ID = re.compile(r"^[a-z][a-z0-9_]{0,11}$")
+
+
+def parse_measures(text: str) -> tuple[tuple[str, int], ...]:
+    """MEASURES: "phq9:14,gad7:14,bam:30" (questionnaire id : every so many days), or "off"."""
+    text = text.strip().lower()
+    if text in ("", "off", "none"):
+        return ()
+    found: list[tuple[str, int]] = []
+    for part in text.replace(";", ",").split(","):
+        name, _, days = part.strip().partition(":")
+        name = name.strip()
+        if not MEASURE_ID.match(name) or not days.strip().isdigit() or not 1 <= int(days) <= 365:
+            raise ValueError("questionnaire:days pairs, such as phq9:14,gad7:14,bam:30 (days 1-365), or off")
+        if name in (n for n, _ in found):
+            raise ValueError(f"{name} is named twice")
+        found.append((name, int(days)))
+    return tuple(found)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
@@ -118,6 +138,15 @@ class Settings(BaseSettings):
         default=(timedelta(hours=24), timedelta(hours=1)), alias="REMINDER_OFFSETS"
     )
     plan_tick_seconds: float = Field(default=300, gt=0, le=600, alias="PLAN_TICK_SECONDS")
+    # Validated questionnaires (bot/measures): each `id:days` is offered at the patient's first check-in time
+    # after set-up, then every `days` days (a counselor may change it for one patient: /measure ALIAS phq9 7);
+    # "off" for none. Unanswered, one closes after MEASURE_EXPIRY_DAYS; at most MEASURES_PER_DAY start on one
+    # day (the rest wait for the next).
+    measures: Annotated[tuple[tuple[str, int], ...], NoDecode] = Field(
+        default=(("phq9", 14), ("gad7", 14), ("bam", 30)), alias="MEASURES"
+    )
+    measure_expiry_days: float = Field(default=3, gt=0, le=14, alias="MEASURE_EXPIRY_DAYS")
+    measures_per_day: int = Field(default=2, ge=1, le=10, alias="MEASURES_PER_DAY")
     # Webhook mode (`python -m bot run --webhook`): the public HTTPS URL Telegram posts updates to (a reverse
     # proxy in front passes them to WEBHOOK_LISTEN:WEBHOOK_PORT, path included), and the secret Telegram
     # sends back in a header so forged requests are refused.
@@ -163,6 +192,13 @@ class Settings(BaseSettings):
     def _offsets(cls, value: object) -> object:
         if isinstance(value, str):
             return parse_offsets(value)
+        return value
+
+    @field_validator("measures", mode="before")
+    @classmethod
+    def _measures(cls, value: object) -> object:
+        if isinstance(value, str):
+            return parse_measures(value)
         return value
 
     @field_validator("office_hours")

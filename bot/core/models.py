@@ -277,6 +277,66 @@ class CheckIn(Base):
     skipped: Mapped[list[str] | None] = mapped_column(JSON)
 
 
+class MeasureStatus(enum.StrEnum):
+    OPEN = "open"
+    COMPLETE = "complete"  # every item asked was answered (or the safety item ended it): scored
+    EXPIRED = "expired"  # closed unfinished after MEASURE_EXPIRY_DAYS; its answers are kept, it has no score
+
+
+class MeasureSource(enum.StrEnum):
+    SCHEDULED = "scheduled"  # due by the patient's schedule, offered at their check-in time
+    COUNSELOR = "counselor"  # sent now by a counselor (/measure ALIAS phq9)
+
+
+class Measure(Base):
+    """One validated questionnaire (PHQ-9, GAD-7, BAM: `content/<lang>/measures/<instrument>.yaml`) given to
+    a patient. Each answer is saved the moment it arrives (`answers`: item id -> the chosen option's value),
+    and `step` is the item being asked, so it survives a restart; `scores` are written when it is complete.
+    The answers are stored as the check-in's are (numbers and codes; see `CheckIn`)."""
+
+    __tablename__ = "measures"
+    __table_args__ = (
+        Index("ix_measures_patient_instrument", "patient_id", "instrument"),
+        Index("ix_measures_status_expires", "status", "expires_at"),
+        # One scheduled questionnaire of a kind per patient and day, even with several bot processes.
+        UniqueConstraint("patient_id", "instrument", "scheduled_for", name="uq_measures_patient_scheduled"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    instrument: Mapped[str] = mapped_column(String(16))
+    source: Mapped[MeasureSource] = mapped_column(_enum(MeasureSource))
+    requested_by: Mapped[int | None] = mapped_column(ForeignKey("counselors.id", ondelete="SET NULL"))
+    language: Mapped[str] = mapped_column(String(8))  # asked in (a translation may be unofficial)
+    status: Mapped[MeasureStatus] = mapped_column(_enum(MeasureStatus), default=MeasureStatus.OPEN)
+    scheduled_for: Mapped[date | None] = mapped_column(Date)  # the patient's local day, when scheduled
+    step: Mapped[str | None] = mapped_column(String(16))
+    answers: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    scores: Mapped[dict[str, int] | None] = mapped_column(JSON)
+    # The safety item (PHQ-9 item 9) answered above its lowest option: the suicide screener was started.
+    safety_positive: Mapped[bool] = mapped_column(Boolean, default=False)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reasked_on: Mapped[date | None] = mapped_column(Date)  # local day its question was last sent again
+
+
+class MeasureSchedule(Base):
+    """How often one patient is given one questionnaire, set by a counselor instead of the clinic's default
+    (the MEASURES setting): every `every_days` days, or never (None)."""
+
+    __tablename__ = "measure_schedules"
+    __table_args__ = (UniqueConstraint("patient_id", "instrument"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
+    instrument: Mapped[str] = mapped_column(String(16))
+    every_days: Mapped[int | None] = mapped_column(Integer)
+    set_by: Mapped[int | None] = mapped_column(ForeignKey("counselors.id", ondelete="SET NULL"))
+    set_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class CopingStatus(enum.StrEnum):
     RATING_BEFORE = "rating_before"
     RUNNING = "running"

@@ -20,6 +20,7 @@ from bot.handlers import (
     crisis,
     fallback,
     history,
+    measures,
     medication,
     onboarding,
     privacy,
@@ -33,6 +34,7 @@ from bot.handlers import (
     tone,
 )
 from bot.handlers.errors import on_error
+from bot.measures.callbacks import MEASURE
 from bot.medcare import callbacks as medcare
 from bot.privacy.callbacks import DELETION
 from bot.risk import callbacks as risk
@@ -66,6 +68,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
             CommandHandler("patient", caseload.patient_command, filters=private & new_message),
             CommandHandler("note", caseload.note_command, filters=private & new_message),
             CommandHandler("digest", caseload.digest_command, filters=private & new_message),
+            CommandHandler("measure", measures.measure_command, filters=private & new_message),
             CommandHandler("reload", admin.reload_command, filters=private & new_message),
             CommandHandler("meds", medication.meds_command, filters=private & new_message),
             CommandHandler("message", care_messages.message_command, filters=private & new_message),
@@ -91,6 +94,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
             CallbackQueryHandler(schedule.on_button, pattern=sessions.RSVP.pattern),
             CallbackQueryHandler(schedule.on_skip, pattern=sessions.SKIP_REASON.pattern),
             CallbackQueryHandler(caseload.on_page_button, pattern=CASELOAD_PAGE.pattern),
+            CallbackQueryHandler(measures.on_button, pattern=MEASURE.pattern),
             CallbackQueryHandler(tone.on_button, pattern=CARE.pattern),
             CallbackQueryHandler(medication.on_button, pattern=medcare.MED.pattern),
             CallbackQueryHandler(medication.on_dose_button, pattern=medcare.DOSE.pattern),

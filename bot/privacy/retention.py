@@ -2,9 +2,9 @@
 
 Deleted when older than the cutoff: check-ins (closed ones), coping exercises (finished or abandoned),
 C-SSRS screeners (closed), risk signals, resolved alerts with their copies in counselors' chats, outbox rows
-that are done with (sent, failed, dropped, cancelled), session RSVPs, care flags, daily dose answers, messages
-from the care team and the replies to them, closed aftercare check-ins; and patients discharged
-before the cutoff, entirely (`bot.privacy.erasure`).
+that are done with (sent, failed, dropped, cancelled), session RSVPs, care flags, questionnaires (closed),
+daily dose answers, messages from the care team and the replies to them, closed aftercare check-ins; and
+patients discharged before the cutoff, entirely (`bot.privacy.erasure`).
 
 Kept: anything still open (a check-in under way, an alert not resolved: the care team still needs them), a
 current patient's profile, consents and safety plan (they are in use, not history), counselors' notes (the
@@ -38,6 +38,8 @@ from bot.core.models import (
     Escalation,
     EscalationAlert,
     EscalationStatus,
+    Measure,
+    MeasureStatus,
     OutboxMessage,
     OutboxStatus,
     Patient,
@@ -65,6 +67,7 @@ TABLES = (
     "aftercare_checkins",
     "care_message_replies",
     "care_messages",
+    "measures",
     "patients",
 )
 DONE_OUTBOX = (
@@ -111,6 +114,7 @@ def _statements(cutoff: datetime) -> dict[str, Delete]:
             CareMessage.created_at < cutoff,
             CareMessage.id.not_in(select(CareMessageReply.message_id)),
         ),
+        "measures": delete(Measure).where(Measure.status != MeasureStatus.OPEN, Measure.started_at < cutoff),
     }
 
 

@@ -1,7 +1,7 @@
 """medcare: aftercare check-ins after discharge (issue 22)
 
-Revision ID: 0013_medcare
-Revises: 0012_medcare
+Revision ID: 0015_medcare
+Revises: 0014_medcare
 Create Date: 2026-12-07 13:10:00
 
 `aftercare_checkins`: the check-ins at 1, 2, 4, 8 and 12 weeks after discharge of a patient who opted in
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0013_medcare"
-down_revision: str | None = "0012_medcare"
+revision: str = "0015_medcare"
+down_revision: str | None = "0014_medcare"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

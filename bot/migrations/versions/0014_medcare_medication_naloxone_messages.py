@@ -1,7 +1,7 @@
 """medcare: medication reminders, naloxone at home, messages from the care team (issue 22)
 
-Revision ID: 0012_medcare
-Revises: 0012
+Revision ID: 0014_medcare
+Revises: 0013_measures
 Create Date: 2026-12-07 09:48:41
 
 `medication_plans` (one per patient, opt-in), `dose_days` (one daily dose reminder and its answer),
@@ -17,8 +17,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0012_medcare"
-down_revision: str | None = "0012"
+revision: str = "0014_medcare"
+down_revision: str | None = "0013_measures"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
