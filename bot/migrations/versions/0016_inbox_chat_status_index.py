@@ -1,7 +1,7 @@
 """inbox: one index for a chat's pending rows in order (chat_id, status, update_id)
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0016_inbox_index
+Revises: 0015_medcare
 Create Date: 2026-12-07 10:40:00
 
 Finding a chat's pending rows (to claim them in order, or to see whether a new row may be handled from memory)
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0012"
-down_revision: str | None = "0011"
+revision: str = "0016_inbox_index"
+down_revision: str | None = "0015_medcare"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
