@@ -29,8 +29,13 @@ typecheck: $(STAMP)
 contracts: $(STAMP)
 	$(VENV)/bin/lint-imports
 
+# The suite in TEST_WORKERS processes at once (pytest-xdist; each has a database of its own, see tests/conftest.py):
+# an end-to-end test spends much of its time waiting, so more processes than cores. TEST_WORKERS=0: one process.
+# Bytecode is cached (__pycache__) even where PYTHONDONTWRITEBYTECODE is set: every worker and every `python -m
+# bot` a test starts would compile the project again.
+TEST_WORKERS ?= 4
 unit: $(STAMP)
-	$(PY) -m pytest
+	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 migrate: $(STAMP)
 	$(PY) -m bot db upgrade

@@ -2,6 +2,10 @@
 the local Telegram stand-in and the real bot running against it.
 
 With TEST_DATABASE_URL set, an unreachable server fails the run: nothing is ever skipped for it.
+
+Run in parallel (`pytest -n N`, pytest-xdist: what `make test` does), each worker process has a database of
+its own: its own SQLite file, or on PostgreSQL the database TEST_DATABASE_URL names with the worker's name
+appended (`test_gw0`, `test_gw1`, ...), created on that server when missing.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from pathlib import Path
 
 import httpx._transports.default as httpx_transports
 import pytest
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot import runtime
@@ -96,9 +100,32 @@ def _database_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
+async def _worker_database(url: str, worker: str) -> str:
+    """TEST_DATABASE_URL's database for one xdist worker: on PostgreSQL a database of the same name plus
+    `_<worker>` on the same server, created (from the one the URL names) when it is missing; a SQLite file
+    gets the suffix before its extension."""
+    given = make_url(url)
+    if given.get_backend_name() != "postgresql":
+        path = Path(given.database or "test.sqlite3")
+        return given.set(database=str(path.with_stem(f"{path.stem}_{worker}"))).render_as_string(False)
+    name = f"{given.database}_{worker}"
+    server = db.make_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        async with server.connect() as connection:
+            found = await connection.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+            if not found:
+                await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        await server.dispose()
+    return given.set(database=name).render_as_string(hide_password=False)
+
+
 @pytest.fixture(scope="session")
 def database_url(_database_dir: Path) -> str:
     url = os.environ.get("TEST_DATABASE_URL") or f"sqlite+aiosqlite:///{_database_dir / 'test.sqlite3'}"
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker and os.environ.get("TEST_DATABASE_URL"):
+        url = asyncio.run(_worker_database(url, worker))
     asyncio.run(_reset_schema(url))
     return url
 
