@@ -17,6 +17,7 @@ import ssl
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx._transports.default as httpx_transports
 import pytest
@@ -59,6 +60,30 @@ def _content_loaded_once() -> Iterator[None]:
     shipped content through `load_content_once`: checked once per run instead of once per test."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(runtime, "load_content", load_content_once)
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _statements_compiled_once() -> Iterator[None]:
+    """A bot started again in this process (the harness's, `python -m bot run` called in-process) gets the
+    engine a stopped one left, its pool emptied by that stop: new connections, and SQLAlchemy's cache of
+    compiled statements, which belongs to an engine, kept (compiling them again was a tenth of an end-to-end
+    test). An engine with any connection left in its pool (a test that never disposed of it) is not handed
+    out again: a connection belongs to the event loop it was opened in."""
+    made: dict[tuple[str, str | None], AsyncEngine] = {}
+    make_engine = runtime.make_engine
+
+    def reused(url: str, *, encryption_key: str | None = None, **kwargs: Any) -> AsyncEngine:
+        if kwargs:
+            return make_engine(url, encryption_key=encryption_key, **kwargs)
+        engine = made.get((url, encryption_key))
+        pool = engine.sync_engine.pool if engine is not None else None
+        if pool is None or pool.checkedin() or pool.checkedout():
+            engine = made[url, encryption_key] = make_engine(url, encryption_key=encryption_key)
+        return engine
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(runtime, "make_engine", reused)
         yield
 
 
