@@ -52,6 +52,13 @@ TEST_CLINIC_VALUES = {name.lower(): value for name, value in TEST_CLINIC.items()
 SHIPPED_CONTENT = Path(__file__).resolve().parent.parent / "content"
 _user_ids = itertools.count(5000)
 
+# How long a test waits for the bot before it fails. A bot answers in a fraction of a second; on a busy
+# machine (`make test` runs several test processes on two cores, beside whatever else runs) a reply that loads
+# content or draws a chart can take seconds. A passing test never waits this long: a generous bound is free.
+PATIENCE = 30.0
+# How long a `python -m bot` process may take to start serving (imports, the content check, migrations).
+STARTUP = 120.0
+
 
 @functools.cache
 def _shipped_content(stamp: str) -> Content:
@@ -159,7 +166,7 @@ class BotHarness:
     @classmethod
     @asynccontextmanager
     async def running(cls, settings: Settings, *, webhook: bool = False) -> AsyncIterator[BotHarness]:
-        async with TelegramStandIn() as standin:
+        async with TelegramStandIn(patience=PATIENCE) as standin:
             update: dict[str, object] = {"telegram_api_base_url": standin.base_url}
             if webhook:
                 port = free_port()
@@ -334,7 +341,7 @@ def standin_in_thread(**options: Any) -> Iterator[TelegramStandIn]:
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="standin", daemon=True)
     thread.start()
-    standin = TelegramStandIn(**options)
+    standin = TelegramStandIn(**{"patience": PATIENCE, **options})
     try:
         asyncio.run_coroutine_threadsafe(standin.start(), loop).result(30)
         try:
@@ -345,6 +352,24 @@ def standin_in_thread(**options: Any) -> Iterator[TelegramStandIn]:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(30)
         loop.close()
+
+
+async def serving(process: asyncio.subprocess.Process, standin: TelegramStandIn, *, after: int = 0) -> None:
+    """Wait until `python -m bot run` in `process` polls `standin` for updates (a getUpdates call at index
+    `after` of `standin.calls` or later: how many calls there were before the process started), within STARTUP
+    seconds; fail at once, with its exit status, if it ends first."""
+    polled = asyncio.ensure_future(standin.wait_for_call("getUpdates", timeout=STARTUP, after=after))
+    ended = asyncio.ensure_future(process.wait())
+    try:
+        await asyncio.wait({polled, ended}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiting in (polled, ended):
+            waiting.cancel()
+    if not polled.cancelled() and polled.exception() is None:
+        return
+    if ended.done() and not ended.cancelled():
+        raise AssertionError(f"the bot process ended (exit status {ended.result()}) before it polled")
+    polled.result()  # the timeout's AssertionError
 
 
 @dataclass(frozen=True)
