@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 from jinja2 import UndefinedError, nodes
 from jinja2.exceptions import SecurityError
 
-from bot.content.catalog import REFERENCE_LANGUAGE, Catalog, ContentError, Entry, load_catalog, load_yaml
+from bot.content.catalog import REFERENCE_LANGUAGE, Catalog, ContentError, load_catalog, load_yaml, parse_text
 from bot.content.modules import ModuleLibrary, load_modules, translation_gaps
 from bot.content_check.required import required_keys
 from bot.content_check.review import review_warnings
@@ -59,12 +60,14 @@ ATTRIBUTE_FILTERS = frozenset(
 )
 
 
-def _underscore_names(entry: Entry) -> list[tuple[int, str]]:
+@functools.lru_cache(maxsize=8192)
+def _underscore_names(source: str) -> tuple[tuple[int, str], ...]:
     """Where a text names an attribute or variable starting with `_` (line in the text, name): the way out of
     a template into Python's insides (`t.__globals__`). The sandbox refuses them at render time anyway;
-    refusing the text here says which one, before any patient could be sent it."""
+    refusing the text here says which one, before any patient could be sent it. (Kept per source, as its
+    compiled code is: a check of an edited copy looks again only at the texts that changed.)"""
     found: list[tuple[int, str]] = []
-    tree = entry.template.environment.parse(entry.source)
+    tree = parse_text(source)
     for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Name, nodes.Filter)):
         names: list[str] = []
         if isinstance(node, nodes.Getattr):
@@ -77,7 +80,7 @@ def _underscore_names(entry: Entry) -> list[tuple[int, str]]:
             for argument in [*node.args, *(k.value for k in node.kwargs)]:
                 names.extend(_constant(argument))
         found.extend((node.lineno, name) for name in names if name.startswith("_"))
-    return found
+    return tuple(found)
 
 
 def _constant(node: nodes.Node) -> list[str]:
@@ -90,7 +93,7 @@ def _check_underscores(catalog: Catalog, report: Report) -> set[tuple[str, str]]
     refused: set[tuple[str, str]] = set()
     for language in catalog.languages:
         for key, entry in sorted(catalog.entries[language].items()):
-            found = _underscore_names(entry)
+            found = _underscore_names(entry.source)
             if not found:
                 continue
             refused.add((language, key))
