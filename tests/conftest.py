@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot import runtime
 from bot.content.modules import Module, load_modules
-from bot.content_check.check import Report, check_content
+from bot.content_check.check import Report
 from bot.core import db
 from bot.core.config import Settings, load_settings
 from bot.core.models import Base
@@ -37,6 +37,7 @@ from tests.harness import (
     BotHarness,
     CommandLine,
     load_content_once,
+    shipped_check,
 )
 
 REPO = Path(__file__).resolve().parent.parent
@@ -232,8 +233,9 @@ def cli(
 
 @pytest.fixture(scope="session")
 def shipped_report() -> Report:
-    """`content check` of the shipped content/, done once per run: tests read it, never change it."""
-    return check_content(REPO / "content")
+    """`content check` of the shipped content/, done once per run (the check the bots' content comes from):
+    tests read it, never change it."""
+    return shipped_check()
 
 
 @pytest.fixture(scope="session")

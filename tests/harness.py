@@ -29,7 +29,8 @@ from sqlalchemy import select
 from bot.app import serve
 from bot.cli import main
 from bot.content import Catalog
-from bot.content_check.loader import Content, fingerprint, load_content
+from bot.content_check.check import Report, check_content
+from bot.content_check.loader import Content, checked_content, fingerprint, load_content
 from bot.core import db
 from bot.core.config import Settings
 from bot.core.models import Counselor, CounselorRole, InviteKind, Patient, utcnow
@@ -61,8 +62,13 @@ STARTUP = 120.0
 
 
 @functools.cache
+def _shipped_report(stamp: str) -> Report:
+    return check_content(SHIPPED_CONTENT)
+
+
+@functools.cache
 def _shipped_content(stamp: str) -> Content:
-    return load_content(SHIPPED_CONTENT)
+    return checked_content(_shipped_report(stamp), SHIPPED_CONTENT, stamp)
 
 
 def load_content_once(root: Path) -> Content:
@@ -75,6 +81,12 @@ def load_content_once(root: Path) -> Content:
     if Path(root).resolve() != SHIPPED_CONTENT:
         return load_content(root)
     return _shipped_content(fingerprint(root))
+
+
+def shipped_check() -> Report:
+    """`content check` of the shipped content/: the same check `load_content_once` made (tests read it, never
+    change it)."""
+    return _shipped_report(fingerprint(SHIPPED_CONTENT))
 
 
 # ---- texts from content/ -----------------------------------------------------------------------------------
