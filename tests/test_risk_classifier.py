@@ -8,8 +8,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
 
 from bot.content_check.check import Report, check_content
 from bot.risk import Category, Detector, FollowUp, RiskLevel
@@ -50,6 +48,10 @@ def test_features_are_words_pairs_and_letter_groups() -> None:
 
 def test_scores_as_scikit_learn_does(lexicon: Lexicon, examples: list[Labelled]) -> None:
     """The weights the bot reads give the probabilities scikit-learn gave when it was fitted."""
+    # Imported here, as bot.risk.training does: scikit-learn takes a second to import, in every test process.
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
     sample = examples[::4]
     model = train(sample, lexicon.normalizer, threshold=0.6, strength=4.0, min_messages=2)
     vectorizer = TfidfVectorizer(
