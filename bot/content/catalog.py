@@ -53,7 +53,9 @@ class Entry:
 @dataclass
 class Catalog:
     root: Path
-    entries: dict[str, dict[str, Entry]] = field(default_factory=dict)  # language -> key -> entry
+    # language -> key -> entry. Left out of the repr: over a thousand texts made every repr of anything that
+    # holds the content (a Runtime, an asyncio task that returned one) cost about 10 ms.
+    entries: dict[str, dict[str, Entry]] = field(default_factory=dict, repr=False)
     # What could not be read (with a problem reported for each): files that are not valid YAML, by language,
     # and texts whose template does not compile, as (language, key).
     unreadable: dict[str, list[Path]] = field(default_factory=dict)
