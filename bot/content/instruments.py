@@ -173,7 +173,8 @@ class Instrument(BaseModel):
 
 @dataclass
 class InstrumentLibrary:
-    instruments: dict[str, dict[str, Instrument]] = field(default_factory=dict)  # language -> id -> it
+    # language -> id -> it (left out of the repr, as the catalogue's texts are)
+    instruments: dict[str, dict[str, Instrument]] = field(default_factory=dict, repr=False)
     failed: dict[str, set[str]] = field(default_factory=dict)  # language -> ids whose file has errors
 
     def get(self, instrument_id: str, language: str) -> Instrument | None:
