@@ -101,7 +101,8 @@ async def on_text(t: Turn, patient: Patient, text: str) -> None:
     """A patient in aftercare typed: screened for risk first, as everything an active patient types (a crisis
     reply, the screener, "are you safe right now?" all work, and reach the care team); then a safety-plan step
     or a screener question being answered; anything else gets a short note on what aftercare is."""
-    screening = t.runtime.content.risk.screen(text).rules_only()
+    screened = t.runtime.content.risk.screen(text)
+    screening = screened.rules_only()
     waiting = t.waiting
     now = utcnow()
     plan = waiting.plan if waiting is not None else None
@@ -117,5 +118,8 @@ async def on_text(t: Turn, patient: Patient, text: str) -> None:
         await screener.on_typed(t, patient, waiting.screen, text)
         return
     if await crisis.typed_safety_answer(t, patient, text):
+        return
+    if screened.model is not None:  # as for an active patient: what only the model worries about is asked
+        await crisis.ask_if_safe(t, patient, screened.model)
         return
     await t.reply("aftercare.note", keyboard=t.help_now_keyboard())

@@ -204,3 +204,35 @@ async def test_without_opt_in_discharge_stays_as_today(harness: BotHarness, cli:
     query = await harness.standin.tap_raw(user, offer.message_id, offer.buttons()[0][1])
     answer = await harness.standin.wait_for_callback_answer(query)
     assert harness.part("input.button_expired") in answer.get("text", "")
+
+
+async def _in_aftercare(harness: BotHarness, cli: CommandLine, alias: str) -> tuple[int, int, int]:
+    """A counselor and a patient of theirs, discharged into aftercare (yes to the offer): (counselor's user,
+    patient's user, patient id)."""
+    counselor_user, counselor_id = await harness.link_counselor(f"Counselor {alias}")
+    user = harness.new_user_id()
+    patient_id = await harness.enroll(user, counselor_id, alias=alias)
+    done = await asyncio.to_thread(cli, "discharge", alias)
+    assert done.returncode == 0
+    offer = await harness.standin.wait_for(user, harness.part("aftercare.offer"), timeout=20)
+    await harness.tap(user, offer, harness.text("aftercare.yes_button"), harness.part("aftercare.accepted"))
+    return counselor_user, user, patient_id
+
+
+# The rules have no phrase for this; the shipped model (content/risk_model.json) thinks it may be high or
+# imminent (`python -m bot risk check`).
+UNLISTED = "i want it all to stop"
+
+
+async def test_what_only_the_model_worries_about_is_asked_in_aftercare(
+    harness: BotHarness, cli: CommandLine
+) -> None:
+    counselor_user, user, patient_id = await _in_aftercare(harness, cli, "Brook")
+    mark = harness.standin.mark(user)
+    question = await harness.say(user, UNLISTED, harness.part("crisis.safety_check"))
+    replies = [m.text or "" for m in harness.standin.transcript(user)[mark:]]
+    assert not any(harness.part("aftercare.note") in text for text in replies)
+    await harness.tap(user, question, harness.text("crisis.not_safe_button"), "988")
+    await harness.standin.wait_for(
+        counselor_user, harness.part("escalation.alert", level=harness.text("escalation.levels.imminent"))
+    )
