@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from bot.careteam.flags import FlagKind
 from bot.careteam.notices import tell_care_team
 from bot.core.models import AftercareCheckIn, Patient, PatientStatus, utcnow
+from bot.handlers import coping as coping_handlers
 from bot.handlers import crisis, screener
 from bot.handlers import safety_plan as plan_handlers
 from bot.handlers.base import Turn
@@ -116,6 +117,9 @@ async def on_text(t: Turn, patient: Patient, text: str) -> None:
         return
     if waiting is not None and waiting.screen is not None:
         await screener.on_typed(t, patient, waiting.screen, text)
+        return
+    if waiting is not None and waiting.exercise is not None:  # an exercise offered on the crisis path
+        await coping_handlers.on_typed(t, waiting.exercise, text)
         return
     if await crisis.typed_safety_answer(t, patient, text):
         return

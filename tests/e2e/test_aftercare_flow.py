@@ -22,6 +22,7 @@ from bot.core.models import (
     PatientStatus,
     utcnow,
 )
+from bot.medcare.prompts import naloxone_replacement
 from bot.workspace import digests
 from devtools.simulator import BotMessage
 from tests.harness import BotHarness, CommandLine
@@ -236,3 +237,30 @@ async def test_what_only_the_model_worries_about_is_asked_in_aftercare(
     await harness.standin.wait_for(
         counselor_user, harness.part("escalation.alert", level=harness.text("escalation.levels.imminent"))
     )
+
+
+async def test_the_crisis_path_in_aftercare_is_as_before(harness: BotHarness, cli: CommandLine) -> None:
+    """In aftercare: Acknowledge tells the patient who saw it; "Try an exercise" opens the exercises; the
+    reminder to replace naloxone is not one the outbox drops for a patient who is not active."""
+    counselor_user, user, patient_id = await _in_aftercare(harness, cli, "Vale")
+    # A use told in words: the team is flagged, and the reply offers an exercise, which opens.
+    told = await harness.say(user, "i had a few beers with friends last night", harness.part("use.told_flag"))
+    await harness.tap(user, told, harness.text("crisis.try_exercise_button"), harness.part("coping.menu"))
+    await harness.say(user, "im going to k1ll myself tonight", "988")
+    alert = await harness.standin.wait_for(
+        counselor_user,
+        harness.part("escalation.alert", level=harness.text("escalation.levels.imminent")),
+        timeout=20,
+    )
+    mark = harness.standin.mark(user)
+    ack = next(data for _, data in alert.buttons() if data.endswith(":ack"))
+    await harness.standin.tap(counselor_user, alert.message_id, ack)
+    await harness.standin.wait_for(
+        user, harness.text("escalation.patient_told", counselor="Counselor"), after=mark, timeout=20
+    )
+
+
+    patient = await harness.patient(user)
+    assert patient is not None
+    planned = naloxone_replacement(harness.runtime, patient, 1, utcnow())
+    assert (planned.patient_id, planned.subject_patient_id) == (None, patient_id)
