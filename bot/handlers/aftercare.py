@@ -87,7 +87,11 @@ async def on_answer(t: Turn, patient: Patient, button: AftercareAnswer) -> None:
 async def _finish(t: Turn, patient: Patient, row: AftercareCheckIn) -> None:
     remaining = await rules.remaining(t.session, patient.id)
     parts = [t.text("aftercare.thanks", last=not remaining.weeks)]
-    if row.used:
+    if row.used:  # the care team is told, as of a use in an active patient's check-in (a flag)
+        if await tell_care_team(t.runtime, t.session, patient, FlagKind.USE_REPORTED):
+            t.wake_outbox()
+        log.info("event=aftercare.use_reported patient_id=%s checkin_id=%s", patient.id, row.id)
+        parts.append(t.text("use.told_flag"))
         parts += [t.text(f"use.advice.{advice.value}") for advice in USE_ADVICE]
     if row.connected == "help":
         if await tell_care_team(t.runtime, t.session, patient, FlagKind.AFTERCARE_HELP):

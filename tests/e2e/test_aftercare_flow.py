@@ -259,8 +259,23 @@ async def test_the_crisis_path_in_aftercare_is_as_before(harness: BotHarness, cl
         user, harness.text("escalation.patient_told", counselor="Counselor"), after=mark, timeout=20
     )
 
-
     patient = await harness.patient(user)
     assert patient is not None
     planned = naloxone_replacement(harness.runtime, patient, 1, utcnow())
     assert (planned.patient_id, planned.subject_patient_id) == (None, patient_id)
+
+
+async def test_a_use_told_in_an_aftercare_check_in_reaches_the_care_team(
+    harness: BotHarness, cli: CommandLine
+) -> None:
+    harness.settings = harness.settings.model_copy(update={"scheduler_tick_seconds": 0.5})
+    await harness.restart()
+    counselor_user, user, patient_id = await _in_aftercare(harness, cli, "Reed")
+    craving = await _advance_to(harness, user, patient_id, 1)
+    mood = await harness.tap(user, craving, "3", harness.part("aftercare.ask.mood"))
+    use = await harness.tap(user, mood, "4", harness.part("aftercare.ask.use"))
+    connected = await harness.tap(
+        user, use, harness.text("checkin.buttons.yes"), harness.part("aftercare.ask.connected")
+    )
+    await harness.tap(user, connected, harness.text("aftercare.connected.yes"), harness.part("use.told_flag"))
+    await harness.standin.wait_for(counselor_user, harness.text("care.flag.use_reported", alias="Reed"))
