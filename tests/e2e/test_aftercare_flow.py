@@ -228,7 +228,7 @@ UNLISTED = "i want it all to stop"
 async def test_what_only_the_model_worries_about_is_asked_in_aftercare(
     harness: BotHarness, cli: CommandLine
 ) -> None:
-    counselor_user, user, patient_id = await _in_aftercare(harness, cli, "Brook")
+    counselor_user, user, _ = await _in_aftercare(harness, cli, "Brook")
     mark = harness.standin.mark(user)
     question = await harness.say(user, UNLISTED, harness.part("crisis.safety_check"))
     replies = [m.text or "" for m in harness.standin.transcript(user)[mark:]]

@@ -5,9 +5,11 @@ and replaced after an overdose message."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import select, update
 
 from bot.core import db
@@ -130,7 +132,10 @@ async def test_the_patient_sets_up_reminders_and_two_missed_days_tell_the_counse
     assert "taken 0, missed 2" in (view.text or "")
 
 
-async def test_a_counselor_sets_reminders_and_ran_out_is_told_the_same_day(harness: BotHarness) -> None:
+async def test_a_counselor_sets_reminders_and_ran_out_is_told_the_same_day(
+    harness: BotHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot")
     counselor_user, counselor_id = await harness.link_counselor("Sam")
     user = harness.new_user_id()
     patient_id = await harness.enroll(user, counselor_id, alias="River")
@@ -161,6 +166,9 @@ async def test_a_counselor_sets_reminders_and_ran_out_is_told_the_same_day(harne
     menu = await harness.say(user, "/meds", harness.part("meds.current", daily=True, time=shown, medicine=""))
     await harness.tap(user, menu, harness.text("meds.stop_button"), harness.part("meds.stopped"))
     assert not (await _plan(harness, patient_id)).active
+    # The logs carry ids and event names: not the medicine, not the answer about a dose.
+    logged = " ".join(record.getMessage() for record in caplog.records).lower()
+    assert "methadone" not in logged and "ran_out" not in logged
 
 
 async def test_naloxone_at_home_shown_to_the_counselor_and_replaced_after_an_overdose(
