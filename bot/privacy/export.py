@@ -659,7 +659,8 @@ th { background: #f4f4f4; } .muted { color: #666; } .words { white-space: pre-wr
 <th>{{ l.status }}</th><th>{{ l.scores }}</th></tr>
 {% for q in d.questionnaires.given %}<tr><td>{{ local(q.started_at) }}</td>
 <td>{{ name("questionnaires", q.questionnaire) }}</td><td>{{ v(q.status) }}</td>
-<td>{% for key, value in q.scores.items() %}{{ key }}: {{ value }}{% if not loop.last %}; {% endif %}
+<td>{% for key, value in q.scores.items() %}{{ name("scores", q.questionnaire ~ "." ~ key) }}: {{ value }}
+{%- if not loop.last %}; {% endif %}
 {%- else %}–{% endfor %}</td></tr>
 {% endfor %}</table>{% else %}{{ nothing() }}{% endif %}
 

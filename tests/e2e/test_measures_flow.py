@@ -398,4 +398,8 @@ async def test_mydata_includes_the_questionnaires(harness: BotHarness) -> None:
     )
     assert "measures" not in data["other_records"]
     page = (as_page.file_bytes or b"").decode()
-    assert harness.text("mydata.html.questionnaires", "es") in page and "total: 7" in page
+    phq9 = harness.runtime.measures.get("phq9", "es")
+    assert phq9 is not None
+    [total] = [score.name for score in phq9.scores if score.id == "total"]
+    assert harness.text("mydata.html.questionnaires", "es") in page and f"{total}: 7" in page
+    assert "total: 7" not in page  # the score's name in Spanish, not its id
