@@ -403,3 +403,33 @@ async def test_mydata_includes_the_questionnaires(harness: BotHarness) -> None:
     [total] = [score.name for score in phq9.scores if score.id == "total"]
     assert harness.text("mydata.html.questionnaires", "es") in page and f"{total}: 7" in page
     assert "total: 7" not in page  # the score's name in Spanish, not its id
+
+
+async def test_an_unreviewed_unofficial_translation_is_not_offered(harness: BotHarness) -> None:
+    """BAM's Spanish is unofficial and content/REVIEW.yaml has no review of it: a Spanish-speaking patient is
+    not offered it (PHQ-9 is), and /patient says so to the counselor."""
+    assert not _definition(harness, "bam", "es").official
+    assert not harness.runtime.measures.offered_in("bam", "es")
+    assert harness.runtime.measures.offered_in("bam", "en") and harness.runtime.measures.offered_in(
+        "phq9", "es"
+    )
+    counselor_user, _, _, patient = await _patient(harness, language="es")
+    await harness.stop()
+    local = datetime.now(UTC).astimezone(ZoneInfo("America/New_York"))
+    async with harness.runtime.sessions.begin() as session:
+        await session.execute(
+            update(Patient)
+            .where(Patient.id == patient.id)
+            .values(checkin_time=(local - timedelta(minutes=30)).time())
+        )
+    harness.settings = harness.settings.model_copy(
+        update={"measures": (("bam", 30), ("phq9", 14)), "measures_per_day": 3}
+    )
+    await harness.start()
+    await measures_tick(harness.runtime)
+    assert [m.instrument for m in await _measures(harness, patient.id)] == ["phq9"]
+    held_back = harness.text("measures_team.held_back", name="BAM", patient_language="es")
+    results = await harness.say(counselor_user, f"/patient {patient.alias}", held_back)
+    assert harness.text("measures_team.held_back", name="PHQ-9", patient_language="es") not in (
+        results.text or ""
+    )
