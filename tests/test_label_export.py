@@ -14,7 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core import db
-from bot.core.models import AuditEvent, CounselorRole, EscalationStatus, SafetyPlan
+from bot.core.models import AuditEvent, Consent, CounselorRole, EscalationStatus, SafetyPlan
+from bot.enrollment.consent import SCOPE
 from bot.privacy import erasure
 from bot.privacy.labels import COLUMNS, Scrubber, messages_of
 from bot.risk.escalation import DETAIL_LIMIT, DETAIL_SEPARATOR
@@ -153,9 +154,10 @@ async def test_erased_patients_and_those_waiting_to_be_erased_are_never_exported
     cli: CommandLine, sessions: Sessions, tmp_path: Path
 ) -> None:
     admin = await add_counselor(sessions, "Ada", role=CounselorRole.ADMIN)
-    kept, erased, waiting, older, still_open = [
-        await add_patient(sessions, counselor=admin) for _ in range(5)
+    kept, erased, waiting, older, still_open, withdrew = [
+        await add_patient(sessions, counselor=admin) for _ in range(6)
     ]
+    await add_escalation(sessions, withdrew, "withdrew: i want to end it", verdict="real_concern")
     await add_escalation(sessions, kept, "kept: i cant go on", verdict="real_concern")
     await add_escalation(sessions, erased, "erased: i want to die", verdict="real_concern")
     await add_escalation(sessions, waiting, "waiting: goodbye everyone", verdict="false_alarm")
@@ -166,10 +168,15 @@ async def test_erased_patients_and_those_waiting_to_be_erased_are_never_exported
     async with db.transaction(sessions) as session:
         await erasure.erase_patient(session, erased.id, reason="request")
         await erasure.defer(session, waiting.id)  # confirmed /deleteme, held back while an alert was open
+        # Agreed, then withdrew consent (/revoke): their words are not exported either.
+        session.add(Consent(patient_id=withdrew.id, scope=SCOPE, version="1", language="en", revoked_at=LATE))
 
     ran = await _export(cli, tmp_path / "labels.tsv", admin.id)
     assert ran.returncode == 0, ran.stderr
     assert [row[2] for row in _rows(tmp_path / "labels.tsv")] == ["kept: i cant go on"]
-    assert "left out: 1 resolved without a verdict, 1 of patients waiting to be erased" in ran.stderr
+    assert (
+        "left out: 1 resolved without a verdict, 2 of patients waiting to be erased or who withdrew consent"
+        in ran.stderr
+    )
     [exported] = await _audit(sessions, "risk.labels_exported")
     assert exported.detail == {"rows": 1, "alerts": 1}

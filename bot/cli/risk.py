@@ -208,7 +208,8 @@ async def cmd_export_labels(args: argparse.Namespace, settings: Settings) -> int
         print(
             f"wrote {out}: {len(found.rows)} messages from {found.alerts} resolved alerts, de-identified "
             f"(left out: {found.without_verdict} resolved without a verdict, {found.withheld} of patients "
-            "waiting to be erased). Review every line before adding any to content/*/risk/.",
+            "waiting to be erased or who withdrew consent). Review every line before adding any to "
+            "content/*/risk/.",
             file=sys.stderr,
         )
         return 0

@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.models import Escalation, EscalationStatus, Patient, SafetyPlan
+from bot.core.models import Consent, Escalation, EscalationStatus, Patient, PatientStatus, SafetyPlan
 from bot.privacy.erasure import deferred_patients
 from bot.risk.escalation import DETAIL_LIMIT, DETAIL_SEPARATOR
 from bot.risk.safety_plan import Step
@@ -97,7 +97,7 @@ class Labels:
     rows: list[LabelRow]
     alerts: int  # resolved alerts with a verdict and words behind them, whose messages are the rows
     without_verdict: int  # resolved alerts with words but no verdict (resolved before it was asked)
-    withheld: int  # alerts of patients whose confirmed deletion is waiting
+    withheld: int  # alerts of patients whose confirmed deletion is waiting, or who withdrew consent
 
 
 def _fold(text: str) -> str:
@@ -180,7 +180,17 @@ async def resolved_labels(session: AsyncSession, zone: ZoneInfo) -> Labels:
         )
     ).all()
     waiting = set(await deferred_patients(session))
-    kept = [(e, p) for e, p in found if p.id not in waiting]
+    # A patient who withdrew consent (a revoked agreement and none standing) is left out, as one whose erasure
+    # waits.
+    ids = {p.id for _, p in found}
+    agreements: dict[int, bool] = {}  # patient id -> whether an agreement still stands
+    for patient_id, revoked_at in await session.execute(
+        select(Consent.patient_id, Consent.revoked_at).where(Consent.patient_id.in_(ids))
+    ):
+        agreements[patient_id] = agreements.get(patient_id, False) or revoked_at is None
+    withdrew = {pid for pid, standing in agreements.items() if not standing}
+    withdrew |= {p.id for _, p in found if p.status is PatientStatus.CONSENT_REVOKED}
+    kept = [(e, p) for e, p in found if p.id not in waiting and p.id not in withdrew]
     plans = {
         plan.patient_id: plan
         for plan in await session.scalars(

@@ -19,9 +19,11 @@ from bot.core.models import (
     AftercareStatus,
     CareFlag,
     Counselor,
+    Patient,
     PatientStatus,
     utcnow,
 )
+from bot.medcare import aftercare as aftercare_rules
 from bot.medcare.prompts import naloxone_replacement
 from bot.workspace import digests
 from devtools.simulator import BotMessage
@@ -279,3 +281,24 @@ async def test_a_use_told_in_an_aftercare_check_in_reaches_the_care_team(
     )
     await harness.tap(user, connected, harness.text("aftercare.connected.yes"), harness.part("use.told_flag"))
     await harness.standin.wait_for(counselor_user, harness.text("care.flag.use_reported", alias="Reed"))
+
+
+async def test_only_a_patient_in_the_program_with_consent_is_offered_aftercare(
+    harness: BotHarness, cli: CommandLine
+) -> None:
+    user = harness.new_user_id()
+    patient_id = await harness.enroll(user, alias="Moss")
+    async with db.transaction(harness.runtime.sessions) as session:  # withdrew consent (as /revoke leaves it)
+        await session.execute(
+            update(Patient).where(Patient.id == patient_id).values(status=PatientStatus.CONSENT_REVOKED)
+        )
+    mark = harness.standin.mark(user)
+    done = await asyncio.to_thread(cli, "discharge", "Moss")
+    assert done.returncode == 0 and "no offer of aftercare" in done.stderr
+    await harness.standin.wait_for(user, harness.part("discharge.goodbye"), after=mark, timeout=20)
+    async with harness.runtime.sessions() as session:
+        assert not await aftercare_rules.offer_open(
+            session, await session.get_one(Patient, patient_id), utcnow()
+        )
+    replies = [m.text or "" for m in harness.standin.transcript(user)[mark:]]
+    assert not any(harness.part("aftercare.offer") in text for text in replies)
