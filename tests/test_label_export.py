@@ -1,5 +1,5 @@
 """`python -m bot risk export-labels` (issue 19, item 5): the care team's verdicts on resolved alerts, with
-the words behind them de-identified, for the clinical lead; admins only, every try audited; erased patients,
+the words behind them redacted, for the clinical lead; admins only, every try audited; erased patients,
 and those whose deletion is waiting, never in it. The command runs in this process (`cli`), on the test
 database."""
 
@@ -69,7 +69,7 @@ async def test_only_an_active_admin_may_export_and_every_try_is_audited(
     done = await _export(cli, out, admin.id)
     assert done.returncode == 0, done.stderr
     # resolved on the 9th in UTC, the 8th in the clinic's time zone (DEFAULT_TIMEZONE, New York)
-    assert _rows(out) == [["imminent", "suicide", "i want to die tonight", "real_concern", "2026-12-08"]]
+    assert _rows(out) == [["imminent", "suicide", "i want to die tonight", "real_concern", "2026-12"]]
     assert stat.S_IMODE(out.stat().st_mode) == 0o600  # the clinical lead's, not everyone's on the machine
     assert [p.name for p in tmp_path.iterdir()] == ["labels.tsv"]
     [exported] = await _audit(sessions, "risk.labels_exported")
@@ -101,6 +101,10 @@ WORDS_AND_WITHOUT = [
         "@riverboi knows, see https://example.com/x?a=1. and www.site.org, my id is 7012345678, dr okafor",
         "[HANDLE] knows, see [URL]. and [URL], my id is [ID], dr [NAME]",
     ),
+    (  # a counselor's name is taken out too
+        "i told Ada Lovelace everything",
+        "i told [NAME] [NAME] everything",
+    ),
     (
         "Marisol-Vega here.\tKEISHA has\nmy pills, call +1 (555) 987 6543",
         "[NAME] here. [NAME] has my pills, call [PHONE]",
@@ -115,7 +119,7 @@ WORDS_AND_WITHOUT = [
 async def test_names_numbers_and_addresses_are_taken_out(
     cli: CommandLine, sessions: Sessions, tmp_path: Path
 ) -> None:
-    admin = await add_counselor(sessions, "Ada", role=CounselorRole.ADMIN)
+    admin = await add_counselor(sessions, "Ada Lovelace", role=CounselorRole.ADMIN)
     patient = await add_patient(
         sessions, counselor=admin, alias="Marisol Vega", telegram_user_id=7012345678, chat_id=7012345678
     )
@@ -130,7 +134,19 @@ async def test_names_numbers_and_addresses_are_taken_out(
     assert [row[2] for row in rows] == [without for _, without in WORDS_AND_WITHOUT]
     assert {(row[0], row[1], row[3]) for row in rows} == {("imminent", "suicide", "false_alarm")}
     text = (tmp_path / "labels.tsv").read_text(encoding="utf-8").lower()
-    for identifying in ("maria", "jim", "marisol", "vega", "okafor", "keisha", "3344", "7012345678", "@"):
+    for identifying in (
+        "maria",
+        "jim",
+        "marisol",
+        "vega",
+        "okafor",
+        "keisha",
+        "ada",
+        "lovelace",
+        "3344",
+        "7012345678",
+        "@",
+    ):
         assert identifying not in text, identifying
 
 
