@@ -185,8 +185,20 @@ async def test_naloxone_at_home_shown_to_the_counselor_and_replaced_after_an_ove
         user, asked, harness.text("naloxone.buttons.no"), harness.part("naloxone.where")
     )
     assert "prescription" in (where.text or "")
-    view = await harness.say(counselor_user, "/patient Lake", "Naloxone at home: no")
-    assert "answered" in (view.text or "")
+    # The view's naloxone line (its last): "no", with the day it was answered.
+    shown = harness.text(
+        "meds.counselor_view", alias="Lake", active=False, naloxone="no", naloxone_when="", replace_when=""
+    )
+    unanswered = harness.text(
+        "meds.counselor_view", alias="Lake", active=False, naloxone="", naloxone_when="", replace_when=""
+    )
+    naloxone_no = shown.splitlines()[-1].removesuffix(".")
+    assert naloxone_no != unanswered.splitlines()[-1].removesuffix(".")
+    view = await harness.say(counselor_user, "/patient Lake", naloxone_no)
+    answered_on = harness.text(
+        "meds.counselor_view", alias="Lake", active=False, naloxone="no", naloxone_when="@", replace_when=""
+    )
+    assert answered_on.splitlines()[-1].split("@")[0].removeprefix(naloxone_no).strip() in (view.text or "")
 
     # A crisis message about an overdose: the reply as always, and a reminder to replace naloxone a day later.
     before = utcnow()
