@@ -18,6 +18,7 @@ from bot.content import Catalog
 from bot.content.modules import ModuleLibrary
 from bot.content_check.loader import Content, load_content
 from bot.core.config import Settings
+from bot.core.crypto import Keyring, keyring_for
 from bot.core.db import make_engine, make_sessionmaker
 from bot.intake.memory import AnsweredWithoutDatabase
 from bot.metrics import Metrics
@@ -47,6 +48,11 @@ class Runtime:
     @property
     def modules(self) -> ModuleLibrary:
         return self.content.modules
+
+    @property
+    def keyring(self) -> Keyring:
+        """ENCRYPTION_KEY's keys, for the pseudonyms of Telegram ids (see `bot.core.crypto`)."""
+        return keyring_for(self.engine.dialect)
 
     @cached_property
     def clinic(self) -> dict[str, str]:

@@ -2,6 +2,12 @@
 
 Times are stored in UTC; `UTCDateTime` hands back aware datetimes on SQLite and PostgreSQL alike.
 Enumerations are stored as short strings (no native enum types) so migrations stay portable.
+
+What a copy of the database alone must not tell (README, "What the database holds"): whose Telegram account a
+row belongs to (Telegram user and chat ids are encrypted, `EncryptedInt`, and people are found by a keyed hash
+of their id, `telegram_ref`), and who used or is at risk (the clinical codes below typed `_code()` or
+`_record()`: encrypted, padded to one length). Ids, times, statuses and the numbers the scheduler and the
+caseload filter or count on stay in the clear.
 """
 
 from __future__ import annotations
@@ -27,9 +33,24 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy import event as orm_event
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, mapped_column, relationship
+from sqlalchemy.orm.attributes import get_history
 
-from bot.core.crypto import EncryptedJSON, EncryptedText
+from bot.core.crypto import EncryptedInt, EncryptedJSON, EncryptedText, keyring_for
+
+
+def _code() -> EncryptedJSON:
+    """A short clinical code or answer (a risk level, a category, a flag's kind, yes or no), encrypted and
+    padded so that its length does not tell which."""
+    return EncryptedJSON(pad=32)
+
+
+def _record() -> EncryptedJSON:
+    """A small clinical document (screener answers, what was used, an audit event's detail), encrypted and
+    padded to a multiple of 128 characters."""
+    return EncryptedJSON(pad=128)
 
 
 def utcnow() -> datetime:
@@ -107,8 +128,10 @@ class Patient(Base):
     __tablename__ = "patients"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    telegram_user_id: Mapped[int] = mapped_column(BigInteger, unique=True)
-    chat_id: Mapped[int] = mapped_column(BigInteger)
+    # Telegram's ids, encrypted; the patient is found by `telegram_ref` (set from the user id on write)
+    telegram_user_id: Mapped[int] = mapped_column(EncryptedInt)
+    telegram_ref: Mapped[int] = mapped_column(BigInteger, unique=True)
+    chat_id: Mapped[int] = mapped_column(EncryptedInt)
     alias: Mapped[str] = mapped_column(String(64), unique=True)
     timezone: Mapped[str] = mapped_column(String(64))
     language: Mapped[str] = mapped_column(String(8))
@@ -134,8 +157,9 @@ class Counselor(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(120))
     role: Mapped[CounselorRole] = mapped_column(_enum(CounselorRole), default=CounselorRole.COUNSELOR)
-    telegram_user_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
-    chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    telegram_user_id: Mapped[int | None] = mapped_column(EncryptedInt)  # as for patients
+    telegram_ref: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    chat_id: Mapped[int | None] = mapped_column(EncryptedInt)
     timezone: Mapped[str] = mapped_column(String(64))
     language: Mapped[str] = mapped_column(String(8), default="en")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -143,6 +167,21 @@ class Counselor(Base):
     digest_time: Mapped[time | None] = mapped_column(Time)  # local time of the daily digest; None: none
 
     assignments: Mapped[list[CareAssignment]] = relationship(back_populates="counselor")
+
+
+@orm_event.listens_for(Patient, "before_insert")
+@orm_event.listens_for(Patient, "before_update")
+@orm_event.listens_for(Counselor, "before_insert")
+@orm_event.listens_for(Counselor, "before_update")
+def _telegram_ref(_mapper: Mapper[Any], connection: Connection, person: Patient | Counselor) -> None:
+    """Keep `telegram_ref` the pseudonym of `telegram_user_id` (under the first key), however it was set."""
+    user = person.telegram_user_id
+    if user is None:
+        person.telegram_ref = None
+        return
+    changed = get_history(person, "telegram_user_id").has_changes()
+    if changed or person.telegram_ref is None:
+        person.telegram_ref = keyring_for(connection.dialect).pseudonym(user)
 
 
 class CareAssignment(Base):
@@ -197,7 +236,9 @@ class Consent(Base):
 
 
 class AuditEvent(Base):
-    """Who did what to which record. `detail` holds ids and codes only, never free text or names."""
+    """Who did what to which record. `detail` holds ids and codes only, never free text or names, and never
+    a patient's id (those go in `subject_id`, or in `patients`); it is encrypted, as codes such as an alert's
+    level and category are in it."""
 
     __tablename__ = "audit_events"
     __table_args__ = (Index("ix_audit_events_subject", "subject_type", "subject_id"),)
@@ -209,7 +250,21 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(64))
     subject_type: Mapped[str | None] = mapped_column(String(16))
     subject_id: Mapped[int | None] = mapped_column(Integer)
-    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(_record())
+
+    patients: Mapped[list[AuditPatient]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
+
+
+class AuditPatient(Base):
+    """A patient an audit event names beside its subject (the patients a caseload page showed). A row of its
+    own rather than ids in the detail: erasing the patient deletes it through its foreign key, so the event
+    stays and no longer leads to them."""
+
+    __tablename__ = "audit_event_patients"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    audit_event_id: Mapped[int] = mapped_column(ForeignKey("audit_events.id", ondelete="CASCADE"), index=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
 
 
 class Counter(Base):
@@ -251,7 +306,7 @@ class CheckIn(Base):
     status: Mapped[CheckInStatus] = mapped_column(_enum(CheckInStatus), default=CheckInStatus.OPEN)
     local_day: Mapped[date] = mapped_column(Date)
     scheduled_for: Mapped[date | None] = mapped_column(Date)
-    step: Mapped[str | None] = mapped_column(String(16))
+    step: Mapped[str | None] = mapped_column(_code())  # "use_what" would say the answer before it
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -262,12 +317,12 @@ class CheckIn(Base):
     trigger_other: Mapped[str | None] = mapped_column(EncryptedText)
     mood: Mapped[int | None] = mapped_column(Integer)
     sleep: Mapped[str | None] = mapped_column(String(8))
-    used: Mapped[bool | None] = mapped_column(Boolean)
+    used: Mapped[bool | None] = mapped_column(_code())
     use_what: Mapped[str | None] = mapped_column(EncryptedText)
     # What was used and how, as tapped or read from `use_what` (bot.risk.use.UseReport; no words)
-    use_report: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    use_report: Mapped[dict[str, object] | None] = mapped_column(_record())
     note: Mapped[str | None] = mapped_column(EncryptedText)
-    skipped: Mapped[list[str] | None] = mapped_column(JSON)
+    skipped: Mapped[list[str] | None] = mapped_column(_record())  # a skipped "what did you use?" says use
 
 
 class CopingStatus(enum.StrEnum):
@@ -311,9 +366,9 @@ class CareFlag(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(_code())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(_record())
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
@@ -347,9 +402,9 @@ class Escalation(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
-    level: Mapped[str] = mapped_column(String(16))
-    category: Mapped[str] = mapped_column(String(32))
-    source: Mapped[str] = mapped_column(String(32))
+    level: Mapped[str] = mapped_column(_code())
+    category: Mapped[str] = mapped_column(_code())
+    source: Mapped[str] = mapped_column(_code())
     detail: Mapped[str | None] = mapped_column(EncryptedText)
     status: Mapped[EscalationStatus] = mapped_column(_enum(EscalationStatus), default=EscalationStatus.OPEN)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -361,7 +416,7 @@ class Escalation(Base):
     acknowledged_by: Mapped[int | None] = mapped_column(ForeignKey("counselors.id", ondelete="SET NULL"))
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolved_by: Mapped[int | None] = mapped_column(ForeignKey("counselors.id", ondelete="SET NULL"))
-    outcome: Mapped[str | None] = mapped_column(String(32))
+    outcome: Mapped[str | None] = mapped_column(_code())
 
 
 class EscalationAlert(Base):
@@ -372,7 +427,7 @@ class EscalationAlert(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     escalation_id: Mapped[int] = mapped_column(ForeignKey("escalations.id", ondelete="CASCADE"), index=True)
     counselor_id: Mapped[int] = mapped_column(ForeignKey("counselors.id", ondelete="CASCADE"))
-    chat_id: Mapped[int] = mapped_column(BigInteger)
+    chat_id: Mapped[int] = mapped_column(EncryptedInt)
     message_id: Mapped[int | None] = mapped_column(BigInteger)
     stage: Mapped[int] = mapped_column(Integer, default=0)
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -387,9 +442,9 @@ class RiskSignal(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    level: Mapped[str] = mapped_column(String(16))
-    categories: Mapped[list[str]] = mapped_column(JSON)
-    source: Mapped[str] = mapped_column(String(32))
+    level: Mapped[str] = mapped_column(_code())
+    categories: Mapped[list[str]] = mapped_column(_record())
+    source: Mapped[str] = mapped_column(_code())
 
 
 class ScreenStatus(enum.StrEnum):
@@ -409,11 +464,11 @@ class SuicideScreen(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
     escalation_id: Mapped[int | None] = mapped_column(ForeignKey("escalations.id", ondelete="SET NULL"))
-    trigger: Mapped[str] = mapped_column(String(16))
+    trigger: Mapped[str] = mapped_column(_code())
     status: Mapped[ScreenStatus] = mapped_column(_enum(ScreenStatus), default=ScreenStatus.OPEN)
-    step: Mapped[str | None] = mapped_column(String(16))
-    answers: Mapped[dict[str, bool]] = mapped_column(JSON, default=dict)
-    result: Mapped[str | None] = mapped_column(String(16))
+    step: Mapped[str | None] = mapped_column(_code())  # the question asked says how the last was answered
+    answers: Mapped[dict[str, bool]] = mapped_column(_record(), default=dict)
+    result: Mapped[str | None] = mapped_column(_code())
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -486,7 +541,8 @@ class OutboxMessage(Base):
     key: Mapped[str] = mapped_column(String(160), unique=True)
     kind: Mapped[str] = mapped_column(String(24))
     priority: Mapped[int] = mapped_column(Integer, default=Priority.NORMAL)
-    chat_id: Mapped[int] = mapped_column(BigInteger)
+    chat_id: Mapped[int] = mapped_column(EncryptedInt)
+    chat_ref: Mapped[int] = mapped_column(BigInteger)  # the chat's pseudonym: erasure finds rows by it
     patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
     counselor_id: Mapped[int | None] = mapped_column(ForeignKey("counselors.id", ondelete="CASCADE"))
     # The patient a message to someone else is about (a page, a notice to the care team): erasing the
@@ -604,13 +660,14 @@ class InboxUpdate(Base):
     """An update from Telegram, written before Telegram is told it arrived (polling: before the offset moves
     past it; webhook: before answering 200), so a crash loses nothing fetched. `update_id` is unique: an
     update delivered twice is stored once. The payload (the update's JSON, message text included) is
-    encrypted and cleared once the update is handled."""
+    encrypted and cleared once the update is handled; the chat is known by its pseudonym only."""
 
     __tablename__ = "inbox"
     __table_args__ = (Index("ix_inbox_status_next_attempt", "status", "next_attempt_at"),)
 
     update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    chat_id: Mapped[int | None] = mapped_column(BigInteger, index=True)  # updates of one chat: in order
+    # The chat's pseudonym (`Keyring.pseudonym`), never Telegram's id: updates of one chat go in order
+    chat_key: Mapped[int | None] = mapped_column(BigInteger, index=True)
     payload: Mapped[str | None] = mapped_column(EncryptedText)
     status: Mapped[InboxStatus] = mapped_column(_enum(InboxStatus), default=InboxStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -54,7 +54,7 @@ from bot.core.models import (
     utcnow,
 )
 from bot.intake import store as inbox
-from bot.outbox.store import unclaimed
+from bot.outbox.store import to_chat, unclaimed
 from bot.privacy.records import PATIENTS, linked_audit_events, links, owned_ids
 from bot.workspace.digests import DIGEST_KIND, DIGEST_PATIENTS
 
@@ -111,7 +111,7 @@ async def erase_patient(
     erased.rows["outbox"] += await _count(
         session,
         delete(OutboxMessage).where(
-            OutboxMessage.chat_id == chat_id,
+            to_chat(session, chat_id),
             OutboxMessage.patient_id.is_(None),
             OutboxMessage.counselor_id.is_(None),
         ),
@@ -156,7 +156,8 @@ async def _deidentify_audit(session: AsyncSession, patient_id: int) -> int:
 
 async def _digests_naming(session: AsyncSession, patient_id: int) -> int:
     """Digests that name the patient (see the module's docstring): a waiting one is deleted (and counted),
-    to be planned again without them; one already sent keeps its row with its text emptied."""
+    to be planned again without them; one already sent keeps its row with its text emptied and without the
+    patient's id in its `ref`."""
     now = utcnow()
     rows = await session.execute(
         select(OutboxMessage.id, OutboxMessage.ref, OutboxMessage.status, unclaimed(now)).where(
@@ -165,21 +166,20 @@ async def _digests_naming(session: AsyncSession, patient_id: int) -> int:
         )
     )
     waiting: list[int] = []
-    done: list[int] = []
     for row_id, ref, status, free in rows.all():
-        if patient_id not in (ref or {}).get(DIGEST_PATIENTS, []):
+        named = list((ref or {}).get(DIGEST_PATIENTS, []))
+        if patient_id not in named:
             continue
         if status is not OutboxStatus.PENDING:
-            done.append(row_id)
+            others = [other for other in named if other != patient_id]
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == row_id)
+                .values(payload={"text": "", "buttons": None}, ref={**ref, DIGEST_PATIENTS: others})
+                .execution_options(synchronize_session=False)
+            )
         elif free:
             waiting.append(row_id)
-    if done:
-        await session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id.in_(done))
-            .values(payload={"text": "", "buttons": None})
-            .execution_options(synchronize_session=False)
-        )
     if not waiting:
         return 0
     return await _count(session, delete(OutboxMessage).where(OutboxMessage.id.in_(waiting), unclaimed(now)))
