@@ -4,7 +4,8 @@ The patient's right of access: the export holds every row that belongs to them (
 foreign keys, `bot.privacy.records`), decrypted, including the words behind an alert, which are their own.
 Tables this module does not know by name still come out, column by column, under `other_records`, so a
 table added later is never left out. Left out on purpose: the copies of an alert in counselors' chats
-(`escalation_alerts`: counselor chat and message ids) and invite code hashes.
+(`escalation_alerts`: counselor chat and message ids), the links of audit events to the patient (the events
+are in the activity) and invite code hashes.
 
 No Telegram and no texts here: the handler passes the translated labels in (`Wording`).
 """
@@ -78,7 +79,9 @@ CURATED = frozenset(
         "counselor_notes",
     }
 )
-LEFT_OUT = frozenset({"escalation_alerts"})  # counselors' chat and message ids, nothing of the patient's
+# escalation_alerts: counselors' chat and message ids, nothing of the patient's; audit_event_patients: which
+# events name the patient (a caseload page that showed them), already listed under "activity"
+LEFT_OUT = frozenset({"escalation_alerts", "audit_event_patients"})
 
 # Labels of the HTML page: content keys `mydata.html.<label>`.
 LABELS = (
