@@ -14,14 +14,16 @@ from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.app import serve
-from bot.core import db, key_rotation
+from bot.core import db, key_rotation, people
 from bot.core.config import ConfigError, Settings
-from bot.core.crypto import EncryptionError
-from bot.core.models import CheckIn, CheckInSource, OutboxMessage, SafetyPlan, utcnow
+from bot.core.crypto import EncryptionError, Keyring
+from bot.core.models import CheckIn, CheckInSource, InboxUpdate, OutboxMessage, SafetyPlan, utcnow
+from bot.intake import parse
+from bot.intake import store as inbox
 from bot.outbox import store as outbox
 from bot.runtime import Runtime
 from tests.harness import TEST_ENCRYPTION_KEY
-from tests.records import add_patient
+from tests.records import add_counselor, add_patient
 
 Sessions = async_sessionmaker[AsyncSession]
 NOTE = "relapsed at my sister's place, do not tell my PO"
@@ -222,3 +224,53 @@ async def test_serve_refuses_to_start_before_it_talks_to_telegram(
             await serve(runtime, asyncio.Event())
     finally:
         await runtime.engine.dispose()
+
+
+# ---- pseudonyms: people are found by a keyed hash of their Telegram id (issue 20) --------------------------
+
+
+def _id(person: people.Person) -> int | None:
+    return None if isinstance(person, people.Stranger) else person.id
+
+
+async def test_rotation_hashes_every_pseudonym_again_and_people_are_found_throughout(
+    sessions: Sessions, database_url: str, engine_with: list[AsyncEngine]
+) -> None:
+    patient = await add_patient(sessions)
+    counselor = await add_counselor(sessions, linked=True)
+    update = {"update_id": 9, "message": {"chat": {"id": patient.chat_id, "type": "private"}, "text": "hi"}}
+    async with db.transaction(sessions) as session:
+        await outbox.enqueue(session, [outbox.Planned("p", "checkin", patient.chat_id, "hello", utcnow())])
+        keyring = Keyring.parse(TEST_ENCRYPTION_KEY)
+        await inbox.add(session, [parse.incoming(update, keyring)], utcnow())
+
+    new = Fernet.generate_key().decode()
+    both = _engine(engine_with, database_url, f"{new},{TEST_ENCRYPTION_KEY}")
+    async with both() as session:  # the new key in front, not rotated yet: found by the old pseudonym
+        assert _id(await people.identify(session, patient.telegram_user_id)) == patient.id
+    async with db.transaction(both) as session:
+        written = await key_rotation.rotate(session)
+    assert written["patients"] == written["counselors"] == written["outbox"] == written["inbox"] == 1
+
+    only_new = _keyed(engine_with, database_url, new)
+    await key_rotation.check_keys(only_new)
+    async with db.make_sessionmaker(only_new)() as session:
+        assert _id(await people.identify(session, patient.telegram_user_id)) == patient.id
+        assert _id(await people.identify(session, counselor.telegram_user_id or 0)) == counselor.id
+        row = await session.scalar(select(OutboxMessage).where(outbox.to_chat(session, patient.chat_id)))
+        assert row is not None and row.chat_id == patient.chat_id
+        stored = await session.scalar(select(InboxUpdate.chat_key))
+        assert stored == Keyring.parse(new).pseudonym(patient.chat_id)
+        assert await inbox.forget_chat(session, patient.chat_id) == 1
+
+
+async def test_start_refuses_pseudonyms_written_with_a_key_it_does_not_hold(
+    sessions: Sessions, engine: AsyncEngine
+) -> None:
+    patient = await add_patient(sessions)
+    await key_rotation.check_keys(engine)
+    elsewhere = Keyring.parse(Fernet.generate_key().decode()).pseudonym(patient.telegram_user_id)
+    async with engine.begin() as connection:  # the ids decrypt, but nobody would be found by their hash
+        await connection.execute(text("UPDATE patients SET telegram_ref = :ref"), {"ref": elsewhere})
+    with pytest.raises(key_rotation.KeysCannotRead, match=r"patients\.telegram_ref"):
+        await key_rotation.check_keys(engine)
