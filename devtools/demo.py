@@ -155,7 +155,8 @@ async def _demo_sessions(runtime: Runtime) -> None:
     while True:
         await asyncio.sleep(2)
         async with db.transaction(runtime.sessions) as session:
-            patient = await session.scalar(select(Patient).where(is_telegram_user(Patient, session, PATIENT_ID)))
+            demo_patient = is_telegram_user(Patient, session, PATIENT_ID)
+            patient = await session.scalar(select(Patient).where(demo_patient))
             if patient is None or patient.status is not PatientStatus.ACTIVE:
                 continue
             group = await schedule.group_named(session, "Demo evening IOP", create=True)

@@ -11,14 +11,16 @@ Daily digests name several patients and stay (their key is what stops a second d
 that names the patient (by id, in its `ref`) and is still waiting is deleted: the digest job plans it again
 within minutes from what is left, so the counselor gets it once and without the alias (unless the day's
 digest window has closed meanwhile, which takes an outbox stuck for hours: then there is none that day). One
-already sent keeps its row with its text emptied. One being sent at this very moment goes, and is kept, as
-it is.
+already sent keeps its row with its text emptied and the patient's id taken out of its `ref`. One being sent
+at this very moment goes, and is kept, as it is.
 
 What stays: the audit log, without anything that leads back to them. Its rows about the patient keep
 their action and time (that something was done, and by which counselor, must stay accountable), but the
 patient's id as actor, the subject id (the patient, or their consent, invite or escalation, rows that no
-longer exist) and any ids in the detail are removed. One "patient.deleted" event records the erasure with
-the number of rows and no id, alias or chat id. Of each safety event (escalation) one "safety_event.kept"
+longer exist) and any ids in the detail are removed; the patients an event names beside its subject (a
+caseload page's, `AuditPatient`) are rows that point at the patient, deleted with the rest. A detail never
+holds a patient's id (`bot.core.audit.record` refuses one). One "patient.deleted" event records the erasure
+with the number of rows and no id, alias or chat id. Of each safety event (escalation) one "safety_event.kept"
 event stays, with no id, alias, chat or words: its level, category and source, the day it was opened, how
 long until a counselor acknowledged and resolved it, how far the paging widened, and the outcome. A program
 must be able to show, for as long as it keeps the audit log, that every alert was answered and how fast;
