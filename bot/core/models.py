@@ -32,11 +32,11 @@ from sqlalchemy import (
     Time,
     TypeDecorator,
     UniqueConstraint,
+    inspect,
 )
 from sqlalchemy import event as orm_event
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, mapped_column, relationship
-from sqlalchemy.orm.attributes import get_history
+from sqlalchemy.orm import DeclarativeBase, InstanceState, Mapped, Mapper, mapped_column, relationship
 
 from bot.core.crypto import EncryptedInt, EncryptedJSON, EncryptedText, keyring_for
 
@@ -128,8 +128,10 @@ class Patient(Base):
     __tablename__ = "patients"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    # Telegram's ids, encrypted; the patient is found by `telegram_ref` (set from the user id on write)
-    telegram_user_id: Mapped[int] = mapped_column(EncryptedInt)
+    # Telegram's ids, encrypted; the patient is found by `telegram_ref` (set from the user id on write). The
+    # user id is loaded only when asked for (`undefer`, or a select of it): nothing but the export reads it,
+    # and decrypting it for every patient loaded (every message, the planner) would cost for nothing.
+    telegram_user_id: Mapped[int] = mapped_column(EncryptedInt, deferred=True)
     telegram_ref: Mapped[int] = mapped_column(BigInteger, unique=True)
     chat_id: Mapped[int] = mapped_column(EncryptedInt)
     alias: Mapped[str] = mapped_column(String(64), unique=True)
@@ -175,13 +177,13 @@ class Counselor(Base):
 @orm_event.listens_for(Counselor, "before_update")
 def _telegram_ref(_mapper: Mapper[Any], connection: Connection, person: Patient | Counselor) -> None:
     """Keep `telegram_ref` the pseudonym of `telegram_user_id` (under the first key), however it was set."""
-    user = person.telegram_user_id
-    if user is None:
-        person.telegram_ref = None
+    # The history as it stands, without loading a deferred user id that was never touched
+    state: InstanceState[Any] = inspect(person)
+    changed = state.attrs.telegram_user_id.history.has_changes()
+    if not changed and person.telegram_ref is not None:
         return
-    changed = get_history(person, "telegram_user_id").has_changes()
-    if changed or person.telegram_ref is None:
-        person.telegram_ref = keyring_for(connection.dialect).pseudonym(user)
+    user = person.telegram_user_id
+    person.telegram_ref = None if user is None else keyring_for(connection.dialect).pseudonym(user)
 
 
 class CareAssignment(Base):

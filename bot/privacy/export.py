@@ -228,7 +228,9 @@ async def _profile(session: AsyncSession, patient: Patient) -> dict[str, Any]:
         "language": patient.language,
         "checkin_time": _clock(patient.checkin_time),
         "quiet_hours": {"start": _clock(patient.quiet_start), "end": _clock(patient.quiet_end)},
-        "telegram_user_id": patient.telegram_user_id,
+        "telegram_user_id": await session.scalar(
+            select(Patient.telegram_user_id).where(Patient.id == patient.id)  # deferred: see the model
+        ),
         "chat_id": patient.chat_id,
         "unreachable_since": _plain(patient.unreachable_since),
         "joined_at": _plain(patient.created_at),
