@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-MESSAGE_KINDS = ("message", "edited_message", "channel_post", "edited_channel_post", "business_message")
+_MESSAGE_KINDS = ("message", "edited_message", "channel_post", "edited_channel_post", "business_message")
 _CHAT_MEMBER_KINDS = ("my_chat_member", "chat_member", "chat_join_request")
 
 
@@ -15,7 +15,7 @@ def _int(value: Any) -> int | None:
 
 def chat_of(raw: dict[str, Any]) -> int | None:
     """The chat an update belongs to (its order is kept per chat); else its sender; else None."""
-    for kind in (*MESSAGE_KINDS, *_CHAT_MEMBER_KINDS):
+    for kind in (*_MESSAGE_KINDS, *_CHAT_MEMBER_KINDS):
         body = raw.get(kind)
         if isinstance(body, dict) and isinstance(body.get("chat"), dict):
             return _int(body["chat"].get("id"))

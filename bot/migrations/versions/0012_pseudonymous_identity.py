@@ -2,7 +2,7 @@
 
 Revision ID: 0012
 Revises: 0011
-Create Date: 2026-12-08 09:00:00
+Create Date: 2026-12-07 10:30:00
 
 Telegram user and chat ids become Fernet tokens (TEXT) in patients, counselors, escalation_alerts and outbox;
 patients and counselors are found by `telegram_ref`, a keyed hash of the user id (unique), outbox rows by
