@@ -15,6 +15,7 @@ from functools import cached_property
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.content import Catalog
+from bot.content.instruments import InstrumentLibrary
 from bot.content.modules import ModuleLibrary
 from bot.content_check.loader import Content, load_content
 from bot.core.config import Settings
@@ -53,6 +54,10 @@ class Runtime:
     def keyring(self) -> Keyring:
         """ENCRYPTION_KEY's keys, for the pseudonyms of Telegram ids (see `bot.core.crypto`)."""
         return keyring_for(self.engine.dialect)
+
+    @property
+    def measures(self) -> InstrumentLibrary:
+        return self.content.measures
 
     @cached_property
     def clinic(self) -> dict[str, str]:

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.core import db, key_rotation, people
 from bot.core.crypto import Keyring
 from bot.core.models import (
+    AftercareCheckIn,
     AuditEvent,
     AuditPatient,
     Base,
@@ -23,6 +24,10 @@ from bot.core.models import (
     Escalation,
     EscalationAlert,
     InboxUpdate,
+    Measure,
+    MedicationKind,
+    MedicationPlan,
+    NaloxoneStatus,
     OutboxMessage,
     Patient,
     RiskSignal,
@@ -58,16 +63,16 @@ async def test_an_unmigrated_database_is_refused_with_advice(tmp_path: Path) -> 
         await empty.dispose()
 
 
-# ---- 0012: pseudonymous identity and encrypted clinical codes (issue 20) -----------------------------------
+# ---- 0016: pseudonymous identity and encrypted clinical codes (issue 20) -----------------------------------
 
-BEFORE_0012 = "0011"
+BEFORE = "0015_medcare"
 OLD = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
 PATIENT_USER, OTHER_USER, COUNSELOR_USER = 7_301_001, 7_301_002, 7_302_001
 OLD_NOTICE_KEY = f"flag:use_reported:1:1764601200000:{COUNSELOR_USER}"
 
 
 def _old_rows(keys: Keyring) -> dict[str, list[dict[str, Any]]]:
-    """A database at 0011 as the bot wrote it: ids and codes in clear, free text as tokens."""
+    """A database at 0015 as the bot wrote it: ids and codes in clear, free text as tokens."""
     update = {"update_id": 7, "message": {"chat": {"id": PATIENT_USER, "type": "private"}, "text": "hi"}}
     times = {"created_at": OLD}
     person = {"timezone": "UTC", "language": "en", "quiet_start": time(22), "quiet_end": time(7)}
@@ -91,7 +96,8 @@ def _old_rows(keys: Keyring) -> dict[str, list[dict[str, Any]]]:
         ],
         "escalations": [
             {"id": 1, "patient_id": 1, "level": "imminent", "category": "suicide", "source": "message"}
-            | {"detail": keys.encrypt("my words"), "status": "open", "stage": 0, **times}
+            | {"detail": keys.encrypt("my words"), "status": "resolved", "stage": 0, **times}
+            | {"outcome": "safe", "verdict": "real_concern"}
             | {"last_signal_at": OLD}
         ],
         "escalation_alerts": [
@@ -107,6 +113,20 @@ def _old_rows(keys: Keyring) -> dict[str, list[dict[str, Any]]]:
             | {"answers": {"wish_dead": True, "thoughts": False}, "result": "high", "started_at": OLD}
         ],
         "care_flags": [{"id": 1, "patient_id": 1, "kind": "use_reported", "detail": {"count": 1}, **times}],
+        "measures": [
+            {"id": 1, "patient_id": 1, "instrument": "phq9", "source": "scheduled", "language": "en"}
+            | {"status": "open", "step": "q9", "answers": {"q1": 2, "q9": 1}, "scores": None}
+            | {"safety_positive": True, "started_at": OLD, "expires_at": OLD}
+        ],
+        "medication_plans": [
+            {"id": 1, "patient_id": 1, "kind": "methadone", "show_name": False, "active": True}
+            | {"set_by": "patient", **times, "updated_at": OLD}
+        ],
+        "naloxone_status": [{"id": 1, "patient_id": 1, "has_naloxone": "no"}],
+        "aftercare_checkins": [
+            {"id": 1, "patient_id": 2, "week": 1, "due_at": OLD, "status": "open", "step": "use"}
+            | {"used": True, "connected": "help", "skipped": ["mood"]}
+        ],
         "audit_events": [
             {"id": 1, "at": OLD, "actor_type": "counselor", "actor_id": 1, "action": "caseload.viewed"}
             | {"detail": {"page": 1, "patients": "1,2,99"}},
@@ -129,8 +149,8 @@ def _old_rows(keys: Keyring) -> dict[str, list[dict[str, Any]]]:
     }
 
 
-async def _write_at_0011(engine: AsyncEngine, rows: dict[str, list[dict[str, Any]]]) -> None:
-    """Insert through the tables as the database describes them at 0011 (no model of today's is used)."""
+async def _write_before(engine: AsyncEngine, rows: dict[str, list[dict[str, Any]]]) -> None:
+    """Insert through the tables as the database describes them at 0015 (no model of today's is used)."""
 
     def insert(sync: Connection) -> None:
         tables = MetaData()
@@ -143,20 +163,20 @@ async def _write_at_0011(engine: AsyncEngine, rows: dict[str, list[dict[str, Any
         await connection.run_sync(insert)
 
 
-async def test_0012_converts_a_database_with_data_and_it_reads_right(
+async def test_0016_converts_a_database_with_data_and_it_reads_right(
     engine: AsyncEngine, database_url: str
 ) -> None:
     keys = Keyring.parse(TEST_ENCRYPTION_KEY)
-    await db.downgrade(engine, BEFORE_0012)
+    await db.downgrade(engine, BEFORE)
     try:
-        await _write_at_0011(engine, _old_rows(keys))
+        await _write_before(engine, _old_rows(keys))
         keyless = db.make_engine(database_url)
         try:  # the values cannot be converted without the key: refused, and nothing changed
             with pytest.raises(RuntimeError, match="ENCRYPTION_KEY"):
                 await db.upgrade(keyless)
         finally:
             await keyless.dispose()
-        assert await db.current_revision(engine) == BEFORE_0012
+        assert await db.current_revision(engine) == BEFORE
 
         await db.upgrade(engine)
         await db.ensure_current(engine)
@@ -165,10 +185,12 @@ async def test_0012_converts_a_database_with_data_and_it_reads_right(
         stored = await raw_values(engine)
         found = search(stored, numbers=(PATIENT_USER, OTHER_USER, COUNSELOR_USER), words=CLINICAL_WORDS)
         assert found == [], found
-        assert not search(stored, words=("use_reported", "opioid", "wish_dead", "high"))
+        codes = ("use_reported", "opioid", "wish_dead", "high", "methadone", "real_concern")
+        found = search(stored, words=codes)
+        assert found == [], found
 
         # ...and back: the old columns hold what they held.
-        await db.downgrade(engine, BEFORE_0012)
+        await db.downgrade(engine, BEFORE)
         async with engine.connect() as connection:
             old = (await connection.execute(text("SELECT telegram_user_id, chat_id FROM patients"))).all()
             assert sorted(old) == [(PATIENT_USER, PATIENT_USER), (OTHER_USER, OTHER_USER)]
@@ -193,7 +215,8 @@ async def _reads_right(sessions: async_sessionmaker[AsyncSession], keys: Keyring
         escalation = await session.get_one(Escalation, 1)
         assert (escalation.level, escalation.category) == ("imminent", "suicide")
         assert escalation.source == "message"
-        assert (escalation.outcome, escalation.detail) == (None, "my words")
+        assert (escalation.outcome, escalation.verdict) == ("safe", "real_concern")
+        assert escalation.detail == "my words"
         assert (await session.get_one(EscalationAlert, 1)).chat_id == COUNSELOR_USER
         signal = await session.get_one(RiskSignal, 1)
         assert (signal.level, signal.categories, signal.source) == ("high", ["suicide"], "message")
@@ -215,5 +238,13 @@ async def _reads_right(sessions: async_sessionmaker[AsyncSession], keys: Keyring
         assert notice.key == f"flag:{keys.tag(OLD_NOTICE_KEY.removeprefix('flag:'))}"  # as notices write it
         assert notice.chat_id == COUNSELOR_USER and notice.chat_ref == keys.pseudonym(COUNSELOR_USER)
         assert notice.payload == {"text": "River used", "buttons": None}
+        measure = await session.get_one(Measure, 1)
+        assert (measure.step, measure.answers, measure.scores) == ("q9", {"q1": 2, "q9": 1}, None)
+        assert measure.safety_positive is True
+        assert (await session.get_one(MedicationPlan, 1)).kind is MedicationKind.METHADONE
+        assert (await session.get_one(NaloxoneStatus, 1)).has_naloxone == "no"
+        aftercare = await session.get_one(AftercareCheckIn, 1)
+        assert (aftercare.step, aftercare.used, aftercare.connected) == ("use", True, "help")
+        assert aftercare.skipped == ["mood"]
         chats = await session.scalars(select(InboxUpdate.chat_key).order_by(InboxUpdate.update_id))
         assert list(chats) == [keys.pseudonym(PATIENT_USER)] * 2

@@ -23,6 +23,7 @@ encrypts it. Without a key, nothing encrypted can be written or read: never stor
 from __future__ import annotations
 
 import base64
+import enum
 import hashlib
 import hmac
 import json
@@ -185,3 +186,19 @@ class EncryptedInt(Encrypted):
 
     def decode(self, text: str) -> Any:
         return int(text)
+
+
+class EncryptedEnum(EncryptedJSON):
+    """A member of a string enum, encrypted and padded as `EncryptedJSON` (a medicine's kind, say)."""
+
+    cache_ok = True
+
+    def __init__(self, enum_class: type[enum.Enum], pad: int = 0) -> None:
+        super().__init__(pad)
+        self.enum_class = enum_class
+
+    def encode(self, value: Any) -> str:
+        return super().encode(self.enum_class(value).value)
+
+    def decode(self, text: str) -> Any:
+        return self.enum_class(super().decode(text))

@@ -1,18 +1,20 @@
 """pseudonymous identity and encrypted clinical codes (a copy of the database says nothing about who uses)
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0016_pseudonyms
+Revises: 0015_medcare
 Create Date: 2026-12-07 10:30:00
 
 Telegram user and chat ids become Fernet tokens (TEXT) in patients, counselors, escalation_alerts and outbox;
 patients and counselors are found by `telegram_ref`, a keyed hash of the user id (unique), outbox rows by
 `chat_ref` (the chat id's); the inbox keeps only the chat's hash (`chat_id` becomes `chat_key`). The clinical
 codes that say on their own who used or is at risk (check-in step, use answer, what was used, skipped
-questions; care flag kinds and details; escalation level, category, source and outcome; risk signal level,
-categories and source; screener trigger, step, answers and result; audit event details) become encrypted
-JSON (TEXT). Care-team notices' outbox keys (`flag:<kind>:<event>:<chat>`) become `flag:<keyed hash>`, as
-the code now writes them. Caseload views' audit details no longer list patient ids: each becomes a row of the
-new `audit_event_patients` (deleted with the patient).
+questions; care flag kinds and details; escalation level, category, source, outcome and verdict; risk signal
+level, categories and source; screener trigger, step, answers and result; questionnaires' step, answers,
+scores and safety item; the medication's kind; naloxone at home; aftercare check-ins' step, use answer,
+"connected to care" and skipped questions; audit event details) become encrypted JSON (TEXT). Care-team
+notices' outbox keys (`flag:<kind>:<event>:<chat>`) become `flag:<keyed hash>`, as the code now writes
+them. Caseload views' audit details no longer list patient ids: each becomes a row of the new
+`audit_event_patients` (deleted with the patient).
 
 Every existing value is converted here, so the migration needs ENCRYPTION_KEY when the database holds any
 row (`python -m bot db upgrade` with the same settings as `run`). It uses `bot.core.crypto` for the tokens and
@@ -36,8 +38,8 @@ from sqlalchemy.engine import Connection, Dialect
 
 from bot.core import crypto, updates
 
-revision: str = "0012"
-down_revision: str | None = "0011"
+revision: str = "0016_pseudonyms"
+down_revision: str | None = "0015_medcare"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -83,6 +85,7 @@ COLUMNS = (
     Converted("escalations", "category", sa.String(length=32), False, _code(), "text"),
     Converted("escalations", "source", sa.String(length=32), False, _code(), "text"),
     Converted("escalations", "outcome", sa.String(length=32), True, _code(), "text"),
+    Converted("escalations", "verdict", sa.String(length=16), True, _code(), "text"),
     Converted("risk_signals", "level", sa.String(length=16), False, _code(), "text"),
     Converted("risk_signals", "categories", sa.JSON(), False, _record(), "json"),
     Converted("risk_signals", "source", sa.String(length=32), False, _code(), "text"),
@@ -90,6 +93,16 @@ COLUMNS = (
     Converted("suicide_screens", "step", sa.String(length=16), True, _code(), "text"),
     Converted("suicide_screens", "answers", sa.JSON(), False, _record(), "json"),
     Converted("suicide_screens", "result", sa.String(length=16), True, _code(), "text"),
+    Converted("measures", "step", sa.String(length=16), True, _code(), "text"),
+    Converted("measures", "answers", sa.JSON(), False, _record(), "json"),
+    Converted("measures", "scores", sa.JSON(), True, _record(), "json"),
+    Converted("measures", "safety_positive", sa.Boolean(), False, _code(), "bool"),
+    Converted("medication_plans", "kind", sa.String(length=24), False, _code(), "text"),
+    Converted("naloxone_status", "has_naloxone", sa.String(length=8), True, _code(), "text"),
+    Converted("aftercare_checkins", "step", sa.String(length=16), True, _code(), "text"),
+    Converted("aftercare_checkins", "used", sa.Boolean(), True, _code(), "bool"),
+    Converted("aftercare_checkins", "connected", sa.String(length=8), True, _code(), "text"),
+    Converted("aftercare_checkins", "skipped", sa.JSON(), True, _record(), "json"),
     Converted("audit_events", "detail", sa.JSON(), True, _record(), "json"),
 )
 TABLES = tuple(dict.fromkeys(c.table for c in COLUMNS))
@@ -117,7 +130,7 @@ def _keyring(connection: Connection, direction: str) -> crypto.Keyring | None:
     )
     if rows:
         raise RuntimeError(
-            f"migration 0012 ({direction}) converts the Telegram ids and clinical codes already stored, with "
+            f"migration 0016 ({direction}) converts the Telegram ids and clinical codes already stored, with "
             "ENCRYPTION_KEY: set it (the key the bot runs with) and run `python -m bot db upgrade` again"
         )
     return None
