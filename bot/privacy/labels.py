@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import undefer
 
 from bot.core.models import (
     Consent,
@@ -184,6 +185,7 @@ async def resolved_labels(session: AsyncSession, zone: ZoneInfo) -> Labels:
         await session.execute(
             select(Escalation, Patient)
             .join(Patient, Patient.id == Escalation.patient_id)
+            .options(undefer(Patient.telegram_user_id))  # the scrubber takes it out of the words
             .where(resolved_with_words, Escalation.verdict.is_not(None))
             .order_by(Escalation.resolved_at, Escalation.id)
         )
