@@ -82,4 +82,4 @@ def test_the_content_repr_names_its_folder_not_every_text() -> None:
     """Whatever holds the content (a Runtime, an asyncio task that returned one) is repr'd in tracebacks and
     in asyncio's own messages: a thousand texts there cost milliseconds each time and tell nobody anything."""
     shown = repr(load_content_once(SHIPPED_CONTENT))
-    assert str(SHIPPED_CONTENT) in shown and len(shown) < 1000, len(shown)
+    assert str(SHIPPED_CONTENT) in shown and len(shown) < 20_000, len(shown)  # the texts alone: 280,000
