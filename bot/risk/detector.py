@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from bot.risk.classifier import Classifier
 from bot.risk.levels import Category, Context, FollowUp, RiskLevel
 from bot.risk.lexicon import CompiledEntry, Lexicon, Phrase
+from bot.risk.semantic import RulesSaid
 from bot.risk.use import UseReader
 
 CLAUSE_MARK = "."  # between sentences in the text phrases are matched against; no phrase contains it
@@ -79,6 +80,19 @@ class Screening:
 
 
 NOTHING = Screening(RiskLevel.NONE)
+
+
+def word_count(clauses: Sequence[Sequence[str]]) -> int:
+    return sum(len(clause) for clause in clauses)
+
+
+def rules_said(screening: Screening) -> RulesSaid:
+    """What the rules did with a message, for judging what the semantic layer adds to them."""
+    return RulesSaid(
+        paged=screening.level >= RiskLevel.HIGH,
+        imminent=screening.level is RiskLevel.IMMINENT,
+        asked=screening.level < RiskLevel.HIGH and screening.follow_up is not None,
+    )
 
 
 class PhraseIndex:
