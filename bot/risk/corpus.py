@@ -77,7 +77,9 @@ def same_message(text: str) -> str:
 
 
 def _languages(root: Path) -> list[Path]:
-    return sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".") and (d / "risk").is_dir())
+    return sorted(
+        d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".") and (d / "risk").is_dir()
+    )
 
 
 def _sources(folder: Path, problems: list[str]) -> dict[str, int]:
@@ -94,7 +96,9 @@ def _sources(folder: Path, problems: list[str]) -> dict[str, int]:
         return {}
     files = data.get("files") if isinstance(data, dict) else None
     if not isinstance(files, list):
-        problems.append(f"{path}:1: must have `files:`, a list of entries with file, {', '.join(SOURCE_FIELDS)}")
+        problems.append(
+            f"{path}:1: must have `files:`, a list of entries with file, {', '.join(SOURCE_FIELDS)}"
+        )
         return {}
     lines = text.splitlines()
     listed: dict[str, int] = {}
@@ -131,10 +135,10 @@ def _corpus_files(risk: Path, problems: list[str]) -> list[Path]:
     listed = _sources(folder, problems)
     found: list[Path] = []
     for path in sorted(folder.iterdir()):
-        if path.name == SOURCES_FILE or path.name.startswith("."):
-            continue
+        if path.name == SOURCES_FILE or path.name.startswith(".") or path.suffix == ".md":
+            continue  # (notes for the people who write and review the corpus)
         if path.suffix != ".tsv":
-            problems.append(f"{path}:1: only labelled .tsv files and {SOURCES_FILE} belong in {folder}")
+            problems.append(f"{path}:1: only labelled .tsv files, {SOURCES_FILE} and notes (.md) belong here")
         elif path.name not in listed:
             problems.append(f"{path}:1: not listed in {folder / SOURCES_FILE}: say where it came from first")
         else:
@@ -193,6 +197,8 @@ def load_examples(root: Path, problems: list[str]) -> list[Example]:
                     continue
                 seen[key] = where
                 found.append(
-                    Example(item.line, item.level, item.category, item.text, language=language.name, path=path)
+                    Example(
+                        item.line, item.level, item.category, item.text, language=language.name, path=path
+                    )
                 )
     return found
