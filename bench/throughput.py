@@ -267,7 +267,7 @@ def continuation(runtime: Runtime, language: str, messages: int, rng: random.Ran
 
 
 def check_texts(runtime: Runtime) -> None:
-    """Every note must screen as no risk, rules and model (the model alone would add "are you safe?"), and
+    """Every note must screen as no risk, rules and semantic layer (which alone would add "are you safe?"), and
     the moderate ones as moderate without a follow-up question."""
     detector = runtime.content.risk
     bad: list[str] = []
@@ -275,7 +275,7 @@ def check_texts(runtime: Runtime) -> None:
         for note in [*NOTES[language], *NO[language], *CRAVINGS[language], WARM_UP]:
             screened = detector.screen(note)
             if screened.level is not RiskLevel.NONE or screened.follow_up is not None:
-                bad.append(f"{note!r}: {screened.level.label} {screened.follow_up} model={screened.model}")
+                bad.append(f"{note!r}: {screened.level.label} {screened.follow_up} {screened.matched}")
         for note in MODERATE[language]:
             screened = detector.screen(note)
             if screened.level is not RiskLevel.MODERATE or screened.follow_up is not None:

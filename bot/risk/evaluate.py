@@ -6,8 +6,9 @@ high is a miss; a high one screened imminent is found). A false alarm is a `none
 imminent, the levels that page a counselor.
 
 Not every miss goes unanswered: a message screened below its level may still be asked about (the C-SSRS
-screener, or "are you safe right now?", from a softened rule or the model). `reached` counts the high and
-imminent messages that were paged or asked about; `questions_on_none` the harmless ones asked about.
+screener, or "are you safe right now?", from a softened rule or the semantic layer). `paged` counts the high
+and imminent messages that page the care team, `reached` those paged or asked about; `questions_on_none`
+the harmless ones asked about.
 """
 
 from __future__ import annotations
@@ -64,6 +65,13 @@ class Evaluation:
         found = sum(1 for o in self.outcomes if o.item.level is level and not o.missed)
         return found / total
 
+    def paged(self, level: RiskLevel) -> float | None:
+        """The share of messages labelled `level` that page the care team (screened high or imminent)."""
+        total = self.count(level)
+        if not total:
+            return None
+        return sum(1 for o in self.outcomes if o.item.level is level and o.result.level >= ALARM) / total
+
     def reached(self, level: RiskLevel) -> float | None:
         total = self.count(level)
         if not total:
@@ -90,6 +98,13 @@ class Evaluation:
     def median_microseconds(self) -> float:
         return statistics.median(self.microseconds) if self.microseconds else 0.0
 
+    @property
+    def p99_microseconds(self) -> float:
+        if not self.microseconds:
+            return 0.0
+        ordered = sorted(self.microseconds)
+        return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
     def summary(self) -> dict[str, object]:
         def rounded(value: float | None) -> float | None:
             return None if value is None else round(value, 4)
@@ -101,6 +116,9 @@ class Evaluation:
                 for level in (RiskLevel.IMMINENT, RiskLevel.HIGH, RiskLevel.MODERATE)
             },
             "counts": {level.label: self.count(level) for level in reversed(RiskLevel)},
+            "paged": {
+                level.label: rounded(self.paged(level)) for level in (RiskLevel.IMMINENT, RiskLevel.HIGH)
+            },
             "reached": {
                 level.label: rounded(self.reached(level)) for level in (RiskLevel.IMMINENT, RiskLevel.HIGH)
             },
@@ -109,6 +127,7 @@ class Evaluation:
             "false_alarms": sum(1 for o in self.outcomes if o.false_alarm),
             "missed": sum(1 for o in self.outcomes if o.missed),
             "median_us": round(self.median_microseconds, 1),
+            "p99_us": round(self.p99_microseconds, 1),
         }
 
 
