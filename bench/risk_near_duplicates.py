@@ -92,7 +92,8 @@ def main() -> int:
     print(f"{args.new.name}: {len(rows)} rows against {len(training)} training rows")
     print(f"exact duplicates (after normalising): {len(exact)}")
     print(
-        f"near-duplicates: {len(near)} (Jaccard >= {JACCARD}: {len(by_jaccard)}, difflib >= {RATIO}: {len(by_ratio)})"
+        f"near-duplicates: {len(near)} "
+        f"(Jaccard >= {JACCARD}: {len(by_jaccard)}, difflib >= {RATIO}: {len(by_ratio)})"
     )
     if near:
         print("lines of NEW: " + ", ".join(map(str, near)))

@@ -267,7 +267,7 @@ def continuation(runtime: Runtime, language: str, messages: int, rng: random.Ran
 
 
 def check_texts(runtime: Runtime) -> None:
-    """Every note must screen as no risk, rules and semantic layer (which alone would add "are you safe?"), and
+    """Every note must screen as no risk, rules and semantic layer (which would add "are you safe?"), and
     the moderate ones as moderate without a follow-up question."""
     detector = runtime.content.risk
     bad: list[str] = []

@@ -48,7 +48,7 @@ def test_the_shipped_corpus_loads_with_its_sources() -> None:
 
 
 def test_imminent_self_harm_and_danger_are_pairs_of_the_guide(tmp_path: Path) -> None:
-    rows = "imminent\tself_harm\tcut too deep and it wont stop bleeding\nimminent\tdanger\the has a knife at the door\n"
+    rows = "imminent\tself_harm\tcut too deep, it wont stop\nimminent\tdanger\the has a knife at the door\n"
     labels, problems = _load(_content(tmp_path, {"a.tsv": rows}))
     assert problems == [] and labels == ["imminent/self_harm", "imminent/danger"]
     assert Category("danger") in Category and RiskLevel.parse("imminent") is RiskLevel.IMMINENT

