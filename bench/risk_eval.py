@@ -8,14 +8,16 @@ The sets, each scored with the layer on and off:
   taught; the layer's own validation figures (five folds, each message scored by a head that never saw it)
   are printed by `python -m bot risk train`.
 - the blind sets in bench/data/ (or the files given): risk_blind2.tsv was measured blind before the first
-  model existed, risk_blind3.tsv was written and first measured after it; both were then read while tuning
-  the rules of issue 17, but neither has ever been trained on, nor used to choose a threshold. A new blind set
+  model existed, risk_blind3.tsv was written and first measured after it; neither has been trained on nor
+  used to choose a threshold (bench/risk_near_duplicates.py finds 14 of risk_blind3's 320 rows close to a
+  training row today). A new blind set
   is written by someone who has not seen the training examples, checked with bench/risk_near_duplicates.py,
   scored once and kept here with its date; every set ever scored is reported, not only the latest.
 
 For every set: the share of imminent and high messages paged (screened high or imminent) and paged or asked
 about (the C-SSRS screener or "are you safe right now?"), false alarms (a `none` message paged) and questions
-on `none` messages, and the microseconds per message (median and 99th percentile). One line per set and
+on `none` messages, and the microseconds per message (median and 99th percentile, by the clock and in this
+thread's CPU time, which a busy shared machine inflates less). One line per set and
 mode, then, as the last line, one JSON object with all of them.
 Targets (issue 19, on fresh blind sets): imminent paged >= 0.95 and paged or asked 1.00; high paged or asked
 >= 0.95; hard negatives paged <= 5% and asked <= 10%; screening p99 <= 5 ms.
@@ -51,6 +53,8 @@ def _measure(detector: Detector, items: list[Labelled]) -> dict[str, object]:
         "counts": summary["counts"],
         "p50_us": summary["median_us"],
         "p99_us": summary["p99_us"],
+        "cpu_p50_us": summary["cpu_p50_us"],
+        "cpu_p99_us": summary["cpu_p99_us"],
     }
 
 

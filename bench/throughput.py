@@ -136,10 +136,12 @@ NOTES = {
         "Not sure which one fits, maybe stress.",
         "Busy day with the kids.",
         "Went to a meeting at lunch.",
-        "My back hurts but otherwise fine.",
+        # (was "My back hurts but otherwise fine.": the semantic layer asks if they are safe; issue 19)
+        "My back is sore from moving boxes, otherwise fine.",
         "Listening to music helps.",
         "Argued with my roommate about the dishes.",
-        "Payday is Friday, I made a plan for the money.",
+        # (was "...I made a plan for the money.": the semantic layer reads a plan to use in it; issue 19)
+        "Payday is Friday, I sat down and made a budget.",
     ],
     "es": [
         "Hoy fui a mi grupo y me ayudó.",
