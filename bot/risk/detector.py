@@ -202,7 +202,12 @@ class Detector:
         result = _summarise(matches)
         if self.layer is None or result.level is RiskLevel.IMMINENT or word_count(clauses) < MIN_WORDS:
             return result  # nothing to raise, or too short for its meaning to be read
-        return _raise(result, self.layer.verdict(clauses))
+        verdict = self.layer.verdict(clauses)
+        if verdict.raises is not None and self.use.withdrawal(text) is not None:
+            # Withdrawal or a missed dose has advice of its own (medical care and 911 where it can be deadly,
+            # the clinic for a dose): the layer's overdose page or question would answer it wrongly.
+            verdict = replace(verdict, raises=None)
+        return _raise(result, verdict)
 
     def _judge(self, compiled: CompiledEntry, phrase: Phrase, words: _Text, start: int, end: int) -> Match:
         entry = compiled.entry
