@@ -3,14 +3,27 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+DEPS := $(VENV)/.locked
 
-.PHONY: demo test lint typecheck contracts unit run migrate clean
+# Every package, with the hashes of its files: requirements.lock is what the bot runs on (the Dockerfile installs
+# it), requirements-dev.lock adds the tools and tests. `make lock` writes both from pyproject.toml.
+LOCK := requirements.lock
+DEV_LOCK := requirements-dev.lock
 
-$(STAMP): pyproject.toml
+.PHONY: demo test lint typecheck contracts unit run migrate lock audit clean
+
+# The locked packages, each checked against its hash; nothing else is downloaded.
+$(DEPS): $(DEV_LOCK)
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed"'
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --require-hashes -r $(DEV_LOCK)
+	touch $(DEPS)
+
+# The project itself, on top, with nothing more: `pip check` says when pyproject.toml asks for a package or a
+# version that the lock does not have (then `make lock`).
+$(STAMP): $(DEPS) pyproject.toml
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	@$(PY) -m pip check || { echo "pyproject.toml and $(DEV_LOCK) disagree: run \`make lock\`" >&2; exit 1; }
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -37,6 +50,21 @@ migrate: $(STAMP)
 
 run: migrate
 	$(PY) -m bot run
+
+# Resolve pyproject.toml's pins and what they need, for every platform and Python >= 3.11, from the package
+# index (uv; PyPI unless UV_INDEX_URL says otherwise), keeping the versions already locked where they still fit;
+# `make lock UPGRADE=1` moves every indirect package to its newest version too. The runtime lock takes the
+# same versions as the development one.
+LOCK_WITH := $(VENV)/bin/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes \
+	--custom-compile-command "make lock" --quiet
+lock: $(DEPS)
+	$(LOCK_WITH) --extra dev --extra build $(if $(UPGRADE),--upgrade) --output-file $(DEV_LOCK)
+	$(LOCK_WITH) --extra build --constraint $(DEV_LOCK) --output-file $(LOCK)
+
+# Known vulnerabilities in the locked packages (pip-audit). It needs a vulnerability database (PyPI's JSON API
+# or OSV): where none answers it says it could NOT check and fails. AUDIT_ARGS=--if-reachable: exit 0 then.
+audit: $(STAMP)
+	@$(PY) -m devtools.audit $(AUDIT_ARGS) $(DEV_LOCK)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache demo.sqlite3* demo.log

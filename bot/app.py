@@ -104,6 +104,7 @@ async def serve(
 
     Either way an update is stored in the inbox before Telegram is told it arrived, and handled from there
     (bot.intake): per chat in order, chats concurrently, retried when handling fails."""
+    from bot.status import StatusEndpoints, StatusServer
     from bot.webhook import WebhookServer
 
     await ensure_current(runtime.engine)
@@ -125,20 +126,28 @@ async def serve(
     )
     # The webhook's rows are served from the database (several instances may share a chat's updates: the
     # per-chat claim keeps their order); the poller's, from memory (one poller per bot).
+    # /healthz, /readyz, /metrics: on a port of their own when STATUS_PORT says so, else beside the webhook.
+    status = StatusServer(runtime) if runtime.settings.status_port is not None else None
     intake = (
-        WebhookServer(runtime, application, functools.partial(processor.stored, claimed=False))
+        WebhookServer(
+            runtime,
+            application,
+            functools.partial(processor.stored, claimed=False),
+            status=StatusEndpoints(runtime) if status is None else None,
+        )
         if webhook
         else None
     )
     poller = None if webhook else Poller(runtime, application.bot, processor, timeout=poll_timeout)
     polling: asyncio.Task[None] | None = None
-    if intake is not None:
-        intake.listen()
+    servers = [server for server in (intake, status) if server is not None]
     try:
+        for server in servers:
+            server.listen()
         await connect(application, runtime.settings.telegram_api_base_url)
     except BaseException:
-        if intake is not None:
-            await intake.stop()
+        for server in servers:
+            await server.stop()
         raise
     async with application:
         await _publish_commands(application, runtime)
@@ -151,9 +160,11 @@ async def serve(
                 assert poller is not None
                 await poller.start()
                 polling = asyncio.create_task(poller.run(), name="polling")
+            if status is not None:
+                await status.start()
         except BaseException:
-            if intake is not None:
-                await intake.stop()
+            for server in servers:
+                await server.stop()
             await processor.close()
             await application.stop()
             raise
@@ -170,8 +181,8 @@ async def serve(
             # No new updates first (what is fetched and not stored stays at Telegram); the updates under way
             # are finished and what was claimed and not begun goes back to the inbox; then sends under way
             # finish and are recorded; then the other jobs finish their transactions.
-            if intake is not None:
-                await intake.stop()
+            for server in servers:
+                await server.stop()
             if poller is not None:
                 poller.stop()
             if polling is not None:

@@ -15,6 +15,7 @@ from functools import cached_property
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.content import Catalog
+from bot.content.instruments import InstrumentLibrary
 from bot.content.modules import ModuleLibrary
 from bot.content_check.loader import Content, load_content
 from bot.core.config import Settings
@@ -47,6 +48,10 @@ class Runtime:
     @property
     def modules(self) -> ModuleLibrary:
         return self.content.modules
+
+    @property
+    def measures(self) -> InstrumentLibrary:
+        return self.content.measures
 
     @cached_property
     def clinic(self) -> dict[str, str]:

@@ -27,6 +27,8 @@ from bot.enrollment.jobs import purge_invites
 from bot.handlers import coping as coping_handlers
 from bot.handlers import privacy as privacy_handlers
 from bot.intake import jobs as inbox_jobs
+from bot.measures.jobs import measures_tick
+from bot.medcare.jobs import aftercare_tick, medication_tick
 from bot.outbox.dispatcher import Dispatcher
 from bot.risk import jobs as risk_jobs
 from bot.risk import paging
@@ -143,6 +145,15 @@ def build_scheduler(runtime: Runtime, bot: Bot, dispatcher: Dispatcher) -> Sched
     scheduler.every(3600, inbox_jobs.purge_handled, runtime, id="purge_inbox", alone=True)
     scheduler.every(
         settings.scheduler_tick_seconds, checkin_tick, runtime, id="checkin_tick", now=True, alone=True
+    )
+    scheduler.every(
+        settings.scheduler_tick_seconds, medication_tick, runtime, id="medication_tick", now=True, alone=True
+    )
+    scheduler.every(
+        settings.scheduler_tick_seconds, aftercare_tick, runtime, id="aftercare_tick", now=True, alone=True
+    )
+    scheduler.every(
+        settings.scheduler_tick_seconds, measures_tick, runtime, id="measures_tick", now=True, alone=True
     )
     scheduler.every(
         settings.plan_tick_seconds, schedule_jobs.plan, runtime, id="plan_reminders", now=True, alone=True

@@ -5,36 +5,30 @@ dies after that loses nothing (any instance takes the inbox's leftovers when the
 that dies before it never said 200, so Telegram posts the update again. An update posted twice is stored once.
 A request without the right secret header is refused.
 
-Beside the webhook: `/healthz` (the process is up), `/readyz` (the database answers and is fully migrated)
-and `/metrics` (Prometheus). Only the webhook's path should be reachable from the internet.
+Beside the webhook, unless STATUS_PORT gives them a port of their own: `/healthz`, `/readyz` and `/metrics`
+(bot.status). Only the webhook's path should be reachable from the internet.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hmac
 import json
 import logging
-import socket
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import uvicorn
-from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 from telegram import Update
 from telegram.ext import Application
 
-from bot.core.db import SchemaNotCurrent, ensure_current
 from bot.intake.polling import store_updates
 from bot.intake.processor import answer_crisis_without_database
 from bot.intake.store import Incoming
-from bot.metrics import CONTENT_TYPE
+from bot.status import LocalServer, StatusEndpoints
 
 if TYPE_CHECKING:
     from prometheus_client import Counter
@@ -45,8 +39,6 @@ log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
 MAX_BODY_BYTES = 1_000_000  # an update is a few kilobytes; anything this big is not from Telegram
-READY_TIMEOUT_SECONDS = 5
-STOP_GRACE_SECONDS = 20  # on SIGTERM, how long updates under way may take to finish
 
 
 async def _read_body(request: Request) -> bytes | None:
@@ -68,43 +60,28 @@ def _too_large(refused: Counter) -> Response:
     return Response(status_code=413, headers={"connection": "close"})
 
 
-class WebhookError(Exception):
-    """The webhook could not start (the port is taken, say); the message is safe to print."""
-
-
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal handlers: `python -m bot run` owns SIGTERM and stops us in order."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
-
-
 class WebhookServer:
     def __init__(
         self,
         runtime: Runtime,
         application: Application,  # type: ignore[type-arg]
         on_stored: Callable[[Sequence[Incoming]], None],
+        *,
+        status: StatusEndpoints | None,
     ) -> None:
+        """`status`: the endpoints to serve beside the webhook (None when they have a port of their own)."""
         self.runtime = runtime
         self.application = application
         self.on_stored = on_stored
+        self.status = status
         self.url, self._secret = runtime.settings.require_webhook()
         self.path = urlsplit(self.url).path or "/"
-        self._socket: socket.socket | None = None
-        self._server: _Server | None = None
-        self._task: asyncio.Task[None] | None = None
+        settings = runtime.settings
+        self.server = LocalServer(settings.webhook_listen, settings.webhook_port, name="webhook")
 
     def web_app(self) -> Starlette:
-        return Starlette(
-            routes=[
-                Route(self.path, self.receive, methods=["POST"]),
-                Route("/healthz", self.healthz, methods=["GET"]),
-                Route("/readyz", self.readyz, methods=["GET"]),
-                Route("/metrics", self.metrics, methods=["GET"]),
-            ]
-        )
+        status = self.status.routes() if self.status is not None else []
+        return Starlette(routes=[Route(self.path, self.receive, methods=["POST"]), *status])
 
     async def receive(self, request: Request) -> Response:
         refused = self.runtime.metrics.webhook_refused
@@ -156,78 +133,25 @@ class WebhookServer:
             return None
         return data if isinstance(data, dict) else None
 
-    async def healthz(self, request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
-
-    async def readyz(self, request: Request) -> Response:
-        try:
-            async with asyncio.timeout(READY_TIMEOUT_SECONDS):
-                async with self.runtime.engine.connect() as connection:
-                    await connection.execute(text("SELECT 1"))
-                await ensure_current(self.runtime.engine)
-        except SchemaNotCurrent:
-            return JSONResponse({"status": "database not migrated"}, status_code=503)
-        except Exception:  # unreachable, timed out, refused: not ready either way
-            log.warning("event=readyz.database_unavailable")
-            return JSONResponse({"status": "database unavailable"}, status_code=503)
-        return JSONResponse({"status": "ready"})
-
-    async def metrics(self, request: Request) -> Response:
-        try:
-            async with self.runtime.sessions() as session:
-                await self.runtime.metrics.read_database(session)
-        except Exception:  # the process's own counters are still worth serving
-            log.warning("event=metrics.database_unavailable")
-        return Response(self.runtime.metrics.exposition(), media_type=CONTENT_TYPE)
-
     def listen(self) -> None:
         """Take the port first, so a taken one stops start-up before anything else happens."""
-        settings = self.runtime.settings
-        try:
-            self._socket = socket.create_server((settings.webhook_listen, settings.webhook_port))
-        except OSError as error:
-            raise WebhookError(
-                f"cannot listen on {settings.webhook_listen}:{settings.webhook_port}: {error.strerror}"
-            ) from None
+        self.server.listen()
 
     async def start(self) -> None:
         """Serve, then tell Telegram where to post (every instance registers the same URL)."""
-        settings = self.runtime.settings
-        if self._socket is None:
-            self.listen()
-        sock = self._socket
-        assert sock is not None
-        config = uvicorn.Config(
-            self.web_app(),
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=STOP_GRACE_SECONDS,
-        )
-        self._server = _Server(config)
-        self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name="webhook-server")
-        while not self._server.started:
-            if self._task.done():
-                self._task.result()  # uvicorn's own error
-                raise WebhookError("the webhook server stopped at start-up")
-            await asyncio.sleep(0.01)
+        await self.server.start(self.web_app())
         await self.application.bot.set_webhook(
             self.url,
             secret_token=self._secret,
             allowed_updates=Update.ALL_TYPES,
-            max_connections=settings.webhook_max_connections,
+            max_connections=self.runtime.settings.webhook_max_connections,
             drop_pending_updates=False,
         )
-        log.info("event=webhook.listening port=%d", sock.getsockname()[1])
+        log.info("event=webhook.listening port=%d", self.server.port)
 
     async def stop(self) -> None:
         """Take no new requests; let those under way finish (their updates are handled and answered).
 
         The webhook stays registered: other instances go on serving it, and Telegram keeps what comes
         meanwhile for when one is back."""
-        if self._server is None or self._task is None:
-            if self._socket is not None:
-                self._socket.close()
-            return
-        self._server.should_exit = True
-        await self._task
+        await self.server.stop()

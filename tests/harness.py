@@ -272,22 +272,40 @@ class BotHarness:
         return await self.standin.wait_for(user_id, expect, after=mark)
 
     async def resolve_alert(
-        self, counselor_user: int, alert: BotMessage, counselor: str, outcome: str = "safe"
+        self,
+        counselor_user: int,
+        alert: BotMessage,
+        counselor: str,
+        outcome: str = "safe",
+        language: str = "en",
     ) -> BotMessage:
-        """The counselor taps Resolve on an alert and picks the outcome; returns the alert once it says
-        `counselor` resolved it."""
-        outcomes = await self.tap(
+        """The counselor taps Resolve on an alert, says whether it was a real concern or a false alarm (an
+        `outcome` of false_alarm), and for a real concern picks the outcome; returns the alert once it says
+        `counselor` resolved it. `language`: the counselor's."""
+        verdicts = await self.tap(
             counselor_user,
             alert,
-            self.text("escalation.resolve_button"),
-            self.part("escalation.choose_outcome"),
+            self.text("escalation.resolve_button", language),
+            self.part("escalation.choose_verdict", language),
         )
-        label = self.text(f"escalation.outcomes.{outcome}")
-        data = next(d for text, d in outcomes.buttons() if text == label)
-        await self.standin.tap(counselor_user, outcomes.message_id, data)
-        return await self.standin.wait_for(
-            counselor_user, self.part("escalation.resolved", counselor=counselor)
-        )
+        if outcome == "false_alarm":
+            last, label = verdicts, self.text("escalation.verdicts.false_alarm", language)
+        else:
+            last = await self.tap(
+                counselor_user,
+                verdicts,
+                self.text("escalation.verdicts.real_concern", language),
+                self.part("escalation.choose_outcome", language),
+            )
+            label = self.text(f"escalation.outcomes.{outcome}", language)
+        data = next(d for text, d in last.buttons() if text == label)
+        await self.standin.tap(counselor_user, last.message_id, data)
+        resolved = self.part("escalation.resolved", language, counselor=counselor)
+
+        def this_alert_resolved(message: BotMessage) -> bool:
+            return message.message_id == alert.message_id and resolved in (message.text or "")
+
+        return await self.standin.wait_for(counselor_user, this_alert_resolved)
 
     async def enroll(
         self,
@@ -318,7 +336,10 @@ class BotHarness:
             )
             name = self.text("language_name", language)
             done = self.text("onboarding.done", language, zone="", checkin_time="", language_name="")
+            mark = self.standin.mark(user_id)
             await self.tap(user_id, language_question, name, done.splitlines()[0])
+            # set-up ends with one more question, in a message of its own (naloxone at home: issue 22)
+            await self.standin.wait_for(user_id, self.part("naloxone.ask", language), after=mark)
         patient = await self.patient(user_id)
         assert patient is not None
         return patient.id

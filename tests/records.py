@@ -15,7 +15,12 @@ from bot.core.models import (
     CareAssignment,
     Counselor,
     CounselorRole,
+    Escalation,
+    EscalationStatus,
     GroupMember,
+    Measure,
+    MeasureSource,
+    MeasureStatus,
     Patient,
     PatientGroup,
     PatientStatus,
@@ -87,6 +92,40 @@ async def add_patient(
     return patient
 
 
+async def add_escalation(
+    sessions: async_sessionmaker[AsyncSession],
+    patient: Patient | int,
+    detail: str | None,
+    *,
+    verdict: str | None = "real_concern",
+    resolved_at: datetime | None = None,
+    **fields: object,
+) -> Escalation:
+    """An imminent suicide escalation with `detail` behind it, resolved (by nobody in particular) with
+    `verdict` at `resolved_at` (now by default; the outcome a false alarm's, or "safe"), or still open with
+    status=EscalationStatus.OPEN; `fields` override any other column."""
+    now = utcnow()
+    resolved = fields.get("status", EscalationStatus.RESOLVED) is EscalationStatus.RESOLVED
+    values: dict[str, object] = {
+        "patient_id": patient if isinstance(patient, int) else patient.id,
+        "level": "imminent",
+        "category": "suicide",
+        "source": "message",
+        "detail": detail,
+        "status": EscalationStatus.RESOLVED,
+        "created_at": (resolved_at or now) - timedelta(hours=1),
+        "last_signal_at": (resolved_at or now) - timedelta(hours=1),
+        "resolved_at": (resolved_at or now) if resolved else None,
+        "outcome": ("false_alarm" if verdict == "false_alarm" else "safe") if resolved else None,
+        "verdict": verdict,
+        **fields,
+    }
+    async with db.transaction(sessions) as session:
+        escalation = Escalation(**values)
+        session.add(escalation)
+    return escalation
+
+
 async def add_group(
     sessions: async_sessionmaker[AsyncSession],
     name: str,
@@ -142,3 +181,36 @@ async def add_group_session(
                 overrides=[],
             )
         )
+
+
+async def add_measure(
+    sessions: async_sessionmaker[AsyncSession],
+    patient: Patient | int,
+    instrument: str,
+    scores: dict[str, int],
+    *,
+    finished_at: datetime | None = None,
+    answers: dict[str, int] | None = None,
+    **fields: object,
+) -> Measure:
+    """A complete questionnaire with these `scores` (and `answers`, none by default), finished at
+    `finished_at` (now by default); `fields` override any column."""
+    finished_at = finished_at or utcnow()
+    values: dict[str, object] = {
+        "patient_id": patient if isinstance(patient, int) else patient.id,
+        "instrument": instrument,
+        "source": MeasureSource.SCHEDULED,
+        "language": "en",
+        "status": MeasureStatus.COMPLETE,
+        "answers": answers or {},
+        "scores": scores,
+        "started_at": finished_at - timedelta(minutes=5),
+        "expires_at": finished_at + timedelta(days=3),
+        "answered_at": finished_at,
+        "finished_at": finished_at,
+        **fields,
+    }
+    async with db.transaction(sessions) as session:
+        measure = Measure(**values)
+        session.add(measure)
+    return measure

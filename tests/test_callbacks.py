@@ -40,11 +40,16 @@ from bot.enrollment.callbacks import (
 )
 from bot.enrollment.onboarding import Step
 from bot.handlers import register
+from bot.measures.callbacks import DONE_KEY, MEASURE, DoneKey, MeasureButton
+from bot.measures.callbacks import PROMPT_KEY as MEASURE_PROMPT_KEY
+from bot.measures.callbacks import PromptKey as MeasurePromptKey
 from bot.privacy.callbacks import DELETION, DeletionButton
 from bot.risk import safety_plan
 from bot.risk.callbacks import (
     ALERT,
     ALERT_OUTCOME,
+    ALERT_RESOLVED,
+    ALERT_VERDICT,
     PAGE_KEY,
     PLAN,
     PLAN_STEP,
@@ -52,6 +57,8 @@ from bot.risk.callbacks import (
     SCREENER,
     AlertButton,
     AlertOutcome,
+    AlertResolved,
+    AlertVerdict,
     PageKey,
     PlanButton,
     PlanStepButton,
@@ -59,7 +66,7 @@ from bot.risk.callbacks import (
     ScreenerAnswer,
 )
 from bot.risk.cssrs import Question as ScreenerQuestion
-from bot.risk.escalation import Outcome
+from bot.risk.escalation import Outcome, Verdict
 from bot.schedule.callbacks import (
     NOTICE_KEY,
     REMINDER_KEY,
@@ -94,6 +101,12 @@ BUTTONS: list[tuple[Codec[Any], object, str]] = [
     (RUN, RunButton(3, "next", "2"), "cs:3:next:2"),
     (ALERT, AlertButton(5, "ack"), "esc:5:ack"),
     (ALERT_OUTCOME, AlertOutcome(5, Outcome.FALSE_ALARM), "esc:5:out:false_alarm"),
+    (ALERT_VERDICT, AlertVerdict(5, Verdict.FALSE_ALARM), "esc:5:is:false_alarm"),
+    (
+        ALERT_RESOLVED,
+        AlertResolved(5, Outcome.EMERGENCY, Verdict.REAL_CONCERN),
+        "esc:5:out:emergency:real_concern",
+    ),
     (SCREENER, ScreenerAnswer(9, ScreenerQuestion.WISH_DEAD, True), "css:9:wish_dead:y"),
     (SCREENER, ScreenerAnswer(9, ScreenerQuestion.BEHAVIOR_RECENT, False), "css:9:recent:n"),
     (PLAN, PlanButton("later"), "plan:later"),
@@ -103,12 +116,18 @@ BUTTONS: list[tuple[Codec[Any], object, str]] = [
     (SKIP_REASON, SkipReason(8), "rsvp:skip:8"),
     (DELETION, DeletionButton("no", 77), "deleteme:no:77"),
     (CASELOAD_PAGE, CaseloadPage(2), "cl:2"),
+    (MEASURE, MeasureButton(11, "9", 1), "ms:11:9:1"),
+    (MEASURE, MeasureButton(11, "difficulty", 0), "ms:11:difficulty:0"),
+    (MEASURE, MeasureButton(11, "7a", 4), "ms:11:7a:4"),
 ]
 KEYS: list[tuple[Codec[Any], object, str]] = [
     (PAGE_KEY, PageKey(5, 0, 3), "page:5:0:3"),
     (REMINDER_KEY, ReminderKey(4, START, 7, 1440), "rem:4:30078660:7:1440"),
     (NOTICE_KEY, NoticeKey(8, "cannot", 3, 1_700_000_000), "rsvp:8:cannot:3:1700000000"),
     (PROMPT_KEY, PromptKey("checkin_nudge", 6), "checkin_nudge:6"),
+    (MEASURE_PROMPT_KEY, MeasurePromptKey("measure_resume", 6, 739593), "measure_resume:6:739593"),
+    (MEASURE_PROMPT_KEY, MeasurePromptKey("measure_prompt", 6, 0), "measure_prompt:6:0"),
+    (DONE_KEY, DoneKey(6), "measure_done:6"),
 ]
 
 
@@ -148,10 +167,13 @@ def _tap(data: str) -> Any:
         (SCREENER, "css:{}:wish_dead:y"),
         (ALERT, "esc:{}:ack"),
         (ALERT_OUTCOME, "esc:{}:out:safe"),
+        (ALERT_VERDICT, "esc:{}:is:real_concern"),
+        (ALERT_RESOLVED, "esc:{}:out:other:real_concern"),
         (RSVP, "rsvp:{}:30078660:coming"),
         (RSVP, "rsvp:4:{}:coming"),
         (SKIP_REASON, "rsvp:skip:{}"),
         (DELETION, "deleteme:yes:{}"),
+        (MEASURE, "ms:{}:1:0"),
     ],
 )
 def test_ids_no_row_can_have_read_as_nothing(codec: Codec[Any], template: str) -> None:
@@ -167,6 +189,9 @@ def test_ids_no_row_can_have_read_as_nothing(codec: Codec[Any], template: str) -
         "ci:5:craving:5:6",
         "cope:cat:cooking",
         "esc:5:out:maybe",
+        "esc:5:is:maybe",
+        "esc:5:out:false_alarm:real_concern",  # a false alarm is never a real concern
+        "esc:5:out:safe:false_alarm",  # a false alarm is resolved by its own button
         "plan:step:nothing",
         "rsk:",
         "x" * 64,

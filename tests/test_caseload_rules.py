@@ -726,6 +726,7 @@ def test_the_caseload_line_and_the_digest_time_read_cleanly(language: str) -> No
             "declined": 0,
             "open": 0,
             "level": "",
+            "measures": "",
         }
         return catalog.render("caseload.line", language, **(values | figures))
 
@@ -736,6 +737,8 @@ def test_the_caseload_line_and_the_digest_time_read_cleanly(language: str) -> No
     # Sessions say what the figures are, not "0/0" or "1/3".
     assert "0/0" not in line() and line() != line(expected=3, coming=1, declined=1)
     assert "1/3" not in line(expected=3, coming=1, declined=1)
+    # Flagged questionnaire scores close the line; none, nothing.
+    assert "⚑" not in line() and line(measures="PHQ-9 21") == f"{line()}; ⚑ PHQ-9 21"
     # /digest with no time set says that the digest is off, as /digest off does.
     off = catalog.render("caseload.digest_off", language).split(".")[0]
     assert catalog.render("caseload.digest_usage", language, time=None).startswith(off)

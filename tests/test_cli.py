@@ -37,6 +37,7 @@ def test_python_m_bot_help_in_its_own_process(cli_env: dict[str, str]) -> None:
     assert result.stdout.startswith("usage: python -m bot [-h] COMMAND ...")
     assert re.findall(r"^    (\w+)", result.stdout, re.MULTILINE) == [
         "run",
+        "health",
         "demo",
         "db",
         "counselor",
@@ -65,6 +66,7 @@ def test_the_errors_a_user_can_fix_are_named_where_they_are_defined() -> None:
     [
         [],
         ["run"],
+        ["health"],
         ["demo"],
         ["db"],
         ["db", "upgrade"],

@@ -30,6 +30,8 @@ def test_defaults_need_nothing() -> None:
         ("WEBHOOK_URL", "bot.example.org/telegram"),
         ("WEBHOOK_SECRET", "short"),
         ("WEBHOOK_PORT", "70000"),
+        ("STATUS_PORT", "0"),
+        ("METRICS_TOKEN", "short secret"),
     ],
 )
 def test_a_bad_setting_is_named_and_its_value_not_shown(name: str, value: str) -> None:
@@ -38,7 +40,7 @@ def test_a_bad_setting_is_named_and_its_value_not_shown(name: str, value: str) -
     message = str(caught.value)
     assert message.startswith(f"{name}:")
     assert "\n" not in message
-    if name in ("BOT_TOKEN", "ENCRYPTION_KEY", "WEBHOOK_SECRET"):
+    if name in ("BOT_TOKEN", "ENCRYPTION_KEY", "WEBHOOK_SECRET", "METRICS_TOKEN"):
         assert value not in message
 
 
@@ -78,6 +80,18 @@ def test_blank_webhook_settings_are_unset() -> None:
     """compose.yaml passes `WEBHOOK_URL=` when it is not set: long polling must still start."""
     settings = load_settings(_env_file=None, WEBHOOK_URL="", WEBHOOK_SECRET=" ")
     assert settings.webhook_url is None and settings.webhook_secret is None
+
+
+def test_the_status_settings_change_nothing_unless_set() -> None:
+    """Unset (or blank, as compose passes them): /metrics is open and served beside the webhook only."""
+    for blank in ({}, {"STATUS_PORT": "", "METRICS_TOKEN": " "}):
+        settings = load_settings(_env_file=None, **blank)
+        assert (settings.status_port, settings.metrics_token) == (None, None)
+        assert settings.status_listen == "127.0.0.1"
+    token = "a-metrics-token-0123456789"
+    settings = load_settings(_env_file=None, STATUS_PORT="8081", METRICS_TOKEN=token)
+    assert settings.status_port == 8081 and settings.metrics_token is not None
+    assert token not in repr(settings)
 
 
 def test_webhook_mode_names_what_it_misses(cli_env: dict[str, str]) -> None:

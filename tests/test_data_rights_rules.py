@@ -15,12 +15,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core import audit, db
 from bot.core.models import (
+    AftercareCheckIn,
+    AftercareStatus,
     AssignmentRole,
     Attendance,
     AuditEvent,
     Base,
     CareAssignment,
     CareFlag,
+    CareMessage,
+    CareMessageReply,
     CheckIn,
     CheckInSource,
     CheckInStatus,
@@ -29,12 +33,21 @@ from bot.core.models import (
     CopingStatus,
     Counselor,
     CounselorNote,
+    DoseDay,
+    DoseStatus,
     Escalation,
     EscalationAlert,
     EscalationStatus,
     GroupMember,
     Invite,
     InviteKind,
+    Measure,
+    MeasureSchedule,
+    MeasureSource,
+    MeasureStatus,
+    MedicationKind,
+    MedicationPlan,
+    NaloxoneStatus,
     OutboxMessage,
     OutboxStatus,
     Patient,
@@ -200,8 +213,63 @@ async def _someone(sessions: Sessions, *, at: datetime = NOW, **fields: Any) -> 
                 CounselorNote(
                     patient_id=patient.id, counselor_id=counselor.id, text="doing better", created_at=at
                 ),
+                MedicationPlan(
+                    patient_id=patient.id,
+                    kind=MedicationKind.OTHER,
+                    other_name=WORDS,
+                    dose_time=time(9, 0),
+                    set_by="patient",
+                    active=True,
+                    created_at=at,
+                ),
+                DoseDay(
+                    patient_id=patient.id,
+                    local_day=at.date(),
+                    status=DoseStatus.MISSED,
+                    asked_at=at,
+                    answered_at=at,
+                    closes_at=at + timedelta(hours=12),
+                ),
+                NaloxoneStatus(patient_id=patient.id, has_naloxone="no", answered_at=at),
+                AftercareCheckIn(
+                    patient_id=patient.id,
+                    week=1,
+                    due_at=at,
+                    status=AftercareStatus.COMPLETE,
+                    asked_at=at,
+                    finished_at=at,
+                    craving=2,
+                    connected="yes",
+                ),
+                Measure(
+                    patient_id=patient.id,
+                    instrument="phq9",
+                    source=MeasureSource.COUNSELOR,
+                    requested_by=counselor.id,
+                    language="en",
+                    status=MeasureStatus.COMPLETE,
+                    answers={"1": 2, "9": 1},
+                    scores={"total": 14},
+                    safety_positive=True,
+                    started_at=at,
+                    expires_at=at + timedelta(days=3),
+                    finished_at=at,
+                ),
+                MeasureSchedule(
+                    patient_id=patient.id, instrument="bam", every_days=None, set_by=counselor.id
+                ),
             ]
         )
+        message = CareMessage(
+            patient_id=patient.id,
+            counselor_id=counselor.id,
+            group_id=group.id,
+            text="How are you?",
+            created_at=at,
+        )
+        session.add(message)
+        await session.flush()
+        session.add(CareMessageReply(message_id=message.id, patient_id=patient.id, text=WORDS, created_at=at))
         await session.flush()
         await outbox.enqueue(
             session,
@@ -635,12 +703,22 @@ async def test_purge_deletes_what_is_old_and_keeps_what_is_open_recent_or_audit(
     assert counts["checkins"] == 1 and counts["coping_sessions"] == 1 and counts["suicide_screens"] == 1
     assert counts["risk_signals"] == 1 and counts["escalations"] == 1 and counts["escalation_alerts"] == 1
     assert counts["attendance"] == 1 and counts["care_flags"] == 1 and counts["patients"] == 0
+    assert counts["measures"] == 1
     assert counts["outbox"] == 3  # the old prompt, notice and goodbye; not the one still waiting
     old_id, recent_id = old.patient_id, recent.patient_id
     assert await _count(sessions, CheckIn, CheckIn.patient_id == old_id) == 1  # the open one
     assert await _count(sessions, Escalation, Escalation.patient_id == old_id) == 1  # the open one
     assert await _count(sessions, OutboxMessage, OutboxMessage.key == "waiting") == 1
-    for model in (CheckIn, CopingSession, RiskSignal, CareFlag, Attendance, Escalation, SuicideScreen):
+    for model in (
+        CheckIn,
+        CopingSession,
+        RiskSignal,
+        CareFlag,
+        Attendance,
+        Escalation,
+        SuicideScreen,
+        Measure,
+    ):
         assert await _count(sessions, model, model.patient_id == recent_id) == 1, model
     # Profiles, consents and safety plans of current patients are not history: kept.
     assert await _count(sessions, Patient) == 2 and await _count(sessions, SafetyPlan) == 2

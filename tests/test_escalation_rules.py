@@ -608,6 +608,37 @@ async def test_resolving_counts_as_acknowledging_and_happens_once(
     assert (event.actor_id, event.subject_id, event.detail) == (backup.id, stored.id, {"outcome": "safe"})
 
 
+@pytest.mark.parametrize(
+    ("outcome", "said", "kept"),
+    [
+        (rules.Outcome.SAFE, rules.Verdict.REAL_CONCERN, "real_concern"),
+        (rules.Outcome.OTHER, rules.Verdict.REAL_CONCERN, "real_concern"),
+        (rules.Outcome.FALSE_ALARM, rules.Verdict.FALSE_ALARM, "false_alarm"),
+        (rules.Outcome.FALSE_ALARM, rules.Verdict.REAL_CONCERN, "false_alarm"),  # a false alarm is never real
+        # the outcome buttons from before the verdict was asked: what the outcome says by itself
+        (rules.Outcome.EMERGENCY, None, "real_concern"),
+        (rules.Outcome.FALSE_ALARM, None, "false_alarm"),
+        (rules.Outcome.SAFE, None, None),
+        (rules.Outcome.OTHER, None, None),
+    ],
+)
+async def test_the_verdict_is_kept_with_the_alert_and_audited(
+    sessions: Sessions,
+    settings: Settings,
+    outcome: rules.Outcome,
+    said: rules.Verdict | None,
+    kept: str | None,
+) -> None:
+    team = await _team(sessions, settings)
+    async with db.transaction(sessions) as session:
+        escalation = await session.get_one(Escalation, team.escalation_id)
+        assert rules.resolve(session, escalation, team.people["primary"], outcome, OFFICE + MINUTE, said)
+    stored = await _load(sessions, team.escalation_id)
+    assert (stored.outcome, stored.verdict) == (outcome.value, kept)
+    [event] = await _audit(sessions, "escalation.resolved")
+    assert event.detail == {"outcome": outcome.value} | ({"verdict": kept} if kept else {})
+
+
 async def test_resolving_keeps_an_earlier_acknowledgement(sessions: Sessions, settings: Settings) -> None:
     team = await _team(sessions, settings)
     primary, backup = team.people["primary"], team.people["backup"]

@@ -10,6 +10,7 @@ import enum
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Select, exists, select
@@ -139,7 +140,16 @@ async def begin_on_demand(
     return checkin, True
 
 
-def scheduled_occurrence(patient: Patient, now: datetime) -> datetime | None:
+class HasCheckinTime(Protocol):
+    """What `scheduled_occurrence` reads of a patient (a Patient, or a row of these columns)."""
+
+    @property
+    def timezone(self) -> str: ...
+    @property
+    def checkin_time(self) -> time | None: ...
+
+
+def scheduled_occurrence(patient: HasCheckinTime, now: datetime) -> datetime | None:
     """The latest local check-in time at or before `now` (today's, or yesterday's before it comes round)."""
     if patient.checkin_time is None:
         return None

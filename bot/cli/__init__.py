@@ -26,7 +26,7 @@ USER_ERRORS = (
     ("bot.cli.common", "CliError"),
     ("bot.core.db", "SchemaNotCurrent"),
     ("bot.content.catalog", "ContentError"),
-    ("bot.webhook", "WebhookError"),
+    ("bot.status", "ListenError"),
     ("bot.app", "TelegramUnavailable"),
     ("bot.core.runlock", "AlreadyRunning"),
     ("bot.schedule.rules", "ScheduleError"),

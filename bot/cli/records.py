@@ -23,6 +23,8 @@ class RecordsError(Exception):
 
 async def cmd_discharge(args: argparse.Namespace, settings: Settings) -> int:
     from bot.content.catalog import load_catalog
+    from bot.medcare.callbacks import OFFER_KEY, OfferKey
+    from bot.medcare.prompts import offer_buttons
     from bot.privacy.discharge import DischargeError, discharge
 
     catalog = load_catalog(settings.content_dir)
@@ -31,12 +33,18 @@ async def cmd_discharge(args: argparse.Namespace, settings: Settings) -> int:
     async def work(session: AsyncSession) -> int:
         patient = await patient_by_alias(session, args.alias)
         goodbye = catalog.render_with(clinic, "discharge.goodbye", patient.language)
+        now = utcnow()
+        offer = (  # aftercare check-ins, if the patient wants them (issue 22)
+            OFFER_KEY.pack(OfferKey(patient.id, int(now.timestamp()))),
+            catalog.render_with(clinic, "aftercare.offer", patient.language),
+            offer_buttons(lambda key: catalog.render_with(clinic, key, patient.language)),
+        )
         try:
-            done = await discharge(session, patient, goodbye, utcnow())
+            done = await discharge(session, patient, goodbye, now, offer=offer)
         except DischargeError as error:
             raise RecordsError(str(error)) from None
         sent = (
-            "the goodbye with aftercare resources is queued"
+            "the goodbye with aftercare resources, and the offer of aftercare check-ins, are queued"
             if done.goodbye_queued
             else "no goodbye: they have blocked the bot"
         )

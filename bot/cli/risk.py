@@ -1,4 +1,5 @@
-"""`python -m bot risk ...`: screen messages with the risk detector, measure it, build its semantic layer."""
+"""`python -m bot risk ...`: screen messages with the risk detector, measure it, build its semantic layer,
+and export the care team's verdicts on resolved alerts for the clinical lead."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 from bot.cli.common import CliError
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from bot.core.config import Settings
     from bot.risk.detector import Detector, Screening
 
@@ -157,12 +160,73 @@ async def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def cmd_export_labels(args: argparse.Namespace, settings: Settings) -> int:
+    """The care team's verdicts with the de-identified words behind them (bot.privacy.labels), for an admin,
+    audited. The file appears only once the audit record is committed."""
+    import os
+    from zoneinfo import ZoneInfo
+
+    from bot.cli.common import with_session
+    from bot.core import audit
+    from bot.core.callbacks import MAX_ID
+    from bot.core.models import Counselor, CounselorRole
+    from bot.privacy import labels
+
+    out = Path(args.out)
+    if not out.parent.is_dir():
+        raise CliError(f"cannot write {out}: there is no folder {out.parent}")
+    partial = out.with_name(f".{out.name}.partial")
+
+    async def work(session: AsyncSession) -> int:
+        admin = await session.get(Counselor, args.admin) if 0 < args.admin <= MAX_ID else None
+        if admin is None or not admin.active or admin.role is not CounselorRole.ADMIN:
+            audit.record(session, "risk.labels_export_refused", actor_type="cli", counselor_id=args.admin)
+            print(
+                f"error: counselor {args.admin} is not an active admin: only an admin may export labels "
+                "(see `python -m bot counselor list`)",
+                file=sys.stderr,
+            )
+            return 1
+        found = await labels.resolved_labels(session, ZoneInfo(settings.default_timezone))
+        try:
+            descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
+                handle.write(labels.tsv(found.rows))
+        except OSError as error:
+            raise CliError(f"cannot write {out}: {error.strerror}") from None
+        audit.record(
+            session,
+            "risk.labels_exported",
+            actor_type="counselor",
+            actor_id=admin.id,
+            rows=len(found.rows),
+            alerts=found.alerts,
+        )
+        print(
+            f"wrote {out}: {len(found.rows)} messages from {found.alerts} resolved alerts, de-identified "
+            f"(left out: {found.without_verdict} resolved without a verdict, {found.withheld} of patients "
+            "waiting to be erased). Review every line before adding any to content/*/risk/.",
+            file=sys.stderr,
+        )
+        return 0
+
+    try:
+        status = await with_session(settings, work)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    if status == 0:
+        partial.replace(out)
+    return status
+
+
 def add_parsers(commands: Any) -> None:
     """Add `risk` (`commands` is the top-level subparsers object)."""
     risk = commands.add_parser(
         "risk",
         help="audit the risk detector (for clinical leads)",
-        description="Screen messages with the risk lexicon in content/, or measure it on labelled messages.",
+        description="Screen messages with the risk lexicon in content/, measure it on labelled messages, "
+        "retrain its model, or export the care team's verdicts on resolved alerts.",
     )
     risk_commands = risk.add_subparsers(dest="risk_command", required=True, metavar="ACTION")
     risk_check = risk_commands.add_parser(
@@ -191,5 +255,24 @@ def add_parsers(commands: Any) -> None:
     )
     risk_train.add_argument("--force", action="store_true", help="train again even if a cached head fits")
     risk_train.set_defaults(handler=cmd_train)
+    risk_labels = risk_commands.add_parser(
+        "export-labels",
+        help="the care team's verdicts on resolved alerts, de-identified, as TSV (admins only, audited)",
+        description="Write the words behind every resolved alert with the verdict the resolving counselor "
+        "gave (real_concern or false_alarm), one message per line, as a tab-separated file with columns "
+        "level, category, text, outcome, resolved_on. Telegram ids, the patient's alias, the names in their "
+        "safety plan, phone numbers, e-mails, @handles and web addresses are replaced by placeholders. "
+        "Patients who were erased, or whose deletion is waiting, are left out. For the clinical lead to "
+        "review before adding any to the labelled examples. Written to the audit log.",
+    )
+    risk_labels.add_argument("--out", required=True, metavar="FILE.tsv", help="the file to write")
+    risk_labels.add_argument(
+        "--admin",
+        required=True,
+        type=int,
+        metavar="ID",
+        help="your counselor id, which must be an admin's (`python -m bot counselor list`)",
+    )
+    risk_labels.set_defaults(handler=cmd_export_labels)
     for sub in (risk_check, risk_eval, risk_train):
         sub.add_argument("--content", metavar="DIR", help="the content folder (default: CONTENT_DIR)")

@@ -1,4 +1,5 @@
-"""`python -m bot run` and `python -m bot demo`: the bot, and the bot on this machine with a stand-in."""
+"""`python -m bot run`, `health` and `demo`: the bot, whether it answers, and the bot on this machine with a
+stand-in."""
 
 from __future__ import annotations
 
@@ -51,8 +52,31 @@ async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return await run_demo(settings, database_path=database)
 
 
+async def cmd_health(args: argparse.Namespace, settings: Settings) -> int:
+    """Ask the running bot's /healthz (bot.status), on this machine: where STATUS_PORT serves it, else beside
+    the webhook. The container's HEALTHCHECK runs this."""
+    import httpx
+
+    from bot.status import local_address
+
+    if settings.status_port is not None:
+        host, port = local_address(settings.status_listen), settings.status_port
+    else:
+        host, port = local_address(settings.webhook_listen), settings.webhook_port
+    url = f"http://{f'[{host}]' if ':' in host else host}:{port}/healthz"
+    try:
+        async with httpx.AsyncClient(trust_env=False, timeout=args.timeout) as client:
+            response = await client.get(url)
+    except httpx.HTTPError as error:
+        raise CliError(f"unhealthy: no answer from {url} ({type(error).__name__})") from None
+    if response.status_code != 200:
+        raise CliError(f"unhealthy: {url} answered {response.status_code}")
+    print(f"healthy: {url}")
+    return 0
+
+
 def add_parsers(commands: Any) -> None:
-    """Add `run` and `demo` (`commands` is the top-level subparsers object)."""
+    """Add `run`, `health` and `demo` (`commands` is the top-level subparsers object)."""
     run = commands.add_parser(
         "run",
         help="run the bot (long polling, or --webhook)",
@@ -66,6 +90,18 @@ def add_parsers(commands: Any) -> None:
         "needs WEBHOOK_URL and WEBHOOK_SECRET; several such processes may share one PostgreSQL database",
     )
     run.set_defaults(handler=cmd_run)
+
+    health = commands.add_parser(
+        "health",
+        help="exit 0 if the bot running on this machine answers /healthz",
+        description="Ask the running bot's /healthz on this machine: on STATUS_LISTEN:STATUS_PORT when "
+        "STATUS_PORT is set (both modes), else on WEBHOOK_LISTEN:WEBHOOK_PORT (webhook mode). Exit status 0 "
+        "when it answers 200, 1 otherwise. The container's HEALTHCHECK.",
+    )
+    health.add_argument(
+        "--timeout", type=float, default=5, help="seconds to wait for the answer (default: %(default)s)"
+    )
+    health.set_defaults(handler=cmd_health)
 
     demo = commands.add_parser(
         "demo",

@@ -10,6 +10,7 @@ from jinja2 import UndefinedError, nodes
 from jinja2.exceptions import SecurityError
 
 from bot.content.catalog import REFERENCE_LANGUAGE, Catalog, ContentError, Entry, load_catalog, load_yaml
+from bot.content.instruments import InstrumentLibrary, load_instruments
 from bot.content.modules import ModuleLibrary, load_modules, translation_gaps
 from bot.content_check.required import required_keys
 from bot.content_check.review import review_warnings
@@ -31,6 +32,7 @@ class Report:
     warnings: list[str] = field(default_factory=list)
     catalog: Catalog | None = None
     modules: ModuleLibrary | None = None
+    measures: InstrumentLibrary | None = None  # the validated questionnaires
     risk: Detector | None = None
 
 
@@ -200,6 +202,7 @@ def check_content(root: Path) -> Report:
         report.errors.extend(error.problems)
     report.modules = load_modules(root, report.errors)
     report.warnings.extend(translation_gaps(report.modules))
+    report.measures = load_instruments(root, report.errors, report.warnings)
     lexicon = load_lexicon(root, report.errors)
     before = len(report.errors)
     examples = load_examples(root, report.errors)

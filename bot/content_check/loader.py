@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.content.catalog import Catalog, ContentError
+from bot.content.instruments import InstrumentLibrary
 from bot.content.modules import ModuleLibrary
 from bot.content_check.check import check_content
 from bot.risk.detector import Detector
@@ -20,6 +21,7 @@ class Content:
     modules: ModuleLibrary
     risk: Detector
     fingerprint: str
+    measures: InstrumentLibrary  # the validated questionnaires (content/<lang>/measures/)
 
 
 def fingerprint(root: Path) -> str:
@@ -36,6 +38,12 @@ def load_content(root: Path) -> Content:
     serves content that would fail the check (an undefined variable, a text over Telegram's limit...)."""
     stamp = fingerprint(root)
     report = check_content(root)
-    if report.errors or report.catalog is None or report.modules is None or report.risk is None:
+    if (
+        report.errors
+        or report.catalog is None
+        or report.modules is None
+        or report.risk is None
+        or report.measures is None
+    ):
         raise ContentError(report.errors or [f"{root}: no content"])
-    return Content(report.catalog, report.modules, report.risk, stamp)
+    return Content(report.catalog, report.modules, report.risk, stamp, report.measures)

@@ -10,14 +10,18 @@ from bot.careteam.flags import FlagKind
 from bot.checkin.callbacks import HISTORY_WINDOWS
 from bot.checkin.rules import SLEEP, TRIGGERS, USE_HOW, Question
 from bot.content.modules import Category
-from bot.core.models import EscalationStatus, PatientStatus, Rsvp
+from bot.core.models import EscalationStatus, MedicationKind, PatientStatus, Rsvp
 from bot.enrollment.onboarding import COMMON_TIMEZONES, Step
+from bot.medcare.aftercare import CONNECTED as AFTERCARE_CONNECTED
+from bot.medcare.aftercare import Question as AftercareQuestion
+from bot.medcare.callbacks import ANSWERS as DOSE_ANSWERS
+from bot.medcare.callbacks import NALOXONE_ANSWERS
 from bot.privacy.export import LABELS as EXPORT_LABELS
 from bot.privacy.export import value_codes
 from bot.risk.cssrs import ColumbiaRisk
 from bot.risk.cssrs import Period as CssrsPeriod
 from bot.risk.cssrs import Question as CssrsQuestion
-from bot.risk.escalation import Outcome
+from bot.risk.escalation import Outcome, Verdict
 from bot.risk.levels import Category as RiskCategory
 from bot.risk.promise import Promise
 from bot.risk.safety_plan import Step as PlanStep
@@ -30,6 +34,7 @@ PATIENT_COMMANDS = (
     "cope",
     "safetyplan",
     "schedule",
+    "meds",  # medication reminders and naloxone (issue 22)
     "history",
     "settings",
     "help",
@@ -40,6 +45,89 @@ PATIENT_COMMANDS = (
 )
 SOS_KEYS = ("sos.keyboard_button", "sos.reply", "sos.team_button", "sos.team_told", "sos.team_already")
 PLAN_KEYS = ("plan.clinic_lines",)
+MEDCARE_KEYS = (
+    *(
+        f"meds.{name}"
+        for name in (
+            "intro",
+            "current",
+            "change_button",
+            "stop_button",
+            "naloxone_button",
+            "no_thanks_button",
+            "no_thanks",
+            "stopped",
+            "ask_name",
+            "ask_time",
+            "other_time_button",
+            "type_time",
+            "ask_shot",
+            "in_days",
+            "other_day_button",
+            "not_sure_button",
+            "type_day",
+            "ask_show",
+            "private_button",
+            "show_button",
+            "ask_supply",
+            "done",
+            "dose.ask",
+            "dose.again",
+            "dose.closed",
+            "supply.reminder",
+            "supply.got_button",
+            "supply.got_shot_button",
+            "supply.next_shot",
+            "set_by_counselor",
+            "stopped_by_counselor",
+            "counselor_usage",
+            "counselor_saved",
+            "counselor_view",
+        )
+    ),
+    "naloxone.ask",
+    "naloxone.where",
+    "naloxone.replace",
+    *(
+        f"aftercare.{name}"
+        for name in (
+            "offer",
+            "yes_button",
+            "no_button",
+            "accepted",
+            "declined",
+            "intro",
+            "stop_button",
+            "stopped",
+            "closed",
+            "thanks",
+            "help_told",
+            "find_care",
+            "note",
+            "ended",
+            "digest",
+            "digest_line",
+        )
+    ),
+    *(
+        f"messages.{name}"
+        for name in (
+            "from_counselor",
+            "reply_button",
+            "type_reply",
+            "reply_sent",
+            "reply_gone",
+            "usage",
+            "sent",
+            "group_sent",
+            "group_not_found",
+            "not_active",
+            "reply_notice",
+            "reply_details",
+            "refused",
+        )
+    ),
+)
 CONSENT_KEYS = (
     "program.name",
     "consent.body",
@@ -47,6 +135,36 @@ CONSENT_KEYS = (
     "consent.update",
     "consent.update_later",
     "consent.update_accepted",
+)
+MEASURE_KEYS = (
+    "intro_scheduled",
+    "intro_counselor",
+    "resumed",
+    "next",
+    "question",
+    "thanks",
+    "closed",
+    "stale",
+)
+MEASURE_TEAM_KEYS = (
+    "usage",
+    "unknown",
+    "not_active",
+    "already_open",
+    "sent",
+    "schedule",
+    "schedule_line",
+    "bad_schedule",
+    "done_notice",
+    "none",
+    "results",
+    "result",
+    "score",
+    "unofficial",
+    "safety_line",
+    "open_line",
+    "chart_title",
+    "caseload_flag",
 )
 INVITE_REJECTIONS = ("invalid", "expired", "used", "already_enrolled")
 
@@ -162,6 +280,7 @@ NAMED = frozenset(
         "escalation.resolved",
         "escalation.details",
         "escalation.no_details",
+        "escalation.choose_verdict",
         "escalation.choose_outcome",
         "escalation.acknowledge_button",
         "escalation.acknowledge_quietly_button",
@@ -192,6 +311,7 @@ NAMED = frozenset(
         "crisis.safety_plan_button",
         "cssrs.intro_alerted",
         "cssrs.intro_ambiguous",
+        "cssrs.intro_measure",
         "cssrs.yes_button",
         "cssrs.no_button",
         "cssrs.use_buttons",
@@ -311,6 +431,7 @@ def required_keys() -> frozenset[str]:
     keys.update(f"escalation.levels.{level}" for level in ("imminent", "high"))
     keys.update(f"escalation.categories.{category.value}" for category in RiskCategory)
     keys.update(f"escalation.outcomes.{outcome.value}" for outcome in Outcome)
+    keys.update(f"escalation.verdicts.{verdict.value}" for verdict in Verdict)
     # What a patient is promised when the care team is told (bot.risk.promise), by the clinic's hours
     keys.update(f"promise.{kind.value}" for kind in Promise)
     keys.update(f"promise.when.{day}" for day in ("today", "tomorrow", "weekday"))
@@ -335,6 +456,19 @@ def required_keys() -> frozenset[str]:
         for key in ("confirm_prompt", "confirm_button", "cancel_button", "kept", "done", "deferred")
     )
     keys.add("discharge.goodbye")
+    # medication reminders, naloxone, messages from the care team (issue 22; bot.medcare)
+    keys.update(MEDCARE_KEYS)
+    keys.update(f"meds.kinds.{kind.value}" for kind in MedicationKind)
+    keys.update(f"meds.kind_buttons.{kind.value}" for kind in MedicationKind)
+    keys.update(f"meds.dose.buttons.{answer.value}" for answer in DOSE_ANSWERS)
+    keys.update(f"meds.dose.answers.{answer.value}" for answer in DOSE_ANSWERS)
+    keys.update(f"naloxone.buttons.{answer}" for answer in NALOXONE_ANSWERS)
+    keys.update(f"naloxone.answers.{answer}" for answer in NALOXONE_ANSWERS)
+    keys.update(f"aftercare.ask.{question.value}" for question in AftercareQuestion)
+    keys.update(f"aftercare.connected.{value}" for value in AFTERCARE_CONNECTED)
+    # Validated questionnaires (bot.measures): the patient's side, then the care team's (/measure, /patient)
+    keys.update(f"measures.{key}" for key in MEASURE_KEYS)
+    keys.update(f"measures_team.{key}" for key in MEASURE_TEAM_KEYS)
     keys.update(SOS_KEYS)
     keys.update(PLAN_KEYS)
     keys.update(CONSENT_KEYS)

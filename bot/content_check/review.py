@@ -26,7 +26,7 @@ REVIEW_FILE = "REVIEW.yaml"
 # Files under content/<lang>/ that only counselors read; every other text file and every module is
 # patient-facing. Risk lexicon, labelled examples, the model and samples.yaml are listed in REVIEW.yaml too,
 # but no patient reads them, so they are not required for `run`.
-STAFF_ONLY = frozenset({"caseload.yaml"})
+STAFF_ONLY = frozenset({"caseload.yaml", "measures_team.yaml"})
 FIELDS = frozenset({"by", "date", "fingerprint", "note"})
 
 
@@ -59,13 +59,14 @@ def content_files(root: Path) -> list[str]:
 
 
 def is_patient_facing(name: str) -> bool:
-    """`<lang>/*.yaml` texts (not the staff-only ones) and `<lang>/modules/*.yaml` coping modules."""
+    """`<lang>/*.yaml` texts (not the staff-only ones), `<lang>/modules/*.yaml` coping modules and
+    `<lang>/measures/*.yaml` questionnaires."""
     parts = name.split("/")
     if not parts[-1].endswith(".yaml"):
         return False
     if len(parts) == 2:
         return parts[1] not in STAFF_ONLY
-    return len(parts) == 3 and parts[1] == "modules"
+    return len(parts) == 3 and parts[1] in ("modules", "measures")
 
 
 def _load(root: Path, status: ReviewStatus) -> dict[str, object] | None:

@@ -61,6 +61,26 @@ class Clinic:
         }
 
 
+MEASURE_ID = re.compile(r"^[a-z][a-z0-9_]{0,11}$")
+
+
+def parse_measures(text: str) -> tuple[tuple[str, int], ...]:
+    """MEASURES: "phq9:14,gad7:14,bam:30" (questionnaire id : every so many days), or "off"."""
+    text = text.strip().lower()
+    if text in ("", "off", "none"):
+        return ()
+    found: list[tuple[str, int]] = []
+    for part in text.replace(";", ",").split(","):
+        name, _, days = part.strip().partition(":")
+        name = name.strip()
+        if not MEASURE_ID.match(name) or not days.strip().isdigit() or not 1 <= int(days) <= 365:
+            raise ValueError("questionnaire:days pairs, such as phq9:14,gad7:14,bam:30 (days 1-365), or off")
+        if name in (n for n, _ in found):
+            raise ValueError(f"{name} is named twice")
+        found.append((name, int(days)))
+    return tuple(found)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
@@ -121,6 +141,15 @@ class Settings(BaseSettings):
         default=(timedelta(hours=24), timedelta(hours=1)), alias="REMINDER_OFFSETS"
     )
     plan_tick_seconds: float = Field(default=300, gt=0, le=600, alias="PLAN_TICK_SECONDS")
+    # Validated questionnaires (bot/measures): each `id:days` is offered at the patient's first check-in time
+    # after set-up, then every `days` days (a counselor may change it for one patient: /measure ALIAS phq9 7);
+    # "off" for none. Unanswered, one closes after MEASURE_EXPIRY_DAYS; at most MEASURES_PER_DAY start on one
+    # day (the rest wait for the next).
+    measures: Annotated[tuple[tuple[str, int], ...], NoDecode] = Field(
+        default=(("phq9", 14), ("gad7", 14), ("bam", 30)), alias="MEASURES"
+    )
+    measure_expiry_days: float = Field(default=3, gt=0, le=14, alias="MEASURE_EXPIRY_DAYS")
+    measures_per_day: int = Field(default=2, ge=1, le=10, alias="MEASURES_PER_DAY")
     # Webhook mode (`python -m bot run --webhook`): the public HTTPS URL Telegram posts updates to (a reverse
     # proxy in front passes them to WEBHOOK_LISTEN:WEBHOOK_PORT, path included), and the secret Telegram
     # sends back in a header so forged requests are refused.
@@ -129,6 +158,12 @@ class Settings(BaseSettings):
     webhook_listen: str = Field(default="127.0.0.1", alias="WEBHOOK_LISTEN")
     webhook_port: int = Field(default=8080, ge=1, le=65535, alias="WEBHOOK_PORT")
     webhook_max_connections: int = Field(default=40, ge=1, le=100, alias="WEBHOOK_MAX_CONNECTIONS")
+    # /healthz, /readyz and /metrics (bot.status): unset, they are served beside the webhook in webhook mode
+    # only; set, on STATUS_LISTEN:STATUS_PORT in both modes (the container's health check reads it there).
+    status_listen: str = Field(default="127.0.0.1", alias="STATUS_LISTEN")
+    status_port: int | None = Field(default=None, ge=1, le=65535, alias="STATUS_PORT")
+    # Set: /metrics answers only `Authorization: Bearer <METRICS_TOKEN>`; unset, anyone who reaches it.
+    metrics_token: SecretStr | None = Field(default=None, alias="METRICS_TOKEN")
     # How often the running bot looks for edited content; 0 turns the watcher off (then use /reload).
     content_watch_seconds: float = Field(default=5, ge=0, le=3600, alias="CONTENT_WATCH_SECONDS")
     # Refuse to start while a patient-facing content file has no current clinical review
@@ -160,6 +195,13 @@ class Settings(BaseSettings):
     def _offsets(cls, value: object) -> object:
         if isinstance(value, str):
             return parse_offsets(value)
+        return value
+
+    @field_validator("measures", mode="before")
+    @classmethod
+    def _measures(cls, value: object) -> object:
+        if isinstance(value, str):
+            return parse_measures(value)
         return value
 
     @field_validator("office_hours")
@@ -237,7 +279,14 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "webhook_url", "webhook_secret", "program_name", "clinic_phone", "after_hours_phone", mode="before"
+        "webhook_url",
+        "webhook_secret",
+        "program_name",
+        "clinic_phone",
+        "after_hours_phone",
+        "status_port",
+        "metrics_token",
+        mode="before",
     )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
@@ -257,6 +306,14 @@ class Settings(BaseSettings):
     def _webhook_secret_shape(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{16,256}", value.get_secret_value()):
             raise ValueError("must be 16 to 256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)")
+        return value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9._~+/=-]{16,256}", value.get_secret_value()):
+            # Never echo it: it is a secret even when malformed.
+            raise ValueError("must be 16 to 256 characters of A-Z, a-z, 0-9 and . _ ~ + / = -")
         return value
 
     @field_validator("log_level")

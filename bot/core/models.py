@@ -85,6 +85,13 @@ class PatientStatus(enum.StrEnum):
     ACTIVE = "active"
     CONSENT_REVOKED = "consent_revoked"
     DISCHARGED = "discharged"
+    # Discharged, with aftercare check-ins (issue 22): no daily prompts or reminders, but the crisis path,
+    # /sos and the safety plan work as for an active patient. Back to DISCHARGED when aftercare ends.
+    AFTERCARE = "aftercare"
+
+
+# Patients whose crisis messages, /sos and safety plan reach their care team.
+IN_CARE = frozenset({PatientStatus.ACTIVE, PatientStatus.AFTERCARE})
 
 
 class CounselorRole(enum.StrEnum):
@@ -270,6 +277,66 @@ class CheckIn(Base):
     skipped: Mapped[list[str] | None] = mapped_column(JSON)
 
 
+class MeasureStatus(enum.StrEnum):
+    OPEN = "open"
+    COMPLETE = "complete"  # every item asked was answered (or the safety item ended it): scored
+    EXPIRED = "expired"  # closed unfinished after MEASURE_EXPIRY_DAYS; its answers are kept, it has no score
+
+
+class MeasureSource(enum.StrEnum):
+    SCHEDULED = "scheduled"  # due by the patient's schedule, offered at their check-in time
+    COUNSELOR = "counselor"  # sent now by a counselor (/measure ALIAS phq9)
+
+
+class Measure(Base):
+    """One validated questionnaire (PHQ-9, GAD-7, BAM: `content/<lang>/measures/<instrument>.yaml`) given to
+    a patient. Each answer is saved the moment it arrives (`answers`: item id -> the chosen option's value),
+    and `step` is the item being asked, so it survives a restart; `scores` are written when it is complete.
+    The answers are stored as the check-in's are (numbers and codes; see `CheckIn`)."""
+
+    __tablename__ = "measures"
+    __table_args__ = (
+        Index("ix_measures_patient_instrument", "patient_id", "instrument"),
+        Index("ix_measures_status_expires", "status", "expires_at"),
+        # One scheduled questionnaire of a kind per patient and day, even with several bot processes.
+        UniqueConstraint("patient_id", "instrument", "scheduled_for", name="uq_measures_patient_scheduled"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    instrument: Mapped[str] = mapped_column(String(16))
+    source: Mapped[MeasureSource] = mapped_column(_enum(MeasureSource))
+    requested_by: Mapped[int | None] = mapped_column(ForeignKey("counselors.id", ondelete="SET NULL"))
+    language: Mapped[str] = mapped_column(String(8))  # asked in (a translation may be unofficial)
+    status: Mapped[MeasureStatus] = mapped_column(_enum(MeasureStatus), default=MeasureStatus.OPEN)
+    scheduled_for: Mapped[date | None] = mapped_column(Date)  # the patient's local day, when scheduled
+    step: Mapped[str | None] = mapped_column(String(16))
+    answers: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    scores: Mapped[dict[str, int] | None] = mapped_column(JSON)
+    # The safety item (PHQ-9 item 9) answered above its lowest option: the suicide screener was started.
+    safety_positive: Mapped[bool] = mapped_column(Boolean, default=False)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reasked_on: Mapped[date | None] = mapped_column(Date)  # local day its question was last sent again
+
+
+class MeasureSchedule(Base):
+    """How often one patient is given one questionnaire, set by a counselor instead of the clinic's default
+    (the MEASURES setting): every `every_days` days, or never (None)."""
+
+    __tablename__ = "measure_schedules"
+    __table_args__ = (UniqueConstraint("patient_id", "instrument"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
+    instrument: Mapped[str] = mapped_column(String(16))
+    every_days: Mapped[int | None] = mapped_column(Integer)
+    set_by: Mapped[int | None] = mapped_column(ForeignKey("counselors.id", ondelete="SET NULL"))
+    set_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class CopingStatus(enum.StrEnum):
     RATING_BEFORE = "rating_before"
     RUNNING = "running"
@@ -362,6 +429,9 @@ class Escalation(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolved_by: Mapped[int | None] = mapped_column(ForeignKey("counselors.id", ondelete="SET NULL"))
     outcome: Mapped[str | None] = mapped_column(String(32))
+    # The resolving counselor's word on it: "real_concern" or "false_alarm" (bot.risk.escalation.Verdict).
+    # None: resolved with an older button whose outcome says neither. `risk export-labels` reads it.
+    verdict: Mapped[str | None] = mapped_column(String(16))
 
 
 class EscalationAlert(Base):
@@ -620,3 +690,142 @@ class InboxUpdate(Base):
     error: Mapped[str | None] = mapped_column(String(40))  # the exception's class name, never its text
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # done, or parked
+
+
+# ---- medication support, naloxone, messages from the care team (issue 22; bot.medcare) ---------------------
+
+
+class MedicationKind(enum.StrEnum):
+    BUPRENORPHINE = "buprenorphine"
+    METHADONE = "methadone"
+    NALTREXONE_DAILY = "naltrexone_daily"  # pills, every day
+    NALTREXONE_MONTHLY = "naltrexone_monthly"  # the extended-release shot, every 4 weeks: no daily doses
+    OTHER = "other"  # named by the patient or counselor (`MedicationPlan.other_name`)
+
+
+class MedicationPlan(Base):
+    """A patient's medication reminders (opt-in, set by the patient or their counselor). Daily kinds are asked
+    about at `dose_time` (the patient's local time); `next_supply` is the next refill or pick-up (daily kinds)
+    or the next shot (the monthly injection). Reminders never name the medicine unless `show_name`."""
+
+    __tablename__ = "medication_plans"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), unique=True)
+    kind: Mapped[MedicationKind] = mapped_column(_enum(MedicationKind))
+    other_name: Mapped[str | None] = mapped_column(EncryptedText)
+    dose_time: Mapped[time | None] = mapped_column(Time)
+    show_name: Mapped[bool] = mapped_column(Boolean, default=False)
+    next_supply: Mapped[date | None] = mapped_column(Date)
+    active: Mapped[bool] = mapped_column(Boolean, default=False)
+    set_by: Mapped[str] = mapped_column(String(16))  # "patient" or "counselor"
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class DoseStatus(enum.StrEnum):
+    ASKED = "asked"  # the reminder went out; no answer yet
+    TAKEN = "taken"
+    NOT_YET = "not_yet"  # asked again later, once
+    MISSED = "missed"
+    RAN_OUT = "ran_out"
+    UNANSWERED = "unanswered"  # closed without an answer (counts as neither taken nor missed)
+
+
+class DoseDay(Base):
+    """One day's dose reminder and its answer. One per patient and local day, even with several processes."""
+
+    __tablename__ = "dose_days"
+    __table_args__ = (
+        UniqueConstraint("patient_id", "local_day", name="uq_dose_days_patient_day"),
+        Index("ix_dose_days_status_closes", "status", "closes_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    local_day: Mapped[date] = mapped_column(Date)
+    status: Mapped[DoseStatus] = mapped_column(_enum(DoseStatus), default=DoseStatus.ASKED)
+    asked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ask_again_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # after "Not yet", once
+    closes_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False)  # this day's answer told the care team
+
+
+class NaloxoneStatus(Base):
+    """Whether the patient has naloxone (Narcan) at home, as they last said; and the reminder to replace it
+    after a crisis message about an overdose."""
+
+    __tablename__ = "naloxone_status"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), unique=True)
+    has_naloxone: Mapped[str | None] = mapped_column(String(8))  # "yes", "no", "unsure"; None: not answered
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    replace_reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class CareMessage(Base):
+    """A message from a counselor to a patient (`/message`), sent through the outbox; `group_id` when it
+    went to a schedule group. The words are encrypted at rest."""
+
+    __tablename__ = "care_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
+    counselor_id: Mapped[int | None] = mapped_column(ForeignKey("counselors.id", ondelete="SET NULL"))
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("patient_groups.id", ondelete="SET NULL"))
+    text: Mapped[str] = mapped_column(EncryptedText)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CareMessageReply(Base):
+    """A patient's answer to a care-team message. The counselor's notice names only the alias; the words
+    are shown behind "Show details" (audited)."""
+
+    __tablename__ = "care_message_replies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("care_messages.id", ondelete="CASCADE"), index=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
+    text: Mapped[str] = mapped_column(EncryptedText)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# ---- aftercare check-ins (issue 22 item 4; bot.medcare.aftercare) -----------------------------------------
+
+
+class AftercareStatus(enum.StrEnum):
+    PLANNED = "planned"  # not due yet
+    OPEN = "open"  # asked; `step` is the question
+    COMPLETE = "complete"
+    PARTIAL = "partial"  # closed unfinished, with at least one answer
+    MISSED = "missed"  # closed with no answer
+    CANCELLED = "cancelled"  # the patient stopped aftercare before it was due
+
+
+class AftercareCheckIn(Base):
+    """One aftercare check-in (1, 2, 4, 8 and 12 weeks after discharge, at the patient's check-in time): the
+    short check-in and "are you connected to ongoing care?". Planned when the patient opts in."""
+
+    __tablename__ = "aftercare_checkins"
+    __table_args__ = (
+        UniqueConstraint("patient_id", "week", name="uq_aftercare_checkins_patient_week"),
+        Index("ix_aftercare_checkins_status_due", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    week: Mapped[int] = mapped_column(Integer)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[AftercareStatus] = mapped_column(_enum(AftercareStatus), default=AftercareStatus.PLANNED)
+    step: Mapped[str | None] = mapped_column(String(16))
+    asked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    craving: Mapped[int | None] = mapped_column(Integer)
+    mood: Mapped[int | None] = mapped_column(Integer)
+    used: Mapped[bool | None] = mapped_column(Boolean)
+    connected: Mapped[str | None] = mapped_column(String(8))  # "yes", "not_yet", "help"
+    skipped: Mapped[list[str] | None] = mapped_column(JSON)

@@ -10,7 +10,9 @@ from bot.coping import callbacks as exercises
 from bot.enrollment import callbacks as enrollment
 from bot.handlers import (
     admin,
+    aftercare,
     alerts,
+    care_messages,
     caseload,
     checkin,
     consent,
@@ -18,6 +20,8 @@ from bot.handlers import (
     crisis,
     fallback,
     history,
+    measures,
+    medication,
     onboarding,
     privacy,
     safety_plan,
@@ -30,6 +34,8 @@ from bot.handlers import (
     tone,
 )
 from bot.handlers.errors import on_error
+from bot.measures.callbacks import MEASURE
+from bot.medcare import callbacks as medcare
 from bot.privacy.callbacks import DELETION
 from bot.risk import callbacks as risk
 from bot.schedule import callbacks as sessions
@@ -62,7 +68,10 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
             CommandHandler("patient", caseload.patient_command, filters=private & new_message),
             CommandHandler("note", caseload.note_command, filters=private & new_message),
             CommandHandler("digest", caseload.digest_command, filters=private & new_message),
+            CommandHandler("measure", measures.measure_command, filters=private & new_message),
             CommandHandler("reload", admin.reload_command, filters=private & new_message),
+            CommandHandler("meds", medication.meds_command, filters=private & new_message),
+            CommandHandler("message", care_messages.message_command, filters=private & new_message),
             MessageHandler(private & new_message & filters.COMMAND, fallback.on_unknown_command),
             MessageHandler(private & new_message & filters.TEXT, text.on_text),
             MessageHandler(private & new_message, fallback.on_non_text),
@@ -85,7 +94,16 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
             CallbackQueryHandler(schedule.on_button, pattern=sessions.RSVP.pattern),
             CallbackQueryHandler(schedule.on_skip, pattern=sessions.SKIP_REASON.pattern),
             CallbackQueryHandler(caseload.on_page_button, pattern=CASELOAD_PAGE.pattern),
+            CallbackQueryHandler(measures.on_button, pattern=MEASURE.pattern),
             CallbackQueryHandler(tone.on_button, pattern=CARE.pattern),
+            CallbackQueryHandler(medication.on_button, pattern=medcare.MED.pattern),
+            CallbackQueryHandler(medication.on_dose_button, pattern=medcare.DOSE.pattern),
+            CallbackQueryHandler(medication.on_supply_button, pattern=medcare.SUPPLY.pattern),
+            CallbackQueryHandler(medication.on_naloxone_button, pattern=medcare.NALOXONE.pattern),
+            CallbackQueryHandler(care_messages.on_reply_button, pattern=medcare.REPLY.pattern),
+            CallbackQueryHandler(care_messages.on_details_button, pattern=medcare.REPLY_DETAILS.pattern),
+            CallbackQueryHandler(aftercare.on_choice, pattern=medcare.AFTERCARE_CHOICE.pattern),
+            CallbackQueryHandler(aftercare.on_answer, pattern=medcare.AFTERCARE_ANSWER.pattern),
             CallbackQueryHandler(fallback.on_stray_button),
         ]
     )

@@ -41,10 +41,14 @@ from bot.risk import escalation as rules
 from bot.risk.callbacks import (
     ACK_TOLD,
     ALERT_BUTTONS,
-    ALERT_OUTCOME,
+    ALERT_RESOLVED,
+    ALERT_VERDICT,
     AckTold,
     AlertButton,
     AlertOutcome,
+    AlertResolved,
+    AlertTap,
+    AlertVerdict,
     pages_of,
 )
 from bot.risk.paging import alert_buttons, alert_text, local_time, page
@@ -124,8 +128,8 @@ async def _taken_off_the_team(session: AsyncSession, outbox_id: int) -> bool:
 
 
 @counselor_button(ALERT_BUTTONS, refused="escalation.refused")
-async def on_alert_button(t: Turn, counselor: Counselor, button: AlertButton | AlertOutcome) -> None:
-    action = button.action if isinstance(button, AlertButton) else "out"
+async def on_alert_button(t: Turn, counselor: Counselor, button: AlertTap) -> None:
+    action = button.action if isinstance(button, AlertButton) else _ACTIONS[type(button)]
     found = await rules.find_for(t.session, button.escalation_id, counselor, action)
     if isinstance(found, rules.Refusal):
         log.warning(
@@ -146,24 +150,24 @@ async def on_alert_button(t: Turn, counselor: Counselor, button: AlertButton | A
         await _show_plan(t, patient, counselor)
         return
     if action == "res":
-        await t.reply(
-            "escalation.choose_outcome",
-            buttons=[
-                [(t.text(f"escalation.outcomes.{o}"), ALERT_OUTCOME.pack(AlertOutcome(escalation.id, o)))]
-                for o in rules.Outcome
-            ],
-        )
+        await _ask_verdict(t, escalation)
         return
-    if isinstance(button, AlertOutcome):
-        done = rules.resolve(t.session, escalation, counselor, button.outcome, now)
-        if done:
-            t.clear_buttons()
-    else:
+    if isinstance(button, AlertVerdict) and button.verdict is rules.Verdict.REAL_CONCERN:
+        await _ask_outcome(t, escalation)
+        return
+    if isinstance(button, AlertButton):
         done = rules.acknowledge(t.session, escalation, counselor, now)
         if done:
             told = action == "ack" and await _tell_patient(t, escalation, patient, counselor, now)
             log.info("event=escalation.patient_told escalation_id=%s told=%s", escalation.id, told)
             t.answer(t.text("escalation.ack_told" if told else "escalation.ack_quiet", alias=patient.alias))
+    else:
+        outcome, verdict = _resolution(button)
+        action = "out"  # however it was resolved (the pages it cancels say so)
+        done = rules.resolve(t.session, escalation, counselor, outcome, now, verdict)
+        if done:
+            log.info("event=escalation.resolved escalation_id=%s verdict=%s", escalation.id, verdict)
+            t.clear_buttons()
     if not done:
         t.answer(t.text("escalation.already"))
     if done:
@@ -175,6 +179,54 @@ async def on_alert_button(t: Turn, counselor: Counselor, button: AlertButton | A
         acked = action in ("ack", "ackq")
         tapped = (counselor.id, message.chat.id, message.message_id) if message and acked else None
         t.then(lambda: _refresh_alerts(runtime, bot, escalation_id, tapped))
+
+
+# What the audit log names a refused tap of each kind of resolve button.
+_ACTIONS: dict[type, str] = {AlertOutcome: "out", AlertVerdict: "is", AlertResolved: "out"}
+
+
+def _resolution(
+    button: AlertOutcome | AlertVerdict | AlertResolved,
+) -> tuple[rules.Outcome, rules.Verdict | None]:
+    """The outcome and verdict a resolving tap says: a false alarm; a real concern and how it was resolved;
+    or only an outcome (the buttons from before the verdict was asked)."""
+    if isinstance(button, AlertVerdict):
+        return rules.Outcome.FALSE_ALARM, rules.Verdict.FALSE_ALARM
+    if isinstance(button, AlertResolved):
+        return button.outcome, button.verdict
+    return button.outcome, None
+
+
+async def _ask_verdict(t: Turn, escalation: Escalation) -> None:
+    """Resolve's first step: was it a real concern or a false alarm? (The label the clinical lead reviews.)"""
+    if escalation.status is EscalationStatus.RESOLVED:
+        t.answer(t.text("escalation.already"))
+        return
+    await t.reply(
+        "escalation.choose_verdict",
+        buttons=[
+            [
+                (t.text(f"escalation.verdicts.{v}"), ALERT_VERDICT.pack(AlertVerdict(escalation.id, v)))
+                for v in rules.Verdict
+            ]
+        ],
+    )
+
+
+async def _ask_outcome(t: Turn, escalation: Escalation) -> None:
+    """A real concern: how was it resolved?"""
+    if escalation.status is EscalationStatus.RESOLVED:
+        t.answer(t.text("escalation.already"))
+        return
+    real = rules.Verdict.REAL_CONCERN
+    t.clear_buttons()  # the question is answered; "How was it resolved?" comes in a message of its own
+    await t.reply(
+        "escalation.choose_outcome",
+        buttons=[
+            [(t.text(f"escalation.outcomes.{o}"), ALERT_RESOLVED.pack(AlertResolved(escalation.id, o, real)))]
+            for o in rules.REAL_CONCERN_OUTCOMES
+        ],
+    )
 
 
 async def _tell_patient(
@@ -284,6 +336,7 @@ async def _refresh_alerts(
                 extra["outcome"] = runtime.text(
                     f"escalation.outcomes.{escalation.outcome}", counselor.language
                 )
+                extra["real_concern"] = escalation.verdict == rules.Verdict.REAL_CONCERN
             key = "escalation.resolved" if resolved else "escalation.acknowledged"
             text = alert_text(runtime, key, escalation, patient, counselor, **extra)
             edits.append((chat_id, message_id, text, alert_buttons(runtime, escalation, counselor.language)))

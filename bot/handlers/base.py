@@ -15,7 +15,7 @@ from telegram.ext import ContextTypes
 
 from bot.content.catalog import REFERENCE_LANGUAGE
 from bot.core.db import transaction
-from bot.core.models import Counselor, Patient, PatientStatus, Priority, utcnow
+from bot.core.models import IN_CARE, Counselor, Patient, PatientStatus, Priority, utcnow
 from bot.core.people import Person, Stranger, identify, identify_counselor
 from bot.intake.outcome import CURRENT
 from bot.outbox import store as outbox
@@ -112,6 +112,12 @@ class Turn:
         """The sender, if a patient who has finished set-up and not withdrawn consent."""
         person = self.person
         return person if isinstance(person, Patient) and person.status is PatientStatus.ACTIVE else None
+
+    @property
+    def care_patient(self) -> Patient | None:
+        """The sender, if a patient whose crisis path reaches their care team: active, or in aftercare."""
+        person = self.person
+        return person if isinstance(person, Patient) and person.status in IN_CARE else None
 
     @property
     def chat_id(self) -> int:

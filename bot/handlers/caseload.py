@@ -14,6 +14,8 @@ from bot.checkin import rules as checkins
 from bot.checkin.history import fill_window, render_chart
 from bot.core import audit
 from bot.core.models import Counselor, CounselorRole, Patient, utcnow
+from bot.handlers import measures as measure_handlers
+from bot.handlers import medication
 from bot.handlers import safety_plan as plan_handlers
 from bot.handlers.base import Turn
 from bot.handlers.guards import counselor_button, counselor_only
@@ -52,6 +54,7 @@ async def _show_page(t: Turn, counselor: Counselor, number: int) -> None:
         utcnow(),
         high_craving=t.runtime.settings.high_craving,
         whole_program=everyone,
+        instruments=t.runtime.measures,
     )
     if not lines:
         await t.reply("caseload.admin_only" if counselor.role is CounselorRole.ADMIN else "caseload.empty")
@@ -96,6 +99,7 @@ def _line(t: Turn, line: rules.CaseloadLine) -> str:
         declined=line.week.declined,
         open=line.open_escalations,
         level=t.text(f"escalation.levels.{level.label}") if level is not None else "",
+        measures=measure_handlers.caseload_marks(t, line.measure_flags),
     )
 
 
@@ -175,6 +179,8 @@ async def _show_patient(t: Turn, counselor: Counselor, patient: Patient) -> None
         photo = await asyncio.to_thread(render_chart, days, labels)
         t.send_photo(photo, t.text("caseload.chart_title", alias=patient.alias, days=SUMMARY_DAYS))
     await t.send("\n\n".join(part for part in (text, days_text) if part))
+    await t.send(await medication.counselor_view(t, counselor, patient, audit_it=False))  # meds, naloxone
+    await measure_handlers.show_results(t, counselor, patient)
     if plans.filled(plan):
         await t.reply("caseload.plan", alias=patient.alias, steps=plan_handlers.sections(t, plan))
     if notes:

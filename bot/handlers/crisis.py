@@ -25,7 +25,7 @@ from bot.checkin.rules import read_yes_no
 from bot.coping import rules as coping_rules
 from bot.coping.callbacks import MENU_DATA
 from bot.core.models import Patient, Priority, utcnow
-from bot.handlers import alerts, screener
+from bot.handlers import alerts, medication, screener
 from bot.handlers import safety_plan as plan_handlers
 from bot.handlers.base import Context, Turn, turn
 from bot.handlers.promise import promise, unshared
@@ -66,6 +66,8 @@ async def respond(t: Turn, patient: Patient, screening: Screening, text: str, *,
         raised = await alerts.escalate(t, patient, level, category, source, text)
         await set_aside(t, patient)
         kept = await promise(t, patient, raised.escalation.id)
+        if level is RiskLevel.IMMINENT and Category.OVERDOSE in screening.categories:
+            await medication.after_overdose(t, patient, raised.escalation.id)  # replace the naloxone
         if level is RiskLevel.IMMINENT:
             if t.update.update_id in t.runtime.answered_without_database:
                 # Its crisis reply went out while the database was down; recorded and paged now, not repeated.
@@ -267,7 +269,7 @@ async def on_safety_button(update: Update, context: Context) -> None:
     tapped = SAFETY_CHECK.parse(query.data)
     async with turn(update, context) as t:  # the tap is answered after the commit
         t.clear_buttons()
-        patient = t.active_patient
+        patient = t.care_patient  # active, or in aftercare: the crisis path stays open
         if patient is None or tapped is None:
             return
         if tapped.answer in ("call", "nocall"):

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from telegram import Update
 
 from bot.core.callbacks import Reads
-from bot.core.models import Counselor, Patient, PatientStatus
+from bot.core.models import IN_CARE, Counselor, Patient, PatientStatus
 from bot.handlers.base import Context, Turn, turn
 from bot.handlers.consent_update import ask_to_update
 from bot.handlers.fallback import EXPIRED, answer_expired_button, answer_not_for_role
@@ -28,11 +28,19 @@ def patient_only(handler: Callable[[Turn, Patient], Awaitable[None]]) -> Callbac
     """A command for active patients. A patient not active yet or any more (consent to give, set-up to finish,
     withdrawn, discharged) is told what /help tells them: what to do first, or why it has stopped; anyone
     else (a counselor, a stranger) is told it is not for them."""
+    return _patient_command(handler, aftercare=False)
 
+
+def in_care_only(handler: Callable[[Turn, Patient], Awaitable[None]]) -> Callback:
+    """`patient_only`, for a command that also works in aftercare (IN_CARE: the safety plan)."""
+    return _patient_command(handler, aftercare=True)
+
+
+def _patient_command(handler: Callable[[Turn, Patient], Awaitable[None]], *, aftercare: bool) -> Callback:
     @functools.wraps(handler)
     async def command(update: Update, context: Context) -> None:
         async with turn(update, context) as t:
-            patient = t.active_patient
+            patient = t.care_patient if aftercare else t.active_patient
             if isinstance(t.person, Patient) and patient is None:
                 await t.reply(f"help.patient_{t.person.status.value}")
                 return
@@ -76,10 +84,11 @@ def counselor_only(handler: Callable[[Turn, Counselor], Awaitable[None]]) -> Cal
 
 
 def patient_button(
-    reads: Reads[D], *, active: bool = True, refused: str = EXPIRED
+    reads: Reads[D], *, active: bool = True, aftercare: bool = False, refused: str = EXPIRED
 ) -> Callable[[Callable[[Turn, Patient, D], Awaitable[None]]], Callback]:
-    """A button for patients (only active ones unless `active` is False), its data read by `reads`. Anyone
-    else's tap is answered with the text `refused`."""
+    """A button for patients (only active ones unless `active` is False; with `aftercare`, patients in
+    aftercare too: IN_CARE), its data read by `reads`. Anyone else's tap is answered with the text
+    `refused`."""
 
     def decorate(handler: Callable[[Turn, Patient, D], Awaitable[None]]) -> Callback:
         @functools.wraps(handler)
@@ -88,7 +97,9 @@ def patient_button(
             async with turn(update, context) as t:
                 person = t.person
                 allowed = isinstance(person, Patient) and (
-                    not active or person.status is PatientStatus.ACTIVE
+                    not active
+                    or person.status is PatientStatus.ACTIVE
+                    or (aftercare and person.status in IN_CARE)
                 )
                 if button is None:
                     answer_expired_button(t)

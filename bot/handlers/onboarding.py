@@ -9,6 +9,7 @@ from bot.core.models import Patient, PatientStatus
 from bot.enrollment import onboarding as rules
 from bot.enrollment.callbacks import OTHER, SETUP, SetupAnswer
 from bot.enrollment.onboarding import Step
+from bot.handlers import medication
 from bot.handlers.base import Turn
 from bot.handlers.fallback import answer_expired_button
 from bot.handlers.guards import patient_button
@@ -79,6 +80,7 @@ async def _apply(t: Turn, patient: Patient, step: Step, value: str) -> None:
         checkin_time=rules.format_clock(patient.checkin_time),
         language_name=t.runtime.text("language_name", patient.language),
     )
+    await medication.ask_naloxone(t)  # one more question, in a message of its own (issue 22)
 
 
 @patient_button(SETUP, active=False)

@@ -89,6 +89,11 @@ def _wording(t: Turn, today: str) -> data_export.Wording:
             "answers": {rsvp.value: t.text(f"schedule.buttons.{rsvp.value}") for rsvp in Rsvp},
             "screener": {q.value: t.text(f"cssrs.questions.{q.value}") for q in ScreenerQuestion},
             "modules": modules,
+            "questionnaires": {
+                instrument_id: found.name
+                for instrument_id in t.runtime.measures.ids()
+                if (found := t.runtime.measures.get(instrument_id, t.language)) is not None
+            },
         },
         language=t.language,
     )

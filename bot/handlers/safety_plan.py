@@ -15,7 +15,7 @@ from bot.careteam.notices import tell_care_team
 from bot.coping.callbacks import MENU_DATA
 from bot.core.models import Patient, SafetyPlan, utcnow
 from bot.handlers.base import Turn
-from bot.handlers.guards import patient_button, patient_only
+from bot.handlers.guards import in_care_only, patient_button
 from bot.outbox.markup import Button, Rows
 from bot.risk import safety_plan as rules
 from bot.risk.callbacks import PLAN, PLAN_BUTTONS, PLAN_STEP, PlanAction, PlanButton, PlanStepButton
@@ -30,7 +30,7 @@ def _data(action: PlanAction) -> str:
 SHOW = _data("show")
 
 
-@patient_only
+@in_care_only
 async def safety_plan_command(t: Turn, patient: Patient) -> None:
     plan = await rules.plan_of(t.session, patient.id)
     if plan is not None:
@@ -115,7 +115,7 @@ async def _ask(t: Turn, plan: SafetyPlan, step: rules.Step) -> None:
     )
 
 
-@patient_button(PLAN_BUTTONS)
+@patient_button(PLAN_BUTTONS, aftercare=True)
 async def on_button(t: Turn, patient: Patient, button: PlanButton | PlanStepButton) -> None:
     action = button.action
     if action == "later":

@@ -45,10 +45,12 @@ def read_permission(text: str) -> bool | None:
     return True if words in _OK else False if words in _NOT_NOW else None
 
 
-async def offer(t: Turn, patient: Patient, trigger: cssrs.Trigger, escalation_id: int | None) -> bool:
+async def offer(
+    t: Turn, patient: Patient, trigger: cssrs.Trigger, escalation_id: int | None, *, always: bool = False
+) -> bool:
     """Start the screener after a suicide-adjacent message, unless one is under way (then its question is
-    asked again, and it is linked to this escalation) or one was finished recently. Returns whether a
-    screener is now under way."""
+    asked again, and it is linked to this escalation) or one was finished recently (`always`: even then, as
+    for a questionnaire's safety item). Returns whether a screener is now under way."""
     now = utcnow()
     current = await cssrs.open_screen(t.session, patient.id)
     if current is not None and current.step is not None:
@@ -57,7 +59,7 @@ async def offer(t: Turn, patient: Patient, trigger: cssrs.Trigger, escalation_id
         await _ask_current(t, current)
         return True
     recent = now - timedelta(hours=t.runtime.settings.cssrs_repeat_hours)
-    if await cssrs.finished_since(t.session, patient.id, recent):
+    if not always and await cssrs.finished_since(t.session, patient.id, recent):
         return False
     screen = await cssrs.start(t.session, patient.id, trigger, escalation_id, now)
     log.info("event=cssrs.started patient_id=%s screen_id=%s trigger=%s", patient.id, screen.id, trigger)
@@ -103,7 +105,7 @@ async def _ask(t: Turn, screen: SuicideScreen, question: cssrs.Question, *, intr
     await t.send(text, buttons=_buttons(t, screen, question))
 
 
-@patient_button(SCREENER)
+@patient_button(SCREENER, aftercare=True)
 async def on_button(t: Turn, patient: Patient, button: ScreenerAnswer) -> None:
     screen = await t.session.get(SuicideScreen, button.screen_id, with_for_update=True)
     question = button.question

@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 
 Team = Literal["offer", "stopped", "ended", "none"]
 TELL_TEAM = SOS.pack(SosButton("team"))
-SHARING = (PatientStatus.ACTIVE, PatientStatus.ONBOARDING)  # consent given: the care team may be told
+# consent given, and the care team may be told (in aftercare too)
+SHARING = (PatientStatus.ACTIVE, PatientStatus.ONBOARDING, PatientStatus.AFTERCARE)
 
 
 def is_button(runtime: Runtime, text: str) -> bool:

@@ -9,8 +9,19 @@ from telegram import Update
 from bot.checkin.rules import USE_QUESTIONS
 from bot.core.models import Counselor, Patient, PatientStatus, utcnow
 from bot.enrollment import consent as consent_rules
+from bot.handlers import (
+    aftercare,
+    consent,
+    crisis,
+    medication,
+    onboarding,
+    schedule,
+    screener,
+    settings,
+    sos,
+    tone,
+)
 from bot.handlers import checkin as checkin_handlers
-from bot.handlers import consent, crisis, onboarding, schedule, screener, settings, sos, tone
 from bot.handlers import coping as coping_handlers
 from bot.handlers import safety_plan as safety_plan_handlers
 from bot.handlers.base import Context, Turn, turn
@@ -41,6 +52,8 @@ async def on_text(update: Update, context: Context) -> None:
                 await consent.show_revoked_limits(t)
         elif person.status is PatientStatus.DISCHARGED:
             await t.reply("discharged.note")
+        elif person.status is PatientStatus.AFTERCARE:
+            await aftercare.on_text(t, person, message.text)  # the crisis path stays open (issue 22)
         else:
             await _from_active_patient(t, person, message.text)
 
@@ -108,6 +121,8 @@ async def _answer_waiting(
     t: Turn, patient: Patient, text: str, screening: Screening, answered: bool, waiting: Waiting
 ) -> bool:
     """Give the text to what waits for it; False if nothing did."""
+    if await medication.on_typed_answer(t, patient, text):  # a medicine's name, a day, a reply to the team
+        return True
     if patient.onboarding_step is not None:
         await settings.on_typed(t, patient, text)
         return True

@@ -28,9 +28,11 @@ from bot.core.models import (
     Priority,
 )
 from bot.outbox import store as outbox
+from bot.outbox.markup import Rows
 
 ACTION = "patient.discharged"
 GOODBYE_KIND = "discharge"
+OFFER_KIND = "aftercare_offer"  # sent right after the goodbye, the same way
 
 
 class DischargeError(Exception):
@@ -44,9 +46,16 @@ class Discharged:
 
 
 async def discharge(
-    session: AsyncSession, patient: Patient, goodbye: str, now: datetime, *, actor: audit.ActorType = "cli"
+    session: AsyncSession,
+    patient: Patient,
+    goodbye: str,
+    now: datetime,
+    *,
+    actor: audit.ActorType = "cli",
+    offer: tuple[str, str, Rows] | None = None,
 ) -> Discharged:
-    """Discharge the patient and queue `goodbye` (already rendered in their language)."""
+    """Discharge the patient and queue `goodbye` (already rendered in their language); and, after it, `offer`
+    (its outbox key, text and buttons: aftercare check-ins, bot.medcare.aftercare) if given."""
     await session.refresh(patient, with_for_update=True)
     if patient.status is PatientStatus.DISCHARGED:
         when = await discharged_at(session, patient)
@@ -76,7 +85,23 @@ async def discharge(
                     due_at=now,
                     priority=Priority.NORMAL,
                     subject_patient_id=patient.id,
-                )
+                ),
+                *(
+                    [
+                        outbox.Planned(
+                            key=offer[0],
+                            kind=OFFER_KIND,
+                            chat_id=patient.chat_id,
+                            text=offer[1],
+                            buttons=offer[2],
+                            due_at=now,
+                            priority=Priority.NORMAL,
+                            subject_patient_id=patient.id,
+                        )
+                    ]
+                    if offer is not None
+                    else []
+                ),
             ],
         )
     audit.record(

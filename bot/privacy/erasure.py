@@ -20,9 +20,9 @@ patient's id as actor, the subject id (the patient, or their consent, invite or 
 longer exist) and any ids in the detail are removed. One "patient.deleted" event records the erasure with
 the number of rows and no id, alias or chat id. Of each safety event (escalation) one "safety_event.kept"
 event stays, with no id, alias, chat or words: its level, category and source, the day it was opened, how
-long until a counselor acknowledged and resolved it, how far the paging widened, and the outcome. A program
-must be able to show, for as long as it keeps the audit log, that every alert was answered and how fast;
-none of that needs to know who it was about.
+long until a counselor acknowledged and resolved it, how far the paging widened, the outcome, and whether the
+counselor judged it a real concern or a false alarm. A program must be able to show, for as long as it keeps
+the audit log, that every alert was answered and how fast; none of that needs to know who it was about.
 
 Not during a crisis: while any escalation of the patient is open (not resolved) or a page about one is still
 queued, /deleteme is deferred (`blocked`, `defer`): the care team still needs the record to reach the
@@ -212,6 +212,7 @@ async def _keep_safety_events(session: AsyncSession, patient_id: int) -> None:
             minutes_to_resolve=minutes(escalation.resolved_at),
             paging_stages=escalation.stage + (1 if escalation.alerted_at else 0),
             outcome=escalation.outcome,
+            verdict=escalation.verdict,
         )
 
 

@@ -41,6 +41,9 @@ from bot.core.models import (
     EscalationStatus,
     GroupMember,
     Invite,
+    Measure,
+    MeasureSchedule,
+    MeasureStatus,
     OutboxMessage,
     OutboxStatus,
     Patient,
@@ -76,6 +79,8 @@ CURATED = frozenset(
         "outbox",
         "invites",
         "counselor_notes",
+        "measures",
+        "measure_schedules",
     }
 )
 LEFT_OUT = frozenset({"escalation_alerts"})  # counselors' chat and message ids, nothing of the patient's
@@ -101,6 +106,7 @@ LABELS = (
     "risk_signals",
     "care_flags",
     "care_team_notes",
+    "questionnaires",
     "messages",
     "activity",
     "other_records",
@@ -143,6 +149,8 @@ LABELS = (
     "what",
     "who",
     "team_note",
+    "questionnaire",
+    "scores",
     "yes",
     "no",
 )
@@ -160,6 +168,7 @@ def value_codes() -> tuple[str, ...]:
         CopingStatus,
         EscalationStatus,
         ScreenStatus,
+        MeasureStatus,
         OutboxStatus,
         AssignmentRole,
         FlagKind,
@@ -208,6 +217,7 @@ async def gather(session: AsyncSession, patient: Patient, now: datetime) -> dict
         "risk_signals": await _risk_signals(session, pid),
         "care_flags": await _care_flags(session, pid),
         "care_team_notes": await _care_team_notes(session, pid),
+        "questionnaires": await _questionnaires(session, pid),
         "messages": await _messages(session, patient),
         "activity": await _activity(session, pid),
         "other_records": await _other_records(session, pid),
@@ -395,6 +405,7 @@ async def _escalations(session: AsyncSession, pid: int) -> list[dict[str, Any]]:
             "acknowledged_at": _plain(row.acknowledged_at),
             "resolved_at": _plain(row.resolved_at),
             "outcome": row.outcome,
+            "care_team_verdict": row.verdict,
             "your_words": row.detail,
         }
         for row in rows
@@ -431,6 +442,35 @@ async def _care_team_notes(session: AsyncSession, pid: int) -> list[dict[str, An
     return [
         {"written_at": _plain(note.created_at), "by": name, "text": note.text} for note, name in rows.all()
     ]
+
+
+async def _questionnaires(session: AsyncSession, pid: int) -> dict[str, Any]:
+    """The questionnaires given (PHQ-9, GAD-7, BAM...): every answer (item -> the chosen option's value), the
+    scores, and the schedules the care team set."""
+    rows = await session.scalars(select(Measure).where(Measure.patient_id == pid).order_by(Measure.id))
+    schedules = await session.scalars(
+        select(MeasureSchedule).where(MeasureSchedule.patient_id == pid).order_by(MeasureSchedule.id)
+    )
+    return {
+        "given": [
+            {
+                "questionnaire": row.instrument,
+                "source": row.source.value,
+                "status": row.status.value,
+                "language": row.language,
+                "started_at": _plain(row.started_at),
+                "finished_at": _plain(row.finished_at),
+                "answers": dict(row.answers or {}),
+                "scores": dict(row.scores or {}),
+                "safety_question_above_lowest": row.safety_positive,
+            }
+            for row in rows
+        ],
+        "schedules": [
+            {"questionnaire": row.instrument, "every_days": row.every_days, "set_at": _plain(row.set_at)}
+            for row in schedules
+        ],
+    }
 
 
 async def _messages(session: AsyncSession, patient: Patient) -> list[dict[str, Any]]:
@@ -612,6 +652,15 @@ th { background: #f4f4f4; } .muted { color: #666; } .words { white-space: pre-wr
 {% if d.care_team_notes %}<table><tr><th>{{ l.when }}</th><th>{{ l.who }}</th><th>{{ l.team_note }}</th></tr>
 {% for n in d.care_team_notes %}<tr><td>{{ local(n.written_at) }}</td><td>{{ n.by or "–" }}</td>
 <td class="words">{{ n.text }}</td></tr>
+{% endfor %}</table>{% else %}{{ nothing() }}{% endif %}
+
+<h2>{{ l.questionnaires }}</h2>
+{% if d.questionnaires.given %}<table><tr><th>{{ l.started }}</th><th>{{ l.questionnaire }}</th>
+<th>{{ l.status }}</th><th>{{ l.scores }}</th></tr>
+{% for q in d.questionnaires.given %}<tr><td>{{ local(q.started_at) }}</td>
+<td>{{ name("questionnaires", q.questionnaire) }}</td><td>{{ v(q.status) }}</td>
+<td>{% for key, value in q.scores.items() %}{{ key }}: {{ value }}{% if not loop.last %}; {% endif %}
+{%- else %}–{% endfor %}</td></tr>
 {% endfor %}</table>{% else %}{{ nothing() }}{% endif %}
 
 <h2>{{ l.messages }}</h2>

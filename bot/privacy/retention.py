@@ -2,8 +2,9 @@
 
 Deleted when older than the cutoff: check-ins (closed ones), coping exercises (finished or abandoned),
 C-SSRS screeners (closed), risk signals, resolved alerts with their copies in counselors' chats, outbox rows
-that are done with (sent, failed, dropped, cancelled), session RSVPs, care flags; and patients discharged
-before the cutoff, entirely (`bot.privacy.erasure`).
+that are done with (sent, failed, dropped, cancelled), session RSVPs, care flags, questionnaires (closed),
+daily dose answers, messages from the care team and the replies to them, closed aftercare check-ins; and
+patients discharged before the cutoff, entirely (`bot.privacy.erasure`).
 
 Kept: anything still open (a check-in under way, an alert not resolved: the care team still needs them), a
 current patient's profile, consents and safety plan (they are in use, not history), counselors' notes (the
@@ -23,15 +24,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core import audit
 from bot.core.models import (
+    AftercareCheckIn,
+    AftercareStatus,
     Attendance,
     CareFlag,
+    CareMessage,
+    CareMessageReply,
     CheckIn,
     CheckInStatus,
     CopingSession,
     CopingStatus,
+    DoseDay,
     Escalation,
     EscalationAlert,
     EscalationStatus,
+    Measure,
+    MeasureStatus,
     OutboxMessage,
     OutboxStatus,
     Patient,
@@ -55,6 +63,11 @@ TABLES = (
     "outbox",
     "attendance",
     "care_flags",
+    "dose_days",
+    "aftercare_checkins",
+    "care_message_replies",
+    "care_messages",
+    "measures",
     "patients",
 )
 DONE_OUTBOX = (
@@ -91,6 +104,17 @@ def _statements(cutoff: datetime) -> dict[str, Delete]:
             Attendance.occurrence < cutoff, Attendance.responded_at < cutoff
         ),
         "care_flags": delete(CareFlag).where(CareFlag.created_at < cutoff),
+        "dose_days": delete(DoseDay).where(DoseDay.closes_at < cutoff),
+        "aftercare_checkins": delete(AftercareCheckIn).where(
+            AftercareCheckIn.status.not_in((AftercareStatus.PLANNED, AftercareStatus.OPEN)),
+            AftercareCheckIn.due_at < cutoff,
+        ),
+        "care_message_replies": delete(CareMessageReply).where(CareMessageReply.created_at < cutoff),
+        "care_messages": delete(CareMessage).where(
+            CareMessage.created_at < cutoff,
+            CareMessage.id.not_in(select(CareMessageReply.message_id)),
+        ),
+        "measures": delete(Measure).where(Measure.status != MeasureStatus.OPEN, Measure.started_at < cutoff),
     }
 
 

@@ -1,6 +1,7 @@
-"""Button data of the risk flows: the care team's alert ("esc:..."), the C-SSRS screener ("css:..."), the
-safety plan ("plan:..."), the safety question ("rsk:...") and /sos ("sos:..."); and the outbox keys of pages
-("page:ESCALATION:STAGE:COUNSELOR") and of the patient's "a counselor saw it" ("ack-told:ESCALATION").
+"""Button data of the risk flows: the care team's alert ("esc:...", resolve's verdict and outcome among
+them), the C-SSRS screener ("css:..."), the safety plan ("plan:..."), the safety question ("rsk:...") and
+/sos ("sos:..."); and the outbox keys of pages ("page:ESCALATION:STAGE:COUNSELOR") and of the patient's "a
+counselor saw it" ("ack-told:ESCALATION").
 Written and read only here (see bot.core.callbacks)."""
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from sqlalchemy import ColumnElement
 from bot.core.callbacks import COUNT, ID, Codec, OneOf, Part, choice, member
 from bot.core.models import OutboxMessage
 from bot.risk.cssrs import PERMISSION, Question
-from bot.risk.escalation import Outcome
+from bot.risk.escalation import REAL_CONCERN_OUTCOMES, Outcome, Verdict
 from bot.risk.safety_plan import STEPS, Step
 
 # acknowledge (the patient is told), acknowledge quietly (they are not), resolve (choose how), details, plan
@@ -33,10 +34,27 @@ class AlertButton:
 
 @dataclass(frozen=True)
 class AlertOutcome:
-    """Resolved, and how."""
+    """Resolved, and how (the buttons before the verdict was asked: still on counselors' messages)."""
 
     escalation_id: int
     outcome: Outcome
+
+
+@dataclass(frozen=True)
+class AlertVerdict:
+    """Resolve's first question: a real concern (then how it was resolved) or a false alarm (resolved)."""
+
+    escalation_id: int
+    verdict: Verdict
+
+
+@dataclass(frozen=True)
+class AlertResolved:
+    """A real concern, resolved, and how."""
+
+    escalation_id: int
+    outcome: Outcome
+    verdict: Verdict
 
 
 ALERT = Codec(
@@ -48,7 +66,18 @@ ALERT = Codec(
 ALERT_OUTCOME = Codec(
     "esc:{escalation_id}:out:{outcome}", AlertOutcome, escalation_id=ID, outcome=member(Outcome)
 )
-ALERT_BUTTONS: OneOf[AlertButton | AlertOutcome] = OneOf(ALERT, ALERT_OUTCOME)
+ALERT_VERDICT = Codec(
+    "esc:{escalation_id}:is:{verdict}", AlertVerdict, escalation_id=ID, verdict=member(Verdict)
+)
+ALERT_RESOLVED = Codec(
+    "esc:{escalation_id}:out:{outcome}:{verdict}",
+    AlertResolved,
+    escalation_id=ID,
+    outcome=member(Outcome, REAL_CONCERN_OUTCOMES),
+    verdict=member(Verdict, (Verdict.REAL_CONCERN,)),
+)
+AlertTap = AlertButton | AlertOutcome | AlertVerdict | AlertResolved
+ALERT_BUTTONS: OneOf[AlertTap] = OneOf(ALERT, ALERT_OUTCOME, ALERT_VERDICT, ALERT_RESOLVED)
 
 
 # ---- the screener, the safety plan, the safety question ----------------------------------------------------

@@ -98,6 +98,7 @@ _PERIOD_OF[Question.BEHAVIOR_RECENT] = Period.PAST_MONTH
 class Trigger(enum.StrEnum):
     ALERTED = "alerted"  # after a message the care team was already told about
     AMBIGUOUS = "ambiguous"  # suicide-adjacent words that could mean several things: the answers decide
+    MEASURE = "measure"  # a questionnaire's safety item (PHQ-9 item 9) above "not at all": at once, always
 
 
 class ColumbiaRisk(enum.StrEnum):

@@ -33,13 +33,38 @@ from bot.risk import Category, RiskLevel, Screening
 
 PATTERN_WINDOW = timedelta(hours=48)
 DETAIL_LIMIT = 3000  # characters of a patient's words kept behind one escalation
+DETAIL_SEPARATOR = "\n---\n"  # between the messages behind one escalation
 
 
 class Outcome(enum.StrEnum):
+    """How an alert was resolved: what the counselor did about it."""
+
     SAFE = "safe"
     EMERGENCY = "emergency"
     FALSE_ALARM = "false_alarm"
     OTHER = "other"
+
+
+class Verdict(enum.StrEnum):
+    """The resolving counselor's word on whether the alert was right: the label the clinical lead reviews
+    (`python -m bot risk export-labels`) before adding the message to the detector's examples."""
+
+    REAL_CONCERN = "real_concern"
+    FALSE_ALARM = "false_alarm"
+
+
+# Resolve asks the verdict first: a false alarm resolves there; a real concern then asks these outcomes.
+REAL_CONCERN_OUTCOMES = (Outcome.SAFE, Outcome.EMERGENCY, Outcome.OTHER)
+
+
+def implied_verdict(outcome: Outcome) -> Verdict | None:
+    """The verdict an outcome says by itself (older "How was it resolved?" buttons carry only an outcome):
+    a false alarm is one, emergency services sent is a real concern, the others say neither."""
+    if outcome is Outcome.FALSE_ALARM:
+        return Verdict.FALSE_ALARM
+    if outcome is Outcome.EMERGENCY:
+        return Verdict.REAL_CONCERN
+    return None
 
 
 def effective_level(screening: Screening, recent_moderate: int, settings: Settings) -> RiskLevel:
@@ -101,7 +126,7 @@ class Raised:
 
 
 def _append_detail(escalation: Escalation, detail: str) -> None:
-    joined = f"{escalation.detail}\n---\n{detail}" if escalation.detail else detail
+    joined = f"{escalation.detail}{DETAIL_SEPARATOR}{detail}" if escalation.detail else detail
     escalation.detail = joined[-DETAIL_LIMIT:]  # the newest words; an alert's details fit one message
 
 
@@ -325,18 +350,29 @@ def acknowledge(session: AsyncSession, escalation: Escalation, counselor: Counse
 
 
 def resolve(
-    session: AsyncSession, escalation: Escalation, counselor: Counselor, outcome: Outcome, now: datetime
+    session: AsyncSession,
+    escalation: Escalation,
+    counselor: Counselor,
+    outcome: Outcome,
+    now: datetime,
+    verdict: Verdict | None = None,
 ) -> bool:
+    """Close the escalation with its outcome and the counselor's verdict (without one, what the outcome
+    implies; a false alarm is never a real concern). False if it was already resolved."""
     if escalation.status is EscalationStatus.RESOLVED:
         return False
+    if outcome is Outcome.FALSE_ALARM or verdict is None:
+        verdict = implied_verdict(outcome)
     if escalation.acknowledged_at is None:
         escalation.acknowledged_at, escalation.acknowledged_by = now, counselor.id
     escalation.status = EscalationStatus.RESOLVED
     escalation.resolved_at = now
     escalation.resolved_by = counselor.id
     escalation.outcome = outcome.value
+    escalation.verdict = verdict.value if verdict else None
     escalation.next_page_at = None
-    _by_counselor(session, "escalation.resolved", counselor, escalation.id, outcome=outcome.value)
+    said = {"verdict": verdict.value} if verdict else {}
+    _by_counselor(session, "escalation.resolved", counselor, escalation.id, outcome=outcome.value, **said)
     return True
 
 

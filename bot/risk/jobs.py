@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.careteam.flags import FlagKind
 from bot.careteam.notices import tell_care_team
 from bot.core.db import transaction
-from bot.core.models import Escalation, EscalationStatus, Patient, PatientStatus, utcnow
+from bot.core.models import IN_CARE, Escalation, EscalationStatus, Patient, utcnow
 from bot.risk import Category, RiskLevel, cssrs, paging
 from bot.risk import escalation as escalations
 
@@ -58,9 +58,9 @@ async def close_stalled(runtime: Runtime) -> None:
 
 async def follow_up_safety_checks(runtime: Runtime) -> None:
     """The scheduler's job: "are you safe right now?" left unanswered is not taken as "safe". After a
-    declined screener that suspicious words (and no alert yet) led to, silence raises a high escalation, as
-    an unanswered screener does; otherwise (an alert is already open, a softened phrase, the model's guess)
-    the care team gets a flag."""
+    declined screener that suspicious words or a questionnaire's safety item (and no alert yet) led to,
+    silence raises a high escalation, as an unanswered screener does; otherwise (an alert is already open, a
+    softened phrase, the model's guess) the care team gets a flag."""
     wait = timedelta(minutes=runtime.settings.cssrs_unanswered_minutes)
     told = 0
     async with transaction(runtime.sessions) as session:
@@ -69,10 +69,10 @@ async def follow_up_safety_checks(runtime: Runtime) -> None:
             pid = question.patient_id
             patient = await session.get(Patient, pid)
             how = "none"
-            if patient is not None and patient.status is PatientStatus.ACTIVE:
+            if patient is not None and patient.status in IN_CARE:
                 page = (
                     question.reason is cssrs.SafetyReason.DECLINED
-                    and question.trigger is cssrs.Trigger.AMBIGUOUS
+                    and question.trigger in (cssrs.Trigger.AMBIGUOUS, cssrs.Trigger.MEASURE)
                     and not await _open_escalation(session, pid)
                 )
                 if page:

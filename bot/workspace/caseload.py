@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.checkin import history
 from bot.checkin import rules as checkins
 from bot.checkin.history import Day
+from bot.content.instruments import InstrumentLibrary
 from bot.coping import rules as coping
 from bot.core.models import (
     Attendance,
@@ -42,6 +43,7 @@ from bot.core.models import (
     ProgramSession,
     Rsvp,
 )
+from bot.measures import rules as measures
 from bot.risk.levels import RiskLevel
 from bot.schedule import rules as schedule
 
@@ -88,6 +90,8 @@ class CaseloadLine:
     week: Sessions  # this local week (Monday on), up to now
     open_escalations: int  # not yet resolved (open or acknowledged)
     highest_open_level: RiskLevel | None
+    # Questionnaire scores that need a look (PHQ-9 >= 20, GAD-7 >= 15, a rise of 5 or more: bot.measures)
+    measure_flags: tuple[measures.Flagged, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -193,8 +197,8 @@ def craving_trend(days: Sequence[Day]) -> Trend | None:
 
 def attention_key(line: CaseloadLine, *, high_craving: float = HIGH_MEAN) -> tuple[Any, ...]:
     """Who needs attention first: an open imminent escalation, then an open high one, then use reported in
-    the last 7 days, then a rising craving or a high mean, then the longest without a check-in (never
-    first), then the alias."""
+    the last 7 days, then a flagged questionnaire score, then a rising craving or a high mean, then the
+    longest without a check-in (never first), then the alias."""
     level = line.highest_open_level
     craving = line.craving_trend is Trend.UP or (
         line.craving_mean is not None and line.craving_mean >= high_craving
@@ -204,6 +208,7 @@ def attention_key(line: CaseloadLine, *, high_craving: float = HIGH_MEAN) -> tup
         level is not RiskLevel.IMMINENT,
         level is not RiskLevel.HIGH,
         line.use_days == 0,
+        not line.measure_flags,
         not craving,
         -silence,
         line.alias.casefold(),
@@ -231,9 +236,11 @@ async def caseload(
     *,
     high_craving: float = HIGH_MEAN,
     whole_program: bool = False,
+    instruments: InstrumentLibrary | None = None,
 ) -> list[CaseloadLine]:
     """The counselor's active patients (primary or backup; every active patient for a supervisor, with
-    `whole_program`), who needs attention first."""
+    `whole_program`), who needs attention first. With `instruments` (the questionnaires' definitions), the
+    questionnaire scores that need a look are flagged too."""
     _require_aware(now)
     patients = await _active_patients(session, counselor_id, whole_program)
     if not patients:
@@ -245,6 +252,7 @@ async def caseload(
     week_start = {p.id: _midnight(p, today[p.id] - timedelta(days=today[p.id].weekday())) for p in patients}
     week = await _sessions(session, ids, week_start, now)
     open_by_patient = await _open_escalations(session, ids)
+    flagged = await measures.caseload_flags(session, ids, instruments) if instruments else {}
     lines = []
     for patient in patients:
         days = recent[patient.id]
@@ -262,6 +270,7 @@ async def caseload(
                 week=week.get(patient.id, Sessions()),
                 open_escalations=len(levels),
                 highest_open_level=max(levels) if levels else None,
+                measure_flags=tuple(flagged.get(patient.id, ())),
             )
         )
     return sorted(lines, key=lambda line: attention_key(line, high_craving=high_craving))

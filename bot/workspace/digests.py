@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING
 
 from bot.core import audit
 from bot.core.db import transaction
-from bot.core.models import Counselor, Priority, utcnow
+from bot.core.models import AftercareStatus, Counselor, Priority, utcnow
 from bot.outbox import store as outbox
 from bot.risk.paging import local_time
+from bot.workspace import aftercare
 from bot.workspace import caseload as rules
 from bot.workspace import rules as workspace
 
@@ -38,18 +39,25 @@ async def send_digests(runtime: Runtime) -> int:
                 high_craving=runtime.settings.high_craving,
                 whole_program=workspace.whole_program(counselor),
             )
-            if found is None:
+            after = await aftercare.recent(
+                session, counselor.id, now, whole_program=workspace.whole_program(counselor)
+            )
+            if found is None and not after:
                 continue
             assert counselor.chat_id is not None
+            parts = [_digest_text(runtime, counselor, found)] if found is not None else []
+            if after:  # aftercare check-ins (issue 22)
+                parts.append(_aftercare_text(runtime, counselor, after))
+            listed = sorted({*(_listed(found) if found is not None else []), *(a.patient_id for a in after)})
             planned = outbox.Planned(
                 key=workspace.digest_key(counselor.id, day),
                 kind=DIGEST_KIND,
                 chat_id=counselor.chat_id,
-                text=_digest_text(runtime, counselor, found),
+                text="\n\n".join(parts),
                 due_at=now,
                 priority=Priority.NORMAL,
                 counselor_id=counselor.id,
-                ref={DIGEST_PATIENTS: _listed(found)},  # ids only: see `bot.privacy.erasure`
+                ref={DIGEST_PATIENTS: listed},  # ids only: see `bot.privacy.erasure`
             )
             if await outbox.enqueue(session, [planned]):
                 queued += 1
@@ -58,6 +66,25 @@ async def send_digests(runtime: Runtime) -> int:
         log.info("event=digest.queued count=%d", queued)
         runtime.wake_outbox()
     return queued
+
+
+def _aftercare_text(runtime: Runtime, counselor: Counselor, items: list[aftercare.AftercareItem]) -> str:
+    language = counselor.language
+    lines = "\n".join(
+        runtime.text(
+            "aftercare.digest_line",
+            language,
+            alias=item.alias,
+            week=item.week,
+            missed=item.status is AftercareStatus.MISSED,
+            craving=item.craving,
+            mood=item.mood,
+            used=item.used,
+            connected=item.connected or "",
+        )
+        for item in items
+    )
+    return runtime.text("aftercare.digest", language, lines=lines)
 
 
 def _listed(found: rules.Digest) -> list[int]:

@@ -20,7 +20,12 @@ from bot.workspace import caseload
 
 NOTE_LIMIT = 2000  # characters
 DIGEST_WINDOW = timedelta(hours=6)  # a digest missed (bot down) is still sent this long after its time
-VISIBLE = (PatientStatus.ACTIVE, PatientStatus.ONBOARDING, PatientStatus.CONSENT_PENDING)
+VISIBLE = (
+    PatientStatus.ACTIVE,
+    PatientStatus.ONBOARDING,
+    PatientStatus.CONSENT_PENDING,
+    PatientStatus.AFTERCARE,  # discharged, with aftercare check-ins (issue 22)
+)
 
 
 def whole_program(counselor: Counselor) -> bool:

@@ -40,6 +40,9 @@ async def test_invited_patient_consents_and_completes_setup(harness: BotHarness)
     )
 
     assert "America/Los_Angeles" in (done.text or "") and "20:30" in (done.text or "")
+    # Then one more question of its own: naloxone at home (issue 22), with its three answers.
+    naloxone = await harness.standin.wait_for(user, harness.part("naloxone.ask", "es"))
+    assert len(naloxone.buttons()) == 3
     patient = await harness.patient(user)
     assert patient is not None
     assert patient.status is PatientStatus.ACTIVE

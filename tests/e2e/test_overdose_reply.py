@@ -25,6 +25,7 @@ async def _patient(harness: BotHarness, *, spanish: bool = False) -> tuple[int, 
     await harness.tap(
         user, language_question, harness.text("language_name", "es"), harness.part("onboarding.done", "es")
     )
+    await harness.standin.wait_for(user, harness.part("naloxone.ask", "es"))  # set-up's last question
     return counselor_user, user
 
 

@@ -65,8 +65,11 @@ async def test_help_now_shows_lines_and_plan_and_tells_the_care_team_once(
         user = harness.new_user_id()
         patient_id = await harness.enroll(user, counselor_id, language=language)
         label = harness.runtime.text("sos.keyboard_button", language)
-        # Set-up ends with the "Help now" button under the chat.
-        assert harness.standin.transcript(user)[-1].reply_keyboard() == [label]
+        # Set-up ends with the "Help now" button under the chat (on "You're all set", before the naloxone
+        # question's own buttons).
+        done = harness.part("onboarding.done", language)
+        [ready] = [m for m in harness.standin.transcript(user) if done in (m.text or "")]
+        assert ready.reply_keyboard() == [label]
         await _plan(
             harness,
             patient_id,

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.core.config import Settings
 from devtools.simulator import Fault, TelegramStandIn
-from tests.harness import TEST_TOKEN, TEST_WEBHOOK_SECRET, BotHarness
+from tests.harness import TEST_TOKEN, TEST_WEBHOOK_SECRET, BotHarness, CommandLine
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
@@ -166,7 +166,7 @@ async def test_a_chunked_body_over_the_limit_is_refused_while_it_comes(hooked: B
     assert hooked.standin.transcript(user) == []
 
 
-async def test_health_readiness_and_metrics(hooked: BotHarness) -> None:
+async def test_health_readiness_and_metrics(hooked: BotHarness, cli: CommandLine) -> None:
     user = hooked.new_user_id()
     await hooked.enroll(user)
     async with httpx.AsyncClient(trust_env=False) as client:
@@ -174,6 +174,9 @@ async def test_health_readiness_and_metrics(hooked: BotHarness) -> None:
         ready = await client.get(_local(hooked, "/readyz"))
         metrics = await client.get(_local(hooked, "/metrics"))
     assert health.status_code == 200 and ready.status_code == 200
+    # without STATUS_PORT, `python -m bot health` asks the webhook's port
+    port = str(hooked.settings.webhook_port)
+    assert (await asyncio.to_thread(cli, "health", WEBHOOK_PORT=port)).returncode == 0
     assert ready.json() == {"status": "ready"}
     text = metrics.text
     handled = {

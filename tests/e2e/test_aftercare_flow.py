@@ -1,0 +1,206 @@
+"""Aftercare through real HTTP (issue 22, item 4), on a controlled clock: the offer at discharge; yes plans
+check-ins at 1, 2, 4, 8 and 12 weeks; the crisis path, /sos and the safety plan stay open meanwhile; each
+check-in is asked when the clock reaches it, answers reach the counselor's digest, "I'd like help" tells the
+care team, an unanswered one closes; after the last one the patient is discharged as before. The clock is
+moved by moving the stored times back (the jobs read them against the real time), as far as each step needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, update
+
+from bot.core import db
+from bot.core.models import (
+    AftercareCheckIn,
+    AftercareStatus,
+    CareFlag,
+    Counselor,
+    PatientStatus,
+    utcnow,
+)
+from bot.workspace import digests
+from devtools.simulator import BotMessage
+from tests.harness import BotHarness, CommandLine
+
+ZONE = ZoneInfo("America/New_York")  # the zone `enroll` chooses; the check-in time is 20:00
+
+
+async def _rows(harness: BotHarness, patient_id: int) -> list[AftercareCheckIn]:
+    async with harness.runtime.sessions() as session:
+        return list(
+            await session.scalars(
+                select(AftercareCheckIn)
+                .where(AftercareCheckIn.patient_id == patient_id)
+                .order_by(AftercareCheckIn.week)
+            )
+        )
+
+
+async def _advance_to(harness: BotHarness, user: int, patient_id: int, week: int) -> BotMessage:
+    """Move the clock to a minute after week `week`'s check-in came due (every stored time moves back by as
+    much), and wait for that check-in's first question."""
+    mark = harness.standin.mark(user)
+    rows = {row.week: row for row in await _rows(harness, patient_id)}
+    shift = rows[week].due_at - utcnow() + timedelta(minutes=1)
+    async with db.transaction(harness.runtime.sessions) as session:
+        for row in rows.values():
+            values = {"due_at": row.due_at - shift}
+            if row.closes_at is not None:
+                values["closes_at"] = row.closes_at - shift
+            await session.execute(
+                update(AftercareCheckIn).where(AftercareCheckIn.id == row.id).values(**values)
+            )
+    return await harness.standin.wait_for(user, harness.text("aftercare.intro", week=week), after=mark)
+
+
+async def test_aftercare_check_ins_on_a_controlled_clock(harness: BotHarness, cli: CommandLine) -> None:
+    dana_user, dana_id = await harness.link_counselor("Dana")
+    user = harness.new_user_id()
+    patient_id = await harness.enroll(user, dana_id, alias="River")
+    harness.settings = harness.settings.model_copy(update={"scheduler_tick_seconds": 0.5})
+    await harness.restart()
+
+    done = await asyncio.to_thread(cli, "discharge", "River")
+    assert done.returncode == 0 and "aftercare check-ins" in done.stderr
+    await harness.standin.wait_for(user, harness.part("discharge.goodbye"), timeout=20)
+    offer = await harness.standin.wait_for(user, harness.part("aftercare.offer"), timeout=20)
+    accepted = await harness.tap(
+        user, offer, harness.text("aftercare.yes_button"), harness.part("aftercare.accepted", time="20:00")
+    )
+    assert accepted.reply_keyboard() == [harness.text("sos.keyboard_button")]
+    rows = await _rows(harness, patient_id)
+    assert [row.week for row in rows] == [1, 2, 4, 8, 12]
+    discharged_day = utcnow().astimezone(ZONE).date()
+    assert [row.due_at.astimezone(ZONE) for row in rows] == [
+        datetime.combine(discharged_day + timedelta(weeks=w), time(20, 0), tzinfo=ZONE)
+        for w in (1, 2, 4, 8, 12)
+    ]
+    patient = await harness.patient(user)
+    assert patient is not None and patient.status is PatientStatus.AFTERCARE
+
+    # In aftercare: the safety plan, /sos with "tell my care team", and the crisis path to the care team.
+    await harness.say(user, "/safetyplan", harness.part("plan.intro"))
+    sos = await harness.say(user, "/sos", harness.part("sos.reply", team="offer"))
+    assert [label for label, _ in sos.buttons()] == [harness.text("sos.team_button")]
+    await harness.say(user, "hello", harness.part("aftercare.note"))
+    await harness.say(user, "im going to k1ll myself tonight", "988")
+    await harness.standin.wait_for(
+        dana_user, harness.part("escalation.alert", level=harness.text("escalation.levels.imminent"))
+    )
+    # ... and no daily check-in prompts or medicine questions.
+    await harness.say(user, "/checkin", harness.part("help.patient_aftercare"))
+
+    # Week 1: asked when the clock gets there, answered with buttons; "I'd like help" tells the care team.
+    craving = await _advance_to(harness, user, patient_id, 1)
+    assert harness.part("aftercare.ask.craving") in (craving.text or "")
+    mood = await harness.tap(user, craving, "3", harness.part("aftercare.ask.mood"))
+    use = await harness.tap(user, mood, "4", harness.part("aftercare.ask.use"))
+    connected = await harness.tap(
+        user, use, harness.text("checkin.buttons.no"), harness.part("aftercare.ask.connected")
+    )
+    await harness.tap(
+        user,
+        connected,
+        harness.text("aftercare.connected.help"),
+        harness.part("aftercare.help_told"),
+    )
+    await harness.standin.wait_for(dana_user, harness.text("care.flag.aftercare_help", alias="River"))
+
+    # Week 2: asked, left unanswered, closed after its window.
+    await _advance_to(harness, user, patient_id, 2)
+    async with db.transaction(harness.runtime.sessions) as session:
+        await session.execute(
+            update(AftercareCheckIn)
+            .where(AftercareCheckIn.patient_id == patient_id, AftercareCheckIn.week == 2)
+            .values(closes_at=utcnow())
+        )
+
+    async def closed() -> bool:
+        return [r.status for r in await _rows(harness, patient_id)][:2] == [
+            AftercareStatus.COMPLETE,
+            AftercareStatus.MISSED,
+        ]
+
+    deadline = asyncio.get_running_loop().time() + 10
+    while not await closed():
+        assert asyncio.get_running_loop().time() < deadline, "week 2 did not close"
+        await asyncio.sleep(0.1)
+
+    # The counselor's digest names both, with the answers (and no words: there are none).
+    async with db.transaction(harness.runtime.sessions) as session:
+        counselor = await session.get_one(Counselor, dana_id)
+        counselor.digest_time = (
+            utcnow().astimezone(ZoneInfo(counselor.timezone)) - timedelta(minutes=1)
+        ).time()
+    assert await digests.send_digests(harness.runtime) == 1
+    digest = await harness.standin.wait_for(dana_user, harness.part("aftercare.digest", lines=""))
+    for line in (
+        harness.text(
+            "aftercare.digest_line",
+            alias="River",
+            week=1,
+            missed=False,
+            craving=3,
+            mood=4,
+            used=False,
+            connected="help",
+        ),
+        harness.text(
+            "aftercare.digest_line",
+            alias="River",
+            week=2,
+            missed=True,
+            craving=None,
+            mood=None,
+            used=None,
+            connected="",
+        ),
+    ):
+        assert line in (digest.text or "")
+
+    # Weeks 4 and 8 slipped by while the bot was down: only week 12 is asked; after it, aftercare ends.
+    last = await _advance_to(harness, user, patient_id, 12)
+    mood = await harness.tap(
+        user, last, harness.text("checkin.buttons.skip"), harness.part("aftercare.ask.mood")
+    )
+    use = await harness.tap(
+        user, mood, harness.text("checkin.buttons.skip"), harness.part("aftercare.ask.use")
+    )
+    connected = await harness.tap(
+        user, use, harness.text("checkin.buttons.skip"), harness.part("aftercare.ask.connected")
+    )
+    await harness.tap(
+        user,
+        connected,
+        harness.text("aftercare.connected.yes"),
+        harness.part("aftercare.thanks", last=True),
+    )
+    await harness.standin.wait_for(user, harness.part("aftercare.ended"))
+    statuses = [row.status for row in await _rows(harness, patient_id)]
+    assert statuses == [AftercareStatus.COMPLETE, *[AftercareStatus.MISSED] * 3, AftercareStatus.COMPLETE]
+    patient = await harness.patient(user)
+    assert patient is not None and patient.status is PatientStatus.DISCHARGED
+    await harness.say(user, "hi", harness.text("discharged.note"))
+    async with harness.runtime.sessions() as session:
+        flags = list(await session.scalars(select(CareFlag.kind).where(CareFlag.patient_id == patient_id)))
+    assert flags == ["aftercare_help"]
+
+
+async def test_without_opt_in_discharge_stays_as_today(harness: BotHarness, cli: CommandLine) -> None:
+    user = harness.new_user_id()
+    patient_id = await harness.enroll(user, alias="Lake")
+    await asyncio.to_thread(cli, "discharge", "Lake")
+    offer = await harness.standin.wait_for(user, harness.part("aftercare.offer"), timeout=20)
+    await harness.tap(user, offer, harness.text("aftercare.no_button"), harness.part("aftercare.declined"))
+    assert await _rows(harness, patient_id) == []
+    patient = await harness.patient(user)
+    assert patient is not None and patient.status is PatientStatus.DISCHARGED
+    await harness.say(user, "hi", harness.text("discharged.note"))
+    # The offer's buttons do nothing afterwards.
+    query = await harness.standin.tap_raw(user, offer.message_id, offer.buttons()[0][1])
+    answer = await harness.standin.wait_for_callback_answer(query)
+    assert harness.part("input.button_expired") in answer.get("text", "")

@@ -1,0 +1,122 @@
+"""Messages from the care team through real HTTP (issue 22, item 5): `/message ALIAS TEXT` reaches the patient
+from the counselor by name, through the outbox and audited; the patient's reply reaches the counselor with the
+alias only, the words behind "Show details" (audited, refused to anyone off the team); `/message group NAME
+TEXT` reaches the group's members on the counselor's caseload, and says how many were left out."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from bot.core import db
+from bot.core.models import (
+    AuditEvent,
+    CareMessage,
+    CareMessageReply,
+    GroupMember,
+    OutboxMessage,
+    PatientGroup,
+)
+from bot.medcare.callbacks import CARE_MESSAGE_KIND
+from tests.harness import BotHarness
+
+
+async def test_a_counselor_message_and_the_patients_reply(harness: BotHarness) -> None:
+    dana_user, dana_id = await harness.link_counselor("Dana Reyes")
+    sam_user, sam_id = await harness.link_counselor("Sam")
+    river, brook = harness.new_user_id(), harness.new_user_id()
+    await harness.enroll(river, dana_id, alias="River")
+    await harness.enroll(brook, sam_id, alias="Brook")
+
+    await harness.say(dana_user, "/message", harness.part("messages.usage", alias="P-1234"))
+    await harness.say(dana_user, "/message River", harness.part("messages.usage", alias="P-1234"))
+    await harness.say(dana_user, "/message Brook hello", harness.part("caseload.not_found", alias="Brook"))
+    words = "How did the group go today?"
+    await harness.say(dana_user, f"/message River {words}", harness.part("messages.sent", alias="River"))
+    # The patient gets it from the counselor by name, through the outbox, with a Reply button.
+    message = await harness.standin.wait_for(
+        river, harness.part("messages.from_counselor", counselor="Dana Reyes")
+    )
+    assert words in (message.text or "") and "Dana Reyes" in (message.text or "")
+    assert [label for label, _ in message.buttons()] == [harness.text("messages.reply_button")]
+    assert not [m for m in harness.standin.transcript(brook) if words in (m.text or "")]
+
+    await harness.tap(
+        river,
+        message,
+        harness.text("messages.reply_button"),
+        harness.part("messages.type_reply", counselor="Dana"),
+    )
+    reply_words = "It went ok, I talked about my sister"
+    await harness.say(river, reply_words, harness.part("messages.reply_sent", counselor="Dana", told=True))
+    # The counselor's notice names the alias only; the words are behind "Show details".
+    notice = await harness.standin.wait_for(dana_user, harness.part("messages.reply_notice", alias="River"))
+    assert "sister" not in (notice.text or "")
+    assert not [m for m in harness.standin.transcript(sam_user) if "River" in (m.text or "")]
+    details = await harness.tap(
+        dana_user,
+        notice,
+        harness.text("escalation.details_button"),
+        harness.part("messages.reply_details", alias="River"),
+    )
+    assert reply_words in (details.text or "")
+    # Someone off the care team who forges the button is refused, and learns nothing.
+    data = notice.buttons()[0][1]
+    mark = harness.standin.mark(sam_user)
+    query = await harness.standin.tap_raw(sam_user, notice.message_id, data)
+    answer = await harness.standin.wait_for_callback_answer(query)
+    assert harness.part("messages.refused") in answer.get("text", "")
+    assert harness.standin.mark(sam_user) == mark
+
+    async with harness.runtime.sessions() as session:
+        [stored] = await session.scalars(select(CareMessage))
+        [reply] = await session.scalars(select(CareMessageReply))
+        actions = list(await session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)))
+        [row] = await session.scalars(select(OutboxMessage).where(OutboxMessage.kind == CARE_MESSAGE_KIND))
+    assert (stored.text, stored.counselor_id, reply.text, reply.message_id) == (
+        words,
+        dana_id,
+        reply_words,
+        stored.id,
+    )
+    assert row.patient_id == stored.patient_id  # through the outbox, as a message to the patient
+    sent, replied, viewed = (
+        actions.index("care_message.sent"),
+        actions.index("care_message.replied"),
+        actions.index("care_message.reply_viewed"),
+    )
+    assert sent < replied < viewed and actions.count("care_message.reply_viewed") == 1
+
+
+async def test_a_message_to_a_schedule_group(harness: BotHarness) -> None:
+    dana_user, dana_id = await harness.link_counselor("Dana Reyes")
+    _, sam_id = await harness.link_counselor("Sam")
+    users = [harness.new_user_id() for _ in range(3)]
+    ids = [
+        await harness.enroll(users[0], dana_id, alias="River"),
+        await harness.enroll(users[1], dana_id, alias="Lake"),
+        await harness.enroll(users[2], sam_id, alias="Brook"),
+    ]
+    async with db.transaction(harness.runtime.sessions) as session:
+        group = PatientGroup(name="Evening IOP")
+        session.add(group)
+        await session.flush()
+        session.add_all([GroupMember(group_id=group.id, patient_id=patient_id) for patient_id in ids])
+
+    await harness.say(
+        dana_user,
+        '/message group "Morning IOP" hi',
+        harness.part("messages.group_not_found", group="Morning IOP"),
+    )
+    sent = await harness.say(
+        dana_user,
+        "/message group evening iop Group starts at 6:30 tonight, not 6.",
+        harness.part("messages.group_sent", group="Evening IOP", count=2, left_out=1),
+    )
+    assert "1 member is not on your caseload" in (sent.text or "")
+    for user in users[:2]:
+        got = await harness.standin.wait_for(user, "Group starts at 6:30 tonight, not 6.")
+        assert "Dana Reyes" in (got.text or "")
+    assert not [m for m in harness.standin.transcript(users[2]) if "6:30" in (m.text or "")]
+    async with harness.runtime.sessions() as session:
+        groups = list(await session.scalars(select(CareMessage.group_id)))
+    assert groups == [group.id, group.id]
