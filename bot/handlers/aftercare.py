@@ -101,7 +101,7 @@ async def on_text(t: Turn, patient: Patient, text: str) -> None:
     """A patient in aftercare typed: screened for risk first, as everything an active patient types (a crisis
     reply, the screener, "are you safe right now?" all work, and reach the care team); then a safety-plan step
     or a screener question being answered; anything else gets a short note on what aftercare is."""
-    screening = t.runtime.content.risk.screen(text).rules_only()
+    screening = t.runtime.content.risk.screen(text).without_question()  # the semantic layer's page counts
     waiting = t.waiting
     now = utcnow()
     plan = waiting.plan if waiting is not None else None

@@ -54,7 +54,9 @@ class Outcome:
 class Evaluation:
     outcomes: list[Outcome] = field(default_factory=list)
     microseconds: list[float] = field(default_factory=list)
-    cpu_microseconds: list[float] = field(default_factory=list)  # this process's CPU time: less the machine's load
+    cpu_microseconds: list[float] = field(
+        default_factory=list
+    )  # this process's CPU time: less the machine's load
 
     def count(self, level: RiskLevel) -> int:
         return sum(1 for o in self.outcomes if o.item.level is level)
@@ -130,7 +132,9 @@ class Evaluation:
             "missed": sum(1 for o in self.outcomes if o.missed),
             "median_us": round(self.median_microseconds, 1),
             "p99_us": round(self.p99_microseconds, 1),
-            "cpu_p50_us": round(statistics.median(self.cpu_microseconds), 1) if self.cpu_microseconds else 0.0,
+            "cpu_p50_us": round(statistics.median(self.cpu_microseconds), 1)
+            if self.cpu_microseconds
+            else 0.0,
             "cpu_p99_us": round(self.cpu_p99_microseconds, 1),
         }
 
