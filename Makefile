@@ -42,7 +42,10 @@ typecheck: $(STAMP)
 contracts: $(STAMP)
 	$(VENV)/bin/lint-imports
 
+# The semantic risk layer is trained once into RISK_CACHE_DIR (about a minute; seconds once it is there), so
+# that tests which start the bot in a process of their own find it instead of training it there.
 unit: $(STAMP)
+	$(PY) -m bot risk train
 	$(PY) -m pytest
 
 migrate: $(STAMP)
