@@ -33,7 +33,7 @@ from bot.content_check.loader import Content, fingerprint, load_content
 from bot.core import db
 from bot.core.config import Settings
 from bot.core.models import Counselor, CounselorRole, InviteKind, Patient, utcnow
-from bot.core.people import add_counselor
+from bot.core.people import add_counselor, is_telegram_user
 from bot.enrollment.invites import issue_invite
 from bot.risk import promise
 from bot.runtime import Runtime
@@ -215,7 +215,7 @@ class BotHarness:
 
     async def patient(self, user_id: int) -> Patient | None:
         async with self.runtime.sessions() as session:
-            return await session.scalar(select(Patient).where(Patient.telegram_user_id == user_id))
+            return await session.scalar(select(Patient).where(is_telegram_user(Patient, session, user_id)))
 
     async def counselor(self, counselor_id: int) -> Counselor:
         async with self.runtime.sessions() as session:

@@ -304,7 +304,7 @@ async def _someone(sessions: Sessions, *, at: datetime = NOW, **fields: Any) -> 
             ),
             ("escalation.opened", {"actor_type": "system", "subject_type": "patient", "level": "imminent"}),
             ("escalation.details_viewed", {"actor_type": "counselor", "subject_type": "escalation"}),
-            ("caseload.viewed", {"actor_type": "counselor", "patient_id": patient.id}),
+            ("caseload.viewed", {"actor_type": "counselor", "patients": [patient.id], "shown": 1}),
         ]
         events[0][1]["subject_id"] = invite.id
         events[1][1]["subject_id"] = consent.id

@@ -136,7 +136,7 @@ async def test_a_chats_rows_already_in_the_database_are_handled_before_its_new_o
     runtime: Runtime, inbox: processor.InboxProcessor, handlers: _Handlers
 ) -> None:
     async with db.transaction(runtime.sessions) as session:  # left by a process that stopped
-        old = [parse.incoming(_message(n, 10)) for n in (1, 2, 3)]
+        old = [parse.incoming(_message(n, 10), runtime.keyring) for n in (1, 2, 3)]
         await store.add(session, old, utcnow(), claimed_by="in-gone", lease=processor.LEASE)
         await store.release_all(session, "in-gone")
     await inbox.start()

@@ -161,7 +161,7 @@ async def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_export_labels(args: argparse.Namespace, settings: Settings) -> int:
-    """The care team's verdicts with the de-identified words behind them (bot.privacy.labels), for an admin,
+    """The care team's verdicts with the redacted words behind them (bot.privacy.labels), for an admin,
     audited. The file appears only once the audit record is committed."""
     import os
     from zoneinfo import ZoneInfo
@@ -203,9 +203,10 @@ async def cmd_export_labels(args: argparse.Namespace, settings: Settings) -> int
             alerts=found.alerts,
         )
         print(
-            f"wrote {out}: {len(found.rows)} messages from {found.alerts} resolved alerts, de-identified "
+            f"wrote {out}: {len(found.rows)} messages from {found.alerts} resolved alerts, redacted "
             f"(left out: {found.without_verdict} resolved without a verdict, {found.withheld} of patients "
-            "waiting to be erased). Review every line before adding any to content/*/risk/.",
+            "waiting to be erased or who withdrew consent). Review every line before adding any to "
+            "content/*/risk/.",
             file=sys.stderr,
         )
         return 0
@@ -257,12 +258,13 @@ def add_parsers(commands: Any) -> None:
     risk_train.set_defaults(handler=cmd_train)
     risk_labels = risk_commands.add_parser(
         "export-labels",
-        help="the care team's verdicts on resolved alerts, de-identified, as TSV (admins only, audited)",
+        help="the care team's verdicts on resolved alerts, redacted, as TSV (admins only, audited)",
         description="Write the words behind every resolved alert with the verdict the resolving counselor "
         "gave (real_concern or false_alarm), one message per line, as a tab-separated file with columns "
-        "level, category, text, outcome, resolved_on. Telegram ids, the patient's alias, the names in their "
-        "safety plan, phone numbers, e-mails, @handles and web addresses are replaced by placeholders. "
-        "Patients who were erased, or whose deletion is waiting, are left out. For the clinical lead to "
+        "level, category, text, outcome, resolved_month. Telegram ids, the patient's alias, the names in "
+        "their safety plan, the counselors' names, phone numbers, e-mails, @handles and web addresses are "
+        "replaced by placeholders (redaction, not de-identification: review every line). Patients who were "
+        "erased, whose deletion is waiting, or who withdrew consent are left out. For the clinical lead to "
         "review before adding any to the labelled examples. Written to the audit log.",
     )
     risk_labels.add_argument("--out", required=True, metavar="FILE.tsv", help="the file to write")

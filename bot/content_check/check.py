@@ -13,7 +13,7 @@ from bot.content.catalog import REFERENCE_LANGUAGE, Catalog, ContentError, Entry
 from bot.content.instruments import InstrumentLibrary, load_instruments
 from bot.content.modules import ModuleLibrary, load_modules, translation_gaps
 from bot.content_check.required import required_keys
-from bot.content_check.review import review_warnings
+from bot.content_check.review import review_status, review_warnings
 from bot.core.config import CLINIC_VALUES
 from bot.risk.corpus import Example, load_examples
 from bot.risk.detector import Detector, self_test
@@ -216,4 +216,6 @@ def check_content(root: Path) -> Report:
         _check_texts(report.catalog, _samples(root, report), report)
         _check_required(report.catalog, report)
     report.warnings.extend(review_warnings(root))  # clinical review status: warnings, never errors
+    if report.measures is not None:  # an unreviewed unofficial translation is not offered
+        report.measures.unreviewed = frozenset(review_status(root).unreviewed)
     return report

@@ -120,14 +120,16 @@ async def _new_consent_first(t: Turn, patient: Patient, screening: Screening, wa
 async def _answer_waiting(
     t: Turn, patient: Patient, text: str, screening: Screening, answered: bool, waiting: Waiting
 ) -> bool:
-    """Give the text to what waits for it; False if nothing did."""
+    """Give the text to what waits for it; False if nothing did. A screener question comes before anything
+    typed after a button (a medicine's name, a reply to the team, a setting): its answer is never taken for
+    one of those."""
+    if waiting.screen is not None and not answered:
+        await screener.on_typed(t, patient, waiting.screen, text)
+        return True
     if await medication.on_typed_answer(t, patient, text):  # a medicine's name, a day, a reply to the team
         return True
     if patient.onboarding_step is not None:
         await settings.on_typed(t, patient, text)
-        return True
-    if waiting.screen is not None and not answered:
-        await screener.on_typed(t, patient, waiting.screen, text)
         return True
     if waiting.exercise is not None:
         await coping_handlers.on_typed(t, waiting.exercise, text)

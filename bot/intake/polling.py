@@ -36,9 +36,10 @@ async def store_updates(
     with a log line (they never will be). With `claimed_by`, the new rows are stored claimed by that worker
     (the processor takes them from memory)."""
     rows = []
+    keyring = runtime.keyring
     for raw in raws:
         try:
-            rows.append(parse.incoming(raw))
+            rows.append(parse.incoming(raw, keyring))
         except parse.NotAnUpdate:
             log.warning("event=intake.not_an_update")
     async with transaction(runtime.sessions) as session:

@@ -63,7 +63,7 @@ async def test_run_refuses_a_key_that_cannot_read_the_database_in_one_line(
         code, out, err = await _bot({**env, "ENCRYPTION_KEY": wrong}, "run")
         assert code == 2, err
         [line] = err.strip().splitlines()
-        assert line.startswith("configuration error: ENCRYPTION_KEY:") and "outbox.payload" in line
+        assert line.startswith("configuration error: ENCRYPTION_KEY:") and "patients.telegram_user_id" in line
         assert "keys rotate" in line
         for secret in (wrong, TEST_ENCRYPTION_KEY, wrong[:12], TEST_ENCRYPTION_KEY[:12]):
             assert secret not in out + err
