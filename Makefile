@@ -46,8 +46,11 @@ contracts: $(STAMP)
 # an end-to-end test spends much of its time waiting, so more processes than cores. TEST_WORKERS=0: one process.
 # Bytecode is cached (__pycache__) even where PYTHONDONTWRITEBYTECODE is set: every worker and every `python -m
 # bot` a test starts would compile the project again.
+# The semantic risk layer is trained once into RISK_CACHE_DIR first (about a minute; seconds once it is there), so
+# that the workers and the tests which start the bot in a process of their own find it instead of training it.
 TEST_WORKERS ?= 4
 unit: $(STAMP)
+	$(PY) -m bot risk train
 	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 migrate: $(STAMP)

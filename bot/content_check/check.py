@@ -16,9 +16,11 @@ from bot.content.modules import ModuleLibrary, load_modules, translation_gaps
 from bot.content_check.required import required_keys
 from bot.content_check.review import review_status, review_warnings
 from bot.core.config import CLINIC_VALUES
-from bot.risk.classifier import load_classifier, load_examples
+from bot.risk.corpus import Example, load_examples
 from bot.risk.detector import Detector, self_test
-from bot.risk.lexicon import load_lexicon
+from bot.risk.levels import RiskLevel
+from bot.risk.lexicon import Lexicon, load_lexicon
+from bot.risk.training import build_layer, enabled
 
 TELEGRAM_TEXT_LIMIT = 4096
 BUTTON_LABEL_LIMIT = 64  # bytes; Telegram truncates longer labels on small screens anyway
@@ -177,6 +179,24 @@ def _check_required(catalog: Catalog, report: Report) -> None:
         report.errors.append(f"{catalog.root / REFERENCE_LANGUAGE}:1: missing text {key!r}: the bot uses it")
 
 
+def _detector(lexicon: Lexicon, examples: list[Example], report: Report) -> Detector | None:
+    """The rules and the semantic layer trained on the labelled corpus (bot.risk.training); the rules alone
+    when the layer is switched off or there is nothing to learn from yet."""
+    if not enabled() or not examples:
+        return Detector(lexicon)
+    try:
+        built = build_layer(examples, lexicon)
+    except (ImportError, OSError, ValueError) as error:
+        report.errors.append(f"the semantic risk layer could not be built: {type(error).__name__}: {error}")
+        return None
+    detector = Detector(lexicon, built.layer)
+    for text, where in lexicon.safe_examples:
+        screened = detector.screen(text)
+        if screened.level >= RiskLevel.HIGH and screened.rules_only().level < RiskLevel.HIGH:
+            report.warnings.append(f"{where}: safe example {text!r} is paged by the semantic layer")
+    return detector
+
+
 def check_content(root: Path) -> Report:
     report = Report()
     try:
@@ -187,13 +207,14 @@ def check_content(root: Path) -> Report:
     report.warnings.extend(translation_gaps(report.modules))
     report.measures = load_instruments(root, report.errors, report.warnings)
     lexicon = load_lexicon(root, report.errors)
+    before = len(report.errors)
     examples = load_examples(root, report.errors)
-    classifier = load_classifier(root, examples, report.errors, report.warnings)
+    examples_ok = len(report.errors) == before
     if lexicon is not None:
-        detector = Detector(lexicon, classifier)
-        problems = self_test(detector)
+        problems = self_test(Detector(lexicon))  # the lexicon's own examples test the rules alone
         report.errors.extend(problems)
-        report.risk = None if problems else detector
+        if not problems:
+            report.risk = _detector(lexicon, examples if examples_ok else [], report)
     if report.catalog is not None:
         _check_texts(report.catalog, _samples(root, report), report)
         _check_required(report.catalog, report)

@@ -107,7 +107,7 @@ async def on_text(t: Turn, patient: Patient, text: str) -> None:
     reply, the screener, "are you safe right now?" all work, and reach the care team); then a safety-plan step
     or a screener question being answered; anything else gets a short note on what aftercare is."""
     screened = t.runtime.content.risk.screen(text)
-    screening = screened.rules_only()
+    screening = screened.without_question()  # the semantic layer's page counts, its question comes last
     waiting = t.waiting
     now = utcnow()
     plan = waiting.plan if waiting is not None else None
@@ -127,7 +127,8 @@ async def on_text(t: Turn, patient: Patient, text: str) -> None:
         return
     if await crisis.typed_safety_answer(t, patient, text):
         return
-    if screened.model is not None:  # as for an active patient: what only the model worries about is asked
-        await crisis.ask_if_safe(t, patient, screened.model)
-        return
+    # As for an active patient: what only the semantic layer worries about is asked (not in its cool-down).
+    if screened.semantic is not None and screened.semantic_question:
+        if await crisis.ask_if_safe(t, patient, screened.semantic):
+            return
     await t.reply("aftercare.note", keyboard=t.help_now_keyboard())

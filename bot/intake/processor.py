@@ -63,7 +63,7 @@ async def answer_crisis_without_database(runtime: Runtime, bot: Bot, raw: dict[s
         return False
     if update_id in runtime.answered_without_database:
         return True
-    screening = runtime.content.risk.screen(said.text).rules_only()
+    screening = runtime.content.risk.screen(said.text).without_question()
     if screening.level is not RiskLevel.IMMINENT:
         return False
     languages = runtime.catalog.languages
