@@ -128,7 +128,7 @@ async def on_text(t: Turn, patient: Patient, text: str) -> None:
     if await crisis.typed_safety_answer(t, patient, text):
         return
     # As for an active patient: what only the semantic layer worries about is asked (not in its cool-down).
-    if screened.semantic is not None and screened.semantic_question:
-        if await crisis.ask_if_safe(t, patient, screened.semantic):
-            return
+    verdict = screened.semantic
+    if verdict is not None and screened.semantic_question and await crisis.ask_if_safe(t, patient, verdict):
+        return
     await t.reply("aftercare.note", keyboard=t.help_now_keyboard())

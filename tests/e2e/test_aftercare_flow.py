@@ -222,12 +222,12 @@ async def _in_aftercare(harness: BotHarness, cli: CommandLine, alias: str) -> tu
     return counselor_user, user, patient_id
 
 
-# The rules have no phrase for this; the shipped model (content/risk_model.json) thinks it may be high or
-# imminent (`python -m bot risk check`).
-UNLISTED = "i want it all to stop"
+# The rules have no phrase for this; the semantic layer thinks it may be high or imminent
+# (`python -m bot risk check`).
+UNLISTED = "i keep thinking everyone would move on fine if i just vanished"
 
 
-async def test_what_only_the_model_worries_about_is_asked_in_aftercare(
+async def test_what_only_the_semantic_layer_worries_about_is_asked_in_aftercare(
     harness: BotHarness, cli: CommandLine
 ) -> None:
     counselor_user, user, _ = await _in_aftercare(harness, cli, "Brook")
