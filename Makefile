@@ -42,8 +42,16 @@ typecheck: $(STAMP)
 contracts: $(STAMP)
 	$(VENV)/bin/lint-imports
 
+# The suite in TEST_WORKERS processes at once (pytest-xdist; each has a database of its own, see tests/conftest.py):
+# an end-to-end test spends much of its time waiting, so more processes than cores. TEST_WORKERS=0: one process.
+# Bytecode is cached (__pycache__) even where PYTHONDONTWRITEBYTECODE is set: every worker and every `python -m
+# bot` a test starts would compile the project again.
+# The semantic risk layer is trained once into RISK_CACHE_DIR first (about a minute; seconds once it is there), so
+# that the workers and the tests which start the bot in a process of their own find it instead of training it.
+TEST_WORKERS ?= 4
 unit: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m bot risk train
+	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 migrate: $(STAMP)
 	$(PY) -m bot db upgrade

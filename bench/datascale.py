@@ -61,6 +61,7 @@ from bench.scratch import fresh_schema  # noqa: E402
 from bot.checkin import rules as checkin  # noqa: E402
 from bot.checkin.history import ChartLabels, Day, fill_window, render_chart  # noqa: E402
 from bot.core import db  # noqa: E402
+from bot.core.crypto import Keyring  # noqa: E402
 from bot.core.models import (  # noqa: E402
     AssignmentRole,
     Attendance,
@@ -103,6 +104,7 @@ from bot.workspace import rules as workspace  # noqa: E402
 
 T = TypeVar("T")
 KEY = Fernet.generate_key().decode()  # one run's database, one key
+KEYRING = Keyring.parse(KEY)
 FIRST_PATIENT_USER = 8_000_000
 FIRST_COUNSELOR_USER = 9_000_000
 ZONES = (  # roughly where the US population lives
@@ -324,6 +326,7 @@ def build_world(rng: random.Random, patients: int, days: int, per_counselor: int
                 "name": f"Counselor {c}",
                 "role": CounselorRole.COUNSELOR,
                 "telegram_user_id": FIRST_COUNSELOR_USER + c,
+                "telegram_ref": KEYRING.pseudonym(FIRST_COUNSELOR_USER + c),  # as the ORM sets it
                 "chat_id": FIRST_COUNSELOR_USER + c,
                 "timezone": zone,
                 "language": "en",
@@ -424,6 +427,7 @@ def patient_rows(world: World) -> Iterator[dict[str, Any]]:
         yield {
             "id": p.id,
             "telegram_user_id": FIRST_PATIENT_USER + p.id,
+            "telegram_ref": KEYRING.pseudonym(FIRST_PATIENT_USER + p.id),  # as the ORM sets it
             "chat_id": FIRST_PATIENT_USER + p.id,
             "alias": p.alias,
             "timezone": p.zone,
@@ -643,6 +647,7 @@ def reminder_rows(rng: random.Random, world: World, item: Planned) -> Reminded:
                         "kind": schedule.REMINDER_KIND,
                         "priority": int(Priority.BULK),
                         "chat_id": FIRST_PATIENT_USER + person.id,
+                        "chat_ref": KEYRING.pseudonym(FIRST_PATIENT_USER + person.id),  # as enqueue sets it
                         "patient_id": person.id,
                         "payload": payloads[person.language],
                         "ref": {"session_id": item.id},
@@ -695,6 +700,7 @@ def digest_rows(world: World) -> Iterator[dict[str, Any]]:
                 "kind": "digest",
                 "priority": int(Priority.NORMAL),
                 "chat_id": counselor["chat_id"],
+                "chat_ref": counselor["telegram_ref"],  # a private chat: the user's id, so its pseudonym
                 "counselor_id": counselor["id"],
                 "payload": {"text": "Your caseload, last 24 hours: ... (bench digest text)", "buttons": None},
                 "due_at": due,

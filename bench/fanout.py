@@ -39,6 +39,7 @@ from sqlalchemy import func, select  # noqa: E402
 
 from bench.scratch import CLINIC, fresh_schema  # noqa: E402
 from bot.core import db  # noqa: E402
+from bot.core.crypto import Keyring  # noqa: E402
 from bot.core.models import (  # noqa: E402
     GroupMember,
     OutboxMessage,
@@ -69,9 +70,11 @@ async def seed(url: str, patients: int, due: datetime) -> None:
             group = PatientGroup(name="Bench evening IOP")
             session.add(group)
             await session.flush()
+            keyring = Keyring.parse(KEY)
             rows = [
                 {
                     "telegram_user_id": FIRST_USER + i,
+                    "telegram_ref": keyring.pseudonym(FIRST_USER + i),  # as the ORM sets it
                     "chat_id": FIRST_USER + i,
                     "alias": f"B-{i:05d}",
                     "timezone": ZONE,

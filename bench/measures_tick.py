@@ -56,6 +56,7 @@ async def _fill(runtime: Runtime, patients: int) -> int:
         rows.append(
             {
                 "telegram_user_id": 10_000_000 + number,
+                "telegram_ref": runtime.keyring.pseudonym(10_000_000 + number),  # as the ORM sets it
                 "chat_id": 10_000_000 + number,
                 "alias": f"B{number}",
                 "timezone": "America/New_York",

@@ -1,20 +1,26 @@
-"""Benchmark: the risk detector on labelled messages, with and without the model beside the rules.
+"""Benchmark: the risk detector on labelled messages, with the semantic layer and with the rules alone.
 
     python bench/risk_eval.py [FILE.tsv ...] [--content DIR]
 
-Two kinds of sets. The examples in content/*/risk/examples.tsv (1,230 messages written by people who had not
-seen the lexicon, each set measured blind first and then used to tune the lexicon, and 230 everyday harmless
-ones added so the model stops asking about ordinary Spanish and goodbyes) are what the rules were tuned on
-and the model trained on: their figures show the detector does what it was taught. The held-out
-sets in bench/data/ (or the files given) have been used for neither: risk_blind2.tsv was measured blind
-before the model existed, risk_blind3.tsv was written and first measured after it; their figures are the
-ones that say how the detector does on wording it has never seen.
+The sets, each scored with the layer on and off:
+- `trained_on`: content/*/risk/examples.tsv and content/*/risk/corpus/*.tsv, what the rules were tuned on
+  (examples.tsv) and the layer trained on (all of it). Their figures show the detector does what it was
+  taught; the layer's own validation figures (five folds, each message scored by a head that never saw it)
+  are printed by `python -m bot risk train`.
+- the blind sets in bench/data/ (or the files given): risk_blind2.tsv was measured blind before the first
+  model existed, risk_blind3.tsv was written and first measured after it; neither has been trained on nor
+  used to choose a threshold (bench/risk_near_duplicates.py finds 14 of risk_blind3's 320 rows close to a
+  training row today). A new blind set
+  is written by someone who has not seen the training examples, checked with bench/risk_near_duplicates.py,
+  scored once and kept here with its date; every set ever scored is reported, not only the latest.
 
-Prints one line per set, then, as the last line, one JSON object: recall per level, the share of high and
-imminent messages paged or asked about ("reached"), false alarms (a `none` message flagged high or
-imminent), questions on `none` messages, and the median microseconds per message, for the trained-on set
-and the held-out sets together, each with the model and with the rules alone.
-Targets (issue 5): imminent recall 1.00, high recall >= 0.97, false alarms <= 3%, under 1 ms per message.
+For every set: the share of imminent and high messages paged (screened high or imminent) and paged or asked
+about (the C-SSRS screener or "are you safe right now?"), false alarms (a `none` message paged) and questions
+on `none` messages, and the microseconds per message (median and 99th percentile, by the clock and in this
+thread's CPU time, which a busy shared machine inflates less). One line per set and
+mode, then, as the last line, one JSON object with all of them.
+Targets (issue 19, on fresh blind sets): imminent paged >= 0.95 and paged or asked 1.00; high paged or asked
+>= 0.95; hard negatives paged <= 5% and asked <= 10%; screening p99 <= 5 ms.
 """
 
 from __future__ import annotations
@@ -28,17 +34,28 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.content_check.check import check_content  # noqa: E402
-from bot.risk.classifier import load_examples  # noqa: E402
+from bot.risk.corpus import load_examples  # noqa: E402
 from bot.risk.detector import Detector  # noqa: E402
 from bot.risk.evaluate import evaluate, read_labelled  # noqa: E402
 from bot.risk.labelled import Labelled  # noqa: E402
 
-SHOWN = ("recall", "reached", "false_alarm_rate", "questions_on_none", "median_us", "messages")
+WARM_UP = ("warm up", "i want to die", "took 30 xanax", "i just want to disappear for a while now")
 
 
 def _measure(detector: Detector, items: list[Labelled]) -> dict[str, object]:
     summary = evaluate(detector, items).summary()
-    return {key: summary[key] for key in SHOWN}
+    return {
+        "messages": summary["messages"],
+        "paged": summary["paged"],
+        "paged_or_asked": summary["reached"],
+        "false_alarms_on_none": summary["false_alarm_rate"],
+        "questions_on_none": summary["questions_on_none"],
+        "counts": summary["counts"],
+        "p50_us": summary["median_us"],
+        "p99_us": summary["p99_us"],
+        "cpu_p50_us": summary["cpu_p50_us"],
+        "cpu_p99_us": summary["cpu_p99_us"],
+    }
 
 
 def main() -> int:
@@ -48,31 +65,29 @@ def main() -> int:
     parser.add_argument("files", nargs="*", type=Path)
     parser.add_argument("--content", type=Path, default=ROOT / "content")
     args = parser.parse_args()
-    files = args.files or sorted((ROOT / "bench" / "data").glob("risk_*.tsv"))
+    files = sorted((ROOT / "bench" / "data").glob("risk_*.tsv")) + list(args.files)
     report = check_content(args.content)
     if report.risk is None:
         print("\n".join(report.errors), file=sys.stderr)
         return 1
-    detector = report.risk
-    rules = Detector(detector.lexicon)
-    for warm in (detector, rules):
-        for text in ("warm up", "i want to die", "took 30 xanax", "i just want to disappear for a while now"):
-            warm.screen(text)
-    trained_on = load_examples(args.content, [])
-    held_out: list[Labelled] = []
-    print(f"examples (trained on): {json.dumps(_measure(detector, trained_on))}")
+    layer_on = report.risk
+    layer_off = Detector(layer_on.lexicon)
+    for detector in (layer_on, layer_off):
+        for text in WARM_UP:
+            detector.screen(text)
+    sets: dict[str, list[Labelled]] = {"trained_on": list(load_examples(args.content, []))}
     for path in files:
-        items = read_labelled(path)
-        held_out += items
-        print(f"{path.name}: {json.dumps(_measure(detector, items))}")
-        print(f"{path.name}, rules alone: {json.dumps(_measure(rules, items))}")
-    result = {
-        "held_out_sets": [p.name for p in files],
-        "model": detector.classifier is not None,
-        "trained_on": _measure(detector, trained_on),
-        "held_out": _measure(detector, held_out),
-        "held_out_rules_alone": _measure(rules, held_out),
+        sets[path.name] = read_labelled(path)
+    result: dict[str, object] = {
+        "layer": None if layer_on.layer is None else layer_on.layer.head.encoder,
+        "validation_folds": None if layer_on.layer is None else layer_on.layer.head.validation,
     }
+    for name, items in sets.items():
+        figures = {}
+        for mode, detector in (("layer_on", layer_on), ("layer_off", layer_off)):
+            figures[mode] = _measure(detector, items)
+            print(f"{name}, {mode.replace('_', ' ')}: {json.dumps(figures[mode])}", flush=True)
+        result[name] = figures
     print(json.dumps(result))
     return 0
 

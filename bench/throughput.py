@@ -136,10 +136,12 @@ NOTES = {
         "Not sure which one fits, maybe stress.",
         "Busy day with the kids.",
         "Went to a meeting at lunch.",
-        "My back hurts but otherwise fine.",
+        # (was "My back hurts but otherwise fine.": the semantic layer asks if they are safe; issue 19)
+        "My back is sore from moving boxes, otherwise fine.",
         "Listening to music helps.",
         "Argued with my roommate about the dishes.",
-        "Payday is Friday, I made a plan for the money.",
+        # (was "...I made a plan for the money.": the semantic layer reads a plan to use in it; issue 19)
+        "Payday is Friday, I sat down and made a budget.",
     ],
     "es": [
         "Hoy fui a mi grupo y me ayudó.",
@@ -267,7 +269,7 @@ def continuation(runtime: Runtime, language: str, messages: int, rng: random.Ran
 
 
 def check_texts(runtime: Runtime) -> None:
-    """Every note must screen as no risk, rules and model (the model alone would add "are you safe?"), and
+    """Every note must screen as no risk, rules and semantic layer (which would add "are you safe?"), and
     the moderate ones as moderate without a follow-up question."""
     detector = runtime.content.risk
     bad: list[str] = []
@@ -275,7 +277,7 @@ def check_texts(runtime: Runtime) -> None:
         for note in [*NOTES[language], *NO[language], *CRAVINGS[language], WARM_UP]:
             screened = detector.screen(note)
             if screened.level is not RiskLevel.NONE or screened.follow_up is not None:
-                bad.append(f"{note!r}: {screened.level.label} {screened.follow_up} model={screened.model}")
+                bad.append(f"{note!r}: {screened.level.label} {screened.follow_up} {screened.matched}")
         for note in MODERATE[language]:
             screened = detector.screen(note)
             if screened.level is not RiskLevel.MODERATE or screened.follow_up is not None:

@@ -19,6 +19,7 @@ from bot.content.instruments import InstrumentLibrary
 from bot.content.modules import ModuleLibrary
 from bot.content_check.loader import Content, load_content
 from bot.core.config import Settings
+from bot.core.crypto import Keyring, keyring_for
 from bot.core.db import make_engine, make_sessionmaker
 from bot.intake.memory import AnsweredWithoutDatabase
 from bot.metrics import Metrics
@@ -48,6 +49,11 @@ class Runtime:
     @property
     def modules(self) -> ModuleLibrary:
         return self.content.modules
+
+    @property
+    def keyring(self) -> Keyring:
+        """ENCRYPTION_KEY's keys, for the pseudonyms of Telegram ids (see `bot.core.crypto`)."""
+        return keyring_for(self.engine.dialect)
 
     @property
     def measures(self) -> InstrumentLibrary:

@@ -26,6 +26,7 @@ from bot.core.models import (
     SuicideScreen,
     UTCDateTime,
 )
+from bot.core.people import telegram_refs
 from bot.enrollment import consent
 from bot.risk import cssrs, safety_plan
 from bot.schedule import rules as schedule
@@ -42,9 +43,10 @@ class Waiting:
 
 
 @cache
-def _query(key: Literal["id", "telegram_user_id"]) -> Select[Any]:
-    """One row: the patient whose `key` is :key and, beside it, each part's first row (or nulls), joined on
-    its id. Building this costs more than running it, so it is built once, with parameters."""
+def _query(key: Literal["id", "telegram_ref"]) -> Select[Any]:
+    """One row: the patient whose `key` is :key (for `telegram_ref`: one of the pseudonyms in :key) and,
+    beside it, each part's first row (or nulls), joined on its id. Building this costs more than running it,
+    so it is built once, with parameters."""
     patient_id = Patient.__table__.c.id  # each part's subquery is correlated with the patient row
     since = bindparam("since", type_=UTCDateTime())
     parts: list[tuple[type[Any], Select[Any]]] = [
@@ -55,19 +57,20 @@ def _query(key: Literal["id", "telegram_user_id"]) -> Select[Any]:
         (Attendance, schedule.awaiting_reason_query(patient_id, since)),
     ]
     entities = [aliased(model) for model, _ in parts]
-    agreed = consent.version_in_force_query(patient_id).scalar_subquery()
-    query = (
-        select(Patient, *entities, agreed)
-        .select_from(Patient)
-        .where(getattr(Patient, key) == bindparam("key"))
+    found = (
+        Patient.id == bindparam("key")
+        if key == "id"
+        else Patient.telegram_ref.in_(bindparam("key", expanding=True))
     )
+    agreed = consent.version_in_force_query(patient_id).scalar_subquery()
+    query = select(Patient, *entities, agreed).select_from(Patient).where(found)
     for entity, (model, part) in zip(entities, parts, strict=True):
         query = query.outerjoin(entity, entity.id == part.with_only_columns(model.id).scalar_subquery())
     return query
 
 
 async def _lookup(
-    session: AsyncSession, key: Literal["id", "telegram_user_id"], value: int, since: datetime
+    session: AsyncSession, key: Literal["id", "telegram_ref"], value: int | list[int], since: datetime
 ) -> tuple[Patient, Waiting] | None:
     row = (await session.execute(_query(key), {"key": value, "since": since})).one_or_none()
     return None if row is None else (row[0], Waiting(*row[1:]))
@@ -91,4 +94,5 @@ async def patient_and_waiting(
     reason_within: timedelta = schedule.REASON_WAIT,
 ) -> tuple[Patient, Waiting] | None:
     """The patient with this Telegram account and what waits for their text; None if no patient has it."""
-    return await _lookup(session, "telegram_user_id", telegram_user_id, now - reason_within)
+    refs = telegram_refs(session, telegram_user_id)
+    return await _lookup(session, "telegram_ref", refs, now - reason_within)

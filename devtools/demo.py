@@ -24,7 +24,7 @@ from bot.app import serve
 from bot.core import db, logs
 from bot.core.config import Clinic, Settings
 from bot.core.models import CounselorRole, InviteKind, Patient, PatientStatus, SessionKind
-from bot.core.people import add_counselor
+from bot.core.people import add_counselor, is_telegram_user
 from bot.enrollment.invites import issue_invite
 from bot.runtime import Runtime
 from devtools.simulator import BotMessage, TelegramStandIn
@@ -155,7 +155,8 @@ async def _demo_sessions(runtime: Runtime) -> None:
     while True:
         await asyncio.sleep(2)
         async with db.transaction(runtime.sessions) as session:
-            patient = await session.scalar(select(Patient).where(Patient.telegram_user_id == PATIENT_ID))
+            demo_patient = is_telegram_user(Patient, session, PATIENT_ID)
+            patient = await session.scalar(select(Patient).where(demo_patient))
             if patient is None or patient.status is not PatientStatus.ACTIVE:
                 continue
             group = await schedule.group_named(session, "Demo evening IOP", create=True)

@@ -2,6 +2,10 @@
 the local Telegram stand-in and the real bot running against it.
 
 With TEST_DATABASE_URL set, an unreachable server fails the run: nothing is ever skipped for it.
+
+Run in parallel (`pytest -n N`, pytest-xdist: what `make test` does), each worker process has a database of
+its own: its own SQLite file, or on PostgreSQL the database TEST_DATABASE_URL names with the worker's name
+appended (`test_gw0`, `test_gw1`, ...), created on that server when missing.
 """
 
 from __future__ import annotations
@@ -13,15 +17,16 @@ import ssl
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx._transports.default as httpx_transports
 import pytest
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot import runtime
 from bot.content.modules import Module, load_modules
-from bot.content_check.check import Report, check_content
+from bot.content_check.check import Report
 from bot.core import db
 from bot.core.config import Settings, load_settings
 from bot.core.models import Base
@@ -32,6 +37,7 @@ from tests.harness import (
     BotHarness,
     CommandLine,
     load_content_once,
+    shipped_check,
 )
 
 REPO = Path(__file__).resolve().parent.parent
@@ -55,6 +61,30 @@ def _content_loaded_once() -> Iterator[None]:
     shipped content through `load_content_once`: checked once per run instead of once per test."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(runtime, "load_content", load_content_once)
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _statements_compiled_once() -> Iterator[None]:
+    """A bot started again in this process (the harness's, `python -m bot run` called in-process) gets the
+    engine a stopped one left, its pool emptied by that stop: new connections, and SQLAlchemy's cache of
+    compiled statements, which belongs to an engine, kept (compiling them again was a tenth of an end-to-end
+    test). An engine with any connection left in its pool (a test that never disposed of it) is not handed
+    out again: a connection belongs to the event loop it was opened in."""
+    made: dict[tuple[str, str | None], AsyncEngine] = {}
+    make_engine = runtime.make_engine
+
+    def reused(url: str, *, encryption_key: str | None = None, **kwargs: Any) -> AsyncEngine:
+        if kwargs:
+            return make_engine(url, encryption_key=encryption_key, **kwargs)
+        engine = made.get((url, encryption_key))
+        pool = engine.sync_engine.pool if engine is not None else None
+        if pool is None or pool.checkedin() or pool.checkedout():
+            engine = made[url, encryption_key] = make_engine(url, encryption_key=encryption_key)
+        return engine
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(runtime, "make_engine", reused)
         yield
 
 
@@ -96,9 +126,32 @@ def _database_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
+async def _worker_database(url: str, worker: str) -> str:
+    """TEST_DATABASE_URL's database for one xdist worker: on PostgreSQL a database of the same name plus
+    `_<worker>` on the same server, created (from the one the URL names) when it is missing; a SQLite file
+    gets the suffix before its extension."""
+    given = make_url(url)
+    if given.get_backend_name() != "postgresql":
+        path = Path(given.database or "test.sqlite3")
+        return given.set(database=str(path.with_stem(f"{path.stem}_{worker}"))).render_as_string(False)
+    name = f"{given.database}_{worker}"
+    server = db.make_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        async with server.connect() as connection:
+            found = await connection.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+            if not found:
+                await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        await server.dispose()
+    return given.set(database=name).render_as_string(hide_password=False)
+
+
 @pytest.fixture(scope="session")
 def database_url(_database_dir: Path) -> str:
     url = os.environ.get("TEST_DATABASE_URL") or f"sqlite+aiosqlite:///{_database_dir / 'test.sqlite3'}"
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker and os.environ.get("TEST_DATABASE_URL"):
+        url = asyncio.run(_worker_database(url, worker))
     asyncio.run(_reset_schema(url))
     return url
 
@@ -180,8 +233,9 @@ def cli(
 
 @pytest.fixture(scope="session")
 def shipped_report() -> Report:
-    """`content check` of the shipped content/, done once per run: tests read it, never change it."""
-    return check_content(REPO / "content")
+    """`content check` of the shipped content/, done once per run (the check the bots' content comes from):
+    tests read it, never change it."""
+    return shipped_check()
 
 
 @pytest.fixture(scope="session")

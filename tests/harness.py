@@ -29,11 +29,12 @@ from sqlalchemy import select
 from bot.app import serve
 from bot.cli import main
 from bot.content import Catalog
-from bot.content_check.loader import Content, fingerprint, load_content
+from bot.content_check.check import Report, check_content
+from bot.content_check.loader import Content, checked_content, fingerprint, load_content
 from bot.core import db
 from bot.core.config import Settings
 from bot.core.models import Counselor, CounselorRole, InviteKind, Patient, utcnow
-from bot.core.people import add_counselor
+from bot.core.people import add_counselor, is_telegram_user
 from bot.enrollment.invites import issue_invite
 from bot.risk import promise
 from bot.runtime import Runtime
@@ -52,10 +53,22 @@ TEST_CLINIC_VALUES = {name.lower(): value for name, value in TEST_CLINIC.items()
 SHIPPED_CONTENT = Path(__file__).resolve().parent.parent / "content"
 _user_ids = itertools.count(5000)
 
+# How long a test waits for the bot before it fails. A bot answers in a fraction of a second; on a busy
+# machine (`make test` runs several test processes on two cores, beside whatever else runs) a reply that loads
+# content or draws a chart can take seconds. A passing test never waits this long: a generous bound is free.
+PATIENCE = 30.0
+# How long a `python -m bot` process may take to start serving (imports, the content check, migrations).
+STARTUP = 120.0
+
+
+@functools.cache
+def _shipped_report(stamp: str) -> Report:
+    return check_content(SHIPPED_CONTENT)
+
 
 @functools.cache
 def _shipped_content(stamp: str) -> Content:
-    return load_content(SHIPPED_CONTENT)
+    return checked_content(_shipped_report(stamp), SHIPPED_CONTENT, stamp)
 
 
 def load_content_once(root: Path) -> Content:
@@ -68,6 +81,12 @@ def load_content_once(root: Path) -> Content:
     if Path(root).resolve() != SHIPPED_CONTENT:
         return load_content(root)
     return _shipped_content(fingerprint(root))
+
+
+def shipped_check() -> Report:
+    """`content check` of the shipped content/: the same check `load_content_once` made (tests read it, never
+    change it)."""
+    return _shipped_report(fingerprint(SHIPPED_CONTENT))
 
 
 # ---- texts from content/ -----------------------------------------------------------------------------------
@@ -159,7 +178,7 @@ class BotHarness:
     @classmethod
     @asynccontextmanager
     async def running(cls, settings: Settings, *, webhook: bool = False) -> AsyncIterator[BotHarness]:
-        async with TelegramStandIn() as standin:
+        async with TelegramStandIn(patience=PATIENCE) as standin:
             update: dict[str, object] = {"telegram_api_base_url": standin.base_url}
             if webhook:
                 port = free_port()
@@ -215,7 +234,7 @@ class BotHarness:
 
     async def patient(self, user_id: int) -> Patient | None:
         async with self.runtime.sessions() as session:
-            return await session.scalar(select(Patient).where(Patient.telegram_user_id == user_id))
+            return await session.scalar(select(Patient).where(is_telegram_user(Patient, session, user_id)))
 
     async def counselor(self, counselor_id: int) -> Counselor:
         async with self.runtime.sessions() as session:
@@ -355,7 +374,7 @@ def standin_in_thread(**options: Any) -> Iterator[TelegramStandIn]:
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="standin", daemon=True)
     thread.start()
-    standin = TelegramStandIn(**options)
+    standin = TelegramStandIn(**{"patience": PATIENCE, **options})
     try:
         asyncio.run_coroutine_threadsafe(standin.start(), loop).result(30)
         try:
@@ -366,6 +385,24 @@ def standin_in_thread(**options: Any) -> Iterator[TelegramStandIn]:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(30)
         loop.close()
+
+
+async def serving(process: asyncio.subprocess.Process, standin: TelegramStandIn, *, after: int = 0) -> None:
+    """Wait until `python -m bot run` in `process` polls `standin` for updates (a getUpdates call at index
+    `after` of `standin.calls` or later: how many calls there were before the process started), within STARTUP
+    seconds; fail at once, with its exit status, if it ends first."""
+    polled = asyncio.ensure_future(standin.wait_for_call("getUpdates", timeout=STARTUP, after=after))
+    ended = asyncio.ensure_future(process.wait())
+    try:
+        await asyncio.wait({polled, ended}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiting in (polled, ended):
+            waiting.cancel()
+    if not polled.cancelled() and polled.exception() is None:
+        return
+    if ended.done() and not ended.cancelled():
+        raise AssertionError(f"the bot process ended (exit status {ended.result()}) before it polled")
+    polled.result()  # the timeout's AssertionError
 
 
 @dataclass(frozen=True)

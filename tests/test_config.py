@@ -1,12 +1,9 @@
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
 from bot.core.config import ConfigError, load_settings
-from tests.harness import TEST_TOKEN
+from tests.harness import TEST_TOKEN, CommandLine
 
 
 def test_defaults_need_nothing() -> None:
@@ -50,26 +47,16 @@ def test_token_is_secret_in_repr() -> None:
     assert settings.require_token() == TEST_TOKEN
 
 
-def test_missing_token_for_run_is_one_clear_line(cli_env: dict[str, str]) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", "run"],
-        env=cli_env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+def test_missing_token_for_run_is_one_clear_line(cli: CommandLine) -> None:
+    result = cli("run")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "configuration error: BOT_TOKEN: not set (get one from @BotFather, or run `python -m bot demo`)"
     ]
 
 
-def test_malformed_setting_stops_startup_without_traceback(cli_env: dict[str, str]) -> None:
-    env = {**cli_env, "BOT_TOKEN": "99:short-secret-value", "DATABASE_URL": "sqlite+aiosqlite:///x.sqlite3"}
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", "run"], env=env, capture_output=True, text=True, timeout=60, check=False
-    )
+def test_malformed_setting_stops_startup_without_traceback(cli: CommandLine) -> None:
+    result = cli("run", BOT_TOKEN="99:short-secret-value", DATABASE_URL="sqlite+aiosqlite:///x.sqlite3")
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("configuration error: BOT_TOKEN:")
@@ -94,15 +81,7 @@ def test_the_status_settings_change_nothing_unless_set() -> None:
     assert token not in repr(settings)
 
 
-def test_webhook_mode_names_what_it_misses(cli_env: dict[str, str]) -> None:
-    env = {**cli_env, "BOT_TOKEN": TEST_TOKEN, "WEBHOOK_URL": "https://bot.example.org/telegram"}
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", "run", "--webhook"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+def test_webhook_mode_names_what_it_misses(cli: CommandLine) -> None:
+    result = cli("run", "--webhook", BOT_TOKEN=TEST_TOKEN, WEBHOOK_URL="https://bot.example.org/telegram")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[0].startswith("configuration error: WEBHOOK_SECRET: not set")

@@ -6,6 +6,7 @@ import pytest
 
 from bot.content import ContentError, load_catalog
 from bot.enrollment.onboarding import COMMON_TIMEZONES
+from tests.harness import SHIPPED_CONTENT, load_content_once
 
 CONTENT = Path(__file__).resolve().parent.parent / "content"
 # That every shipped text renders, non-empty and within Telegram's limits, in every language, is
@@ -75,3 +76,10 @@ def test_undefined_variable_fails_loudly(tmp_path: Path) -> None:
     catalog = load_catalog(tmp_path)
     with pytest.raises(Exception, match="nmae"):
         catalog.render("greeting", "en", name="Ana")
+
+
+def test_the_content_repr_names_its_folder_not_every_text() -> None:
+    """Whatever holds the content (a Runtime, an asyncio task that returned one) is repr'd in tracebacks and
+    in asyncio's own messages: a thousand texts there cost milliseconds each time and tell nobody anything."""
+    shown = repr(load_content_once(SHIPPED_CONTENT))
+    assert str(SHIPPED_CONTENT) in shown and len(shown) < 20_000, len(shown)  # the texts alone: 280,000

@@ -66,7 +66,12 @@ def test_which_files_are_patient_facing() -> None:
     assert {"en/crisis.yaml", "es/crisis.yaml", "en/modules/box_breathing.yaml", "es/common.yaml"} <= set(
         names
     )
-    for staff_or_data in ("en/caseload.yaml", "en/risk/lexicon.yaml", "samples.yaml", "risk_model.json"):
+    for staff_or_data in (
+        "en/caseload.yaml",
+        "en/risk/lexicon.yaml",
+        "samples.yaml",
+        "en/risk/corpus/sources.yaml",
+    ):
         assert staff_or_data in content_files(CONTENT) and staff_or_data not in names
 
 

@@ -304,7 +304,7 @@ async def _someone(sessions: Sessions, *, at: datetime = NOW, **fields: Any) -> 
             ),
             ("escalation.opened", {"actor_type": "system", "subject_type": "patient", "level": "imminent"}),
             ("escalation.details_viewed", {"actor_type": "counselor", "subject_type": "escalation"}),
-            ("caseload.viewed", {"actor_type": "counselor", "patient_id": patient.id}),
+            ("caseload.viewed", {"actor_type": "counselor", "patients": [patient.id], "shown": 1}),
         ]
         events[0][1]["subject_id"] = invite.id
         events[1][1]["subject_id"] = consent.id
@@ -652,7 +652,7 @@ async def test_discharge_stops_everything_and_queues_one_goodbye(sessions: Sessi
         [event] = await session.scalars(select(AuditEvent).where(AuditEvent.action == "patient.discharged"))
     assert (event.actor_type, event.subject_type, event.subject_id) == ("cli", "patient", patient.id)
     assert event.at == discharged
-    assert event.detail == {"previous": "active", "cancelled": 2, "goodbye": True}
+    assert event.detail == {"previous": "active", "cancelled": 2, "goodbye": True, "aftercare_offered": False}
     with pytest.raises(DischargeError, match="already discharged"):
         async with db.transaction(sessions) as session:
             await discharge(session, await session.get_one(Patient, patient.id), "again", NOW)

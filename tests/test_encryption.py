@@ -14,14 +14,16 @@ from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.app import serve
-from bot.core import db, key_rotation
+from bot.core import db, key_rotation, people
 from bot.core.config import ConfigError, Settings
-from bot.core.crypto import EncryptionError
-from bot.core.models import CheckIn, CheckInSource, OutboxMessage, SafetyPlan, utcnow
+from bot.core.crypto import EncryptionError, Keyring
+from bot.core.models import CheckIn, CheckInSource, InboxUpdate, OutboxMessage, SafetyPlan, utcnow
+from bot.intake import parse
+from bot.intake import store as inbox
 from bot.outbox import store as outbox
 from bot.runtime import Runtime
 from tests.harness import TEST_ENCRYPTION_KEY
-from tests.records import add_patient
+from tests.records import add_counselor, add_patient
 
 Sessions = async_sessionmaker[AsyncSession]
 NOTE = "relapsed at my sister's place, do not tell my PO"
@@ -100,7 +102,8 @@ async def test_without_the_key_free_text_is_neither_written_nor_read(
     with pytest.raises(EncryptionError, match="ENCRYPTION_KEY is not set"):
         async with keyless() as session:
             await session.get(CheckIn, checkin_id)
-    with pytest.raises(StatementError, match="never stored unencrypted"):  # (SQLAlchemy wraps it)
+    # (SQLAlchemy wraps it when a column's value is encrypted; the patient's pseudonym raises it as it is)
+    with pytest.raises((StatementError, EncryptionError), match="never stored unencrypted"):
         await _write(keyless)
     wrong = _engine(engine_with, database_url, Fernet.generate_key().decode())
     with pytest.raises(EncryptionError, match="cannot be decrypted"):
@@ -178,7 +181,7 @@ async def test_start_refuses_keys_that_cannot_read_what_is_stored(
         await key_rotation.check_keys(wrong)
     message = str(refused.value)
     assert isinstance(refused.value, ConfigError)  # so the CLI prints it as one line and exits 2
-    assert "checkins.use_what" in message and "keys rotate" in message and "\n" not in message
+    assert "patients.telegram_user_id" in message and "keys rotate" in message and "\n" not in message
     assert new not in message and TEST_ENCRYPTION_KEY not in message
 
 
@@ -189,7 +192,7 @@ async def test_the_oldest_values_are_checked_too(
     old = Fernet.generate_key().decode()
     await _outbox_rows(_engine(engine_with, database_url, old), "oldest")
     await _outbox_rows(sessions, *(f"newer-{i}" for i in range(2 * key_rotation.SAMPLE)))
-    with pytest.raises(key_rotation.KeysCannotRead, match=r"outbox\.payload"):
+    with pytest.raises(key_rotation.KeysCannotRead, match=r"outbox\.(chat_id|payload)"):
         await key_rotation.check_keys(engine)
     await key_rotation.check_keys(_keyed(engine_with, database_url, f"{TEST_ENCRYPTION_KEY},{old}"))
 
@@ -217,7 +220,57 @@ async def test_serve_refuses_to_start_before_it_talks_to_telegram(
     wrong = settings.model_copy(update={"encryption_key": SecretStr(Fernet.generate_key().decode())})
     runtime = Runtime.create(wrong)
     try:
-        with pytest.raises(key_rotation.KeysCannotRead, match=r"checkins\.use_what"):
+        with pytest.raises(key_rotation.KeysCannotRead, match=r"patients\.telegram_user_id"):
             await serve(runtime, asyncio.Event())
     finally:
         await runtime.engine.dispose()
+
+
+# ---- pseudonyms: people are found by a keyed hash of their Telegram id (issue 20) --------------------------
+
+
+def _id(person: people.Person) -> int | None:
+    return None if isinstance(person, people.Stranger) else person.id
+
+
+async def test_rotation_hashes_every_pseudonym_again_and_people_are_found_throughout(
+    sessions: Sessions, database_url: str, engine_with: list[AsyncEngine]
+) -> None:
+    patient = await add_patient(sessions)
+    counselor = await add_counselor(sessions, linked=True)
+    update = {"update_id": 9, "message": {"chat": {"id": patient.chat_id, "type": "private"}, "text": "hi"}}
+    async with db.transaction(sessions) as session:
+        await outbox.enqueue(session, [outbox.Planned("p", "checkin", patient.chat_id, "hello", utcnow())])
+        keyring = Keyring.parse(TEST_ENCRYPTION_KEY)
+        await inbox.add(session, [parse.incoming(update, keyring)], utcnow())
+
+    new = Fernet.generate_key().decode()
+    both = _engine(engine_with, database_url, f"{new},{TEST_ENCRYPTION_KEY}")
+    async with both() as session:  # the new key in front, not rotated yet: found by the old pseudonym
+        assert _id(await people.identify(session, patient.telegram_user_id)) == patient.id
+    async with db.transaction(both) as session:
+        written = await key_rotation.rotate(session)
+    assert written["patients"] == written["counselors"] == written["outbox"] == written["inbox"] == 1
+
+    only_new = _keyed(engine_with, database_url, new)
+    await key_rotation.check_keys(only_new)
+    async with db.make_sessionmaker(only_new)() as session:
+        assert _id(await people.identify(session, patient.telegram_user_id)) == patient.id
+        assert _id(await people.identify(session, counselor.telegram_user_id or 0)) == counselor.id
+        row = await session.scalar(select(OutboxMessage).where(outbox.to_chat(session, patient.chat_id)))
+        assert row is not None and row.chat_id == patient.chat_id
+        stored = await session.scalar(select(InboxUpdate.chat_key))
+        assert stored == Keyring.parse(new).pseudonym(patient.chat_id)
+        assert await inbox.forget_chat(session, patient.chat_id) == 1
+
+
+async def test_start_refuses_pseudonyms_written_with_a_key_it_does_not_hold(
+    sessions: Sessions, engine: AsyncEngine
+) -> None:
+    patient = await add_patient(sessions)
+    await key_rotation.check_keys(engine)
+    elsewhere = Keyring.parse(Fernet.generate_key().decode()).pseudonym(patient.telegram_user_id)
+    async with engine.begin() as connection:  # the ids decrypt, but nobody would be found by their hash
+        await connection.execute(text("UPDATE patients SET telegram_ref = :ref"), {"ref": elsewhere})
+    with pytest.raises(key_rotation.KeysCannotRead, match=r"patients\.telegram_ref"):
+        await key_rotation.check_keys(engine)

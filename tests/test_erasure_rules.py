@@ -114,6 +114,7 @@ async def test_erasure_deletes_what_is_about_the_patient_by_id_and_keeps_the_day
     ]
     [today_bo] = [k for k, r in before.items() if r.kind == DIGEST_KIND and r.counselor_id == bo]
     [page] = [k for k, r in before.items() if r.kind == paging.PAGE_KIND]
+    [notice_r] = [k for k, r in before.items() if r.kind == "notice" and r.subject_patient_id == zeb_r.id]
     assert before[page].subject_patient_id == zeb_r.id and "Zebediah R" in before[page].payload["text"]
     assert before[today_sam].ref == {DIGEST_PATIENTS: sorted([zeb.id, quill.id])}
 
@@ -124,9 +125,10 @@ async def test_erasure_deletes_what_is_about_the_patient_by_id_and_keeps_the_day
     assert [k for k in before if k not in after] == sorted(
         [k for k, r in before.items() if r.subject_patient_id == zeb.id] + [today_sam], key=list(before).index
     )
-    for key in (page, today_bo, f"flag:missed_checkins:{zeb_r.id}:9002", "digest-in-flight", "digest-other"):
+    for key in (page, today_bo, notice_r, "digest-in-flight", "digest-other"):
         assert (after[key].status, after[key].payload) == (before[key].status, before[key].payload), key
     assert after["digest-sent"].status is OutboxStatus.SENT and after["digest-sent"].payload["text"] == ""
+    assert after["digest-sent"].ref == {DIGEST_PATIENTS: [quill.id]}  # his id is gone from it too
 
     # The digest job plans Sam's digest again, from what is left: once, without Zebediah.
     assert await digests.send_digests(runtime) == 1

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.content_check.loader import Content, load_content
+from bot.content_check.loader import Content
 from bot.core import db
 from bot.core.config import Settings
 from bot.core.models import (
@@ -32,7 +32,7 @@ from bot.core.models import (
 from bot.risk import Category, RiskLevel, Screening, oncall, paging
 from bot.risk import escalation as rules
 from bot.runtime import Runtime
-from tests.conftest import REPO
+from tests.harness import SHIPPED_CONTENT, load_content_once
 from tests.records import add_counselor, add_patient, assign
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -719,7 +719,7 @@ async def test_alerts_of_lists_the_copies_sent(sessions: Sessions, settings: Set
 @pytest.fixture(scope="module")
 def content() -> Content:
     """Loaded once for this file: loading it takes seconds, and paging only reads it."""
-    return load_content(REPO / "content")
+    return load_content_once(SHIPPED_CONTENT)
 
 
 @pytest.fixture

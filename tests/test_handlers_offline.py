@@ -21,13 +21,13 @@ from telegram.ext import Application
 from telegram.request import BaseRequest, RequestData
 
 from bot.app import build_application
-from bot.content_check.loader import Content, load_content
+from bot.content_check.loader import Content
 from bot.core import db
 from bot.core.config import Settings
 from bot.core.models import Escalation, EscalationStatus
 from bot.risk.callbacks import ALERT, AlertButton
 from bot.runtime import Runtime
-from tests.conftest import REPO
+from tests.harness import SHIPPED_CONTENT, load_content_once
 from tests.records import add_patient
 
 DATE = 1_764_000_000  # 2025-11-24: any fixed moment will do, nothing here reads it
@@ -91,7 +91,7 @@ class OfflineRequest(BaseRequest):
 @pytest.fixture(scope="module")
 def content() -> Content:
     """Loaded once for this file (it takes seconds); handlers only read it."""
-    return load_content(REPO / "content")
+    return load_content_once(SHIPPED_CONTENT)
 
 
 @dataclass

@@ -139,7 +139,7 @@ async def test_a_chats_rows_already_in_the_database_are_handled_before_its_new_o
     runtime: Runtime, inbox: processor.InboxProcessor, handlers: _Handlers
 ) -> None:
     async with db.transaction(runtime.sessions) as session:  # left by a process that stopped
-        old = [parse.incoming(_message(n, 10)) for n in (1, 2, 3)]
+        old = [parse.incoming(_message(n, 10), runtime.keyring) for n in (1, 2, 3)]
         await store.add(session, old, utcnow(), claimed_by="in-gone", lease=processor.LEASE)
         await store.release_all(session, "in-gone")
     await inbox.start()
@@ -313,7 +313,9 @@ async def test_a_webhook_row_of_a_chat_with_rows_in_the_database_waits_for_them(
     """Rows of the chat are pending in the database (another instance's, or left from before a restart): the
     new one is stored unclaimed and served from the database after them, never from memory ahead of them."""
     async with db.transaction(runtime.sessions) as session:
-        await store.add(session, [parse.incoming(_message(n, 10)) for n in (1, 2, 3)], utcnow())
+        await store.add(
+            session, [parse.incoming(_message(n, 10), runtime.keyring) for n in (1, 2, 3)], utcnow()
+        )
     unclaimed: list[object] = []
     real_add = store.add
 
@@ -328,7 +330,7 @@ async def test_a_webhook_row_of_a_chat_with_rows_in_the_database_waits_for_them(
         await intake.store(_message(4, 10))
         await intake.store(_message(5, 11))  # a chat with nothing pending: handed over in memory
         # chat 10 is stored unclaimed unless its rows were already in this worker's hands by then
-        assert unclaimed[0] <= {10} and unclaimed[1] == set()
+        assert unclaimed[0] <= {runtime.keyring.pseudonym(10)} and unclaimed[1] == set()
         await _until(lambda: len(handlers.seen) == 5)
     finally:
         await inbox.close()

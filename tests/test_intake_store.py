@@ -10,12 +10,20 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core import db
+from bot.core.crypto import Keyring
 from bot.core.models import InboxStatus, InboxUpdate
 from bot.intake import parse, store
+from tests.harness import TEST_ENCRYPTION_KEY
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=15)
 Sessions = async_sessionmaker[AsyncSession]
+KEYS = Keyring.parse(TEST_ENCRYPTION_KEY)  # the test engine's
+
+
+def chat(chat_id: int) -> int:
+    """The key a chat's rows are stored and claimed by (its pseudonym)."""
+    return KEYS.pseudonym(chat_id)
 
 
 def _message(update_id: int, chat_id: int, text: str = "hello") -> dict[str, object]:
@@ -33,7 +41,7 @@ def _message(update_id: int, chat_id: int, text: str = "hello") -> dict[str, obj
 
 async def _add(sessions: Sessions, *raws: dict[str, object]) -> list[int]:
     async with db.transaction(sessions) as session:
-        return await store.add(session, [parse.incoming(raw) for raw in raws], NOW)
+        return await store.add(session, [parse.incoming(raw, KEYS) for raw in raws], NOW)
 
 
 async def test_an_update_is_stored_once(sessions: Sessions) -> None:
@@ -50,24 +58,25 @@ async def test_a_full_page_is_stored_in_one_go_and_only_its_new_updates_are_name
     async with sessions() as session:
         assert await store.counts(session) == {"pending": 100, "done": 0, "parked": 0}
         row = await session.get_one(InboxUpdate, 77)
-        assert row.chat_id == 12 and row.payload is not None and json.loads(row.payload)["update_id"] == 77
+        assert row.chat_key == chat(12) != 12  # the chat's pseudonym, never its id
+        assert row.payload is not None and json.loads(row.payload)["update_id"] == 77
 
 
 async def test_a_chat_is_claimed_in_order_by_one_worker_at_a_time(sessions: Sessions) -> None:
     await _add(sessions, _message(5, 10), _message(3, 10), _message(4, 11))
     async with db.transaction(sessions) as session:
-        assert await store.chats_with_work(session, "a", NOW, exclude=[], limit=5) == [10, 11]
-        claimed = await store.claim_chat(session, 10, "a", NOW, lease=LEASE, limit=10)
+        assert await store.chats_with_work(session, "a", NOW, exclude=[], limit=5) == [chat(10), chat(11)]
+        claimed = await store.claim_chat(session, chat(10), "a", NOW, lease=LEASE, limit=10)
     assert [c.update_id for c in claimed] == [3, 5]
     assert json.loads(claimed[0].payload)["update_id"] == 3
     await _add(sessions, _message(6, 10))
     async with db.transaction(sessions) as session:
         # Another worker gets nothing of chat 10 while "a" holds a live lease on it, but chat 11 is free.
-        assert await store.claim_chat(session, 10, "b", NOW, lease=LEASE, limit=10) is None
-        assert await store.chats_with_work(session, "b", NOW, exclude=[], limit=5) == [11]
+        assert await store.claim_chat(session, chat(10), "b", NOW, lease=LEASE, limit=10) is None
+        assert await store.chats_with_work(session, "b", NOW, exclude=[], limit=5) == [chat(11)]
         # Once the lease has run out (the worker died), its rows are anyone's.
         later = NOW + LEASE + timedelta(seconds=1)
-        taken = await store.claim_chat(session, 10, "b", later, lease=LEASE, limit=10)
+        taken = await store.claim_chat(session, chat(10), "b", later, lease=LEASE, limit=10)
     assert [c.update_id for c in taken] == [3, 5, 6]
 
 
@@ -91,7 +100,7 @@ async def test_failures_back_off_then_park_and_done_rows_are_not_reopened(sessio
         row = await session.get_one(InboxUpdate, 1)
         assert row.attempts == 1 and row.next_attempt_at == NOW + store.BACKOFF_BASE
         # Not due yet: the chat's later update is not held back by it.
-        claimed = await store.claim_chat(session, 10, "a", NOW, lease=LEASE, limit=10)
+        claimed = await store.claim_chat(session, chat(10), "a", NOW, lease=LEASE, limit=10)
         assert [c.update_id for c in claimed] == [2]
     async with db.transaction(sessions) as session:
         await store.mark_failed(session, 1, "OperationalError", NOW, max_attempts=3)
@@ -138,22 +147,25 @@ def test_parse_reads_the_chat_and_the_typed_text() -> None:
 )
 def test_parse_refuses_what_is_not_an_update(body: object) -> None:
     with pytest.raises(parse.NotAnUpdate):
-        parse.incoming(body)
+        parse.incoming(body, KEYS)
 
 
 async def test_rows_stored_claimed_are_held_by_that_worker_and_not_searched_for(sessions: Sessions) -> None:
     async with db.transaction(sessions) as session:
-        rows = [parse.incoming(_message(i, 10)) for i in (1, 2)]
+        rows = [parse.incoming(_message(i, 10), KEYS) for i in (1, 2)]
         assert await store.add(session, rows, NOW, claimed_by="a", lease=LEASE) == [1, 2]
-        await store.add(session, [parse.incoming(_message(3, 11))], NOW)
+        await store.add(session, [parse.incoming(_message(3, 11), KEYS)], NOW)
     async with db.transaction(sessions) as session:
         # "a" has chat 10 in hand: only what nobody holds is searched for; "b" must wait for chat 10
-        assert await store.chats_with_work(session, "a", NOW, exclude=[], limit=5, mine=False) == [11]
-        assert await store.chats_with_work(session, "a", NOW, exclude=[], limit=5) == [10, 11]
-        assert await store.claim_chat(session, 10, "b", NOW, lease=LEASE, limit=10) is None
-        assert sorted(await store.chats_pending(session)) == [10, 11]
+        assert await store.chats_with_work(session, "a", NOW, exclude=[], limit=5, mine=False) == [chat(11)]
+        assert await store.chats_with_work(session, "a", NOW, exclude=[], limit=5) == [chat(10), chat(11)]
+        assert await store.claim_chat(session, chat(10), "b", NOW, lease=LEASE, limit=10) is None
+        assert sorted(await store.chats_pending(session)) == sorted([chat(10), chat(11)])
         # "a" claiming its own chat leaves out what it handled and has not marked done yet
-        claimed = await store.claim_chat(session, 10, "a", NOW, lease=LEASE, limit=10, skip=[1])
+        claimed = await store.claim_chat(session, chat(10), "a", NOW, lease=LEASE, limit=10, skip=[1])
         assert claimed is not None and [c.update_id for c in claimed] == [2]
         later = NOW + LEASE + timedelta(seconds=1)  # "a" died: its rows are searched for again
-        assert await store.chats_with_work(session, "b", later, exclude=[], limit=5, mine=False) == [10, 11]
+        assert await store.chats_with_work(session, "b", later, exclude=[], limit=5, mine=False) == [
+            chat(10),
+            chat(11),
+        ]

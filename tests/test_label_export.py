@@ -1,5 +1,5 @@
 """`python -m bot risk export-labels` (issue 19, item 5): the care team's verdicts on resolved alerts, with
-the words behind them de-identified, for the clinical lead; admins only, every try audited; erased patients,
+the words behind them redacted, for the clinical lead; admins only, every try audited; erased patients,
 and those whose deletion is waiting, never in it. The command runs in this process (`cli`), on the test
 database."""
 
@@ -14,7 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core import db
-from bot.core.models import AuditEvent, CounselorRole, EscalationStatus, SafetyPlan
+from bot.core.models import AuditEvent, Consent, CounselorRole, EscalationStatus, SafetyPlan
+from bot.enrollment.consent import SCOPE
 from bot.privacy import erasure
 from bot.privacy.labels import COLUMNS, Scrubber, messages_of
 from bot.risk.escalation import DETAIL_LIMIT, DETAIL_SEPARATOR
@@ -68,7 +69,7 @@ async def test_only_an_active_admin_may_export_and_every_try_is_audited(
     done = await _export(cli, out, admin.id)
     assert done.returncode == 0, done.stderr
     # resolved on the 9th in UTC, the 8th in the clinic's time zone (DEFAULT_TIMEZONE, New York)
-    assert _rows(out) == [["imminent", "suicide", "i want to die tonight", "real_concern", "2026-12-08"]]
+    assert _rows(out) == [["imminent", "suicide", "i want to die tonight", "real_concern", "2026-12"]]
     assert stat.S_IMODE(out.stat().st_mode) == 0o600  # the clinical lead's, not everyone's on the machine
     assert [p.name for p in tmp_path.iterdir()] == ["labels.tsv"]
     [exported] = await _audit(sessions, "risk.labels_exported")
@@ -100,6 +101,10 @@ WORDS_AND_WITHOUT = [
         "@riverboi knows, see https://example.com/x?a=1. and www.site.org, my id is 7012345678, dr okafor",
         "[HANDLE] knows, see [URL]. and [URL], my id is [ID], dr [NAME]",
     ),
+    (  # a counselor's name is taken out too
+        "i told Ada Lovelace everything",
+        "i told [NAME] [NAME] everything",
+    ),
     (
         "Marisol-Vega here.\tKEISHA has\nmy pills, call +1 (555) 987 6543",
         "[NAME] here. [NAME] has my pills, call [PHONE]",
@@ -114,7 +119,7 @@ WORDS_AND_WITHOUT = [
 async def test_names_numbers_and_addresses_are_taken_out(
     cli: CommandLine, sessions: Sessions, tmp_path: Path
 ) -> None:
-    admin = await add_counselor(sessions, "Ada", role=CounselorRole.ADMIN)
+    admin = await add_counselor(sessions, "Ada Lovelace", role=CounselorRole.ADMIN)
     patient = await add_patient(
         sessions, counselor=admin, alias="Marisol Vega", telegram_user_id=7012345678, chat_id=7012345678
     )
@@ -129,7 +134,19 @@ async def test_names_numbers_and_addresses_are_taken_out(
     assert [row[2] for row in rows] == [without for _, without in WORDS_AND_WITHOUT]
     assert {(row[0], row[1], row[3]) for row in rows} == {("imminent", "suicide", "false_alarm")}
     text = (tmp_path / "labels.tsv").read_text(encoding="utf-8").lower()
-    for identifying in ("maria", "jim", "marisol", "vega", "okafor", "keisha", "3344", "7012345678", "@"):
+    for identifying in (
+        "maria",
+        "jim",
+        "marisol",
+        "vega",
+        "okafor",
+        "keisha",
+        "ada",
+        "lovelace",
+        "3344",
+        "7012345678",
+        "@",
+    ):
         assert identifying not in text, identifying
 
 
@@ -153,9 +170,10 @@ async def test_erased_patients_and_those_waiting_to_be_erased_are_never_exported
     cli: CommandLine, sessions: Sessions, tmp_path: Path
 ) -> None:
     admin = await add_counselor(sessions, "Ada", role=CounselorRole.ADMIN)
-    kept, erased, waiting, older, still_open = [
-        await add_patient(sessions, counselor=admin) for _ in range(5)
+    kept, erased, waiting, older, still_open, withdrew = [
+        await add_patient(sessions, counselor=admin) for _ in range(6)
     ]
+    await add_escalation(sessions, withdrew, "withdrew: i want to end it", verdict="real_concern")
     await add_escalation(sessions, kept, "kept: i cant go on", verdict="real_concern")
     await add_escalation(sessions, erased, "erased: i want to die", verdict="real_concern")
     await add_escalation(sessions, waiting, "waiting: goodbye everyone", verdict="false_alarm")
@@ -166,10 +184,15 @@ async def test_erased_patients_and_those_waiting_to_be_erased_are_never_exported
     async with db.transaction(sessions) as session:
         await erasure.erase_patient(session, erased.id, reason="request")
         await erasure.defer(session, waiting.id)  # confirmed /deleteme, held back while an alert was open
+        # Agreed, then withdrew consent (/revoke): their words are not exported either.
+        session.add(Consent(patient_id=withdrew.id, scope=SCOPE, version="1", language="en", revoked_at=LATE))
 
     ran = await _export(cli, tmp_path / "labels.tsv", admin.id)
     assert ran.returncode == 0, ran.stderr
     assert [row[2] for row in _rows(tmp_path / "labels.tsv")] == ["kept: i cant go on"]
-    assert "left out: 1 resolved without a verdict, 1 of patients waiting to be erased" in ran.stderr
+    assert (
+        "left out: 1 resolved without a verdict, 2 of patients waiting to be erased or who withdrew consent"
+        in ran.stderr
+    )
     [exported] = await _audit(sessions, "risk.labels_exported")
     assert exported.detail == {"rows": 1, "alerts": 1}

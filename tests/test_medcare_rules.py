@@ -187,16 +187,38 @@ def test_button_data_and_typing_states_read_back() -> None:
 # ---- aftercare ---------------------------------------------------------------------------------------------
 
 
-async def _discharged(sessions: Sessions, at: datetime, **fields: object) -> Patient:
-    """A patient discharged at `at` (the audit log says when), with a check-in time of 20:00 in New York."""
+async def _discharged(
+    sessions: Sessions, at: datetime, previous: PatientStatus = PatientStatus.ACTIVE, **fields: object
+) -> Patient:
+    """A patient discharged at `at` from `previous` (the audit log says when and from what, as `discharge`
+    records it), with a check-in time of 20:00 in New York."""
     patient = await add_patient(
         sessions, timezone=NY, checkin_time=time(20, 0), status=PatientStatus.DISCHARGED, **fields
     )
     async with db.transaction(sessions) as session:
         session.add(
-            AuditEvent(at=at, actor_type="cli", action=ACTION, subject_type="patient", subject_id=patient.id)
+            AuditEvent(
+                at=at,
+                actor_type="cli",
+                action=ACTION,
+                subject_type="patient",
+                subject_id=patient.id,
+                detail={"previous": previous.value},
+            )
         )
     return patient
+
+
+async def test_only_a_patient_discharged_from_the_program_with_consent_may_take_aftercare(
+    sessions: Sessions,
+) -> None:
+    left = utcnow() - timedelta(hours=2)
+    for previous in (PatientStatus.CONSENT_REVOKED, PatientStatus.CONSENT_PENDING):
+        patient = await _discharged(sessions, left, previous)
+        async with db.transaction(sessions) as session:
+            assert not await aftercare.offer_open(
+                session, await session.get_one(Patient, patient.id), utcnow()
+            )
 
 
 async def test_aftercare_is_planned_from_the_day_of_discharge_at_the_check_in_time(

@@ -20,7 +20,7 @@ from bot.risk.levels import RiskLevel
 from tests.harness import CommandLine
 
 CONTENT = Path(__file__).resolve().parent.parent / "content"
-KEYS = {"text", "level", "categories", "matched", "follow_up"}
+KEYS = {"text", "level", "categories", "matched", "follow_up", "semantic"}
 
 Run = Callable[..., tuple[int, str, str]]
 
@@ -169,11 +169,11 @@ def test_risk_eval(run: Run, tmp_path: Path) -> None:
     status, out, err = run("risk", "eval", str(path))
     assert status == 0, err
     lines = out.splitlines()
-    # the rules miss it; the model asks "are you safe right now?" (and says so)
+    # the rules miss it; the semantic layer asks "are you safe right now?" (and says so)
     assert lines[0] == (
         f"{path}:3: MISSED, ASKED: labelled imminent/overdose, screened none: i think i might be in trouble"
     )
-    assert lines[1].startswith("    model: 0.") and lines[1].endswith(" that this is high or imminent")
+    assert lines[1].startswith("    semantic: 0.") and lines[1].endswith(": ask")
     false_alarm = next(i for i, line in enumerate(lines) if "FALSE ALARM" in line)
     assert lines[false_alarm] == (
         f"{path}:9: FALSE ALARM: labelled none/-, screened high: i relapsed last night"

@@ -17,7 +17,14 @@ CSSRS = FollowUp.CSSRS
 
 @pytest.fixture(scope="module")
 def detector(shipped_report: Report) -> Detector:
+    """The rules alone (the lexicon and the context rules): the semantic layer has tests of its own."""
     assert shipped_report.risk is not None, shipped_report.errors
+    return Detector(shipped_report.risk.lexicon)
+
+
+@pytest.fixture(scope="module")
+def with_layer(shipped_report: Report) -> Detector:
+    assert shipped_report.risk is not None and shipped_report.risk.layer is not None, shipped_report.errors
     return shipped_report.risk
 
 
@@ -523,9 +530,11 @@ def test_invisible_and_look_alike_letters_do_not_lower_a_message(
     ), _explain(result)
 
 
-def test_the_model_reads_the_same_words_too(detector: Detector) -> None:
-    plain = detector.screen("permanent nap tonight 💊💊💊 night yall")
-    assert plain.level is NONE and plain.model is not None, _explain(plain)  # the model's question alone
-    disguised = detector.screen("реrmanеnt n\u200bар tоnight 💊💊💊 night yall")
-    assert disguised.model == pytest.approx(plain.model), _explain(disguised)
-    assert disguised.follow_up is plain.follow_up
+def test_the_semantic_layer_reads_the_same_words_too(with_layer: Detector) -> None:
+    plain = with_layer.screen("permanent nap tonight 💊💊💊 night yall")
+    assert plain.rules_only().level is NONE and plain.semantic is not None, _explain(plain)
+    disguised = with_layer.screen("реrmanеnt n\u200bар tоnight 💊💊💊 night yall")
+    assert disguised.semantic is not None, _explain(disguised)
+    assert disguised.semantic.imminent == pytest.approx(plain.semantic.imminent)
+    assert disguised.semantic.risk == pytest.approx(plain.semantic.risk)
+    assert (disguised.level, disguised.follow_up) == (plain.level, plain.follow_up)

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from bot.content_check.loader import load_content
 from bot.risk.use import Advice, Substance, Tier, UseReader, UseReport, Withdrawal, advice_for
-from tests.conftest import REPO
+from tests.harness import SHIPPED_CONTENT, load_content_once
 
 S = Substance
 
 
 @pytest.fixture(scope="module")
 def reader() -> UseReader:
-    return load_content(REPO / "content").risk.use
+    return load_content_once(SHIPPED_CONTENT).risk.use
 
 
 @pytest.mark.parametrize(

@@ -21,10 +21,11 @@ log = logging.getLogger(__name__)
 def render_notice(
     runtime: Runtime, notice: flags.Notice, key: str, priority: Priority = Priority.NORMAL
 ) -> outbox.Planned:
-    """`key` names the event, so each counselor is told once."""
+    """`key` names the event, so each counselor is told once. The outbox key is a keyed hash of the flag's
+    kind, the event and the chat: it must not say what the flag was (a use reported) nor whose chat."""
     text = runtime.text(f"care.flag.{notice.kind}", notice.language, alias=notice.alias, count=notice.count)
     return outbox.Planned(
-        key=f"flag:{notice.kind}:{key}:{notice.chat_id}",
+        key=f"flag:{runtime.keyring.tag(f'{notice.kind}:{key}:{notice.chat_id}')}",
         kind="notice",
         chat_id=notice.chat_id,
         text=text,

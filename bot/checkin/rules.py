@@ -294,18 +294,19 @@ def use_tier_settled(checkin: CheckIn, answered: Question, following_question: Q
 async def use_unanswered(session: AsyncSession, now: datetime, wait: timedelta) -> list[CheckIn]:
     """Check-ins where the patient said they used and then left "What did you use?" or "Were you alone?"
     unanswered for `wait`: the care team must not wait for an answer that may never come."""
-    return list(
-        await session.scalars(
-            select(CheckIn)
-            .where(
-                CheckIn.status.in_((CheckInStatus.OPEN, CheckInStatus.PAUSED)),
-                CheckIn.used.is_(True),
-                CheckIn.step.in_([q.value for q in USE_QUESTIONS]),
-                CheckIn.answered_at <= now - wait,
-            )
-            .with_for_update(skip_locked=True)
+    # `used` and `step` are encrypted: the database narrows to the check-ins with a use answered (`used` is
+    # not null) and left for `wait`, and they are read here.
+    found = await session.scalars(
+        select(CheckIn)
+        .where(
+            CheckIn.status.in_((CheckInStatus.OPEN, CheckInStatus.PAUSED)),
+            CheckIn.used.is_not(None),
+            CheckIn.answered_at <= now - wait,
         )
+        .with_for_update(skip_locked=True)
     )
+    asked = {q.value for q in USE_QUESTIONS}
+    return [checkin for checkin in found if checkin.used is True and checkin.step in asked]
 
 
 def give_up_on_use_answer(checkin: CheckIn, now: datetime) -> None:

@@ -43,11 +43,14 @@ async def cmd_discharge(args: argparse.Namespace, settings: Settings) -> int:
             done = await discharge(session, patient, goodbye, now, offer=offer)
         except DischargeError as error:
             raise RecordsError(str(error)) from None
-        sent = (
-            "the goodbye with aftercare resources, and the offer of aftercare check-ins, are queued"
-            if done.goodbye_queued
-            else "no goodbye: they have blocked the bot"
-        )
+        if not done.goodbye_queued:
+            sent = "no goodbye: they have blocked the bot"
+        elif done.offered:
+            sent = "the goodbye with aftercare resources, and the offer of aftercare check-ins, are queued"
+        else:  # only a patient who was active (with consent) is offered aftercare check-ins
+            sent = (
+                "the goodbye with aftercare resources is queued (no offer of aftercare: they were not active)"
+            )
         print(
             f"{patient.alias} discharged; {done.cancelled} waiting messages cancelled; {sent}",
             file=sys.stderr,

@@ -1,5 +1,5 @@
-"""`python -m bot risk ...`: screen messages with the risk detector, measure it, fit the model beside it, and
-export the care team's verdicts on resolved alerts for the clinical lead."""
+"""`python -m bot risk ...`: screen messages with the risk detector, measure it, build its semantic layer,
+and export the care team's verdicts on resolved alerts for the clinical lead."""
 
 from __future__ import annotations
 
@@ -11,24 +11,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.cli.common import CliError
-from bot.risk.classifier import EXAMPLES_FILE, MODEL_FILE
-from bot.risk.training import THRESHOLD
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from bot.core.config import Settings
     from bot.risk.detector import Detector, Screening
-
-
-def _probability(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        number = -1.0
-    if not 0.0 < number < 1.0:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a probability between 0 and 1")
-    return number
 
 
 def _root(args: argparse.Namespace, settings: Settings) -> Path:
@@ -56,8 +44,8 @@ def _matched(detector: Detector, root: Path, text: str, result: Screening) -> li
         said = json.dumps(words, ensure_ascii=False) if words is not None else repr(match.phrase)
         rule = f"{match.pattern!r}" + (f" ({match.where.removeprefix(f'{root}/')})" if match.where else "")
         found.append(f"{match.category}/{match.lexicon_level.label}: {said} by the rule {rule}{why}")
-    if result.model is not None:
-        found.append(f"model: {result.model:.2f} that this is high or imminent")
+    if result.semantic is not None and result.semantic.raises is not None:
+        found.append(f"{result.semantic.describe()}: {result.semantic.raises}")
     return found
 
 
@@ -82,6 +70,14 @@ async def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
             "categories": [str(c) for c in result.categories],
             "matched": _matched(detector, _root(args, settings), text, result),
             "follow_up": result.follow_up.value if result.follow_up else None,
+            "semantic": None
+            if result.semantic is None
+            else {
+                "imminent": round(result.semantic.imminent, 3),
+                "high_or_imminent": round(result.semantic.risk, 3),
+                "category": str(result.semantic.category),
+                "raises": result.semantic.raises,
+            },
         }
         print(json.dumps(record, ensure_ascii=False), flush=True)
     return 0
@@ -137,9 +133,10 @@ async def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.risk.classifier import load_examples
+    from bot.risk import semantic
+    from bot.risk.corpus import load_examples
     from bot.risk.lexicon import load_lexicon
-    from bot.risk.training import TrainingUnavailable, train
+    from bot.risk.training import build_layer
 
     root = Path(args.content) if args.content else settings.content_dir
     problems: list[str] = []
@@ -148,23 +145,23 @@ async def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     if lexicon is None or problems:
         raise CliError("the content does not pass `content check`:\n" + "\n".join(problems))
     if not examples:
-        raise CliError(f"no labelled examples in {root}/*/risk/{EXAMPLES_FILE}")
-    try:
-        model = await asyncio.to_thread(train, examples, lexicon.normalizer, threshold=args.threshold)
-    except (TrainingUnavailable, ValueError) as error:
-        raise CliError(str(error)) from None
-    path = root / MODEL_FILE
-    await asyncio.to_thread(path.write_text, model.to_json(), encoding="utf-8")
+        raise CliError(f"no labelled examples in {root}/*/risk/")
+    built = await asyncio.to_thread(build_layer, examples, lexicon, retrain=args.force)
+    head = built.layer.head
+    how = f"trained in {built.seconds:.0f} s" if built.trained else "already trained (--force trains again)"
+    print(f"semantic layer: {head.encoder}, {len(examples)} examples, {how}")
+    print(f"cached in {semantic.head_path(head.fingerprint, head.encoder)}")
     print(
-        f"wrote {path}: {len(model.weights)} features from {model.examples} examples, "
-        f"threshold {model.threshold}"
+        f"thresholds: page at P(imminent) >= {head.page_threshold:.3f}, ask at P(high or imminent) >= "
+        f"{head.ask_threshold:.3f}"
     )
+    print("validation folds (rules and layer together): " + json.dumps(head.validation))
     print("measure it on messages it has not seen: python -m bot risk eval FILE.tsv")
     return 0
 
 
 async def cmd_export_labels(args: argparse.Namespace, settings: Settings) -> int:
-    """The care team's verdicts with the de-identified words behind them (bot.privacy.labels), for an admin,
+    """The care team's verdicts with the redacted words behind them (bot.privacy.labels), for an admin,
     audited. The file appears only once the audit record is committed."""
     import os
     from zoneinfo import ZoneInfo
@@ -206,9 +203,10 @@ async def cmd_export_labels(args: argparse.Namespace, settings: Settings) -> int
             alerts=found.alerts,
         )
         print(
-            f"wrote {out}: {len(found.rows)} messages from {found.alerts} resolved alerts, de-identified "
+            f"wrote {out}: {len(found.rows)} messages from {found.alerts} resolved alerts, redacted "
             f"(left out: {found.without_verdict} resolved without a verdict, {found.withheld} of patients "
-            "waiting to be erased). Review every line before adding any to content/*/risk/.",
+            "waiting to be erased or who withdrew consent). Review every line before adding any to "
+            "content/*/risk/.",
             file=sys.stderr,
         )
         return 0
@@ -251,25 +249,22 @@ def add_parsers(commands: Any) -> None:
     risk_eval.set_defaults(handler=cmd_eval)
     risk_train = risk_commands.add_parser(
         "train",
-        help="fit the model beside the rules on content's labelled examples (needs scikit-learn)",
-        description=f"Fit the model that asks 'are you safe right now?' when the rules find nothing high, on "
-        f"the labelled examples in */risk/{EXAMPLES_FILE}, and write {MODEL_FILE} in the content folder.",
+        help="build the semantic layer from content's labelled corpus (cached outside the repository)",
+        description="Train the semantic layer's head on */risk/examples.tsv and */risk/corpus/*.tsv, choose "
+        "its thresholds on validation folds, and keep it in the cache folder (RISK_CACHE_DIR, default "
+        "~/.cache/iop-companion/risk); the bot reads it from there at start. Prints the validation figures.",
     )
-    risk_train.add_argument(
-        "--threshold",
-        type=_probability,
-        default=THRESHOLD,
-        help=f"ask when the model's probability is at least this (default {THRESHOLD})",
-    )
+    risk_train.add_argument("--force", action="store_true", help="train again even if a cached head fits")
     risk_train.set_defaults(handler=cmd_train)
     risk_labels = risk_commands.add_parser(
         "export-labels",
-        help="the care team's verdicts on resolved alerts, de-identified, as TSV (admins only, audited)",
+        help="the care team's verdicts on resolved alerts, redacted, as TSV (admins only, audited)",
         description="Write the words behind every resolved alert with the verdict the resolving counselor "
         "gave (real_concern or false_alarm), one message per line, as a tab-separated file with columns "
-        "level, category, text, outcome, resolved_on. Telegram ids, the patient's alias, the names in their "
-        "safety plan, phone numbers, e-mails, @handles and web addresses are replaced by placeholders. "
-        "Patients who were erased, or whose deletion is waiting, are left out. For the clinical lead to "
+        "level, category, text, outcome, resolved_month. Telegram ids, the patient's alias, the names in "
+        "their safety plan, the counselors' names, phone numbers, e-mails, @handles and web addresses are "
+        "replaced by placeholders (redaction, not de-identification: review every line). Patients who were "
+        "erased, whose deletion is waiting, or who withdrew consent are left out. For the clinical lead to "
         "review before adding any to the labelled examples. Written to the audit log.",
     )
     risk_labels.add_argument("--out", required=True, metavar="FILE.tsv", help="the file to write")

@@ -12,13 +12,15 @@ any text that even names an attribute or variable starting with `_` (bot.content
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import CodeType
 from typing import Any
 
 import yaml
-from jinja2 import Environment, StrictUndefined, Template, TemplateSyntaxError
+from jinja2 import Environment, StrictUndefined, Template, TemplateSyntaxError, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 REFERENCE_LANGUAGE = "en"
@@ -51,7 +53,9 @@ class Entry:
 @dataclass
 class Catalog:
     root: Path
-    entries: dict[str, dict[str, Entry]] = field(default_factory=dict)  # language -> key -> entry
+    # language -> key -> entry. Left out of the repr: over a thousand texts made every repr of anything that
+    # holds the content (a Runtime, an asyncio task that returned one) cost about 10 ms.
+    entries: dict[str, dict[str, Entry]] = field(default_factory=dict, repr=False)
     # What could not be read (with a problem reported for each): files that are not valid YAML, by language,
     # and texts whose template does not compile, as (language, key).
     unreadable: dict[str, list[Path]] = field(default_factory=dict)
@@ -127,6 +131,31 @@ def _environment() -> Environment:
     return SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
 
 
+_COMPILER = _environment()
+
+
+@functools.lru_cache(maxsize=8192)
+def _compiled(source: str) -> CodeType:
+    """A text's template compiled to Python code: most of the time a content load takes (over a thousand
+    texts). A load reuses the code of every text compiled before in this process, so a reload after an edit,
+    or `content check` of a copy, compiles only what changed. The code depends on nothing but the source and
+    the environment's settings, which are the same for every catalogue (`_environment`); a text that does not
+    compile raises TemplateSyntaxError every time (errors are not kept)."""
+    return _COMPILER.compile(source)
+
+
+def _template(environment: Environment, source: str) -> Template:
+    """`environment.from_string(source)`, with the compiled code reused (`_compiled`)."""
+    return environment.template_class.from_code(
+        environment, _compiled(source), environment.make_globals(None)
+    )
+
+
+def parse_text(source: str) -> nodes.Template:
+    """A text's syntax tree, as its template is compiled from it."""
+    return _COMPILER.parse(source)
+
+
 def _flatten(
     node: yaml.Node, prefix: str, path: Path, out: dict[str, tuple[str, Location]], problems: list[str]
 ) -> None:
@@ -175,7 +204,7 @@ def _load_language(
     entries: dict[str, Entry] = {}
     for key, (source, location) in sources.items():
         try:
-            entries[key] = Entry(source, environment.from_string(source), location)
+            entries[key] = Entry(source, _template(environment, source), location)
         except TemplateSyntaxError as error:
             catalog.broken.add((directory.name, key))
             problems.append(

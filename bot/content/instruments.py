@@ -173,12 +173,24 @@ class Instrument(BaseModel):
 
 @dataclass
 class InstrumentLibrary:
-    instruments: dict[str, dict[str, Instrument]] = field(default_factory=dict)  # language -> id -> it
+    # language -> id -> it (left out of the repr, as the catalogue's texts are)
+    instruments: dict[str, dict[str, Instrument]] = field(default_factory=dict, repr=False)
     failed: dict[str, set[str]] = field(default_factory=dict)  # language -> ids whose file has errors
+    # Files ("es/measures/bam.yaml") with no current clinical review (content/REVIEW.yaml), set by the loader
+    # that reads the review (bot.content_check): an unofficial translation among them is not offered.
+    unreviewed: frozenset[str] = frozenset()
 
     def get(self, instrument_id: str, language: str) -> Instrument | None:
         found = self.instruments.get(language, {}).get(instrument_id)
         return found or self.instruments.get(REFERENCE_LANGUAGE, {}).get(instrument_id)
+
+    def offered_in(self, instrument_id: str, language: str) -> bool:
+        """Whether to offer it to a patient who reads `language`: its translation there is official, or a
+        clinician reviewed it. (No translation: the English original, as `get` gives.)"""
+        translated = self.instruments.get(language, {}).get(instrument_id)
+        if translated is None or translated.official:
+            return True
+        return f"{language}/measures/{instrument_id}.yaml" not in self.unreviewed
 
     def reference(self, instrument_id: str) -> Instrument | None:
         """The English definition: the one answers are checked and scored against."""

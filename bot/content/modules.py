@@ -58,7 +58,8 @@ class Module(BaseModel):
 
 @dataclass
 class ModuleLibrary:
-    modules: dict[str, dict[str, Module]] = field(default_factory=dict)  # language -> id -> module
+    # language -> id -> module (left out of the repr, as the catalogue's texts are)
+    modules: dict[str, dict[str, Module]] = field(default_factory=dict, repr=False)
     failed: dict[str, set[str]] = field(default_factory=dict)  # language -> ids whose file has errors
 
     def get(self, module_id: str, language: str) -> Module | None:

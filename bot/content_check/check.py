@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -9,15 +10,17 @@ from typing import Any
 from jinja2 import UndefinedError, nodes
 from jinja2.exceptions import SecurityError
 
-from bot.content.catalog import REFERENCE_LANGUAGE, Catalog, ContentError, Entry, load_catalog, load_yaml
+from bot.content.catalog import REFERENCE_LANGUAGE, Catalog, ContentError, load_catalog, load_yaml, parse_text
 from bot.content.instruments import InstrumentLibrary, load_instruments
 from bot.content.modules import ModuleLibrary, load_modules, translation_gaps
 from bot.content_check.required import required_keys
-from bot.content_check.review import review_warnings
+from bot.content_check.review import review_status, review_warnings
 from bot.core.config import CLINIC_VALUES
-from bot.risk.classifier import load_classifier, load_examples
+from bot.risk.corpus import Example, load_examples
 from bot.risk.detector import Detector, self_test
-from bot.risk.lexicon import load_lexicon
+from bot.risk.levels import RiskLevel
+from bot.risk.lexicon import Lexicon, load_lexicon
+from bot.risk.training import build_layer, enabled
 
 TELEGRAM_TEXT_LIMIT = 4096
 BUTTON_LABEL_LIMIT = 64  # bytes; Telegram truncates longer labels on small screens anyway
@@ -61,12 +64,14 @@ ATTRIBUTE_FILTERS = frozenset(
 )
 
 
-def _underscore_names(entry: Entry) -> list[tuple[int, str]]:
+@functools.lru_cache(maxsize=8192)
+def _underscore_names(source: str) -> tuple[tuple[int, str], ...]:
     """Where a text names an attribute or variable starting with `_` (line in the text, name): the way out of
     a template into Python's insides (`t.__globals__`). The sandbox refuses them at render time anyway;
-    refusing the text here says which one, before any patient could be sent it."""
+    refusing the text here says which one, before any patient could be sent it. (Kept per source, as its
+    compiled code is: a check of an edited copy looks again only at the texts that changed.)"""
     found: list[tuple[int, str]] = []
-    tree = entry.template.environment.parse(entry.source)
+    tree = parse_text(source)
     for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Name, nodes.Filter)):
         names: list[str] = []
         if isinstance(node, nodes.Getattr):
@@ -79,7 +84,7 @@ def _underscore_names(entry: Entry) -> list[tuple[int, str]]:
             for argument in [*node.args, *(k.value for k in node.kwargs)]:
                 names.extend(_constant(argument))
         found.extend((node.lineno, name) for name in names if name.startswith("_"))
-    return found
+    return tuple(found)
 
 
 def _constant(node: nodes.Node) -> list[str]:
@@ -92,7 +97,7 @@ def _check_underscores(catalog: Catalog, report: Report) -> set[tuple[str, str]]
     refused: set[tuple[str, str]] = set()
     for language in catalog.languages:
         for key, entry in sorted(catalog.entries[language].items()):
-            found = _underscore_names(entry)
+            found = _underscore_names(entry.source)
             if not found:
                 continue
             refused.add((language, key))
@@ -174,6 +179,24 @@ def _check_required(catalog: Catalog, report: Report) -> None:
         report.errors.append(f"{catalog.root / REFERENCE_LANGUAGE}:1: missing text {key!r}: the bot uses it")
 
 
+def _detector(lexicon: Lexicon, examples: list[Example], report: Report) -> Detector | None:
+    """The rules and the semantic layer trained on the labelled corpus (bot.risk.training); the rules alone
+    when the layer is switched off or there is nothing to learn from yet."""
+    if not enabled() or not examples:
+        return Detector(lexicon)
+    try:
+        built = build_layer(examples, lexicon)
+    except (ImportError, OSError, ValueError) as error:
+        report.errors.append(f"the semantic risk layer could not be built: {type(error).__name__}: {error}")
+        return None
+    detector = Detector(lexicon, built.layer)
+    for text, where in lexicon.safe_examples:
+        screened = detector.screen(text)
+        if screened.level >= RiskLevel.HIGH and screened.rules_only().level < RiskLevel.HIGH:
+            report.warnings.append(f"{where}: safe example {text!r} is paged by the semantic layer")
+    return detector
+
+
 def check_content(root: Path) -> Report:
     report = Report()
     try:
@@ -184,15 +207,18 @@ def check_content(root: Path) -> Report:
     report.warnings.extend(translation_gaps(report.modules))
     report.measures = load_instruments(root, report.errors, report.warnings)
     lexicon = load_lexicon(root, report.errors)
+    before = len(report.errors)
     examples = load_examples(root, report.errors)
-    classifier = load_classifier(root, examples, report.errors, report.warnings)
+    examples_ok = len(report.errors) == before
     if lexicon is not None:
-        detector = Detector(lexicon, classifier)
-        problems = self_test(detector)
+        problems = self_test(Detector(lexicon))  # the lexicon's own examples test the rules alone
         report.errors.extend(problems)
-        report.risk = None if problems else detector
+        if not problems:
+            report.risk = _detector(lexicon, examples if examples_ok else [], report)
     if report.catalog is not None:
         _check_texts(report.catalog, _samples(root, report), report)
         _check_required(report.catalog, report)
     report.warnings.extend(review_warnings(root))  # clinical review status: warnings, never errors
+    if report.measures is not None:  # an unreviewed unofficial translation is not offered
+        report.measures.unreviewed = frozenset(review_status(root).unreviewed)
     return report

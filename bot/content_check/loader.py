@@ -9,7 +9,7 @@ from pathlib import Path
 from bot.content.catalog import Catalog, ContentError
 from bot.content.instruments import InstrumentLibrary
 from bot.content.modules import ModuleLibrary
-from bot.content_check.check import check_content
+from bot.content_check.check import Report, check_content
 from bot.risk.detector import Detector
 
 CONTENT_SUFFIXES = (".yaml", ".yml", ".md")
@@ -37,7 +37,12 @@ def load_content(root: Path) -> Content:
     """Everything under `root`, or ContentError with every problem `content check` finds: the bot never
     serves content that would fail the check (an undefined variable, a text over Telegram's limit...)."""
     stamp = fingerprint(root)
-    report = check_content(root)
+    return checked_content(check_content(root), root, stamp)
+
+
+def checked_content(report: Report, root: Path, stamp: str) -> Content:
+    """What `report` (`content check` of `root`, whose fingerprint was `stamp` before the check) found, or
+    ContentError with every problem it found."""
     if (
         report.errors
         or report.catalog is None

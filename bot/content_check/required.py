@@ -161,6 +161,7 @@ MEASURE_TEAM_KEYS = (
     "result",
     "score",
     "unofficial",
+    "held_back",
     "safety_line",
     "open_line",
     "chart_title",

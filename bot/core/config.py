@@ -113,6 +113,9 @@ class Settings(BaseSettings):
     # is asked instead), and closed after this many minutes without an answer, which alerts the care team.
     cssrs_repeat_hours: float = Field(default=24, ge=0, le=24 * 14, alias="CSSRS_REPEAT_HOURS")
     cssrs_unanswered_minutes: float = Field(default=60, gt=0, le=24 * 60, alias="CSSRS_UNANSWERED_MINUTES")
+    # After a patient answers "I'm safe", the semantic layer's own questions pause this long (its pages, the
+    # rules and their questions still act): a patient is not asked again and again about the same worry.
+    semantic_cooldown_hours: float = Field(default=4, ge=0, le=72, alias="SEMANTIC_COOLDOWN_HOURS")
     # Office hours in the clinic's time zone (DEFAULT_TIMEZONE); outside them imminent alerts also page
     # whoever is on call (`python -m bot oncall set`).
     office_hours: str = Field(default="Mon-Fri 08:00-18:00", alias="OFFICE_HOURS")

@@ -14,7 +14,13 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, event, make_url, text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from bot.core import crypto, inline_sqlite
 
@@ -98,15 +104,50 @@ def lock_key(name: str) -> int:
     return zlib.crc32(f"iop-companion:{name}".encode())
 
 
+class ForeignKeysBroken(RuntimeError):
+    """A migration left rows pointing at rows that do not exist (SQLite, checked after it ran)."""
+
+
+@asynccontextmanager
+async def _migrating(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection in one transaction for a migration.
+
+    SQLite: foreign keys are off while it runs. Changing a column's type rebuilds its table (Alembic's batch
+    mode: a copy, then the old table dropped), and dropping a table with foreign keys on deletes every row
+    that points at it (ON DELETE CASCADE): migrating `patients` would empty the database. The switch works
+    only outside a transaction, so it is set before the transaction begins; every foreign key is checked
+    before the commit, and the connection is closed afterwards, not reused with the keys off."""
+    if engine.dialect.name != "sqlite":
+        async with engine.begin() as connection:
+            yield connection
+        return
+    async with engine.connect() as connection:
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+        await connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        await connection.commit()  # (nothing to commit: it ends SQLAlchemy's autobegun transaction)
+        await connection.execution_options(isolation_level="SERIALIZABLE")  # SQLite's default
+        try:
+            async with connection.begin():
+                yield connection
+                broken = (await connection.exec_driver_sql("PRAGMA foreign_key_check")).all()
+                if broken:
+                    tables = sorted({str(row[0]) for row in broken})
+                    raise ForeignKeysBroken(
+                        f"the migration left rows pointing nowhere in {', '.join(tables)}"
+                    )
+        finally:
+            await connection.invalidate()  # its foreign keys are off: never back to the pool
+
+
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    async with engine.begin() as connection:
+    async with _migrating(engine) as connection:
         if engine.dialect.name == "postgresql":  # several instances starting at once migrate one at a time
             await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key("migrate")})
         await connection.run_sync(_run, "upgrade", revision)
 
 
 async def downgrade(engine: AsyncEngine, revision: str = "base") -> None:
-    async with engine.begin() as connection:
+    async with _migrating(engine) as connection:
         await connection.run_sync(_run, "downgrade", revision)
 
 

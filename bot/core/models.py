@@ -2,6 +2,12 @@
 
 Times are stored in UTC; `UTCDateTime` hands back aware datetimes on SQLite and PostgreSQL alike.
 Enumerations are stored as short strings (no native enum types) so migrations stay portable.
+
+What a copy of the database alone must not tell (README, "What the database holds"): whose Telegram account a
+row belongs to (Telegram user and chat ids are encrypted, `EncryptedInt`, and people are found by a keyed hash
+of their id, `telegram_ref`), and who used or is at risk (the clinical codes below typed `_code()` or
+`_record()`: encrypted, padded to one length). Ids, times, statuses and the numbers the scheduler and the
+caseload filter or count on stay in the clear.
 """
 
 from __future__ import annotations
@@ -26,10 +32,25 @@ from sqlalchemy import (
     Time,
     TypeDecorator,
     UniqueConstraint,
+    inspect,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy import event as orm_event
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import DeclarativeBase, InstanceState, Mapped, Mapper, mapped_column, relationship
 
-from bot.core.crypto import EncryptedJSON, EncryptedText
+from bot.core.crypto import EncryptedEnum, EncryptedInt, EncryptedJSON, EncryptedText, keyring_for
+
+
+def _code() -> EncryptedJSON:
+    """A short clinical code or answer (a risk level, a category, a flag's kind, yes or no), encrypted and
+    padded so that its length does not tell which."""
+    return EncryptedJSON(pad=32)
+
+
+def _record() -> EncryptedJSON:
+    """A small clinical document (screener answers, what was used, an audit event's detail), encrypted and
+    padded to a multiple of 128 characters."""
+    return EncryptedJSON(pad=128)
 
 
 def utcnow() -> datetime:
@@ -114,8 +135,12 @@ class Patient(Base):
     __tablename__ = "patients"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    telegram_user_id: Mapped[int] = mapped_column(BigInteger, unique=True)
-    chat_id: Mapped[int] = mapped_column(BigInteger)
+    # Telegram's ids, encrypted; the patient is found by `telegram_ref` (set from the user id on write). The
+    # user id is loaded only when asked for (`undefer`, or a select of it): nothing but the export reads it,
+    # and decrypting it for every patient loaded (every message, the planner) would cost for nothing.
+    telegram_user_id: Mapped[int] = mapped_column(EncryptedInt, deferred=True)
+    telegram_ref: Mapped[int] = mapped_column(BigInteger, unique=True)
+    chat_id: Mapped[int] = mapped_column(EncryptedInt)
     alias: Mapped[str] = mapped_column(String(64), unique=True)
     timezone: Mapped[str] = mapped_column(String(64))
     language: Mapped[str] = mapped_column(String(8))
@@ -141,8 +166,9 @@ class Counselor(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(120))
     role: Mapped[CounselorRole] = mapped_column(_enum(CounselorRole), default=CounselorRole.COUNSELOR)
-    telegram_user_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
-    chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    telegram_user_id: Mapped[int | None] = mapped_column(EncryptedInt)  # as for patients
+    telegram_ref: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    chat_id: Mapped[int | None] = mapped_column(EncryptedInt)
     timezone: Mapped[str] = mapped_column(String(64))
     language: Mapped[str] = mapped_column(String(8), default="en")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -150,6 +176,21 @@ class Counselor(Base):
     digest_time: Mapped[time | None] = mapped_column(Time)  # local time of the daily digest; None: none
 
     assignments: Mapped[list[CareAssignment]] = relationship(back_populates="counselor")
+
+
+@orm_event.listens_for(Patient, "before_insert")
+@orm_event.listens_for(Patient, "before_update")
+@orm_event.listens_for(Counselor, "before_insert")
+@orm_event.listens_for(Counselor, "before_update")
+def _telegram_ref(_mapper: Mapper[Any], connection: Connection, person: Patient | Counselor) -> None:
+    """Keep `telegram_ref` the pseudonym of `telegram_user_id` (under the first key), however it was set."""
+    # The history as it stands, without loading a deferred user id that was never touched
+    state: InstanceState[Any] = inspect(person)
+    changed = state.attrs.telegram_user_id.history.has_changes()
+    if not changed and person.telegram_ref is not None:
+        return
+    user = person.telegram_user_id
+    person.telegram_ref = None if user is None else keyring_for(connection.dialect).pseudonym(user)
 
 
 class CareAssignment(Base):
@@ -204,7 +245,9 @@ class Consent(Base):
 
 
 class AuditEvent(Base):
-    """Who did what to which record. `detail` holds ids and codes only, never free text or names."""
+    """Who did what to which record. `detail` holds ids and codes only, never free text or names, and never
+    a patient's id (those go in `subject_id`, or in `patients`); it is encrypted, as codes such as an alert's
+    level and category are in it."""
 
     __tablename__ = "audit_events"
     __table_args__ = (Index("ix_audit_events_subject", "subject_type", "subject_id"),)
@@ -216,7 +259,21 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(64))
     subject_type: Mapped[str | None] = mapped_column(String(16))
     subject_id: Mapped[int | None] = mapped_column(Integer)
-    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(_record())
+
+    patients: Mapped[list[AuditPatient]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
+
+
+class AuditPatient(Base):
+    """A patient an audit event names beside its subject (the patients a caseload page showed). A row of its
+    own rather than ids in the detail: erasing the patient deletes it through its foreign key, so the event
+    stays and no longer leads to them."""
+
+    __tablename__ = "audit_event_patients"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    audit_event_id: Mapped[int] = mapped_column(ForeignKey("audit_events.id", ondelete="CASCADE"), index=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
 
 
 class Counter(Base):
@@ -258,7 +315,7 @@ class CheckIn(Base):
     status: Mapped[CheckInStatus] = mapped_column(_enum(CheckInStatus), default=CheckInStatus.OPEN)
     local_day: Mapped[date] = mapped_column(Date)
     scheduled_for: Mapped[date | None] = mapped_column(Date)
-    step: Mapped[str | None] = mapped_column(String(16))
+    step: Mapped[str | None] = mapped_column(_code())  # "use_what" would say the answer before it
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -269,12 +326,12 @@ class CheckIn(Base):
     trigger_other: Mapped[str | None] = mapped_column(EncryptedText)
     mood: Mapped[int | None] = mapped_column(Integer)
     sleep: Mapped[str | None] = mapped_column(String(8))
-    used: Mapped[bool | None] = mapped_column(Boolean)
+    used: Mapped[bool | None] = mapped_column(_code())
     use_what: Mapped[str | None] = mapped_column(EncryptedText)
     # What was used and how, as tapped or read from `use_what` (bot.risk.use.UseReport; no words)
-    use_report: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    use_report: Mapped[dict[str, object] | None] = mapped_column(_record())
     note: Mapped[str | None] = mapped_column(EncryptedText)
-    skipped: Mapped[list[str] | None] = mapped_column(JSON)
+    skipped: Mapped[list[str] | None] = mapped_column(_record())  # a skipped "what did you use?" says use
 
 
 class MeasureStatus(enum.StrEnum):
@@ -292,7 +349,8 @@ class Measure(Base):
     """One validated questionnaire (PHQ-9, GAD-7, BAM: `content/<lang>/measures/<instrument>.yaml`) given to
     a patient. Each answer is saved the moment it arrives (`answers`: item id -> the chosen option's value),
     and `step` is the item being asked, so it survives a restart; `scores` are written when it is complete.
-    The answers are stored as the check-in's are (numbers and codes; see `CheckIn`)."""
+    The answers, the scores, the safety item and the item being asked are encrypted, as a check-in's use
+    answer is: PHQ-9 item 9 asks about thoughts of death, the BAM about days of use."""
 
     __tablename__ = "measures"
     __table_args__ = (
@@ -310,11 +368,11 @@ class Measure(Base):
     language: Mapped[str] = mapped_column(String(8))  # asked in (a translation may be unofficial)
     status: Mapped[MeasureStatus] = mapped_column(_enum(MeasureStatus), default=MeasureStatus.OPEN)
     scheduled_for: Mapped[date | None] = mapped_column(Date)  # the patient's local day, when scheduled
-    step: Mapped[str | None] = mapped_column(String(16))
-    answers: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
-    scores: Mapped[dict[str, int] | None] = mapped_column(JSON)
+    step: Mapped[str | None] = mapped_column(_code())
+    answers: Mapped[dict[str, int]] = mapped_column(_record(), default=dict)
+    scores: Mapped[dict[str, int] | None] = mapped_column(_record())
     # The safety item (PHQ-9 item 9) answered above its lowest option: the suicide screener was started.
-    safety_positive: Mapped[bool] = mapped_column(Boolean, default=False)
+    safety_positive: Mapped[bool] = mapped_column(_code(), default=False)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -378,9 +436,9 @@ class CareFlag(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(_code())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(_record())
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
@@ -414,9 +472,9 @@ class Escalation(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
-    level: Mapped[str] = mapped_column(String(16))
-    category: Mapped[str] = mapped_column(String(32))
-    source: Mapped[str] = mapped_column(String(32))
+    level: Mapped[str] = mapped_column(_code())
+    category: Mapped[str] = mapped_column(_code())
+    source: Mapped[str] = mapped_column(_code())
     detail: Mapped[str | None] = mapped_column(EncryptedText)
     status: Mapped[EscalationStatus] = mapped_column(_enum(EscalationStatus), default=EscalationStatus.OPEN)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -428,10 +486,10 @@ class Escalation(Base):
     acknowledged_by: Mapped[int | None] = mapped_column(ForeignKey("counselors.id", ondelete="SET NULL"))
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolved_by: Mapped[int | None] = mapped_column(ForeignKey("counselors.id", ondelete="SET NULL"))
-    outcome: Mapped[str | None] = mapped_column(String(32))
+    outcome: Mapped[str | None] = mapped_column(_code())
     # The resolving counselor's word on it: "real_concern" or "false_alarm" (bot.risk.escalation.Verdict).
     # None: resolved with an older button whose outcome says neither. `risk export-labels` reads it.
-    verdict: Mapped[str | None] = mapped_column(String(16))
+    verdict: Mapped[str | None] = mapped_column(_code())
 
 
 class EscalationAlert(Base):
@@ -442,7 +500,7 @@ class EscalationAlert(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     escalation_id: Mapped[int] = mapped_column(ForeignKey("escalations.id", ondelete="CASCADE"), index=True)
     counselor_id: Mapped[int] = mapped_column(ForeignKey("counselors.id", ondelete="CASCADE"))
-    chat_id: Mapped[int] = mapped_column(BigInteger)
+    chat_id: Mapped[int] = mapped_column(EncryptedInt)
     message_id: Mapped[int | None] = mapped_column(BigInteger)
     stage: Mapped[int] = mapped_column(Integer, default=0)
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -457,9 +515,9 @@ class RiskSignal(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    level: Mapped[str] = mapped_column(String(16))
-    categories: Mapped[list[str]] = mapped_column(JSON)
-    source: Mapped[str] = mapped_column(String(32))
+    level: Mapped[str] = mapped_column(_code())
+    categories: Mapped[list[str]] = mapped_column(_record())
+    source: Mapped[str] = mapped_column(_code())
 
 
 class ScreenStatus(enum.StrEnum):
@@ -479,11 +537,11 @@ class SuicideScreen(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
     escalation_id: Mapped[int | None] = mapped_column(ForeignKey("escalations.id", ondelete="SET NULL"))
-    trigger: Mapped[str] = mapped_column(String(16))
+    trigger: Mapped[str] = mapped_column(_code())
     status: Mapped[ScreenStatus] = mapped_column(_enum(ScreenStatus), default=ScreenStatus.OPEN)
-    step: Mapped[str | None] = mapped_column(String(16))
-    answers: Mapped[dict[str, bool]] = mapped_column(JSON, default=dict)
-    result: Mapped[str | None] = mapped_column(String(16))
+    step: Mapped[str | None] = mapped_column(_code())  # the question asked says how the last was answered
+    answers: Mapped[dict[str, bool]] = mapped_column(_record(), default=dict)
+    result: Mapped[str | None] = mapped_column(_code())
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -556,7 +614,8 @@ class OutboxMessage(Base):
     key: Mapped[str] = mapped_column(String(160), unique=True)
     kind: Mapped[str] = mapped_column(String(24))
     priority: Mapped[int] = mapped_column(Integer, default=Priority.NORMAL)
-    chat_id: Mapped[int] = mapped_column(BigInteger)
+    chat_id: Mapped[int] = mapped_column(EncryptedInt)
+    chat_ref: Mapped[int] = mapped_column(BigInteger)  # the chat's pseudonym: erasure finds rows by it
     patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
     counselor_id: Mapped[int | None] = mapped_column(ForeignKey("counselors.id", ondelete="CASCADE"))
     # The patient a message to someone else is about (a page, a notice to the care team): erasing the
@@ -674,16 +733,17 @@ class InboxUpdate(Base):
     """An update from Telegram, written before Telegram is told it arrived (polling: before the offset moves
     past it; webhook: before answering 200), so a crash loses nothing fetched. `update_id` is unique: an
     update delivered twice is stored once. The payload (the update's JSON, message text included) is
-    encrypted and cleared once the update is handled."""
+    encrypted and cleared once the update is handled; the chat is known by its pseudonym only."""
 
     __tablename__ = "inbox"
     __table_args__ = (
         Index("ix_inbox_status_next_attempt", "status", "next_attempt_at"),
-        Index("ix_inbox_chat_status", "chat_id", "status", "update_id"),  # a chat's pending rows, in order
+        Index("ix_inbox_chat_status", "chat_key", "status", "update_id"),  # a chat's pending rows, in order
     )
 
     update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    chat_id: Mapped[int | None] = mapped_column(BigInteger)  # updates of one chat: in order
+    # The chat's pseudonym (`Keyring.pseudonym`), never Telegram's id: updates of one chat go in order
+    chat_key: Mapped[int | None] = mapped_column(BigInteger)
     payload: Mapped[str | None] = mapped_column(EncryptedText)
     status: Mapped[InboxStatus] = mapped_column(_enum(InboxStatus), default=InboxStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -715,7 +775,8 @@ class MedicationPlan(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), unique=True)
-    kind: Mapped[MedicationKind] = mapped_column(_enum(MedicationKind))
+    # Encrypted: buprenorphine or methadone says which use disorder is treated
+    kind: Mapped[MedicationKind] = mapped_column(EncryptedEnum(MedicationKind, pad=32))
     other_name: Mapped[str | None] = mapped_column(EncryptedText)
     dose_time: Mapped[time | None] = mapped_column(Time)
     show_name: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -763,7 +824,7 @@ class NaloxoneStatus(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), unique=True)
-    has_naloxone: Mapped[str | None] = mapped_column(String(8))  # "yes", "no", "unsure"; None: not answered
+    has_naloxone: Mapped[str | None] = mapped_column(_code())  # "yes", "no", "unsure"; None: not answered
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     replace_reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -822,13 +883,13 @@ class AftercareCheckIn(Base):
     week: Mapped[int] = mapped_column(Integer)
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     status: Mapped[AftercareStatus] = mapped_column(_enum(AftercareStatus), default=AftercareStatus.PLANNED)
-    step: Mapped[str | None] = mapped_column(String(16))
+    step: Mapped[str | None] = mapped_column(_code())
     asked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     craving: Mapped[int | None] = mapped_column(Integer)
     mood: Mapped[int | None] = mapped_column(Integer)
-    used: Mapped[bool | None] = mapped_column(Boolean)
-    connected: Mapped[str | None] = mapped_column(String(8))  # "yes", "not_yet", "help"
-    skipped: Mapped[list[str] | None] = mapped_column(JSON)
+    used: Mapped[bool | None] = mapped_column(_code())  # encrypted, as a check-in's
+    connected: Mapped[str | None] = mapped_column(_code())  # "yes", "not_yet", "help"
+    skipped: Mapped[list[str] | None] = mapped_column(_record())

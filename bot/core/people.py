@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.core.crypto import keyring_for
 from bot.core.models import AssignmentRole, CareAssignment, Counselor, CounselorRole, Counter, Patient
 
 
@@ -23,8 +24,24 @@ class Stranger:
 Person = Patient | Counselor | Stranger
 
 
+def telegram_refs(session: AsyncSession, telegram_id: int) -> list[int]:
+    """The pseudonyms a Telegram user (or chat) id may be stored under: one per key of ENCRYPTION_KEY, so
+    rows hashed before a new key was put in front are found until `keys rotate` hashes them again."""
+    return keyring_for(session.get_bind().dialect).pseudonyms(telegram_id)
+
+
+def is_telegram_user(
+    model: type[Patient] | type[Counselor], session: AsyncSession, telegram_user_id: int
+) -> ColumnElement[bool]:
+    """A condition: the patient's (or counselor's) Telegram account is this one. The database holds only a
+    keyed hash of the id (`telegram_ref`), so a reader without the key cannot look anyone up."""
+    return model.telegram_ref.in_(telegram_refs(session, telegram_user_id))
+
+
 async def identify(session: AsyncSession, telegram_user_id: int) -> Person:
-    patient = await session.scalar(select(Patient).where(Patient.telegram_user_id == telegram_user_id))
+    patient = await session.scalar(
+        select(Patient).where(is_telegram_user(Patient, session, telegram_user_id))
+    )
     if patient is not None:
         return patient
     return await identify_counselor(session, telegram_user_id)
@@ -33,7 +50,9 @@ async def identify(session: AsyncSession, telegram_user_id: int) -> Person:
 async def identify_counselor(session: AsyncSession, telegram_user_id: int) -> Counselor | Stranger:
     """The active counselor with this Telegram account, else a stranger (for one who is no patient)."""
     counselor = await session.scalar(
-        select(Counselor).where(Counselor.telegram_user_id == telegram_user_id, Counselor.active.is_(True))
+        select(Counselor).where(
+            is_telegram_user(Counselor, session, telegram_user_id), Counselor.active.is_(True)
+        )
     )
     if counselor is not None:
         return counselor

@@ -18,7 +18,9 @@ from bot.enrollment.onboarding import Step
 from bot.outbox import store as outbox
 
 # Version 2 (issue 18 item 13): automatic reading and alerts, welfare checks, Part 2's exceptions, and more.
-CONSENT_VERSION = "2026-12.2"
+# Version 3 (issue 22): questionnaires, medicine reminders and doses, naloxone, replies to the care team,
+# aftercare check-ins after discharge (and the consent lasting until they end), the redacted label export.
+CONSENT_VERSION = "2026-12.3"
 SCOPE = "care_team_sharing"
 
 

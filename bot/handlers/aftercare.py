@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from bot.careteam.flags import FlagKind
 from bot.careteam.notices import tell_care_team
 from bot.core.models import AftercareCheckIn, Patient, PatientStatus, utcnow
+from bot.handlers import coping as coping_handlers
 from bot.handlers import crisis, screener
 from bot.handlers import safety_plan as plan_handlers
 from bot.handlers.base import Turn
@@ -86,7 +87,11 @@ async def on_answer(t: Turn, patient: Patient, button: AftercareAnswer) -> None:
 async def _finish(t: Turn, patient: Patient, row: AftercareCheckIn) -> None:
     remaining = await rules.remaining(t.session, patient.id)
     parts = [t.text("aftercare.thanks", last=not remaining.weeks)]
-    if row.used:
+    if row.used:  # the care team is told, as of a use in an active patient's check-in (a flag)
+        if await tell_care_team(t.runtime, t.session, patient, FlagKind.USE_REPORTED):
+            t.wake_outbox()
+        log.info("event=aftercare.use_reported patient_id=%s checkin_id=%s", patient.id, row.id)
+        parts.append(t.text("use.told_flag"))
         parts += [t.text(f"use.advice.{advice.value}") for advice in USE_ADVICE]
     if row.connected == "help":
         if await tell_care_team(t.runtime, t.session, patient, FlagKind.AFTERCARE_HELP):
@@ -101,7 +106,8 @@ async def on_text(t: Turn, patient: Patient, text: str) -> None:
     """A patient in aftercare typed: screened for risk first, as everything an active patient types (a crisis
     reply, the screener, "are you safe right now?" all work, and reach the care team); then a safety-plan step
     or a screener question being answered; anything else gets a short note on what aftercare is."""
-    screening = t.runtime.content.risk.screen(text).rules_only()
+    screened = t.runtime.content.risk.screen(text)
+    screening = screened.without_question()  # the semantic layer's page counts, its question comes last
     waiting = t.waiting
     now = utcnow()
     plan = waiting.plan if waiting is not None else None
@@ -116,6 +122,13 @@ async def on_text(t: Turn, patient: Patient, text: str) -> None:
     if waiting is not None and waiting.screen is not None:
         await screener.on_typed(t, patient, waiting.screen, text)
         return
+    if waiting is not None and waiting.exercise is not None:  # an exercise offered on the crisis path
+        await coping_handlers.on_typed(t, waiting.exercise, text)
+        return
     if await crisis.typed_safety_answer(t, patient, text):
+        return
+    # As for an active patient: what only the semantic layer worries about is asked (not in its cool-down).
+    verdict = screened.semantic
+    if verdict is not None and screened.semantic_question and await crisis.ask_if_safe(t, patient, verdict):
         return
     await t.reply("aftercare.note", keyboard=t.help_now_keyboard())

@@ -17,6 +17,7 @@ from telegram.error import TelegramError
 
 from bot.core.db import transaction
 from bot.core.models import (
+    IN_CARE,
     Counselor,
     Escalation,
     EscalationAlert,
@@ -24,7 +25,6 @@ from bot.core.models import (
     OutboxMessage,
     OutboxStatus,
     Patient,
-    PatientStatus,
     Priority,
     ScreenStatus,
     utcnow,
@@ -235,7 +235,7 @@ async def _tell_patient(
     """Close the loop: the patient hears that this counselor saw their message and will contact them
     (through the outbox, once per escalation, sent after this turn commits). False if they cannot be told
     (no longer active: withdrawn consent, discharged)."""
-    if patient.status is not PatientStatus.ACTIVE:
+    if patient.status not in IN_CARE:
         return False
     name = counselor.name.split()[0] if counselor.name.split() else counselor.name
     told = outbox.Planned(
@@ -245,7 +245,7 @@ async def _tell_patient(
         text=t.runtime.text("escalation.patient_told", patient.language, counselor=name),
         due_at=now,
         priority=Priority.URGENT,
-        patient_id=patient.id,
+        subject_patient_id=patient.id,  # in aftercare too (`patient_id` would cancel it for a non-active one)
     )
     if await outbox.enqueue(t.session, [told]):
         t.wake_outbox()

@@ -66,7 +66,8 @@ async def _show_page(t: Turn, counselor: Counselor, number: int) -> None:
         actor_type="counselor",
         actor_id=counselor.id,
         page=page.number,
-        patients=",".join(str(line.patient_id) for line in page.items),
+        shown=len(page.items),
+        patients=[line.patient_id for line in page.items],
     )
     log.info("event=caseload.viewed counselor_id=%s page=%s", counselor.id, page.number)
     header = t.text(

@@ -33,6 +33,7 @@ from bot.risk import Category, FollowUp, RiskLevel, Screening, cssrs
 from bot.risk import escalation as rules
 from bot.risk import safety_plan as plan_rules
 from bot.risk.callbacks import SAFETY_CHECK, SafetyAnswer
+from bot.risk.semantic import Verdict
 from bot.risk.use import Tier, UseReport, Withdrawal, advice_for
 from bot.waiting import waiting_for
 
@@ -144,11 +145,23 @@ async def answer_withdrawal(t: Turn, patient: Patient, text: str) -> bool:
     return True
 
 
-async def _imminent_reply(t: Turn, patient: Patient, categories: tuple[Category, ...], kept: str) -> None:
-    """Intent to harm someone else gets a reply written for that; a risk to the patient's own life the crisis
-    lines; a message with both gets both. `kept`: what the care team will do (`promise`)."""
+async def _imminent_reply(
+    t: Turn, patient: Patient, categories: tuple[Category, ...], kept: str, *, shared: bool = True
+) -> None:
+    """Intent to harm someone else gets a reply written for that; danger from someone else right now the
+    danger reply (911 first; whether the care team may call, when they are told); a risk to the patient's
+    own life the crisis lines; a message with several gets each. `kept`: what the care team will do
+    (`promise`), said once, at the end."""
     harm = Category.HARM_OTHERS in categories
-    own_life = not harm or any(category in OWN_LIFE for category in categories)
+    danger = Category.DANGER in categories  # in danger from someone else right now: 911 first
+    own_life = not (harm or danger) or any(category in OWN_LIFE for category in categories)
+    if danger:
+        await t.reply_urgently(
+            "crisis.danger",
+            buttons=_call_buttons(t) if shared else None,
+            promise="" if own_life or harm else kept,
+            ask_call=shared,
+        )
     if harm:
         # With both replies, the promise is made once, at the end.
         await t.reply_urgently("crisis.harm_others", promise="" if own_life else kept)
@@ -169,14 +182,14 @@ async def respond_unshared(t: Turn, patient: Patient, text: str) -> bool:
     """A patient who stopped sharing (/revoke) still gets the whole crisis reply to a high or imminent
     message, told that their care team was not told (nothing is recorded or paged: they withdrew consent).
     True if it answered."""
-    screening = t.runtime.content.risk.screen(text).rules_only()
+    screening = t.runtime.content.risk.screen(text).without_question()
     if screening.level < RiskLevel.HIGH:
         return False
     log.info("event=risk.unshared patient_id=%s level=%s", patient.id, screening.level.label)
     kept = unshared(t, patient)
     categories = screening.categories
     if screening.level is RiskLevel.IMMINENT:
-        await _imminent_reply(t, patient, categories, kept)
+        await _imminent_reply(t, patient, categories, kept, shared=False)
     elif Category.DANGER in categories:
         await t.reply_urgently("crisis.danger", promise=kept, ask_call=False)
     else:
@@ -221,11 +234,22 @@ async def structured_signal(
     return counted
 
 
-async def ask_if_safe(t: Turn, patient: Patient, probability: float) -> None:
-    """The model (not the rules) thinks the message may be high or imminent: ask, page nobody. "I need help
-    now" then counts as imminent; silence is followed up with a flag."""
-    log.info("event=risk.model_question patient_id=%s probability=%.2f", patient.id, probability)
+async def ask_if_safe(t: Turn, patient: Patient, verdict: Verdict) -> bool:
+    """The semantic layer (not the rules) thinks the message may be high or imminent: ask, page nobody. "I
+    need help now" then counts as imminent; silence is followed up with a flag. Not asked while the
+    patient's last "I'm safe" is recent (SEMANTIC_COOLDOWN_HOURS): False then, and nothing was said."""
+    hours = t.runtime.settings.semantic_cooldown_hours
+    if hours and await cssrs.said_safe_since(t.session, patient.id, utcnow() - timedelta(hours=hours)):
+        log.info("event=risk.semantic_question.cooling_down patient_id=%s", patient.id)
+        return False
+    log.info(
+        "event=risk.semantic_question patient_id=%s risk=%.2f imminent=%.2f",
+        patient.id,
+        verdict.risk,
+        verdict.imminent,
+    )
     await screener.ask_if_safe_now(t, patient, cssrs.SafetyReason.MODEL)
+    return True
 
 
 def _call_buttons(t: Turn) -> list[list[tuple[str, str]]]:

@@ -39,7 +39,7 @@ async def answer_stranger(t: Turn) -> None:
 
 
 def _shows_risk(t: Turn, text: str) -> bool:
-    return t.runtime.content.risk.screen(text).rules_only().level >= RiskLevel.HIGH
+    return t.runtime.content.risk.screen(text).without_question().level >= RiskLevel.HIGH
 
 
 async def answer_flood(update: Update, context: Context) -> None:

@@ -341,6 +341,13 @@ async def show_results(t: Turn, counselor: Counselor, patient: Patient) -> None:
         if latest.safety_positive:
             lines.append(_safety_line(t, counselor, shown, latest))
         panels.append(_panel(shown, results, counselor))
+    for instrument_id in rules.order(t.runtime.settings.measures, library.ids()):
+        if not library.offered_in(instrument_id, patient.language):  # an unreviewed unofficial translation
+            lines.append(
+                t.text(
+                    "measures_team.held_back", name=_name(t, instrument_id), patient_language=patient.language
+                )
+            )
     for measure in await rules.open_measures(t.session, patient.id):
         lines.append(
             t.text(

@@ -175,7 +175,7 @@ async def _ask_next(t: Turn, patient: Patient, plan: MedicationPlan, step: str) 
     elif step == "show" and rules.is_daily(plan.kind):
         await t.reply("meds.ask_supply", buttons=_days_rows(t, "supply", rules.SUPPLY_CHOICES, skip=True))
     else:
-        log.info("event=medication.set_up patient_id=%s kind=%s", patient.id, plan.kind)
+        log.info("event=medication.set_up patient_id=%s plan_id=%s", patient.id, plan.id)
         await t.send(t.text("meds.done", **_plan_values(t, plan)))
 
 
@@ -303,13 +303,7 @@ async def on_dose_button(t: Turn, patient: Patient, button: DoseButton) -> None:
         t.answer(t.text("meds.dose.closed"))
         return
     t.clear_buttons()
-    log.info(
-        "event=dose.answered patient_id=%s dose_id=%s answer=%s told=%s",
-        patient.id,
-        dose.id,
-        answered.status,
-        answered.tell,
-    )
+    log.info("event=dose.answered patient_id=%s dose_id=%s", patient.id, dose.id)
     if answered.tell:
         kind = FlagKind.MEDICINE_RAN_OUT if answered.status is DoseStatus.RAN_OUT else FlagKind.DOSES_MISSED
         if await tell_care_team(t.runtime, t.session, patient, kind):
@@ -439,7 +433,7 @@ async def _counselor_change(
         rules.set_dose_time(plan, clock)
     else:
         rules.set_next_supply(plan, day)
-    log.info("event=medication.set counselor_id=%s patient_id=%s kind=%s", counselor.id, patient.id, kind)
+    log.info("event=medication.set counselor_id=%s patient_id=%s", counselor.id, patient.id)
     return plan
 
 

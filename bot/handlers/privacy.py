@@ -94,6 +94,12 @@ def _wording(t: Turn, today: str) -> data_export.Wording:
                 for instrument_id in t.runtime.measures.ids()
                 if (found := t.runtime.measures.get(instrument_id, t.language)) is not None
             },
+            "scores": {  # "phq9.total": the score's name in the patient's language
+                f"{instrument_id}.{score.id}": score.name
+                for instrument_id in t.runtime.measures.ids()
+                if (found := t.runtime.measures.get(instrument_id, t.language)) is not None
+                for score in found.scores
+            },
         },
         language=t.language,
     )

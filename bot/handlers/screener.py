@@ -16,7 +16,7 @@ from datetime import timedelta
 from bot.careteam.flags import FlagKind
 from bot.careteam.notices import tell_care_team
 from bot.checkin.rules import read_yes_no
-from bot.core.models import Patient, ScreenStatus, SuicideScreen, utcnow
+from bot.core.models import Patient, PatientStatus, ScreenStatus, SuicideScreen, utcnow
 from bot.handlers import alerts
 from bot.handlers import safety_plan as plan_handlers
 from bot.handlers.base import Turn
@@ -62,9 +62,18 @@ async def offer(
     if not always and await cssrs.finished_since(t.session, patient.id, recent):
         return False
     screen = await cssrs.start(t.session, patient.id, trigger, escalation_id, now)
+    _drop_typing(patient)
     log.info("event=cssrs.started patient_id=%s screen_id=%s trigger=%s", patient.id, screen.id, trigger)
     await _ask_permission(t, screen)
     return True
+
+
+def _drop_typing(patient: Patient) -> None:
+    """A safety question drops whatever the patient was asked to type after a button (a medicine's name, a
+    reply to the team, a setting), so that the answer is not taken for it. Onboarding keeps its step."""
+    if patient.onboarding_step is not None and patient.status is not PatientStatus.ONBOARDING:
+        log.info("event=typing.dropped patient_id=%s", patient.id)
+        patient.onboarding_step = None
 
 
 async def _ask_current(t: Turn, screen: SuicideScreen) -> None:
@@ -169,6 +178,7 @@ async def ask_if_safe_now(
     """ "Are you safe right now?" with the safe / need-help buttons, recorded so that silence is followed up
     (`bot.risk.jobs.follow_up_safety_checks`)."""
     cssrs.ask_safety(t.session, patient.id, reason, trigger)
+    _drop_typing(patient)
     log.info("event=risk.safety_check patient_id=%s reason=%s", patient.id, reason)
     await t.reply("crisis.safety_check", buttons=[[(t.text(label), data) for label, data in SAFETY_BUTTONS]])
 

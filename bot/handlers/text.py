@@ -63,9 +63,10 @@ async def _from_active_patient(t: Turn, patient: Patient, text: str) -> None:
     answers whatever is waiting for it: a setting being typed, a safety-plan step, a screener question, an
     exercise under way, a check-in question. A crisis reply (high or imminent) is the only answer: what else
     waited is set aside (see `crisis.set_aside`) and the text goes nowhere else. A question from the model
-    alone (the rules found nothing to ask about) comes after that answer and never takes the text from it."""
+    alone (the rules found nothing to ask about) comes after that answer and never takes the text from it,
+    and not while the patient's last "I'm safe" is recent (`crisis.ask_if_safe`)."""
     screened = t.runtime.content.risk.screen(text)
-    screening = screened.rules_only()
+    screening = screened.without_question()
     now = utcnow()
     waiting = t.waiting
     assert waiting is not None  # on_text's turn reads it with the patient
@@ -93,9 +94,11 @@ async def _from_active_patient(t: Turn, patient: Patient, text: str) -> None:
     if advised:  # its own advice instead of the general offer of an exercise
         screening = Screening(RiskLevel.NONE)
     handled = await _answer_waiting(t, patient, text, screening, answered, waiting) or advised
-    if screened.model is not None and not answered and not advised and waiting.screen is None:
-        await crisis.ask_if_safe(t, patient, screened.model)
-    elif not handled:
+    verdict = screened.semantic
+    asked = False
+    if verdict is not None and screened.semantic_question and not answered and not advised:
+        asked = waiting.screen is None and await crisis.ask_if_safe(t, patient, verdict)
+    if not asked and not handled:
         await tone.answer_unhandled(t, patient, text)
 
 
@@ -117,14 +120,16 @@ async def _new_consent_first(t: Turn, patient: Patient, screening: Screening, wa
 async def _answer_waiting(
     t: Turn, patient: Patient, text: str, screening: Screening, answered: bool, waiting: Waiting
 ) -> bool:
-    """Give the text to what waits for it; False if nothing did."""
+    """Give the text to what waits for it; False if nothing did. A screener question comes before anything
+    typed after a button (a medicine's name, a reply to the team, a setting): its answer is never taken for
+    one of those."""
+    if waiting.screen is not None and not answered:
+        await screener.on_typed(t, patient, waiting.screen, text)
+        return True
     if await medication.on_typed_answer(t, patient, text):  # a medicine's name, a day, a reply to the team
         return True
     if patient.onboarding_step is not None:
         await settings.on_typed(t, patient, text)
-        return True
-    if waiting.screen is not None and not answered:
-        await screener.on_typed(t, patient, waiting.screen, text)
         return True
     if waiting.exercise is not None:
         await coping_handlers.on_typed(t, waiting.exercise, text)

@@ -40,8 +40,8 @@ async def store_claiming(
     not claimed, to serve from the database). Without a worker, none is claimed. The rows `done` (handled)
     are marked so in passing. Which chats have pending rows the worker does not hold: the database says, or
     `pending_elsewhere` when the process knows (SQLite serves one process: its processor knows them all)."""
-    rows = parse.unique(raws)
-    chats = {row.chat_id for row in rows}
+    rows = parse.unique(raws, runtime.keyring)
+    chats = {row.chat_key for row in rows}
     async with transaction(runtime.sessions) as session:
         now = utcnow()
         if worker is None:
@@ -54,7 +54,7 @@ async def store_claiming(
         if done:
             await store.mark_done(session, done, now)
     fresh = [row for row in rows if row.update_id in new]
-    return [r for r in fresh if r.chat_id not in shared], [r for r in fresh if r.chat_id in shared]
+    return [r for r in fresh if r.chat_key not in shared], [r for r in fresh if r.chat_key in shared]
 
 
 class GroupedIntake:

@@ -8,12 +8,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from bot.core.crypto import Keyring
+from bot.core.updates import chat_of
 from bot.intake.store import Incoming
 
 log = logging.getLogger(__name__)
-
-_MESSAGE_KINDS = ("message", "edited_message", "channel_post", "edited_channel_post", "business_message")
-_CHAT_MEMBER_KINDS = ("my_chat_member", "chat_member", "chat_join_request")
 
 
 class NotAnUpdate(ValueError):
@@ -33,44 +32,27 @@ def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def chat_of(raw: dict[str, Any]) -> int | None:
-    """The chat an update belongs to (its order is kept per chat); else its sender; else None."""
-    for kind in (*_MESSAGE_KINDS, *_CHAT_MEMBER_KINDS):
-        body = raw.get(kind)
-        if isinstance(body, dict) and isinstance(body.get("chat"), dict):
-            return _int(body["chat"].get("id"))
-    query = raw.get("callback_query")
-    if isinstance(query, dict):
-        message = query.get("message")
-        if isinstance(message, dict) and isinstance(message.get("chat"), dict):
-            return _int(message["chat"].get("id"))
-        sender = query.get("from")
-        if isinstance(sender, dict):
-            return _int(sender.get("id"))
-    for body in raw.values():
-        if isinstance(body, dict) and isinstance(body.get("from"), dict):
-            return _int(body["from"].get("id"))
-    return None
-
-
-def incoming(raw: object) -> Incoming:
-    """An update as the inbox stores it. NotAnUpdate for anything that is not an update object."""
+def incoming(raw: object, keyring: Keyring) -> Incoming:
+    """An update as the inbox stores it, its chat known by its pseudonym (`Keyring.pseudonym`). NotAnUpdate
+    for anything that is not an update object."""
     if not isinstance(raw, dict):
         raise NotAnUpdate("not a JSON object")
     update_id = _int(raw.get("update_id"))
     if update_id is None or not 0 <= update_id < 2**63:
         raise NotAnUpdate("no integer update_id")
-    return Incoming(update_id, chat_of(raw), json.dumps(raw, separators=(",", ":"), ensure_ascii=False))
+    chat = chat_of(raw)
+    key = None if chat is None else keyring.pseudonym(chat)
+    return Incoming(update_id, key, json.dumps(raw, separators=(",", ":"), ensure_ascii=False))
 
 
-def unique(raws: Iterable[Any]) -> list[Incoming]:
+def unique(raws: Iterable[Any], keyring: Keyring) -> list[Incoming]:
     """The updates among `raws` as the inbox stores them, each once (a page or a group of posts may hold one
     twice: Telegram posts an update again while the first post is under way). Bodies that are not updates
     are dropped with a log line (they never will be)."""
     rows: dict[int, Incoming] = {}
     for raw in raws:
         try:
-            row = incoming(raw)
+            row = incoming(raw, keyring)
         except NotAnUpdate:
             log.warning("event=intake.not_an_update")
             continue

@@ -35,7 +35,7 @@ async def store_updates(
     """Write the updates to the inbox; return those that were new. Bodies that are not updates are dropped
     with a log line (they never will be). With `claimed_by`, the new rows are stored claimed by that worker
     (the processor takes them from memory). The rows `done` (handled) are marked so in passing."""
-    rows = parse.unique(raws)
+    rows = parse.unique(raws, runtime.keyring)
     async with transaction(runtime.sessions) as session:
         now = utcnow()
         new = set(await store.add(session, rows, now, claimed_by=claimed_by, lease=processor.LEASE))

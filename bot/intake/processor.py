@@ -28,6 +28,7 @@ from telegram import Bot, Update
 from telegram.ext import Application
 
 from bot.content.catalog import REFERENCE_LANGUAGE
+from bot.core import updates
 from bot.core.db import transaction
 from bot.core.models import InboxStatus, utcnow
 from bot.intake import parse, store
@@ -62,7 +63,7 @@ async def answer_crisis_without_database(runtime: Runtime, bot: Bot, raw: dict[s
         return False
     if update_id in runtime.answered_without_database:
         return True
-    screening = runtime.content.risk.screen(said.text).rules_only()
+    screening = runtime.content.risk.screen(said.text).without_question()
     if screening.level is not RiskLevel.IMMINENT:
         return False
     languages = runtime.catalog.languages
@@ -146,12 +147,12 @@ class InboxProcessor:
         An update sent again is not among them: it was stored once, and is handled once."""
         for row in rows:
             if claimed:
-                self._memory.setdefault(row.chat_id, deque()).append(
-                    store.Claimed(row.update_id, row.chat_id, row.payload, 0)
+                self._memory.setdefault(row.chat_key, deque()).append(
+                    store.Claimed(row.update_id, row.chat_key, row.payload, 0)
                 )
                 self._held += 1
             else:
-                self._in_db.add(row.chat_id)
+                self._in_db.add(row.chat_key)
         if rows:
             self._woken.set()
 
@@ -358,7 +359,7 @@ class InboxProcessor:
         """Hand one update to the handlers. False when it is finished (handled, or a flood's message stored
         and screened only): the caller marks it done; True when it failed and waits for another try."""
         raw = json.loads(row.payload)
-        if "message" in raw and self._over_budget(row.chat_id) and not self._worrying(raw):
+        if "message" in raw and self._over_budget(row.chat_key) and not self._worrying(raw):
             await self._throttle(row, raw)
             return False
         update = Update.de_json(raw, self.application.bot)
@@ -410,7 +411,7 @@ class InboxProcessor:
     async def _apologise(self, raw: dict[str, Any], reference: str | None) -> None:
         """Once per update, on its first failure: it will be tried again, but the person should not wait in
         silence. The sender's Telegram language is the best guess without the database."""
-        chat_id = parse.chat_of(raw)
+        chat_id = updates.chat_of(raw)
         if chat_id is None or chat_id < 0:
             return
         sender = next((b.get("from") for b in raw.values() if isinstance(b, dict) and "from" in b), None)
@@ -448,7 +449,7 @@ class InboxProcessor:
         return screening.level >= RiskLevel.MODERATE or screening.follow_up is not None
 
     async def _throttle(self, row: store.Claimed, raw: dict[str, Any]) -> None:
-        flood = self._floods.setdefault(row.chat_id, _Flood())
+        flood = self._floods.setdefault(row.chat_key, _Flood())
         now = time.monotonic()
         if flood.noticed_at is None or now - flood.noticed_at > FLOOD_NOTICE_EVERY_SECONDS:
             flood.noticed_at = now

@@ -9,6 +9,7 @@ stuck behind a broken one.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
+from bot.core import updates
+from bot.core.crypto import keyring_for
 from bot.core.models import InboxStatus, InboxUpdate
 
 log = logging.getLogger(__name__)
@@ -31,17 +34,18 @@ _CHAT_LOCK_CLASS = 0x1B0C  # the first key of PostgreSQL's two-key advisory lock
 
 @dataclass(frozen=True)
 class Incoming:
-    """An update as Telegram sent it: its id, its chat (None when it has none) and its JSON text."""
+    """An update as Telegram sent it: its id, its chat's pseudonym (`Keyring.pseudonym` of the chat id; None
+    when it has none) and its JSON text."""
 
     update_id: int
-    chat_id: int | None
+    chat_key: int | None
     payload: str
 
 
 @dataclass(frozen=True)
 class Claimed:
     update_id: int
-    chat_id: int | None
+    chat_key: int | None  # the chat's pseudonym, as stored
     payload: str
     attempts: int
 
@@ -90,9 +94,9 @@ _MARK_DONE = (
     .execution_options(synchronize_session=False)
 )
 _NOT_HELD = (
-    select(InboxUpdate.chat_id)
+    select(InboxUpdate.chat_key)
     .where(
-        InboxUpdate.chat_id.in_(bindparam("chats", expanding=True)),
+        InboxUpdate.chat_key.in_(bindparam("chats", expanding=True)),
         InboxUpdate.status == InboxStatus.PENDING,
         or_(
             InboxUpdate.claimed_by.is_(None),
@@ -114,7 +118,7 @@ def _free(now: datetime) -> ColumnElement[bool]:
 
 async def chats_pending(session: AsyncSession) -> list[int | None]:
     """Every chat with a row not finished, whoever holds it (at start: their rows come before new ones)."""
-    query = select(InboxUpdate.chat_id).where(InboxUpdate.status == InboxStatus.PENDING).distinct()
+    query = select(InboxUpdate.chat_key).where(InboxUpdate.status == InboxStatus.PENDING).distinct()
     return list((await session.scalars(query)).all())
 
 
@@ -136,14 +140,14 @@ async def add(
     rows = [
         {
             "update_id": u.update_id,
-            "chat_id": u.chat_id,
+            "chat_key": u.chat_key,
             "payload": u.payload,
             "status": InboxStatus.PENDING,
             "attempts": 0,
             "next_attempt_at": now,
             "received_at": now,
-            "claimed_by": claimed_by if until is not None and u.chat_id not in unclaimed_chats else None,
-            "claimed_until": until if u.chat_id not in unclaimed_chats else None,
+            "claimed_by": claimed_by if until is not None and u.chat_key not in unclaimed_chats else None,
+            "claimed_until": until if u.chat_key not in unclaimed_chats else None,
         }
         for u in updates
     ]
@@ -176,32 +180,32 @@ async def chats_with_work(
 ) -> list[int | None]:
     """Chats with due rows that this worker may claim (none held by another worker), oldest first. With
     `mine=False`, rows this worker holds on a live lease do not count (it has them in hand already)."""
-    held_elsewhere = select(InboxUpdate.chat_id).where(
-        InboxUpdate.chat_id.is_not(None),
+    held_elsewhere = select(InboxUpdate.chat_key).where(
+        InboxUpdate.chat_key.is_not(None),
         InboxUpdate.status == InboxStatus.PENDING,
         InboxUpdate.claimed_by.is_not(None),
         InboxUpdate.claimed_by != worker,
         InboxUpdate.claimed_until >= now,
     )
     query = (
-        select(InboxUpdate.chat_id, func.min(InboxUpdate.update_id).label("first"))
+        select(InboxUpdate.chat_key, func.min(InboxUpdate.update_id).label("first"))
         .where(
             InboxUpdate.status == InboxStatus.PENDING,
             InboxUpdate.next_attempt_at <= now,
             _lives(worker, now) if mine else _free(now),
-            or_(InboxUpdate.chat_id.is_(None), InboxUpdate.chat_id.not_in(held_elsewhere)),
+            or_(InboxUpdate.chat_key.is_(None), InboxUpdate.chat_key.not_in(held_elsewhere)),
         )
-        .group_by(InboxUpdate.chat_id)
+        .group_by(InboxUpdate.chat_key)
         .order_by("first")
         .limit(limit + len(exclude))
     )
     skip = set(exclude)
-    return [row.chat_id for row in (await session.execute(query)).all() if row.chat_id not in skip][:limit]
+    return [row.chat_key for row in (await session.execute(query)).all() if row.chat_key not in skip][:limit]
 
 
 async def claim_chat(
     session: AsyncSession,
-    chat_id: int | None,
+    chat_key: int | None,
     worker: str,
     now: datetime,
     *,
@@ -211,12 +215,12 @@ async def claim_chat(
 ) -> list[Claimed] | None:
     """Lease up to `limit` due rows of one chat to `worker`, in order, leaving out `skip` (handled, not yet
     marked done); None while another worker holds a live lease on a row of that chat."""
-    if session.get_bind().dialect.name == "postgresql" and chat_id is not None:
+    if session.get_bind().dialect.name == "postgresql" and chat_key is not None:
         await session.execute(
             text("SELECT pg_advisory_xact_lock(:class, :key)"),
-            {"class": _CHAT_LOCK_CLASS, "key": chat_id % 2_147_483_647},
+            {"class": _CHAT_LOCK_CLASS, "key": chat_key % 2_147_483_647},
         )
-    same_chat = InboxUpdate.chat_id.is_(None) if chat_id is None else InboxUpdate.chat_id == chat_id
+    same_chat = InboxUpdate.chat_key.is_(None) if chat_key is None else InboxUpdate.chat_key == chat_key
     held_elsewhere = exists().where(
         same_chat,
         InboxUpdate.status == InboxStatus.PENDING,
@@ -242,12 +246,16 @@ async def claim_chat(
             update(InboxUpdate)
             .where(InboxUpdate.update_id.in_(due.scalar_subquery()))
             .values(claimed_by=worker, claimed_until=now + lease)
-            .returning(InboxUpdate.update_id, InboxUpdate.chat_id, InboxUpdate.payload, InboxUpdate.attempts)
+            .returning(InboxUpdate.update_id, InboxUpdate.chat_key, InboxUpdate.payload, InboxUpdate.attempts)
             .execution_options(synchronize_session=False)
         )
     ).all()
     return sorted(
-        (Claimed(r.update_id, r.chat_id, r.payload or "", r.attempts) for r in rows if r.payload is not None),
+        (
+            Claimed(r.update_id, r.chat_key, r.payload or "", r.attempts)
+            for r in rows
+            if r.payload is not None
+        ),
         key=lambda c: c.update_id,
     )
 
@@ -350,7 +358,8 @@ async def counts(session: AsyncSession) -> dict[str, int]:
 
 @dataclass(frozen=True)
 class Parked:
-    """A parked row as the operator sees it: ids, tries, the error's class and times; never its words."""
+    """A parked row as the operator sees it: ids, tries, the error's class and times; never its words. The
+    chat id is read from the stored update (the table knows the chat only by its pseudonym)."""
 
     update_id: int
     chat_id: int | None
@@ -365,7 +374,7 @@ async def parked(session: AsyncSession, limit: int) -> list[Parked]:
     rows = await session.execute(
         select(
             InboxUpdate.update_id,
-            InboxUpdate.chat_id,
+            InboxUpdate.payload,
             InboxUpdate.attempts,
             InboxUpdate.error,
             InboxUpdate.received_at,
@@ -375,13 +384,22 @@ async def parked(session: AsyncSession, limit: int) -> list[Parked]:
         .order_by(InboxUpdate.update_id.desc())
         .limit(limit)
     )
-    return [Parked(*row) for row in rows.all()]
+    return [Parked(r.update_id, _chat_in(r.payload), *r[2:]) for r in rows.all()]
+
+
+def _chat_in(payload: str | None) -> int | None:
+    try:
+        raw = json.loads(payload) if payload else None
+    except ValueError:
+        return None
+    return updates.chat_of(raw) if isinstance(raw, dict) else None
 
 
 async def forget_chat(session: AsyncSession, chat_id: int) -> int:
-    """Erasure: every stored update of that chat, whatever its state."""
+    """Erasure: every stored update of that chat (Telegram's chat id), whatever its state, under any key."""
+    keys = keyring_for(session.get_bind().dialect).pseudonyms(chat_id)
     result = await session.execute(
-        delete(InboxUpdate).where(InboxUpdate.chat_id == chat_id).execution_options(synchronize_session=False)
+        delete(InboxUpdate).where(InboxUpdate.chat_key.in_(keys)).execution_options(synchronize_session=False)
     )
     removed: int = result.rowcount  # type: ignore[attr-defined]
     return removed

@@ -65,14 +65,16 @@ async def offers(runtime: Runtime, session: AsyncSession, now: datetime) -> list
     window = timedelta(hours=runtime.settings.checkin_expiry_hours)
     settings = runtime.settings
     due_now: dict[int, tuple[str, datetime]] = {}  # patient id -> (time zone, today's check-in time)
+    languages: dict[int, str] = {}
     for row in await session.execute(
-        select(Patient.id, Patient.timezone, Patient.checkin_time).where(
+        select(Patient.id, Patient.timezone, Patient.checkin_time, Patient.language).where(
             outbox.may_message(), Patient.checkin_time.is_not(None)
         )
     ):
         occurrence = scheduled_occurrence(row, now)
         if occurrence is not None and occurrence <= now < occurrence + window:
             due_now[row.id] = (row.timezone, occurrence)
+            languages[row.id] = row.language
     if not due_now:
         return []
     ids = list(due_now)
@@ -113,7 +115,7 @@ async def offers(runtime: Runtime, session: AsyncSession, now: datetime) -> list
                 resume[patient_id] = measure_id
         elif day not in offered_on.get(patient_id, set()):
             candidates.append(patient_id)
-    due = await _due(runtime, session, {pid: due_now[pid] for pid in candidates})
+    due = await _due(runtime, session, {pid: due_now[pid] for pid in candidates}, languages)
     chosen = [*resume, *due][:OFFERS_PER_TICK]
     if not chosen:
         return []
@@ -166,10 +168,15 @@ async def offers(runtime: Runtime, session: AsyncSession, now: datetime) -> list
 
 
 async def _due(
-    runtime: Runtime, session: AsyncSession, patients: dict[int, tuple[str, datetime]]
+    runtime: Runtime,
+    session: AsyncSession,
+    patients: dict[int, tuple[str, datetime]],
+    languages: dict[int, str],
 ) -> dict[int, list[str]]:
     """The questionnaires due today for each of `patients` (id -> time zone, today's check-in time), in the
-    clinic's order; only those with one due. Questionnaires content does not have are left out (logged)."""
+    clinic's order; only those with one due. Questionnaires content does not have are left out (logged), and
+    so are those whose translation in the patient's language is unofficial and not clinically reviewed
+    (`InstrumentLibrary.offered_in`; /patient tells the counselor)."""
     if not patients:
         return {}
     settings = runtime.settings
@@ -193,6 +200,9 @@ async def _due(
         known = [i for i in due if runtime.measures.reference(i) is not None]
         if len(known) < len(due):
             log.warning("event=measure.unknown_instrument patient_id=%s", patient_id)
-        if known:
-            found[patient_id] = known
+        offered = [i for i in known if runtime.measures.offered_in(i, languages[patient_id])]
+        if len(offered) < len(known):
+            log.info("event=measure.held_back patient_id=%s", patient_id)
+        if offered:
+            found[patient_id] = offered
     return found

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core import audit
 from bot.core.models import AftercareCheckIn, AftercareStatus, AuditEvent, Patient, PatientStatus
+from bot.privacy.discharge import ACTION as DISCHARGED
 from bot.privacy.discharge import discharged_at
 
 WEEKS = (1, 2, 4, 8, 12)
@@ -61,8 +62,21 @@ async def planned(session: AsyncSession, patient_id: int) -> bool:
 
 
 async def offer_open(session: AsyncSession, patient: Patient, now: datetime) -> bool:
-    """Discharged less than `OFFER_DAYS` ago, and neither opted in nor said no since."""
+    """Discharged less than `OFFER_DAYS` ago from the program (active, with consent: the offer was made), and
+    neither opted in nor said no since."""
     if patient.status is not PatientStatus.DISCHARGED or await planned(session, patient.id):
+        return False
+    detail = await session.scalar(
+        select(AuditEvent.detail)
+        .where(
+            AuditEvent.action == DISCHARGED,
+            AuditEvent.subject_type == "patient",
+            AuditEvent.subject_id == patient.id,
+        )
+        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+        .limit(1)
+    )
+    if not detail or detail.get("previous") != PatientStatus.ACTIVE.value:
         return False
     left = await discharged_at(session, patient)
     declined = await session.scalar(

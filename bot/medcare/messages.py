@@ -57,6 +57,7 @@ async def send(
         subject_type="patient",
         subject_id=patient.id,
         message_id=message.id,
+        patients=(),
         **({"group_id": group.id} if group is not None else {}),
     )
     return message

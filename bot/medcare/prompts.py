@@ -119,7 +119,7 @@ def naloxone_replacement(
         text=runtime.text("naloxone.replace", patient.language),
         due_at=due,
         priority=Priority.NORMAL,
-        patient_id=patient.id,
+        subject_patient_id=patient.id,  # in aftercare too (`patient_id` would cancel it for a non-active one)
     )
 
 

@@ -28,7 +28,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.crypto import EncryptedJSON, EncryptionError
+from bot.core.crypto import EncryptedInt, EncryptedJSON, EncryptionError, keyring_for
 from bot.core.models import OutboxMessage, OutboxStatus, Patient, PatientStatus, Priority
 
 log = logging.getLogger(__name__)
@@ -80,10 +80,11 @@ async def enqueue(session: AsyncSession, messages: Sequence[Planned]) -> int:
     """Insert the messages whose key is new; return how many were new. Safe to repeat."""
     if not messages:
         return 0
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    dialect = session.get_bind().dialect
+    insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
+    keyring = keyring_for(dialect)
     inserted = 0
-    rows = [message.row() for message in messages]
+    rows = [{**message.row(), "chat_ref": keyring.pseudonym(message.chat_id)} for message in messages]
     for start in range(0, len(rows), 500):
         statement = (
             insert(OutboxMessage)
@@ -156,10 +157,10 @@ async def claim(
                 OutboxMessage.id,
                 OutboxMessage.key,
                 OutboxMessage.kind,
-                OutboxMessage.chat_id,
                 OutboxMessage.patient_id,
                 OutboxMessage.counselor_id,
                 # as stored: decrypted row by row below, so one unreadable row cannot fail the batch
+                type_coerce(OutboxMessage.chat_id, Text).label("chat_id"),
                 type_coerce(OutboxMessage.payload, Text).label("payload"),
                 OutboxMessage.ref,
                 OutboxMessage.attempts,
@@ -184,10 +185,12 @@ async def claim(
 
 
 _PAYLOAD = EncryptedJSON()
+_CHAT = EncryptedInt()
 
 
 def _claimed(r: Row[Any], dialect: Dialect, until: datetime) -> Claimed:
-    """The claimed row with its payload decrypted; raises if it cannot be read (see `claim`)."""
+    """The claimed row with its chat and payload decrypted; raises if it cannot be read (see `claim`)."""
+    chat_id = _CHAT.process_result_value(r.chat_id, dialect)
     payload = _PAYLOAD.process_result_value(r.payload, dialect)
     text = payload["text"]
     if not isinstance(text, str):
@@ -197,7 +200,7 @@ def _claimed(r: Row[Any], dialect: Dialect, until: datetime) -> Claimed:
         id=r.id,
         key=r.key,
         kind=r.kind,
-        chat_id=r.chat_id,
+        chat_id=chat_id,
         patient_id=r.patient_id,
         counselor_id=r.counselor_id,
         text=text,
@@ -310,6 +313,12 @@ async def release(session: AsyncSession, worker: str, rows: Sequence[Claimed]) -
             .values(claimed_by=None, claimed_until=None)
             .execution_options(synchronize_session=False)
         )
+
+
+def to_chat(session: AsyncSession, chat_id: int) -> ColumnElement[bool]:
+    """A condition: the row goes to this chat (Telegram's chat id). The table holds the id encrypted and
+    its pseudonym (`chat_ref`), which is what is compared, under every key of ENCRYPTION_KEY."""
+    return OutboxMessage.chat_ref.in_(keyring_for(session.get_bind().dialect).pseudonyms(chat_id))
 
 
 def unclaimed(now: datetime) -> Any:

@@ -43,6 +43,7 @@ class DischargeError(Exception):
 class Discharged:
     cancelled: int  # messages that were waiting for the patient
     goodbye_queued: bool  # False when the patient has blocked the bot
+    offered: bool = False  # the offer of aftercare was queued (only to an active, consenting patient)
 
 
 async def discharge(
@@ -62,6 +63,9 @@ async def discharge(
         raise DischargeError(f"{patient.alias} was already discharged on {when:%Y-%m-%d}")
     previous = patient.status
     patient.status = PatientStatus.DISCHARGED
+    # Aftercare is offered only to a patient in the program with consent (not one who never agreed or who
+    # withdrew it), and only when the goodbye can go out.
+    offered = offer is not None and previous is PatientStatus.ACTIVE
     patient.onboarding_step = None
     cancelled = await outbox.cancel(session, OutboxMessage.patient_id == patient.id, reason="discharged")
     open_checkin = await checkin.open_checkin(session, patient.id)
@@ -99,7 +103,7 @@ async def discharge(
                             subject_patient_id=patient.id,
                         )
                     ]
-                    if offer is not None
+                    if offer is not None and offered
                     else []
                 ),
             ],
@@ -113,8 +117,9 @@ async def discharge(
         previous=previous.value,
         cancelled=cancelled,
         goodbye=reachable,
+        aftercare_offered=offered and reachable,
     )
-    return Discharged(cancelled, reachable)
+    return Discharged(cancelled, reachable, offered and reachable)
 
 
 async def discharged_at(session: AsyncSession, patient: Patient) -> datetime:

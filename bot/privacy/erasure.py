@@ -11,14 +11,16 @@ Daily digests name several patients and stay (their key is what stops a second d
 that names the patient (by id, in its `ref`) and is still waiting is deleted: the digest job plans it again
 within minutes from what is left, so the counselor gets it once and without the alias (unless the day's
 digest window has closed meanwhile, which takes an outbox stuck for hours: then there is none that day). One
-already sent keeps its row with its text emptied. One being sent at this very moment goes, and is kept, as
-it is.
+already sent keeps its row with its text emptied and the patient's id taken out of its `ref`. One being sent
+at this very moment goes, and is kept, as it is.
 
 What stays: the audit log, without anything that leads back to them. Its rows about the patient keep
 their action and time (that something was done, and by which counselor, must stay accountable), but the
 patient's id as actor, the subject id (the patient, or their consent, invite or escalation, rows that no
-longer exist) and any ids in the detail are removed. One "patient.deleted" event records the erasure with
-the number of rows and no id, alias or chat id. Of each safety event (escalation) one "safety_event.kept"
+longer exist) and any ids in the detail are removed; the patients an event names beside its subject (a
+caseload page's, `AuditPatient`) are rows that point at the patient, deleted with the rest. A detail never
+holds a patient's id (`bot.core.audit.record` refuses one). One "patient.deleted" event records the erasure
+with the number of rows and no id, alias or chat id. Of each safety event (escalation) one "safety_event.kept"
 event stays, with no id, alias, chat or words: its level, category and source, the day it was opened, how
 long until a counselor acknowledged and resolved it, how far the paging widened, the outcome, and whether the
 counselor judged it a real concern or a false alarm. A program must be able to show, for as long as it keeps
@@ -54,7 +56,7 @@ from bot.core.models import (
     utcnow,
 )
 from bot.intake import store as inbox
-from bot.outbox.store import unclaimed
+from bot.outbox.store import to_chat, unclaimed
 from bot.privacy.records import PATIENTS, linked_audit_events, links, owned_ids
 from bot.workspace.digests import DIGEST_KIND, DIGEST_PATIENTS
 
@@ -111,7 +113,7 @@ async def erase_patient(
     erased.rows["outbox"] += await _count(
         session,
         delete(OutboxMessage).where(
-            OutboxMessage.chat_id == chat_id,
+            to_chat(session, chat_id),
             OutboxMessage.patient_id.is_(None),
             OutboxMessage.counselor_id.is_(None),
         ),
@@ -156,7 +158,8 @@ async def _deidentify_audit(session: AsyncSession, patient_id: int) -> int:
 
 async def _digests_naming(session: AsyncSession, patient_id: int) -> int:
     """Digests that name the patient (see the module's docstring): a waiting one is deleted (and counted),
-    to be planned again without them; one already sent keeps its row with its text emptied."""
+    to be planned again without them; one already sent keeps its row with its text emptied and without the
+    patient's id in its `ref`."""
     now = utcnow()
     rows = await session.execute(
         select(OutboxMessage.id, OutboxMessage.ref, OutboxMessage.status, unclaimed(now)).where(
@@ -165,21 +168,20 @@ async def _digests_naming(session: AsyncSession, patient_id: int) -> int:
         )
     )
     waiting: list[int] = []
-    done: list[int] = []
     for row_id, ref, status, free in rows.all():
-        if patient_id not in (ref or {}).get(DIGEST_PATIENTS, []):
+        named = list((ref or {}).get(DIGEST_PATIENTS, []))
+        if patient_id not in named:
             continue
         if status is not OutboxStatus.PENDING:
-            done.append(row_id)
+            others = [other for other in named if other != patient_id]
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == row_id)
+                .values(payload={"text": "", "buttons": None}, ref={**ref, DIGEST_PATIENTS: others})
+                .execution_options(synchronize_session=False)
+            )
         elif free:
             waiting.append(row_id)
-    if done:
-        await session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id.in_(done))
-            .values(payload={"text": "", "buttons": None})
-            .execution_options(synchronize_session=False)
-        )
     if not waiting:
         return 0
     return await _count(session, delete(OutboxMessage).where(OutboxMessage.id.in_(waiting), unclaimed(now)))

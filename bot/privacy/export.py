@@ -4,7 +4,8 @@ The patient's right of access: the export holds every row that belongs to them (
 foreign keys, `bot.privacy.records`), decrypted, including the words behind an alert, which are their own.
 Tables this module does not know by name still come out, column by column, under `other_records`, so a
 table added later is never left out. Left out on purpose: the copies of an alert in counselors' chats
-(`escalation_alerts`: counselor chat and message ids) and invite code hashes.
+(`escalation_alerts`: counselor chat and message ids), the links of audit events to the patient (the events
+are in the activity) and invite code hashes.
 
 No Telegram and no texts here: the handler passes the translated labels in (`Wording`).
 """
@@ -83,7 +84,9 @@ CURATED = frozenset(
         "measure_schedules",
     }
 )
-LEFT_OUT = frozenset({"escalation_alerts"})  # counselors' chat and message ids, nothing of the patient's
+# escalation_alerts: counselors' chat and message ids, nothing of the patient's; audit_event_patients: which
+# events name the patient (a caseload page that showed them), already listed under "activity"
+LEFT_OUT = frozenset({"escalation_alerts", "audit_event_patients"})
 
 # Labels of the HTML page: content keys `mydata.html.<label>`.
 LABELS = (
@@ -235,7 +238,9 @@ async def _profile(session: AsyncSession, patient: Patient) -> dict[str, Any]:
         "language": patient.language,
         "checkin_time": _clock(patient.checkin_time),
         "quiet_hours": {"start": _clock(patient.quiet_start), "end": _clock(patient.quiet_end)},
-        "telegram_user_id": patient.telegram_user_id,
+        "telegram_user_id": await session.scalar(
+            select(Patient.telegram_user_id).where(Patient.id == patient.id)  # deferred: see the model
+        ),
         "chat_id": patient.chat_id,
         "unreachable_since": _plain(patient.unreachable_since),
         "joined_at": _plain(patient.created_at),
@@ -659,7 +664,8 @@ th { background: #f4f4f4; } .muted { color: #666; } .words { white-space: pre-wr
 <th>{{ l.status }}</th><th>{{ l.scores }}</th></tr>
 {% for q in d.questionnaires.given %}<tr><td>{{ local(q.started_at) }}</td>
 <td>{{ name("questionnaires", q.questionnaire) }}</td><td>{{ v(q.status) }}</td>
-<td>{% for key, value in q.scores.items() %}{{ key }}: {{ value }}{% if not loop.last %}; {% endif %}
+<td>{% for key, value in q.scores.items() %}{{ name("scores", q.questionnaire ~ "." ~ key) }}: {{ value }}
+{%- if not loop.last %}; {% endif %}
 {%- else %}–{% endfor %}</td></tr>
 {% endfor %}</table>{% else %}{{ nothing() }}{% endif %}
 

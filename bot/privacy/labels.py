@@ -1,5 +1,5 @@
 """The care team's labels for the risk detector (issue 19, item 5): the words behind resolved alerts, each
-with the verdict the resolving counselor gave (a real concern or a false alarm), de-identified, for the
+with the verdict the resolving counselor gave (a real concern or a false alarm), redacted, for the
 clinical lead to review before any of them joins the labelled examples in content/<lang>/risk/.
 
 `python -m bot risk export-labels` (an admin, audited) is the only way these words leave the database in bulk;
@@ -8,14 +8,16 @@ them, and a patient whose confirmed deletion is waiting (an alert was still open
 
 One row per message: an alert's `detail` holds the messages behind it (several when signals were grouped),
 each of which is one example; a message cut short by the detail's limit is left out. Each row carries the
-alert's level and category (what the bot raised), the verdict and the day it was resolved (clinic time).
+alert's level and category (what the bot raised), the verdict and the month it was resolved (clinic time).
 
-De-identification (`Scrubber`), in this order, each replaced by a placeholder:
+Redaction (`Scrubber`), in this order, each replaced by a placeholder. It is not de-identification: free text
+can name or describe someone in ways no list catches, so every line is reviewed before use.
 - e-mail addresses `[EMAIL]`, web addresses `[URL]` (with or without http, www or a path), @handles
   `[HANDLE]`;
 - the patient's own Telegram ids `[ID]`, then any other run of 7 or more digits (spaces, dots, dashes and
   brackets between them allowed) `[PHONE]`; shorter numbers (988, 741741, doses, times) stay;
 - the patient's alias and each word of it `[NAME]`;
+- the names of the clinic's counselors `[NAME]` (each word that is not a common word);
 - the names of the people in their safety plan `[NAME]`: every word of the steps that name people (people
   and places for distraction, people to ask for help, professionals) that is not a common word (`COMMON`),
   wherever it appears in the message, in any case and with or without accents. A plan step is free text, so
@@ -28,18 +30,26 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import undefer
 
-from bot.core.models import Escalation, EscalationStatus, Patient, SafetyPlan
+from bot.core.models import (
+    Consent,
+    Counselor,
+    Escalation,
+    EscalationStatus,
+    Patient,
+    PatientStatus,
+    SafetyPlan,
+)
 from bot.privacy.erasure import deferred_patients
 from bot.risk.escalation import DETAIL_LIMIT, DETAIL_SEPARATOR
 from bot.risk.safety_plan import Step
 
-COLUMNS = ("level", "category", "text", "outcome", "resolved_on")
+COLUMNS = ("level", "category", "text", "outcome", "resolved_month")
 CONTACT_STEPS = (Step.DISTRACTION, Step.HELP_PEOPLE, Step.PROFESSIONALS)  # the steps that name people
 
 NAME, PHONE, EMAIL, URL, HANDLE, ID = "[NAME]", "[PHONE]", "[EMAIL]", "[URL]", "[HANDLE]", "[ID]"
@@ -86,10 +96,10 @@ class LabelRow:
     category: str
     text: str
     outcome: str  # the verdict: real_concern or false_alarm
-    resolved_on: date
+    resolved_month: str  # "2026-12": the month only, not the day
 
     def tsv(self) -> str:
-        return "\t".join((self.level, self.category, self.text, self.outcome, self.resolved_on.isoformat()))
+        return "\t".join((self.level, self.category, self.text, self.outcome, self.resolved_month))
 
 
 @dataclass
@@ -97,7 +107,7 @@ class Labels:
     rows: list[LabelRow]
     alerts: int  # resolved alerts with a verdict and words behind them, whose messages are the rows
     without_verdict: int  # resolved alerts with words but no verdict (resolved before it was asked)
-    withheld: int  # alerts of patients whose confirmed deletion is waiting
+    withheld: int  # alerts of patients whose confirmed deletion is waiting, or who withdrew consent
 
 
 def _fold(text: str) -> str:
@@ -165,7 +175,7 @@ def _contact_texts(plan: SafetyPlan | None) -> list[str]:
 
 
 async def resolved_labels(session: AsyncSession, zone: ZoneInfo) -> Labels:
-    """Every resolved alert with a verdict and words behind it, as de-identified rows, oldest first; the
+    """Every resolved alert with a verdict and words behind it, as redacted rows, oldest first; the
     same message under the same verdict, level and category once."""
     resolved_with_words = (Escalation.status == EscalationStatus.RESOLVED) & Escalation.detail.is_not(None)
     without_verdict = await session.scalar(
@@ -175,35 +185,48 @@ async def resolved_labels(session: AsyncSession, zone: ZoneInfo) -> Labels:
         await session.execute(
             select(Escalation, Patient)
             .join(Patient, Patient.id == Escalation.patient_id)
+            .options(undefer(Patient.telegram_user_id))  # the scrubber takes it out of the words
             .where(resolved_with_words, Escalation.verdict.is_not(None))
             .order_by(Escalation.resolved_at, Escalation.id)
         )
     ).all()
     waiting = set(await deferred_patients(session))
-    kept = [(e, p) for e, p in found if p.id not in waiting]
+    # A patient who withdrew consent (a revoked agreement and none standing) is left out, as one whose erasure
+    # waits.
+    patient_ids = {p.id for _, p in found}
+    agreements: dict[int, bool] = {}  # patient id -> whether an agreement still stands
+    for patient_id, revoked_at in await session.execute(
+        select(Consent.patient_id, Consent.revoked_at).where(Consent.patient_id.in_(patient_ids))
+    ):
+        agreements[patient_id] = agreements.get(patient_id, False) or revoked_at is None
+    withdrew = {pid for pid, standing in agreements.items() if not standing}
+    withdrew |= {p.id for _, p in found if p.status is PatientStatus.CONSENT_REVOKED}
+    kept = [(e, p) for e, p in found if p.id not in waiting and p.id not in withdrew]
     plans = {
         plan.patient_id: plan
         for plan in await session.scalars(
             select(SafetyPlan).where(SafetyPlan.patient_id.in_({p.id for _, p in kept}))
         )
     }
+    counselors = list(await session.scalars(select(Counselor.name)))  # their names are taken out too
     scrubbers: dict[int, Scrubber] = {}
     rows: list[LabelRow] = []
     seen: set[tuple[str, ...]] = set()
     for escalation, patient in kept:
         if patient.id not in scrubbers:
             ids = (patient.telegram_user_id, patient.chat_id)
-            scrubbers[patient.id] = Scrubber(ids, patient.alias, _contact_texts(plans.get(patient.id)))
+            names = [*_contact_texts(plans.get(patient.id)), *counselors]
+            scrubbers[patient.id] = Scrubber(ids, patient.alias, names)
         assert escalation.detail is not None and escalation.verdict is not None
         assert escalation.resolved_at is not None
-        resolved_on = escalation.resolved_at.astimezone(zone).date()
+        resolved_month = escalation.resolved_at.astimezone(zone).strftime("%Y-%m")
         for message in messages_of(escalation.detail):
             row = LabelRow(
                 escalation.level,
                 escalation.category,
                 scrubbers[patient.id](message),
                 escalation.verdict,
-                resolved_on,
+                resolved_month,
             )
             key = (row.level, row.category, row.text, row.outcome)
             if row.text and key not in seen:

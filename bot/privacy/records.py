@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, String, Table, cast, false, or_, select
+from sqlalchemy import ColumnElement, Select, Table, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.models import AuditEvent, Base, Consent, Escalation, Invite, Patient
+from bot.core.models import AuditEvent, AuditPatient, Base, Consent, Escalation, Invite, Patient
 
 PATIENTS: Table = Patient.__table__  # type: ignore[assignment]
 
@@ -63,8 +63,9 @@ async def ids_of(session: AsyncSession, table: Table, patient_id: int) -> set[in
 
 
 async def linked_audit_events(session: AsyncSession, patient_id: int) -> list[AuditEvent]:
-    """Audit events that name the patient: done by them, done to them, or done to their consents, invites
-    or escalations, or with their id in the detail."""
+    """Audit events that name the patient: done by them, done to them, done to their consents, invites or
+    escalations, or naming them beside the subject (`AuditPatient`: a caseload page that showed them). An
+    event's detail never holds a patient's id (`bot.core.audit.record` refuses one)."""
     subjects: dict[str, set[int]] = {
         "consent": await ids_of(session, Consent.__table__, patient_id),  # type: ignore[arg-type]
         "invite": await ids_of(session, Invite.__table__, patient_id),  # type: ignore[arg-type]
@@ -73,21 +74,10 @@ async def linked_audit_events(session: AsyncSession, patient_id: int) -> list[Au
     conditions: list[ColumnElement[bool]] = [
         (AuditEvent.actor_type == "patient") & (AuditEvent.actor_id == patient_id),
         (AuditEvent.subject_type == "patient") & (AuditEvent.subject_id == patient_id),
-        # a detail such as {"patient_id": 12}: narrowed to the exact id below
-        cast(AuditEvent.detail, String).like(f'%"patient_id": {patient_id}%'),
+        AuditEvent.id.in_(select(AuditPatient.audit_event_id).where(AuditPatient.patient_id == patient_id)),
     ]
     for kind, ids in subjects.items():
         if ids:
             conditions.append((AuditEvent.subject_type == kind) & AuditEvent.subject_id.in_(ids))
     rows = await session.scalars(select(AuditEvent).where(or_(false(), *conditions)).order_by(AuditEvent.id))
-    return [event for event in rows if _names(event, patient_id, subjects)]
-
-
-def _names(event: AuditEvent, patient_id: int, subjects: dict[str, set[int]]) -> bool:
-    if event.actor_type == "patient" and event.actor_id == patient_id:
-        return True
-    if event.subject_type == "patient" and event.subject_id == patient_id:
-        return True
-    if event.subject_type in subjects and event.subject_id in subjects[event.subject_type]:
-        return True
-    return bool(event.detail) and event.detail.get("patient_id") == patient_id  # type: ignore[union-attr]
+    return list(rows)

@@ -445,6 +445,19 @@ async def unanswered_safety_checks(
     return await _unanswered(session, now - horizon, now - wait, lock=True)
 
 
+async def said_safe_since(session: AsyncSession, patient_id: int, since: datetime) -> bool:
+    """Whether the patient answered "I'm safe" (a button, or a typed yes) after `since`."""
+    events = await session.scalars(
+        select(AuditEvent).where(
+            AuditEvent.action == SAFETY_ANSWERED,
+            AuditEvent.subject_type == "patient",
+            AuditEvent.subject_id == patient_id,
+            AuditEvent.at > since,
+        )
+    )
+    return any((event.detail or {}).get("answer") == "safe" for event in events)
+
+
 async def awaiting_safety_answer(
     session: AsyncSession, patient_id: int, now: datetime, within: timedelta
 ) -> SafetyQuestion | None:

@@ -8,6 +8,10 @@ about.
 Every layer (lexicon phrases, context rules, the model) reads the normaliser's clauses, never the raw text:
 an invisible character or a look-alike letter inside a word ("k<zero-width space>ill", "kіll" with a
 Cyrillic і) is dealt with once, before any of them (bot.risk.normalize).
+
+Then the semantic layer (bot.risk.semantic) reads the meaning of what the rules did not page as imminent. It
+only ever raises: to imminent (a page) when it is confident, or to "are you safe right now?" (a question)
+when it worries; it never lowers a rule's level nor drops a rule's question (`_raise`).
 """
 
 from __future__ import annotations
@@ -17,9 +21,9 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from bot.risk.classifier import Classifier
 from bot.risk.levels import Category, Context, FollowUp, RiskLevel
 from bot.risk.lexicon import CompiledEntry, Lexicon, Phrase
+from bot.risk.semantic import MIN_WORDS, Layer, RulesSaid, Verdict, word_count
 from bot.risk.use import UseReader
 
 CLAUSE_MARK = "."  # between sentences in the text phrases are matched against; no phrase contains it
@@ -30,8 +34,6 @@ SUBSTANCE = frozenset({Category.RELAPSE, Category.USE_PLAN, Category.CRAVING})
 # Nor a self-harm disclosure: "carved his name into my thigh lol" is a laugh to cover it, not a joke. (Kitchen
 # accidents told with a laugh are `benign:` idioms: "cut my finger chopping onions lol".)
 NOT_A_JOKE = SUBSTANCE | {Category.SELF_HARM}
-# The model's guess needs words to go on: on "idk" or "yes i have" (a screener's answer) it is noise.
-MODEL_MIN_WORDS = 4
 
 
 @dataclass(frozen=True)
@@ -56,14 +58,19 @@ class Screening:
     categories: tuple[Category, ...] = ()
     matches: tuple[Match, ...] = ()
     follow_up: FollowUp | None = None
-    model: float | None = None  # the model's probability, when it (and not the rules) asked the question
+    semantic: Verdict | None = None  # what the semantic layer read, when it was asked
 
     @property
     def matched(self) -> list[str]:
         found = [m.describe() for m in self.matches]
-        if self.model is not None:
-            found.append(f"model: {self.model:.2f} that this is high or imminent")
+        if self.semantic is not None and self.semantic.raises is not None:
+            found.append(f"{self.semantic.describe()}: {self.semantic.raises}")
         return found
+
+    @property
+    def semantic_question(self) -> bool:
+        """The semantic layer, and nothing else, asks "are you safe right now?"."""
+        return self.semantic is not None and self.semantic.raises == "ask"
 
     def as_question(self) -> Screening:
         """The same signal, to be asked about rather than paged: where the words may be meant otherwise
@@ -74,11 +81,27 @@ class Screening:
         return Screening(RiskLevel.MODERATE, self.categories, self.matches, FollowUp.SAFETY_CHECK)
 
     def rules_only(self) -> Screening:
-        """Without the model's question, if it asked one: what the rules alone found."""
-        return self if self.model is None else replace(self, follow_up=None, model=None)
+        """What the rules alone found, without anything the semantic layer raised."""
+        return self if self.semantic is None else _summarise(list(self.matches))
+
+    def without_question(self) -> Screening:
+        """Without the semantic layer's question, if it asked one (its page stays): what is answered at once.
+        The question is asked after everything else the message answers (`bot.handlers.text`), and not
+        while a patient's "I'm safe" is recent (the cool-down)."""
+        return self.rules_only() if self.semantic_question else self
 
 
 NOTHING = Screening(RiskLevel.NONE)
+
+
+def rules_said(screening: Screening) -> RulesSaid:
+    """What the rules did with a message, for judging what the semantic layer adds to them."""
+    return RulesSaid(
+        paged=screening.level >= RiskLevel.HIGH,
+        imminent=screening.level is RiskLevel.IMMINENT,
+        asked=screening.level < RiskLevel.HIGH and screening.follow_up is not None,
+        softened=any(m.context for m in screening.matches),
+    )
 
 
 class PhraseIndex:
@@ -154,9 +177,9 @@ class _Text:
 
 
 class Detector:
-    def __init__(self, lexicon: Lexicon, classifier: Classifier | None = None) -> None:
+    def __init__(self, lexicon: Lexicon, layer: Layer | None = None) -> None:
         self.lexicon = lexicon
-        self.classifier = classifier
+        self.layer = layer
         self.use = UseReader(lexicon.normalizer)  # tiers a reported use (bot.risk.use)
         self._owner = {id(p): e for e in lexicon.entries for p in e.phrases}
         self._entries = PhraseIndex([p for e in lexicon.entries for p in e.phrases])
@@ -178,14 +201,14 @@ class Detector:
             for found in phrase.regex.finditer(words.joined)
         ]
         result = _summarise(matches)
-        if self.classifier is None or result.level >= RiskLevel.HIGH or result.follow_up is not None:
-            return result
-        if len(words.tokens) - len(clauses) + 1 < MODEL_MIN_WORDS or any(m.context for m in matches):
-            return result  # too short to guess from, or the rules saw the risk words and read them otherwise
-        probability = self.classifier.probability(clauses)
-        if probability < self.classifier.threshold:
-            return result
-        return replace(result, follow_up=FollowUp.SAFETY_CHECK, model=probability)
+        if self.layer is None or result.level is RiskLevel.IMMINENT or word_count(clauses) < MIN_WORDS:
+            return result  # nothing to raise, or too short for its meaning to be read
+        verdict = self.layer.verdict(clauses)
+        if verdict.raises is not None and self.use.withdrawal(text) is not None:
+            # Withdrawal or a missed dose has advice of its own (medical care and 911 where it can be deadly,
+            # the clinic for a dose): the layer's overdose page or question would answer it wrongly.
+            verdict = replace(verdict, raises=None)
+        return _raise(result, verdict)
 
     def _judge(self, compiled: CompiledEntry, phrase: Phrase, words: _Text, start: int, end: int) -> Match:
         entry = compiled.entry
@@ -310,6 +333,28 @@ def _summarise(matches: list[Match]) -> Screening:
         follow_up = FollowUp.SAFETY_CHECK
     ordered = tuple(sorted(matches, key=lambda m: (-m.level, -m.lexicon_level)))
     return Screening(level, categories, ordered, follow_up)
+
+
+def _raise(rules: Screening, verdict: Verdict) -> Screening:
+    """The decision rule: the layer's page makes the message imminent (with the layer's likeliest imminent
+    category, and the C-SSRS screener after a suicide one); its question is asked only when the rules
+    neither page nor ask already. Where a rule matched and its context read the words otherwise (negated, the
+    past, someone else's, a joke), the layer's page becomes that question: the rules saw the risk words and
+    explained them, and a guess does not page over that. Otherwise the rules' screening stands."""
+    if verdict.raises == "page" and any(m.context for m in rules.matches):
+        verdict = replace(verdict, raises="ask")
+    if verdict.raises == "page":
+        cssrs = verdict.category is Category.SUICIDE or rules.follow_up is FollowUp.CSSRS
+        return Screening(
+            RiskLevel.IMMINENT,
+            (verdict.category,),
+            rules.matches,
+            FollowUp.CSSRS if cssrs else None,
+            verdict,
+        )
+    if verdict.raises == "ask" and rules.level < RiskLevel.HIGH and rules.follow_up is None:
+        return replace(rules, follow_up=FollowUp.SAFETY_CHECK, semantic=verdict)
+    return replace(rules, semantic=replace(verdict, raises=None))
 
 
 def self_test(detector: Detector) -> list[str]:

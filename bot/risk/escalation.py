@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core import audit
@@ -86,13 +86,12 @@ async def record_signal(
     counts as."""
     if screening.level is RiskLevel.NONE:
         return RiskLevel.NONE
-    recent = await session.scalar(
-        select(func.count(RiskSignal.id)).where(
-            RiskSignal.patient_id == patient.id,
-            RiskSignal.level == RiskLevel.MODERATE.label,
-            RiskSignal.at > now - PATTERN_WINDOW,
+    levels = await session.scalars(  # levels are encrypted: counted here, not by the database
+        select(RiskSignal.level).where(
+            RiskSignal.patient_id == patient.id, RiskSignal.at > now - PATTERN_WINDOW
         )
     )
+    recent = sum(1 for level in levels if level == RiskLevel.MODERATE.label)
     session.add(
         RiskSignal(
             patient_id=patient.id,
@@ -102,7 +101,7 @@ async def record_signal(
             source=source,
         )
     )
-    return effective_level(screening, recent or 0, settings)
+    return effective_level(screening, recent, settings)
 
 
 def repage_gaps(level: RiskLevel, settings: Settings) -> tuple[float, ...]:
@@ -134,20 +133,20 @@ async def _open_in_window(
     session: AsyncSession, patient: Patient, category: Category, now: datetime, settings: Settings
 ) -> Escalation | None:
     """The patient's newest unresolved escalation of this category with a signal inside the grouping window,
-    locked against a re-page of the same escalation at the same moment (its stage)."""
+    locked against a re-page of the same escalation at the same moment (its stage). The category is
+    encrypted: the patient's few unresolved escalations in the window are read and compared here."""
     window = now - timedelta(hours=settings.escalation_group_hours)
-    return await session.scalar(
+    found = await session.scalars(
         select(Escalation)
         .where(
             Escalation.patient_id == patient.id,
-            Escalation.category == category.value,
             Escalation.status != EscalationStatus.RESOLVED,
             Escalation.last_signal_at > window,
         )
         .order_by(Escalation.id.desc())
-        .limit(1)
         .with_for_update()
     )
+    return next((e for e in found if e.category == category.value), None)
 
 
 async def add_detail(
@@ -262,19 +261,19 @@ async def recipients(
 
 
 async def due(session: AsyncSession, now: datetime) -> list[Escalation]:
-    """Open escalations never alerted, or unacknowledged and due for their next page."""
-    return list(
-        await session.scalars(
-            select(Escalation)
-            .where(
-                Escalation.status == EscalationStatus.OPEN,
-                Escalation.next_page_at.is_not(None),
-                Escalation.next_page_at <= now,
-            )
-            .order_by(Escalation.level.desc(), Escalation.id)
-            .with_for_update(skip_locked=True)  # several processes: each escalation is re-paged by one
+    """Open escalations never alerted, or unacknowledged and due for their next page, the most urgent
+    first (the level is encrypted: sorted here)."""
+    found = await session.scalars(
+        select(Escalation)
+        .where(
+            Escalation.status == EscalationStatus.OPEN,
+            Escalation.next_page_at.is_not(None),
+            Escalation.next_page_at <= now,
         )
+        .order_by(Escalation.id)
+        .with_for_update(skip_locked=True)  # several processes: each escalation is re-paged by one
     )
+    return sorted(found, key=lambda e: -RiskLevel.parse(e.level))
 
 
 def mark_paged(escalation: Escalation, now: datetime, settings: Settings) -> None:
@@ -297,6 +296,7 @@ def _by_counselor(
         actor_id=counselor.id,
         subject_type="escalation",
         subject_id=escalation_id,
+        patients=(),
         **detail,
     )
 

@@ -6,8 +6,9 @@ high is a miss; a high one screened imminent is found). A false alarm is a `none
 imminent, the levels that page a counselor.
 
 Not every miss goes unanswered: a message screened below its level may still be asked about (the C-SSRS
-screener, or "are you safe right now?", from a softened rule or the model). `reached` counts the high and
-imminent messages that were paged or asked about; `questions_on_none` the harmless ones asked about.
+screener, or "are you safe right now?", from a softened rule or the semantic layer). `paged` counts the high
+and imminent messages that page the care team, `reached` those paged or asked about; `questions_on_none`
+the harmless ones asked about.
 """
 
 from __future__ import annotations
@@ -53,6 +54,9 @@ class Outcome:
 class Evaluation:
     outcomes: list[Outcome] = field(default_factory=list)
     microseconds: list[float] = field(default_factory=list)
+    cpu_microseconds: list[float] = field(
+        default_factory=list
+    )  # this process's CPU time: less the machine's load
 
     def count(self, level: RiskLevel) -> int:
         return sum(1 for o in self.outcomes if o.item.level is level)
@@ -63,6 +67,13 @@ class Evaluation:
             return None
         found = sum(1 for o in self.outcomes if o.item.level is level and not o.missed)
         return found / total
+
+    def paged(self, level: RiskLevel) -> float | None:
+        """The share of messages labelled `level` that page the care team (screened high or imminent)."""
+        total = self.count(level)
+        if not total:
+            return None
+        return sum(1 for o in self.outcomes if o.item.level is level and o.result.level >= ALARM) / total
 
     def reached(self, level: RiskLevel) -> float | None:
         total = self.count(level)
@@ -90,6 +101,14 @@ class Evaluation:
     def median_microseconds(self) -> float:
         return statistics.median(self.microseconds) if self.microseconds else 0.0
 
+    @property
+    def p99_microseconds(self) -> float:
+        return _p99(self.microseconds)
+
+    @property
+    def cpu_p99_microseconds(self) -> float:
+        return _p99(self.cpu_microseconds)
+
     def summary(self) -> dict[str, object]:
         def rounded(value: float | None) -> float | None:
             return None if value is None else round(value, 4)
@@ -101,6 +120,9 @@ class Evaluation:
                 for level in (RiskLevel.IMMINENT, RiskLevel.HIGH, RiskLevel.MODERATE)
             },
             "counts": {level.label: self.count(level) for level in reversed(RiskLevel)},
+            "paged": {
+                level.label: rounded(self.paged(level)) for level in (RiskLevel.IMMINENT, RiskLevel.HIGH)
+            },
             "reached": {
                 level.label: rounded(self.reached(level)) for level in (RiskLevel.IMMINENT, RiskLevel.HIGH)
             },
@@ -109,14 +131,27 @@ class Evaluation:
             "false_alarms": sum(1 for o in self.outcomes if o.false_alarm),
             "missed": sum(1 for o in self.outcomes if o.missed),
             "median_us": round(self.median_microseconds, 1),
+            "p99_us": round(self.p99_microseconds, 1),
+            "cpu_p50_us": round(statistics.median(self.cpu_microseconds), 1)
+            if self.cpu_microseconds
+            else 0.0,
+            "cpu_p99_us": round(self.cpu_p99_microseconds, 1),
         }
+
+
+def _p99(values: list[float]) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
 
 
 def evaluate(detector: Detector, items: Iterable[Labelled]) -> Evaluation:
     evaluation = Evaluation()
     for item in items:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.thread_time()
         result = detector.screen(item.text)
         evaluation.microseconds.append((time.perf_counter() - started) * 1e6)
+        evaluation.cpu_microseconds.append((time.thread_time() - cpu) * 1e6)
         evaluation.outcomes.append(Outcome(item, result))
     return evaluation

@@ -11,6 +11,7 @@ the same normalisation as messages, so "don't" in the lexicon also finds "dont",
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -129,6 +130,9 @@ class Lexicon:
     humor: set[str] = field(default_factory=set)
     examples: list[tuple[str, str, Entry]] = field(default_factory=list)  # (text, where, entry)
     safe_examples: list[tuple[str, str]] = field(default_factory=list)  # (text, where)
+    source_digest: str = (
+        ""  # changes when any lexicon file's content does (a cache key of the semantic layer)
+    )
 
 
 class PatternError(ValueError):
@@ -352,7 +356,7 @@ def load_lexicon(root: Path, problems: list[str]) -> Lexicon | None:
     inputs = tuple(data.model_dump_json() for _, data, _ in files)
     done = _RECENT_COMPILES.get(inputs)
     compiler = _Compiler(normalizer, classes, done)
-    lexicon = Lexicon(normalizer)
+    lexicon = Lexicon(normalizer, source_digest=hashlib.sha256("\n".join(inputs).encode()).hexdigest())
 
     def compile_all(
         path: Path, node: yaml.Node, key: tuple[str | int, ...], sources: Iterable[str]

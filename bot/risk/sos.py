@@ -16,13 +16,11 @@ SOURCE = "sos"
 
 
 async def unanswered_request(session: AsyncSession, patient_id: int) -> Escalation | None:
-    """The patient's open, not yet acknowledged "tell my care team now" alert, if any."""
-    return await session.scalar(
+    """The patient's open, not yet acknowledged "tell my care team now" alert, if any (the category is
+    encrypted: the patient's open escalations, a handful, are read and compared here)."""
+    found = await session.scalars(
         select(Escalation)
-        .where(
-            Escalation.patient_id == patient_id,
-            Escalation.category == Category.PATIENT_REQUEST.value,
-            Escalation.status == EscalationStatus.OPEN,
-        )
-        .limit(1)
+        .where(Escalation.patient_id == patient_id, Escalation.status == EscalationStatus.OPEN)
+        .order_by(Escalation.id)
     )
+    return next((e for e in found if e.category == Category.PATIENT_REQUEST.value), None)

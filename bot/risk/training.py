@@ -1,54 +1,70 @@
-"""`python -m bot risk train`: fit the model beside the rules on the labelled examples in content/.
+"""The semantic layer for today's lexicon and labelled corpus: from the cache, or trained now.
 
-Needs scikit-learn (`pip install -e '.[train]'`); the bot itself only reads the weights this writes.
+`python -m bot risk train` calls `build_layer(..., retrain=True)`; `content check` (and so every bot start)
+calls it without: the head trained for the same examples, lexicon and encoder is read from the cache folder
+(or this process) in milliseconds, and trained (tens of seconds on two cores) only when there is none.
+The key covers the lexicon too, because the thresholds are chosen on what the layer adds to the rules.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from bot.risk.classifier import Classifier, features, fingerprint
-from bot.risk.labelled import Labelled
-from bot.risk.levels import RiskLevel
-from bot.risk.normalize import Normalizer
+from bot.risk import semantic
+from bot.risk.corpus import Example
+from bot.risk.detector import Detector, rules_said
+from bot.risk.lexicon import Lexicon
 
-# Chosen by leaving out one labelled set at a time: C=4 and features seen in at least two messages; the
-# threshold keeps questions on harmless messages the rules leave alone near 7% in that cross-validation.
-STRENGTH = 4.0
-MIN_MESSAGES = 2
-THRESHOLD = 0.6
+log = logging.getLogger(__name__)
 
-
-class TrainingUnavailable(RuntimeError):
-    pass
+SWITCH_ENV = "RISK_SEMANTIC_LAYER"  # `off`: the rules alone (to measure the layer's cost and worth)
 
 
-def train(
-    examples: Sequence[Labelled],
-    normalizer: Normalizer,
+def enabled() -> bool:
+    return os.environ.get(SWITCH_ENV, "on").strip().lower() not in ("off", "0", "false", "no")
+
+
+@dataclass(frozen=True)
+class Built:
+    layer: semantic.Layer
+    trained: bool  # False: read from the cache
+    seconds: float
+
+
+def key_of(examples: Sequence[Example], lexicon: Lexicon) -> str:
+    rows = [(e.level.label, e.category, e.text) for e in examples]
+    return semantic.fingerprint([*rows, ("lexicon", "", lexicon.source_digest)])
+
+
+def build_layer(
+    examples: Sequence[Example],
+    lexicon: Lexicon,
     *,
-    threshold: float = THRESHOLD,
-    strength: float = STRENGTH,
-    min_messages: int = MIN_MESSAGES,
-) -> Classifier:
-    try:
-        from sklearn.feature_extraction.text import TfidfVectorizer
-        from sklearn.linear_model import LogisticRegression
-    except ImportError:
-        raise TrainingUnavailable("training needs scikit-learn: pip install -e '.[train]'") from None
-    labels = [e.level >= RiskLevel.HIGH for e in examples]
-    if len(set(labels)) < 2:
-        raise ValueError("the examples need both high or imminent messages and others")
-    vectorizer = TfidfVectorizer(
-        analyzer=lambda text: features(normalizer.clauses(text)),
-        sublinear_tf=True,
-        min_df=min_messages,
-    )
-    matrix = vectorizer.fit_transform([e.text for e in examples])
-    model = LogisticRegression(C=strength, class_weight="balanced", max_iter=5000)
-    model.fit(matrix, labels)
-    weights = {
-        str(feature): (float(vectorizer.idf_[column]), float(model.coef_[0][column]))
-        for feature, column in vectorizer.vocabulary_.items()
-    }
-    return Classifier(weights, float(model.intercept_[0]), threshold, fingerprint(examples), len(examples))
+    retrain: bool = False,
+    encoder: semantic.Encoder | None = None,
+) -> Built:
+    started = time.perf_counter()
+    encoder = encoder or semantic.default_encoder()
+    key = key_of(examples, lexicon)
+    head = None if retrain else semantic.cached_head(key, encoder.name)
+    trained = head is None
+    if head is None:
+        log.info("event=risk.semantic_training examples=%s", len(examples))
+        rules = Detector(lexicon)
+        head = semantic.train_head(
+            [lexicon.normalizer.clauses(e.text) for e in examples],
+            [semantic.class_of(e.level, e.category) for e in examples],
+            [e.hard_negative for e in examples],
+            [rules_said(rules.screen(e.text)) for e in examples],
+            semantic.EmbeddingStore(encoder),
+            key,
+        )
+        semantic.remember(head)
+    seconds = time.perf_counter() - started
+    if trained:
+        log.info("event=risk.semantic_trained seconds=%.1f", seconds)
+    return Built(semantic.Layer(encoder, head), trained, seconds)

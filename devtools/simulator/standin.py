@@ -40,7 +40,11 @@ class TelegramStandIn:
         bot_first_name: str = "IOP Companion",
         rate_limit: RateLimit | None = None,
         token: str | None = None,
+        patience: float = 5.0,
     ) -> None:
+        """``patience``: how many seconds ``wait_for``, ``wait_for_call`` and ``wait_for_callback_answer``
+        wait when not given a ``timeout``."""
+        self.patience = patience
         self._world = World(bot_username, bot_first_name)
         self._updates = UpdateQueue()
         self._webhook = Webhook(self._updates)
@@ -194,7 +198,7 @@ class TelegramStandIn:
         chat_id: int,
         predicate: Predicate,
         *,
-        timeout: float = 5.0,  # noqa: ASYNC109 (public API: a deadline, not a cancel scope)
+        timeout: float | None = None,  # noqa: ASYNC109 (public API: a deadline, not a cancel scope)
         after: int = 0,
     ) -> BotMessage:
         """The first bot message in the chat at transcript index >= ``after`` that matches.
@@ -215,6 +219,7 @@ class TelegramStandIn:
         else:
             check = predicate
             description = getattr(predicate, "__name__", "predicate")
+        timeout = self.patience if timeout is None else timeout
         deadline = time.monotonic() + timeout
         while True:
             event = self._world.activity.current()
@@ -241,9 +246,10 @@ class TelegramStandIn:
         self,
         callback_query_id: str,
         *,
-        timeout: float = 5.0,  # noqa: ASYNC109 (public API)
+        timeout: float | None = None,  # noqa: ASYNC109 (public API)
     ) -> dict[str, Any]:
         """The parameters of the bot's answerCallbackQuery for that query (waits for it)."""
+        timeout = self.patience if timeout is None else timeout
         deadline = time.monotonic() + timeout
         while True:
             event = self._world.activity.current()
@@ -258,7 +264,7 @@ class TelegramStandIn:
         self,
         method: str,
         *,
-        timeout: float = 5.0,  # noqa: ASYNC109 (public API)
+        timeout: float | None = None,  # noqa: ASYNC109 (public API)
         after: int = 0,
         finished: bool = False,
     ) -> ApiCall:
@@ -268,6 +274,7 @@ class TelegramStandIn:
         that is now waiting); with ``finished=True`` once it has been answered.
         """
         wanted = method.lower()
+        timeout = self.patience if timeout is None else timeout
         deadline = time.monotonic() + timeout
         while True:
             event = self._gateway.calls_changed.current()

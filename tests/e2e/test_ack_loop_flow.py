@@ -52,7 +52,7 @@ async def test_acknowledging_tells_the_patient_who_saw_it(harness: BotHarness, l
     [escalation] = await _escalations(harness, patient_id)
     assert escalation.status is EscalationStatus.ACKNOWLEDGED
     [row] = await _told_rows(harness, escalation.id)
-    assert row.patient_id == patient_id
+    assert row.subject_patient_id == patient_id and row.patient_id is None  # sent in aftercare too
 
     # A second tap (someone else's copy, an old button) tells the patient nothing more.
     again = await harness.standin.tap_raw(counselor_user, alert.message_id, ack)

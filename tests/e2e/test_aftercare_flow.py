@@ -19,9 +19,12 @@ from bot.core.models import (
     AftercareStatus,
     CareFlag,
     Counselor,
+    Patient,
     PatientStatus,
     utcnow,
 )
+from bot.medcare import aftercare as aftercare_rules
+from bot.medcare.prompts import naloxone_replacement
 from bot.workspace import digests
 from devtools.simulator import BotMessage
 from tests.harness import BotHarness, CommandLine
@@ -204,3 +207,98 @@ async def test_without_opt_in_discharge_stays_as_today(harness: BotHarness, cli:
     query = await harness.standin.tap_raw(user, offer.message_id, offer.buttons()[0][1])
     answer = await harness.standin.wait_for_callback_answer(query)
     assert harness.part("input.button_expired") in answer.get("text", "")
+
+
+async def _in_aftercare(harness: BotHarness, cli: CommandLine, alias: str) -> tuple[int, int, int]:
+    """A counselor and a patient of theirs, discharged into aftercare (yes to the offer): (counselor's user,
+    patient's user, patient id)."""
+    counselor_user, counselor_id = await harness.link_counselor(f"Counselor {alias}")
+    user = harness.new_user_id()
+    patient_id = await harness.enroll(user, counselor_id, alias=alias)
+    done = await asyncio.to_thread(cli, "discharge", alias)
+    assert done.returncode == 0
+    offer = await harness.standin.wait_for(user, harness.part("aftercare.offer"), timeout=20)
+    await harness.tap(user, offer, harness.text("aftercare.yes_button"), harness.part("aftercare.accepted"))
+    return counselor_user, user, patient_id
+
+
+# The rules have no phrase for this; the semantic layer thinks it may be high or imminent
+# (`python -m bot risk check`).
+UNLISTED = "i keep thinking everyone would move on fine if i just vanished"
+
+
+async def test_what_only_the_semantic_layer_worries_about_is_asked_in_aftercare(
+    harness: BotHarness, cli: CommandLine
+) -> None:
+    counselor_user, user, _ = await _in_aftercare(harness, cli, "Brook")
+    mark = harness.standin.mark(user)
+    question = await harness.say(user, UNLISTED, harness.part("crisis.safety_check"))
+    replies = [m.text or "" for m in harness.standin.transcript(user)[mark:]]
+    assert not any(harness.part("aftercare.note") in text for text in replies)
+    await harness.tap(user, question, harness.text("crisis.not_safe_button"), "988")
+    await harness.standin.wait_for(
+        counselor_user, harness.part("escalation.alert", level=harness.text("escalation.levels.imminent"))
+    )
+
+
+async def test_the_crisis_path_in_aftercare_is_as_before(harness: BotHarness, cli: CommandLine) -> None:
+    """In aftercare: Acknowledge tells the patient who saw it; "Try an exercise" opens the exercises; the
+    reminder to replace naloxone is not one the outbox drops for a patient who is not active."""
+    counselor_user, user, patient_id = await _in_aftercare(harness, cli, "Vale")
+    # A use told in words: the team is flagged, and the reply offers an exercise, which opens.
+    told = await harness.say(user, "i had a few beers with friends last night", harness.part("use.told_flag"))
+    await harness.tap(user, told, harness.text("crisis.try_exercise_button"), harness.part("coping.menu"))
+    await harness.say(user, "im going to k1ll myself tonight", "988")
+    alert = await harness.standin.wait_for(
+        counselor_user,
+        harness.part("escalation.alert", level=harness.text("escalation.levels.imminent")),
+        timeout=20,
+    )
+    mark = harness.standin.mark(user)
+    ack = next(data for _, data in alert.buttons() if data.endswith(":ack"))
+    await harness.standin.tap(counselor_user, alert.message_id, ack)
+    await harness.standin.wait_for(
+        user, harness.text("escalation.patient_told", counselor="Counselor"), after=mark, timeout=20
+    )
+
+    patient = await harness.patient(user)
+    assert patient is not None
+    planned = naloxone_replacement(harness.runtime, patient, 1, utcnow())
+    assert (planned.patient_id, planned.subject_patient_id) == (None, patient_id)
+
+
+async def test_a_use_told_in_an_aftercare_check_in_reaches_the_care_team(
+    harness: BotHarness, cli: CommandLine
+) -> None:
+    harness.settings = harness.settings.model_copy(update={"scheduler_tick_seconds": 0.5})
+    await harness.restart()
+    counselor_user, user, patient_id = await _in_aftercare(harness, cli, "Reed")
+    craving = await _advance_to(harness, user, patient_id, 1)
+    mood = await harness.tap(user, craving, "3", harness.part("aftercare.ask.mood"))
+    use = await harness.tap(user, mood, "4", harness.part("aftercare.ask.use"))
+    connected = await harness.tap(
+        user, use, harness.text("checkin.buttons.yes"), harness.part("aftercare.ask.connected")
+    )
+    await harness.tap(user, connected, harness.text("aftercare.connected.yes"), harness.part("use.told_flag"))
+    await harness.standin.wait_for(counselor_user, harness.text("care.flag.use_reported", alias="Reed"))
+
+
+async def test_only_a_patient_in_the_program_with_consent_is_offered_aftercare(
+    harness: BotHarness, cli: CommandLine
+) -> None:
+    user = harness.new_user_id()
+    patient_id = await harness.enroll(user, alias="Moss")
+    async with db.transaction(harness.runtime.sessions) as session:  # withdrew consent (as /revoke leaves it)
+        await session.execute(
+            update(Patient).where(Patient.id == patient_id).values(status=PatientStatus.CONSENT_REVOKED)
+        )
+    mark = harness.standin.mark(user)
+    done = await asyncio.to_thread(cli, "discharge", "Moss")
+    assert done.returncode == 0 and "no offer of aftercare" in done.stderr
+    await harness.standin.wait_for(user, harness.part("discharge.goodbye"), after=mark, timeout=20)
+    async with harness.runtime.sessions() as session:
+        assert not await aftercare_rules.offer_open(
+            session, await session.get_one(Patient, patient_id), utcnow()
+        )
+    replies = [m.text or "" for m in harness.standin.transcript(user)[mark:]]
+    assert not any(harness.part("aftercare.offer") in text for text in replies)

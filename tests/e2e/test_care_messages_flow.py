@@ -17,6 +17,7 @@ from bot.core.models import (
     PatientGroup,
 )
 from bot.medcare.callbacks import CARE_MESSAGE_KIND
+from bot.risk import cssrs
 from tests.harness import BotHarness
 
 
@@ -120,3 +121,27 @@ async def test_a_message_to_a_schedule_group(harness: BotHarness) -> None:
     async with harness.runtime.sessions() as session:
         groups = list(await session.scalars(select(CareMessage.group_id)))
     assert groups == [group.id, group.id]
+
+
+async def test_a_screener_answer_is_never_taken_for_a_reply(harness: BotHarness) -> None:
+    """Reply tapped, then words that open the screener: the screener drops the reply being typed, and its
+    answers go to the screener (not to the counselor as a reply), even after Reply is tapped again."""
+    dana_user, dana_id = await harness.link_counselor("Dana")
+    river = harness.new_user_id()
+    await harness.enroll(river, dana_id, alias="River")
+    await harness.say(dana_user, "/message River How are you?", harness.part("messages.sent", alias="River"))
+    message = await harness.standin.wait_for(river, harness.part("messages.from_counselor", counselor="Dana"))
+    reply = harness.text("messages.reply_button")
+    await harness.tap(river, message, reply, harness.part("messages.type_reply", counselor="Dana"))
+
+    def question(step: cssrs.Question) -> str:
+        return harness.text(f"cssrs.questions.{step}").splitlines()[0]
+
+    permission = await harness.say(river, "i dont see a way forward", harness.text("cssrs.intro_ambiguous"))
+    await harness.tap(river, permission, harness.text("cssrs.ok_button"), question(cssrs.Question.WISH_DEAD))
+    await harness.tap(river, message, reply, harness.part("messages.type_reply", counselor="Dana"))
+    await harness.say(river, "no", question(cssrs.Question.THOUGHTS))
+    async with harness.runtime.sessions() as session:
+        assert list(await session.scalars(select(CareMessageReply))) == []
+    notices = [m for m in harness.standin.transcript(dana_user) if "River" in (m.text or "")]
+    assert not [m for m in notices if harness.part("messages.reply_notice", alias="River") in (m.text or "")]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.core.config import Settings
-from tests.harness import TEST_ENCRYPTION_KEY, BotHarness, until
+from tests.harness import PATIENCE, TEST_ENCRYPTION_KEY, BotHarness, until
 from tests.test_content_check import _plant
 
 
@@ -27,7 +27,7 @@ async def test_an_edit_reaching_for_secrets_is_refused_and_the_last_good_text_se
         await harness.say(stranger, "hello", welcome)
 
         _plant(content, marker)  # the reply every stranger gets now reads the key; other texts run `touch`
-        await until(lambda: harness.runtime.refused_fingerprint is not None, 10, "the edit looked at")
+        await until(lambda: harness.runtime.refused_fingerprint is not None, PATIENCE, "the edit looked at")
         later = harness.new_user_id()  # a stranger is answered once a day: a new one reads the text now
         await harness.say(later, "hello", welcome)
 

@@ -139,7 +139,7 @@ async def test_pauses_advance_by_themselves_and_typing_mid_exercise(
         )
         start = await harness.tap(user, grounding, "Quick test", harness.part("coping.rate_before"))
         first = await harness.tap(user, start, harness.text("coping.skip_button"), "First step")
-        second = await harness.standin.wait_for(user, "Second step", timeout=5)  # nobody tapped Next
+        second = await harness.standin.wait_for(user, "Second step")  # nobody tapped Next
         # The first step's buttons went when the second came.
         assert not next(
             m for m in harness.standin.transcript(user) if m.message_id == first.message_id
@@ -151,7 +151,7 @@ async def test_pauses_advance_by_themselves_and_typing_mid_exercise(
             harness.text("coping.next_button"),
             harness.text("coping.stop_button"),
         ]
-        await harness.standin.wait_for(user, "Last step", timeout=5)
+        await harness.standin.wait_for(user, "Last step")
         await harness.standin.wait_for(user, harness.part("coping.rate_after"))
         assert "· 2/3" in (second.text or "")
         # A typed rating works as well as a tap; a Next left on an old step is answered, and does nothing.

@@ -30,6 +30,7 @@ from bot.core.models import (
     utcnow,
 )
 from bot.handlers.base import URGENT_REPLY_KIND
+from bot.outbox import store as outbox
 from bot.schedule import rules as schedule
 from tests.e2e.test_crisis_flow import _escalations
 from tests.harness import BotHarness
@@ -50,7 +51,7 @@ async def _crisis_replies(harness: BotHarness, chat_id: int, after: int) -> list
             select(OutboxMessage)
             .where(
                 OutboxMessage.kind == URGENT_REPLY_KIND,
-                OutboxMessage.chat_id == chat_id,
+                outbox.to_chat(session, chat_id),
                 OutboxMessage.id > after,
             )
             .order_by(OutboxMessage.id)

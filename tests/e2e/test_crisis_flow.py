@@ -193,12 +193,13 @@ async def test_a_softened_overdose_signal_asks_if_the_patient_is_safe(harness: B
     assert [e.level for e in await _escalations(harness, patient_id)] == ["imminent"]
 
 
-# The rules have no phrase for this; the shipped model (content/risk_model.json) thinks it may be high or
-# imminent.
+# The rules have no phrase for this; the semantic layer thinks it may be high or imminent.
 UNLISTED = "i keep thinking everyone would move on fine if i just vanished"
 
 
-async def test_what_only_the_model_worries_about_is_asked_about_not_paged(harness: BotHarness) -> None:
+async def test_what_only_the_semantic_layer_worries_about_is_asked_about_not_paged(
+    harness: BotHarness,
+) -> None:
     primary_user, primary_id = await harness.link_counselor("Sam")
     patient_user = harness.new_user_id()
     patient_id = await harness.enroll(patient_user, primary_id)
@@ -216,7 +217,10 @@ async def test_what_only_the_model_worries_about_is_asked_about_not_paged(harnes
             list(await session.scalars(select(RiskSignal).where(RiskSignal.patient_id == patient_id))) == []
         )
 
-    # In a check-in, the answer is kept and the question comes after it.
+    # In a check-in, the answer is kept and the question comes after it (for another patient: this one said
+    # "I'm safe" just now, and the layer's questions wait a while after that: test_semantic_cooldown_flow).
+    patient_user = harness.new_user_id()
+    patient_id = await harness.enroll(patient_user, primary_id)
     craving = await harness.say(patient_user, "/checkin", harness.part("checkin.ask.craving"))
     triggers = await harness.tap(patient_user, craving, "3", harness.part("checkin.ask.triggers"))
     triggers = await _toggle(harness, patient_user, triggers, harness.text("checkin.buttons.triggers.other"))

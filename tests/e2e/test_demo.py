@@ -8,7 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
-from tests.harness import SHIPPED_CONTENT, load_content_once, part
+from tests.harness import SHIPPED_CONTENT, STARTUP, load_content_once, part
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -65,7 +65,7 @@ async def _start(tmp_path: Path) -> Session:
 
 async def test_demo_reaches_consent_and_setup_and_switches_chats(tmp_path: Path) -> None:
     demo = await _start(tmp_path)
-    await demo.expect(f"[#1] {_text('consent.accept_button')}")
+    await demo.expect(f"[#1] {_text('consent.accept_button')}", STARTUP)
     await demo.type("#1")
     await demo.expect(part("onboarding.ask_timezone"))
     await demo.type("#5")
@@ -92,7 +92,7 @@ async def test_demo_reaches_consent_and_setup_and_switches_chats(tmp_path: Path)
 
 async def test_demo_ends_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     demo = await _start(tmp_path)
-    await demo.expect(f"[#1] {_text('consent.accept_button')}")
+    await demo.expect(f"[#1] {_text('consent.accept_button')}", STARTUP)
     demo.process.send_signal(signal.SIGINT)
     await demo.expect("Demo ended.")
     assert await asyncio.wait_for(demo.process.wait(), 20) == 0
@@ -102,7 +102,7 @@ async def test_demo_ends_cleanly_on_ctrl_c(tmp_path: Path) -> None:
 async def test_demo_shows_the_messages_the_bot_edits(tmp_path: Path) -> None:
     """A tapped trigger gets a tick, an edit of the question's buttons: the demo prints it again."""
     demo = await _start(tmp_path)
-    await demo.expect(f"[#1] {_text('consent.accept_button')}")
+    await demo.expect(f"[#1] {_text('consent.accept_button')}", STARTUP)
     await demo.type("#1")
     await demo.expect(part("onboarding.ask_timezone"))
     await demo.type("#5")

@@ -93,7 +93,8 @@ async def test_erasing_zebediah_keeps_the_page_about_zebediah_r_and_each_digest_
     # Zebediah R writes crisis words; Bo's page cannot go out yet (Telegram fails for Bo's chat).
     harness.standin.inject("sendMessage", Fault.server_error(502), times=1000, chat_id=bo_user)
     await harness.say(zeb_r_user, CRISIS, "988")
-    page = await _outbox_row(harness, OutboxMessage.kind == PAGE_KIND, OutboxMessage.chat_id == bo_user)
+    to_bo = OutboxMessage.chat_ref.in_(harness.runtime.keyring.pseudonyms(bo_user))
+    page = await _outbox_row(harness, OutboxMessage.kind == PAGE_KIND, to_bo)
     assert page is not None and page.status is OutboxStatus.PENDING
     assert "Zebediah R" in page.payload["text"]
     # The day's digests: Sam's (Zebediah, Quill) is sent; Bo's (Zebediah R's alert) waits with the page.

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import struct
-import time
-from collections.abc import Callable
 from datetime import time as clock
 from pathlib import Path
 
 from bot.core.config import Settings
 from bot.core.models import CounselorRole
 from devtools.simulator import BotMessage
-from tests.harness import BotHarness
+from tests.harness import PATIENCE, BotHarness, until
 
 
 def _png_size(data: bytes) -> tuple[int, int]:
@@ -143,13 +140,6 @@ async def test_reload_refuses_a_broken_edit_and_keeps_serving(settings: Settings
         await harness.say(patient, "/help", "Here is what I can do:\n")
 
 
-async def _eventually(check: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"not within {timeout}s: {what}"
-        await asyncio.sleep(0.05)
-
-
 async def test_the_watcher_picks_up_edits_without_a_command(settings: Settings, tmp_path: Path) -> None:
     content = _copy_content(settings, tmp_path)
     module = content / "en" / "modules" / "box_breathing.yaml"
@@ -160,8 +150,8 @@ async def test_the_watcher_picks_up_edits_without_a_command(settings: Settings, 
         await harness.enroll(user)
         # A module with an unknown category is refused: the old title keeps being shown.
         module.write_text(original.replace("category: breathing", "category: yoga"), encoding="utf-8")
-        await _eventually(
-            lambda: harness.runtime.refused_fingerprint is not None, "the broken edit looked at", timeout=30
+        await until(
+            lambda: harness.runtime.refused_fingerprint is not None, PATIENCE, "the broken edit looked at"
         )
         menu = await harness.say(user, "/cope", harness.part("coping.menu"))
         breathing = await harness.tap(
@@ -176,7 +166,7 @@ async def test_the_watcher_picks_up_edits_without_a_command(settings: Settings, 
         module.write_text(
             original.replace(f"title: {box.title}", "title: Square breathing"), encoding="utf-8"
         )
-        await _eventually(lambda: harness.runtime.content is not good, "the fixed edit served", timeout=30)
+        await until(lambda: harness.runtime.content is not good, PATIENCE, "the fixed edit served")
         breathing = await harness.tap(
             user, menu, harness.text("coping.categories.breathing"), harness.part("coping.category_intro")
         )

@@ -25,7 +25,15 @@ from bot.enrollment.invites import issue_invite
 from bot.intake import grouped, polling
 from bot.runtime import Runtime
 from devtools.simulator import Fault, TelegramStandIn
-from tests.harness import TEST_TOKEN, TEST_WEBHOOK_SECRET, BotHarness, part, part_of
+from tests.harness import (
+    PATIENCE,
+    TEST_TOKEN,
+    TEST_WEBHOOK_SECRET,
+    BotHarness,
+    part,
+    part_of,
+    serving,
+)
 
 CRISIS = "I am going to kill myself tonight"
 HOUR = timedelta(hours=1)
@@ -287,7 +295,7 @@ async def test_a_429_for_one_chat_does_not_delay_another_chats_crisis_reply(harn
 
 @pytest.fixture
 async def standin() -> AsyncIterator[TelegramStandIn]:
-    async with TelegramStandIn(bot_username="clinic_bot") as running:
+    async with TelegramStandIn(bot_username="clinic_bot", patience=PATIENCE) as running:
         yield running
 
 
@@ -331,7 +339,8 @@ async def test_a_crash_right_after_a_fetch_loses_nothing(
     process = await start()
     try:
         await standin.send_text(counselor_user, f"/start {counselor_code}")
-        await standin.wait_for(counselor_user, "linked", timeout=30)
+        await serving(process, standin)
+        await standin.wait_for(counselor_user, "linked")
         patient_user = 7101
 
         async def answer(text: str, expect: str, *, tap: str | None = None) -> None:
@@ -366,8 +375,10 @@ async def test_a_crash_right_after_a_fetch_loses_nothing(
         await process.wait()
     standin.clear_faults()
 
+    calls = len(standin.calls)
     process = await start()
     try:
+        await serving(process, standin, after=calls)
         crisis_line = part_of(
             runtime.catalog, "crisis.imminent", overdose=False, plan_contacts="", promise=""
         )
@@ -397,9 +408,8 @@ async def until_async(condition: Callable[[], Awaitable[bool]], timeout: float, 
 
 async def _stored(runtime: Runtime, at_least: int) -> bool:
     async with runtime.sessions() as session:
-        stored = await session.scalar(
-            select(func.count()).where(InboxUpdate.chat_id >= 7101, InboxUpdate.chat_id <= 7132)
-        )
+        chats = [runtime.keyring.pseudonym(user) for user in range(7101, 7133)]  # as the inbox keys them
+        stored = await session.scalar(select(func.count()).where(InboxUpdate.chat_key.in_(chats)))
     return int(stored or 0) >= at_least + 1  # the /start of the patient, too
 
 

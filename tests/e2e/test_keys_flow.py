@@ -5,42 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 
 import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.careteam import flags
 from bot.careteam.notices import render_notice
 from bot.core import db
 from bot.core.models import OutboxMessage, OutboxStatus, Priority, utcnow
 from bot.outbox import store as outbox
-from devtools.simulator import TelegramStandIn
-from tests.harness import TEST_ENCRYPTION_KEY, TEST_TOKEN, BotHarness
+from tests.harness import TEST_ENCRYPTION_KEY, TEST_TOKEN, BotHarness, CommandLine, standin_in_thread
 from tests.records import add_patient
-
-
-async def _bot(env: dict[str, str], *args: str) -> tuple[int, str, str]:
-    """`python -m bot ...` in its own process; (exit code, stdout, stderr)."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        out, err = await asyncio.wait_for(process.communicate(), 60)
-    finally:
-        if process.returncode is None:  # still running: it did not refuse
-            process.kill()
-            await process.wait()
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
 
 
 def _notice(harness: BotHarness, chat_id: int, alias: str, key: str) -> outbox.Planned:
@@ -48,30 +25,39 @@ def _notice(harness: BotHarness, chat_id: int, alias: str, key: str) -> outbox.P
     return render_notice(harness.runtime, notice, key=key)
 
 
-async def test_run_refuses_a_key_that_cannot_read_the_database_in_one_line(
-    cli_env: dict[str, str], sessions: async_sessionmaker[AsyncSession]
+def test_run_refuses_a_key_that_cannot_read_the_database_in_one_line(
+    cli: CommandLine, database_url: str, engine: AsyncEngine
 ) -> None:
-    patient = await add_patient(sessions)
-    async with db.transaction(sessions) as session:
-        await outbox.enqueue(
-            session,
-            [outbox.Planned("kept", "notice", patient.chat_id, "written with the right key", utcnow())],
-        )
+    async def written_with_the_right_key() -> None:
+        keyed = db.make_engine(database_url, encryption_key=TEST_ENCRYPTION_KEY)
+        try:
+            sessions = db.make_sessionmaker(keyed)
+            patient = await add_patient(sessions)
+            async with db.transaction(sessions) as session:
+                planned = outbox.Planned(
+                    "kept", "notice", patient.chat_id, "written with the right key", utcnow()
+                )
+                await outbox.enqueue(session, [planned])
+        finally:
+            await keyed.dispose()
+
+    asyncio.run(written_with_the_right_key())
     wrong = Fernet.generate_key().decode()
-    async with TelegramStandIn() as standin:
-        env = {**cli_env, "BOT_TOKEN": TEST_TOKEN, "TELEGRAM_API_BASE_URL": standin.base_url}
-        code, out, err = await _bot({**env, "ENCRYPTION_KEY": wrong}, "run")
-        assert code == 2, err
-        [line] = err.strip().splitlines()
-        assert line.startswith("configuration error: ENCRYPTION_KEY:") and "outbox.payload" in line
+    with standin_in_thread() as standin:
+        result = cli(
+            "run", BOT_TOKEN=TEST_TOKEN, TELEGRAM_API_BASE_URL=standin.base_url, ENCRYPTION_KEY=wrong
+        )
+        assert result.returncode == 2, result.stderr
+        [line] = result.stderr.strip().splitlines()
+        assert line.startswith("configuration error: ENCRYPTION_KEY:") and "patients.telegram_user_id" in line
         assert "keys rotate" in line
         for secret in (wrong, TEST_ENCRYPTION_KEY, wrong[:12], TEST_ENCRYPTION_KEY[:12]):
-            assert secret not in out + err
+            assert secret not in result.stdout + result.stderr
         assert standin.calls == []  # refused before a word to Telegram
 
 
 async def test_an_outbox_row_no_key_can_read_is_set_aside_and_the_rest_is_sent(
-    harness: BotHarness, cli_env: dict[str, str], database_url: str, caplog: pytest.LogCaptureFixture
+    harness: BotHarness, cli: CommandLine, database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="bot.outbox.store")
     sam_user, _ = await harness.link_counselor("Sam")
@@ -101,9 +87,9 @@ async def test_an_outbox_row_no_key_can_read_is_set_aside_and_the_rest_is_sent(
             )
         ).one()
     assert status is OutboxStatus.UNREADABLE
-    code, out, err = await _bot(cli_env, "outbox", "stats")
-    assert code == 0, err
-    assert "unreadable\t1" in out.splitlines()
+    stats = await asyncio.to_thread(cli, "outbox", "stats")
+    assert stats.returncode == 0, stats.stderr
+    assert "unreadable\t1" in stats.stdout.splitlines()
 
     # Later batches go on, the row set aside is left alone, and a restart is not refused for it.
     await harness.restart()

@@ -1,7 +1,7 @@
 """Feedback from the care team (issue 19, item 5), through the stand-in: resolving an alert asks whether it
 was a real concern or a false alarm (then, for a real concern, how it was resolved), in the counselor's
 language; the verdict is kept with the alert, shown on it, and `risk export-labels` gives it to an admin with
-the patient's words, de-identified."""
+the patient's words, redacted."""
 
 from __future__ import annotations
 

@@ -131,7 +131,8 @@ async def test_a_phq9_sent_by_the_counselor_is_scored_and_shown_in_patient(harne
     assert (await harness.standin.wait_for_callback_answer(query)).get("text") == harness.text(
         "measures.stale"
     )
-    await harness.tap(user, difficulty, "Somewhat difficult", harness.part("measures.thanks"))
+    somewhat = _label(harness, "phq9", "difficulty", 1)
+    await harness.tap(user, difficulty, somewhat, harness.part("measures.thanks"))
     [measure] = await _measures(harness, patient.id)
     assert measure.status is MeasureStatus.COMPLETE and measure.scores == {"total": 11}
     assert measure.answers["difficulty"] == 1 and measure.source is MeasureSource.COUNSELOR
@@ -147,7 +148,11 @@ async def test_a_phq9_sent_by_the_counselor_is_scored_and_shown_in_patient(harne
     results = await harness.say(
         counselor_user, f"/patient {alias}", harness.part("measures_team.results", lines="")
     )
-    assert "PHQ-9" in (results.text or "") and "11/27 moderate, +5" in (results.text or "")
+    [band] = [b.label for b in phq9.scores[0].bands if b.min == 10]
+    score = harness.text(
+        "measures_team.score", label="", value=11, top=27, band=band, change="+5", flagged=False
+    )
+    assert "PHQ-9" in (results.text or "") and score in (results.text or "")
     assert "⚑" in (results.text or "")  # a rise of 5
     [chart] = [m for m in harness.standin.transcript(counselor_user)[mark:] if m.kind == "photo"]
     assert harness.text("measures_team.chart_title", alias=alias) in (chart.text or "")
@@ -181,19 +186,12 @@ async def test_item_9_starts_the_screener_at_once_and_nothing_else_is_asked(harn
         harness, user, first, "phq9", [(str(n), 0) for n in range(1, 9)], _item_text(harness, "phq9", "9")
     )
     mark = harness.standin.mark(user)
-    permission = await harness.tap(user, ninth, "Several days", harness.text("cssrs.intro_measure"))
+    several = _label(harness, "phq9", "9", 1)
+    permission = await harness.tap(user, ninth, several, harness.text("cssrs.intro_measure"))
     assert [label for label, _ in permission.buttons()] == [
         harness.text("cssrs.ok_button"),
         harness.text("cssrs.not_now_button"),
     ]
-    # Crisis first: no "how difficult", no GAD-7, no thanks over the screener.
-    after = harness.standin.transcript(user)[mark:]
-    assert not any(
-        _item_text(harness, "phq9", "difficulty") in (m.text or "")
-        or _item_text(harness, "gad7", "1") in (m.text or "")
-        or harness.part("measures.thanks") in (m.text or "")
-        for m in after
-    )
     phq, gad = await _measures(harness, patient.id)
     assert phq.status is MeasureStatus.COMPLETE and phq.safety_positive and phq.scores == {"total": 1}
     assert gad.status is MeasureStatus.OPEN and gad.answers == {}
@@ -210,11 +208,20 @@ async def test_item_9_starts_the_screener_at_once_and_nothing_else_is_asked(harn
     await harness.tap(
         user, permission, harness.text("cssrs.ok_button"), harness.text("cssrs.questions.wish_dead")
     )
+    # Crisis first: no "how difficult", no GAD-7, no thanks over the screener (read once the screener's first
+    # question has come, so that anything sent with or after the permission question is in the transcript).
+    after = harness.standin.transcript(user)[mark:]
+    assert not any(
+        _item_text(harness, "phq9", "difficulty") in (m.text or "")
+        or _item_text(harness, "gad7", "1") in (m.text or "")
+        or harness.part("measures.thanks") in (m.text or "")
+        for m in after
+    )
     # /patient says so.
     results = await harness.say(
         counselor_user, f"/patient {alias}", harness.part("measures_team.results", lines="")
     )
-    assert "⚠" in (results.text or "") and "Several days" in (results.text or "")
+    assert "⚠" in (results.text or "") and several in (results.text or "")
 
 
 async def test_a_bam_with_its_three_scores(harness: BotHarness) -> None:
@@ -262,11 +269,11 @@ async def test_offered_at_the_check_in_time_carried_on_after_a_restart_and_expir
     measures = await _measures(harness, patient.id)
     assert [m.instrument for m in measures] == ["phq9", "gad7"]
     assert all(m.scheduled_for == local.date() for m in measures)
-    second = await harness.tap(user, first, "Not at all", _item_text(harness, "phq9", "2"))
+    second = await harness.tap(user, first, _label(harness, "phq9", "1", 0), _item_text(harness, "phq9", "2"))
 
     # A restart loses nothing: the same question's buttons carry on.
     await harness.restart()
-    third = await harness.tap(user, second, "Not at all", _item_text(harness, "phq9", "3"))
+    third = await harness.tap(user, second, _label(harness, "phq9", "2", 0), _item_text(harness, "phq9", "3"))
     # Not offered twice the same day, however often the job runs.
     await measures_tick(harness.runtime)
     await measures_tick(harness.runtime)
@@ -398,4 +405,38 @@ async def test_mydata_includes_the_questionnaires(harness: BotHarness) -> None:
     )
     assert "measures" not in data["other_records"]
     page = (as_page.file_bytes or b"").decode()
-    assert harness.text("mydata.html.questionnaires", "es") in page and "total: 7" in page
+    phq9 = harness.runtime.measures.get("phq9", "es")
+    assert phq9 is not None
+    [total] = [score.name for score in phq9.scores if score.id == "total"]
+    assert harness.text("mydata.html.questionnaires", "es") in page and f"{total}: 7" in page
+    assert "total: 7" not in page  # the score's name in Spanish, not its id
+
+
+async def test_an_unreviewed_unofficial_translation_is_not_offered(harness: BotHarness) -> None:
+    """BAM's Spanish is unofficial and content/REVIEW.yaml has no review of it: a Spanish-speaking patient is
+    not offered it (PHQ-9 is), and /patient says so to the counselor."""
+    assert not _definition(harness, "bam", "es").official
+    assert not harness.runtime.measures.offered_in("bam", "es")
+    assert harness.runtime.measures.offered_in("bam", "en") and harness.runtime.measures.offered_in(
+        "phq9", "es"
+    )
+    counselor_user, _, _, patient = await _patient(harness, language="es")
+    await harness.stop()
+    local = datetime.now(UTC).astimezone(ZoneInfo("America/New_York"))
+    async with harness.runtime.sessions.begin() as session:
+        await session.execute(
+            update(Patient)
+            .where(Patient.id == patient.id)
+            .values(checkin_time=(local - timedelta(minutes=30)).time())
+        )
+    harness.settings = harness.settings.model_copy(
+        update={"measures": (("bam", 30), ("phq9", 14)), "measures_per_day": 3}
+    )
+    await harness.start()
+    await measures_tick(harness.runtime)
+    assert [m.instrument for m in await _measures(harness, patient.id)] == ["phq9"]
+    held_back = harness.text("measures_team.held_back", name="BAM", patient_language="es")
+    results = await harness.say(counselor_user, f"/patient {patient.alias}", held_back)
+    assert harness.text("measures_team.held_back", name="PHQ-9", patient_language="es") not in (
+        results.text or ""
+    )

@@ -5,9 +5,11 @@ and replaced after an overdose message."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import select, update
 
 from bot.core import db
@@ -130,7 +132,10 @@ async def test_the_patient_sets_up_reminders_and_two_missed_days_tell_the_counse
     assert "taken 0, missed 2" in (view.text or "")
 
 
-async def test_a_counselor_sets_reminders_and_ran_out_is_told_the_same_day(harness: BotHarness) -> None:
+async def test_a_counselor_sets_reminders_and_ran_out_is_told_the_same_day(
+    harness: BotHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot")
     counselor_user, counselor_id = await harness.link_counselor("Sam")
     user = harness.new_user_id()
     patient_id = await harness.enroll(user, counselor_id, alias="River")
@@ -161,6 +166,9 @@ async def test_a_counselor_sets_reminders_and_ran_out_is_told_the_same_day(harne
     menu = await harness.say(user, "/meds", harness.part("meds.current", daily=True, time=shown, medicine=""))
     await harness.tap(user, menu, harness.text("meds.stop_button"), harness.part("meds.stopped"))
     assert not (await _plan(harness, patient_id)).active
+    # The logs carry ids and event names: not the medicine, not the answer about a dose.
+    logged = " ".join(record.getMessage() for record in caplog.records).lower()
+    assert "methadone" not in logged and "ran_out" not in logged
 
 
 async def test_naloxone_at_home_shown_to_the_counselor_and_replaced_after_an_overdose(
@@ -177,8 +185,20 @@ async def test_naloxone_at_home_shown_to_the_counselor_and_replaced_after_an_ove
         user, asked, harness.text("naloxone.buttons.no"), harness.part("naloxone.where")
     )
     assert "prescription" in (where.text or "")
-    view = await harness.say(counselor_user, "/patient Lake", "Naloxone at home: no")
-    assert "answered" in (view.text or "")
+    # The view's naloxone line (its last): "no", with the day it was answered.
+    shown = harness.text(
+        "meds.counselor_view", alias="Lake", active=False, naloxone="no", naloxone_when="", replace_when=""
+    )
+    unanswered = harness.text(
+        "meds.counselor_view", alias="Lake", active=False, naloxone="", naloxone_when="", replace_when=""
+    )
+    naloxone_no = shown.splitlines()[-1].removesuffix(".")
+    assert naloxone_no != unanswered.splitlines()[-1].removesuffix(".")
+    view = await harness.say(counselor_user, "/patient Lake", naloxone_no)
+    answered_on = harness.text(
+        "meds.counselor_view", alias="Lake", active=False, naloxone="no", naloxone_when="@", replace_when=""
+    )
+    assert answered_on.splitlines()[-1].split("@")[0].removeprefix(naloxone_no).strip() in (view.text or "")
 
     # A crisis message about an overdose: the reply as always, and a reminder to replace naloxone a day later.
     before = utcnow()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bot.core.models import InviteKind
 from devtools.simulator import TelegramStandIn
-from tests.harness import TEST_TOKEN, BotHarness
+from tests.harness import PATIENCE, TEST_TOKEN, BotHarness, serving
 
 ENTRYPOINT = Path(__file__).resolve().parents[2] / "deploy" / "entrypoint.sh"
 
@@ -21,7 +21,7 @@ async def test_run_serves_any_bot_api_server_and_stops_on_sigterm(
     # The harness's own bot is only used to create people; the process under test talks to its own stand-in.
     counselor_id = await harness.add_counselor()
     code = await harness.invite(InviteKind.PATIENT, counselor_id)
-    async with TelegramStandIn(bot_username="clinic_bot") as other:
+    async with TelegramStandIn(bot_username="clinic_bot", patience=PATIENCE) as other:
         env = {
             **cli_env,
             "BOT_TOKEN": TEST_TOKEN,
@@ -39,9 +39,10 @@ async def test_run_serves_any_bot_api_server_and_stops_on_sigterm(
         )
         try:
             await other.send_text(7001, f"/start {code}")
-            consent = await other.wait_for(7001, harness.part("consent.screen"), timeout=30)
+            await serving(process, other)
+            consent = await other.wait_for(7001, harness.part("consent.screen"))
             await other.tap(7001, consent.message_id, "consent:accept")
-            await other.wait_for(7001, harness.part("onboarding.ask_timezone"), timeout=10)
+            await other.wait_for(7001, harness.part("onboarding.ask_timezone"))
         finally:
             process.send_signal(signal.SIGTERM)
             _, stderr = await asyncio.wait_for(process.communicate(), 30)
@@ -56,7 +57,7 @@ async def test_run_serves_any_bot_api_server_and_stops_on_sigterm(
 async def test_the_container_entrypoint_migrates_then_runs(cli_env: dict[str, str], tmp_path: Path) -> None:
     """deploy/entrypoint.sh (the Dockerfile's entrypoint) on a new database: schema first, then the bot."""
     database = tmp_path / "fresh.sqlite3"
-    async with TelegramStandIn(bot_username="clinic_bot") as other:
+    async with TelegramStandIn(bot_username="clinic_bot", patience=PATIENCE) as other:
         env = {
             **cli_env,
             "PYTHON": sys.executable,
@@ -74,7 +75,8 @@ async def test_the_container_entrypoint_migrates_then_runs(cli_env: dict[str, st
         )
         try:
             await other.send_text(7002, "hello")
-            await other.wait_for(7002, lambda message: True, timeout=30)  # a stranger's one polite line
+            await serving(process, other)  # once the migrations are done
+            await other.wait_for(7002, lambda message: True)  # a stranger's one polite line
         finally:
             process.send_signal(signal.SIGTERM)
             _, stderr = await asyncio.wait_for(process.communicate(), 30)

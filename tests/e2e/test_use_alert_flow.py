@@ -57,8 +57,12 @@ async def test_harmless_words_page_nobody(harness: BotHarness) -> None:
     _, counselor_id = await harness.link_counselor("Sam")
     user = harness.new_user_id()
     patient_id = await harness.enroll(user, counselor_id)
+    # (The semantic layer may ask "are you safe right now?" about "drank a lot": a question, never a page.)
+    answers = (harness.text("input.not_understood"), harness.part("crisis.safety_check"))
     for text in HARMLESS:
-        await harness.say(user, text, harness.text("input.not_understood"))
+        mark = harness.standin.mark(user)
+        await harness.standin.send_text(user, text)
+        await harness.standin.wait_for(user, lambda m: any(a in (m.text or "") for a in answers), after=mark)
     assert await _escalations(harness, patient_id) == []
     assert await _flags(harness, patient_id) == []
     assert await _pages(harness) == 0

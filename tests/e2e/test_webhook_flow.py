@@ -7,7 +7,6 @@ import itertools
 import json
 import logging
 import socket
-import sys
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,8 +16,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.core.config import Settings
-from devtools.simulator import Fault, TelegramStandIn
-from tests.harness import TEST_TOKEN, TEST_WEBHOOK_SECRET, BotHarness, CommandLine
+from devtools.simulator import Fault
+from tests.harness import TEST_TOKEN, TEST_WEBHOOK_SECRET, BotHarness, CommandLine, standin_in_thread
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
@@ -212,24 +211,20 @@ async def test_stopping_finishes_the_update_under_way(hooked: BotHarness) -> Non
     await hooked.start()  # the fixture stops it again
 
 
-async def test_a_taken_port_is_one_clear_error(cli_env: dict[str, str], engine: AsyncEngine) -> None:
-    with socket.socket() as taken:
+def test_a_taken_port_is_one_clear_error(cli: CommandLine, engine: AsyncEngine) -> None:
+    with socket.socket() as taken, standin_in_thread() as tg:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        async with TelegramStandIn() as tg:
-            env = {
-                **cli_env,
-                "BOT_TOKEN": TEST_TOKEN,
-                "TELEGRAM_API_BASE_URL": tg.base_url,
-                "WEBHOOK_URL": f"http://127.0.0.1:{port}/telegram",
-                "WEBHOOK_SECRET": TEST_WEBHOOK_SECRET,
-                "WEBHOOK_PORT": str(port),
-            }
-            process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot", "run", "--webhook", env=env, stderr=asyncio.subprocess.PIPE
-            )
-            _, stderr = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode == 1
-    assert f"error: cannot listen on 127.0.0.1:{port}" in stderr.decode()
-    assert "Traceback" not in stderr.decode()
+        result = cli(
+            "run",
+            "--webhook",
+            BOT_TOKEN=TEST_TOKEN,
+            TELEGRAM_API_BASE_URL=tg.base_url,
+            WEBHOOK_URL=f"http://127.0.0.1:{port}/telegram",
+            WEBHOOK_SECRET=TEST_WEBHOOK_SECRET,
+            WEBHOOK_PORT=str(port),
+        )
+    assert result.returncode == 1
+    assert f"error: cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -566,7 +566,8 @@ async def test_rate_limit_per_chat_and_global() -> None:
                 await ptb_bot.send_message(USER, "flood")
             assert await ptb_bot.send_chat_action(USER, "typing")  # not a send
 
-    limit = RateLimit(global_per_s=5, global_burst=5, per_chat_per_s=100, burst=100)
+    # Five at once, then one every two seconds: the seven sends below take far less than that.
+    limit = RateLimit(global_per_s=0.5, global_burst=5, per_chat_per_s=100, burst=100)
     async with TelegramStandIn(rate_limit=limit) as sim, httpx.AsyncClient(trust_env=False) as client:
         for user in range(1, 8):
             await sim.send_text(user, "hi")
