@@ -45,7 +45,7 @@ class StubLayer(semantic.Layer):
         self.given = semantic.Verdict(0.9 if raises == "page" else 0.1, 0.9, category, raises)
         self.calls = 0
 
-    def verdict(self, clauses: Sequence[Sequence[str]]) -> semantic.Verdict:
+    def verdict(self, clauses: Sequence[Sequence[str]], hints: Sequence[str] = ()) -> semantic.Verdict:
         self.calls += 1
         return self.given
 
@@ -246,3 +246,17 @@ def test_the_embeddings_are_kept_so_a_retrain_encodes_only_new_messages(tmp_path
     assert encoder.calls == 1 and np.allclose(first[::-1], again)
     semantic.EmbeddingStore(encoder, tmp_path).embed(["one two", "five six"])
     assert encoder.calls == 2
+
+
+def test_a_batch_is_screened_as_each_message_alone_with_one_encoder_call(lexicon: Lexicon) -> None:
+    texts = ["bridge tonight", "i want to kill myself tonight", "ok", "the bridge near my place tonight"]
+    alone = Detector(lexicon, semantic.Layer(WordHashEncoder(), _fixed_head("imminent/suicide")))
+    one_by_one = [alone.screen(text) for text in texts]
+    encoder = WordHashEncoder()
+    batch = Detector(lexicon, semantic.Layer(encoder, _fixed_head("imminent/suicide")))
+    assert batch.screen_many(texts) == one_by_one
+    assert encoder.calls == 1  # the two messages the layer reads, in one call
+    levels = [s.level for s in one_by_one]
+    assert levels == [RiskLevel.NONE, RiskLevel.IMMINENT, RiskLevel.NONE, RiskLevel.IMMINENT]
+    batch.screen("the bridge near my place tonight")  # read a moment ago: not encoded again
+    assert encoder.calls == 1

