@@ -413,9 +413,11 @@ class Head:
     def probabilities(
         self, vector: Matrix, clauses: Sequence[Sequence[str]], hints: Sequence[str] = ()
     ) -> NDArray[np.float64]:
-        wording = Sparse.of([self.vocabulary.row(features(clauses, hints))])
-        scores: NDArray[np.float64] = self.weights.scores(vector.reshape(1, -1), wording)[0]
-        return scores
+        columns, values = self.vocabulary.row(features(clauses, hints))
+        weights = self.weights
+        scores = vector.reshape(-1).astype(np.float64) @ weights.dense + values @ weights.sparse[columns]
+        scores += weights.bias
+        return _softmax(scores.reshape(1, -1))[0]  # (as Weights.scores, without its batch bookkeeping)
 
     @functools.cached_property
     def _imminent(self) -> NDArray[np.bool_]:
