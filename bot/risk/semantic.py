@@ -415,9 +415,10 @@ class Head:
     ) -> NDArray[np.float64]:
         columns, values = self.vocabulary.row(features(clauses, hints))
         weights = self.weights
-        scores = vector.reshape(-1).astype(np.float64) @ weights.dense + values @ weights.sparse[columns]
-        scores += weights.bias
-        return _softmax(scores.reshape(1, -1))[0]  # (as Weights.scores, without its batch bookkeeping)
+        scores: NDArray[np.float64] = vector.reshape(-1).astype(np.float64) @ weights.dense
+        scores += values @ weights.sparse[columns] + weights.bias
+        probabilities: NDArray[np.float64] = _softmax(scores.reshape(1, -1))[0]
+        return probabilities  # (as Weights.scores, without its batch bookkeeping)
 
     @functools.cached_property
     def _imminent(self) -> NDArray[np.bool_]:
