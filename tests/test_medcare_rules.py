@@ -26,8 +26,19 @@ from bot.core.models import (
     utcnow,
 )
 from bot.medcare import aftercare, medication, messages, naloxone
-from bot.medcare.callbacks import DOSE, MED, TYPING, DoseButton, MedButton, TypingMed, TypingReply
+from bot.medcare.callbacks import (
+    DOSE,
+    MED,
+    TYPING,
+    TYPING_REPLY,
+    TYPING_UNTIMED,
+    DoseButton,
+    MedButton,
+    TypingMed,
+    TypingReply,
+)
 from bot.privacy.discharge import ACTION
+from bot.risk.use import Tier
 from bot.workspace import aftercare as digest_rows
 from tests.records import add_counselor, add_patient, assign
 
@@ -178,10 +189,15 @@ def test_button_data_and_typing_states_read_back() -> None:
     assert DOSE.parse(DOSE.pack(DoseButton(7, DoseStatus.RAN_OUT))) == DoseButton(7, DoseStatus.RAN_OUT)
     assert DOSE.parse("dose:7:asked") is None and DOSE.parse("dose:0:taken") is None
     assert MED.parse(MED.pack(MedButton("time", "0930"))) == MedButton("time", "0930")
-    assert TYPING.parse("med_time") == TypingMed("time")
-    assert TYPING.parse("reply:12") == TypingReply(12)
+    asked = datetime(2026, 12, 7, 13, 5, 9, tzinfo=UTC)
+    assert TYPING.parse("med_time@1796648709") == TypingMed("time", asked)
+    assert TYPING.parse(TYPING_REPLY.pack(TypingReply(12, asked))) == TypingReply(12, asked)
+    assert len(TYPING_REPLY.pack(TypingReply(2**31 - 1, asked))) <= 32  # Patient.onboarding_step's size
+    for untimed in ("med_time", "reply:12"):  # written before typed answers had a time: never an answer
+        assert TYPING.parse(untimed) is None and TYPING_UNTIMED.fullmatch(untimed)
     for other in ("timezone", "checkin_time", "language", None):  # /settings' and set-up's steps
         assert TYPING.parse(other) is None
+        assert other is None or not TYPING_UNTIMED.fullmatch(other)
 
 
 # ---- aftercare ---------------------------------------------------------------------------------------------
