@@ -286,6 +286,30 @@ async def test_aftercare_check_ins_open_close_and_end(sessions: Sessions) -> Non
             aftercare.answer(opened, patient.id + 1, Q.CRAVING, "3", week[1])
         assert aftercare.answer(opened, patient.id, Q.CRAVING, "3", week[1]) is Q.MOOD
         assert aftercare.answer(opened, patient.id, Q.MOOD, "skip", week[1]) is Q.USE
+        # What was used and how, only after a "yes", as in the daily check-in (bot.risk.use tiers it).
+        assert aftercare.answer(opened, patient.id, Q.USE, "yes", week[1]) is Q.USE_WHAT
+        with pytest.raises(aftercare.Invalid):
+            aftercare.answer(opened, patient.id, Q.USE_WHAT, "chocolate", week[1])
+        assert aftercare.answer(opened, patient.id, Q.USE_WHAT, "stimulant", week[1]) is Q.USE_HOW
+        assert not aftercare.use_settled(opened, Q.USE_WHAT, Q.USE_HOW)  # "alone?" could still make it high
+        assert aftercare.answer(opened, patient.id, Q.USE_HOW, "alone", week[1]) is Q.CONNECTED
+        assert aftercare.use_settled(opened, Q.USE_HOW, Q.CONNECTED)
+        report = aftercare.use_report(opened)
+        assert report is not None and report.alone and report.tier is Tier.HIGH
+        opened.step, opened.use_report, opened.used = Q.USE.value, None, None
+        assert aftercare.answer(opened, patient.id, Q.USE, "no", week[1]) is Q.CONNECTED  # no: not asked
+        opened.step = Q.USE.value
+        assert aftercare.answer(opened, patient.id, Q.USE, "yes", week[1]) is Q.USE_WHAT
+        assert aftercare.answer(opened, patient.id, Q.USE_WHAT, "opioid", week[1]) is Q.CONNECTED
+        assert aftercare.use_settled(opened, Q.USE_WHAT, Q.CONNECTED)
+        opened.step = Q.USE_WHAT.value
+        assert aftercare.answer(opened, patient.id, Q.USE_WHAT, "skip", week[1]) is Q.CONNECTED
+        opened.use_report = None  # skipped: not known what was used, which counts as high
+        assert aftercare.use_settled(opened, Q.USE_WHAT, Q.CONNECTED) and aftercare.use_report(opened) is None
+        opened.step, opened.skipped = Q.MOOD.value, ["mood"]  # back where the rest of this test goes on
+        opened.used = None
+        assert aftercare.answer(opened, patient.id, Q.MOOD, "skip", week[1]) is Q.USE
+        opened.skipped = ["mood"]
         # Left unfinished: closed as partial after the window.
         assert await aftercare.close_expired(session, week[1] + aftercare.WINDOW - timedelta(seconds=1)) == []
         [closed] = await aftercare.close_expired(session, week[1] + aftercare.WINDOW)

@@ -229,14 +229,14 @@ class AftercareChoice:
 
 AFTERCARE_CHOICE = Codec("after:{choice}", AftercareChoice, choice=choice(*OFFER_CHOICES))
 
-AFTERCARE_FIELDS = ("craving", "mood", "use", "connected")
+AFTERCARE_FIELDS = ("craving", "mood", "use", "use_what", "use_how", "connected")
 
 
 @dataclass(frozen=True)
 class AftercareAnswer:
     checkin_id: int
     field: str
-    value: str  # a number, "yes"/"no", "not_yet"/"help", or "skip"
+    value: str  # a number, "yes"/"no", a substance, "alone"/"injected"/"neither", "not_yet"/"help", or "skip"
 
 
 AFTERCARE_ANSWER = Codec(
@@ -244,7 +244,7 @@ AFTERCARE_ANSWER = Codec(
     AftercareAnswer,
     checkin_id=ID,
     field=choice(*AFTERCARE_FIELDS),
-    value=word(r"[a-z0-9_]{1,8}"),
+    value=word(r"[a-z0-9_]{1,10}"),
 )
 
 
