@@ -85,9 +85,7 @@ async def _agreed_to_the_old_version(
     user = harness.new_user_id()
     patient_id = await harness.enroll(user, counselor_id, language=language)
     async with db.transaction(harness.runtime.sessions) as session:
-        await session.execute(
-            update(Consent).where(Consent.patient_id == patient_id).values(version=version)
-        )
+        await session.execute(update(Consent).where(Consent.patient_id == patient_id).values(version=version))
     return user, patient_id
 
 
