@@ -290,6 +290,26 @@ async def asking_about_use(session: AsyncSession, patient_id: int, now: datetime
     return None
 
 
+async def use_unanswered(session: AsyncSession, now: datetime, wait: timedelta) -> list[AftercareCheckIn]:
+    """Open check-ins where the patient said they used and then left "What did you use?" or "Were you alone?"
+    unanswered for `wait`: the care team must not wait for an answer that may never come (as in the daily
+    check-in: bot.checkin.rules.use_unanswered)."""
+    found = await session.scalars(
+        select(AftercareCheckIn)
+        .where(AftercareCheckIn.status == AftercareStatus.OPEN, AftercareCheckIn.answered_at <= now - wait)
+        .with_for_update(skip_locked=True)
+    )
+    asked = {q.value for q in USE_QUESTIONS}
+    return [row for row in found if row.used is True and row.step in asked]  # `used`, `step`: encrypted
+
+
+def give_up_on_use_answer(row: AftercareCheckIn, now: datetime) -> None:
+    """The use question left unanswered (see `use_unanswered`) counts as skipped; the check-in moves on."""
+    question = Question(row.step or Question.USE_WHAT)
+    row.skipped = [*(row.skipped or []), question.value]
+    _move_on(row, question, now)
+
+
 async def close_expired(session: AsyncSession, now: datetime) -> list[AftercareCheckIn]:
     due = list(
         await session.scalars(

@@ -13,17 +13,20 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 
+from bot.checkin.jobs import USE_ANSWER_WAIT
 from bot.core import db
 from bot.core.models import (
     AftercareCheckIn,
     AftercareStatus,
     CareFlag,
     Counselor,
+    Escalation,
     Patient,
     PatientStatus,
     utcnow,
 )
 from bot.medcare import aftercare as aftercare_rules
+from bot.medcare.jobs import aftercare_tick
 from bot.medcare.prompts import naloxone_replacement
 from bot.workspace import digests
 from devtools.simulator import BotMessage
@@ -316,6 +319,47 @@ async def test_a_use_told_in_an_aftercare_check_in_is_told_as_in_the_daily_check
         {"substances": ["opioid"], "alone": False, "injected": False},
         {"substances": ["alcohol"], "alone": False, "injected": False},
     )
+
+
+async def test_a_yes_left_without_what_in_aftercare_is_told_as_high(
+    harness: BotHarness, cli: CommandLine
+) -> None:
+    """As in the daily check-in: a "yes" to use with "What did you use?" left unanswered is told to the care
+    team after `USE_ANSWER_WAIT` as a page (not knowing what was used counts as high), once; the check-in
+    moves past the question."""
+    harness.settings = harness.settings.model_copy(update={"scheduler_tick_seconds": 0.5})
+    await harness.restart()
+    counselor_user, user, patient_id = await _in_aftercare(harness, cli, "Wren")
+    craving = await _advance_to(harness, user, patient_id, 1)
+    skip = harness.text("checkin.buttons.skip")
+    mood = await harness.tap(user, craving, skip, harness.part("aftercare.ask.mood"))
+    use = await harness.tap(user, mood, skip, harness.part("aftercare.ask.use"))
+    await harness.tap(user, use, harness.text("checkin.buttons.yes"), harness.part("aftercare.ask.use_what"))
+
+    await aftercare_tick(harness.runtime)  # not yet: the patient may still answer
+    assert await _escalations(harness, patient_id) == []
+    long_ago = utcnow() - USE_ANSWER_WAIT - timedelta(seconds=1)
+    async with db.transaction(harness.runtime.sessions) as session:
+        await session.execute(
+            update(AftercareCheckIn)
+            .where(AftercareCheckIn.patient_id == patient_id)
+            .values(answered_at=long_ago)
+        )
+    await aftercare_tick(harness.runtime)
+    await aftercare_tick(harness.runtime)  # told once
+    await harness.standin.wait_for(
+        counselor_user, harness.part("escalation.alert", level=harness.text("escalation.levels.high"))
+    )
+    [source] = await _escalations(harness, patient_id)
+    assert source == "aftercare"
+    row = (await _rows(harness, patient_id))[0]
+    assert (row.step, row.skipped) == ("connected", ["craving", "mood", "use_what"])
+
+
+async def _escalations(harness: BotHarness, patient_id: int) -> list[str]:
+    async with harness.runtime.sessions() as session:
+        found = await session.scalars(select(Escalation.source).where(Escalation.patient_id == patient_id))
+        return list(found)
 
 
 async def test_only_a_patient_in_the_program_with_consent_is_offered_aftercare(
