@@ -143,7 +143,9 @@ def aftercare_question(runtime: Runtime, language: str, row: AftercareCheckIn) -
         return AFTERCARE_ANSWER.pack(AftercareAnswer(row.id, step.value, value))
 
     skip = runtime.text("checkin.buttons.skip", language)
-    text = runtime.text(f"aftercare.ask.{step.value}", language)
+    # What was used and how: the daily check-in's own questions, word for word.
+    asked = "checkin" if step in aftercare.USE_QUESTIONS else "aftercare"
+    text = runtime.text(f"{asked}.ask.{step.value}", language)
     if step is aftercare.Question.CRAVING:
         return text, scale_rows(data, *aftercare.CRAVING_RANGE, skip)
     if step is aftercare.Question.MOOD:

@@ -283,7 +283,7 @@ async def test_a_use_told_in_an_aftercare_check_in_is_told_as_in_the_daily_check
     mood = await harness.tap(user, craving, "3", harness.part("aftercare.ask.mood"))
     use = await harness.tap(user, mood, "4", harness.part("aftercare.ask.use"))
     what = await harness.tap(
-        user, use, harness.text("checkin.buttons.yes"), harness.part("aftercare.ask.use_what")
+        user, use, harness.text("checkin.buttons.yes"), harness.part("checkin.ask.use_what")
     )
     assert [label for label, _ in what.buttons()][:2] == [
         harness.text("checkin.buttons.use_what.opioid"),
@@ -308,8 +308,8 @@ async def test_a_use_told_in_an_aftercare_check_in_is_told_as_in_the_daily_check
     skip = harness.text("checkin.buttons.skip")
     mood = await harness.tap(user, craving, skip, harness.part("aftercare.ask.mood"))
     use = await harness.tap(user, mood, skip, harness.part("aftercare.ask.use"))
-    await harness.tap(user, use, harness.text("checkin.buttons.yes"), harness.part("aftercare.ask.use_what"))
-    how = await harness.say(user, "a few beers", harness.part("aftercare.ask.use_how"))
+    await harness.tap(user, use, harness.text("checkin.buttons.yes"), harness.part("checkin.ask.use_what"))
+    how = await harness.say(user, "a few beers", harness.part("checkin.ask.use_how"))
     await harness.tap(
         user, how, harness.text("checkin.buttons.use_how.neither"), harness.part("aftercare.ask.connected")
     )
@@ -334,7 +334,7 @@ async def test_a_yes_left_without_what_in_aftercare_is_told_as_high(
     skip = harness.text("checkin.buttons.skip")
     mood = await harness.tap(user, craving, skip, harness.part("aftercare.ask.mood"))
     use = await harness.tap(user, mood, skip, harness.part("aftercare.ask.use"))
-    await harness.tap(user, use, harness.text("checkin.buttons.yes"), harness.part("aftercare.ask.use_what"))
+    await harness.tap(user, use, harness.text("checkin.buttons.yes"), harness.part("checkin.ask.use_what"))
 
     await aftercare_tick(harness.runtime)  # not yet: the patient may still answer
     assert await _escalations(harness, patient_id) == []
