@@ -261,8 +261,7 @@ def _asked(row: AftercareCheckIn, question: Question) -> bool:
     if question is Question.USE_WHAT:
         return row.used is True
     if question is Question.USE_HOW:
-        report = use_report(row)
-        return row.used is True and report is not None and report.needs_how
+        return use.asks_how(row.used, use_report(row))
     return True
 
 
