@@ -194,3 +194,35 @@ async def test_what_was_typed_about_a_paged_use_is_behind_show_details(harness: 
     mark = harness.standin.mark(counselor_user)
     await harness.standin.tap(counselor_user, alert.message_id, details_data)
     await harness.standin.wait_for(counselor_user, "some blues, by myself", after=mark)
+
+
+@pytest.mark.parametrize(
+    ("language", "typed"),
+    [("en", "i used fentanyl too"), ("en", "no, i also did heroin"), ("es", "tambien use fentanilo")],
+)
+async def test_an_opioid_typed_at_alone_or_injected_pages(
+    harness: BotHarness, language: str, typed: str
+) -> None:
+    """Alcohol tapped, then an opioid typed at "Were you alone, or did you inject?": a page now, not a flag."""
+    counselor_user, counselor_id = await harness.link_counselor("Sam")
+    user = harness.new_user_id()
+    patient_id = await harness.enroll(user, counselor_id, language=language)
+    use = await _to_use_question(harness, user, language)
+    what = await harness.tap(
+        user,
+        use,
+        harness.text("checkin.buttons.yes", language),
+        harness.part("checkin.ask.use_what", language),
+    )
+    await harness.tap(
+        user,
+        what,
+        harness.text("checkin.buttons.use_what.alcohol", language),
+        harness.part("checkin.ask.use_how", language),
+    )
+    reply = await harness.say(user, typed, harness.part("use.told_high", language))
+    assert harness.text("use.advice.naloxone", language) in (reply.text or "")
+    await _high_alert(harness, counselor_user, user)
+    [escalation] = await _escalations(harness, patient_id)
+    assert (escalation.level, escalation.category, escalation.source) == ("high", "relapse", "checkin")
+    assert await _flags(harness, patient_id) == []
