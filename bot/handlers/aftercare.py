@@ -153,6 +153,9 @@ async def on_text(t: Turn, patient: Patient, text: str) -> None:
         return
     if asking_use is not None:
         await _typed_use(t, patient, asking_use, text)
+        await crisis.ask_semantic_question(
+            t, patient, screened
+        )  # as for an active patient (bot.handlers.text)
         return
     if waiting is not None and waiting.exercise is not None:  # an exercise offered on the crisis path
         await coping_handlers.on_typed(t, waiting.exercise, text)
@@ -160,7 +163,6 @@ async def on_text(t: Turn, patient: Patient, text: str) -> None:
     if await crisis.typed_safety_answer(t, patient, text):
         return
     # As for an active patient: what only the semantic layer worries about is asked (not in its cool-down).
-    verdict = screened.semantic
-    if verdict is not None and screened.semantic_question and await crisis.ask_if_safe(t, patient, verdict):
+    if await crisis.ask_semantic_question(t, patient, screened):
         return
     await t.reply("aftercare.note", keyboard=t.help_now_keyboard())

@@ -252,6 +252,14 @@ async def ask_if_safe(t: Turn, patient: Patient, verdict: Verdict) -> bool:
     return True
 
 
+async def ask_semantic_question(t: Turn, patient: Patient, screened: Screening) -> bool:
+    """The semantic layer's "are you safe right now?", when only it asked one: put last, after whatever the
+    message answered (a check-in question, a tap asked for), for active and aftercare patients alike. False
+    if there was none to ask, or it waits for the cool-down."""
+    verdict = screened.semantic
+    return verdict is not None and screened.semantic_question and await ask_if_safe(t, patient, verdict)
+
+
 def _call_buttons(t: Turn) -> list[list[tuple[str, str]]]:
     return [
         [(t.text("crisis.call_ok_button"), SAFETY_CHECK.pack(SafetyAnswer("call")))],

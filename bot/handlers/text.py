@@ -94,10 +94,9 @@ async def _from_active_patient(t: Turn, patient: Patient, text: str) -> None:
     if advised:  # its own advice instead of the general offer of an exercise
         screening = Screening(RiskLevel.NONE)
     handled = await _answer_waiting(t, patient, text, screening, answered, waiting) or advised
-    verdict = screened.semantic
     asked = False
-    if verdict is not None and screened.semantic_question and not answered and not advised:
-        asked = waiting.screen is None and await crisis.ask_if_safe(t, patient, verdict)
+    if not answered and not advised and waiting.screen is None:
+        asked = await crisis.ask_semantic_question(t, patient, screened)
     if not asked and not handled:
         await tone.answer_unhandled(t, patient, text)
 

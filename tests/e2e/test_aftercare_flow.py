@@ -244,6 +244,22 @@ async def test_what_only_the_semantic_layer_worries_about_is_asked_in_aftercare(
     )
 
 
+async def test_what_only_the_semantic_layer_worries_about_is_asked_at_a_use_question(
+    harness: BotHarness, cli: CommandLine
+) -> None:
+    """Typed while "What did you use?" is open: the check-in reads the words, and the semantic layer's
+    "are you safe right now?" is still asked, as for an active patient."""
+    harness.settings = harness.settings.model_copy(update={"scheduler_tick_seconds": 0.5})
+    await harness.restart()
+    _, user, patient_id = await _in_aftercare(harness, cli, "Ash")
+    craving = await _advance_to(harness, user, patient_id, 1)
+    skip = harness.text("checkin.buttons.skip")
+    mood = await harness.tap(user, craving, skip, harness.part("aftercare.ask.mood"))
+    use = await harness.tap(user, mood, skip, harness.part("aftercare.ask.use"))
+    await harness.tap(user, use, harness.text("checkin.buttons.yes"), harness.part("checkin.ask.use_what"))
+    await harness.say(user, UNLISTED, harness.part("crisis.safety_check"))
+
+
 async def test_the_crisis_path_in_aftercare_is_as_before(harness: BotHarness, cli: CommandLine) -> None:
     """In aftercare: Acknowledge tells the patient who saw it; "Try an exercise" opens the exercises; the
     reminder to replace naloxone is not one the outbox drops for a patient who is not active."""
