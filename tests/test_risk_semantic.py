@@ -181,6 +181,20 @@ def test_a_short_message_is_asked_about_where_a_longer_one_is_paged_and_never_ot
     assert worried.screen("hello again it is me 17").semantic_question
 
 
+QUANTITIES = ("30 pills tonight", "40 xanax tonight", "bought 2 guns", "drank 2 bottles")
+FLOODS = ("hello again 17", "hi 2", "test 3")
+
+
+def test_a_number_counts_as_a_word_as_a_quantity_not_alone_or_trailing(lexicon: Lexicon) -> None:
+    worried = Detector(lexicon, semantic.Layer(WordHashEncoder(), _fixed_head("high/relapse")))
+    for text in QUANTITIES:  # three words: the layer's worry asks (or the rules page)
+        screened = worried.screen(text)
+        assert screened.semantic_question or screened.level >= RiskLevel.HIGH, text
+    for text in FLOODS:  # two words or fewer: not asked, not paged
+        screened = worried.screen(text)
+        assert not screened.semantic_question and screened.level is RiskLevel.NONE, text
+
+
 def test_each_threshold_is_the_lowest_within_its_budget() -> None:
     scores = np.array([0.95, 0.9, 0.7, 0.6, 0.2, 0.1, 0.1, 0.1, 0.1, 0.1])
     assert semantic._lowest_within(scores, 0.2, 0.3) == pytest.approx(0.7)  # 2 of 10 may reach it

