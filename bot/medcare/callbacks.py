@@ -250,14 +250,14 @@ AFTERCARE_ANSWER = Codec(
 
 @dataclass(frozen=True)
 class AftercareKey:
-    """An aftercare message the bot sends on its own: the check-in's first question, or the last word when
-    aftercare ends."""
+    """An aftercare message the bot sends on its own: the check-in's first question, its next question after
+    a use question was given up on, or the last word when aftercare ends."""
 
     kind: str
     ref: int  # the check-in's id, or the patient's when aftercare ends
 
 
-AFTERCARE_KINDS = ("aftercare_prompt", "aftercare_ended")
+AFTERCARE_KINDS = ("aftercare_prompt", "aftercare_next", "aftercare_ended")
 AFTERCARE_KEY = Codec("{kind}:{ref}", AftercareKey, limit=None, kind=choice(*AFTERCARE_KINDS), ref=ID)
 
 

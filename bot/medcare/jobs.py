@@ -6,14 +6,16 @@ nothing new (keys, unique days)."""
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from bot.checkin.jobs import USE_ANSWER_WAIT, tell_unanswered_use
 from bot.core.db import transaction
-from bot.core.models import Patient, Priority, utcnow
+from bot.core.models import AftercareCheckIn, Patient, Priority, utcnow
 from bot.medcare import aftercare, medication, prompts
 from bot.medcare.callbacks import AFTERCARE_KEY, AftercareKey
 from bot.outbox import store as outbox
+from bot.outbox.markup import Rows
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -58,6 +60,7 @@ async def aftercare_tick(runtime: Runtime) -> int:
     now = utcnow()
     async with transaction(runtime.sessions) as session:
         told = 0
+        planned: list[outbox.Planned] = []
         for row in await aftercare.use_unanswered(session, now, USE_ANSWER_WAIT):
             report = aftercare.use_report(row)
             aftercare.give_up_on_use_answer(row, now)
@@ -66,10 +69,12 @@ async def aftercare_tick(runtime: Runtime) -> int:
             told += await tell_unanswered_use(
                 runtime, session, patient, report, source="aftercare", key=f"aftercare-use:{row.id}", now=now
             )
+            if row.step is not None and patient.unreachable_since is None:  # the check-in goes on
+                text, buttons = prompts.aftercare_question(runtime, patient.language, row)
+                planned.append(_aftercare_message(patient, row, "aftercare_next", text, buttons, now))
         closed = await aftercare.close_expired(session, now)
         if closed:
             log.info("event=aftercare.closed count=%d", len(closed))
-        planned: list[outbox.Planned] = []
         for row, patient in await aftercare.open_due(session, now):
             log.info(
                 "event=aftercare.asked patient_id=%s checkin_id=%s week=%s", patient.id, row.id, row.week
@@ -77,20 +82,7 @@ async def aftercare_tick(runtime: Runtime) -> int:
             if patient.unreachable_since is not None:
                 continue
             text, buttons = prompts.aftercare_prompt(runtime, patient, row)
-            planned.append(
-                outbox.Planned(
-                    key=AFTERCARE_KEY.pack(AftercareKey("aftercare_prompt", row.id)),
-                    kind="aftercare_prompt",
-                    chat_id=patient.chat_id,
-                    text=text,
-                    buttons=buttons,
-                    due_at=now,
-                    expires_at=row.closes_at,
-                    priority=Priority.NORMAL,
-                    # not `patient_id`: the outbox sends those to active patients only (as the goodbye)
-                    subject_patient_id=patient.id,
-                )
-            )
+            planned.append(_aftercare_message(patient, row, "aftercare_prompt", text, buttons, now))
         for patient in await aftercare.end_finished(session, now):
             log.info("event=aftercare.ended patient_id=%s", patient.id)
             if patient.unreachable_since is None:
@@ -109,3 +101,21 @@ async def aftercare_tick(runtime: Runtime) -> int:
     if queued:
         runtime.wake_outbox()
     return queued
+
+
+def _aftercare_message(
+    patient: Patient, row: AftercareCheckIn, kind: str, text: str, buttons: Rows, now: datetime
+) -> outbox.Planned:
+    """A check-in's question, sent by the bot on its own (once per check-in and kind)."""
+    return outbox.Planned(
+        key=AFTERCARE_KEY.pack(AftercareKey(kind, row.id)),
+        kind=kind,
+        chat_id=patient.chat_id,
+        text=text,
+        buttons=buttons,
+        due_at=now,
+        expires_at=row.closes_at,
+        priority=Priority.NORMAL,
+        # not `patient_id`: the outbox sends those to active patients only (as the goodbye)
+        subject_patient_id=patient.id,
+    )

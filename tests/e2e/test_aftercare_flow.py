@@ -342,7 +342,7 @@ async def test_a_yes_left_without_what_in_aftercare_is_told_as_high(
 ) -> None:
     """As in the daily check-in: a "yes" to use with "What did you use?" left unanswered is told to the care
     team after `USE_ANSWER_WAIT` as a page (not knowing what was used counts as high), once; the check-in
-    moves past the question."""
+    moves past the question and asks the next one."""
     harness.settings = harness.settings.model_copy(update={"scheduler_tick_seconds": 0.5})
     await harness.restart()
     counselor_user, user, patient_id = await _in_aftercare(harness, cli, "Wren")
@@ -370,6 +370,18 @@ async def test_a_yes_left_without_what_in_aftercare_is_told_as_high(
     assert source == "aftercare"
     row = (await _rows(harness, patient_id))[0]
     assert (row.step, row.skipped) == ("connected", ["craving", "mood", "use_what"])
+    # ...and asks its next question (once), which the patient can answer.
+    connected = await harness.standin.wait_for(user, harness.part("aftercare.ask.connected"))
+    await aftercare_tick(harness.runtime)
+    asked = [
+        m
+        for m in harness.standin.transcript(user)
+        if harness.part("aftercare.ask.connected") in (m.text or "")
+    ]
+    assert len(asked) == 1
+    await harness.tap(
+        user, connected, harness.text("aftercare.connected.yes"), harness.part("aftercare.thanks", last=False)
+    )
 
 
 async def _escalations(harness: BotHarness, patient_id: int) -> list[str]:
