@@ -523,6 +523,8 @@ async def on_typed_answer(t: Turn, patient: Patient, text: str) -> bool:
         # name, nor a reply to the team); they are read as any other message.
         patient.onboarding_step = None
         log.info("event=typed_answer.expired patient_id=%s", patient.id)
+        if isinstance(typing, TypingReply):  # they may have meant it for their counselor: say how it goes
+            await t.reply("messages.reply_expired")
         return False
     if isinstance(typing, TypingReply):
         await care_messages.on_typed(t, patient, typing, text)

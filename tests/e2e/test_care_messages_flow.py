@@ -150,8 +150,8 @@ async def test_a_screener_answer_is_never_taken_for_a_reply(harness: BotHarness)
 
 async def test_a_reply_typed_after_its_window_is_read_as_any_message(harness: BotHarness) -> None:
     """Reply tapped, then nothing for longer than TYPED_ANSWER_HOURS: what the patient types then is not
-    taken for a reply (nothing reaches the counselor), it is answered as any other message; Reply tapped
-    again takes the next words."""
+    taken for a reply (nothing reaches the counselor), it is answered as any other message, and the patient is
+    told to tap Reply again if it was meant for the counselor; Reply tapped again takes the next words."""
     dana_user, dana_id = await harness.link_counselor("Dana")
     river = harness.new_user_id()
     patient_id = await harness.enroll(river, dana_id, alias="River")
@@ -162,7 +162,11 @@ async def test_a_reply_typed_after_its_window_is_read_as_any_message(harness: Bo
 
     window = harness.settings.typed_answer_hours
     await typed_answer_asked_ago(harness.runtime.sessions, patient_id, window + 0.5)
+    mark = harness.standin.mark(river)
     await harness.say(river, "hi", harness.part("tone.greeting"))
+    # ...and told in one line how to reply, if that was meant for the counselor.
+    told = [m.text or "" for m in harness.standin.transcript(river)[mark:]]
+    assert sum(harness.text("messages.reply_expired") in text for text in told) == 1
     async with harness.runtime.sessions() as session:
         assert list(await session.scalars(select(CareMessageReply))) == []
     assert (await harness.patient(river)).onboarding_step is None  # type: ignore[union-attr]
