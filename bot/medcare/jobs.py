@@ -62,16 +62,30 @@ async def aftercare_tick(runtime: Runtime) -> int:
         told = 0
         planned: list[outbox.Planned] = []
         for row in await aftercare.use_unanswered(session, now, USE_ANSWER_WAIT):
-            report = aftercare.use_report(row)
-            aftercare.give_up_on_use_answer(row, now)
-            patient = await session.get_one(Patient, row.patient_id)
-            log.info("event=aftercare.use_unanswered patient_id=%s checkin_id=%s", patient.id, row.id)
-            told += await tell_unanswered_use(
-                runtime, session, patient, report, source="aftercare", key=f"aftercare-use:{row.id}", now=now
-            )
-            if row.step is not None and patient.unreachable_since is None:  # the check-in goes on
-                text, buttons = prompts.aftercare_question(runtime, patient.language, row)
-                planned.append(_aftercare_message(patient, row, "aftercare_next", text, buttons, now))
+            row_id = row.id
+            following: list[outbox.Planned] = []
+            try:  # one row that fails (its page) is tried again next tick; the others go on
+                async with session.begin_nested():
+                    report = aftercare.use_report(row)
+                    aftercare.give_up_on_use_answer(row, now)
+                    patient = await session.get_one(Patient, row.patient_id)
+                    log.info("event=aftercare.use_unanswered patient_id=%s checkin_id=%s", patient.id, row_id)
+                    key = f"aftercare-use:{row_id}"
+                    count = await tell_unanswered_use(
+                        runtime, session, patient, report, source="aftercare", key=key, now=now
+                    )
+                    if row.step is not None and patient.unreachable_since is None:  # the check-in goes on
+                        text, buttons = prompts.aftercare_question(runtime, patient.language, row)
+                        following.append(
+                            _aftercare_message(patient, row, "aftercare_next", text, buttons, now)
+                        )
+            except Exception as error:
+                log.error(
+                    "event=aftercare.use_unanswered_error checkin_id=%s kind=%s", row_id, type(error).__name__
+                )
+                continue
+            told += count
+            planned.extend(following)
         closed = await aftercare.close_expired(session, now)
         if closed:
             log.info("event=aftercare.closed count=%d", len(closed))

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.checkin.jobs import USE_ANSWER_WAIT
 from bot.core import db
@@ -26,8 +29,10 @@ from bot.core.models import (
     utcnow,
 )
 from bot.medcare import aftercare as aftercare_rules
+from bot.medcare import jobs as medcare_jobs
 from bot.medcare.jobs import aftercare_tick
 from bot.medcare.prompts import naloxone_replacement
+from bot.runtime import Runtime
 from bot.workspace import digests
 from devtools.simulator import BotMessage
 from tests.harness import BotHarness, CommandLine
@@ -382,6 +387,47 @@ async def test_a_yes_left_without_what_in_aftercare_is_told_as_high(
     await harness.tap(
         user, connected, harness.text("aftercare.connected.yes"), harness.part("aftercare.thanks", last=False)
     )
+
+
+async def test_one_failing_page_does_not_stall_the_others(
+    harness: BotHarness, cli: CommandLine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two aftercare check-ins with "What did you use?" left unanswered; telling the care team of the first
+    fails: the second is still told, and the first is tried again at the next tick."""
+    harness.settings = harness.settings.model_copy(update={"scheduler_tick_seconds": 0.5})
+    await harness.restart()
+    skip = harness.text("checkin.buttons.skip")
+    users: dict[str, tuple[int, int]] = {}
+    for alias in ("Fern", "Sage"):
+        _, user, patient_id = await _in_aftercare(harness, cli, alias)
+        users[alias] = (user, patient_id)
+        craving = await _advance_to(harness, user, patient_id, 1)
+        mood = await harness.tap(user, craving, skip, harness.part("aftercare.ask.mood"))
+        use = await harness.tap(user, mood, skip, harness.part("aftercare.ask.use"))
+        await harness.tap(
+            user, use, harness.text("checkin.buttons.yes"), harness.part("checkin.ask.use_what")
+        )
+    failing = users["Fern"][1]
+    real = medcare_jobs.tell_unanswered_use
+
+    async def fails_for_fern(
+        runtime: Runtime, session: AsyncSession, patient: Patient, *args: Any, **kw: Any
+    ) -> int:
+        if patient.id == failing:
+            raise RuntimeError("page failed")
+        return await real(runtime, session, patient, *args, **kw)
+
+    monkeypatch.setattr(medcare_jobs, "tell_unanswered_use", fails_for_fern)
+    long_ago = utcnow() - USE_ANSWER_WAIT - timedelta(seconds=1)
+    async with db.transaction(harness.runtime.sessions) as session:
+        await session.execute(update(AftercareCheckIn).values(answered_at=long_ago))
+    await aftercare_tick(harness.runtime)
+    assert await _escalations(harness, failing) == []
+    assert await _escalations(harness, users["Sage"][1]) == ["aftercare"]
+    assert (await _rows(harness, failing))[0].step == "use_what"  # left as it was, for the next tick
+    monkeypatch.setattr(medcare_jobs, "tell_unanswered_use", real)
+    await aftercare_tick(harness.runtime)
+    assert await _escalations(harness, failing) == ["aftercare"]
 
 
 async def _escalations(harness: BotHarness, patient_id: int) -> list[str]:
