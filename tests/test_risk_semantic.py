@@ -195,6 +195,18 @@ def test_a_number_counts_as_a_word_as_a_quantity_not_alone_or_trailing(lexicon: 
         assert not screened.semantic_question and screened.level is RiskLevel.NONE, text
 
 
+def test_recent_embeddings_are_kept_by_a_hash_not_the_words(lexicon: Lexicon) -> None:
+    encoder = WordHashEncoder()
+    layer = semantic.Layer(encoder, _fixed_head("none"))
+    detector = Detector(lexicon, layer)
+    for _ in range(2):
+        detector.screen("my sister came over for dinner tonight")
+    assert encoder.calls == 1  # read again: encoded once
+    assert len(layer.recent) == 1
+    assert not any(isinstance(key, str) for key in layer.recent)
+    assert not any(b"sister" in key for key in layer.recent)
+
+
 def test_each_threshold_is_the_lowest_within_its_budget() -> None:
     scores = np.array([0.95, 0.9, 0.7, 0.6, 0.2, 0.1, 0.1, 0.1, 0.1, 0.1])
     assert semantic._lowest_within(scores, 0.2, 0.3) == pytest.approx(0.7)  # 2 of 10 may reach it

@@ -657,15 +657,20 @@ def validation_figures(
     }
 
 
+def recent_key(text: str) -> bytes:
+    """What `Layer.recent` keeps for a message instead of its words."""
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
+
+
 @dataclass
 class Layer:
     """The encoder and a trained head, ready to judge messages."""
 
     encoder: Encoder
     head: Head
-    # The embeddings of the last messages read, by their words: "ok thanks", "good morning" or a message
-    # sent twice are encoded once (in the process only; the embedding says nothing without its text).
-    recent: OrderedDict[str, Matrix] = field(default_factory=OrderedDict, repr=False)
+    # The embeddings of the last messages read, by a hash of their words (the words are not kept): "ok
+    # thanks", "good morning" or a message sent twice are encoded once (in the process only).
+    recent: OrderedDict[bytes, Matrix] = field(default_factory=OrderedDict, repr=False)
 
     def verdict(self, clauses: Sequence[Sequence[str]], hints: Sequence[str] = ()) -> Verdict:
         """One message: its clauses, and what the rules read in it (`RulesSaid.hints`)."""
@@ -682,14 +687,15 @@ class Layer:
         ]
 
     def _embed(self, texts: Sequence[str]) -> list[Matrix]:
-        missing = list(dict.fromkeys(t for t in texts if t not in self.recent))
+        keys = [recent_key(text) for text in texts]
+        missing = {k: t for k, t in zip(keys, texts, strict=True) if k not in self.recent}
         if missing:
-            for text, vector in zip(missing, self.encoder.encode(missing), strict=True):
-                self.recent[text] = vector
+            for key, vector in zip(missing, self.encoder.encode(list(missing.values())), strict=True):
+                self.recent[key] = vector
         found = []
-        for text in texts:
-            self.recent.move_to_end(text)
-            found.append(self.recent[text])
+        for key in keys:
+            self.recent.move_to_end(key)
+            found.append(self.recent[key])
         while len(self.recent) > RECENT_EMBEDDINGS:
             self.recent.popitem(last=False)
         return found
