@@ -162,9 +162,9 @@ async def _tell_about_use(t: Turn, patient: Patient, checkin: CheckIn) -> None:
 
 def typed_use(t: Turn, text: str, *, how: bool, so_far: UseReport | None) -> UseReport | None:
     """Typed words read as the answer to "What did you use?" or, with `how`, to "Were you alone, or did you
-    inject?" (added to what was used `so_far`); None if they answer neither (ask for a tap). A substance named
-    there ("i used fentanyl too") is an answer: it joins what was used, and can raise the tier. Shared with the
-    aftercare check-ins."""
+    inject?" (added to what was used `so_far`); None if they answer neither (ask for a tap). A substance
+    named there ("i used fentanyl too") is an answer: it joins what was used, and can raise the tier. Shared
+    with the aftercare check-ins."""
     read = t.runtime.content.risk.use.read(text)
     if not how:
         return read

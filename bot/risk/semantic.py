@@ -52,7 +52,7 @@ HEAD_FORMAT = 4  # bump when the head, its training or the threshold rule change
 CACHE_ENV = "RISK_CACHE_DIR"
 NONE_CLASS = "none"
 # A message needs some words before its meaning is worth reading: "ok", "idk" or "17" are noise to an
-# encoder. Numbers that stand alone or trail are not words here: "hello again 17" has two ("30 pills" has two).
+# encoder. A number is a word only as a quantity: "30 pills tonight" has three words, "hello again 17" two.
 MIN_WORDS = 2
 # A message of this many words or fewer is short: its words give the encoder too little to page on, and
 # the layer's worry about use or self-harm (P(high or imminent)) fires on greetings ("hello again" reads

@@ -203,7 +203,7 @@ async def test_what_was_typed_about_a_paged_use_is_behind_show_details(harness: 
 async def test_an_opioid_typed_at_alone_or_injected_pages(
     harness: BotHarness, language: str, typed: str
 ) -> None:
-    """Alcohol tapped, then an opioid typed at "Were you alone, or did you inject?": a page now, not a flag."""
+    """Alcohol tapped, then an opioid typed at "Were you alone, or did you inject?": paged now, not a flag."""
     counselor_user, counselor_id = await harness.link_counselor("Sam")
     user = harness.new_user_id()
     patient_id = await harness.enroll(user, counselor_id, language=language)
