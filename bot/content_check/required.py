@@ -118,6 +118,7 @@ MEDCARE_KEYS = (
             "type_reply",
             "reply_sent",
             "reply_gone",
+            "reply_expired",
             "usage",
             "sent",
             "group_sent",
