@@ -230,6 +230,18 @@ async def _in_aftercare(harness: BotHarness, cli: CommandLine, alias: str) -> tu
     return counselor_user, user, patient_id
 
 
+async def _at_use_what(harness: BotHarness, cli: CommandLine, alias: str) -> tuple[int, int, int]:
+    """A patient in aftercare whose first check-in is at "What did you use?" (craving and mood skipped, yes
+    to use): (counselor's user, patient's user, patient id)."""
+    counselor_user, user, patient_id = await _in_aftercare(harness, cli, alias)
+    craving = await _advance_to(harness, user, patient_id, 1)
+    skip = harness.text("checkin.buttons.skip")
+    mood = await harness.tap(user, craving, skip, harness.part("aftercare.ask.mood"))
+    use = await harness.tap(user, mood, skip, harness.part("aftercare.ask.use"))
+    await harness.tap(user, use, harness.text("checkin.buttons.yes"), harness.part("checkin.ask.use_what"))
+    return counselor_user, user, patient_id
+
+
 # The rules have no phrase for this; the semantic layer thinks it may be high or imminent
 # (`python -m bot risk check`).
 UNLISTED = "i keep thinking everyone would move on fine if i just vanished"
@@ -256,12 +268,7 @@ async def test_what_only_the_semantic_layer_worries_about_is_asked_at_a_use_ques
     "are you safe right now?" is still asked, as for an active patient."""
     harness.settings = harness.settings.model_copy(update={"scheduler_tick_seconds": 0.5})
     await harness.restart()
-    _, user, patient_id = await _in_aftercare(harness, cli, "Ash")
-    craving = await _advance_to(harness, user, patient_id, 1)
-    skip = harness.text("checkin.buttons.skip")
-    mood = await harness.tap(user, craving, skip, harness.part("aftercare.ask.mood"))
-    use = await harness.tap(user, mood, skip, harness.part("aftercare.ask.use"))
-    await harness.tap(user, use, harness.text("checkin.buttons.yes"), harness.part("checkin.ask.use_what"))
+    _, user, _ = await _at_use_what(harness, cli, "Ash")
     await harness.say(user, UNLISTED, harness.part("crisis.safety_check"))
 
 
@@ -350,12 +357,7 @@ async def test_a_yes_left_without_what_in_aftercare_is_told_as_high(
     moves past the question and asks the next one."""
     harness.settings = harness.settings.model_copy(update={"scheduler_tick_seconds": 0.5})
     await harness.restart()
-    counselor_user, user, patient_id = await _in_aftercare(harness, cli, "Wren")
-    craving = await _advance_to(harness, user, patient_id, 1)
-    skip = harness.text("checkin.buttons.skip")
-    mood = await harness.tap(user, craving, skip, harness.part("aftercare.ask.mood"))
-    use = await harness.tap(user, mood, skip, harness.part("aftercare.ask.use"))
-    await harness.tap(user, use, harness.text("checkin.buttons.yes"), harness.part("checkin.ask.use_what"))
+    counselor_user, user, patient_id = await _at_use_what(harness, cli, "Wren")
 
     await aftercare_tick(harness.runtime)  # not yet: the patient may still answer
     assert await _escalations(harness, patient_id) == []
@@ -396,18 +398,8 @@ async def test_one_failing_page_does_not_stall_the_others(
     fails: the second is still told, and the first is tried again at the next tick."""
     harness.settings = harness.settings.model_copy(update={"scheduler_tick_seconds": 0.5})
     await harness.restart()
-    skip = harness.text("checkin.buttons.skip")
-    users: dict[str, tuple[int, int]] = {}
-    for alias in ("Fern", "Sage"):
-        _, user, patient_id = await _in_aftercare(harness, cli, alias)
-        users[alias] = (user, patient_id)
-        craving = await _advance_to(harness, user, patient_id, 1)
-        mood = await harness.tap(user, craving, skip, harness.part("aftercare.ask.mood"))
-        use = await harness.tap(user, mood, skip, harness.part("aftercare.ask.use"))
-        await harness.tap(
-            user, use, harness.text("checkin.buttons.yes"), harness.part("checkin.ask.use_what")
-        )
-    failing = users["Fern"][1]
+    failing = (await _at_use_what(harness, cli, "Fern"))[2]
+    other = (await _at_use_what(harness, cli, "Sage"))[2]
     real = medcare_jobs.tell_unanswered_use
 
     async def fails_for_fern(
@@ -423,7 +415,7 @@ async def test_one_failing_page_does_not_stall_the_others(
         await session.execute(update(AftercareCheckIn).values(answered_at=long_ago))
     await aftercare_tick(harness.runtime)
     assert await _escalations(harness, failing) == []
-    assert await _escalations(harness, users["Sage"][1]) == ["aftercare"]
+    assert await _escalations(harness, other) == ["aftercare"]
     assert (await _rows(harness, failing))[0].step == "use_what"  # left as it was, for the next tick
     monkeypatch.setattr(medcare_jobs, "tell_unanswered_use", real)
     await aftercare_tick(harness.runtime)
