@@ -82,6 +82,36 @@ def test_the_shipped_detector_has_the_layer_trained_on_the_corpus(shipped_report
     assert figures["messages"] >= 5000 and figures["hard_negatives_paged"] is not None
 
 
+def test_several_messages_read_in_one_encoder_call_get_the_verdicts_each_gets_alone(
+    shipped_report: Report,
+) -> None:
+    detector = shipped_report.risk
+    assert detector is not None and detector.layer is not None
+    calls: list[int] = []
+    real = detector.layer.encoder
+
+    class Counting:
+        name = real.name
+
+        def encode(self, texts: Sequence[str]) -> semantic.Matrix:
+            calls.append(len(texts))
+            return real.encode(texts)
+
+    layer = semantic.Layer(Counting(), detector.layer.head)
+    texts = [
+        "i keep thinking everyone would move on fine if i just vanished",
+        "went to group, it helped",
+        "hi",
+    ]
+    many = [detector.lexicon.normalizer.clauses(text) for text in texts]
+    together = layer.verdicts(many)
+    assert calls == [3]
+    alone = [layer.verdict(clauses) for clauses in many]
+    assert [v.raises for v in together] == [v.raises for v in alone]
+    assert [round(v.risk, 5) for v in together] == [round(v.risk, 5) for v in alone]
+    assert layer.verdicts([]) == []
+
+
 # ---- the decision rule -------------------------------------------------------------------------------------
 
 

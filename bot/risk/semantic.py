@@ -363,6 +363,14 @@ class Head:
         scores: NDArray[np.float64] = self.weights.scores(vector.reshape(1, -1), wording)[0]
         return scores
 
+    def probabilities_many(
+        self, vectors: Matrix, clauses: Sequence[Sequence[Sequence[str]]]
+    ) -> NDArray[np.float64]:
+        """`probabilities` of several messages at once: one row per message."""
+        wording = Sparse.of([self.vocabulary.row(features(c)) for c in clauses])
+        scores: NDArray[np.float64] = self.weights.scores(vectors.reshape(len(clauses), -1), wording)
+        return scores
+
     @functools.cached_property
     def _imminent(self) -> NDArray[np.bool_]:
         return np.array([c.startswith("imminent/") for c in self.classes])
@@ -587,6 +595,14 @@ class Layer:
     def verdict(self, clauses: Sequence[Sequence[str]]) -> Verdict:
         vector = self.encoder.encode([semantic_text(clauses)])
         return self.head.verdict(self.head.probabilities(vector, clauses))
+
+    def verdicts(self, many: Sequence[Sequence[Sequence[str]]]) -> list[Verdict]:
+        """`verdict` of several messages in one encoder call: the same figures (to float rounding), at a
+        fraction of the encoder's cost per message once there are a few."""
+        if not many:
+            return []
+        vectors = self.encoder.encode([semantic_text(clauses) for clauses in many])
+        return [self.head.verdict(row) for row in self.head.probabilities_many(vectors, many)]
 
 
 def head_path(fingerprint: str, encoder: str, folder: Path | None = None) -> Path:
