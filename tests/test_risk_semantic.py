@@ -112,6 +112,26 @@ def test_several_messages_read_in_one_encoder_call_get_the_verdicts_each_gets_al
     assert layer.verdicts([]) == []
 
 
+def test_messages_read_ahead_together_are_not_read_again_when_screened(lexicon: Lexicon) -> None:
+    layer = StubLayer("ask")
+    batches: list[int] = []
+
+    def verdicts(many: Sequence[Sequence[Sequence[str]]]) -> list[semantic.Verdict]:
+        batches.append(len(many))
+        return [layer.given for _ in many]
+
+    layer.verdicts = verdicts  # type: ignore[method-assign]
+    detector = Detector(lexicon, layer)
+    texts = ["been thinking about the bridge a lot", "went to group and it helped", "ok"]
+    assert detector.prime(texts) == 2  # "ok" is too short for the layer
+    assert batches == [2]
+    assert all(detector.screen(text).semantic is not None for text in texts[:2])
+    assert layer.calls == 0  # found, not read again
+    assert detector.prime(texts) == 0  # read already
+    detector.screen("something else entirely to say")
+    assert layer.calls == 1  # one not read ahead is read when screened
+
+
 # ---- the decision rule -------------------------------------------------------------------------------------
 
 

@@ -87,6 +87,19 @@ async def answer_crisis_without_database(runtime: Runtime, bot: Bot, raw: dict[s
     return True
 
 
+def read_ahead(runtime: Runtime, raws: Sequence[Any]) -> None:
+    """Let the semantic risk layer read the typed messages of a page (or of the webhook's posts written
+    together) in one encoder call, before they are handled one by one: a fraction of its cost per message
+    (`Detector.prime`). Only an optimisation: if it fails, each is read when it is screened."""
+    texts = [said.text for raw in raws if isinstance(raw, dict) and (said := parse.typed(raw)) is not None]
+    if len(texts) < 2:
+        return
+    try:
+        runtime.content.risk.prime(texts)
+    except Exception as error:
+        log.warning("event=intake.read_ahead_failed kind=%s", type(error).__name__)
+
+
 @dataclass
 class _Flood:
     handled: deque[float] = field(default_factory=deque)

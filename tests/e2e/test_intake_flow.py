@@ -266,6 +266,9 @@ class _WorriesAboutEverything(semantic.Layer):
         page = any("bat" in clause for clause in clauses)
         return semantic.Verdict(0.9 if page else 0.1, 0.9, Category.DANGER, "page" if page else "ask")
 
+    def verdicts(self, many: Sequence[Sequence[Sequence[str]]]) -> list[semantic.Verdict]:
+        return [self.verdict(clauses) for clauses in many]
+
 
 async def test_inside_a_flood_the_layers_question_is_asked_once_and_pages_and_the_rules_still_act(
     harness: BotHarness, monkeypatch: pytest.MonkeyPatch
