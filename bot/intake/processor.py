@@ -312,10 +312,14 @@ class InboxProcessor:
         """Handle up to ROWS_PER_CLAIM of a chat's rows, then give the place back (a flood cannot hold it)."""
         try:
             rows = await self._next_rows(chat_id)
-            for row in rows:
+            raws = [json.loads(row.payload) for row in rows]
+            # A flood's twenty messages are all screened: read by the semantic layer in one call, not twenty
+            # (what the intake read ahead already is not read again).
+            read_ahead(self.runtime, raws)
+            for row, raw in zip(rows, raws, strict=True):
                 if self._closing:
                     return  # what is left goes back to the inbox (close)
-                if not await self._handle(row):
+                if not await self._handle(row, raw):
                     self._done.append(row.update_id)
                     self._done_added.set()
                 # Let the others run between two rows: a flood's messages are screened without waiting on
@@ -373,10 +377,9 @@ class InboxProcessor:
         self._done = [*update_ids, *self._done]
         self._done_added.set()
 
-    async def _handle(self, row: store.Claimed) -> bool:
+    async def _handle(self, row: store.Claimed, raw: dict[str, Any]) -> bool:
         """Hand one update to the handlers. False when it is finished (handled, or a flood's message stored
         and screened only): the caller marks it done; True when it failed and waits for another try."""
-        raw = json.loads(row.payload)
         if "message" in raw and self._over_budget(row.chat_key) and not self._answered_in_flood(row, raw):
             await self._throttle(row, raw)
             return False
