@@ -45,7 +45,7 @@ class StubLayer(semantic.Layer):
         self.given = semantic.Verdict(0.9 if raises == "page" else 0.1, 0.9, category, raises)
         self.calls = 0
 
-    def verdict(self, clauses: Sequence[Sequence[str]]) -> semantic.Verdict:
+    def verdict(self, clauses: Sequence[Sequence[str]], hints: Sequence[str] = ()) -> semantic.Verdict:
         self.calls += 1
         return self.given
 
@@ -80,56 +80,6 @@ def test_the_shipped_detector_has_the_layer_trained_on_the_corpus(shipped_report
     assert {"imminent/suicide", "imminent/self_harm", "imminent/danger", "none"} <= set(head.classes)
     figures = head.validation
     assert figures["messages"] >= 5000 and figures["hard_negatives_paged"] is not None
-
-
-def test_several_messages_read_in_one_encoder_call_get_the_verdicts_each_gets_alone(
-    shipped_report: Report,
-) -> None:
-    detector = shipped_report.risk
-    assert detector is not None and detector.layer is not None
-    calls: list[int] = []
-    real = detector.layer.encoder
-
-    class Counting:
-        name = real.name
-
-        def encode(self, texts: Sequence[str]) -> semantic.Matrix:
-            calls.append(len(texts))
-            return real.encode(texts)
-
-    layer = semantic.Layer(Counting(), detector.layer.head)
-    texts = [
-        "i keep thinking everyone would move on fine if i just vanished",
-        "went to group, it helped",
-        "hi",
-    ]
-    many = [detector.lexicon.normalizer.clauses(text) for text in texts]
-    together = layer.verdicts(many)
-    assert calls == [3]
-    alone = [layer.verdict(clauses) for clauses in many]
-    assert [v.raises for v in together] == [v.raises for v in alone]
-    assert [round(v.risk, 5) for v in together] == [round(v.risk, 5) for v in alone]
-    assert layer.verdicts([]) == []
-
-
-def test_messages_read_ahead_together_are_not_read_again_when_screened(lexicon: Lexicon) -> None:
-    layer = StubLayer("ask")
-    batches: list[int] = []
-
-    def verdicts(many: Sequence[Sequence[Sequence[str]]]) -> list[semantic.Verdict]:
-        batches.append(len(many))
-        return [layer.given for _ in many]
-
-    layer.verdicts = verdicts  # type: ignore[method-assign]
-    detector = Detector(lexicon, layer)
-    texts = ["been thinking about the bridge a lot", "went to group and it helped", "ok"]
-    assert detector.prime(texts) == 2  # "ok" is too short for the layer
-    assert batches == [2]
-    assert all(detector.screen(text).semantic is not None for text in texts[:2])
-    assert layer.calls == 0  # found, not read again
-    assert detector.prime(texts) == 0  # read already
-    detector.screen("something else entirely to say")
-    assert layer.calls == 1  # one not read ahead is read when screened
 
 
 # ---- the decision rule -------------------------------------------------------------------------------------
@@ -174,7 +124,7 @@ def test_the_layer_never_lowers_and_is_not_asked_about_rules_imminent_or_short_m
     layer = StubLayer(None)
     detector = Detector(lexicon, layer)
     assert detector.screen("i want to kill myself tonight").level is RiskLevel.IMMINENT
-    assert detector.screen("ok sure").level is RiskLevel.NONE
+    assert detector.screen("ok 17").level is RiskLevel.NONE  # one word: numbers are not words
     assert layer.calls == 0
     high = detector.screen("i used last night after 60 days")
     assert high.level is RiskLevel.HIGH and layer.calls == 1 and high.semantic is not None
@@ -196,6 +146,39 @@ def test_the_verdict_follows_the_thresholds() -> None:
     ask = head.verdict(np.array([0.4, 0.3, 0.2, 0.1]))
     assert ask.raises == "ask" and ask.category is Category.RELAPSE and ask.risk == pytest.approx(0.6)
     assert head.verdict(np.array([0.6, 0.2, 0.1, 0.1])).raises is None
+
+
+def _fixed_head(likeliest: str) -> semantic.Head:
+    """A head that gives every message the same probabilities: 0.9 for `likeliest`."""
+    classes = ("none", "high/relapse", "imminent/suicide")
+    bias = np.log(np.array([0.05 if c != likeliest else 0.9 for c in classes]))
+    return semantic.Head(
+        classes,
+        semantic.Weights(np.zeros((DIMENSIONS, 3)), np.zeros((1, 3)), bias),
+        semantic.Vocabulary({}, np.zeros(0)),
+        page_threshold=0.6,
+        ask_threshold=0.5,
+        encoder="x",
+        fingerprint="y",
+    )
+
+
+def test_a_short_message_is_asked_about_where_a_longer_one_is_paged_and_never_otherwise(
+    lexicon: Lexicon,
+) -> None:
+    imminent = semantic.Layer(WordHashEncoder(), _fixed_head("imminent/suicide"))
+    detector = Detector(lexicon, imminent)
+    short = detector.screen("bridge tonight")
+    assert (short.level, short.follow_up, short.semantic_question) == (
+        RiskLevel.NONE,
+        FollowUp.SAFETY_CHECK,
+        True,
+    )
+    assert detector.screen("the bridge near my place tonight").level is RiskLevel.IMMINENT
+    worried = Detector(lexicon, semantic.Layer(WordHashEncoder(), _fixed_head("high/relapse")))
+    greeting = worried.screen("hello again 17")  # two words: the layer's worry about use does not ask
+    assert greeting.semantic is not None and greeting.semantic.raises is None and greeting.follow_up is None
+    assert worried.screen("hello again it is me 17").semantic_question
 
 
 def test_each_threshold_is_the_lowest_within_its_budget() -> None:
@@ -263,3 +246,33 @@ def test_the_embeddings_are_kept_so_a_retrain_encodes_only_new_messages(tmp_path
     assert encoder.calls == 1 and np.allclose(first[::-1], again)
     semantic.EmbeddingStore(encoder, tmp_path).embed(["one two", "five six"])
     assert encoder.calls == 2
+
+
+def test_a_batch_is_screened_as_each_message_alone_with_one_encoder_call(lexicon: Lexicon) -> None:
+    texts = ["bridge tonight", "i want to kill myself tonight", "ok", "the bridge near my place tonight"]
+    alone = Detector(lexicon, semantic.Layer(WordHashEncoder(), _fixed_head("imminent/suicide")))
+    one_by_one = [alone.screen(text) for text in texts]
+    encoder = WordHashEncoder()
+    batch = Detector(lexicon, semantic.Layer(encoder, _fixed_head("imminent/suicide")))
+    assert batch.screen_many(texts) == one_by_one
+    assert encoder.calls == 1  # the two messages the layer reads, in one call
+    levels = [s.level for s in one_by_one]
+    assert levels == [RiskLevel.NONE, RiskLevel.IMMINENT, RiskLevel.NONE, RiskLevel.IMMINENT]
+    batch.screen("the bridge near my place tonight")  # read a moment ago: not encoded again
+    assert encoder.calls == 1
+
+
+def test_messages_read_ahead_together_are_not_encoded_again_when_screened(lexicon: Lexicon) -> None:
+    encoder = WordHashEncoder()
+    detector = Detector(lexicon, semantic.Layer(encoder, _fixed_head("imminent/suicide")))
+    texts = ["went to group and it helped", "the bridge near my place tonight", "ok"]
+    detector.prime(texts)  # as the intake does with a page of updates
+    assert encoder.calls == 1
+    assert [s.level for s in map(detector.screen, texts)] == [
+        RiskLevel.IMMINENT,
+        RiskLevel.IMMINENT,
+        RiskLevel.NONE,
+    ]
+    assert encoder.calls == 1  # found, not encoded again
+    detector.prime(["just one"])  # nothing to gain from one alone: read when it is screened
+    assert encoder.calls == 1

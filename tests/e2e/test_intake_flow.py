@@ -261,13 +261,15 @@ class _WorriesAboutEverything(semantic.Layer):
     def __init__(self) -> None:
         self.calls = 0
 
-    def verdict(self, clauses: Sequence[Sequence[str]]) -> semantic.Verdict:
+    def verdict(self, clauses: Sequence[Sequence[str]], hints: Sequence[str] = ()) -> semantic.Verdict:
         self.calls += 1
         page = any("bat" in clause for clause in clauses)
         return semantic.Verdict(0.9 if page else 0.1, 0.9, Category.DANGER, "page" if page else "ask")
 
-    def verdicts(self, many: Sequence[Sequence[Sequence[str]]]) -> list[semantic.Verdict]:
-        return [self.verdict(clauses) for clauses in many]
+    def verdicts(
+        self, messages: Sequence[tuple[Sequence[Sequence[str]], Sequence[str]]]
+    ) -> list[semantic.Verdict]:
+        return [self.verdict(clauses, hints) for clauses, hints in messages]
 
 
 async def test_inside_a_flood_the_layers_question_is_asked_once_and_pages_and_the_rules_still_act(
