@@ -11,6 +11,7 @@ appended (`test_gw0`, `test_gw1`, ...), created on that server when missing.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import shutil
 import ssl
@@ -274,3 +275,35 @@ def box() -> Module:
     module = load_modules(REPO / "content", problems).get("box_breathing", "en")
     assert module is not None and not problems
     return module
+
+
+# The tests that take longest, longest first: each starts `python -m bot` in processes of its own, or floods
+# the bot with a hundred messages. Under `pytest -n N` each goes at the head of one worker's share of the run
+# (pytest-xdist hands the collection out in N consecutive shares, then moves tests from the longest queue to
+# an idle worker): one of them started last kept its worker busy long after the others were done.
+LONGEST_FIRST = (
+    "tests/e2e/test_intake_flow.py::test_a_crash_right_after_a_fetch_loses_nothing",
+    "tests/e2e/test_run_process.py::",
+    "tests/e2e/test_demo.py::",
+    "tests/e2e/test_intake_flow.py::test_a_flood_is_answered_once",
+    "tests/test_no_network.py::",
+    "tests/e2e/test_history_settings_reload.py::",
+    "tests/e2e/test_content_safety_flow.py::",
+)
+
+
+def _rank(item: pytest.Item) -> int | None:
+    return next((n for n, prefix in enumerate(LONGEST_FIRST) if item.nodeid.startswith(prefix)), None)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    workers = max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+    longest = sorted((item for item in items if _rank(item) is not None), key=lambda item: _rank(item) or 0)
+    rest = iter([item for item in items if _rank(item) is None])
+    shares: list[list[pytest.Item]] = [longest[n::workers] for n in range(workers)]
+    left = len(items)
+    for n, share in enumerate(shares):  # the sizes of xdist's shares (xdist.scheduler.worksteal)
+        size = left // (workers - n)
+        left -= size
+        share.extend(itertools.islice(rest, max(0, size - len(share))))
+    items[:] = [item for share in shares for item in share] + list(rest)
