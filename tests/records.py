@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core import db, people
@@ -28,6 +29,7 @@ from bot.core.models import (
     SessionKind,
     utcnow,
 )
+from bot.medcare.callbacks import TYPING, TYPING_MED, TYPING_REPLY, TypingMed, TypingReply
 
 _numbers = itertools.count(100_000)
 
@@ -90,6 +92,43 @@ async def add_patient(
     if counselor is not None:
         await assign(sessions, patient, counselor, team_role)
     return patient
+
+
+async def checkin_time_passed(
+    sessions: async_sessionmaker[AsyncSession],
+    patient_id: int,
+    *rows: object,
+    minutes: int = 30,
+    timezone: str = "America/New_York",
+) -> datetime:
+    """Make the patient's check-in time `minutes` ago today (in `timezone`, the zone `enroll` chooses), and
+    add `rows` in the same transaction; the local time now."""
+    local = utcnow().astimezone(ZoneInfo(timezone))
+    async with db.transaction(sessions) as session:
+        await session.execute(
+            update(Patient)
+            .where(Patient.id == patient_id)
+            .values(checkin_time=(local - timedelta(minutes=minutes)).time())
+        )
+        session.add_all(rows)
+    return local
+
+
+async def typed_answer_asked_ago(
+    sessions: async_sessionmaker[AsyncSession], patient_id: int, hours: float
+) -> None:
+    """Move back to `hours` ago the moment the patient was asked to type something after a button (a
+    medicine's name, a reply to the care team): the clock moved on without them."""
+    async with db.transaction(sessions) as session:
+        patient = await session.get_one(Patient, patient_id)
+        typing = TYPING.parse(patient.onboarding_step)
+        assert typing is not None, "nothing is waiting to be typed"
+        asked_at = utcnow() - timedelta(hours=hours)
+        patient.onboarding_step = (
+            TYPING_REPLY.pack(TypingReply(typing.message_id, asked_at))
+            if isinstance(typing, TypingReply)
+            else TYPING_MED.pack(TypingMed(typing.field, asked_at))
+        )
 
 
 async def add_escalation(

@@ -5,6 +5,13 @@ the answers in each column, multiply by the column's value (0, 1, 2, 3) and add 
 by Kroenke 2001 (PHQ-9: 5, 10, 15, 20) and Spitzer 2006 (GAD-7: 5, 10, 15). BAM (its manual's scoring): each
 answer 0-4, Use = items 4 + 5 + 6, Risk = 1 + 2 + 3 + 8 + 11 + 15, Protective = 9 + 10 + 12 + 13 + 14 + 16;
 items 7A-7G and 17 are in no score.
+
+The rules are the manuals'; the answer sets are made up for these tests. No worked example (one patient's
+answers with the scores they give) was found to reproduce: the reachable text of the Pfizer "Instruction
+Manual: Instructions for Patient Health Questionnaire (PHQ) and GAD-7 Measures" shows its contents page
+and the forms' "for office coding" line only, and neither Cacciola et al. 2013 (J Subst Abuse Treat
+44(3):256-263) nor the VA's BAM manual for SUD group treatment (DePhilippis et al., draft 2014-05-07)
+gives one in what could be read. Add one here, with its page, if a clinician finds it.
 """
 
 from __future__ import annotations

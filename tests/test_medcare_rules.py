@@ -26,8 +26,19 @@ from bot.core.models import (
     utcnow,
 )
 from bot.medcare import aftercare, medication, messages, naloxone
-from bot.medcare.callbacks import DOSE, MED, TYPING, DoseButton, MedButton, TypingMed, TypingReply
+from bot.medcare.callbacks import (
+    DOSE,
+    MED,
+    TYPING,
+    TYPING_REPLY,
+    TYPING_UNTIMED,
+    DoseButton,
+    MedButton,
+    TypingMed,
+    TypingReply,
+)
 from bot.privacy.discharge import ACTION
+from bot.risk.use import Tier
 from bot.workspace import aftercare as digest_rows
 from tests.records import add_counselor, add_patient, assign
 
@@ -178,10 +189,15 @@ def test_button_data_and_typing_states_read_back() -> None:
     assert DOSE.parse(DOSE.pack(DoseButton(7, DoseStatus.RAN_OUT))) == DoseButton(7, DoseStatus.RAN_OUT)
     assert DOSE.parse("dose:7:asked") is None and DOSE.parse("dose:0:taken") is None
     assert MED.parse(MED.pack(MedButton("time", "0930"))) == MedButton("time", "0930")
-    assert TYPING.parse("med_time") == TypingMed("time")
-    assert TYPING.parse("reply:12") == TypingReply(12)
+    asked = datetime(2026, 12, 7, 13, 5, 9, tzinfo=UTC)
+    assert TYPING.parse("med_time@1796648709") == TypingMed("time", asked)
+    assert TYPING.parse(TYPING_REPLY.pack(TypingReply(12, asked))) == TypingReply(12, asked)
+    assert len(TYPING_REPLY.pack(TypingReply(2**31 - 1, asked))) <= 32  # Patient.onboarding_step's size
+    for untimed in ("med_time", "reply:12"):  # written before typed answers had a time: never an answer
+        assert TYPING.parse(untimed) is None and TYPING_UNTIMED.fullmatch(untimed)
     for other in ("timezone", "checkin_time", "language", None):  # /settings' and set-up's steps
         assert TYPING.parse(other) is None
+        assert other is None or not TYPING_UNTIMED.fullmatch(other)
 
 
 # ---- aftercare ---------------------------------------------------------------------------------------------
@@ -270,6 +286,30 @@ async def test_aftercare_check_ins_open_close_and_end(sessions: Sessions) -> Non
             aftercare.answer(opened, patient.id + 1, Q.CRAVING, "3", week[1])
         assert aftercare.answer(opened, patient.id, Q.CRAVING, "3", week[1]) is Q.MOOD
         assert aftercare.answer(opened, patient.id, Q.MOOD, "skip", week[1]) is Q.USE
+        # What was used and how, only after a "yes", as in the daily check-in (bot.risk.use tiers it).
+        assert aftercare.answer(opened, patient.id, Q.USE, "yes", week[1]) is Q.USE_WHAT
+        with pytest.raises(aftercare.Invalid):
+            aftercare.answer(opened, patient.id, Q.USE_WHAT, "chocolate", week[1])
+        assert aftercare.answer(opened, patient.id, Q.USE_WHAT, "stimulant", week[1]) is Q.USE_HOW
+        assert not aftercare.use_settled(opened, Q.USE_WHAT, Q.USE_HOW)  # "alone?" could still make it high
+        assert aftercare.answer(opened, patient.id, Q.USE_HOW, "alone", week[1]) is Q.CONNECTED
+        assert aftercare.use_settled(opened, Q.USE_HOW, Q.CONNECTED)
+        report = aftercare.use_report(opened)
+        assert report is not None and report.alone and report.tier is Tier.HIGH
+        opened.step, opened.use_report, opened.used = Q.USE.value, None, None
+        assert aftercare.answer(opened, patient.id, Q.USE, "no", week[1]) is Q.CONNECTED  # no: not asked
+        opened.step = Q.USE.value
+        assert aftercare.answer(opened, patient.id, Q.USE, "yes", week[1]) is Q.USE_WHAT
+        assert aftercare.answer(opened, patient.id, Q.USE_WHAT, "opioid", week[1]) is Q.CONNECTED
+        assert aftercare.use_settled(opened, Q.USE_WHAT, Q.CONNECTED)
+        opened.step = Q.USE_WHAT.value
+        assert aftercare.answer(opened, patient.id, Q.USE_WHAT, "skip", week[1]) is Q.CONNECTED
+        opened.use_report = None  # skipped: not known what was used, which counts as high
+        assert aftercare.use_settled(opened, Q.USE_WHAT, Q.CONNECTED) and aftercare.use_report(opened) is None
+        opened.step, opened.skipped = Q.MOOD.value, ["mood"]  # back where the rest of this test goes on
+        opened.used = None
+        assert aftercare.answer(opened, patient.id, Q.MOOD, "skip", week[1]) is Q.USE
+        opened.skipped = ["mood"]
         # Left unfinished: closed as partial after the window.
         assert await aftercare.close_expired(session, week[1] + aftercare.WINDOW - timedelta(seconds=1)) == []
         [closed] = await aftercare.close_expired(session, week[1] + aftercare.WINDOW)

@@ -4,7 +4,7 @@ prompt who is due."""
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
@@ -18,9 +18,11 @@ from bot.core.models import CheckInSource, CheckInStatus, Patient, utcnow
 from bot.outbox import store as outbox
 from bot.risk import Category, RiskLevel, Screening, paging
 from bot.risk import escalation as escalations
-from bot.risk.use import Tier
+from bot.risk.use import Tier, UseReport
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -85,19 +87,33 @@ async def _use_unanswered(runtime: Runtime) -> int:
             report = checkin.use_report(row)
             checkin.give_up_on_use_answer(row, now)
             patient = await session.get_one(Patient, row.patient_id)
-            tier = report.tier if report is not None else Tier.HIGH
-            log.info("event=checkin.use_unanswered checkin_id=%s tier=%s", row.id, tier)
-            screening = Screening(RiskLevel.HIGH, (Category.RELAPSE,), ())
-            await escalations.record_signal(session, patient, screening, "checkin", now, runtime.settings)
-            if tier is Tier.HIGH:
-                raised = await escalations.raise_escalation(
-                    session, patient, RiskLevel.HIGH, Category.RELAPSE, "checkin", None, now, runtime.settings
-                )
-                if raised.page_now:
-                    queued += await paging.page(runtime, session, raised.escalation, now)
-                continue
-            notices = await flags.raise_flag(session, patient, flags.FlagKind.USE_REPORTED, now)
-            queued += await outbox.enqueue(
-                session, [render_notice(runtime, n, key=f"use:{row.id}") for n in notices]
+            log.info("event=checkin.use_unanswered checkin_id=%s", row.id)
+            queued += await tell_unanswered_use(
+                runtime, session, patient, report, source="checkin", key=f"use:{row.id}", now=now
             )
     return queued
+
+
+async def tell_unanswered_use(
+    runtime: Runtime,
+    session: AsyncSession,
+    patient: Patient,
+    report: UseReport | None,
+    *,
+    source: str,
+    key: str,
+    now: datetime,
+) -> int:
+    """Tell the care team of a use whose what or how was left unanswered, by what is known (not knowing what
+    was used counts as high: a page); how many messages were queued. Shared with the aftercare check-ins."""
+    tier = report.tier if report is not None else Tier.HIGH
+    log.info("event=use.unanswered patient_id=%s tier=%s source=%s", patient.id, tier, source)
+    screening = Screening(RiskLevel.HIGH, (Category.RELAPSE,), ())
+    await escalations.record_signal(session, patient, screening, source, now, runtime.settings)
+    if tier is Tier.HIGH:
+        raised = await escalations.raise_escalation(
+            session, patient, RiskLevel.HIGH, Category.RELAPSE, source, None, now, runtime.settings
+        )
+        return await paging.page(runtime, session, raised.escalation, now) if raised.page_now else 0
+    notices = await flags.raise_flag(session, patient, flags.FlagKind.USE_REPORTED, now)
+    return await outbox.enqueue(session, [render_notice(runtime, n, key=key) for n in notices])

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.checkin.history import Day
 from bot.core.models import CheckIn, CheckInSource, CheckInStatus, Patient, PatientStatus
 from bot.outbox import store as outbox
-from bot.risk.use import UseReport
+from bot.risk.use import UseReport, asks_how
 
 
 class Question(enum.StrEnum):
@@ -74,8 +74,7 @@ def _applies(checkin: CheckIn, question: Question) -> bool:
     if question is Question.USE_WHAT:
         return checkin.used is True
     if question is Question.USE_HOW:
-        report = use_report(checkin)
-        return checkin.used is True and report is not None and report.needs_how
+        return asks_how(checkin.used, use_report(checkin))
     return True
 
 

@@ -13,6 +13,7 @@ from bot.content.modules import Category
 from bot.core.models import EscalationStatus, MedicationKind, PatientStatus, Rsvp
 from bot.enrollment.onboarding import COMMON_TIMEZONES, Step
 from bot.medcare.aftercare import CONNECTED as AFTERCARE_CONNECTED
+from bot.medcare.aftercare import USE_QUESTIONS as AFTERCARE_USE
 from bot.medcare.aftercare import Question as AftercareQuestion
 from bot.medcare.callbacks import ANSWERS as DOSE_ANSWERS
 from bot.medcare.callbacks import NALOXONE_ANSWERS
@@ -150,6 +151,7 @@ MEASURE_TEAM_KEYS = (
     "usage",
     "unknown",
     "not_active",
+    "not_offered",
     "already_open",
     "sent",
     "schedule",
@@ -465,7 +467,9 @@ def required_keys() -> frozenset[str]:
     keys.update(f"meds.dose.answers.{answer.value}" for answer in DOSE_ANSWERS)
     keys.update(f"naloxone.buttons.{answer}" for answer in NALOXONE_ANSWERS)
     keys.update(f"naloxone.answers.{answer}" for answer in NALOXONE_ANSWERS)
-    keys.update(f"aftercare.ask.{question.value}" for question in AftercareQuestion)
+    keys.update(  # what was used and how: the daily check-in's questions (bot.medcare.prompts)
+        f"aftercare.ask.{question.value}" for question in AftercareQuestion if question not in AFTERCARE_USE
+    )
     keys.update(f"aftercare.connected.{value}" for value in AFTERCARE_CONNECTED)
     # Validated questionnaires (bot.measures): the patient's side, then the care team's (/measure, /patient)
     keys.update(f"measures.{key}" for key in MEASURE_KEYS)

@@ -96,6 +96,9 @@ class Settings(BaseSettings):
     # Check-ins: an unfinished one closes (kept as partial) after this long; one nudge if untouched.
     checkin_expiry_hours: float = Field(default=6, gt=0, le=24, alias="CHECKIN_EXPIRY_HOURS")
     checkin_nudge_minutes: float = Field(default=120, gt=0, le=24 * 60, alias="CHECKIN_NUDGE_MINUTES")
+    # What a patient is asked to type after a button (a medicine's name, a time or a day in /meds, a reply to
+    # a message from the care team) waits this long; text typed later is read as any other message.
+    typed_answer_hours: float = Field(default=12, gt=0, le=24 * 7, alias="TYPED_ANSWER_HOURS")
     missed_checkins_flag: int = Field(default=3, ge=1, le=30, alias="MISSED_CHECKINS_FLAG")
     missed_sessions_flag: int = Field(default=2, ge=1, le=30, alias="MISSED_SESSIONS_FLAG")
     high_craving: int = Field(default=7, ge=0, le=10, alias="HIGH_CRAVING")

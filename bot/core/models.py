@@ -893,3 +893,5 @@ class AftercareCheckIn(Base):
     used: Mapped[bool | None] = mapped_column(_code())  # encrypted, as a check-in's
     connected: Mapped[str | None] = mapped_column(_code())  # "yes", "not_yet", "help"
     skipped: Mapped[list[str] | None] = mapped_column(_record())
+    # What was used and how, as tapped or read (bot.risk.use.UseReport; no words), as a check-in's
+    use_report: Mapped[dict[str, object] | None] = mapped_column(_record())

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from bot.careteam.flags import FlagKind
 from bot.careteam.notices import tell_care_team
 from bot.core.models import AftercareCheckIn, Patient, PatientStatus, utcnow
+from bot.handlers import checkin as checkin_handlers
 from bot.handlers import coping as coping_handlers
 from bot.handlers import crisis, screener
 from bot.handlers import safety_plan as plan_handlers
@@ -21,12 +22,8 @@ from bot.medcare import aftercare as rules
 from bot.medcare.callbacks import AFTERCARE_ANSWER, AFTERCARE_CHOICE, AftercareAnswer, AftercareChoice
 from bot.medcare.prompts import aftercare_question
 from bot.risk import safety_plan
-from bot.risk.use import Advice
 
 log = logging.getLogger(__name__)
-
-# After a reported use in aftercare: the advice for any use after a break (bot.risk.use)
-USE_ADVICE = (Advice.TOLERANCE, Advice.NOT_ALONE, Advice.NALOXONE)
 
 
 @patient_button(AFTERCARE_CHOICE, active=False)
@@ -76,7 +73,23 @@ async def on_answer(t: Turn, patient: Patient, button: AftercareAnswer) -> None:
         answer_expired_button(t)
         return
     t.clear_buttons()
+    await _after_answer(t, patient, row, asked, following)
+
+
+async def _after_answer(
+    t: Turn,
+    patient: Patient,
+    row: AftercareCheckIn,
+    asked: rules.Question,
+    following: rules.Question | None,
+    words: str | None = None,
+) -> None:
     log.info("event=aftercare.answered patient_id=%s checkin_id=%s question=%s", patient.id, row.id, asked)
+    if rules.use_settled(row, asked, following):
+        # As in the daily check-in: told by what was used (a page now for opioids, fentanyl, not knowing,
+        # using alone or injecting; else a flag), with the advice that fits (naloxone, not using alone...).
+        log.info("event=aftercare.use_reported patient_id=%s checkin_id=%s", patient.id, row.id)
+        await checkin_handlers.report_use(t, patient, rules.use_report(row), words=words, source="aftercare")
     if following is not None:
         text, rows = aftercare_question(t.runtime, t.language, row)
         await t.send(text, buttons=rows)
@@ -84,15 +97,26 @@ async def on_answer(t: Turn, patient: Patient, button: AftercareAnswer) -> None:
     await _finish(t, patient, row)
 
 
+async def _typed_use(t: Turn, patient: Patient, row: AftercareCheckIn, text: str) -> None:
+    """Words typed while "What did you use?" or "Were you alone, or did you inject?" is asked: read as the
+    daily check-in reads them."""
+    asked = rules.Question(row.step or rules.Question.USE_WHAT)
+    how = asked is rules.Question.USE_HOW
+    report = checkin_handlers.typed_use(t, text, how=how, so_far=rules.use_report(row))
+    if report is None:
+        await t.reply("checkin.retry.buttons")
+        return
+    try:
+        following = rules.answer_use(row, patient.id, asked, report, utcnow())
+    except rules.Closed:
+        await t.reply("aftercare.closed")
+        return
+    await _after_answer(t, patient, row, asked, following, words=None if how else text)
+
+
 async def _finish(t: Turn, patient: Patient, row: AftercareCheckIn) -> None:
     remaining = await rules.remaining(t.session, patient.id)
     parts = [t.text("aftercare.thanks", last=not remaining.weeks)]
-    if row.used:  # the care team is told, as of a use in an active patient's check-in (a flag)
-        if await tell_care_team(t.runtime, t.session, patient, FlagKind.USE_REPORTED):
-            t.wake_outbox()
-        log.info("event=aftercare.use_reported patient_id=%s checkin_id=%s", patient.id, row.id)
-        parts.append(t.text("use.told_flag"))
-        parts += [t.text(f"use.advice.{advice.value}") for advice in USE_ADVICE]
     if row.connected == "help":
         if await tell_care_team(t.runtime, t.session, patient, FlagKind.AFTERCARE_HELP):
             t.wake_outbox()
@@ -116,11 +140,19 @@ async def on_text(t: Turn, patient: Patient, text: str) -> None:
         await crisis.respond(t, patient, screening.as_question(), text, source="safety_plan")
         await plan_handlers.on_typed(t, patient, plan, text)
         return
+    asking_use = await rules.asking_about_use(t.session, patient.id, now)
+    if asking_use is not None and crisis.only_use(screening):
+        # "What did you use?" answered in words that name a use: the check-in tiers it (and tells the team).
+        await _typed_use(t, patient, asking_use, text)
+        return
     reply = await crisis.respond(t, patient, screening, text, source="message")
     if reply is not crisis.Reply.NONE:
         return
     if waiting is not None and waiting.screen is not None:
         await screener.on_typed(t, patient, waiting.screen, text)
+        return
+    if asking_use is not None:
+        await _typed_use(t, patient, asking_use, text)
         return
     if waiting is not None and waiting.exercise is not None:  # an exercise offered on the crisis path
         await coping_handlers.on_typed(t, waiting.exercise, text)

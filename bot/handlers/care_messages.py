@@ -121,7 +121,7 @@ async def on_reply_button(t: Turn, patient: Patient, button: ReplyButton) -> Non
     if message is None or message.patient_id != patient.id:
         answer_expired_button(t)
         return
-    patient.onboarding_step = TYPING_REPLY.pack(TypingReply(message.id))
+    patient.onboarding_step = TYPING_REPLY.pack(TypingReply(message.id, utcnow()))
     writer = await t.session.get(Counselor, message.counselor_id) if message.counselor_id else None
     await t.reply("messages.type_reply", counselor=_first_name(writer))
 

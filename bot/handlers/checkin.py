@@ -117,18 +117,13 @@ async def on_typed(t: Turn, patient: Patient, checkin: CheckIn, text: str) -> No
             await t.reply("checkin.retry.buttons")
             return
         following = rules.answer(checkin, step, said, now)
-    elif step is Question.USE_WHAT:  # read for what was used and how: that decides who is told, and when
-        report = t.runtime.content.risk.use.read(text)
-        following = rules.answer_use(checkin, step, report, now, words=text)
-    elif step is Question.USE_HOW:
-        read = t.runtime.content.risk.use.read(text)
-        said = rules.read_yes_no(text)
-        if not (read.alone or read.injected) and said is not False:
+    elif step in rules.USE_QUESTIONS:  # read for what was used and how: that decides who is told, and when
+        report = typed_use(t, text, how=step is Question.USE_HOW, so_far=rules.use_report(checkin))
+        if report is None:
             await t.reply("checkin.retry.buttons")
             return
-        so_far = rules.use_report(checkin) or UseReport()
-        report = UseReport(so_far.substances, alone=read.alone, injected=read.injected)
-        following = rules.answer_use(checkin, step, report, now)
+        words = text if step is Question.USE_WHAT else None
+        following = rules.answer_use(checkin, step, report, now, words=words)
     elif step in rules.TEXT_QUESTIONS:
         following = rules.answer(checkin, step, text, now)
     else:
@@ -160,15 +155,33 @@ async def _after_answer(
 
 
 async def _tell_about_use(t: Turn, patient: Patient, checkin: CheckIn) -> None:
-    """The patient said what they used (or skipped it): the care team is told by its tier, and the patient
-    gets the harm-reduction advice that fits. Nothing is sent at "yes" alone: a page waits for the answer
-    (or for `USE_ANSWER_WAIT`, see bot.checkin.jobs)."""
+    """The patient said what they used (or skipped it). Nothing is sent at "yes" alone: a page waits for the
+    answer (or for `USE_ANSWER_WAIT`, see bot.checkin.jobs)."""
+    await report_use(t, patient, rules.use_report(checkin), words=checkin.use_what, source="checkin")
+
+
+def typed_use(t: Turn, text: str, *, how: bool, so_far: UseReport | None) -> UseReport | None:
+    """Typed words read as the answer to "What did you use?" or, with `how`, to "Were you alone, or did you
+    inject?" (added to what was used `so_far`); None if they answer neither (ask for a tap). Shared with the
+    aftercare check-ins."""
+    read = t.runtime.content.risk.use.read(text)
+    if not how:
+        return read
+    if not (read.alone or read.injected) and rules.read_yes_no(text) is not False:
+        return None
+    return UseReport((so_far or UseReport()).substances, alone=read.alone, injected=read.injected)
+
+
+async def report_use(
+    t: Turn, patient: Patient, report: UseReport | None, *, words: str | None, source: str
+) -> None:
+    """A check-in's reported use, settled (what was used said, or skipped): kept as a high relapse signal,
+    the care team told by its tier (opioids, fentanyl, unknown, alone or injecting: a page now; else a flag),
+    and the patient given the harm-reduction advice that fits. Shared with the aftercare check-ins."""
     screening = Screening(RiskLevel.HIGH, (Category.RELAPSE,), ())
-    await risk_rules.record_signal(t.session, patient, screening, "checkin", utcnow(), t.runtime.settings)
-    report = rules.use_report(checkin)
+    await risk_rules.record_signal(t.session, patient, screening, source, utcnow(), t.runtime.settings)
     # What was used, in their words (if typed): behind a page's "Show details", never in the alert itself.
-    words = checkin.use_what
-    await crisis.use_reported(t, patient, report, source="checkin", detail=words, offer_exercise=False)
+    await crisis.use_reported(t, patient, report, source=source, detail=words, offer_exercise=False)
 
 
 async def _finish(t: Turn, patient: Patient, checkin: CheckIn) -> None:

@@ -188,6 +188,17 @@ async def _send_now(t: Turn, counselor: Counselor, patient: Patient, instrument_
     if patient.status is not PatientStatus.ACTIVE:
         await t.reply("measures_team.not_active", alias=patient.alias)
         return
+    if not t.runtime.measures.offered_in(instrument_id, patient.language):
+        # An unofficial translation no clinician has reviewed: held back, as the scheduler holds it back.
+        log.info("event=measure.held_back patient_id=%s counselor_id=%s", patient.id, counselor.id)
+        await t.reply(
+            "measures_team.not_offered",
+            alias=patient.alias,
+            name=name,
+            patient_language=patient.language,
+            instrument=instrument_id,
+        )
+        return
     already = await rules.open_of(t.session, patient.id, instrument_id)
     if already is not None:
         await t.reply(

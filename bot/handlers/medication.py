@@ -40,6 +40,7 @@ from bot.medcare.callbacks import (
     SUPPLY,
     TYPING,
     TYPING_MED,
+    TYPING_UNTIMED,
     DoseButton,
     MedButton,
     NaloxoneButton,
@@ -194,7 +195,7 @@ async def on_button(t: Turn, patient: Patient, button: MedButton) -> None:
             return
         t.clear_buttons()
         if kind is MedicationKind.OTHER:
-            patient.onboarding_step = TYPING_MED.pack(TypingMed("name"))
+            patient.onboarding_step = TYPING_MED.pack(TypingMed("name", utcnow()))
             await t.reply("meds.ask_name")
             return
         chosen = await rules.choose(t.session, patient, kind, by=rules.SetBy.PATIENT, actor_id=patient.id)
@@ -205,7 +206,7 @@ async def on_button(t: Turn, patient: Patient, button: MedButton) -> None:
         answer_expired_button(t)
         return
     if value == "other" and step in ("time", "shot", "supply"):
-        patient.onboarding_step = TYPING_MED.pack(TypingMed(step))
+        patient.onboarding_step = TYPING_MED.pack(TypingMed(step, utcnow()))
         await t.reply("meds.type_time" if step == "time" else "meds.type_day")
         return
     try:
@@ -511,8 +512,17 @@ async def counselor_view(t: Turn, counselor: Counselor, patient: Patient, *, aud
 async def on_typed_answer(t: Turn, patient: Patient, text: str) -> bool:
     """Text typed after a button of these features asked for it (a medicine's name, a time, a day, a reply to
     the care team); False if nothing of theirs waits for it."""
-    typing = TYPING.parse(patient.onboarding_step)
+    step = patient.onboarding_step
+    typing = TYPING.parse(step)
     if typing is None:
+        if step is not None and TYPING_UNTIMED.fullmatch(step):
+            patient.onboarding_step = None  # asked before answers had a time: too old to be one
+        return False
+    if utcnow() - typing.asked_at >= timedelta(hours=t.runtime.settings.typed_answer_hours):
+        # Asked too long ago: these words are not that answer (a message days later is not a medicine's
+        # name, nor a reply to the team); they are read as any other message.
+        patient.onboarding_step = None
+        log.info("event=typed_answer.expired patient_id=%s", patient.id)
         return False
     if isinstance(typing, TypingReply):
         await care_messages.on_typed(t, patient, typing, text)

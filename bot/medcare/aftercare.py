@@ -3,8 +3,9 @@
 At discharge the patient is offered them (`OFFER_DAYS` to say yes). Yes plans all five at once, each at the
 patient's own check-in time (or `DEFAULT_TIME`) in their time zone, counted from the day of discharge, and
 makes the patient's status AFTERCARE: no daily prompts or session reminders, but the crisis path, /sos and the
-safety plan work as before (`IN_CARE`). Each check-in is short (craving, mood, any use) and asks "are you
-connected to ongoing care?"; it stays open `WINDOW`, and what was answered goes to the counselor's digest.
+safety plan work as before (`IN_CARE`). Each check-in is short (craving, mood, any use, and after a use what
+was used and how, told to the care team as in the daily check-in) and asks "are you connected to ongoing
+care?"; it stays open `WINDOW`, and what was answered goes to the counselor's digest.
 "I'd like help" with ongoing care tells the care team. When the last one closes (or the patient stops),
 the patient is discharged as before. Without a yes, discharge is what it always was. Nothing here knows
 about Telegram.
@@ -20,10 +21,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.checkin import rules as checkin_rules
 from bot.core import audit
 from bot.core.models import AftercareCheckIn, AftercareStatus, AuditEvent, Patient, PatientStatus
 from bot.privacy.discharge import ACTION as DISCHARGED
 from bot.privacy.discharge import discharged_at
+from bot.risk import use
 
 WEEKS = (1, 2, 4, 8, 12)
 WINDOW = timedelta(days=3)  # a check-in stays open this long
@@ -41,10 +44,14 @@ class Question(enum.StrEnum):
     CRAVING = "craving"
     MOOD = "mood"
     USE = "use"
+    USE_WHAT = "use_what"  # after a "yes" only, as in the check-in
+    USE_HOW = "use_how"  # "alone? injected?", only when it could still change the tier (bot.risk.use)
     CONNECTED = "connected"
 
 
 ORDER = tuple(Question)
+USE_QUESTIONS = frozenset({Question.USE_WHAT, Question.USE_HOW})  # the answers that tier a reported use
+USE_HOW = checkin_rules.USE_HOW  # "alone", "injected", "neither": the check-in's answers
 
 
 class Closed(Exception):
@@ -204,16 +211,102 @@ def answer(
             raise Invalid("yes or no")
         row.used = value == "yes"
         row.answered_at = now
+    elif question is Question.USE_WHAT:
+        if value not in use.CHOICES:
+            raise Invalid("unknown substance")
+        return answer_use(row, patient_id, question, use.UseReport(frozenset({use.Substance(value)})), now)
+    elif question is Question.USE_HOW:
+        if value not in USE_HOW:
+            raise Invalid("unknown answer")
+        so_far = use_report(row) or use.UseReport()
+        how = use.UseReport(so_far.substances, alone=value == "alone", injected=value == "injected")
+        return answer_use(row, patient_id, question, how, now)
     else:
         if value not in CONNECTED:
             raise Invalid("unknown answer")
         row.connected = value
         row.answered_at = now
-    following = ORDER[ORDER.index(question) + 1] if question is not ORDER[-1] else None
+    return _move_on(row, question, now)
+
+
+def answer_use(
+    row: AftercareCheckIn, patient_id: int, question: Question, report: use.UseReport, now: datetime
+) -> Question | None:
+    """An answer to "What did you use?" (tapped, or typed and read into `report`) or to "Were you alone, or
+    did you inject?"; the next question."""
+    _require(row, patient_id, question, now)
+    if question not in USE_QUESTIONS:
+        raise Invalid("not a question about use")
+    row.use_report = report.as_json()
+    row.answered_at = now
+    return _move_on(row, question, now)
+
+
+def use_report(row: AftercareCheckIn) -> use.UseReport | None:
+    """What the patient said was used and how; None if "What did you use?" was skipped or not answered."""
+    return use.UseReport.from_json(row.use_report)
+
+
+def use_settled(row: AftercareCheckIn, answered: Question, following: Question | None) -> bool:
+    """True when the answer just given is the last word on a reported use: the care team is told now (as in
+    the check-in: bot.checkin.rules.use_tier_settled)."""
+    if not row.used:
+        return False
+    if answered is Question.USE_WHAT:
+        return following is not Question.USE_HOW
+    return answered is Question.USE_HOW
+
+
+def _asked(row: AftercareCheckIn, question: Question) -> bool:
+    if question is Question.USE_WHAT:
+        return row.used is True
+    if question is Question.USE_HOW:
+        return use.asks_how(row.used, use_report(row))
+    return True
+
+
+def _move_on(row: AftercareCheckIn, answered: Question, now: datetime) -> Question | None:
+    """The next question that applies (what was used only after a "yes"), or done."""
+    following = next((q for q in ORDER[ORDER.index(answered) + 1 :] if _asked(row, q)), None)
     row.step = following.value if following is not None else None
     if following is None:
         row.status, row.finished_at = AftercareStatus.COMPLETE, now
     return following
+
+
+async def asking_about_use(session: AsyncSession, patient_id: int, now: datetime) -> AftercareCheckIn | None:
+    """The patient's open check-in if it is asking what was used, or whether they were alone or injected
+    (typed words can answer those)."""
+    rows = await session.scalars(
+        select(AftercareCheckIn)
+        .where(AftercareCheckIn.patient_id == patient_id, AftercareCheckIn.status == AftercareStatus.OPEN)
+        .with_for_update()
+    )
+    asking = {question.value for question in USE_QUESTIONS}
+    for row in rows:  # `step` is encrypted: compared here, not by the database
+        if row.step in asking and (row.closes_at is None or now < row.closes_at):
+            return row
+    return None
+
+
+async def use_unanswered(session: AsyncSession, now: datetime, wait: timedelta) -> list[AftercareCheckIn]:
+    """Open check-ins where the patient said they used and then left "What did you use?" or "Were you alone?"
+    unanswered for `wait`: the care team must not wait for an answer that may never come (as in the daily
+    check-in: bot.checkin.rules.use_unanswered)."""
+    found = await session.scalars(
+        select(AftercareCheckIn)
+        .where(AftercareCheckIn.status == AftercareStatus.OPEN, AftercareCheckIn.answered_at <= now - wait)
+        .with_for_update(skip_locked=True)
+    )
+    asked = {q.value for q in USE_QUESTIONS}
+    return [row for row in found if row.used is True and row.step in asked]  # `used`, `step`: encrypted
+
+
+def give_up_on_use_answer(row: AftercareCheckIn, now: datetime) -> None:
+    """The use question left unanswered (see `use_unanswered`) counts as skipped; the check-in moves on."""
+    question = Question(row.step or Question.USE_WHAT)
+    row.skipped = [*(row.skipped or []), question.value]
+    _move_on(row, question, now)
 
 
 async def close_expired(session: AsyncSession, now: datetime) -> list[AftercareCheckIn]:

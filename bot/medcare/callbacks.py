@@ -5,8 +5,9 @@ bot.core.callbacks)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 
 from bot.core.callbacks import COUNT, ID, Codec, OneOf, Part, choice, member, word
 from bot.core.models import DoseStatus
@@ -90,23 +91,44 @@ REPLY_DETAILS = Codec("cmr:{reply_id}", ReplyDetails, reply_id=ID)
 TYPED_FIELDS = ("name", "time", "shot", "supply")
 
 
+def _moment(text: str) -> datetime:
+    return datetime.fromtimestamp(int(text), UTC)  # ten digits at most: before the year 2286
+
+
+def _seconds(moment: datetime) -> str:
+    return str(int(moment.timestamp()))
+
+
+# When the patient was asked to type: whole seconds since 1970 (UTC), so an old answer can be told apart.
+_ASKED_AT: Part[datetime] = Part(r"[0-9]{1,10}", _moment, _seconds)
+
+
 @dataclass(frozen=True)
 class TypingMed:
-    """A set-up answer the patient chose to type: the medicine's name, a time, a date."""
+    """A set-up answer the patient chose to type (the medicine's name, a time, a date), and when it was
+    asked."""
 
     field: str
+    asked_at: datetime
 
 
 @dataclass(frozen=True)
 class TypingReply:
-    """An answer to a care-team message."""
+    """An answer to a care-team message, and when the patient tapped Reply."""
 
     message_id: int
+    asked_at: datetime
 
 
-TYPING_MED = Codec("med_{field}", TypingMed, limit=32, field=choice(*TYPED_FIELDS))
-TYPING_REPLY = Codec("reply:{message_id}", TypingReply, limit=32, message_id=ID)
+TYPING_MED = Codec(
+    "med_{field}@{asked_at}", TypingMed, limit=32, field=choice(*TYPED_FIELDS), asked_at=_ASKED_AT
+)
+TYPING_REPLY = Codec(
+    "reply:{message_id}@{asked_at}", TypingReply, limit=32, message_id=ID, asked_at=_ASKED_AT
+)
 TYPING: OneOf[TypingMed | TypingReply] = OneOf(TYPING_MED, TYPING_REPLY)
+# Written before typed answers had a time (December 2026): read as too old to be an answer.
+TYPING_UNTIMED = re.compile(r"med_[a-z]+|reply:[0-9]+")
 
 # ---- outbox keys -------------------------------------------------------------------------------------------
 
@@ -207,14 +229,14 @@ class AftercareChoice:
 
 AFTERCARE_CHOICE = Codec("after:{choice}", AftercareChoice, choice=choice(*OFFER_CHOICES))
 
-AFTERCARE_FIELDS = ("craving", "mood", "use", "connected")
+AFTERCARE_FIELDS = ("craving", "mood", "use", "use_what", "use_how", "connected")
 
 
 @dataclass(frozen=True)
 class AftercareAnswer:
     checkin_id: int
     field: str
-    value: str  # a number, "yes"/"no", "not_yet"/"help", or "skip"
+    value: str  # a number, "yes"/"no", a substance, "alone"/"injected"/"neither", "not_yet"/"help", or "skip"
 
 
 AFTERCARE_ANSWER = Codec(
@@ -222,7 +244,7 @@ AFTERCARE_ANSWER = Codec(
     AftercareAnswer,
     checkin_id=ID,
     field=choice(*AFTERCARE_FIELDS),
-    value=word(r"[a-z0-9_]{1,8}"),
+    value=word(r"[a-z0-9_]{1,10}"),
 )
 
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from bot.checkin.jobs import USE_ANSWER_WAIT, tell_unanswered_use
 from bot.core.db import transaction
-from bot.core.models import Priority, utcnow
+from bot.core.models import Patient, Priority, utcnow
 from bot.medcare import aftercare, medication, prompts
 from bot.medcare.callbacks import AFTERCARE_KEY, AftercareKey
 from bot.outbox import store as outbox
@@ -51,10 +52,20 @@ async def medication_tick(runtime: Runtime) -> int:
 
 
 async def aftercare_tick(runtime: Runtime) -> int:
-    """Close aftercare check-ins left open too long, open those that came due (their first question goes
-    out), and end aftercare for whom nothing is left (a last word goes out)."""
+    """Tell the care team of a use whose what or how was left unanswered (as for the daily check-in), close
+    aftercare check-ins left open too long, open those that came due (their first question goes out), and end
+    aftercare for whom nothing is left (a last word goes out)."""
     now = utcnow()
     async with transaction(runtime.sessions) as session:
+        told = 0
+        for row in await aftercare.use_unanswered(session, now, USE_ANSWER_WAIT):
+            report = aftercare.use_report(row)
+            aftercare.give_up_on_use_answer(row, now)
+            patient = await session.get_one(Patient, row.patient_id)
+            log.info("event=aftercare.use_unanswered patient_id=%s checkin_id=%s", patient.id, row.id)
+            told += await tell_unanswered_use(
+                runtime, session, patient, report, source="aftercare", key=f"aftercare-use:{row.id}", now=now
+            )
         closed = await aftercare.close_expired(session, now)
         if closed:
             log.info("event=aftercare.closed count=%d", len(closed))
@@ -94,7 +105,7 @@ async def aftercare_tick(runtime: Runtime) -> int:
                         subject_patient_id=patient.id,
                     )
                 )
-        queued = await outbox.enqueue(session, planned)
+        queued = told + await outbox.enqueue(session, planned)
     if queued:
         runtime.wake_outbox()
     return queued

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -47,19 +48,8 @@ async def send(
         group_id=group.id if group is not None else None,
         text=text.strip()[:MAX_TEXT],
     )
-    session.add(message)
-    await session.flush()
-    audit.record(
-        session,
-        "care_message.sent",
-        actor_type="counselor",
-        actor_id=counselor.id,
-        subject_type="patient",
-        subject_id=patient.id,
-        message_id=message.id,
-        patients=(),
-        **({"group_id": group.id} if group is not None else {}),
-    )
+    group_id = {"group_id": group.id} if group is not None else {}
+    await _stored(session, message, "care_message.sent", "counselor", counselor.id, patient, **group_id)
     return message
 
 
@@ -67,19 +57,38 @@ async def add_reply(
     session: AsyncSession, message: CareMessage, patient: Patient, text: str
 ) -> CareMessageReply:
     reply = CareMessageReply(message_id=message.id, patient_id=patient.id, text=text.strip()[:MAX_TEXT])
-    session.add(reply)
+    await _stored(session, reply, "care_message.replied", "patient", patient.id, patient)
+    return reply
+
+
+async def _stored(
+    session: AsyncSession,
+    row: CareMessage | CareMessageReply,
+    action: str,
+    actor_type: Literal["counselor", "patient"],
+    actor_id: int,
+    patient: Patient,
+    **detail: str | int | bool | None,
+) -> None:
+    """Keep a message or a reply (for its id) and audit it about the patient: ids only, never the words."""
+    session.add(row)
     await session.flush()
+    ids = (
+        {"message_id": row.message_id, "reply_id": row.id}
+        if isinstance(row, CareMessageReply)
+        else {"message_id": row.id}
+    )
     audit.record(
         session,
-        "care_message.replied",
-        actor_type="patient",
-        actor_id=patient.id,
+        action,
+        actor_type=actor_type,
+        actor_id=actor_id,
         subject_type="patient",
         subject_id=patient.id,
-        message_id=message.id,
-        reply_id=reply.id,
+        patients=(),  # (named, so that `ids` and `detail` cannot stand for it)
+        **ids,
+        **detail,
     )
-    return reply
 
 
 async def reply_recipients(session: AsyncSession, message: CareMessage, patient: Patient) -> list[Counselor]:

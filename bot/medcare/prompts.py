@@ -32,6 +32,7 @@ from bot.medcare.callbacks import (
 )
 from bot.outbox import store as outbox
 from bot.outbox.markup import Button, Rows, scale_rows
+from bot.risk import use
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -142,7 +143,9 @@ def aftercare_question(runtime: Runtime, language: str, row: AftercareCheckIn) -
         return AFTERCARE_ANSWER.pack(AftercareAnswer(row.id, step.value, value))
 
     skip = runtime.text("checkin.buttons.skip", language)
-    text = runtime.text(f"aftercare.ask.{step.value}", language)
+    # What was used and how: the daily check-in's own questions, word for word.
+    asked = "checkin" if step in aftercare.USE_QUESTIONS else "aftercare"
+    text = runtime.text(f"{asked}.ask.{step.value}", language)
     if step is aftercare.Question.CRAVING:
         return text, scale_rows(data, *aftercare.CRAVING_RANGE, skip)
     if step is aftercare.Question.MOOD:
@@ -153,6 +156,19 @@ def aftercare_question(runtime: Runtime, language: str, row: AftercareCheckIn) -
             (runtime.text("checkin.buttons.yes", language), data("yes")),
         ]
         return text, [yes_no, [(skip, data("skip"))]]
+    if step is aftercare.Question.USE_WHAT:  # the check-in's choices: a tap, or typed in their own words
+        choices: list[Button] = [
+            (runtime.text(f"checkin.buttons.use_what.{s}", language), data(s)) for s in use.CHOICES
+        ]
+        return text, [*(choices[i : i + 2] for i in range(0, len(choices), 2)), [(skip, data("skip"))]]
+    if step is aftercare.Question.USE_HOW:
+        return text, [
+            *(
+                [(runtime.text(f"checkin.buttons.use_how.{key}", language), data(key))]
+                for key in aftercare.USE_HOW
+            ),
+            [(skip, data("skip"))],
+        ]
     rows: list[list[Button]] = [
         [(runtime.text(f"aftercare.connected.{value}", language), data(value))]
         for value in aftercare.CONNECTED

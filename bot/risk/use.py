@@ -89,6 +89,12 @@ class UseReport:
         )
 
 
+def asks_how(used: bool | None, report: UseReport | None) -> bool:
+    """Whether "Were you alone, or did you inject?" follows "What did you use?": a use was reported, what was
+    used is known, and the answer could still raise the tier (daily and aftercare check-ins)."""
+    return used is True and report is not None and report.needs_how
+
+
 class Advice(enum.StrEnum):
     """Harm-reduction paragraphs (content keys `use.advice.<name>`), in the order they are shown."""
 

@@ -13,17 +13,20 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 
+from bot.checkin.jobs import USE_ANSWER_WAIT
 from bot.core import db
 from bot.core.models import (
     AftercareCheckIn,
     AftercareStatus,
     CareFlag,
     Counselor,
+    Escalation,
     Patient,
     PatientStatus,
     utcnow,
 )
 from bot.medcare import aftercare as aftercare_rules
+from bot.medcare.jobs import aftercare_tick
 from bot.medcare.prompts import naloxone_replacement
 from bot.workspace import digests
 from devtools.simulator import BotMessage
@@ -267,20 +270,96 @@ async def test_the_crisis_path_in_aftercare_is_as_before(harness: BotHarness, cl
     assert (planned.patient_id, planned.subject_patient_id) == (None, patient_id)
 
 
-async def test_a_use_told_in_an_aftercare_check_in_reaches_the_care_team(
+async def test_a_use_told_in_an_aftercare_check_in_is_told_as_in_the_daily_check_in(
     harness: BotHarness, cli: CommandLine
 ) -> None:
+    """As in the daily check-in: "What did you use?" follows a yes. Opioids or fentanyl page the care team now
+    and the patient gets the overdose advice (naloxone, not alone); alcohol alone asks "alone or injected?",
+    and "Neither" is a flag to the care team. Typed words answer as taps do."""
     harness.settings = harness.settings.model_copy(update={"scheduler_tick_seconds": 0.5})
     await harness.restart()
     counselor_user, user, patient_id = await _in_aftercare(harness, cli, "Reed")
     craving = await _advance_to(harness, user, patient_id, 1)
     mood = await harness.tap(user, craving, "3", harness.part("aftercare.ask.mood"))
     use = await harness.tap(user, mood, "4", harness.part("aftercare.ask.use"))
-    connected = await harness.tap(
-        user, use, harness.text("checkin.buttons.yes"), harness.part("aftercare.ask.connected")
+    what = await harness.tap(
+        user, use, harness.text("checkin.buttons.yes"), harness.part("checkin.ask.use_what")
     )
-    await harness.tap(user, connected, harness.text("aftercare.connected.yes"), harness.part("use.told_flag"))
+    assert [label for label, _ in what.buttons()][:2] == [
+        harness.text("checkin.buttons.use_what.opioid"),
+        harness.text("checkin.buttons.use_what.alcohol"),
+    ]
+    mark = harness.standin.mark(user)
+    connected = await harness.tap(
+        user, what, harness.text("checkin.buttons.use_what.opioid"), harness.part("aftercare.ask.connected")
+    )
+    told = "\n".join(m.text or "" for m in harness.standin.transcript(user)[mark:])
+    for key in ("use.told_high", "use.advice.naloxone", "use.advice.not_alone"):
+        assert harness.part(key) in told, key
+    assert harness.text("use.told_flag").splitlines()[-1] not in told  # a page now, not the next business day
+    await harness.standin.wait_for(
+        counselor_user, harness.part("escalation.alert", level=harness.text("escalation.levels.high"))
+    )
+    await harness.tap(
+        user, connected, harness.text("aftercare.connected.yes"), harness.part("aftercare.thanks", last=False)
+    )
+
+    craving = await _advance_to(harness, user, patient_id, 2)
+    skip = harness.text("checkin.buttons.skip")
+    mood = await harness.tap(user, craving, skip, harness.part("aftercare.ask.mood"))
+    use = await harness.tap(user, mood, skip, harness.part("aftercare.ask.use"))
+    await harness.tap(user, use, harness.text("checkin.buttons.yes"), harness.part("checkin.ask.use_what"))
+    how = await harness.say(user, "a few beers", harness.part("checkin.ask.use_how"))
+    await harness.tap(
+        user, how, harness.text("checkin.buttons.use_how.neither"), harness.part("aftercare.ask.connected")
+    )
     await harness.standin.wait_for(counselor_user, harness.text("care.flag.use_reported", alias="Reed"))
+    rows = {row.week: row for row in await _rows(harness, patient_id)}
+    assert (rows[1].use_report, rows[2].use_report) == (
+        {"substances": ["opioid"], "alone": False, "injected": False},
+        {"substances": ["alcohol"], "alone": False, "injected": False},
+    )
+
+
+async def test_a_yes_left_without_what_in_aftercare_is_told_as_high(
+    harness: BotHarness, cli: CommandLine
+) -> None:
+    """As in the daily check-in: a "yes" to use with "What did you use?" left unanswered is told to the care
+    team after `USE_ANSWER_WAIT` as a page (not knowing what was used counts as high), once; the check-in
+    moves past the question."""
+    harness.settings = harness.settings.model_copy(update={"scheduler_tick_seconds": 0.5})
+    await harness.restart()
+    counselor_user, user, patient_id = await _in_aftercare(harness, cli, "Wren")
+    craving = await _advance_to(harness, user, patient_id, 1)
+    skip = harness.text("checkin.buttons.skip")
+    mood = await harness.tap(user, craving, skip, harness.part("aftercare.ask.mood"))
+    use = await harness.tap(user, mood, skip, harness.part("aftercare.ask.use"))
+    await harness.tap(user, use, harness.text("checkin.buttons.yes"), harness.part("checkin.ask.use_what"))
+
+    await aftercare_tick(harness.runtime)  # not yet: the patient may still answer
+    assert await _escalations(harness, patient_id) == []
+    long_ago = utcnow() - USE_ANSWER_WAIT - timedelta(seconds=1)
+    async with db.transaction(harness.runtime.sessions) as session:
+        await session.execute(
+            update(AftercareCheckIn)
+            .where(AftercareCheckIn.patient_id == patient_id)
+            .values(answered_at=long_ago)
+        )
+    await aftercare_tick(harness.runtime)
+    await aftercare_tick(harness.runtime)  # told once
+    await harness.standin.wait_for(
+        counselor_user, harness.part("escalation.alert", level=harness.text("escalation.levels.high"))
+    )
+    [source] = await _escalations(harness, patient_id)
+    assert source == "aftercare"
+    row = (await _rows(harness, patient_id))[0]
+    assert (row.step, row.skipped) == ("connected", ["craving", "mood", "use_what"])
+
+
+async def _escalations(harness: BotHarness, patient_id: int) -> list[str]:
+    async with harness.runtime.sessions() as session:
+        found = await session.scalars(select(Escalation.source).where(Escalation.patient_id == patient_id))
+        return list(found)
 
 
 async def test_only_a_patient_in_the_program_with_consent_is_offered_aftercare(

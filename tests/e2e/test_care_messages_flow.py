@@ -19,6 +19,7 @@ from bot.core.models import (
 from bot.medcare.callbacks import CARE_MESSAGE_KIND
 from bot.risk import cssrs
 from tests.harness import BotHarness
+from tests.records import typed_answer_asked_ago
 
 
 async def test_a_counselor_message_and_the_patients_reply(harness: BotHarness) -> None:
@@ -145,3 +146,29 @@ async def test_a_screener_answer_is_never_taken_for_a_reply(harness: BotHarness)
         assert list(await session.scalars(select(CareMessageReply))) == []
     notices = [m for m in harness.standin.transcript(dana_user) if "River" in (m.text or "")]
     assert not [m for m in notices if harness.part("messages.reply_notice", alias="River") in (m.text or "")]
+
+
+async def test_a_reply_typed_after_its_window_is_read_as_any_message(harness: BotHarness) -> None:
+    """Reply tapped, then nothing for longer than TYPED_ANSWER_HOURS: what the patient types then is not
+    taken for a reply (nothing reaches the counselor), it is answered as any other message; Reply tapped
+    again takes the next words."""
+    dana_user, dana_id = await harness.link_counselor("Dana")
+    river = harness.new_user_id()
+    patient_id = await harness.enroll(river, dana_id, alias="River")
+    await harness.say(dana_user, "/message River How are you?", harness.part("messages.sent", alias="River"))
+    message = await harness.standin.wait_for(river, harness.part("messages.from_counselor", counselor="Dana"))
+    reply = harness.text("messages.reply_button")
+    await harness.tap(river, message, reply, harness.part("messages.type_reply", counselor="Dana"))
+
+    window = harness.settings.typed_answer_hours
+    await typed_answer_asked_ago(harness.runtime.sessions, patient_id, window + 0.5)
+    await harness.say(river, "hi", harness.part("tone.greeting"))
+    async with harness.runtime.sessions() as session:
+        assert list(await session.scalars(select(CareMessageReply))) == []
+    assert (await harness.patient(river)).onboarding_step is None  # type: ignore[union-attr]
+
+    await harness.tap(river, message, reply, harness.part("messages.type_reply", counselor="Dana"))
+    await typed_answer_asked_ago(harness.runtime.sessions, patient_id, window - 0.5)  # still within it
+    await harness.say(river, "All good", harness.part("messages.reply_sent", counselor="Dana", told=True))
+    async with harness.runtime.sessions() as session:
+        assert [r.text for r in await session.scalars(select(CareMessageReply))] == ["All good"]

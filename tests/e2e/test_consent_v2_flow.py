@@ -1,7 +1,7 @@
 """Consent version 2 (issue 18 item 13), in English and Spanish: a new patient reads the new wording (with the
 program's name and the response hours from the clinic's settings); an existing patient who agreed to an
 earlier version is asked to agree at their next message or command, without set-up again, while a crisis is
-still answered first.
+still answered first. Version 3 (issue 22) is asked in the same way of a patient who agreed to version 2.
 
 Real HTTP, the real Application and database, against the stand-in."""
 
@@ -20,6 +20,7 @@ from tests.harness import BotHarness
 
 PROGRAM = "Riverside Evening IOP"
 OLD_VERSION = "2026-11.1"
+VERSION_2 = "2026-12.2"  # before issue 22's questionnaires, medicines, naloxone, replies and aftercare
 CRISIS = {"en": "im going to kill myself tonight", "es": "me voy a matar esta noche"}
 HOURS = {
     "en": "Mon–Fri, 08:00 to 18:00, Eastern (New York) time",
@@ -77,14 +78,14 @@ async def test_a_new_patient_reads_version_2(
         assert consent.version == CONSENT_VERSION
 
 
-async def _agreed_to_the_old_version(harness: BotHarness, language: str) -> tuple[int, int]:
+async def _agreed_to_the_old_version(
+    harness: BotHarness, language: str, version: str = OLD_VERSION
+) -> tuple[int, int]:
     _, counselor_id = await harness.link_counselor("Sam")
     user = harness.new_user_id()
     patient_id = await harness.enroll(user, counselor_id, language=language)
     async with db.transaction(harness.runtime.sessions) as session:
-        await session.execute(
-            update(Consent).where(Consent.patient_id == patient_id).values(version=OLD_VERSION)
-        )
+        await session.execute(update(Consent).where(Consent.patient_id == patient_id).values(version=version))
     return user, patient_id
 
 
@@ -151,3 +152,24 @@ async def test_a_crisis_is_answered_before_the_new_version_is_asked(
     # The crisis was answered under the earlier consent. A typed "yes" or "no" now answers the screener's
     # question; a command is asked for the new version.
     await harness.say(user, "/cope", first)
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+async def test_a_patient_on_version_2_is_asked_for_version_3(
+    program_settings: Settings, engine: object, language: str
+) -> None:
+    """Version 3 (issue 22: questionnaires, medicine reminders, naloxone, replies to the care team, aftercare)
+    is asked of a patient who agreed to version 2: the whole of the current wording (content's
+    `consent.body`, with the program's name and hours), then they carry on where they were."""
+    async with BotHarness.running(program_settings) as harness:
+        user, patient_id = await _agreed_to_the_old_version(harness, language, VERSION_2)
+        text = harness.runtime.text
+        update = text("consent.update", language, body=_body(harness, language))
+        asked = await harness.say(user, "/meds", update.splitlines()[0])
+        assert asked.text == update
+        await harness.tap(
+            user, asked, text("consent.accept_button", language), text("consent.update_accepted", language)
+        )
+        old, new = await _consents(harness, patient_id)
+        assert (old.version, new.version) == (VERSION_2, CONSENT_VERSION) and old.revoked_at is None
+        await harness.say(user, "/meds", harness.part("meds.intro", language))

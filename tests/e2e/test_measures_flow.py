@@ -27,7 +27,9 @@ from bot.core.models import (
 from bot.measures.jobs import measures_tick
 from devtools.simulator import BotMessage
 from tests.harness import BotHarness, until
-from tests.records import add_measure
+from tests.records import add_measure, checkin_time_passed
+
+ZONE = ZoneInfo("America/New_York")  # the zone `enroll` chooses
 
 
 def _definition(harness: BotHarness, instrument_id: str, language: str = "en") -> Instrument:
@@ -81,6 +83,18 @@ async def _flags(harness: BotHarness, patient_id: int) -> list[str]:
     async with harness.runtime.sessions() as session:
         rows = await session.scalars(select(CareFlag.kind).where(CareFlag.patient_id == patient_id))
         return list(rows)
+
+
+async def _restart_after_checkin_time(
+    harness: BotHarness, patient: Patient, *rows: object, **settings: object
+) -> datetime:
+    """Stop the bot, make the patient's check-in time half an hour ago (and add `rows`), and start it again
+    with `settings` changed; the patient's local time now."""
+    await harness.stop()
+    local = await checkin_time_passed(harness.runtime.sessions, patient.id, *rows, timezone=ZONE.key)
+    harness.settings = harness.settings.model_copy(update=settings)
+    await harness.start()
+    return local
 
 
 async def _patient(harness: BotHarness, language: str = "en") -> tuple[int, int, int, Patient]:
@@ -251,17 +265,7 @@ async def test_offered_at_the_check_in_time_carried_on_after_a_restart_and_expir
     harness: BotHarness,
 ) -> None:
     _, _, user, patient = await _patient(harness)
-    await harness.stop()
-    now = datetime.now(UTC)
-    local = now.astimezone(ZoneInfo("America/New_York"))
-    async with harness.runtime.sessions.begin() as session:
-        await session.execute(
-            update(Patient)
-            .where(Patient.id == patient.id)
-            .values(checkin_time=(local - timedelta(minutes=30)).time())
-        )
-    harness.settings = harness.settings.model_copy(update={"scheduler_tick_seconds": 0.5})
-    await harness.start()
+    local = await _restart_after_checkin_time(harness, patient, scheduler_tick_seconds=0.5)
 
     # At intake, the first two of PHQ-9, GAD-7 and BAM (MEASURES_PER_DAY), one after the other.
     first = await harness.standin.wait_for(user, harness.part("measures.intro_scheduled", count=2))
@@ -301,33 +305,23 @@ async def test_a_questionnaire_left_open_is_asked_again_at_the_next_check_in_tim
     harness: BotHarness,
 ) -> None:
     _, _, user, patient = await _patient(harness)
-    await harness.stop()
     now = datetime.now(UTC)
-    local = now.astimezone(ZoneInfo("America/New_York"))
-    async with harness.runtime.sessions.begin() as session:
-        await session.execute(
-            update(Patient)
-            .where(Patient.id == patient.id)
-            .values(checkin_time=(local - timedelta(minutes=30)).time())
-        )
-        # Yesterday's PHQ-9, answered up to item 3; the BAM is off for this patient, the GAD-7 done last week.
-        session.add(
-            Measure(
-                patient_id=patient.id,
-                instrument="phq9",
-                source=MeasureSource.SCHEDULED,
-                language="en",
-                scheduled_for=local.date() - timedelta(days=1),
-                step="3",
-                answers={"1": 1, "2": 1},
-                started_at=now - timedelta(days=1),
-                expires_at=now + timedelta(days=2),
-            )
-        )
-    harness.settings = harness.settings.model_copy(
-        update={"scheduler_tick_seconds": 0.5, "measures": (("phq9", 14),)}
+    local = now.astimezone(ZONE)
+    # Yesterday's PHQ-9, answered up to item 3; the BAM is off for this patient, the GAD-7 done last week.
+    yesterdays = Measure(
+        patient_id=patient.id,
+        instrument="phq9",
+        source=MeasureSource.SCHEDULED,
+        language="en",
+        scheduled_for=local.date() - timedelta(days=1),
+        step="3",
+        answers={"1": 1, "2": 1},
+        started_at=now - timedelta(days=1),
+        expires_at=now + timedelta(days=2),
     )
-    await harness.start()
+    await _restart_after_checkin_time(
+        harness, patient, yesterdays, scheduler_tick_seconds=0.5, measures=(("phq9", 14),)
+    )
     again = await harness.standin.wait_for(user, harness.part("measures.resumed"))
     assert _item_text(harness, "phq9", "3") in (again.text or "") and "3 of 10" in (
         again.text or ""
@@ -421,19 +415,16 @@ async def test_an_unreviewed_unofficial_translation_is_not_offered(harness: BotH
         "phq9", "es"
     )
     counselor_user, _, _, patient = await _patient(harness, language="es")
-    await harness.stop()
-    local = datetime.now(UTC).astimezone(ZoneInfo("America/New_York"))
-    async with harness.runtime.sessions.begin() as session:
-        await session.execute(
-            update(Patient)
-            .where(Patient.id == patient.id)
-            .values(checkin_time=(local - timedelta(minutes=30)).time())
-        )
-    harness.settings = harness.settings.model_copy(
-        update={"measures": (("bam", 30), ("phq9", 14)), "measures_per_day": 3}
+    await _restart_after_checkin_time(
+        harness, patient, measures=(("bam", 30), ("phq9", 14)), measures_per_day=3
     )
-    await harness.start()
     await measures_tick(harness.runtime)
+    assert [m.instrument for m in await _measures(harness, patient.id)] == ["phq9"]
+    # Sent by hand it is refused too: the counselor is told why and what to do.
+    refused = harness.text(
+        "measures_team.not_offered", alias=patient.alias, name="BAM", patient_language="es", instrument="bam"
+    )
+    await harness.say(counselor_user, f"/measure {patient.alias} bam", refused)
     assert [m.instrument for m in await _measures(harness, patient.id)] == ["phq9"]
     held_back = harness.text("measures_team.held_back", name="BAM", patient_language="es")
     results = await harness.say(counselor_user, f"/patient {patient.alias}", held_back)

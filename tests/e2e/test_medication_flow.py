@@ -27,6 +27,7 @@ from bot.core.models import (
 from bot.enrollment.onboarding import format_clock
 from bot.medcare.callbacks import REPLACE_KIND
 from tests.harness import BotHarness
+from tests.records import typed_answer_asked_ago
 
 ZONE = ZoneInfo("America/New_York")  # the zone `enroll` chooses
 
@@ -216,3 +217,18 @@ async def test_naloxone_at_home_shown_to_the_counselor_and_replaced_after_an_ove
         )
     harness.runtime.wake_outbox()
     await harness.standin.wait_for(user, harness.part("naloxone.replace"))
+
+
+async def test_a_medicine_name_typed_after_its_window_is_read_as_any_message(harness: BotHarness) -> None:
+    """ "Another medicine" asks for its name; days later the patient's words are not taken for it (no
+    reminders set up), they are answered as any other message."""
+    _, counselor_id = await harness.link_counselor("Sam")
+    user = harness.new_user_id()
+    patient_id = await harness.enroll(user, counselor_id)
+    intro = await harness.say(user, "/meds", harness.part("meds.intro"))
+    await harness.tap(user, intro, harness.text("meds.kind_buttons.other"), harness.part("meds.ask_name"))
+    await typed_answer_asked_ago(harness.runtime.sessions, patient_id, 3 * 24)
+    await harness.say(user, "hello", harness.part("tone.greeting"))
+    async with harness.runtime.sessions() as session:
+        plan = await session.scalar(select(MedicationPlan).where(MedicationPlan.patient_id == patient_id))
+    assert plan is None
