@@ -45,7 +45,7 @@ class StubLayer(semantic.Layer):
         self.given = semantic.Verdict(0.9 if raises == "page" else 0.1, 0.9, category, raises)
         self.calls = 0
 
-    def verdict(self, clauses: Sequence[Sequence[str]]) -> semantic.Verdict:
+    def verdict(self, clauses: Sequence[Sequence[str]], hints: Sequence[str] = ()) -> semantic.Verdict:
         self.calls += 1
         return self.given
 
@@ -124,7 +124,7 @@ def test_the_layer_never_lowers_and_is_not_asked_about_rules_imminent_or_short_m
     layer = StubLayer(None)
     detector = Detector(lexicon, layer)
     assert detector.screen("i want to kill myself tonight").level is RiskLevel.IMMINENT
-    assert detector.screen("ok sure").level is RiskLevel.NONE
+    assert detector.screen("ok 17").level is RiskLevel.NONE  # one word: numbers are not words
     assert layer.calls == 0
     high = detector.screen("i used last night after 60 days")
     assert high.level is RiskLevel.HIGH and layer.calls == 1 and high.semantic is not None
@@ -146,6 +146,39 @@ def test_the_verdict_follows_the_thresholds() -> None:
     ask = head.verdict(np.array([0.4, 0.3, 0.2, 0.1]))
     assert ask.raises == "ask" and ask.category is Category.RELAPSE and ask.risk == pytest.approx(0.6)
     assert head.verdict(np.array([0.6, 0.2, 0.1, 0.1])).raises is None
+
+
+def _fixed_head(likeliest: str) -> semantic.Head:
+    """A head that gives every message the same probabilities: 0.9 for `likeliest`."""
+    classes = ("none", "high/relapse", "imminent/suicide")
+    bias = np.log(np.array([0.05 if c != likeliest else 0.9 for c in classes]))
+    return semantic.Head(
+        classes,
+        semantic.Weights(np.zeros((DIMENSIONS, 3)), np.zeros((1, 3)), bias),
+        semantic.Vocabulary({}, np.zeros(0)),
+        page_threshold=0.6,
+        ask_threshold=0.5,
+        encoder="x",
+        fingerprint="y",
+    )
+
+
+def test_a_short_message_is_asked_about_where_a_longer_one_is_paged_and_never_otherwise(
+    lexicon: Lexicon,
+) -> None:
+    imminent = semantic.Layer(WordHashEncoder(), _fixed_head("imminent/suicide"))
+    detector = Detector(lexicon, imminent)
+    short = detector.screen("bridge tonight")
+    assert (short.level, short.follow_up, short.semantic_question) == (
+        RiskLevel.NONE,
+        FollowUp.SAFETY_CHECK,
+        True,
+    )
+    assert detector.screen("the bridge near my place tonight").level is RiskLevel.IMMINENT
+    worried = Detector(lexicon, semantic.Layer(WordHashEncoder(), _fixed_head("high/relapse")))
+    greeting = worried.screen("hello again 17")  # two words: the layer's worry about use does not ask
+    assert greeting.semantic is not None and greeting.semantic.raises is None and greeting.follow_up is None
+    assert worried.screen("hello again it is me 17").semantic_question
 
 
 def test_each_threshold_is_the_lowest_within_its_budget() -> None:
@@ -213,3 +246,17 @@ def test_the_embeddings_are_kept_so_a_retrain_encodes_only_new_messages(tmp_path
     assert encoder.calls == 1 and np.allclose(first[::-1], again)
     semantic.EmbeddingStore(encoder, tmp_path).embed(["one two", "five six"])
     assert encoder.calls == 2
+
+
+def test_a_batch_is_screened_as_each_message_alone_with_one_encoder_call(lexicon: Lexicon) -> None:
+    texts = ["bridge tonight", "i want to kill myself tonight", "ok", "the bridge near my place tonight"]
+    alone = Detector(lexicon, semantic.Layer(WordHashEncoder(), _fixed_head("imminent/suicide")))
+    one_by_one = [alone.screen(text) for text in texts]
+    encoder = WordHashEncoder()
+    batch = Detector(lexicon, semantic.Layer(encoder, _fixed_head("imminent/suicide")))
+    assert batch.screen_many(texts) == one_by_one
+    assert encoder.calls == 1  # the two messages the layer reads, in one call
+    levels = [s.level for s in one_by_one]
+    assert levels == [RiskLevel.NONE, RiskLevel.IMMINENT, RiskLevel.NONE, RiskLevel.IMMINENT]
+    batch.screen("the bridge near my place tonight")  # read a moment ago: not encoded again
+    assert encoder.calls == 1

