@@ -66,6 +66,11 @@ class Metrics:
         self.inbox_throttled = Counter(
             "iop_inbox_throttled", "Messages of a flooding chat stored and screened, not answered", registry=r
         )
+        self.inbox_flood_questions_held = Counter(
+            "iop_inbox_flood_questions_held",
+            "Messages of a flooding chat only the semantic layer would ask about, past its one question",
+            registry=r,
+        )
         self.inbox_parked = Counter(
             "iop_inbox_parked_by_this_process",
             "Inbox updates this process parked after every try failed",

@@ -148,7 +148,9 @@ async def _prepare(runtime: Runtime) -> tuple[str, str]:
 
 async def _demo_sessions(runtime: Runtime) -> None:
     """Once the demo patient has finished set-up, put them in a group with a weekly session and one that
-    starts within the hour, so its 1-hour reminder (with its RSVP buttons) arrives at once."""
+    starts within the hour, so its 1-hour reminder (with its RSVP buttons) arrives at once. The demo patient
+    has no quiet hours: otherwise, run in the hour before their quiet hours end (06:00-07:00 where they live),
+    that reminder would wait for 07:00."""
     from bot.schedule import rules as schedule
     from bot.schedule.jobs import plan
 
@@ -159,6 +161,7 @@ async def _demo_sessions(runtime: Runtime) -> None:
             patient = await session.scalar(select(Patient).where(demo_patient))
             if patient is None or patient.status is not PatientStatus.ACTIVE:
                 continue
+            patient.quiet_start = patient.quiet_end  # equal: no quiet hours
             group = await schedule.group_named(session, "Demo evening IOP", create=True)
             await schedule.join_group(session, group, patient)
             zone = ZoneInfo(runtime.settings.default_timezone)

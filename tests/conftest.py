@@ -11,6 +11,7 @@ appended (`test_gw0`, `test_gw1`, ...), created on that server when missing.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import shutil
 import ssl
@@ -43,6 +44,11 @@ from tests.harness import (
 REPO = Path(__file__).resolve().parent.parent
 
 
+_NO_WAIT_FOR_DISK = """
+DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET synchronous_commit = off', current_database()); END $$
+"""
+
+
 async def _reset_schema(url: str) -> None:
     engine = db.make_engine(url)
     try:
@@ -50,6 +56,10 @@ async def _reset_schema(url: str) -> None:
             async with engine.begin() as connection:
                 await connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
                 await connection.execute(text("CREATE SCHEMA public"))
+                # A commit here need not wait for the disk: the tests never crash the server, and the bot
+                # commits tens of thousands of times per run. Visibility and locking are as before. Taken by
+                # every connection opened from now on (the bots', and the `python -m bot` processes').
+                await connection.execute(text(_NO_WAIT_FOR_DISK))
         await db.upgrade(engine)
     finally:
         await engine.dispose()
@@ -156,11 +166,31 @@ def database_url(_database_dir: Path) -> str:
     return url
 
 
+# Every row gone and every id counting from 1 again, in one round trip. Not TRUNCATE: that gives each table
+# and index a new file on disk, and took about a second per test (DELETE of the few rows a test leaves: 30-50
+# ms on the same machine).
+_CLEAR_POSTGRESQL = """
+DO $$
+DECLARE sequence regclass;
+BEGIN
+    {deletes}
+    FOR sequence IN
+        SELECT c.oid::regclass FROM pg_class c
+        WHERE c.relkind = 'S' AND c.relnamespace = 'public'::regnamespace
+    LOOP
+        PERFORM setval(sequence, 1, false);
+    END LOOP;
+END $$
+"""
+
+
 async def clear_tables(engine: AsyncEngine) -> None:
+    """Empty every table of the models, those that refer to others first."""
     tables = [table.name for table in reversed(Base.metadata.sorted_tables)]
     async with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
-            await connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            deletes = " ".join(f"DELETE FROM {table};" for table in tables)
+            await connection.execute(text(_CLEAR_POSTGRESQL.format(deletes=deletes)))
         else:
             for table in tables:
                 await connection.execute(text(f"DELETE FROM {table}"))
@@ -245,3 +275,35 @@ def box() -> Module:
     module = load_modules(REPO / "content", problems).get("box_breathing", "en")
     assert module is not None and not problems
     return module
+
+
+# The tests that take longest, longest first: each starts `python -m bot` in processes of its own, or floods
+# the bot with a hundred messages. Under `pytest -n N` each goes at the head of one worker's share of the run
+# (pytest-xdist hands the collection out in N consecutive shares, then moves tests from the longest queue to
+# an idle worker): one of them started last kept its worker busy long after the others were done.
+LONGEST_FIRST = (
+    "tests/e2e/test_intake_flow.py::test_a_crash_right_after_a_fetch_loses_nothing",
+    "tests/e2e/test_run_process.py::",
+    "tests/e2e/test_demo.py::",
+    "tests/e2e/test_intake_flow.py::test_a_flood_is_answered_once",
+    "tests/test_no_network.py::",
+    "tests/e2e/test_history_settings_reload.py::",
+    "tests/e2e/test_content_safety_flow.py::",
+)
+
+
+def _rank(item: pytest.Item) -> int | None:
+    return next((n for n, prefix in enumerate(LONGEST_FIRST) if item.nodeid.startswith(prefix)), None)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    workers = max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+    longest = sorted((item for item in items if _rank(item) is not None), key=lambda item: _rank(item) or 0)
+    rest = iter([item for item in items if _rank(item) is None])
+    shares: list[list[pytest.Item]] = [longest[n::workers] for n in range(workers)]
+    left = len(items)
+    for n, share in enumerate(shares):  # the sizes of xdist's shares (xdist.scheduler.worksteal)
+        size = left // (workers - n)
+        left -= size
+        share.extend(itertools.islice(rest, max(0, size - len(share))))
+    items[:] = [item for share in shares for item in share] + list(rest)

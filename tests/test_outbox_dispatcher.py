@@ -20,7 +20,9 @@ from bot.core.models import Priority
 from bot.core.models import utcnow as db_now
 from bot.outbox import dispatcher as sender
 from bot.outbox import store as outbox
+from bot.privacy.erasure import erase_patient
 from bot.runtime import Runtime
+from tests.records import add_counselor, add_patient
 
 T0 = datetime(2027, 3, 8, 15, 0, tzinfo=UTC)
 
@@ -119,3 +121,43 @@ async def test_a_row_enqueued_while_a_send_hangs_is_claimed_and_sent_as_soon_as_
         bot.release.set()
         await asyncio.wait_for(draining, 30)
     assert bot.sent == [42, 41]
+
+
+class _RecordingBot:
+    def __init__(self) -> None:
+        self.sent: list[int] = []
+
+    async def send_message(self, chat_id: int, text: str, **kwargs: object) -> SimpleNamespace:
+        self.sent.append(chat_id)
+        return SimpleNamespace(message_id=len(self.sent))
+
+
+async def test_a_row_claimed_before_the_patients_erasure_is_not_sent_after_it(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """/deleteme right after /mydata: a message to the patient, claimed by the sender, waits for its chat's
+    pace (up to seconds) when the erasure commits. It is not sent afterwards: nothing more reaches them."""
+    counselor = await add_counselor(runtime.sessions, "Sam")
+    patient = await add_patient(runtime.sessions, counselor=counselor)
+    other = await add_patient(runtime.sessions, counselor=counselor)
+    async with db.transaction(runtime.sessions) as session:
+        await outbox.enqueue(
+            session,
+            [
+                outbox.Planned(key, "notice", who.chat_id, "text", db_now(), patient_id=who.id)
+                for key, who in (("theirs", patient), ("another", other))
+            ],
+        )
+    bot = _RecordingBot()
+    dispatcher = sender.Dispatcher(runtime, cast(Bot, bot))
+    pace = dispatcher._pace
+
+    async def erased_while_waiting_for_the_pace(chat_id: int) -> None:
+        await pace(chat_id)
+        if chat_id == patient.chat_id:  # claimed and about to be sent: the erasure commits now
+            async with db.transaction(runtime.sessions) as session:
+                await erase_patient(session, patient.id, reason="request")
+
+    monkeypatch.setattr(dispatcher, "_pace", erased_while_waiting_for_the_pace)
+    assert await dispatcher.drain() == 2  # both were claimed
+    assert bot.sent == [other.chat_id]  # the other patient's went out; the erased one's did not

@@ -286,3 +286,19 @@ def test_a_batch_is_screened_as_each_message_alone_with_one_encoder_call(lexicon
     assert levels == [RiskLevel.NONE, RiskLevel.IMMINENT, RiskLevel.NONE, RiskLevel.IMMINENT]
     batch.screen("the bridge near my place tonight")  # read a moment ago: not encoded again
     assert encoder.calls == 1
+
+
+def test_messages_read_ahead_together_are_not_encoded_again_when_screened(lexicon: Lexicon) -> None:
+    encoder = WordHashEncoder()
+    detector = Detector(lexicon, semantic.Layer(encoder, _fixed_head("imminent/suicide")))
+    texts = ["went to group and it helped", "the bridge near my place tonight", "ok"]
+    detector.prime(texts)  # as the intake does with a page of updates
+    assert encoder.calls == 1
+    assert [s.level for s in map(detector.screen, texts)] == [
+        RiskLevel.IMMINENT,
+        RiskLevel.IMMINENT,
+        RiskLevel.NONE,
+    ]
+    assert encoder.calls == 1  # found, not encoded again
+    detector.prime(["just one"])  # nothing to gain from one alone: read when it is screened
+    assert encoder.calls == 1

@@ -61,13 +61,14 @@ def _busy(error: sqlite3.OperationalError) -> bool:
     return getattr(error, "sqlite_errorcode", None) in _BUSY
 
 
-async def _patiently(call: Callable[[], T], busy_timeout: float) -> T:
-    """`call()`, retried while the database is busy, without blocking the loop."""
+async def _retry_busy(run: Callable[[], Awaitable[T]], busy_timeout: float) -> T:
+    """`await run()`, run again (a fresh awaitable each time) while the database is busy, pausing a little
+    longer each time without blocking the loop, until `busy_timeout` seconds after the first refusal."""
     deadline: float | None = None
     attempt = 0
     while True:
         try:
-            return call()
+            return await run()
         except sqlite3.OperationalError as error:
             if not _busy(error):
                 raise
@@ -78,6 +79,15 @@ async def _patiently(call: Callable[[], T], busy_timeout: float) -> T:
                 raise
             await asyncio.sleep(min(_PAUSES[min(attempt, len(_PAUSES) - 1)], deadline - now))
             attempt += 1
+
+
+async def _patiently(call: Callable[[], T], busy_timeout: float) -> T:
+    """`call()` in the loop's thread, retried while the database is busy."""
+
+    async def run() -> T:
+        return call()
+
+    return await _retry_busy(run, busy_timeout)
 
 
 # One writer at a time holds SQLite's write lock, so one thread is enough for every commit.
@@ -101,22 +111,7 @@ async def _in_thread(call: Callable[[], T]) -> T:
 
 async def _commit_patiently(call: Callable[[], None], busy_timeout: float) -> None:
     """`call()` (a commit) in the commit thread, retried while the database is busy."""
-    deadline: float | None = None
-    attempt = 0
-    while True:
-        try:
-            await _in_thread(call)
-            return
-        except sqlite3.OperationalError as error:
-            if not _busy(error):
-                raise
-            now = time.monotonic()
-            if deadline is None:
-                deadline = now + busy_timeout
-            if now >= deadline:
-                raise
-            await asyncio.sleep(min(_PAUSES[min(attempt, len(_PAUSES) - 1)], deadline - now))
-            attempt += 1
+    await _retry_busy(lambda: _in_thread(call), busy_timeout)
 
 
 # ---- the driver: sqlite3 behind the awaitable interface SQLAlchemy's async adaptation classes call -------

@@ -14,6 +14,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.ext import ContextTypes
 
 from bot.content.catalog import REFERENCE_LANGUAGE
+from bot.core.crypto import Keyring
 from bot.core.db import transaction
 from bot.core.models import IN_CARE, Counselor, Patient, PatientStatus, Priority, utcnow
 from bot.core.people import Person, Stranger, identify, identify_counselor
@@ -78,15 +79,20 @@ async def send(bot: Bot, message: Outgoing) -> int:
     return int(answer["message_id"])
 
 
-async def send_all(bot: Bot, messages: Sequence[Outgoing]) -> None:
-    """Send each message; one chat that blocked the bot or fails does not stop the others."""
+async def send_all(bot: Bot, messages: Sequence[Outgoing], keyring: Keyring) -> None:
+    """Send each message; one chat that blocked the bot or fails does not stop the others. The log names a
+    chat by its pseudonym (`chat_ref`, as the outbox stores it), never by its Telegram id."""
     for message in messages:
         try:
             await send(bot, message)
         except Forbidden:
-            log.warning("event=delivery.blocked chat_id=%s", message.chat_id)
+            log.warning("event=delivery.blocked chat_ref=%s", keyring.pseudonym(message.chat_id))
         except TelegramError as error:
-            log.warning("event=delivery.failed chat_id=%s kind=%s", message.chat_id, type(error).__name__)
+            log.warning(
+                "event=delivery.failed chat_ref=%s kind=%s",
+                keyring.pseudonym(message.chat_id),
+                type(error).__name__,
+            )
 
 
 def runtime_of(context: Context) -> Runtime:
@@ -251,7 +257,7 @@ class Turn:
                 # for this chat only, and the rest of the replies follow it there to keep their order.
                 await self._retry_through_outbox(index, error)
                 break
-        await send_all(bot, self.elsewhere)
+        await send_all(bot, self.elsewhere, self.runtime.keyring)
         self.after_commit.clear()
         self.outgoing.clear()
         self.elsewhere.clear()
@@ -364,12 +370,13 @@ def _already_so(error: BadRequest) -> bool:
     return "not modified" in error.message or "not found" in error.message
 
 
-async def remove_markup(bot: Bot, chat_id: int, message_id: int) -> None:
-    """Take the buttons off an earlier message; it may be gone or bare already."""
+async def remove_markup(bot: Bot, chat_id: int, message_id: int, keyring: Keyring) -> None:
+    """Take the buttons off an earlier message; it may be gone or bare already. The log names the chat by
+    its pseudonym (`chat_ref`)."""
     try:
         await bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
     except BadRequest as error:
         if not _already_so(error):
-            log.warning("event=buttons.remove_failed chat_id=%s", chat_id)
+            log.warning("event=buttons.remove_failed chat_ref=%s", keyring.pseudonym(chat_id))
     except TelegramError:
-        log.warning("event=buttons.remove_failed chat_id=%s", chat_id)
+        log.warning("event=buttons.remove_failed chat_ref=%s", keyring.pseudonym(chat_id))

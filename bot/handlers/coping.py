@@ -243,7 +243,7 @@ async def show(runtime: Runtime, bot: Bot, run_id: int) -> None:
             messages.append(Outgoing(patient.chat_id, runtime.text("coping.rate_after", language), rating))
         previous, step, status = run.message_id, run.step_index, run.status
     if previous is not None:
-        await remove_markup(bot, patient.chat_id, previous)
+        await remove_markup(bot, patient.chat_id, previous, runtime.keyring)
     sent = None
     for message in messages:
         sent = await send(bot, message)

@@ -162,7 +162,7 @@ async def on_button(t: Turn, patient: Patient, button: DeletionButton) -> None:
     async def take_buttons_off() -> None:
         # The care team's copies of the patient's alerts: their buttons would now find nothing.
         for chat_id, message_id in alerts:
-            await remove_markup(bot, chat_id, message_id)
+            await remove_markup(bot, chat_id, message_id, t.runtime.keyring)
 
     t.then(take_buttons_off)
 
@@ -218,4 +218,4 @@ async def erase_deferred(runtime: Runtime, bot: Bot) -> None:
     if told:
         runtime.wake_outbox()
     for chat_id, message_id in alerts:
-        await remove_markup(bot, chat_id, message_id)
+        await remove_markup(bot, chat_id, message_id, runtime.keyring)

@@ -147,6 +147,7 @@ class Poller:
         ]
         if ids:
             self._offset = max(ids) + 1
+        processor.read_ahead(self.runtime, raws)
         self.intake.stored(new, claimed=claimant is not None)
         return True
 

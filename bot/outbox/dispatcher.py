@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 PER_CHAT_GAP = 1.0  # seconds between two outbox messages to one chat
 CLOSE_GRACE_SECONDS = 10  # on shutdown, how long sends under way may take to finish and be recorded
 RECORD_EVERY = 0.05  # seconds: how long a result may wait to be written with others
+UNTRIED = ("shutdown", "lease_expired", "gone")  # outcomes of rows not sent, and not because Telegram refused
 CLAIM_BACKOFF_BASE = timedelta(seconds=0.5)  # after a claim the database refused, the first wait
 CLAIM_BACKOFF_MAX = timedelta(seconds=10)  # ... doubling up to this: never a tight loop of errors
 
@@ -250,6 +251,8 @@ class Dispatcher:
             return Outcome(row, error="shutdown")  # given back untried
         if utcnow() >= row.claimed_until:
             return Outcome(row, error="lease_expired")  # another process may hold it now: do not send
+        if not await self._still_held(row):
+            return Outcome(row, error="gone")  # erased or cancelled since it was claimed: not sent
         markup = keyboard(row.buttons) if row.buttons else None
         try:
             message = await self.bot.send_message(row.chat_id, row.text, reply_markup=markup)
@@ -271,6 +274,18 @@ class Dispatcher:
             return Outcome(row, error=type(error).__name__)
         return Outcome(row, message_id=message.message_id)
 
+    async def _still_held(self, row: outbox.Claimed) -> bool:
+        """Read just before the send, after its wait for the chat's pace (up to seconds): a patient erased
+        meanwhile (`/deleteme` right after `/mydata`) is sent nothing more. What remains is a send already
+        on its way when the erasure commits. If the database cannot say, the row is sent (a crisis reply
+        must not wait on it)."""
+        try:
+            async with self.runtime.sessions() as session:
+                return await outbox.still_held(session, self.worker, row.id)
+        except Exception as error:
+            log.warning("event=outbox.check_failed outbox_id=%s kind=%s", row.id, type(error).__name__)
+            return True
+
     async def _record(self, results: asyncio.Queue[Outcome | None]) -> None:
         done = False
         while not done:
@@ -289,8 +304,8 @@ class Dispatcher:
                     batch.append(item)
             if batch:
                 for outcome in batch:
-                    if outcome.error is not None and outcome.error not in ("shutdown", "lease_expired"):
-                        self.runtime.metrics.send_error(outcome.error)  # those two were never tried
+                    if outcome.error is not None and outcome.error not in UNTRIED:
+                        self.runtime.metrics.send_error(outcome.error)
                 await self._write_with_retry(batch)
 
     async def _write_with_retry(self, batch: list[Outcome]) -> None:
@@ -330,8 +345,8 @@ class Dispatcher:
                         await self.on_blocked(self.runtime, session, o.row.patient_id)
                     continue
                 wait = timedelta(seconds=o.retry_after) if o.retry_after is not None else None
-                if o.error == "lease_expired":
-                    continue  # not ours any more
+                if o.error in ("lease_expired", "gone"):
+                    continue  # not ours any more, or no more
                 if o.error == "shutdown":
                     await outbox.release(session, self.worker, [o.row])
                     continue

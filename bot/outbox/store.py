@@ -236,6 +236,13 @@ def _held(row_id: int | Any, worker: str) -> tuple[Any, ...]:
     return (OutboxMessage.id == row_id, OutboxMessage.claimed_by == worker)
 
 
+async def still_held(session: AsyncSession, worker: str, row_id: int) -> bool:
+    """The row is still there and still this worker's: not erased (`/deleteme`), cancelled or replanned
+    since it was claimed. Read just before its send."""
+    found = await session.scalar(select(OutboxMessage.id).where(*_held(row_id, worker)))
+    return found is not None
+
+
 async def mark_sent(
     session: AsyncSession, worker: str, sent: Sequence[tuple[Claimed, int]], now: datetime
 ) -> None:

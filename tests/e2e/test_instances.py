@@ -175,5 +175,8 @@ async def test_two_processes_one_killed_nothing_lost_nothing_doubled(
     # last was left, and OUTBOX_CONCURRENCY sends under way (bench/fanout.py's in_flight_limit).
     assert doubled <= BATCH + BATCH // 2 + CONCURRENCY, doubled
     answers = [len(tg.transcript(user)) for user in CHATTERS]
-    # Every message answered; at most the one update in flight at the kill answered twice.
-    assert min(answers) >= MESSAGES_EACH and sum(answers) <= MESSAGES_EACH * len(CHATTERS) + 1, answers
+    # Every message answered; answered twice at most what was handled and not yet marked done at the kill
+    # (README, "Handled once, answered at least once"): chats are handled concurrently and each chatter waits
+    # for its answer, so about one update per chat (two doubled were seen under load; one per chat allowed).
+    assert min(answers) >= MESSAGES_EACH, answers
+    assert sum(answers) <= MESSAGES_EACH * len(CHATTERS) + len(CHATTERS), answers

@@ -7,7 +7,7 @@ import asyncio
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -22,7 +22,8 @@ from bot.core.config import Settings
 from bot.core.models import CounselorRole, Escalation, InboxStatus, InboxUpdate, InviteKind
 from bot.core.people import add_counselor
 from bot.enrollment.invites import issue_invite
-from bot.intake import grouped, polling
+from bot.intake import grouped, polling, processor
+from bot.risk import Category, semantic
 from bot.runtime import Runtime
 from devtools.simulator import Fault, TelegramStandIn
 from tests.harness import (
@@ -45,6 +46,24 @@ async def _counselor_and_patient(harness: BotHarness) -> tuple[int, int, int]:
     patient_user = harness.new_user_id()
     await harness.enroll(patient_user, counselor_id)
     return counselor_user, counselor_id, patient_user
+
+
+async def _crisis_answered_and_paged(
+    harness: BotHarness, patient_user: int, counselor_user: int, *, after: int, timeout: float = 15
+) -> None:
+    """Wait for the crisis reply to the patient and the counselor's imminent page."""
+    crisis_line = harness.part("crisis.imminent", overdose=False, plan_contacts="", promise="")
+    await harness.standin.wait_for(patient_user, crisis_line, after=after, timeout=timeout)
+    await harness.standin.wait_for(
+        counselor_user,
+        harness.part("escalation.alert", level=harness.text("escalation.levels.imminent")),
+        timeout=timeout,
+    )
+
+
+async def _flood(harness: BotHarness, user: int, count: int, words: str) -> None:
+    for number in range(count):
+        await harness.standin.send_text(user, f"{words} {number}")
 
 
 async def _escalation_count(bot: BotHarness | Runtime) -> int:
@@ -97,13 +116,7 @@ async def test_in_webhook_mode_a_crisis_behind_a_flood_is_answered_while_the_flo
             await harness.standin.send_text(flooder, f"hello {number}")
         mark = harness.standin.mark(patient_user)
         await harness.standin.send_text(patient_user, CRISIS)
-        crisis_line = harness.part("crisis.imminent", overdose=False, plan_contacts="", promise="")
-        await harness.standin.wait_for(patient_user, crisis_line, after=mark, timeout=30)
-        await harness.standin.wait_for(
-            counselor_user,
-            harness.part("escalation.alert", level=harness.text("escalation.levels.imminent")),
-            timeout=30,
-        )
+        await _crisis_answered_and_paged(harness, patient_user, counselor_user, after=mark, timeout=30)
         assert harness.standin.pending_updates > 0  # the flood's updates are still being posted
 
 
@@ -229,35 +242,66 @@ async def test_one_slow_chat_does_not_hold_up_another(harness: BotHarness) -> No
 async def test_a_flood_is_answered_once_and_a_crisis_inside_it_still_pages(harness: BotHarness) -> None:
     counselor_user, _, patient_user = await _counselor_and_patient(harness)
     mark = harness.standin.mark(patient_user)
-    for number in range(80):
-        await harness.standin.send_text(patient_user, f"hello again {number}")
+    await _flood(harness, patient_user, 80, "hello again")
     await harness.standin.send_text(patient_user, CRISIS)
-    for number in range(20):
-        await harness.standin.send_text(patient_user, f"and more {number}")
-    crisis_line = harness.part("crisis.imminent", overdose=False, plan_contacts="", promise="")
-    await harness.standin.wait_for(patient_user, crisis_line, after=mark, timeout=60)
-    await harness.standin.wait_for(
-        counselor_user,
-        harness.part("escalation.alert", level=harness.text("escalation.levels.imminent")),
-        timeout=30,
-    )
+    await _flood(harness, patient_user, 20, "and more")
+    await _crisis_answered_and_paged(harness, patient_user, counselor_user, after=mark, timeout=60)
     slow_down = harness.part("input.slow_down")
     await harness.standin.wait_for(patient_user, slow_down, after=mark, timeout=60)
-
-    async def handled_all() -> bool:
-        async with harness.runtime.sessions() as session:
-            return not await session.scalar(
-                select(func.count()).where(InboxUpdate.status == InboxStatus.PENDING)
-            )
-
-    for _ in range(600):
-        if await handled_all():
-            break
-        await asyncio.sleep(0.1)
-    assert await handled_all()
+    await until_async(lambda: _pending_is(harness.runtime, 0), 60, "every stored update handled")
     texts = [m.text or "" for m in harness.standin.transcript(patient_user)[mark:]]
     assert sum(slow_down in text for text in texts) == 1
     assert len(texts) < 60  # not one answer per message
+
+
+class _WorriesAboutEverything(semantic.Layer):
+    """A semantic layer that asks "are you safe right now?" about every message it reads, and pages one about
+    someone with a bat: whatever the trained layer of the day makes of a flood's greetings."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def verdict(self, clauses: Sequence[Sequence[str]], hints: Sequence[str] = ()) -> semantic.Verdict:
+        self.calls += 1
+        page = any("bat" in clause for clause in clauses)
+        return semantic.Verdict(0.9 if page else 0.1, 0.9, Category.DANGER, "page" if page else "ask")
+
+    def verdicts(
+        self, messages: Sequence[tuple[Sequence[Sequence[str]], Sequence[str]]]
+    ) -> list[semantic.Verdict]:
+        return [self.verdict(clauses, hints) for clauses, hints in messages]
+
+
+async def test_inside_a_flood_the_layers_question_is_asked_once_and_pages_and_the_rules_still_act(
+    harness: BotHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the chat's budget, a message only the semantic layer asks about gets its question once in the
+    window (the rest are stored, screened, counted, and answered by the one "slow down" line); the layer's
+    page and the rules' screener act on every message."""
+    monkeypatch.setattr(processor, "FLOOD_BUDGET", 5)
+    layer = _WorriesAboutEverything()
+    monkeypatch.setattr(harness.runtime.content.risk, "layer", layer)
+    counselor_user, _, patient_user = await _counselor_and_patient(harness)
+    mark = harness.standin.mark(patient_user)
+    await _flood(harness, patient_user, 40, "hello again")
+    await harness.standin.send_text(patient_user, "i dont see a way forward")  # the rules' C-SSRS screener
+    await _flood(harness, patient_user, 20, "and more")
+    await harness.standin.send_text(patient_user, "my husband is at the door with a bat")  # the layer pages
+    await _flood(harness, patient_user, 20, "and again")
+    screener = harness.part("cssrs.intro_ambiguous")
+    await harness.standin.wait_for(patient_user, screener, after=mark, timeout=60)
+    await harness.standin.wait_for(patient_user, harness.part("crisis.danger"), after=mark, timeout=60)
+    await harness.standin.wait_for(counselor_user, harness.text("escalation.categories.danger"), timeout=30)
+    await until_async(lambda: _pending_is(harness.runtime, 0), 60, "every stored update handled")
+    assert layer.calls >= 82  # every message of the flood was screened
+    texts = [m.text or "" for m in harness.standin.transcript(patient_user)[mark:]]
+    questions = sum(harness.part("crisis.safety_check") in text for text in texts)
+    # One by one within the budget (the /start that enrolled them counted against it too), then once in the
+    # flood: today's code asked about every greeting.
+    assert questions == processor.FLOOD_BUDGET
+    assert sum(harness.part("input.slow_down") in text for text in texts) == 1
+    held = harness.runtime.metrics.registry.get_sample_value("iop_inbox_flood_questions_held_total")
+    assert held is not None and held >= 70  # counted: 80 greetings, 5 answered, 1 asked about in the flood
 
 
 async def test_a_502_on_the_crisis_reply_is_retried_until_it_is_delivered(harness: BotHarness) -> None:
@@ -265,13 +309,7 @@ async def test_a_502_on_the_crisis_reply_is_retried_until_it_is_delivered(harnes
     harness.standin.inject("sendMessage", Fault.server_error(502), chat_id=patient_user)
     mark = harness.standin.mark(patient_user)
     await harness.standin.send_text(patient_user, CRISIS)
-    crisis_line = harness.part("crisis.imminent", overdose=False, plan_contacts="", promise="")
-    await harness.standin.wait_for(patient_user, crisis_line, after=mark, timeout=30)
-    await harness.standin.wait_for(
-        counselor_user,
-        harness.part("escalation.alert", level=harness.text("escalation.levels.imminent")),
-        timeout=15,
-    )
+    await _crisis_answered_and_paged(harness, patient_user, counselor_user, after=mark, timeout=30)
 
 
 async def test_a_429_for_one_chat_does_not_delay_another_chats_crisis_reply(harness: BotHarness) -> None:
@@ -282,13 +320,7 @@ async def test_a_429_for_one_chat_does_not_delay_another_chats_crisis_reply(harn
     await harness.standin.wait_for_call("sendMessage", timeout=10)  # the 429 has been given
     mark = harness.standin.mark(patient_user)
     await harness.standin.send_text(patient_user, CRISIS)
-    crisis_line = harness.part("crisis.imminent", overdose=False, plan_contacts="", promise="")
-    await harness.standin.wait_for(patient_user, crisis_line, after=mark, timeout=5)
-    await harness.standin.wait_for(
-        counselor_user,
-        harness.part("escalation.alert", level=harness.text("escalation.levels.imminent")),
-        timeout=5,
-    )
+    await _crisis_answered_and_paged(harness, patient_user, counselor_user, after=mark, timeout=5)
     assert harness.standin.transcript(busy_user) == []  # its own reply waits the 10 s Telegram asked for
     await harness.standin.wait_for(busy_user, harness.part("stranger.not_enrolled"), timeout=30)
 

@@ -1,8 +1,11 @@
-"""What a patient writes stays out of the raw database and out of the logs, through a whole session."""
+"""What a patient writes stays out of the raw database and out of the logs, through a whole session; nor does
+any log line carry a Telegram id."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -10,6 +13,7 @@ from sqlalchemy import text
 
 from bot.core import logs
 from bot.core.models import Base
+from devtools.simulator import Fault
 from tests.e2e.test_checkin_flow import _toggle
 from tests.harness import BotHarness
 
@@ -97,3 +101,50 @@ async def test_a_whole_session_leaves_no_words_in_the_database_or_the_logs(
         if any(m.lower() in r.getMessage().lower() for m in MARKERS)
     ]
     assert leaks == [], "\n".join(leaks)
+
+
+def _said(record: logging.LogRecord) -> str:
+    """Everything a record carries that a handler could write out."""
+    parts = [record.getMessage(), repr(record.args)]
+    if record.exc_info and record.exc_info[1] is not None:
+        parts.append(repr(record.exc_info[1]))
+    return "\n".join(parts)
+
+
+async def test_no_log_record_carries_a_telegram_id(
+    harness: BotHarness, bot_logging: pytest.LogCaptureFixture
+) -> None:
+    """Logs carry the bot's own ids (patient, counselor, escalation) or a chat's pseudonym (`chat_ref`),
+    never a Telegram user or chat id. A journey down to DEBUG: a counselor links, a patient enrolls, asks for
+    help, is paged about, a stranger writes, and the patient erases their data while Telegram refuses to take
+    the buttons off the counselor's copy of the alert (a refusal that is logged)."""
+    caplog = bot_logging
+    counselor_user, counselor_id = await harness.link_counselor("Sam")
+    patient_user, stranger = harness.new_user_id(), harness.new_user_id()
+    await harness.enroll(patient_user, counselor_id)
+    await harness.say(patient_user, "/help", harness.part("help.patient_active"))
+    await harness.say(patient_user, TYPED["crisis"], "988")
+    alert = await harness.standin.wait_for(
+        counselor_user, harness.part("escalation.alert", level=harness.text("escalation.levels.imminent"))
+    )
+    await harness.resolve_alert(counselor_user, alert, "Sam")
+    await harness.say(stranger, "hello", harness.part("stranger.not_enrolled"))
+
+    calls = len(harness.standin.calls)
+    harness.standin.inject("editMessageReplyMarkup", Fault.blocked(), chat_id=counselor_user, times=10)
+    prompt = await harness.say(patient_user, "/deleteme", harness.part("deleteme.confirm_prompt"))
+    await harness.tap(
+        patient_user, prompt, harness.text("deleteme.confirm_button"), harness.part("deleteme.done")
+    )
+    await harness.standin.wait_for_call("editMessageReplyMarkup", after=calls, finished=True, timeout=10)
+    for _ in range(100):  # the refusal is logged once the bot has read it
+        if any("buttons.remove_failed" in r.getMessage() for r in caplog.records):
+            break
+        await asyncio.sleep(0.05)
+    assert any("buttons.remove_failed" in r.getMessage() for r in caplog.records)
+    ids = re.compile(rf"\b({counselor_user}|{patient_user}|{stranger})\b")
+    ours = [
+        r for r in caplog.records if not r.name.startswith("devtools.")
+    ]  # not the stand-in's (Telegram's)
+    naming = [f"{r.name}: {_said(r)}" for r in ours if ids.search(_said(r))]
+    assert naming == []
