@@ -167,10 +167,12 @@ async def test_past_the_memory_bound_rows_are_stored_unclaimed_and_served_from_t
     handlers.process_update = held_up  # type: ignore[method-assign]
     try:
         await _poll(runtime, inbox, _message(1, 10), _message(2, 10), _message(3, 11))
-        assert inbox.claimant(1) is None  # memory is full
+        assert inbox.claimant(1) is None and inbox.claimant(2) is None  # memory is full: stored unclaimed
         await _poll(runtime, inbox, _message(4, 10), _message(5, 12))
         statuses = await _statuses(runtime)
-        assert statuses[4] == (InboxStatus.PENDING, None) and statuses[5] == (InboxStatus.PENDING, None)
+        # Row 4 waits behind its chat's rows held in memory; row 5's chat has none, so the database loop
+        # may already have claimed it (a race the test must not depend on): pending either way.
+        assert statuses[4] == (InboxStatus.PENDING, None) and statuses[5][0] is InboxStatus.PENDING
         gate.set()
         await _until(lambda: len(handlers.seen) == 5)
     finally:
