@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 
 from bot.risk.use import Advice
-from tests.e2e.test_use_alert_flow import _flags, _to_use_question
+from tests.e2e.test_use_alert_flow import _flags, _to_use_what
 from tests.harness import BotHarness
 
 MISSED = {"en": "ran out of my subs yesterday", "es": "se me acabó la metadona"}
@@ -67,13 +67,7 @@ async def test_advice_after_a_check_in_use_fits_what_was_used(
     _, counselor_id = await harness.link_counselor("Sam")
     user = harness.new_user_id()
     await harness.enroll(user, counselor_id, language=language)
-    use = await _to_use_question(harness, user, language)
-    what = await harness.tap(
-        user,
-        use,
-        harness.text("checkin.buttons.yes", language),
-        harness.part("checkin.ask.use_what", language),
-    )
+    what = await _to_use_what(harness, user, language)
     tier = "high" if substance == "opioid" else "flag"
     told = harness.part(f"use.told_{tier}", language)
     label = harness.text(f"checkin.buttons.use_what.{substance}", language)

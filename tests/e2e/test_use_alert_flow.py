@@ -117,6 +117,17 @@ async def _to_use_question(harness: BotHarness, user: int, language: str) -> Bot
     return message
 
 
+async def _to_use_what(harness: BotHarness, user: int, language: str) -> BotMessage:
+    """A check-in up to "What did you use?" (a yes at the use question)."""
+    use = await _to_use_question(harness, user, language)
+    return await harness.tap(
+        user,
+        use,
+        harness.text("checkin.buttons.yes", language),
+        harness.part("checkin.ask.use_what", language),
+    )
+
+
 @pytest.mark.parametrize("language", ["en", "es"])
 async def test_the_check_in_asks_what_before_telling_and_pages_for_opioids(
     harness: BotHarness, language: str
@@ -207,13 +218,7 @@ async def test_an_opioid_typed_at_alone_or_injected_pages(
     counselor_user, counselor_id = await harness.link_counselor("Sam")
     user = harness.new_user_id()
     patient_id = await harness.enroll(user, counselor_id, language=language)
-    use = await _to_use_question(harness, user, language)
-    what = await harness.tap(
-        user,
-        use,
-        harness.text("checkin.buttons.yes", language),
-        harness.part("checkin.ask.use_what", language),
-    )
+    what = await _to_use_what(harness, user, language)
     await harness.tap(
         user,
         what,
