@@ -12,11 +12,14 @@ DEV_LOCK := requirements-dev.lock
 
 .PHONY: demo test lint typecheck contracts unit run migrate lock audit clean
 
-# The locked packages, each checked against its hash; nothing else is downloaded.
+# The locked packages, each checked against its hash; nothing else is downloaded. --no-deps: the lock already
+# lists every package, and pip's resolver, asked to match a dependency with extras (pip-audit's
+# `CacheControl[filecache]`) against the lock, can pick a newer release than the locked one and refuse it
+# as unpinned (seen here on 2026-12-07); `pip check` below says if the lock is ever incomplete.
 $(DEPS): $(DEV_LOCK)
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed"'
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --require-hashes -r $(DEV_LOCK)
+	$(PY) -m pip install --quiet --no-deps --require-hashes -r $(DEV_LOCK)
 	touch $(DEPS)
 
 # The project itself, on top, with nothing more: `pip check` says when pyproject.toml asks for a package or a
