@@ -34,8 +34,11 @@ async def test_one_holder_at_a_time_and_a_dead_holder_frees_the_lock(engine: Asy
             async with other.connect() as connection:
                 await connection.execute(
                     text(
-                        "SELECT pg_terminate_backend(pid) FROM pg_locks "
-                        "WHERE locktype = 'advisory' AND objid = :key AND pid <> pg_backend_pid()"
+                        # wait up to 5 s for the backend to end (the test's own database only: the other
+                        # test processes' databases share the server and its lock keys)
+                        "SELECT pg_terminate_backend(pid, 5000) FROM pg_locks "
+                        "WHERE locktype = 'advisory' AND objid = :key AND pid <> pg_backend_pid() "
+                        "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
                     ),
                     {"key": db.lock_key("job:plan")},
                 )
