@@ -54,11 +54,26 @@ async def _crisis_answered_and_paged(
     """Wait for the crisis reply to the patient and the counselor's imminent page."""
     crisis_line = harness.part("crisis.imminent", overdose=False, plan_contacts="", promise="")
     await harness.standin.wait_for(patient_user, crisis_line, after=after, timeout=timeout)
+    await _imminent_page(harness, counselor_user, timeout)
+
+
+async def _imminent_page(harness: BotHarness, counselor_user: int, timeout: float = 15) -> None:
     await harness.standin.wait_for(
         counselor_user,
         harness.part("escalation.alert", level=harness.text("escalation.levels.imminent")),
         timeout=timeout,
     )
+
+
+async def _recorded_and_paged_once(
+    harness: BotHarness, patient_user: int, counselor_user: int, crisis_line: str, *, after: int
+) -> None:
+    """Once the database is back: the counselor is paged, one escalation is recorded, and the crisis reply
+    (sent while the database was down) is not sent again."""
+    await _imminent_page(harness, counselor_user)
+    assert await _escalation_count(harness) == 1
+    sent = [m.text or "" for m in harness.standin.transcript(patient_user)[after:]]
+    assert sum(crisis_line in text for text in sent) == 1  # the crisis reply is not sent twice
 
 
 async def _flood(harness: BotHarness, user: int, count: int, words: str) -> None:
@@ -142,14 +157,7 @@ async def test_in_webhook_mode_a_database_outage_is_503_and_the_crisis_is_answer
         assert await _escalation_count(harness) == 0
 
         down["yes"] = False  # the database is back: the post is stored, recorded and paged
-        await harness.standin.wait_for(
-            counselor_user,
-            harness.part("escalation.alert", level=harness.text("escalation.levels.imminent")),
-            timeout=15,
-        )
-        assert await _escalation_count(harness) == 1
-        sent = [m.text or "" for m in harness.standin.transcript(patient_user)[mark:]]
-        assert sum(crisis_line in text for text in sent) == 1  # the crisis reply is not sent twice
+        await _recorded_and_paged_once(harness, patient_user, counselor_user, crisis_line, after=mark)
 
 
 async def test_a_failing_update_is_retried_and_parked_after_the_last_try(
@@ -218,14 +226,7 @@ async def test_an_imminent_message_is_answered_while_the_database_is_down(
     assert await _escalation_count(harness) == 0  # nothing could be written yet
 
     down["yes"] = False  # the database is back: the same update is stored, recorded and paged
-    await harness.standin.wait_for(
-        counselor_user,
-        harness.part("escalation.alert", level=harness.text("escalation.levels.imminent")),
-        timeout=15,
-    )
-    assert await _escalation_count(harness) == 1
-    sent = [m.text or "" for m in harness.standin.transcript(patient_user)[mark:]]
-    assert sum(crisis_line in text for text in sent) == 1  # the crisis reply is not sent twice
+    await _recorded_and_paged_once(harness, patient_user, counselor_user, crisis_line, after=mark)
 
 
 async def test_one_slow_chat_does_not_hold_up_another(harness: BotHarness) -> None:
