@@ -15,6 +15,7 @@ from bot.content_check.check import Report
 from bot.risk import Category, Detector, FollowUp, RiskLevel, semantic
 from bot.risk.corpus import Example
 from bot.risk.lexicon import Lexicon
+from bot.risk.token_path import TokenPath
 from bot.risk.training import build_layer, key_of
 
 DIMENSIONS = 64
@@ -69,6 +70,28 @@ def test_the_encoder_loads_from_its_wheel_and_reads_meaning_across_languages() -
     )
     assert english.shape == (512,) and abs(float(np.linalg.norm(english)) - 1.0) < 1e-3
     assert _cos(english, spanish) > _cos(english, unrelated) + 0.2
+
+
+def test_one_message_read_by_its_tokens_is_the_packages_embedding() -> None:
+    """`TokenPath` (one message, each token's own work kept) against the package's own pass (several)."""
+    encoder = semantic.default_encoder()
+    assert isinstance(encoder, semantic.UniversalSentenceEncoder)
+    texts = [
+        "i want to end my life tonight",
+        "quiero quitarme la vida esta noche",
+        "i want to end it . tonight at the bridge",  # known tokens and new ones
+        "",
+        "ok " * 600,  # long: its one distinct word is read by its kept rows
+        " ".join(f"w{n}x" for n in range(1500)),
+    ]
+    together = encoder.encode(texts)
+    for text, expected in zip(texts, together, strict=True):
+        alone = encoder.encode([text])[0]
+        assert _cos(alone, expected) > 0.99999
+    path = TokenPath(encoder.backend, kept=16)  # fewer than the three messages' 23 tokens: some are forgotten
+    for text in [*texts[:3], *texts[:3], texts[5]]:  # the last: more distinct tokens than kept, as a batch
+        assert _cos(path.encode(text), together[texts.index(text)]) > 0.99999
+    assert path.tokens(texts[2]) == encoder.backend.sp.encode(texts[2], out_type=int)
 
 
 def test_the_shipped_detector_has_the_layer_trained_on_the_corpus(shipped_report: Report) -> None:
