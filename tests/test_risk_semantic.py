@@ -16,7 +16,7 @@ from bot.risk import Category, Detector, FollowUp, RiskLevel, semantic
 from bot.risk.corpus import Example
 from bot.risk.lexicon import Lexicon
 from bot.risk.token_path import TokenPath
-from bot.risk.training import build_layer, key_of
+from bot.risk.training import build_layer, key_of, safe_rows
 
 DIMENSIONS = 64
 
@@ -103,6 +103,30 @@ def test_the_shipped_detector_has_the_layer_trained_on_the_corpus(shipped_report
     assert {"imminent/suicide", "imminent/self_harm", "imminent/danger", "none"} <= set(head.classes)
     figures = head.validation
     assert figures["messages"] >= 5000 and figures["hard_negatives_paged"] is not None
+    assert set(figures["by_language"]) == {"en", "es"}
+    assert sum(f["messages"] for f in figures["by_language"].values()) == figures["messages"]
+
+
+def test_each_class_of_each_language_weighs_the_same_in_the_loss() -> None:
+    targets = np.array([0, 0, 0, 0, 1, 1, 0, 1])
+    languages = ["en", "en", "en", "es", "en", "en", "es", "es"]
+    weights = semantic.loss_weights(targets, languages)
+    cells = {(int(t), lang) for t, lang in zip(targets, languages, strict=True)}
+    totals = {
+        cell: sum(w for w, t, lang in zip(weights, targets, languages, strict=True) if (t, lang) == cell)
+        for cell in cells
+    }
+    assert len(cells) == 4 and np.allclose(list(totals.values()), len(targets) / 4)
+    assert np.isclose(weights.mean(), 1.0)
+    by_class = semantic.loss_weights(targets)  # no languages: each class alike
+    assert np.isclose(by_class[targets == 1].sum(), by_class[targets == 0].sum())
+
+
+def test_the_lexicons_safe_examples_are_learnt_as_harmless_messages(lexicon: Lexicon) -> None:
+    rows = safe_rows(lexicon)
+    assert [r.text for r in rows] == [text for text, _ in lexicon.safe_examples]
+    assert {r.level for r in rows} == {RiskLevel.NONE} and {r.language for r in rows} == {"en", "es"}
+    assert not any(r.hard_negative for r in rows)  # not to the guide: in no budget nor figure
 
 
 # ---- the decision rule -------------------------------------------------------------------------------------
