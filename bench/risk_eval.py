@@ -38,6 +38,7 @@ from bot.risk.corpus import load_examples  # noqa: E402
 from bot.risk.detector import Detector  # noqa: E402
 from bot.risk.evaluate import evaluate, read_labelled  # noqa: E402
 from bot.risk.labelled import Labelled  # noqa: E402
+from bot.risk.semantic import UniversalSentenceEncoder  # noqa: E402
 
 WARM_UP = ("warm up", "i want to die", "took 30 xanax", "i just want to disappear for a while now")
 
@@ -58,6 +59,29 @@ def _measure(detector: Detector, items: list[Labelled]) -> dict[str, object]:
     }
 
 
+def _package_pass(detector: Detector, items: list[Labelled]) -> dict[str, object]:
+    """The layer with each message encoded by the package's own pass instead of `TokenPath` (the encoder's
+    speed before it), and how many decisions differ between the two (the embeddings agree to float32
+    rounding: none should)."""
+    layer = detector.layer
+    encoder = None if layer is None else layer.encoder
+    if layer is None or not isinstance(encoder, UniversalSentenceEncoder):
+        return {}
+    layer.recent.clear()
+    by_tokens = [(s.level, s.follow_up) for s in (detector.screen(item.text) for item in items)]
+    layer.recent.clear()
+    encoder.by_tokens = False
+    try:
+        figures = _measure(detector, items)
+        layer.recent.clear()
+        by_package = [(s.level, s.follow_up) for s in (detector.screen(item.text) for item in items)]
+    finally:
+        encoder.by_tokens = True
+        layer.recent.clear()
+    figures["decisions_differ"] = sum(a != b for a, b in zip(by_tokens, by_package, strict=True))
+    return figures
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -69,6 +93,12 @@ def main() -> int:
         action="store_true",
         help="leave out the blind sets in bench/data/ (to measure speed while a model is tuned: a blind set "
         "is scored once, when the model is final)",
+    )
+    parser.add_argument(
+        "--package-pass",
+        action="store_true",
+        help="also measure the layer with each message encoded by the package's own pass (no TokenPath), and "
+        "count the decisions that differ",
     )
     args = parser.parse_args()
     kept = [] if args.no_data else sorted((ROOT / "bench" / "data").glob("risk_*.tsv"))
@@ -94,6 +124,12 @@ def main() -> int:
         for mode, detector in (("layer_on", layer_on), ("layer_off", layer_off)):
             figures[mode] = _measure(detector, items)
             print(f"{name}, {mode.replace('_', ' ')}: {json.dumps(figures[mode])}", flush=True)
+        if args.package_pass:
+            figures["layer_on_package_pass"] = _package_pass(layer_on, items)
+            print(
+                f"{name}, layer on, package's pass: {json.dumps(figures['layer_on_package_pass'])}",
+                flush=True,
+            )
         result[name] = figures
     print(json.dumps(result))
     return 0
