@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import zlib
 from collections.abc import AsyncIterator
@@ -175,30 +176,75 @@ async def ensure_current(engine: AsyncEngine) -> None:
         raise SchemaNotCurrent(f"the database {state}: run `python -m bot db upgrade` first")
 
 
-@asynccontextmanager
-async def exclusive(engine: AsyncEngine, name: str) -> AsyncIterator[bool]:
-    """Whether this process may do the work called `name` now: on PostgreSQL only one process at a time
-    holds it (a session advisory lock, freed by the database if the process dies), so several bot processes
-    sharing a database do not all plan, prompt and page at once. SQLite serves one process: always True."""
-    if engine.dialect.name != "postgresql":
-        yield True
-        return
-    key = lock_key(name)
-    async with engine.connect() as connection:
-        held = bool(await connection.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}))
-        await connection.commit()  # the lock belongs to the connection, not to this transaction
+class JobLocks:
+    """Which whole-database jobs this process may run now. On PostgreSQL only one process at a time holds a
+    job's lock: a session advisory lock, freed by the database if the process dies, so several bot processes
+    sharing a database do not all plan, prompt and page at once. All of a process's locks are held on one
+    connection (the jobs that start together at start-up took one connection each: a database session, and
+    its start-up cost on the server, per job). SQLite serves one process: always True."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._connection: AsyncConnection | None = None
+        self._held: set[int] = set()
+        self._talking = asyncio.Lock()  # one statement at a time on the shared connection
+
+    @asynccontextmanager
+    async def exclusive(self, name: str) -> AsyncIterator[bool]:
+        if self.engine.dialect.name != "postgresql":
+            yield True
+            return
+        key = lock_key(name)
+        # A session's advisory locks are re-entrant: the database would say yes to this process again.
+        if key in self._held or not await self._ask("SELECT pg_try_advisory_lock(:key)", key):
+            yield False
+            return
+        self._held.add(key)
         try:
-            yield held
+            yield True
         finally:
-            if held:
+            self._held.discard(key)
+            try:
+                await self._ask("SELECT pg_advisory_unlock(:key)", key)
+            except Exception:
+                # The connection broke: the database let go of its locks with it.
+                log.warning("event=db.unlock_failed lock=%s", name)
+
+    async def _ask(self, statement: str, key: int) -> bool:
+        async with self._talking:
+            fresh = self._connection is None
+            for _ in range(2):
+                if self._connection is None:
+                    self._connection = await self.engine.connect()
                 try:
-                    await connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
-                    await connection.commit()
+                    answer = await self._connection.scalar(text(statement), {"key": key})
+                    await self._connection.commit()  # the lock belongs to the connection, not a transaction
+                    return bool(answer)
                 except Exception:
-                    # The connection broke (and the lock went with it), or it may still hold the lock: in
-                    # both cases it must not go back to the pool.
-                    log.warning("event=db.unlock_failed lock=%s", name)
-                    await connection.invalidate()
-                except BaseException:
-                    await connection.invalidate()
-                    raise
+                    await self._drop()  # it may still hold locks: it must not go back to the pool
+                    if fresh:
+                        raise
+                    fresh = True  # a connection kept open may have been dropped by the server: once more
+            raise AssertionError("unreachable")
+
+    async def _drop(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                await connection.invalidate()
+            except Exception:
+                log.warning("event=db.lock_connection_drop_failed")
+
+    async def close(self) -> None:
+        """Let go of every lock and give the connection back (when the process stops)."""
+        async with self._talking:
+            if self._connection is None:
+                return
+            try:
+                await self._connection.execute(text("SELECT pg_advisory_unlock_all()"))
+                await self._connection.commit()
+                await self._connection.close()
+                self._connection = None
+            except Exception:
+                await self._drop()
+            self._held.clear()
