@@ -64,7 +64,7 @@ from bot.enrollment.invites import hash_code
 from bot.outbox import store as outbox
 from bot.privacy import erasure, retention
 from bot.privacy import export as data_export
-from bot.privacy.discharge import DischargeError, discharge, discharged_at
+from bot.privacy.discharge import DischargeError, discharge, discharged_at, latest_discharge
 from bot.privacy.erasure import erase_patient, tables_erased
 from bot.privacy.records import PATIENTS, links
 from tests.records import add_patient
@@ -622,8 +622,10 @@ async def test_discharge_stops_everything_and_queues_one_goodbye(sessions: Sessi
         session.add(CopingSession(patient_id=patient.id, module_id="box_breathing", steps_total=4))
     async with db.transaction(sessions) as session:
         loaded = await session.get_one(Patient, patient.id)
+        assert await latest_discharge(session, patient.id) is None  # never discharged
         done = await discharge(session, loaded, "Goodbye and take care: 988, 1-800-662-4357", NOW)
         discharged = await discharged_at(session, loaded)
+        latest = await latest_discharge(session, patient.id)
     assert (done.cancelled, done.goodbye_queued) == (2, True)
     async with sessions() as session:
         loaded = await session.get_one(Patient, patient.id)
@@ -651,7 +653,7 @@ async def test_discharge_stops_everything_and_queues_one_goodbye(sessions: Sessi
         assert patient.id not in set(await session.scalars(select(Patient.id).where(outbox.may_message())))
         [event] = await session.scalars(select(AuditEvent).where(AuditEvent.action == "patient.discharged"))
     assert (event.actor_type, event.subject_type, event.subject_id) == ("cli", "patient", patient.id)
-    assert event.at == discharged
+    assert event.at == discharged and latest is not None and latest.id == event.id
     assert event.detail == {"previous": "active", "cancelled": 2, "goodbye": True, "aftercare_offered": False}
     with pytest.raises(DischargeError, match="already discharged"):
         async with db.transaction(sessions) as session:
