@@ -239,7 +239,11 @@ async def _someone(sessions: Sessions, *, at: datetime = NOW, **fields: Any) -> 
                     asked_at=at,
                     finished_at=at,
                     craving=2,
-                    connected="yes",
+                    mood=4,
+                    used=True,
+                    use_report={"substances": ["alcohol"], "alone": False, "injected": False},
+                    connected="not_yet",
+                    skipped=["use_how"],
                 ),
                 Measure(
                     patient_id=patient.id,
@@ -430,6 +434,23 @@ async def test_export_holds_everything_about_the_patient_and_nothing_of_others(s
         "escalation.details_viewed",
         "caseload.viewed",
     ]
+    # Aftercare check-ins, as the daily ones: every answer, nothing left to "other records".
+    assert parsed["aftercare_checkins"] == [
+        {
+            "week": 1,
+            "status": "complete",
+            "due_at": NOW.isoformat(),
+            "asked_at": NOW.isoformat(),
+            "finished_at": NOW.isoformat(),
+            "craving": 2,
+            "mood": 4,
+            "used": True,
+            "use_report": {"substances": ["alcohol"], "alone": False, "injected": False},
+            "connected": "not_yet",
+            "skipped": ["use_how"],
+        }
+    ]
+    assert "aftercare_checkins" not in parsed["other_records"]
     # The care team's notes are the patient's to read (right of access), with who wrote them.
     [note] = parsed["care_team_notes"]
     assert note["text"] == "doing better" and "counselor_notes" not in parsed["other_records"]
@@ -444,12 +465,17 @@ async def test_the_page_to_read_is_translated_escaped_and_in_local_time(sessions
         data = await data_export.gather(session, patient, NOW)
     labels = {label: f"«{label}»" for label in data_export.LABELS}
     values = {code: f"‹{code}›" for code in data_export.value_codes()}
-    names = {"categories": {"suicide": "riesgo de suicidio"}, "modules": {"box_breathing": "Respiración"}}
+    names = {
+        "categories": {"suicide": "riesgo de suicidio"},
+        "modules": {"box_breathing": "Respiración"},
+        "connected": {"not_yet": "Todavía no"},
+    }
     page = data_export.render_html(data, data_export.Wording(labels, values, names, language="es")).decode()
     assert page.startswith("<!DOCTYPE html>") and '<html lang="es">' in page
-    for label in ("«title»", "«checkins»", "«your_words»", "«safety_plan»", "«activity»"):
+    for label in ("«title»", "«checkins»", "«your_words»", "«safety_plan»", "«activity»", "«aftercare»"):
         assert label in page
     assert "riesgo de suicidio" in page and "Respiración" in page and "‹resolved›" in page
+    assert "«connected»" in page and "Todavía no" in page and "not_yet" not in page  # aftercare, translated
     assert "&lt;script&gt;" in page and "<script>" not in page  # what a patient typed is never markup
     assert "2027-03-08 09:00" in page  # 15:00 UTC in Chicago
     assert WORDS in page
