@@ -8,7 +8,6 @@ moved by moving the stored times back (the jobs read them against the real time)
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -477,18 +476,7 @@ async def test_mydata_includes_the_aftercare_check_ins(harness: BotHarness) -> N
                 AftercareCheckIn(patient_id=patient_id, week=2, due_at=now + timedelta(weeks=1)),
             ]
         )
-    mark = harness.standin.mark(user)
-    await harness.say(user, "/mydata", harness.part("mydata.sending", "es"))
-
-    def document(suffix: str) -> Any:
-        def found(message: BotMessage) -> bool:
-            return message.kind == "document" and (message.file_name or "").endswith(suffix)
-
-        return found
-
-    as_json = await harness.standin.wait_for(user, document(".json"), after=mark)
-    as_page = await harness.standin.wait_for(user, document(".html"), after=mark)
-    data = json.loads(as_json.file_bytes or b"{}")
+    data, page = await harness.my_data(user)
     first, second = data["aftercare_checkins"]
     assert (first["week"], first["status"], first["craving"], first["mood"], first["used"]) == (
         1,
@@ -499,7 +487,6 @@ async def test_mydata_includes_the_aftercare_check_ins(harness: BotHarness) -> N
     )
     assert first["connected"] == "not_yet" and (second["week"], second["status"]) == (2, "planned")
     assert "aftercare_checkins" not in data["other_records"]
-    page = (as_page.file_bytes or b"").decode()
     for words in (
         harness.text("mydata.html.aftercare", "es"),
         harness.text("mydata.html.connected", "es"),
