@@ -61,6 +61,7 @@ PATIENT_KEYS = (
     "aftercare.help_told",
     "aftercare.note",
     "aftercare.ended",
+    "help.patient_aftercare",
 )
 
 

@@ -31,6 +31,7 @@ from bot.core.models import AuditEvent, Patient, Priority, Rsvp, utcnow
 from bot.handlers.base import Turn, remove_markup
 from bot.handlers.fallback import answer_expired_button
 from bot.handlers.guards import enrolled_only, patient_button
+from bot.medcare.aftercare import CONNECTED
 from bot.outbox import store as outbox
 from bot.privacy import erasure
 from bot.privacy import export as data_export
@@ -87,6 +88,7 @@ def _wording(t: Turn, today: str) -> data_export.Wording:
             "plan_steps": {step.value: t.text(f"plan.steps.{step.value}.title") for step in STEPS},
             "categories": {c.value: t.text(f"escalation.categories.{c.value}") for c in RiskCategory},
             "answers": {rsvp.value: t.text(f"schedule.buttons.{rsvp.value}") for rsvp in Rsvp},
+            "connected": {answer: t.text(f"aftercare.connected.{answer}") for answer in CONNECTED},
             "screener": {q.value: t.text(f"cssrs.questions.{q.value}") for q in ScreenerQuestion},
             "modules": modules,
             "questionnaires": {

@@ -447,3 +447,51 @@ async def test_only_a_patient_in_the_program_with_consent_is_offered_aftercare(
         )
     replies = [m.text or "" for m in harness.standin.transcript(user)[mark:]]
     assert not any(harness.part("aftercare.offer") in text for text in replies)
+
+
+async def test_mydata_includes_the_aftercare_check_ins(harness: BotHarness) -> None:
+    """A patient in aftercare asks for their data (in Spanish): each check-in is in both files, under its own
+    heading, with the answer about ongoing care in their words."""
+    user = harness.new_user_id()
+    patient_id = await harness.enroll(user, language="es")
+    now = utcnow()
+    async with db.transaction(harness.runtime.sessions) as session:
+        await session.execute(
+            update(Patient).where(Patient.id == patient_id).values(status=PatientStatus.AFTERCARE)
+        )
+        session.add_all(
+            [
+                AftercareCheckIn(
+                    patient_id=patient_id,
+                    week=1,
+                    due_at=now,
+                    status=AftercareStatus.COMPLETE,
+                    asked_at=now,
+                    finished_at=now,
+                    craving=3,
+                    mood=4,
+                    used=False,
+                    connected="not_yet",
+                ),
+                AftercareCheckIn(patient_id=patient_id, week=2, due_at=now + timedelta(weeks=1)),
+            ]
+        )
+    data, page = await harness.my_data(user)
+    first, second = data["aftercare_checkins"]
+    assert (first["week"], first["status"], first["craving"], first["mood"], first["used"]) == (
+        1,
+        "complete",
+        3,
+        4,
+        False,
+    )
+    assert first["connected"] == "not_yet" and (second["week"], second["status"]) == (2, "planned")
+    assert "aftercare_checkins" not in data["other_records"]
+    for words in (
+        harness.text("mydata.html.aftercare", "es"),
+        harness.text("mydata.html.connected", "es"),
+        harness.text("aftercare.connected.not_yet", "es"),
+        harness.text("mydata.values.planned", "es"),
+    ):
+        assert words in page
+    assert "not_yet" not in page  # the answer's code never shows, only its words
