@@ -272,6 +272,39 @@ async def test_what_only_the_semantic_layer_worries_about_is_asked_at_a_use_ques
     await harness.say(user, UNLISTED, harness.part("crisis.safety_check"))
 
 
+async def test_a_patient_between_check_ins_can_stop_them(harness: BotHarness, cli: CommandLine) -> None:
+    """After a check-in is answered ("Stop these check-ins" went with its first message), /help says how to
+    stop, and /stopcheckins does it, after one tap: what is planned is cancelled, the patient is discharged."""
+    harness.settings = harness.settings.model_copy(update={"scheduler_tick_seconds": 0.5})
+    await harness.restart()
+    counselor_user, user, patient_id = await _in_aftercare(harness, cli, "Wren")
+    craving = await _advance_to(harness, user, patient_id, 1)
+    skip = harness.text("checkin.buttons.skip")
+    mood = await harness.tap(user, craving, skip, harness.part("aftercare.ask.mood"))
+    assert harness.text("aftercare.stop_button") not in [label for label, _ in mood.buttons()]
+    use = await harness.tap(user, mood, skip, harness.part("aftercare.ask.use"))
+    connected = await harness.tap(user, use, skip, harness.part("aftercare.ask.connected"))
+    await harness.tap(
+        user, connected, harness.text("aftercare.connected.yes"), harness.part("aftercare.thanks", last=False)
+    )
+
+    for sent, key in (("/help", "help.patient_aftercare"), ("hello", "aftercare.note")):
+        told = await harness.say(user, sent, harness.part(key))
+        assert "/stopcheckins" in (told.text or ""), key
+    await harness.say(counselor_user, "/stopcheckins", harness.text("input.not_for_role"))
+    asked = await harness.say(user, "/stopcheckins", harness.part("aftercare.stop_ask"))
+    assert [label for label, _ in asked.buttons()] == [harness.text("aftercare.stop_button")]
+    patient = await harness.patient(user)
+    assert patient is not None and patient.status is PatientStatus.AFTERCARE  # nothing stops before the tap
+    await harness.tap(user, asked, harness.text("aftercare.stop_button"), harness.part("aftercare.stopped"))
+
+    statuses = [row.status for row in await _rows(harness, patient_id)]
+    assert statuses == [AftercareStatus.COMPLETE, *[AftercareStatus.CANCELLED] * 4]
+    patient = await harness.patient(user)
+    assert patient is not None and patient.status is PatientStatus.DISCHARGED
+    await harness.say(user, "/stopcheckins", harness.part("help.patient_discharged"))
+
+
 async def test_the_crisis_path_in_aftercare_is_as_before(harness: BotHarness, cli: CommandLine) -> None:
     """In aftercare: Acknowledge tells the patient who saw it; "Try an exercise" opens the exercises; the
     reminder to replace naloxone is not one the outbox drops for a patient who is not active."""
