@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from markupsafe import escape
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -274,7 +275,7 @@ async def test_what_only_the_semantic_layer_worries_about_is_asked_at_a_use_ques
 
 async def test_a_patient_between_check_ins_can_stop_them(harness: BotHarness, cli: CommandLine) -> None:
     """After a check-in is answered ("Stop these check-ins" went with its first message), /help says how to
-    stop, and /stopcheckins does it, after one tap: what is planned is cancelled, the patient is discharged."""
+    stop, and /stopcheckins does it after one tap: what is planned is cancelled, the patient is discharged."""
     harness.settings = harness.settings.model_copy(update={"scheduler_tick_seconds": 0.5})
     await harness.restart()
     counselor_user, user, patient_id = await _in_aftercare(harness, cli, "Wren")
@@ -500,17 +501,28 @@ async def test_mydata_includes_the_aftercare_check_ins(harness: BotHarness) -> N
                     due_at=now,
                     status=AftercareStatus.COMPLETE,
                     asked_at=now,
-                    finished_at=now,
+                    answered_at=now + timedelta(minutes=1),
+                    finished_at=now + timedelta(minutes=1),
                     craving=3,
                     mood=4,
                     used=False,
                     connected="not_yet",
                 ),
                 AftercareCheckIn(patient_id=patient_id, week=2, due_at=now + timedelta(weeks=1)),
+                AftercareCheckIn(
+                    patient_id=patient_id,
+                    week=4,
+                    due_at=now + timedelta(weeks=3),
+                    status=AftercareStatus.COMPLETE,
+                    used=True,
+                    use_report={"substances": ["alcohol", "pills"], "alone": True, "injected": False},
+                    connected="yes",
+                    skipped=["craving", "use_how"],
+                ),
             ]
         )
     data, page = await harness.my_data(user)
-    first, second = data["aftercare_checkins"]
+    first, second, third = data["aftercare_checkins"]
     assert (first["week"], first["status"], first["craving"], first["mood"], first["used"]) == (
         1,
         "complete",
@@ -519,12 +531,29 @@ async def test_mydata_includes_the_aftercare_check_ins(harness: BotHarness) -> N
         False,
     )
     assert first["connected"] == "not_yet" and (second["week"], second["status"]) == (2, "planned")
+    assert datetime.fromisoformat(first["answered_at"]) == now + timedelta(minutes=1)
+    assert second["answered_at"] is None
+    assert third["use_report"] == {"substances": ["alcohol", "pills"], "alone": True, "injected": False}
+    assert third["skipped"] == ["craving", "use_how"]
     assert "aftercare_checkins" not in data["other_records"]
     for words in (
         harness.text("mydata.html.aftercare", "es"),
         harness.text("mydata.html.connected", "es"),
         harness.text("aftercare.connected.not_yet", "es"),
         harness.text("mydata.values.planned", "es"),
+        # what was used and how (as in the daily check-ins' table), and the questions skipped
+        ", ".join(
+            harness.text(key, "es")
+            for key in (
+                "checkin.buttons.use_what.alcohol",
+                "mydata.html.pills",
+                "checkin.buttons.use_how.alone",
+            )
+        ),
+        harness.text("mydata.html.skipped", "es"),
+        f"{harness.text('mydata.html.craving', 'es')}, {harness.text('mydata.html.use_how', 'es')}",
     ):
-        assert words in page
-    assert "not_yet" not in page  # the answer's code never shows, only its words
+        assert escape(words) in page, words  # the page escapes every text
+    assert harness.text("checkin.buttons.use_how.injected", "es") not in page
+    for code in ("not_yet", "use_how", "pills"):  # the answers' codes never show, only their words
+        assert code not in page, code
