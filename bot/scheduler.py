@@ -126,10 +126,12 @@ class Scheduler:
         self.aps.pause()
         if self._running:
             await asyncio.wait(set(self._running), timeout=STOP_GRACE_SECONDS)
-        if self._running:
-            log.warning("event=scheduler.stop_timeout jobs=%d", len(self._running))
         self.aps.shutdown(wait=False)
-        if self.locks is not None:
+        if self._running:
+            # Their locks stay held until they end or the process exits: another process must not start the
+            # same work while they are still in it.
+            log.warning("event=scheduler.stop_timeout jobs=%d", len(self._running))
+        elif self.locks is not None:
             await self.locks.close()
 
 
