@@ -62,7 +62,6 @@ PATIENCE = 30.0
 STARTUP = 120.0
 
 
-@functools.cache
 def document(suffix: str) -> Callable[[BotMessage], bool]:
     """For `wait_for`: a document the bot sent whose file name ends with `suffix` (".json", ".html")."""
 
@@ -73,6 +72,7 @@ def document(suffix: str) -> Callable[[BotMessage], bool]:
     return is_document
 
 
+@functools.cache
 def _shipped_report(stamp: str) -> Report:
     return check_content(SHIPPED_CONTENT)
 

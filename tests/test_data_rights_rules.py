@@ -237,7 +237,8 @@ async def _someone(sessions: Sessions, *, at: datetime = NOW, **fields: Any) -> 
                     due_at=at,
                     status=AftercareStatus.COMPLETE,
                     asked_at=at,
-                    finished_at=at,
+                    answered_at=at + timedelta(minutes=2),
+                    finished_at=at + timedelta(minutes=2),
                     craving=2,
                     mood=4,
                     used=True,
@@ -441,7 +442,8 @@ async def test_export_holds_everything_about_the_patient_and_nothing_of_others(s
             "status": "complete",
             "due_at": NOW.isoformat(),
             "asked_at": NOW.isoformat(),
-            "finished_at": NOW.isoformat(),
+            "answered_at": (NOW + timedelta(minutes=2)).isoformat(),
+            "finished_at": (NOW + timedelta(minutes=2)).isoformat(),
             "craving": 2,
             "mood": 4,
             "used": True,
@@ -469,6 +471,7 @@ async def test_the_page_to_read_is_translated_escaped_and_in_local_time(sessions
         "categories": {"suicide": "riesgo de suicidio"},
         "modules": {"box_breathing": "Respiración"},
         "connected": {"not_yet": "Todavía no"},
+        "substances": {"alcohol": "Alcohol (es)"},
     }
     page = data_export.render_html(data, data_export.Wording(labels, values, names, language="es")).decode()
     assert page.startswith("<!DOCTYPE html>") and '<html lang="es">' in page
@@ -476,6 +479,9 @@ async def test_the_page_to_read_is_translated_escaped_and_in_local_time(sessions
         assert label in page
     assert "riesgo de suicidio" in page and "Respiración" in page and "‹resolved›" in page
     assert "«connected»" in page and "Todavía no" in page and "not_yet" not in page  # aftercare, translated
+    # ... with what was used (as the daily check-in's table) and the questions skipped, in words.
+    assert "Alcohol (es)" in page and "«skipped»" in page and "«use_how»" in page
+    assert "use_how" not in page.replace("«use_how»", "")  # the skipped question's code never shows
     assert "&lt;script&gt;" in page and "<script>" not in page  # what a patient typed is never markup
     assert "2027-03-08 09:00" in page  # 15:00 UTC in Chicago
     assert WORDS in page

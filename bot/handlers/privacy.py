@@ -37,6 +37,7 @@ from bot.privacy import erasure
 from bot.privacy import export as data_export
 from bot.privacy.callbacks import DELETION, DeletionButton
 from bot.privacy.erasure import KEPT, REQUESTED, erase_patient
+from bot.risk import use
 from bot.risk.cssrs import Question as ScreenerQuestion
 from bot.risk.levels import Category as RiskCategory
 from bot.risk.safety_plan import STEPS
@@ -89,6 +90,11 @@ def _wording(t: Turn, today: str) -> data_export.Wording:
             "categories": {c.value: t.text(f"escalation.categories.{c.value}") for c in RiskCategory},
             "answers": {rsvp.value: t.text(f"schedule.buttons.{rsvp.value}") for rsvp in Rsvp},
             "connected": {answer: t.text(f"aftercare.connected.{answer}") for answer in CONNECTED},
+            "substances": {
+                **{s.value: t.text(f"checkin.buttons.use_what.{s.value}") for s in use.CHOICES},
+                use.Substance.UNKNOWN_PILLS.value: t.text("mydata.html.pills"),
+            },
+            "use_how": {how: t.text(f"checkin.buttons.use_how.{how}") for how in ("alone", "injected")},
             "screener": {q.value: t.text(f"cssrs.questions.{q.value}") for q in ScreenerQuestion},
             "modules": modules,
             "questionnaires": {

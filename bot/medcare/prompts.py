@@ -167,7 +167,9 @@ def aftercare_prompt(runtime: Runtime, patient: Patient, row: AftercareCheckIn) 
     language = patient.language
     text, rows = aftercare_question(runtime, language, row)
     intro = runtime.text("aftercare.intro", language, week=row.week)
-    stop: list[Button] = [
-        (runtime.text("aftercare.stop_button", language), AFTERCARE_CHOICE.pack(AftercareChoice("stop")))
-    ]
-    return f"{intro}\n\n{text}", [*rows, stop]
+    return f"{intro}\n\n{text}", [*rows, aftercare_stop_row(runtime, language)]
+
+
+def aftercare_stop_row(runtime: Runtime, language: str) -> list[Button]:
+    """ "Stop these check-ins": under a check-in's opening message, and under the answer to /stopcheckins."""
+    return [(runtime.text("aftercare.stop_button", language), AFTERCARE_CHOICE.pack(AftercareChoice("stop")))]

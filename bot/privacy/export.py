@@ -160,6 +160,10 @@ LABELS = (
     "scores",
     "week",
     "connected",
+    "use_what",  # an aftercare question skipped: "What did you use?"
+    "use_how",  # ... "Were you alone, or did you inject?"
+    "skipped",
+    "pills",  # a use told as "pills", not knowing what kind (the buttons name the other substances)
     "yes",
     "no",
 )
@@ -318,13 +322,14 @@ async def _aftercare(session: AsyncSession, pid: int) -> list[dict[str, Any]]:
             "status": row.status.value,
             "due_at": _plain(row.due_at),
             "asked_at": _plain(row.asked_at),
+            "answered_at": _plain(row.answered_at),  # the last answer given
             "finished_at": _plain(row.finished_at),
             "craving": row.craving,
             "mood": row.mood,
             "used": row.used,
             "use_report": row.use_report,  # what was used and how, as tapped or read (bot.risk.use)
             "connected": row.connected,  # "yes", "not_yet" or "help"
-            "skipped": list(row.skipped or []),
+            "skipped": list(row.skipped or []),  # the questions skipped (bot.medcare.aftercare.Question)
         }
         for row in rows
     ]
@@ -631,11 +636,15 @@ th { background: #f4f4f4; } .muted { color: #666; } .words { white-space: pre-wr
 
 <h2>{{ l.aftercare }}</h2>
 {% if d.aftercare_checkins %}<table><tr><th>{{ l.week }}</th><th>{{ l.when }}</th><th>{{ l.status }}</th>
-<th>{{ l.craving }}</th><th>{{ l.mood }}</th><th>{{ l.use }}</th><th>{{ l.connected }}</th></tr>
+<th>{{ l.craving }}</th><th>{{ l.mood }}</th><th>{{ l.use }}</th><th>{{ l.connected }}</th>
+<th>{{ l.skipped }}</th></tr>
 {% for a in d.aftercare_checkins %}<tr><td>{{ a.week }}</td><td>{{ local(a.asked_at or a.due_at) }}</td>
 <td>{{ v(a.status) }}</td><td>{{ a.craving if a.craving is not none else "–" }}</td>
-<td>{{ a.mood if a.mood is not none else "–" }}</td><td>{{ yesno(a.used) }}</td>
-<td>{{ name("connected", a.connected) if a.connected else "–" }}</td></tr>
+<td>{{ a.mood if a.mood is not none else "–" }}</td>
+<td>{{ yesno(a.used) }}{% if used(a.use_report) %}<br>{{ used(a.use_report) }}{% endif %}</td>
+<td>{{ name("connected", a.connected) if a.connected else "–" }}</td>
+<td>{% for q in a.skipped %}{{ l.get(q, q) }}{% if not loop.last %}, {% endif %}{% else %}–{% endfor %}
+</td></tr>
 {% endfor %}</table>{% else %}{{ nothing() }}{% endif %}
 
 <h2>{{ l.coping }}</h2>
@@ -752,5 +761,14 @@ def render_html(data: Mapping[str, Any], wording: Wording) -> bytes:
     def name(kind: str, code: object) -> str:
         return wording.names.get(kind, {}).get(str(code), str(code))
 
-    html = _page.render(d=data, l=wording.labels, v=value, name=name, local=local, language=wording.language)
+    def used(report: Mapping[str, Any] | None) -> str:
+        """What was used and how (`use_report`: bot.risk.use.UseReport), in the patient's language."""
+        if not report:
+            return ""
+        what = [name("substances", code) for code in report.get("substances") or []]
+        return ", ".join([*what, *(name("use_how", how) for how in ("alone", "injected") if report.get(how))])
+
+    html = _page.render(
+        d=data, l=wording.labels, v=value, name=name, used=used, local=local, language=wording.language
+    )
     return html.encode("utf-8")
