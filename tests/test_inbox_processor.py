@@ -379,10 +379,10 @@ async def test_the_poller_stores_each_page_and_asks_for_the_next_without_screeni
     """The fetch loop does only what durability needs: store the page, move the offset, hand it over. The
     risk screen (the semantic layer's read of a page included) is the processor's, off the loop that asks
     Telegram for what comes behind a flood; the processor is told while pages come back full."""
-    screened: list[object] = []
+    screened: list[int] = []
     detector = runtime.content.risk
     for name in ("prime", "screen_many", "screen"):
-        monkeypatch.setattr(detector, name, lambda *args, name=name: screened.append(name))
+        monkeypatch.setattr(detector, name, lambda texts, *args: screened.append(len(texts)))
     intake = _Intake()
     async with TelegramStandIn(token=TEST_TOKEN) as telegram:
         for number in range(250):
