@@ -21,7 +21,7 @@ from bot.content import ContentError
 from bot.content_check.loader import fingerprint
 from bot.coping import jobs as coping_jobs
 from bot.coping import rules as coping
-from bot.core.db import exclusive, transaction
+from bot.core.db import JobLocks, transaction
 from bot.core.models import utcnow
 from bot.enrollment.jobs import purge_invites
 from bot.handlers import coping as coping_handlers
@@ -81,7 +81,7 @@ class Scheduler:
 
     def __init__(self, engine: AsyncEngine | None = None) -> None:
         self.aps = AsyncIOScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})
-        self.engine = engine
+        self.locks = JobLocks(engine) if engine is not None else None
         self._running: set[asyncio.Task[Any]] = set()
 
     def every(
@@ -99,10 +99,10 @@ class Scheduler:
             assert task is not None
             self._running.add(task)
             try:
-                if not alone or self.engine is None:
+                if not alone or self.locks is None:
                     await job(*args)
                     return
-                async with exclusive(self.engine, f"job:{id}") as held:
+                async with self.locks.exclusive(f"job:{id}") as held:
                     if held:
                         await job(*args)
                     else:
@@ -126,9 +126,13 @@ class Scheduler:
         self.aps.pause()
         if self._running:
             await asyncio.wait(set(self._running), timeout=STOP_GRACE_SECONDS)
-        if self._running:
-            log.warning("event=scheduler.stop_timeout jobs=%d", len(self._running))
         self.aps.shutdown(wait=False)
+        if self._running:
+            # Their locks stay held until they end or the process exits: another process must not start the
+            # same work while they are still in it.
+            log.warning("event=scheduler.stop_timeout jobs=%d", len(self._running))
+        elif self.locks is not None:
+            await self.locks.close()
 
 
 def build_scheduler(runtime: Runtime, bot: Bot, dispatcher: Dispatcher) -> Scheduler:

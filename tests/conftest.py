@@ -196,9 +196,17 @@ async def clear_tables(engine: AsyncEngine) -> None:
                 await connection.execute(text(f"DELETE FROM {table}"))
 
 
+_ENGINES: dict[str, AsyncEngine] = {}
+
+
 @pytest.fixture
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = db.make_engine(database_url, encryption_key=TEST_ENCRYPTION_KEY)
+    """The worker's engine, emptied. One engine serves every test of a worker: its connections are closed
+    after each test (a connection belongs to the test's event loop), and what an engine learns once (the
+    server's dialect settings, compiled statements) is kept; a new engine per test paid it again."""
+    if database_url not in _ENGINES:
+        _ENGINES[database_url] = db.make_engine(database_url, encryption_key=TEST_ENCRYPTION_KEY)
+    engine = _ENGINES[database_url]
     await clear_tables(engine)
     yield engine
     await engine.dispose()

@@ -8,6 +8,7 @@ import functools
 import inspect
 import io
 import itertools
+import json
 import logging
 import socket
 import sys
@@ -59,6 +60,16 @@ _user_ids = itertools.count(5000)
 PATIENCE = 30.0
 # How long a `python -m bot` process may take to start serving (imports, the content check, migrations).
 STARTUP = 120.0
+
+
+def document(suffix: str) -> Callable[[BotMessage], bool]:
+    """For `wait_for`: a document the bot sent whose file name ends with `suffix` (".json", ".html")."""
+
+    def is_document(message: BotMessage) -> bool:
+        return message.kind == "document" and (message.file_name or "").endswith(suffix)
+
+    is_document.__name__ = f"a {suffix} document"
+    return is_document
 
 
 @functools.cache
@@ -280,6 +291,15 @@ class BotHarness:
         mark = self.standin.mark(user_id)
         await self.standin.send_text(user_id, text, **options)  # type: ignore[arg-type]
         return await self.standin.wait_for(user_id, expect, after=mark)
+
+    async def my_data(self, user_id: int) -> tuple[dict[str, Any], str]:
+        """Send /mydata as the user and wait for its two files: the JSON, parsed, and the page to read."""
+        mark = self.standin.mark(user_id)
+        await self.standin.send_text(user_id, "/mydata")
+        as_json = await self.standin.wait_for(user_id, document(".json"), after=mark)
+        as_page = await self.standin.wait_for(user_id, document(".html"), after=mark)
+        assert as_json.file_bytes is not None and as_page.file_bytes is not None
+        return json.loads(as_json.file_bytes), as_page.file_bytes.decode("utf-8")
 
     async def tap(self, user_id: int, message: BotMessage, label: str, expect: str) -> BotMessage:
         buttons = message.buttons()

@@ -6,7 +6,7 @@ import pytest
 
 from bot.content import ContentError, load_catalog
 from bot.enrollment.onboarding import COMMON_TIMEZONES
-from tests.harness import SHIPPED_CONTENT, load_content_once
+from tests.harness import SHIPPED_CONTENT, load_content_once, shipped_check
 
 CONTENT = Path(__file__).resolve().parent.parent / "content"
 # That every shipped text renders, non-empty and within Telegram's limits, in every language, is
@@ -83,3 +83,10 @@ def test_the_content_repr_names_its_folder_not_every_text() -> None:
     in asyncio's own messages: a thousand texts there cost milliseconds each time and tell nobody anything."""
     shown = repr(load_content_once(SHIPPED_CONTENT))
     assert str(SHIPPED_CONTENT) in shown and len(shown) < 20_000, len(shown)  # the texts alone: 280,000
+
+
+def test_the_shipped_content_is_checked_once_per_test_run() -> None:
+    """Checking every text takes seconds: `shipped_check` hands out the check that loading the shipped content
+    made, not a new one each time it is asked."""
+    load_content_once(SHIPPED_CONTENT)
+    assert shipped_check() is shipped_check()

@@ -64,7 +64,7 @@ from bot.enrollment.invites import hash_code
 from bot.outbox import store as outbox
 from bot.privacy import erasure, retention
 from bot.privacy import export as data_export
-from bot.privacy.discharge import DischargeError, discharge, discharged_at
+from bot.privacy.discharge import DischargeError, discharge, discharged_at, latest_discharge
 from bot.privacy.erasure import erase_patient, tables_erased
 from bot.privacy.records import PATIENTS, links
 from tests.records import add_patient
@@ -237,9 +237,14 @@ async def _someone(sessions: Sessions, *, at: datetime = NOW, **fields: Any) -> 
                     due_at=at,
                     status=AftercareStatus.COMPLETE,
                     asked_at=at,
-                    finished_at=at,
+                    answered_at=at + timedelta(minutes=2),
+                    finished_at=at + timedelta(minutes=2),
                     craving=2,
-                    connected="yes",
+                    mood=4,
+                    used=True,
+                    use_report={"substances": ["alcohol"], "alone": False, "injected": False},
+                    connected="not_yet",
+                    skipped=["use_how"],
                 ),
                 Measure(
                     patient_id=patient.id,
@@ -430,6 +435,24 @@ async def test_export_holds_everything_about_the_patient_and_nothing_of_others(s
         "escalation.details_viewed",
         "caseload.viewed",
     ]
+    # Aftercare check-ins, as the daily ones: every answer, nothing left to "other records".
+    assert parsed["aftercare_checkins"] == [
+        {
+            "week": 1,
+            "status": "complete",
+            "due_at": NOW.isoformat(),
+            "asked_at": NOW.isoformat(),
+            "answered_at": (NOW + timedelta(minutes=2)).isoformat(),
+            "finished_at": (NOW + timedelta(minutes=2)).isoformat(),
+            "craving": 2,
+            "mood": 4,
+            "used": True,
+            "use_report": {"substances": ["alcohol"], "alone": False, "injected": False},
+            "connected": "not_yet",
+            "skipped": ["use_how"],
+        }
+    ]
+    assert "aftercare_checkins" not in parsed["other_records"]
     # The care team's notes are the patient's to read (right of access), with who wrote them.
     [note] = parsed["care_team_notes"]
     assert note["text"] == "doing better" and "counselor_notes" not in parsed["other_records"]
@@ -444,12 +467,21 @@ async def test_the_page_to_read_is_translated_escaped_and_in_local_time(sessions
         data = await data_export.gather(session, patient, NOW)
     labels = {label: f"«{label}»" for label in data_export.LABELS}
     values = {code: f"‹{code}›" for code in data_export.value_codes()}
-    names = {"categories": {"suicide": "riesgo de suicidio"}, "modules": {"box_breathing": "Respiración"}}
+    names = {
+        "categories": {"suicide": "riesgo de suicidio"},
+        "modules": {"box_breathing": "Respiración"},
+        "connected": {"not_yet": "Todavía no"},
+        "substances": {"alcohol": "Alcohol (es)"},
+    }
     page = data_export.render_html(data, data_export.Wording(labels, values, names, language="es")).decode()
     assert page.startswith("<!DOCTYPE html>") and '<html lang="es">' in page
-    for label in ("«title»", "«checkins»", "«your_words»", "«safety_plan»", "«activity»"):
+    for label in ("«title»", "«checkins»", "«your_words»", "«safety_plan»", "«activity»", "«aftercare»"):
         assert label in page
     assert "riesgo de suicidio" in page and "Respiración" in page and "‹resolved›" in page
+    assert "«connected»" in page and "Todavía no" in page and "not_yet" not in page  # aftercare, translated
+    # ... with what was used (as the daily check-in's table) and the questions skipped, in words.
+    assert "Alcohol (es)" in page and "«skipped»" in page and "«use_how»" in page
+    assert "use_how" not in page.replace("«use_how»", "")  # the skipped question's code never shows
     assert "&lt;script&gt;" in page and "<script>" not in page  # what a patient typed is never markup
     assert "2027-03-08 09:00" in page  # 15:00 UTC in Chicago
     assert WORDS in page
@@ -622,8 +654,10 @@ async def test_discharge_stops_everything_and_queues_one_goodbye(sessions: Sessi
         session.add(CopingSession(patient_id=patient.id, module_id="box_breathing", steps_total=4))
     async with db.transaction(sessions) as session:
         loaded = await session.get_one(Patient, patient.id)
+        assert await latest_discharge(session, patient.id) is None  # never discharged
         done = await discharge(session, loaded, "Goodbye and take care: 988, 1-800-662-4357", NOW)
         discharged = await discharged_at(session, loaded)
+        latest = await latest_discharge(session, patient.id)
     assert (done.cancelled, done.goodbye_queued) == (2, True)
     async with sessions() as session:
         loaded = await session.get_one(Patient, patient.id)
@@ -651,7 +685,7 @@ async def test_discharge_stops_everything_and_queues_one_goodbye(sessions: Sessi
         assert patient.id not in set(await session.scalars(select(Patient.id).where(outbox.may_message())))
         [event] = await session.scalars(select(AuditEvent).where(AuditEvent.action == "patient.discharged"))
     assert (event.actor_type, event.subject_type, event.subject_id) == ("cli", "patient", patient.id)
-    assert event.at == discharged
+    assert event.at == discharged and latest is not None and latest.id == event.id
     assert event.detail == {"previous": "active", "cancelled": 2, "goodbye": True, "aftercare_offered": False}
     with pytest.raises(DischargeError, match="already discharged"):
         async with db.transaction(sessions) as session:

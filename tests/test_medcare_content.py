@@ -56,11 +56,13 @@ PATIENT_KEYS = (
     "aftercare.declined",
     "aftercare.intro",
     *(f"aftercare.ask.{q}" for q in ("craving", "mood", "use", "connected")),
+    "aftercare.stop_ask",
     "aftercare.stopped",
     "aftercare.thanks",
     "aftercare.help_told",
     "aftercare.note",
     "aftercare.ended",
+    "help.patient_aftercare",
 )
 
 

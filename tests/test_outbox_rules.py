@@ -407,6 +407,27 @@ async def test_rows_for_a_patient_no_longer_active_are_cancelled_not_claimed(ses
     assert rows["theirs"].status is OutboxStatus.CANCELLED and rows["theirs"].error == "patient_inactive"
 
 
+async def test_a_message_to_a_patient_goes_in_the_program_only_unless_it_is_for_after(
+    sessions: Sessions,
+) -> None:
+    """`to_patient`: a question in the program is cancelled once the patient is discharged; one for after
+    the program (aftercare) still goes, and both name the patient (so erasing them deletes both)."""
+    patient = await add_patient(sessions)
+    async with db.transaction(sessions) as session:
+        (await session.get_one(Patient, patient.id)).status = PatientStatus.DISCHARGED
+    await _enqueue(
+        sessions,
+        outbox.to_patient(patient, "prompt", "checkin_prompt", "How are you?", due_at=T0),
+        outbox.to_patient(patient, "after", "aftercare_prompt", "How are you?", due_at=T0, in_program=False),
+    )
+    async with db.transaction(sessions) as session:
+        assert await outbox.cancel_unwanted(session, T0) == 1
+    assert _keys(await _claim(sessions, "w1", T0)) == ["after"]
+    rows = await _rows(sessions)
+    assert rows["prompt"].patient_id == patient.id and rows["after"].subject_patient_id == patient.id
+    assert {row.chat_id for row in rows.values()} == {patient.chat_id}
+
+
 async def test_next_due_waits_for_a_lease_to_end(sessions: Sessions) -> None:
     """A row held by a process that died is claimable when its lease ends, not before: no busy loop."""
     await _enqueue(sessions, _msg("held"))

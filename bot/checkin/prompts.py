@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.checkin import rules
 from bot.checkin.callbacks import CHECKIN, PROMPT_KEY, TRIGGER_FIELD, CheckinButton, PromptKey
 from bot.checkin.rules import Question
-from bot.core.models import CheckIn, Patient, Priority, utcnow
+from bot.core.models import CheckIn, Patient, utcnow
 from bot.outbox import store as outbox
 from bot.outbox.markup import Button, Rows, scale_rows
 from bot.risk import use
@@ -69,16 +69,9 @@ def question(
 
 def _prompt(runtime: Runtime, patient: Patient, checkin: CheckIn, kind: str, intro: str) -> outbox.Planned:
     text, buttons = question(runtime, patient.language, checkin, intro=intro)
-    return outbox.Planned(
-        key=PROMPT_KEY.pack(PromptKey(kind, checkin.id)),
-        kind=kind,
-        chat_id=patient.chat_id,
-        text=text,
-        buttons=buttons,
-        due_at=utcnow(),
-        expires_at=checkin.expires_at,
-        priority=Priority.NORMAL,
-        patient_id=patient.id,
+    key = PROMPT_KEY.pack(PromptKey(kind, checkin.id))
+    return outbox.to_patient(
+        patient, key, kind, text, buttons=buttons, due_at=utcnow(), expires_at=checkin.expires_at
     )
 
 

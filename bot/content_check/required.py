@@ -99,6 +99,7 @@ MEDCARE_KEYS = (
             "declined",
             "intro",
             "stop_button",
+            "stop_ask",
             "stopped",
             "closed",
             "thanks",

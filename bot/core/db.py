@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import zlib
 from collections.abc import AsyncIterator
@@ -42,8 +43,8 @@ def make_engine(url: str, *, encryption_key: str | None = None, **kwargs: Any) -
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "postgresql":
-        # Each whole-database job holds a connection for its advisory lock (see `exclusive`) beside the
-        # ones it works with: room for all of them at once and for the updates being handled.
+        # Room for the whole-database jobs that start together, the one connection holding their advisory
+        # locks (see `JobLocks`) and the updates being handled.
         kwargs = {"pool_size": 10, "max_overflow": 10, **kwargs}
     elif backend == "sqlite":
         # Whatever driver the URL names (the settings say sqlite+aiosqlite), statements run on the event
@@ -175,30 +176,113 @@ async def ensure_current(engine: AsyncEngine) -> None:
         raise SchemaNotCurrent(f"the database {state}: run `python -m bot db upgrade` first")
 
 
-@asynccontextmanager
-async def exclusive(engine: AsyncEngine, name: str) -> AsyncIterator[bool]:
-    """Whether this process may do the work called `name` now: on PostgreSQL only one process at a time
-    holds it (a session advisory lock, freed by the database if the process dies), so several bot processes
-    sharing a database do not all plan, prompt and page at once. SQLite serves one process: always True."""
-    if engine.dialect.name != "postgresql":
-        yield True
-        return
-    key = lock_key(name)
-    async with engine.connect() as connection:
-        held = bool(await connection.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}))
-        await connection.commit()  # the lock belongs to the connection, not to this transaction
+LOCK_STATEMENT_SECONDS = 5.0  # a lock statement that takes longer drops the connection (a stalled server)
+
+
+class JobLocks:
+    """Which whole-database jobs this process may run now. On PostgreSQL only one process at a time holds a
+    job's lock: a session advisory lock, freed by the database if the process dies, so several bot processes
+    sharing a database do not all plan, prompt and page at once. All of a process's locks are held on one
+    connection (the jobs that start together at start-up took one connection each: a database session, and
+    its start-up cost on the server, per job). SQLite serves one process: always True.
+
+    The shared connection must never stall every job: each statement has a time limit, after which (or any
+    error, or a cancellation) the connection is dropped; the next ask opens another and takes the locks of
+    the jobs still running back, logging any that another process took meanwhile."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._connection: AsyncConnection | None = None
+        self._held: dict[int, str] = {}  # lock key -> job name, for the jobs running here
+        self._talking = asyncio.Lock()  # one statement at a time on the shared connection
+        self._closed = False
+
+    @asynccontextmanager
+    async def exclusive(self, name: str) -> AsyncIterator[bool]:
+        if self.engine.dialect.name != "postgresql":
+            yield True
+            return
+        key = lock_key(name)
+        # A session's advisory locks are re-entrant: the database would say yes to this process again.
+        if key in self._held or self._closed:
+            yield False
+            return
+        self._held[key] = name  # before asking: a second run of the same job here is refused meanwhile
         try:
-            yield held
+            held = await self._ask("SELECT pg_try_advisory_lock(:key)", key)
+        except BaseException:
+            self._held.pop(key, None)
+            raise
+        if not held:
+            self._held.pop(key, None)
+            yield False
+            return
+        try:
+            yield True
         finally:
-            if held:
+            self._held.pop(key, None)
+            try:
+                await self._ask("SELECT pg_advisory_unlock(:key)", key)
+            except Exception:
+                # The connection broke or stalled and was dropped: the database let go of its locks with it.
+                log.warning("event=db.unlock_failed lock=%s", name)
+
+    async def _ask(self, statement: str, key: int) -> bool:
+        async with self._talking:
+            if self._closed:
+                return False
+            fresh = self._connection is None
+            for _ in range(2):
+                connection = self._connection or await self._connect(except_key=key)
                 try:
-                    await connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
-                    await connection.commit()
-                except Exception:
-                    # The connection broke (and the lock went with it), or it may still hold the lock: in
-                    # both cases it must not go back to the pool.
-                    log.warning("event=db.unlock_failed lock=%s", name)
-                    await connection.invalidate()
-                except BaseException:
-                    await connection.invalidate()
-                    raise
+                    async with asyncio.timeout(LOCK_STATEMENT_SECONDS):
+                        return bool(await connection.scalar(text(statement), {"key": key}))
+                except BaseException as error:
+                    await self._drop()  # it may still hold locks: it must not go back to the pool
+                    if fresh or not isinstance(error, Exception):
+                        raise
+                    fresh = True  # a connection kept open may have been dropped by the server: once more
+            raise AssertionError("unreachable")
+
+    async def _connect(self, except_key: int) -> AsyncConnection:
+        connection = await self.engine.connect()
+        try:
+            # one round trip per statement: a session lock needs no transaction around it
+            connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            async with asyncio.timeout(LOCK_STATEMENT_SECONDS):
+                for key, name in list(self._held.items()):
+                    if key == except_key:
+                        continue  # the one being asked about now
+                    # A job still running lost its lock with the last connection: take it back.
+                    if not await connection.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}):
+                        log.warning("event=db.lock_lost lock=%s", name)
+        except BaseException:
+            await connection.invalidate()
+            raise
+        self._connection = connection
+        return connection
+
+    async def _drop(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                await connection.invalidate()
+            except Exception:
+                log.warning("event=db.lock_connection_drop_failed")
+
+    async def close(self) -> None:
+        """Let go of every lock and give the connection back (when the process stops and its jobs ended);
+        after this no lock is taken."""
+        async with self._talking:
+            self._closed = True
+            self._held.clear()
+            if self._connection is None:
+                return
+            try:
+                async with asyncio.timeout(LOCK_STATEMENT_SECONDS):
+                    await self._connection.execute(text("SELECT pg_advisory_unlock_all()"))
+                await self._connection.close()
+                self._connection = None
+            except BaseException:
+                await self._drop()
+                raise

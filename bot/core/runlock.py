@@ -4,7 +4,7 @@ The kernel lets go of a flock when the process holding it ends, however it ends 
 included), so the lock file a crashed process leaves behind never blocks the next start: only a live process
 holds the lock. The file stays (deleting it would let a third process lock a different file); it holds the
 pid of the last process that took it, for the message. PostgreSQL needs no such lock: several processes may
-share it (see `bot.core.db.exclusive`).
+share it (see `bot.core.db.JobLocks`).
 """
 
 from __future__ import annotations

@@ -72,6 +72,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
             CommandHandler("reload", admin.reload_command, filters=private & new_message),
             CommandHandler("meds", medication.meds_command, filters=private & new_message),
             CommandHandler("message", care_messages.message_command, filters=private & new_message),
+            CommandHandler("stopcheckins", aftercare.stop_command, filters=private & new_message),
             MessageHandler(private & new_message & filters.COMMAND, fallback.on_unknown_command),
             MessageHandler(private & new_message & filters.TEXT, text.on_text),
             MessageHandler(private & new_message, fallback.on_non_text),

@@ -17,13 +17,25 @@ from bot.handlers import crisis, screener
 from bot.handlers import safety_plan as plan_handlers
 from bot.handlers.base import Turn
 from bot.handlers.fallback import answer_expired_button
-from bot.handlers.guards import patient_button
+from bot.handlers.guards import in_care_only, patient_button
 from bot.medcare import aftercare as rules
 from bot.medcare.callbacks import AFTERCARE_ANSWER, AFTERCARE_CHOICE, AftercareAnswer, AftercareChoice
-from bot.medcare.prompts import aftercare_question
+from bot.medcare.prompts import aftercare_question, aftercare_stop_row
 from bot.risk import safety_plan
 
 log = logging.getLogger(__name__)
+
+
+@in_care_only
+async def stop_command(t: Turn, patient: Patient) -> None:
+    """/stopcheckins: a patient in aftercare can stop the check-ins at any time, not only from under a
+    check-in's first message. One tap on "Stop these check-ins" confirms (a command is easy to send by
+    mistake: /help shows it as a link); anyone else gets what /help tells them."""
+    if patient.status is not PatientStatus.AFTERCARE:
+        await t.reply(f"help.patient_{patient.status.value}")
+        return
+    log.info("event=aftercare.stop_asked patient_id=%s", patient.id)
+    await t.reply("aftercare.stop_ask", buttons=[aftercare_stop_row(t.runtime, t.language)])
 
 
 @patient_button(AFTERCARE_CHOICE, active=False)

@@ -31,11 +31,13 @@ from bot.core.models import AuditEvent, Patient, Priority, Rsvp, utcnow
 from bot.handlers.base import Turn, remove_markup
 from bot.handlers.fallback import answer_expired_button
 from bot.handlers.guards import enrolled_only, patient_button
+from bot.medcare.aftercare import CONNECTED
 from bot.outbox import store as outbox
 from bot.privacy import erasure
 from bot.privacy import export as data_export
 from bot.privacy.callbacks import DELETION, DeletionButton
 from bot.privacy.erasure import KEPT, REQUESTED, erase_patient
+from bot.risk import use
 from bot.risk.cssrs import Question as ScreenerQuestion
 from bot.risk.levels import Category as RiskCategory
 from bot.risk.safety_plan import STEPS
@@ -87,6 +89,12 @@ def _wording(t: Turn, today: str) -> data_export.Wording:
             "plan_steps": {step.value: t.text(f"plan.steps.{step.value}.title") for step in STEPS},
             "categories": {c.value: t.text(f"escalation.categories.{c.value}") for c in RiskCategory},
             "answers": {rsvp.value: t.text(f"schedule.buttons.{rsvp.value}") for rsvp in Rsvp},
+            "connected": {answer: t.text(f"aftercare.connected.{answer}") for answer in CONNECTED},
+            "substances": {
+                **{s.value: t.text(f"checkin.buttons.use_what.{s.value}") for s in use.CHOICES},
+                use.Substance.UNKNOWN_PILLS.value: t.text("mydata.html.pills"),
+            },
+            "use_how": {how: t.text(f"checkin.buttons.use_how.{how}") for how in ("alone", "injected")},
             "screener": {q.value: t.text(f"cssrs.questions.{q.value}") for q in ScreenerQuestion},
             "modules": modules,
             "questionnaires": {

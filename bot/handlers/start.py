@@ -6,11 +6,12 @@ import logging
 
 from telegram import Update
 
-from bot.core.models import Counselor, Patient, PatientStatus
+from bot.core.models import Counselor, Patient, PatientStatus, utcnow
 from bot.enrollment import invites as enrollment
 from bot.handlers import consent, onboarding
 from bot.handlers.base import Context, Turn, turn
 from bot.handlers.fallback import answer_stranger
+from bot.risk import paging
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,8 @@ async def _redeem(t: Turn, code: str) -> None:
         log.info("event=counselor.linked counselor_id=%s", result.counselor.id)
         t.language = result.counselor.language
         await t.reply("counselor.welcome", name=result.counselor.name, role=result.counselor.role.value)
+        if await paging.page_the_newly_linked(t.runtime, t.session, result.counselor, utcnow()):
+            t.wake_outbox()
     else:
         log.info("event=patient.enrolled patient_id=%s", result.patient.id)
         t.person, t.language = result.patient, result.patient.language

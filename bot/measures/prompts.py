@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bot.content.instruments import Instrument
-from bot.core.models import Measure, Patient, Priority, utcnow
+from bot.core.models import Measure, Patient, utcnow
 from bot.measures import scoring
 from bot.measures.callbacks import MEASURE, PROMPT_KEY, MeasureButton, PromptKey
 from bot.outbox import store as outbox
@@ -68,14 +68,7 @@ def planned(
     """The question for the outbox, once per questionnaire and kind (and local day, for a question asked
     again); it expires with the questionnaire."""
     text, buttons = question(runtime, patient.language, measure, intro=intro)
-    return outbox.Planned(
-        key=PROMPT_KEY.pack(PromptKey(kind, measure.id, day)),
-        kind=kind,
-        chat_id=patient.chat_id,
-        text=text,
-        buttons=buttons,
-        due_at=utcnow(),
-        expires_at=measure.expires_at,
-        priority=Priority.NORMAL,
-        patient_id=patient.id,
+    key = PROMPT_KEY.pack(PromptKey(kind, measure.id, day))
+    return outbox.to_patient(
+        patient, key, kind, text, buttons=buttons, due_at=utcnow(), expires_at=measure.expires_at
     )

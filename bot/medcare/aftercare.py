@@ -24,8 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.checkin import rules as checkin_rules
 from bot.core import audit
 from bot.core.models import AftercareCheckIn, AftercareStatus, AuditEvent, Patient, PatientStatus
-from bot.privacy.discharge import ACTION as DISCHARGED
-from bot.privacy.discharge import discharged_at
+from bot.privacy.discharge import discharged_at, latest_discharge
 from bot.risk import use
 
 WEEKS = (1, 2, 4, 8, 12)
@@ -73,19 +72,10 @@ async def offer_open(session: AsyncSession, patient: Patient, now: datetime) -> 
     neither opted in nor said no since."""
     if patient.status is not PatientStatus.DISCHARGED or await planned(session, patient.id):
         return False
-    detail = await session.scalar(
-        select(AuditEvent.detail)
-        .where(
-            AuditEvent.action == DISCHARGED,
-            AuditEvent.subject_type == "patient",
-            AuditEvent.subject_id == patient.id,
-        )
-        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
-        .limit(1)
-    )
-    if not detail or detail.get("previous") != PatientStatus.ACTIVE.value:
+    discharged = await latest_discharge(session, patient.id)
+    if discharged is None or (discharged.detail or {}).get("previous") != PatientStatus.ACTIVE.value:
         return False
-    left = await discharged_at(session, patient)
+    left = discharged.at
     declined = await session.scalar(
         select(
             exists().where(

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from bot.checkin.jobs import USE_ANSWER_WAIT, tell_unanswered_use
 from bot.core.db import transaction
-from bot.core.models import AftercareCheckIn, Patient, Priority, utcnow
+from bot.core.models import AftercareCheckIn, Patient, utcnow
 from bot.medcare import aftercare, medication, prompts
 from bot.medcare.callbacks import AFTERCARE_KEY, AftercareKey
 from bot.outbox import store as outbox
@@ -101,14 +101,13 @@ async def aftercare_tick(runtime: Runtime) -> int:
             log.info("event=aftercare.ended patient_id=%s", patient.id)
             if patient.unreachable_since is None:
                 planned.append(
-                    outbox.Planned(
-                        key=AFTERCARE_KEY.pack(AftercareKey("aftercare_ended", patient.id)),
-                        kind="aftercare_ended",
-                        chat_id=patient.chat_id,
-                        text=runtime.text("aftercare.ended", patient.language),
+                    outbox.to_patient(
+                        patient,
+                        AFTERCARE_KEY.pack(AftercareKey("aftercare_ended", patient.id)),
+                        "aftercare_ended",
+                        runtime.text("aftercare.ended", patient.language),
                         due_at=now,
-                        priority=Priority.NORMAL,
-                        subject_patient_id=patient.id,
+                        in_program=False,
                     )
                 )
         queued = told + await outbox.enqueue(session, planned)
@@ -120,16 +119,9 @@ async def aftercare_tick(runtime: Runtime) -> int:
 def _aftercare_message(
     patient: Patient, row: AftercareCheckIn, kind: str, text: str, buttons: Rows, now: datetime
 ) -> outbox.Planned:
-    """A check-in's question, sent by the bot on its own (once per check-in and kind)."""
-    return outbox.Planned(
-        key=AFTERCARE_KEY.pack(AftercareKey(kind, row.id)),
-        kind=kind,
-        chat_id=patient.chat_id,
-        text=text,
-        buttons=buttons,
-        due_at=now,
-        expires_at=row.closes_at,
-        priority=Priority.NORMAL,
-        # not `patient_id`: the outbox sends those to active patients only (as the goodbye)
-        subject_patient_id=patient.id,
+    """A check-in's question, sent by the bot on its own (once per check-in and kind), to a patient out of
+    the program (in aftercare)."""
+    key = AFTERCARE_KEY.pack(AftercareKey(kind, row.id))
+    return outbox.to_patient(
+        patient, key, kind, text, buttons=buttons, due_at=now, expires_at=row.closes_at, in_program=False
     )

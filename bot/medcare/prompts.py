@@ -70,17 +70,10 @@ def dose_question(
         time=format_clock(plan.dose_time),
         medicine=medicine(runtime, plan, language) if plan.show_name else "",
     )
-    return outbox.Planned(
-        key=DOSE_KEY.pack(DoseKey("dose_again" if again else "dose_prompt", dose.id)),
-        kind="dose_again" if again else "dose_prompt",
-        chat_id=patient.chat_id,
-        text=text,
-        buttons=dose_buttons(runtime, language, dose),
-        due_at=now,
-        expires_at=dose.closes_at,
-        priority=Priority.NORMAL,
-        patient_id=patient.id,
-    )
+    kind = "dose_again" if again else "dose_prompt"
+    buttons = dose_buttons(runtime, language, dose)
+    key = DOSE_KEY.pack(DoseKey(kind, dose.id))
+    return outbox.to_patient(patient, key, kind, text, buttons=buttons, due_at=now, expires_at=dose.closes_at)
 
 
 def supply_reminder(
@@ -98,30 +91,23 @@ def supply_reminder(
         medicine=medicine(runtime, plan, language) if plan.show_name else "",
     )
     label = runtime.text("meds.supply.got_shot_button" if shot else "meds.supply.got_button", language)
-    return outbox.Planned(
-        key=SUPPLY_KEY.pack(SupplyKey(plan.id, plan.next_supply, before)),
-        kind=SUPPLY_KIND,
-        chat_id=patient.chat_id,
-        text=text,
+    return outbox.to_patient(
+        patient,
+        SUPPLY_KEY.pack(SupplyKey(plan.id, plan.next_supply, before)),
+        SUPPLY_KIND,
+        text,
         buttons=[[(label, SUPPLY.pack(SupplyButton(plan.id)))]],
         due_at=now,
         priority=Priority.BULK,
-        patient_id=patient.id,
     )
 
 
 def naloxone_replacement(
     runtime: Runtime, patient: Patient, escalation_id: int, due: datetime
 ) -> outbox.Planned:
-    return outbox.Planned(
-        key=REPLACE_KEY.pack(ReplaceKey(escalation_id)),
-        kind=REPLACE_KIND,
-        chat_id=patient.chat_id,
-        text=runtime.text("naloxone.replace", patient.language),
-        due_at=due,
-        priority=Priority.NORMAL,
-        subject_patient_id=patient.id,  # in aftercare too (`patient_id` would cancel it for a non-active one)
-    )
+    text = runtime.text("naloxone.replace", patient.language)
+    key = REPLACE_KEY.pack(ReplaceKey(escalation_id))
+    return outbox.to_patient(patient, key, REPLACE_KIND, text, due_at=due, in_program=False)  # aftercare too
 
 
 # ---- aftercare ------------------------------------------------------------------------------------------
@@ -181,7 +167,9 @@ def aftercare_prompt(runtime: Runtime, patient: Patient, row: AftercareCheckIn) 
     language = patient.language
     text, rows = aftercare_question(runtime, language, row)
     intro = runtime.text("aftercare.intro", language, week=row.week)
-    stop: list[Button] = [
-        (runtime.text("aftercare.stop_button", language), AFTERCARE_CHOICE.pack(AftercareChoice("stop")))
-    ]
-    return f"{intro}\n\n{text}", [*rows, stop]
+    return f"{intro}\n\n{text}", [*rows, aftercare_stop_row(runtime, language)]
+
+
+def aftercare_stop_row(runtime: Runtime, language: str) -> list[Button]:
+    """ "Stop these check-ins": under a check-in's opening message, and under the answer to /stopcheckins."""
+    return [(runtime.text("aftercare.stop_button", language), AFTERCARE_CHOICE.pack(AftercareChoice("stop")))]

@@ -76,6 +76,37 @@ class Planned:
         }
 
 
+def to_patient(
+    patient: Patient,
+    key: str,
+    kind: str,
+    text: str,
+    *,
+    due_at: datetime,
+    buttons: Sequence[Sequence[tuple[str, str]]] | None = None,
+    expires_at: datetime | None = None,
+    priority: Priority = Priority.NORMAL,
+    in_program: bool = True,
+) -> Planned:
+    """A message the bot sends a patient on its own (a question, a reminder), its `key` packed by the
+    feature's own codec. `in_program`: it goes only while the patient is in the program (it carries
+    `patient_id`, so `cancel_unwanted` cancels it once they are not active or not reachable); False for one
+    that goes after the program too (aftercare), which names the patient as `subject_patient_id` only (so
+    erasing them still deletes it)."""
+    return Planned(
+        key=key,
+        kind=kind,
+        chat_id=patient.chat_id,
+        text=text,
+        due_at=due_at,
+        priority=priority,
+        buttons=buttons,
+        expires_at=expires_at,
+        patient_id=patient.id if in_program else None,
+        subject_patient_id=None if in_program else patient.id,
+    )
+
+
 async def enqueue(session: AsyncSession, messages: Sequence[Planned]) -> int:
     """Insert the messages whose key is new; return how many were new. Safe to repeat."""
     if not messages:

@@ -122,17 +122,24 @@ async def discharge(
     return Discharged(cancelled, reachable, offered and reachable)
 
 
-async def discharged_at(session: AsyncSession, patient: Patient) -> datetime:
-    """When the patient was discharged: the audit log says; a patient marked discharged some other way
-    counts from their record's last change."""
-    at = await session.scalar(
-        select(AuditEvent.at)
+async def latest_discharge(session: AsyncSession, patient_id: int) -> AuditEvent | None:
+    """The audit event of the patient's latest discharge (when, and in `detail` what they were before), or
+    None for a patient never discharged with `discharge`."""
+    event: AuditEvent | None = await session.scalar(
+        select(AuditEvent)
         .where(
             AuditEvent.action == ACTION,
             AuditEvent.subject_type == "patient",
-            AuditEvent.subject_id == patient.id,
+            AuditEvent.subject_id == patient_id,
         )
-        .order_by(AuditEvent.at.desc())
+        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
         .limit(1)
     )
-    return at or patient.updated_at
+    return event
+
+
+async def discharged_at(session: AsyncSession, patient: Patient) -> datetime:
+    """When the patient was discharged: the audit log says; a patient marked discharged some other way
+    counts from their record's last change."""
+    event = await latest_discharge(session, patient.id)
+    return event.at if event is not None else patient.updated_at

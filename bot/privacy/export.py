@@ -27,6 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.careteam.flags import FlagKind
 from bot.core.models import (
+    AftercareCheckIn,
+    AftercareStatus,
     AssignmentRole,
     Attendance,
     CareAssignment,
@@ -68,6 +70,7 @@ CURATED = frozenset(
         "care_assignments",
         "consents",
         "checkins",
+        "aftercare_checkins",
         "coping_sessions",
         "safety_plans",
         "suicide_screens",
@@ -100,6 +103,7 @@ LABELS = (
     "care_team",
     "consents",
     "checkins",
+    "aftercare",
     "coping",
     "safety_plan",
     "screens",
@@ -154,6 +158,12 @@ LABELS = (
     "team_note",
     "questionnaire",
     "scores",
+    "week",
+    "connected",
+    "use_what",  # an aftercare question skipped: "What did you use?"
+    "use_how",  # ... "Were you alone, or did you inject?"
+    "skipped",
+    "pills",  # a use told as "pills", not knowing what kind (the buttons name the other substances)
     "yes",
     "no",
 )
@@ -168,6 +178,7 @@ def value_codes() -> tuple[str, ...]:
     for kind in (
         PatientStatus,
         CheckInStatus,
+        AftercareStatus,
         CopingStatus,
         EscalationStatus,
         ScreenStatus,
@@ -211,6 +222,7 @@ async def gather(session: AsyncSession, patient: Patient, now: datetime) -> dict
         "care_team": await _care_team(session, pid),
         "consents": await _consents(session, pid),
         "checkins": await _checkins(session, pid),
+        "aftercare_checkins": await _aftercare(session, pid),
         "coping_sessions": await _coping(session, pid),
         "safety_plan": await _safety_plan(session, pid),
         "screens": await _screens(session, pid),
@@ -293,6 +305,31 @@ async def _checkins(session: AsyncSession, pid: int) -> list[dict[str, Any]]:
             "use_report": row.use_report,  # what was used and how, as tapped or read (bot.risk.use)
             "note": row.note,
             "skipped": list(row.skipped or []),
+        }
+        for row in rows
+    ]
+
+
+async def _aftercare(session: AsyncSession, pid: int) -> list[dict[str, Any]]:
+    """The check-ins after the program (1, 2, 4, 8 and 12 weeks after discharge, for a patient who opted in):
+    when each was due and asked, and every answer, "are you connected to ongoing care?" among them."""
+    rows = await session.scalars(
+        select(AftercareCheckIn).where(AftercareCheckIn.patient_id == pid).order_by(AftercareCheckIn.week)
+    )
+    return [
+        {
+            "week": row.week,
+            "status": row.status.value,
+            "due_at": _plain(row.due_at),
+            "asked_at": _plain(row.asked_at),
+            "answered_at": _plain(row.answered_at),  # the last answer given
+            "finished_at": _plain(row.finished_at),
+            "craving": row.craving,
+            "mood": row.mood,
+            "used": row.used,
+            "use_report": row.use_report,  # what was used and how, as tapped or read (bot.risk.use)
+            "connected": row.connected,  # "yes", "not_yet" or "help"
+            "skipped": list(row.skipped or []),  # the questions skipped (bot.medcare.aftercare.Question)
         }
         for row in rows
     ]
@@ -529,7 +566,7 @@ def to_json(data: Mapping[str, Any]) -> bytes:
 @dataclass(frozen=True)
 class Wording:
     """The page's words in the patient's language: `labels` (LABELS), `values` (value_codes()), and names
-    for codes (`triggers`, `sleep`, `modules`, `plan_steps`, `categories`, `answers`)."""
+    for codes (`triggers`, `sleep`, `modules`, `plan_steps`, `categories`, `answers`, `connected`...)."""
 
     labels: Mapping[str, str]
     values: Mapping[str, str]
@@ -595,6 +632,19 @@ th { background: #f4f4f4; } .muted { color: #666; } .words { white-space: pre-wr
 {%- if c.trigger_other %}<br><span class="words">{{ c.trigger_other }}</span>{% endif %}</td>
 <td>{{ yesno(c.used) }}{% if c.use_what %}<br><span class="words">{{ c.use_what }}</span>{% endif %}</td>
 <td class="words">{{ c.note or "" }}</td></tr>
+{% endfor %}</table>{% else %}{{ nothing() }}{% endif %}
+
+<h2>{{ l.aftercare }}</h2>
+{% if d.aftercare_checkins %}<table><tr><th>{{ l.week }}</th><th>{{ l.when }}</th><th>{{ l.status }}</th>
+<th>{{ l.craving }}</th><th>{{ l.mood }}</th><th>{{ l.use }}</th><th>{{ l.connected }}</th>
+<th>{{ l.skipped }}</th></tr>
+{% for a in d.aftercare_checkins %}<tr><td>{{ a.week }}</td><td>{{ local(a.asked_at or a.due_at) }}</td>
+<td>{{ v(a.status) }}</td><td>{{ a.craving if a.craving is not none else "–" }}</td>
+<td>{{ a.mood if a.mood is not none else "–" }}</td>
+<td>{{ yesno(a.used) }}{% if used(a.use_report) %}<br>{{ used(a.use_report) }}{% endif %}</td>
+<td>{{ name("connected", a.connected) if a.connected else "–" }}</td>
+<td>{% for q in a.skipped %}{{ l.get(q, q) }}{% if not loop.last %}, {% endif %}{% else %}–{% endfor %}
+</td></tr>
 {% endfor %}</table>{% else %}{{ nothing() }}{% endif %}
 
 <h2>{{ l.coping }}</h2>
@@ -711,5 +761,14 @@ def render_html(data: Mapping[str, Any], wording: Wording) -> bytes:
     def name(kind: str, code: object) -> str:
         return wording.names.get(kind, {}).get(str(code), str(code))
 
-    html = _page.render(d=data, l=wording.labels, v=value, name=name, local=local, language=wording.language)
+    def used(report: Mapping[str, Any] | None) -> str:
+        """What was used and how (`use_report`: bot.risk.use.UseReport), in the patient's language."""
+        if not report:
+            return ""
+        what = [name("substances", code) for code in report.get("substances") or []]
+        return ", ".join([*what, *(name("use_how", how) for how in ("alone", "injected") if report.get(how))])
+
+    html = _page.render(
+        d=data, l=wording.labels, v=value, name=name, used=used, local=local, language=wording.language
+    )
     return html.encode("utf-8")

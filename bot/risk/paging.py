@@ -8,13 +8,17 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.db import transaction
 from bot.core.models import (
+    CareAssignment,
     Counselor,
     Escalation,
+    EscalationAlert,
     EscalationStatus,
+    OutboxMessage,
     Patient,
     Priority,
     utcnow,
@@ -23,7 +27,7 @@ from bot.outbox import store as outbox
 from bot.outbox.markup import Button, Rows
 from bot.risk import RiskLevel, oncall
 from bot.risk import escalation as rules
-from bot.risk.callbacks import ALERT, PAGE_KEY, AlertAction, AlertButton, PageKey
+from bot.risk.callbacks import ALERT, PAGE_KEY, AlertAction, AlertButton, PageKey, pages_of
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -108,24 +112,8 @@ async def page(runtime: Runtime, session: AsyncSession, escalation: Escalation, 
         counselors = await rules.recipients(session, escalation, on_call if imminent else [])
     if not counselors:
         log.error("event=escalation.nobody_to_page escalation_id=%s", escalation.id)
-    pages = []
-    for counselor in counselors:
-        assert counselor.chat_id is not None
-        key = "escalation.repage" if repage else "escalation.alert"
-        pages.append(
-            outbox.Planned(
-                key=PAGE_KEY.pack(PageKey(escalation.id, escalation.stage, counselor.id)),
-                kind=PAGE_KIND,
-                chat_id=counselor.chat_id,
-                text=alert_text(runtime, key, escalation, patient, counselor),
-                buttons=alert_buttons(runtime, escalation, counselor.language),
-                due_at=now,
-                priority=Priority.URGENT,
-                counselor_id=counselor.id,
-                subject_patient_id=patient.id,
-                ref={"escalation_id": escalation.id, "stage": escalation.stage},
-            )
-        )
+    key = "escalation.repage" if repage else "escalation.alert"
+    pages = [_alert(runtime, key, escalation, patient, counselor, now) for counselor in counselors]
     added = await outbox.enqueue(session, pages)
     log.info(
         "event=escalation.paged escalation_id=%s stage=%s counselors=%s",
@@ -133,6 +121,54 @@ async def page(runtime: Runtime, session: AsyncSession, escalation: Escalation, 
         escalation.stage,
         added,
     )
+    return added
+
+
+def _alert(
+    runtime: Runtime, key: str, escalation: Escalation, patient: Patient, counselor: Counselor, now: datetime
+) -> outbox.Planned:
+    """This stage's alert to one counselor, in the urgent lane."""
+    assert counselor.chat_id is not None
+    return outbox.Planned(
+        key=PAGE_KEY.pack(PageKey(escalation.id, escalation.stage, counselor.id)),
+        kind=PAGE_KIND,
+        chat_id=counselor.chat_id,
+        text=alert_text(runtime, key, escalation, patient, counselor),
+        buttons=alert_buttons(runtime, escalation, counselor.language),
+        due_at=now,
+        priority=Priority.URGENT,
+        counselor_id=counselor.id,
+        subject_patient_id=patient.id,
+        ref={"escalation_id": escalation.id, "stage": escalation.stage},
+    )
+
+
+async def page_the_newly_linked(
+    runtime: Runtime, session: AsyncSession, counselor: Counselor, now: datetime
+) -> int:
+    """A counselor who has just linked their chat gets, at once, their patients' open alerts that reached
+    nobody (nobody on the care team or supervising could be paged when they were raised). Without this they
+    waited for the next stage's page, minutes to an hour later. Alerts someone else already has are not
+    sent again."""
+    found = await session.scalars(
+        select(Escalation)
+        .join(CareAssignment, CareAssignment.patient_id == Escalation.patient_id)
+        .where(CareAssignment.counselor_id == counselor.id, Escalation.status == EscalationStatus.OPEN)
+        .order_by(Escalation.id)
+    )
+    pages = []
+    for escalation in found:
+        sent = await session.scalar(
+            select(EscalationAlert.id).where(EscalationAlert.escalation_id == escalation.id).limit(1)
+        )
+        queued = await session.scalar(select(OutboxMessage.id).where(pages_of(escalation.id)).limit(1))
+        if sent is None and queued is None:
+            patient = await session.get(Patient, escalation.patient_id)
+            assert patient is not None
+            pages.append(_alert(runtime, "escalation.alert", escalation, patient, counselor, now))
+    added = await outbox.enqueue(session, pages)
+    if added:
+        log.info("event=escalation.paged_on_link counselor_id=%s alerts=%s", counselor.id, added)
     return added
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from markupsafe import escape
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -272,6 +273,39 @@ async def test_what_only_the_semantic_layer_worries_about_is_asked_at_a_use_ques
     await harness.say(user, UNLISTED, harness.part("crisis.safety_check"))
 
 
+async def test_a_patient_between_check_ins_can_stop_them(harness: BotHarness, cli: CommandLine) -> None:
+    """After a check-in is answered ("Stop these check-ins" went with its first message), /help says how to
+    stop, and /stopcheckins does it after one tap: what is planned is cancelled, the patient is discharged."""
+    harness.settings = harness.settings.model_copy(update={"scheduler_tick_seconds": 0.5})
+    await harness.restart()
+    counselor_user, user, patient_id = await _in_aftercare(harness, cli, "Wren")
+    craving = await _advance_to(harness, user, patient_id, 1)
+    skip = harness.text("checkin.buttons.skip")
+    mood = await harness.tap(user, craving, skip, harness.part("aftercare.ask.mood"))
+    assert harness.text("aftercare.stop_button") not in [label for label, _ in mood.buttons()]
+    use = await harness.tap(user, mood, skip, harness.part("aftercare.ask.use"))
+    connected = await harness.tap(user, use, skip, harness.part("aftercare.ask.connected"))
+    await harness.tap(
+        user, connected, harness.text("aftercare.connected.yes"), harness.part("aftercare.thanks", last=False)
+    )
+
+    for sent, key in (("/help", "help.patient_aftercare"), ("hello", "aftercare.note")):
+        told = await harness.say(user, sent, harness.part(key))
+        assert "/stopcheckins" in (told.text or ""), key
+    await harness.say(counselor_user, "/stopcheckins", harness.text("input.not_for_role"))
+    asked = await harness.say(user, "/stopcheckins", harness.part("aftercare.stop_ask"))
+    assert [label for label, _ in asked.buttons()] == [harness.text("aftercare.stop_button")]
+    patient = await harness.patient(user)
+    assert patient is not None and patient.status is PatientStatus.AFTERCARE  # nothing stops before the tap
+    await harness.tap(user, asked, harness.text("aftercare.stop_button"), harness.part("aftercare.stopped"))
+
+    statuses = [row.status for row in await _rows(harness, patient_id)]
+    assert statuses == [AftercareStatus.COMPLETE, *[AftercareStatus.CANCELLED] * 4]
+    patient = await harness.patient(user)
+    assert patient is not None and patient.status is PatientStatus.DISCHARGED
+    await harness.say(user, "/stopcheckins", harness.part("help.patient_discharged"))
+
+
 async def test_the_crisis_path_in_aftercare_is_as_before(harness: BotHarness, cli: CommandLine) -> None:
     """In aftercare: Acknowledge tells the patient who saw it; "Try an exercise" opens the exercises; the
     reminder to replace naloxone is not one the outbox drops for a patient who is not active."""
@@ -447,3 +481,79 @@ async def test_only_a_patient_in_the_program_with_consent_is_offered_aftercare(
         )
     replies = [m.text or "" for m in harness.standin.transcript(user)[mark:]]
     assert not any(harness.part("aftercare.offer") in text for text in replies)
+
+
+async def test_mydata_includes_the_aftercare_check_ins(harness: BotHarness) -> None:
+    """A patient in aftercare asks for their data (in Spanish): each check-in is in both files, under its own
+    heading, with the answer about ongoing care in their words."""
+    user = harness.new_user_id()
+    patient_id = await harness.enroll(user, language="es")
+    now = utcnow()
+    async with db.transaction(harness.runtime.sessions) as session:
+        await session.execute(
+            update(Patient).where(Patient.id == patient_id).values(status=PatientStatus.AFTERCARE)
+        )
+        session.add_all(
+            [
+                AftercareCheckIn(
+                    patient_id=patient_id,
+                    week=1,
+                    due_at=now,
+                    status=AftercareStatus.COMPLETE,
+                    asked_at=now,
+                    answered_at=now + timedelta(minutes=1),
+                    finished_at=now + timedelta(minutes=1),
+                    craving=3,
+                    mood=4,
+                    used=False,
+                    connected="not_yet",
+                ),
+                AftercareCheckIn(patient_id=patient_id, week=2, due_at=now + timedelta(weeks=1)),
+                AftercareCheckIn(
+                    patient_id=patient_id,
+                    week=4,
+                    due_at=now + timedelta(weeks=3),
+                    status=AftercareStatus.COMPLETE,
+                    used=True,
+                    use_report={"substances": ["alcohol", "pills"], "alone": True, "injected": False},
+                    connected="yes",
+                    skipped=["craving", "use_how"],
+                ),
+            ]
+        )
+    data, page = await harness.my_data(user)
+    first, second, third = data["aftercare_checkins"]
+    assert (first["week"], first["status"], first["craving"], first["mood"], first["used"]) == (
+        1,
+        "complete",
+        3,
+        4,
+        False,
+    )
+    assert first["connected"] == "not_yet" and (second["week"], second["status"]) == (2, "planned")
+    assert datetime.fromisoformat(first["answered_at"]) == now + timedelta(minutes=1)
+    assert second["answered_at"] is None
+    assert third["use_report"] == {"substances": ["alcohol", "pills"], "alone": True, "injected": False}
+    assert third["skipped"] == ["craving", "use_how"]
+    assert "aftercare_checkins" not in data["other_records"]
+    for words in (
+        harness.text("mydata.html.aftercare", "es"),
+        harness.text("mydata.html.connected", "es"),
+        harness.text("aftercare.connected.not_yet", "es"),
+        harness.text("mydata.values.planned", "es"),
+        # what was used and how (as in the daily check-ins' table), and the questions skipped
+        ", ".join(
+            harness.text(key, "es")
+            for key in (
+                "checkin.buttons.use_what.alcohol",
+                "mydata.html.pills",
+                "checkin.buttons.use_how.alone",
+            )
+        ),
+        harness.text("mydata.html.skipped", "es"),
+        f"{harness.text('mydata.html.craving', 'es')}, {harness.text('mydata.html.use_how', 'es')}",
+    ):
+        assert escape(words) in page, words  # the page escapes every text
+    assert harness.text("checkin.buttons.use_how.injected", "es") not in page
+    for code in ("not_yet", "use_how", "pills"):  # the answers' codes never show, only their words
+        assert code not in page, code

@@ -19,6 +19,7 @@ from bot.core.models import (
     CounselorRole,
     Escalation,
     EscalationStatus,
+    InviteKind,
     RiskSignal,
     utcnow,
 )
@@ -257,3 +258,38 @@ async def test_an_open_escalation_survives_a_restart_and_is_still_paged(harness:
     assert escalation.status is EscalationStatus.OPEN
     await _time_passes(harness, escalation.id)
     await harness.standin.wait_for(primary_user, harness.part("escalation.repage"))
+
+
+async def test_an_alert_that_reached_nobody_goes_to_the_counselor_who_links_next(harness: BotHarness) -> None:
+    # The clinic set up Sam and the patient; Sam has not opened the bot yet, and nobody else can be paged.
+    sam_id = await harness.add_counselor("Sam")
+    patient_user = harness.new_user_id()
+    patient_id = await harness.enroll(patient_user, sam_id)
+    await harness.say(patient_user, "this is goodbye. thank you for everything", "988")
+    [escalation] = await _escalations(harness, patient_id)
+    assert escalation.alerted_at is not None  # paged nobody: nobody had linked a chat
+
+    # Sam links their Telegram: the open alert comes at once, not at the next stage's page.
+    sam_user = harness.new_user_id()
+    code = await harness.invite(InviteKind.COUNSELOR, sam_id)
+    await harness.say(
+        sam_user, f"/start {code}", harness.part("counselor.welcome", name="Sam", role="counselor")
+    )
+    alert = await harness.standin.wait_for(
+        sam_user, harness.part("escalation.alert", level=harness.text("escalation.levels.imminent"))
+    )
+    assert harness.text("escalation.acknowledge_button") in [label for label, _ in alert.buttons()]
+
+    # Bo, linking later onto the same care team, is not sent what Sam already has (Bo gets the re-pages).
+    bo_id = await harness.add_counselor("Bo")
+    async with db.transaction(harness.runtime.sessions) as session:
+        session.add(CareAssignment(patient_id=patient_id, counselor_id=bo_id, role=AssignmentRole.BACKUP))
+    bo_user = harness.new_user_id()
+    code = await harness.invite(InviteKind.COUNSELOR, bo_id)
+    await harness.say(
+        bo_user, f"/start {code}", harness.part("counselor.welcome", name="Bo", role="counselor")
+    )
+    await _time_passes(harness, escalation.id)
+    await harness.standin.wait_for(bo_user, harness.part("escalation.repage"))
+    await harness.standin.wait_for(sam_user, harness.part("escalation.repage"))
+    assert len(_alerts(harness, bo_user)) == 1 and len(_alerts(harness, sam_user)) == 2

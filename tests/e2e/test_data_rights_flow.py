@@ -12,7 +12,7 @@ from bot.core import db
 from bot.core.models import AuditEvent, Escalation, EscalationAlert, Patient
 from devtools.simulator import BotMessage
 from tests.e2e.test_checkin_flow import _toggle
-from tests.harness import BotHarness, CommandLine, Ran
+from tests.harness import BotHarness, CommandLine, Ran, document
 
 NOTE = "Ana from group called me, that helped"
 CRISIS = "i want to kill myself tonight"
@@ -22,14 +22,6 @@ async def _cli(cli: CommandLine, *args: str) -> Ran:
     """The CLI in a thread (it runs its own event loop); the bot keeps running meanwhile (it shares the
     database)."""
     return await asyncio.to_thread(cli, *args)
-
-
-def _document(suffix: str) -> object:
-    def is_document(message: BotMessage) -> bool:
-        return message.kind == "document" and (message.file_name or "").endswith(suffix)
-
-    is_document.__name__ = f"a {suffix} document"
-    return is_document
 
 
 async def _audit_actions(harness: BotHarness) -> list[str]:
@@ -78,8 +70,8 @@ async def test_mydata_sends_everything_as_json_then_as_a_page(harness: BotHarnes
 
     mark = harness.standin.mark(user)
     intro = await harness.say(user, "/mydata", harness.part("mydata.sending"))
-    as_json = await harness.standin.wait_for(user, _document(".json"), after=mark)  # type: ignore[arg-type]
-    as_page = await harness.standin.wait_for(user, _document(".html"), after=mark)  # type: ignore[arg-type]
+    as_json = await harness.standin.wait_for(user, document(".json"), after=mark)
+    as_page = await harness.standin.wait_for(user, document(".html"), after=mark)
     assert intro.message_id < as_json.message_id < as_page.message_id
     assert as_json.mime_type == "application/json" and as_page.mime_type == "text/html"
     assert harness.part("mydata.json_caption") in (as_json.text or "") and harness.part(
@@ -253,7 +245,7 @@ async def test_discharge_from_the_command_line_then_the_patient_writes_in(
     # Their rights stay: a copy of their data still comes.
     mark = harness.standin.mark(user)
     await harness.say(user, "/mydata", harness.part("mydata.sending"))
-    await harness.standin.wait_for(user, _document(".json"), after=mark)  # type: ignore[arg-type]
+    await harness.standin.wait_for(user, document(".json"), after=mark)
 
     again = await _cli(cli, "discharge", patient.alias)
     assert again.returncode == 1 and "already discharged" in again.stderr

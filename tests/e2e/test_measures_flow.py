@@ -5,7 +5,6 @@ after a restart, expiring; flagged in /caseload; included in /mydata."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -381,24 +380,12 @@ async def test_mydata_includes_the_questionnaires(harness: BotHarness) -> None:
     await add_measure(
         harness.runtime.sessions, patient, "phq9", {"total": 7}, answers={"1": 1}, language="es"
     )
-    mark = harness.standin.mark(user)
-    await harness.standin.send_text(user, "/mydata")
-
-    def document(suffix: str):  # type: ignore[no-untyped-def]
-        def found(message: BotMessage) -> bool:
-            return message.kind == "document" and (message.file_name or "").endswith(suffix)
-
-        return found
-
-    as_json = await harness.standin.wait_for(user, document(".json"), after=mark)
-    as_page = await harness.standin.wait_for(user, document(".html"), after=mark)
-    data = json.loads(as_json.file_bytes or b"{}")
+    data, page = await harness.my_data(user)
     [given] = data["questionnaires"]["given"]
     assert (
         given["questionnaire"] == "phq9" and given["scores"] == {"total": 7} and given["answers"] == {"1": 1}
     )
     assert "measures" not in data["other_records"]
-    page = (as_page.file_bytes or b"").decode()
     phq9 = harness.runtime.measures.get("phq9", "es")
     assert phq9 is not None
     [total] = [score.name for score in phq9.scores if score.id == "total"]

@@ -6,14 +6,11 @@ Real HTTP, the real Application and database, against the stand-in."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from sqlalchemy import update
 
 from bot.core import db
 from bot.core.models import Counselor
-from tests.e2e.test_data_rights_flow import _document
 from tests.harness import BotHarness
 
 NOTE = {"en": "Called, doing better, will come Thursday", "es": "Llamé, está mejor, viene el jueves"}
@@ -42,12 +39,7 @@ async def test_a_note_is_in_the_patients_copy_and_the_counselor_is_told(
     )
     assert shown.text == saved and "/mydata" in saved
 
-    mark = harness.standin.mark(user)
-    await harness.standin.send_text(user, "/mydata")
-    as_json = await harness.standin.wait_for(user, _document(".json"), after=mark)  # type: ignore[arg-type]
-    as_page = await harness.standin.wait_for(user, _document(".html"), after=mark)  # type: ignore[arg-type]
-    assert as_json.file_bytes is not None and as_page.file_bytes is not None
-    [note] = json.loads(as_json.file_bytes)["care_team_notes"]
+    data, page = await harness.my_data(user)
+    [note] = data["care_team_notes"]
     assert (note["by"], note["text"]) == ("Sam", NOTE[language]) and note["written_at"]
-    page = as_page.file_bytes.decode("utf-8")
     assert text("mydata.html.care_team_notes", language) in page and NOTE[language] in page

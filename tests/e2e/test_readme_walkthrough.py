@@ -53,7 +53,7 @@ async def test_the_control_api_calls_enroll_a_patient_and_page_the_counselor(har
         "COUNSELOR_CODE": await harness.invite(InviteKind.COUNSELOR, counselor),
     }
     calls = [line for line in _walkthrough() if line.startswith("curl ")]
-    assert len(calls) == 12
+    assert len(calls) == 13
     answers = []
     async with httpx.AsyncClient(base_url=f"{harness.standin.base_url}/_sim", timeout=60) as client:
         for line in calls:
