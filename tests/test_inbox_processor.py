@@ -12,7 +12,7 @@ from typing import Any, cast
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
-from telegram import Update
+from telegram import Bot, Update
 from telegram.ext import Application
 
 from bot.core import db
@@ -20,6 +20,8 @@ from bot.core.config import Settings
 from bot.core.models import InboxStatus, InboxUpdate, utcnow
 from bot.intake import grouped, parse, polling, processor, store
 from bot.runtime import Runtime
+from devtools.simulator import TelegramStandIn
+from tests.harness import TEST_TOKEN
 
 
 def _message(update_id: int, chat_id: int) -> dict[str, object]:
@@ -337,3 +339,123 @@ async def test_a_webhook_row_of_a_chat_with_rows_in_the_database_waits_for_them(
     finally:
         await inbox.close()
     assert [u for u in handlers.seen if u != 5] == [1, 2, 3, 4]
+
+
+class _Intake:
+    """Stands in for the processor beside the poller: records what it is told."""
+
+    def __init__(self) -> None:
+        self.ids: list[int] = []
+        self.behind: list[bool] = []
+
+    def claimant(self, count: int) -> str | None:
+        return None
+
+    def held_full(self, chats: Any) -> set[int | None]:
+        return set()
+
+    def stored(self, rows: Any, *, claimed: bool) -> None:
+        self.ids += [row.update_id for row in rows]
+
+    def served_from_database(self, chat_id: int | None) -> bool:
+        return False
+
+    def take_done(self) -> list[int]:
+        return []
+
+    def done_written(self, update_ids: Any) -> None:
+        pass
+
+    def done_not_written(self, update_ids: Any) -> None:
+        pass
+
+    def intake_behind(self, behind: bool) -> None:
+        self.behind.append(behind)
+
+
+async def test_the_poller_stores_each_page_and_asks_for_the_next_without_screening_it(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fetch loop does only what durability needs: store the page, move the offset, hand it over. The
+    risk screen (the semantic layer's read of a page included) is the processor's, off the loop that asks
+    Telegram for what comes behind a flood; the processor is told while pages come back full."""
+    screened: list[int] = []
+    detector = runtime.content.risk
+    for name in ("prime", "screen_many", "screen"):
+        monkeypatch.setattr(detector, name, lambda texts, *args: screened.append(len(texts)))
+    intake = _Intake()
+    async with TelegramStandIn(token=TEST_TOKEN) as telegram:
+        for number in range(250):
+            await telegram.send_text(5000 + number % 2, f"hello again {number}")
+        async with Bot(TEST_TOKEN, base_url=f"{telegram.base_url}/bot") as bot:
+            poller = polling.Poller(runtime, bot, cast(polling.Intake, intake), timeout=0)
+            polling_task = asyncio.create_task(poller.run())
+            try:
+                await _until(lambda: telegram.pending_updates == 0 and len(intake.ids) == 250)
+            finally:
+                poller.stop()
+                await polling_task
+    assert screened == []
+    assert intake.behind[:3] == [True, True, False]  # pages of 100, 100, 50
+    async with runtime.sessions() as session:
+        assert len((await session.scalars(select(InboxUpdate.update_id))).all()) == 250
+
+
+async def test_while_the_intake_is_behind_a_chat_with_a_backlog_waits_and_a_new_chat_does_not(
+    runtime: Runtime, inbox: processor.InboxProcessor, handlers: _Handlers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While pages come back full (Telegram has more waiting: a crisis message may be behind the flood), a
+    chat with a claim's worth of rows waiting is left for later; a chat with one new message is handled at
+    once. Once the intake has caught up, the backlog is handled, in order."""
+    await inbox.start()
+    try:
+        inbox.intake_behind(True)
+        await _poll(runtime, inbox, *(_message(100 + n, 10) for n in range(processor.ROWS_PER_CLAIM + 5)))
+        await _poll(runtime, inbox, _message(200, 11))
+        await _until(lambda: 200 in handlers.seen)
+        await asyncio.sleep(0.2)
+        assert handlers.seen == [200]
+        inbox.intake_behind(False)
+        await _until(lambda: len(handlers.seen) == processor.ROWS_PER_CLAIM + 6)
+    finally:
+        await inbox.close()
+    assert handlers.seen[1:] == list(range(100, 100 + processor.ROWS_PER_CLAIM + 5))
+
+
+async def test_a_backlog_waits_for_the_intake_a_bounded_time_only(
+    runtime: Runtime, inbox: processor.InboxProcessor, handlers: _Handlers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An intake that never catches up (pages full for ever) does not starve a flooding chat: it waits
+    FLOOD_DEFER_SECONDS at a time, then a claim's worth of its rows is handled."""
+    monkeypatch.setattr(processor, "FLOOD_DEFER_SECONDS", 0.3)
+    await inbox.start()
+    try:
+        inbox.intake_behind(True)
+        await _poll(runtime, inbox, *(_message(100 + n, 10) for n in range(processor.ROWS_PER_CLAIM + 5)))
+        await _until(lambda: len(handlers.seen) == processor.ROWS_PER_CLAIM + 5)
+    finally:
+        await inbox.close()
+    assert handlers.seen == list(range(100, 100 + processor.ROWS_PER_CLAIM + 5))
+
+
+async def test_a_chat_with_its_share_of_memory_has_its_new_rows_served_from_the_database_in_order(
+    runtime: Runtime, inbox: processor.InboxProcessor, handlers: _Handlers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flood waiting for the intake cannot fill the memory for everyone: past MEMORY_ROWS_PER_CHAT rows
+    of one chat held, the poller stores that chat's new rows unclaimed (served from the database after
+    the rows held), and other chats' rows still go to memory."""
+    monkeypatch.setattr(processor, "MEMORY_ROWS_PER_CHAT", processor.ROWS_PER_CLAIM)
+    poller = polling.Poller(runtime, cast(Bot, None), inbox, timeout=0)
+    await inbox.start()
+    try:
+        inbox.intake_behind(True)
+        await poller._keep([_message(100 + n, 10) for n in range(processor.ROWS_PER_CLAIM)])
+        assert not inbox.served_from_database(runtime.keyring.pseudonym(10))
+        await poller._keep([_message(200, 10), _message(201, 11)])  # a full page would say it is behind
+        assert inbox.served_from_database(runtime.keyring.pseudonym(10))
+        assert not inbox.served_from_database(runtime.keyring.pseudonym(11))
+        await _until(lambda: len(handlers.seen) == processor.ROWS_PER_CLAIM + 2)
+    finally:
+        await inbox.close()
+    assert [u for u in handlers.seen if u != 201] == [*range(100, 100 + processor.ROWS_PER_CLAIM), 200]
+    assert set((await _statuses(runtime)).values()) == {(InboxStatus.DONE, None)}

@@ -345,3 +345,39 @@ def test_no_private_name_of_another_library_is_used() -> None:
     private = [node for node in ast.walk(tree) if isinstance(node, ast.Attribute) and _private(node.attr)]
     assert [ast.unparse(node) for node in private if id(node) not in allowed] == []
     assert {"self._cursor", "self._connection"} <= {ast.unparse(node) for node in private}  # it sees them
+
+
+async def test_a_transaction_waiting_for_the_lock_is_woken_when_one_of_this_process_ends(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer that begins again right after its commit (the poller, page after page) must not keep the
+    lock from one waiting: the waiter tries again the moment a transaction of this process ends, not at
+    its next pause only (made an hour long here: without the wake it would still be waiting)."""
+    monkeypatch.setattr(inline_sqlite, "_PAUSES", (3600.0,))
+    first, second = db.make_engine(url), db.make_engine(f"{url}?timeout=7200")
+    try:
+        release = asyncio.Event()
+        held = asyncio.Event()
+
+        async def hold() -> None:
+            async with first.begin() as connection:
+                await connection.execute(text("INSERT INTO notes (body) VALUES ('first')"))
+                held.set()
+                await release.wait()
+
+        async def wait_turn() -> None:
+            async with second.begin() as connection:
+                await connection.execute(text("INSERT INTO notes (body) VALUES ('second')"))
+
+        holder = asyncio.create_task(hold())
+        await held.wait()
+        waiter = asyncio.create_task(wait_turn())
+        await asyncio.sleep(0.05)  # refused once: now in its (hour-long) pause
+        assert not waiter.done()
+        release.set()
+        await holder
+        await asyncio.wait_for(waiter, 30)
+        assert await _count(first) == 2
+    finally:
+        await first.dispose()
+        await second.dispose()

@@ -32,6 +32,7 @@ lock: a parse, a screen, a send.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -61,9 +62,26 @@ def _busy(error: sqlite3.OperationalError) -> bool:
     return getattr(error, "sqlite_errorcode", None) in _BUSY
 
 
+# Transactions of this process waiting for the write lock: each is woken the moment one of this process's
+# transactions ends (`_released`), not only at its next pause. Pausing alone, a writer that begins again a
+# few milliseconds after its commit (the poller storing page after page) could keep the lock from those whose
+# pauses had grown to 20 ms, every time. The pauses remain for a lock held by another process.
+_waiting: list[asyncio.Future[None]] = []
+
+
+def _released() -> None:
+    """A transaction of this process ended: whoever waits for the write lock tries again now."""
+    global _waiting
+    woken, _waiting = _waiting, []
+    for future in woken:
+        if not future.done():
+            future.set_result(None)
+
+
 async def _retry_busy(run: Callable[[], Awaitable[T]], busy_timeout: float) -> T:
     """`await run()`, run again (a fresh awaitable each time) while the database is busy, pausing a little
-    longer each time without blocking the loop, until `busy_timeout` seconds after the first refusal."""
+    longer each time without blocking the loop (or until a transaction of this process ends), until
+    `busy_timeout` seconds after the first refusal."""
     deadline: float | None = None
     attempt = 0
     while True:
@@ -77,7 +95,12 @@ async def _retry_busy(run: Callable[[], Awaitable[T]], busy_timeout: float) -> T
                 deadline = now + busy_timeout
             if now >= deadline:
                 raise
-            await asyncio.sleep(min(_PAUSES[min(attempt, len(_PAUSES) - 1)], deadline - now))
+            woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            if len(_waiting) > 1_000:  # paused out while another process held the lock: forget those
+                _waiting[:] = [future for future in _waiting if not future.done()]
+            _waiting.append(woken)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(woken, min(_PAUSES[min(attempt, len(_PAUSES) - 1)], deadline - now))
             attempt += 1
 
 
@@ -182,9 +205,13 @@ class Connection:
     async def commit(self) -> None:
         if self.raw.in_transaction:  # the sync to disk, in the commit thread
             await _commit_patiently(self.raw.commit, self.busy_timeout)
+            _released()
 
     async def rollback(self) -> None:
+        ended = self.raw.in_transaction
         self.raw.rollback()
+        if ended:
+            _released()
 
     def close(self) -> None:
         self.raw.close()

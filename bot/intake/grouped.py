@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from bot.core.db import transaction
 from bot.core.models import utcnow
 from bot.intake import parse, polling, store
-from bot.intake.processor import LEASE, read_ahead
+from bot.intake.processor import LEASE, prime
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -95,7 +95,7 @@ class GroupedIntake:
                         written.set_exception(error)
                         written.exception()  # retrieved: a request given up on must not log it as lost
                 continue
-            read_ahead(self.runtime, [raw for raw, _ in batch])
+            prime(self.runtime, [raw for raw, _ in batch])
             self.intake.stored(shared, claimed=False)
             self.intake.stored(claimed, claimed=True)
             for _, written in batch:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from telegram import Bot, Update
@@ -30,15 +30,26 @@ RETRY_SECONDS = (0.5, 1, 2, 5, 10)  # waits between tries after a failure, the l
 
 
 async def store_updates(
-    runtime: Runtime, raws: list[Any], *, claimed_by: str | None = None, done: Sequence[int] = ()
+    runtime: Runtime,
+    raws: list[Any],
+    *,
+    claimed_by: str | None = None,
+    done: Sequence[int] = (),
+    unclaimed: Callable[[Collection[int | None]], Collection[int | None]] | None = None,
 ) -> list[store.Incoming]:
     """Write the updates to the inbox; return those that were new. Bodies that are not updates are dropped
     with a log line (they never will be). With `claimed_by`, the new rows are stored claimed by that worker
-    (the processor takes them from memory). The rows `done` (handled) are marked so in passing."""
+    (the processor takes them from memory), except those of the chats `unclaimed` names among theirs. The
+    rows `done` (handled) are marked so in passing."""
     rows = parse.unique(raws, runtime.keyring)
+    shared = () if unclaimed is None else unclaimed({row.chat_key for row in rows})
     async with transaction(runtime.sessions) as session:
         now = utcnow()
-        new = set(await store.add(session, rows, now, claimed_by=claimed_by, lease=processor.LEASE))
+        new = set(
+            await store.add(
+                session, rows, now, claimed_by=claimed_by, lease=processor.LEASE, unclaimed_chats=shared
+            )
+        )
         if done:
             await store.mark_done(session, done, now)
     return [row for row in rows if row.update_id in new]
@@ -49,6 +60,8 @@ class Intake(Protocol):
 
     def claimant(self, count: int) -> str | None: ...
 
+    def held_full(self, chats: Collection[int | None]) -> set[int | None]: ...
+
     def stored(self, rows: Sequence[store.Incoming], *, claimed: bool) -> None: ...
 
     def served_from_database(self, chat_id: int | None) -> bool: ...
@@ -58,6 +71,8 @@ class Intake(Protocol):
     def done_written(self, update_ids: Sequence[int]) -> None: ...
 
     def done_not_written(self, update_ids: Sequence[int]) -> None: ...
+
+    def intake_behind(self, behind: bool) -> None: ...
 
 
 class Poller:
@@ -89,10 +104,13 @@ class Poller:
             except (NetworkError, Conflict, TelegramError) as error:
                 failures += 1
                 log.warning("event=intake.poll_failed kind=%s", type(error).__name__)
+                self.intake.intake_behind(False)  # nothing comes in meanwhile: handle what is stored
                 await self._pause(failures)
                 continue
             failures = 0
-            if raws and not await self._keep(raws):
+            if not raws:
+                self.intake.intake_behind(False)
+            elif not await self._keep(raws):
                 return  # stopping before the batch could be stored: Telegram still has it
 
     async def _fetch(self) -> list[Any]:
@@ -126,8 +144,16 @@ class Poller:
         while True:
             claimant = self.intake.claimant(len(raws))
             done = self.intake.take_done()
+            full: set[int | None] = set()  # chats whose new rows are stored unclaimed (memory share held)
+
+            def unclaimed(chats: Collection[int | None], full: set[int | None] = full) -> set[int | None]:
+                full.update(self.intake.held_full(chats))
+                return full
+
             try:
-                new = await store_updates(self.runtime, raws, claimed_by=claimant, done=done)
+                new = await store_updates(
+                    self.runtime, raws, claimed_by=claimant, done=done, unclaimed=unclaimed
+                )
                 self.intake.done_written(done)
                 break
             except Exception as error:
@@ -147,8 +173,12 @@ class Poller:
         ]
         if ids:
             self._offset = max(ids) + 1
-        processor.read_ahead(self.runtime, raws)
-        self.intake.stored(new, claimed=claimant is not None)
+        if claimant is None:
+            self.intake.stored(new, claimed=False)
+        else:  # a chat with its share of memory held already is served from the database
+            self.intake.stored([row for row in new if row.chat_key in full], claimed=False)
+            self.intake.stored([row for row in new if row.chat_key not in full], claimed=True)
+        self.intake.intake_behind(len(raws) >= BATCH)
         return True
 
     async def _pause(self, failures: int) -> None:

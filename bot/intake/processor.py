@@ -19,7 +19,7 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -33,7 +33,7 @@ from bot.core.db import transaction
 from bot.core.models import InboxStatus, utcnow
 from bot.intake import parse, store
 from bot.intake.outcome import CURRENT, Outcome
-from bot.risk import RiskLevel
+from bot.risk import RiskLevel, Screening
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -45,11 +45,18 @@ ROWS_PER_CLAIM = 20  # a chat gives its place back after this many, so a flood c
 LEASE = timedelta(seconds=15)  # renewed while in use: after a crash, others wait at most this long
 IDLE_SECONDS = 1.0  # look for due retries (and other processes' leftovers) at least this often
 MEMORY_ROWS = 5_000  # rows claimed at insert and held in memory at most (beyond: served from the database)
+# A chat's rows held in memory at most: beyond, the chat's new rows are served from the database, so that a
+# flood (whose screening waits while the intake is behind) leaves the memory to everyone else's.
+MEMORY_ROWS_PER_CHAT = 1_000
 DONE_EVERY_SECONDS = 0.05  # how long a handled row may wait to be marked done with others
 CLOSE_GRACE_SECONDS = 10
 FLOOD_BUDGET = 30  # messages (not button taps) a chat may have answered one by one within FLOOD_WINDOW
 FLOOD_WINDOW_SECONDS = 60.0
 FLOOD_NOTICE_EVERY_SECONDS = 600.0  # a flooding chat is told to slow down at most this often
+# While the intake is behind (Telegram has more than a page waiting), a chat with a backlog or past its flood
+# budget, whose messages would mostly be only screened, waits for it at most this long at a time: the intake
+# comes first (a crisis message may be behind the flood).
+FLOOD_DEFER_SECONDS = 5.0
 # Inside a flood, the semantic layer's "are you safe right now?" (when nothing else worries) is asked at most
 # this often per chat; the rules' questions and every page still act each time (a clinical decision, flagged
 # for review: README, "Fair intake").
@@ -87,17 +94,39 @@ async def answer_crisis_without_database(runtime: Runtime, bot: Bot, raw: dict[s
     return True
 
 
-def read_ahead(runtime: Runtime, raws: Sequence[Any]) -> None:
-    """Let the semantic risk layer read the typed messages of a page (or of the webhook's posts written
-    together) in one encoder call, before they are handled one by one: a fraction of its cost per message
-    (`Detector.prime`). Only an optimisation: if it fails, each is read when it is screened."""
-    texts = [said.text for raw in raws if isinstance(raw, dict) and (said := parse.typed(raw)) is not None]
-    if len(texts) < 2:
-        return
+def read_ahead(runtime: Runtime, raws: Sequence[Any]) -> list[Screening | None]:
+    """Screen the typed messages of `raws` (a chat's rows handled in one go, the webhook's posts written
+    together) with one call of the semantic layer's encoder (`Detector.screen_many`): a fraction of its cost
+    per message. The layer keeps their embeddings (`Layer.recent`), so the handler's own `screen` does not
+    encode them again. Each raw's screening, None when it is not a typed message (or the read failed: then
+    each is read when it is screened)."""
+    typed = [_typed_text(raw) for raw in raws]
+    texts = [text for text in typed if text is not None]
+    if not texts:
+        return [None] * len(raws)
+    try:
+        screened = iter(runtime.content.risk.screen_many(texts))
+    except Exception as error:
+        log.warning("event=intake.read_ahead_failed kind=%s", type(error).__name__)
+        return [None] * len(raws)
+    return [None if text is None else next(screened) for text in typed]
+
+
+def prime(runtime: Runtime, raws: Sequence[Any]) -> None:
+    """Let the semantic layer read the typed messages of a polled page (or of the webhook's posts written
+    together) in one encoder call (`Detector.prime`) before their chats' rows are handled one chat at a time:
+    most such pages hold one message each of many chats, and one call for all costs a fraction of one each.
+    Only an optimisation."""
+    texts = [text for raw in raws if (text := _typed_text(raw)) is not None]
     try:
         runtime.content.risk.prime(texts)
     except Exception as error:
         log.warning("event=intake.read_ahead_failed kind=%s", type(error).__name__)
+
+
+def _typed_text(raw: Any) -> str | None:
+    said = parse.typed(raw) if isinstance(raw, dict) else None
+    return None if said is None else said.text
 
 
 @dataclass
@@ -148,6 +177,8 @@ class InboxProcessor:
         self._done_added = asyncio.Event()
         self._recorder: asyncio.Task[None] | None = None
         self._final = False  # closing: the recorder writes what is left and ends
+        self._intake_behind = False  # the poller's last page was full: Telegram has more waiting
+        self._deferred: dict[int | None, float] = {}  # chats waiting for the intake (`_defers`), since when
 
     def wake(self) -> None:
         """Look at the database now (something was stored there without being named)."""
@@ -159,6 +190,11 @@ class InboxProcessor:
         if self._closing or self._task is None or self._held + count > MEMORY_ROWS:
             return None
         return self.worker
+
+    def held_full(self, chats: Collection[int | None]) -> set[int | None]:
+        """Those of `chats` with MEMORY_ROWS_PER_CHAT rows in memory already: their new rows are to be stored
+        unclaimed (and are served from the database, after the rows in memory)."""
+        return {chat for chat in chats if len(self._memory.get(chat, ())) >= MEMORY_ROWS_PER_CHAT}
 
     def stored(self, rows: Sequence[store.Incoming], *, claimed: bool) -> None:
         """Rows just stored: claimed by this worker (handled from memory), or not (served from the database).
@@ -173,6 +209,14 @@ class InboxProcessor:
                 self._in_db.add(row.chat_key)
         if rows:
             self._woken.set()
+
+    def intake_behind(self, behind: bool) -> None:
+        """The poller's word after each page: True while Telegram has more waiting than one page (the page
+        came back full). Meanwhile a chat with a backlog or past its flood budget waits (`_defers`), so that
+        every update behind a flood (a crisis message among them) is fetched and stored first."""
+        if self._intake_behind and not behind:
+            self._woken.set()
+        self._intake_behind = behind
 
     async def start(self) -> None:
         """Begin handling. On SQLite, which serves one process, rows a killed process still held are taken
@@ -249,15 +293,32 @@ class InboxProcessor:
         waiting = [
             (self._first(chat_id), chat_id)
             for chat_id in {*self._in_db, *self._memory}
-            if chat_id not in self._chats and self._not_before.get(chat_id, 0.0) <= now
+            if chat_id not in self._chats
+            and self._not_before.get(chat_id, 0.0) <= now
+            and not self._defers(chat_id, now)
         ]
         waiting.sort(key=lambda item: item[0])
         for _, chat_id in waiting[:free]:
             self._not_before.pop(chat_id, None)
+            self._deferred.pop(chat_id, None)
             task = asyncio.create_task(self._chat(chat_id), name=f"inbox-chat-{chat_id}")
             self._chats[chat_id] = task
             task.add_done_callback(functools.partial(self._chat_done, chat_id))
         log.debug("event=intake.scheduled chats=%d active=%d", min(free, len(waiting)), len(self._chats))
+
+    def _defers(self, chat_id: int | None, now: float) -> bool:
+        """Whether the chat waits for the intake to catch up (while the poller is behind, FLOOD_DEFER_SECONDS
+        at most at a time): it has a backlog (a claim's worth of rows waiting: a flood, most of it to be only
+        screened), or it is past its flood budget. A chat with a few new rows (a crisis message among them)
+        is handled at once."""
+        if not self._intake_behind:
+            self._deferred.clear()
+            return False
+        flood = self._floods.get(chat_id)
+        backlog = len(self._memory.get(chat_id, ())) >= ROWS_PER_CLAIM
+        if not backlog and (flood is None or not self._flooding(flood, now)):
+            return False
+        return now - self._deferred.setdefault(chat_id, now) < FLOOD_DEFER_SECONDS
 
     def _first(self, chat_id: int | None) -> int:
         """The chat's oldest known update id (a chat to serve from the database goes first: its rows are
@@ -313,13 +374,12 @@ class InboxProcessor:
         try:
             rows = await self._next_rows(chat_id)
             raws = [json.loads(row.payload) for row in rows]
-            # A flood's twenty messages are all screened: read by the semantic layer in one call, not twenty
-            # (what the intake read ahead already is not read again).
-            read_ahead(self.runtime, raws)
-            for row, raw in zip(rows, raws, strict=True):
+            # A flood's twenty messages are all screened: read by the semantic layer in one call, not twenty.
+            screenings = read_ahead(self.runtime, raws)
+            for row, raw, screening in zip(rows, raws, screenings, strict=True):
                 if self._closing:
                     return  # what is left goes back to the inbox (close)
-                if not await self._handle(row, raw):
+                if not await self._handle(row, raw, screening):
                     self._done.append(row.update_id)
                     self._done_added.set()
                 # Let the others run between two rows: a flood's messages are screened without waiting on
@@ -377,10 +437,17 @@ class InboxProcessor:
         self._done = [*update_ids, *self._done]
         self._done_added.set()
 
-    async def _handle(self, row: store.Claimed, raw: dict[str, Any]) -> bool:
+    async def _handle(
+        self, row: store.Claimed, raw: dict[str, Any], screening: Screening | None = None
+    ) -> bool:
         """Hand one update to the handlers. False when it is finished (handled, or a flood's message stored
-        and screened only): the caller marks it done; True when it failed and waits for another try."""
-        if "message" in raw and self._over_budget(row.chat_key) and not self._answered_in_flood(row, raw):
+        and screened only): the caller marks it done; True when it failed and waits for another try.
+        `screening`: its text's, when it was read ahead."""
+        if (
+            "message" in raw
+            and self._over_budget(row.chat_key)
+            and not self._answered_in_flood(row, raw, screening)
+        ):
             await self._throttle(row, raw)
             return False
         update = Update.de_json(raw, self.application.bot)
@@ -448,29 +515,37 @@ class InboxProcessor:
 
     # ---- fair intake -----------------------------------------------------------------------------------
 
+    @staticmethod
+    def _flooding(flood: _Flood, now: float) -> bool:
+        """The chat has had its share of answers within the window (its next message is not answered)."""
+        while flood.handled and now - flood.handled[0] > FLOOD_WINDOW_SECONDS:
+            flood.handled.popleft()
+        return len(flood.handled) >= FLOOD_BUDGET
+
     def _over_budget(self, chat_id: int | None) -> bool:
         """Count this update against its chat's budget; True once the chat has had its share of answers."""
         flood = self._floods.setdefault(chat_id, _Flood())
         now = time.monotonic()
-        while flood.handled and now - flood.handled[0] > FLOOD_WINDOW_SECONDS:
-            flood.handled.popleft()
-        if len(flood.handled) >= FLOOD_BUDGET:
+        if self._flooding(flood, now):
             return True
         flood.handled.append(now)
         if len(self._floods) > 100_000:  # forget quiet chats now and then
             self._floods = {c: f for c, f in self._floods.items() if f.handled}
         return False
 
-    def _answered_in_flood(self, row: store.Claimed, raw: dict[str, Any]) -> bool:
+    def _answered_in_flood(
+        self, row: store.Claimed, raw: dict[str, Any], screening: Screening | None = None
+    ) -> bool:
         """Whether a message inside a flood is handled like any other (else it is stored, screened, counted
         and answered by the one "slow down" line). Always when the rules or the semantic layer page it, or
         the rules see any risk or ask (their screener, their "are you safe?"); when only the semantic
         layer's question worries, once per FLOOD_QUESTION_EVERY_SECONDS for the chat: the layer may ask about
         most of a flood's greetings, and a question for each would be a flood of our own."""
-        said = parse.typed(raw)
-        if said is None:
-            return False
-        screening = self.runtime.content.risk.screen(said.text)
+        if screening is None:
+            said = parse.typed(raw)
+            if said is None:
+                return False
+            screening = self.runtime.content.risk.screen(said.text)
         rules = screening.rules_only()
         if screening.level >= RiskLevel.HIGH:  # paged, by the rules or the layer
             return True
