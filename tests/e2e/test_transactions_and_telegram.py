@@ -117,12 +117,12 @@ async def test_every_tap_is_answered_edited_and_replied_to_after_its_commit(
         harness.text("settings.checkin_time_button"),
         harness.part("onboarding.ask_checkin_time"),
     )
-    plan = await harness.say(user, "/safetyplan", "")
+    plan = await harness.say(user, "/safetyplan", harness.part("plan.intro"))
     await harness.tap(user, plan, harness.text("plan.not_now_button"), "")
     # Data rights and consent.
     prompt = await harness.say(user, "/deleteme", harness.part("deleteme.confirm_prompt"))
     await harness.tap(user, prompt, harness.text("deleteme.cancel_button"), "")
-    revoke = await harness.say(user, "/revoke", "")
+    revoke = await harness.say(user, "/revoke", harness.part("revoke.confirm_prompt"))
     await harness.tap(user, revoke, harness.text("revoke.cancel_button"), "")
 
     assert (
