@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from jinja2 import UndefinedError, nodes
 from jinja2.exceptions import SecurityError
 
@@ -22,7 +20,6 @@ from bot.risk.corpus import Example, load_examples
 from bot.risk.detector import Detector, self_test
 from bot.risk.levels import RiskLevel
 from bot.risk.lexicon import Lexicon, load_lexicon
-from bot.risk.semantic import Encoder, Layer, Matrix, semantic_text
 from bot.risk.training import build_layer, enabled
 
 TELEGRAM_TEXT_LIMIT = 4096
@@ -182,23 +179,6 @@ def _check_required(catalog: Catalog, report: Report) -> None:
         report.errors.append(f"{catalog.root / REFERENCE_LANGUAGE}:1: missing text {key!r}: the bot uses it")
 
 
-class ReadAtOnce:
-    """`encoder`, having read `texts` in one call: about a hundred times less work than one call per text (a
-    call reads all of the encoder's weights once however many texts it is given), and what it makes of each
-    text is the same to seven decimal places. Any other text is read as `encoder` reads it."""
-
-    def __init__(self, encoder: Encoder, texts: Sequence[str]) -> None:
-        self.name = encoder.name
-        self._encoder = encoder
-        unique = list(dict.fromkeys(texts))
-        self._read = dict(zip(unique, encoder.encode(unique), strict=True)) if unique else {}
-
-    def encode(self, texts: Sequence[str]) -> Matrix:
-        if texts and all(text in self._read for text in texts):
-            return np.stack([self._read[text] for text in texts])
-        return self._encoder.encode(texts)
-
-
 def _detector(lexicon: Lexicon, examples: list[Example], report: Report) -> Detector | None:
     """The rules and the semantic layer trained on the labelled corpus (bot.risk.training); the rules alone
     when the layer is switched off or there is nothing to learn from yet."""
@@ -210,10 +190,9 @@ def _detector(lexicon: Lexicon, examples: list[Example], report: Report) -> Dete
         report.errors.append(f"the semantic risk layer could not be built: {type(error).__name__}: {error}")
         return None
     detector = Detector(lexicon, built.layer)
-    texts = [semantic_text(lexicon.normalizer.clauses(text)) for text, _ in lexicon.safe_examples]
-    read_at_once = Detector(lexicon, Layer(ReadAtOnce(built.layer.encoder, texts), built.layer.head))
-    for text, where in lexicon.safe_examples:
-        screened = read_at_once.screen(text)
+    # all of them in one encoder call (a call reads all of the encoder's weights once, however many texts)
+    screenings = detector.screen_many([text for text, _ in lexicon.safe_examples])
+    for (text, where), screened in zip(lexicon.safe_examples, screenings, strict=True):
         if screened.level >= RiskLevel.HIGH and screened.rules_only().level < RiskLevel.HIGH:
             report.warnings.append(f"{where}: safe example {text!r} is paged by the semantic layer")
     return detector

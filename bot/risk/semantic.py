@@ -699,9 +699,12 @@ def validation_figures(
     }
 
 
+_RECENT_KEY = os.urandom(16)  # this process's: a digest kept in memory cannot be matched against guesses
+
+
 def recent_key(text: str) -> bytes:
-    """What `Layer.recent` keeps for a message instead of its words."""
-    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
+    """What `Layer.recent` keeps for a message instead of its words: a digest keyed for this process."""
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16, key=_RECENT_KEY).digest()
 
 
 @dataclass
