@@ -11,6 +11,18 @@ from typing import Any
 import pytest
 from telegram.ext import Application, CallbackQueryHandler
 
+from bot.careteam.callbacks import (
+    CARE,
+    FLAG_KEY,
+    NOTICE_TOLD,
+    CareButton,
+    FlagKey,
+    MomentEvent,
+    NoticeTold,
+    RowEvent,
+    UseEvent,
+)
+from bot.careteam.flags import FlagKind
 from bot.checkin.callbacks import CHECKIN, HISTORY, PROMPT_KEY, CheckinButton, HistoryButton, PromptKey
 from bot.checkin.rules import Question as CheckinQuestion
 from bot.content.modules import Category
@@ -116,6 +128,7 @@ BUTTONS: list[tuple[Codec[Any], object, str]] = [
     (SKIP_REASON, SkipReason(8), "rsvp:skip:8"),
     (DELETION, DeletionButton("no", 77), "deleteme:no:77"),
     (CASELOAD_PAGE, CaseloadPage(2), "cl:2"),
+    (CARE, CareButton("talk"), "care:talk"),
     (MEASURE, MeasureButton(11, "9", 1), "ms:11:9:1"),
     (MEASURE, MeasureButton(11, "difficulty", 0), "ms:11:difficulty:0"),
     (MEASURE, MeasureButton(11, "7a", 4), "ms:11:7a:4"),
@@ -128,6 +141,20 @@ KEYS: list[tuple[Codec[Any], object, str]] = [
     (MEASURE_PROMPT_KEY, MeasurePromptKey("measure_resume", 6, 739593), "measure_resume:6:739593"),
     (MEASURE_PROMPT_KEY, MeasurePromptKey("measure_prompt", 6, 0), "measure_prompt:6:0"),
     (DONE_KEY, DoneKey(6), "measure_done:6"),
+    (FLAG_KEY, FlagKey("a1" * 16), f"flag:{'a1' * 16}"),
+    # What a notice's key hashes (see tests/test_notice_keys.py): the flag, the event, the counselor's chat.
+    (NOTICE_TOLD, NoticeTold(FlagKind.MISSED_SESSIONS, RowEvent(4), 8), "missed_sessions:4:8"),
+    (NOTICE_TOLD, NoticeTold(FlagKind.USE_REPORTED, UseEvent("use", 4), 8), "use_reported:use:4:8"),
+    (
+        NOTICE_TOLD,
+        NoticeTold(FlagKind.USE_REPORTED, UseEvent("aftercare-use", 4), 8),
+        "use_reported:aftercare-use:4:8",
+    ),
+    (
+        NOTICE_TOLD,
+        NoticeTold(FlagKind.UNREACHABLE, MomentEvent(4, 1_764_601_200_123), -100),
+        "unreachable:4:1764601200123:-100",
+    ),
 ]
 
 
