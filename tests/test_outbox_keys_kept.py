@@ -1,6 +1,6 @@
 """Outbox keys now packed by their feature's codec are byte for byte the keys written before (f-strings): a
-care-team notice queued before the change is not queued again when the same event is planned after it. The
-real planners, the real database."""
+care-team notice queued before the change is not queued again when the same event is planned after it, and
+a digest sent before it still counts as today's. The real planners, the real database."""
 
 from __future__ import annotations
 
@@ -30,6 +30,8 @@ from bot.core.models import OutboxMessage, Patient
 from bot.outbox import store as outbox
 from bot.risk.use import Substance, UseReport
 from bot.runtime import Runtime
+from bot.workspace import rules as workspace
+from bot.workspace.digests import DIGEST_KIND
 from tests.records import add_counselor, add_patient
 
 NOW = datetime(2025, 12, 1, 15, 0, 0, 123000, tzinfo=UTC)
@@ -125,6 +127,22 @@ async def test_a_notice_at_a_moment_keeps_its_key(
     async with db.transaction(runtime.sessions) as session:
         await tell(runtime, session, await session.get_one(Patient, patient.id))
     assert await _notice_rows(runtime) == 1
+
+
+async def test_a_digest_sent_before_is_still_todays(runtime: Runtime) -> None:
+    counselor = await add_counselor(runtime.sessions, linked=True, timezone="UTC", digest_time=NOW.time())
+    assert counselor.chat_id is not None
+    async with db.transaction(runtime.sessions) as session:
+        assert [(c.id, day) for c, day in await workspace.due_digests(session, NOW)] == [
+            (counselor.id, NOW.date())
+        ]
+        key = f"digest:{counselor.id}:{NOW.date().isoformat()}"  # as `digest_key` wrote it (verbatim)
+        sent = outbox.Planned(
+            key, DIGEST_KIND, counselor.chat_id, "sent before", NOW, counselor_id=counselor.id
+        )
+        assert await outbox.enqueue(session, [sent]) == 1
+        assert workspace.digest_key(counselor.id, NOW.date()) == key
+        assert await workspace.due_digests(session, NOW) == []
 
 
 @pytest.mark.parametrize(
