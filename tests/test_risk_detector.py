@@ -561,10 +561,11 @@ SOFTENED = [
     # someone's someone, and a "my" that says whose it is
     ("my neighbor's kid relapsed", NONE, Context.OTHER_PERSON),
     ("a guy from my old job relapsed", NONE, Context.OTHER_PERSON),
-    # an overdose to someone else that is over, or told from the news: asked about, not paged
-    ("my uncle overdosed last month, he is stable now", MODERATE, Context.OTHER_PERSON),
-    ("mi primo tuvo una sobredosis la semana pasada, ya esta estable", MODERATE, Context.OTHER_PERSON),
-    ("on the news a man had a seizure at the mall", MODERATE, Context.OTHER_PERSON),
+    # an overdose to someone else that is over, or told from the news: not the patient's, not now, so the
+    # rules do not ask "are you safe right now?" (the semantic layer still may)
+    ("my uncle overdosed last month, he is stable now", NONE, Context.OTHER_PERSON),
+    ("mi primo tuvo una sobredosis la semana pasada, ya esta estable", NONE, Context.OTHER_PERSON),
+    ("on the news a man had a seizure at the mall", NONE, Context.OTHER_PERSON),
 ]
 
 

@@ -3,7 +3,9 @@
 Context rules (negation, the distant past, someone else's story, hyperbole, a joke) lower a moderate or high
 match to nothing. They never silence an imminent one: it becomes a question instead (the C-SSRS screener
 for suicide, "are you safe right now?" otherwise), so a crisis written as a joke or a denial is still asked
-about.
+about. The one exception is someone else's emergency that is over or told from a story ("my cousin overdosed
+last week, he's stable", an overdose on the news): not the patient's and not now, it is left to the
+semantic layer, which may still ask.
 
 Every layer (lexicon phrases, context rules, the model) reads the normaliser's clauses, never the raw text:
 an invisible character or a look-alike letter inside a word ("k<zero-width space>ill", "kіll" with a
@@ -266,6 +268,10 @@ class Detector:
         level = entry.level
         if context:
             level = RiskLevel.MODERATE if level is RiskLevel.IMMINENT else RiskLevel.NONE
+            if entry.keep_for_others and Context.OTHER_PERSON in context:
+                # Someone else's emergency that is over or in a story (`_someone_else`): not the patient's,
+                # not now, so "are you safe right now?" is the wrong question; the semantic layer may ask.
+                level = RiskLevel.NONE
         return Match(
             category=entry.category,
             lexicon_level=entry.level,
@@ -492,7 +498,10 @@ def _summarise(matches: list[Match]) -> Screening:
         for m in matches
     ):
         follow_up = FollowUp.CSSRS
-    elif any(m.lexicon_level is RiskLevel.IMMINENT and m.level < RiskLevel.IMMINENT for m in matches):
+    elif any(
+        m.lexicon_level is RiskLevel.IMMINENT and RiskLevel.NONE < m.level < RiskLevel.IMMINENT
+        for m in matches
+    ):
         follow_up = FollowUp.SAFETY_CHECK
     ordered = tuple(sorted(matches, key=lambda m: (-m.level, -m.lexicon_level)))
     return Screening(level, categories, ordered, follow_up)
