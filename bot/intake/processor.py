@@ -33,6 +33,7 @@ from bot.core.db import transaction
 from bot.core.models import InboxStatus, utcnow
 from bot.intake import parse, store
 from bot.intake.outcome import CURRENT, Outcome
+from bot.outbox.limiter import urgent
 from bot.risk import RiskLevel, Screening
 
 if TYPE_CHECKING:
@@ -85,7 +86,8 @@ async def answer_crisis_without_database(runtime: Runtime, bot: Bot, raw: dict[s
     promise = runtime.text("promise.delayed", language)
     text = runtime.text("crisis.imminent", language, overdose=overdose, plan_contacts="", promise=promise)
     try:
-        await bot.send_message(said.chat_id, text)
+        with urgent():
+            await bot.send_message(said.chat_id, text)
     except Exception as error:
         log.error("event=intake.crisis_reply_failed update_id=%s kind=%s", update_id, type(error).__name__)
         return False

@@ -1,10 +1,11 @@
 """The outbox's sender: claims due rows (`bot.outbox.store`), sends them within Telegram's limits, records
 results.
 
-Pacing: PTB's AIORateLimiter holds every call to the overall rate (SEND_RATE_PER_SECOND, Telegram allows
-about 30/s); here each chat gets at most one outbox message a second. RetryAfter puts the row back for
-as long as Telegram asks; 403 (the patient blocked the bot) marks them unreachable and tells the care team
-once; timeouts and 5xx are retried with backoff; a row out of attempts is marked failed and logged.
+Pacing: the application's limiter (bot.outbox.limiter) holds every call to the overall rate
+(SEND_RATE_PER_SECOND, Telegram allows about 30/s), urgent rows in its urgent lane; here each chat gets at
+most one outbox message a second. RetryAfter puts the row back for as long as Telegram asks; 403 (the patient
+blocked the bot) marks them unreachable and tells the care team once; timeouts and 5xx are retried with
+backoff; a row out of attempts is marked failed and logged.
 
 Results are written in small batches by one recorder, so a crash repeats at most the rows in flight: claimed
 and sent, not yet recorded: at most a batch and a half plus the sends under way.
@@ -28,8 +29,9 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.core.db import transaction
-from bot.core.models import utcnow
+from bot.core.models import Priority, utcnow
 from bot.outbox import store as outbox
+from bot.outbox.limiter import urgent
 from bot.outbox.markup import Rows
 
 if TYPE_CHECKING:
@@ -255,7 +257,8 @@ class Dispatcher:
             return Outcome(row, error="gone")  # erased or cancelled since it was claimed: not sent
         markup = keyboard(row.buttons) if row.buttons else None
         try:
-            message = await self.bot.send_message(row.chat_id, row.text, reply_markup=markup)
+            with urgent(row.priority >= Priority.URGENT):  # ahead of everyone's replies waiting for the rate
+                message = await self.bot.send_message(row.chat_id, row.text, reply_markup=markup)
         except RetryAfter as error:
             with warnings.catch_warnings():  # PTB 22 warns that the type will become timedelta: both are read
                 warnings.simplefilter("ignore", PTBDeprecationWarning)
