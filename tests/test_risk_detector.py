@@ -561,11 +561,11 @@ SOFTENED = [
     # someone's someone, and a "my" that says whose it is
     ("my neighbor's kid relapsed", NONE, Context.OTHER_PERSON),
     ("a guy from my old job relapsed", NONE, Context.OTHER_PERSON),
-    # an overdose to someone else that is over, or told from the news: not the patient's, not now, so the
-    # rules do not ask "are you safe right now?" (the semantic layer still may)
-    ("my uncle overdosed last month, he is stable now", NONE, Context.OTHER_PERSON),
-    ("mi primo tuvo una sobredosis la semana pasada, ya esta estable", NONE, Context.OTHER_PERSON),
-    ("on the news a man had a seizure at the mall", NONE, Context.OTHER_PERSON),
+    # an overdose to someone else that is over, or told from the news: asked about, not paged (an imminent
+    # match is never dropped below a question: the rules cannot tell "over" from a present emergency surely)
+    ("my uncle overdosed last month, he is stable now", MODERATE, Context.OTHER_PERSON),
+    ("mi primo tuvo una sobredosis la semana pasada, ya esta estable", MODERATE, Context.OTHER_PERSON),
+    ("on the news a man had a seizure at the mall", MODERATE, Context.OTHER_PERSON),
 ]
 
 
@@ -597,6 +597,31 @@ STILL_PAGED = [
     # a possessive names a thing, not a person
     ("got dads old shotgun out and loaded it", IMMINENT),
     ("is 40 of my moms sleeping pills enough to kill someone", IMMINENT),
+    # review 1-3, HIGH 1: someone else's emergency happening now, whatever else is told of the past or a
+    # story ("survived" of another time or person, "don't know if", a weekday, a story in another sentence)
+    ("my son is overdosing right now, last week he survived one", IMMINENT),
+    ("in the movie tonight my friend passed out and stopped breathing", IMMINENT),
+    ("mi hermano esta echando espuma por la boca, el mes pasado sobrevivio a una sobredosis", IMMINENT),
+    ("my brother just overdosed and i dont know if he survived", IMMINENT),
+    ("my roommate took a bunch of pills and wont wake up, he made it through last time", IMMINENT),
+    ("his lips are turning blue, he survived an overdose in january", IMMINENT),
+    ("the news said there is bad fent around, my friend took some and hes turning blue", IMMINENT),
+    ("mi amigo tiene una sobredosis y no respira, no se si sobrevivio", IMMINENT),
+    ("mi novio se desmayo y no respira, el otro dia se salvo", IMMINENT),
+    ("mi hermano tiene los labios morados y no despierta, la semana pasada lo salvaron", IMMINENT),
+    ("he is going to kill her on monday", IMMINENT),
+    ("my friend took fent on monday and hes been unresponsive since", IMMINENT),
+    ("my dad is beating my mom right now, last week the police saved her", IMMINENT),
+    # HIGH 2: a refusal counts only against an offer, never against a use the patient states
+    ("i relapsed tonight and deleted my sponsors number. i said no when he called", HIGH),
+    ("relapsed on heroin today and turned down my dose at the clinic", HIGH),
+    ("used meth last night. i said no to going to group", HIGH),
+    ("i drank a fifth tonight and then blocked him", HIGH),
+    ("i shot up again. threw it away after", HIGH),
+    # MEDIUM 3: a lone "no" after a statement is no answer to it; "except" ends a negation's reach
+    ("i want to kill myself. no", IMMINENT),
+    ("quiero matarme. no", IMMINENT),
+    ("not any plan or any idea except to kill myself tonight", IMMINENT),
 ]
 
 

@@ -34,8 +34,9 @@ def _everything(lexicon: Lexicon) -> object:
         [_phrases(p) for p in (lexicon.benign, lexicon.not_negation, lexicon.past, lexicon.recent)],
         [_phrases(p) for p in (lexicon.others, lexicon.reported, lexicon.denial, lexicon.refusal)],
         [_phrases(p) for p in (lexicon.stories, lexicon.earlier, lexicon.resolved)],
+        [_phrases(p) for p in (lexicon.hedges, lexicon.present, lexicon.offers)],
         (lexicon.negation, lexicon.first_person, lexicon.subjects, lexicon.humor),
-        (lexicon.negation_reach, lexicon.dating, lexicon.possessive),
+        (lexicon.negation_reach, lexicon.dating, lexicon.possessive, lexicon.negation_stop),
         (lexicon.examples, lexicon.safe_examples),
         (normalizer.rewrites, normalizer.joins, normalizer._known, normalizer._fuzzy),
     )

@@ -3,9 +3,8 @@
 Context rules (negation, the distant past, someone else's story, hyperbole, a joke) lower a moderate or high
 match to nothing. They never silence an imminent one: it becomes a question instead (the C-SSRS screener
 for suicide, "are you safe right now?" otherwise), so a crisis written as a joke or a denial is still asked
-about. The one exception is someone else's emergency that is over or told from a story ("my cousin overdosed
-last week, he's stable", an overdose on the news): not the patient's and not now, it is left to the
-semantic layer, which may still ask.
+about, even when it is someone else's emergency that reads as over or told from a story ("my cousin overdosed
+last week, he's stable", an overdose on the news): the rules cannot tell those from one happening now surely.
 
 Every layer (lexicon phrases, context rules, the model) reads the normaliser's clauses, never the raw text:
 an invisible character or a look-alike letter inside a word ("k<zero-width space>ill", "kіll" with a
@@ -154,10 +153,11 @@ class _Text:
     starts: list[int]
     joined: str
     vocabulary: set[str]  # the distinct words, for picking which phrases could match
+    asks: bool = False  # the message has a question mark: a lone "no" after it answers it
     spans: dict[int, list[tuple[int, int]]] = field(default_factory=dict)  # id(index) -> token spans
 
     @classmethod
-    def of(cls, clauses: list[list[str]]) -> _Text:
+    def of(cls, clauses: list[list[str]], asks: bool = False) -> _Text:
         tokens: list[str] = []
         clause: list[int] = []
         starts: list[int] = []
@@ -170,7 +170,7 @@ class _Text:
                 clause.append(number)
                 starts.append(offset)
                 offset += len(word) + 1
-        return cls(tokens, clause, starts, " ".join(tokens), set(tokens))
+        return cls(tokens, clause, starts, " ".join(tokens), set(tokens), asks)
 
     def token_span(self, start: int, end: int) -> tuple[int, int]:
         first = bisect_right(self.starts, start) - 1
@@ -206,6 +206,9 @@ class Detector:
         self._stories = PhraseIndex(lexicon.stories)
         self._earlier = PhraseIndex(lexicon.earlier)
         self._resolved = PhraseIndex(lexicon.resolved)
+        self._hedges = PhraseIndex(lexicon.hedges)
+        self._present = PhraseIndex(lexicon.present)
+        self._offers = PhraseIndex(lexicon.offers)
         self._words_of: dict[int, frozenset[str]] = {}
 
     def screen(self, text: str) -> Screening:
@@ -239,7 +242,7 @@ class Detector:
         clauses = self.lexicon.normalizer.clauses(text)  # the only reading of `text`: every layer uses these
         if not clauses:
             return clauses, NOTHING
-        words = _Text.of(clauses)
+        words = _Text.of(clauses, asks="?" in text or "¿" in text)
         matches = [
             self._judge(self._owner[id(phrase)], phrase, words, *words.token_span(found.start(), found.end()))
             for phrase in self._entries.candidates(words.vocabulary)
@@ -267,11 +270,8 @@ class Detector:
         context = self._context(entry.category, entry.keep_for_others, phrase, words, start, end)
         level = entry.level
         if context:
+            # an imminent match is never dropped below a question, whatever its context
             level = RiskLevel.MODERATE if level is RiskLevel.IMMINENT else RiskLevel.NONE
-            if entry.keep_for_others and Context.OTHER_PERSON in context:
-                # Someone else's emergency that is over or in a story (`_someone_else`): not the patient's,
-                # not now, so "are you safe right now?" is the wrong question; the semantic layer may ask.
-                level = RiskLevel.NONE
         return Match(
             category=entry.category,
             lexicon_level=entry.level,
@@ -324,6 +324,8 @@ class Detector:
                 and not self._restarted(words, index + 1, start)
             ):
                 return True
+            if words.tokens[index] in self.lexicon.negation_stop:
+                break  # "no plan or idea except to kill myself": what follows "except" is not denied
             if words.tokens[index] not in reach:
                 counted += 1
                 if counted >= NEGATION_WINDOW:
@@ -368,10 +370,13 @@ class Detector:
         return self._words_of[key]
 
     def _denied(self, words: _Text, end: int, clause: int) -> bool:
-        """Answered no right after: "suicidal no", or a whole next sentence that is a no ("...? no")."""
+        """Answered no right after: "suicidal no", or a whole next sentence that is a no after a question
+        ("self harm? no"; after a statement, "i want to kill myself. no" is no answer to anything)."""
         after = [i for i in range(end, len(words.tokens)) if words.clause[i] == clause]
         if after and len(after) <= 2 and all(words.tokens[i] in self.lexicon.negation for i in after):
             return True
+        if not words.asks:
+            return False
         following = [i for i in range(end, len(words.tokens)) if words.clause[i] == clause + 1]
         if not following:
             return False
@@ -381,8 +386,17 @@ class Detector:
         return any(s == first and e == last for s, e in words.find(self._denial))
 
     def _refused(self, words: _Text, end: int, clause: int) -> bool:
-        """Turned down after talk of using, in the same sentence or the next: "offered a bag and said no"."""
-        return any(s >= end and words.clause[s] in (clause, clause + 1) for s, e in words.find(self._refusal))
+        """Turned down after talk of using, in the same sentence or the next, and only what was offered (an
+        offer before the refusal, in its sentence or the match's): "offered a bag and said no". Without an
+        offer a refusal is something else turned down ("relapsed today and turned down my dose at the clinic",
+        "used last night. i said no to going to group"): it never cancels a use the patient states."""
+        offers = words.find(self._offers)
+        return any(
+            s >= end
+            and words.clause[s] in (clause, clause + 1)
+            and any(words.clause[o] in (clause, words.clause[s]) and oe <= s for o, oe in offers)
+            for s, e in words.find(self._refusal)
+        )
 
     def _in_past(self, words: _Text, start: int, end: int, clause: int) -> bool:
         """The nearest time marker in the clause (or the one before it) says the distant past."""
@@ -418,13 +432,18 @@ class Detector:
             if words.tokens[index] not in self.lexicon.dating:
                 return False
             index -= 1
-        return True
+        # and nothing but the date after it: "el otro dia se salvo" tells another event, not this one's date
+        ends = [e for s, e in words.find(self._earlier) + words.find(self._past) if s == marker]
+        last = max(ends, default=marker + 1)
+        return all(words.clause[i] != words.clause[marker] for i in range(last, len(words.tokens)))
 
     def _someone_else(self, words: _Text, start: int, end: int, clause: int, keep_for_others: bool) -> bool:
         """A third-person subject shortly before the match and no 'I' or 'me' from it to the match's end;
         or reported speech ("she asked if I..."); or a story (a book, the news). An overdose or a danger
         (`keep_for_others`) is someone else's only in a story, or when it is over: told with days or years
         between ("my cousin overdosed last week") or with its outcome ("he survived")."""
+        if keep_for_others and self._now(words, clause):
+            return False  # "my son is overdosing right now, last week he survived one"
         if self._in_story(words, start, end, clause):
             return True
         if not self._other_subject(words, start, end, clause):
@@ -433,11 +452,33 @@ class Detector:
             return True
         if self._nearest_is(words, start, end, clause, (self._past, self._earlier)):
             return True
-        return any(s >= end for s, e in words.find(self._resolved))
+        return self._resolved_after(words, end, clause)
+
+    def _now(self, words: _Text, clause: int) -> bool:
+        """A present marker in the match's sentence ("right now", "still", "won't wake up"), not one that is
+        part of an outcome told ("he is stable now")."""
+        outcome = {i for s, e in words.find(self._resolved) for i in range(s, e)}
+        return any(
+            words.clause[s] == clause and not any(i in outcome for i in range(s, e))
+            for s, e in words.find(self._present)
+        )
+
+    def _resolved_after(self, words: _Text, end: int, clause: int) -> bool:
+        """The outcome told after the match, in its sentence or the next ("took too many of her pills, she's
+        ok now"), and not as unknown ("i don't know if he survived", "no se si sobrevivio"). A next sentence
+        with a date of its own tells another time ("..., el mes pasado sobrevivio a una sobredosis")."""
+        hedges = words.find(self._hedges)
+        dated = {words.clause[s] for s, e in words.find(self._earlier) + words.find(self._past)}
+        return any(
+            s >= end
+            and (words.clause[s] == clause or (words.clause[s] == clause + 1 and clause + 1 not in dated))
+            and not any(words.clause[h] == words.clause[s] and he <= s and s - he <= 3 for h, he in hedges)
+            for s, e in words.find(self._resolved)
+        )
 
     def _in_story(self, words: _Text, start: int, end: int, clause: int) -> bool:
         return any(
-            e <= start and words.clause[s] in (clause, clause - 1) and not self._mine(words, e, start, end)
+            e <= start and words.clause[s] == clause and not self._mine(words, e, start, end)
             for s, e in words.find(self._stories)
         )
 
@@ -498,10 +539,7 @@ def _summarise(matches: list[Match]) -> Screening:
         for m in matches
     ):
         follow_up = FollowUp.CSSRS
-    elif any(
-        m.lexicon_level is RiskLevel.IMMINENT and RiskLevel.NONE < m.level < RiskLevel.IMMINENT
-        for m in matches
-    ):
+    elif any(m.lexicon_level is RiskLevel.IMMINENT and m.level < RiskLevel.IMMINENT for m in matches):
         follow_up = FollowUp.SAFETY_CHECK
     ordered = tuple(sorted(matches, key=lambda m: (-m.level, -m.lexicon_level)))
     return Screening(level, categories, ordered, follow_up)

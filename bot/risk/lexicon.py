@@ -96,6 +96,14 @@ class ContextWords(BaseModel):
     earlier: tuple[str, ...] = ()
     # Someone else's emergency told with its outcome: "he survived", "ya esta estable".
     resolved: tuple[str, ...] = ()
+    # Words that end a negation's reach: "no plan ... except to kill myself tonight".
+    negation_stop: tuple[str, ...] = ()
+    # Before a resolution, these make it unknown, not told: "i don't know if he survived".
+    hedges: tuple[str, ...] = ()
+    # Happening now: in the match's sentence, someone else's emergency is neither over nor a story.
+    present: tuple[str, ...] = ()
+    # What was offered: a refusal counts against using only after an offer ("offered me a bag, said no").
+    offers: tuple[str, ...] = ()
 
 
 class LexiconFile(BaseModel):
@@ -152,6 +160,10 @@ class Lexicon:
     stories: list[Phrase] = field(default_factory=list)
     earlier: list[Phrase] = field(default_factory=list)
     resolved: list[Phrase] = field(default_factory=list)
+    negation_stop: set[str] = field(default_factory=set)
+    hedges: list[Phrase] = field(default_factory=list)
+    present: list[Phrase] = field(default_factory=list)
+    offers: list[Phrase] = field(default_factory=list)
     examples: list[tuple[str, str, Entry]] = field(default_factory=list)  # (text, where, entry)
     safe_examples: list[tuple[str, str]] = field(default_factory=list)  # (text, where)
     source_digest: str = (
@@ -420,12 +432,16 @@ def load_lexicon(root: Path, problems: list[str]) -> Lexicon | None:
         lexicon.stories += compile_all(path, node, ("context", "stories"), context.stories)
         lexicon.earlier += compile_all(path, node, ("context", "earlier"), context.earlier)
         lexicon.resolved += compile_all(path, node, ("context", "resolved"), context.resolved)
+        lexicon.hedges += compile_all(path, node, ("context", "hedges"), context.hedges)
+        lexicon.present += compile_all(path, node, ("context", "present"), context.present)
+        lexicon.offers += compile_all(path, node, ("context", "offers"), context.offers)
         for words, target in (
             (context.negation, lexicon.negation),
             (context.first_person, lexicon.first_person),
             (context.subjects, lexicon.subjects),
             (context.humor, lexicon.humor),
             (context.negation_reach, lexicon.negation_reach),
+            (context.negation_stop, lexicon.negation_stop),
             (context.dating, lexicon.dating),
             (context.possessive, lexicon.possessive),
         ):
