@@ -44,8 +44,11 @@ def make_engine(url: str, *, encryption_key: str | None = None, **kwargs: Any) -
     backend = parsed.get_backend_name()
     if backend == "postgresql":
         # Room for the whole-database jobs that start together, the one connection holding their advisory
-        # locks (see `JobLocks`) and the updates being handled.
-        kwargs = {"pool_size": 10, "max_overflow": 10, **kwargs}
+        # locks (see `JobLocks`) and the updates being handled. LIFO: the connection given back last is the
+        # next one handed out, so the few that a quiet bot needs do the work (each keeps the statements it
+        # has prepared; FIFO rotated every statement through all of them, preparing it again on each) and
+        # the rest of a start-up burst stays idle.
+        kwargs = {"pool_size": 10, "max_overflow": 10, "pool_use_lifo": True, **kwargs}
     elif backend == "sqlite":
         # Whatever driver the URL names (the settings say sqlite+aiosqlite), statements run on the event
         # loop's thread, not in aiosqlite's worker, and every transaction takes the write lock at its start
@@ -57,8 +60,14 @@ def make_engine(url: str, *, encryption_key: str | None = None, **kwargs: Any) -
         if not inline_sqlite.in_memory(parsed):
             # A connection for each update handled at once (INBOX_CONCURRENCY) kept open: beyond the pool's
             # size, every transaction opened and closed a file and ran its pragmas (connections are cheap to
-            # keep; their page cache fills only as pages are read).
-            kwargs = {"pool_size": SQLITE_POOL_SIZE, "max_overflow": SQLITE_POOL_SIZE, **kwargs}
+            # keep; their page cache fills only as pages are read). LIFO, as on PostgreSQL: the warmest
+            # connection (page cache, prepared statements) is handed out first.
+            kwargs = {
+                "pool_size": SQLITE_POOL_SIZE,
+                "max_overflow": SQLITE_POOL_SIZE,
+                "pool_use_lifo": True,
+                **kwargs,
+            }
     engine = create_async_engine(parsed, pool_pre_ping=backend != "sqlite", hide_parameters=True, **kwargs)
     crypto.bind(engine, crypto.Keyring.parse(encryption_key) if encryption_key else None)
     if engine.dialect.name == "sqlite":
