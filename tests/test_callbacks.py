@@ -5,12 +5,24 @@ when it names what no row can be."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
 from telegram.ext import Application, CallbackQueryHandler
 
+from bot.careteam.callbacks import (
+    CARE,
+    FLAG_KEY,
+    NOTICE_TOLD,
+    CareButton,
+    FlagKey,
+    MomentEvent,
+    NoticeTold,
+    RowEvent,
+    UseEvent,
+)
+from bot.careteam.flags import FlagKind
 from bot.checkin.callbacks import CHECKIN, HISTORY, PROMPT_KEY, CheckinButton, HistoryButton, PromptKey
 from bot.checkin.rules import Question as CheckinQuestion
 from bot.content.modules import Category
@@ -43,7 +55,8 @@ from bot.handlers import register
 from bot.measures.callbacks import DONE_KEY, MEASURE, DoneKey, MeasureButton
 from bot.measures.callbacks import PROMPT_KEY as MEASURE_PROMPT_KEY
 from bot.measures.callbacks import PromptKey as MeasurePromptKey
-from bot.privacy.callbacks import DELETION, DeletionButton
+from bot.outbox.callbacks import REPLY_KEY, ReplyKey
+from bot.privacy.callbacks import DELETED_KEY, DELETION, GOODBYE_KEY, DeletedKey, DeletionButton, GoodbyeKey
 from bot.risk import safety_plan
 from bot.risk.callbacks import (
     ALERT,
@@ -77,7 +90,7 @@ from bot.schedule.callbacks import (
     RsvpButton,
     SkipReason,
 )
-from bot.workspace.callbacks import CASELOAD_PAGE, CaseloadPage
+from bot.workspace.callbacks import CASELOAD_PAGE, DIGEST_KEY, CaseloadPage, DigestKey
 from tests.harness import TEST_TOKEN
 
 START = datetime(2027, 3, 10, 23, 0, tzinfo=UTC)  # occurrence 30078660 (minutes since 1970)
@@ -116,6 +129,7 @@ BUTTONS: list[tuple[Codec[Any], object, str]] = [
     (SKIP_REASON, SkipReason(8), "rsvp:skip:8"),
     (DELETION, DeletionButton("no", 77), "deleteme:no:77"),
     (CASELOAD_PAGE, CaseloadPage(2), "cl:2"),
+    (CARE, CareButton("talk"), "care:talk"),
     (MEASURE, MeasureButton(11, "9", 1), "ms:11:9:1"),
     (MEASURE, MeasureButton(11, "difficulty", 0), "ms:11:difficulty:0"),
     (MEASURE, MeasureButton(11, "7a", 4), "ms:11:7a:4"),
@@ -128,6 +142,24 @@ KEYS: list[tuple[Codec[Any], object, str]] = [
     (MEASURE_PROMPT_KEY, MeasurePromptKey("measure_resume", 6, 739593), "measure_resume:6:739593"),
     (MEASURE_PROMPT_KEY, MeasurePromptKey("measure_prompt", 6, 0), "measure_prompt:6:0"),
     (DONE_KEY, DoneKey(6), "measure_done:6"),
+    (DIGEST_KEY, DigestKey(3, date(2027, 3, 10)), "digest:3:2027-03-10"),
+    (REPLY_KEY, ReplyKey(987_654_321_012, 0), "reply:987654321012:0"),
+    (GOODBYE_KEY, GoodbyeKey(9, 1_700_000_000), "discharge:9:1700000000"),
+    (DELETED_KEY, DeletedKey("0f" * 16), f"deleted:{'0f' * 16}"),
+    (FLAG_KEY, FlagKey("a1" * 16), f"flag:{'a1' * 16}"),
+    # What a notice's key hashes (see tests/test_notice_keys.py): the flag, the event, the counselor's chat.
+    (NOTICE_TOLD, NoticeTold(FlagKind.MISSED_SESSIONS, RowEvent(4), 8), "missed_sessions:4:8"),
+    (NOTICE_TOLD, NoticeTold(FlagKind.USE_REPORTED, UseEvent("use", 4), 8), "use_reported:use:4:8"),
+    (
+        NOTICE_TOLD,
+        NoticeTold(FlagKind.USE_REPORTED, UseEvent("aftercare-use", 4), 8),
+        "use_reported:aftercare-use:4:8",
+    ),
+    (
+        NOTICE_TOLD,
+        NoticeTold(FlagKind.UNREACHABLE, MomentEvent(4, 1_764_601_200_123), -100),
+        "unreachable:4:1764601200123:-100",
+    ),
 ]
 
 

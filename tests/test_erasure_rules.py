@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.careteam import flags
+from bot.careteam.callbacks import RowEvent
 from bot.careteam.notices import render_notice
 from bot.core import db
 from bot.core.config import Settings
@@ -83,7 +84,7 @@ async def test_erasure_deletes_what_is_about_the_patient_by_id_and_keeps_the_day
         assert await paging.page(runtime, session, escalation, now) == 1
         for patient in (zeb, zeb_r):
             raised = await flags.raise_flag(session, patient, flags.FlagKind.MISSED_CHECKINS, now, count=3)
-            await outbox.enqueue(session, [render_notice(runtime, n, key=str(patient.id)) for n in raised])
+            await outbox.enqueue(session, [render_notice(runtime, n, RowEvent(patient.id)) for n in raised])
     # Today's digests: Sam's names Zebediah and Quill, Bo's names Zebediah R; both wait in the outbox.
     assert await digests.send_digests(runtime) == 2
     async with db.transaction(runtime.sessions) as session:

@@ -538,3 +538,69 @@ def test_the_semantic_layer_reads_the_same_words_too(with_layer: Detector) -> No
     assert disguised.semantic.imminent == pytest.approx(plain.semantic.imminent)
     assert disguised.semantic.risk == pytest.approx(plain.semantic.risk)
     assert (disguised.level, disguised.follow_up) == (plain.level, plain.follow_up)
+
+
+# ---- context reading: negation, the past, someone else's story (rules' false pages on the corpus) ---------
+
+SOFTENED = [
+    # a negation reaches across "any thoughts of ... or ...", and a "not" inside a phrase's gap negates it
+    ("no thoughts of suicide or self harm this week", NONE, Context.NEGATED),
+    ("i have not had any thoughts of killing myself", MODERATE, Context.NEGATED),
+    ("no he tenido pensamientos de hacerme dano", NONE, Context.NEGATED),
+    ("didn't use any meth at the party", NONE, Context.NEGATED),
+    # a no after the words, or a denial before them
+    ("suicidal no, just tired", NONE, Context.NEGATED),
+    ("any thoughts of self harm? no", NONE, Context.NEGATED),
+    ("para nada quiero matarme", MODERATE, Context.NEGATED),
+    # an offer turned down
+    ("had a drink offered to me twice and turned it down", NONE, Context.NEGATED),
+    # the past: a sentence after that dates it, years in words, Spanish ages and school years
+    ("i overdosed in my car. that was 9 years ago", MODERATE, Context.PAST),
+    ("hace tres años me tome un frasco de pastillas", MODERATE, Context.PAST),
+    ("cuando tenia 17 me cortaba", NONE, Context.PAST),
+    # someone's someone, and a "my" that says whose it is
+    ("my neighbor's kid relapsed", NONE, Context.OTHER_PERSON),
+    ("a guy from my old job relapsed", NONE, Context.OTHER_PERSON),
+    # an overdose to someone else that is over, or told from the news: not the patient's, not now, so the
+    # rules do not ask "are you safe right now?" (the semantic layer still may)
+    ("my uncle overdosed last month, he is stable now", NONE, Context.OTHER_PERSON),
+    ("mi primo tuvo una sobredosis la semana pasada, ya esta estable", NONE, Context.OTHER_PERSON),
+    ("on the news a man had a seizure at the mall", NONE, Context.OTHER_PERSON),
+]
+
+
+@pytest.mark.parametrize(("text", "level", "context"), SOFTENED, ids=[c[0] for c in SOFTENED])
+def test_context_softens(detector: Detector, text: str, level: RiskLevel, context: Context) -> None:
+    result = detector.screen(text)
+    assert result.level is level, _explain(result)
+    assert result.matches and all(context in m.context for m in result.matches), _explain(result)
+    if level is MODERATE:  # imminent words are asked about, never dropped
+        assert result.follow_up is not None
+
+
+STILL_PAGED = [
+    # someone else's emergency now
+    ("my cousin overdosed and isnt breathing", IMMINENT),
+    ("my friend overdosed last night", IMMINENT),
+    ("we were watching a movie and she stopped breathing", IMMINENT),
+    ("mi primo tuvo una sobredosis y no respira", IMMINENT),
+    # "last week" is recent for oneself; the earlier days count only for someone else's emergency
+    ("i relapsed last week", HIGH),
+    # the reach of a negation does not cross other words
+    ("never been so close to killing myself", IMMINENT),
+    ("nunca he sentido tantas ganas de matarme", IMMINENT),
+    # a no before using is no refusal of it; a later sentence that does not date it does not make it past
+    ("i said no at first but then i used meth", HIGH),
+    ("i relapsed. 2 years of sobriety gone", HIGH),
+    # a "not" in the next sentence is no denial of the one before
+    ("sleeping in my car tonight. not safe at the house with my brother like this", HIGH),
+    # a possessive names a thing, not a person
+    ("got dads old shotgun out and loaded it", IMMINENT),
+    ("is 40 of my moms sleeping pills enough to kill someone", IMMINENT),
+]
+
+
+@pytest.mark.parametrize(("text", "level"), STILL_PAGED, ids=[c[0] for c in STILL_PAGED])
+def test_context_does_not_soften_a_present_risk(detector: Detector, text: str, level: RiskLevel) -> None:
+    result = detector.screen(text)
+    assert result.level is level, _explain(result)

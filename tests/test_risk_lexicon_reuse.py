@@ -32,8 +32,10 @@ def _everything(lexicon: Lexicon) -> object:
     return (
         [(e.entry, e.where, _phrases(e.phrases)) for e in lexicon.entries],
         [_phrases(p) for p in (lexicon.benign, lexicon.not_negation, lexicon.past, lexicon.recent)],
-        [_phrases(p) for p in (lexicon.others, lexicon.reported)],
+        [_phrases(p) for p in (lexicon.others, lexicon.reported, lexicon.denial, lexicon.refusal)],
+        [_phrases(p) for p in (lexicon.stories, lexicon.earlier, lexicon.resolved)],
         (lexicon.negation, lexicon.first_person, lexicon.subjects, lexicon.humor),
+        (lexicon.negation_reach, lexicon.dating, lexicon.possessive),
         (lexicon.examples, lexicon.safe_examples),
         (normalizer.rewrites, normalizer.joins, normalizer._known, normalizer._fuzzy),
     )

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.careteam import flags
+from bot.careteam.callbacks import FLAG_KEY, NOTICE_TOLD, FlagKey, MomentEvent, NoticeEvent, NoticeTold
 from bot.core.models import Patient, Priority, utcnow
 from bot.outbox import store as outbox
 
@@ -19,13 +20,15 @@ log = logging.getLogger(__name__)
 
 
 def render_notice(
-    runtime: Runtime, notice: flags.Notice, key: str, priority: Priority = Priority.NORMAL
+    runtime: Runtime, notice: flags.Notice, event: NoticeEvent, priority: Priority = Priority.NORMAL
 ) -> outbox.Planned:
-    """`key` names the event, so each counselor is told once. The outbox key is a keyed hash of the flag's
-    kind, the event and the chat: it must not say what the flag was (a use reported) nor whose chat."""
+    """`event` is what the notice is about, so each counselor is told of it once. The outbox key is a keyed
+    hash of the flag's kind, the event and the chat: it must not say what the flag was (a use reported) nor
+    whose chat."""
     text = runtime.text(f"care.flag.{notice.kind}", notice.language, alias=notice.alias, count=notice.count)
+    told = NOTICE_TOLD.pack(NoticeTold(notice.kind, event, notice.chat_id))
     return outbox.Planned(
-        key=f"flag:{runtime.keyring.tag(f'{notice.kind}:{key}:{notice.chat_id}')}",
+        key=FLAG_KEY.pack(FlagKey(runtime.keyring.tag(told))),
         kind="notice",
         chat_id=notice.chat_id,
         text=text,
@@ -46,8 +49,8 @@ async def tell_care_team(
     """Raise a flag and queue its notice for each linked counselor (in this transaction); how many."""
     now = utcnow()
     notices = await flags.raise_flag(session, patient, kind, now)
-    key = f"{patient.id}:{int(now.timestamp() * 1000)}"
-    return await outbox.enqueue(session, [render_notice(runtime, n, key, priority) for n in notices])
+    event = MomentEvent(patient.id, int(now.timestamp() * 1000))
+    return await outbox.enqueue(session, [render_notice(runtime, n, event, priority) for n in notices])
 
 
 async def patient_unreachable(runtime: Runtime, session: AsyncSession, patient_id: int) -> None:
@@ -59,5 +62,5 @@ async def patient_unreachable(runtime: Runtime, session: AsyncSession, patient_i
         return
     log.warning("event=patient.unreachable patient_id=%s", patient_id)
     notices = await flags.raise_flag(session, patient, flags.FlagKind.UNREACHABLE, now)
-    stamp = str(int(now.timestamp()))
-    await outbox.enqueue(session, [render_notice(runtime, n, key=f"{patient_id}:{stamp}") for n in notices])
+    event = MomentEvent(patient_id, int(now.timestamp()))
+    await outbox.enqueue(session, [render_notice(runtime, n, event) for n in notices])

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from bot.careteam import flags
+from bot.careteam.callbacks import RowEvent, UseEvent
 from bot.careteam.notices import render_notice
 from bot.checkin import prompts
 from bot.checkin import rules as checkin
@@ -72,7 +73,7 @@ async def _close_expired(runtime: Runtime) -> int:
             raised = await flags.raise_flag(
                 session, patient, flags.FlagKind.MISSED_CHECKINS, now, count=threshold, checkin_id=row.id
             )
-            notices.extend(render_notice(runtime, n, key=str(row.id)) for n in raised)
+            notices.extend(render_notice(runtime, n, RowEvent(row.id)) for n in raised)
         queued = await outbox.enqueue(session, notices)
     return queued
 
@@ -89,7 +90,7 @@ async def _use_unanswered(runtime: Runtime) -> int:
             patient = await session.get_one(Patient, row.patient_id)
             log.info("event=checkin.use_unanswered checkin_id=%s", row.id)
             queued += await tell_unanswered_use(
-                runtime, session, patient, report, source="checkin", key=f"use:{row.id}", now=now
+                runtime, session, patient, report, source="checkin", event=UseEvent("use", row.id), now=now
             )
     return queued
 
@@ -101,7 +102,7 @@ async def tell_unanswered_use(
     report: UseReport | None,
     *,
     source: str,
-    key: str,
+    event: UseEvent,
     now: datetime,
 ) -> int:
     """Tell the care team of a use whose what or how was left unanswered, by what is known (not knowing what
@@ -116,4 +117,4 @@ async def tell_unanswered_use(
         )
         return await paging.page(runtime, session, raised.escalation, now) if raised.page_now else 0
     notices = await flags.raise_flag(session, patient, flags.FlagKind.USE_REPORTED, now)
-    return await outbox.enqueue(session, [render_notice(runtime, n, key=key) for n in notices])
+    return await outbox.enqueue(session, [render_notice(runtime, n, event) for n in notices])

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bot.content.modules import MAX_ID_LENGTH, Category
-from bot.core.callbacks import ID, Codec, OneOf, Part, choice, member, word
+from bot.core.callbacks import ID, NUMBER, Codec, OneOf, choice, member, word
 
 RunAction = Literal["before", "after", "next", "stop"]
 StrongAction = Literal["support", "delay", "better", "strong"]
@@ -78,5 +78,5 @@ CHECK_BACK_KEY = Codec(
     CheckBackKey,
     limit=None,
     patient_id=ID,
-    stamp=Part(r"[0-9]{1,15}", int),
+    stamp=NUMBER,
 )

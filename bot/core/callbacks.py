@@ -16,6 +16,7 @@ import dataclasses
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from enum import Enum
 from string import Formatter
 from typing import Any, Generic, TypeVar
@@ -56,6 +57,22 @@ COUNT: Part[int] = Part(r"[0-9]{1,10}", _count)
 """A whole number from 0 that is no id (a stage, minutes, a page)."""
 
 
+NUMBER: Part[int] = Part(r"[0-9]{1,19}", int)
+"""A whole number from 0 that may pass an id's bound, for keys only: an update's id, a time in seconds or
+milliseconds since 1970."""
+
+
+def _day(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+DAY: Part[date] = Part(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", _day, date.isoformat)
+"""A calendar day, as YYYY-MM-DD."""
+
+
 def word(pattern: str) -> Part[str]:
     """Text matching `pattern`, kept as it is."""
     return Part(pattern, _same)
@@ -63,6 +80,10 @@ def word(pattern: str) -> Part[str]:
 
 def _same(text: str) -> str:
     return text
+
+
+HEX: Part[str] = Part(r"[0-9a-f]{32}", _same)
+"""32 hex digits: a keyed hash (`Keyring.tag`) or a random uuid4's hex."""
 
 
 def choice(*values: str) -> Part[str]:

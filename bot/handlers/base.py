@@ -20,6 +20,7 @@ from bot.core.models import IN_CARE, Counselor, Patient, PatientStatus, Priority
 from bot.core.people import Person, Stranger, identify, identify_counselor
 from bot.intake.outcome import CURRENT
 from bot.outbox import store as outbox
+from bot.outbox.callbacks import REPLY_KEY, ReplyKey
 from bot.outbox.dispatcher import keyboard
 from bot.outbox.markup import Rows
 from bot.runtime import Runtime
@@ -292,7 +293,7 @@ class Turn:
 
 def reply_key(update_id: int, index: int) -> str:
     """The outbox key of a turn's reply: one row per update and place (a turn retried sends nothing twice)."""
-    return f"reply:{update_id}:{index}"
+    return REPLY_KEY.pack(ReplyKey(update_id, index))
 
 
 def retry_after_seconds(error: TelegramError) -> float:

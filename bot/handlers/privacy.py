@@ -35,7 +35,7 @@ from bot.medcare.aftercare import CONNECTED
 from bot.outbox import store as outbox
 from bot.privacy import erasure
 from bot.privacy import export as data_export
-from bot.privacy.callbacks import DELETION, DeletionButton
+from bot.privacy.callbacks import DELETED_KEY, DELETION, DeletedKey, DeletionButton
 from bot.privacy.erasure import KEPT, REQUESTED, erase_patient
 from bot.risk import use
 from bot.risk.cssrs import Question as ScreenerQuestion
@@ -214,7 +214,7 @@ async def erase_deferred(runtime: Runtime, bot: Bot) -> None:
                 session,
                 [
                     outbox.Planned(
-                        key=f"deleted:{uuid.uuid4().hex}",
+                        key=DELETED_KEY.pack(DeletedKey(uuid.uuid4().hex)),
                         kind="notice",
                         chat_id=chat_id,
                         text=runtime.text("deleteme.done", language),

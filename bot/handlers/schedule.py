@@ -13,6 +13,7 @@ from typing import Literal
 from telegram import Update
 
 from bot.careteam import flags
+from bot.careteam.callbacks import RowEvent
 from bot.careteam.notices import render_notice
 from bot.core.models import Attendance, Patient, Priority, Rsvp, utcnow
 from bot.core.people import assigned_counselors
@@ -89,7 +90,7 @@ async def _flag_a_run_of_missed_sessions(t: Turn, patient: Patient, row: Attenda
     raised = await flags.raise_flag(
         t.session, patient, flags.FlagKind.MISSED_SESSIONS, now, count=threshold, attendance_id=row.id
     )
-    if await outbox.enqueue(t.session, [render_notice(t.runtime, n, key=str(row.id)) for n in raised]):
+    if await outbox.enqueue(t.session, [render_notice(t.runtime, n, RowEvent(row.id)) for n in raised]):
         t.wake_outbox()
 
 

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from bot.core.callbacks import COUNT, ID, Codec, OneOf, Part, choice, member, word
+from bot.core.callbacks import COUNT, DAY, ID, NUMBER, Codec, OneOf, Part, choice, member, word
 from bot.core.models import DoseStatus
 
 # ---- /meds: the patient's set-up, one button a step ------------------------------------------------------
@@ -142,15 +142,6 @@ class DoseKey:
 DOSE_KINDS = ("dose_prompt", "dose_again")
 DOSE_KEY = Codec("{kind}:{dose_id}", DoseKey, limit=None, kind=choice(*DOSE_KINDS), dose_id=ID)
 
-_DAY: Part[date] = Part(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", lambda text: _iso(text), date.isoformat)
-
-
-def _iso(text: str) -> date | None:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        return None
-
 
 @dataclass(frozen=True)
 class SupplyKey:
@@ -163,7 +154,7 @@ class SupplyKey:
 
 SUPPLY_KIND = "supply_due"
 SUPPLY_KEY = Codec(
-    "supply:{plan_id}:{day}:{before}", SupplyKey, limit=None, plan_id=ID, day=_DAY, before=COUNT
+    "supply:{plan_id}:{day}:{before}", SupplyKey, limit=None, plan_id=ID, day=DAY, before=COUNT
 )
 
 
@@ -177,10 +168,7 @@ class PlanSetKey:
 
 
 PLAN_SET_KIND = "med_set"
-_UPDATE_ID: Part[int] = Part(r"[0-9]{1,19}", int)
-PLAN_SET_KEY = Codec(
-    "med-set:{plan_id}:{update_id}", PlanSetKey, limit=None, plan_id=ID, update_id=_UPDATE_ID
-)
+PLAN_SET_KEY = Codec("med-set:{plan_id}:{update_id}", PlanSetKey, limit=None, plan_id=ID, update_id=NUMBER)
 
 
 @dataclass(frozen=True)
@@ -269,5 +257,5 @@ class OfferKey:
 
 OFFER_KIND = "aftercare_offer"
 OFFER_KEY = Codec(
-    "aftercare-offer:{patient_id}:{update_id}", OfferKey, limit=None, patient_id=ID, update_id=_UPDATE_ID
+    "aftercare-offer:{patient_id}:{update_id}", OfferKey, limit=None, patient_id=ID, update_id=NUMBER
 )

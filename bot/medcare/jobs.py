@@ -9,6 +9,7 @@ import logging
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from bot.careteam.callbacks import UseEvent
 from bot.checkin.jobs import USE_ANSWER_WAIT, tell_unanswered_use
 from bot.core.db import transaction
 from bot.core.models import AftercareCheckIn, Patient, utcnow
@@ -70,9 +71,9 @@ async def aftercare_tick(runtime: Runtime) -> int:
                     aftercare.give_up_on_use_answer(row, now)
                     patient = await session.get_one(Patient, row.patient_id)
                     log.info("event=aftercare.use_unanswered patient_id=%s checkin_id=%s", patient.id, row_id)
-                    key = f"aftercare-use:{row_id}"
+                    event = UseEvent("aftercare-use", row_id)
                     count = await tell_unanswered_use(
-                        runtime, session, patient, report, source="aftercare", key=key, now=now
+                        runtime, session, patient, report, source="aftercare", event=event, now=now
                     )
                     if row.step is not None and patient.unreachable_since is None:  # the check-in goes on
                         text, buttons = prompts.aftercare_question(runtime, patient.language, row)

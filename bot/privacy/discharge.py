@@ -29,6 +29,7 @@ from bot.core.models import (
 )
 from bot.outbox import store as outbox
 from bot.outbox.markup import Rows
+from bot.privacy.callbacks import GOODBYE_KEY, GoodbyeKey
 
 ACTION = "patient.discharged"
 GOODBYE_KIND = "discharge"
@@ -82,7 +83,7 @@ async def discharge(
             session,
             [
                 outbox.Planned(
-                    key=f"{GOODBYE_KIND}:{patient.id}:{int(now.timestamp())}",
+                    key=GOODBYE_KEY.pack(GoodbyeKey(patient.id, int(now.timestamp()))),
                     kind=GOODBYE_KIND,
                     chat_id=patient.chat_id,
                     text=goodbye,

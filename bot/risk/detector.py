@@ -3,7 +3,9 @@
 Context rules (negation, the distant past, someone else's story, hyperbole, a joke) lower a moderate or high
 match to nothing. They never silence an imminent one: it becomes a question instead (the C-SSRS screener
 for suicide, "are you safe right now?" otherwise), so a crisis written as a joke or a denial is still asked
-about.
+about. The one exception is someone else's emergency that is over or told from a story ("my cousin overdosed
+last week, he's stable", an overdose on the news): not the patient's and not now, it is left to the
+semantic layer, which may still ask.
 
 Every layer (lexicon phrases, context rules, the model) reads the normaliser's clauses, never the raw text:
 an invisible character or a look-alike letter inside a word ("k<zero-width space>ill", "kіll" with a
@@ -27,10 +29,13 @@ from bot.risk.semantic import MIN_WORDS, Layer, RulesSaid, Verdict, word_count
 from bot.risk.use import UseReader
 
 CLAUSE_MARK = "."  # between sentences in the text phrases are matched against; no phrase contains it
-NEGATION_WINDOW = 4  # words before a match in which a "not" negates it
+NEGATION_WINDOW = 4  # words before a match in which a "not" negates it (not counting `negation_reach` words)
+NEGATION_REACH_MAX = 10  # and never further than this many words
 OTHERS_WINDOW = 8  # words before a match in which a third-person subject makes it someone else's story
 # A joke does not soften talk of using: "relapsed lol" is still a relapse.
 SUBSTANCE = frozenset({Category.RELAPSE, Category.USE_PLAN, Category.CRAVING})
+# Turning an offer down ("said no") denies using, not wanting to: a craving stays one.
+USING = frozenset({Category.RELAPSE, Category.USE_PLAN})
 # Nor a self-harm disclosure: "carved his name into my thigh lol" is a laugh to cover it, not a joke. (Kitchen
 # accidents told with a laugh are `benign:` idioms: "cut my finger chopping onions lol".)
 NOT_A_JOKE = SUBSTANCE | {Category.SELF_HARM}
@@ -196,6 +201,12 @@ class Detector:
         self._recent = PhraseIndex(lexicon.recent)
         self._others = PhraseIndex(lexicon.others)
         self._reported = PhraseIndex(lexicon.reported)
+        self._denial = PhraseIndex(lexicon.denial)
+        self._refusal = PhraseIndex(lexicon.refusal)
+        self._stories = PhraseIndex(lexicon.stories)
+        self._earlier = PhraseIndex(lexicon.earlier)
+        self._resolved = PhraseIndex(lexicon.resolved)
+        self._words_of: dict[int, frozenset[str]] = {}
 
     def screen(self, text: str) -> Screening:
         clauses, result = self._rules(text)
@@ -253,10 +264,14 @@ class Detector:
 
     def _judge(self, compiled: CompiledEntry, phrase: Phrase, words: _Text, start: int, end: int) -> Match:
         entry = compiled.entry
-        context = self._context(entry.category, entry.keep_for_others, words, start, end)
+        context = self._context(entry.category, entry.keep_for_others, phrase, words, start, end)
         level = entry.level
         if context:
             level = RiskLevel.MODERATE if level is RiskLevel.IMMINENT else RiskLevel.NONE
+            if entry.keep_for_others and Context.OTHER_PERSON in context:
+                # Someone else's emergency that is over or in a story (`_someone_else`): not the patient's,
+                # not now, so "are you safe right now?" is the wrong question; the semantic layer may ask.
+                level = RiskLevel.NONE
         return Match(
             category=entry.category,
             lexicon_level=entry.level,
@@ -269,15 +284,20 @@ class Detector:
         )
 
     def _context(
-        self, category: Category, keep_for_others: bool, words: _Text, start: int, end: int
+        self, category: Category, keep_for_others: bool, phrase: Phrase, words: _Text, start: int, end: int
     ) -> tuple[Context, ...]:
         found: list[Context] = []
         clause = words.clause[start]
-        if self._negated(words, start, clause):
+        if (
+            self._negated(words, start, clause)
+            or self._negated_inside(phrase, words, start, end)
+            or self._denied(words, end, clause)
+            or (category in USING and self._refused(words, end, clause))
+        ):
             found.append(Context.NEGATED)
         if self._in_past(words, start, end, clause):
             found.append(Context.PAST)
-        if not keep_for_others and self._someone_else(words, start, end, clause):
+        if self._someone_else(words, start, end, clause, keep_for_others):
             found.append(Context.OTHER_PERSON)
         if any(_softens(s, e, start, end) for s, e in words.find(self._benign)):
             found.append(Context.HYPERBOLE)
@@ -289,41 +309,149 @@ class Detector:
         return tuple(found)
 
     def _negated(self, words: _Text, start: int, clause: int) -> bool:
+        """A "not" shortly before the match in its sentence; the words a negation reaches across ("no
+        thoughts of suicide or self harm") do not count towards how far it reaches."""
         exempt = {i for s, e in words.find(self._not_negation) for i in range(s, e)}
-        for index in range(max(0, start - NEGATION_WINDOW), start):
-            if words.clause[index] == clause and words.tokens[index] in self.lexicon.negation:
-                # "not just cutting I want to die": a new subject after the "not" starts a new statement
-                # (Spanish "he" before a participle is "I have": "nunca he pensado en..." is still negated)
-                restarted = any(
-                    words.tokens[i] in self.lexicon.subjects and not _spanish_i_have(words.tokens, i, i + 1)
-                    for i in range(index + 1, start)
-                )
-                if index not in exempt and not restarted:
-                    return True
-        return False
+        reach = self.lexicon.negation_reach
+        counted = 0
+        index = start - 1
+        while index >= 0 and words.clause[index] == clause and start - index <= NEGATION_REACH_MAX:
+            # "not just cutting I want to die": a new subject after the "not" starts a new statement
+            # (Spanish "he" before a participle is "I have": "nunca he pensado en..." is still negated)
+            if (
+                words.tokens[index] in self.lexicon.negation
+                and index not in exempt
+                and not self._restarted(words, index + 1, start)
+            ):
+                return True
+            if words.tokens[index] not in reach:
+                counted += 1
+                if counted >= NEGATION_WINDOW:
+                    break
+            index -= 1
+        # A denial told as a phrase before it: "para nada quiero matarme".
+        return any(
+            words.clause[s] == clause
+            and e <= start
+            and start - e < NEGATION_WINDOW
+            and s not in exempt
+            and not self._restarted(words, e, start)
+            for s, e in words.find(self._denial)
+        )
+
+    def _restarted(self, words: _Text, first: int, last: int) -> bool:
+        return any(
+            words.tokens[i] in self.lexicon.subjects and not _spanish_i_have(words.tokens, i, i + 1)
+            for i in range(first, last)
+        )
+
+    def _negated_inside(self, phrase: Phrase, words: _Text, start: int, end: int) -> bool:
+        """A "not" the phrase's gap took in, which its author did not write: "did not take the xanax" matched
+        by "did ... <substance>". A phrase written with its "not" ("can not go on") is not negated by it."""
+        written = self._written(phrase)
+        exempt = {i for s, e in words.find(self._not_negation) for i in range(s, e)}
+        return any(
+            words.tokens[i] in self.lexicon.negation
+            and words.tokens[i] not in written
+            and i not in exempt
+            and not self._restarted(words, i + 1, end)
+            for i in range(start + 1, end)
+            if words.clause[i] == words.clause[start]  # "sleeping in my car tonight. not safe" is no denial
+        )
+
+    def _written(self, phrase: Phrase) -> frozenset[str]:
+        """The words a phrase is written with, normalised as a message is ("won't" is "will not")."""
+        key = id(phrase)
+        if key not in self._words_of:
+            plain = re.sub(r"[^\w' ]+", " ", phrase.source)
+            self._words_of[key] = frozenset(t for c in self.lexicon.normalizer.clauses(plain) for t in c)
+        return self._words_of[key]
+
+    def _denied(self, words: _Text, end: int, clause: int) -> bool:
+        """Answered no right after: "suicidal no", or a whole next sentence that is a no ("...? no")."""
+        after = [i for i in range(end, len(words.tokens)) if words.clause[i] == clause]
+        if after and len(after) <= 2 and all(words.tokens[i] in self.lexicon.negation for i in after):
+            return True
+        following = [i for i in range(end, len(words.tokens)) if words.clause[i] == clause + 1]
+        if not following:
+            return False
+        first, last = following[0], following[-1] + 1
+        if words.tokens[first] == CLAUSE_MARK:
+            first += 1
+        return any(s == first and e == last for s, e in words.find(self._denial))
+
+    def _refused(self, words: _Text, end: int, clause: int) -> bool:
+        """Turned down after talk of using, in the same sentence or the next: "offered a bag and said no"."""
+        return any(s >= end and words.clause[s] in (clause, clause + 1) for s, e in words.find(self._refusal))
 
     def _in_past(self, words: _Text, start: int, end: int, clause: int) -> bool:
         """The nearest time marker in the clause (or the one before it) says the distant past."""
-        best: tuple[int, bool] | None = None  # (distance, is_past)
-        for phrases, is_past in ((self._past, True), (self._recent, False)):
+        return self._nearest_is(words, start, end, clause, (self._past,))
+
+    def _nearest_is(
+        self, words: _Text, start: int, end: int, clause: int, earlier: tuple[PhraseIndex, ...]
+    ) -> bool:
+        """Whether the nearest time marker is one of `earlier`, not a recent one. Markers count in the
+        match's sentence and the one before it; and in the one after only when that sentence dates it
+        ("that was 8 years ago", "eso fue hace 15 años", a sentence that is only "2010")."""
+        best: tuple[int, bool] | None = None  # (distance, is_earlier)
+        for phrases, is_earlier in (*((p, True) for p in earlier), (self._recent, False)):
             for s, e in words.find(phrases):
-                if words.clause[s] not in (clause, clause - 1):
+                if words.clause[s] == clause + 1 and is_earlier and self._dates_before(words, s):
+                    candidate = (s - end + 100, True)
+                elif words.clause[s] not in (clause, clause - 1):
                     continue
-                if s < end and start < e:
-                    distance = 0
+                elif s < end and start < e:
+                    candidate = (0, is_earlier)
                 else:
                     distance = start - e if e <= start else s - end
                     if words.clause[s] != clause:
                         distance += 100
-                candidate = (distance, is_past)
-                if best is None or candidate[0] < best[0] or (candidate[0] == best[0] and not is_past):
+                    candidate = (distance, is_earlier)
+                if best is None or candidate[0] < best[0] or (candidate[0] == best[0] and not is_earlier):
                     best = candidate
         return best is not None and best[1]
 
-    def _someone_else(self, words: _Text, start: int, end: int, clause: int) -> bool:
+    def _dates_before(self, words: _Text, marker: int) -> bool:
+        index = marker - 1
+        while words.tokens[index] != CLAUSE_MARK:
+            if words.tokens[index] not in self.lexicon.dating:
+                return False
+            index -= 1
+        return True
+
+    def _someone_else(self, words: _Text, start: int, end: int, clause: int, keep_for_others: bool) -> bool:
         """A third-person subject shortly before the match and no 'I' or 'me' from it to the match's end;
-        or reported speech ("she asked if I...")."""
-        first_person = self.lexicon.first_person
+        or reported speech ("she asked if I..."); or a story (a book, the news). An overdose or a danger
+        (`keep_for_others`) is someone else's only in a story, or when it is over: told with days or years
+        between ("my cousin overdosed last week") or with its outcome ("he survived")."""
+        if self._in_story(words, start, end, clause):
+            return True
+        if not self._other_subject(words, start, end, clause):
+            return False
+        if not keep_for_others:
+            return True
+        if self._nearest_is(words, start, end, clause, (self._past, self._earlier)):
+            return True
+        return any(s >= end for s, e in words.find(self._resolved))
+
+    def _in_story(self, words: _Text, start: int, end: int, clause: int) -> bool:
+        return any(
+            e <= start and words.clause[s] in (clause, clause - 1) and not self._mine(words, e, start, end)
+            for s, e in words.find(self._stories)
+        )
+
+    def _mine(self, words: _Text, first: int, start: int, end: int) -> bool:
+        """An 'I' or 'me' from `first` to the match's end; a "my" counts only right before or in the match:
+        earlier it says whose person or thing it is ("my sister's husband is drinking again")."""
+        return any(
+            words.tokens[i] in self.lexicon.first_person
+            and (words.tokens[i] not in self.lexicon.possessive or i >= start - 1)
+            for i in range(max(first, 0), end)
+            if words.clause[i] == words.clause[start]
+        )
+
+    def _other_subject(self, words: _Text, start: int, end: int, clause: int) -> bool:
         for s, e in words.find(self._reported):
             if e <= start and words.clause[s] == clause:
                 return True
@@ -332,7 +460,7 @@ class Detector:
                 continue
             if _spanish_i_have(words.tokens, s, e):
                 continue
-            if not any(words.tokens[i] in first_person for i in range(e, end)):
+            if not self._mine(words, e, start, end):
                 return True
         return False
 
@@ -370,7 +498,10 @@ def _summarise(matches: list[Match]) -> Screening:
         for m in matches
     ):
         follow_up = FollowUp.CSSRS
-    elif any(m.lexicon_level is RiskLevel.IMMINENT and m.level < RiskLevel.IMMINENT for m in matches):
+    elif any(
+        m.lexicon_level is RiskLevel.IMMINENT and RiskLevel.NONE < m.level < RiskLevel.IMMINENT
+        for m in matches
+    ):
         follow_up = FollowUp.SAFETY_CHECK
     ordered = tuple(sorted(matches, key=lambda m: (-m.level, -m.lexicon_level)))
     return Screening(level, categories, ordered, follow_up)

@@ -80,6 +80,22 @@ class ContextWords(BaseModel):
     first_person: tuple[str, ...] = ()
     subjects: tuple[str, ...] = ()
     humor: tuple[str, ...] = ()
+    # Words a negation reaches across without counting them: "no thoughts of suicide or self harm".
+    negation_reach: tuple[str, ...] = ()
+    # A whole sentence that answers no ("no", "para nada"): it denies the sentence before it.
+    denial: tuple[str, ...] = ()
+    # Turning down what was offered, after talk of using: "got offered a bag and said no".
+    refusal: tuple[str, ...] = ()
+    # Leading words of a sentence that dates the sentence before it: "that was 8 years ago".
+    dating: tuple[str, ...] = ()
+    # "my" and "our": in someone else's story they say whose person or thing it is ("my sister's husband").
+    possessive: tuple[str, ...] = ()
+    # Someone else's story told from a book, the news, a show: it holds even for an overdose or a danger.
+    stories: tuple[str, ...] = ()
+    # Days or weeks back: someone else's overdose then is not an emergency now (for oneself it is recent).
+    earlier: tuple[str, ...] = ()
+    # Someone else's emergency told with its outcome: "he survived", "ya esta estable".
+    resolved: tuple[str, ...] = ()
 
 
 class LexiconFile(BaseModel):
@@ -128,6 +144,14 @@ class Lexicon:
     first_person: set[str] = field(default_factory=set)
     subjects: set[str] = field(default_factory=set)
     humor: set[str] = field(default_factory=set)
+    negation_reach: set[str] = field(default_factory=set)
+    denial: list[Phrase] = field(default_factory=list)
+    refusal: list[Phrase] = field(default_factory=list)
+    dating: set[str] = field(default_factory=set)
+    possessive: set[str] = field(default_factory=set)
+    stories: list[Phrase] = field(default_factory=list)
+    earlier: list[Phrase] = field(default_factory=list)
+    resolved: list[Phrase] = field(default_factory=list)
     examples: list[tuple[str, str, Entry]] = field(default_factory=list)  # (text, where, entry)
     safe_examples: list[tuple[str, str]] = field(default_factory=list)  # (text, where)
     source_digest: str = (
@@ -391,11 +415,19 @@ def load_lexicon(root: Path, problems: list[str]) -> Lexicon | None:
         lexicon.recent += compile_all(path, node, ("context", "recent"), context.recent)
         lexicon.others += compile_all(path, node, ("context", "others"), context.others)
         lexicon.reported += compile_all(path, node, ("context", "reported"), context.reported)
+        lexicon.denial += compile_all(path, node, ("context", "denial"), context.denial)
+        lexicon.refusal += compile_all(path, node, ("context", "refusal"), context.refusal)
+        lexicon.stories += compile_all(path, node, ("context", "stories"), context.stories)
+        lexicon.earlier += compile_all(path, node, ("context", "earlier"), context.earlier)
+        lexicon.resolved += compile_all(path, node, ("context", "resolved"), context.resolved)
         for words, target in (
             (context.negation, lexicon.negation),
             (context.first_person, lexicon.first_person),
             (context.subjects, lexicon.subjects),
             (context.humor, lexicon.humor),
+            (context.negation_reach, lexicon.negation_reach),
+            (context.dating, lexicon.dating),
+            (context.possessive, lexicon.possessive),
         ):
             for word in words:
                 target.update(t for clause in normalizer.clauses(word) for t in clause)

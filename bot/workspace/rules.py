@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.models import Counselor, CounselorNote, CounselorRole, OutboxMessage, Patient, PatientStatus
 from bot.workspace import caseload
+from bot.workspace.callbacks import DIGEST_KEY, DigestKey
 
 NOTE_LIMIT = 2000  # characters
 DIGEST_WINDOW = timedelta(hours=6)  # a digest missed (bot down) is still sent this long after its time
@@ -122,7 +123,7 @@ async def recent_notes(session: AsyncSession, patient_id: int, limit: int = 5) -
 
 
 def digest_key(counselor_id: int, day: date) -> str:
-    return f"digest:{counselor_id}:{day.isoformat()}"
+    return DIGEST_KEY.pack(DigestKey(counselor_id, day))
 
 
 async def due_digests(session: AsyncSession, now: datetime) -> list[tuple[Counselor, date]]:

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.careteam import flags
+from bot.careteam.callbacks import RowEvent
 from bot.careteam.notices import render_notice
 from bot.core import db
 from bot.core.models import OutboxMessage, OutboxStatus, Priority, utcnow
@@ -20,9 +21,9 @@ from tests.harness import TEST_ENCRYPTION_KEY, TEST_TOKEN, BotHarness, CommandLi
 from tests.records import add_patient
 
 
-def _notice(harness: BotHarness, chat_id: int, alias: str, key: str) -> outbox.Planned:
+def _notice(harness: BotHarness, chat_id: int, alias: str, checkin_id: int) -> outbox.Planned:
     notice = flags.Notice(chat_id, "en", flags.FlagKind.MISSED_CHECKINS, alias, 3)
-    return render_notice(harness.runtime, notice, key=key)
+    return render_notice(harness.runtime, notice, RowEvent(checkin_id))
 
 
 def test_run_refuses_a_key_that_cannot_read_the_database_in_one_line(
@@ -73,7 +74,7 @@ async def test_an_outbox_row_no_key_can_read_is_set_aside_and_the_rest_is_sent(
             )
     finally:
         await foreign.dispose()
-    first = [_notice(harness, sam_user, "Robin", "1"), _notice(harness, bo_user, "Kai", "2")]
+    first = [_notice(harness, sam_user, "Robin", 1), _notice(harness, bo_user, "Kai", 2)]
     async with db.transaction(harness.runtime.sessions) as session:
         await outbox.enqueue(session, first)
     harness.runtime.wake_outbox()
@@ -93,7 +94,7 @@ async def test_an_outbox_row_no_key_can_read_is_set_aside_and_the_rest_is_sent(
 
     # Later batches go on, the row set aside is left alone, and a restart is not refused for it.
     await harness.restart()
-    later = _notice(harness, sam_user, "Lee", "3")
+    later = _notice(harness, sam_user, "Lee", 3)
     async with db.transaction(harness.runtime.sessions) as session:
         await outbox.enqueue(session, [later])
     harness.runtime.wake_outbox()
