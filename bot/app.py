@@ -13,7 +13,7 @@ import time
 import httpx
 from telegram import BotCommand
 from telegram.error import InvalidToken, NetworkError
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
+from telegram.ext import Application, ApplicationBuilder
 from telegram.request import HTTPXRequest
 
 from bot.careteam import notices
@@ -26,6 +26,7 @@ from bot.handlers import alerts, fallback, register
 from bot.intake.polling import Poller
 from bot.intake.processor import InboxProcessor
 from bot.outbox.dispatcher import Dispatcher
+from bot.outbox.limiter import SendLimiter
 from bot.risk.paging import PAGE_KIND
 from bot.runtime import Runtime
 from bot.scheduler import build_scheduler
@@ -86,9 +87,10 @@ def build_application(runtime: Runtime) -> Application:  # type: ignore[type-arg
     """The bot's Application. It has no updater: updates come from the inbox (see bot.intake), which
     long polling and the webhook fill.
 
-    The rate limiter holds every call to the overall rate and never retries: a 429 for one chat must not
-    pause the calls for everyone (its own retry waits globally). What Telegram refuses with 429 or a
-    transient error goes back through the outbox, which waits per chat (see Turn.deliver)."""
+    The rate limiter (bot.outbox.limiter) holds every call to the overall rate, crisis replies and pages
+    first, and never retries: a 429 for one chat must not pause the calls for everyone. What Telegram
+    refuses with 429 or a transient error goes back through the outbox, which waits per chat (see
+    Turn.deliver)."""
     api = runtime.settings.telegram_api_base_url
     builder: ApplicationBuilder = (  # type: ignore[type-arg]
         Application.builder()
@@ -96,7 +98,7 @@ def build_application(runtime: Runtime) -> Application:  # type: ignore[type-arg
         .token(runtime.settings.require_token())
         .base_url(f"{api}/bot")
         .base_file_url(f"{api}/file/bot")
-        .rate_limiter(AIORateLimiter(overall_max_rate=runtime.settings.send_rate_per_second, max_retries=0))
+        .rate_limiter(SendLimiter(runtime.settings.send_rate_per_second))
         .request(telegram_requests())
         .updater(None)
     )

@@ -22,6 +22,7 @@ from bot.core.config import Settings
 from bot.core.crypto import Keyring, keyring_for
 from bot.core.db import make_engine, make_sessionmaker
 from bot.intake.memory import AnsweredWithoutDatabase
+from bot.intake.precedence import Precedence
 from bot.metrics import Metrics
 
 
@@ -37,6 +38,8 @@ class Runtime:
     metrics: Metrics = field(default_factory=Metrics)
     # crisis replies sent while the database could not be used (see bot.intake.processor)
     answered_without_database: AnsweredWithoutDatabase = field(default_factory=AnsweredWithoutDatabase)
+    # urgent work under way (a crisis turn, its reply being sent): other chats give way (bot.intake.processor)
+    precedence: Precedence = field(default_factory=Precedence)
     strangers_answered: dict[int, date] = field(default_factory=dict)  # Telegram user id: last day answered
     wake_outbox: Callable[[], None] = lambda: (
         None

@@ -459,3 +459,74 @@ async def test_a_chat_with_its_share_of_memory_has_its_new_rows_served_from_the_
         await inbox.close()
     assert [u for u in handlers.seen if u != 201] == [*range(100, 100 + processor.ROWS_PER_CLAIM), 200]
     assert set((await _statuses(runtime)).values()) == {(InboxStatus.DONE, None)}
+
+
+def _crisis(update_id: int, chat_id: int) -> dict[str, object]:
+    raw = _message(update_id, chat_id)
+    message = raw["message"]
+    assert isinstance(message, dict)
+    message["text"] = "I am going to kill myself tonight"
+    return raw
+
+
+async def test_the_other_chats_give_way_while_a_crisis_message_is_handled(
+    runtime: Runtime, inbox: processor.InboxProcessor, handlers: _Handlers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the intake catches up with a flood, dozens of chats' messages are handled together: a crisis
+    message among them is handled first, the other chats' next messages waiting for it (bounded:
+    GIVE_WAY_SECONDS, made long here so that only the order is seen)."""
+    monkeypatch.setattr(processor, "GIVE_WAY_SECONDS", 600.0)
+    release = asyncio.Event()
+    gave_way: list[object] = []
+    real_give_way = runtime.precedence.give_way
+
+    async def give_way(seconds: float) -> None:
+        gave_way.append(runtime.precedence.held)
+        await real_give_way(seconds)
+
+    async def record(update: Update) -> None:
+        handlers.seen.append(update.update_id)
+        if update.update_id == 1:
+            await release.wait()
+
+    monkeypatch.setattr(runtime.precedence, "give_way", give_way)
+    handlers.process_update = record  # type: ignore[method-assign]
+    await inbox.start()
+    try:
+        await _poll(runtime, inbox, _crisis(1, 10), _message(2, 11), _message(3, 12))
+        await _until(lambda: gave_way.count(True) == 2)  # both others wait while the crisis is handled
+        assert handlers.seen == [1]
+        release.set()
+        await _until(lambda: len(handlers.seen) == 3)
+    finally:
+        await inbox.close()
+    assert not runtime.precedence.held
+    assert sorted(handlers.seen[1:]) == [2, 3]
+
+
+async def test_a_crisis_message_never_waits_for_another_chats_crisis(
+    runtime: Runtime, inbox: processor.InboxProcessor, handlers: _Handlers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the hold on the others is limited to once a minute per chat: a chat whose message pages, even
+    one that made the others wait a moment ago, is handled while another chat's crisis is, not after it."""
+    monkeypatch.setattr(processor, "GIVE_WAY_SECONDS", 600.0)
+    release = asyncio.Event()
+
+    async def record(update: Update) -> None:
+        handlers.seen.append(update.update_id)
+        if update.update_id == 2:
+            await release.wait()
+
+    handlers.process_update = record  # type: ignore[method-assign]
+    await inbox.start()
+    try:
+        await _poll(runtime, inbox, _crisis(1, 11))  # chat 11 goes first once: its minute has begun
+        await _until(lambda: handlers.seen == [1])
+        await _poll(runtime, inbox, _crisis(2, 10), _crisis(3, 11))
+        await _until(lambda: 3 in handlers.seen)  # chat 11's second crisis does not wait for chat 10's
+        assert 2 in handlers.seen
+        release.set()
+    finally:
+        release.set()
+        await inbox.close()
+    assert not runtime.precedence.held

@@ -19,6 +19,7 @@ from bot.core.config import Settings
 from bot.core.models import Priority
 from bot.core.models import utcnow as db_now
 from bot.outbox import dispatcher as sender
+from bot.outbox import limiter
 from bot.outbox import store as outbox
 from bot.privacy.erasure import erase_patient
 from bot.runtime import Runtime
@@ -161,3 +162,43 @@ async def test_a_row_claimed_before_the_patients_erasure_is_not_sent_after_it(
     monkeypatch.setattr(dispatcher, "_pace", erased_while_waiting_for_the_pace)
     assert await dispatcher.drain() == 2  # both were claimed
     assert bot.sent == [other.chat_id]  # the other patient's went out; the erased one's did not
+
+
+class _LaneBot:
+    """Records, for each chat sent to, whether the send was made in the limiter's urgent lane, and whether
+    the other chats' turns were giving way meanwhile."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.lanes: dict[int, tuple[bool, bool]] = {}
+
+    async def send_message(self, chat_id: int, text: str, **kwargs: object) -> SimpleNamespace:
+        self.lanes[chat_id] = (limiter.is_urgent(), self.runtime.precedence.held)
+        return SimpleNamespace(message_id=len(self.lanes))
+
+
+async def test_a_crisis_reply_goes_in_the_urgent_lane_and_the_others_give_way_until_it_is_sent(
+    runtime: Runtime,
+) -> None:
+    """A crisis turn wakes the sender as it ends: the other chats' turns keep giving way until its reply has
+    been claimed and sent, through the limiter's urgent lane, ahead of the replies waiting for the rate. An
+    ordinary row goes in the ordinary lane."""
+    now = db_now()
+    async with db.transaction(runtime.sessions) as session:
+        await outbox.enqueue(
+            session,
+            [
+                outbox.Planned("crisis", "urgent_reply", 42, "988", now, priority=Priority.URGENT),
+                outbox.Planned("notice", "notice", 41, "text", now),
+            ],
+        )
+    bot = _LaneBot(runtime)
+    dispatcher = sender.Dispatcher(runtime, cast(Bot, bot))
+    runtime.precedence.take()  # the crisis turn, which has just committed its reply
+    dispatcher.wake()
+    runtime.precedence.give()  # the turn has ended; the reply is not sent yet
+    assert runtime.precedence.held
+    assert await dispatcher.drain() == 2
+    assert bot.lanes[42] == (True, True)  # urgent lane, the others giving way
+    assert bot.lanes[41][0] is False  # ordinary lane
+    assert not runtime.precedence.held

@@ -22,6 +22,7 @@ from bot.intake.outcome import CURRENT
 from bot.outbox import store as outbox
 from bot.outbox.callbacks import REPLY_KEY, ReplyKey
 from bot.outbox.dispatcher import keyboard
+from bot.outbox.limiter import urgent
 from bot.outbox.markup import Rows
 from bot.runtime import Runtime
 from bot.waiting import Waiting, patient_and_waiting
@@ -250,7 +251,8 @@ class Turn:
         bot = self.update.get_bot()
         for index, message in enumerate(self.outgoing):
             try:
-                await send(bot, message)
+                with urgent(self.urgent):  # an urgent turn's photos: its other replies are outbox rows
+                    await send(bot, message)
             except (RetryAfter, TimedOut, NetworkError) as error:
                 if isinstance(error, BadRequest | Forbidden):
                     raise

@@ -33,6 +33,7 @@ from bot.core.db import transaction
 from bot.core.models import InboxStatus, utcnow
 from bot.intake import parse, store
 from bot.intake.outcome import CURRENT, Outcome
+from bot.outbox.limiter import urgent
 from bot.risk import RiskLevel, Screening
 
 if TYPE_CHECKING:
@@ -61,6 +62,11 @@ FLOOD_DEFER_SECONDS = 5.0
 # this often per chat; the rules' questions and every page still act each time (a clinical decision, flagged
 # for review: README, "Fair intake").
 FLOOD_QUESTION_EVERY_SECONDS = FLOOD_WINDOW_SECONDS
+# While a chat's message that pages (a crisis) is being handled and its reply sent, the other chats' next
+# messages wait for it (bot.intake.precedence), this long at most from when it began: it has the event loop
+# and the database to itself instead of sharing them with the dozens of turns that start together when the
+# intake catches up with a flood (bench/crisis_latency.py).
+GIVE_WAY_SECONDS = 1.0
 
 FloodNotice = Callable[[Update, Any], Awaitable[None]]  # a handler: (update, context)
 
@@ -85,7 +91,8 @@ async def answer_crisis_without_database(runtime: Runtime, bot: Bot, raw: dict[s
     promise = runtime.text("promise.delayed", language)
     text = runtime.text("crisis.imminent", language, overdose=overdose, plan_contacts="", promise=promise)
     try:
-        await bot.send_message(said.chat_id, text)
+        with urgent():
+            await bot.send_message(said.chat_id, text)
     except Exception as error:
         log.error("event=intake.crisis_reply_failed update_id=%s kind=%s", update_id, type(error).__name__)
         return False
@@ -134,6 +141,7 @@ class _Flood:
     handled: deque[float] = field(default_factory=deque)
     noticed_at: float | None = None
     asked_at: float | None = None  # the semantic layer's question last let through inside the flood
+    first_at: float | None = None  # the chat last made the others give way (`_may_go_first`)
 
 
 class InboxProcessor:
@@ -370,13 +378,28 @@ class InboxProcessor:
         return rows
 
     async def _chat(self, chat_id: int | None) -> None:
-        """Handle up to ROWS_PER_CLAIM of a chat's rows, then give the place back (a flood cannot hold it)."""
+        """Handle up to ROWS_PER_CLAIM of a chat's rows, then give the place back (a flood cannot hold it).
+        A message that pages is urgent work (`Runtime.precedence`): the other chats' next rows wait for it."""
+        pages = False
         try:
             rows = await self._next_rows(chat_id)
             raws = [json.loads(row.payload) for row in rows]
             # A flood's twenty messages are all screened: read by the semantic layer in one call, not twenty.
             screenings = read_ahead(self.runtime, raws)
+            alarming = any(s is not None and s.level >= RiskLevel.HIGH for s in screenings)
+            # A typed message the read-ahead could not screen may be a crisis: it does not wait either.
+            unread = any(
+                s is None and _typed_text(raw) is not None for raw, s in zip(raws, screenings, strict=True)
+            )
+            if alarming and self._may_go_first(chat_id):
+                self.runtime.precedence.take()
+                pages = True
+            # Only the once-a-minute hold on the others is limited; a chat with a message that pages (or one
+            # not screened yet) never waits for another chat's crisis.
+            waits = not (alarming or unread)
             for row, raw, screening in zip(rows, raws, screenings, strict=True):
+                if waits:
+                    await self.runtime.precedence.give_way(GIVE_WAY_SECONDS)
                 if self._closing:
                     return  # what is left goes back to the inbox (close)
                 if not await self._handle(row, raw, screening):
@@ -388,6 +411,19 @@ class InboxProcessor:
                 await asyncio.sleep(0)
         except Exception as error:
             log.warning("event=intake.chat_failed kind=%s", type(error).__name__)
+        finally:
+            if pages:
+                self.runtime.precedence.give()
+
+    def _may_go_first(self, chat_id: int | None) -> bool:
+        """Whether the chat's rows may make the others give way now: once per FLOOD_WINDOW_SECONDS per chat,
+        so that a flood of alarming messages cannot keep everyone else waiting."""
+        flood = self._floods.setdefault(chat_id, _Flood())
+        now = time.monotonic()
+        if flood.first_at is not None and now - flood.first_at < FLOOD_WINDOW_SECONDS:
+            return False
+        flood.first_at = now
+        return True
 
     async def _record(self) -> None:
         """Mark handled rows done, many in one write: one transaction a few times a second, not one per

