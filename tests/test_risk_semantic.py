@@ -103,8 +103,11 @@ def test_the_shipped_detector_has_the_layer_trained_on_the_corpus(shipped_report
     assert {"imminent/suicide", "imminent/self_harm", "imminent/danger", "none"} <= set(head.classes)
     figures = head.validation
     assert figures["messages"] >= 5000 and figures["hard_negatives_paged"] is not None
-    # the budgets (1% paged, 5% asked by the layer alone) keep the combined detector within 8% asked
-    assert figures["hard_negatives_asked"] <= 0.08 and figures["hard_negatives_paged"] <= 0.06
+    # The budgets (1.5% paged, 5% asked by the layer alone) and the rules keep the combined detector under 5%
+    # paged and 9% asked: a point under the ceilings for fresh wording. (Asked was within 8% until the
+    # rules, after review, asked again about someone else's emergency told as over or from a story, rather
+    # than silence an imminent match: about 8.4%.)
+    assert figures["hard_negatives_asked"] <= 0.09 and figures["hard_negatives_paged"] <= 0.05
     assert set(figures["by_language"]) == {"en", "es"}
     assert sum(f["messages"] for f in figures["by_language"].values()) == figures["messages"]
 
