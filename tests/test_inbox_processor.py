@@ -502,3 +502,31 @@ async def test_the_other_chats_give_way_while_a_crisis_message_is_handled(
         await inbox.close()
     assert not runtime.precedence.held
     assert sorted(handlers.seen[1:]) == [2, 3]
+
+
+async def test_a_crisis_message_never_waits_for_another_chats_crisis(
+    runtime: Runtime, inbox: processor.InboxProcessor, handlers: _Handlers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the hold on the others is limited to once a minute per chat: a chat whose message pages, even
+    one that made the others wait a moment ago, is handled while another chat's crisis is, not after it."""
+    monkeypatch.setattr(processor, "GIVE_WAY_SECONDS", 600.0)
+    release = asyncio.Event()
+
+    async def record(update: Update) -> None:
+        handlers.seen.append(update.update_id)
+        if update.update_id == 2:
+            await release.wait()
+
+    handlers.process_update = record  # type: ignore[method-assign]
+    await inbox.start()
+    try:
+        await _poll(runtime, inbox, _crisis(1, 11))  # chat 11 goes first once: its minute has begun
+        await _until(lambda: handlers.seen == [1])
+        await _poll(runtime, inbox, _crisis(2, 10), _crisis(3, 11))
+        await _until(lambda: 3 in handlers.seen)  # chat 11's second crisis does not wait for chat 10's
+        assert 2 in handlers.seen
+        release.set()
+    finally:
+        release.set()
+        await inbox.close()
+    assert not runtime.precedence.held

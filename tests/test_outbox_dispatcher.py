@@ -202,3 +202,32 @@ async def test_a_crisis_reply_goes_in_the_urgent_lane_and_the_others_give_way_un
     assert bot.lanes[42] == (True, True)  # urgent lane, the others giving way
     assert bot.lanes[41][0] is False  # ordinary lane
     assert not runtime.precedence.held
+
+
+async def test_urgent_rows_given_back_untried_at_close_leave_no_hold_on_the_others(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hold left behind would keep later crises from going first: rows handed out as the sender closes are
+    given back untried, and their holds with them."""
+    now = db_now()
+    async with db.transaction(runtime.sessions) as session:
+        await outbox.enqueue(
+            session,
+            [
+                outbox.Planned(f"crisis {n}", "urgent_reply", 50 + n, "988", now, priority=Priority.URGENT)
+                for n in range(3)
+            ],
+        )
+    bot = _LaneBot(runtime)
+    dispatcher = sender.Dispatcher(runtime, cast(Bot, bot))
+    claim = outbox.claim
+
+    async def claim_then_close(*args: Any, **kwargs: Any) -> list[outbox.Claimed]:
+        rows = await claim(*args, **kwargs)
+        dispatcher._closing = True  # the process is stopping while the rows are being claimed
+        return rows
+
+    monkeypatch.setattr(outbox, "claim", claim_then_close)
+    await dispatcher.drain()
+    assert bot.lanes == {}  # none was sent
+    assert not runtime.precedence.held

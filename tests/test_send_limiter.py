@@ -83,3 +83,15 @@ async def test_a_call_without_a_chat_is_not_held_and_urgency_ends_with_its_block
     await _until(lambda: waiting.done(), clock)
     assert gone == ["first", "getUpdates", "reply"]
     await limiter.shutdown()
+
+
+async def test_calls_still_waiting_at_shutdown_go_ahead_rather_than_hang(clock: _Clock) -> None:
+    limiter = limits.SendLimiter(100, burst=1, clock=clock)
+    gone: list[str] = []
+    await _call(limiter, gone, "first", 1)  # the bucket is full, and the clock stands still
+    waiting = asyncio.create_task(_call(limiter, gone, "crisis reply", 2))
+    await _until(lambda: len(limiter._waiting[False]) == 1)
+    await limiter.shutdown()
+    async with asyncio.timeout(5):
+        await waiting
+    assert gone == ["first", "crisis reply"]

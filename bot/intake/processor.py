@@ -386,13 +386,19 @@ class InboxProcessor:
             raws = [json.loads(row.payload) for row in rows]
             # A flood's twenty messages are all screened: read by the semantic layer in one call, not twenty.
             screenings = read_ahead(self.runtime, raws)
-            if any(s is not None and s.level >= RiskLevel.HIGH for s in screenings) and self._may_go_first(
-                chat_id
-            ):
+            alarming = any(s is not None and s.level >= RiskLevel.HIGH for s in screenings)
+            # A typed message the read-ahead could not screen may be a crisis: it does not wait either.
+            unread = any(
+                s is None and _typed_text(raw) is not None for raw, s in zip(raws, screenings, strict=True)
+            )
+            if alarming and self._may_go_first(chat_id):
                 self.runtime.precedence.take()
                 pages = True
+            # Only the once-a-minute hold on the others is limited; a chat with a message that pages (or one
+            # not screened yet) never waits for another chat's crisis.
+            waits = not (alarming or unread)
             for row, raw, screening in zip(rows, raws, screenings, strict=True):
-                if not pages:
+                if waits:
                     await self.runtime.precedence.give_way(GIVE_WAY_SECONDS)
                 if self._closing:
                     return  # what is left goes back to the inbox (close)

@@ -108,10 +108,9 @@ class Dispatcher:
         if self.runtime.precedence.held and self._woken_urgently is None:
             # Woken by urgent work (a crisis turn that has just committed its reply): that goes on until
             # the reply is claimed (URGENT_CLAIM_SECONDS at most), and then until it is sent.
+            loop = asyncio.get_running_loop()  # first: nothing is taken if there is no loop to give it back
+            self._woken_urgently = loop.call_later(URGENT_CLAIM_SECONDS, self._claimed_urgently)
             self.runtime.precedence.take()
-            self._woken_urgently = asyncio.get_running_loop().call_later(
-                URGENT_CLAIM_SECONDS, self._claimed_urgently
-            )
         self._woken.set()
         if not self._running and self._wake_job is not None:
             self._wake_job(utcnow())
@@ -179,8 +178,8 @@ class Dispatcher:
                     self._claim_failed(error)
                     break
                 for row in rows:
-                    if row.priority >= Priority.URGENT:
-                        self._urgent_held.add(row.id)
+                    if row.priority >= Priority.URGENT and row.id not in self._urgent_held:
+                        self._urgent_held.add(row.id)  # a row claimed again after its lease: one hold
                         self.runtime.precedence.take()
                 self._claimed_urgently()
                 self._claim_failures, self._resume_at = 0, None
@@ -209,13 +208,20 @@ class Dispatcher:
             # ends, which is the in-flight window; nothing is lost.
             for task in [*workers, recorder]:
                 task.cancel()
+            self._give_back_holds()
             raise
         for _ in workers:
             queue.put_nowait(None)
         await asyncio.gather(*workers, return_exceptions=True)
         results.put_nowait(None)
         await recorder
+        self._give_back_holds()  # every row of the pass is tried or given back: none is urgent work now
         return handed
+
+    def _give_back_holds(self) -> None:
+        for _ in range(len(self._urgent_held)):
+            self.runtime.precedence.give()
+        self._urgent_held.clear()
 
     def _claimed_urgently(self) -> None:
         """The claim a wake-up by urgent work asked for has been made (or will not be soon)."""
@@ -266,6 +272,7 @@ class Dispatcher:
         while (row := await queue.get()) is not None:
             if self._closing:
                 results.put_nowait(Outcome(row, error="shutdown"))  # given back untried
+                self._tried(row)
                 continue
             self._sending += 1
             try:

@@ -70,6 +70,13 @@ class SendLimiter(BaseRateLimiter[None]):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pump
             self._pump = None
+        # A call still waiting goes ahead rather than hang for ever (a crisis reply among them): the last
+        # few calls of a process may exceed the rate, Telegram answers 429 to any that do.
+        for lane in self._waiting.values():
+            while lane:
+                waiter = lane.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)
 
     async def process_request(
         self,
