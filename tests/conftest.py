@@ -74,28 +74,55 @@ def _content_loaded_once() -> Iterator[None]:
         yield
 
 
+# Engines kept for this process's event loop (pyproject.toml: one loop for the whole run): the `engine`
+# fixture's, and those of the bots started in it.
+_KEPT: list[AsyncEngine] = []
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _statements_compiled_once() -> Iterator[None]:
     """A bot started again in this process (the harness's, `python -m bot run` called in-process) gets the
-    engine a stopped one left, its pool emptied by that stop: new connections, and SQLAlchemy's cache of
-    compiled statements, which belongs to an engine, kept (compiling them again was a tenth of an end-to-end
-    test). An engine with any connection left in its pool (a test that never disposed of it) is not handed
-    out again: a connection belongs to the event loop it was opened in."""
-    made: dict[tuple[str, str | None], AsyncEngine] = {}
+    engine a stopped one left: SQLAlchemy's cache of compiled statements, which belongs to an engine, kept
+    (compiling them again was a tenth of an end-to-end test), and, in the event loop of the tests, its pool's
+    open connections with the statements each has prepared (on PostgreSQL, a dozen new sessions per
+    end-to-end test, and every statement prepared again on each, cost more than the test's own queries).
+    A connection belongs to the event loop it was opened in: a bot in another loop (`python -m bot run`,
+    which runs its own) gets an engine only with an empty pool; an engine with a connection still checked
+    out (a test that never gave it back) is not handed out again."""
+    made: dict[tuple[str, str | None, asyncio.AbstractEventLoop | None], AsyncEngine] = {}
     make_engine = runtime.make_engine
 
     def reused(url: str, *, encryption_key: str | None = None, **kwargs: Any) -> AsyncEngine:
         if kwargs:
             return make_engine(url, encryption_key=encryption_key, **kwargs)
-        engine = made.get((url, encryption_key))
+        loop = _running_loop()
+        key = (url, encryption_key, loop)
+        engine = made.get(key)
         pool = engine.sync_engine.pool if engine is not None else None
-        if pool is None or pool.checkedin() or pool.checkedout():
-            engine = made[url, encryption_key] = make_engine(url, encryption_key=encryption_key)
+        if pool is None or pool.checkedout() or (loop is None and pool.checkedin()):
+            engine = made[key] = make_engine(url, encryption_key=encryption_key)
+            if loop is not None:
+                _KEPT.append(engine)
         return engine
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(runtime, "make_engine", reused)
         yield
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def _kept_engines_closed() -> AsyncIterator[None]:
+    """The kept engines' connections closed once the run is over, in the loop they were opened in."""
+    yield
+    for engine in _KEPT:
+        await engine.dispose()
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -198,18 +225,33 @@ async def clear_tables(engine: AsyncEngine) -> None:
 
 _ENGINES: dict[str, AsyncEngine] = {}
 
+# Advisory locks (the bot's job locks) still held in the test's database: a session lock is let go only by
+# its session, and sessions outlive a test now.
+_ADVISORY_LOCKS_HELD = """
+SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'
+AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+"""
+
 
 @pytest.fixture
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    """The worker's engine, emptied. One engine serves every test of a worker: its connections are closed
-    after each test (a connection belongs to the test's event loop), and what an engine learns once (the
-    server's dialect settings, compiled statements) is kept; a new engine per test paid it again."""
+    """The worker's engine, emptied. One engine serves every test of a worker, its connections kept open (one
+    event loop serves the whole run), and what an engine learns once (the server's dialect settings, compiled
+    statements, prepared statements) is kept; a new engine per test paid it again. A test may leave nothing
+    in a session: on PostgreSQL an advisory lock still held after the test (a job lock a stopped bot or a
+    test did not let go of) closes every kept connection of this process, as a new process would start."""
     if database_url not in _ENGINES:
         _ENGINES[database_url] = db.make_engine(database_url, encryption_key=TEST_ENCRYPTION_KEY)
+        _KEPT.append(_ENGINES[database_url])
     engine = _ENGINES[database_url]
     await clear_tables(engine)
     yield engine
-    await engine.dispose()
+    if engine.dialect.name == "postgresql":
+        async with engine.connect() as connection:
+            held = await connection.scalar(text(_ADVISORY_LOCKS_HELD))
+        if held:
+            for kept in _KEPT:
+                await kept.dispose()
 
 
 @pytest.fixture

@@ -179,11 +179,16 @@ async def claim(
         .limit(limit)
         .with_for_update(skip_locked=True)  # PostgreSQL; SQLite has one writer at a time anyway
     )
+    # Chosen once (MATERIALIZED): PostgreSQL may otherwise plan `id IN (subquery)` as a join that runs the
+    # subquery again for each row it updates, and each run skips the rows this very statement has just
+    # locked, so a claim of `limit` rows took every due row (seen once the statement's plan changed with
+    # the table's statistics).
+    chosen = due.cte("due").prefix_with("MATERIALIZED", dialect="postgresql")
     until = now + lease
     rows = (
         await session.execute(
             update(OutboxMessage)
-            .where(OutboxMessage.id.in_(due.scalar_subquery()))
+            .where(OutboxMessage.id.in_(select(chosen.c.id)))
             .values(claimed_by=worker, claimed_until=until)
             .returning(
                 OutboxMessage.id,

@@ -103,7 +103,9 @@ async def test_resolving_says_real_concern_or_false_alarm_and_the_export_carries
     escalation = await _newest(harness, patient_id)
     assert (escalation.outcome, escalation.verdict) == ("false_alarm", "false_alarm")
     async with harness.runtime.sessions() as session:
-        events = await session.scalars(select(AuditEvent).where(AuditEvent.action == "escalation.resolved"))
+        events = await session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "escalation.resolved").order_by(AuditEvent.id)
+        )
         assert [e.detail for e in events] == [
             {"outcome": "safe", "verdict": "real_concern"},
             {"outcome": "false_alarm", "verdict": "false_alarm"},
