@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core import db
@@ -169,3 +170,24 @@ async def test_rows_stored_claimed_are_held_by_that_worker_and_not_searched_for(
             chat(10),
             chat(11),
         ]
+
+
+async def test_a_page_stored_in_one_go_reads_back_as_each_row_was_given(sessions: Sessions) -> None:
+    """The values a page's rows share (status, times) are converted once for the whole page: they read back
+    exactly, claimed or not, and the payload is still encrypted at rest with each chat under its pseudonym."""
+    page = [_message(i, 10 + i % 2, text="hola, ¿cómo estás?") for i in range(1, 7)]
+    rows = parse.unique(page, KEYS)
+    async with db.transaction(sessions) as session:
+        new = await store.add(session, rows, NOW, claimed_by="a", lease=LEASE, unclaimed_chats={chat(11)})
+    assert new == list(range(1, 7))
+    async with sessions() as session:
+        stored = (await session.scalars(select(InboxUpdate).order_by(InboxUpdate.update_id))).all()
+        raw = (await session.execute(text("SELECT payload FROM inbox WHERE update_id = 2"))).scalar_one()
+    assert [(r.chat_key, r.status, r.attempts, r.received_at, r.next_attempt_at) for r in stored] == [
+        (chat(10 + i % 2), InboxStatus.PENDING, 0, NOW, NOW) for i in range(1, 7)
+    ]
+    assert [(r.claimed_by, r.claimed_until) for r in stored] == [
+        ("a", NOW + LEASE) if i % 2 == 0 else (None, None) for i in range(1, 7)
+    ]
+    assert [json.loads(r.payload or "") for r in stored] == page
+    assert "hola" not in raw and KEYS.decrypt(raw) == stored[1].payload

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +13,9 @@ from bot.core.updates import chat_of
 from bot.intake.store import Incoming
 
 log = logging.getLogger(__name__)
+
+# One encoder for every update: json.dumps with these options builds a new one per call
+_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 class NotAnUpdate(ValueError):
@@ -35,24 +38,36 @@ def _int(value: Any) -> int | None:
 def incoming(raw: object, keyring: Keyring) -> Incoming:
     """An update as the inbox stores it, its chat known by its pseudonym (`Keyring.pseudonym`). NotAnUpdate
     for anything that is not an update object."""
+    return _incoming(raw, keyring.pseudonym)
+
+
+def _incoming(raw: object, pseudonym: Callable[[int], int]) -> Incoming:
     if not isinstance(raw, dict):
         raise NotAnUpdate("not a JSON object")
     update_id = _int(raw.get("update_id"))
     if update_id is None or not 0 <= update_id < 2**63:
         raise NotAnUpdate("no integer update_id")
     chat = chat_of(raw)
-    key = None if chat is None else keyring.pseudonym(chat)
-    return Incoming(update_id, key, json.dumps(raw, separators=(",", ":"), ensure_ascii=False))
+    key = None if chat is None else pseudonym(chat)
+    return Incoming(update_id, key, _JSON.encode(raw))
 
 
 def unique(raws: Iterable[Any], keyring: Keyring) -> list[Incoming]:
     """The updates among `raws` as the inbox stores them, each once (a page or a group of posts may hold one
     twice: Telegram posts an update again while the first post is under way). Bodies that are not updates
-    are dropped with a log line (they never will be)."""
+    are dropped with a log line (they never will be). A chat's pseudonym (a keyed hash) is computed once per
+    call: a page's 100 updates come from a few chats."""
+    keys: dict[int, int] = {}
+
+    def pseudonym(chat: int) -> int:
+        if chat not in keys:
+            keys[chat] = keyring.pseudonym(chat)
+        return keys[chat]
+
     rows: dict[int, Incoming] = {}
     for raw in raws:
         try:
-            row = incoming(raw, keyring)
+            row = _incoming(raw, pseudonym)
         except NotAnUpdate:
             log.warning("event=intake.not_an_update")
             continue

@@ -18,8 +18,10 @@ from typing import Any
 
 from sqlalchemy import Table, bindparam, delete, exists, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.types import UserDefinedType
 
 from bot.core import updates
 from bot.core.crypto import keyring_for
@@ -60,17 +62,41 @@ def _lives(worker: str, now: datetime) -> ColumnElement[bool]:
     )
 
 
+# The columns whose value is the same for every row of a page (or None), converted for the driver once per
+# page (`_as_bound`) and given to the insert as they are, not converted again for each of its 100 rows: on
+# SQLite, formatting three timestamps per row cost more than encrypting the row's payload.
+_PER_PAGE = ("status", "attempts", "next_attempt_at", "received_at", "claimed_until")
+
+
+class _AsBound(UserDefinedType[Any]):
+    """A parameter given to the driver as it is: converted already (`_as_bound`). Not NullType, which an
+    insert would replace with the column's type (and convert again)."""
+
+    cache_ok = True
+
+
 def _store_statement(dialect: str) -> Any:
     """INSERT ... ON CONFLICT (update_id) DO NOTHING RETURNING update_id, built once per dialect: run with a
     page of rows as executemany, SQLAlchemy's cached compilation and insertmanyvalues batching make a page
-    of 100 one statement, where a fresh multi-VALUES statement per page was compiled each time."""
+    of 100 one statement, where a fresh multi-VALUES statement per page was compiled each time. The
+    `_PER_PAGE` columns take values already converted (`_as_bound`)."""
     if dialect not in _STORE:
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         table: Table = InboxUpdate.__table__  # type: ignore[assignment]
         _STORE[dialect] = (
-            insert(table).on_conflict_do_nothing(index_elements=["update_id"]).returning(table.c.update_id)
+            insert(table)
+            .values({name: bindparam(name, type_=_AsBound()) for name in _PER_PAGE})
+            .on_conflict_do_nothing(index_elements=["update_id"])
+            .returning(table.c.update_id)
         )
     return _STORE[dialect]
+
+
+def _as_bound(dialect: Dialect, column: str, value: Any) -> Any:
+    """`value` as the column's type hands it to the database driver (what SQLAlchemy would do per row)."""
+    table: Table = InboxUpdate.__table__  # type: ignore[assignment]
+    convert = table.c[column].type.dialect_impl(dialect).bind_processor(dialect)
+    return value if convert is None else convert(value)
 
 
 _STORE: dict[str, Any] = {}
@@ -137,21 +163,26 @@ async def add(
     if not updates:
         return []
     until = now + lease if claimed_by is not None and lease is not None else None
+    dialect = session.get_bind().dialect
+    page = {
+        "status": _as_bound(dialect, "status", InboxStatus.PENDING),
+        "attempts": 0,
+        "next_attempt_at": _as_bound(dialect, "next_attempt_at", now),
+        "received_at": _as_bound(dialect, "received_at", now),
+    }
+    claimed = {"claimed_by": claimed_by, "claimed_until": _as_bound(dialect, "claimed_until", until)}
+    unclaimed = {"claimed_by": None, "claimed_until": None}
     rows = [
         {
             "update_id": u.update_id,
             "chat_key": u.chat_key,
             "payload": u.payload,
-            "status": InboxStatus.PENDING,
-            "attempts": 0,
-            "next_attempt_at": now,
-            "received_at": now,
-            "claimed_by": claimed_by if until is not None and u.chat_key not in unclaimed_chats else None,
-            "claimed_until": until if u.chat_key not in unclaimed_chats else None,
+            **page,
+            **(claimed if until is not None and u.chat_key not in unclaimed_chats else unclaimed),
         }
         for u in updates
     ]
-    statement = _store_statement(session.get_bind().dialect.name)
+    statement = _store_statement(dialect.name)
     return [row[0] for row in (await session.execute(statement, rows)).all()]
 
 
