@@ -34,6 +34,23 @@ _YEAR = r"(?:19[5-9]\d|20[0-2]\d)"
 _NUMBERS = {"#": _NUMBER, "#many": _MANY, "#year": _YEAR}
 _LONG_GAP = re.compile(r"\.\.\.(\d{1,2})")
 
+# The lists of phrases (not single words) under a lexicon's `context:`: the Lexicon's fields of those names.
+CONTEXT_PHRASE_LISTS = (
+    "not_negation",
+    "past",
+    "recent",
+    "others",
+    "reported",
+    "denial",
+    "refusal",
+    "stories",
+    "earlier",
+    "resolved",
+    "hedges",
+    "present",
+    "offers",
+)
+
 
 class Entry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -422,19 +439,9 @@ def load_lexicon(root: Path, problems: list[str]) -> Lexicon | None:
                 lexicon.examples.append((example, where, entry))
         lexicon.benign += compile_all(path, node, ("benign",), data.benign)
         context = data.context
-        lexicon.not_negation += compile_all(path, node, ("context", "not_negation"), context.not_negation)
-        lexicon.past += compile_all(path, node, ("context", "past"), context.past)
-        lexicon.recent += compile_all(path, node, ("context", "recent"), context.recent)
-        lexicon.others += compile_all(path, node, ("context", "others"), context.others)
-        lexicon.reported += compile_all(path, node, ("context", "reported"), context.reported)
-        lexicon.denial += compile_all(path, node, ("context", "denial"), context.denial)
-        lexicon.refusal += compile_all(path, node, ("context", "refusal"), context.refusal)
-        lexicon.stories += compile_all(path, node, ("context", "stories"), context.stories)
-        lexicon.earlier += compile_all(path, node, ("context", "earlier"), context.earlier)
-        lexicon.resolved += compile_all(path, node, ("context", "resolved"), context.resolved)
-        lexicon.hedges += compile_all(path, node, ("context", "hedges"), context.hedges)
-        lexicon.present += compile_all(path, node, ("context", "present"), context.present)
-        lexicon.offers += compile_all(path, node, ("context", "offers"), context.offers)
+        # Each list of phrases under `context:`, compiled with the place it is written.
+        for name in CONTEXT_PHRASE_LISTS:
+            getattr(lexicon, name).extend(compile_all(path, node, ("context", name), getattr(context, name)))
         for words, target in (
             (context.negation, lexicon.negation),
             (context.first_person, lexicon.first_person),
