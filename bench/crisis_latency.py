@@ -506,7 +506,7 @@ class Stage:
     def errors_logged(self) -> int:
         if not self.log.exists():
             return 0
-        # PTB's rate limiter logs each 429 Telegram gives at ERROR: expected here (per-chat limits)
+        # PTB's AIORateLimiter (the bot's limiter until 2026-12-07) logged each 429 at ERROR: not counted
         return sum(
             1
             for line in self.log.read_text(errors="replace").splitlines()
