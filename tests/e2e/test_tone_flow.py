@@ -177,7 +177,9 @@ async def test_prompts_and_reminders_are_safe_on_a_lock_screen(harness: BotHarne
     )
     await harness.start()
     await _session_starting_in(harness, timedelta(minutes=59))
-    assert await schedule_jobs.plan(harness.runtime) == 1
+    # The scheduler's own planning may run first (its tick is half a second): either way the reminder is
+    # planned once, and it is waited for below.
+    await schedule_jobs.plan(harness.runtime)
 
     intro = _text(harness, "checkin.intro_scheduled", language).splitlines()[0]
     nudge = _text(harness, "checkin.nudge", language).splitlines()[0]
