@@ -311,7 +311,7 @@ class Detector:
     def _negated(self, words: _Text, start: int, clause: int) -> bool:
         """A "not" shortly before the match in its sentence; the words a negation reaches across ("no
         thoughts of suicide or self harm") do not count towards how far it reaches."""
-        exempt = {i for s, e in words.find(self._not_negation) for i in range(s, e)}
+        exempt = self._not_negations(words)
         reach = self.lexicon.negation_reach
         counted = 0
         index = start - 1
@@ -347,11 +347,19 @@ class Detector:
             for i in range(first, last)
         )
 
+    def _not_negations(self, words: _Text) -> set[int]:
+        """The tokens of `not_negation` phrases ("no one", "can not stop"): their "not" denies nothing."""
+        return {i for s, e in words.find(self._not_negation) for i in range(s, e)}
+
+    def _dates(self, words: _Text) -> list[tuple[int, int]]:
+        """The spans that date something as earlier: the distant past's markers and days or weeks back."""
+        return words.find(self._earlier) + words.find(self._past)
+
     def _negated_inside(self, phrase: Phrase, words: _Text, start: int, end: int) -> bool:
         """A "not" the phrase's gap took in, which its author did not write: "did not take the xanax" matched
         by "did ... <substance>". A phrase written with its "not" ("can not go on") is not negated by it."""
         written = self._written(phrase)
-        exempt = {i for s, e in words.find(self._not_negation) for i in range(s, e)}
+        exempt = self._not_negations(words)
         return any(
             words.tokens[i] in self.lexicon.negation
             and words.tokens[i] not in written
@@ -433,7 +441,7 @@ class Detector:
                 return False
             index -= 1
         # and nothing but the date after it: "el otro dia se salvo" tells another event, not this one's date
-        ends = [e for s, e in words.find(self._earlier) + words.find(self._past) if s == marker]
+        ends = [e for s, e in self._dates(words) if s == marker]
         last = max(ends, default=marker + 1)
         return all(words.clause[i] != words.clause[marker] for i in range(last, len(words.tokens)))
 
@@ -468,7 +476,7 @@ class Detector:
         ok now"), and not as unknown ("i don't know if he survived", "no se si sobrevivio"). A next sentence
         with a date of its own tells another time ("..., el mes pasado sobrevivio a una sobredosis")."""
         hedges = words.find(self._hedges)
-        dated = {words.clause[s] for s, e in words.find(self._earlier) + words.find(self._past)}
+        dated = {words.clause[s] for s, e in self._dates(words)}
         return any(
             s >= end
             and (words.clause[s] == clause or (words.clause[s] == clause + 1 and clause + 1 not in dated))

@@ -133,9 +133,8 @@ class UniversalSentenceEncoder:
         self._model.encode(["warm up"])  # loads the vocabulary and weights now, not at the first message
         self.backend = self._model._model  # the package's numpy pass, for `TokenPath`
         self._one = TokenPath(self.backend)
-        self.by_tokens = (
-            True  # False: one message by the package's pass too (to measure what TokenPath saves)
-        )
+        # False: one message by the package's pass too (to measure what TokenPath saves)
+        self.by_tokens = True
 
     def encode(self, texts: Sequence[str]) -> Matrix:
         """Any number of texts in one call. One message goes by `TokenPath` (its tokens' own work kept from
