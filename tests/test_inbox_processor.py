@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from datetime import timedelta
 from typing import Any, cast
 
 import pytest
@@ -142,7 +141,7 @@ async def test_a_chats_rows_already_in_the_database_are_handled_before_its_new_o
 ) -> None:
     async with db.transaction(runtime.sessions) as session:  # left by a process that stopped
         old = [parse.incoming(_message(n, 10), runtime.keyring) for n in (1, 2, 3)]
-        await store.add(session, old, utcnow(), claimed_by="in-gone", lease=processor.LEASE)
+        await store.add(session, old, utcnow(), claimed_by="in-gone", lease=processor.lease(runtime.settings))
         await store.release_all(session, "in-gone")
     await inbox.start()
     try:
@@ -240,7 +239,7 @@ async def test_a_row_being_handled_keeps_its_lease(
 ) -> None:
     """A slow handler (Telegram answering slowly) must not let the lease run out under it: another process
     would take the row and handle it again."""
-    monkeypatch.setattr(processor, "LEASE", timedelta(seconds=0.6))
+    monkeypatch.setattr(runtime.settings, "inbox_lease_seconds", 0.6)
 
     async def lease_until() -> Any:
         async with runtime.sessions() as session:

@@ -17,7 +17,6 @@ import functools
 import json
 import logging
 import time
-import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
@@ -28,23 +27,25 @@ from telegram import Bot, Update
 from telegram.ext import Application
 
 from bot.content.catalog import REFERENCE_LANGUAGE
-from bot.core import updates
+from bot.core import presence, updates
 from bot.core.db import transaction
-from bot.core.models import InboxStatus, utcnow
+from bot.core.models import InboxStatus, InboxUpdate, utcnow
+from bot.core.presence import worker_name
 from bot.intake import parse, store
 from bot.intake.outcome import CURRENT, Outcome
 from bot.outbox.limiter import urgent
 from bot.risk import RiskLevel, Screening
 
 if TYPE_CHECKING:
+    from bot.core.config import Settings
     from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 CONCURRENCY = 32  # chats handled at once (a slow Telegram answer holds its chat's place)
 ROWS_PER_CLAIM = 20  # a chat gives its place back after this many, so a flood cannot hold a slot
-LEASE = timedelta(seconds=15)  # renewed while in use: after a crash, others wait at most this long
 IDLE_SECONDS = 1.0  # look for due retries (and other processes' leftovers) at least this often
+TAKE_BACK_SECONDS = 5.0  # look for rows that processes which have ended still hold this often
 MEMORY_ROWS = 5_000  # rows claimed at insert and held in memory at most (beyond: served from the database)
 # A chat's rows held in memory at most: beyond, the chat's new rows are served from the database, so that a
 # flood (whose screening waits while the intake is behind) leaves the memory to everyone else's.
@@ -58,6 +59,15 @@ FLOOD_NOTICE_EVERY_SECONDS = 600.0  # a flooding chat is told to slow down at mo
 # budget, whose messages would mostly be only screened, waits for it at most this long at a time: the intake
 # comes first (a crisis message may be behind the flood).
 FLOOD_DEFER_SECONDS = 5.0
+
+
+def lease(settings: Settings) -> timedelta:
+    """How long a claimed row stays with its worker (INBOX_LEASE_SECONDS): renewed while it is in use, so
+    it ends only for a process that stopped renewing without ending (hung, or cut off from the database);
+    a process that has ended loses its rows at once (bot.core.presence)."""
+    return timedelta(seconds=settings.inbox_lease_seconds)
+
+
 # Inside a flood, the semantic layer's "are you safe right now?" (when nothing else worries) is asked at most
 # this often per chat; the rules' questions and every page still act each time (a clinical decision, flagged
 # for review: README, "Fair intake").
@@ -169,7 +179,9 @@ class InboxProcessor:
         self.application = application
         self.flood_notice = flood_notice
         self.concurrency = concurrency
-        self.worker = f"in-{uuid.uuid4().hex[:12]}"
+        self.worker = worker_name("in")
+        self.lease = lease(runtime.settings)
+        self._take_back_at = 0.0  # when to look for rows of ended processes next (`_search`)
         self._woken = asyncio.Event()
         self._closing = False
         self._chats: dict[int | None, asyncio.Task[None]] = {}
@@ -227,13 +239,14 @@ class InboxProcessor:
         self._intake_behind = behind
 
     async def start(self) -> None:
-        """Begin handling. On SQLite, which serves one process, rows a killed process still held are taken
-        back at once instead of when their lease runs out. Chats with rows already in the inbox are served
-        from the database first, so that what came before the start is handled before what comes after."""
+        """Begin handling. Rows that a process which has ended still holds (killed, say, just after a fetch:
+        a crisis message among them) are taken back at once instead of when their lease runs out
+        (bot.core.presence). Chats with rows already in the inbox are served from the database first, so
+        that what came before the start is handled before what comes after."""
         async with transaction(self.runtime.sessions) as session:
-            if self.runtime.engine.dialect.name == "sqlite":
-                await store.release_all(session, None)
+            await presence.take_back(session, InboxUpdate, utcnow())
             self._in_db.update(await store.chats_pending(session))
+        self._take_back_at = time.monotonic() + TAKE_BACK_SECONDS
         self._recorder = asyncio.create_task(self._record(), name="inbox-done")
         self._task = asyncio.create_task(self._run(), name="inbox")
 
@@ -259,7 +272,7 @@ class InboxProcessor:
                 await store.release_all(session, self.worker)
 
     async def _run(self) -> None:
-        renew_at = time.monotonic() + LEASE.total_seconds() / 3
+        renew_at = time.monotonic() + self.lease.total_seconds() / 3
         search_at = time.monotonic()
         while not self._closing:
             self._woken.clear()
@@ -270,12 +283,12 @@ class InboxProcessor:
                     search_at = now + IDLE_SECONDS
                     await self._search()
                 if now >= renew_at:
-                    renew_at = now + LEASE.total_seconds() / 3
+                    renew_at = now + self.lease.total_seconds() / 3
                     if self._held or self._chats:
                         # Rows in memory or in hand stay ours while they wait: a lease that ran out would
                         # let another process take them (a duplicate, never a loss).
                         async with transaction(self.runtime.sessions) as session:
-                            await store.renew(session, self.worker, utcnow(), LEASE)
+                            await store.renew(session, self.worker, utcnow(), self.lease)
             except Exception as error:  # the database may be down: try again shortly
                 log.warning("event=intake.schedule_failed kind=%s", type(error).__name__, exc_info=True)
             self._schedule()
@@ -287,6 +300,9 @@ class InboxProcessor:
         """Chats whose due rows only the database has: retries that fell due, other processes' leftovers,
         what the webhook stored."""
         async with transaction(self.runtime.sessions) as session:
+            if time.monotonic() >= self._take_back_at:
+                self._take_back_at = time.monotonic() + TAKE_BACK_SECONDS
+                await presence.take_back(session, InboxUpdate, utcnow())
             chats = await store.chats_with_work(
                 session, self.worker, utcnow(), exclude=list(self._chats), limit=self.concurrency, mine=False
             )
@@ -348,7 +364,7 @@ class InboxProcessor:
                     chat_id,
                     self.worker,
                     utcnow(),
-                    lease=LEASE,
+                    lease=self.lease,
                     limit=ROWS_PER_CLAIM,
                     skip=[*self._done, *self._writing],
                 )
