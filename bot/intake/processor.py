@@ -47,6 +47,10 @@ ROWS_PER_CLAIM = 20  # a chat gives its place back after this many, so a flood c
 IDLE_SECONDS = 1.0  # look for due retries (and other processes' leftovers) at least this often
 TAKE_BACK_SECONDS = 5.0  # look for rows that processes which have ended still hold this often
 MEMORY_ROWS = 5_000  # rows claimed at insert and held in memory at most (beyond: served from the database)
+# At start, the rows waiting in the inbox (oldest first, this many at most, a page at a time) are read by the
+# rules, so that the chats with a message that pages are served first (a crash with a backlog: `start`).
+START_READ_ROWS = 20_000
+START_READ_PAGE = 500
 # A chat's rows held in memory at most: beyond, the chat's new rows are served from the database, so that a
 # flood (whose screening waits while the intake is behind) leaves the memory to everyone else's.
 MEMORY_ROWS_PER_CHAT = 1_000
@@ -146,6 +150,23 @@ def _typed_text(raw: Any) -> str | None:
     return None if said is None else said.text
 
 
+def _alarming(runtime: Runtime, waiting: Sequence[tuple[int | None, str]]) -> set[int | None]:
+    """The chats of `waiting` (chat, payload) with a typed message that the rules page. Only the rules: a
+    fraction of a millisecond each, where the semantic layer would make a start with a large backlog wait
+    seconds; each message is screened in full when it is handled."""
+    found: set[int | None] = set()
+    for chat_id, payload in waiting:
+        if chat_id in found:
+            continue
+        try:
+            text = _typed_text(json.loads(payload))
+            if text is not None and runtime.content.risk.rules(text).level >= RiskLevel.HIGH:
+                found.add(chat_id)
+        except Exception as error:  # a row that cannot be read is handled (and reported) in its turn
+            log.warning("event=intake.read_at_start_failed kind=%s", type(error).__name__)
+    return found
+
+
 @dataclass
 class _Flood:
     handled: deque[float] = field(default_factory=deque)
@@ -190,6 +211,8 @@ class InboxProcessor:
         self._memory: dict[int | None, deque[store.Claimed]] = {}  # claimed at insert, not begun
         self._held = 0  # rows in _memory
         self._in_db: set[int | None] = set()  # chats to serve from the database first
+        self._alarming: set[int | None] = set()  # of those, the ones to serve before the others (`start`)
+        self._reader: asyncio.Task[None] | None = None  # reads what was waiting at start (`_read_backlog`)
         self._not_before: dict[int | None, float] = {}  # chats held by another worker: look again then
         self._search_now = True  # look for rows only the database has at the next pass
         self._done: list[int] = []  # handled, replies sent, not marked done yet
@@ -247,13 +270,46 @@ class InboxProcessor:
             await presence.take_back(session, InboxUpdate, utcnow())
             self._in_db.update(await store.chats_pending(session))
         self._take_back_at = time.monotonic() + TAKE_BACK_SECONDS
+        if self._in_db:
+            after = await self._read_waiting(-1)  # the first page before any chat is served
+            if after is not None:
+                self._reader = asyncio.create_task(self._read_backlog(after), name="inbox-backlog")
         self._recorder = asyncio.create_task(self._record(), name="inbox-done")
         self._task = asyncio.create_task(self._run(), name="inbox")
+
+    async def _read_waiting(self, after: int) -> int | None:
+        """Read a page of what was waiting at start (the rows after `after`) with the rules, and put the chats
+        with a message that pages before the others (`_first`): after a crash with a backlog of hundreds of
+        chats, a crisis message among them is not handled in whatever order they come. The last id read, or
+        None when there is no more to read."""
+        try:
+            async with self.runtime.sessions() as session:
+                page = await store.pending_payloads(session, after=after, limit=START_READ_PAGE)
+            alarming = _alarming(self.runtime, [(chat, payload) for _, chat, payload in page])
+        except Exception as error:  # only an ordering: the rows are handled (and screened) all the same
+            log.warning("event=intake.read_waiting_failed kind=%s", type(error).__name__)
+            return None
+        if alarming - self._alarming:
+            log.warning("event=intake.alarming_waiting chats=%d", len(alarming - self._alarming))
+            self._alarming |= alarming
+            self._woken.set()
+        return page[-1][0] if len(page) == START_READ_PAGE else None
+
+    async def _read_backlog(self, after: int | None) -> None:
+        """The pages after the first (`_read_waiting`), while the chats are served."""
+        read = START_READ_PAGE
+        while after is not None and read < START_READ_ROWS and not self._closing:
+            await asyncio.sleep(0)  # the others run between two pages
+            after = await self._read_waiting(after)
+            read += START_READ_PAGE
 
     async def close(self) -> None:
         """Take no new chats; let the updates under way finish; mark what was handled; give back what was
         claimed and not begun."""
         self._closing = True
+        if self._reader is not None:
+            self._reader.cancel()
+            await asyncio.gather(self._reader, return_exceptions=True)
         self._woken.set()
         if self._task is not None:
             await self._task
@@ -325,6 +381,7 @@ class InboxProcessor:
         for _, chat_id in waiting[:free]:
             self._not_before.pop(chat_id, None)
             self._deferred.pop(chat_id, None)
+            self._alarming.discard(chat_id)
             task = asyncio.create_task(self._chat(chat_id), name=f"inbox-chat-{chat_id}")
             self._chats[chat_id] = task
             task.add_done_callback(functools.partial(self._chat_done, chat_id))
@@ -347,6 +404,8 @@ class InboxProcessor:
     def _first(self, chat_id: int | None) -> int:
         """The chat's oldest known update id (a chat to serve from the database goes first: its rows are
         older than anything in memory)."""
+        if chat_id in self._alarming:
+            return -2  # found at start with a message that pages: before everyone else (`start`)
         rows = self._memory.get(chat_id)
         return -1 if chat_id in self._in_db or not rows else rows[0].update_id
 
