@@ -153,6 +153,40 @@ async def test_a_chats_rows_already_in_the_database_are_handled_before_its_new_o
     assert set((await _statuses(runtime)).values()) == {(InboxStatus.DONE, None)}
 
 
+async def test_rows_in_memory_are_claimed_again_after_the_presence_lock_was_lost(
+    runtime: Runtime, handlers: _Handlers
+) -> None:
+    """While this process's presence lock was gone, another process judged it gone, took the rows it held
+    in memory and handled them: once told (`lock_lost`), this one does not handle them again."""
+    started, release = asyncio.Event(), asyncio.Event()
+    record = handlers.process_update
+
+    async def first_waits(update: Update) -> None:
+        if update.update_id == 1:
+            started.set()
+            await release.wait()
+        await record(update)
+
+    handlers.process_update = first_waits  # type: ignore[method-assign]
+    inbox = processor.InboxProcessor(
+        runtime, cast(Application, handlers), flood_notice=_no_notice, concurrency=1
+    )
+    await inbox.start()
+    try:
+        await _poll(runtime, inbox, _message(1, 10))
+        await asyncio.wait_for(started.wait(), 30)  # row 1 in hand: the next chat's rows wait in memory
+        await _poll(runtime, inbox, _message(2, 11), _message(3, 11))
+        async with db.transaction(runtime.sessions) as session:  # the other process handled them
+            await store.mark_done(session, [2, 3], utcnow())
+        inbox.lock_lost()
+        release.set()
+        await _poll(runtime, inbox, _message(4, 12))
+        await _until(lambda: 4 in handlers.seen)
+    finally:
+        await inbox.close()
+    assert handlers.seen == [1, 4]
+
+
 async def _left_waiting(runtime: Runtime, raws: list[dict[str, object]]) -> None:
     """Rows left in the inbox by a process that has ended (a crash with a backlog)."""
     async with db.transaction(runtime.sessions) as session:
@@ -180,9 +214,10 @@ async def test_at_start_a_crisis_message_waiting_behind_other_chats_is_handled_f
 async def test_a_crisis_message_deep_in_a_backlog_is_found_while_the_others_are_served(
     runtime: Runtime, handlers: _Handlers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Past the first page read at start, the rest is read while chats are served: the crisis chat goes
-    next once its page is read, not after every chat before it."""
+    """The waiting rows are read while chats are served: the crisis chat goes next once its page is read,
+    not after every chat before it."""
     monkeypatch.setattr(processor, "START_READ_PAGE", 5)
+    monkeypatch.setattr(processor, "START_READ_WAIT_SECONDS", 0.0)  # chats are served from the start
     await _left_waiting(runtime, [*(_message(n, n) for n in range(1, 61)), _message(61, 99, CRISIS)])
     slow = handlers.process_update
 
