@@ -5,7 +5,7 @@ search), a chat's rows already in the database come first, and handled rows are 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, cast
 
 import pytest
@@ -45,9 +45,18 @@ class _Handlers:
     def __init__(self) -> None:
         self.seen: list[int] = []
         self.bot = None
+        self.before: Callable[[Update], Awaitable[None]] | None = None  # a handler's time, before recording
 
     async def process_update(self, update: Update) -> None:
+        if self.before is not None:
+            await self.before(update)
         self.seen.append(update.update_id)
+
+
+def _one_chat_at_a_time(runtime: Runtime, handlers: _Handlers) -> processor.InboxProcessor:
+    return processor.InboxProcessor(
+        runtime, cast(Application, handlers), flood_notice=_no_notice, concurrency=1
+    )
 
 
 @pytest.fixture
@@ -159,18 +168,14 @@ async def test_rows_in_memory_are_claimed_again_after_the_presence_lock_was_lost
     """While this process's presence lock was gone, another process judged it gone, took the rows it held
     in memory and handled them: once told (`lock_lost`), this one does not handle them again."""
     started, release = asyncio.Event(), asyncio.Event()
-    record = handlers.process_update
 
     async def first_waits(update: Update) -> None:
         if update.update_id == 1:
             started.set()
             await release.wait()
-        await record(update)
 
-    handlers.process_update = first_waits  # type: ignore[method-assign]
-    inbox = processor.InboxProcessor(
-        runtime, cast(Application, handlers), flood_notice=_no_notice, concurrency=1
-    )
+    handlers.before = first_waits
+    inbox = _one_chat_at_a_time(runtime, handlers)
     await inbox.start()
     try:
         await _poll(runtime, inbox, _message(1, 10))
@@ -200,9 +205,7 @@ async def test_at_start_a_crisis_message_waiting_behind_other_chats_is_handled_f
     """A backlog of thirty chats, the crisis message last: it is not handled in whatever order the chats
     come, but before them (one chat at a time here, so the order shows)."""
     await _left_waiting(runtime, [*(_message(n, n) for n in range(1, 31)), _message(31, 99, CRISIS)])
-    inbox = processor.InboxProcessor(
-        runtime, cast(Application, handlers), flood_notice=_no_notice, concurrency=1
-    )
+    inbox = _one_chat_at_a_time(runtime, handlers)
     await inbox.start()
     try:
         await _until(lambda: len(handlers.seen) == 31)
@@ -219,16 +222,12 @@ async def test_a_crisis_message_deep_in_a_backlog_is_found_while_the_others_are_
     monkeypatch.setattr(processor, "START_READ_PAGE", 5)
     monkeypatch.setattr(processor, "START_READ_WAIT_SECONDS", 0.0)  # chats are served from the start
     await _left_waiting(runtime, [*(_message(n, n) for n in range(1, 61)), _message(61, 99, CRISIS)])
-    slow = handlers.process_update
 
     async def handled_slowly(update: Update) -> None:
         await asyncio.sleep(0.2)  # a slow Telegram round trip: the reader runs meanwhile
-        await slow(update)
 
-    handlers.process_update = handled_slowly  # type: ignore[method-assign]
-    inbox = processor.InboxProcessor(
-        runtime, cast(Application, handlers), flood_notice=_no_notice, concurrency=1
-    )
+    handlers.before = handled_slowly
+    inbox = _one_chat_at_a_time(runtime, handlers)
     await inbox.start()
     try:
         await _until(lambda: 61 in handlers.seen)
