@@ -357,6 +357,8 @@ class InboxProcessor:
                     self._search_now = False
                     search_at = now + IDLE_SECONDS
                     await self._search()
+                    # sooner when a process found missing can be judged gone then (bot.core.presence)
+                    search_at = min(search_at, self._take_back_at)
                 if now >= renew_at:
                     renew_at = now + self.lease.total_seconds() / 3
                     if self._held or self._chats:
@@ -400,7 +402,6 @@ class InboxProcessor:
         for _, chat_id in waiting[:free]:
             self._not_before.pop(chat_id, None)
             self._deferred.pop(chat_id, None)
-            self._alarming.discard(chat_id)
             task = asyncio.create_task(self._chat(chat_id), name=f"inbox-chat-{chat_id}")
             self._chats[chat_id] = task
             task.add_done_callback(functools.partial(self._chat_done, chat_id))
@@ -477,6 +478,8 @@ class InboxProcessor:
         pages = False
         try:
             rows = await self._next_rows(chat_id)
+            if rows:  # (none while another process holds the chat: it stays first until they are ours)
+                self._alarming.discard(chat_id)
             raws = [json.loads(row.payload) for row in rows]
             # A flood's twenty messages are all screened: read by the semantic layer in one call, not twenty.
             screenings = read_ahead(self.runtime, raws)
