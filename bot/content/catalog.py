@@ -189,10 +189,10 @@ class _StoredCode:
 
     def _read(self) -> dict[str, CodeType]:
         folder = self.folder()
-        path = self._path(folder)
-        if not (self._private(folder) and self._private(path)):
-            return {}
         try:
+            path = self._path(folder)
+            if not (self._private(folder) and self._private(path)):
+                return {}
             codes = marshal.loads(path.read_bytes())  # noqa: S302 (our own file, in a private folder)
         except (OSError, EOFError, ValueError, TypeError):
             return {}

@@ -250,10 +250,14 @@ COMPILE_FORMAT = 1  # bump when the stored compile's layout changes: old files a
 _COMPILER_SOURCES = (Path(__file__), Path(__file__).with_name("normalize.py"))
 
 
-def _compile_key(inputs: tuple[str, ...]) -> str:
+def _compile_key(inputs: tuple[str, ...]) -> str | None:
+    """None where the compiler's own source cannot be read (then nothing is stored or read)."""
     digest = hashlib.sha256(f"{COMPILE_FORMAT}\x00{sys.version}\x00".encode())
-    for source in _COMPILER_SOURCES:
-        digest.update(source.read_bytes())
+    try:
+        for source in _COMPILER_SOURCES:
+            digest.update(source.read_bytes())
+    except OSError:
+        return None
     digest.update("\n".join(inputs).encode())
     return digest.hexdigest()
 
@@ -262,10 +266,12 @@ def _compile_path(key: str) -> Path:
     return cache_dir() / f"lexicon-{key[:32]}.json"
 
 
-def _stored_compile(key: str) -> _Compiled | None:
+def _stored_compile(key: str | None) -> _Compiled | None:
     """A compile of the same data by the same code, from the cache folder: every process that loads the
     content (each bot start, each `python -m bot` command) otherwise builds the same patterns again. Plain
     JSON, nothing executed; only a compile that passed (no problem in any lexicon file) is ever written."""
+    if key is None:
+        return None
     try:
         stored = json.loads(_compile_path(key).read_text(encoding="utf-8"))
         if stored["key"] != key:
@@ -279,7 +285,9 @@ def _stored_compile(key: str) -> _Compiled | None:
         return None
 
 
-def _store_compile(key: str, done: _Compiled) -> None:
+def _store_compile(key: str | None, done: _Compiled) -> None:
+    if key is None:
+        return
     phrases = {
         source: (pattern, None if anchor is None else (sorted(anchor[0]), list(anchor[1])))
         for source, (pattern, anchor) in done.phrases.items()
