@@ -119,3 +119,20 @@ def test_an_edited_lexicon_is_the_lexicon_a_fresh_compile_gives(
     edited = _load(copy)
     assert Detector(edited).screen("zorblax quintafine").matches
     assert _everything(edited) == _everything(_fresh(copy, monkeypatch, tmp_path))
+
+
+def test_only_the_compiles_used_last_are_stored(
+    copy: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    folder = tmp_path / "cache"
+    monkeypatch.setenv(semantic.CACHE_ENV, str(folder))
+    monkeypatch.setattr(lexicon_module, "STORED_COMPILES_KEPT", 1)
+    monkeypatch.setattr(lexicon_module, "_RECENT_COMPILES", {})
+    _load(CONTENT)
+    [shipped] = folder.glob("lexicon-*.json")
+    path = copy / "en" / "risk" / "lexicon.yaml"
+    edited_text = path.read_text(encoding="utf-8").replace('reviewed: "', 'reviewed: "again ', 1)
+    path.write_text(edited_text, encoding="utf-8")
+    _load(copy)
+    [edited] = folder.glob("lexicon-*.json")
+    assert edited != shipped

@@ -11,10 +11,12 @@ the same normalisation as messages, so "don't" in the lexicon also finds "dont",
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
 import logging
+import os
 import re
 import sys
 from collections.abc import Iterable
@@ -246,6 +248,8 @@ class _Compiled:
 _RECENT_COMPILES: dict[tuple[str, ...], _Compiled] = {}
 _RECENT_COMPILES_KEPT = 4
 COMPILE_FORMAT = 1  # bump when the stored compile's layout changes: old files are not read
+# Stored compiles kept in the cache folder, those used last (each edit of a lexicon gives a new one).
+STORED_COMPILES_KEPT = 16
 # What else a compile depends on: the code that turns phrases into patterns, and the Python that checked them.
 _COMPILER_SOURCES = (Path(__file__), Path(__file__).with_name("normalize.py"))
 
@@ -272,17 +276,22 @@ def _stored_compile(key: str | None) -> _Compiled | None:
     JSON, nothing executed; only a compile that passed (no problem in any lexicon file) is ever written."""
     if key is None:
         return None
+    path = _compile_path(key)
     try:
-        stored = json.loads(_compile_path(key).read_text(encoding="utf-8"))
+        stored = json.loads(path.read_text(encoding="utf-8"))
         if stored["key"] != key:
             return None
         phrases: dict[str, tuple[str, Anchor | None]] = {
             source: (pattern, None if anchor is None else (frozenset(anchor[0]), tuple(anchor[1])))
             for source, (pattern, anchor) in stored["phrases"].items()
         }
-        return _Compiled(phrases, frozenset(stored["words"]))
+        found = _Compiled(phrases, frozenset(stored["words"]))
     except (OSError, ValueError, KeyError, TypeError, IndexError):
         return None
+    # used last: kept longest (`_store_compile`); not in a folder this process may only read (a container's)
+    with contextlib.suppress(OSError):
+        os.utime(path)
+    return found
 
 
 def _store_compile(key: str | None, done: _Compiled) -> None:
@@ -297,8 +306,16 @@ def _store_compile(key: str | None, done: _Compiled) -> None:
     def write(path: Path) -> None:
         path.write_text(data, encoding="utf-8")
 
-    if _write_atomically(_compile_path(key), write):
-        log.info("event=risk.lexicon_compile_stored phrases=%s", len(phrases))
+    path = _compile_path(key)
+    if not _write_atomically(path, write):
+        return
+    log.info("event=risk.lexicon_compile_stored phrases=%s", len(phrases))
+    try:
+        stored = sorted(path.parent.glob("lexicon-*.json"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+        for old in stored[STORED_COMPILES_KEPT:]:
+            old.unlink(missing_ok=True)
+    except OSError:  # another process removed one meanwhile: the next store tidies up
+        pass
 
 
 class _Compiler:
