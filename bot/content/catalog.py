@@ -18,7 +18,6 @@ import importlib.util
 import logging
 import marshal
 import os
-import stat
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,6 +29,8 @@ import jinja2
 import yaml
 from jinja2 import Environment, StrictUndefined, Template, TemplateSyntaxError, nodes
 from jinja2.sandbox import SandboxedEnvironment
+
+from bot.core.private_files import private
 
 REFERENCE_LANGUAGE = "en"
 
@@ -174,24 +175,11 @@ class _StoredCode:
         key.update(Path(__file__).read_bytes())
         return folder / f"code-{key.hexdigest()[:32]}.marshal"
 
-    @staticmethod
-    def _private(path: Path) -> bool:
-        """Owned by this user and writable by no one else (not a link to something that is not)."""
-        try:
-            found = path.lstat()
-        except OSError:
-            return False
-        return (
-            not stat.S_ISLNK(found.st_mode)
-            and found.st_uid == os.getuid()
-            and not found.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-        )
-
     def _read(self) -> dict[str, CodeType]:
         folder = self.folder()
         try:
             path = self._path(folder)
-            if not (self._private(folder) and self._private(path)):
+            if not (private(folder) and private(path)):
                 return {}
             codes = marshal.loads(path.read_bytes())  # noqa: S302 (our own file, in a private folder)
         except (OSError, EOFError, ValueError, TypeError):
@@ -226,7 +214,7 @@ class _StoredCode:
         folder = self.folder()
         try:
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-            if not self._private(folder):
+            if not private(folder):
                 return
             handle, name = tempfile.mkstemp(prefix=".code.", dir=folder)
             try:
