@@ -22,6 +22,7 @@ from bot.content_check.required import PATIENT_COMMANDS
 from bot.core.config import TOKEN_IN_TEXT
 from bot.core.db import ensure_current
 from bot.core.key_rotation import check_keys
+from bot.core.presence import Presence
 from bot.handlers import alerts, fallback, register
 from bot.intake.polling import Poller
 from bot.intake.processor import InboxProcessor
@@ -167,11 +168,15 @@ async def serve(
         for server in servers:
             await server.stop()
         raise
+    # Shows the other processes sharing the database that this one is alive: while it runs, nobody takes
+    # its claims; once it has ended (however it ended), they are taken back at once (bot.core.presence).
+    presence = Presence(runtime.engine)
     async with application:
         await _publish_commands(application, runtime)
         await application.start()
-        await processor.start()
         try:
+            await presence.start()
+            await processor.start()
             if intake is not None:
                 await intake.start()
             else:
@@ -184,6 +189,7 @@ async def serve(
             for server in servers:
                 await server.stop()
             await processor.close()
+            await presence.close()
             await application.stop()
             raise
         scheduler.start()
@@ -207,6 +213,7 @@ async def serve(
                 await asyncio.gather(polling, return_exceptions=True)
             await processor.close()
             await dispatcher.close()
+            await presence.close()
             await scheduler.stop()
             await application.stop()
             gc.unfreeze()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from datetime import timedelta
 from typing import Any, cast
 
 import pytest
@@ -24,7 +23,7 @@ from devtools.simulator import TelegramStandIn
 from tests.harness import TEST_TOKEN
 
 
-def _message(update_id: int, chat_id: int) -> dict[str, object]:
+def _message(update_id: int, chat_id: int, text: str | None = None) -> dict[str, object]:
     return {
         "update_id": update_id,
         "message": {
@@ -32,9 +31,12 @@ def _message(update_id: int, chat_id: int) -> dict[str, object]:
             "date": 0,
             "chat": {"id": chat_id, "type": "private"},
             "from": {"id": chat_id, "is_bot": False, "first_name": "T"},
-            "text": f"hello {update_id}",
+            "text": f"hello {update_id}" if text is None else text,
         },
     }
+
+
+CRISIS = "I am going to kill myself tonight"
 
 
 class _Handlers:
@@ -62,14 +64,11 @@ def handlers() -> _Handlers:
 
 @pytest.fixture
 def inbox(runtime: Runtime, handlers: _Handlers) -> processor.InboxProcessor:
-    async def no_notice(update: Update, context: Any) -> None:
-        raise AssertionError("no flood here")
+    return processor.InboxProcessor(runtime, cast(Application, handlers), flood_notice=_no_notice)
 
-    return processor.InboxProcessor(
-        runtime,
-        cast(Application, handlers),
-        flood_notice=no_notice,  # type: ignore[type-arg]
-    )
+
+async def _no_notice(update: Update, context: Any) -> None:
+    raise AssertionError("no flood here")
 
 
 async def _until(condition: Callable[[], object]) -> None:
@@ -142,7 +141,7 @@ async def test_a_chats_rows_already_in_the_database_are_handled_before_its_new_o
 ) -> None:
     async with db.transaction(runtime.sessions) as session:  # left by a process that stopped
         old = [parse.incoming(_message(n, 10), runtime.keyring) for n in (1, 2, 3)]
-        await store.add(session, old, utcnow(), claimed_by="in-gone", lease=processor.LEASE)
+        await store.add(session, old, utcnow(), claimed_by="in-gone", lease=processor.lease(runtime.settings))
         await store.release_all(session, "in-gone")
     await inbox.start()
     try:
@@ -152,6 +151,55 @@ async def test_a_chats_rows_already_in_the_database_are_handled_before_its_new_o
         await inbox.close()
     assert [u for u in handlers.seen if u != 5] == [1, 2, 3, 4, 6]
     assert set((await _statuses(runtime)).values()) == {(InboxStatus.DONE, None)}
+
+
+async def _left_waiting(runtime: Runtime, raws: list[dict[str, object]]) -> None:
+    """Rows left in the inbox by a process that has ended (a crash with a backlog)."""
+    async with db.transaction(runtime.sessions) as session:
+        rows = [parse.incoming(raw, runtime.keyring) for raw in raws]
+        await store.add(session, rows, utcnow())
+
+
+async def test_at_start_a_crisis_message_waiting_behind_other_chats_is_handled_first(
+    runtime: Runtime, handlers: _Handlers
+) -> None:
+    """A backlog of thirty chats, the crisis message last: it is not handled in whatever order the chats
+    come, but before them (one chat at a time here, so the order shows)."""
+    await _left_waiting(runtime, [*(_message(n, n) for n in range(1, 31)), _message(31, 99, CRISIS)])
+    inbox = processor.InboxProcessor(
+        runtime, cast(Application, handlers), flood_notice=_no_notice, concurrency=1
+    )
+    await inbox.start()
+    try:
+        await _until(lambda: len(handlers.seen) == 31)
+    finally:
+        await inbox.close()
+    assert handlers.seen[0] == 31
+
+
+async def test_a_crisis_message_deep_in_a_backlog_is_found_while_the_others_are_served(
+    runtime: Runtime, handlers: _Handlers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the first page read at start, the rest is read while chats are served: the crisis chat goes
+    next once its page is read, not after every chat before it."""
+    monkeypatch.setattr(processor, "START_READ_PAGE", 5)
+    await _left_waiting(runtime, [*(_message(n, n) for n in range(1, 61)), _message(61, 99, CRISIS)])
+    slow = handlers.process_update
+
+    async def handled_slowly(update: Update) -> None:
+        await asyncio.sleep(0.2)  # a slow Telegram round trip: the reader runs meanwhile
+        await slow(update)
+
+    handlers.process_update = handled_slowly  # type: ignore[method-assign]
+    inbox = processor.InboxProcessor(
+        runtime, cast(Application, handlers), flood_notice=_no_notice, concurrency=1
+    )
+    await inbox.start()
+    try:
+        await _until(lambda: 61 in handlers.seen)
+    finally:
+        await inbox.close()
+    assert len(handlers.seen) <= 5  # twelve pages to read; one chat handled meanwhile, perhaps a few
 
 
 async def test_past_the_memory_bound_rows_are_stored_unclaimed_and_served_from_the_database(
@@ -240,7 +288,7 @@ async def test_a_row_being_handled_keeps_its_lease(
 ) -> None:
     """A slow handler (Telegram answering slowly) must not let the lease run out under it: another process
     would take the row and handle it again."""
-    monkeypatch.setattr(processor, "LEASE", timedelta(seconds=0.6))
+    monkeypatch.setattr(runtime.settings, "inbox_lease_seconds", 0.6)
 
     async def lease_until() -> Any:
         async with runtime.sessions() as session:

@@ -231,14 +231,7 @@ class JobLocks:
         if key in self._held or self._closed:
             yield False
             return
-        self._held[key] = name  # before asking: a second run of the same job here is refused meanwhile
-        try:
-            held = await self._ask("SELECT pg_try_advisory_lock(:key)", key)
-        except BaseException:
-            self._held.pop(key, None)
-            raise
-        if not held:
-            self._held.pop(key, None)
+        if not await self._take(key, name):
             yield False
             return
         try:
@@ -251,7 +244,35 @@ class JobLocks:
                 # The connection broke or stalled and was dropped: the database let go of its locks with it.
                 log.warning("event=db.unlock_failed lock=%s", name)
 
-    async def _ask(self, statement: str, key: int) -> bool:
+    async def hold(self, name: str) -> bool:
+        """Take `name`'s lock for as long as this process runs (until `close`); like a running job's, it is
+        taken again on a new connection if the one holding it is lost (see `keep`). False if another
+        session holds it."""
+        if self.engine.dialect.name != "postgresql":
+            return True
+        key = lock_key(name)
+        return key in self._held or await self._take(key, name)
+
+    async def _take(self, key: int, name: str) -> bool:
+        """Ask for the lock `key`; held: it is listed (`_held`), else not."""
+        self._held[key] = name  # before asking: a second run of the same job here is refused meanwhile
+        try:
+            held = await self._ask("SELECT pg_try_advisory_lock(:key)", key)
+        except BaseException:
+            self._held.pop(key, None)
+            raise
+        if not held:
+            self._held.pop(key, None)
+        return held
+
+    async def keep(self) -> None:
+        """Check the connection holding the locks: if the server dropped it, the locks of what still runs
+        are taken again on a new one (a lock held for good, `hold`, would otherwise stay lost until some job
+        asked for its own)."""
+        if self._held:
+            await self._ask("SELECT true", None)
+
+    async def _ask(self, statement: str, key: int | None) -> bool:
         async with self._talking:
             if self._closed:
                 return False
@@ -260,7 +281,9 @@ class JobLocks:
                 connection = self._connection or await self._connect(except_key=key)
                 try:
                     async with asyncio.timeout(LOCK_STATEMENT_SECONDS):
-                        return bool(await connection.scalar(text(statement), {"key": key}))
+                        return bool(
+                            await connection.scalar(text(statement), {} if key is None else {"key": key})
+                        )
                 except BaseException as error:
                     await self._drop()  # it may still hold locks: it must not go back to the pool
                     if fresh or not isinstance(error, Exception):
@@ -268,7 +291,7 @@ class JobLocks:
                     fresh = True  # a connection kept open may have been dropped by the server: once more
             raise AssertionError("unreachable")
 
-    async def _connect(self, except_key: int) -> AsyncConnection:
+    async def _connect(self, except_key: int | None) -> AsyncConnection:
         connection = await self.engine.connect()
         try:
             # one round trip per statement: a session lock needs no transaction around it

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from bot.core.db import transaction
 from bot.core.models import utcnow
 from bot.intake import parse, polling, store
-from bot.intake.processor import LEASE, prime
+from bot.intake.processor import lease, prime
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -50,7 +50,11 @@ async def store_claiming(
             shared = {chat for chat in chats if chat is None or pending_elsewhere(chat)}
         else:
             shared = await store.chats_not_held(session, chats, worker, now)
-        new = set(await store.add(session, rows, now, claimed_by=worker, lease=LEASE, unclaimed_chats=shared))
+        new = set(
+            await store.add(
+                session, rows, now, claimed_by=worker, lease=lease(runtime.settings), unclaimed_chats=shared
+            )
+        )
         if done:
             await store.mark_done(session, done, now)
     fresh = [row for row in rows if row.update_id in new]

@@ -47,7 +47,12 @@ async def store_updates(
         now = utcnow()
         new = set(
             await store.add(
-                session, rows, now, claimed_by=claimed_by, lease=processor.LEASE, unclaimed_chats=shared
+                session,
+                rows,
+                now,
+                claimed_by=claimed_by,
+                lease=processor.lease(runtime.settings),
+                unclaimed_chats=shared,
             )
         )
         if done:

@@ -17,7 +17,6 @@ import functools
 import json
 import logging
 import time
-import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
@@ -28,24 +27,30 @@ from telegram import Bot, Update
 from telegram.ext import Application
 
 from bot.content.catalog import REFERENCE_LANGUAGE
-from bot.core import updates
+from bot.core import presence, updates
 from bot.core.db import transaction
-from bot.core.models import InboxStatus, utcnow
+from bot.core.models import InboxStatus, InboxUpdate, utcnow
+from bot.core.presence import worker_name
 from bot.intake import parse, store
 from bot.intake.outcome import CURRENT, Outcome
 from bot.outbox.limiter import urgent
 from bot.risk import RiskLevel, Screening
 
 if TYPE_CHECKING:
+    from bot.core.config import Settings
     from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 CONCURRENCY = 32  # chats handled at once (a slow Telegram answer holds its chat's place)
 ROWS_PER_CLAIM = 20  # a chat gives its place back after this many, so a flood cannot hold a slot
-LEASE = timedelta(seconds=15)  # renewed while in use: after a crash, others wait at most this long
 IDLE_SECONDS = 1.0  # look for due retries (and other processes' leftovers) at least this often
+TAKE_BACK_SECONDS = 5.0  # look for rows that processes which have ended still hold this often
 MEMORY_ROWS = 5_000  # rows claimed at insert and held in memory at most (beyond: served from the database)
+# At start, the rows waiting in the inbox (oldest first, this many at most, a page at a time) are read by the
+# rules, so that the chats with a message that pages are served first (a crash with a backlog: `start`).
+START_READ_ROWS = 20_000
+START_READ_PAGE = 500
 # A chat's rows held in memory at most: beyond, the chat's new rows are served from the database, so that a
 # flood (whose screening waits while the intake is behind) leaves the memory to everyone else's.
 MEMORY_ROWS_PER_CHAT = 1_000
@@ -58,6 +63,15 @@ FLOOD_NOTICE_EVERY_SECONDS = 600.0  # a flooding chat is told to slow down at mo
 # budget, whose messages would mostly be only screened, waits for it at most this long at a time: the intake
 # comes first (a crisis message may be behind the flood).
 FLOOD_DEFER_SECONDS = 5.0
+
+
+def lease(settings: Settings) -> timedelta:
+    """How long a claimed row stays with its worker (INBOX_LEASE_SECONDS): renewed while it is in use, so
+    it ends only for a process that stopped renewing without ending (hung, or cut off from the database);
+    a process that has ended loses its rows at once (bot.core.presence)."""
+    return timedelta(seconds=settings.inbox_lease_seconds)
+
+
 # Inside a flood, the semantic layer's "are you safe right now?" (when nothing else worries) is asked at most
 # this often per chat; the rules' questions and every page still act each time (a clinical decision, flagged
 # for review: README, "Fair intake").
@@ -136,6 +150,23 @@ def _typed_text(raw: Any) -> str | None:
     return None if said is None else said.text
 
 
+def _alarming(runtime: Runtime, waiting: Sequence[tuple[int | None, str]]) -> set[int | None]:
+    """The chats of `waiting` (chat, payload) with a typed message that the rules page. Only the rules: a
+    fraction of a millisecond each, where the semantic layer would make a start with a large backlog wait
+    seconds; each message is screened in full when it is handled."""
+    found: set[int | None] = set()
+    for chat_id, payload in waiting:
+        if chat_id in found:
+            continue
+        try:
+            text = _typed_text(json.loads(payload))
+            if text is not None and runtime.content.risk.rules(text).level >= RiskLevel.HIGH:
+                found.add(chat_id)
+        except Exception as error:  # a row that cannot be read is handled (and reported) in its turn
+            log.warning("event=intake.read_at_start_failed kind=%s", type(error).__name__)
+    return found
+
+
 @dataclass
 class _Flood:
     handled: deque[float] = field(default_factory=deque)
@@ -169,7 +200,9 @@ class InboxProcessor:
         self.application = application
         self.flood_notice = flood_notice
         self.concurrency = concurrency
-        self.worker = f"in-{uuid.uuid4().hex[:12]}"
+        self.worker = worker_name("in")
+        self.lease = lease(runtime.settings)
+        self._take_back_at = 0.0  # when to look for rows of ended processes next (`_search`)
         self._woken = asyncio.Event()
         self._closing = False
         self._chats: dict[int | None, asyncio.Task[None]] = {}
@@ -178,6 +211,8 @@ class InboxProcessor:
         self._memory: dict[int | None, deque[store.Claimed]] = {}  # claimed at insert, not begun
         self._held = 0  # rows in _memory
         self._in_db: set[int | None] = set()  # chats to serve from the database first
+        self._alarming: set[int | None] = set()  # of those, the ones to serve before the others (`start`)
+        self._reader: asyncio.Task[None] | None = None  # reads what was waiting at start (`_read_backlog`)
         self._not_before: dict[int | None, float] = {}  # chats held by another worker: look again then
         self._search_now = True  # look for rows only the database has at the next pass
         self._done: list[int] = []  # handled, replies sent, not marked done yet
@@ -227,20 +262,54 @@ class InboxProcessor:
         self._intake_behind = behind
 
     async def start(self) -> None:
-        """Begin handling. On SQLite, which serves one process, rows a killed process still held are taken
-        back at once instead of when their lease runs out. Chats with rows already in the inbox are served
-        from the database first, so that what came before the start is handled before what comes after."""
+        """Begin handling. Rows that a process which has ended still holds (killed, say, just after a fetch:
+        a crisis message among them) are taken back at once instead of when their lease runs out
+        (bot.core.presence). Chats with rows already in the inbox are served from the database first, so
+        that what came before the start is handled before what comes after."""
         async with transaction(self.runtime.sessions) as session:
-            if self.runtime.engine.dialect.name == "sqlite":
-                await store.release_all(session, None)
+            await presence.take_back(session, InboxUpdate, utcnow())
             self._in_db.update(await store.chats_pending(session))
+        self._take_back_at = time.monotonic() + TAKE_BACK_SECONDS
+        if self._in_db:
+            after = await self._read_waiting(-1)  # the first page before any chat is served
+            if after is not None:
+                self._reader = asyncio.create_task(self._read_backlog(after), name="inbox-backlog")
         self._recorder = asyncio.create_task(self._record(), name="inbox-done")
         self._task = asyncio.create_task(self._run(), name="inbox")
+
+    async def _read_waiting(self, after: int) -> int | None:
+        """Read a page of what was waiting at start (the rows after `after`) with the rules, and put the chats
+        with a message that pages before the others (`_first`): after a crash with a backlog of hundreds of
+        chats, a crisis message among them is not handled in whatever order they come. The last id read, or
+        None when there is no more to read."""
+        try:
+            async with self.runtime.sessions() as session:
+                page = await store.pending_payloads(session, after=after, limit=START_READ_PAGE)
+            alarming = _alarming(self.runtime, [(chat, payload) for _, chat, payload in page])
+        except Exception as error:  # only an ordering: the rows are handled (and screened) all the same
+            log.warning("event=intake.read_waiting_failed kind=%s", type(error).__name__)
+            return None
+        if alarming - self._alarming:
+            log.warning("event=intake.alarming_waiting chats=%d", len(alarming - self._alarming))
+            self._alarming |= alarming
+            self._woken.set()
+        return page[-1][0] if len(page) == START_READ_PAGE else None
+
+    async def _read_backlog(self, after: int | None) -> None:
+        """The pages after the first (`_read_waiting`), while the chats are served."""
+        read = START_READ_PAGE
+        while after is not None and read < START_READ_ROWS and not self._closing:
+            await asyncio.sleep(0)  # the others run between two pages
+            after = await self._read_waiting(after)
+            read += START_READ_PAGE
 
     async def close(self) -> None:
         """Take no new chats; let the updates under way finish; mark what was handled; give back what was
         claimed and not begun."""
         self._closing = True
+        if self._reader is not None:
+            self._reader.cancel()
+            await asyncio.gather(self._reader, return_exceptions=True)
         self._woken.set()
         if self._task is not None:
             await self._task
@@ -259,7 +328,7 @@ class InboxProcessor:
                 await store.release_all(session, self.worker)
 
     async def _run(self) -> None:
-        renew_at = time.monotonic() + LEASE.total_seconds() / 3
+        renew_at = time.monotonic() + self.lease.total_seconds() / 3
         search_at = time.monotonic()
         while not self._closing:
             self._woken.clear()
@@ -270,12 +339,12 @@ class InboxProcessor:
                     search_at = now + IDLE_SECONDS
                     await self._search()
                 if now >= renew_at:
-                    renew_at = now + LEASE.total_seconds() / 3
+                    renew_at = now + self.lease.total_seconds() / 3
                     if self._held or self._chats:
                         # Rows in memory or in hand stay ours while they wait: a lease that ran out would
                         # let another process take them (a duplicate, never a loss).
                         async with transaction(self.runtime.sessions) as session:
-                            await store.renew(session, self.worker, utcnow(), LEASE)
+                            await store.renew(session, self.worker, utcnow(), self.lease)
             except Exception as error:  # the database may be down: try again shortly
                 log.warning("event=intake.schedule_failed kind=%s", type(error).__name__, exc_info=True)
             self._schedule()
@@ -287,6 +356,9 @@ class InboxProcessor:
         """Chats whose due rows only the database has: retries that fell due, other processes' leftovers,
         what the webhook stored."""
         async with transaction(self.runtime.sessions) as session:
+            if time.monotonic() >= self._take_back_at:
+                self._take_back_at = time.monotonic() + TAKE_BACK_SECONDS
+                await presence.take_back(session, InboxUpdate, utcnow())
             chats = await store.chats_with_work(
                 session, self.worker, utcnow(), exclude=list(self._chats), limit=self.concurrency, mine=False
             )
@@ -309,6 +381,7 @@ class InboxProcessor:
         for _, chat_id in waiting[:free]:
             self._not_before.pop(chat_id, None)
             self._deferred.pop(chat_id, None)
+            self._alarming.discard(chat_id)
             task = asyncio.create_task(self._chat(chat_id), name=f"inbox-chat-{chat_id}")
             self._chats[chat_id] = task
             task.add_done_callback(functools.partial(self._chat_done, chat_id))
@@ -331,6 +404,8 @@ class InboxProcessor:
     def _first(self, chat_id: int | None) -> int:
         """The chat's oldest known update id (a chat to serve from the database goes first: its rows are
         older than anything in memory)."""
+        if chat_id in self._alarming:
+            return -2  # found at start with a message that pages: before everyone else (`start`)
         rows = self._memory.get(chat_id)
         return -1 if chat_id in self._in_db or not rows else rows[0].update_id
 
@@ -348,7 +423,7 @@ class InboxProcessor:
                     chat_id,
                     self.worker,
                     utcnow(),
-                    lease=LEASE,
+                    lease=self.lease,
                     limit=ROWS_PER_CLAIM,
                     skip=[*self._done, *self._writing],
                 )

@@ -148,6 +148,25 @@ async def chats_pending(session: AsyncSession) -> list[int | None]:
     return list((await session.scalars(query)).all())
 
 
+async def pending_payloads(
+    session: AsyncSession, *, after: int, limit: int
+) -> list[tuple[int, int | None, str]]:
+    """Up to `limit` rows not finished with an id above `after`, as (id, chat, payload), oldest first: what
+    was waiting at start, read page by page to find the chats with a crisis message among it."""
+    query = (
+        select(InboxUpdate.update_id, InboxUpdate.chat_key, InboxUpdate.payload)
+        .where(
+            InboxUpdate.status == InboxStatus.PENDING,
+            InboxUpdate.update_id > after,
+            InboxUpdate.payload.is_not(None),
+        )
+        .order_by(InboxUpdate.update_id)
+        .limit(limit)
+    )
+    rows = (await session.execute(query)).all()
+    return [(update_id, chat, payload) for update_id, chat, payload in rows if payload is not None]
+
+
 async def add(
     session: AsyncSession,
     updates: Sequence[Incoming],

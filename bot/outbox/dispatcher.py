@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -28,8 +27,10 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.warnings import PTBDeprecationWarning
 
+from bot.core import presence
 from bot.core.db import transaction
-from bot.core.models import Priority, utcnow
+from bot.core.models import OutboxMessage, Priority, utcnow
+from bot.core.presence import worker_name
 from bot.outbox import store as outbox
 from bot.outbox.limiter import urgent
 from bot.outbox.markup import Rows
@@ -45,6 +46,7 @@ RECORD_EVERY = 0.05  # seconds: how long a result may wait to be written with ot
 UNTRIED = ("shutdown", "lease_expired", "gone")  # outcomes of rows not sent, and not because Telegram refused
 CLAIM_BACKOFF_BASE = timedelta(seconds=0.5)  # after a claim the database refused, the first wait
 CLAIM_BACKOFF_MAX = timedelta(seconds=10)  # ... doubling up to this: never a tight loop of errors
+TAKE_BACK_SECONDS = 5.0  # how often a pass looks for rows that processes which have ended still hold
 URGENT_CLAIM_SECONDS = 1.0  # woken by urgent work, the claim is urgent work too until made, this long at most
 
 FollowUp = Callable[[Bot], Awaitable[object]]
@@ -79,7 +81,8 @@ class Dispatcher:
         self.bot = bot
         self.after_sent = dict(after_sent or {})
         self.on_blocked = on_blocked
-        self.worker = f"{uuid.uuid4().hex[:12]}"
+        self.worker = worker_name("out")
+        self._take_back_at = 0.0  # when to look for rows of ended processes next (`_tidy`)
         settings = runtime.settings
         self.concurrency = settings.outbox_concurrency
         # Half a second of sending per claim: an alert enqueued meanwhile waits at most about that long.
@@ -248,6 +251,11 @@ class Dispatcher:
             )
 
     async def _tidy(self, session: AsyncSession, now: datetime) -> None:
+        if time.monotonic() >= self._take_back_at:
+            # Rows a process that has ended was sending (killed with a crisis reply claimed, say) go again
+            # now, not when their lease runs out (bot.core.presence); the first pass looks at once.
+            self._take_back_at = time.monotonic() + TAKE_BACK_SECONDS
+            await presence.take_back(session, OutboxMessage, now)
         dropped = await outbox.drop_expired(session, now)
         moot = await outbox.cancel_unwanted(session, now)
         if dropped:

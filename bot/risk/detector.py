@@ -218,6 +218,11 @@ class Detector:
         assert self.layer is not None
         return self._decide(text, result, self.layer.verdict(clauses, hints(result)))
 
+    def rules(self, text: str) -> Screening:
+        """What the rules alone say of `text` (the semantic layer neither asked nor raising): cheap, for
+        ordering work; `screen` is the decision."""
+        return self._rules(text)[1]
+
     def prime(self, texts: Sequence[str]) -> None:
         """Read several messages ahead, with one encoder call (`screen_many`), before they are screened one
         by one: the layer keeps their embeddings (`Layer.recent`), so `screen` does not encode them again."""

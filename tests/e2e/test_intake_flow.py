@@ -355,7 +355,11 @@ async def test_a_crash_right_after_a_fetch_loses_nothing(
         **cli_env,
         "BOT_TOKEN": TEST_TOKEN,
         "TELEGRAM_API_BASE_URL": standin.base_url,
-        "OUTBOX_LEASE_SECONDS": "5",
+        # Leases longer than the test: what the killed process held (the fetched updates, the replies it was
+        # sending) is taken back at once because that process has ended (bot.core.presence), not when its
+        # lease runs out.
+        "INBOX_LEASE_SECONDS": "3600",
+        "OUTBOX_LEASE_SECONDS": "3600",
     }
 
     async def start() -> asyncio.subprocess.Process:
