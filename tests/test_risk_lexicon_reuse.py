@@ -54,6 +54,14 @@ def _fresh(root: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Lexic
         return _load(root)
 
 
+def _first_process(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No compile kept in this process, and an empty cache folder (returned): what a first process finds."""
+    folder = tmp_path / "cache"
+    monkeypatch.setenv(semantic.CACHE_ENV, str(folder))
+    monkeypatch.setattr(lexicon_module, "_RECENT_COMPILES", {})
+    return folder
+
+
 @pytest.fixture
 def copy(tmp_path: Path) -> Path:
     root = tmp_path / "content"
@@ -73,9 +81,7 @@ def test_a_copy_of_compiled_data_is_the_lexicon_a_fresh_compile_gives(
 def test_a_compile_stored_by_another_process_is_the_lexicon_a_fresh_compile_gives(
     copy: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    folder = tmp_path / "cache"
-    monkeypatch.setenv(semantic.CACHE_ENV, str(folder))
-    monkeypatch.setattr(lexicon_module, "_RECENT_COMPILES", {})
+    folder = _first_process(monkeypatch, tmp_path)
     fresh = _load(copy)  # compiled here, and stored
     (stored,) = folder.glob("lexicon-*.json")
     calls: list[str] = []
@@ -124,10 +130,8 @@ def test_an_edited_lexicon_is_the_lexicon_a_fresh_compile_gives(
 def test_only_the_compiles_used_last_are_stored(
     copy: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    folder = tmp_path / "cache"
-    monkeypatch.setenv(semantic.CACHE_ENV, str(folder))
+    folder = _first_process(monkeypatch, tmp_path)
     monkeypatch.setattr(lexicon_module, "STORED_COMPILES_KEPT", 1)
-    monkeypatch.setattr(lexicon_module, "_RECENT_COMPILES", {})
     _load(CONTENT)
     [shipped] = folder.glob("lexicon-*.json")
     path = copy / "en" / "risk" / "lexicon.yaml"
