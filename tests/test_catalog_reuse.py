@@ -80,13 +80,29 @@ def test_code_stored_by_another_process_renders_as_a_fresh_compile_does(
     assert _every_rendering(read, samples) == _every_rendering(fresh, samples)
 
 
-def test_stored_code_is_not_read_from_a_folder_others_may_write_to(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def _one_text(tmp_path: Path) -> Path:
     content = tmp_path / "content"
     texts = content / REFERENCE_LANGUAGE / "texts.yaml"
     texts.parent.mkdir(parents=True)
     texts.write_text("greeting: Hello {{ name }}\n", encoding="utf-8")
+    return content
+
+
+def test_files_for_other_keys_are_kept_four_at_most(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    folder = _as_a_new_process(monkeypatch, tmp_path)
+    folder.mkdir(mode=0o700, parents=True)
+    for n in range(6):
+        (folder / f"code-other{n}.marshal").write_bytes(b"")
+    load_catalog(_one_text(tmp_path))
+    kept = sorted(path.name for path in folder.glob("code-*.marshal"))
+    assert len(kept) == catalog_module._StoredCode.FILES_KEPT
+    assert catalog_module._StoredCode._path(folder).name in kept
+
+
+def test_stored_code_is_not_read_from_a_folder_others_may_write_to(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    content = _one_text(tmp_path)
     folder = _as_a_new_process(monkeypatch, tmp_path)
     load_catalog(content)
     assert list(folder.glob("code-*.marshal"))

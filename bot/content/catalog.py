@@ -158,6 +158,7 @@ class _StoredCode:
     texts compiled last (an edited text's old code goes in time)."""
 
     KEPT = 4096
+    FILES_KEPT = 4  # files for other keys (another Python, Jinja2 or version of this module): the latest
 
     def __init__(self) -> None:
         self._codes: dict[str, CodeType] | None = None
@@ -223,6 +224,9 @@ class _StoredCode:
                 Path(name).replace(self._path(folder))
             finally:
                 Path(name).unlink(missing_ok=True)
+            files = sorted(folder.glob("code-*.marshal"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+            for old in files[self.FILES_KEPT :]:
+                old.unlink(missing_ok=True)
         except OSError as error:
             # (as in a container whose home is read-only: nothing is lost but the next start's time)
             log.debug("event=content.code_cache_unwritable kind=%s", type(error).__name__)
