@@ -170,7 +170,7 @@ async def serve(
         raise
     # Shows the other processes sharing the database that this one is alive: while it runs, nobody takes
     # its claims; once it has ended (however it ended), they are taken back at once (bot.core.presence).
-    presence = Presence(runtime.engine)
+    presence = Presence(runtime.engine, on_lost=processor.lock_lost)
     async with application:
         await _publish_commands(application, runtime)
         await application.start()
@@ -213,8 +213,8 @@ async def serve(
                 await asyncio.gather(polling, return_exceptions=True)
             await processor.close()
             await dispatcher.close()
-            await presence.close()
             await scheduler.stop()
+            await presence.close()  # last: until now sends may still be under way (it never raises)
             await application.stop()
             gc.unfreeze()
             log.info("event=bot.stopped")

@@ -5,7 +5,7 @@ search), a chat's rows already in the database come first, and handled rows are 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, cast
 
 import pytest
@@ -45,9 +45,18 @@ class _Handlers:
     def __init__(self) -> None:
         self.seen: list[int] = []
         self.bot = None
+        self.before: Callable[[Update], Awaitable[None]] | None = None  # a handler's time, before recording
 
     async def process_update(self, update: Update) -> None:
+        if self.before is not None:
+            await self.before(update)
         self.seen.append(update.update_id)
+
+
+def _one_chat_at_a_time(runtime: Runtime, handlers: _Handlers) -> processor.InboxProcessor:
+    return processor.InboxProcessor(
+        runtime, cast(Application, handlers), flood_notice=_no_notice, concurrency=1
+    )
 
 
 @pytest.fixture
@@ -153,6 +162,36 @@ async def test_a_chats_rows_already_in_the_database_are_handled_before_its_new_o
     assert set((await _statuses(runtime)).values()) == {(InboxStatus.DONE, None)}
 
 
+async def test_rows_in_memory_are_claimed_again_after_the_presence_lock_was_lost(
+    runtime: Runtime, handlers: _Handlers
+) -> None:
+    """While this process's presence lock was gone, another process judged it gone, took the rows it held
+    in memory and handled them: once told (`lock_lost`), this one does not handle them again."""
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def first_waits(update: Update) -> None:
+        if update.update_id == 1:
+            started.set()
+            await release.wait()
+
+    handlers.before = first_waits
+    inbox = _one_chat_at_a_time(runtime, handlers)
+    await inbox.start()
+    try:
+        await _poll(runtime, inbox, _message(1, 10))
+        await asyncio.wait_for(started.wait(), 30)  # row 1 in hand: the next chat's rows wait in memory
+        await _poll(runtime, inbox, _message(2, 11), _message(3, 11))
+        async with db.transaction(runtime.sessions) as session:  # the other process handled them
+            await store.mark_done(session, [2, 3], utcnow())
+        inbox.lock_lost()
+        release.set()
+        await _poll(runtime, inbox, _message(4, 12))
+        await _until(lambda: 4 in handlers.seen)
+    finally:
+        await inbox.close()
+    assert handlers.seen == [1, 4]
+
+
 async def _left_waiting(runtime: Runtime, raws: list[dict[str, object]]) -> None:
     """Rows left in the inbox by a process that has ended (a crash with a backlog)."""
     async with db.transaction(runtime.sessions) as session:
@@ -166,9 +205,7 @@ async def test_at_start_a_crisis_message_waiting_behind_other_chats_is_handled_f
     """A backlog of thirty chats, the crisis message last: it is not handled in whatever order the chats
     come, but before them (one chat at a time here, so the order shows)."""
     await _left_waiting(runtime, [*(_message(n, n) for n in range(1, 31)), _message(31, 99, CRISIS)])
-    inbox = processor.InboxProcessor(
-        runtime, cast(Application, handlers), flood_notice=_no_notice, concurrency=1
-    )
+    inbox = _one_chat_at_a_time(runtime, handlers)
     await inbox.start()
     try:
         await _until(lambda: len(handlers.seen) == 31)
@@ -180,20 +217,17 @@ async def test_at_start_a_crisis_message_waiting_behind_other_chats_is_handled_f
 async def test_a_crisis_message_deep_in_a_backlog_is_found_while_the_others_are_served(
     runtime: Runtime, handlers: _Handlers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Past the first page read at start, the rest is read while chats are served: the crisis chat goes
-    next once its page is read, not after every chat before it."""
+    """The waiting rows are read while chats are served: the crisis chat goes next once its page is read,
+    not after every chat before it."""
     monkeypatch.setattr(processor, "START_READ_PAGE", 5)
+    monkeypatch.setattr(processor, "START_READ_WAIT_SECONDS", 0.0)  # chats are served from the start
     await _left_waiting(runtime, [*(_message(n, n) for n in range(1, 61)), _message(61, 99, CRISIS)])
-    slow = handlers.process_update
 
     async def handled_slowly(update: Update) -> None:
         await asyncio.sleep(0.2)  # a slow Telegram round trip: the reader runs meanwhile
-        await slow(update)
 
-    handlers.process_update = handled_slowly  # type: ignore[method-assign]
-    inbox = processor.InboxProcessor(
-        runtime, cast(Application, handlers), flood_notice=_no_notice, concurrency=1
-    )
+    handlers.before = handled_slowly
+    inbox = _one_chat_at_a_time(runtime, handlers)
     await inbox.start()
     try:
         await _until(lambda: 61 in handlers.seen)

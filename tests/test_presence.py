@@ -3,8 +3,11 @@ runs out; a live process's claims, this process's and names of another form are 
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -29,6 +32,14 @@ def _name(process: str, role: str = "in") -> str:
 
 ENDED = "aaaaaaaaaaaa"  # a process that held no lock: it has ended (or, on SQLite, is not this one)
 ALIVE = "bbbbbbbbbbbb"  # a process whose lock another connection holds (PostgreSQL)
+
+
+@pytest.fixture(autouse=True)
+def _judged_afresh(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No process found missing by an earlier test; a missing lock judged at the first look unless a
+    test says otherwise (ABSENT_SECONDS has its own test)."""
+    monkeypatch.setattr(presence, "_absent_since", {})
+    monkeypatch.setattr(presence, "ABSENT_SECONDS", 0.0)
 
 
 def test_a_workers_name_says_its_role_and_process() -> None:
@@ -103,17 +114,62 @@ async def test_an_outbox_row_claimed_by_an_ended_process_can_be_claimed_again_at
         ]
 
 
+async def _kill_holder(engine: AsyncEngine, process: str) -> None:
+    """The server ends the connection holding `process`'s lock (a failover, a restart, a killed backend)."""
+    async with engine.connect() as connection:
+        pid = await connection.scalar(text(HOLDER), {"key": db.lock_key(f"process:{process}")})
+        await connection.execute(text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": pid})
+        await connection.commit()
+
+
+async def _departed(engine: AsyncEngine, *names: str) -> set[str]:
+    async with db.transaction(async_sessionmaker(engine)) as session:
+        return await presence.departed(session, names)
+
+
 async def test_a_lock_held_for_good_is_taken_again_after_its_connection_is_lost(engine: AsyncEngine) -> None:
     async with _Alive(engine) as alive:
         if engine.dialect.name != "postgresql":
             return  # SQLite holds no locks: nothing to lose
-        key = db.lock_key(f"process:{ALIVE}")
-        async with engine.connect() as connection:  # the server ends the holding connection (a failover)
-            pid = await connection.scalar(text(HOLDER), {"key": key})
-            await connection.execute(text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": pid})
-            await connection.commit()
-        async with db.transaction(async_sessionmaker(engine)) as session:
-            assert await presence.departed(session, [_name(ALIVE)]) == {_name(ALIVE)}  # looks dead now
+        await _kill_holder(engine, ALIVE)
+        assert await _departed(engine, _name(ALIVE)) == {_name(ALIVE)}  # looks gone now (judged at once here)
+        connections = alive.locks.connections
         await alive.locks.keep()
-        async with db.transaction(async_sessionmaker(engine)) as session:
-            assert await presence.departed(session, [_name(ALIVE)]) == set()  # alive again
+        assert alive.locks.connections == connections + 1  # what tells Presence to call on_lost
+        assert await _departed(engine, _name(ALIVE)) == set()  # alive again
+
+
+async def test_a_missing_lock_is_judged_gone_only_when_still_missing_a_while_later(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A live process whose connection was dropped takes its lock again within KEEP_SECONDS: looking once
+    while it is missing must not take its rows."""
+    monkeypatch.setattr(presence, "ABSENT_SECONDS", 0.3)
+    async with _Alive(engine) as alive:
+        if engine.dialect.name != "postgresql":
+            assert await _departed(engine, _name(ENDED)) == {_name(ENDED)}  # SQLite: at once
+            return
+        await _kill_holder(engine, ALIVE)
+        assert await _departed(engine, _name(ALIVE), _name(ENDED)) == set()  # both missing: suspects only
+        assert presence.next_look(60.0) < time.monotonic() + 1  # looked at again soon, not in a minute
+        await alive.locks.keep()  # ALIVE takes its lock again
+        await asyncio.sleep(0.35)
+        assert await _departed(engine, _name(ALIVE), _name(ENDED)) == {_name(ENDED)}
+
+
+async def test_a_process_whose_lock_was_taken_again_is_told(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Presence calls on_lost when its lock had to be taken again: others may have taken its rows."""
+    monkeypatch.setattr(presence, "KEEP_SECONDS", 0.05)
+    told = asyncio.Event()
+    mine = presence.Presence(engine, on_lost=told.set)
+    await mine.start()
+    try:
+        if engine.dialect.name != "postgresql":
+            return  # SQLite: nothing is held, nothing lost
+        assert await _departed(engine, presence.worker_name("in")) == set()  # never this process
+        await _kill_holder(engine, presence.PROCESS)
+        await asyncio.wait_for(told.wait(), 10)
+    finally:
+        await mine.close()

@@ -220,6 +220,8 @@ class JobLocks:
         self._held: dict[int, str] = {}  # lock key -> job name, for the jobs running here
         self._talking = asyncio.Lock()  # one statement at a time on the shared connection
         self._closed = False
+        self._lost: set[int] = set()  # held here, not taken back on the last new connection (`keep`)
+        self.connections = 0  # connections opened: one more than before means the locks were taken again
 
     @asynccontextmanager
     async def exclusive(self, name: str) -> AsyncIterator[bool]:
@@ -268,7 +270,12 @@ class JobLocks:
     async def keep(self) -> None:
         """Check the connection holding the locks: if the server dropped it, the locks of what still runs
         are taken again on a new one (a lock held for good, `hold`, would otherwise stay lost until some job
-        asked for its own)."""
+        asked for its own); one that could not be taken again then is asked for again now."""
+        self._lost &= set(self._held)
+        for key in sorted(self._lost):
+            if await self._ask("SELECT pg_try_advisory_lock(:key)", key):
+                self._lost.discard(key)
+                log.warning("event=db.lock_regained lock=%s", self._held.get(key))
         if self._held:
             await self._ask("SELECT true", None)
 
@@ -301,12 +308,16 @@ class JobLocks:
                     if key == except_key:
                         continue  # the one being asked about now
                     # A job still running lost its lock with the last connection: take it back.
-                    if not await connection.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}):
+                    if await connection.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}):
+                        self._lost.discard(key)
+                    else:
+                        self._lost.add(key)
                         log.warning("event=db.lock_lost lock=%s", name)
         except BaseException:
             await connection.invalidate()
             raise
         self._connection = connection
+        self.connections += 1
         return connection
 
     async def _drop(self) -> None:

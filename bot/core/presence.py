@@ -1,20 +1,24 @@
-"""Whose claims belong to a process that has ended, so that its rows are taken back at once.
+"""Whose claims belong to a process that has ended, so that its rows are taken back within seconds.
 
 The inbox and the outbox lease the rows a worker claims (`claimed_by`, `claimed_until`). A process killed
 in the middle of its work leaves its rows claimed; waiting for their lease to end put a crisis message
 fetched just before a crash 15 s and more behind after the restart. Instead every worker's name says which
 process it belongs to (`WORKER`), and a process shows it is alive:
 
-- on PostgreSQL, by holding a session advisory lock named after it for as long as it runs (`Presence`),
-  on a connection of its own. The database lets go of the lock when that connection closes, and the kernel
-  closes it when the process dies, however it dies. Another process that can take the lock for a moment
-  (`departed`) knows the claimant is gone.
+- on PostgreSQL, by holding a session advisory lock named after it for as long as it runs (`Presence`), on a
+  connection of its own, checked every KEEP_SECONDS and taken again if the server dropped it. The database
+  lets go of the lock when that connection closes, and the kernel closes it when the process dies, however
+  it dies. Another process reads the locks held (`pg_locks`, taking none itself) and judges a claimant gone
+  once its lock has been missing on looks ABSENT_SECONDS apart (`departed`): a live process whose connection
+  was dropped (a failover, a restart of the server) has taken its lock again by then.
 - on SQLite, which serves one `run` process at a time (bot.core.runlock), by being this process: another
-  process's claims are a dead one's.
+  process's claims are a dead one's, at once.
 
 A claim taken back from a process that had in fact sent or handled its row before it died is done again:
-that is the in-flight bound on duplicates, as when a lease runs out. Names of another form (written by an
-earlier version) are never judged: their lease decides.
+that is the in-flight bound on duplicates, as when a lease runs out. A live process whose lock had to be
+taken again no longer trusts the rows it holds in memory (`Presence.on_lost`): it claims them again from the
+database. Names of another form (written by an earlier version) are never judged: their lease decides.
+Needs a direct connection to PostgreSQL or a pooler in session mode, as the job locks do (bot.core.db).
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Collection
+import time
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
@@ -38,7 +43,10 @@ from bot.core.models import InboxStatus, InboxUpdate, OutboxMessage, OutboxStatu
 log = logging.getLogger(__name__)
 
 PROCESS: Final = secrets.token_hex(6)  # this process, in its workers' names
-KEEP_SECONDS = 2.0  # how often the connection holding the lock is checked (and the lock taken again if lost)
+KEEP_SECONDS = 1.0  # how often the connection holding the lock is checked (and the lock taken again if lost)
+# A process whose lock is missing is judged gone only when it is still missing this long after it was first
+# found so: several of its KEEP_SECONDS, so that a live one whose connection was dropped has taken it again.
+ABSENT_SECONDS = 3.0
 
 
 @dataclass(frozen=True)
@@ -63,26 +71,26 @@ def worker_name(role: str) -> str:
     return WORKER.pack(WorkerName(role, PROCESS, secrets.token_hex(4)))
 
 
-def _lock(process: str) -> int:
-    return lock_key(f"process:{process}")
-
-
 class Presence:
     """Holds this process's lock while it runs (PostgreSQL; nothing to hold on SQLite). `start` before the
-    first claim, `close` after the last row is given back."""
+    first claim, `close` after the last row is given back. `on_lost` is called when the lock had to be taken
+    again: meanwhile others may have judged this process gone and taken its rows."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, on_lost: Callable[[], None] | None = None) -> None:
         self.engine = engine
+        self.on_lost = on_lost
         self._locks = JobLocks(engine)
         self._keeping: asyncio.Task[None] | None = None
+        self._connections = 0
 
     async def start(self) -> None:
         if self.engine.dialect.name != "postgresql":
             return
-        if not await self._locks.hold(f"process:{PROCESS}"):
+        if not await self._locks.hold(_name(PROCESS)):
             # Only a clash of two random names could do this: the other process's claims and ours look
             # alive to everyone, and their leases decide, as before.
             log.warning("event=presence.lock_taken process=%s", PROCESS)
+        self._connections = self._locks.connections
         self._keeping = asyncio.create_task(self._keep(), name="presence")
 
     async def _keep(self) -> None:
@@ -92,30 +100,68 @@ class Presence:
                 await self._locks.keep()
             except Exception as error:  # the database is away: try again at the next look
                 log.warning("event=presence.keep_failed kind=%s", type(error).__name__)
+            if self._locks.connections != self._connections:
+                self._connections = self._locks.connections
+                log.warning("event=presence.lock_taken_again process=%s", PROCESS)
+                if self.on_lost is not None:
+                    self.on_lost()
 
     async def close(self) -> None:
+        """Let go of the lock; never raises (it runs while the process shuts down: a broken connection has
+        let go of the lock already)."""
         if self._keeping is not None:
             self._keeping.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._keeping
-        await self._locks.close()
+        try:
+            await self._locks.close()
+        except Exception as error:
+            log.warning("event=presence.close_failed kind=%s", type(error).__name__)
+
+
+def _name(process: str) -> str:
+    return f"process:{process}"
+
+
+_HELD = (  # the processes of `keys` whose lock some session holds in this database
+    "SELECT DISTINCT CAST(objid AS bigint) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+    "AND classid = 0 AND objsubid = 1 AND CAST(objid AS bigint) = ANY(:keys) "
+    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+)
+_absent_since: dict[str, float] = {}  # process: when its lock was first found missing (this process's looks)
 
 
 async def departed(session: AsyncSession, names: Collection[str]) -> set[str]:
     """Those of the workers `names` whose process has ended (see the module's docstring); never this
-    process's. On PostgreSQL each ended process's lock is held by this transaction until it ends."""
+    process's."""
     processes: dict[str, str] = {}
     for name in names:
         parsed = WORKER.parse(name)
         if parsed is not None and parsed.process != PROCESS:
             processes[name] = parsed.process
-    if session.get_bind().dialect.name != "postgresql":
+    if session.get_bind().dialect.name != "postgresql" or not processes:
         return set(processes)
-    ended = set()
-    for process in set(processes.values()):
-        if await session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": _lock(process)}):
-            ended.add(process)
-    return {name for name, process in processes.items() if process in ended}
+    keys = {lock_key(_name(process)): process for process in set(processes.values())}
+    held = {keys[key] for key in (await session.scalars(text(_HELD), {"keys": list(keys)})).all()}
+    now = time.monotonic()
+    gone = set()
+    for process in keys.values():
+        if process in held:
+            _absent_since.pop(process, None)
+        elif now - _absent_since.setdefault(process, now) >= ABSENT_SECONDS:
+            gone.add(process)
+    return {name for name, process in processes.items() if process in gone}
+
+
+def next_look(every: float) -> float:
+    """When (time.monotonic()) to look for rows of ended processes next: `every` seconds from now, or sooner
+    when a process found missing can be judged gone then."""
+    now = time.monotonic()
+    soonest = now + every
+    for since in _absent_since.values():
+        if now < since + ABSENT_SECONDS < soonest:
+            soonest = since + ABSENT_SECONDS
+    return soonest
 
 
 async def take_back(

@@ -51,6 +51,9 @@ MEMORY_ROWS = 5_000  # rows claimed at insert and held in memory at most (beyond
 # rules, so that the chats with a message that pages are served first (a crash with a backlog: `start`).
 START_READ_ROWS = 20_000
 START_READ_PAGE = 500
+START_READ_WAIT_SECONDS = 0.5  # how long the start waits for that reading before serving chats anyway
+START_READ_CHARS = 2_000  # of a message, read for that ordering (a long one costs the rules milliseconds)
+START_READ_SLICE_SECONDS = 0.005  # the reading lets the others run after this much CPU at a time
 # A chat's rows held in memory at most: beyond, the chat's new rows are served from the database, so that a
 # flood (whose screening waits while the intake is behind) leaves the memory to everyone else's.
 MEMORY_ROWS_PER_CHAT = 1_000
@@ -150,21 +153,13 @@ def _typed_text(raw: Any) -> str | None:
     return None if said is None else said.text
 
 
-def _alarming(runtime: Runtime, waiting: Sequence[tuple[int | None, str]]) -> set[int | None]:
-    """The chats of `waiting` (chat, payload) with a typed message that the rules page. Only the rules: a
-    fraction of a millisecond each, where the semantic layer would make a start with a large backlog wait
-    seconds; each message is screened in full when it is handled."""
-    found: set[int | None] = set()
-    for chat_id, payload in waiting:
-        if chat_id in found:
-            continue
-        try:
-            text = _typed_text(json.loads(payload))
-            if text is not None and runtime.content.risk.rules(text).level >= RiskLevel.HIGH:
-                found.add(chat_id)
-        except Exception as error:  # a row that cannot be read is handled (and reported) in its turn
-            log.warning("event=intake.read_at_start_failed kind=%s", type(error).__name__)
-    return found
+def _pages(runtime: Runtime, payload: str) -> bool:
+    """Whether the rules page the update's typed message (its first START_READ_CHARS characters)."""
+    try:
+        text = _typed_text(json.loads(payload))
+    except ValueError:
+        return False  # handled (and reported) in its turn
+    return text is not None and runtime.content.risk.rules(text[:START_READ_CHARS]).level >= RiskLevel.HIGH
 
 
 @dataclass
@@ -228,6 +223,15 @@ class InboxProcessor:
         self._search_now = True
         self._woken.set()
 
+    def lock_lost(self) -> None:
+        """This process's presence lock had to be taken again (bot.core.presence): meanwhile another process
+        may have judged it gone and taken its rows. The rows held in memory are forgotten and their chats
+        served from the database, where only the rows still ours (or free again) are claimed."""
+        self._in_db.update(self._memory)
+        self._memory.clear()
+        self._held = 0
+        self._woken.set()
+
     def claimant(self, count: int) -> str | None:
         """The worker to store `count` new rows as claimed by, if there is room to hold them in memory."""
         if self._closing or self._task is None or self._held + count > MEMORY_ROWS:
@@ -267,41 +271,56 @@ class InboxProcessor:
         (bot.core.presence). Chats with rows already in the inbox are served from the database first, so
         that what came before the start is handled before what comes after."""
         async with transaction(self.runtime.sessions) as session:
-            await presence.take_back(session, InboxUpdate, utcnow())
+            if self.runtime.engine.dialect.name == "sqlite":
+                await store.release_all(session, None)  # one process per database: any claim is a dead one's
+            else:
+                await presence.take_back(session, InboxUpdate, utcnow())
             self._in_db.update(await store.chats_pending(session))
-        self._take_back_at = time.monotonic() + TAKE_BACK_SECONDS
+        self._take_back_at = presence.next_look(TAKE_BACK_SECONDS)
         if self._in_db:
-            after = await self._read_waiting(-1)  # the first page before any chat is served
-            if after is not None:
-                self._reader = asyncio.create_task(self._read_backlog(after), name="inbox-backlog")
+            # What was waiting is read while the chats are served, but the start waits a moment for it: a
+            # backlog of a few pages is read before the first chat is served.
+            self._reader = asyncio.create_task(self._read_backlog(), name="inbox-backlog")
+            await asyncio.wait({self._reader}, timeout=START_READ_WAIT_SECONDS)
         self._recorder = asyncio.create_task(self._record(), name="inbox-done")
         self._task = asyncio.create_task(self._run(), name="inbox")
 
-    async def _read_waiting(self, after: int) -> int | None:
-        """Read a page of what was waiting at start (the rows after `after`) with the rules, and put the chats
-        with a message that pages before the others (`_first`): after a crash with a backlog of hundreds of
-        chats, a crisis message among them is not handled in whatever order they come. The last id read, or
-        None when there is no more to read."""
+    async def _read_backlog(self) -> None:
+        """Read what was waiting in the inbox at start with the rules alone, a page at a time, and put the
+        chats with a message that pages before the others (`_first`): after a crash with a backlog of
+        hundreds of chats, a crisis message among them is not handled in whatever order they come. Only a
+        chat's first ROWS_PER_CLAIM rows count (what its first turn handles), and only chats not served yet;
+        it lets the others run every START_READ_SLICE_SECONDS of CPU. Only an ordering: every message is
+        screened in full when it is handled."""
+        after, read, found = -1, 0, 0
+        rows_of: dict[int | None, int] = {}
+        slice_ends = time.perf_counter() + START_READ_SLICE_SECONDS
         try:
-            async with self.runtime.sessions() as session:
-                page = await store.pending_payloads(session, after=after, limit=START_READ_PAGE)
-            alarming = _alarming(self.runtime, [(chat, payload) for _, chat, payload in page])
+            while read < START_READ_ROWS and not self._closing:
+                async with self.runtime.sessions() as session:
+                    page = await store.pending_payloads(session, after=after, limit=START_READ_PAGE)
+                for _, chat_id, payload in page:
+                    rows_of[chat_id] = rows_of.get(chat_id, 0) + 1
+                    if (
+                        rows_of[chat_id] <= ROWS_PER_CLAIM
+                        and chat_id not in self._alarming
+                        and chat_id in self._in_db
+                        and chat_id not in self._chats
+                        and _pages(self.runtime, payload)
+                    ):
+                        self._alarming.add(chat_id)
+                        self._woken.set()
+                        found += 1
+                    if time.perf_counter() >= slice_ends:
+                        await asyncio.sleep(0)
+                        slice_ends = time.perf_counter() + START_READ_SLICE_SECONDS
+                if len(page) < START_READ_PAGE:
+                    break
+                after, read = page[-1][0], read + len(page)
         except Exception as error:  # only an ordering: the rows are handled (and screened) all the same
             log.warning("event=intake.read_waiting_failed kind=%s", type(error).__name__)
-            return None
-        if alarming - self._alarming:
-            log.warning("event=intake.alarming_waiting chats=%d", len(alarming - self._alarming))
-            self._alarming |= alarming
-            self._woken.set()
-        return page[-1][0] if len(page) == START_READ_PAGE else None
-
-    async def _read_backlog(self, after: int | None) -> None:
-        """The pages after the first (`_read_waiting`), while the chats are served."""
-        read = START_READ_PAGE
-        while after is not None and read < START_READ_ROWS and not self._closing:
-            await asyncio.sleep(0)  # the others run between two pages
-            after = await self._read_waiting(after)
-            read += START_READ_PAGE
+        if found:
+            log.warning("event=intake.alarming_waiting chats=%d", found)
 
     async def close(self) -> None:
         """Take no new chats; let the updates under way finish; mark what was handled; give back what was
@@ -357,8 +376,8 @@ class InboxProcessor:
         what the webhook stored."""
         async with transaction(self.runtime.sessions) as session:
             if time.monotonic() >= self._take_back_at:
-                self._take_back_at = time.monotonic() + TAKE_BACK_SECONDS
                 await presence.take_back(session, InboxUpdate, utcnow())
+                self._take_back_at = presence.next_look(TAKE_BACK_SECONDS)
             chats = await store.chats_with_work(
                 session, self.worker, utcnow(), exclude=list(self._chats), limit=self.concurrency, mine=False
             )

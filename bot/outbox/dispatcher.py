@@ -172,6 +172,7 @@ class Dispatcher:
                         if first:  # once a pass: what has become moot since the last one
                             await self._tidy(session, now)
                             first = False
+                        await self._take_back(session, now)
                         rows = await outbox.claim(
                             session, self.worker, now, limit=self.batch, lease=self.lease
                         )
@@ -250,12 +251,15 @@ class Dispatcher:
                 "event=outbox.claim_failed failures=%d error=%s", self._claim_failures, type(error).__name__
             )
 
-    async def _tidy(self, session: AsyncSession, now: datetime) -> None:
+    async def _take_back(self, session: AsyncSession, now: datetime) -> None:
+        """Before a claim, at most every TAKE_BACK_SECONDS (sooner when a process found missing can be
+        judged): rows a process that has ended was sending (killed with a crisis reply claimed, say) go
+        again now, not when their lease runs out (bot.core.presence). The first claim looks at once."""
         if time.monotonic() >= self._take_back_at:
-            # Rows a process that has ended was sending (killed with a crisis reply claimed, say) go again
-            # now, not when their lease runs out (bot.core.presence); the first pass looks at once.
-            self._take_back_at = time.monotonic() + TAKE_BACK_SECONDS
             await presence.take_back(session, OutboxMessage, now)
+            self._take_back_at = presence.next_look(TAKE_BACK_SECONDS)
+
+    async def _tidy(self, session: AsyncSession, now: datetime) -> None:
         dropped = await outbox.drop_expired(session, now)
         moot = await outbox.cancel_unwanted(session, now)
         if dropped:
