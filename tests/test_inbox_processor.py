@@ -162,11 +162,24 @@ async def test_a_chats_rows_already_in_the_database_are_handled_before_its_new_o
     assert set((await _statuses(runtime)).values()) == {(InboxStatus.DONE, None)}
 
 
-async def test_rows_in_memory_are_claimed_again_after_the_presence_lock_was_lost(
-    runtime: Runtime, handlers: _Handlers
+@pytest.mark.parametrize(
+    ("first_page", "second_page"),
+    [
+        # row 1 in hand: chat 11's rows wait in memory
+        pytest.param([(1, 10)], [(2, 11), (3, 11)], id="in memory"),
+        # rows 1 to 3 taken out of memory for one turn of chat 10, row 1 being handled
+        pytest.param([(1, 10), (2, 10), (3, 10)], [], id="in hand"),
+    ],
+)
+async def test_rows_held_are_claimed_again_after_the_presence_lock_was_lost(
+    runtime: Runtime,
+    handlers: _Handlers,
+    first_page: list[tuple[int, int]],
+    second_page: list[tuple[int, int]],
 ) -> None:
-    """While this process's presence lock was gone, another process judged it gone, took the rows it held
-    in memory and handled them: once told (`lock_lost`), this one does not handle them again."""
+    """While this process's presence lock was gone, another process judged it gone, took rows it held (in
+    memory, or in hand for a chat's turn) and handled them: once told (`lock_lost`), this one claims what
+    is left from the database and does not handle those again."""
     started, release = asyncio.Event(), asyncio.Event()
 
     async def first_waits(update: Update) -> None:
@@ -178,10 +191,11 @@ async def test_rows_in_memory_are_claimed_again_after_the_presence_lock_was_lost
     inbox = _one_chat_at_a_time(runtime, handlers)
     await inbox.start()
     try:
-        await _poll(runtime, inbox, _message(1, 10))
-        await asyncio.wait_for(started.wait(), 30)  # row 1 in hand: the next chat's rows wait in memory
-        await _poll(runtime, inbox, _message(2, 11), _message(3, 11))
-        async with db.transaction(runtime.sessions) as session:  # the other process handled them
+        await _poll(runtime, inbox, *(_message(*row) for row in first_page))
+        await asyncio.wait_for(started.wait(), 30)
+        if second_page:
+            await _poll(runtime, inbox, *(_message(*row) for row in second_page))
+        async with db.transaction(runtime.sessions) as session:  # the other process handled 2 and 3
             await store.mark_done(session, [2, 3], utcnow())
         inbox.lock_lost()
         release.set()

@@ -191,3 +191,15 @@ async def test_a_page_stored_in_one_go_reads_back_as_each_row_was_given(sessions
     ]
     assert [json.loads(r.payload or "") for r in stored] == page
     assert "hola" not in raw and KEYS.decrypt(raw) == stored[1].payload
+
+
+async def test_what_waits_at_start_is_read_a_chats_first_rows_only(sessions: Sessions) -> None:
+    """A flood's thousands of rows do not use up the reading at start: only each chat's first rows."""
+    await _add(sessions, *(_message(n, 10) for n in range(1, 31)), _message(31, 11))
+    async with sessions() as session:
+        first = await store.pending_payloads(session, after=-1, limit=100, per_chat=20)
+        paged = await store.pending_payloads(session, after=5, limit=3, per_chat=20)
+    assert [update_id for update_id, _, _ in first] == [*range(1, 21), 31]
+    assert [chat_key for _, chat_key, _ in first][-1] == chat(11)
+    assert json.loads(first[0][2])["update_id"] == 1  # the payload as stored, read back
+    assert [update_id for update_id, _, _ in paged] == [6, 7, 8]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import pytest
@@ -38,7 +40,7 @@ ALIVE = "bbbbbbbbbbbb"  # a process whose lock another connection holds (Postgre
 def _judged_afresh(monkeypatch: pytest.MonkeyPatch) -> None:
     """No process found missing by an earlier test; a missing lock judged at the first look unless a
     test says otherwise (ABSENT_SECONDS has its own test)."""
-    monkeypatch.setattr(presence, "_absent_since", {})
+    monkeypatch.setattr(presence, "_missing", {})
     monkeypatch.setattr(presence, "ABSENT_SECONDS", 0.0)
 
 
@@ -157,19 +159,63 @@ async def test_a_missing_lock_is_judged_gone_only_when_still_missing_a_while_lat
         assert await _departed(engine, _name(ALIVE), _name(ENDED)) == {_name(ENDED)}
 
 
-async def test_a_process_whose_lock_was_taken_again_is_told(
+@asynccontextmanager
+async def _watched(
     engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Presence calls on_lost when its lock had to be taken again: others may have taken its rows."""
+) -> AsyncIterator[tuple[presence.Presence, asyncio.Event]]:
+    """This process's presence, checked every 50 ms, and the event its on_lost sets."""
     monkeypatch.setattr(presence, "KEEP_SECONDS", 0.05)
     told = asyncio.Event()
     mine = presence.Presence(engine, on_lost=told.set)
     await mine.start()
     try:
+        yield mine, told
+    finally:
+        await mine.close()
+
+
+async def test_a_process_whose_lock_was_taken_again_is_told(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Presence calls on_lost when its lock had to be taken again: others may have taken its rows."""
+    async with _watched(engine, monkeypatch) as (_, told):
         if engine.dialect.name != "postgresql":
             return  # SQLite: nothing is held, nothing lost
         assert await _departed(engine, presence.worker_name("in")) == set()  # never this process
         await _kill_holder(engine, presence.PROCESS)
         await asyncio.wait_for(told.wait(), 10)
-    finally:
-        await mine.close()
+
+
+async def test_a_process_missing_again_long_after_it_came_back_is_not_judged_at_the_first_look(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found missing once, then back (and not looked at while it had no rows), then missing again much
+    later: the clock starts again, it is not judged gone at once."""
+    monkeypatch.setattr(presence, "ABSENT_SECONDS", 0.2)
+    monkeypatch.setattr(presence, "LOOKS_APART_SECONDS", 0.4)
+    if engine.dialect.name != "postgresql":
+        assert await _departed(engine, _name(ENDED)) == {_name(ENDED)}  # SQLite: at once
+        return
+    assert await _departed(engine, _name(ENDED)) == set()  # first found missing
+    await asyncio.sleep(0.5)  # no look meanwhile: it may have been back
+    assert await _departed(engine, _name(ENDED)) == set()  # the clock starts again
+    await asyncio.sleep(0.25)
+    assert await _departed(engine, _name(ENDED)) == {_name(ENDED)}  # missing on looks 0.25 s apart
+
+
+async def test_a_process_that_cannot_confirm_its_lock_is_told_before_others_may_judge_it(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lock connection that hangs (the server gone silent) is not waited on: after UNSURE_SECONDS
+    without a confirmation the process is told, before ABSENT_SECONDS when others may judge it gone."""
+    monkeypatch.setattr(presence, "UNSURE_SECONDS", 0.2)
+    async with _watched(engine, monkeypatch) as (mine, told):
+        if engine.dialect.name != "postgresql":
+            return  # SQLite: nothing is held, nothing to confirm
+
+        async def hangs() -> bool:
+            await asyncio.sleep(60)
+            return False
+
+        monkeypatch.setattr(mine._locks, "keep", hangs)
+        await asyncio.wait_for(told.wait(), 10)

@@ -240,6 +240,7 @@ class JobLocks:
             yield True
         finally:
             self._held.pop(key, None)
+            self._lost.discard(key)
             try:
                 await self._ask("SELECT pg_advisory_unlock(:key)", key)
             except Exception:
@@ -258,6 +259,7 @@ class JobLocks:
     async def _take(self, key: int, name: str) -> bool:
         """Ask for the lock `key`; held: it is listed (`_held`), else not."""
         self._held[key] = name  # before asking: a second run of the same job here is refused meanwhile
+        self._lost.discard(key)
         try:
             held = await self._ask("SELECT pg_try_advisory_lock(:key)", key)
         except BaseException:
@@ -267,17 +269,21 @@ class JobLocks:
             self._held.pop(key, None)
         return held
 
-    async def keep(self) -> None:
+    async def keep(self) -> bool:
         """Check the connection holding the locks: if the server dropped it, the locks of what still runs
         are taken again on a new one (a lock held for good, `hold`, would otherwise stay lost until some job
-        asked for its own); one that could not be taken again then is asked for again now."""
+        asked for its own); one that could not be taken again then is asked for again now. True if such a
+        lock was taken again now (it was missing until then)."""
         self._lost &= set(self._held)
+        regained = False
         for key in sorted(self._lost):
             if await self._ask("SELECT pg_try_advisory_lock(:key)", key):
                 self._lost.discard(key)
+                regained = True
                 log.warning("event=db.lock_regained lock=%s", self._held.get(key))
         if self._held:
             await self._ask("SELECT true", None)
+        return regained
 
     async def _ask(self, statement: str, key: int | None) -> bool:
         async with self._talking:

@@ -47,6 +47,12 @@ KEEP_SECONDS = 1.0  # how often the connection holding the lock is checked (and 
 # A process whose lock is missing is judged gone only when it is still missing this long after it was first
 # found so: several of its KEEP_SECONDS, so that a live one whose connection was dropped has taken it again.
 ABSENT_SECONDS = 3.0
+# ... on looks at most this far apart (the inbox looks every second while one is missing, the outbox every
+# dispatch tick): over a longer gap it may have been back meanwhile, and the clock starts again.
+LOOKS_APART_SECONDS = 2 * ABSENT_SECONDS
+# A process whose lock has not been confirmed for this long no longer trusts the rows it holds in memory
+# (`on_lost`): before others can judge it gone (ABSENT_SECONDS), whatever its connection is doing.
+UNSURE_SECONDS = ABSENT_SECONDS / 2
 
 
 @dataclass(frozen=True)
@@ -73,45 +79,68 @@ def worker_name(role: str) -> str:
 
 class Presence:
     """Holds this process's lock while it runs (PostgreSQL; nothing to hold on SQLite). `start` before the
-    first claim, `close` after the last row is given back. `on_lost` is called when the lock had to be taken
-    again: meanwhile others may have judged this process gone and taken its rows."""
+    first claim, `close` after the last row is given back. `on_lost` is called when the lock may have been
+    missing for others to see: no check has succeeded for UNSURE_SECONDS, or it had to be taken again.
+    Meanwhile others may have judged this process gone and taken its rows."""
 
     def __init__(self, engine: AsyncEngine, *, on_lost: Callable[[], None] | None = None) -> None:
         self.engine = engine
         self.on_lost = on_lost
         self._locks = JobLocks(engine)
         self._keeping: asyncio.Task[None] | None = None
-        self._connections = 0
 
     async def start(self) -> None:
         if self.engine.dialect.name != "postgresql":
             return
-        if not await self._locks.hold(_name(PROCESS)):
-            # Only a clash of two random names could do this: the other process's claims and ours look
-            # alive to everyone, and their leases decide, as before.
-            log.warning("event=presence.lock_taken process=%s", PROCESS)
-        self._connections = self._locks.connections
-        self._keeping = asyncio.create_task(self._keep(), name="presence")
+        # The lock's connection is opened in a task of its own: SQLAlchemy counts it as a transaction begun
+        # (it is never committed; the connection runs in autocommit), and it must not be counted against the
+        # task that starts the bot.
+        held: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._keeping = asyncio.create_task(self._keep(held), name="presence")
+        await held
 
-    async def _keep(self) -> None:
+    async def _keep(self, held: asyncio.Future[None]) -> None:
+        try:
+            if not await self._locks.hold(_name(PROCESS)):
+                # Only a clash of two random names could do this: the other process's claims and ours look
+                # alive to everyone, and their leases decide, as before.
+                log.warning("event=presence.lock_taken process=%s", PROCESS)
+        except BaseException as error:
+            held.set_exception(error)
+            raise
+        held.set_result(None)
+        connections, confirmed, told = self._locks.connections, time.monotonic(), False
         while True:
             await asyncio.sleep(KEEP_SECONDS)
             try:
-                await self._locks.keep()
-            except Exception as error:  # the database is away: try again at the next look
+                async with asyncio.timeout(KEEP_SECONDS):  # a connection that hangs is dropped, not waited on
+                    regained = await self._locks.keep()
+                confirmed = time.monotonic()
+            except Exception as error:  # the database is away or slow: try again at the next look
                 log.warning("event=presence.keep_failed kind=%s", type(error).__name__)
-            if self._locks.connections != self._connections:
-                self._connections = self._locks.connections
-                log.warning("event=presence.lock_taken_again process=%s", PROCESS)
-                if self.on_lost is not None:
-                    self.on_lost()
+                regained = False
+            changed = self._locks.connections != connections
+            connections = self._locks.connections
+            unsure = time.monotonic() - confirmed >= UNSURE_SECONDS
+            if (changed or regained or unsure) and not (told and unsure):
+                log.warning("event=presence.lock_unsure process=%s", PROCESS)
+                self._lost()
+            told = unsure
+
+    def _lost(self) -> None:
+        if self.on_lost is None:
+            return
+        try:
+            self.on_lost()
+        except Exception:
+            log.exception("event=presence.on_lost_failed")
 
     async def close(self) -> None:
         """Let go of the lock; never raises (it runs while the process shuts down: a broken connection has
         let go of the lock already)."""
         if self._keeping is not None:
             self._keeping.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(BaseException):
                 await self._keeping
         try:
             await self._locks.close()
@@ -128,12 +157,23 @@ _HELD = (  # the processes of `keys` whose lock some session holds in this datab
     "AND classid = 0 AND objsubid = 1 AND CAST(objid AS bigint) = ANY(:keys) "
     "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
 )
-_absent_since: dict[str, float] = {}  # process: when its lock was first found missing (this process's looks)
+
+
+@dataclass
+class _Missing:
+    """A process whose lock this process found missing: since when, and when it last looked."""
+
+    since: float
+    looked: float
+
+
+_missing: dict[str, _Missing] = {}
 
 
 async def departed(session: AsyncSession, names: Collection[str]) -> set[str]:
     """Those of the workers `names` whose process has ended (see the module's docstring); never this
-    process's."""
+    process's. Gone means missing on looks ABSENT_SECONDS apart with no look between them more than
+    LOOKS_APART_SECONDS after the one before (else the clock starts again: it may have been back between)."""
     processes: dict[str, str] = {}
     for name in names:
         parsed = WORKER.parse(name)
@@ -144,11 +184,17 @@ async def departed(session: AsyncSession, names: Collection[str]) -> set[str]:
     keys = {lock_key(_name(process)): process for process in set(processes.values())}
     held = {keys[key] for key in (await session.scalars(text(_HELD), {"keys": list(keys)})).all()}
     now = time.monotonic()
+    for process, missing in list(_missing.items()):
+        if now - missing.looked > LOOKS_APART_SECONDS:
+            del _missing[process]  # not looked at for a while: it may have been back meanwhile
     gone = set()
     for process in keys.values():
         if process in held:
-            _absent_since.pop(process, None)
-        elif now - _absent_since.setdefault(process, now) >= ABSENT_SECONDS:
+            _missing.pop(process, None)
+            continue
+        missing = _missing.setdefault(process, _Missing(now, now))
+        missing.looked = now
+        if now - missing.since >= ABSENT_SECONDS:
             gone.add(process)
     return {name for name, process in processes.items() if process in gone}
 
@@ -158,9 +204,9 @@ def next_look(every: float) -> float:
     when a process found missing can be judged gone then."""
     now = time.monotonic()
     soonest = now + every
-    for since in _absent_since.values():
-        if now < since + ABSENT_SECONDS < soonest:
-            soonest = since + ABSENT_SECONDS
+    for missing in _missing.values():
+        if now < missing.since + ABSENT_SECONDS < soonest:
+            soonest = missing.since + ABSENT_SECONDS
     return soonest
 
 

@@ -208,6 +208,8 @@ class InboxProcessor:
         self._in_db: set[int | None] = set()  # chats to serve from the database first
         self._alarming: set[int | None] = set()  # of those, the ones to serve before the others (`start`)
         self._reader: asyncio.Task[None] | None = None  # reads what was waiting at start (`_read_backlog`)
+        self._generation = 0  # times the presence lock was found lost (`lock_lost`)
+        self._claimed_in = 0  # ... as of the last `claimant` (the rows it names are stored with that)
         self._not_before: dict[int | None, float] = {}  # chats held by another worker: look again then
         self._search_now = True  # look for rows only the database has at the next pass
         self._done: list[int] = []  # handled, replies sent, not marked done yet
@@ -227,6 +229,7 @@ class InboxProcessor:
         """This process's presence lock had to be taken again (bot.core.presence): meanwhile another process
         may have judged it gone and taken its rows. The rows held in memory are forgotten and their chats
         served from the database, where only the rows still ours (or free again) are claimed."""
+        self._generation += 1  # rows in hand stop at the next one (`_chat`), a store under way is not kept
         self._in_db.update(self._memory)
         self._memory.clear()
         self._held = 0
@@ -236,6 +239,7 @@ class InboxProcessor:
         """The worker to store `count` new rows as claimed by, if there is room to hold them in memory."""
         if self._closing or self._task is None or self._held + count > MEMORY_ROWS:
             return None
+        self._claimed_in = self._generation
         return self.worker
 
     def held_full(self, chats: Collection[int | None]) -> set[int | None]:
@@ -245,7 +249,9 @@ class InboxProcessor:
 
     def stored(self, rows: Sequence[store.Incoming], *, claimed: bool) -> None:
         """Rows just stored: claimed by this worker (handled from memory), or not (served from the database).
-        An update sent again is not among them: it was stored once, and is handled once."""
+        An update sent again is not among them: it was stored once, and is handled once. Rows claimed before
+        the presence lock was found lost are served from the database (`lock_lost`)."""
+        claimed = claimed and self._claimed_in == self._generation
         for row in rows:
             if claimed:
                 self._memory.setdefault(row.chat_key, deque()).append(
@@ -293,17 +299,16 @@ class InboxProcessor:
         it lets the others run every START_READ_SLICE_SECONDS of CPU. Only an ordering: every message is
         screened in full when it is handled."""
         after, read, found = -1, 0, 0
-        rows_of: dict[int | None, int] = {}
         slice_ends = time.perf_counter() + START_READ_SLICE_SECONDS
         try:
             while read < START_READ_ROWS and not self._closing:
                 async with self.runtime.sessions() as session:
-                    page = await store.pending_payloads(session, after=after, limit=START_READ_PAGE)
+                    page = await store.pending_payloads(
+                        session, after=after, limit=START_READ_PAGE, per_chat=ROWS_PER_CLAIM
+                    )
                 for _, chat_id, payload in page:
-                    rows_of[chat_id] = rows_of.get(chat_id, 0) + 1
                     if (
-                        rows_of[chat_id] <= ROWS_PER_CLAIM
-                        and chat_id not in self._alarming
+                        chat_id not in self._alarming
                         and chat_id in self._in_db
                         and chat_id not in self._chats
                         and _pages(self.runtime, payload)
@@ -376,10 +381,15 @@ class InboxProcessor:
     async def _search(self) -> None:
         """Chats whose due rows only the database has: retries that fell due, other processes' leftovers,
         what the webhook stored."""
+        if time.monotonic() >= self._take_back_at:
+            self._take_back_at = presence.next_look(TAKE_BACK_SECONDS)  # a failure is not tried every pass
+            try:  # in a transaction of its own: a failure (two processes judging at once) leaves the search
+                async with transaction(self.runtime.sessions) as session:
+                    await presence.take_back(session, InboxUpdate, utcnow())
+            except Exception as error:
+                log.warning("event=intake.take_back_failed kind=%s", type(error).__name__)
+            self._take_back_at = presence.next_look(TAKE_BACK_SECONDS)
         async with transaction(self.runtime.sessions) as session:
-            if time.monotonic() >= self._take_back_at:
-                await presence.take_back(session, InboxUpdate, utcnow())
-                self._take_back_at = presence.next_look(TAKE_BACK_SECONDS)
             chats = await store.chats_with_work(
                 session, self.worker, utcnow(), exclude=list(self._chats), limit=self.concurrency, mine=False
             )
@@ -494,11 +504,17 @@ class InboxProcessor:
             # Only the once-a-minute hold on the others is limited; a chat with a message that pages (or one
             # not screened yet) never waits for another chat's crisis.
             waits = not (alarming or unread)
+            generation = self._generation
             for row, raw, screening in zip(rows, raws, screenings, strict=True):
                 if waits:
                     await self.runtime.precedence.give_way(GIVE_WAY_SECONDS)
                 if self._closing:
                     return  # what is left goes back to the inbox (close)
+                if self._generation != generation:
+                    # The presence lock was found lost: another process may have taken these rows. The rest
+                    # are claimed again from the database (only those still ours, or free again).
+                    self._in_db.add(chat_id)
+                    return
                 if not await self._handle(row, raw, screening):
                     self._done.append(row.update_id)
                     self._done_added.set()

@@ -149,18 +149,28 @@ async def chats_pending(session: AsyncSession) -> list[int | None]:
 
 
 async def pending_payloads(
-    session: AsyncSession, *, after: int, limit: int
+    session: AsyncSession, *, after: int, limit: int, per_chat: int
 ) -> list[tuple[int, int | None, str]]:
-    """Up to `limit` rows not finished with an id above `after`, as (id, chat, payload), oldest first: what
-    was waiting at start, read page by page to find the chats with a crisis message among it."""
-    query = (
-        select(InboxUpdate.update_id, InboxUpdate.chat_key, InboxUpdate.payload)
-        .where(
-            InboxUpdate.status == InboxStatus.PENDING,
-            InboxUpdate.update_id > after,
-            InboxUpdate.payload.is_not(None),
+    """Up to `limit` rows not finished with an id above `after`, as (id, chat, payload), oldest first, of
+    each chat only its first `per_chat` rows not finished: what was waiting at start, read page by page to
+    find the chats with a crisis message among what their first turn handles (a flood's thousands of rows
+    do not use the reading up)."""
+    numbered = (
+        select(
+            InboxUpdate.update_id,
+            InboxUpdate.chat_key,
+            InboxUpdate.payload,
+            func.row_number()
+            .over(partition_by=InboxUpdate.chat_key, order_by=InboxUpdate.update_id)
+            .label("place"),
         )
-        .order_by(InboxUpdate.update_id)
+        .where(InboxUpdate.status == InboxStatus.PENDING, InboxUpdate.payload.is_not(None))
+        .subquery()
+    )
+    query = (
+        select(numbered.c.update_id, numbered.c.chat_key, numbered.c.payload)
+        .where(numbered.c.place <= per_chat, numbered.c.update_id > after)
+        .order_by(numbered.c.update_id)
         .limit(limit)
     )
     rows = (await session.execute(query)).all()

@@ -166,13 +166,13 @@ class Dispatcher:
         try:
             first = True
             while not self._closing:
+                await self._take_back()
                 try:
                     async with transaction(self.runtime.sessions) as session:
                         now = utcnow()
                         if first:  # once a pass: what has become moot since the last one
                             await self._tidy(session, now)
                             first = False
-                        await self._take_back(session, now)
                         rows = await outbox.claim(
                             session, self.worker, now, limit=self.batch, lease=self.lease
                         )
@@ -251,13 +251,20 @@ class Dispatcher:
                 "event=outbox.claim_failed failures=%d error=%s", self._claim_failures, type(error).__name__
             )
 
-    async def _take_back(self, session: AsyncSession, now: datetime) -> None:
+    async def _take_back(self) -> None:
         """Before a claim, at most every TAKE_BACK_SECONDS (sooner when a process found missing can be
         judged): rows a process that has ended was sending (killed with a crisis reply claimed, say) go
-        again now, not when their lease runs out (bot.core.presence). The first claim looks at once."""
-        if time.monotonic() >= self._take_back_at:
-            await presence.take_back(session, OutboxMessage, now)
-            self._take_back_at = presence.next_look(TAKE_BACK_SECONDS)
+        again now, not when their lease runs out (bot.core.presence). The first claim looks at once. In a
+        transaction of its own: a failure (two processes judging at once) does not cost the claim."""
+        if time.monotonic() < self._take_back_at:
+            return
+        self._take_back_at = presence.next_look(TAKE_BACK_SECONDS)  # a failure is not tried every claim
+        try:
+            async with transaction(self.runtime.sessions) as session:
+                await presence.take_back(session, OutboxMessage, utcnow())
+        except Exception as error:
+            log.warning("event=outbox.take_back_failed kind=%s", type(error).__name__)
+        self._take_back_at = presence.next_look(TAKE_BACK_SECONDS)
 
     async def _tidy(self, session: AsyncSession, now: datetime) -> None:
         dropped = await outbox.drop_expired(session, now)
