@@ -3,8 +3,8 @@ The patient is told why, the care team that a request is waiting (alias only); p
 buttons and /alerts go on; once the last alert is resolved the scheduler's job erases, and tells the patient.
 What the retention policy keeps of the safety event stays, de-identified.
 
-Real HTTP, the real Application, database and scheduler (its escalation jobs tick every 10 seconds, so the
-erasure is waited for with a deadline).
+Real HTTP, the real Application, database and scheduler (its escalation jobs tick every 10 seconds; here
+every second, so the erasure is waited for with a deadline of a few ticks).
 """
 
 from __future__ import annotations
@@ -12,12 +12,19 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from bot import scheduler
 from bot.core.models import AuditEvent, EscalationStatus
 from tests.e2e.test_crisis_flow import _escalations, _time_passes
 from tests.harness import BotHarness
 
 CRISIS = {"en": "im going to kill myself tonight", "es": "me voy a matar esta noche"}
-ERASED_WITHIN = 30.0  # the deferred erasure runs on the scheduler's 10-second escalation tick
+ERASED_WITHIN = 30.0  # the deferred erasure runs on the scheduler's escalation tick
+
+
+@pytest.fixture(autouse=True)
+def _escalation_jobs_tick_every_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before the bot starts (autouse fixtures come first): what is waited for is the job, not its tick."""
+    monkeypatch.setattr(scheduler, "ESCALATION_TICK_SECONDS", 1)
 
 
 @pytest.mark.parametrize("language", ["en", "es"])
