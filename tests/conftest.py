@@ -333,6 +333,7 @@ def box() -> Module:
 # an idle worker): one of them started last kept its worker busy long after the others were done.
 LONGEST_FIRST = (
     "tests/e2e/test_intake_flow.py::test_a_crash_right_after_a_fetch_loses_nothing",
+    "tests/e2e/test_instances.py::",  # PostgreSQL only (skipped on SQLite): 20 to 70 seconds
     "tests/e2e/test_run_process.py::",
     "tests/e2e/test_demo.py::",
     "tests/e2e/test_intake_flow.py::test_a_flood_is_answered_once",
