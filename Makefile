@@ -51,7 +51,7 @@ contracts: $(STAMP)
 # bot` a test starts would compile the project again.
 # The semantic risk layer is trained once into RISK_CACHE_DIR first (about a minute; seconds once it is there), so
 # that the workers and the tests which start the bot in a process of their own find it instead of training it.
-TEST_WORKERS ?= 4
+TEST_WORKERS ?= 6
 unit: $(STAMP)
 	$(PY) -m bot risk train
 	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal
