@@ -169,7 +169,8 @@ async def serve(
             await server.stop()
         raise
     # Shows the other processes sharing the database that this one is alive: while it runs, nobody takes
-    # its claims; once it has ended (however it ended), they are taken back at once (bot.core.presence).
+    # its claims; once it has ended (however it ended), they are taken back within seconds
+    # (bot.core.presence).
     presence = Presence(runtime.engine, on_lost=processor.lock_lost)
     async with application:
         await _publish_commands(application, runtime)

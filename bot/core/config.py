@@ -139,7 +139,7 @@ class Settings(BaseSettings):
     inbox_max_attempts: int = Field(default=8, ge=1, le=50, alias="INBOX_MAX_ATTEMPTS")
     inbox_concurrency: int = Field(default=32, ge=1, le=256, alias="INBOX_CONCURRENCY")
     # How long an update claimed by a process stays with it (renewed while it works): a process that has
-    # ended loses its claims at once; this bounds only the wait for one that hangs or lost the database.
+    # ended loses its claims within seconds; this bounds the wait for one that hangs holding its lock.
     inbox_lease_seconds: float = Field(default=15, ge=5, le=3600, alias="INBOX_LEASE_SECONDS")
     # Session reminders: how long before a session (whole days go at the same clock time N days before;
     # others are real time before the start), and how far ahead the planner puts them in the outbox.

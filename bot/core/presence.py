@@ -15,9 +15,11 @@ process it belongs to (`WORKER`), and a process shows it is alive:
   process's claims are a dead one's, at once.
 
 A claim taken back from a process that had in fact sent or handled its row before it died is done again:
-that is the in-flight bound on duplicates, as when a lease runs out. A live process whose lock had to be
-taken again no longer trusts the rows it holds in memory (`Presence.on_lost`): it claims them again from the
-database. Names of another form (written by an earlier version) are never judged: their lease decides.
+that is the in-flight bound on duplicates, as when a lease runs out. A live process that could not confirm
+its lock for UNSURE_SECONDS, or had to take it again, no longer trusts the rows it holds in memory
+(`Presence.on_lost`): it claims them again from the database. The inbox and the outbox each look with a
+`TakingBack` of their own. Names of another form (written by an earlier version) are never judged: their
+lease decides.
 Needs a direct connection to PostgreSQL or a pooler in session mode, as the job locks do (bot.core.db).
 """
 
@@ -34,11 +36,11 @@ from datetime import datetime
 from typing import Final
 
 from sqlalchemy import select, text, update
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.core.callbacks import Codec, choice, word
-from bot.core.db import JobLocks, lock_key
-from bot.core.models import InboxStatus, InboxUpdate, OutboxMessage, OutboxStatus
+from bot.core.db import JobLocks, lock_key, transaction
+from bot.core.models import InboxStatus, InboxUpdate, OutboxMessage, OutboxStatus, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,7 @@ LOOKS_APART_SECONDS = 2 * ABSENT_SECONDS
 # A process whose lock has not been confirmed for this long no longer trusts the rows it holds in memory
 # (`on_lost`): before others can judge it gone (ABSENT_SECONDS), whatever its connection is doing.
 UNSURE_SECONDS = ABSENT_SECONDS / 2
+TAKE_BACK_EVERY_SECONDS = 5.0  # how often the inbox and the outbox look for rows of ended processes
 
 
 @dataclass(frozen=True)
@@ -234,3 +237,31 @@ async def take_back(
     count: int = result.rowcount  # type: ignore[attr-defined]
     log.info("event=presence.taken_back table=%s count=%d workers=%d", table.__tablename__, count, len(gone))
     return count
+
+
+class TakingBack:
+    """When and how the inbox or the outbox looks for the rows of ended processes: at the first `look`, then
+    every TAKE_BACK_EVERY_SECONDS, sooner when a process found missing can be judged gone (`due_at`). Each
+    look is a transaction of its own: a failure (two processes judging at once, the database away) is
+    logged and costs neither the claim nor the search it precedes, and is not tried again before the
+    next look is due."""
+
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], table: type[InboxUpdate] | type[OutboxMessage]
+    ) -> None:
+        self.sessions = sessions
+        self.table = table
+        self.due_at = 0.0  # time.monotonic()
+
+    async def look(self) -> None:
+        """Take back what ended processes hold, if a look is due."""
+        if time.monotonic() < self.due_at:
+            return
+        self.due_at = next_look(TAKE_BACK_EVERY_SECONDS)
+        try:
+            async with transaction(self.sessions) as session:
+                await take_back(session, self.table, utcnow())
+        except Exception as error:
+            table, kind = self.table.__tablename__, type(error).__name__
+            log.warning("event=presence.take_back_failed table=%s kind=%s", table, kind)
+        self.due_at = next_look(TAKE_BACK_EVERY_SECONDS)  # with what this look found missing

@@ -45,7 +45,6 @@ log = logging.getLogger(__name__)
 CONCURRENCY = 32  # chats handled at once (a slow Telegram answer holds its chat's place)
 ROWS_PER_CLAIM = 20  # a chat gives its place back after this many, so a flood cannot hold a slot
 IDLE_SECONDS = 1.0  # look for due retries (and other processes' leftovers) at least this often
-TAKE_BACK_SECONDS = 5.0  # look for rows that processes which have ended still hold this often
 MEMORY_ROWS = 5_000  # rows claimed at insert and held in memory at most (beyond: served from the database)
 # At start, the rows waiting in the inbox (oldest first, this many at most, a page at a time) are read by the
 # rules, so that the chats with a message that pages are served first (a crash with a backlog: `start`).
@@ -71,7 +70,7 @@ FLOOD_DEFER_SECONDS = 5.0
 def lease(settings: Settings) -> timedelta:
     """How long a claimed row stays with its worker (INBOX_LEASE_SECONDS): renewed while it is in use, so
     it ends only for a process that stopped renewing without ending (hung, or cut off from the database);
-    a process that has ended loses its rows at once (bot.core.presence)."""
+    a process that has ended loses its rows within seconds (bot.core.presence)."""
     return timedelta(seconds=settings.inbox_lease_seconds)
 
 
@@ -197,7 +196,7 @@ class InboxProcessor:
         self.concurrency = concurrency
         self.worker = worker_name("in")
         self.lease = lease(runtime.settings)
-        self._take_back_at = 0.0  # when to look for rows of ended processes next (`_search`)
+        self._taking_back = presence.TakingBack(runtime.sessions, InboxUpdate)  # rows of ended processes
         self._woken = asyncio.Event()
         self._closing = False
         self._chats: dict[int | None, asyncio.Task[None]] = {}
@@ -226,9 +225,10 @@ class InboxProcessor:
         self._woken.set()
 
     def lock_lost(self) -> None:
-        """This process's presence lock had to be taken again (bot.core.presence): meanwhile another process
-        may have judged it gone and taken its rows. The rows held in memory are forgotten and their chats
-        served from the database, where only the rows still ours (or free again) are claimed."""
+        """This process's presence lock could not be confirmed for a while, or had to be taken again
+        (bot.core.presence): meanwhile another process may have judged it gone and taken its rows. The rows
+        held in memory are forgotten and their chats served from the database, where only the rows still
+        ours (or free again) are claimed."""
         self._generation += 1  # rows in hand stop at the next one (`_chat`), a store under way is not kept
         self._in_db.update(self._memory)
         self._memory.clear()
@@ -273,16 +273,16 @@ class InboxProcessor:
 
     async def start(self) -> None:
         """Begin handling. Rows that a process which has ended still holds (killed, say, just after a fetch:
-        a crisis message among them) are taken back at once instead of when their lease runs out
-        (bot.core.presence). Chats with rows already in the inbox are served from the database first, so
-        that what came before the start is handled before what comes after."""
+        a crisis message among them) are taken back instead of waiting for their lease to run out
+        (bot.core.presence): on SQLite at once, on PostgreSQL once that process is known to be gone. Chats
+        with rows already in the inbox are served from the database first, so that what came before the
+        start is handled before what comes after."""
+        if self.runtime.engine.dialect.name != "sqlite":
+            await self._taking_back.look()  # the first look: it finds the missing, judged a few seconds on
         async with transaction(self.runtime.sessions) as session:
             if self.runtime.engine.dialect.name == "sqlite":
                 await store.release_all(session, None)  # one process per database: any claim is a dead one's
-            else:
-                await presence.take_back(session, InboxUpdate, utcnow())
             self._in_db.update(await store.chats_pending(session))
-        self._take_back_at = presence.next_look(TAKE_BACK_SECONDS)
         if self._in_db:
             # What was waiting is read while the chats are served, but the start waits a moment for it: a
             # backlog of a few pages is read before the first chat is served.
@@ -363,7 +363,7 @@ class InboxProcessor:
                     search_at = now + IDLE_SECONDS
                     await self._search()
                     # sooner when a process found missing can be judged gone then (bot.core.presence)
-                    search_at = min(search_at, self._take_back_at)
+                    search_at = min(search_at, self._taking_back.due_at)
                 if now >= renew_at:
                     renew_at = now + self.lease.total_seconds() / 3
                     if self._held or self._chats:
@@ -381,14 +381,7 @@ class InboxProcessor:
     async def _search(self) -> None:
         """Chats whose due rows only the database has: retries that fell due, other processes' leftovers,
         what the webhook stored."""
-        if time.monotonic() >= self._take_back_at:
-            self._take_back_at = presence.next_look(TAKE_BACK_SECONDS)  # a failure is not tried every pass
-            try:  # in a transaction of its own: a failure (two processes judging at once) leaves the search
-                async with transaction(self.runtime.sessions) as session:
-                    await presence.take_back(session, InboxUpdate, utcnow())
-            except Exception as error:
-                log.warning("event=intake.take_back_failed kind=%s", type(error).__name__)
-            self._take_back_at = presence.next_look(TAKE_BACK_SECONDS)
+        await self._taking_back.look()
         async with transaction(self.runtime.sessions) as session:
             chats = await store.chats_with_work(
                 session, self.worker, utcnow(), exclude=list(self._chats), limit=self.concurrency, mine=False

@@ -46,7 +46,6 @@ RECORD_EVERY = 0.05  # seconds: how long a result may wait to be written with ot
 UNTRIED = ("shutdown", "lease_expired", "gone")  # outcomes of rows not sent, and not because Telegram refused
 CLAIM_BACKOFF_BASE = timedelta(seconds=0.5)  # after a claim the database refused, the first wait
 CLAIM_BACKOFF_MAX = timedelta(seconds=10)  # ... doubling up to this: never a tight loop of errors
-TAKE_BACK_SECONDS = 5.0  # how often a pass looks for rows that processes which have ended still hold
 URGENT_CLAIM_SECONDS = 1.0  # woken by urgent work, the claim is urgent work too until made, this long at most
 
 FollowUp = Callable[[Bot], Awaitable[object]]
@@ -82,7 +81,9 @@ class Dispatcher:
         self.after_sent = dict(after_sent or {})
         self.on_blocked = on_blocked
         self.worker = worker_name("out")
-        self._take_back_at = 0.0  # when to look for rows of ended processes next (`_tidy`)
+        # Rows a process that has ended was sending (killed with a crisis reply claimed, say) go again
+        # within seconds, not when their lease runs out: looked for before a claim (bot.core.presence).
+        self._taking_back = presence.TakingBack(runtime.sessions, OutboxMessage)
         settings = runtime.settings
         self.concurrency = settings.outbox_concurrency
         # Half a second of sending per claim: an alert enqueued meanwhile waits at most about that long.
@@ -166,7 +167,7 @@ class Dispatcher:
         try:
             first = True
             while not self._closing:
-                await self._take_back()
+                await self._taking_back.look()
                 try:
                     async with transaction(self.runtime.sessions) as session:
                         now = utcnow()
@@ -250,21 +251,6 @@ class Dispatcher:
             log.warning(
                 "event=outbox.claim_failed failures=%d error=%s", self._claim_failures, type(error).__name__
             )
-
-    async def _take_back(self) -> None:
-        """Before a claim, at most every TAKE_BACK_SECONDS (sooner when a process found missing can be
-        judged): rows a process that has ended was sending (killed with a crisis reply claimed, say) go
-        again now, not when their lease runs out (bot.core.presence). The first claim looks at once. In a
-        transaction of its own: a failure (two processes judging at once) does not cost the claim."""
-        if time.monotonic() < self._take_back_at:
-            return
-        self._take_back_at = presence.next_look(TAKE_BACK_SECONDS)  # a failure is not tried every claim
-        try:
-            async with transaction(self.runtime.sessions) as session:
-                await presence.take_back(session, OutboxMessage, utcnow())
-        except Exception as error:
-            log.warning("event=outbox.take_back_failed kind=%s", type(error).__name__)
-        self._take_back_at = presence.next_look(TAKE_BACK_SECONDS)
 
     async def _tidy(self, session: AsyncSession, now: datetime) -> None:
         dropped = await outbox.drop_expired(session, now)
