@@ -25,6 +25,7 @@ from bot.content_check.loader import Content
 from bot.core import db
 from bot.core.config import Settings
 from bot.core.models import Escalation, EscalationStatus
+from bot.risk import escalation as escalation_rules
 from bot.risk.callbacks import ALERT, AlertButton
 from bot.runtime import Runtime
 from tests.harness import SHIPPED_CONTENT, load_content_once
@@ -196,7 +197,8 @@ async def test_a_forged_alert_button_from_a_patient_is_refused_and_changes_nothi
     async with db.transaction(sessions) as session:
         escalation = Escalation(patient_id=patient.id, level="imminent", category="suicide", source="message")
         session.add(escalation)
-    forged = ALERT.pack(AlertButton(escalation.id, "ack"))
+        await session.flush()
+        forged = ALERT.pack(AlertButton(escalation.id, "ack", escalation_rules.seen(escalation)))
     calls = await offline.feed(_tap(patient.telegram_user_id, forged))
     assert [c.method for c in calls] == ["answerCallbackQuery"]
     assert calls[0].parameters["text"] == offline.text("escalation.refused")

@@ -304,6 +304,7 @@ NAMED = frozenset(
         "escalation.resolve_button",
         "escalation.details_button",
         "escalation.already",
+        "escalation.changed",
         "escalation.refused",
         "escalation.none_open",
         "escalation.open_list",

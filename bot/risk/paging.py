@@ -68,8 +68,11 @@ def alert_text(
 
 
 def alert_buttons(runtime: Runtime, escalation: Escalation, language: str) -> Rows:
+    """The alert's buttons as it is now; each carries what the counselor sees (`escalation.seen`)."""
+    seen = rules.seen(escalation)
+
     def button(key: str, action: AlertAction) -> Button:
-        return runtime.text(key, language), ALERT.pack(AlertButton(escalation.id, action))
+        return runtime.text(key, language), ALERT.pack(AlertButton(escalation.id, action, seen))
 
     rows: list[list[Button]] = []
     if escalation.status is EscalationStatus.OPEN:
