@@ -38,6 +38,7 @@ from bot.core.models import Counselor, CounselorRole, InviteKind, Patient, utcno
 from bot.core.people import add_counselor, is_telegram_user
 from bot.enrollment.invites import issue_invite
 from bot.risk import promise
+from bot.risk.callbacks import ALERT, AlertAction, AlertButton
 from bot.runtime import Runtime
 from devtools.simulator import BotMessage, TelegramStandIn
 
@@ -175,6 +176,16 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def alert_button(message: BotMessage, action: AlertAction) -> str:
+    """The data of an alert's button for `action` (acknowledge, resolve, ...), read through its codec: it
+    also carries what the counselor saw (bot.risk.callbacks)."""
+    for _, data in message.buttons():
+        button = ALERT.parse(data)
+        if isinstance(button, AlertButton) and button.action == action:
+            return data
+    raise AssertionError(f"no {action!r} button in {message.buttons()}")
 
 
 @dataclass

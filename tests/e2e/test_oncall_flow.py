@@ -15,7 +15,7 @@ from bot.core.config import Settings
 from bot.core.models import Escalation, EscalationAlert, EscalationStatus, utcnow
 from bot.risk import oncall
 from tests.e2e.test_crisis_flow import _alerts, _escalations
-from tests.harness import BotHarness
+from tests.harness import BotHarness, alert_button
 
 
 @pytest.fixture
@@ -60,9 +60,7 @@ async def test_imminent_alerts_page_the_on_call_counselor_after_hours(after_hour
     assert _alerts(harness, off_duty_user) == []
 
     # The on-call counselor, though not on the care team, may act on it.
-    await harness.standin.tap(
-        on_call_user, alert.message_id, next(d for _, d in alert.buttons() if d.endswith(":ack"))
-    )
+    await harness.standin.tap(on_call_user, alert.message_id, alert_button(alert, "ack"))
     await harness.standin.wait_for(primary_user, harness.part("escalation.acknowledged", counselor="Olu"))
     overdose = next(e for e in await _escalations(harness, patient_id) if e.category == "overdose")
     async with harness.runtime.sessions() as session:
