@@ -24,7 +24,7 @@ from bot.checkin import rules as checkin_rules
 from bot.checkin.rules import read_yes_no
 from bot.coping import rules as coping_rules
 from bot.coping.callbacks import MENU_DATA
-from bot.core.models import Patient, Priority, utcnow
+from bot.core.models import Patient, PatientStatus, Priority, SafetyPlan, utcnow
 from bot.handlers import alerts, medication, screener
 from bot.handlers import safety_plan as plan_handlers
 from bot.handlers.base import Context, Turn, turn
@@ -33,6 +33,7 @@ from bot.risk import Category, FollowUp, RiskLevel, Screening, cssrs
 from bot.risk import escalation as rules
 from bot.risk import safety_plan as plan_rules
 from bot.risk.callbacks import SAFETY_CHECK, SafetyAnswer
+from bot.risk.promise import Promise
 from bot.risk.semantic import Verdict
 from bot.risk.use import Tier, UseReport, Withdrawal, advice_for
 from bot.waiting import waiting_for
@@ -93,6 +94,18 @@ async def respond(t: Turn, patient: Patient, screening: Screening, text: str, *,
         await screener.ask_if_safe_now(t, patient, cssrs.SafetyReason.SOFTENED)
         return Reply.ASKED
     return Reply.NONE
+
+
+async def typed_in_plan(t: Turn, patient: Patient, plan: SafetyPlan, text: str, screening: Screening) -> None:
+    """A safety-plan step being typed. A plain yes or no answers a waiting "are you safe right now?" first:
+    it is never saved as a step. A plan's warning signs and means are written in crisis words on purpose:
+    they are asked about, not paged. If the words still bring a crisis reply (a pattern of signals), the
+    step was set aside with everything else and the text is not saved in it."""
+    if await typed_safety_answer(t, patient, text):
+        return
+    if await respond(t, patient, screening.as_question(), text, source="safety_plan") is Reply.CRISIS:
+        return
+    await plan_handlers.on_typed(t, patient, plan, text)
 
 
 def only_use(screening: Screening) -> bool:
@@ -178,15 +191,18 @@ async def _imminent_reply(
         )
 
 
-async def respond_unshared(t: Turn, patient: Patient, text: str) -> bool:
-    """A patient who stopped sharing (/revoke) still gets the whole crisis reply to a high or imminent
-    message, told that their care team was not told (nothing is recorded or paged: they withdrew consent).
-    True if it answered."""
+async def respond_unshared(t: Turn, patient: Patient, text: str, why: Promise = Promise.NOT_SHARED) -> bool:
+    """A patient who does not share with their care team (stopped, /revoke; or has not agreed yet) still
+    gets the whole crisis reply to a high or imminent message, told that their care team was not told and
+    why (`why`: nothing is recorded or paged without their consent). True if it answered. Answered once:
+    not again if its reply went out while the database was down."""
     screening = t.runtime.content.risk.screen(text).without_question()
     if screening.level < RiskLevel.HIGH:
         return False
     log.info("event=risk.unshared patient_id=%s level=%s", patient.id, screening.level.label)
-    kept = unshared(t, patient)
+    if t.update.update_id in t.runtime.answered_without_database:
+        return True
+    kept = unshared(t, patient, why)
     categories = screening.categories
     if screening.level is RiskLevel.IMMINENT:
         await _imminent_reply(t, patient, categories, kept, shared=False)
@@ -209,8 +225,8 @@ async def set_aside(t: Turn, patient: Patient) -> None:
         plan_rules.stop(waiting.plan)
     if waiting.reason is not None:
         waiting.reason.awaiting_reason = False
-    if patient.onboarding_step is not None:
-        patient.onboarding_step = None  # a setting being typed
+    if patient.onboarding_step is not None and patient.status is not PatientStatus.ONBOARDING:
+        patient.onboarding_step = None  # a setting being typed (in set-up, it says where set-up is)
     log.info(
         "event=risk.set_aside patient_id=%s checkin=%s exercise=%s plan=%s reason=%s",
         patient.id,

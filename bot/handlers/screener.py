@@ -198,15 +198,17 @@ async def _answered(
         category = await cssrs.category_of(t.session, screen)
         raised = await alerts.escalate(t, patient, level, category, "cssrs", None)
         screen.escalation_id = raised.escalation.id
+    # A result that pages is a crisis reply: through the urgent lane, like the message's own (retried on
+    # timeouts and 5xx, never lost to a crash after the commit: the tap that asked for it is stale by then).
     if level is RiskLevel.IMMINENT:
-        await t.reply(
+        await t.reply_urgently(
             "cssrs.result_urgent",
             plan_contacts=await plan_handlers.crisis_contacts(t, patient),
             reason=await plan_handlers.reason_for_living(t, patient),
             promise=await promise(t, patient, screen.escalation_id),
         )
     elif level is RiskLevel.HIGH:
-        await t.reply(
+        await t.reply_urgently(
             "cssrs.result_concern",
             buttons=plan_handlers.support_rows(t),
             promise=await promise(t, patient, screen.escalation_id),
