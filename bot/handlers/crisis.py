@@ -132,7 +132,7 @@ async def use_reported(
         kept = await promise(t, patient, raised.escalation.id)  # only what the clinic can keep now
     elif await tell_care_team(t.runtime, t.session, patient, FlagKind.USE_REPORTED):
         t.wake_outbox()
-    log.info("event=risk.use_reported patient_id=%s tier=%s source=%s", patient.id, tier, source)
+    log.info("event=risk.use_reported patient_id=%s source=%s", patient.id, source)
     parts = [t.text(f"use.told_{tier}", promise=kept)]
     parts += [t.text(f"use.advice.{advice}") for advice in advice_for(report or UseReport())]
     buttons = None
@@ -153,7 +153,7 @@ async def answer_withdrawal(t: Turn, patient: Patient, text: str) -> bool:
         t.runtime, t.session, patient, FlagKind.DOSE_MISSED
     ):
         t.wake_outbox()
-    log.info("event=risk.withdrawal patient_id=%s kind=%s", patient.id, found)
+    log.info("event=risk.withdrawal patient_id=%s", patient.id)
     await t.reply(f"use.withdrawal.{found}")
     return True
 
@@ -199,7 +199,7 @@ async def respond_unshared(t: Turn, patient: Patient, text: str, why: Promise = 
     screening = t.runtime.content.risk.screen(text).without_question()
     if screening.level < RiskLevel.HIGH:
         return False
-    log.info("event=risk.unshared patient_id=%s level=%s", patient.id, screening.level.label)
+    log.info("event=risk.unshared patient_id=%s", patient.id)
     if t.update.update_id in t.runtime.answered_without_database:
         return True
     kept = unshared(t, patient, why)
@@ -228,7 +228,7 @@ async def set_aside(t: Turn, patient: Patient) -> None:
     if patient.onboarding_step is not None and patient.status is not PatientStatus.ONBOARDING:
         patient.onboarding_step = None  # a setting being typed (in set-up, it says where set-up is)
     log.info(
-        "event=risk.set_aside patient_id=%s checkin=%s exercise=%s plan=%s reason=%s",
+        "event=risk.set_aside patient_id=%s checkin=%s exercise=%s plan=%s rsvp_reason=%s",
         patient.id,
         waiting.checkin is not None,
         waiting.exercise is not None,
@@ -333,5 +333,5 @@ async def _may_we_call(t: Turn, patient: Patient, ok: bool) -> None:
     priority = Priority.NORMAL if ok else Priority.URGENT
     if await tell_care_team(t.runtime, t.session, patient, kind, priority=priority):
         t.wake_outbox()
-    log.info("event=risk.call_answer patient_id=%s ok=%s", patient.id, ok)
+    log.info("event=risk.call_answer patient_id=%s", patient.id)
     await t.reply("crisis.call_ok_reply" if ok else "crisis.call_not_ok_reply")

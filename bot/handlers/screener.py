@@ -179,7 +179,7 @@ async def ask_if_safe_now(
     (`bot.risk.jobs.follow_up_safety_checks`)."""
     cssrs.ask_safety(t.session, patient.id, reason, trigger)
     _drop_typing(patient)
-    log.info("event=risk.safety_check patient_id=%s reason=%s", patient.id, reason)
+    log.info("event=risk.safety_check patient_id=%s", patient.id)
     await t.reply("crisis.safety_check", buttons=[[(t.text(label), data) for label, data in SAFETY_BUTTONS]])
 
 
@@ -192,7 +192,7 @@ async def _answered(
         await _ask(t, screen, following)
         return
     risk = cssrs.ColumbiaRisk(screen.result or cssrs.ColumbiaRisk.NONE)
-    log.info("event=cssrs.completed patient_id=%s screen_id=%s result=%s", patient.id, screen.id, risk)
+    log.info("event=cssrs.completed patient_id=%s screen_id=%s", patient.id, screen.id)
     level = cssrs.LEVELS[risk]
     if level >= RiskLevel.HIGH:
         category = await cssrs.category_of(t.session, screen)
