@@ -17,7 +17,7 @@ from telegram.error import TelegramError
 
 from bot.core.db import transaction
 from bot.core.models import (
-    IN_CARE,
+    CRISIS_PATH,
     Counselor,
     Escalation,
     EscalationAlert,
@@ -233,7 +233,7 @@ async def _tell_patient(
     """Close the loop: the patient hears that this counselor saw their message and will contact them
     (through the outbox, once per escalation, sent after this turn commits). False if they cannot be told
     (no longer active: withdrawn consent, discharged)."""
-    if patient.status not in IN_CARE:
+    if patient.status not in CRISIS_PATH:
         return False
     name = counselor.name.split()[0] if counselor.name.split() else counselor.name
     told = outbox.Planned(
