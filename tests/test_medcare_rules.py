@@ -133,9 +133,31 @@ async def test_ran_out_tells_the_team_at_once_and_a_closed_question_takes_no_ans
         again = await medication.due_again(session, NOON + medication.ASK_AGAIN)
         assert [d.local_day for d, _, _ in again] == [date(2027, 3, 2)]
         assert await medication.due_again(session, NOON + medication.ASK_AGAIN) == []  # once
-        assert await medication.close_expired(session, NOON + timedelta(hours=13)) == 0  # answered: kept
+        # Only "Not yet" by the end of the window: closed as unanswered; a real answer is kept.
+        assert await medication.close_expired(session, NOON + timedelta(hours=13)) == 1
         statuses = list(await session.scalars(select(DoseDay.status).where(DoseDay.patient_id == patient.id)))
-    assert sorted(statuses) == sorted([DoseStatus.RAN_OUT, DoseStatus.NOT_YET])
+    assert sorted(statuses) == sorted([DoseStatus.RAN_OUT, DoseStatus.UNANSWERED])
+
+
+async def test_a_not_yet_late_in_the_window_is_still_asked_again_as_promised(sessions: Sessions) -> None:
+    patient = await add_patient(sessions, timezone=NY)
+    plan = await _plan(sessions, patient, MedicationKind.METHADONE, dose_time=time(9, 0))
+    async with db.transaction(sessions) as session:
+        dose = await medication.begin_due(session, plan, patient, NOON)
+        assert dose is not None and dose.closes_at == NOON + timedelta(hours=12)  # 21:00
+        late = NOON + timedelta(hours=11)  # 20:00: "Not yet"
+        medication.answer(dose, patient.id, DoseStatus.NOT_YET, late, 0)
+        assert dose.ask_again_at == late + medication.ASK_AGAIN  # 22:00, as the reply says
+        assert dose.closes_at == dose.ask_again_at + medication.AGAIN_OPEN
+        dose_id, ask_again_at, closes_at = dose.id, dose.ask_again_at, dose.closes_at
+    async with db.transaction(sessions) as session:
+        assert await medication.close_expired(session, ask_again_at) == 0
+        again = await medication.due_again(session, ask_again_at)
+        assert [d.id for d, _, _ in again] == [dose_id]
+    async with db.transaction(sessions) as session:  # no answer to the second question either
+        assert await medication.close_expired(session, closes_at - timedelta(seconds=1)) == 0
+        assert await medication.close_expired(session, closes_at) == 1
+        assert await session.scalar(select(DoseDay.status).where(DoseDay.id == dose_id)) is DoseStatus.UNANSWERED
 
 
 async def test_refill_and_shot_reminders_two_days_before_and_on_the_day(sessions: Sessions) -> None:
