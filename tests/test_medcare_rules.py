@@ -182,7 +182,9 @@ def test_typed_days() -> None:
     assert medication.parse_day("1/5", today, "en") == date(2028, 1, 5)  # no year: the next one
     assert medication.parse_day("2027-12-24", today, "en") == date(2027, 12, 24)
     assert medication.parse_day("12/3/27", today, "en") == date(2027, 12, 3)
-    for bad in ("2027-11-19", "13/40", "tomorrow", "", "1/2/3/4"):
+    assert medication.parse_day("٣/١٢", today, "es") == date(2027, 12, 3)  # Arabic-Indic digits
+    assert medication.parse_day("１２/３", today, "en") == date(2027, 12, 3)  # full-width
+    for bad in ("2027-11-19", "13/40", "tomorrow", "", "1/2/3/4", "²/3", "12/①", "1/1/₃"):
         assert medication.parse_day(bad, today, "en") is None, bad
 
 

@@ -188,7 +188,7 @@ def answer(
         row.skipped = [*(row.skipped or []), question.value]
     elif question in (Question.CRAVING, Question.MOOD):
         low, high = CRAVING_RANGE if question is Question.CRAVING else MOOD_RANGE
-        number = int(value) if value.isdigit() else -1
+        number = int(value) if value.isdecimal() else -1
         if not low <= number <= high:
             raise Invalid("out of range")
         if question is Question.CRAVING:

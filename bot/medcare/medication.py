@@ -172,7 +172,7 @@ def parse_day(text: str, today: date, language: str) -> date | None:
         day = date.fromisoformat(text)
     except ValueError:
         parts = text.replace("-", "/").replace(".", "/").split("/")
-        if len(parts) not in (2, 3) or not all(p.isdigit() for p in parts):
+        if len(parts) not in (2, 3) or not all(p.isdecimal() for p in parts):
             return None
         first, second = int(parts[0]), int(parts[1])
         month, day_of_month = (second, first) if language == "es" else (first, second)
