@@ -279,6 +279,26 @@ async def test_aftercare_is_planned_from_the_day_of_discharge_at_the_check_in_ti
     ]  # 20:00 on both sides of the clock change
 
 
+async def test_a_late_yes_to_aftercare_waits_about_a_week_for_the_first_check_in(sessions: Sessions) -> None:
+    left = datetime(2027, 3, 1, 15, 0, tzinfo=UTC)
+    patient = await _discharged(sessions, left)
+    yes = left + timedelta(days=10)  # within the offer's 14 days: week 1 after discharge is past
+    async with db.transaction(sessions) as session:
+        found = await session.get_one(Patient, patient.id)
+        rows = await aftercare.accept(session, found, yes)
+    # "Your first check-in comes in about a week, at 20:00" (aftercare.accepted): counted from the yes.
+    local = [row.due_at.astimezone(ZoneInfo(NY)) for row in rows]
+    assert [(d.date(), d.time()) for d in local] == [
+        (date(2027, 3, 11) + timedelta(weeks=w), time(20, 0)) for w in aftercare.WEEKS
+    ]
+    async with db.transaction(sessions) as session:
+        assert await aftercare.open_due(session, yes + timedelta(seconds=30)) == []
+        [(first, found)] = await aftercare.open_due(session, rows[0].due_at)
+        assert first.week == 1
+        # Its hello says how long since discharge: 2 whole weeks, not 1.
+        assert await aftercare.weeks_since_discharge(session, found, first, rows[0].due_at) == 2
+
+
 async def test_a_no_to_the_offer_is_final(sessions: Sessions) -> None:
     left = utcnow() - timedelta(hours=2)  # the audit log records the "no" at the real time
     patient = await _discharged(sessions, left)
