@@ -157,7 +157,8 @@ async def test_a_not_yet_late_in_the_window_is_still_asked_again_as_promised(ses
     async with db.transaction(sessions) as session:  # no answer to the second question either
         assert await medication.close_expired(session, closes_at - timedelta(seconds=1)) == 0
         assert await medication.close_expired(session, closes_at) == 1
-        assert await session.scalar(select(DoseDay.status).where(DoseDay.id == dose_id)) is DoseStatus.UNANSWERED
+        status = await session.scalar(select(DoseDay.status).where(DoseDay.id == dose_id))
+    assert status is DoseStatus.UNANSWERED
 
 
 async def test_refill_and_shot_reminders_two_days_before_and_on_the_day(sessions: Sessions) -> None:

@@ -1,9 +1,9 @@
 """Aftercare: check-ins at 1, 2, 4, 8 and 12 weeks after discharge, for a patient who opts in.
 
 At discharge the patient is offered them (`OFFER_DAYS` to say yes). Yes plans all five at once, each at the
-patient's own check-in time (or `DEFAULT_TIME`) in their time zone, counted from the day of the yes (the day of
-discharge for most; a later yes does not find its first weeks already due, and each check-in still says how
-many weeks it has been since discharge: `weeks_since_discharge`), and
+patient's own check-in time (or `DEFAULT_TIME`) in their time zone, counted from the day of the yes (the day
+of discharge for most; a later yes does not find its first weeks already due, and each check-in still says
+how many weeks it has been since discharge: `weeks_since_discharge`), and
 makes the patient's status AFTERCARE: no daily prompts or session reminders, but the crisis path, /sos and the
 safety plan work as before (`IN_CARE`). Each check-in is short (craving, mood, any use, and after a use what
 was used and how, told to the care team as in the daily check-in) and asks "are you connected to ongoing
