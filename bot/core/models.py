@@ -874,8 +874,9 @@ class AftercareStatus(enum.StrEnum):
 
 
 class AftercareCheckIn(Base):
-    """One aftercare check-in (1, 2, 4, 8 and 12 weeks after discharge, at the patient's check-in time): the
-    short check-in and "are you connected to ongoing care?". Planned when the patient opts in."""
+    """One aftercare check-in (1, 2, 4, 8 and 12 weeks after the yes to aftercare, for most the day of
+    discharge, at the patient's check-in time): the short check-in and "are you connected to ongoing care?".
+    Planned when the patient opts in."""
 
     __tablename__ = "aftercare_checkins"
     __table_args__ = (
