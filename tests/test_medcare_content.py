@@ -42,6 +42,7 @@ PATIENT_KEYS = (
     "meds.done",
     "meds.dose.ask",
     "meds.dose.again",
+    "meds.dose.closed",
     *(f"meds.dose.answers.{a}" for a in ("taken", "not_yet", "missed", "ran_out")),
     "meds.supply.reminder",
     "meds.set_by_counselor",
@@ -105,6 +106,14 @@ def test_ran_out_and_missed_point_to_the_clinic_today(catalog: Catalog, language
         text = _render(catalog, f"meds.dose.answers.{status.value}", language, naltrexone=True)
         assert CLINIC["clinic_phone"] in text
         assert "Narcan" in text  # after naltrexone wears off, a smaller amount can cause an overdose
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_dose_replies_do_not_say_tomorrow(catalog: Catalog, language: str) -> None:
+    """ "Taken" at 00:30 for a 21:00 dose, or a closed question tapped then: the next one is today."""
+    tomorrow = catalog.render_with(CLINIC, "promise.when.tomorrow", language, time="").split()[0]
+    for key in ("meds.dose.answers.taken", "meds.dose.closed"):
+        assert tomorrow.lower() not in _render(catalog, key, language).lower(), key
 
 
 @pytest.mark.parametrize(("language", "words"), [("en", "without a prescription"), ("es", "sin receta")])
