@@ -262,9 +262,9 @@ async def test_the_same_level_again_joins_without_a_new_page(sessions: Sessions,
 async def test_what_the_buttons_saw_changes_with_each_signal_and_not_with_a_page(
     sessions: Sessions, settings: Settings
 ) -> None:
-    """`seen` (carried by the alert's buttons) is read back from the database as it was written; a message that
-    joins the escalation, even a moment later and at the same level, changes it; paging again does not (a
-    counselor may act on any page of the same alert)."""
+    """`seen` (carried by the alert's buttons) reads back from the database as it was written; a message
+    that joins the escalation, even a moment later and at the same level, changes it; paging again does not
+    (a counselor may act on any page of the same alert)."""
     patient = await add_patient(sessions)
     first = await _raise(sessions, settings, patient, RiskLevel.HIGH, OFFICE)
     seen = rules.seen(first.escalation)
