@@ -330,10 +330,12 @@ class BotHarness:
         counselor: str,
         outcome: str = "safe",
         language: str = "en",
+        *,
+        shown_on: BotMessage | None = None,
     ) -> BotMessage:
         """The counselor taps Resolve on an alert, says whether it was a real concern or a false alarm (an
-        `outcome` of false_alarm), and for a real concern picks the outcome; returns the alert once it says
-        `counselor` resolved it. `language`: the counselor's."""
+        `outcome` of false_alarm), and for a real concern picks the outcome; returns the alert (or the copy
+        `shown_on`) once it says `counselor` resolved it. `language`: the counselor's."""
         verdicts = await self.tap(
             counselor_user,
             alert,
@@ -354,8 +356,10 @@ class BotHarness:
         await self.standin.tap(counselor_user, last.message_id, data)
         resolved = self.part("escalation.resolved", language, counselor=counselor)
 
+        shown = (shown_on or alert).message_id
+
         def this_alert_resolved(message: BotMessage) -> bool:
-            return message.message_id == alert.message_id and resolved in (message.text or "")
+            return message.message_id == shown and resolved in (message.text or "")
 
         return await self.standin.wait_for(counselor_user, this_alert_resolved)
 

@@ -220,25 +220,6 @@ async def test_buttons_from_before_they_said_what_was_seen_resolve_nothing(harne
         [tapped] = [m for m in harness.standin.transcript(counselor_user) if m.message_id == alert.message_id]
         assert tapped.buttons() == []
     # The alert as it is now resolves it, and every copy of the alert says so.
-    verdicts = await harness.tap(
-        counselor_user,
-        now,
-        harness.text("escalation.resolve_button"),
-        harness.part("escalation.choose_verdict"),
-    )
-    outcomes = await harness.tap(
-        counselor_user,
-        verdicts,
-        harness.text("escalation.verdicts.real_concern"),
-        harness.part("escalation.choose_outcome"),
-    )
-    emergency = harness.text("escalation.outcomes.emergency")
-    await harness.standin.tap(counselor_user, outcomes.message_id, dict(outcomes.buttons())[emergency])
-    resolved = harness.part(
-        "escalation.resolved", counselor="Sam Reyes", outcome=emergency, real_concern=True
-    )
-    await harness.standin.wait_for(
-        counselor_user, lambda m: m.message_id == alert.message_id and resolved in (m.text or "")
-    )
+    await harness.resolve_alert(counselor_user, now, "Sam Reyes", "emergency", shown_on=alert)
     escalation = await _newest(harness, patient_id)
     assert (escalation.outcome, escalation.verdict) == ("emergency", "real_concern")
