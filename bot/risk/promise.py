@@ -1,6 +1,7 @@
 """What a patient is promised when their care team is told: only what the clinic can keep at that moment.
 
-- In office hours (OFFICE_HOURS, in the clinic's zone): the care team will contact them today.
+- In office hours (OFFICE_HOURS, in the clinic's zone, not on OFFICE_CLOSED_DAYS): the care team will
+  contact them today.
 - After hours, when the on-call counselor (`python -m bot oncall`) was paged about this very alert: that.
 - Otherwise: when someone will call (the next office opening, in the patient's own time zone) and the
   after-hours number (AFTER_HOURS_PHONE).
