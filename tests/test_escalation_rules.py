@@ -877,6 +877,24 @@ async def test_on_a_closed_day_a_high_alert_waits_for_the_next_opening(holiday: 
     assert kept == promise.Kept(promise.Promise.LATER, NEXT_OPENING)
 
 
+@pytest.mark.parametrize("language", ["en", "es"])
+async def test_an_opening_a_week_or_more_away_is_promised_with_its_date(
+    runtime: Runtime, settings: Settings, language: str
+) -> None:
+    break_days = frozenset(
+        date(2026, 12, 24) + timedelta(days=n) for n in range(9)
+    )  # Thu Dec 24 to Fri Jan 1
+    closed = settings.model_copy(update={"office_closed_days": break_days})
+    now = datetime(2026, 12, 24, 0, 0, tzinfo=UTC)  # Wednesday Dec 23, 19:00 in New York
+    kept = promise.by_the_hour(closed, now)
+    assert kept == promise.Kept(promise.Promise.LATER, datetime(2027, 1, 4, 13, 0, tzinfo=UTC))
+    said = promise.render(runtime, kept, "America/New_York", language, now)
+    clock = datetime(2027, 1, 4, 8, 0).strftime(runtime.text("promise.time_format", language)).lstrip("0")
+    monday = runtime.text("promise.weekdays.0", language)
+    when = runtime.text("promise.when.date", language, weekday=monday, month=1, day=4, time=clock)
+    assert said == runtime.text("promise.later", language, when=when)  # not "on Monday", which is Dec 28
+
+
 @pytest.mark.parametrize(
     ("moment", "opening"),
     [

@@ -95,7 +95,8 @@ def render(runtime: Runtime, kept: Kept, timezone: str, language: str, now: date
 
 
 def when(runtime: Runtime, opens: datetime, timezone: str, language: str, now: datetime) -> str:
-    """An office opening as the patient reads it, in their time zone: "tomorrow at 8:00 AM"."""
+    """An office opening as the patient reads it, in their time zone: "tomorrow at 8:00 AM", "on Monday at
+    8:00 AM", and with the date when it is a week or more away."""
     try:
         zone = ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
@@ -107,4 +108,9 @@ def when(runtime: Runtime, opens: datetime, timezone: str, language: str, now: d
     if local.date() == today + timedelta(days=1):
         return runtime.text("promise.when.tomorrow", language, time=clock)
     weekday = runtime.text(f"promise.weekdays.{local.weekday()}", language)
-    return runtime.text("promise.when.weekday", language, time=clock, weekday=weekday)
+    if local.date() < today + timedelta(days=7):
+        return runtime.text("promise.when.weekday", language, time=clock, weekday=weekday)
+    # A week or more away (OFFICE_CLOSED_DAYS): "on Monday" alone would name the wrong one.
+    return runtime.text(
+        "promise.when.date", language, time=clock, weekday=weekday, month=local.month, day=local.day
+    )
