@@ -43,6 +43,7 @@ PATIENT_KEYS = (
     "meds.done",
     "meds.dose.ask",
     "meds.dose.again",
+    "meds.dose.closed",
     *(f"meds.dose.answers.{a}" for a in ("taken", "not_yet", "missed", "ran_out")),
     "meds.supply.reminder",
     "meds.set_by_counselor",
@@ -120,6 +121,14 @@ def test_ran_out_after_hours_says_when_and_who_answers(catalog: Catalog, languag
         assert flesch_kincaid_grade(text) <= 8.0
     else:
         assert fernandez_huerta(text) >= 60.0
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_dose_replies_do_not_say_tomorrow(catalog: Catalog, language: str) -> None:
+    """ "Taken" at 00:30 for a 21:00 dose, or a closed question tapped then: the next one is today."""
+    tomorrow = catalog.render_with(CLINIC, "promise.when.tomorrow", language, time="").split()[0]
+    for key in ("meds.dose.answers.taken", "meds.dose.closed"):
+        assert tomorrow.lower() not in _render(catalog, key, language).lower(), key
 
 
 @pytest.mark.parametrize(("language", "words"), [("en", "without a prescription"), ("es", "sin receta")])

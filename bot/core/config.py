@@ -73,7 +73,7 @@ def parse_measures(text: str) -> tuple[tuple[str, int], ...]:
     for part in text.replace(";", ",").split(","):
         name, _, days = part.strip().partition(":")
         name = name.strip()
-        if not MEASURE_ID.match(name) or not days.strip().isdigit() or not 1 <= int(days) <= 365:
+        if not MEASURE_ID.match(name) or not days.strip().isdecimal() or not 1 <= int(days) <= 365:
             raise ValueError("questionnaire:days pairs, such as phq9:14,gad7:14,bam:30 (days 1-365), or off")
         if name in (n for n, _ in found):
             raise ValueError(f"{name} is named twice")
