@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from functools import cached_property, lru_cache
@@ -16,7 +17,7 @@ from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cryptography.fernet import Fernet
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -79,6 +80,14 @@ def parse_measures(text: str) -> tuple[tuple[str, int], ...]:
             raise ValueError(f"{name} is named twice")
         found.append((name, int(days)))
     return tuple(found)
+
+
+# The list settings given as text, each read by its own parser (Settings._from_text).
+_TEXT_PARSERS: dict[str, Callable[[str], object]] = {
+    "reminder_offsets": parse_offsets,
+    "measures": parse_measures,
+    "office_closed_days": parse_closed_days,
+}
 
 
 class Settings(BaseSettings):
@@ -200,25 +209,13 @@ class Settings(BaseSettings):
             raise ValueError("increasing minutes above 0, such as 5,10")
         return value
 
-    @field_validator("reminder_offsets", mode="before")
+    @field_validator("reminder_offsets", "measures", "office_closed_days", mode="before")
     @classmethod
-    def _offsets(cls, value: object) -> object:
+    def _from_text(cls, value: object, info: ValidationInfo) -> object:
+        """A list setting given as text (the environment, `.env`), read by its own parser."""
         if isinstance(value, str):
-            return parse_offsets(value)
-        return value
-
-    @field_validator("measures", mode="before")
-    @classmethod
-    def _measures(cls, value: object) -> object:
-        if isinstance(value, str):
-            return parse_measures(value)
-        return value
-
-    @field_validator("office_closed_days", mode="before")
-    @classmethod
-    def _closed_days(cls, value: object) -> object:
-        if isinstance(value, str):
-            return parse_closed_days(value)
+            assert info.field_name is not None
+            return _TEXT_PARSERS[info.field_name](value)
         return value
 
     @field_validator("office_hours")
