@@ -220,12 +220,18 @@ def test_a_text_cannot_hold_the_bot_with_a_huge_power_or_product(content: Path) 
         "extra:\n"
         "  power: '{{ 9 ** 999999999 }}'\n"
         "  long: '{{ \"x\" * 300000000 }}'\n"
-        "  fine: '{{ \"ab\" * 3 }}'\n"
+        "  fine: '{{ \"ab\" * 3 }} {{ 7 % 3 }}'\n"
+        '  padded: \'{{ "%300000000s" % "" }}\'\n'
+        '  method: \'{{ "{:>300000000}".format("") }}\'\n'
+        "  filter: '{{ \"\" | center(300000000) }}'\n"
     )
     extra = content / "en" / "extra.yaml"
     errors = _errors(content)
     assert any(e.startswith(f"{extra}:2: extra.power: not allowed in a text:") for e in errors), errors
     assert any(e.startswith(f"{extra}:3: extra.long: not allowed in a text:") for e in errors), errors
+    assert any(e.startswith(f"{extra}:5: extra.padded: not allowed in a text:") for e in errors), errors
+    assert any(e.startswith(f"{extra}:6: extra.method:") for e in errors), errors  # nothing to call
+    assert any(e.startswith(f"{extra}:7: template error in 'extra.filter'") for e in errors), errors  # gone
     assert not any("extra.fine" in e for e in errors)
 
 

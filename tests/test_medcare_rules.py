@@ -5,6 +5,7 @@ days, the naloxone reminder's time, and reading `/message group NAME TEXT`."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -37,9 +38,11 @@ from bot.medcare.callbacks import (
     TypingMed,
     TypingReply,
 )
+from bot.medcare.prompts import dose_buttons
 from bot.privacy.discharge import ACTION
 from bot.risk.use import Tier
 from bot.workspace import aftercare as digest_rows
+from tests.harness import text
 from tests.records import add_counselor, add_patient, assign
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -154,6 +157,15 @@ async def test_a_not_yet_late_in_the_window_is_still_asked_again_as_promised(ses
         assert await medication.close_expired(session, ask_again_at) == 0
         again = await medication.due_again(session, ask_again_at)
         assert [d.id for d, _, _ in again] == [dose_id]
+        [(asked_again, _, _)] = again
+        # The second question is the last: it has no "Not yet", and an older "Not yet" button is refused
+        # (each would put the window off again, into the next day's question).
+        texts = SimpleNamespace(text=text)  # what dose_buttons reads of a Runtime
+        labels = [label for row in dose_buttons(texts, "en", asked_again) for label, _ in row]  # type: ignore[arg-type]
+        assert text("meds.dose.buttons.not_yet") not in labels and len(labels) == 3
+        with pytest.raises(medication.Closed):
+            medication.answer(asked_again, patient.id, DoseStatus.NOT_YET, ask_again_at, 0)
+        assert asked_again.closes_at == closes_at
     async with db.transaction(sessions) as session:  # no answer to the second question either
         assert await medication.close_expired(session, closes_at - timedelta(seconds=1)) == 0
         assert await medication.close_expired(session, closes_at) == 1

@@ -14,7 +14,7 @@ import pytest
 from bot.content import Catalog, load_catalog
 from bot.core.clock import OfficeHours
 from bot.core.config import ConfigError, load_settings
-from bot.risk.promise import Kept, Promise, by_the_hour
+from bot.risk.promise import Kept, Promise, by_the_hour, clock_text
 from bot.risk.tone import Tone, phrases, tone_of
 from tests.harness import TEST_CLINIC_VALUES as CLINIC
 from tests.readability import fernandez_huerta, flesch_kincaid_grade
@@ -160,3 +160,28 @@ def test_the_tone_of_a_message(catalog: Catalog, text: str, language: str, tone:
     greetings = phrases(catalog.render("tone.greetings", language))
     feelings = phrases(catalog.render("tone.feelings", language))
     assert tone_of(text, greetings, feelings) is tone
+
+
+@pytest.mark.parametrize(
+    ("moment", "time_format", "expected"),
+    [
+        ("2026-12-08 00:30", "%H:%M", "0:30"),  # half past midnight on a 24-hour clock (it read ":30")
+        ("2026-12-08 08:00", "%H:%M", "8:00"),
+        ("2026-12-08 13:05", "%H:%M", "13:05"),
+        ("2026-12-08 08:00", "%I:%M %p", "8:00 AM"),
+        ("2026-12-08 00:30", "%I:%M %p", "12:30 AM"),
+    ],
+)
+def test_the_time_of_an_opening_drops_only_the_hours_leading_zero(
+    moment: str, time_format: str, expected: str
+) -> None:
+    assert clock_text(_at(moment), time_format) == expected
+
+
+@pytest.mark.parametrize(
+    ("time", "article"), [("1:00", "a la 1:00"), ("1:30", "a la 1:30"), ("13:00", "a las 13:00")]
+)
+def test_spanish_says_a_la_una(catalog: Catalog, time: str, article: str) -> None:
+    for key in ("today", "tomorrow", "weekday", "date"):
+        said = catalog.render(f"promise.when.{key}", "es", time=time, weekday="lunes", day=4, month=1)
+        assert said.endswith(article), said

@@ -128,19 +128,37 @@ def yaml_problem(path: Path, error: yaml.YAMLError) -> str:
 
 
 LONGEST_PRODUCT = 4096  # characters (Telegram's limit for a message): "ab" * 3 is fine, "x" * 10**8 is not
+# Ways to make a long text out of a short one, which no text here needs: refused, not bounded.
+WIDENING_FILTERS = ("center", "format", "indent", "wordwrap")
+WIDENING_METHODS = frozenset({"format", "format_map", "center", "ljust", "rjust", "zfill", "expandtabs"})
 
 
 class ContentSandbox(SandboxedEnvironment):
-    """Jinja's sandbox, with `*` and `**` bounded. The sandbox stops a text from reading or calling what it
-    should not; it does not stop `{{ "x" * 300000000 }}` from taking the memory, or `{{ 9 ** 999999999 }}`
-    from holding the event loop (crisis replies included) for minutes. A power is not needed in a text; a
-    product may make at most LONGEST_PRODUCT characters or items, or a number of at most 64 bits."""
+    """Jinja's sandbox, with the cheap ways to make a huge text taken away. The sandbox stops a text from
+    reading or calling what it should not; it does not stop `{{ "x" * 300000000 }}` from taking the memory,
+    or `{{ 9 ** 999999999 }}` from holding the event loop (crisis replies included) for minutes. Here a
+    power and `%` formatting are refused, a product may make at most LONGEST_PRODUCT characters or items (or
+    a number of 64 bits), and the filters and string methods that pad or reformat text to a given width are
+    gone. Loops can still make a text slow: editing content is a trusted role, and `content check` renders
+    every text before the bot serves it."""
 
-    intercepted_binops = frozenset({"*", "**"})
+    intercepted_binops = frozenset({"*", "**", "%"})
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        for name in WIDENING_FILTERS:
+            self.filters.pop(name, None)
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        if isinstance(obj, str) and attr in WIDENING_METHODS:
+            return False
+        return bool(super().is_safe_attribute(obj, attr, value))
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         if operator == "**":
             raise SecurityError("powers (**) are not allowed in texts")
+        if operator == "%" and isinstance(left, str):
+            raise SecurityError("% formatting is not allowed in texts")
         for sequence, times in ((left, right), (right, left)):
             repeated = isinstance(sequence, (str, list, tuple)) and isinstance(times, int)
             if repeated and len(sequence) * max(times, 0) > LONGEST_PRODUCT:

@@ -89,7 +89,7 @@ def _category_rows(t: Turn, category: Category) -> list[list[Button]]:
     return [*rows, [(t.text("coping.back_button"), MENU_DATA)]]
 
 
-@patient_button(MENU_BUTTONS, aftercare=True)  # offered on the crisis path, open in aftercare
+@patient_button(MENU_BUTTONS, crisis_path=True)  # offered on the crisis path: open in set-up and aftercare
 async def on_menu_button(
     t: Turn, patient: Patient, button: MenuButton | CategoryButton | ModuleButton
 ) -> None:
@@ -122,7 +122,7 @@ async def begin(t: Turn, patient: Patient, module: Module) -> None:
     )
 
 
-@patient_button(RUN, aftercare=True)  # offered on the crisis path, open in aftercare
+@patient_button(RUN, crisis_path=True)  # offered on the crisis path: open in set-up and aftercare
 async def on_run_button(t: Turn, patient: Patient, button: RunButton) -> None:
     run = await t.session.get(CopingSession, button.run_id)
     if run is None or run.patient_id != patient.id:
@@ -329,7 +329,7 @@ async def offer_at_strong_craving(t: Turn, patient: Patient) -> None:
     await t.reply("coping.strong.offer", buttons=rows)
 
 
-@patient_button(STRONG, aftercare=True)  # offered on the crisis path, open in aftercare
+@patient_button(STRONG, crisis_path=True)  # offered on the crisis path: open in set-up and aftercare
 async def on_strong_button(t: Turn, patient: Patient, button: StrongButton) -> None:
     log.info("event=coping.strong patient_id=%s action=%s", patient.id, button.action)
     if button.action == "strong":  # still strong at the check-back: the same choices again

@@ -34,7 +34,6 @@ from bot.risk import escalation as rules
 from bot.risk import safety_plan as plan_rules
 from bot.risk.callbacks import SAFETY_CHECK, SafetyAnswer
 from bot.risk.promise import Promise
-from bot.risk.semantic import Verdict
 from bot.risk.use import Tier, UseReport, Withdrawal, advice_for
 from bot.waiting import waiting_for
 
@@ -250,7 +249,7 @@ async def structured_signal(
     return counted
 
 
-async def ask_if_safe(t: Turn, patient: Patient, verdict: Verdict) -> bool:
+async def ask_if_safe(t: Turn, patient: Patient) -> bool:
     """The semantic layer (not the rules) thinks the message may be high or imminent: ask, page nobody. "I
     need help now" then counts as imminent; silence is followed up with a flag. Not asked while the
     patient's last "I'm safe" is recent (SEMANTIC_COOLDOWN_HOURS): False then, and nothing was said."""
@@ -258,12 +257,7 @@ async def ask_if_safe(t: Turn, patient: Patient, verdict: Verdict) -> bool:
     if hours and await cssrs.said_safe_since(t.session, patient.id, utcnow() - timedelta(hours=hours)):
         log.info("event=risk.semantic_question.cooling_down patient_id=%s", patient.id)
         return False
-    log.info(
-        "event=risk.semantic_question patient_id=%s risk=%.2f imminent=%.2f",
-        patient.id,
-        verdict.risk,
-        verdict.imminent,
-    )
+    log.info("event=risk.semantic_question patient_id=%s", patient.id)
     await screener.ask_if_safe_now(t, patient, cssrs.SafetyReason.MODEL)
     return True
 
@@ -272,8 +266,7 @@ async def ask_semantic_question(t: Turn, patient: Patient, screened: Screening) 
     """The semantic layer's "are you safe right now?", when only it asked one: put last, after whatever the
     message answered (a check-in question, a tap asked for), for active and aftercare patients alike. False
     if there was none to ask, or it waits for the cool-down."""
-    verdict = screened.semantic
-    return verdict is not None and screened.semantic_question and await ask_if_safe(t, patient, verdict)
+    return screened.semantic is not None and screened.semantic_question and await ask_if_safe(t, patient)
 
 
 def _call_buttons(t: Turn) -> list[list[tuple[str, str]]]:

@@ -115,7 +115,7 @@ async def _ask(t: Turn, plan: SafetyPlan, step: rules.Step) -> None:
     )
 
 
-@patient_button(PLAN_BUTTONS, aftercare=True)
+@patient_button(PLAN_BUTTONS, crisis_path=True)  # offered on the crisis path
 async def on_button(t: Turn, patient: Patient, button: PlanButton | PlanStepButton) -> None:
     action = button.action
     if action == "later":

@@ -64,16 +64,28 @@ async def on_text(update: Update, context: Context) -> None:
 async def _risk_in_set_up(t: Turn, patient: Patient, text: str) -> bool:
     """A patient in set-up has agreed to share with their care team: what they type is screened before it is
     taken as a setting (a time zone, a time), and a risk is answered as an active patient's is, the text
-    going nowhere else. True if it was."""
-    if await crisis.typed_safety_answer(t, patient, text):
-        return True
+    going nowhere else; the crisis path's own flows (a safety-plan step, the screener, an exercise offered by
+    a crisis reply, "are you safe right now?") take the text as they would an active patient's. True if the
+    text was taken."""
+    waiting = t.waiting
+    assert waiting is not None  # on_text's turn reads it with the patient
     screened = t.runtime.content.risk.screen(text)
+    plan = waiting.plan
+    if safety_plan.editing(plan, utcnow()) is not None:
+        assert plan is not None
+        await crisis.typed_in_plan(t, patient, plan, text, screened.without_question())
+        return True
     if await crisis.respond(t, patient, screened.without_question(), text, source="message") is not (
         crisis.Reply.NONE
     ):
         return True
-    if t.waiting is not None and t.waiting.screen is not None:  # the screener a crisis opened
-        await screener.on_typed(t, patient, t.waiting.screen, text)
+    if waiting.screen is not None:  # the screener a crisis opened
+        await screener.on_typed(t, patient, waiting.screen, text)
+        return True
+    if waiting.exercise is not None:  # an exercise a crisis reply offered
+        await coping_handlers.on_typed(t, waiting.exercise, text)
+        return True
+    if await crisis.typed_safety_answer(t, patient, text):
         return True
     return await crisis.ask_semantic_question(t, patient, screened)
 

@@ -240,11 +240,16 @@ class Answered:
 def answer(dose: DoseDay, patient_id: int, status: DoseStatus, now: datetime, missed_before: int) -> Answered:
     """Save the answer (a later answer the same day replaces an earlier one). `missed_before` is the run of
     "Missed" days just before this one (`missed_run_before`). A "Not yet" late in the window keeps the promise
-    of a second question `ASK_AGAIN` later: the window then closes `AGAIN_OPEN` after it."""
+    of a second question `ASK_AGAIN` later: the window then closes `AGAIN_OPEN` after it. A second "Not yet"
+    is refused (Closed): the second question is the last."""
     if dose.patient_id != patient_id or now >= dose.closes_at:
         raise Closed
     if status not in (DoseStatus.TAKEN, DoseStatus.NOT_YET, DoseStatus.MISSED, DoseStatus.RAN_OUT):
         raise Invalid("not an answer")
+    if status is DoseStatus.NOT_YET and dose.status is DoseStatus.NOT_YET:
+        # "Not yet" is asked again once: the second question has no "Not yet" (`again_answers`), so this is
+        # an older button. Each would put the window off by hours, into the next day's question.
+        raise Closed
     dose.status = status
     dose.answered_at = now
     dose.ask_again_at = now + ASK_AGAIN if status is DoseStatus.NOT_YET else None

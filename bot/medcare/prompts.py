@@ -8,7 +8,15 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from bot.core.models import AftercareCheckIn, DoseDay, MedicationKind, MedicationPlan, Patient, Priority
+from bot.core.models import (
+    AftercareCheckIn,
+    DoseDay,
+    DoseStatus,
+    MedicationKind,
+    MedicationPlan,
+    Patient,
+    Priority,
+)
 from bot.enrollment.onboarding import format_clock
 from bot.medcare import aftercare, medication
 from bot.medcare.callbacks import (
@@ -52,9 +60,12 @@ def day_text(runtime: Runtime, day: date, language: str) -> str:
 
 
 def dose_buttons(runtime: Runtime, language: str, dose: DoseDay) -> Rows:
+    """The answers to a dose question; the second question (after "Not yet") is the last: no "Not yet"."""
+    again = dose.status is DoseStatus.NOT_YET
     buttons = [
         (runtime.text(f"meds.dose.buttons.{answer.value}", language), DOSE.pack(DoseButton(dose.id, answer)))
         for answer in ANSWERS
+        if not (again and answer is DoseStatus.NOT_YET)
     ]
     return [buttons[:2], buttons[2:]]
 

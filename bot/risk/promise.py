@@ -13,6 +13,7 @@ on call now), not worked out again here: the paging rules decide who is paged, t
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -95,6 +96,12 @@ def render(runtime: Runtime, kept: Kept, timezone: str, language: str, now: date
     )
 
 
+def clock_text(moment: datetime, time_format: str) -> str:
+    """`moment` by the content's `promise.time_format`, without the leading zero of its hour: "8:00 AM",
+    "0:30" (not ":30", which stripping every zero gave for half past midnight on a 24-hour clock)."""
+    return re.sub(r"^0(?=\d)", "", moment.strftime(time_format))
+
+
 def when(runtime: Runtime, opens: datetime, timezone: str, language: str, now: datetime) -> str:
     """An office opening as the patient reads it, in their time zone: "tomorrow at 8:00 AM", "on Monday at
     8:00 AM", and with the date when it is a week or more away."""
@@ -103,7 +110,7 @@ def when(runtime: Runtime, opens: datetime, timezone: str, language: str, now: d
     except (ZoneInfoNotFoundError, ValueError):
         zone = runtime.settings.timezone
     local, today = opens.astimezone(zone), now.astimezone(zone).date()
-    clock = local.strftime(runtime.text("promise.time_format", language)).lstrip("0")
+    clock = clock_text(local, runtime.text("promise.time_format", language))
     if local.date() == today:
         return runtime.text("promise.when.today", language, time=clock)
     if local.date() == today + timedelta(days=1):

@@ -34,7 +34,7 @@ from bot.core.models import (
 from bot.handlers.base import URGENT_REPLY_KIND
 from bot.outbox import store as outbox
 from bot.schedule import rules as schedule
-from tests.e2e.test_crisis_flow import _escalations
+from tests.e2e.test_crisis_flow import UNLISTED, _escalations
 from tests.harness import BotHarness
 
 CRISIS = {"en": "im going to kill myself tonight", "es": "me voy a matar esta noche"}
@@ -299,6 +299,8 @@ async def test_a_crisis_typed_during_set_up_is_answered_and_paged_and_set_up_wai
     before = await harness.patient(user)
     assert before is not None and before.status is PatientStatus.ONBOARDING
     language = before.language  # set-up has not asked for theirs yet
+    # Words only the semantic layer worries about: "are you safe right now?", left unanswered.
+    await harness.say(user, UNLISTED, harness.text("crisis.safety_check", language))
 
     # The time-zone question waits for an answer; a crisis comes instead (in either language).
     mark, outbox_mark = harness.standin.mark(user), await _outbox_mark(harness)
@@ -317,10 +319,19 @@ async def test_a_crisis_typed_during_set_up_is_answered_and_paged_and_set_up_wai
     after = await harness.patient(user)
     assert after is not None
     assert (after.status, after.onboarding_step) == (PatientStatus.ONBOARDING, before.onboarding_step)
-    # The screener it offered works in set-up: its first question, and a typed answer is the screener's.
+    # The screener it offered works in set-up: its first question, and a typed "no" is the screener's answer
+    # (not an answer to the safety question still waiting).
     question = harness.part("cssrs.questions.wish_dead", language)
     await harness.tap(user, permission, harness.text("cssrs.ok_button", language), question)
     await harness.say(user, "no", harness.part("cssrs.questions.thoughts", language))
+
+
+async def test_the_exercise_a_crisis_reply_offers_in_set_up_opens(harness: BotHarness) -> None:
+    _, counselor_id = await harness.link_counselor("Sam")
+    user = harness.new_user_id()
+    await harness.enroll(user, counselor_id, finish_setup=False)
+    told = await harness.say(user, "i relapsed last night", harness.part("use.told_high"))
+    await harness.tap(user, told, harness.text("crisis.try_exercise_button"), harness.part("coping.menu"))
 
 
 async def test_a_crisis_before_i_agree_gets_the_crisis_lines_first_and_tells_nobody(

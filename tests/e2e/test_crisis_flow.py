@@ -302,7 +302,7 @@ async def test_an_alert_that_reached_nobody_goes_to_the_counselor_who_links_next
 
 # What a log line about a patient or an alert may not say: what the bot found (42 CFR Part 2). The database
 # keeps it, encrypted; logs go to places less protected.
-FOUND = re.compile(r"\b(level|category|result|tier|verdict|tone|ok|reason)=")
+FOUND = re.compile(r"\b(level|category|result|tier|verdict|tone|ok|reason|risk|imminent)=")
 
 
 async def test_logs_about_a_crisis_name_events_and_ids_not_what_was_found(
@@ -312,6 +312,7 @@ async def test_logs_about_a_crisis_name_events_and_ids_not_what_was_found(
     counselor_user, counselor_id = await harness.link_counselor("Sam")
     user = harness.new_user_id()
     await harness.enroll(user, counselor_id)
+    await harness.say(user, UNLISTED, harness.text("crisis.safety_check"))  # the semantic layer's question
     await harness.say(user, "i relapsed last night, used fentanyl alone", harness.part("use.told_high"))
     await harness.say(user, "im going to kill myself tonight", harness.text("cssrs.intro_alerted"))
     await harness.standin.wait_for(
