@@ -355,3 +355,22 @@ async def test_a_crisis_before_i_agree_gets_the_crisis_lines_first_and_tells_nob
     consent_screen = harness.part("consent.screen", language)
     assert not any(consent_screen in (m.text or "") for m in harness.standin.transcript(user)[mark:])
     assert await _escalations(harness, patient.id) == []
+
+
+async def test_the_safety_plan_a_crisis_reply_offers_in_set_up_can_be_written(harness: BotHarness) -> None:
+    _, counselor_id = await harness.link_counselor("Sam")
+    user = harness.new_user_id()
+    patient_id = await harness.enroll(user, counselor_id, finish_setup=False)
+    high = await harness.say(user, "i wish i was dead", harness.part("crisis.high"))
+    button = harness.text("plan.edit_button")
+    shown = await harness.tap(user, high, harness.text("crisis.safety_plan_button"), button)
+    which = await harness.tap(user, shown, button, harness.text("plan.edit_which"))
+    title = harness.text("plan.steps.warning_signs.title")
+    asked = await harness.tap(user, which, title, title)
+    # The step's words go to the plan, not to set-up's time-zone question.
+    mark = harness.standin.mark(user)
+    await harness.standin.send_text(user, "when i start drinking alone")
+    await harness.standin.wait_for(user, harness.part("plan.steps.warning_signs.title"), after=mark)
+    assert asked.text is not None
+    plan = await _plan(harness, patient_id)
+    assert plan.warning_signs == "when i start drinking alone"
