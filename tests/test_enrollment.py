@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core import db
-from bot.core.models import AuditEvent, Invite, InviteKind, PatientStatus, utcnow
+from bot.core.models import AuditEvent, Counselor, Invite, InviteKind, PatientStatus, utcnow
 from bot.core.people import Stranger, care_team, identify
 from bot.enrollment import consent
 from bot.enrollment import invites as enrollment
@@ -106,6 +106,38 @@ async def test_counselor_invite_links_and_cannot_be_reissued(sessions: Sessions)
             await enrollment.issue_invite(
                 session, kind=InviteKind.COUNSELOR, counselor_id=counselor_id, ttl=timedelta(hours=1)
             )
+
+
+async def test_a_counselor_invite_never_moves_a_linked_account(sessions: Sessions) -> None:
+    """Linking spends the counselor's other invites; an invite that still reaches a linked counselor (linked
+    some other way meanwhile) is refused, spent and audited, and the account stays where it was."""
+    counselor_id = (await add_counselor(sessions)).id
+    async with db.transaction(sessions) as session:
+        first, second, third = [
+            (
+                await enrollment.issue_invite(
+                    session, kind=InviteKind.COUNSELOR, counselor_id=counselor_id, ttl=timedelta(hours=1)
+                )
+            ).code
+            for _ in range(3)
+        ]
+    assert isinstance(await _redeem(sessions, first, 900), enrollment.CounselorLinked)
+    assert await _redeem(sessions, second, 901) == enrollment.Rejected("used")
+    async with db.transaction(sessions) as session:
+        # As if linked while this invite was still open (two redeemed at once, or a row older than the rule).
+        third_row = await session.scalar(
+            select(Invite).where(Invite.code_hash == enrollment.hash_code(third))
+        )
+        assert third_row is not None
+        third_row.used_at = None
+    assert await _redeem(sessions, third, 902) == enrollment.Rejected("counselor_linked")
+    assert await _redeem(sessions, third, 902) == enrollment.Rejected("used")
+    async with sessions() as session:
+        assert isinstance(await identify(session, 900), Counselor)
+        assert isinstance(await identify(session, 901), Stranger)
+        assert isinstance(await identify(session, 902), Stranger)
+        refused = await session.scalar(select(AuditEvent).where(AuditEvent.action == "invite.refused"))
+    assert refused is not None and refused.detail == {"reason": "counselor_linked"}
 
 
 async def test_invite_rules(sessions: Sessions) -> None:

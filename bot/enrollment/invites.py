@@ -153,7 +153,7 @@ async def issue_invite(
 
 @dataclass(frozen=True)
 class Rejected:
-    reason: str  # "invalid" | "expired" | "used" | "already_enrolled"
+    reason: str  # "invalid" | "expired" | "used" | "already_enrolled" | "counselor_linked"
 
 
 @dataclass(frozen=True)
@@ -201,6 +201,18 @@ async def redeem(
 
     if invite.kind is InviteKind.COUNSELOR:
         counselor = await session.get_one(Counselor, invite.counselor_id)
+        if counselor.telegram_user_id is not None:
+            # A second invite issued before the first was used ("the link got lost") must not move a linked
+            # account to whoever holds it: refused, and spent (it stays used).
+            audit.record(
+                session,
+                "invite.refused",
+                actor_type="system",
+                subject_type="invite",
+                subject_id=invite.id,
+                reason="counselor_linked",
+            )
+            return Rejected("counselor_linked")
         counselor.telegram_user_id = telegram_user_id
         counselor.chat_id = chat_id
         audit.record(
@@ -210,6 +222,15 @@ async def redeem(
             actor_id=counselor.id,
             subject_type="invite",
             subject_id=invite.id,
+        )
+        await session.execute(  # the counselor's other invites are spent with this one
+            update(Invite)
+            .where(
+                Invite.counselor_id == counselor.id,
+                Invite.kind == InviteKind.COUNSELOR,
+                Invite.used_at.is_(None),
+            )
+            .values(used_at=now)
         )
         return CounselorLinked(counselor)
 
