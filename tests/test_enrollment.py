@@ -140,6 +140,22 @@ async def test_a_counselor_invite_never_moves_a_linked_account(sessions: Session
     assert refused is not None and refused.detail == {"reason": "counselor_linked"}
 
 
+async def test_a_revoked_invite_no_longer_works(sessions: Sessions) -> None:
+    counselor_id = (await add_counselor(sessions)).id
+    async with db.transaction(sessions) as session:
+        code = (
+            await enrollment.issue_invite(
+                session, kind=InviteKind.COUNSELOR, counselor_id=counselor_id, ttl=timedelta(hours=1)
+            )
+        ).code
+        assert await enrollment.revoke(session, code=code) == 1
+    assert await _redeem(sessions, code, 900) == enrollment.Rejected("used")
+    async with sessions() as session:
+        revoked = await session.scalar(select(AuditEvent).where(AuditEvent.action == "invite.revoked"))
+        assert revoked is not None and revoked.actor_type == "cli"
+        assert await enrollment.revoke(session, counselor_id=counselor_id) == 0
+
+
 async def test_invite_rules(sessions: Sessions) -> None:
     counselor_id = (await add_counselor(sessions)).id
     async with db.transaction(sessions) as session:

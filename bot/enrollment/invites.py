@@ -148,6 +148,38 @@ async def issue_invite(
     return IssuedInvite(invite, code)
 
 
+async def revoke(
+    session: AsyncSession,
+    *,
+    code: str | None = None,
+    counselor_id: int | None = None,
+    now: datetime | None = None,
+) -> int:
+    """Spend open invites so that they no longer work: the one with `code`, or every open invite to link
+    counselor `counselor_id` (a code that was lost or sent to the wrong person). Each is audited
+    (`invite.revoked`); returns how many."""
+    if (code is None) == (counselor_id is None):
+        raise EnrollmentError("give an invite code or a counselor id")
+    now = now or utcnow()
+    open_invites = select(Invite).where(Invite.used_at.is_(None), Invite.expires_at > now)
+    if code is not None:
+        query = open_invites.where(Invite.code_hash == hash_code(code))
+    else:
+        query = open_invites.where(Invite.counselor_id == counselor_id, Invite.kind == InviteKind.COUNSELOR)
+    invites = list(await session.scalars(query.order_by(Invite.id)))
+    for invite in invites:
+        invite.used_at = now
+        audit.record(
+            session,
+            "invite.revoked",
+            actor_type="cli",
+            subject_type="invite",
+            subject_id=invite.id,
+            kind=invite.kind.value,
+        )
+    return len(invites)
+
+
 # ---- redeeming -------------------------------------------------------------------------------------------
 
 
