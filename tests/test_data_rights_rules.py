@@ -39,6 +39,8 @@ from bot.core.models import (
     EscalationAlert,
     EscalationStatus,
     GroupMember,
+    InboxStatus,
+    InboxUpdate,
     Invite,
     InviteKind,
     Measure,
@@ -61,6 +63,7 @@ from bot.core.models import (
     SuicideScreen,
 )
 from bot.enrollment.invites import hash_code
+from bot.intake import store
 from bot.outbox import store as outbox
 from bot.privacy import erasure, retention
 from bot.privacy import export as data_export
@@ -68,6 +71,7 @@ from bot.privacy.discharge import DischargeError, discharge, discharged_at, late
 from bot.privacy.erasure import erase_patient, tables_erased
 from bot.privacy.records import PATIENTS, links
 from tests.records import add_patient
+from tests.test_intake_store import _add, _message
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -792,6 +796,27 @@ async def test_purge_erases_patients_discharged_before_the_cutoff(sessions: Sess
     raw = await _raw(sessions)
     assert long_gone.alias not in raw and never_recorded.alias not in raw and just_left.alias in raw
     assert await _count(sessions, AuditEvent, AuditEvent.action == "patient.deleted") == 2
+
+
+async def test_purge_deletes_parked_updates_and_never_a_pending_one(sessions: Sessions) -> None:
+    """An update parked (failed every try) keeps the patient's words in its payload: gone once parked for
+    longer than the retention period. A pending one stays however old (a crisis message is never lost), and
+    so does one parked recently (an operator may still look at it)."""
+    await _add(sessions, *(_message(n, 10 + n, "I want to end it tonight") for n in (1, 2, 3)))
+    async with db.transaction(sessions) as session:
+        await store.mark_failed(session, 1, "ValueError", OLD, max_attempts=1)
+        await store.mark_failed(session, 2, "ValueError", NOW - timedelta(days=1), max_attempts=1)
+    # Update 3 stays pending: received at the inbox tests' NOW, months before the cutoff.
+
+    async def purged(now: datetime) -> tuple[int, dict[int, InboxStatus]]:
+        async with db.transaction(sessions) as session:
+            counts = await retention.purge(session, older_than=timedelta(days=30), now=now)
+        async with sessions() as session:
+            rows = await session.scalars(select(InboxUpdate))
+            return counts["inbox"], {row.update_id: row.status for row in rows}
+
+    assert await purged(NOW) == (1, {2: InboxStatus.PARKED, 3: InboxStatus.PENDING})
+    assert await purged(NOW + timedelta(days=3650)) == (1, {3: InboxStatus.PENDING})
 
 
 async def test_purge_refuses_less_than_a_day(sessions: Sessions) -> None:

@@ -3,10 +3,13 @@
 Deleted when older than the cutoff: check-ins (closed ones), coping exercises (finished or abandoned),
 C-SSRS screeners (closed), risk signals, resolved alerts with their copies in counselors' chats, outbox rows
 that are done with (sent, failed, dropped, cancelled), session RSVPs, care flags, questionnaires (closed),
-daily dose answers, messages from the care team and the replies to them, closed aftercare check-ins; and
-patients discharged before the cutoff, entirely (`bot.privacy.erasure`).
+daily dose answers, messages from the care team and the replies to them, closed aftercare check-ins, updates
+from Telegram parked before the cutoff (failed every try: their encrypted payload holds the words, and an
+operator had the whole retention period to look at them); and patients discharged before the cutoff,
+entirely (`bot.privacy.erasure`).
 
-Kept: anything still open (a check-in under way, an alert not resolved: the care team still needs them), a
+Kept: anything still open (a check-in under way, an alert not resolved: the care team still needs them; an
+update from Telegram still pending, however old: a crisis message is never lost), a
 current patient's profile, consents and safety plan (they are in use, not history), counselors' notes (the
 counselors' record, not the bot's), and the audit log. The audit log is the record of who did what with
 whose data, which a program must be able to show for years after the care it documents (HIPAA keeps such
@@ -22,7 +25,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Delete, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core import audit
+from bot.core import audit, db
 from bot.core.models import (
     AftercareCheckIn,
     AftercareStatus,
@@ -38,6 +41,8 @@ from bot.core.models import (
     Escalation,
     EscalationAlert,
     EscalationStatus,
+    InboxStatus,
+    InboxUpdate,
     Measure,
     MeasureStatus,
     OutboxMessage,
@@ -68,6 +73,7 @@ TABLES = (
     "care_message_replies",
     "care_messages",
     "measures",
+    "inbox",
     "patients",
 )
 DONE_OUTBOX = (
@@ -115,6 +121,10 @@ def _statements(cutoff: datetime) -> dict[str, Delete]:
             CareMessage.id.not_in(select(CareMessageReply.message_id)),
         ),
         "measures": delete(Measure).where(Measure.status != MeasureStatus.OPEN, Measure.started_at < cutoff),
+        # Parked only (`handled_at`: when it was parked); never a pending row, whatever its age.
+        "inbox": delete(InboxUpdate).where(
+            InboxUpdate.status == InboxStatus.PARKED, InboxUpdate.handled_at < cutoff
+        ),
     }
 
 
@@ -130,6 +140,7 @@ async def purge(session: AsyncSession, *, older_than: timedelta, now: datetime) 
     for patient in await discharged_before(session, cutoff):
         erased = await erase_patient(session, patient, reason="retention", actor="cli")
         counts.update(erased.rows)
+    db.scrub_after_commit(session)  # what was deleted leaves SQLite's files too
     event = audit.record(session, "data.purged", actor_type="cli")
     event.detail = {
         "days": older_than.days,
