@@ -62,6 +62,7 @@ from bot.core.models import (
     ScreenStatus,
     SuicideScreen,
 )
+from bot.enrollment import consent
 from bot.enrollment.invites import hash_code
 from bot.intake import store
 from bot.outbox import store as outbox
@@ -796,6 +797,54 @@ async def test_purge_erases_patients_discharged_before_the_cutoff(sessions: Sess
     raw = await _raw(sessions)
     assert long_gone.alias not in raw and never_recorded.alias not in raw and just_left.alias in raw
     assert await _count(sessions, AuditEvent, AuditEvent.action == "patient.deleted") == 2
+
+
+async def test_purge_erases_patients_who_withdrew_before_the_cutoff_unless_an_alert_is_open(
+    sessions: Sessions,
+) -> None:
+    """Counted from the withdrawal (not from enrollment); a patient with an alert still open waits, whether
+    withdrawn or discharged (as `/deleteme` waits), and goes at a later purge once it is resolved."""
+    long_ago, yesterday, in_crisis, discharged_in_crisis = [
+        await _someone(sessions, at=OLD) for _ in range(4)
+    ]
+    for who, at in ((long_ago, OLD), (yesterday, NOW - timedelta(days=1)), (in_crisis, OLD)):
+        async with db.transaction(sessions) as session:
+            assert await consent.revoke(session, await session.get_one(Patient, who.patient_id), now=at)
+    async with db.transaction(sessions) as session:
+        await discharge(session, await session.get_one(Patient, discharged_in_crisis.patient_id), "Bye", OLD)
+        await session.execute(
+            update(AuditEvent).where(AuditEvent.action == "patient.discharged").values(at=OLD)
+        )
+        for who in (in_crisis, discharged_in_crisis):
+            session.add(
+                Escalation(
+                    patient_id=who.patient_id,
+                    level="high",
+                    category="relapse",
+                    source="checkin",
+                    created_at=OLD,
+                    last_signal_at=OLD,
+                )
+            )
+    async with db.transaction(sessions) as session:
+        counts = await retention.purge(session, older_than=timedelta(days=90), now=NOW)
+    assert counts["patients"] == 1
+    async with sessions() as session:
+        left = set(await session.scalars(select(Patient.alias)))
+    assert left == {yesterday.alias, in_crisis.alias, discharged_in_crisis.alias}
+    assert long_ago.alias not in await _raw(sessions)
+
+    async with db.transaction(sessions) as session:
+        await session.execute(
+            update(Escalation)
+            .where(Escalation.status != EscalationStatus.RESOLVED)
+            .values(status=EscalationStatus.RESOLVED, resolved_at=NOW)
+        )
+    async with db.transaction(sessions) as session:
+        counts = await retention.purge(session, older_than=timedelta(days=90), now=NOW)
+    assert counts["patients"] == 2
+    async with sessions() as session:
+        assert set(await session.scalars(select(Patient.alias))) == {yesterday.alias}
 
 
 async def test_purge_deletes_parked_updates_and_never_a_pending_one(sessions: Sessions) -> None:
