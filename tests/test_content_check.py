@@ -213,6 +213,22 @@ def test_the_sandbox_stops_a_text_reading_secrets_or_running_code(
     assert catalog.render("stranger.not_enrolled", "es").startswith("Hola.")  # the other texts still work
 
 
+def test_a_text_cannot_hold_the_bot_with_a_huge_power_or_product(content: Path) -> None:
+    """`{{ 9 ** 999999999 }}` would hold the event loop (crisis replies too) for minutes, and a string times a
+    huge number would take the memory: the sandbox refuses both, and content check says where."""
+    (content / "en" / "extra.yaml").write_text(
+        "extra:\n"
+        "  power: '{{ 9 ** 999999999 }}'\n"
+        "  long: '{{ \"x\" * 300000000 }}'\n"
+        "  fine: '{{ \"ab\" * 3 }}'\n"
+    )
+    extra = content / "en" / "extra.yaml"
+    errors = _errors(content)
+    assert any(e.startswith(f"{extra}:2: extra.power: not allowed in a text:") for e in errors), errors
+    assert any(e.startswith(f"{extra}:3: extra.long: not allowed in a text:") for e in errors), errors
+    assert not any("extra.fine" in e for e in errors)
+
+
 def test_cli_prints_path_line_and_fails(content: Path, cli: CommandLine) -> None:
     (content / "en" / "extra.yaml").write_text("a: Hello {{ name\n")
     result = cli("content", "check", str(content))

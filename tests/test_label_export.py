@@ -6,6 +6,8 @@ database."""
 from __future__ import annotations
 
 import asyncio
+import getpass
+import socket
 import stat
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,8 +63,10 @@ async def test_only_an_active_admin_may_export_and_every_try_is_audited(
         assert "admin" in refused.stderr and refused.stdout == ""
     assert list(tmp_path.iterdir()) == []  # nothing written, not even in part
     refusals = await _audit(sessions, "risk.labels_export_refused")
+    # `--admin` is a claim: the record also says which account on which machine made it.
+    where = {"os_user": getpass.getuser(), "host": socket.gethostname()}
     assert [(e.actor_type, e.detail) for e in refusals] == [
-        ("cli", {"counselor_id": who}) for who in (counselor.id, supervisor.id, former.id, 424242, 0)
+        ("cli", {"counselor_id": who, **where}) for who in (counselor.id, supervisor.id, former.id, 424242, 0)
     ]
 
     admin = await add_counselor(sessions, "Ada", role=CounselorRole.ADMIN)
@@ -76,7 +80,7 @@ async def test_only_an_active_admin_may_export_and_every_try_is_audited(
     assert (exported.actor_type, exported.actor_id, exported.detail) == (
         "counselor",
         admin.id,
-        {"rows": 1, "alerts": 1},
+        {"rows": 1, "alerts": 1, **where},
     )
 
 
@@ -195,4 +199,9 @@ async def test_erased_patients_and_those_waiting_to_be_erased_are_never_exported
         in ran.stderr
     )
     [exported] = await _audit(sessions, "risk.labels_exported")
-    assert exported.detail == {"rows": 1, "alerts": 1}
+    assert exported.detail == {
+        "rows": 1,
+        "alerts": 1,
+        "os_user": getpass.getuser(),
+        "host": socket.gethostname(),
+    }

@@ -20,13 +20,18 @@ from tests.harness import SHIPPED_CONTENT, load_content_once
         ("7", time(7, 0)),
         ("20h30", time(20, 30)),
         (" 07:05 ", time(7, 5)),
+        ("8:30 p. m.", time(20, 30)),  # Spanish style
+        ("7 a. m.", time(7, 0)),
+        ("20h", time(20, 0)),
     ],
 )
 def test_clock_times_people_type(text: str, expected: time) -> None:
     assert parse_clock(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "25:00", "13pm", "0am", "7:60", "evening", "8:3", "-3", "1" * 500])
+@pytest.mark.parametrize(
+    "text", ["", "25:00", "13pm", "0am", "7:60", "evening", "8:3", "-3", "1" * 500, "8 pmm", "h", "8 m"]
+)
 def test_not_a_time(text: str) -> None:
     assert parse_clock(text) is None
 

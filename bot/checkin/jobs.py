@@ -108,7 +108,7 @@ async def tell_unanswered_use(
     """Tell the care team of a use whose what or how was left unanswered, by what is known (not knowing what
     was used counts as high: a page); how many messages were queued. Shared with the aftercare check-ins."""
     tier = report.tier if report is not None else Tier.HIGH
-    log.info("event=use.unanswered patient_id=%s tier=%s source=%s", patient.id, tier, source)
+    log.info("event=use.unanswered patient_id=%s source=%s", patient.id, source)
     screening = Screening(RiskLevel.HIGH, (Category.RELAPSE,), ())
     await escalations.record_signal(session, patient, screening, source, now, runtime.settings)
     if tier is Tier.HIGH:

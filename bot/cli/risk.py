@@ -163,7 +163,9 @@ async def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
 async def cmd_export_labels(args: argparse.Namespace, settings: Settings) -> int:
     """The care team's verdicts with the redacted words behind them (bot.privacy.labels), for an admin,
     audited. The file appears only once the audit record is committed."""
+    import getpass
     import os
+    import socket
     from zoneinfo import ZoneInfo
 
     from bot.cli.common import with_session
@@ -176,11 +178,20 @@ async def cmd_export_labels(args: argparse.Namespace, settings: Settings) -> int
     if not out.parent.is_dir():
         raise CliError(f"cannot write {out}: there is no folder {out.parent}")
     partial = out.with_name(f".{out.name}.partial")
+    # `--admin` is a claim anyone with the shell and the key could make: the record also says who ran it.
+    os_user, host = getpass.getuser(), socket.gethostname()
 
     async def work(session: AsyncSession) -> int:
         admin = await session.get(Counselor, args.admin) if 0 < args.admin <= MAX_ID else None
         if admin is None or not admin.active or admin.role is not CounselorRole.ADMIN:
-            audit.record(session, "risk.labels_export_refused", actor_type="cli", counselor_id=args.admin)
+            audit.record(
+                session,
+                "risk.labels_export_refused",
+                actor_type="cli",
+                counselor_id=args.admin,
+                os_user=os_user,
+                host=host,
+            )
             print(
                 f"error: counselor {args.admin} is not an active admin: only an admin may export labels "
                 "(see `python -m bot counselor list`)",
@@ -201,6 +212,8 @@ async def cmd_export_labels(args: argparse.Namespace, settings: Settings) -> int
             actor_id=admin.id,
             rows=len(found.rows),
             alerts=found.alerts,
+            os_user=os_user,
+            host=host,
         )
         print(
             f"wrote {out}: {len(found.rows)} messages from {found.alerts} resolved alerts, redacted "

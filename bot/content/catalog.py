@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 from jinja2 import Environment, StrictUndefined, Template, TemplateSyntaxError, nodes
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
 REFERENCE_LANGUAGE = "en"
@@ -126,9 +127,32 @@ def yaml_problem(path: Path, error: yaml.YAMLError) -> str:
     return f"{path}:{line}: not valid YAML: {getattr(error, 'problem', error)}"
 
 
+LONGEST_PRODUCT = 4096  # characters (Telegram's limit for a message): "ab" * 3 is fine, "x" * 10**8 is not
+
+
+class ContentSandbox(SandboxedEnvironment):
+    """Jinja's sandbox, with `*` and `**` bounded. The sandbox stops a text from reading or calling what it
+    should not; it does not stop `{{ "x" * 300000000 }}` from taking the memory, or `{{ 9 ** 999999999 }}`
+    from holding the event loop (crisis replies included) for minutes. A power is not needed in a text; a
+    product may make at most LONGEST_PRODUCT characters or items, or a number of at most 64 bits."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**":
+            raise SecurityError("powers (**) are not allowed in texts")
+        for sequence, times in ((left, right), (right, left)):
+            repeated = isinstance(sequence, (str, list, tuple)) and isinstance(times, int)
+            if repeated and len(sequence) * max(times, 0) > LONGEST_PRODUCT:
+                raise SecurityError(f"a product longer than {LONGEST_PRODUCT} is not allowed in texts")
+        if isinstance(left, int) and isinstance(right, int) and (left * right).bit_length() > 64:
+            raise SecurityError("a number that large is not allowed in texts")
+        return super().call_binop(context, operator, left, right)
+
+
 def _environment() -> Environment:
     """Where texts are compiled and rendered: the sandbox (plain text, so no HTML escaping)."""
-    return SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+    return ContentSandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
 
 
 _COMPILER = _environment()

@@ -111,8 +111,9 @@ class PatientStatus(enum.StrEnum):
     AFTERCARE = "aftercare"
 
 
-# Patients whose crisis messages, /sos and safety plan reach their care team.
-IN_CARE = frozenset({PatientStatus.ACTIVE, PatientStatus.AFTERCARE})
+# Patients whose crisis messages, /sos and safety plan reach their care team: from "I agree" (set-up
+# included: a crisis typed at the time-zone question is answered and paged) to the end of aftercare.
+IN_CARE = frozenset({PatientStatus.ACTIVE, PatientStatus.ONBOARDING, PatientStatus.AFTERCARE})
 
 
 class CounselorRole(enum.StrEnum):

@@ -75,7 +75,8 @@ def plain(text: str) -> str:
 
 _ZONES_BY_CITY = _zones_by_city()
 _IN_BRACKETS = re.compile(r"\(([^()]*)\)")
-_CLOCK = re.compile(r"^\s*(\d{1,2})(?:[:.h](\d{2}))?\s*(am|pm|a\.m\.|p\.m\.)?\s*$", re.IGNORECASE)
+# "8:30 pm", "8.15 P.M.", "8:30 p. m." (as Spanish writes it), "20h30", "20h"
+_CLOCK = re.compile(r"^\s*(\d{1,2})(?:[:.h](\d{2})|h)?\s*(?:([ap])\.?\s?m\.?)?\s*$", re.IGNORECASE)
 
 
 def parse_timezone(text: str) -> str | None:
@@ -99,16 +100,17 @@ def parse_timezone(text: str) -> str | None:
 
 
 def parse_clock(text: str) -> time | None:
-    """'20:00', '8pm', '8:30 pm', '20h30', '7.15' -> a time of day; None when not a clear time."""
+    """'20:00', '8pm', '8:30 pm', '8:30 p. m.', '20h30', '20h', '7.15' -> a time of day; None when not a clear
+    time."""
     match = _CLOCK.match(text)
     if match is None:
         return None
     hour, minute = int(match.group(1)), int(match.group(2) or 0)
-    suffix = (match.group(3) or "").replace(".", "").lower()
-    if suffix:
+    half = (match.group(3) or "").lower()  # "a" or "p": am or pm
+    if half:
         if not 1 <= hour <= 12:
             return None
-        hour = hour % 12 + (12 if suffix == "pm" else 0)
+        hour = hour % 12 + (12 if half == "p" else 0)
     if hour > 23 or minute > 59:
         return None
     return time(hour, minute)

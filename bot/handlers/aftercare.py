@@ -14,7 +14,6 @@ from bot.core.models import AftercareCheckIn, Patient, PatientStatus, utcnow
 from bot.handlers import checkin as checkin_handlers
 from bot.handlers import coping as coping_handlers
 from bot.handlers import crisis, screener
-from bot.handlers import safety_plan as plan_handlers
 from bot.handlers.base import Turn
 from bot.handlers.fallback import answer_expired_button
 from bot.handlers.guards import in_care_only, patient_button
@@ -149,8 +148,7 @@ async def on_text(t: Turn, patient: Patient, text: str) -> None:
     plan = waiting.plan if waiting is not None else None
     if safety_plan.editing(plan, now) is not None:
         assert plan is not None
-        await crisis.respond(t, patient, screening.as_question(), text, source="safety_plan")
-        await plan_handlers.on_typed(t, patient, plan, text)
+        await crisis.typed_in_plan(t, patient, plan, text, screening)
         return
     asking_use = await rules.asking_about_use(t.session, patient.id, now)
     if asking_use is not None and crisis.only_use(screening):

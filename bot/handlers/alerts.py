@@ -76,11 +76,9 @@ async def escalate(
         t.session, patient, level, category, source, detail, now, t.runtime.settings
     )
     log.info(
-        "event=risk.escalated patient_id=%s escalation_id=%s level=%s category=%s source=%s paged=%s",
+        "event=risk.escalated patient_id=%s escalation_id=%s source=%s paged=%s",
         patient.id,
         raised.escalation.id,
-        level.label,
-        category,
         source,
         raised.page_now,
     )
@@ -166,7 +164,7 @@ async def on_alert_button(t: Turn, counselor: Counselor, button: AlertTap) -> No
         action = "out"  # however it was resolved (the pages it cancels say so)
         done = rules.resolve(t.session, escalation, counselor, outcome, now, verdict)
         if done:
-            log.info("event=escalation.resolved escalation_id=%s verdict=%s", escalation.id, verdict)
+            log.info("event=escalation.resolved escalation_id=%s", escalation.id)
             t.clear_buttons()
     if not done:
         t.answer(t.text("escalation.already"))

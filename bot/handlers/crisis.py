@@ -24,7 +24,7 @@ from bot.checkin import rules as checkin_rules
 from bot.checkin.rules import read_yes_no
 from bot.coping import rules as coping_rules
 from bot.coping.callbacks import MENU_DATA
-from bot.core.models import Patient, Priority, utcnow
+from bot.core.models import Patient, PatientStatus, Priority, SafetyPlan, utcnow
 from bot.handlers import alerts, medication, screener
 from bot.handlers import safety_plan as plan_handlers
 from bot.handlers.base import Context, Turn, turn
@@ -33,6 +33,7 @@ from bot.risk import Category, FollowUp, RiskLevel, Screening, cssrs
 from bot.risk import escalation as rules
 from bot.risk import safety_plan as plan_rules
 from bot.risk.callbacks import SAFETY_CHECK, SafetyAnswer
+from bot.risk.promise import Promise
 from bot.risk.semantic import Verdict
 from bot.risk.use import Tier, UseReport, Withdrawal, advice_for
 from bot.waiting import waiting_for
@@ -95,6 +96,18 @@ async def respond(t: Turn, patient: Patient, screening: Screening, text: str, *,
     return Reply.NONE
 
 
+async def typed_in_plan(t: Turn, patient: Patient, plan: SafetyPlan, text: str, screening: Screening) -> None:
+    """A safety-plan step being typed. A plain yes or no answers a waiting "are you safe right now?" first:
+    it is never saved as a step. A plan's warning signs and means are written in crisis words on purpose:
+    they are asked about, not paged. If the words still bring a crisis reply (a pattern of signals), the
+    step was set aside with everything else and the text is not saved in it."""
+    if await typed_safety_answer(t, patient, text):
+        return
+    if await respond(t, patient, screening.as_question(), text, source="safety_plan") is Reply.CRISIS:
+        return
+    await plan_handlers.on_typed(t, patient, plan, text)
+
+
 def only_use(screening: Screening) -> bool:
     """A high signal that is a reported use and nothing else (no suicide question to follow)."""
     return screening.categories == (Category.RELAPSE,) and screening.follow_up is None
@@ -119,7 +132,7 @@ async def use_reported(
         kept = await promise(t, patient, raised.escalation.id)  # only what the clinic can keep now
     elif await tell_care_team(t.runtime, t.session, patient, FlagKind.USE_REPORTED):
         t.wake_outbox()
-    log.info("event=risk.use_reported patient_id=%s tier=%s source=%s", patient.id, tier, source)
+    log.info("event=risk.use_reported patient_id=%s source=%s", patient.id, source)
     parts = [t.text(f"use.told_{tier}", promise=kept)]
     parts += [t.text(f"use.advice.{advice}") for advice in advice_for(report or UseReport())]
     buttons = None
@@ -140,7 +153,7 @@ async def answer_withdrawal(t: Turn, patient: Patient, text: str) -> bool:
         t.runtime, t.session, patient, FlagKind.DOSE_MISSED
     ):
         t.wake_outbox()
-    log.info("event=risk.withdrawal patient_id=%s kind=%s", patient.id, found)
+    log.info("event=risk.withdrawal patient_id=%s", patient.id)
     await t.reply(f"use.withdrawal.{found}")
     return True
 
@@ -178,15 +191,18 @@ async def _imminent_reply(
         )
 
 
-async def respond_unshared(t: Turn, patient: Patient, text: str) -> bool:
-    """A patient who stopped sharing (/revoke) still gets the whole crisis reply to a high or imminent
-    message, told that their care team was not told (nothing is recorded or paged: they withdrew consent).
-    True if it answered."""
+async def respond_unshared(t: Turn, patient: Patient, text: str, why: Promise = Promise.NOT_SHARED) -> bool:
+    """A patient who does not share with their care team (stopped, /revoke; or has not agreed yet) still
+    gets the whole crisis reply to a high or imminent message, told that their care team was not told and
+    why (`why`: nothing is recorded or paged without their consent). True if it answered. Answered once:
+    not again if its reply went out while the database was down."""
     screening = t.runtime.content.risk.screen(text).without_question()
     if screening.level < RiskLevel.HIGH:
         return False
-    log.info("event=risk.unshared patient_id=%s level=%s", patient.id, screening.level.label)
-    kept = unshared(t, patient)
+    log.info("event=risk.unshared patient_id=%s", patient.id)
+    if t.update.update_id in t.runtime.answered_without_database:
+        return True
+    kept = unshared(t, patient, why)
     categories = screening.categories
     if screening.level is RiskLevel.IMMINENT:
         await _imminent_reply(t, patient, categories, kept, shared=False)
@@ -209,10 +225,10 @@ async def set_aside(t: Turn, patient: Patient) -> None:
         plan_rules.stop(waiting.plan)
     if waiting.reason is not None:
         waiting.reason.awaiting_reason = False
-    if patient.onboarding_step is not None:
-        patient.onboarding_step = None  # a setting being typed
+    if patient.onboarding_step is not None and patient.status is not PatientStatus.ONBOARDING:
+        patient.onboarding_step = None  # a setting being typed (in set-up, it says where set-up is)
     log.info(
-        "event=risk.set_aside patient_id=%s checkin=%s exercise=%s plan=%s reason=%s",
+        "event=risk.set_aside patient_id=%s checkin=%s exercise=%s plan=%s rsvp_reason=%s",
         patient.id,
         waiting.checkin is not None,
         waiting.exercise is not None,
@@ -317,5 +333,5 @@ async def _may_we_call(t: Turn, patient: Patient, ok: bool) -> None:
     priority = Priority.NORMAL if ok else Priority.URGENT
     if await tell_care_team(t.runtime, t.session, patient, kind, priority=priority):
         t.wake_outbox()
-    log.info("event=risk.call_answer patient_id=%s ok=%s", patient.id, ok)
+    log.info("event=risk.call_answer patient_id=%s", patient.id)
     await t.reply("crisis.call_ok_reply" if ok else "crisis.call_not_ok_reply")

@@ -17,7 +17,8 @@ async def promise(t: Turn, patient: Patient, escalation_id: int | None = None) -
     return rules.render(t.runtime, kept, patient.timezone, t.language, now)
 
 
-def unshared(t: Turn, patient: Patient) -> str:
-    """For a patient who stopped sharing (/revoke): their care team was not told, and whom to call."""
-    kept = rules.Kept(rules.Promise.NOT_SHARED)
+def unshared(t: Turn, patient: Patient, why: rules.Promise = rules.Promise.NOT_SHARED) -> str:
+    """For a patient who does not share (stopped, /revoke; or not agreed yet): their care team was not
+    told, and whom to call."""
+    kept = rules.Kept(why)
     return rules.render(t.runtime, kept, patient.timezone, t.language, utcnow())

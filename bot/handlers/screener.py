@@ -179,7 +179,7 @@ async def ask_if_safe_now(
     (`bot.risk.jobs.follow_up_safety_checks`)."""
     cssrs.ask_safety(t.session, patient.id, reason, trigger)
     _drop_typing(patient)
-    log.info("event=risk.safety_check patient_id=%s reason=%s", patient.id, reason)
+    log.info("event=risk.safety_check patient_id=%s", patient.id)
     await t.reply("crisis.safety_check", buttons=[[(t.text(label), data) for label, data in SAFETY_BUTTONS]])
 
 
@@ -192,21 +192,23 @@ async def _answered(
         await _ask(t, screen, following)
         return
     risk = cssrs.ColumbiaRisk(screen.result or cssrs.ColumbiaRisk.NONE)
-    log.info("event=cssrs.completed patient_id=%s screen_id=%s result=%s", patient.id, screen.id, risk)
+    log.info("event=cssrs.completed patient_id=%s screen_id=%s", patient.id, screen.id)
     level = cssrs.LEVELS[risk]
     if level >= RiskLevel.HIGH:
         category = await cssrs.category_of(t.session, screen)
         raised = await alerts.escalate(t, patient, level, category, "cssrs", None)
         screen.escalation_id = raised.escalation.id
+    # A result that pages is a crisis reply: through the urgent lane, like the message's own (retried on
+    # timeouts and 5xx, never lost to a crash after the commit: the tap that asked for it is stale by then).
     if level is RiskLevel.IMMINENT:
-        await t.reply(
+        await t.reply_urgently(
             "cssrs.result_urgent",
             plan_contacts=await plan_handlers.crisis_contacts(t, patient),
             reason=await plan_handlers.reason_for_living(t, patient),
             promise=await promise(t, patient, screen.escalation_id),
         )
     elif level is RiskLevel.HIGH:
-        await t.reply(
+        await t.reply_urgently(
             "cssrs.result_concern",
             buttons=plan_handlers.support_rows(t),
             promise=await promise(t, patient, screen.escalation_id),

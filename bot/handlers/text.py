@@ -23,11 +23,11 @@ from bot.handlers import (
 )
 from bot.handlers import checkin as checkin_handlers
 from bot.handlers import coping as coping_handlers
-from bot.handlers import safety_plan as safety_plan_handlers
 from bot.handlers.base import Context, Turn, turn
 from bot.handlers.consent_update import show_update
 from bot.handlers.fallback import answer_stranger, counselor_help
 from bot.risk import RiskLevel, Screening, cssrs, safety_plan
+from bot.risk.promise import Promise
 from bot.waiting import Waiting, waiting_for
 
 
@@ -43,10 +43,13 @@ async def on_text(update: Update, context: Context) -> None:
         elif not isinstance(person, Patient):
             await answer_stranger(t)
         elif person.status is PatientStatus.CONSENT_PENDING:
-            await t.reply("consent.required")
-            await consent.show_consent(t)
+            # The crisis lines first (nothing recorded or told: they have not agreed yet); consent can wait.
+            if not await crisis.respond_unshared(t, person, message.text, Promise.NOT_YET_SHARED):
+                await t.reply("consent.required")
+                await consent.show_consent(t)
         elif person.status is PatientStatus.ONBOARDING:
-            await onboarding.on_typed_answer(t, person, message.text)
+            if not await _risk_in_set_up(t, person, message.text):
+                await onboarding.on_typed_answer(t, person, message.text)
         elif person.status is PatientStatus.CONSENT_REVOKED:
             if not await crisis.respond_unshared(t, person, message.text):
                 await consent.show_revoked_limits(t)
@@ -56,6 +59,20 @@ async def on_text(update: Update, context: Context) -> None:
             await aftercare.on_text(t, person, message.text)  # the crisis path stays open (issue 22)
         else:
             await _from_active_patient(t, person, message.text)
+
+
+async def _risk_in_set_up(t: Turn, patient: Patient, text: str) -> bool:
+    """A patient in set-up has agreed to share with their care team: what they type is screened before it is
+    taken as a setting (a time zone, a time), and a risk is answered as an active patient's is, the text
+    going nowhere else. True if it was."""
+    if await crisis.typed_safety_answer(t, patient, text):
+        return True
+    screened = t.runtime.content.risk.screen(text)
+    if await crisis.respond(t, patient, screened.without_question(), text, source="message") is not (
+        crisis.Reply.NONE
+    ):
+        return True
+    return await crisis.ask_semantic_question(t, patient, screened)
 
 
 async def _from_active_patient(t: Turn, patient: Patient, text: str) -> None:
@@ -72,10 +89,8 @@ async def _from_active_patient(t: Turn, patient: Patient, text: str) -> None:
     assert waiting is not None  # on_text's turn reads it with the patient
     plan = waiting.plan
     if safety_plan.editing(plan, now) is not None:
-        # A plan's warning signs and means are written in crisis words on purpose: asked about, not paged.
         assert plan is not None
-        await crisis.respond(t, patient, screening.as_question(), text, source="safety_plan")
-        await safety_plan_handlers.on_typed(t, patient, plan, text)
+        await crisis.typed_in_plan(t, patient, plan, text, screening)
         return
     checkin = waiting.checkin
     if checkin is not None and checkin.step in USE_QUESTIONS and crisis.only_use(screening):
@@ -85,7 +100,11 @@ async def _from_active_patient(t: Turn, patient: Patient, text: str) -> None:
     reply = await crisis.respond(t, patient, screening, text, source="message")
     if reply is crisis.Reply.CRISIS:
         return
-    if reply is crisis.Reply.NONE and await _new_consent_first(t, patient, screening, waiting):
+    if (
+        reply is crisis.Reply.NONE
+        and not screened.semantic_question  # the layer's "are you safe right now?" comes first
+        and await _new_consent_first(t, patient, screening, waiting)
+    ):
         return  # a new consent version: their words wait until they agree (a risk was answered above)
     answered = reply is crisis.Reply.ASKED
     if answered:  # the answer may have opened the screener

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 async def answer_unhandled(t: Turn, patient: Patient, text: str) -> None:
     said = tone_of(text, phrases(t.text("tone.greetings")), phrases(t.text("tone.feelings")))
-    log.info("event=tone.answered patient_id=%s tone=%s", patient.id, said.value)
+    log.info("event=tone.answered patient_id=%s", patient.id)
     if said is Tone.GREETING:
         await t.reply("tone.greeting")
     elif said is Tone.FEELING:

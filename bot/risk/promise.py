@@ -34,6 +34,7 @@ class Promise(enum.StrEnum):
     ON_CALL = "on_call"  # after hours; the on-call counselor was paged about this alert
     LATER = "later"  # nobody now: the next office opening, and the after-hours number
     NOT_SHARED = "not_shared"  # the patient withdrew consent: the care team was not told
+    NOT_YET_SHARED = "not_yet_shared"  # the patient has not agreed to share yet: the care team was not told
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from bot.core.config import Settings
 from bot.core.models import Consent, InviteKind, Patient
 from bot.enrollment.consent import CONSENT_VERSION
 from bot.handlers.consent_update import ACCEPT, DECLINE
+from bot.risk import RiskLevel
 from devtools.simulator import BotMessage
 from tests.harness import BotHarness
 
@@ -151,6 +152,23 @@ async def test_a_crisis_is_answered_before_the_new_version_is_asked(
     assert isinstance(patient, Patient)
     # The crisis was answered under the earlier consent. A typed "yes" or "no" now answers the screener's
     # question; a command is asked for the new version.
+    await harness.say(user, "/cope", first)
+
+
+async def test_a_question_only_the_semantic_layer_asks_comes_before_the_new_version(
+    harness: BotHarness,
+) -> None:
+    user, _ = await _agreed_to_the_old_version(harness, "en")
+    words = (
+        "i keep thinking everyone would move on fine if i just vanished"  # no rule finds it; the layer asks
+    )
+    screened = harness.runtime.content.risk.screen(words)
+    assert screened.rules_only().level is RiskLevel.NONE and screened.semantic_question
+    mark = harness.standin.mark(user)
+    await harness.say(user, words, harness.text("crisis.safety_check"))
+    first = harness.runtime.text("consent.update", "en", body="").splitlines()[0]
+    assert all(not (m.text or "").startswith(first) for m in harness.standin.transcript(user)[mark:])
+    # The new version is asked at the next command.
     await harness.say(user, "/cope", first)
 
 

@@ -22,8 +22,10 @@ from bot.core.models import (
     CheckInStatus,
     CopingSession,
     CopingStatus,
+    InviteKind,
     OutboxMessage,
     Patient,
+    PatientStatus,
     Rsvp,
     SafetyPlan,
     SessionKind,
@@ -214,3 +216,127 @@ async def test_a_crisis_sets_aside_a_reason_being_asked_and_a_plan_step(harness:
     async with harness.runtime.sessions() as session:
         plan = await session.scalar(select(SafetyPlan).where(SafetyPlan.patient_id == patient_id))
     assert plan is not None and plan.coping is None
+
+
+async def _plan_started(harness: BotHarness, user: int) -> None:
+    intro = await harness.say(user, "/safetyplan", harness.part("plan.intro"))
+    await harness.tap(
+        user, intro, harness.text("plan.start_button"), harness.part("plan.steps.warning_signs.title")
+    )
+
+
+async def _plan(harness: BotHarness, patient_id: int) -> SafetyPlan:
+    async with harness.runtime.sessions() as session:
+        plan = await session.scalar(select(SafetyPlan).where(SafetyPlan.patient_id == patient_id))
+    assert plan is not None
+    return plan
+
+
+async def test_a_typed_no_in_a_plan_step_answers_are_you_safe_and_is_not_saved_as_a_step(
+    harness: BotHarness,
+) -> None:
+    counselor_user, counselor_id = await harness.link_counselor("Sam")
+    user = harness.new_user_id()
+    patient_id = await harness.enroll(user, counselor_id)
+    await _plan_started(harness, user)
+    # Crisis words in a plan step are asked about; the plan's next step follows the question.
+    await harness.say(
+        user, "i just swallowed all my pills, i want to die", harness.text("crisis.safety_check")
+    )
+    await harness.standin.wait_for(user, harness.part("plan.steps.coping.title"))
+    assert await _escalations(harness, patient_id) == []
+
+    # "no" answers "are you safe right now?": a crisis reply and a page, and the plan's step is set aside.
+    mark = harness.standin.mark(user)
+    await harness.standin.send_text(user, "no")
+    await harness.standin.wait_for(user, harness.text("cssrs.intro_alerted"), after=mark, timeout=WAIT)
+    await harness.standin.wait_for(
+        counselor_user, harness.part("escalation.alert", level=harness.text("escalation.levels.imminent"))
+    )
+    [escalation] = await _escalations(harness, patient_id)
+    assert escalation.level == "imminent"
+    plan = await _plan(harness, patient_id)
+    assert plan.editing is None and plan.coping is None
+
+
+async def test_crisis_words_that_add_up_in_a_plan_step_get_the_crisis_reply_not_an_error(
+    harness: BotHarness,
+) -> None:
+    counselor_user, counselor_id = await harness.link_counselor("Sam")
+    user = harness.new_user_id()
+    patient_id = await harness.enroll(user, counselor_id)
+    await _plan_started(harness, user)
+    await harness.say(user, "when i start thinking i want to die", harness.text("crisis.safety_check"))
+    await harness.standin.wait_for(user, harness.part("plan.steps.coping.title"))
+    await harness.say(
+        user, "i wish i was dead sometimes, then i call my sponsor", harness.text("crisis.safety_check")
+    )
+    await harness.standin.wait_for(user, harness.part("plan.steps.distraction.title"))
+
+    # The third such message in two days is a pattern: it pages, and the crisis reply is the only answer.
+    mark = harness.standin.mark(user)
+    await harness.standin.send_text(user, "i want to die, i wish i was dead")
+    await harness.standin.wait_for(
+        counselor_user, harness.part("escalation.alert", level=harness.text("escalation.levels.high"))
+    )
+    await harness.standin.wait_for(user, harness.part("crisis.high"), after=mark, timeout=WAIT)
+    error = harness.part("error.generic")
+    assert not any(error in (m.text or "") for m in harness.standin.transcript(user)[mark:])
+    [escalation] = await _escalations(harness, patient_id)
+    assert escalation.level == "high"
+    plan = await _plan(harness, patient_id)
+    assert plan.editing is None and plan.distraction is None
+    assert plan.coping == "i wish i was dead sometimes, then i call my sponsor"
+
+
+@pytest.mark.parametrize("words", ["en", "es"])
+async def test_a_crisis_typed_during_set_up_is_answered_and_paged_and_set_up_waits(
+    harness: BotHarness, words: str
+) -> None:
+    counselor_user, counselor_id = await harness.link_counselor("Sam")
+    user = harness.new_user_id()
+    patient_id = await harness.enroll(user, counselor_id, finish_setup=False)
+    before = await harness.patient(user)
+    assert before is not None and before.status is PatientStatus.ONBOARDING
+    language = before.language  # set-up has not asked for theirs yet
+
+    # The time-zone question waits for an answer; a crisis comes instead (in either language).
+    mark, outbox_mark = harness.standin.mark(user), await _outbox_mark(harness)
+    await harness.standin.send_text(user, CRISIS[words])
+    await harness.standin.wait_for(
+        user, harness.text("cssrs.intro_alerted", language), after=mark, timeout=WAIT
+    )
+    await harness.standin.wait_for(
+        counselor_user, harness.part("escalation.alert", level=harness.text("escalation.levels.imminent"))
+    )
+    assert await _crisis_replies(harness, user, outbox_mark) == _expected_crisis_turn(harness, language)
+    [escalation] = await _escalations(harness, patient_id)
+    assert escalation.level == "imminent"
+    unknown_zone = harness.part("onboarding.invalid_timezone", language)
+    assert not any(unknown_zone in (m.text or "") for m in harness.standin.transcript(user)[mark:])
+    after = await harness.patient(user)
+    assert after is not None
+    assert (after.status, after.onboarding_step) == (PatientStatus.ONBOARDING, before.onboarding_step)
+
+
+async def test_a_crisis_before_i_agree_gets_the_crisis_lines_first_and_tells_nobody(
+    harness: BotHarness,
+) -> None:
+    _, counselor_id = await harness.link_counselor("Sam")
+    user = harness.new_user_id()
+    code = await harness.invite(InviteKind.PATIENT, counselor_id)
+    await harness.say(user, f"/start {code}", harness.part("consent.screen"))
+    patient = await harness.patient(user)
+    assert patient is not None and patient.status is PatientStatus.CONSENT_PENDING
+    language = patient.language
+
+    mark = harness.standin.mark(user)
+    not_told = harness.text("promise.not_yet_shared", language)
+    reply = await harness.say(user, CRISIS[language], not_told)
+    assert harness.part("crisis.imminent", language, overdose=False, plan_contacts=None, promise="") in (
+        reply.text or ""
+    )
+    # The consent screen waits for their next message; nothing was recorded or paged.
+    consent_screen = harness.part("consent.screen", language)
+    assert not any(consent_screen in (m.text or "") for m in harness.standin.transcript(user)[mark:])
+    assert await _escalations(harness, patient.id) == []

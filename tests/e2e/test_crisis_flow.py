@@ -6,8 +6,11 @@ escalation's due time moved into the past (a controlled clock), instead of waiti
 
 from __future__ import annotations
 
+import logging
+import re
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select, update
 
 from bot.core import db
@@ -293,3 +296,30 @@ async def test_an_alert_that_reached_nobody_goes_to_the_counselor_who_links_next
     await harness.standin.wait_for(bo_user, harness.part("escalation.repage"))
     await harness.standin.wait_for(sam_user, harness.part("escalation.repage"))
     assert len(_alerts(harness, bo_user)) == 1 and len(_alerts(harness, sam_user)) == 2
+
+
+# What a log line about a patient or an alert may not say: what the bot found (42 CFR Part 2). The database
+# keeps it, encrypted; logs go to places less protected.
+FOUND = re.compile(r"\b(level|category|result|tier|verdict|tone|ok|reason)=")
+
+
+async def test_logs_about_a_crisis_name_events_and_ids_not_what_was_found(
+    harness: BotHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot")
+    counselor_user, counselor_id = await harness.link_counselor("Sam")
+    user = harness.new_user_id()
+    await harness.enroll(user, counselor_id)
+    await harness.say(user, "i relapsed last night, used fentanyl alone", harness.part("use.told_high"))
+    await harness.say(user, "im going to kill myself tonight", harness.text("cssrs.intro_alerted"))
+    await harness.standin.wait_for(
+        counselor_user, harness.part("escalation.alert", level=harness.text("escalation.levels.imminent"))
+    )
+    about_someone = [
+        record.getMessage()
+        for record in caplog.records
+        if record.name.startswith("bot")
+        and ("patient_id=" in record.getMessage() or "escalation_id=" in record.getMessage())
+    ]
+    assert any("event=risk.escalated" in line for line in about_someone)
+    assert [line for line in about_someone if FOUND.search(line)] == []

@@ -229,6 +229,35 @@ async def test_an_imminent_message_is_answered_while_the_database_is_down(
     await _recorded_and_paged_once(harness, patient_user, counselor_user, crisis_line, after=mark)
 
 
+async def test_a_patient_who_stopped_sharing_gets_one_crisis_reply_when_the_database_was_down(
+    harness: BotHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, _, patient_user = await _counselor_and_patient(harness)
+    confirm = await harness.say(patient_user, "/revoke", harness.part("revoke.confirm_prompt"))
+    await harness.tap(
+        patient_user, confirm, harness.text("revoke.confirm_button"), harness.part("revoke.done")
+    )
+    real_store = polling.store_updates
+    down = {"yes": True}
+
+    async def store_while_up(*args: object, **kwargs: object) -> list[int]:
+        if down["yes"]:
+            raise OperationalError("INSERT", {}, Exception("could not connect"))
+        return await real_store(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(polling, "store_updates", store_while_up)
+    mark = harness.standin.mark(patient_user)
+    await harness.standin.send_text(patient_user, CRISIS)
+    crisis_line = harness.part("crisis.imminent", overdose=False, plan_contacts="", promise="")
+    await harness.standin.wait_for(patient_user, crisis_line, after=mark)
+
+    down["yes"] = False  # the database is back: the same update is stored and handled, not answered again
+    await harness.say(patient_user, "hello", harness.part("revoke.limited"))
+    sent = [m.text or "" for m in harness.standin.transcript(patient_user)[mark:]]
+    assert sum(crisis_line in text for text in sent) == 1
+    assert await _escalation_count(harness) == 0  # they stopped sharing: nobody is paged
+
+
 async def test_one_slow_chat_does_not_hold_up_another(harness: BotHarness) -> None:
     slow_user, fast_user = harness.new_user_id(), harness.new_user_id()
     harness.standin.inject("sendMessage", Fault.slow(6), chat_id=slow_user)

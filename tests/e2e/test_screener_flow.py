@@ -28,6 +28,7 @@ from bot.core.models import (
 from bot.risk import cssrs
 from bot.risk import jobs as risk_jobs
 from devtools.simulator import BotMessage
+from tests.e2e.test_crisis_first_flow import _crisis_replies, _outbox_mark
 from tests.e2e.test_crisis_flow import UNLISTED, _alerts, _escalations
 from tests.harness import BotHarness
 
@@ -217,10 +218,13 @@ async def test_a_yes_to_intent_pages_at_once_and_the_details_say_what_was_not_as
     question = await _answer(
         harness, user, question, harness.text("cssrs.no_button"), _q(harness, cssrs.Question.INTENT)
     )
+    outbox_mark = await _outbox_mark(harness)
     reply = await _answer(harness, user, question, harness.text("cssrs.yes_button"), "988")
-    assert harness.text("cssrs.result_urgent", plan_contacts=None, promise="").split("\n")[0] in (
-        reply.text or ""
-    )
+    first_line = harness.text("cssrs.result_urgent", plan_contacts=None, promise="").split("\n")[0]
+    assert first_line in (reply.text or "")
+    # A result that pages is a crisis reply: written to the outbox's urgent lane in the turn's transaction.
+    [urgent] = await _crisis_replies(harness, user, outbox_mark)
+    assert first_line in urgent
 
     alert = await harness.standin.wait_for(
         counselor_user, harness.part("escalation.alert", level=harness.text("escalation.levels.imminent"))
