@@ -708,6 +708,18 @@ async def test_no_goodbye_to_a_patient_who_blocked_the_bot(sessions: Sessions) -
 # ---- the retention purge -----------------------------------------------------------------------------------
 
 
+def _open_alert(patient_id: int) -> Escalation:
+    """A high alert, open since OLD."""
+    return Escalation(
+        patient_id=patient_id,
+        level="high",
+        category="relapse",
+        source="checkin",
+        created_at=OLD,
+        last_signal_at=OLD,
+    )
+
+
 async def test_purge_deletes_what_is_old_and_keeps_what_is_open_recent_or_audit(sessions: Sessions) -> None:
     old = await _someone(sessions, at=OLD)
     recent = await _someone(sessions, at=NOW - timedelta(days=2))
@@ -715,14 +727,7 @@ async def test_purge_deletes_what_is_old_and_keeps_what_is_open_recent_or_audit(
         # Still open though old: kept.
         session.add_all(
             [
-                Escalation(
-                    patient_id=old.patient_id,
-                    level="high",
-                    category="relapse",
-                    source="checkin",
-                    created_at=OLD,
-                    last_signal_at=OLD,
-                ),
+                _open_alert(old.patient_id),
                 CheckIn(
                     patient_id=old.patient_id,
                     source=CheckInSource.ON_DEMAND,
@@ -816,16 +821,7 @@ async def test_purge_erases_patients_who_withdrew_before_the_cutoff_unless_an_al
             update(AuditEvent).where(AuditEvent.action == "patient.discharged").values(at=OLD)
         )
         for who in (in_crisis, discharged_in_crisis):
-            session.add(
-                Escalation(
-                    patient_id=who.patient_id,
-                    level="high",
-                    category="relapse",
-                    source="checkin",
-                    created_at=OLD,
-                    last_signal_at=OLD,
-                )
-            )
+            session.add(_open_alert(who.patient_id))
     async with db.transaction(sessions) as session:
         counts = await retention.purge(session, older_than=timedelta(days=90), now=NOW)
     assert counts["patients"] == 1

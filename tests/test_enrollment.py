@@ -30,6 +30,13 @@ async def _redeem(sessions: Sessions, code: str, user: int, **extra: object) -> 
         )
 
 
+async def _code(session: AsyncSession, kind: InviteKind, counselor_id: int) -> str:
+    issued = await enrollment.issue_invite(
+        session, kind=kind, counselor_id=counselor_id, ttl=timedelta(hours=1)
+    )
+    return issued.code
+
+
 async def test_only_a_hash_of_the_code_is_stored(sessions: Sessions) -> None:
     counselor_id = (await add_counselor(sessions)).id
     async with db.transaction(sessions) as session:
@@ -46,11 +53,7 @@ async def test_only_a_hash_of_the_code_is_stored(sessions: Sessions) -> None:
 async def test_patient_enrollment_assigns_the_counselor_and_language(sessions: Sessions) -> None:
     counselor_id = (await add_counselor(sessions)).id
     async with db.transaction(sessions) as session:
-        code = (
-            await enrollment.issue_invite(
-                session, kind=InviteKind.PATIENT, counselor_id=counselor_id, ttl=timedelta(hours=1)
-            )
-        ).code
+        code = await _code(session, InviteKind.PATIENT, counselor_id)
     result = await _redeem(sessions, code, 77, language_code="es-MX")
     assert isinstance(result, enrollment.PatientEnrolled)
     patient = result.patient
@@ -69,11 +72,7 @@ async def test_patient_enrollment_assigns_the_counselor_and_language(sessions: S
 async def test_each_code_works_once_and_not_after_expiry(sessions: Sessions) -> None:
     counselor_id = (await add_counselor(sessions)).id
     async with db.transaction(sessions) as session:
-        code = (
-            await enrollment.issue_invite(
-                session, kind=InviteKind.PATIENT, counselor_id=counselor_id, ttl=timedelta(hours=1)
-            )
-        ).code
+        code = await _code(session, InviteKind.PATIENT, counselor_id)
         old = (
             await enrollment.issue_invite(
                 session,
@@ -94,11 +93,7 @@ async def test_each_code_works_once_and_not_after_expiry(sessions: Sessions) -> 
 async def test_counselor_invite_links_and_cannot_be_reissued(sessions: Sessions) -> None:
     counselor_id = (await add_counselor(sessions)).id
     async with db.transaction(sessions) as session:
-        code = (
-            await enrollment.issue_invite(
-                session, kind=InviteKind.COUNSELOR, counselor_id=counselor_id, ttl=timedelta(hours=1)
-            )
-        ).code
+        code = await _code(session, InviteKind.COUNSELOR, counselor_id)
     result = await _redeem(sessions, code, 900)
     assert isinstance(result, enrollment.CounselorLinked) and result.counselor.telegram_user_id == 900
     async with db.transaction(sessions) as session:
@@ -113,14 +108,7 @@ async def test_a_counselor_invite_never_moves_a_linked_account(sessions: Session
     some other way meanwhile) is refused, spent and audited, and the account stays where it was."""
     counselor_id = (await add_counselor(sessions)).id
     async with db.transaction(sessions) as session:
-        first, second, third = [
-            (
-                await enrollment.issue_invite(
-                    session, kind=InviteKind.COUNSELOR, counselor_id=counselor_id, ttl=timedelta(hours=1)
-                )
-            ).code
-            for _ in range(3)
-        ]
+        first, second, third = [await _code(session, InviteKind.COUNSELOR, counselor_id) for _ in range(3)]
     assert isinstance(await _redeem(sessions, first, 900), enrollment.CounselorLinked)
     assert await _redeem(sessions, second, 901) == enrollment.Rejected("used")
     async with db.transaction(sessions) as session:
@@ -143,11 +131,7 @@ async def test_a_counselor_invite_never_moves_a_linked_account(sessions: Session
 async def test_a_revoked_invite_no_longer_works(sessions: Sessions) -> None:
     counselor_id = (await add_counselor(sessions)).id
     async with db.transaction(sessions) as session:
-        code = (
-            await enrollment.issue_invite(
-                session, kind=InviteKind.COUNSELOR, counselor_id=counselor_id, ttl=timedelta(hours=1)
-            )
-        ).code
+        code = await _code(session, InviteKind.COUNSELOR, counselor_id)
         assert await enrollment.revoke(session, code=code) == 1
     assert await _redeem(sessions, code, 900) == enrollment.Rejected("used")
     async with sessions() as session:
@@ -187,11 +171,7 @@ async def test_invite_rules(sessions: Sessions) -> None:
 async def test_consent_accept_revoke_and_audit(sessions: Sessions) -> None:
     counselor_id = (await add_counselor(sessions)).id
     async with db.transaction(sessions) as session:
-        code = (
-            await enrollment.issue_invite(
-                session, kind=InviteKind.PATIENT, counselor_id=counselor_id, ttl=timedelta(hours=1)
-            )
-        ).code
+        code = await _code(session, InviteKind.PATIENT, counselor_id)
     result = await _redeem(sessions, code, 5)
     assert isinstance(result, enrollment.PatientEnrolled)
     async with db.transaction(sessions) as session:
