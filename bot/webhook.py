@@ -90,7 +90,7 @@ class WebhookServer:
             log.warning("event=webhook.refused reason=secret")
             return Response(status_code=403)
         length = request.headers.get("content-length", "")
-        if length.isdigit() and int(length) > MAX_BODY_BYTES:
+        if length.isdecimal() and int(length) > MAX_BODY_BYTES:
             return _too_large(refused)
         try:
             body = await _read_body(request)

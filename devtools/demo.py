@@ -109,7 +109,7 @@ class Terminal:
     async def tap(self, number_text: str) -> None:
         message = self.latest_with_buttons()
         buttons = message.buttons() if message else []
-        if not number_text.isdigit() or not 1 <= int(number_text) <= len(buttons) or message is None:
+        if not number_text.isdecimal() or not 1 <= int(number_text) <= len(buttons) or message is None:
             self.say(f"(no button #{number_text} here; the latest message has {len(buttons)} buttons)")
             return
         label, data = buttons[int(number_text) - 1]

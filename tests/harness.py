@@ -38,6 +38,7 @@ from bot.core.models import Counselor, CounselorRole, InviteKind, Patient, utcno
 from bot.core.people import add_counselor, is_telegram_user
 from bot.enrollment.invites import issue_invite
 from bot.risk import promise
+from bot.risk.callbacks import ALERT, AlertAction, AlertButton
 from bot.runtime import Runtime
 from devtools.simulator import BotMessage, TelegramStandIn
 
@@ -175,6 +176,16 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def alert_button(message: BotMessage, action: AlertAction) -> str:
+    """The data of an alert's button for `action` (acknowledge, resolve, ...), read through its codec: it
+    also carries what the counselor saw (bot.risk.callbacks)."""
+    for _, data in message.buttons():
+        button = ALERT.parse(data)
+        if isinstance(button, AlertButton) and button.action == action:
+            return data
+    raise AssertionError(f"no {action!r} button in {message.buttons()}")
 
 
 @dataclass
@@ -319,10 +330,12 @@ class BotHarness:
         counselor: str,
         outcome: str = "safe",
         language: str = "en",
+        *,
+        shown_on: BotMessage | None = None,
     ) -> BotMessage:
         """The counselor taps Resolve on an alert, says whether it was a real concern or a false alarm (an
-        `outcome` of false_alarm), and for a real concern picks the outcome; returns the alert once it says
-        `counselor` resolved it. `language`: the counselor's."""
+        `outcome` of false_alarm), and for a real concern picks the outcome; returns the alert (or the copy
+        `shown_on`) once it says `counselor` resolved it. `language`: the counselor's."""
         verdicts = await self.tap(
             counselor_user,
             alert,
@@ -343,8 +356,10 @@ class BotHarness:
         await self.standin.tap(counselor_user, last.message_id, data)
         resolved = self.part("escalation.resolved", language, counselor=counselor)
 
+        shown = (shown_on or alert).message_id
+
         def this_alert_resolved(message: BotMessage) -> bool:
-            return message.message_id == alert.message_id and resolved in (message.text or "")
+            return message.message_id == shown and resolved in (message.text or "")
 
         return await self.standin.wait_for(counselor_user, this_alert_resolved)
 

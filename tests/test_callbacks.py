@@ -68,6 +68,7 @@ from bot.risk.callbacks import (
     PLAN_STEP,
     SAFETY_CHECK,
     SCREENER,
+    UNSEEN,
     AlertButton,
     AlertOutcome,
     AlertResolved,
@@ -94,6 +95,7 @@ from bot.workspace.callbacks import CASELOAD_PAGE, DIGEST_KEY, CaseloadPage, Dig
 from tests.harness import TEST_TOKEN
 
 START = datetime(2027, 3, 10, 23, 0, tzinfo=UTC)  # occurrence 30078660 (minutes since 1970)
+SEEN_AT = 1_796_000_000_123  # an alert's last signal, in milliseconds since 1970 (escalation.seen)
 
 BUTTONS: list[tuple[Codec[Any], object, str]] = [
     (CONSENT, ConsentButton("accept"), "consent:accept"),
@@ -112,12 +114,19 @@ BUTTONS: list[tuple[Codec[Any], object, str]] = [
     (MODULE, ModuleButton("box_breathing"), "cope:mod:box_breathing"),
     (RUN, RunButton(3, "before", "skip"), "cs:3:before:skip"),
     (RUN, RunButton(3, "next", "2"), "cs:3:next:2"),
-    (ALERT, AlertButton(5, "ack"), "esc:5:ack"),
+    (ALERT, AlertButton(5, "ack", SEEN_AT), "esc:5:ack:1796000000123"),
+    (ALERT, AlertButton(5, "ackq", UNSEEN), "esc:5:ackq"),  # sent before what was seen was carried
     (ALERT_OUTCOME, AlertOutcome(5, Outcome.FALSE_ALARM), "esc:5:out:false_alarm"),
-    (ALERT_VERDICT, AlertVerdict(5, Verdict.FALSE_ALARM), "esc:5:is:false_alarm"),
+    (ALERT_VERDICT, AlertVerdict(5, Verdict.FALSE_ALARM, SEEN_AT), "esc:5:is:false_alarm:1796000000123"),
+    (ALERT_VERDICT, AlertVerdict(5, Verdict.FALSE_ALARM, UNSEEN), "esc:5:is:false_alarm"),
     (
         ALERT_RESOLVED,
-        AlertResolved(5, Outcome.EMERGENCY, Verdict.REAL_CONCERN),
+        AlertResolved(5, Outcome.EMERGENCY, Verdict.REAL_CONCERN, SEEN_AT),
+        "esc:5:out:emergency:real_concern:1796000000123",
+    ),
+    (
+        ALERT_RESOLVED,
+        AlertResolved(5, Outcome.EMERGENCY, Verdict.REAL_CONCERN, UNSEEN),
         "esc:5:out:emergency:real_concern",
     ),
     (SCREENER, ScreenerAnswer(9, ScreenerQuestion.WISH_DEAD, True), "css:9:wish_dead:y"),
@@ -198,9 +207,10 @@ def _tap(data: str) -> Any:
         (RUN, "cs:{}:before:5"),
         (SCREENER, "css:{}:wish_dead:y"),
         (ALERT, "esc:{}:ack"),
+        (ALERT, "esc:{}:res:1796000000123"),
         (ALERT_OUTCOME, "esc:{}:out:safe"),
-        (ALERT_VERDICT, "esc:{}:is:real_concern"),
-        (ALERT_RESOLVED, "esc:{}:out:other:real_concern"),
+        (ALERT_VERDICT, "esc:{}:is:real_concern:1796000000123"),
+        (ALERT_RESOLVED, "esc:{}:out:other:real_concern:1796000000123"),
         (RSVP, "rsvp:{}:30078660:coming"),
         (RSVP, "rsvp:4:{}:coming"),
         (SKIP_REASON, "rsvp:skip:{}"),

@@ -582,6 +582,17 @@ async def test_summary_of_an_unknown_patient(sessions: Sessions_) -> None:
 # ---- the digest --------------------------------------------------------------------------------------------
 
 
+async def test_a_digest_late_in_the_evening_is_still_due_after_midnight(sessions: Sessions_) -> None:
+    counselor = await add_counselor(sessions, timezone=CHICAGO, linked=True, digest_time=time(23, 0))
+    at = datetime(2026, 11, 27, 5, 0, tzinfo=UTC)  # 23:00 in Chicago on 11-26
+    async with db.transaction(sessions) as session:
+        assert await workspace.due_digests(session, at - timedelta(minutes=1)) == []
+        for late in (timedelta(0), timedelta(hours=1, minutes=30)):  # 23:00, and 00:30 the next day
+            due = await workspace.due_digests(session, at + late)
+            assert [(c.id, day) for c, day in due] == [(counselor.id, TODAY)], late
+        assert await workspace.due_digests(session, at + workspace.DIGEST_WINDOW) == []
+
+
 async def test_no_digest_when_there_is_nothing_to_say(sessions: Sessions_) -> None:
     me = (await add_counselor(sessions, timezone=CHICAGO)).id
     async with db.transaction(sessions) as session:

@@ -33,7 +33,10 @@ def _utc(*args: int) -> datetime:
 
 @pytest.mark.parametrize(
     ("text", "value"),
-    [("7", 7), (" 0 ", 0), ("seven", 7), ("Siete", 7), ("7/10", 7), ("7 out of 10", 7), ("like a 7", 7)],
+    [
+        *[("7", 7), (" 0 ", 0), ("seven", 7), ("Siete", 7), ("7/10", 7), ("7 out of 10", 7), ("like a 7", 7)],
+        *[("٧", 7), ("７", 7), ("a 7²", 7)],  # other decimal digits; a superscript is no number
+    ],
 )
 def test_ratings_read_when_unambiguous(text: str, value: int) -> None:
     assert rules.read_number(text, 0, 10) == rules.Reading(value)
@@ -45,7 +48,7 @@ def test_ratings_outside_the_scale_are_asked_again(text: str) -> None:
     assert reading.value is None and (reading.out_of_range or text == "12/10")
 
 
-@pytest.mark.parametrize("text", ["", "7 or 8", "7.5", "3/5", "bad", "a lot", "x" * 500, "🙂"])
+@pytest.mark.parametrize("text", ["", "7 or 8", "7.5", "3/5", "bad", "a lot", "x" * 500, "🙂", "²", "①", "₃"])
 def test_no_guessing(text: str) -> None:
     assert rules.read_number(text, 0, 10).value is None
 

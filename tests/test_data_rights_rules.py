@@ -14,6 +14,8 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core import audit, db
+from bot.core.config import Settings
+from bot.core.crypto import keyring_for
 from bot.core.models import (
     AftercareCheckIn,
     AftercareStatus,
@@ -64,13 +66,16 @@ from bot.core.models import (
 )
 from bot.enrollment import consent
 from bot.enrollment.invites import hash_code
-from bot.intake import store
+from bot.handlers import privacy as privacy_handlers
+from bot.intake import parse
+from bot.intake import store as inbox
 from bot.outbox import store as outbox
 from bot.privacy import erasure, retention
 from bot.privacy import export as data_export
 from bot.privacy.discharge import DischargeError, discharge, discharged_at, latest_discharge
 from bot.privacy.erasure import erase_patient, tables_erased
 from bot.privacy.records import PATIENTS, links
+from bot.runtime import Runtime
 from tests.records import add_patient
 from tests.test_intake_store import _add, _message
 
@@ -630,6 +635,55 @@ async def test_a_deferred_deletion_waits_until_kept_or_done(sessions: Sessions) 
         assert await erasure.deferred_patients(session) == []  # the erased patient's events name nobody
 
 
+class _Buttons:
+    """The bot as `erase_deferred` uses it: taking the buttons off the care team's alert copies."""
+
+    def __init__(self) -> None:
+        self.taken_off: list[tuple[int, int]] = []
+
+    async def edit_message_reply_markup(self, chat_id: int, message_id: int, **_: object) -> None:
+        self.taken_off.append((chat_id, message_id))
+
+
+async def test_a_deferred_deletion_waits_for_a_message_still_in_the_inbox(
+    sessions: Sessions, settings: Settings
+) -> None:
+    """The scheduler's job does not erase a patient while a message of their chat waits in the inbox (a crisis
+    message not yet handled: the erasure would delete it, and its alert would never be raised). Once it is
+    handled, the job erases."""
+    me = await _someone(sessions)  # their alert resolved, no page queued: only the inbox holds it back
+    crisis = {
+        "update_id": 7_000 + me.n,
+        "message": {
+            "message_id": 1,
+            "date": 0,
+            "chat": {"id": me.chat_id, "type": "private"},
+            "from": {"id": me.chat_id, "is_bot": False, "first_name": "T"},
+            "text": "im going to kill myself tonight",
+        },
+    }
+    async with db.transaction(sessions) as session:
+        await erasure.defer(session, me.patient_id)
+        keys = keyring_for(session.get_bind().dialect)
+        [update_id] = await inbox.add(session, [parse.incoming(crisis, keys)], NOW)
+    runtime, bot = Runtime.create(settings), _Buttons()
+    try:
+        await privacy_handlers.erase_deferred(runtime, bot)  # type: ignore[arg-type]
+        async with sessions() as session:
+            assert await session.get(Patient, me.patient_id) is not None
+            waiting = await session.get_one(InboxUpdate, update_id)
+            assert waiting.status is InboxStatus.PENDING and waiting.payload is not None
+        assert bot.taken_off == []
+        async with db.transaction(sessions) as session:
+            await inbox.mark_done(session, [update_id], NOW)  # handled: its alert, if any, is in the database
+        await privacy_handlers.erase_deferred(runtime, bot)  # type: ignore[arg-type]
+        async with sessions() as session:
+            assert await session.get(Patient, me.patient_id) is None
+        assert bot.taken_off == [(555_000 + me.n, 77)]
+    finally:
+        await runtime.engine.dispose()
+
+
 # ---- discharge ---------------------------------------------------------------------------------------------
 
 
@@ -849,8 +903,8 @@ async def test_purge_deletes_parked_updates_and_never_a_pending_one(sessions: Se
     so does one parked recently (an operator may still look at it)."""
     await _add(sessions, *(_message(n, 10 + n, "I want to end it tonight") for n in (1, 2, 3)))
     async with db.transaction(sessions) as session:
-        await store.mark_failed(session, 1, "ValueError", OLD, max_attempts=1)
-        await store.mark_failed(session, 2, "ValueError", NOW - timedelta(days=1), max_attempts=1)
+        await inbox.mark_failed(session, 1, "ValueError", OLD, max_attempts=1)
+        await inbox.mark_failed(session, 2, "ValueError", NOW - timedelta(days=1), max_attempts=1)
     # Update 3 stays pending: received at the inbox tests' NOW, months before the cutoff.
 
     async def purged(now: datetime) -> tuple[int, dict[int, InboxStatus]]:

@@ -8,7 +8,7 @@ the defaults: imminent 5, 10 minutes; high 30, 60 minutes.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -29,7 +29,7 @@ from bot.core.models import (
     Patient,
     RiskSignal,
 )
-from bot.risk import Category, RiskLevel, Screening, oncall, paging
+from bot.risk import Category, RiskLevel, Screening, oncall, paging, promise
 from bot.risk import escalation as rules
 from bot.runtime import Runtime
 from tests.harness import SHIPPED_CONTENT, load_content_once
@@ -257,6 +257,24 @@ async def test_the_same_level_again_joins_without_a_new_page(sessions: Sessions,
     assert stored.detail == "one\n---\ntwo"
     [event] = await _audit(sessions, "escalation.joined")
     assert event.detail == {"escalation_id": stored.id, "level": "high", "paged": False}
+
+
+async def test_what_the_buttons_saw_changes_with_each_signal_and_not_with_a_page(
+    sessions: Sessions, settings: Settings
+) -> None:
+    """`seen` (carried by the alert's buttons) reads back from the database as it was written; a message
+    that joins the escalation, even a moment later and at the same level, changes it; paging again does not
+    (a counselor may act on any page of the same alert)."""
+    patient = await add_patient(sessions)
+    first = await _raise(sessions, settings, patient, RiskLevel.HIGH, OFFICE)
+    seen = rules.seen(first.escalation)
+    stored = await _load(sessions, first.escalation.id)
+    assert rules.as_seen(stored, seen)
+    rules.mark_paged(stored, OFFICE + MINUTE, settings)
+    assert rules.as_seen(stored, seen)
+    await _raise(sessions, settings, patient, RiskLevel.HIGH, OFFICE + timedelta(milliseconds=1))
+    stored = await _load(sessions, first.escalation.id)
+    assert not rules.as_seen(stored, seen) and rules.seen(stored) == seen + 1
 
 
 async def test_a_weaker_signal_joins_and_never_lowers_the_level(
@@ -750,19 +768,24 @@ async def _page(runtime: Runtime, escalation_id: int, now: datetime) -> list[int
         )
 
 
+# Imminent alerts page whoever is on call whenever a shift covers now, in office hours too (this test once
+# expected nobody on call paged in office hours: on a holiday the office hours did not know of, the
+# counselor on call was skipped and the patient was told "today"). A shift in office hours is the clinic
+# saying the team may not answer; paging one more person about an imminent alert costs little.
 @pytest.mark.parametrize(
     ("level", "now", "night_paged"),
     [
-        pytest.param(RiskLevel.IMMINENT, OFFICE, False, id="imminent in office hours"),
+        pytest.param(RiskLevel.IMMINENT, OFFICE, True, id="imminent in office hours"),
         pytest.param(RiskLevel.IMMINENT, EVENING, True, id="imminent at closing time"),
-        pytest.param(RiskLevel.IMMINENT, EVENING - MINUTE, False, id="imminent a minute before closing"),
+        pytest.param(RiskLevel.IMMINENT, EVENING - MINUTE, True, id="imminent a minute before closing"),
         pytest.param(
             RiskLevel.IMMINENT, datetime(2026, 11, 28, 17, 0, tzinfo=UTC), True, id="imminent Saturday"
         ),
         pytest.param(RiskLevel.HIGH, EVENING, False, id="high after hours"),
+        pytest.param(RiskLevel.HIGH, OFFICE, False, id="high in office hours"),
     ],
 )
-async def test_on_call_is_paged_only_for_imminent_alerts_after_hours(
+async def test_on_call_is_paged_for_imminent_alerts_whenever_a_shift_covers_now(
     runtime: Runtime, settings: Settings, level: RiskLevel, now: datetime, night_paged: bool
 ) -> None:
     sessions = runtime.sessions
@@ -833,6 +856,61 @@ async def test_a_high_alert_with_nobody_on_call_waits_for_the_office_to_open(
     assert (held.stage, held.next_page_at) == (0, opening)
     # In office hours the re-pages carry on where they stopped.
     assert await _page(runtime, team.escalation_id, opening) == team.ids("primary", "backup")
+
+
+# ---- a day the office is closed (OFFICE_CLOSED_DAYS) -----------------------------------------------------
+
+CHRISTMAS_MORNING = datetime(2026, 12, 25, 15, 0, tzinfo=UTC)  # Friday 10:00 in New York, a holiday
+NEXT_OPENING = datetime(2026, 12, 28, 13, 0, tzinfo=UTC)  # Monday 08:00 in New York
+
+
+@pytest.fixture
+def holiday(runtime: Runtime, settings: Settings) -> Runtime:
+    """The runtime with Christmas Day (a Friday) among the days the office is closed."""
+    closed = settings.model_copy(update={"office_closed_days": frozenset({date(2026, 12, 25)})})
+    return Runtime(closed, runtime.engine, runtime.sessions, runtime.content)
+
+
+async def test_on_a_closed_day_an_imminent_alert_pages_the_on_call_counselor_and_says_so(
+    holiday: Runtime,
+) -> None:
+    settings, now = holiday.settings, CHRISTMAS_MORNING
+    team = await _team(holiday.sessions, settings, level=RiskLevel.IMMINENT)
+    on_call = await _on_call(holiday.sessions, "Holiday", now - timedelta(hours=2), now + timedelta(hours=22))
+    assert await _page(holiday, team.escalation_id, now) == sorted([team.people["primary"].id, on_call.id])
+    async with holiday.sessions() as session:
+        kept = await promise.promise_for(session, settings, now, team.escalation_id)
+    assert kept == promise.Kept(promise.Promise.ON_CALL)  # not "they will contact you today"
+
+
+async def test_on_a_closed_day_a_high_alert_waits_for_the_next_opening(holiday: Runtime) -> None:
+    settings, now = holiday.settings, CHRISTMAS_MORNING
+    team = await _team(holiday.sessions, settings)
+    assert await _page(holiday, team.escalation_id, now) == team.ids("primary")
+    # Backups and supervisors are off for the holiday too: the re-page is held, not widened to them.
+    assert await _page(holiday, team.escalation_id, now + 30 * MINUTE) == []
+    assert (await _load(holiday.sessions, team.escalation_id)).next_page_at == NEXT_OPENING
+    async with holiday.sessions() as session:
+        kept = await promise.promise_for(session, settings, now, team.escalation_id)
+    assert kept == promise.Kept(promise.Promise.LATER, NEXT_OPENING)
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+async def test_an_opening_a_week_or_more_away_is_promised_with_its_date(
+    runtime: Runtime, settings: Settings, language: str
+) -> None:
+    break_days = frozenset(
+        date(2026, 12, 24) + timedelta(days=n) for n in range(9)
+    )  # Thu Dec 24 to Fri Jan 1
+    closed = settings.model_copy(update={"office_closed_days": break_days})
+    now = datetime(2026, 12, 24, 0, 0, tzinfo=UTC)  # Wednesday Dec 23, 19:00 in New York
+    kept = promise.by_the_hour(closed, now)
+    assert kept == promise.Kept(promise.Promise.LATER, datetime(2027, 1, 4, 13, 0, tzinfo=UTC))
+    said = promise.render(runtime, kept, "America/New_York", language, now)
+    clock = datetime(2027, 1, 4, 8, 0).strftime(runtime.text("promise.time_format", language)).lstrip("0")
+    monday = runtime.text("promise.weekdays.0", language)
+    when = runtime.text("promise.when.date", language, weekday=monday, month=1, day=4, time=clock)
+    assert said == runtime.text("promise.later", language, when=when)  # not "on Monday", which is Dec 28
 
 
 @pytest.mark.parametrize(

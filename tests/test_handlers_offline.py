@@ -12,6 +12,7 @@ import itertools
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import pytest
@@ -24,7 +25,10 @@ from bot.app import build_application
 from bot.content_check.loader import Content
 from bot.core import db
 from bot.core.config import Settings
-from bot.core.models import Escalation, EscalationStatus
+from bot.core.models import DoseDay, DoseStatus, Escalation, EscalationStatus, MedicationKind, MedicationPlan
+from bot.handlers import medication as medication_handlers
+from bot.medcare.callbacks import DOSE, DoseButton
+from bot.risk import escalation as escalation_rules
 from bot.risk.callbacks import ALERT, AlertButton
 from bot.runtime import Runtime
 from tests.harness import SHIPPED_CONTENT, load_content_once
@@ -196,7 +200,8 @@ async def test_a_forged_alert_button_from_a_patient_is_refused_and_changes_nothi
     async with db.transaction(sessions) as session:
         escalation = Escalation(patient_id=patient.id, level="imminent", category="suicide", source="message")
         session.add(escalation)
-    forged = ALERT.pack(AlertButton(escalation.id, "ack"))
+        await session.flush()
+        forged = ALERT.pack(AlertButton(escalation.id, "ack", escalation_rules.seen(escalation)))
     calls = await offline.feed(_tap(patient.telegram_user_id, forged))
     assert [c.method for c in calls] == ["answerCallbackQuery"]
     assert calls[0].parameters["text"] == offline.text("escalation.refused")
@@ -204,3 +209,57 @@ async def test_a_forged_alert_button_from_a_patient_is_refused_and_changes_nothi
         stored = await session.get(Escalation, escalation.id)
         assert stored is not None
         assert (stored.status, stored.acknowledged_by) == (EscalationStatus.OPEN, None)
+
+
+# Office hours are the default, Mon-Fri 08:00-18:00 in America/New_York.
+FRIDAY_NIGHT = datetime(2026, 12, 12, 3, 0, tzinfo=UTC)  # Friday 2026-12-11 22:00 in New York
+FRIDAY_MORNING = datetime(2026, 12, 11, 15, 0, tzinfo=UTC)  # the same Friday, 10:00
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+@pytest.mark.parametrize("now", [FRIDAY_NIGHT, FRIDAY_MORNING], ids=["office closed", "office open"])
+async def test_ran_out_says_when_the_clinic_can_help(
+    offline: Offline, monkeypatch: pytest.MonkeyPatch, language: str, now: datetime
+) -> None:
+    """ "Ran out" sends the patient to the clinic "today" only while it is open; at night, to call when it
+    next opens (Monday 8:00, in the patient's time zone), and to the after-hours number before then."""
+    sessions = offline.runtime.sessions
+    patient = await add_patient(sessions, timezone="America/New_York", language=language)
+    async with db.transaction(sessions) as session:
+        session.add(
+            MedicationPlan(
+                patient_id=patient.id,
+                kind=MedicationKind.METHADONE,
+                set_by="patient",
+                active=True,
+                dose_time=time(8, 0),
+            )
+        )
+        dose = DoseDay(
+            patient_id=patient.id, local_day=date(2026, 12, 11), closes_at=now + timedelta(hours=1)
+        )
+        session.add(dose)
+    monkeypatch.setattr(medication_handlers, "utcnow", lambda: now)
+    calls = await offline.feed(
+        _tap(patient.telegram_user_id, DOSE.pack(DoseButton(dose.id, DoseStatus.RAN_OUT)))
+    )
+    [reply] = [c.parameters["text"] for c in calls if c.method == "sendMessage"]
+    when = ""
+    if now == FRIDAY_NIGHT:
+        opens = (
+            datetime(2026, 12, 14, 8, 0).strftime(offline.text("promise.time_format", language)).lstrip("0")
+        )
+        monday = offline.text("promise.weekdays.0", language)
+        when = offline.text("promise.when.weekday", language, weekday=monday, time=opens)
+    expected = offline.text(
+        "meds.dose.answers.ran_out", language, told=True, agonist=True, naltrexone=False, when=when
+    )
+    assert reply == expected
+    clinic = offline.runtime.clinic
+    assert clinic["clinic_phone"] in reply
+    assert (clinic["after_hours_phone"] in reply) is (now == FRIDAY_NIGHT)
+    # The words differ, not only the time: "today" in office hours, never after them.
+    today = offline.text(
+        "meds.dose.answers.ran_out", language, told=True, agonist=True, naltrexone=False, when=""
+    )
+    assert (reply == today) is (now == FRIDAY_MORNING)

@@ -4,7 +4,7 @@ scores /patient and /caseload read."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import event
@@ -175,6 +175,18 @@ async def test_last_started_is_the_patients_local_day(sessions: Sessions) -> Non
     async with sessions() as session:
         found = await rules.last_started(session, {patient.id: "America/New_York"})
     assert found == {patient.id: {"phq9": datetime(2026, 12, 7).date()}}
+
+
+async def test_last_started_is_the_day_a_scheduled_one_was_for(sessions: Sessions) -> None:
+    patient = await add_patient(sessions, timezone="America/New_York")
+    # Scheduled for the 6th and started on the 7th in New York (a late check-in time, reached after midnight).
+    await _start(sessions, patient, _phq9(), scheduled_for=date(2026, 12, 6))
+    gad7 = _library().reference("gad7")
+    assert gad7 is not None
+    await _start(sessions, patient, gad7, source=MeasureSource.COUNSELOR)  # not scheduled: the day it started
+    async with sessions() as session:
+        found = await rules.last_started(session, {patient.id: "America/New_York"})
+    assert found == {patient.id: {"phq9": date(2026, 12, 6), "gad7": date(2026, 12, 7)}}
 
 
 async def test_results_and_the_one_before(sessions: Sessions) -> None:

@@ -35,6 +35,7 @@ VALUES = {
     "text": "How are you?",
     "week": 4,
     "last": False,
+    "when": "",  # "Ran out" in office hours (see test_ran_out_after_hours_says_when_and_who_answers)
 }
 PATIENT_KEYS = (
     "meds.intro",
@@ -42,6 +43,7 @@ PATIENT_KEYS = (
     "meds.done",
     "meds.dose.ask",
     "meds.dose.again",
+    "meds.dose.closed",
     *(f"meds.dose.answers.{a}" for a in ("taken", "not_yet", "missed", "ran_out")),
     "meds.supply.reminder",
     "meds.set_by_counselor",
@@ -105,6 +107,28 @@ def test_ran_out_and_missed_point_to_the_clinic_today(catalog: Catalog, language
         text = _render(catalog, f"meds.dose.answers.{status.value}", language, naltrexone=True)
         assert CLINIC["clinic_phone"] in text
         assert "Narcan" in text  # after naltrexone wears off, a smaller amount can cause an overdose
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_ran_out_after_hours_says_when_and_who_answers(catalog: Catalog, language: str) -> None:
+    monday = catalog.render("promise.weekdays.0", language)
+    when = catalog.render("promise.when.weekday", language, weekday=monday, time="8:00")
+    text = _render(catalog, "meds.dose.answers.ran_out", language, when=when)
+    assert when in text and CLINIC["clinic_phone"] in text and CLINIC["after_hours_phone"] in text
+    assert text != _render(catalog, "meds.dose.answers.ran_out", language)  # not the office-hours words
+    assert not STIGMA.search(text)
+    if language == "en":
+        assert flesch_kincaid_grade(text) <= 8.0
+    else:
+        assert fernandez_huerta(text) >= 60.0
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_dose_replies_do_not_say_tomorrow(catalog: Catalog, language: str) -> None:
+    """ "Taken" at 00:30 for a 21:00 dose, or a closed question tapped then: the next one is today."""
+    tomorrow = catalog.render_with(CLINIC, "promise.when.tomorrow", language, time="").split()[0]
+    for key in ("meds.dose.answers.taken", "meds.dose.closed"):
+        assert tomorrow.lower() not in _render(catalog, key, language).lower(), key
 
 
 @pytest.mark.parametrize(("language", "words"), [("en", "without a prescription"), ("es", "sin receta")])

@@ -133,9 +133,32 @@ async def test_ran_out_tells_the_team_at_once_and_a_closed_question_takes_no_ans
         again = await medication.due_again(session, NOON + medication.ASK_AGAIN)
         assert [d.local_day for d, _, _ in again] == [date(2027, 3, 2)]
         assert await medication.due_again(session, NOON + medication.ASK_AGAIN) == []  # once
-        assert await medication.close_expired(session, NOON + timedelta(hours=13)) == 0  # answered: kept
+        # Only "Not yet" by the end of the window: closed as unanswered; a real answer is kept.
+        assert await medication.close_expired(session, NOON + timedelta(hours=13)) == 1
         statuses = list(await session.scalars(select(DoseDay.status).where(DoseDay.patient_id == patient.id)))
-    assert sorted(statuses) == sorted([DoseStatus.RAN_OUT, DoseStatus.NOT_YET])
+    assert sorted(statuses) == sorted([DoseStatus.RAN_OUT, DoseStatus.UNANSWERED])
+
+
+async def test_a_not_yet_late_in_the_window_is_still_asked_again_as_promised(sessions: Sessions) -> None:
+    patient = await add_patient(sessions, timezone=NY)
+    plan = await _plan(sessions, patient, MedicationKind.METHADONE, dose_time=time(9, 0))
+    async with db.transaction(sessions) as session:
+        dose = await medication.begin_due(session, plan, patient, NOON)
+        assert dose is not None and dose.closes_at == NOON + timedelta(hours=12)  # 21:00
+        late = NOON + timedelta(hours=11)  # 20:00: "Not yet"
+        medication.answer(dose, patient.id, DoseStatus.NOT_YET, late, 0)
+        assert dose.ask_again_at == late + medication.ASK_AGAIN  # 22:00, as the reply says
+        assert dose.closes_at == dose.ask_again_at + medication.AGAIN_OPEN
+        dose_id, ask_again_at, closes_at = dose.id, dose.ask_again_at, dose.closes_at
+    async with db.transaction(sessions) as session:
+        assert await medication.close_expired(session, ask_again_at) == 0
+        again = await medication.due_again(session, ask_again_at)
+        assert [d.id for d, _, _ in again] == [dose_id]
+    async with db.transaction(sessions) as session:  # no answer to the second question either
+        assert await medication.close_expired(session, closes_at - timedelta(seconds=1)) == 0
+        assert await medication.close_expired(session, closes_at) == 1
+        status = await session.scalar(select(DoseDay.status).where(DoseDay.id == dose_id))
+    assert status is DoseStatus.UNANSWERED
 
 
 async def test_refill_and_shot_reminders_two_days_before_and_on_the_day(sessions: Sessions) -> None:
@@ -160,7 +183,9 @@ def test_typed_days() -> None:
     assert medication.parse_day("1/5", today, "en") == date(2028, 1, 5)  # no year: the next one
     assert medication.parse_day("2027-12-24", today, "en") == date(2027, 12, 24)
     assert medication.parse_day("12/3/27", today, "en") == date(2027, 12, 3)
-    for bad in ("2027-11-19", "13/40", "tomorrow", "", "1/2/3/4"):
+    assert medication.parse_day("٣/١٢", today, "es") == date(2027, 12, 3)  # Arabic-Indic digits
+    assert medication.parse_day("１２/３", today, "en") == date(2027, 12, 3)  # full-width
+    for bad in ("2027-11-19", "13/40", "tomorrow", "", "1/2/3/4", "²/3", "12/①", "1/1/₃"):
         assert medication.parse_day(bad, today, "en") is None, bad
 
 
@@ -253,6 +278,26 @@ async def test_aftercare_is_planned_from_the_day_of_discharge_at_the_check_in_ti
     assert [(d.date(), d.time()) for d in local] == [
         (date(2027, 2, 24) + timedelta(weeks=w), time(20, 0)) for w in aftercare.WEEKS
     ]  # 20:00 on both sides of the clock change
+
+
+async def test_a_late_yes_to_aftercare_waits_about_a_week_for_the_first_check_in(sessions: Sessions) -> None:
+    left = datetime(2027, 3, 1, 15, 0, tzinfo=UTC)
+    patient = await _discharged(sessions, left)
+    yes = left + timedelta(days=10)  # within the offer's 14 days: week 1 after discharge is past
+    async with db.transaction(sessions) as session:
+        found = await session.get_one(Patient, patient.id)
+        rows = await aftercare.accept(session, found, yes)
+    # "Your first check-in comes in about a week, at 20:00" (aftercare.accepted): counted from the yes.
+    local = [row.due_at.astimezone(ZoneInfo(NY)) for row in rows]
+    assert [(d.date(), d.time()) for d in local] == [
+        (date(2027, 3, 11) + timedelta(weeks=w), time(20, 0)) for w in aftercare.WEEKS
+    ]
+    async with db.transaction(sessions) as session:
+        assert await aftercare.open_due(session, yes + timedelta(seconds=30)) == []
+        [(first, found)] = await aftercare.open_due(session, rows[0].due_at)
+        assert first.week == 1
+        # Its hello says how long since discharge: 2 whole weeks, not 1.
+        assert await aftercare.weeks_since_discharge(session, found, first, rows[0].due_at) == 2
 
 
 async def test_a_no_to_the_offer_is_final(sessions: Sessions) -> None:

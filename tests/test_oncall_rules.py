@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from dataclasses import replace
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core import db
-from bot.core.clock import OfficeHours
+from bot.core.clock import OfficeHours, parse_closed_days
 from bot.core.models import Counselor, CounselorRole
 from bot.risk import oncall
 
@@ -70,6 +71,26 @@ def test_overnight_office_hours_belong_to_the_day_they_start() -> None:
     assert hours.covers(_at("2026-11-28 05:00"), NEW_YORK)  # early Saturday, still Friday's shift
     assert not hours.covers(_at("2026-11-28 21:00"), NEW_YORK)  # Saturday evening
     assert not hours.covers(_at("2026-11-27 05:00"), NEW_YORK)  # early Friday belongs to Thursday
+
+
+def test_a_closed_day_has_no_office_hours() -> None:
+    christmas = frozenset({date(2026, 12, 25)})  # a Friday
+    hours = replace(OfficeHours.parse("Mon-Fri 08:00-18:00"), closed=christmas)
+    assert not hours.covers(_at("2026-12-25 10:00"), NEW_YORK)
+    assert hours.covers(_at("2026-12-24 10:00"), NEW_YORK) and hours.covers(_at("2026-12-28 10:00"), NEW_YORK)
+    # Overnight hours belong to the day they start: Christmas night's shift is closed to its end.
+    nights = replace(OfficeHours.parse("Thu-Fri 20:00-06:00"), closed=christmas)
+    assert nights.covers(_at("2026-12-25 05:00"), NEW_YORK)  # Thursday night's
+    assert not nights.covers(_at("2026-12-25 21:00"), NEW_YORK)
+    assert not nights.covers(_at("2026-12-26 05:00"), NEW_YORK)
+
+
+def test_closed_days_are_read_from_dates_and_refuse_anything_else() -> None:
+    assert parse_closed_days(" 2026-12-25, 2027-01-01 ,") == {date(2026, 12, 25), date(2027, 1, 1)}
+    assert parse_closed_days("") == frozenset()
+    for text in ("Dec 25", "2026-12-32", "2026-12-25 2027-01-01", "25/12/2026"):
+        with pytest.raises(ValueError, match=r"is not a date: write .* as YYYY-MM-DD"):
+            parse_closed_days(text)
 
 
 def test_local_datetime_reads_clinic_time() -> None:

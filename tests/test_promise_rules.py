@@ -4,7 +4,8 @@ raises no risk (bot.risk.tone) and the reading level of the other new texts of i
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -13,7 +14,7 @@ import pytest
 from bot.content import Catalog, load_catalog
 from bot.core.clock import OfficeHours
 from bot.core.config import ConfigError, load_settings
-from bot.risk.promise import Promise
+from bot.risk.promise import Kept, Promise, by_the_hour
 from bot.risk.tone import Tone, phrases, tone_of
 from tests.harness import TEST_CLINIC_VALUES as CLINIC
 from tests.readability import fernandez_huerta, flesch_kincaid_grade
@@ -45,6 +46,38 @@ def test_the_next_opening_of_overnight_hours_and_across_a_clock_change() -> None
     # 2027-03-14 is the spring-forward Sunday: Monday's 08:00 is still 08:00 local time (12:00 UTC).
     opening = WEEKDAYS.next_opening(_at("2027-03-13 09:00"), NEW_YORK)
     assert opening.astimezone(UTC) == datetime(2027, 3, 15, 12, 0, tzinfo=UTC)
+
+
+CHRISTMAS = frozenset({date(2026, 12, 25)})  # a Friday
+WINTER_BREAK = frozenset(date(2026, 12, 24) + timedelta(days=n) for n in range(9))  # Dec 24 to Jan 1
+
+
+@pytest.mark.parametrize(
+    ("closed", "now", "opens"),
+    [
+        (CHRISTMAS, "2026-12-24 22:00", "2026-12-28 08:00"),  # Thursday night: not "tomorrow", Monday
+        (CHRISTMAS, "2026-12-25 10:00", "2026-12-28 08:00"),  # Christmas morning: Monday
+        (WINTER_BREAK, "2026-12-23 19:00", "2027-01-04 08:00"),  # more than a week closed
+    ],
+)
+def test_the_next_opening_skips_the_days_the_office_is_closed(
+    closed: frozenset[date], now: str, opens: str
+) -> None:
+    assert replace(WEEKDAYS, closed=closed).next_opening(_at(now), NEW_YORK) == _at(opens)
+
+
+def test_on_a_closed_day_the_promise_is_the_next_opening_not_today() -> None:
+    settings = load_settings(
+        _env_file=None, DEFAULT_TIMEZONE="America/New_York", OFFICE_CLOSED_DAYS="2026-12-25,2027-01-01"
+    )
+    christmas_morning = _at("2026-12-25 10:00")
+    assert by_the_hour(settings, christmas_morning) == Kept(Promise.LATER, _at("2026-12-28 08:00"))
+    assert by_the_hour(settings, _at("2026-12-24 10:00")) == Kept(Promise.TODAY)
+
+
+def test_closed_days_that_are_not_dates_stop_start_up_with_what_to_write() -> None:
+    with pytest.raises(ConfigError, match=r"^OFFICE_CLOSED_DAYS: 'Dec 25' is not a date: .*YYYY-MM-DD"):
+        load_settings(_env_file=None, OFFICE_CLOSED_DAYS="2026-12-24, Dec 25")
 
 
 @pytest.fixture(scope="module")

@@ -464,7 +464,7 @@ def read_number(text: str, low: int, high: int) -> Reading:
         return Reading(value) if low <= value <= high else Reading(None, out_of_range=True)
     numbers: list[int | None] = []
     for token in _TOKEN.findall(text):
-        if token[0].isdigit() or token[0] == "-":
+        if token[0].isdecimal() or token[0] == "-":
             numbers.append(None if "." in token or "," in token else int(token))
         elif token in _NUMBER_WORDS:
             numbers.append(_NUMBER_WORDS[token])

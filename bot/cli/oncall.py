@@ -96,10 +96,10 @@ def add_parsers(commands: Any) -> None:
     """Add `oncall` (`commands` is the top-level subparsers object)."""
     on_call = commands.add_parser(
         "oncall",
-        help="the after-hours on-call roster",
+        help="the on-call roster (nights, weekends, OFFICE_CLOSED_DAYS)",
         description=(
-            "Who gets imminent alerts outside office hours (OFFICE_HOURS, in DEFAULT_TIMEZONE), besides the "
-            "patient's own care team. Times are in the clinic's time zone."
+            "Who gets imminent alerts while their shift lasts (outside OFFICE_HOURS, on OFFICE_CLOSED_DAYS, "
+            "or any time), besides the patient's own care team. Times are in the clinic's time zone."
         ),
     )
     oncall_commands = on_call.add_subparsers(dest="oncall_command", required=True, metavar="ACTION")

@@ -304,6 +304,7 @@ NAMED = frozenset(
         "escalation.resolve_button",
         "escalation.details_button",
         "escalation.already",
+        "escalation.changed",
         "escalation.refused",
         "escalation.none_open",
         "escalation.open_list",
@@ -439,7 +440,7 @@ def required_keys() -> frozenset[str]:
     keys.update(f"escalation.verdicts.{verdict.value}" for verdict in Verdict)
     # What a patient is promised when the care team is told (bot.risk.promise), by the clinic's hours
     keys.update(f"promise.{kind.value}" for kind in Promise)
-    keys.update(f"promise.when.{day}" for day in ("today", "tomorrow", "weekday"))
+    keys.update(f"promise.when.{day}" for day in ("today", "tomorrow", "weekday", "date"))
     keys.update(f"promise.weekdays.{day}" for day in range(7))
     keys.update(("promise.time_format", "promise.delayed"))
     keys.update(f"coping.categories.{category.value}" for category in Category)

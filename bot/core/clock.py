@@ -1,10 +1,11 @@
-"""Clock values from settings: the clinic's office hours and reminder offsets, parsed from text."""
+"""Clock values from settings: the clinic's office hours, the days it is closed, and reminder offsets,
+parsed from text."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -16,11 +17,13 @@ _HOURS = re.compile(
 @dataclass(frozen=True)
 class OfficeHours:
     """Weekdays (0 = Monday) and a daily span; the end is exclusive, and an end before the start spans
-    midnight."""
+    midnight. `closed`: dates (in the clinic's zone) the office does not open, holidays say; an overnight
+    span belongs to the date it starts on."""
 
     days: frozenset[int]
     start: time
     end: time
+    closed: frozenset[date] = frozenset()
 
     @classmethod
     def parse(cls, text: str) -> OfficeHours:
@@ -48,20 +51,43 @@ class OfficeHours:
         local = moment.astimezone(zone)
         clock = local.time().replace(tzinfo=None)
         if self.start < self.end:
-            return local.weekday() in self.days and self.start <= clock < self.end
+            return self._opens_on(local.date()) and self.start <= clock < self.end
         # Overnight office hours: after the start on an office day, or before the end the morning after.
         if clock >= self.start:
-            return local.weekday() in self.days
-        return clock < self.end and (local.weekday() - 1) % 7 in self.days
+            return self._opens_on(local.date())
+        return clock < self.end and self._opens_on(local.date() - timedelta(days=1))
 
     def next_opening(self, moment: datetime, zone: ZoneInfo) -> datetime:
-        """The next time the office opens after `moment` (UTC-aware, like `moment`)."""
+        """The next time the office opens after `moment` (UTC-aware, like `moment`), past closed days."""
         day = moment.astimezone(zone).date()
-        for offset in range(8):
+        for offset in range(8 + len(self.closed)):
             opening = datetime.combine(day + timedelta(days=offset), self.start, tzinfo=zone)
-            if opening > moment and opening.weekday() in self.days:
+            if opening > moment and self._opens_on(opening.date()):
                 return opening.astimezone(moment.tzinfo)
         raise AssertionError("office hours name at least one weekday")
+
+    def _opens_on(self, day: date) -> bool:
+        return day.weekday() in self.days and day not in self.closed
+
+
+def parse_closed_days(text: str) -> frozenset[date]:
+    """Dates the office is closed, from text like "2026-12-25, 2027-01-01" (blank: none). ValueError
+    naming the bad part otherwise."""
+    days: set[date] = set()
+    for raw in text.replace(";", ",").split(","):
+        part = raw.strip()
+        if not part:
+            continue
+        try:
+            if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", part):
+                raise ValueError
+            days.add(date.fromisoformat(part))
+        except ValueError:
+            raise ValueError(
+                f"{part!r} is not a date: write the days the office is closed as YYYY-MM-DD, "
+                "separated by commas, such as 2026-12-25,2027-01-01"
+            ) from None
+    return frozenset(days)
 
 
 MAX_OFFSET = timedelta(days=14)

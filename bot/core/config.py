@@ -8,20 +8,21 @@ from __future__ import annotations
 
 import re
 import sys
-from dataclasses import dataclass
-from datetime import timedelta
-from functools import cached_property
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cryptography.fernet import Fernet
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from bot.core.clock import OfficeHours, parse_offsets
+from bot.core.clock import OfficeHours, parse_closed_days, parse_offsets
 
 TOKEN_PATTERN = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{20,}$")
 TOKEN_IN_TEXT = re.compile(r"\d{1,20}:[A-Za-z0-9_-]{20,}")
@@ -73,12 +74,20 @@ def parse_measures(text: str) -> tuple[tuple[str, int], ...]:
     for part in text.replace(";", ",").split(","):
         name, _, days = part.strip().partition(":")
         name = name.strip()
-        if not MEASURE_ID.match(name) or not days.strip().isdigit() or not 1 <= int(days) <= 365:
+        if not MEASURE_ID.match(name) or not days.strip().isdecimal() or not 1 <= int(days) <= 365:
             raise ValueError("questionnaire:days pairs, such as phq9:14,gad7:14,bam:30 (days 1-365), or off")
         if name in (n for n, _ in found):
             raise ValueError(f"{name} is named twice")
         found.append((name, int(days)))
     return tuple(found)
+
+
+# The list settings given as text, each read by its own parser (Settings._from_text).
+_TEXT_PARSERS: dict[str, Callable[[str], object]] = {
+    "reminder_offsets": parse_offsets,
+    "measures": parse_measures,
+    "office_closed_days": parse_closed_days,
+}
 
 
 class Settings(BaseSettings):
@@ -119,9 +128,13 @@ class Settings(BaseSettings):
     # After a patient answers "I'm safe", the semantic layer's own questions pause this long (its pages, the
     # rules and their questions still act): a patient is not asked again and again about the same worry.
     semantic_cooldown_hours: float = Field(default=4, ge=0, le=72, alias="SEMANTIC_COOLDOWN_HOURS")
-    # Office hours in the clinic's time zone (DEFAULT_TIMEZONE); outside them imminent alerts also page
-    # whoever is on call (`python -m bot oncall set`).
+    # Office hours in the clinic's time zone (DEFAULT_TIMEZONE), and the dates the office stays closed
+    # (holidays: no office hours that day). Imminent alerts also page whoever is on call
+    # (`python -m bot oncall set`); outside office hours, patients are told when the office next opens.
     office_hours: str = Field(default="Mon-Fri 08:00-18:00", alias="OFFICE_HOURS")
+    office_closed_days: Annotated[frozenset[date], NoDecode] = Field(
+        default=frozenset(), alias="OFFICE_CLOSED_DAYS"
+    )
     # This many moderate signals within 48 hours count as one high signal.
     moderate_signals_raise: int = Field(default=3, ge=2, le=20, alias="MODERATE_SIGNALS_RAISE")
     # How often time-driven work (check-in prompts, nudges, expiry) looks for something due.
@@ -196,18 +209,13 @@ class Settings(BaseSettings):
             raise ValueError("increasing minutes above 0, such as 5,10")
         return value
 
-    @field_validator("reminder_offsets", mode="before")
+    @field_validator("reminder_offsets", "measures", "office_closed_days", mode="before")
     @classmethod
-    def _offsets(cls, value: object) -> object:
+    def _from_text(cls, value: object, info: ValidationInfo) -> object:
+        """A list setting given as text (the environment, `.env`), read by its own parser."""
         if isinstance(value, str):
-            return parse_offsets(value)
-        return value
-
-    @field_validator("measures", mode="before")
-    @classmethod
-    def _measures(cls, value: object) -> object:
-        if isinstance(value, str):
-            return parse_measures(value)
+            assert info.field_name is not None
+            return _TEXT_PARSERS[info.field_name](value)
         return value
 
     @field_validator("office_hours")
@@ -348,9 +356,10 @@ class Settings(BaseSettings):
     def timezone(self) -> ZoneInfo:
         return ZoneInfo(self.default_timezone)
 
-    @cached_property
+    @property
     def office(self) -> OfficeHours:
-        return OfficeHours.parse(self.office_hours)
+        """OFFICE_HOURS with OFFICE_CLOSED_DAYS (not cached on the instance: `model_copy` would copy it)."""
+        return _office(self.office_hours, self.office_closed_days)
 
     def require_encryption_key(self) -> str:
         if self.encryption_key is None:
@@ -391,6 +400,11 @@ class Settings(BaseSettings):
         if self.bot_token is None:
             raise ConfigError("BOT_TOKEN: not set (get one from @BotFather, or run `python -m bot demo`)")
         return self.bot_token.get_secret_value()
+
+
+@lru_cache(maxsize=8)
+def _office(hours: str, closed: frozenset[date]) -> OfficeHours:
+    return replace(OfficeHours.parse(hours), closed=closed)
 
 
 def _describe(error: ValidationError) -> str:

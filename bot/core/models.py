@@ -111,9 +111,13 @@ class PatientStatus(enum.StrEnum):
     AFTERCARE = "aftercare"
 
 
-# Patients whose crisis messages, /sos and safety plan reach their care team: from "I agree" (set-up
-# included: a crisis typed at the time-zone question is answered and paged) to the end of aftercare.
-IN_CARE = frozenset({PatientStatus.ACTIVE, PatientStatus.ONBOARDING, PatientStatus.AFTERCARE})
+# Patients whose crisis messages, /sos and safety plan reach their care team.
+IN_CARE = frozenset({PatientStatus.ACTIVE, PatientStatus.AFTERCARE})
+# Patients whose crisis messages reach their care team: from "I agree" to the end of aftercare. In set-up a
+# crisis typed at the time-zone question is answered and paged, and the crisis path's own buttons and
+# follow-ups (the screener, "are you safe right now?", "your counselor saw it") work; set-up's other flows
+# (the safety plan, exercises) wait for set-up to end.
+CRISIS_PATH = IN_CARE | {PatientStatus.ONBOARDING}
 
 
 class CounselorRole(enum.StrEnum):
@@ -870,8 +874,9 @@ class AftercareStatus(enum.StrEnum):
 
 
 class AftercareCheckIn(Base):
-    """One aftercare check-in (1, 2, 4, 8 and 12 weeks after discharge, at the patient's check-in time): the
-    short check-in and "are you connected to ongoing care?". Planned when the patient opts in."""
+    """One aftercare check-in (1, 2, 4, 8 and 12 weeks after the yes to aftercare, for most the day of
+    discharge, at the patient's check-in time): the short check-in and "are you connected to ongoing care?".
+    Planned when the patient opts in."""
 
     __tablename__ = "aftercare_checkins"
     __table_args__ = (

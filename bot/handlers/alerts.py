@@ -17,7 +17,7 @@ from telegram.error import TelegramError
 
 from bot.core.db import transaction
 from bot.core.models import (
-    IN_CARE,
+    CRISIS_PATH,
     Counselor,
     Escalation,
     EscalationAlert,
@@ -43,6 +43,7 @@ from bot.risk.callbacks import (
     ALERT_BUTTONS,
     ALERT_RESOLVED,
     ALERT_VERDICT,
+    UNSEEN,
     AckTold,
     AlertButton,
     AlertOutcome,
@@ -138,6 +139,12 @@ async def on_alert_button(t: Turn, counselor: Counselor, button: AlertTap) -> No
     escalation = found
     patient = await t.session.get(Patient, escalation.patient_id)
     assert patient is not None
+    if action in _DECIDING and not _as_seen(button, escalation):
+        log.info(
+            "event=escalation.changed_since counselor_id=%s escalation_id=%s", counselor.id, escalation.id
+        )
+        await _show_changed(t, escalation, patient, counselor, old=_seen(button) == UNSEEN)
+        return
     now = utcnow()
     if action == "det":
         rules.details_viewed(t.session, escalation, counselor)
@@ -181,6 +188,43 @@ async def on_alert_button(t: Turn, counselor: Counselor, button: AlertTap) -> No
 
 # What the audit log names a refused tap of each kind of resolve button.
 _ACTIONS: dict[type, str] = {AlertOutcome: "out", AlertVerdict: "is", AlertResolved: "out"}
+# The taps that acknowledge or resolve (or start to): only on the alert as the counselor saw it.
+_DECIDING = ("ack", "ackq", "res", "is", "out")
+
+
+def _seen(button: AlertTap) -> int:
+    """What the counselor saw when the button was sent (UNSEEN: an outcome button from before it was kept)."""
+    return UNSEEN if isinstance(button, AlertOutcome) else button.seen
+
+
+def _as_seen(button: AlertTap, escalation: Escalation) -> bool:
+    """Nothing changed since the button was sent, or the alert is resolved (the tap is answered as before)."""
+    return escalation.status is EscalationStatus.RESOLVED or rules.as_seen(escalation, _seen(button))
+
+
+async def _show_changed(
+    t: Turn, escalation: Escalation, patient: Patient, counselor: Counselor, *, old: bool
+) -> None:
+    """The patient wrote again since these buttons were sent (or they are from before that was kept): nothing
+    is done. The tapped message loses its buttons; the alert as it is now comes with its own."""
+    acknowledger = (
+        await t.session.get(Counselor, escalation.acknowledged_by) if escalation.acknowledged_by else None
+    )
+    t.clear_buttons()
+    await t.send(
+        alert_text(
+            t.runtime,
+            "escalation.changed",
+            escalation,
+            patient,
+            counselor,
+            new_message=not old,
+            wrote_at=local_time(t.runtime, escalation.last_signal_at, counselor),
+            acknowledged=escalation.status is EscalationStatus.ACKNOWLEDGED,
+            counselor=acknowledger.name if acknowledger else "?",
+        ),
+        buttons=alert_buttons(t.runtime, escalation, counselor.language),
+    )
 
 
 def _resolution(
@@ -200,11 +244,12 @@ async def _ask_verdict(t: Turn, escalation: Escalation) -> None:
     if escalation.status is EscalationStatus.RESOLVED:
         t.answer(t.text("escalation.already"))
         return
+    seen = rules.seen(escalation)
     await t.reply(
         "escalation.choose_verdict",
         buttons=[
             [
-                (t.text(f"escalation.verdicts.{v}"), ALERT_VERDICT.pack(AlertVerdict(escalation.id, v)))
+                (t.text(f"escalation.verdicts.{v}"), ALERT_VERDICT.pack(AlertVerdict(escalation.id, v, seen)))
                 for v in rules.Verdict
             ]
         ],
@@ -216,12 +261,17 @@ async def _ask_outcome(t: Turn, escalation: Escalation) -> None:
     if escalation.status is EscalationStatus.RESOLVED:
         t.answer(t.text("escalation.already"))
         return
-    real = rules.Verdict.REAL_CONCERN
+    real, seen = rules.Verdict.REAL_CONCERN, rules.seen(escalation)
     t.clear_buttons()  # the question is answered; "How was it resolved?" comes in a message of its own
     await t.reply(
         "escalation.choose_outcome",
         buttons=[
-            [(t.text(f"escalation.outcomes.{o}"), ALERT_RESOLVED.pack(AlertResolved(escalation.id, o, real)))]
+            [
+                (
+                    t.text(f"escalation.outcomes.{o}"),
+                    ALERT_RESOLVED.pack(AlertResolved(escalation.id, o, real, seen)),
+                )
+            ]
             for o in rules.REAL_CONCERN_OUTCOMES
         ],
     )
@@ -233,7 +283,7 @@ async def _tell_patient(
     """Close the loop: the patient hears that this counselor saw their message and will contact them
     (through the outbox, once per escalation, sent after this turn commits). False if they cannot be told
     (no longer active: withdrawn consent, discharged)."""
-    if patient.status not in IN_CARE:
+    if patient.status not in CRISIS_PATH:
         return False
     name = counselor.name.split()[0] if counselor.name.split() else counselor.name
     told = outbox.Planned(

@@ -16,7 +16,7 @@ from telegram.ext import ContextTypes
 from bot.content.catalog import REFERENCE_LANGUAGE
 from bot.core.crypto import Keyring
 from bot.core.db import transaction
-from bot.core.models import IN_CARE, Counselor, Patient, PatientStatus, Priority, utcnow
+from bot.core.models import CRISIS_PATH, IN_CARE, Counselor, Patient, PatientStatus, Priority, utcnow
 from bot.core.people import Person, Stranger, identify, identify_counselor
 from bot.intake.outcome import CURRENT
 from bot.outbox import store as outbox
@@ -136,6 +136,12 @@ class Turn:
         """The sender, if a patient whose crisis path reaches their care team: active, or in aftercare."""
         person = self.person
         return person if isinstance(person, Patient) and person.status in IN_CARE else None
+
+    @property
+    def crisis_patient(self) -> Patient | None:
+        """The sender, if a patient whose crisis messages reach their care team (set-up too: CRISIS_PATH)."""
+        person = self.person
+        return person if isinstance(person, Patient) and person.status in CRISIS_PATH else None
 
     @property
     def chat_id(self) -> int:

@@ -293,7 +293,7 @@ async def on_safety_button(update: Update, context: Context) -> None:
     tapped = SAFETY_CHECK.parse(query.data)
     async with turn(update, context) as t:  # the tap is answered after the commit
         t.clear_buttons()
-        patient = t.care_patient  # active, or in aftercare: the crisis path stays open
+        patient = t.crisis_patient  # in set-up, active, or in aftercare: the crisis path is open
         if patient is None or tapped is None:
             return
         if tapped.answer in ("call", "nocall"):

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from telegram import Update
 
 from bot.core.callbacks import Reads
-from bot.core.models import IN_CARE, Counselor, Patient, PatientStatus
+from bot.core.models import CRISIS_PATH, IN_CARE, Counselor, Patient, PatientStatus
 from bot.handlers.base import Context, Turn, turn
 from bot.handlers.consent_update import ask_to_update
 from bot.handlers.fallback import EXPIRED, answer_expired_button, answer_not_for_role
@@ -84,11 +84,16 @@ def counselor_only(handler: Callable[[Turn, Counselor], Awaitable[None]]) -> Cal
 
 
 def patient_button(
-    reads: Reads[D], *, active: bool = True, aftercare: bool = False, refused: str = EXPIRED
+    reads: Reads[D],
+    *,
+    active: bool = True,
+    aftercare: bool = False,
+    crisis_path: bool = False,
+    refused: str = EXPIRED,
 ) -> Callable[[Callable[[Turn, Patient, D], Awaitable[None]]], Callback]:
     """A button for patients (only active ones unless `active` is False; with `aftercare`, patients in
-    aftercare too: IN_CARE), its data read by `reads`. Anyone else's tap is answered with the text
-    `refused`."""
+    aftercare too: IN_CARE; with `crisis_path`, patients in set-up as well: CRISIS_PATH), its data read by
+    `reads`. Anyone else's tap is answered with the text `refused`."""
 
     def decorate(handler: Callable[[Turn, Patient, D], Awaitable[None]]) -> Callback:
         @functools.wraps(handler)
@@ -100,6 +105,7 @@ def patient_button(
                     not active
                     or person.status is PatientStatus.ACTIVE
                     or (aftercare and person.status in IN_CARE)
+                    or (crisis_path and person.status in CRISIS_PATH)
                 )
                 if button is None:
                     answer_expired_button(t)

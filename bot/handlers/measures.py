@@ -260,7 +260,7 @@ def _read_every(words: list[str]) -> int | str | None:
     for suffix in (" days", " day", "days", "d"):
         text = text.removesuffix(suffix)
     text = text.strip()
-    if text.isdigit() and 1 <= int(text) <= MAX_EVERY_DAYS:
+    if text.isdecimal() and 1 <= int(text) <= MAX_EVERY_DAYS:
         return int(text)
     return ""
 

@@ -5,7 +5,7 @@ are in bot/medcare/."""
 from __future__ import annotations
 
 import logging
-from datetime import time, timedelta
+from datetime import datetime, time, timedelta
 
 from telegram import Update
 
@@ -52,6 +52,7 @@ from bot.medcare.callbacks import (
 from bot.medcare.prompts import day_text, medicine, naloxone_replacement
 from bot.outbox import store as outbox
 from bot.outbox.markup import Button, Rows
+from bot.risk import promise
 from bot.risk.paging import local_time
 from bot.workspace import rules as workspace
 
@@ -315,7 +316,18 @@ async def on_dose_button(t: Turn, patient: Patient, button: DoseButton) -> None:
         told=answered.tell,
         agonist=medicine_kind in rules.AGONISTS,
         naltrexone=medicine_kind in rules.NALTREXONE,
+        when=_when_open(t, patient, now),
     )
+
+
+def _when_open(t: Turn, patient: Patient, now: datetime) -> str:
+    """Nothing in office hours (the clinic can help today); else when it next opens, in the patient's words
+    and time zone ("tomorrow at 8:00 AM"): "Ran out" then says to call at that time, or the after-hours
+    number before it."""
+    kept = promise.by_the_hour(t.runtime.settings, now)
+    if kept.opens is None:
+        return ""
+    return promise.when(t.runtime, kept.opens, patient.timezone, t.language, now)
 
 
 @patient_button(SUPPLY)

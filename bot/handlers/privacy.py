@@ -198,14 +198,15 @@ async def _open_request(t: Turn, patient: Patient, request_id: int) -> bool:
 
 async def erase_deferred(runtime: Runtime, bot: Bot) -> None:
     """The scheduler's job: erase each patient whose confirmed deletion waited for their alerts, once none
-    is open and no page about them is queued; tell them (through the outbox: their row is gone by then), and
-    take the buttons off the counselors' copies of their alerts."""
+    is open, no page about them is queued and no message of theirs waits in the inbox (`erasure.ready`);
+    tell them (through the outbox: their row is gone by then), and take the buttons off the counselors'
+    copies of their alerts."""
     alerts: list[tuple[int, int]] = []
     told = 0
     async with transaction(runtime.sessions) as session:
         for patient_id in await erasure.deferred_patients(session):
-            patient = await session.get(Patient, patient_id)
-            if patient is None or await erasure.blocked(session, patient_id):
+            patient = await erasure.ready(session, patient_id)
+            if patient is None:
                 continue
             chat_id, language = patient.chat_id, patient.language
             erased = await erase_patient(session, patient_id, reason="request", actor="system")

@@ -114,7 +114,7 @@ async def _ask(t: Turn, screen: SuicideScreen, question: cssrs.Question, *, intr
     await t.send(text, buttons=_buttons(t, screen, question))
 
 
-@patient_button(SCREENER, aftercare=True)
+@patient_button(SCREENER, crisis_path=True)
 async def on_button(t: Turn, patient: Patient, button: ScreenerAnswer) -> None:
     screen = await t.session.get(SuicideScreen, button.screen_id, with_for_update=True)
     question = button.question

@@ -72,6 +72,9 @@ async def _risk_in_set_up(t: Turn, patient: Patient, text: str) -> bool:
         crisis.Reply.NONE
     ):
         return True
+    if t.waiting is not None and t.waiting.screen is not None:  # the screener a crisis opened
+        await screener.on_typed(t, patient, t.waiting.screen, text)
+        return True
     return await crisis.ask_semantic_question(t, patient, screened)
 
 

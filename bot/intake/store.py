@@ -455,6 +455,14 @@ def _chat_in(payload: str | None) -> int | None:
     return updates.chat_of(raw) if isinstance(raw, dict) else None
 
 
+async def waiting_in_chat(session: AsyncSession, chat_id: int) -> bool:
+    """Is an update of that chat (Telegram's chat id), under any key, still to be handled (or being
+    handled: a row is marked done once its replies went out)?"""
+    keys = keyring_for(session.get_bind().dialect).pseudonyms(chat_id)
+    waiting = exists().where(InboxUpdate.chat_key.in_(keys), InboxUpdate.status == InboxStatus.PENDING)
+    return bool(await session.scalar(select(waiting)))
+
+
 async def forget_chat(session: AsyncSession, chat_id: int) -> int:
     """Erasure: every stored update of that chat (Telegram's chat id), whatever its state, under any key."""
     keys = keyring_for(session.get_bind().dialect).pseudonyms(chat_id)

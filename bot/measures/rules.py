@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, delete, func, select
+from sqlalchemy import ColumnElement, Select, case, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -219,20 +219,25 @@ async def last_started(
     session: AsyncSession, patients: Mapping[int, str], since: datetime | None = None
 ) -> dict[int, dict[str, date]]:
     """For each patient (id -> time zone), the local day each questionnaire was last started (among those
-    started after `since`, if given)."""
+    started after `since`, if given). A scheduled one counts on the day it was scheduled for, though started
+    after midnight (a late check-in time), so the interval does not slip a day each time."""
     if not patients:
         return {}
-    query = select(Measure.patient_id, Measure.instrument, func.max(Measure.started_at)).where(
-        Measure.patient_id.in_(list(patients))
-    )
+    unscheduled = case((Measure.scheduled_for.is_(None), Measure.started_at))
+    query = select(
+        Measure.patient_id, Measure.instrument, func.max(unscheduled), func.max(Measure.scheduled_for)
+    ).where(Measure.patient_id.in_(list(patients)))
     if since is not None:
         query = query.where(Measure.started_at >= since)
     rows = await session.execute(query.group_by(Measure.patient_id, Measure.instrument))
     found: dict[int, dict[str, date]] = defaultdict(dict)
-    for patient_id, instrument_id, started in rows:
+    for patient_id, instrument_id, started, scheduled_for in rows:
+        days = [scheduled_for] if scheduled_for is not None else []
         if started is not None:
             moment = started if started.tzinfo else started.replace(tzinfo=ZoneInfo("UTC"))
-            found[patient_id][instrument_id] = moment.astimezone(ZoneInfo(patients[patient_id])).date()
+            days.append(moment.astimezone(ZoneInfo(patients[patient_id])).date())
+        if days:
+            found[patient_id][instrument_id] = max(days)
     return found
 
 

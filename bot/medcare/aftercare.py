@@ -1,7 +1,9 @@
 """Aftercare: check-ins at 1, 2, 4, 8 and 12 weeks after discharge, for a patient who opts in.
 
 At discharge the patient is offered them (`OFFER_DAYS` to say yes). Yes plans all five at once, each at the
-patient's own check-in time (or `DEFAULT_TIME`) in their time zone, counted from the day of discharge, and
+patient's own check-in time (or `DEFAULT_TIME`) in their time zone, counted from the day of the yes (the day
+of discharge for most; a later yes does not find its first weeks already due, and each check-in still says
+how many weeks it has been since discharge: `weeks_since_discharge`), and
 makes the patient's status AFTERCARE: no daily prompts or session reminders, but the crisis path, /sos and the
 safety plan work as before (`IN_CARE`). Each check-in is short (craving, mood, any use, and after a use what
 was used and how, told to the care team as in the daily check-in) and asks "are you connected to ongoing
@@ -90,11 +92,11 @@ async def offer_open(session: AsyncSession, patient: Patient, now: datetime) -> 
 
 
 async def accept(session: AsyncSession, patient: Patient, now: datetime) -> list[AftercareCheckIn]:
-    """Opt in: plan the five check-ins from the day of discharge, and the patient is in aftercare."""
-    left = await discharged_at(session, patient)
+    """Opt in: plan the five check-ins from the day of the yes (`now`), the first about a week later, and the
+    patient is in aftercare."""
     zone = ZoneInfo(patient.timezone)
     clock = patient.checkin_time or DEFAULT_TIME
-    day = left.astimezone(zone).date()
+    day = now.astimezone(zone).date()
     rows = [
         AftercareCheckIn(
             patient_id=patient.id,
@@ -108,6 +110,14 @@ async def accept(session: AsyncSession, patient: Patient, now: datetime) -> list
     await session.flush()
     _audit(session, patient, "aftercare.accepted", now)
     return rows
+
+
+async def weeks_since_discharge(
+    session: AsyncSession, patient: Patient, row: AftercareCheckIn, now: datetime
+) -> int:
+    """Whole weeks since discharge, for the check-in's hello: its week, or more after a later yes."""
+    left = await discharged_at(session, patient)
+    return max(row.week, (now - left) // timedelta(weeks=1))
 
 
 def decline(session: AsyncSession, patient: Patient, now: datetime) -> None:
@@ -188,7 +198,7 @@ def answer(
         row.skipped = [*(row.skipped or []), question.value]
     elif question in (Question.CRAVING, Question.MOOD):
         low, high = CRAVING_RANGE if question is Question.CRAVING else MOOD_RANGE
-        number = int(value) if value.isdigit() else -1
+        number = int(value) if value.isdecimal() else -1
         if not low <= number <= high:
             raise Invalid("out of range")
         if question is Question.CRAVING:

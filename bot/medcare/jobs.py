@@ -96,7 +96,8 @@ async def aftercare_tick(runtime: Runtime) -> int:
             )
             if patient.unreachable_since is not None:
                 continue
-            text, buttons = prompts.aftercare_prompt(runtime, patient, row)
+            weeks = await aftercare.weeks_since_discharge(session, patient, row, now)
+            text, buttons = prompts.aftercare_prompt(runtime, patient, row, weeks)
             planned.append(_aftercare_message(patient, row, "aftercare_prompt", text, buttons, now))
         for patient in await aftercare.end_finished(session, now):
             log.info("event=aftercare.ended patient_id=%s", patient.id)

@@ -2,7 +2,8 @@
 and its answers, and refill or shot reminders.
 
 A daily dose is asked about at the plan's `dose_time` in the patient's own time zone; the question stays open
-for `DOSE_WINDOW` (a "Not yet" is asked once more `ASK_AGAIN` later). Two days in a row answered "Missed", or
+for `DOSE_WINDOW` (a "Not yet" is asked once more `ASK_AGAIN` later, the window stretched if it would close
+before then). Two days in a row answered "Missed", or
 "Ran out" on any day, tell the care team that day (once per run of missed days). A day left unanswered counts
 as neither taken nor missed. The monthly naltrexone shot has no daily question, only its due-day reminders.
 All state is in the database (`medication_plans`, `dose_days`), so a restart loses nothing and any process
@@ -41,6 +42,7 @@ NALTREXONE = frozenset({MedicationKind.NALTREXONE_DAILY, MedicationKind.NALTREXO
 SHOT_INTERVAL = timedelta(days=28)  # VIVITROL: 380 mg every 4 weeks or once a month
 DOSE_WINDOW = timedelta(hours=12)  # the day's question is open this long after the dose time
 ASK_AGAIN = timedelta(hours=2)  # after "Not yet"
+AGAIN_OPEN = timedelta(hours=2)  # the second question stays open at least this long
 MISSED_RUN_FLAG = 2  # days in a row answered "Missed" that tell the care team
 SUPPLY_DAYS_BEFORE = (2, 0)  # refill or shot reminders: two days before, and on the day
 SUPPLY_WINDOW = timedelta(hours=12)  # a supply reminder missed (bot down) still goes this long after its time
@@ -170,7 +172,7 @@ def parse_day(text: str, today: date, language: str) -> date | None:
         day = date.fromisoformat(text)
     except ValueError:
         parts = text.replace("-", "/").replace(".", "/").split("/")
-        if len(parts) not in (2, 3) or not all(p.isdigit() for p in parts):
+        if len(parts) not in (2, 3) or not all(p.isdecimal() for p in parts):
             return None
         first, second = int(parts[0]), int(parts[1])
         month, day_of_month = (second, first) if language == "es" else (first, second)
@@ -237,7 +239,8 @@ class Answered:
 
 def answer(dose: DoseDay, patient_id: int, status: DoseStatus, now: datetime, missed_before: int) -> Answered:
     """Save the answer (a later answer the same day replaces an earlier one). `missed_before` is the run of
-    "Missed" days just before this one (`missed_run_before`)."""
+    "Missed" days just before this one (`missed_run_before`). A "Not yet" late in the window keeps the promise
+    of a second question `ASK_AGAIN` later: the window then closes `AGAIN_OPEN` after it."""
     if dose.patient_id != patient_id or now >= dose.closes_at:
         raise Closed
     if status not in (DoseStatus.TAKEN, DoseStatus.NOT_YET, DoseStatus.MISSED, DoseStatus.RAN_OUT):
@@ -245,6 +248,8 @@ def answer(dose: DoseDay, patient_id: int, status: DoseStatus, now: datetime, mi
     dose.status = status
     dose.answered_at = now
     dose.ask_again_at = now + ASK_AGAIN if status is DoseStatus.NOT_YET else None
+    if dose.ask_again_at is not None:
+        dose.closes_at = max(dose.closes_at, dose.ask_again_at + AGAIN_OPEN)
     run = missed_before + 1 if status is DoseStatus.MISSED else 0
     tell = not dose.flagged and (status is DoseStatus.RAN_OUT or run == MISSED_RUN_FLAG)
     if tell:
@@ -273,11 +278,12 @@ async def missed_run_before(session: AsyncSession, patient_id: int, day: date) -
 
 
 async def close_expired(session: AsyncSession, now: datetime) -> int:
-    """Questions past their window with no answer are closed as unanswered; how many."""
+    """Questions past their window with no answer, or with only "Not yet", are closed as unanswered; how
+    many."""
     due = list(
         await session.scalars(
             select(DoseDay)
-            .where(DoseDay.status == DoseStatus.ASKED, DoseDay.closes_at <= now)
+            .where(DoseDay.status.in_((DoseStatus.ASKED, DoseStatus.NOT_YET)), DoseDay.closes_at <= now)
             .with_for_update(skip_locked=True)
         )
     )

@@ -162,11 +162,14 @@ def aftercare_question(runtime: Runtime, language: str, row: AftercareCheckIn) -
     return text, [*rows, [(skip, data("skip"))]]
 
 
-def aftercare_prompt(runtime: Runtime, patient: Patient, row: AftercareCheckIn) -> tuple[str, Rows]:
-    """The message that opens a check-in: a hello, the first question, and "stop these check-ins"."""
+def aftercare_prompt(
+    runtime: Runtime, patient: Patient, row: AftercareCheckIn, weeks_since: int
+) -> tuple[str, Rows]:
+    """The message that opens a check-in: a hello (`weeks_since` discharge), the first question, and "stop
+    these check-ins"."""
     language = patient.language
     text, rows = aftercare_question(runtime, language, row)
-    intro = runtime.text("aftercare.intro", language, week=row.week)
+    intro = runtime.text("aftercare.intro", language, week=weeks_since)
     return f"{intro}\n\n{text}", [*rows, aftercare_stop_row(runtime, language)]
 
 

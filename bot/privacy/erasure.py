@@ -29,7 +29,8 @@ the audit log, that every alert was answered and how fast; none of that needs to
 Not during a crisis: while any escalation of the patient is open (not resolved) or a page about one is still
 queued, /deleteme is deferred (`blocked`, `defer`): the care team still needs the record to reach the
 patient, and erasing would stop the re-pages and kill the counselors' buttons. The erasure runs once the last
-alert is resolved (`deferred_patients`, the scheduler's job in `bot.handlers.privacy`).
+alert is resolved and no message of the patient's chat is waiting in the inbox (`deferred_patients`, `ready`:
+the scheduler's job in `bot.handlers.privacy`).
 """
 
 from __future__ import annotations
@@ -242,6 +243,26 @@ async def blocked(session: AsyncSession, patient_id: int) -> bool:
         )
     )
     return bool(queued)
+
+
+async def ready(session: AsyncSession, patient_id: int) -> Patient | None:
+    """The patient, locked, if their deferred erasure may run now (in this transaction): none of their alerts
+    open (`blocked`) and no update of their chat waiting in the inbox (a crisis message not yet handled
+    would be erased with the chat, its alert never raised). The row is locked before looking, so a crisis turn
+    either committed before (and is seen) or is still running: its message is then still waiting in the inbox
+    (an update is marked done only once handled), and what it writes about the patient waits for this lock."""
+    patient = await session.scalar(
+        select(Patient)
+        .where(Patient.id == patient_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if patient is None or await blocked(session, patient_id):
+        return None
+    if await inbox.waiting_in_chat(session, patient.chat_id):
+        log.info("event=deletion.waits_for_inbox patient_id=%s", patient_id)
+        return None
+    return patient
 
 
 async def deferral_pending(session: AsyncSession, patient_id: int) -> bool:

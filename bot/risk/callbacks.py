@@ -1,7 +1,8 @@
 """Button data of the risk flows: the care team's alert ("esc:...", resolve's verdict and outcome among
-them), the C-SSRS screener ("css:..."), the safety plan ("plan:..."), the safety question ("rsk:...") and
-/sos ("sos:..."); and the outbox keys of pages ("page:ESCALATION:STAGE:COUNSELOR") and of the patient's "a
-counselor saw it" ("ack-told:ESCALATION").
+them, each but the oldest carrying what the counselor saw: "esc:5:ack:1796000000000"), the C-SSRS screener
+("css:..."), the safety plan ("plan:..."), the safety question ("rsk:...") and /sos ("sos:..."); and the
+outbox keys of pages ("page:ESCALATION:STAGE:COUNSELOR") and of the patient's "a counselor saw it"
+("ack-told:ESCALATION").
 Written and read only here (see bot.core.callbacks)."""
 
 from __future__ import annotations
@@ -26,15 +27,28 @@ PlanStepAction = Literal["step", "skip", "keep"]  # edit that step; leave it emp
 # ---- the counselor's alert ---------------------------------------------------------------------------------
 
 
+# What the counselor saw when the button was sent: the time of the escalation's last signal
+# (`escalation.seen`). Written as ":" and the number after the rest; buttons sent before it was carried have
+# nothing there, read as UNSEEN (they never match: the counselor is shown the alert as it is now).
+UNSEEN = 0
+SEEN: Part[int] = Part(
+    r"(?::[0-9]{1,19})?",
+    lambda text: int(text[1:]) if text else UNSEEN,
+    lambda seen: f":{seen}" if seen else "",
+)
+
+
 @dataclass(frozen=True)
 class AlertButton:
     escalation_id: int
     action: AlertAction
+    seen: int
 
 
 @dataclass(frozen=True)
 class AlertOutcome:
-    """Resolved, and how (the buttons before the verdict was asked: still on counselors' messages)."""
+    """Resolved, and how (the buttons before the verdict was asked: still on counselors' messages). They say
+    nothing of what was seen: a tap is answered with the alert as it is now."""
 
     escalation_id: int
     outcome: Outcome
@@ -46,6 +60,7 @@ class AlertVerdict:
 
     escalation_id: int
     verdict: Verdict
+    seen: int
 
 
 @dataclass(frozen=True)
@@ -55,26 +70,33 @@ class AlertResolved:
     escalation_id: int
     outcome: Outcome
     verdict: Verdict
+    seen: int
 
 
 ALERT = Codec(
-    "esc:{escalation_id}:{action}",
+    "esc:{escalation_id}:{action}{seen}",
     AlertButton,
     escalation_id=ID,
     action=choice("ack", "ackq", "res", "det", "plan"),
+    seen=SEEN,
 )
 ALERT_OUTCOME = Codec(
     "esc:{escalation_id}:out:{outcome}", AlertOutcome, escalation_id=ID, outcome=member(Outcome)
 )
 ALERT_VERDICT = Codec(
-    "esc:{escalation_id}:is:{verdict}", AlertVerdict, escalation_id=ID, verdict=member(Verdict)
+    "esc:{escalation_id}:is:{verdict}{seen}",
+    AlertVerdict,
+    escalation_id=ID,
+    verdict=member(Verdict),
+    seen=SEEN,
 )
 ALERT_RESOLVED = Codec(
-    "esc:{escalation_id}:out:{outcome}:{verdict}",
+    "esc:{escalation_id}:out:{outcome}:{verdict}{seen}",
     AlertResolved,
     escalation_id=ID,
     outcome=member(Outcome, REAL_CONCERN_OUTCOMES),
     verdict=member(Verdict, (Verdict.REAL_CONCERN,)),
+    seen=SEEN,
 )
 AlertTap = AlertButton | AlertOutcome | AlertVerdict | AlertResolved
 ALERT_BUTTONS: OneOf[AlertTap] = OneOf(ALERT, ALERT_OUTCOME, ALERT_VERDICT, ALERT_RESOLVED)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -299,6 +299,21 @@ def _by_counselor(
         patients=(),
         **detail,
     )
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def seen(escalation: Escalation) -> int:
+    """What a counselor's buttons on an alert say they saw: the time of its last signal, in milliseconds since
+    1970. Another message joining the escalation (raising it, paging again, or only adding its words) changes
+    it: a tap on the older buttons must not acknowledge or resolve what the counselor has not seen."""
+    return (escalation.last_signal_at - _EPOCH) // timedelta(milliseconds=1)
+
+
+def as_seen(escalation: Escalation, seen_then: int) -> bool:
+    """Is the escalation still as the counselor saw it when the buttons were sent?"""
+    return seen_then == seen(escalation)
 
 
 class Refusal(enum.StrEnum):

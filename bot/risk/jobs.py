@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.careteam.flags import FlagKind
 from bot.careteam.notices import tell_care_team
 from bot.core.db import transaction
-from bot.core.models import IN_CARE, Escalation, EscalationStatus, Patient, utcnow
+from bot.core.models import CRISIS_PATH, Escalation, EscalationStatus, Patient, utcnow
 from bot.risk import Category, RiskLevel, cssrs, paging
 from bot.risk import escalation as escalations
 
@@ -69,7 +69,7 @@ async def follow_up_safety_checks(runtime: Runtime) -> None:
             pid = question.patient_id
             patient = await session.get(Patient, pid)
             how = "none"
-            if patient is not None and patient.status in IN_CARE:
+            if patient is not None and patient.status in CRISIS_PATH:
                 page = (
                     question.reason is cssrs.SafetyReason.DECLINED
                     and question.trigger in (cssrs.Trigger.AMBIGUOUS, cssrs.Trigger.MEASURE)

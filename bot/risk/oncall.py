@@ -1,4 +1,5 @@
-"""After hours: the on-call roster that gets imminent alerts outside office hours (`bot.core.clock`), kept
+"""The on-call roster: whoever's shift covers the moment gets imminent alerts (in office hours too), and
+after hours (`bot.core.clock`: outside OFFICE_HOURS or on OFFICE_CLOSED_DAYS) a high alert's re-pages; kept
 with `python -m bot oncall set|list|remove`.
 
 Shifts are stored in UTC and entered in the clinic's time zone (DEFAULT_TIMEZONE), so a shift across a

@@ -68,8 +68,11 @@ def alert_text(
 
 
 def alert_buttons(runtime: Runtime, escalation: Escalation, language: str) -> Rows:
+    """The alert's buttons as it is now; each carries what the counselor sees (`escalation.seen`)."""
+    seen = rules.seen(escalation)
+
     def button(key: str, action: AlertAction) -> Button:
-        return runtime.text(key, language), ALERT.pack(AlertButton(escalation.id, action))
+        return runtime.text(key, language), ALERT.pack(AlertButton(escalation.id, action, seen))
 
     rows: list[list[Button]] = []
     if escalation.status is EscalationStatus.OPEN:
@@ -94,8 +97,10 @@ async def page(runtime: Runtime, session: AsyncSession, escalation: Escalation, 
     repage = escalation.alerted_at is not None
     settings = runtime.settings
     imminent = RiskLevel.parse(escalation.level) is RiskLevel.IMMINENT
-    after_hours = not settings.office.covers(now, settings.timezone)
-    on_call = await oncall.on_call(session, now) if after_hours and (imminent or repage) else []
+    after_hours = not settings.office.covers(now, settings.timezone)  # closed days included
+    # An imminent alert pages whoever is on call whenever a shift covers now, in office hours too: a shift
+    # in them is the clinic saying the team may not answer (a holiday OFFICE_CLOSED_DAYS does not name).
+    on_call = await oncall.on_call(session, now) if imminent or (after_hours and repage) else []
     if repage and after_hours and not imminent:
         # A high alert is not re-paged after hours (nor widened to backups and supervisors), except to the
         # on-call counselor; with nobody on call it waits for the office to open.

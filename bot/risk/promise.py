@@ -1,6 +1,7 @@
 """What a patient is promised when their care team is told: only what the clinic can keep at that moment.
 
-- In office hours (OFFICE_HOURS, in the clinic's zone): the care team will contact them today.
+- In office hours (OFFICE_HOURS, in the clinic's zone, not on OFFICE_CLOSED_DAYS): the care team will
+  contact them today.
 - After hours, when the on-call counselor (`python -m bot oncall`) was paged about this very alert: that.
 - Otherwise: when someone will call (the next office opening, in the patient's own time zone) and the
   after-hours number (AFTER_HOURS_PHONE).
@@ -89,17 +90,28 @@ def render(runtime: Runtime, kept: Kept, timezone: str, language: str, now: date
     """The promise in the patient's words: `promise.<kind>`, with the opening in their time zone."""
     if kept.opens is None:
         return runtime.text(f"promise.{kept.promise}", language)
+    return runtime.text(
+        f"promise.{kept.promise}", language, when=when(runtime, kept.opens, timezone, language, now)
+    )
+
+
+def when(runtime: Runtime, opens: datetime, timezone: str, language: str, now: datetime) -> str:
+    """An office opening as the patient reads it, in their time zone: "tomorrow at 8:00 AM", "on Monday at
+    8:00 AM", and with the date when it is a week or more away."""
     try:
         zone = ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
         zone = runtime.settings.timezone
-    opens, today = kept.opens.astimezone(zone), now.astimezone(zone).date()
-    clock = opens.strftime(runtime.text("promise.time_format", language)).lstrip("0")
-    if opens.date() == today:
-        when = runtime.text("promise.when.today", language, time=clock)
-    elif opens.date() == today + timedelta(days=1):
-        when = runtime.text("promise.when.tomorrow", language, time=clock)
-    else:
-        weekday = runtime.text(f"promise.weekdays.{opens.weekday()}", language)
-        when = runtime.text("promise.when.weekday", language, time=clock, weekday=weekday)
-    return runtime.text(f"promise.{kept.promise}", language, when=when)
+    local, today = opens.astimezone(zone), now.astimezone(zone).date()
+    clock = local.strftime(runtime.text("promise.time_format", language)).lstrip("0")
+    if local.date() == today:
+        return runtime.text("promise.when.today", language, time=clock)
+    if local.date() == today + timedelta(days=1):
+        return runtime.text("promise.when.tomorrow", language, time=clock)
+    weekday = runtime.text(f"promise.weekdays.{local.weekday()}", language)
+    if local.date() < today + timedelta(days=7):
+        return runtime.text("promise.when.weekday", language, time=clock, weekday=weekday)
+    # A week or more away (OFFICE_CLOSED_DAYS): "on Monday" alone would name the wrong one.
+    return runtime.text(
+        "promise.when.date", language, time=clock, weekday=weekday, month=local.month, day=local.day
+    )

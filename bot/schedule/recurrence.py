@@ -124,7 +124,7 @@ def _parse_rule(rule: str) -> dict[str, str]:
     if freq not in _FREQS:
         raise ValueError(f"the repeat rule {rule!r} has an unknown FREQ {freq!r}")
     for name in ("COUNT", "INTERVAL"):
-        if name in parts and (not parts[name].isdigit() or int(parts[name]) < 1):
+        if name in parts and (not parts[name].isdecimal() or int(parts[name]) < 1):
             raise ValueError(f"the repeat rule {rule!r} needs a positive whole number for {name}")
     if "UNTIL" in parts and not _UNTIL.match(parts["UNTIL"]):
         raise ValueError(

@@ -27,7 +27,7 @@ DIGEST_PATIENTS = "patients"  # in a digest row's `ref`: the ids of the patients
 
 async def send_digests(runtime: Runtime) -> int:
     """Queue today's digest for every counselor whose time has come (once a day: the outbox key is the
-    counselor and their local date). Nothing is sent when there is nothing to say."""
+    counselor and the local day of the digest time). Nothing is sent when there is nothing to say."""
     now = utcnow()
     queued = 0
     async with transaction(runtime.sessions) as session:

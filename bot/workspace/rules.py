@@ -127,7 +127,8 @@ def digest_key(counselor_id: int, day: date) -> str:
 
 
 async def due_digests(session: AsyncSession, now: datetime) -> list[tuple[Counselor, date]]:
-    """Counselors whose digest time has come today (their local day) and who have not had today's."""
+    """Counselors whose digest time has come (their local day's, or yesterday's while its window, crossing
+    midnight, is still open) and who have not had that day's."""
     due: list[tuple[Counselor, date]] = []
     counselors = await session.scalars(
         select(Counselor).where(
@@ -137,9 +138,11 @@ async def due_digests(session: AsyncSession, now: datetime) -> list[tuple[Counse
     for counselor in counselors:
         assert counselor.digest_time is not None
         local = now.astimezone(ZoneInfo(counselor.timezone))
-        at = datetime.combine(local.date(), counselor.digest_time, ZoneInfo(counselor.timezone))
-        if at <= local < at + DIGEST_WINDOW:
-            due.append((counselor, local.date()))
+        for day in (local.date(), local.date() - timedelta(days=1)):
+            at = datetime.combine(day, counselor.digest_time, ZoneInfo(counselor.timezone))
+            if at <= local < at + DIGEST_WINDOW:
+                due.append((counselor, day))
+                break
     if not due:
         return []
     sent = set(

@@ -11,7 +11,7 @@ from bot.core.models import Escalation, EscalationStatus, OutboxMessage
 from bot.risk.callbacks import ACK_TOLD, AckTold
 from tests.e2e.test_crisis_first_flow import CRISIS, WAIT
 from tests.e2e.test_crisis_flow import _escalations
-from tests.harness import BotHarness, BotMessage
+from tests.harness import BotHarness, BotMessage, alert_button
 
 
 async def _alerted(harness: BotHarness, language: str) -> tuple[int, int, int, BotMessage]:
@@ -40,7 +40,7 @@ async def test_acknowledging_tells_the_patient_who_saw_it(harness: BotHarness, l
 
     told = harness.runtime.text("escalation.patient_told", language, counselor="Sam")
     mark = harness.standin.mark(user)
-    ack = next(data for _, data in alert.buttons() if data.endswith(":ack"))
+    ack = alert_button(alert, "ack")
     query = await harness.standin.tap(counselor_user, alert.message_id, ack)
     message = await harness.standin.wait_for(user, told, after=mark, timeout=WAIT)
     assert message.text == told  # the first name only, and nothing of what the patient wrote

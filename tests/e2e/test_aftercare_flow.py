@@ -36,7 +36,7 @@ from bot.medcare.prompts import naloxone_replacement
 from bot.runtime import Runtime
 from bot.workspace import digests
 from devtools.simulator import BotMessage
-from tests.harness import BotHarness, CommandLine
+from tests.harness import BotHarness, CommandLine, alert_button
 
 ZONE = ZoneInfo("America/New_York")  # the zone `enroll` chooses; the check-in time is 20:00
 
@@ -320,7 +320,7 @@ async def test_the_crisis_path_in_aftercare_is_as_before(harness: BotHarness, cl
         timeout=20,
     )
     mark = harness.standin.mark(user)
-    ack = next(data for _, data in alert.buttons() if data.endswith(":ack"))
+    ack = alert_button(alert, "ack")
     await harness.standin.tap(counselor_user, alert.message_id, ack)
     await harness.standin.wait_for(
         user, harness.text("escalation.patient_told", counselor="Counselor"), after=mark, timeout=20

@@ -303,7 +303,7 @@ async def test_a_crisis_typed_during_set_up_is_answered_and_paged_and_set_up_wai
     # The time-zone question waits for an answer; a crisis comes instead (in either language).
     mark, outbox_mark = harness.standin.mark(user), await _outbox_mark(harness)
     await harness.standin.send_text(user, CRISIS[words])
-    await harness.standin.wait_for(
+    permission = await harness.standin.wait_for(
         user, harness.text("cssrs.intro_alerted", language), after=mark, timeout=WAIT
     )
     await harness.standin.wait_for(
@@ -317,6 +317,10 @@ async def test_a_crisis_typed_during_set_up_is_answered_and_paged_and_set_up_wai
     after = await harness.patient(user)
     assert after is not None
     assert (after.status, after.onboarding_step) == (PatientStatus.ONBOARDING, before.onboarding_step)
+    # The screener it offered works in set-up: its first question, and a typed answer is the screener's.
+    question = harness.part("cssrs.questions.wish_dead", language)
+    await harness.tap(user, permission, harness.text("cssrs.ok_button", language), question)
+    await harness.say(user, "no", harness.part("cssrs.questions.thoughts", language))
 
 
 async def test_a_crisis_before_i_agree_gets_the_crisis_lines_first_and_tells_nobody(

@@ -29,7 +29,7 @@ from bot.core.models import (
 from bot.risk import paging
 from devtools.simulator import BotMessage
 from tests.e2e.test_checkin_flow import _toggle
-from tests.harness import BotHarness
+from tests.harness import BotHarness, alert_button
 
 
 async def _escalations(harness: BotHarness, patient_id: int) -> list[Escalation]:
@@ -109,7 +109,9 @@ async def test_imminent_message_crisis_reply_alert_repage_widen_and_acknowledge(
     assert len(_alerts(harness, primary_user)) == 3
 
     # The supervisor acknowledges; every copy of the alert says so, and the paging stops.
-    await harness.standin.tap(supervisor_user, supervisor_alert.message_id, f"esc:{escalation.id}:ack")
+    await harness.standin.tap(
+        supervisor_user, supervisor_alert.message_id, alert_button(supervisor_alert, "ack")
+    )
     await harness.standin.wait_for(primary_user, harness.part("escalation.acknowledged", counselor="Ada"))
     [escalation] = await _escalations(harness, patient_id)
     assert escalation.status is EscalationStatus.ACKNOWLEDGED and escalation.next_page_at is None

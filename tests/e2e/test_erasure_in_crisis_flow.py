@@ -9,13 +9,21 @@ every second, so the erasure is waited for with a deadline of a few ticks).
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import scheduler
+from bot.core import db
 from bot.core.models import AuditEvent, EscalationStatus
+from bot.handlers import privacy
+from bot.intake import store as inbox
+from bot.privacy import erasure
 from tests.e2e.test_crisis_flow import _escalations, _time_passes
-from tests.harness import BotHarness
+from tests.harness import PATIENCE, BotHarness
 
 CRISIS = {"en": "im going to kill myself tonight", "es": "me voy a matar esta noche"}
 ERASED_WITHIN = 30.0  # the deferred erasure runs on the scheduler's escalation tick
@@ -90,3 +98,73 @@ async def test_deleteme_waits_for_the_open_alert_then_erases(harness: BotHarness
     assert not any(key.endswith("_id") for key in event.detail)
     assert patient.alias not in str(event.detail)
     assert naming == []
+
+
+# Another connection of this database waits for a lock (on PostgreSQL).
+_WAITING_FOR_A_LOCK = (
+    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+)
+
+
+class _AlertCopies:
+    """The bot as `erase_deferred` uses it: taking the buttons off the care team's alert copies."""
+
+    def __init__(self) -> None:
+        self.taken_off: list[tuple[int, int]] = []
+
+    async def edit_message_reply_markup(self, chat_id: int, message_id: int, **_: object) -> None:
+        self.taken_off.append((chat_id, message_id))
+
+
+async def _handled_or_held(harness: BotHarness, chat_id: int, patient_id: int) -> None:
+    """Until the patient's message is in the inbox and then either handled (its alert in the database, the
+    update marked done) or its turn waits for a lock."""
+    deadline = time.monotonic() + PATIENCE
+    stored = False
+    while time.monotonic() < deadline:
+        async with harness.runtime.sessions() as session:
+            waiting = await inbox.waiting_in_chat(session, chat_id)
+            stored = stored or waiting
+            if stored and not waiting and await _escalations(harness, patient_id):
+                return
+            if stored and await session.scalar(text(_WAITING_FOR_A_LOCK)):
+                return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the crisis message was neither handled nor held")
+
+
+async def test_a_crisis_message_while_the_deferred_erasure_runs_is_not_erased(
+    harness: BotHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The job locks the patient's row before it looks for open alerts: a crisis turn that comes while it
+    looks either committed first (and is seen) or waits for the job (its message still in the inbox). Either
+    way the patient is not erased, and the alert goes to the counselor."""
+    if harness.runtime.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite: the job's transaction holds the write lock; no turn commits meanwhile")
+    counselor_user, counselor_id = await harness.link_counselor("Sam")
+    user = harness.new_user_id()
+    patient_id = await harness.enroll(user, counselor_id)
+    patient = await harness.patient(user)
+    assert patient is not None
+    async with db.transaction(harness.runtime.sessions) as session:
+        await erasure.defer(session, patient_id)  # a confirmed /deleteme, its alert resolved since
+    looks, crises = erasure.blocked, [CRISIS["en"]]
+
+    async def a_crisis_meanwhile(session: AsyncSession, looked_up: int) -> bool:
+        found = await looks(session, looked_up)
+        if looked_up == patient_id and crises:  # the scheduler's own run of the job changes nothing
+            await harness.standin.send_text(user, crises.pop())
+            await _handled_or_held(harness, patient.chat_id, patient_id)
+        return found
+
+    monkeypatch.setattr(erasure, "blocked", a_crisis_meanwhile)
+    copies = _AlertCopies()
+    await privacy.erase_deferred(harness.runtime, copies)  # type: ignore[arg-type]
+    assert not crises
+    assert await harness.patient(user) is not None
+    assert copies.taken_off == []
+    await harness.standin.wait_for(
+        counselor_user, harness.part("escalation.alert", level=harness.text("escalation.levels.imminent"))
+    )
+    [escalation] = await _escalations(harness, patient_id)
+    assert escalation.status is EscalationStatus.OPEN

@@ -12,8 +12,16 @@ import pytest
 from sqlalchemy import select
 
 from bot.core import db
-from bot.core.models import AuditEvent, Counselor, CounselorRole, Escalation
-from bot.risk.callbacks import ALERT_OUTCOME, AlertOutcome
+from bot.core.models import AuditEvent, Counselor, CounselorRole, Escalation, EscalationStatus
+from bot.risk.callbacks import (
+    ALERT,
+    ALERT_OUTCOME,
+    ALERT_VERDICT,
+    UNSEEN,
+    AlertButton,
+    AlertOutcome,
+    AlertVerdict,
+)
 from bot.risk.escalation import REAL_CONCERN_OUTCOMES, Outcome, Verdict
 from tests.e2e.test_crisis_first_flow import WAIT
 from tests.harness import BotHarness, BotMessage, CommandLine
@@ -122,22 +130,96 @@ async def test_resolving_says_real_concern_or_false_alarm_and_the_export_carries
     ]
 
 
-async def test_the_outcome_buttons_from_before_the_verdict_still_resolve(harness: BotHarness) -> None:
-    """ "How was it resolved?" messages sent before the verdict was asked keep working: the outcome alone, and
-    the verdict it implies (emergency services: a real concern; safe: neither, so no label)."""
+HIGH = "i want to die"  # pages as high
+IMMINENT = "im going to kill myself tonight"  # joins the same alert, raises it to imminent, pages again
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+async def test_buttons_tapped_after_the_patient_wrote_again_resolve_nothing(
+    harness: BotHarness, language: str
+) -> None:
+    """The counselor is asked "real concern or false alarm?" about a high alert; the patient then writes an
+    imminent message, which joins that alert, raises it and pages again. False alarm, tapped now, resolves
+    nothing (the paging goes on, no label is kept): the counselor is told the patient wrote again and gets the
+    alert as it is now, with its buttons. Acknowledge on the first copy is refused the same way; the new
+    buttons work."""
+    counselor_user, counselor_id = await harness.link_counselor("Sam Reyes")
+    async with db.transaction(harness.runtime.sessions) as session:
+        (await session.get_one(Counselor, counselor_id)).language = language
+    user = harness.new_user_id()
+    patient_id = await harness.enroll(user, counselor_id, alias=ALIAS)
+    level = {lv: harness.text(f"escalation.levels.{lv}", language) for lv in ("high", "imminent")}
+    await harness.say(user, HIGH, "988")
+    alert = await harness.standin.wait_for(
+        counselor_user, harness.part("escalation.alert", language, level=level["high"])
+    )
+    verdicts = await harness.tap(
+        counselor_user,
+        alert,
+        harness.text("escalation.resolve_button", language),
+        harness.part("escalation.choose_verdict", language),
+    )
+    await harness.say(user, IMMINENT, "988")
+    await harness.standin.wait_for(
+        counselor_user, harness.part("escalation.repage", language, level=level["imminent"])
+    )
+
+    changed = harness.part("escalation.changed", language, new_message=True, alias=ALIAS)
+    ack = harness.text("escalation.acknowledge_button", language)
+    for message, label in (
+        (verdicts, harness.text("escalation.verdicts.false_alarm", language)),
+        (alert, ack),
+    ):
+        now = await harness.tap(counselor_user, message, label, changed)
+        assert harness.part("escalation.listed_open", language, level=level["imminent"]) in (now.text or "")
+        escalation = await _newest(harness, patient_id)
+        assert (escalation.status, escalation.level) == (EscalationStatus.OPEN, "imminent")
+        assert (escalation.outcome, escalation.verdict, escalation.acknowledged_by) == (None, None, None)
+        assert escalation.next_page_at is not None  # still paged
+        [tapped] = [
+            m for m in harness.standin.transcript(counselor_user) if m.message_id == message.message_id
+        ]
+        assert tapped.buttons() == []  # the stale buttons are gone; the alert as it is now has its own
+
+    # The buttons of the alert as it is now act on it (and the message shows it).
+    acknowledged = harness.part("escalation.acknowledged", language, counselor="Sam Reyes")
+    await harness.standin.tap(counselor_user, now.message_id, dict(now.buttons())[ack])
+    await harness.standin.wait_for(
+        counselor_user, lambda m: m.message_id == now.message_id and acknowledged in (m.text or "")
+    )
+    escalation = await _newest(harness, patient_id)
+    assert (escalation.status, escalation.acknowledged_by) == (EscalationStatus.ACKNOWLEDGED, counselor_id)
+
+
+async def test_buttons_from_before_they_said_what_was_seen_resolve_nothing(harness: BotHarness) -> None:
+    """Buttons already in counselors' chats that do not say what the counselor saw ("How was it resolved?"
+    from before the verdict was asked; alert and verdict buttons from before that was carried) acknowledge
+    and resolve nothing: the tapped message loses them, and the counselor gets the alert as it is now, with
+    buttons that work."""
     counselor_user, counselor_id = await harness.link_counselor("Sam Reyes")
     user = harness.new_user_id()
     patient_id = await harness.enroll(user, counselor_id, alias=ALIAS)
-    for outcome, verdict in ((Outcome.EMERGENCY, "real_concern"), (Outcome.SAFE, None)):
-        alert = await _alert(harness, counselor_user, user, REAL["en"], "en")
-        escalation = await _newest(harness, patient_id)
-        old_button = ALERT_OUTCOME.pack(AlertOutcome(escalation.id, outcome))
-        # the data a "How was it resolved?" message sent before the verdict was asked carries
+    alert = await _alert(harness, counselor_user, user, REAL["en"], "en")
+    escalation = await _newest(harness, patient_id)
+    out_of_date = harness.part("escalation.changed", new_message=False, alias=ALIAS)
+    for old_button in (
+        ALERT_OUTCOME.pack(AlertOutcome(escalation.id, Outcome.EMERGENCY)),
+        ALERT_VERDICT.pack(AlertVerdict(escalation.id, Verdict.FALSE_ALARM, UNSEEN)),
+        ALERT.pack(AlertButton(escalation.id, "ack", UNSEEN)),
+    ):
+        mark = harness.standin.mark(counselor_user)
         await harness.standin.tap_raw(counselor_user, alert.message_id, old_button)
-        label = harness.text(f"escalation.outcomes.{outcome}")
-        await harness.standin.wait_for(
-            counselor_user,
-            lambda m, shown=alert.message_id, said=label: m.message_id == shown and said in (m.text or ""),
-        )
+        now = await harness.standin.wait_for(counselor_user, out_of_date, after=mark)
+        assert harness.text("escalation.acknowledge_button") in dict(now.buttons())
         escalation = await _newest(harness, patient_id)
-        assert (escalation.outcome, escalation.verdict) == (outcome.value, verdict)
+        assert (escalation.status, escalation.outcome, escalation.verdict) == (
+            EscalationStatus.OPEN,
+            None,
+            None,
+        )
+        [tapped] = [m for m in harness.standin.transcript(counselor_user) if m.message_id == alert.message_id]
+        assert tapped.buttons() == []
+    # The alert as it is now resolves it, and every copy of the alert says so.
+    await harness.resolve_alert(counselor_user, now, "Sam Reyes", "emergency", shown_on=alert)
+    escalation = await _newest(harness, patient_id)
+    assert (escalation.outcome, escalation.verdict) == ("emergency", "real_concern")

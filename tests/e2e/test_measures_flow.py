@@ -362,11 +362,12 @@ async def test_the_caseload_flags_scores_and_the_schedule_is_the_care_teams(harn
     await harness.say(
         counselor_user, f"/measure {alias} phq9 default", "PHQ-9: every 14 days (clinic default)"
     )
-    await harness.say(
-        counselor_user,
-        f"/measure {alias} phq9 sometimes",
-        harness.part("measures_team.bad_schedule", alias=alias, name="phq9"),
-    )
+    for unread in ("sometimes", "every ²"):
+        await harness.say(
+            counselor_user,
+            f"/measure {alias} phq9 {unread}",
+            harness.part("measures_team.bad_schedule", alias=alias, name="phq9"),
+        )
     await harness.say(
         counselor_user, f"/measure {alias} audit", harness.part("measures_team.unknown", name="audit")
     )

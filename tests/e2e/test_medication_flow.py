@@ -26,6 +26,7 @@ from bot.core.models import (
 )
 from bot.enrollment.onboarding import format_clock
 from bot.medcare.callbacks import REPLACE_KIND
+from bot.risk import promise
 from tests.harness import BotHarness
 from tests.records import typed_answer_asked_ago
 
@@ -157,10 +158,17 @@ async def test_a_counselor_sets_reminders_and_ran_out_is_told_the_same_day(
 
     shown = await _due_now(harness, patient_id, missed_yesterday=False)
     question = await harness.standin.wait_for(user, harness.part("meds.dose.ask", time=shown, medicine=""))
+    # In office hours "call today"; after them, when the office opens (and the after-hours number).
+    now = utcnow()
+    opens = promise.by_the_hour(harness.runtime.settings, now).opens
+    when = "" if opens is None else promise.when(harness.runtime, opens, "America/New_York", "en", now)
     reply = await harness.tap(
-        user, question, harness.text("meds.dose.buttons.ran_out"), harness.part("meds.dose.answers.ran_out")
+        user,
+        question,
+        harness.text("meds.dose.buttons.ran_out"),
+        harness.part("meds.dose.answers.ran_out", when=when),
     )
-    assert "555-0100" in (reply.text or "")  # the clinic's number, to call today
+    assert "555-0100" in (reply.text or "")  # the clinic's number
     await harness.standin.wait_for(counselor_user, harness.text("care.flag.medicine_ran_out", alias="River"))
 
     # Stopping: the patient can, from /meds.

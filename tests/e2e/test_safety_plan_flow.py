@@ -8,10 +8,12 @@ from sqlalchemy import select, update
 
 from bot.core import db
 from bot.core.models import AuditEvent, SafetyPlan, utcnow
+from bot.risk.callbacks import ALERT, AlertButton
+from bot.risk.escalation import seen
 from bot.risk.safety_plan import EDIT_TIMEOUT, MAX_LENGTH
 from devtools.simulator import BotMessage
 from tests.e2e.test_crisis_flow import _escalations
-from tests.harness import BotHarness
+from tests.harness import BotHarness, alert_button
 
 
 async def _plan(harness: BotHarness, patient_id: int) -> SafetyPlan | None:
@@ -175,8 +177,9 @@ async def test_alerts_lists_open_escalations_and_an_acknowledgement_shows_everyw
     relapse_copy = await harness.standin.wait_for(
         counselor_user, harness.part("escalation.categories.relapse"), after=mark
     )
-    assert f"esc:{escalation.id}:ack" in [d for _, d in relapse_copy.buttons()]
-    await harness.standin.tap(counselor_user, relapse_copy.message_id, f"esc:{escalation.id}:ack")
+    ack = alert_button(relapse_copy, "ack")
+    assert ALERT.parse(ack) == AlertButton(escalation.id, "ack", seen(escalation))
+    await harness.standin.tap(counselor_user, relapse_copy.message_id, ack)
     # Both copies of the relapse alert (the page and the listed one) now say who acknowledged it.
     page = next(
         m

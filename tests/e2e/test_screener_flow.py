@@ -30,7 +30,7 @@ from bot.risk import jobs as risk_jobs
 from devtools.simulator import BotMessage
 from tests.e2e.test_crisis_first_flow import _crisis_replies, _outbox_mark
 from tests.e2e.test_crisis_flow import UNLISTED, _alerts, _escalations
-from tests.harness import BotHarness
+from tests.harness import BotHarness, alert_button
 
 AMBIGUOUS = {"en": "i dont see a way forward", "es": "no veo salida"}
 HIGH = {"en": "i wish i could go to sleep and not wake up", "es": "quisiera dormirme y no despertar"}
@@ -186,7 +186,7 @@ async def test_after_a_crisis_message_no_to_everything_keeps_the_alert_open(harn
 
     # The counselor sees the words and what the screener found, on request.
     mark = harness.standin.mark(counselor_user)
-    await harness.standin.tap(counselor_user, alert.message_id, f"esc:{escalation.id}:det")
+    await harness.standin.tap(counselor_user, alert.message_id, alert_button(alert, "det"))
     summary = await harness.standin.wait_for(counselor_user, harness.part("escalation.screener"), after=mark)
     wished = (
         f"{harness.text('escalation.screener_questions.wish_dead')}: {harness.text('escalation.screener_no')}"
@@ -237,7 +237,7 @@ async def test_a_yes_to_intent_pages_at_once_and_the_details_say_what_was_not_as
     assert screen.result == "high" and "plan" not in screen.answers and "behavior" not in screen.answers
     # ...and the care team is told which questions were not asked (not asked is not "no").
     mark = harness.standin.mark(counselor_user)
-    await harness.standin.tap(counselor_user, alert.message_id, f"esc:{escalation.id}:det")
+    await harness.standin.tap(counselor_user, alert.message_id, alert_button(alert, "det"))
     summary = await harness.standin.wait_for(counselor_user, harness.part("escalation.screener"), after=mark)
     not_asked = " · ".join(
         harness.text(f"escalation.screener_questions.{q}")

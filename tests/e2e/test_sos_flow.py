@@ -16,7 +16,7 @@ from bot.core.models import EscalationStatus, OutboxMessage, Patient, PatientSta
 from bot.risk.callbacks import SOS, SosButton
 from devtools.simulator import BotMessage
 from tests.e2e.test_crisis_flow import _escalations
-from tests.harness import TEST_CLINIC_VALUES, BotHarness, until
+from tests.harness import TEST_CLINIC_VALUES, BotHarness, alert_button, until
 
 CLINIC_PHONE = TEST_CLINIC_VALUES["clinic_phone"]  # the harness's clinic settings
 AFTER_HOURS_PHONE = TEST_CLINIC_VALUES["after_hours_phone"]
@@ -124,7 +124,7 @@ async def test_help_now_shows_lines_and_plan_and_tells_the_care_team_once(
         assert len(await _pages(harness, escalation.id)) == 1
 
         # Once a counselor has acknowledged, asking again opens the alert again and pages.
-        await harness.standin.tap(counselor_user, alert.message_id, f"esc:{escalation.id}:ack")
+        await harness.standin.tap(counselor_user, alert.message_id, alert_button(alert, "ack"))
         await harness.standin.wait_for(
             counselor_user, harness.part("escalation.acknowledged", counselor="Sam")
         )
