@@ -79,6 +79,7 @@ def test_the_errors_a_user_can_fix_are_named_where_they_are_defined() -> None:
         ["invite"],
         ["invite", "counselor"],
         ["invite", "patient"],
+        ["invite", "revoke"],
         ["keys", "new"],
         ["content", "check"],
         ["content", "preview"],
@@ -102,6 +103,23 @@ def test_every_command_has_help(cli: CommandLine, command: list[str]) -> None:
     result = cli(*command, "--help")
     assert result.returncode == 0, result.stderr
     assert "usage: python -m bot" in result.stdout
+
+
+def test_an_unused_invite_is_revoked_from_the_command_line(cli: CommandLine, engine: object) -> None:
+    counselor_id = cli("counselor", "add", "--name", "Dana").stdout.strip().splitlines()[-1]
+    codes = [
+        cli("invite", "counselor", "--counselor", counselor_id).stdout.strip().splitlines()[-1] for _ in "ab"
+    ]
+    patient_code = cli("invite", "patient", "--counselor", counselor_id).stdout.strip().splitlines()[-1]
+    revoked = cli("invite", "revoke", codes[0])
+    assert (revoked.returncode, revoked.stderr.strip()) == (0, "revoked 1 invite")
+    again = cli("invite", "revoke", codes[0])
+    assert (again.returncode, again.stderr.strip()) == (1, "error: no open invite with that code")
+    everything = cli("invite", "revoke", "--counselor", counselor_id)
+    assert (everything.returncode, everything.stderr.strip()) == (0, "revoked 1 invite")  # the other one
+    assert cli("invite", "revoke", "--counselor", counselor_id).returncode == 1
+    assert cli("invite", "revoke").returncode == 2  # a code or --counselor
+    assert cli("invite", "revoke", patient_code).returncode == 0
 
 
 def test_counselor_and_invites_from_the_command_line(cli: CommandLine, engine: object) -> None:

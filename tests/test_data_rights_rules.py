@@ -64,6 +64,7 @@ from bot.core.models import (
     ScreenStatus,
     SuicideScreen,
 )
+from bot.enrollment import consent
 from bot.enrollment.invites import hash_code
 from bot.handlers import privacy as privacy_handlers
 from bot.intake import parse
@@ -76,6 +77,7 @@ from bot.privacy.erasure import erase_patient, tables_erased
 from bot.privacy.records import PATIENTS, links
 from bot.runtime import Runtime
 from tests.records import add_patient
+from tests.test_intake_store import _add, _message
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -760,6 +762,18 @@ async def test_no_goodbye_to_a_patient_who_blocked_the_bot(sessions: Sessions) -
 # ---- the retention purge -----------------------------------------------------------------------------------
 
 
+def _open_alert(patient_id: int) -> Escalation:
+    """A high alert, open since OLD."""
+    return Escalation(
+        patient_id=patient_id,
+        level="high",
+        category="relapse",
+        source="checkin",
+        created_at=OLD,
+        last_signal_at=OLD,
+    )
+
+
 async def test_purge_deletes_what_is_old_and_keeps_what_is_open_recent_or_audit(sessions: Sessions) -> None:
     old = await _someone(sessions, at=OLD)
     recent = await _someone(sessions, at=NOW - timedelta(days=2))
@@ -767,14 +781,7 @@ async def test_purge_deletes_what_is_old_and_keeps_what_is_open_recent_or_audit(
         # Still open though old: kept.
         session.add_all(
             [
-                Escalation(
-                    patient_id=old.patient_id,
-                    level="high",
-                    category="relapse",
-                    source="checkin",
-                    created_at=OLD,
-                    last_signal_at=OLD,
-                ),
+                _open_alert(old.patient_id),
                 CheckIn(
                     patient_id=old.patient_id,
                     source=CheckInSource.ON_DEMAND,
@@ -849,6 +856,66 @@ async def test_purge_erases_patients_discharged_before_the_cutoff(sessions: Sess
     raw = await _raw(sessions)
     assert long_gone.alias not in raw and never_recorded.alias not in raw and just_left.alias in raw
     assert await _count(sessions, AuditEvent, AuditEvent.action == "patient.deleted") == 2
+
+
+async def test_purge_erases_patients_who_withdrew_before_the_cutoff_unless_an_alert_is_open(
+    sessions: Sessions,
+) -> None:
+    """Counted from the withdrawal (not from enrollment); a patient with an alert still open waits, whether
+    withdrawn or discharged (as `/deleteme` waits), and goes at a later purge once it is resolved."""
+    long_ago, yesterday, in_crisis, discharged_in_crisis = [
+        await _someone(sessions, at=OLD) for _ in range(4)
+    ]
+    for who, at in ((long_ago, OLD), (yesterday, NOW - timedelta(days=1)), (in_crisis, OLD)):
+        async with db.transaction(sessions) as session:
+            assert await consent.revoke(session, await session.get_one(Patient, who.patient_id), now=at)
+    async with db.transaction(sessions) as session:
+        await discharge(session, await session.get_one(Patient, discharged_in_crisis.patient_id), "Bye", OLD)
+        await session.execute(
+            update(AuditEvent).where(AuditEvent.action == "patient.discharged").values(at=OLD)
+        )
+        for who in (in_crisis, discharged_in_crisis):
+            session.add(_open_alert(who.patient_id))
+    async with db.transaction(sessions) as session:
+        counts = await retention.purge(session, older_than=timedelta(days=90), now=NOW)
+    assert counts["patients"] == 1
+    async with sessions() as session:
+        left = set(await session.scalars(select(Patient.alias)))
+    assert left == {yesterday.alias, in_crisis.alias, discharged_in_crisis.alias}
+    assert long_ago.alias not in await _raw(sessions)
+
+    async with db.transaction(sessions) as session:
+        await session.execute(
+            update(Escalation)
+            .where(Escalation.status != EscalationStatus.RESOLVED)
+            .values(status=EscalationStatus.RESOLVED, resolved_at=NOW)
+        )
+    async with db.transaction(sessions) as session:
+        counts = await retention.purge(session, older_than=timedelta(days=90), now=NOW)
+    assert counts["patients"] == 2
+    async with sessions() as session:
+        assert set(await session.scalars(select(Patient.alias))) == {yesterday.alias}
+
+
+async def test_purge_deletes_parked_updates_and_never_a_pending_one(sessions: Sessions) -> None:
+    """An update parked (failed every try) keeps the patient's words in its payload: gone once parked for
+    longer than the retention period. A pending one stays however old (a crisis message is never lost), and
+    so does one parked recently (an operator may still look at it)."""
+    await _add(sessions, *(_message(n, 10 + n, "I want to end it tonight") for n in (1, 2, 3)))
+    async with db.transaction(sessions) as session:
+        await inbox.mark_failed(session, 1, "ValueError", OLD, max_attempts=1)
+        await inbox.mark_failed(session, 2, "ValueError", NOW - timedelta(days=1), max_attempts=1)
+    # Update 3 stays pending: received at the inbox tests' NOW, months before the cutoff.
+
+    async def purged(now: datetime) -> tuple[int, dict[int, InboxStatus]]:
+        async with db.transaction(sessions) as session:
+            counts = await retention.purge(session, older_than=timedelta(days=30), now=now)
+        async with sessions() as session:
+            rows = await session.scalars(select(InboxUpdate))
+            return counts["inbox"], {row.update_id: row.status for row in rows}
+
+    assert await purged(NOW) == (1, {2: InboxStatus.PARKED, 3: InboxStatus.PENDING})
+    assert await purged(NOW + timedelta(days=3650)) == (1, {3: InboxStatus.PENDING})
 
 
 async def test_purge_refuses_less_than_a_day(sessions: Sessions) -> None:

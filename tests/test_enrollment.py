@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core import db
-from bot.core.models import AuditEvent, Invite, InviteKind, PatientStatus, utcnow
+from bot.core.models import AuditEvent, Counselor, Invite, InviteKind, PatientStatus, utcnow
 from bot.core.people import Stranger, care_team, identify
 from bot.enrollment import consent
 from bot.enrollment import invites as enrollment
@@ -30,6 +30,13 @@ async def _redeem(sessions: Sessions, code: str, user: int, **extra: object) -> 
         )
 
 
+async def _code(session: AsyncSession, kind: InviteKind, counselor_id: int) -> str:
+    issued = await enrollment.issue_invite(
+        session, kind=kind, counselor_id=counselor_id, ttl=timedelta(hours=1)
+    )
+    return issued.code
+
+
 async def test_only_a_hash_of_the_code_is_stored(sessions: Sessions) -> None:
     counselor_id = (await add_counselor(sessions)).id
     async with db.transaction(sessions) as session:
@@ -46,11 +53,7 @@ async def test_only_a_hash_of_the_code_is_stored(sessions: Sessions) -> None:
 async def test_patient_enrollment_assigns_the_counselor_and_language(sessions: Sessions) -> None:
     counselor_id = (await add_counselor(sessions)).id
     async with db.transaction(sessions) as session:
-        code = (
-            await enrollment.issue_invite(
-                session, kind=InviteKind.PATIENT, counselor_id=counselor_id, ttl=timedelta(hours=1)
-            )
-        ).code
+        code = await _code(session, InviteKind.PATIENT, counselor_id)
     result = await _redeem(sessions, code, 77, language_code="es-MX")
     assert isinstance(result, enrollment.PatientEnrolled)
     patient = result.patient
@@ -69,11 +72,7 @@ async def test_patient_enrollment_assigns_the_counselor_and_language(sessions: S
 async def test_each_code_works_once_and_not_after_expiry(sessions: Sessions) -> None:
     counselor_id = (await add_counselor(sessions)).id
     async with db.transaction(sessions) as session:
-        code = (
-            await enrollment.issue_invite(
-                session, kind=InviteKind.PATIENT, counselor_id=counselor_id, ttl=timedelta(hours=1)
-            )
-        ).code
+        code = await _code(session, InviteKind.PATIENT, counselor_id)
         old = (
             await enrollment.issue_invite(
                 session,
@@ -94,11 +93,7 @@ async def test_each_code_works_once_and_not_after_expiry(sessions: Sessions) -> 
 async def test_counselor_invite_links_and_cannot_be_reissued(sessions: Sessions) -> None:
     counselor_id = (await add_counselor(sessions)).id
     async with db.transaction(sessions) as session:
-        code = (
-            await enrollment.issue_invite(
-                session, kind=InviteKind.COUNSELOR, counselor_id=counselor_id, ttl=timedelta(hours=1)
-            )
-        ).code
+        code = await _code(session, InviteKind.COUNSELOR, counselor_id)
     result = await _redeem(sessions, code, 900)
     assert isinstance(result, enrollment.CounselorLinked) and result.counselor.telegram_user_id == 900
     async with db.transaction(sessions) as session:
@@ -106,6 +101,43 @@ async def test_counselor_invite_links_and_cannot_be_reissued(sessions: Sessions)
             await enrollment.issue_invite(
                 session, kind=InviteKind.COUNSELOR, counselor_id=counselor_id, ttl=timedelta(hours=1)
             )
+
+
+async def test_a_counselor_invite_never_moves_a_linked_account(sessions: Sessions) -> None:
+    """Linking spends the counselor's other invites; an invite that still reaches a linked counselor (linked
+    some other way meanwhile) is refused, spent and audited, and the account stays where it was."""
+    counselor_id = (await add_counselor(sessions)).id
+    async with db.transaction(sessions) as session:
+        first, second, third = [await _code(session, InviteKind.COUNSELOR, counselor_id) for _ in range(3)]
+    assert isinstance(await _redeem(sessions, first, 900), enrollment.CounselorLinked)
+    assert await _redeem(sessions, second, 901) == enrollment.Rejected("used")
+    async with db.transaction(sessions) as session:
+        # As if linked while this invite was still open (two redeemed at once, or a row older than the rule).
+        third_row = await session.scalar(
+            select(Invite).where(Invite.code_hash == enrollment.hash_code(third))
+        )
+        assert third_row is not None
+        third_row.used_at = None
+    assert await _redeem(sessions, third, 902) == enrollment.Rejected("counselor_linked")
+    assert await _redeem(sessions, third, 902) == enrollment.Rejected("used")
+    async with sessions() as session:
+        assert isinstance(await identify(session, 900), Counselor)
+        assert isinstance(await identify(session, 901), Stranger)
+        assert isinstance(await identify(session, 902), Stranger)
+        refused = await session.scalar(select(AuditEvent).where(AuditEvent.action == "invite.refused"))
+    assert refused is not None and refused.detail == {"reason": "counselor_linked"}
+
+
+async def test_a_revoked_invite_no_longer_works(sessions: Sessions) -> None:
+    counselor_id = (await add_counselor(sessions)).id
+    async with db.transaction(sessions) as session:
+        code = await _code(session, InviteKind.COUNSELOR, counselor_id)
+        assert await enrollment.revoke(session, code=code) == 1
+    assert await _redeem(sessions, code, 900) == enrollment.Rejected("used")
+    async with sessions() as session:
+        revoked = await session.scalar(select(AuditEvent).where(AuditEvent.action == "invite.revoked"))
+        assert revoked is not None and revoked.actor_type == "cli"
+        assert await enrollment.revoke(session, counselor_id=counselor_id) == 0
 
 
 async def test_invite_rules(sessions: Sessions) -> None:
@@ -139,11 +171,7 @@ async def test_invite_rules(sessions: Sessions) -> None:
 async def test_consent_accept_revoke_and_audit(sessions: Sessions) -> None:
     counselor_id = (await add_counselor(sessions)).id
     async with db.transaction(sessions) as session:
-        code = (
-            await enrollment.issue_invite(
-                session, kind=InviteKind.PATIENT, counselor_id=counselor_id, ttl=timedelta(hours=1)
-            )
-        ).code
+        code = await _code(session, InviteKind.PATIENT, counselor_id)
     result = await _redeem(sessions, code, 5)
     assert isinstance(result, enrollment.PatientEnrolled)
     async with db.transaction(sessions) as session:

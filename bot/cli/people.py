@@ -140,6 +140,23 @@ async def cmd_invite(args: argparse.Namespace, settings: Settings) -> int:
     return await with_session(settings, work)
 
 
+async def cmd_invite_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.enrollment.invites import revoke
+
+    async def work(session: AsyncSession) -> int:
+        count = await revoke(session, code=args.code, counselor_id=args.counselor)
+        if not count:
+            raise CliError(
+                "no open invite with that code"
+                if args.code is not None
+                else f"no open invite to link counselor {args.counselor}"
+            )
+        print(f"revoked {count} invite{'s' if count != 1 else ''}", file=sys.stderr)
+        return 0
+
+    return await with_session(settings, work)
+
+
 def add_counselor_parser(commands: Any) -> None:
     """Add `counselor` (`commands` is the top-level subparsers object)."""
     counselor = commands.add_parser(
@@ -167,9 +184,10 @@ def add_invite_parser(commands: Any) -> None:
     """Add `invite` (`commands` is the top-level subparsers object)."""
     invite = commands.add_parser(
         "invite",
-        help="create one-time invite codes",
+        help="create one-time invite codes, or revoke one",
         description="Create a one-time, expiring invite. The code is printed alone on the last "
-        "line of stdout; the t.me deep link follows on stderr.",
+        "line of stdout; the t.me deep link follows on stderr. `invite revoke` makes an unused one "
+        "stop working.",
     )
     invite_kinds = invite.add_subparsers(dest="kind", required=True, metavar="KIND")
     for kind, text in (("counselor", "link a counselor's Telegram account"), ("patient", "enroll a patient")):
@@ -185,6 +203,16 @@ def add_invite_parser(commands: Any) -> None:
                 "--lang", help="the patient's language, en or es (default: from their Telegram app)"
             )
         sub.set_defaults(handler=cmd_invite)
+    revoking = invite_kinds.add_parser(
+        "revoke",
+        help="make an unused invite stop working",
+        description="Make an unused invite stop working (a code that was lost or went to the wrong person): "
+        "the one with CODE, or every open invite to link counselor ID. Audited.",
+    )
+    which = revoking.add_mutually_exclusive_group(required=True)
+    which.add_argument("code", nargs="?", help="the invite code (as printed by `invite`, or after ?start=)")
+    which.add_argument("--counselor", type=int, metavar="ID", help="every open invite to link this counselor")
+    revoking.set_defaults(handler=cmd_invite_revoke)
 
 
 def add_assign_parser(commands: Any) -> None:

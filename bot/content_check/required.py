@@ -171,7 +171,7 @@ MEASURE_TEAM_KEYS = (
     "chart_title",
     "caseload_flag",
 )
-INVITE_REJECTIONS = ("invalid", "expired", "used", "already_enrolled")
+INVITE_REJECTIONS = ("invalid", "expired", "used", "already_enrolled", "counselor_linked")
 
 NAMED = frozenset(
     {

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.util import await_
 
 from bot.core import crypto, inline_sqlite
@@ -80,6 +81,10 @@ def make_engine(url: str, *, encryption_key: str | None = None, **kwargs: Any) -
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")
+            # Deleted and overwritten content is zeroed in the file, not left in free space: what `/deleteme`
+            # and `purge` remove must not stay readable in the file (the write-ahead log is emptied after
+            # them: `transaction`, `scrub_files`).
+            cursor.execute("PRAGMA secure_delete=ON")
             cursor.close()
 
     return engine
@@ -97,15 +102,61 @@ def _ping_in_one_round_trip(dbapi_connection: Any) -> bool:
     return True
 
 
+SCRUB_AFTER_COMMIT = "scrub_after_commit"  # session.info: empty the SQLite write-ahead log after the commit
+SCRUBBED_TABLES = frozenset({"patients"})  # deleting from these (an erasure, a purge) scrubs
+
+
+def scrub_after_commit(session: AsyncSession) -> None:
+    """After this transaction commits, empty SQLite's write-ahead log (`scrub_files`): for work that deletes
+    what people wrote. Deleting a patient asks for it on its own (any session of `make_sessionmaker`)."""
+    session.info[SCRUB_AFTER_COMMIT] = True
+
+
+class _Session(Session):
+    """The sessions of `make_sessionmaker`: a DELETE from a table of `SCRUBBED_TABLES` asks for a scrub."""
+
+
+@event.listens_for(_Session, "do_orm_execute")
+def _deleting(state: ORMExecuteState) -> None:
+    statement = state.statement
+    if state.is_delete and getattr(getattr(statement, "table", None), "name", None) in SCRUBBED_TABLES:
+        state.session.info[SCRUB_AFTER_COMMIT] = True
+
+
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+    return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=_Session)
 
 
 @asynccontextmanager
 async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """A session whose work is committed on success and rolled back on any exception."""
-    async with sessions() as session, session.begin():
-        yield session
+    """A session whose work is committed on success and rolled back on any exception; after a commit that
+    deleted what people wrote (`scrub_after_commit`), SQLite's write-ahead log is emptied."""
+    async with sessions() as session:
+        async with session.begin():
+            yield session
+        if session.info.pop(SCRUB_AFTER_COMMIT, False) and isinstance(session.bind, AsyncEngine):
+            await scrub_files(session.bind)
+
+
+SCRUB_TRIES = 40  # x 50 ms: how long a checkpoint waits for readers of an older snapshot to finish
+
+
+async def scrub_files(engine: AsyncEngine) -> bool:
+    """SQLite: copy the write-ahead log into the database file and truncate it to nothing
+    (`wal_checkpoint(TRUNCATE)`), so that rows just deleted are not left in it (with `secure_delete` their
+    place in the database file is zeroed). True when done; False (logged) if readers kept it busy, or on
+    PostgreSQL, where VACUUM, the server's WAL and backups decide (README: "What the database holds")."""
+    if engine.dialect.name != "sqlite":
+        return False
+    async with engine.connect() as connection:
+        autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        for _ in range(SCRUB_TRIES):
+            row = (await autocommit.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")).one()
+            if not row[0]:  # busy, log frames, frames checkpointed
+                return True
+            await asyncio.sleep(0.05)
+    log.warning("event=db.scrub_busy")
+    return False
 
 
 def alembic_config() -> Config:

@@ -731,7 +731,7 @@ class Attendance(Base):
 class InboxStatus(enum.StrEnum):
     PENDING = "pending"  # stored, not handled yet (or to be tried again at next_attempt_at)
     DONE = "done"  # handled (or answered as part of a flood); its payload is gone
-    PARKED = "parked"  # failed every try: kept for an operator (`python -m bot inbox stats`), never dropped
+    PARKED = "parked"  # failed every try: kept for an operator (`inbox stats`) until `purge` (retention)
 
 
 class InboxUpdate(Base):

@@ -148,12 +148,44 @@ async def issue_invite(
     return IssuedInvite(invite, code)
 
 
+async def revoke(
+    session: AsyncSession,
+    *,
+    code: str | None = None,
+    counselor_id: int | None = None,
+    now: datetime | None = None,
+) -> int:
+    """Spend open invites so that they no longer work: the one with `code`, or every open invite to link
+    counselor `counselor_id` (a code that was lost or sent to the wrong person). Each is audited
+    (`invite.revoked`); returns how many."""
+    if (code is None) == (counselor_id is None):
+        raise EnrollmentError("give an invite code or a counselor id")
+    now = now or utcnow()
+    open_invites = select(Invite).where(Invite.used_at.is_(None), Invite.expires_at > now)
+    if code is not None:
+        query = open_invites.where(Invite.code_hash == hash_code(code))
+    else:
+        query = open_invites.where(Invite.counselor_id == counselor_id, Invite.kind == InviteKind.COUNSELOR)
+    invites = list(await session.scalars(query.order_by(Invite.id)))
+    for invite in invites:
+        invite.used_at = now
+        audit.record(
+            session,
+            "invite.revoked",
+            actor_type="cli",
+            subject_type="invite",
+            subject_id=invite.id,
+            kind=invite.kind.value,
+        )
+    return len(invites)
+
+
 # ---- redeeming -------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Rejected:
-    reason: str  # "invalid" | "expired" | "used" | "already_enrolled"
+    reason: str  # "invalid" | "expired" | "used" | "already_enrolled" | "counselor_linked"
 
 
 @dataclass(frozen=True)
@@ -201,6 +233,18 @@ async def redeem(
 
     if invite.kind is InviteKind.COUNSELOR:
         counselor = await session.get_one(Counselor, invite.counselor_id)
+        if counselor.telegram_user_id is not None:
+            # A second invite issued before the first was used ("the link got lost") must not move a linked
+            # account to whoever holds it: refused, and spent (it stays used).
+            audit.record(
+                session,
+                "invite.refused",
+                actor_type="system",
+                subject_type="invite",
+                subject_id=invite.id,
+                reason="counselor_linked",
+            )
+            return Rejected("counselor_linked")
         counselor.telegram_user_id = telegram_user_id
         counselor.chat_id = chat_id
         audit.record(
@@ -210,6 +254,15 @@ async def redeem(
             actor_id=counselor.id,
             subject_type="invite",
             subject_id=invite.id,
+        )
+        await session.execute(  # the counselor's other invites are spent with this one
+            update(Invite)
+            .where(
+                Invite.counselor_id == counselor.id,
+                Invite.kind == InviteKind.COUNSELOR,
+                Invite.used_at.is_(None),
+            )
+            .values(used_at=now)
         )
         return CounselorLinked(counselor)
 

@@ -38,6 +38,13 @@ def _first_name(counselor: Counselor | None) -> str:
     return words[0] if words else counselor.name
 
 
+def _writer_named(message: CareMessage, recipients: list[Counselor]) -> str:
+    """The writer's first name if the reply reaches them; "" (the texts then say "your care team") if they are
+    off the patient's care team now, so that the patient is never told a reply went to them."""
+    writer = next((c for c in recipients if c.id == message.counselor_id), None)
+    return _first_name(writer)
+
+
 def _planned(t: Turn, counselor: Counselor, patient: Patient, message: CareMessage) -> outbox.Planned:
     text = t.runtime.text(
         "messages.from_counselor", patient.language, counselor=counselor.name, text=message.text
@@ -122,8 +129,8 @@ async def on_reply_button(t: Turn, patient: Patient, button: ReplyButton) -> Non
         answer_expired_button(t)
         return
     patient.onboarding_step = TYPING_REPLY.pack(TypingReply(message.id, utcnow()))
-    writer = await t.session.get(Counselor, message.counselor_id) if message.counselor_id else None
-    await t.reply("messages.type_reply", counselor=_first_name(writer))
+    recipients = await rules.reply_recipients(t.session, message, patient)
+    await t.reply("messages.type_reply", counselor=_writer_named(message, recipients))
 
 
 async def on_typed(t: Turn, patient: Patient, typing: TypingReply, text: str) -> None:
@@ -136,7 +143,8 @@ async def on_typed(t: Turn, patient: Patient, typing: TypingReply, text: str) ->
     reply = await rules.add_reply(t.session, message, patient, text)
     now = utcnow()
     notices = []
-    for counselor in await rules.reply_recipients(t.session, message, patient):
+    recipients = await rules.reply_recipients(t.session, message, patient)
+    for counselor in recipients:
         assert counselor.chat_id is not None
         label = t.runtime.text("escalation.details_button", counselor.language)
         notices.append(
@@ -159,9 +167,8 @@ async def on_typed(t: Turn, patient: Patient, typing: TypingReply, text: str) ->
         )
     if await outbox.enqueue(t.session, notices):
         t.wake_outbox()
-    writer = await t.session.get(Counselor, message.counselor_id) if message.counselor_id else None
     log.info("event=care_message.replied patient_id=%s message_id=%s", patient.id, message.id)
-    await t.reply("messages.reply_sent", counselor=_first_name(writer), told=bool(notices))
+    await t.reply("messages.reply_sent", counselor=_writer_named(message, recipients), told=bool(notices))
 
 
 @counselor_button(REPLY_DETAILS, refused="messages.refused")

@@ -108,14 +108,12 @@ async def reply_recipients(session: AsyncSession, message: CareMessage, patient:
 async def may_see_reply(
     session: AsyncSession, counselor: Counselor, reply: CareMessageReply
 ) -> Patient | None:
-    """The patient, if the counselor may read this reply: the one who wrote the message, or anyone who may see
-    the patient. None alike for "no such reply" and "not yours"."""
+    """The patient, if the counselor may read this reply: anyone who may see the patient now (access follows
+    the care team: the counselor who wrote the message, once off the team, may not). None alike for "no such
+    reply" and "not yours"."""
     patient = await session.get(Patient, reply.patient_id)
-    message = await session.get(CareMessage, reply.message_id)
-    if patient is None or message is None or not counselor.active:
+    if patient is None or not counselor.active:
         return None
-    if message.counselor_id == counselor.id:
-        return patient
     if await workspace.visible_patient(session, counselor, patient.alias) is not None:
         return patient
     return None

@@ -3,10 +3,15 @@
 Deleted when older than the cutoff: check-ins (closed ones), coping exercises (finished or abandoned),
 C-SSRS screeners (closed), risk signals, resolved alerts with their copies in counselors' chats, outbox rows
 that are done with (sent, failed, dropped, cancelled), session RSVPs, care flags, questionnaires (closed),
-daily dose answers, messages from the care team and the replies to them, closed aftercare check-ins; and
-patients discharged before the cutoff, entirely (`bot.privacy.erasure`).
+daily dose answers, messages from the care team and the replies to them, closed aftercare check-ins, updates
+from Telegram parked before the cutoff (failed every try: their encrypted payload holds the words, and an
+operator had the whole retention period to look at them); and, entirely (`bot.privacy.erasure`), patients
+discharged before the cutoff and patients who withdrew their consent before it and have not given it again
+(counted from the withdrawal), unless an alert about them is still open or its page still queued
+(`erasure.blocked`, as for `/deleteme`: they wait for a later purge).
 
-Kept: anything still open (a check-in under way, an alert not resolved: the care team still needs them), a
+Kept: anything still open (a check-in under way, an alert not resolved: the care team still needs them; an
+update from Telegram still pending, however old: a crisis message is never lost), a
 current patient's profile, consents and safety plan (they are in use, not history), counselors' notes (the
 counselors' record, not the bot's), and the audit log. The audit log is the record of who did what with
 whose data, which a program must be able to show for years after the care it documents (HIPAA keeps such
@@ -16,13 +21,14 @@ de-identified by the erasure.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from datetime import datetime, timedelta
 
-from sqlalchemy import Delete, delete, select
+from sqlalchemy import Delete, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core import audit
+from bot.core import audit, db
 from bot.core.models import (
     AftercareCheckIn,
     AftercareStatus,
@@ -32,12 +38,15 @@ from bot.core.models import (
     CareMessageReply,
     CheckIn,
     CheckInStatus,
+    Consent,
     CopingSession,
     CopingStatus,
     DoseDay,
     Escalation,
     EscalationAlert,
     EscalationStatus,
+    InboxStatus,
+    InboxUpdate,
     Measure,
     MeasureStatus,
     OutboxMessage,
@@ -49,7 +58,9 @@ from bot.core.models import (
     SuicideScreen,
 )
 from bot.privacy.discharge import discharged_at
-from bot.privacy.erasure import erase_patient
+from bot.privacy.erasure import blocked, erase_patient
+
+log = logging.getLogger(__name__)
 
 MIN_DAYS = 1
 # In this order: rows that point at others before those they point at.
@@ -68,6 +79,7 @@ TABLES = (
     "care_message_replies",
     "care_messages",
     "measures",
+    "inbox",
     "patients",
 )
 DONE_OUTBOX = (
@@ -115,6 +127,10 @@ def _statements(cutoff: datetime) -> dict[str, Delete]:
             CareMessage.id.not_in(select(CareMessageReply.message_id)),
         ),
         "measures": delete(Measure).where(Measure.status != MeasureStatus.OPEN, Measure.started_at < cutoff),
+        # Parked only (`handled_at`: when it was parked); never a pending row, whatever its age.
+        "inbox": delete(InboxUpdate).where(
+            InboxUpdate.status == InboxStatus.PARKED, InboxUpdate.handled_at < cutoff
+        ),
     }
 
 
@@ -127,9 +143,16 @@ async def purge(session: AsyncSession, *, older_than: timedelta, now: datetime) 
     for table, statement in _statements(cutoff).items():
         result = await session.execute(statement.execution_options(synchronize_session=False))
         counts[table] += int(result.rowcount)  # type: ignore[attr-defined]
-    for patient in await discharged_before(session, cutoff):
+    waiting = 0
+    for patient in [*await discharged_before(session, cutoff), *await withdrawn_before(session, cutoff)]:
+        if await blocked(session, patient):
+            waiting += 1
+            continue
         erased = await erase_patient(session, patient, reason="retention", actor="cli")
         counts.update(erased.rows)
+    if waiting:
+        log.info("event=retention.erasure_waiting count=%d", waiting)
+    db.scrub_after_commit(session)  # what was deleted leaves SQLite's files too
     event = audit.record(session, "data.purged", actor_type="cli")
     event.detail = {
         "days": older_than.days,
@@ -137,6 +160,26 @@ async def purge(session: AsyncSession, *, older_than: timedelta, now: datetime) 
         **{table: count for table, count in counts.items() if count},
     }
     return counts
+
+
+async def withdrawn_before(session: AsyncSession, cutoff: datetime) -> list[int]:
+    """Ids of the patients whose consent is withdrawn (not given again) since before `cutoff`: from their
+    latest withdrawal; a patient marked withdrawn some other way counts from their record's last change."""
+    withdrawn = list(
+        await session.scalars(
+            select(Patient).where(Patient.status == PatientStatus.CONSENT_REVOKED).order_by(Patient.id)
+        )
+    )
+    latest = dict(
+        (
+            await session.execute(
+                select(Consent.patient_id, func.max(Consent.revoked_at))
+                .where(Consent.patient_id.in_([p.id for p in withdrawn]))
+                .group_by(Consent.patient_id)
+            )
+        ).all()
+    )
+    return [p.id for p in withdrawn if (latest.get(p.id) or p.updated_at) < cutoff]
 
 
 async def discharged_before(session: AsyncSession, cutoff: datetime) -> list[int]:

@@ -12,12 +12,16 @@ from bot.core.models import (
     AuditEvent,
     CareMessage,
     CareMessageReply,
+    Counselor,
     GroupMember,
     OutboxMessage,
+    Patient,
     PatientGroup,
+    utcnow,
 )
-from bot.medcare.callbacks import CARE_MESSAGE_KIND
+from bot.medcare.callbacks import CARE_MESSAGE_KIND, REPLY_DETAILS, ReplyDetails
 from bot.risk import cssrs
+from bot.workspace import reassignment
 from tests.harness import BotHarness
 from tests.records import typed_answer_asked_ago
 
@@ -176,3 +180,52 @@ async def test_a_reply_typed_after_its_window_is_read_as_any_message(harness: Bo
     await harness.say(river, "All good", harness.part("messages.reply_sent", counselor="Dana", told=True))
     async with harness.runtime.sessions() as session:
         assert [r.text for r in await session.scalars(select(CareMessageReply))] == ["All good"]
+
+
+async def test_a_counselor_off_the_care_team_no_longer_reads_the_replies(harness: BotHarness) -> None:
+    """River moves from Dana to Sam after Dana's message: River's reply then goes to the care team (Sam), the
+    patient is told so (not that Dana will see it), and Dana, who wrote the message, is refused the reply's
+    words even with the button forged for its id (access follows the care team)."""
+    dana_user, dana_id = await harness.link_counselor("Dana Reyes")
+    sam_user, sam_id = await harness.link_counselor("Sam")
+    river = harness.new_user_id()
+    await harness.enroll(river, dana_id, alias="River")
+    await harness.say(dana_user, "/message River hello", harness.part("messages.sent", alias="River"))
+    message = await harness.standin.wait_for(
+        river, harness.part("messages.from_counselor", counselor="Dana Reyes")
+    )
+    async with db.transaction(harness.runtime.sessions) as session:
+        patient = await session.scalar(select(Patient).where(Patient.alias == "River"))
+        sam = await session.get(Counselor, sam_id)
+        assert patient is not None and sam is not None
+        await reassignment.assign_primary(session, patient, sam, utcnow())
+    await harness.say(dana_user, "/patient River", harness.part("caseload.not_found", alias="River"))
+
+    await harness.tap(
+        river,
+        message,
+        harness.text("messages.reply_button"),
+        harness.part("messages.type_reply", counselor=""),
+    )
+    words = "my sister visited and we talked"
+    sent = await harness.say(river, words, harness.part("messages.reply_sent", counselor="", told=True))
+    assert "Dana" not in (sent.text or "")
+    notice = await harness.standin.wait_for(sam_user, harness.part("messages.reply_notice", alias="River"))
+    async with harness.runtime.sessions() as session:
+        [reply] = await session.scalars(select(CareMessageReply))
+    assert not [m for m in harness.standin.transcript(dana_user) if words in (m.text or "")]
+
+    mark = harness.standin.mark(dana_user)
+    query = await harness.standin.tap_raw(
+        dana_user, message.message_id, REPLY_DETAILS.pack(ReplyDetails(reply.id))
+    )
+    answer = await harness.standin.wait_for_callback_answer(query)
+    assert harness.part("messages.refused") in answer.get("text", "")
+    assert harness.standin.mark(dana_user) == mark
+    details = await harness.tap(
+        sam_user,
+        notice,
+        harness.text("escalation.details_button"),
+        harness.part("messages.reply_details", alias="River"),
+    )
+    assert words in (details.text or "")

@@ -163,6 +163,24 @@ async def test_counselor_links_account_and_gets_counselor_help(harness: BotHarne
     assert counselor.telegram_user_id == user
 
 
+async def test_a_second_counselor_invite_dies_when_the_first_is_used(harness: BotHarness) -> None:
+    """Two invites for Dana ("the first link got lost"): once Dana links with one, the other is spent, and
+    whoever holds it is told so instead of taking Dana's account and caseload."""
+    counselor_id = await harness.add_counselor("Dana")
+    first = await harness.invite(InviteKind.COUNSELOR, counselor_id)
+    second = await harness.invite(InviteKind.COUNSELOR, counselor_id)
+    dana, stranger = harness.new_user_id(), harness.new_user_id()
+    await harness.say(
+        dana, f"/start {first}", harness.part("counselor.welcome", name="Dana", role="counselor")
+    )
+    await harness.enroll(harness.new_user_id(), counselor_id, alias="River")
+    await harness.say(stranger, f"/start {second}", harness.part("start.code_used"))
+    await harness.say(stranger, "/patient River", harness.part("input.not_for_role"))
+    assert not [m for m in harness.standin.transcript(stranger) if "River" in (m.text or "")]
+    await harness.say(dana, "/patient River", harness.part("caseload.summary", alias="River", days=14))
+    assert (await harness.counselor(counselor_id)).telegram_user_id == dana
+
+
 async def test_a_supervisor_is_welcomed_as_a_supervisor(harness: BotHarness) -> None:
     user = harness.new_user_id()
     supervisor_id = await harness.add_counselor("Lee", CounselorRole.SUPERVISOR)

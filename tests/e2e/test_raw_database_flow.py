@@ -10,6 +10,9 @@ or Telegram id in any column, JSON included, raw or decrypted.
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from sqlalchemy import text
 
 from bot.core import db
@@ -159,3 +162,60 @@ async def test_after_deleteme_no_table_holds_the_erased_patients_id(harness: Bot
     found = search(await raw_values(harness.runtime.engine), numbers=numbers)
     found += search(await read_values(harness.runtime.sessions), numbers=numbers)
     assert found == [], _report(found)
+
+
+async def test_after_deleteme_the_sqlite_files_keep_none_of_the_erased_ciphertext(
+    harness: BotHarness,
+) -> None:
+    """The rows are gone, and so are their bytes: the ciphertext of a reply the patient wrote and of their
+    Telegram id is in neither the database file (`secure_delete`: another patient's rows stay on the same
+    pages) nor its write-ahead log (emptied after the erasure), where ENCRYPTION_KEY would still read it. On
+    PostgreSQL the server's own VACUUM, WAL and backups decide (README: "What the database holds")."""
+    if harness.runtime.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite files only")
+    counselor_id = await _counselor(harness)
+    other = harness.new_user_id()
+    for user, alias in ((PATIENT_USER, "River"), (other, "Lake")):
+        await harness.enroll(user, counselor_id, alias=alias)
+        await harness.say(
+            COUNSELOR_USER, f"/message {alias} hello", harness.part("messages.sent", alias=alias)
+        )
+        message = await harness.standin.wait_for(
+            user, harness.part("messages.from_counselor", counselor="Sam")
+        )
+        await harness.tap(
+            user,
+            message,
+            harness.text("messages.reply_button"),
+            harness.part("messages.type_reply", counselor="Sam"),
+        )
+        await harness.say(
+            user,
+            f"{alias}: my sister visited",
+            harness.part("messages.reply_sent", counselor="Sam", told=True),
+        )
+    async with harness.runtime.sessions() as session:
+        river = await session.scalar(text("SELECT id FROM patients WHERE alias = 'River'"))
+        tokens = [
+            str(token).encode()
+            for token in (
+                await session.scalar(
+                    text("SELECT text FROM care_message_replies WHERE patient_id = :p"), {"p": river}
+                ),
+                await session.scalar(
+                    text("SELECT telegram_user_id FROM patients WHERE id = :p"), {"p": river}
+                ),
+            )
+        ]
+    database = Path(str(harness.runtime.engine.url.database))
+
+    def files() -> bytes:
+        return b"".join(p.read_bytes() for p in database.parent.glob(database.name + "*") if p.is_file())
+
+    assert all(token in files() for token in tokens)
+    prompt = await harness.say(PATIENT_USER, "/deleteme", harness.part("deleteme.confirm_prompt"))
+    await harness.tap(
+        PATIENT_USER, prompt, harness.text("deleteme.confirm_button"), harness.part("deleteme.done")
+    )
+    assert await harness.patient(PATIENT_USER) is None and await harness.patient(other) is not None
+    assert [token for token in tokens if token in files()] == []
