@@ -363,7 +363,9 @@ async def test_the_safety_plan_a_crisis_reply_offers_in_set_up_can_be_written(ha
     patient_id = await harness.enroll(user, counselor_id, finish_setup=False)
     high = await harness.say(user, "i wish i was dead", harness.part("crisis.high"))
     button = harness.text("plan.edit_button")
-    shown = await harness.tap(user, high, harness.text("crisis.safety_plan_button"), button)
+    shown = await harness.tap(
+        user, high, harness.text("crisis.safety_plan_button"), harness.part("plan.view")
+    )
     which = await harness.tap(user, shown, button, harness.text("plan.edit_which"))
     title = harness.text("plan.steps.warning_signs.title")
     asked = await harness.tap(user, which, title, title)
