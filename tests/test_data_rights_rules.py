@@ -645,13 +645,8 @@ class _Buttons:
         self.taken_off.append((chat_id, message_id))
 
 
-async def test_a_deferred_deletion_waits_for_a_message_still_in_the_inbox(
-    sessions: Sessions, settings: Settings
-) -> None:
-    """The scheduler's job does not erase a patient while a message of their chat waits in the inbox (a crisis
-    message not yet handled: the erasure would delete it, and its alert would never be raised). Once it is
-    handled, the job erases."""
-    me = await _someone(sessions)  # their alert resolved, no page queued: only the inbox holds it back
+async def _crisis_waiting(session: AsyncSession, me: Someone) -> int:
+    """A crisis message of their chat, stored in the inbox and not handled yet: its update id."""
     crisis = {
         "update_id": 7_000 + me.n,
         "message": {
@@ -662,10 +657,37 @@ async def test_a_deferred_deletion_waits_for_a_message_still_in_the_inbox(
             "text": "im going to kill myself tonight",
         },
     }
+    keys = keyring_for(session.get_bind().dialect)
+    [update_id] = await inbox.add(session, [parse.incoming(crisis, keys)], NOW)
+    return update_id
+
+
+async def test_purge_waits_for_a_message_of_the_chat_still_in_the_inbox(sessions: Sessions) -> None:
+    """A patient who withdrew long ago writes a crisis message; purge runs before it is handled: the patient
+    waits for a later purge, and the message is handled (never erased unanswered)."""
+    me = await _someone(sessions, at=OLD)
+    async with db.transaction(sessions) as session:
+        assert await consent.revoke(session, await session.get_one(Patient, me.patient_id), now=OLD)
+        update_id = await _crisis_waiting(session, me)
+    async with db.transaction(sessions) as session:
+        counts = await retention.purge(session, older_than=timedelta(days=90), now=NOW)
+    assert counts["patients"] == 0
+    async with sessions() as session:
+        waiting = await session.get_one(InboxUpdate, update_id)
+        assert waiting.status is InboxStatus.PENDING and waiting.payload is not None
+        assert await session.get(Patient, me.patient_id) is not None
+
+
+async def test_a_deferred_deletion_waits_for_a_message_still_in_the_inbox(
+    sessions: Sessions, settings: Settings
+) -> None:
+    """The scheduler's job does not erase a patient while a message of their chat waits in the inbox (a crisis
+    message not yet handled: the erasure would delete it, and its alert would never be raised). Once it is
+    handled, the job erases."""
+    me = await _someone(sessions)  # their alert resolved, no page queued: only the inbox holds it back
     async with db.transaction(sessions) as session:
         await erasure.defer(session, me.patient_id)
-        keys = keyring_for(session.get_bind().dialect)
-        [update_id] = await inbox.add(session, [parse.incoming(crisis, keys)], NOW)
+        update_id = await _crisis_waiting(session, me)
     runtime, bot = Runtime.create(settings), _Buttons()
     try:
         await privacy_handlers.erase_deferred(runtime, bot)  # type: ignore[arg-type]

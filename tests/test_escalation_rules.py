@@ -259,12 +259,13 @@ async def test_the_same_level_again_joins_without_a_new_page(sessions: Sessions,
     assert event.detail == {"escalation_id": stored.id, "level": "high", "paged": False}
 
 
-async def test_what_the_buttons_saw_changes_with_each_signal_and_not_with_a_page(
+async def test_what_the_buttons_saw_changes_with_a_message_that_pages_and_not_with_a_re_page(
     sessions: Sessions, settings: Settings
 ) -> None:
-    """`seen` (carried by the alert's buttons) reads back from the database as it was written; a message
-    that joins the escalation, even a moment later and at the same level, changes it; paging again does not
-    (a counselor may act on any page of the same alert)."""
+    """`seen` (carried by the alert's buttons) reads back from the database as it was written; a message that
+    joins the escalation and pages again (stronger, or imminent) changes it, even a moment later; one that
+    joins at the same level and pages nobody does not (the counselor has no newer buttons), nor does paging
+    the same alert again (a counselor may act on any page of it)."""
     patient = await add_patient(sessions)
     first = await _raise(sessions, settings, patient, RiskLevel.HIGH, OFFICE)
     seen = rules.seen(first.escalation)
@@ -272,9 +273,13 @@ async def test_what_the_buttons_saw_changes_with_each_signal_and_not_with_a_page
     assert rules.as_seen(stored, seen)
     rules.mark_paged(stored, OFFICE + MINUTE, settings)
     assert rules.as_seen(stored, seen)
-    await _raise(sessions, settings, patient, RiskLevel.HIGH, OFFICE + timedelta(milliseconds=1))
+    quiet = await _raise(sessions, settings, patient, RiskLevel.HIGH, OFFICE + timedelta(milliseconds=1))
+    assert not quiet.page_now
+    assert rules.as_seen(await _load(sessions, first.escalation.id), seen)
+    louder = await _raise(sessions, settings, patient, RiskLevel.IMMINENT, OFFICE + timedelta(milliseconds=2))
+    assert louder.page_now
     stored = await _load(sessions, first.escalation.id)
-    assert not rules.as_seen(stored, seen) and rules.seen(stored) == seen + 1
+    assert not rules.as_seen(stored, seen) and rules.seen(stored) == seen + 2
 
 
 async def test_a_weaker_signal_joins_and_never_lowers_the_level(

@@ -484,6 +484,8 @@ class Escalation(Base):
     status: Mapped[EscalationStatus] = mapped_column(_enum(EscalationStatus), default=EscalationStatus.OPEN)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_signal_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The last message that paged (opened it, raised it, or imminent): what the alert's buttons say was seen.
+    paged_signal_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     stage: Mapped[int] = mapped_column(Integer, default=0)
     alerted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     next_page_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -7,8 +7,9 @@ daily dose answers, messages from the care team and the replies to them, closed 
 from Telegram parked before the cutoff (failed every try: their encrypted payload holds the words, and an
 operator had the whole retention period to look at them); and, entirely (`bot.privacy.erasure`), patients
 discharged before the cutoff and patients who withdrew their consent before it and have not given it again
-(counted from the withdrawal), unless an alert about them is still open or its page still queued
-(`erasure.blocked`, as for `/deleteme`: they wait for a later purge).
+(counted from the withdrawal), unless an alert about them is still open or its page still queued, or a
+message of their chat is still waiting in the inbox (`erasure.ready`, as for `/deleteme`: they wait for a
+later purge).
 
 Kept: anything still open (a check-in under way, an alert not resolved: the care team still needs them; an
 update from Telegram still pending, however old: a crisis message is never lost), a
@@ -58,7 +59,7 @@ from bot.core.models import (
     SuicideScreen,
 )
 from bot.privacy.discharge import discharged_at
-from bot.privacy.erasure import blocked, erase_patient
+from bot.privacy.erasure import erase_patient, ready
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +146,9 @@ async def purge(session: AsyncSession, *, older_than: timedelta, now: datetime) 
         counts[table] += int(result.rowcount)  # type: ignore[attr-defined]
     waiting = 0
     for patient in [*await discharged_before(session, cutoff), *await withdrawn_before(session, cutoff)]:
-        if await blocked(session, patient):
+        # As the deferred /deleteme: the row locked first, then no alert open and nothing of their chat
+        # waiting in the inbox (a crisis message not yet handled would be erased unanswered).
+        if await ready(session, patient) is None:
             waiting += 1
             continue
         erased = await erase_patient(session, patient, reason="retention", actor="cli")

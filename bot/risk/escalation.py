@@ -190,6 +190,7 @@ async def raise_escalation(
             existing.status = EscalationStatus.OPEN
             existing.acknowledged_at = existing.acknowledged_by = None
             existing.next_page_at = now
+            existing.paged_signal_at = now
         audit.record(
             session,
             "escalation.joined",
@@ -209,6 +210,7 @@ async def raise_escalation(
         detail=detail[-DETAIL_LIMIT:] if detail else None,
         created_at=now,
         last_signal_at=now,
+        paged_signal_at=now,
         next_page_at=now,
     )
     session.add(escalation)
@@ -305,10 +307,14 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def seen(escalation: Escalation) -> int:
-    """What a counselor's buttons on an alert say they saw: the time of its last signal, in milliseconds since
-    1970. Another message joining the escalation (raising it, paging again, or only adding its words) changes
-    it: a tap on the older buttons must not acknowledge or resolve what the counselor has not seen."""
-    return (escalation.last_signal_at - _EPOCH) // timedelta(milliseconds=1)
+    """What a counselor's buttons on an alert say they saw: the time of its last message that paged, in
+    milliseconds since 1970. A message that pages again (stronger, or imminent) changes it: a tap on the older
+    buttons must not acknowledge or resolve what the counselor has not been paged about. A message that only
+    adds its words at the same level pages nobody and changes nothing: the buttons the counselor has are
+    still the alert's (its details show the new words). None recorded (an alert from before): the last
+    message's time, so its buttons read as from before."""
+    at = escalation.paged_signal_at or escalation.last_signal_at
+    return (at - _EPOCH) // timedelta(milliseconds=1)
 
 
 def as_seen(escalation: Escalation, seen_then: int) -> bool:

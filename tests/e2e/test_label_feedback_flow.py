@@ -24,7 +24,7 @@ from bot.risk.callbacks import (
 )
 from bot.risk.escalation import REAL_CONCERN_OUTCOMES, Outcome, Verdict
 from tests.e2e.test_crisis_first_flow import WAIT
-from tests.harness import BotHarness, BotMessage, CommandLine
+from tests.harness import BotHarness, BotMessage, CommandLine, alert_button
 
 ALIAS = "River"
 # A crisis, and words the counselor finds were a figure of speech; both page as imminent.
@@ -186,6 +186,30 @@ async def test_buttons_tapped_after_the_patient_wrote_again_resolve_nothing(
     await harness.standin.tap(counselor_user, now.message_id, dict(now.buttons())[ack])
     await harness.standin.wait_for(
         counselor_user, lambda m: m.message_id == now.message_id and acknowledged in (m.text or "")
+    )
+    escalation = await _newest(harness, patient_id)
+    assert (escalation.status, escalation.acknowledged_by) == (EscalationStatus.ACKNOWLEDGED, counselor_id)
+
+
+async def test_a_message_that_pages_nobody_leaves_the_alerts_buttons_working(harness: BotHarness) -> None:
+    """The patient writes again at the same level: the message joins the alert and pages nobody, so the
+    counselor has no newer buttons; the ones they have still acknowledge it (a patient who keeps writing
+    must not keep Acknowledge refused)."""
+    counselor_user, counselor_id = await harness.link_counselor("Sam Reyes")
+    user = harness.new_user_id()
+    patient_id = await harness.enroll(user, counselor_id, alias=ALIAS)
+    high = harness.text("escalation.levels.high")
+    await harness.say(user, HIGH, "988")
+    alert = await harness.standin.wait_for(counselor_user, harness.part("escalation.alert", level=high))
+    mark = harness.standin.mark(counselor_user)
+    await harness.say(user, HIGH, "988")
+    joined = await _newest(harness, patient_id)
+    assert joined.last_signal_at > joined.created_at  # it joined the same alert
+    assert harness.standin.transcript(counselor_user)[mark:] == []  # and paged nobody
+    acknowledged = harness.part("escalation.acknowledged", counselor="Sam Reyes")
+    await harness.standin.tap(counselor_user, alert.message_id, alert_button(alert, "ack"))
+    await harness.standin.wait_for(
+        counselor_user, lambda m: m.message_id == alert.message_id and acknowledged in (m.text or "")
     )
     escalation = await _newest(harness, patient_id)
     assert (escalation.status, escalation.acknowledged_by) == (EscalationStatus.ACKNOWLEDGED, counselor_id)
