@@ -218,11 +218,17 @@ async def test_a_crisis_sets_aside_a_reason_being_asked_and_a_plan_step(harness:
     assert plan is not None and plan.coping is None
 
 
-async def _plan_started(harness: BotHarness, user: int) -> None:
+async def _writing_a_plan(harness: BotHarness) -> tuple[int, int, int]:
+    """A counselor and their patient, at the first step of a new safety plan: (counselor user, patient user,
+    patient id)."""
+    counselor_user, counselor_id = await harness.link_counselor("Sam")
+    user = harness.new_user_id()
+    patient_id = await harness.enroll(user, counselor_id)
     intro = await harness.say(user, "/safetyplan", harness.part("plan.intro"))
     await harness.tap(
         user, intro, harness.text("plan.start_button"), harness.part("plan.steps.warning_signs.title")
     )
+    return counselor_user, user, patient_id
 
 
 async def _plan(harness: BotHarness, patient_id: int) -> SafetyPlan:
@@ -235,10 +241,7 @@ async def _plan(harness: BotHarness, patient_id: int) -> SafetyPlan:
 async def test_a_typed_no_in_a_plan_step_answers_are_you_safe_and_is_not_saved_as_a_step(
     harness: BotHarness,
 ) -> None:
-    counselor_user, counselor_id = await harness.link_counselor("Sam")
-    user = harness.new_user_id()
-    patient_id = await harness.enroll(user, counselor_id)
-    await _plan_started(harness, user)
+    counselor_user, user, patient_id = await _writing_a_plan(harness)
     # Crisis words in a plan step are asked about; the plan's next step follows the question.
     await harness.say(
         user, "i just swallowed all my pills, i want to die", harness.text("crisis.safety_check")
@@ -262,10 +265,7 @@ async def test_a_typed_no_in_a_plan_step_answers_are_you_safe_and_is_not_saved_a
 async def test_crisis_words_that_add_up_in_a_plan_step_get_the_crisis_reply_not_an_error(
     harness: BotHarness,
 ) -> None:
-    counselor_user, counselor_id = await harness.link_counselor("Sam")
-    user = harness.new_user_id()
-    patient_id = await harness.enroll(user, counselor_id)
-    await _plan_started(harness, user)
+    counselor_user, user, patient_id = await _writing_a_plan(harness)
     await harness.say(user, "when i start thinking i want to die", harness.text("crisis.safety_check"))
     await harness.standin.wait_for(user, harness.part("plan.steps.coping.title"))
     await harness.say(

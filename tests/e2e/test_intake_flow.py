@@ -206,10 +206,11 @@ async def test_a_failing_update_is_retried_and_parked_after_the_last_try(
         assert b"iop_inbox_parked 1.0" in harness.runtime.metrics.exposition()
 
 
-async def test_an_imminent_message_is_answered_while_the_database_is_down(
-    harness: BotHarness, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    counselor_user, _, patient_user = await _counselor_and_patient(harness)
+async def _crisis_while_the_database_is_down(
+    harness: BotHarness, monkeypatch: pytest.MonkeyPatch, patient_user: int
+) -> tuple[dict[str, bool], int, str]:
+    """The inbox cannot be written (until `down["yes"]` is set False); the patient sends CRISIS and gets the
+    crisis reply straight from content. Returns the switch, the transcript mark and the reply's line."""
     real_store = polling.store_updates
     down = {"yes": True}
 
@@ -223,6 +224,14 @@ async def test_an_imminent_message_is_answered_while_the_database_is_down(
     await harness.standin.send_text(patient_user, CRISIS)
     crisis_line = harness.part("crisis.imminent", overdose=False, plan_contacts="", promise="")
     await harness.standin.wait_for(patient_user, crisis_line, after=mark)
+    return down, mark, crisis_line
+
+
+async def test_an_imminent_message_is_answered_while_the_database_is_down(
+    harness: BotHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    counselor_user, _, patient_user = await _counselor_and_patient(harness)
+    down, mark, crisis_line = await _crisis_while_the_database_is_down(harness, monkeypatch, patient_user)
     assert await _escalation_count(harness) == 0  # nothing could be written yet
 
     down["yes"] = False  # the database is back: the same update is stored, recorded and paged
@@ -237,19 +246,7 @@ async def test_a_patient_who_stopped_sharing_gets_one_crisis_reply_when_the_data
     await harness.tap(
         patient_user, confirm, harness.text("revoke.confirm_button"), harness.part("revoke.done")
     )
-    real_store = polling.store_updates
-    down = {"yes": True}
-
-    async def store_while_up(*args: object, **kwargs: object) -> list[int]:
-        if down["yes"]:
-            raise OperationalError("INSERT", {}, Exception("could not connect"))
-        return await real_store(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(polling, "store_updates", store_while_up)
-    mark = harness.standin.mark(patient_user)
-    await harness.standin.send_text(patient_user, CRISIS)
-    crisis_line = harness.part("crisis.imminent", overdose=False, plan_contacts="", promise="")
-    await harness.standin.wait_for(patient_user, crisis_line, after=mark)
+    down, mark, crisis_line = await _crisis_while_the_database_is_down(harness, monkeypatch, patient_user)
 
     down["yes"] = False  # the database is back: the same update is stored and handled, not answered again
     await harness.say(patient_user, "hello", harness.part("revoke.limited"))
