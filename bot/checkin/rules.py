@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.checkin.history import Day
+from bot.core.clock import latest_at
 from bot.core.models import CheckIn, CheckInSource, CheckInStatus, Patient, PatientStatus
 from bot.outbox import store as outbox
 from bot.risk.use import UseReport, asks_how
@@ -152,15 +153,7 @@ def scheduled_occurrence(patient: HasCheckinTime, now: datetime) -> datetime | N
     """The latest local check-in time at or before `now` (today's, or yesterday's before it comes round)."""
     if patient.checkin_time is None:
         return None
-    zone = ZoneInfo(patient.timezone)
-    here = now.astimezone(zone)
-    day = here.date() if here.time() >= patient.checkin_time else here.date() - timedelta(days=1)
-    return _at(day, patient.checkin_time, zone)
-
-
-def _at(day: date, clock: time, zone: ZoneInfo) -> datetime:
-    # A clock time that does not exist (a DST gap) resolves forwards, as zoneinfo does with fold=0.
-    return datetime.combine(day, clock, tzinfo=zone)
+    return latest_at(patient.checkin_time, ZoneInfo(patient.timezone), now)
 
 
 async def begin_scheduled(

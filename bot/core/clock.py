@@ -70,6 +70,15 @@ class OfficeHours:
         return day.weekday() in self.days and day not in self.closed
 
 
+def latest_at(clock: time, zone: ZoneInfo, now: datetime) -> datetime:
+    """The latest time at or before `now` that clocks in `zone` showed `clock`: today's, or yesterday's before
+    today's comes round (a clock time that does not exist, in a DST gap, resolves forwards, as zoneinfo does
+    with fold=0)."""
+    here = now.astimezone(zone)
+    day = here.date() if here.time() >= clock else here.date() - timedelta(days=1)
+    return datetime.combine(day, clock, tzinfo=zone)
+
+
 def parse_closed_days(text: str) -> frozenset[date]:
     """Dates the office is closed, from text like "2026-12-25, 2027-01-01" (blank: none). ValueError
     naming the bad part otherwise."""

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.core.clock import latest_at
 from bot.core.models import Counselor, CounselorNote, CounselorRole, OutboxMessage, Patient, PatientStatus
 from bot.workspace import caseload
 from bot.workspace.callbacks import DIGEST_KEY, DigestKey
@@ -137,12 +138,10 @@ async def due_digests(session: AsyncSession, now: datetime) -> list[tuple[Counse
     )
     for counselor in counselors:
         assert counselor.digest_time is not None
-        local = now.astimezone(ZoneInfo(counselor.timezone))
-        for day in (local.date(), local.date() - timedelta(days=1)):
-            at = datetime.combine(day, counselor.digest_time, ZoneInfo(counselor.timezone))
-            if at <= local < at + DIGEST_WINDOW:
-                due.append((counselor, day))
-                break
+        zone = ZoneInfo(counselor.timezone)
+        at = latest_at(counselor.digest_time, zone, now)  # today's, or yesterday's (a window across midnight)
+        if now.astimezone(zone) < at + DIGEST_WINDOW:  # local wall times, as the window is meant
+            due.append((counselor, at.date()))
     if not due:
         return []
     sent = set(
