@@ -299,6 +299,13 @@ class BotHarness:
 
     # ---- conversation helpers ----------------------------------------------------------------------------
 
+    async def start_safety_plan(self, user_id: int) -> BotMessage:
+        """/safetyplan and its start button: the first step's question, waiting for the patient's words."""
+        intro = await self.say(user_id, "/safetyplan", self.part("plan.intro"))
+        return await self.tap(
+            user_id, intro, self.text("plan.start_button"), self.part("plan.steps.warning_signs.title")
+        )
+
     async def say(self, user_id: int, text: str, expect: str, **options: object) -> BotMessage:
         """Send text as the user and wait for a bot message (sent after it) containing `expect`."""
         mark = self.standin.mark(user_id)

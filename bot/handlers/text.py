@@ -70,14 +70,13 @@ async def _risk_in_set_up(t: Turn, patient: Patient, text: str) -> bool:
     waiting = t.waiting
     assert waiting is not None  # on_text's turn reads it with the patient
     screened = t.runtime.content.risk.screen(text)
+    screening = screened.without_question()  # the semantic layer's question comes last
     plan = waiting.plan
     if safety_plan.editing(plan, utcnow()) is not None:
         assert plan is not None
-        await crisis.typed_in_plan(t, patient, plan, text, screened.without_question())
+        await crisis.typed_in_plan(t, patient, plan, text, screening)
         return True
-    if await crisis.respond(t, patient, screened.without_question(), text, source="message") is not (
-        crisis.Reply.NONE
-    ):
+    if await crisis.respond(t, patient, screening, text, source="message") is not crisis.Reply.NONE:
         return True
     if waiting.screen is not None:  # the screener a crisis opened
         await screener.on_typed(t, patient, waiting.screen, text)

@@ -247,8 +247,8 @@ def answer(dose: DoseDay, patient_id: int, status: DoseStatus, now: datetime, mi
     if status not in (DoseStatus.TAKEN, DoseStatus.NOT_YET, DoseStatus.MISSED, DoseStatus.RAN_OUT):
         raise Invalid("not an answer")
     if status is DoseStatus.NOT_YET and dose.status is DoseStatus.NOT_YET:
-        # "Not yet" is asked again once: the second question has no "Not yet" (`again_answers`), so this is
-        # an older button. Each would put the window off by hours, into the next day's question.
+        # "Not yet" is asked again once: the second question has no "Not yet" (`prompts.dose_buttons`), so
+        # this is an older button. Each would put the window off by hours, into the next day's question.
         raise Closed
     dose.status = status
     dose.answered_at = now

@@ -27,7 +27,7 @@ PlanStepAction = Literal["step", "skip", "keep"]  # edit that step; leave it emp
 # ---- the counselor's alert ---------------------------------------------------------------------------------
 
 
-# What the counselor saw when the button was sent: the time of the escalation's last signal
+# What the counselor saw when the button was sent: the time of the escalation's last message that paged
 # (`escalation.seen`). Written as ":" and the number after the rest; buttons sent before it was carried have
 # nothing there, read as UNSEEN (they never match: the counselor is shown the alert as it is now).
 UNSEEN = 0

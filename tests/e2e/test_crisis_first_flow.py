@@ -196,10 +196,7 @@ async def test_a_crisis_sets_aside_a_reason_being_asked_and_a_plan_step(harness:
 
     # A plan step being typed: crisis words there are asked about (by design), and "I need help now" is a
     # crisis reply that sets the plan step aside.
-    intro = await harness.say(user, "/safetyplan", harness.part("plan.intro"))
-    await harness.tap(
-        user, intro, harness.text("plan.start_button"), harness.part("plan.steps.warning_signs.title")
-    )
+    await harness.start_safety_plan(user)
     question = await harness.say(
         user, "when i think about killing myself", harness.text("crisis.safety_check")
     )
@@ -224,10 +221,7 @@ async def _writing_a_plan(harness: BotHarness) -> tuple[int, int, int]:
     counselor_user, counselor_id = await harness.link_counselor("Sam")
     user = harness.new_user_id()
     patient_id = await harness.enroll(user, counselor_id)
-    intro = await harness.say(user, "/safetyplan", harness.part("plan.intro"))
-    await harness.tap(
-        user, intro, harness.text("plan.start_button"), harness.part("plan.steps.warning_signs.title")
-    )
+    await harness.start_safety_plan(user)
     return counselor_user, user, patient_id
 
 

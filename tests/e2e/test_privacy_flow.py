@@ -76,10 +76,7 @@ async def test_a_whole_session_leaves_no_words_in_the_database_or_the_logs(
     await harness.tap(user, use, harness.text("checkin.buttons.yes"), harness.part("checkin.ask.use_what"))
     await harness.say(user, TYPED["use"], harness.part("checkin.ask.note"))
 
-    intro = await harness.say(user, "/safetyplan", harness.part("plan.intro"))
-    await harness.tap(
-        user, intro, harness.text("plan.start_button"), harness.part("plan.steps.warning_signs.title")
-    )
+    await harness.start_safety_plan(user)
     step = await harness.say(user, TYPED["plan"], harness.part("plan.steps.coping.title"))
     await harness.tap(user, step, harness.text("plan.stop_button"), harness.part("plan.stopped"))
 

@@ -88,10 +88,7 @@ async def _crisis_and_screener(harness: BotHarness) -> None:
 
 
 async def _safety_plan(harness: BotHarness) -> None:
-    intro = await harness.say(PATIENT_USER, "/safetyplan", harness.part("plan.intro"))
-    await harness.tap(
-        PATIENT_USER, intro, harness.text("plan.start_button"), harness.part("plan.steps.warning_signs.title")
-    )
+    await harness.start_safety_plan(PATIENT_USER)
     step = await harness.say(
         PATIENT_USER, "I stop answering my phone", harness.part("plan.steps.coping.title")
     )

@@ -26,10 +26,7 @@ async def test_a_plan_is_built_step_by_step_shown_and_changed(harness: BotHarnes
     user = harness.new_user_id()
     patient_id = await harness.enroll(user, counselor_id)
 
-    intro = await harness.say(user, "/safetyplan", harness.part("plan.intro"))
-    step = await harness.tap(
-        user, intro, harness.text("plan.start_button"), harness.part("plan.steps.warning_signs.title")
-    )
+    step = await harness.start_safety_plan(user)
     step = await harness.say(user, "I stop answering my phone", harness.part("plan.steps.coping.title"))
     step = await harness.tap(
         user, step, harness.text("plan.skip_button"), harness.part("plan.steps.distraction.title")
@@ -82,10 +79,7 @@ async def test_the_whole_walk_through_then_a_stale_skip(harness: BotHarness) -> 
     _, counselor_id = await harness.link_counselor("Sam")
     user = harness.new_user_id()
     patient_id = await harness.enroll(user, counselor_id)
-    intro = await harness.say(user, "/safetyplan", harness.part("plan.intro"))
-    first = await harness.tap(
-        user, intro, harness.text("plan.start_button"), harness.part("plan.steps.warning_signs.title")
-    )
+    first = await harness.start_safety_plan(user)
     answers = ["Isolating", "A walk", "The gym", "Ana 555-0134", "Dr. Lee", "Pills to my sister"]
     for answer in answers:
         await harness.say(user, answer, harness.part("plan.skip_button"))
@@ -106,10 +100,7 @@ async def test_crisis_shows_the_plan_contacts_and_the_counselor_can_see_the_plan
     assert patient is not None
 
     alert = None
-    intro = await harness.say(user, "/safetyplan", harness.part("plan.intro"))
-    await harness.tap(
-        user, intro, harness.text("plan.start_button"), harness.part("plan.steps.warning_signs.title")
-    )
+    await harness.start_safety_plan(user)
     await harness.say(user, "Isolating", harness.part("plan.steps.coping.title"))
     await harness.say(user, "A walk", harness.part("plan.steps.distraction.title"))
     step = await harness.say(user, "The gym", harness.part("plan.steps.help_people.title"))
@@ -200,10 +191,7 @@ async def test_crisis_words_in_a_plan_step_are_asked_about_not_paged(harness: Bo
     counselor_user, counselor_id = await harness.link_counselor("Sam")
     user = harness.new_user_id()
     patient_id = await harness.enroll(user, counselor_id)
-    intro = await harness.say(user, "/safetyplan", harness.part("plan.intro"))
-    await harness.tap(
-        user, intro, harness.text("plan.start_button"), harness.part("plan.steps.warning_signs.title")
-    )
+    await harness.start_safety_plan(user)
 
     # Warning signs are written in crisis words on purpose: kept, and asked about instead of paged.
     mark = harness.standin.mark(user)
@@ -220,10 +208,7 @@ async def test_a_plan_step_left_open_does_not_take_later_messages(harness: BotHa
     _, counselor_id = await harness.link_counselor("Sam")
     user = harness.new_user_id()
     patient_id = await harness.enroll(user, counselor_id)
-    intro = await harness.say(user, "/safetyplan", harness.part("plan.intro"))
-    await harness.tap(
-        user, intro, harness.text("plan.start_button"), harness.part("plan.steps.warning_signs.title")
-    )
+    await harness.start_safety_plan(user)
     async with db.transaction(harness.runtime.sessions) as session:
         await session.execute(
             update(SafetyPlan)
