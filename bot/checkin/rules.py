@@ -348,6 +348,7 @@ async def close_expired(session: AsyncSession, now: datetime) -> list[CheckIn]:
         await session.scalars(
             select(CheckIn)
             .where(CheckIn.status.in_((CheckInStatus.OPEN, CheckInStatus.PAUSED)), CheckIn.expires_at <= now)
+            .order_by(CheckIn.id)  # in the order they were opened, on either database
             .with_for_update(skip_locked=True)
         )
     )
